@@ -1,0 +1,26 @@
+// Lint rules: typescript-eslint's recommended set plus the project's few hard rules (STYLE.md 7, 11).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'src/kernels/wasm/assembly/**', 'src/kernels/wasm/generated/**', 'coverage/**'] },
+  js.configs.recommended,
+  { files: ['bin/**/*.js', 'scripts/**/*.mjs', '*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } } },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-non-null-assertion': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Library code never prints or exits (STYLE.md 7); the CLI, benches and scripts may.
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'library code never exits' }],
+    },
+  },
+);
