@@ -1,0 +1,95 @@
+// Public types of the generation API (ARCHITECTURE.md "Public API"): options, pieces, results.
+
+import type { SamplingConfig } from '../sampling/types.js';
+
+export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
+
+export interface LoadOptions {
+  backend?: BackendChoice;
+  /** Worker threads for the wasm backend (default: available cores). */
+  threads?: number;
+  /** KV cache length; defaults to the model's trained context, capped at 4096. */
+  contextLength?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
+  /** Override the chat template (Jinja source). */
+  chatTemplate?: string;
+  /** Turn every fallback into a STRICT_VIOLATION error. */
+  strict?: boolean;
+}
+
+export interface GenerateOptions {
+  /** Maximum new tokens (default 256). */
+  maxTokens?: number;
+  sampling?: SamplingConfig;
+  seed?: number;
+  /** Stop strings: generation ends before the first occurrence; the stop text is not returned. */
+  stop?: readonly string[];
+  /** Extra stop token ids (EOS / EOT are always stops). */
+  stopTokens?: readonly number[];
+  signal?: AbortSignal;
+  /** Include the top-N log-probabilities of each generated token (0 = none). */
+  topLogprobs?: number;
+  /** Add the BOS token when the tokenizer asks for it (default true for raw prompts). */
+  addBos?: boolean;
+}
+
+export interface TokenLogprob {
+  readonly token: number;
+  readonly text: string;
+  readonly logprob: number;
+}
+
+/** One streamed piece: text that is valid UTF-8 (may be empty while a character is incomplete). */
+export interface GeneratedPiece {
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly logprobs?: readonly { readonly chosen: TokenLogprob; readonly top: readonly TokenLogprob[] }[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+}
+
+export interface Timings {
+  readonly loadMs: number;
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  readonly prefillTokPerS: number;
+  readonly decodeTokPerS: number;
+  /** Time from call to first generated token. */
+  readonly timeToFirstTokenMs: number;
+}
+
+export interface CompletionResult {
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly finishReason: FinishReason;
+  readonly usage: Usage;
+  readonly timings: Timings;
+  readonly logprobs?: GeneratedPiece['logprobs'];
+}
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+export interface ChatMessage {
+  readonly role: ChatRole;
+  readonly content: string;
+}
+
+/** What a loaded model says about itself (for servers, inspect, receipts). */
+export interface ModelInfo {
+  readonly name: string;
+  readonly arch: string;
+  readonly fileName: string;
+  readonly fileBytes: number;
+  readonly contextLength: number;
+  readonly vocabSize: number;
+  readonly nParams: number;
+  readonly backend: string;
+  readonly kernelSet: string;
+  readonly threads: number;
+}
