@@ -40,11 +40,16 @@ export interface TokenLogprob {
   readonly logprob: number;
 }
 
-/** One streamed piece: text that is valid UTF-8 (may be empty while a character is incomplete). */
+/**
+ * One streamed piece: text that is valid UTF-8 (may be empty while a character is incomplete).
+ * The last piece of every stream that ends normally carries `finish` (its text may be empty).
+ * A stream cancelled through its AbortSignal throws BitNetError('ABORTED').
+ */
 export interface GeneratedPiece {
   readonly text: string;
   readonly tokenIds: readonly number[];
   readonly logprobs?: readonly { readonly chosen: TokenLogprob; readonly top: readonly TokenLogprob[] }[];
+  readonly finish?: { readonly reason: FinishReason; readonly usage: Usage; readonly timings: Timings };
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -92,4 +97,23 @@ export interface ModelInfo {
   readonly backend: string;
   readonly kernelSet: string;
   readonly threads: number;
+}
+
+/**
+ * A loaded model. Calls are serialized: a second generation waits for the first to finish
+ * (servers put their own bounded queue in front). `dispose` (or `await using`) frees memory.
+ */
+export interface LoadedModel extends AsyncDisposable {
+  readonly info: ModelInfo;
+  generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  complete(prompt: string | readonly number[], options?: GenerateOptions): Promise<CompletionResult>;
+  chat(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  chatComplete(messages: readonly ChatMessage[], options?: GenerateOptions): Promise<CompletionResult>;
+  /** The prompt text a chat renders to (template applied, generation prompt added). */
+  renderChat(messages: readonly ChatMessage[]): string;
+  tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): number[];
+  detokenize(ids: readonly number[]): string;
+  /** Generations waiting for the model (not counting the running one). */
+  readonly pending: number;
+  dispose(): Promise<void>;
 }
