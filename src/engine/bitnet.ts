@@ -1,0 +1,351 @@
+// BitNet.load and the loaded model: tokenization, chat templates, prefill + decode loop, stops,
+// cancellation, timings. One generation at a time per model; the KV cache is reused across calls
+// when a new prompt starts with tokens already in it.
+
+import { BitNetError } from '../errors.js';
+import { openGguf } from '../gguf/reader.js';
+import type { ByteSource, GgufHeader } from '../gguf/types.js';
+import type { KernelBackend } from '../kernels/backend.js';
+import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
+import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
+import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
+import { createSampler } from '../sampling/sampler.js';
+import type { SamplingConfig } from '../sampling/types.js';
+import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
+import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
+import { selectBackend } from './backend-select.js';
+import { Mutex } from './mutex.js';
+import { createStopMatcher } from './stop-matcher.js';
+import type {
+  ChatMessage,
+  CompletionResult,
+  FinishReason,
+  GenerateOptions,
+  GeneratedPiece,
+  LoadedModel,
+  LoadOptions,
+  ModelInfo,
+  Timings,
+  TokenLogprob,
+} from './types.js';
+
+/** Tokens per prefill batch: each weight byte is read once per batch. */
+export const PREFILL_BATCH = 64;
+/** Default cap on the KV cache length when the caller gives none (memory: see kvCacheBytes). */
+export const DEFAULT_MAX_CONTEXT = 4096;
+/** Default number of new tokens. */
+export const DEFAULT_MAX_TOKENS = 256;
+
+export type ModelSource = string | Uint8Array | Blob | ByteSource;
+
+const now = (): number => performance.now();
+
+function abortError(signal: AbortSignal | undefined, what: string): BitNetError {
+  return new BitNetError('ABORTED', `${what} was aborted`, { cause: signal?.reason });
+}
+
+/** Everything a load produced; the loaded model wraps it. */
+interface Loaded {
+  readonly source: ByteSource;
+  readonly header: GgufHeader;
+  readonly config: ModelConfig;
+  readonly backend: KernelBackend;
+  readonly weights: ModelWeights;
+  readonly tokenizer: Tokenizer;
+  readonly chatTemplate: { source: string; origin: string; guessed: boolean };
+  readonly contextLength: number;
+  readonly loadMs: number;
+  readonly fallbacks: readonly string[];
+}
+
+export class BitNet implements LoadedModel {
+  private readonly lock = new Mutex();
+  private readonly state: ForwardState;
+  /** Tokens whose K/V sit in the cache at positions 0..length-1. */
+  private cached: number[] = [];
+  private disposed = false;
+  readonly info: ModelInfo;
+
+  private constructor(private readonly m: Loaded) {
+    this.state = createForwardState(m.backend, m.config, PREFILL_BATCH, m.contextLength, false);
+    const fileName = m.source.name;
+    this.info = {
+      name: m.config.name,
+      arch: m.config.arch,
+      fileName,
+      fileBytes: m.header.fileSize,
+      contextLength: m.contextLength,
+      vocabSize: m.config.vocabSize,
+      nParams: m.header.tensors.reduce((s, t) => s + t.nElements, 0),
+      backend: m.backend.name,
+      kernelSet: m.backend.kernelSet,
+      threads: m.backend.threads,
+    };
+  }
+
+  /** Load a GGUF model from a path, bytes, a Blob or a ByteSource. */
+  static async load(source: ModelSource, options: LoadOptions = {}): Promise<BitNet> {
+    const t0 = now();
+    const strict = options.strict ?? false;
+    const { source: src, header } = await openGguf(source);
+    let backend: KernelBackend | undefined;
+    try {
+      if (options.signal?.aborted === true) throw abortError(options.signal, 'model load');
+      const config = modelConfigFromGguf(header);
+      const tokenizer = createTokenizer(header.metadata);
+      if (tokenizer.vocabSize !== config.vocabSize) {
+        throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`, {
+          details: { tokenizer: tokenizer.vocabSize, model: config.vocabSize },
+        });
+      }
+      const contextLength = Math.min(options.contextLength ?? Math.min(config.contextLength, DEFAULT_MAX_CONTEXT), config.contextLength);
+      if (!Number.isInteger(contextLength) || contextLength < 1) {
+        throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
+      }
+      const fallbacks: string[] = [];
+      const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict);
+      backend = sel.backend;
+      if (sel.fallback !== '') fallbacks.push(sel.fallback);
+      const plan = weightMemoryPlan(config, header);
+      backend.reserve({
+        weightBytes: plan.weightBytes,
+        activationFloats: plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false),
+        kvBytes: kvCacheBytes(config, contextLength),
+      });
+      const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress });
+      const chatTemplate = chooseChatTemplate(header.metadata, config.arch, options.chatTemplate);
+      if (chatTemplate.guessed) fallbacks.push(`no trustworthy chat template in the file; using ${chatTemplate.origin}`);
+      if (strict && fallbacks.length > 0) {
+        throw new BitNetError('STRICT_VIOLATION', `strict mode: ${fallbacks.join('; ')}`, { details: { policy: 'no-fallback' } });
+      }
+      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, loadMs: now() - t0, fallbacks });
+    } catch (e) {
+      await backend?.dispose();
+      await src.close?.();
+      throw e;
+    }
+  }
+
+  get pending(): number {
+    return this.lock.pending;
+  }
+  get config(): ModelConfig {
+    return this.m.config;
+  }
+  get tokenizer(): Tokenizer {
+    return this.m.tokenizer;
+  }
+  get backend(): KernelBackend {
+    return this.m.backend;
+  }
+  get header(): GgufHeader {
+    return this.m.header;
+  }
+  /** Fallbacks taken during load (empty in strict mode). */
+  get fallbacks(): readonly string[] {
+    return this.m.fallbacks;
+  }
+  get chatTemplateOrigin(): string {
+    return this.m.chatTemplate.origin;
+  }
+
+  tokenize(text: string, options: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
+    return this.m.tokenizer.encode(text, { addBos: options.addBos ?? this.m.tokenizer.addBos, parseSpecial: options.parseSpecial ?? true });
+  }
+
+  detokenize(ids: readonly number[]): string {
+    return this.m.tokenizer.decode(ids);
+  }
+
+  renderChat(messages: readonly ChatMessage[]): string {
+    const tk = this.m.tokenizer;
+    const bos = tk.bosTokenId === undefined ? '' : tk.tokenText(tk.bosTokenId);
+    const eos = tk.eosTokenId === undefined ? '' : tk.tokenText(tk.eosTokenId);
+    return renderChatTemplate(this.m.chatTemplate.source, messages, { bosToken: bos, eosToken: eos, addGenerationPrompt: true });
+  }
+
+  /** Token ids of a chat prompt (BOS added only when the template did not write it). */
+  chatTokens(messages: readonly ChatMessage[]): number[] {
+    const text = this.renderChat(messages);
+    const tk = this.m.tokenizer;
+    const bosText = tk.bosTokenId === undefined ? undefined : tk.tokenText(tk.bosTokenId);
+    const addBos = tk.addBos && !(bosText !== undefined && bosText !== '' && text.startsWith(bosText));
+    return this.tokenize(text, { addBos, parseSpecial: true });
+  }
+
+  chat(messages: readonly ChatMessage[], options: GenerateOptions = {}): AsyncIterable<GeneratedPiece> {
+    return this.generate(this.chatTokens(messages), options);
+  }
+
+  chatComplete(messages: readonly ChatMessage[], options: GenerateOptions = {}): Promise<CompletionResult> {
+    return this.complete(this.chatTokens(messages), options);
+  }
+
+  async complete(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<CompletionResult> {
+    let text = '';
+    const tokenIds: number[] = [];
+    const logprobs: NonNullable<GeneratedPiece['logprobs']>[number][] = [];
+    for await (const piece of this.generate(prompt, options)) {
+      text += piece.text;
+      tokenIds.push(...piece.tokenIds);
+      if (piece.logprobs !== undefined) logprobs.push(...piece.logprobs);
+      if (piece.finish !== undefined) {
+        const result: CompletionResult = { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
+        return (options.topLogprobs ?? 0) > 0 ? { ...result, logprobs } : result;
+      }
+    }
+    throw new BitNetError('INTERNAL', 'generation ended without a finish piece');
+  }
+
+  /**
+   * Logits of every prompt position (positions x vocab), for comparisons with other engines.
+   * Runs on a fresh cache; leaves the cache empty.
+   */
+  async evaluateLogits(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+    this.checkUsable();
+    const release = await this.lock.acquire(signal);
+    try {
+      const { config: c, backend } = this.m;
+      if (tokens.length > this.m.contextLength) throw this.overflow(tokens.length, 0);
+      this.cached = [];
+      const out = new Float32Array(tokens.length * c.vocabSize);
+      for (let i = 0; i < tokens.length; i++) {
+        if (signal?.aborted === true) throw abortError(signal, 'evaluation');
+        out.set(forward(backend, c, this.m.weights, this.state, [tokens[i]], i), i * c.vocabSize);
+      }
+      return out;
+    } finally {
+      this.cached = [];
+      release();
+    }
+  }
+
+  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedPiece> {
+    this.checkUsable();
+    const tCall = now();
+    const { config: c, backend, weights, tokenizer } = this.m;
+    const signal = options.signal;
+    const promptTokens = typeof prompt === 'string' ? this.tokenize(prompt, options.addBos === undefined ? {} : { addBos: options.addBos }) : [...prompt];
+    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new BitNetError('BAD_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`, { details: { field: 'maxTokens' } });
+    if (promptTokens.length === 0) throw new BitNetError('BAD_ARGUMENT', 'the prompt is empty (no tokens); give text or enable BOS');
+    if (promptTokens.length >= this.m.contextLength) throw this.overflow(promptTokens.length, maxTokens);
+    for (const id of promptTokens) {
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `prompt token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
+    }
+    const sampling: SamplingConfig = options.sampling ?? { kind: 'greedy' };
+    const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
+    const sampler = createSampler(sampling, seed, c.vocabSize);
+    const stopTokens = new Set<number>(options.stopTokens ?? []);
+    for (const id of [tokenizer.eosTokenId, tokenizer.eotTokenId]) if (id !== undefined) stopTokens.add(id);
+    const stops = createStopMatcher(options.stop ?? []);
+    const topLogprobs = options.topLogprobs ?? 0;
+
+    let release: (() => void) | undefined;
+    try {
+      release = await this.lock.acquire(signal).catch((e: unknown) => {
+        throw abortError(signal, `generation (while queued: ${e instanceof Error ? e.message : String(e)})`);
+      });
+      // ---- prefill: reuse the cached prefix, evaluate the rest in batches ----
+      const tPrefill = now();
+      let reuse = 0;
+      while (reuse < this.cached.length && reuse < promptTokens.length && this.cached[reuse] === promptTokens[reuse]) reuse++;
+      if (reuse === promptTokens.length) reuse--; // the last prompt token must run to give logits
+      this.cached.length = reuse;
+      let logits: Float32Array | undefined;
+      for (let pos = reuse; pos < promptTokens.length; pos += PREFILL_BATCH) {
+        if (signal?.aborted === true) throw abortError(signal, 'generation');
+        const batch = promptTokens.slice(pos, Math.min(pos + PREFILL_BATCH, promptTokens.length));
+        logits = forward(backend, c, weights, this.state, batch, pos);
+        this.cached.push(...batch);
+      }
+      if (logits === undefined) throw new BitNetError('INTERNAL', 'prefill produced no logits');
+      const prefillMs = now() - tPrefill;
+      const evaluated = promptTokens.length - reuse;
+
+      // ---- decode: sample, stream, feed back ----
+      const tDecode = now();
+      let ttft = 0;
+      const generated: number[] = [];
+      const history = [...promptTokens];
+      const decoder = tokenizer.createStreamDecoder();
+      let reason: FinishReason = 'length';
+      let stoppedByString = false;
+      while (generated.length < maxTokens) {
+        if (signal?.aborted === true) throw abortError(signal, 'generation');
+        const token = sampler.sample(logits, history);
+        const lp = topLogprobs > 0 ? sampler.logprobs(logits, token, topLogprobs) : undefined;
+        if (generated.length === 0) ttft = now() - tCall;
+        generated.push(token);
+        history.push(token);
+        if (stopTokens.has(token)) {
+          reason = 'stop';
+          break;
+        }
+        const { emit, stopped } = stops.push(decoder.push(token));
+        const piece: GeneratedPiece = { text: emit, tokenIds: [token] };
+        yield lp === undefined ? piece : { ...piece, logprobs: [this.withText(lp)] };
+        if (stopped) {
+          reason = 'stop';
+          stoppedByString = true;
+          break;
+        }
+        const pos = this.cached.length;
+        if (pos >= this.m.contextLength || generated.length >= maxTokens) break; // context full or done: no need to run the last token
+        logits = forward(backend, c, weights, this.state, [token], pos);
+        this.cached.push(token);
+      }
+      const decodeMs = now() - tDecode;
+      // Text held back (an incomplete character, a possible stop-string prefix) is released unless a stop string ended the run.
+      const tail = stoppedByString ? '' : stops.push(decoder.flush()).emit + stops.flush();
+      const nDecoded = Math.max(generated.length - 1, 0);
+      const timings: Timings = {
+        loadMs: this.m.loadMs,
+        prefillMs,
+        decodeMs,
+        prefillTokPerS: prefillMs > 0 ? (evaluated * 1000) / prefillMs : 0,
+        decodeTokPerS: decodeMs > 0 && nDecoded > 0 ? (nDecoded * 1000) / decodeMs : 0,
+        timeToFirstTokenMs: ttft,
+      };
+      yield {
+        text: tail,
+        tokenIds: [],
+        finish: { reason, usage: { promptTokens: promptTokens.length, completionTokens: generated.length, totalTokens: promptTokens.length + generated.length }, timings },
+      };
+    } finally {
+      release?.();
+    }
+  }
+
+  private withText(lp: { chosen: { token: number; logprob: number }; top: readonly { token: number; logprob: number }[] }): { chosen: TokenLogprob; top: TokenLogprob[] } {
+    const tk = this.m.tokenizer;
+    const t = (x: { token: number; logprob: number }): TokenLogprob => ({ token: x.token, logprob: x.logprob, text: tk.decode([x.token]) });
+    return { chosen: t(lp.chosen), top: lp.top.map(t) };
+  }
+
+  private overflow(promptTokens: number, maxTokens: number): BitNetError {
+    return new BitNetError('CONTEXT_OVERFLOW', `the prompt has ${promptTokens} tokens; the context holds ${this.m.contextLength} (prompt plus at least one new token must fit)`, {
+      details: { promptTokens, maxTokens, contextLength: this.m.contextLength },
+    });
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new BitNetError('DISPOSED', 'the model was disposed');
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const release = await this.lock.acquire();
+    try {
+      await this.m.backend.dispose();
+      await this.m.source.close?.();
+    } finally {
+      release();
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}

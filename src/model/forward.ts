@@ -1,0 +1,125 @@
+// The forward pass of a ternary transformer, top to bottom in one function; kernels come from the backend.
+// Layer math per FORMATS.md "The BitNet b1.58 layer" (bitnet.cpp fork build_bitnet_158, llama.cpp build_bitnet).
+
+import { BitNetError } from '../errors.js';
+import type { KernelBackend, KvCache } from '../kernels/backend.js';
+import type { ModelConfig } from './config.js';
+import type { ModelWeights } from './weights.js';
+
+/** Activation buffers for up to `maxBatch` tokens at once, allocated once in backend memory. */
+export interface ForwardState {
+  readonly maxBatch: number;
+  /** When true, `logits` holds maxBatch rows and forward fills one per token. */
+  readonly allLogits: boolean;
+  readonly x: Float32Array; // residual stream  [maxBatch, dim]
+  readonly xb: Float32Array; // normed input     [maxBatch, dim]
+  readonly q: Float32Array; // queries          [maxBatch, dim]
+  readonly k: Float32Array; // keys             [maxBatch, kvDim]
+  readonly v: Float32Array; // values           [maxBatch, kvDim]
+  readonly att: Float32Array; // attention out   [maxBatch, dim]
+  readonly proj: Float32Array; // projection out [maxBatch, dim]
+  readonly hb: Float32Array; // ffn gate         [maxBatch, ffnDim]
+  readonly hb2: Float32Array; // ffn up          [maxBatch, ffnDim]
+  readonly logits: Float32Array; // [allLogits ? maxBatch : 1, vocab]
+  readonly positions: Int32Array; // [maxBatch]
+  readonly cache: KvCache;
+}
+
+/** Floats `createForwardState` allocates (for the backend's memory plan). */
+export function forwardStateFloats(c: ModelConfig, maxBatch: number, allLogits: boolean): number {
+  return maxBatch * (5 * c.dim + 2 * c.kvDim + 2 * c.ffnDim) + (allLogits ? maxBatch : 1) * c.vocabSize;
+}
+
+/** KV cache bytes (F16 K and V for every layer). */
+export function kvCacheBytes(c: ModelConfig, contextLength: number): number {
+  return 2 * 2 * c.nLayers * contextLength * c.kvDim;
+}
+
+export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBatch: number, contextLength: number, allLogits: boolean): ForwardState {
+  return {
+    maxBatch,
+    allLogits,
+    x: backend.allocF32(maxBatch * c.dim),
+    xb: backend.allocF32(maxBatch * c.dim),
+    q: backend.allocF32(maxBatch * c.dim),
+    k: backend.allocF32(maxBatch * c.kvDim),
+    v: backend.allocF32(maxBatch * c.kvDim),
+    att: backend.allocF32(maxBatch * c.dim),
+    proj: backend.allocF32(maxBatch * c.dim),
+    hb: backend.allocF32(maxBatch * c.ffnDim),
+    hb2: backend.allocF32(maxBatch * c.ffnDim),
+    logits: backend.allocF32((allLogits ? maxBatch : 1) * c.vocabSize),
+    positions: new Int32Array(maxBatch),
+    cache: backend.createKvCache(c.nLayers, contextLength, c.kvDim),
+  };
+}
+
+/**
+ * Run `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to
+ * the cache. Returns the logits of the last token, or of every token when the state has allLogits.
+ */
+export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: ForwardState, tokens: readonly number[], startPos: number): Float32Array {
+  const n = tokens.length;
+  const { dim, ffnDim, nHeads, nKvHeads, headDim, rmsEps: eps } = c;
+  if (n < 1 || n > s.maxBatch) throw new BitNetError('BAD_ARGUMENT', `forward: batch of ${n} tokens, expected 1..${s.maxBatch}`);
+  if (startPos < 0 || startPos + n > s.cache.contextLength) {
+    throw new BitNetError('CONTEXT_OVERFLOW', `positions ${startPos}..${startPos + n - 1} exceed the context length ${s.cache.contextLength}`, {
+      details: { startPos, nTokens: n, contextLength: s.cache.contextLength },
+    });
+  }
+  for (let t = 0; t < n; t++) {
+    const id = tokens[t];
+    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
+    s.positions[t] = startPos + t;
+  }
+
+  // x = token embeddings                                           [n, dim]
+  be.embed(s.x, w.tokenEmbedding, tokens);
+
+  for (let l = 0; l < c.nLayers; l++) {
+    const L = w.layers[l];
+    // ---- attention block ----
+    // xb = rmsnorm(x) * attn_norm
+    be.rmsnorm(s.xb, s.x, L.attnNorm, n, dim, eps);
+    // q, k, v = bitlinear(xb)                                      [n, dim], [n, kvDim] x2
+    be.matmul(s.q, L.wq, s.xb, n, L.scales.q);
+    be.matmul(s.k, L.wk, s.xb, n, L.scales.k);
+    be.matmul(s.v, L.wv, s.xb, n, L.scales.v);
+    // rotate q and k by position
+    be.rope(s.q, n, nHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
+    be.rope(s.k, n, nKvHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
+    // append k, v to the cache; att = softmax(q k^T / sqrt(headDim)) v over positions 0..pos
+    be.kvWrite(s.cache, l, s.k, s.v, startPos, n);
+    be.attention(s.att, s.q, s.cache, l, startPos, n, nHeads, nKvHeads, headDim);
+    // att = rmsnorm(att) * attn_sub_norm (BitNet only)
+    if (L.attnSubNorm !== undefined) be.rmsnorm(s.att, s.att, L.attnSubNorm, n, dim, eps);
+    // x += bitlinear(att, Wo)
+    be.matmul(s.proj, L.wo, s.att, n, L.scales.o);
+    be.addInPlace(s.x, s.proj, n * dim);
+
+    // ---- feed-forward block ----
+    // xb = rmsnorm(x) * ffn_norm
+    be.rmsnorm(s.xb, s.x, L.ffnNorm, n, dim, eps);
+    // hb = act(bitlinear(xb, Wgate)) * bitlinear(xb, Wup)           [n, ffnDim]
+    be.matmul(s.hb, L.wGate, s.xb, n, L.scales.gate);
+    be.matmul(s.hb2, L.wUp, s.xb, n, L.scales.up);
+    if (c.ffnActivation === 'relu2') be.reluSqrMul(s.hb, s.hb2, n * ffnDim);
+    else be.siluMul(s.hb, s.hb2, n * ffnDim);
+    // hb = rmsnorm(hb) * ffn_sub_norm (BitNet only)
+    if (L.ffnSubNorm !== undefined) be.rmsnorm(s.hb, s.hb, L.ffnSubNorm, n, ffnDim, eps);
+    // x += bitlinear(hb, Wdown)
+    be.matmul(s.proj, L.wDown, s.hb, n, L.scales.down);
+    be.addInPlace(s.x, s.proj, n * dim);
+  }
+
+  // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last
+  if (s.allLogits) {
+    be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
+    be.matmul(s.logits, w.output, s.xb, n);
+    return s.logits.subarray(0, n * c.vocabSize);
+  }
+  const last = s.x.subarray((n - 1) * dim, n * dim);
+  be.rmsnorm(s.xb, last, w.outputNorm, 1, dim, eps);
+  be.matmul(s.logits, w.output, s.xb, 1);
+  return s.logits;
+}
