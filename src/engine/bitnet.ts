@@ -145,6 +145,9 @@ export class BitNet implements LoadedModel {
   get fallbacks(): readonly string[] {
     return this.m.fallbacks;
   }
+  timingsLoadMs(): number {
+    return this.m.loadMs;
+  }
   get chatTemplateOrigin(): string {
     return this.m.chatTemplate.origin;
   }

@@ -1,6 +1,8 @@
 // The list of subcommands; each file exports `register(program)`.
 import type { Command } from 'commander';
+import { register as chat } from './chat.js';
+import { register as run } from './run.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [run, chat];
