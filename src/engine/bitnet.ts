@@ -15,6 +15,7 @@ import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-templa
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { selectBackend } from './backend-select.js';
 import { Mutex } from './mutex.js';
+import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import { createStopMatcher } from './stop-matcher.js';
 import type {
   ChatMessage,
@@ -56,6 +57,19 @@ interface Loaded {
   readonly contextLength: number;
   readonly loadMs: number;
   readonly fallbacks: readonly string[];
+  readonly strict: boolean;
+  /** SHA-256 of the file's header and tensor table. */
+  readonly headerSha256: string;
+}
+
+/** What the last finished generation did, for its receipt. */
+interface RunRecord {
+  readonly promptTokens: readonly number[];
+  readonly generated: readonly number[];
+  readonly timings: Timings;
+  readonly sampling: SamplingConfig;
+  readonly seed: number;
+  readonly kernels: { id: string; calls: number }[];
 }
 
 export class BitNet implements LoadedModel {
@@ -64,6 +78,7 @@ export class BitNet implements LoadedModel {
   /** Tokens whose K/V sit in the cache at positions 0..length-1. */
   private cached: number[] = [];
   private disposed = false;
+  private lastRun: RunRecord | undefined;
   readonly info: ModelInfo;
 
   private constructor(private readonly m: Loaded) {
@@ -118,7 +133,10 @@ export class BitNet implements LoadedModel {
       if (strict && fallbacks.length > 0) {
         throw new BitNetError('STRICT_VIOLATION', `strict mode: ${fallbacks.join('; ')}`, { details: { policy: 'no-fallback' } });
       }
-      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, loadMs: now() - t0, fallbacks });
+      const headerBytes = new Uint8Array(header.dataOffset);
+      await src.read(0, headerBytes);
+      const headerSha256 = await sha256Hex(headerBytes);
+      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, loadMs: now() - t0, fallbacks, strict, headerSha256 });
     } catch (e) {
       await backend?.dispose();
       await src.close?.();
@@ -250,6 +268,7 @@ export class BitNet implements LoadedModel {
         throw abortError(signal, `generation (while queued: ${e instanceof Error ? e.message : String(e)})`);
       });
       // ---- prefill: reuse the cached prefix, evaluate the rest in batches ----
+      const kernelsBefore = new Map(backend.kernelCalls());
       const tPrefill = now();
       let reuse = 0;
       while (reuse < this.cached.length && reuse < promptTokens.length && this.cached[reuse] === promptTokens[reuse]) reuse++;
@@ -310,6 +329,7 @@ export class BitNet implements LoadedModel {
         decodeTokPerS: decodeMs > 0 && nDecoded > 0 ? (nDecoded * 1000) / decodeMs : 0,
         timeToFirstTokenMs: ttft,
       };
+      this.lastRun = { promptTokens, generated, timings, sampling, seed, kernels: kernelDelta(kernelsBefore, backend.kernelCalls()) };
       yield {
         text: tail,
         tokenIds: [],
@@ -318,6 +338,40 @@ export class BitNet implements LoadedModel {
     } finally {
       release?.();
     }
+  }
+
+  /** A receipt for the last generation that finished (undefined before the first). */
+  lastReceipt(kind: Receipt['kind'] = 'generate'): Receipt | undefined {
+    const run = this.lastRun;
+    if (run === undefined) return undefined;
+    const { config: c, header, backend } = this.m;
+    const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
+    const allBytes = header.tensors.reduce((sum, t) => sum + t.byteSize, 0);
+    const weightBytes = this.m.weights.tiedOutput || embd === undefined ? allBytes : allBytes - embd.byteSize;
+    return {
+      schema: RECEIPT_SCHEMA,
+      engine: { name: ENGINE_NAME, version: ENGINE_VERSION },
+      created_at: new Date().toISOString(),
+      kind,
+      compute_path: 'real',
+      model: {
+        file: this.m.source.name,
+        bytes: header.fileSize,
+        header_sha256: this.m.headerSha256,
+        arch: c.arch,
+        n_params: this.info.nParams,
+        weight_bytes: weightBytes,
+        hyper: { vocab: c.vocabSize, dim: c.dim, ffn: c.ffnDim, layers: c.nLayers, heads: c.nHeads, kv_heads: c.nKvHeads, head_dim: c.headDim, rms_eps: c.rmsEps, rope_theta: c.ropeTheta, rope: c.ropeStyle, ffn_act: c.ffnActivation, context: this.m.contextLength },
+      },
+      backend: { name: backend.name, kernel_set: backend.kernelSet, threads: backend.threads, fallbacks: [...this.m.fallbacks] },
+      kernels: run.kernels,
+      runtime: runtimeInfo(),
+      tokens: { prompt_count: run.promptTokens.length, generated_count: run.generated.length, prompt: [...run.promptTokens], generated: [...run.generated] },
+      timings: { load_ms: this.m.loadMs, prefill_ms: run.timings.prefillMs, decode_ms: run.timings.decodeMs, prefill_tok_s: run.timings.prefillTokPerS, decode_tok_s: run.timings.decodeTokPerS },
+      sampling: run.sampling,
+      seed: run.seed,
+      strict: this.m.strict,
+    };
   }
 
   private withText(lp: { chosen: { token: number; logprob: number }; top: readonly { token: number; logprob: number }[] }): { chosen: TokenLogprob; top: TokenLogprob[] } {
