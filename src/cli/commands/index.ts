@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { register as chat } from './chat.js';
 import { register as run } from './run.js';
+import { register as verifyReceipt } from './verify-receipt.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [run, chat];
+export const commands: RegisterCommand[] = [run, chat, verifyReceipt];

@@ -15,6 +15,7 @@ interface RunFlags extends ModelFlags, SamplingFlags {
   stop?: string[];
   bos?: boolean;
   stats?: boolean;
+  receipt?: string;
 }
 
 export function parseTokenList(s: string): number[] {
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--stop <text...>', 'stop strings')
     .option('--no-bos', 'do not add the BOS token to the prompt')
     .option('--no-stats', 'do not print timings on stderr')
+    .option('--receipt <file>', 'write a receipt (JSON, docs/receipts.md) of the run')
     .action(async (f: RunFlags) => {
       const log = (line: string): void => void process.stderr.write(`${line}\n`);
       const model = await loadModelFromFlags(f, log);
@@ -77,6 +79,12 @@ export function register(program: Command): void {
           }
         } finally {
           process.off('SIGINT', onSigint);
+        }
+        if (f.receipt !== undefined) {
+          const receipt = model.lastReceipt('generate');
+          if (receipt === undefined) throw new BitNetError('INTERNAL', 'no receipt: the generation did not finish');
+          await writeFile(f.receipt, `${JSON.stringify(receipt, null, 2)}\n`);
+          log(`receipt written to ${f.receipt}`);
         }
       } finally {
         await model.dispose();
