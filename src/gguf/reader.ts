@@ -164,6 +164,17 @@ class HeaderCursor {
         throw new BitNetError('INTERNAL', `scalar(): not a fixed-width type ${type}`);
     }
   }
+  /** A length-prefixed string when it lies wholly inside the window (and within `maxBytes`), else undefined. */
+  tryStringInWindow(maxBytes: number, what: string): string | undefined {
+    const avail = this.buf.length - this.off;
+    if (avail < 8) return undefined;
+    const lo = this.view.getUint32(this.off, true);
+    const hi = this.view.getUint32(this.off + 4, true);
+    if (hi !== 0 || lo > maxBytes || lo > avail - 8) return undefined;
+    const at = this.bufStart + this.off + 8;
+    this.off += 8 + lo;
+    return decodeUtf8(this.buf.subarray(this.off - lo, this.off), what, at);
+  }
   /** `nBytes` raw bytes as a view into the window (valid until the next fill). */
   bytes(nBytes: number): Uint8Array {
     const b = this.buf.subarray(this.off, this.off + nBytes);
@@ -303,7 +314,10 @@ async function readArray(cur: HeaderCursor, elementType: number, count: number, 
     }
     case GgufValueType.STRING: {
       const out = new Array<string>(count);
-      for (let i = 0; i < count; i++) out[i] = await readString(cur, MAX_STRING_BYTES, what);
+      for (let i = 0; i < count; i++) {
+        // Fast path without a promise per element when the whole string is already in the window.
+        out[i] = cur.tryStringInWindow(MAX_STRING_BYTES, what) ?? (await readString(cur, MAX_STRING_BYTES, what));
+      }
       return { type: 9, elementType, value: out };
     }
     default: {
@@ -575,9 +589,21 @@ export async function readGgufHeader(src: ByteSource, opts: ReadHeaderOptions = 
 
 /**
  * Reads exactly `tensor.byteSize` bytes of tensor data into `target` (for example a view into
- * WebAssembly memory): big tensors are read in chunks straight into subarrays of `target`, no copies.
+ * WebAssembly memory): big tensors are read in chunks of `chunkBytes` (default TENSOR_READ_CHUNK_BYTES)
+ * straight into subarrays of `target`, no intermediate copies.
  */
-export async function readTensorData(src: ByteSource, tensor: GgufTensorInfo, target: Uint8Array): Promise<void> {
+export async function readTensorData(
+  src: ByteSource,
+  tensor: GgufTensorInfo,
+  target: Uint8Array,
+  opts: { chunkBytes?: number } = {},
+): Promise<void> {
+  const chunkBytes = opts.chunkBytes ?? TENSOR_READ_CHUNK_BYTES;
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
+    throw new BitNetError('BAD_ARGUMENT', `chunkBytes must be a positive integer, got ${chunkBytes}`, {
+      details: { field: 'chunkBytes', actual: chunkBytes },
+    });
+  }
   if (target.length !== tensor.byteSize) {
     throw new BitNetError(
       'BAD_ARGUMENT',
@@ -592,8 +618,8 @@ export async function readTensorData(src: ByteSource, tensor: GgufTensorInfo, ta
       { details: { tensor: tensor.name, offset: tensor.byteOffset, size: tensor.byteSize, fileSize: src.size } },
     );
   }
-  for (let done = 0; done < target.length; done += TENSOR_READ_CHUNK_BYTES) {
-    const end = Math.min(target.length, done + TENSOR_READ_CHUNK_BYTES);
+  for (let done = 0; done < target.length; done += chunkBytes) {
+    const end = Math.min(target.length, done + chunkBytes);
     await src.read(tensor.byteOffset + done, target.subarray(done, end));
   }
 }

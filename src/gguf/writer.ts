@@ -55,7 +55,7 @@ function invalid(message: string, details: Readonly<Record<string, string | numb
   return new BitNetError('GGUF_WRITE_INVALID', message, cause === undefined ? { details } : { details, cause });
 }
 
-/** A growable little-endian byte buffer. */
+/** A growable little-endian byte buffer. (Each method reserves before touching `buf`/`view`: reserve may replace them.) */
 class ByteWriter {
   private buf = new Uint8Array(4096);
   private view = new DataView(this.buf.buffer);
@@ -76,37 +76,48 @@ class ByteWriter {
     return at;
   }
   u8(v: number): void {
-    this.view.setUint8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
   }
   i8(v: number): void {
-    this.view.setInt8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setInt8(at, v);
   }
   u16(v: number): void {
-    this.view.setUint16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v, true);
   }
   i16(v: number): void {
-    this.view.setInt16(this.reserve(2), v, true);
+    const at = this.reserve(2);
+    this.view.setInt16(at, v, true);
   }
   u32(v: number): void {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number): void {
-    this.view.setInt32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setInt32(at, v, true);
   }
   f32(v: number): void {
-    this.view.setFloat32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setFloat32(at, v, true);
   }
   f64(v: number): void {
-    this.view.setFloat64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setFloat64(at, v, true);
   }
   u64(v: bigint | number): void {
-    this.view.setBigUint64(this.reserve(8), BigInt(v), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   i64(v: bigint): void {
-    this.view.setBigInt64(this.reserve(8), v, true);
+    const at = this.reserve(8);
+    this.view.setBigInt64(at, v, true);
   }
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.reserve(b.length));
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
   }
   /** Little-endian bytes of a typed array (a byte copy on little-endian hosts). */
   typed(a: ArrayBufferView, width: number): void {
@@ -121,9 +132,10 @@ class ByteWriter {
     }
   }
   zeros(nBytes: number): void {
-    this.buf.fill(0, this.reserve(nBytes), this.length);
+    const at = this.reserve(nBytes);
+    this.buf.fill(0, at, this.length);
   }
-  result(): Uint8Array {
+  result(): Uint8Array<ArrayBuffer> {
     return this.buf.slice(0, this.length);
   }
 }
@@ -289,7 +301,7 @@ interface PlannedTensor {
 
 interface Plan {
   /** Header bytes including the padding up to the data section. */
-  readonly header: Uint8Array;
+  readonly header: Uint8Array<ArrayBuffer>;
   readonly alignment: number;
   readonly tensors: readonly PlannedTensor[];
   /** Total file size. */
@@ -418,12 +430,12 @@ function checkData(p: PlannedTensor, data: unknown): Uint8Array {
 }
 
 /** The header bytes (magic to the end of the tensor table, padded to the alignment) for `spec`. */
-export function encodeGgufHeader(spec: GgufWriteSpec): Uint8Array {
+export function encodeGgufHeader(spec: GgufWriteSpec): Uint8Array<ArrayBuffer> {
   return plan(spec).header;
 }
 
 /** The whole file in memory (tests, small models). Lazy data must be synchronous here. */
-export function writeGguf(spec: GgufWriteSpec): Uint8Array {
+export function writeGguf(spec: GgufWriteSpec): Uint8Array<ArrayBuffer> {
   const p = plan(spec);
   const out = new Uint8Array(p.fileBytes);
   out.set(p.header, 0);
