@@ -1,0 +1,264 @@
+// Byte-level BPE (GGUF `tokenizer.ggml.model` = 'gpt2'): pre-tokenizer regex, GPT-2 byte mapping, merges by rank.
+//
+// Behaviour follows llama.cpp src/llama-vocab.cpp (`llm_tokenizer_bpe`, `llm_tokenizer_bpe_session::tokenize`) and
+// the Hugging Face `tokenizers` BPE model it mirrors: split the text with the pre-tokenizer regex(es), map each
+// word's UTF-8 bytes to GPT-2's printable characters, then repeatedly merge the adjacent pair with the lowest merge
+// rank (equal ranks left to right) until no pair has a merge. For LLaMA-3 (`ignore_merges`) a word that is itself a
+// vocabulary entry becomes that token directly.
+
+import { BitNetError } from '../errors.js';
+import { BYTE_TO_CHAR, bytesToByteLevel } from './byte-level.js';
+import { PairHeap } from './pair-heap.js';
+import { TokenType, type Vocab } from './vocab.js';
+
+// Pre-tokenizer patterns. `\s` is written as \p{White_Space} (Unicode White_Space, what llama.cpp's unicode.cpp and
+// the Rust/Oniguruma engines use; JavaScript's `\s` differs on U+0085 and U+FEFF). The case-insensitive contraction
+// group `(?i:'s|...)` of tokenizer.json is spelled out per letter, as llama.cpp does.
+const WS = String.raw`\p{White_Space}`;
+const NOT_WS = String.raw`\P{White_Space}`;
+
+/** LLaMA-3 (tokenizer.json of Meta-Llama-3; llama.cpp LLAMA_VOCAB_PRE_TYPE_LLAMA3). Digits split in runs of 1-3. */
+const LLAMA3_PATTERN =
+  String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^${WS}\p{L}\p{N}]+[\r\n]*|${WS}*[\r\n]+|${WS}+(?!${NOT_WS})|${WS}+`;
+
+/** GPT-2 (openai/gpt-2 src/encoder.py; llama.cpp LLAMA_VOCAB_PRE_TYPE_GPT2). */
+const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^${WS}\p{L}\p{N}]+|${WS}+(?!${NOT_WS})|${WS}+`;
+
+/** llama.cpp's 'default' pre-tokenizer: four regexes applied one after another, each splitting the previous pieces. */
+const DEFAULT_PATTERNS = [String.raw`[\p{P}\$\+<=>\^~\|]+`, GPT2_PATTERN, String.raw`\p{N}+`, '[0-9][0-9][0-9]'];
+
+interface PreTokenizer {
+  readonly patterns: readonly string[];
+  /** Look a whole word up in the vocabulary before merging (llama.cpp `ignore_merges`). */
+  readonly ignoreMerges: boolean;
+}
+
+/** `tokenizer.ggml.pre` values we know, by the llama.cpp pre-type they select (src/llama-vocab.cpp `load`). */
+const PRE_TOKENIZERS: ReadonlyMap<string, PreTokenizer> = new Map([
+  ...['llama3', 'llama-v3', 'llama-bpe', 'falcon3'].map((name): [string, PreTokenizer] => [name, { patterns: [LLAMA3_PATTERN], ignoreMerges: true }]),
+  ...['dbrx', 'smaug-bpe'].map((name): [string, PreTokenizer] => [name, { patterns: [LLAMA3_PATTERN], ignoreMerges: false }]),
+  ...['gpt2', 'gpt-2', 'phi-2', 'mpt', 'olmo', 'jais'].map((name): [string, PreTokenizer] => [name, { patterns: [GPT2_PATTERN], ignoreMerges: false }]),
+  ['default', { patterns: DEFAULT_PATTERNS, ignoreMerges: false }],
+]);
+
+/** Names of the pre-tokenizers that behave like LLaMA-3's (BOS added by default). */
+export function isLlama3PreTokenizer(pre: string | undefined): boolean {
+  return pre !== undefined && ['llama3', 'llama-v3', 'llama-bpe', 'falcon3'].includes(pre);
+}
+
+/** Splits `text` into the matches of `re` and the unmatched stretches between them, keeping every character. */
+function splitKeepingAll(text: string, re: RegExp, out: string[]): void {
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    const at = m.index;
+    if (at > last) out.push(text.slice(last, at));
+    if (m[0].length > 0) out.push(m[0]);
+    last = at + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+}
+
+/** Words are cached per encoder; the cache is dropped when it holds this many (bounds memory on huge inputs). */
+const WORD_CACHE_LIMIT = 50_000;
+
+const utf8Encoder = new TextEncoder();
+
+/** Stable counting sort of `items` by `keyOf[item]` (keys in [0, nKeys)). */
+function countingSort(items: Int32Array, keyOf: Int32Array, nKeys: number): Int32Array {
+  const next = new Int32Array(nKeys + 1);
+  for (const item of items) next[(keyOf[item] ?? 0) + 1]++;
+  for (let k = 0; k < nKeys; k++) next[k + 1] = (next[k + 1] ?? 0) + (next[k] ?? 0);
+  const out = new Int32Array(items.length);
+  for (const item of items) out[next[keyOf[item] ?? 0]++] = item;
+  return out;
+}
+
+export class BpeEncoder {
+  readonly warnings: string[] = [];
+  /** The `tokenizer.ggml.pre` in effect (after defaulting). */
+  readonly pre: string;
+  private readonly regexes: readonly RegExp[];
+  private readonly ignoreMerges: boolean;
+  /** Merge ranks by pair, compressed-row style: pairs with left token L sit at [pairStart[L], pairStart[L+1]). */
+  private readonly pairStart: Int32Array;
+  /** Right token of each pair, ascending within a row (binary-searched). */
+  private readonly pairRight: Int32Array;
+  /** Merge rank of each pair. */
+  private readonly pairRank: Int32Array;
+  /** Token made by the merge of each rank. */
+  private readonly mergeResult: Int32Array;
+  /** Token of each single byte-level character (-1 where the vocabulary lacks it). */
+  private readonly byteTokenIds = new Int32Array(256).fill(-1);
+  /** Text -> id for the tokens BPE may produce (everything but control/unknown/unused tokens). */
+  private readonly pieceIds = new Map<string, number>();
+  private readonly nTokens: number;
+  private readonly wordCache = new Map<string, readonly number[]>();
+  private readonly heap = new PairHeap();
+
+  constructor(vocab: Vocab, merges: readonly string[], pre: string | undefined) {
+    this.nTokens = vocab.tokens.length;
+    let preTokenizer: PreTokenizer | undefined;
+    if (pre === undefined) {
+      this.warnings.push("tokenizer.ggml.pre is missing; using llama.cpp's 'default' pre-tokenizer");
+      preTokenizer = PRE_TOKENIZERS.get('default');
+      this.pre = 'default';
+    } else {
+      preTokenizer = PRE_TOKENIZERS.get(pre);
+      this.pre = pre;
+      if (preTokenizer === undefined) {
+        this.warnings.push(`tokenizer.ggml.pre '${pre}' is not known; using the LLaMA-3 ('llama-bpe') pre-tokenizer`);
+      }
+    }
+    preTokenizer ??= { patterns: [LLAMA3_PATTERN], ignoreMerges: true };
+    this.regexes = preTokenizer.patterns.map((p) => new RegExp(p, 'gu'));
+    this.ignoreMerges = preTokenizer.ignoreMerges;
+
+    for (let id = 0; id < this.nTokens; id++) {
+      const type = vocab.tokenTypes[id];
+      if (type === TokenType.CONTROL || type === TokenType.UNKNOWN || type === TokenType.UNUSED) continue;
+      this.pieceIds.set(vocab.tokens[id] ?? '', id);
+    }
+    for (let byte = 0; byte < 256; byte++) this.byteTokenIds[byte] = this.pieceIds.get(BYTE_TO_CHAR[byte] ?? '') ?? -1;
+
+    // Merges: 'left right', split at the first space after the first character (llama.cpp: `word.find(' ', 1)`).
+    const nMerges = merges.length;
+    this.mergeResult = new Int32Array(nMerges);
+    const lefts = new Int32Array(nMerges);
+    const rights = new Int32Array(nMerges);
+    for (let rank = 0; rank < nMerges; rank++) {
+      const merge = merges[rank] ?? '';
+      const space = merge.indexOf(' ', 1);
+      if (space < 0) {
+        throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer.ggml.merges[${rank}]: '${merge}' is not two pieces separated by a space`, {
+          details: { field: 'tokenizer.ggml.merges', index: rank, actual: merge },
+        });
+      }
+      const left = merge.slice(0, space);
+      const right = merge.slice(space + 1);
+      const leftId = this.pieceIds.get(left);
+      const rightId = this.pieceIds.get(right);
+      const resultId = this.pieceIds.get(left + right);
+      if (leftId === undefined || rightId === undefined || resultId === undefined) {
+        const missing = leftId === undefined ? left : rightId === undefined ? right : left + right;
+        throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer.ggml.merges[${rank}]: '${merge}' needs '${missing}', which is not in the vocabulary`, {
+          details: { field: 'tokenizer.ggml.merges', index: rank, missing },
+        });
+      }
+      lefts[rank] = leftId;
+      rights[rank] = rightId;
+      this.mergeResult[rank] = resultId;
+    }
+    // Rows by left token, each row ascending by right token, equal pairs by rank: two stable counting sorts
+    // (by right, then by left), O(nMerges + nTokens).
+    const byRight = countingSort(Int32Array.from({ length: nMerges }, (_, rank) => rank), rights, this.nTokens);
+    const sorted = countingSort(byRight, lefts, this.nTokens);
+    this.pairStart = new Int32Array(this.nTokens + 1);
+    for (let rank = 0; rank < nMerges; rank++) this.pairStart[(lefts[rank] ?? 0) + 1]++;
+    for (let id = 0; id < this.nTokens; id++) this.pairStart[id + 1] = (this.pairStart[id + 1] ?? 0) + (this.pairStart[id] ?? 0);
+    this.pairRight = new Int32Array(nMerges);
+    this.pairRank = new Int32Array(nMerges);
+    for (let k = 0; k < nMerges; k++) {
+      const rank = sorted[k] ?? 0;
+      this.pairRight[k] = rights[rank] ?? 0;
+      this.pairRank[k] = rank;
+    }
+  }
+
+  /** Rank of the merge of tokens `left` and `right`, or -1 when they do not merge. */
+  private rankOf(left: number, right: number): number {
+    let lo = this.pairStart[left] ?? 0;
+    let hi = (this.pairStart[left + 1] ?? 0) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.pairRight[mid] ?? 0;
+      if (r < right) lo = mid + 1;
+      else if (r > right) hi = mid - 1;
+      else {
+        // The first of equal pairs has the lowest rank.
+        let first = mid;
+        while (first > lo && this.pairRight[first - 1] === right) first--;
+        return this.pairRank[first] ?? -1;
+      }
+    }
+    return -1;
+  }
+
+  /** Appends the tokens of `text` (a fragment with no special tokens in it) to `out`. */
+  encode(text: string, out: number[]): void {
+    for (const word of this.preTokenize(text)) {
+      for (const id of this.encodeWord(word)) out.push(id);
+    }
+  }
+
+  /** The pre-tokenizer's words (before byte mapping), in order; their concatenation is `text`. */
+  preTokenize(text: string): string[] {
+    let pieces = [text];
+    for (const re of this.regexes) {
+      const next: string[] = [];
+      for (const piece of pieces) splitKeepingAll(piece, re, next);
+      pieces = next;
+    }
+    return pieces;
+  }
+
+  private encodeWord(word: string): readonly number[] {
+    const cached = this.wordCache.get(word);
+    if (cached !== undefined) return cached;
+    const result = this.mergeWord(word);
+    if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
+    this.wordCache.set(word, result);
+    return result;
+  }
+
+  private mergeWord(word: string): number[] {
+    const bytes = utf8Encoder.encode(word);
+    if (this.ignoreMerges) {
+      const whole = this.pieceIds.get(bytesToByteLevel(bytes));
+      if (whole !== undefined) return [whole];
+    }
+    const n = bytes.length;
+    // Symbols as a doubly linked list over byte positions; a merged-away symbol has id -1.
+    const ids = new Int32Array(n);
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const byte = bytes[i] ?? 0;
+      const id = this.byteTokenIds[byte] ?? -1;
+      if (id < 0) {
+        throw new BitNetError('TOKENIZER_UNKNOWN_PIECE', `byte 0x${byte.toString(16).padStart(2, '0')} of '${word}' has no token ('${BYTE_TO_CHAR[byte] ?? ''}' is not in the vocabulary)`, {
+          details: { byte, word },
+        });
+      }
+      ids[i] = id;
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    const heap = this.heap;
+    heap.clear();
+    for (let i = 0; i + 1 < n; i++) this.pushPair(ids, i, i + 1);
+
+    const top: [number, number, number] = [0, 0, 0];
+    while (heap.pop(top)) {
+      const [rank, left, right] = top;
+      // Stale when either side was merged since: the pair no longer sits there or no longer has this rank.
+      if (ids[left] === -1 || ids[right] === -1 || next[left] !== right) continue;
+      if (this.rankOf(ids[left] ?? 0, ids[right] ?? 0) !== rank) continue;
+      ids[left] = this.mergeResult[rank] ?? 0;
+      ids[right] = -1;
+      const after = next[right] ?? -1;
+      next[left] = after;
+      if (after >= 0) prev[after] = left;
+      const before = prev[left] ?? -1;
+      if (before >= 0) this.pushPair(ids, before, left);
+      if (after >= 0) this.pushPair(ids, left, after);
+    }
+    const result: number[] = [];
+    for (let i = 0; i >= 0 && i < n; i = next[i] ?? -1) result.push(ids[i] ?? 0);
+    return result;
+  }
+
+  private pushPair(ids: Int32Array, left: number, right: number): void {
+    const rank = this.rankOf(ids[left] ?? 0, ids[right] ?? 0);
+    if (rank >= 0) this.heap.push(rank, left, right);
+  }
+}

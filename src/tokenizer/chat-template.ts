@@ -1,0 +1,153 @@
+// Chat templates: render messages with a Jinja template (@huggingface/jinja) and choose which template a model uses.
+
+import { Template } from '@huggingface/jinja';
+import { BitNetError } from '../errors.js';
+import type { ChatMessage } from '../engine/types.js';
+import type { GgufValue } from '../gguf/types.js';
+
+export interface RenderOptions {
+  /** Text of the BOS token ('<|begin_of_text|>'), exposed to templates as `bos_token`. */
+  readonly bosToken: string;
+  /** Text of the EOS token, exposed as `eos_token`. */
+  readonly eosToken: string;
+  /** Append the assistant's turn header so the model writes the reply. */
+  readonly addGenerationPrompt: boolean;
+}
+
+/**
+ * BitNet b1.58 2B-4T's chat format (FORMATS.md; the Hugging Face model card's example
+ * `<|begin_of_text|>User: ...<|eot_id|>Assistant: `; llama.cpp/bitnet.cpp's 'bitnet' built-in template):
+ * `<|begin_of_text|>System: {sys}<|eot_id|>User: {msg}<|eot_id|>Assistant: {reply}<|eot_id|>...`, then
+ * `Assistant: ` when a reply is wanted. Roles are capitalised; contents are trimmed.
+ */
+export const BITNET_2B4T_TEMPLATE =
+  "{{- bos_token -}}" +
+  "{%- for message in messages -%}" +
+  "{{- message['role'] | capitalize + ': ' + message['content'] | trim + '<|eot_id|>' -}}" +
+  '{%- endfor -%}' +
+  "{%- if add_generation_prompt -%}{{- 'Assistant: ' -}}{%- endif -%}";
+
+/**
+ * LLaMA-3 instruct format (Meta's Llama 3 model card, "Prompt format"): each turn is
+ * `<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>`, the whole prefixed by BOS; the generation
+ * prompt is the assistant header. Contents are trimmed.
+ */
+export const LLAMA3_INSTRUCT_TEMPLATE =
+  "{{- bos_token -}}" +
+  '{%- for message in messages -%}' +
+  "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' -}}" +
+  '{%- endfor -%}' +
+  "{%- if add_generation_prompt -%}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}{%- endif -%}";
+
+/**
+ * Used when a model brings no usable template and looks like no family we know: plain role labels, one turn per
+ * line. A guess (strict mode refuses it).
+ */
+export const FALLBACK_TEMPLATE =
+  "{{- bos_token -}}" +
+  '{%- for message in messages -%}' +
+  "{{- message['role'] | capitalize + ': ' + message['content'] | trim + '\\n' -}}" +
+  '{%- endfor -%}' +
+  "{%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}";
+
+export type ChatTemplateOrigin = 'override' | 'gguf' | 'builtin-bitnet-2b4t' | 'builtin-llama3' | 'builtin-fallback';
+
+export interface ChosenChatTemplate {
+  readonly source: string;
+  readonly origin: ChatTemplateOrigin;
+  /** True when nothing trustworthy named the format (strict mode refuses guesses). */
+  readonly guessed: boolean;
+}
+
+/** Parsed templates by source: a model renders the same template for every request. */
+const parsedTemplates = new Map<string, Template>();
+const PARSED_TEMPLATE_CACHE_LIMIT = 32;
+
+function parse(template: string): Template {
+  const cached = parsedTemplates.get(template);
+  if (cached !== undefined) return cached;
+  let parsed: Template;
+  try {
+    parsed = new Template(template);
+  } catch (e) {
+    throw new BitNetError('CHAT_TEMPLATE_ERROR', `chat template does not parse: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+      details: { templateChars: template.length },
+    });
+  }
+  if (parsedTemplates.size >= PARSED_TEMPLATE_CACHE_LIMIT) parsedTemplates.clear();
+  parsedTemplates.set(template, parsed);
+  return parsed;
+}
+
+/** Renders `messages` with a Jinja chat template. Parse and render failures -> CHAT_TEMPLATE_ERROR. */
+export function renderChatTemplate(template: string, messages: readonly ChatMessage[], opts: RenderOptions): string {
+  const parsed = parse(template);
+  try {
+    return parsed.render({
+      messages: messages.map((m) => ({ role: m.role, content: m.content })),
+      bos_token: opts.bosToken,
+      eos_token: opts.eosToken,
+      add_generation_prompt: opts.addGenerationPrompt,
+    });
+  } catch (e) {
+    throw new BitNetError('CHAT_TEMPLATE_ERROR', `chat template failed to render: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+      details: { nMessages: messages.length },
+    });
+  }
+}
+
+/** Architectures whose GGUFs (Microsoft's 2B-4T) embed a placeholder template: the built-in BitNet format is the truth. */
+const BITNET_2B4T_ARCHS: ReadonlySet<string> = new Set(['bitnet-b1.58', 'bitnet-25']);
+
+/**
+ * True when `template` parses and writes every message's content for a short conversation (a placeholder that
+ * ignores `messages`, or a template that throws, is not usable).
+ */
+export function isUsableChatTemplate(template: string): boolean {
+  const probe: ChatMessage[] = [
+    { role: 'user', content: 'probe-user-7f3a' },
+    { role: 'assistant', content: 'probe-assistant-2c9d' },
+    { role: 'user', content: 'probe-user-e41b' },
+  ];
+  try {
+    const text = renderChatTemplate(template, probe, { bosToken: '<s>', eosToken: '</s>', addGenerationPrompt: true });
+    return probe.every((m) => text.includes(m.content));
+  } catch {
+    return false;
+  }
+}
+
+function vocabularyHas(meta: ReadonlyMap<string, GgufValue>, texts: readonly string[]): boolean {
+  const tokens = meta.get('tokenizer.ggml.tokens');
+  if (tokens === undefined || tokens.type !== 9 || tokens.elementType !== 8) return false;
+  const present = new Set<string>();
+  // Special tokens sit at the end of most vocabularies; scanning all is still a single pass.
+  for (const t of tokens.value) if (texts.includes(t)) present.add(t);
+  return texts.every((t) => present.has(t));
+}
+
+/**
+ * Picks the chat template: an explicit override (validated), else the GGUF's `tokenizer.chat_template` when it is
+ * usable, else a built-in. For BitNet b1.58 2B-4T ('bitnet-b1.58' / 'bitnet-25') the embedded template is a
+ * placeholder, so an unusable one means the official built-in format (not a guess). Otherwise a LLaMA-3 vocabulary
+ * gets the LLaMA-3 instruct format and anything else a plain fallback, both marked `guessed`.
+ */
+export function chooseChatTemplate(meta: ReadonlyMap<string, GgufValue>, arch: string, override?: string): ChosenChatTemplate {
+  if (override !== undefined) {
+    parse(override); // a broken override is the caller's error: report it now, not on the first chat
+    return { source: override, origin: 'override', guessed: false };
+  }
+  const embedded = meta.get('tokenizer.chat_template');
+  if (embedded !== undefined && embedded.type === 8 && isUsableChatTemplate(embedded.value)) {
+    return { source: embedded.value, origin: 'gguf', guessed: false };
+  }
+  if (BITNET_2B4T_ARCHS.has(arch)) {
+    return { source: BITNET_2B4T_TEMPLATE, origin: 'builtin-bitnet-2b4t', guessed: false };
+  }
+  if (vocabularyHas(meta, ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'])) {
+    return { source: LLAMA3_INSTRUCT_TEMPLATE, origin: 'builtin-llama3', guessed: true };
+  }
+  return { source: FALLBACK_TEMPLATE, origin: 'builtin-fallback', guessed: true };
+}
