@@ -1,0 +1,77 @@
+// Q8_0 tensors: blocks of 32 int8 values sharing one F16 scale; reference quantize, dequantize and a row dot.
+// Layout: ggml/src/ggml-common.h block_q8_0 { ggml_half d; int8_t qs[32]; } (34 bytes).
+// Rules: ggml/src/ggml-quants.c quantize_row_q8_0_ref / dequantize_row_q8_0.
+
+import type { BlockLayout } from './layout.js';
+import { readF16, writeF16 } from './f16.js';
+import { requireBytes, requireMultiple, requireRoom, requireRow } from './validate.js';
+
+export const Q8_0_BLOCK_ELEMENTS = 32;
+export const Q8_0_BLOCK_BYTES = 34;
+
+export const Q8_0_LAYOUT: BlockLayout = [
+  { name: 'd', byteOffset: 0, byteLength: 2, meaning: 'F16 scale: value = d * q' },
+  { name: 'qs', byteOffset: 2, byteLength: 32, meaning: 'int8 quants q, element j of the block in byte j' },
+];
+
+/** round() of C: halves away from zero. */
+function roundHalfAway(v: number): number {
+  const r = Math.round(Math.abs(v));
+  return v < 0 ? -r : r;
+}
+
+/**
+ * Q8_0 bytes of `values` (length a multiple of 32), as quantize_row_q8_0_ref: per block
+ * amax = max|x|, d = amax / 127 (f32), id = 1/d, q = round(x * id) (halves away from zero); d stored as F16.
+ */
+export function quantizeQ8_0(values: ArrayLike<number>): Uint8Array {
+  requireMultiple('Q8_0', 'element count', values.length, Q8_0_BLOCK_ELEMENTS);
+  const nBlocks = values.length / Q8_0_BLOCK_ELEMENTS;
+  const bytes = new Uint8Array(nBlocks * Q8_0_BLOCK_BYTES);
+  for (let b = 0; b < nBlocks; b++) {
+    const first = b * Q8_0_BLOCK_ELEMENTS;
+    let amax = 0;
+    for (let j = 0; j < Q8_0_BLOCK_ELEMENTS; j++) amax = Math.max(amax, Math.abs(Math.fround(values[first + j])));
+    const d = Math.fround(amax / 127);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    const blockOffset = b * Q8_0_BLOCK_BYTES;
+    writeF16(bytes, blockOffset, d);
+    for (let j = 0; j < Q8_0_BLOCK_ELEMENTS; j++) {
+      const q = roundHalfAway(Math.fround(Math.fround(values[first + j]) * id));
+      bytes[blockOffset + 2 + j] = q & 0xff;
+    }
+  }
+  return bytes;
+}
+
+/** out[outOffset + i] = d * q for element i < nElements (nElements a multiple of 32). */
+export function dequantizeQ8_0(bytes: Uint8Array, nElements: number, out: Float32Array, outOffset = 0, firstElement = 0): void {
+  requireMultiple('Q8_0', 'element count', nElements, Q8_0_BLOCK_ELEMENTS);
+  requireMultiple('Q8_0', 'first element', firstElement, Q8_0_BLOCK_ELEMENTS);
+  const firstBlock = firstElement / Q8_0_BLOCK_ELEMENTS;
+  const nBlocks = nElements / Q8_0_BLOCK_ELEMENTS;
+  requireBytes('Q8_0', bytes, (firstBlock + nBlocks) * Q8_0_BLOCK_BYTES);
+  requireRoom('Q8_0', 'out', out, outOffset, nElements);
+  for (let b = 0; b < nBlocks; b++) {
+    const blockOffset = (firstBlock + b) * Q8_0_BLOCK_BYTES;
+    const d = readF16(bytes, blockOffset);
+    const o = outOffset + b * Q8_0_BLOCK_ELEMENTS;
+    for (let j = 0; j < Q8_0_BLOCK_ELEMENTS; j++) out[o + j] = d * ((bytes[blockOffset + 2 + j] << 24) >> 24);
+  }
+}
+
+/** sum_c W[row, c] * x[xOffset + c] in float64, W a Q8_0 matrix with `cols` columns (weights dequantized exactly). */
+export function dotRowQ8_0(bytes: Uint8Array, row: number, cols: number, x: ArrayLike<number>, xOffset = 0): number {
+  requireMultiple('Q8_0', 'row length', cols, Q8_0_BLOCK_ELEMENTS);
+  const blocksPerRow = cols / Q8_0_BLOCK_ELEMENTS;
+  requireRow('Q8_0', row, Math.floor(bytes.length / (blocksPerRow * Q8_0_BLOCK_BYTES)));
+  requireRoom('Q8_0', 'x', x, xOffset, cols);
+  let sum = 0;
+  for (let b = 0; b < blocksPerRow; b++) {
+    const blockOffset = (row * blocksPerRow + b) * Q8_0_BLOCK_BYTES;
+    const d = readF16(bytes, blockOffset);
+    const xo = xOffset + b * Q8_0_BLOCK_ELEMENTS;
+    for (let j = 0; j < Q8_0_BLOCK_ELEMENTS; j++) sum += Math.fround(d * ((bytes[blockOffset + 2 + j] << 24) >> 24)) * x[xo + j];
+  }
+  return sum;
+}
