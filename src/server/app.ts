@@ -258,7 +258,7 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
     checkCommonParams(req);
     checkCompletionParams(req);
     const prompt = singlePrompt(req.prompt, m.info.vocabSize);
-    const promptTokens = typeof prompt === 'string' ? m.tokenize(prompt, { addBos: true }).length : prompt.length;
+    const promptTokens = typeof prompt === 'string' ? m.tokenize(prompt).length : prompt.length;
     const ctx = m.info.contextLength;
     ensurePromptFits(promptTokens, ctx, 'prompt');
     const room = ctx - promptTokens;
@@ -458,6 +458,10 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
       }
       completionTokens += piece.tokenIds.length;
       await onPiece(piece);
+      // The engine computes tokens synchronously and its generator resumes on microtasks only:
+      // give the event loop a turn so socket writes, disconnects and new requests are handled
+      // between tokens (this is what makes a cancel land within one token).
+      await yieldToEventLoop();
       if (piece.finish !== undefined) {
         if (piece.finish.reason === 'abort') throw abortedError(signal);
         metrics.recordUsage(piece.finish.usage.promptTokens, piece.finish.usage.completionTokens);
@@ -499,6 +503,15 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
       await Promise.all([...inflight]);
     },
   };
+}
+
+/** One macrotask turn: setImmediate where it exists (Node, Bun), else a zero timeout. */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (cb: () => void) => unknown };
+  return new Promise((resolve) => {
+    if (typeof g.setImmediate === 'function') g.setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 }
 
 function abortWith(ac: AbortController, reason: CancelReason): void {
