@@ -348,6 +348,21 @@ describe('sampling draws', () => {
     expect(run(7)).not.toEqual(run(8));
   });
 
+  it('never draws a zero-weight candidate, even at the ends of [0, 1)', () => {
+    const fixed = (u: number) => ({ nextFloat: () => u, nextUint32: () => 0 });
+    // Token 0 is masked, token 2's weight underflows to exactly 0 at this temperature.
+    const logits = f32([-Infinity, 0, -1000, 0.5, -Infinity]);
+    for (const cfg of [
+      { kind: 'sample', temperature: 1 },
+      { kind: 'sample', temperature: 1, minP: 1e-300 },
+    ] as SamplingConfig[]) {
+      expect(createSampler(cfg, 1, 5, { rng: fixed(0) }).sample(logits, [])).not.toBe(0);
+      expect(createSampler(cfg, 1, 5, { rng: fixed(0) }).sample(logits, [])).not.toBe(2);
+      expect(createSampler(cfg, 1, 5, { rng: fixed(1 - 2 ** -53) }).sample(logits, [])).not.toBe(4);
+    }
+    expect(createSampler({ kind: 'sample', temperature: 1 }, 1, 2, { rng: fixed(0) }).sample(f32([-1000, 0]), [])).toBe(1);
+  });
+
   /** Chi-square statistic of `n` draws against the sampler's own stated distribution. */
   function chiSquare(cfg: SamplingConfig, logits: number[], expectedProbs: number[], n: number, seed: number): number {
     const s = createSampler(cfg, seed, logits.length);

@@ -30,7 +30,7 @@
 // ~3 ms (~5-7 ms in the pathological case of a 95k-token nucleus); logprobs with top 20 ~2.9 ms.
 
 import { BitNetError } from '../errors.js';
-import { createRng } from './rng.js';
+import { createRng, type Rng } from './rng.js';
 import type { Penalties, SamplingConfig } from './types.js';
 
 /** One (token, log-probability) pair. */
@@ -283,16 +283,22 @@ class TopSelector {
 
 }
 
+export interface SamplerOptions {
+  /** Use this generator instead of one seeded from `seed` (tests, or resuming a saved stream). */
+  readonly rng?: Rng;
+}
+
 /**
  * A sampler for one generation. `seed` seeds its own RNG (the engine passes a random seed when
  * the caller gave none); `vocabSize` fixes the logits length and sizes the reusable buffers.
  */
-export function createSampler(config: SamplingConfig, seed: number, vocabSize: number): Sampler {
+export function createSampler(config: SamplingConfig, seed: number, vocabSize: number, options: SamplerOptions = {}): Sampler {
   const cfg = validateSamplingConfig(config);
   if (typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > MAX_VOCAB_SIZE) {
     throw badArgument('vocabSize', `an integer in [1, ${MAX_VOCAB_SIZE}]`, vocabSize);
   }
-  const rng = createRng(seed);
+  const seeded = createRng(seed); // validates the seed even when an rng is injected
+  const rng = options.rng ?? seeded;
 
   // Buffers, allocated once. `work` holds penalized logits; `counts` is all-zero between calls.
   const work = cfg.penaltiesActive ? new Float32Array(vocabSize) : null;
