@@ -245,7 +245,7 @@ export function createTokenizer(meta: Metadata): Tokenizer {
     const encoder = new BpeEncoder(vocab, merges, pre);
     const fragmentEncoder: FragmentEncoder = { warnings: encoder.warnings, encode: (text, _after, out) => encoder.encode(text, out) };
     // llama.cpp: BPE adds BOS by default only for the LLaMA-3 pre-tokenizers; the file's key overrides.
-    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? isLlama3PreTokenizer(pre);
+    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? (isLlama3PreTokenizer(pre) && vocab.bosTokenId !== undefined);
     const addEos = metaBool(meta, 'tokenizer.ggml.add_eos_token') ?? false;
     return new GgufTokenizer('bpe', vocab, fragmentEncoder, addBos, addEos, false);
   }
@@ -259,7 +259,7 @@ export function createTokenizer(meta: Metadata): Tokenizer {
     const addSpacePrefix = metaBool(meta, 'tokenizer.ggml.add_space_prefix') ?? true;
     const encoder = new SpmEncoder(vocab, metaNumberArray(meta, 'tokenizer.ggml.scores'), addSpacePrefix);
     const fragmentEncoder: FragmentEncoder = { warnings: encoder.warnings, encode: (text, after, out) => encoder.encode(text, after, out) };
-    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? true;
+    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? vocab.bosTokenId !== undefined;
     const addEos = metaBool(meta, 'tokenizer.ggml.add_eos_token') ?? false;
     return new GgufTokenizer('spm', vocab, fragmentEncoder, addBos, addEos, addSpacePrefix);
   }
