@@ -2,7 +2,7 @@
 
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { BitNetError } from '../errors.js';
 import type { ServerApp } from './app.js';
 
@@ -41,7 +41,7 @@ export async function listen(app: ServerApp, opts: ListenOptions = {}): Promise<
     throw new BitNetError('BAD_ARGUMENT', `port must be an integer in 0..65535, got ${port}`, { details: { field: 'port', actual: port } });
   }
   const server = createAdaptorServer({
-    fetch: (request: Request, env: HttpBindings) => withQuietStreamErrors(app, request, env),
+    fetch: (request: Request, env: HttpBindings | Http2Bindings) => withQuietStreamErrors(app, request, env),
     hostname: host,
     overrideGlobalObjects: false,
   }) as Server;
@@ -87,7 +87,7 @@ export async function listen(app: ServerApp, opts: ListenOptions = {}): Promise<
  * to drain; this wrapper destroys the socket as soon as the stream errors and ends the body
  * quietly. Bodies that are not event streams pass through untouched.
  */
-async function withQuietStreamErrors(app: ServerApp, request: Request, env: HttpBindings): Promise<Response> {
+async function withQuietStreamErrors(app: ServerApp, request: Request, env: HttpBindings | Http2Bindings): Promise<Response> {
   const res = await app.fetch(request);
   const source = res.body;
   if (source === null || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return res;
