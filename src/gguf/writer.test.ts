@@ -231,6 +231,7 @@ describe('writer validation', () => {
     ['u64 negative', () => writeGguf({ metadata: [['k', { type: 10, value: -1n }]], tensors: [] })],
     ['typed array of the wrong class', () => writeGguf({ metadata: [['k', { type: 9, elementType: 4, value: new Int32Array(1) as unknown as Uint32Array }]], tensors: [] })],
     ['version 1', () => writeGguf({ version: 1 as 3, metadata: [], tensors: [] })],
+    ['array over the element limit', () => writeGguf({ metadata: [['k', { type: 9, elementType: 8, value: { length: 2 ** 27 } as unknown as string[] }]], tensors: [] })],
     ['nesting too deep', () => {
       let a = gv.arrU8([1]);
       for (let i = 0; i < 8; i++) a = gv.arrNested([a]);

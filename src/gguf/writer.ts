@@ -10,9 +10,12 @@ import {
   DEFAULT_VERSION,
   GGUF_MAGIC,
   MAX_ARRAY_DEPTH,
+  MAX_ARRAY_ELEMENTS,
   MAX_DIMS,
   MAX_KEY_BYTES,
+  MAX_KV_COUNT,
   MAX_STRING_BYTES,
+  MAX_TENSOR_COUNT,
   MAX_TENSOR_ELEMENTS,
   MAX_TENSOR_NAME_BYTES,
   alignUp,
@@ -240,6 +243,10 @@ function encodeArray(w: ByteWriter, a: GgufArray, depth: number, what: string): 
   if (depth > MAX_ARRAY_DEPTH) {
     throw invalid(`${what}: arrays nested deeper than ${MAX_ARRAY_DEPTH} levels`, { field: what, limit: MAX_ARRAY_DEPTH });
   }
+  const count = (a.value as { length?: unknown }).length;
+  if (typeof count === 'number' && count > MAX_ARRAY_ELEMENTS) {
+    throw invalid(`${what}: ${count} array elements exceed the limit of ${MAX_ARRAY_ELEMENTS}`, { field: what, actual: count });
+  }
   const fixed = TYPED[a.elementType];
   if (fixed !== undefined) {
     const [Ctor, width] = fixed;
@@ -370,6 +377,12 @@ function plan(spec: GgufWriteSpec): Plan {
   const alignment = spec.alignment ?? metaAlignment ?? DEFAULT_ALIGNMENT;
   if (metaAlignment === undefined && alignment !== DEFAULT_ALIGNMENT) {
     entries.push(['general.alignment', { type: 4, value: alignment }]);
+  }
+
+  if (entries.length > MAX_KV_COUNT || spec.tensors.length > MAX_TENSOR_COUNT) {
+    throw invalid(`${entries.length} metadata pairs / ${spec.tensors.length} tensors exceed the limits (${MAX_KV_COUNT} / ${MAX_TENSOR_COUNT})`, {
+      field: 'counts',
+    });
   }
 
   const w = new ByteWriter();
