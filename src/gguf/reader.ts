@@ -416,7 +416,7 @@ export async function readGgufHeader(src: ByteSource, opts: ReadHeaderOptions = 
   const version = cur.u32();
   if (version !== 2 && version !== 3) {
     // gguf.cpp: a version with zero low 16 bits suggests a big-endian file.
-    const hint = (version & 0xffff) === 0 ? ' (a big-endian file?)' : version === 1 ? ' (GGUF v1 is no longer supported; reconvert the model)' : '';
+    const hint = version !== 0 && (version & 0xffff) === 0 ? ' (a big-endian file?)' : version === 1 ? ' (GGUF v1 is no longer supported; reconvert the model)' : '';
     throw new BitNetError(
       'GGUF_UNSUPPORTED_VERSION',
       `${src.name}: GGUF version ${version} is not supported${hint}; expected one of ${SUPPORTED_VERSIONS.join(', ')}`,
