@@ -29,3 +29,10 @@ export function layoutByteSize(layout: BlockLayout): number {
   }
   return byteOffset;
 }
+
+/** Byte offset of the field called `name`; throws INTERNAL when the layout has no such field. */
+export function fieldOffset(layout: BlockLayout, name: string): number {
+  const field = layout.find((f) => f.name === name);
+  if (field === undefined) throw new BitNetError('INTERNAL', `layout has no field '${name}'`, { details: { field: name } });
+  return field.byteOffset;
+}

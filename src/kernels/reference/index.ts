@@ -1,0 +1,230 @@
+// The scalar reference backend: slow, readable, exact TypeScript kernels behind KernelBackend (the oracle).
+
+import { BitNetError } from '../../errors.js';
+import { TYPE_TRAITS } from '../../formats/ggml-type.js';
+import type { KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import { attentionRef, kvWriteRef } from './attention.js';
+import { requireFinite, requireInt, requireLength } from './checks.js';
+import { addInPlaceRef, reluSqrMulRef, siluMulRef } from './elementwise.js';
+import { embedRef } from './embed.js';
+import { RefKvCache } from './kv-cache.js';
+import { type MatmulScratch, matmulRef } from './matmul.js';
+import { rmsnormRef } from './rmsnorm.js';
+import { ropeRef } from './rope.js';
+import { RefWeight, createRefWeight, prepareRefWeight } from './weights.js';
+
+export { quantizeActivations, ACTIVATION_ABSMAX_FLOOR } from './quantize-activations.js';
+
+class ReferenceBackend implements KernelBackend {
+  readonly name = 'reference' as const;
+  readonly kernelSet = 'scalar' as const;
+  readonly threads = 1;
+
+  private disposed = false;
+  private readonly calls = new Map<string, number>();
+  private readonly weights = new WeakSet<RefWeight>();
+  private readonly caches = new WeakSet<RefKvCache>();
+  private readonly matmulScratch: MatmulScratch = { xq: new Int8Array(0), block: new Float32Array(256) };
+  private ropeCos = new Float64Array(0);
+  private ropeSin = new Float64Array(0);
+  private scores = new Float64Array(0);
+  private acc = new Float64Array(0);
+
+  private count(id: string): void {
+    this.calls.set(id, (this.calls.get(id) ?? 0) + 1);
+  }
+
+  private live(op: string): void {
+    if (this.disposed) throw new BitNetError('DISPOSED', `reference backend: ${op} after dispose()`, { details: { op } });
+  }
+
+  private own(op: string, w: Weight): RefWeight {
+    if (!(w instanceof RefWeight) || !this.weights.has(w)) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: weight '${w.info.name}' was not created by this backend`, { details: { op, tensor: w.info.name } });
+    }
+    if (!w.prepared) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: weight '${w.info.name}' is used before prepareWeight()`, { details: { op, tensor: w.info.name } });
+    }
+    return w;
+  }
+
+  private ownCache(op: string, cache: KvCache, layer: number): RefKvCache {
+    if (!(cache instanceof RefKvCache) || !this.caches.has(cache)) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: KV cache was not created by this backend`, { details: { op } });
+    }
+    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: layer ${layer} out of range [0, ${cache.nLayers})`, { details: { op, field: 'layer', actual: layer } });
+    }
+    return cache;
+  }
+
+  private positions(op: string, cache: RefKvCache, startPos: number, nTokens: number): void {
+    requireInt(op, 'startPos', startPos, 0);
+    requireInt(op, 'nTokens', nTokens, 0);
+    if (startPos + nTokens > cache.contextLength) {
+      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
+        details: { op, startPos, nTokens, contextLength: cache.contextLength },
+      });
+    }
+  }
+
+  reserve(plan: MemoryPlan): void {
+    this.live('reserve');
+    requireInt('reserve', 'weightBytes', plan.weightBytes, 0);
+    requireInt('reserve', 'activationFloats', plan.activationFloats, 0);
+    requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
+  }
+
+  createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
+    this.live('createWeight');
+    const weight = createRefWeight(info);
+    this.weights.add(weight);
+    return { weight, target: weight.bytes };
+  }
+
+  prepareWeight(weight: Weight): void {
+    this.live('prepareWeight');
+    if (!(weight instanceof RefWeight) || !this.weights.has(weight)) {
+      throw new BitNetError('BAD_ARGUMENT', `prepareWeight: weight '${weight.info.name}' was not created by this backend`, { details: { tensor: weight.info.name } });
+    }
+    prepareRefWeight(weight);
+  }
+
+  allocF32(n: number): Float32Array {
+    this.live('allocF32');
+    requireInt('allocF32', 'n', n, 0);
+    return new Float32Array(n);
+  }
+
+  createKvCache(nLayers: number, contextLength: number, kvDim: number): KvCache {
+    this.live('createKvCache');
+    requireInt('createKvCache', 'nLayers', nLayers, 1);
+    requireInt('createKvCache', 'contextLength', contextLength, 1);
+    requireInt('createKvCache', 'kvDim', kvDim, 1);
+    const cache = new RefKvCache(nLayers, contextLength, kvDim);
+    this.caches.add(cache);
+    return cache;
+  }
+
+  embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void {
+    this.live('embed');
+    const w = this.own('embed', table);
+    requireLength('embed', 'out', out, tokenIds.length * w.cols);
+    embedRef(out, w, tokenIds);
+    this.count(`ref.embed.${TYPE_TRAITS[w.info.type].name.toLowerCase()}`);
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void {
+    this.live('rmsnorm');
+    requireInt('rmsnorm', 'nTokens', nTokens, 0);
+    requireInt('rmsnorm', 'dim', dim, 1);
+    requireFinite('rmsnorm', 'eps', eps);
+    requireLength('rmsnorm', 'x', x, nTokens * dim);
+    requireLength('rmsnorm', 'out', out, nTokens * dim);
+    requireLength('rmsnorm', 'weight', weight, dim);
+    rmsnormRef(out, x, weight, nTokens, dim, eps);
+    this.count('ref.rmsnorm');
+  }
+
+  matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {
+    this.live('matmul');
+    const weight = this.own('matmul', w);
+    requireInt('matmul', 'nTokens', nTokens, 0);
+    requireFinite('matmul', 'scale', scale);
+    requireLength('matmul', 'x', x, nTokens * weight.cols);
+    requireLength('matmul', 'out', out, nTokens * weight.rows);
+    if (this.matmulScratch.xq.length < weight.cols) this.matmulScratch.xq = new Int8Array(weight.cols);
+    matmulRef(out, weight, x, nTokens, scale, this.matmulScratch);
+    this.count(`ref.matmul.${TYPE_TRAITS[weight.info.type].name.toLowerCase()}`);
+  }
+
+  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
+    this.live('rope');
+    requireInt('rope', 'nTokens', nTokens, 0);
+    requireInt('rope', 'nHeads', nHeads, 1);
+    requireInt('rope', 'headDim', headDim, 2);
+    if (headDim % 2 !== 0) throw new BitNetError('BAD_ARGUMENT', `rope: headDim must be even, got ${headDim}`, { details: { op: 'rope', field: 'headDim', actual: headDim } });
+    if (style !== 'neox' && style !== 'normal') throw new BitNetError('BAD_ARGUMENT', `rope: unknown style '${String(style)}'`, { details: { op: 'rope', field: 'style' } });
+    if (!(theta > 0) || !Number.isFinite(theta)) throw new BitNetError('BAD_ARGUMENT', `rope: theta must be a positive number, got ${theta}`, { details: { op: 'rope', field: 'theta' } });
+    requireLength('rope', 'x', x, nTokens * nHeads * headDim);
+    requireLength('rope', 'positions', positions, nTokens);
+    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
+    if (this.ropeCos.length < headDim / 2) {
+      this.ropeCos = new Float64Array(headDim / 2);
+      this.ropeSin = new Float64Array(headDim / 2);
+    }
+    ropeRef(x, nTokens, nHeads, headDim, positions, theta, style, this.ropeCos, this.ropeSin);
+    this.count(`ref.rope.${style}`);
+  }
+
+  kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void {
+    this.live('kvWrite');
+    const c = this.ownCache('kvWrite', cache, layer);
+    this.positions('kvWrite', c, startPos, nTokens);
+    requireLength('kvWrite', 'k', k, nTokens * c.kvDim);
+    requireLength('kvWrite', 'v', v, nTokens * c.kvDim);
+    kvWriteRef(c, layer, k, v, startPos, nTokens);
+    this.count('ref.kv_write');
+  }
+
+  attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+    this.live('attention');
+    const c = this.ownCache('attention', cache, layer);
+    this.positions('attention', c, startPos, nTokens);
+    requireInt('attention', 'nHeads', nHeads, 1);
+    requireInt('attention', 'nKvHeads', nKvHeads, 1);
+    requireInt('attention', 'headDim', headDim, 1);
+    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
+      throw new BitNetError('BAD_ARGUMENT', `attention: nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
+        details: { op: 'attention', nHeads, nKvHeads, headDim, kvDim: c.kvDim },
+      });
+    }
+    requireLength('attention', 'q', q, nTokens * nHeads * headDim);
+    requireLength('attention', 'out', out, nTokens * nHeads * headDim);
+    if (this.scores.length < startPos + nTokens) this.scores = new Float64Array(c.contextLength);
+    if (this.acc.length < headDim) this.acc = new Float64Array(headDim);
+    attentionRef(out, q, c, layer, startPos, nTokens, nHeads, nKvHeads, headDim, this.scores, this.acc);
+    this.count('ref.attention');
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+    this.live('addInPlace');
+    requireInt('addInPlace', 'n', n, 0);
+    requireLength('addInPlace', 'x', x, n);
+    requireLength('addInPlace', 'y', y, n);
+    addInPlaceRef(x, y, n);
+    this.count('ref.add');
+  }
+
+  reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
+    this.live('reluSqrMul');
+    requireInt('reluSqrMul', 'n', n, 0);
+    requireLength('reluSqrMul', 'gate', gate, n);
+    requireLength('reluSqrMul', 'up', up, n);
+    reluSqrMulRef(gate, up, n);
+    this.count('ref.relu_sqr_mul');
+  }
+
+  siluMul(gate: Float32Array, up: Float32Array, n: number): void {
+    this.live('siluMul');
+    requireInt('siluMul', 'n', n, 0);
+    requireLength('siluMul', 'gate', gate, n);
+    requireLength('siluMul', 'up', up, n);
+    siluMulRef(gate, up, n);
+    this.count('ref.silu_mul');
+  }
+
+  kernelCalls(): ReadonlyMap<string, number> {
+    return new Map(this.calls);
+  }
+
+  dispose(): Promise<void> {
+    this.disposed = true;
+    return Promise.resolve();
+  }
+}
+
+/** A new scalar reference backend (no shared state between instances). */
+export function createReferenceBackend(): KernelBackend {
+  return new ReferenceBackend();
+}

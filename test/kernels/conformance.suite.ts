@@ -1,0 +1,689 @@
+// The conformance suite every KernelBackend must pass: each op on fresh seeded data and odd sizes, outputs
+// poisoned with NaN first, compared with plain float64 math written here (never with a backend's own code).
+//
+// Contracts the expectations encode (see src/kernels/backend.ts and FORMATS.md):
+// - ternary matmul: per token absmax (>= 1e-5), s = f32(127 / absmax), q = round-half-away(f32(x * s)) clamped
+//   to [-128, 127]; y = (weight scale * integer dot) / s * scale, matched to ~1e-6 relative; the three ternary
+//   formats must agree bit for bit for identical codes and an F16-representable scale;
+// - float matmul / embed read the weights exactly as stored (embed is compared exactly);
+// - the KV cache holds K and V in F16 (round to nearest even), so attention sees F16-rounded K and V.
+
+import { describe, expect, it } from 'vitest';
+import { isBitNetError } from '../../src/errors.js';
+import { quantizeBf16 } from '../../src/formats/bf16.js';
+import { f32ToF16Bits, quantizeF16 } from '../../src/formats/f16.js';
+import { quantizeF32 } from '../../src/formats/f32.js';
+import { GgmlType, TYPE_TRAITS, tensorByteSize } from '../../src/formats/ggml-type.js';
+import { packI2s } from '../../src/formats/i2s.js';
+import { packTq1_0 } from '../../src/formats/tq1_0.js';
+import { packTq2_0 } from '../../src/formats/tq2_0.js';
+import type { KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight } from '../../src/kernels/backend.js';
+import { type SeededRng, seededRng } from './seeded-rng.js';
+
+type MakeBackend = () => Promise<KernelBackend> | KernelBackend;
+
+/** Extra elements past every output range; they stay NaN when a backend writes only what it should. */
+const GUARD = 5;
+
+// ---------------------------------------------------------------- comparison helpers
+
+/**
+ * Compare actual[offset + i] with expected[i] for i < expected.length within tol(i, expected); fail with the
+ * first mismatches (index, expected, actual). A NaN left in the range (the poison) always fails.
+ */
+function expectClose(what: string, actual: Float32Array, offset: number, expected: ArrayLike<number>, tol: (i: number, e: number) => number): void {
+  const problems: string[] = [];
+  let nBad = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[offset + i];
+    const e = expected[i];
+    const limit = tol(i, e);
+    const bad = Number.isNaN(a) || !(Math.abs(a - e) <= limit);
+    if (bad) {
+      nBad++;
+      if (problems.length < 5) problems.push(`index ${i}: expected ${e}, actual ${a} (|diff| ${Math.abs(a - e)} > tolerance ${limit})`);
+    }
+  }
+  if (nBad > 0) expect.fail(`${what}: ${nBad} of ${expected.length} elements wrong\n  ${problems.join('\n  ')}`);
+}
+
+/** Fail when any of the `count` elements after `end` is not NaN (a write outside the output range). */
+function expectGuard(what: string, buffer: Float32Array, end: number, count = GUARD): void {
+  for (let i = end; i < end + count && i < buffer.length; i++) {
+    if (!Number.isNaN(buffer[i])) expect.fail(`${what}: wrote index ${i}, past the end of its range (${end}): value ${buffer[i]}`);
+  }
+}
+
+const relTol =
+  (rel: number, abs = 0) =>
+  (_i: number, e: number): number =>
+    rel * Math.abs(e) + abs;
+
+/** Round half away from zero (C round()). */
+function roundAway(v: number): number {
+  const r = Math.floor(Math.abs(v) + 0.5);
+  return v < 0 ? -r : r;
+}
+
+/** The F16 value nearest to f32(v), ties to even, written independently of src/formats. */
+function roundToF16(v: number): number {
+  const f = Math.fround(v);
+  if (f === 0 || !Number.isFinite(f)) return f;
+  const sign = f < 0 ? -1 : 1;
+  const a = Math.abs(f);
+  if (a >= 65520) return sign * Infinity;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (Math.max(e, -14) - 10);
+  const units = a / ulp;
+  let r = Math.floor(units);
+  const frac = units - r;
+  if (frac > 0.5 || (frac === 0.5 && r % 2 === 1)) r++;
+  return sign * r * ulp;
+}
+
+// ---------------------------------------------------------------- backend plumbing
+
+interface PlanParts {
+  weightBytes?: number;
+  activationFloats?: number;
+  kvBytes?: number;
+}
+
+async function withBackend(make: MakeBackend, plan: PlanParts, body: (be: KernelBackend) => void | Promise<void>): Promise<void> {
+  const be = await make();
+  try {
+    const full: MemoryPlan = { weightBytes: plan.weightBytes ?? 0, activationFloats: plan.activationFloats ?? 0, kvBytes: plan.kvBytes ?? 0 };
+    be.reserve(full);
+    await body(be);
+  } finally {
+    await be.dispose();
+  }
+}
+
+function makeWeight(be: KernelBackend, name: string, type: GgmlType, dims: readonly number[], bytes: Uint8Array): Weight {
+  const { weight, target } = be.createWeight({ name, type, dims, byteSize: bytes.length });
+  expect(target.length).toBe(bytes.length);
+  target.set(bytes);
+  be.prepareWeight(weight);
+  expect(weight.cols).toBe(dims[0]);
+  expect(weight.rows).toBe(dims.slice(1).reduce((a, b) => a * b, 1));
+  return weight;
+}
+
+/** A backend buffer of n + GUARD floats, all NaN (the poison). */
+function poisoned(be: KernelBackend, n: number): Float32Array {
+  const b = be.allocF32(n + GUARD);
+  expect(b.length).toBeGreaterThanOrEqual(n + GUARD);
+  b.fill(NaN);
+  return b;
+}
+
+/** A backend buffer holding `values` then GUARD NaNs. */
+function filled(be: KernelBackend, values: ArrayLike<number>): Float32Array {
+  const b = poisoned(be, values.length);
+  for (let i = 0; i < values.length; i++) b[i] = values[i];
+  return b;
+}
+
+// ---------------------------------------------------------------- weights with exactly known values
+
+interface TestTensor {
+  readonly type: GgmlType;
+  readonly rows: number;
+  readonly cols: number;
+  readonly bytes: Uint8Array;
+  /** W[r * cols + c], exactly the value the bytes encode. */
+  readonly values: Float64Array;
+}
+
+/** An F16-exact scale: m * 2^-e with a 4-bit m, so d * q stays exact in f32. */
+function smallScale(rng: SeededRng): number {
+  return rng.int(1, 15) * 2 ** -rng.int(4, 9);
+}
+
+function writeF16Bits(bytes: Uint8Array, at: number, value: number): void {
+  const bits = f32ToF16Bits(value);
+  bytes[at] = bits & 0xff;
+  bytes[at + 1] = bits >>> 8;
+}
+
+/** Float or quantized test weights whose values are exactly representable in their type. */
+function floatTensor(rng: SeededRng, type: GgmlType, rows: number, cols: number): TestTensor {
+  const n = rows * cols;
+  const values = new Float64Array(n);
+  switch (type) {
+    case GgmlType.F32: {
+      for (let i = 0; i < n; i++) values[i] = Math.fround(rng.uniform(-1, 1));
+      return { type, rows, cols, values, bytes: quantizeF32(values) };
+    }
+    case GgmlType.F16: {
+      for (let i = 0; i < n; i++) values[i] = rng.int(-2048, 2048) * 2 ** -11;
+      return { type, rows, cols, values, bytes: quantizeF16(values) };
+    }
+    case GgmlType.BF16: {
+      for (let i = 0; i < n; i++) values[i] = rng.int(-255, 255) * 2 ** -rng.int(6, 10);
+      return { type, rows, cols, values, bytes: quantizeBf16(values) };
+    }
+    case GgmlType.Q8_0: {
+      const bytes = new Uint8Array((n / 32) * 34);
+      for (let b = 0; b < n / 32; b++) {
+        const d = smallScale(rng);
+        writeF16Bits(bytes, b * 34, d);
+        for (let j = 0; j < 32; j++) {
+          const q = rng.int(-127, 127);
+          bytes[b * 34 + 2 + j] = q & 0xff;
+          values[b * 32 + j] = d * q;
+        }
+      }
+      return { type, rows, cols, values, bytes };
+    }
+    case GgmlType.Q4_0: {
+      const bytes = new Uint8Array((n / 32) * 18);
+      for (let b = 0; b < n / 32; b++) {
+        const d = smallScale(rng) * (rng.next() < 0.5 ? -1 : 1);
+        writeF16Bits(bytes, b * 18, d);
+        for (let j = 0; j < 16; j++) {
+          const lo = rng.int(0, 15);
+          const hi = rng.int(0, 15);
+          bytes[b * 18 + 2 + j] = lo | (hi << 4);
+          values[b * 32 + j] = (lo - 8) * d;
+          values[b * 32 + 16 + j] = (hi - 8) * d;
+        }
+      }
+      return { type, rows, cols, values, bytes };
+    }
+    case GgmlType.Q6_K: {
+      // Per ggml dequantize_row_q6_K: element e of a block, half h = e >> 7, group g = (e & 127) >> 5,
+      // l = e & 31: low nibble in ql[64h + l + 32(g & 1)] (high nibble when g >= 2), 2 high bits in
+      // qh[32h + l] at shift 2g, scale scales[8h + 2g + l / 16]; value = d * scale * (q - 32).
+      const bytes = new Uint8Array((n / 256) * 210);
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * 210;
+        const d = 2 ** -rng.int(6, 10);
+        writeF16Bits(bytes, o + 208, d);
+        const scales = new Int8Array(16);
+        for (let s = 0; s < 16; s++) {
+          scales[s] = rng.int(-128, 127);
+          bytes[o + 192 + s] = scales[s] & 0xff;
+        }
+        for (let e = 0; e < 256; e++) {
+          const q = rng.int(0, 63);
+          const h = e >> 7;
+          const g = (e & 127) >> 5;
+          const l = e & 31;
+          bytes[o + 64 * h + l + 32 * (g & 1)] |= (q & 15) << (g >= 2 ? 4 : 0);
+          bytes[o + 128 + 32 * h + l] |= (q >> 4) << (2 * g);
+          values[b * 256 + e] = d * scales[8 * h + 2 * g + (l >> 4)] * (q - 32);
+        }
+      }
+      return { type, rows, cols, values, bytes };
+    }
+    default:
+      throw new Error(`no float test tensor for ${TYPE_TRAITS[type].name}`);
+  }
+}
+
+/** Ternary test weights: random codes times one F16-representable scale. */
+function ternaryTensor(type: GgmlType, codes: Int8Array, scale: number, rows: number, cols: number): TestTensor {
+  const bytes = type === GgmlType.I2_S ? packI2s(codes, scale, cols) : type === GgmlType.TQ1_0 ? packTq1_0(codes, scale, cols) : packTq2_0(codes, scale, cols);
+  const values = new Float64Array(codes.length);
+  for (let i = 0; i < codes.length; i++) values[i] = codes[i] * scale;
+  return { type, rows, cols, bytes, values };
+}
+
+function ternaryScale(rng: SeededRng): number {
+  return rng.int(1, 2047) * 2 ** -rng.int(8, 14);
+}
+
+// ---------------------------------------------------------------- expected math (float64)
+
+/** The activation quantization contract, per token. */
+function quantizeToken(x: ArrayLike<number>, offset: number, n: number): { q: Int32Array; s: number } {
+  let absmax = 1e-5;
+  for (let i = 0; i < n; i++) absmax = Math.max(absmax, Math.abs(x[offset + i]));
+  const s = Math.fround(127 / absmax);
+  const q = new Int32Array(n);
+  for (let i = 0; i < n; i++) q[i] = Math.max(-128, Math.min(127, roundAway(Math.fround(x[offset + i] * s))));
+  return { q, s };
+}
+
+/** Random activations with a few exact zeros and one all-zero token when nTokens > 2. */
+function activations(rng: SeededRng, nTokens: number, cols: number, spread: number): Float32Array {
+  const x = new Float32Array(nTokens * cols);
+  for (let i = 0; i < x.length; i++) x[i] = rng.next() < 0.05 ? 0 : rng.normal() * spread;
+  if (nTokens > 2) x.fill(0, cols, 2 * cols);
+  return x;
+}
+
+// ---------------------------------------------------------------- the suite
+
+export function defineConformanceSuite(name: string, make: MakeBackend): void {
+  describe(`KernelBackend conformance: ${name}`, () => {
+    describe('matmul, ternary weights (int8 activations, exact integer dot)', () => {
+      const cases: [GgmlType, number, number, number][] = [
+        [GgmlType.I2_S, 1, 128, 1],
+        [GgmlType.I2_S, 3, 384, 2],
+        [GgmlType.I2_S, 17, 2560, 3],
+        [GgmlType.TQ2_0, 1, 256, 1],
+        [GgmlType.TQ2_0, 3, 512, 4],
+        [GgmlType.TQ2_0, 17, 2560, 3],
+        [GgmlType.TQ1_0, 1, 256, 2],
+        [GgmlType.TQ1_0, 5, 768, 3],
+        [GgmlType.TQ1_0, 17, 2560, 1],
+      ];
+      for (const [type, rows, cols, nTokens] of cases) {
+        it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens}`, async () => {
+          const rng = seededRng(1000 + type * 7 + rows * 13 + cols + nTokens);
+          const w = ternaryTensor(type, rng.codes(rows * cols), ternaryScale(rng), rows, cols);
+          const x = activations(rng, nTokens, cols, 2);
+          const outScale = rng.next() < 0.5 ? 1 : Math.fround(rng.uniform(0.5, 2));
+          const expected = new Float64Array(nTokens * rows);
+          for (let t = 0; t < nTokens; t++) {
+            const { q, s } = quantizeToken(x, t * cols, cols);
+            for (let r = 0; r < rows; r++) {
+              let acc = 0;
+              for (let c = 0; c < cols; c++) acc += w.values[r * cols + c] * q[c];
+              expected[t * rows + r] = (acc / s) * outScale;
+            }
+          }
+          await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+            const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes);
+            const xb = filled(be, x);
+            const out = poisoned(be, expected.length);
+            if (outScale === 1) be.matmul(out, weight, xb, nTokens);
+            else be.matmul(out, weight, xb, nTokens, outScale);
+            expectClose(`matmul ${TYPE_TRAITS[type].name} (scale ${outScale})`, out, 0, expected, relTol(1e-6, 1e-30));
+            expectGuard('matmul', out, expected.length);
+            for (let i = 0; i < x.length; i++) if (xb[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
+          });
+        });
+      }
+
+      it('I2_S, TQ1_0 and TQ2_0 give bit-identical outputs for the same codes and an F16 scale', async () => {
+        const rng = seededRng(4242);
+        const rows = 9;
+        const cols = 1024;
+        const nTokens = 3;
+        const codes = rng.codes(rows * cols);
+        const scale = ternaryScale(rng);
+        const tensors = [GgmlType.I2_S, GgmlType.TQ1_0, GgmlType.TQ2_0].map((t) => ternaryTensor(t, codes, scale, rows, cols));
+        const x = activations(rng, nTokens, cols, 0.7);
+        const weightBytes = tensors.reduce((a, t) => a + t.bytes.length, 0);
+        await withBackend(make, { weightBytes, activationFloats: x.length + 3 * nTokens * rows + 4 * GUARD }, (be) => {
+          const xb = filled(be, x);
+          const outs = tensors.map((t) => {
+            const out = poisoned(be, nTokens * rows);
+            be.matmul(out, makeWeight(be, TYPE_TRAITS[t.type].name, t.type, [cols, rows], t.bytes), xb, nTokens);
+            return out;
+          });
+          for (let i = 0; i < nTokens * rows; i++) {
+            if (!Object.is(outs[0][i], outs[1][i]) || !Object.is(outs[0][i], outs[2][i])) {
+              expect.fail(`index ${i}: I2_S ${outs[0][i]}, TQ1_0 ${outs[1][i]}, TQ2_0 ${outs[2][i]} differ`);
+            }
+          }
+        });
+      });
+
+      it('activation rounding: halves go away from zero, an all-zero token gives 0', async () => {
+        const cols = 256;
+        const rows = 2;
+        // Row 0: every code +1; row 1: codes +1, -1 alternating. Token 0 has absmax 127 so s = 1 and
+        // x = k + 0.5 lands exactly on a half; token 1 is all zeros.
+        const codes = new Int8Array(rows * cols);
+        for (let c = 0; c < cols; c++) {
+          codes[c] = 1;
+          codes[cols + c] = c % 2 === 0 ? 1 : -1;
+        }
+        const x = new Float32Array(2 * cols);
+        x[0] = 127;
+        for (let c = 1; c < cols; c++) x[c] = (c % 5) - 2 + 0.5; // -1.5, -0.5, 0.5, 1.5, 2.5
+        const expected = new Float64Array(2 * rows);
+        for (let r = 0; r < rows; r++) {
+          let acc = 0;
+          for (let c = 0; c < cols; c++) acc += codes[r * cols + c] * roundAway(x[c]);
+          expected[r] = acc * 0.5;
+        }
+        const w = ternaryTensor(GgmlType.TQ2_0, codes, 0.5, rows, cols);
+        await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + 4 + 2 * GUARD }, (be) => {
+          const out = poisoned(be, 2 * rows);
+          be.matmul(out, makeWeight(be, 'ties', GgmlType.TQ2_0, [cols, rows], w.bytes), filled(be, x), 2);
+          expectClose('matmul with half-way activations', out, 0, expected, relTol(1e-6, 0));
+        });
+      });
+    });
+
+    describe('matmul, float and quantized weights (float dot)', () => {
+      const cases: [GgmlType, number, number, number][] = [
+        [GgmlType.F32, 3, 37, 2],
+        [GgmlType.F32, 17, 2560, 1],
+        [GgmlType.F16, 1, 128, 3],
+        [GgmlType.F16, 17, 384, 2],
+        [GgmlType.BF16, 3, 100, 2],
+        [GgmlType.Q8_0, 3, 128, 2],
+        [GgmlType.Q8_0, 17, 2560, 3],
+        [GgmlType.Q4_0, 5, 96, 2],
+        [GgmlType.Q6_K, 3, 256, 2],
+        [GgmlType.Q6_K, 7, 2560, 1],
+      ];
+      for (const [type, rows, cols, nTokens] of cases) {
+        it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens}`, async () => {
+          const rng = seededRng(2000 + type * 7 + rows * 13 + cols + nTokens);
+          const w = floatTensor(rng, type, rows, cols);
+          const x = activations(rng, nTokens, cols, 1);
+          const outScale = rng.next() < 0.5 ? 1 : 0.5;
+          const expected = new Float64Array(nTokens * rows);
+          const magnitude = new Float64Array(nTokens * rows);
+          for (let t = 0; t < nTokens; t++) {
+            for (let r = 0; r < rows; r++) {
+              let sum = 0;
+              let abs = 0;
+              for (let c = 0; c < cols; c++) {
+                sum += w.values[r * cols + c] * x[t * cols + c];
+                abs += Math.abs(w.values[r * cols + c] * x[t * cols + c]);
+              }
+              expected[t * rows + r] = sum * outScale;
+              magnitude[t * rows + r] = abs * outScale;
+            }
+          }
+          await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+            const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes);
+            const out = poisoned(be, expected.length);
+            if (outScale === 1) be.matmul(out, weight, filled(be, x), nTokens);
+            else be.matmul(out, weight, filled(be, x), nTokens, outScale);
+            // f32 accumulation is allowed: the error is judged against sum |w * x|.
+            expectClose(`matmul ${TYPE_TRAITS[type].name}`, out, 0, expected, (i, e) => 3e-5 * magnitude[i] + 1e-6 * Math.abs(e) + 1e-30);
+            expectGuard('matmul', out, expected.length);
+          });
+        });
+      }
+    });
+
+    describe('embed', () => {
+      const cases: [GgmlType, number, number][] = [
+        [GgmlType.F32, 7, 10],
+        [GgmlType.F16, 64, 9],
+        [GgmlType.BF16, 33, 5],
+        [GgmlType.Q8_0, 96, 11],
+        [GgmlType.Q4_0, 64, 6],
+        [GgmlType.Q6_K, 256, 5],
+        [GgmlType.TQ1_0, 256, 4],
+        [GgmlType.TQ2_0, 512, 3],
+        [GgmlType.I2_S, 128, 6],
+      ];
+      for (const [type, dim, vocab] of cases) {
+        it(`${TYPE_TRAITS[type].name} dim=${dim} vocab=${vocab}`, async () => {
+          const rng = seededRng(3000 + type * 7 + dim + vocab);
+          const isTernaryType = type === GgmlType.I2_S || type === GgmlType.TQ1_0 || type === GgmlType.TQ2_0;
+          const table = isTernaryType ? ternaryTensor(type, rng.codes(dim * vocab), ternaryScale(rng), vocab, dim) : floatTensor(rng, type, vocab, dim);
+          const ids = [vocab - 1, 0, rng.int(0, vocab - 1), vocab - 1];
+          const expected = new Float64Array(ids.length * dim);
+          ids.forEach((id, t) => expected.set(table.values.subarray(id * dim, (id + 1) * dim), t * dim));
+          await withBackend(make, { weightBytes: table.bytes.length, activationFloats: expected.length + GUARD }, (be) => {
+            const weight = makeWeight(be, 'token_embd', type, [dim, vocab], table.bytes);
+            const out = poisoned(be, expected.length);
+            be.embed(out, weight, ids);
+            expectClose(`embed ${TYPE_TRAITS[type].name}`, out, 0, expected, () => 0);
+            expectGuard('embed', out, expected.length);
+            let threw = false;
+            try {
+              be.embed(out, weight, [vocab]);
+            } catch (e) {
+              threw = isBitNetError(e);
+            }
+            expect(threw, 'embed of an id >= vocab throws a BitNetError').toBe(true);
+          });
+        });
+      }
+    });
+
+    describe('rmsnorm', () => {
+      for (const [nTokens, dim] of [
+        [1, 7],
+        [3, 2560],
+        [4, 129],
+      ] as const) {
+        it(`nTokens=${nTokens} dim=${dim}, separate and in place`, async () => {
+          const rng = seededRng(4000 + nTokens * 31 + dim);
+          const x = activations(rng, nTokens, dim, 3);
+          const w = rng.f32(dim, -2, 2);
+          const eps = 1e-5;
+          const expected = new Float64Array(nTokens * dim);
+          for (let t = 0; t < nTokens; t++) {
+            let ss = 0;
+            for (let i = 0; i < dim; i++) ss += x[t * dim + i] ** 2;
+            const inv = 1 / Math.sqrt(ss / dim + eps);
+            for (let i = 0; i < dim; i++) expected[t * dim + i] = x[t * dim + i] * inv * w[i];
+          }
+          await withBackend(make, { activationFloats: 3 * x.length + dim + 4 * GUARD }, (be) => {
+            const xb = filled(be, x);
+            const wb = filled(be, w);
+            const out = poisoned(be, x.length);
+            be.rmsnorm(out, xb, wb, nTokens, dim, eps);
+            expectClose('rmsnorm', out, 0, expected, relTol(1e-5, 1e-30));
+            expectGuard('rmsnorm', out, x.length);
+            be.rmsnorm(xb, xb, wb, nTokens, dim, eps);
+            expectClose('rmsnorm in place (out aliases x)', xb, 0, expected, relTol(1e-5, 1e-30));
+            expectGuard('rmsnorm in place', xb, x.length);
+          });
+        });
+      }
+    });
+
+    describe('rope', () => {
+      const cases: [RopeStyle, number, number, number, number][] = [
+        ['neox', 1, 1, 8, 10000],
+        ['neox', 3, 4, 128, 500000],
+        ['normal', 2, 3, 64, 10000],
+        ['normal', 5, 2, 16, 500000],
+      ];
+      for (const [style, nTokens, nHeads, headDim, theta] of cases) {
+        it(`${style} nTokens=${nTokens} nHeads=${nHeads} headDim=${headDim} theta=${theta}`, async () => {
+          const rng = seededRng(5000 + nTokens * 7 + nHeads * 11 + headDim + (style === 'neox' ? 1 : 2));
+          const x = rng.f32(nTokens * nHeads * headDim, -2, 2);
+          const positions = Array.from({ length: nTokens }, () => rng.int(0, 200));
+          positions[0] = 0;
+          const expected = new Float64Array(x.length);
+          const half = headDim / 2;
+          for (let t = 0; t < nTokens; t++) {
+            for (let h = 0; h < nHeads; h++) {
+              const base = (t * nHeads + h) * headDim;
+              for (let i = 0; i < half; i++) {
+                const angle = positions[t] * theta ** ((-2 * i) / headDim);
+                const [i0, i1] = style === 'neox' ? [base + i, base + i + half] : [base + 2 * i, base + 2 * i + 1];
+                expected[i0] = x[i0] * Math.cos(angle) - x[i1] * Math.sin(angle);
+                expected[i1] = x[i0] * Math.sin(angle) + x[i1] * Math.cos(angle);
+              }
+            }
+          }
+          await withBackend(make, { activationFloats: x.length + GUARD }, (be) => {
+            const xb = filled(be, x);
+            be.rope(xb, nTokens, nHeads, headDim, Int32Array.from(positions), theta, style);
+            // ggml builds theta_scale^i by repeated f32 multiplication: angles carry ~i ulp of relative error.
+            expectClose(`rope ${style}`, xb, 0, expected, () => 1e-4);
+            expectGuard('rope', xb, x.length);
+          });
+        });
+      }
+    });
+
+    describe('kvWrite + attention (F16 cache, causal, GQA)', () => {
+      const cases: [number, number, number][] = [
+        [1, 1, 16],
+        [4, 2, 64],
+        [4, 1, 32],
+        [6, 3, 128],
+      ];
+      for (const [nHeads, nKvHeads, headDim] of cases) {
+        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}: prefill, then decode, two layers`, async () => {
+          const rng = seededRng(6000 + nHeads * 31 + nKvHeads * 7 + headDim);
+          const nLayers = 2;
+          const contextLength = 24;
+          const kvDim = nKvHeads * headDim;
+          const qDim = nHeads * headDim;
+          const group = nHeads / nKvHeads;
+          // Steps: (startPos, nTokens) — a prefill chunk, single-token decodes, another chunk.
+          const steps: [number, number][] = [
+            [0, 5],
+            [5, 1],
+            [6, 1],
+            [7, 3],
+            [10, 1],
+          ];
+          const maxTokens = 5;
+          // The suite's own copy of the cache, rounded to F16 as the contract says.
+          const kRef = Array.from({ length: nLayers }, () => new Float64Array(contextLength * kvDim));
+          const vRef = Array.from({ length: nLayers }, () => new Float64Array(contextLength * kvDim));
+          await withBackend(
+            make,
+            { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * contextLength * kvDim },
+            (be) => {
+              const cache: KvCache = be.createKvCache(nLayers, contextLength, kvDim);
+              expect([cache.nLayers, cache.contextLength, cache.kvDim]).toEqual([nLayers, contextLength, kvDim]);
+              const kb = be.allocF32(maxTokens * kvDim);
+              const vb = be.allocF32(maxTokens * kvDim);
+              const qb = be.allocF32(maxTokens * qDim);
+              const out = poisoned(be, maxTokens * qDim);
+              for (const [startPos, nTokens] of steps) {
+                for (let layer = 0; layer < nLayers; layer++) {
+                  for (let i = 0; i < nTokens * kvDim; i++) {
+                    kb[i] = rng.normal();
+                    vb[i] = rng.normal() * (layer + 1);
+                    kRef[layer][startPos * kvDim + i] = roundToF16(kb[i]);
+                    vRef[layer][startPos * kvDim + i] = roundToF16(vb[i]);
+                  }
+                  be.kvWrite(cache, layer, kb, vb, startPos, nTokens);
+                }
+                for (let layer = 0; layer < nLayers; layer++) {
+                  for (let i = 0; i < nTokens * qDim; i++) qb[i] = rng.normal() * 2;
+                  const expected = new Float64Array(nTokens * qDim);
+                  let maxV = 0;
+                  for (let t = 0; t < nTokens; t++) {
+                    const nPos = startPos + t + 1;
+                    for (let h = 0; h < nHeads; h++) {
+                      const kvOff = Math.floor(h / group) * headDim;
+                      const s = new Float64Array(nPos);
+                      for (let p = 0; p < nPos; p++) {
+                        let dot = 0;
+                        for (let d = 0; d < headDim; d++) dot += qb[(t * nHeads + h) * headDim + d] * kRef[layer][p * kvDim + kvOff + d];
+                        s[p] = dot / Math.sqrt(headDim);
+                      }
+                      const m = Math.max(...s);
+                      let z = 0;
+                      for (let p = 0; p < nPos; p++) z += Math.exp(s[p] - m);
+                      for (let p = 0; p < nPos; p++) {
+                        const prob = Math.exp(s[p] - m) / z;
+                        for (let d = 0; d < headDim; d++) {
+                          const v = vRef[layer][p * kvDim + kvOff + d];
+                          maxV = Math.max(maxV, Math.abs(v));
+                          expected[(t * nHeads + h) * headDim + d] += prob * v;
+                        }
+                      }
+                    }
+                  }
+                  out.fill(NaN);
+                  be.attention(out, qb, cache, layer, startPos, nTokens, nHeads, nKvHeads, headDim);
+                  expectClose(`attention layer ${layer} startPos ${startPos} nTokens ${nTokens}`, out, 0, expected, () => 1e-5 * maxV);
+                  expectGuard('attention', out, nTokens * qDim);
+                }
+              }
+            },
+          );
+        });
+      }
+    });
+
+    describe('element-wise ops', () => {
+      for (const n of [1, 7, 1000, 2561]) {
+        it(`addInPlace, reluSqrMul, siluMul n=${n}`, async () => {
+          const rng = seededRng(7000 + n);
+          const a = rng.f32(n, -6, 6);
+          const b = rng.f32(n, -3, 3);
+          if (n > 3) [a[0], a[1], a[2]] = [0, -0, 40];
+          await withBackend(make, { activationFloats: 6 * (n + GUARD) }, (be) => {
+            const sum = new Float64Array(n);
+            const relu = new Float64Array(n);
+            const silu = new Float64Array(n);
+            for (let i = 0; i < n; i++) {
+              sum[i] = a[i] + b[i];
+              relu[i] = Math.max(a[i], 0) ** 2 * b[i];
+              silu[i] = (a[i] / (1 + Math.exp(-a[i]))) * b[i];
+            }
+            const x = filled(be, a);
+            const y = filled(be, b);
+            be.addInPlace(x, y, n);
+            expectClose('addInPlace', x, 0, sum, relTol(1.2e-7, 1e-45));
+            expectGuard('addInPlace', x, n);
+            const g1 = filled(be, a);
+            be.reluSqrMul(g1, y, n);
+            expectClose('reluSqrMul', g1, 0, relu, relTol(3e-7, 1e-45));
+            expectGuard('reluSqrMul', g1, n);
+            const g2 = filled(be, a);
+            be.siluMul(g2, y, n);
+            expectClose('siluMul', g2, 0, silu, relTol(2e-6, 1e-12));
+            expectGuard('siluMul', g2, n);
+            for (let i = 0; i < n; i++) if (y[i] !== b[i]) expect.fail(`an element-wise op changed its second input at index ${i}`);
+          });
+        });
+      }
+    });
+
+    describe('bookkeeping and bad input', () => {
+      it('kernelCalls counts ops by id; dispose is idempotent', async () => {
+        const be = await make();
+        const w = ternaryTensor(GgmlType.I2_S, seededRng(1).codes(128 * 2), 0.5, 2, 128);
+        be.reserve({ weightBytes: w.bytes.length, activationFloats: 128 + 2 + 2, kvBytes: 0 });
+        const total = (): number => [...be.kernelCalls().values()].reduce((a, b) => a + b, 0);
+        const before = total();
+        const weight = makeWeight(be, 'w', GgmlType.I2_S, [128, 2], w.bytes);
+        const x = be.allocF32(128);
+        x.fill(1);
+        const out = be.allocF32(2);
+        be.matmul(out, weight, x, 1);
+        const calls = be.kernelCalls();
+        expect(total()).toBeGreaterThan(before);
+        expect([...calls.keys()].some((k) => k.includes('matmul'))).toBe(true);
+        for (const [k, v] of calls) {
+          expect(typeof k).toBe('string');
+          expect(Number.isInteger(v) && v > 0).toBe(true);
+        }
+        be.addInPlace(out, out, 2);
+        expect(total()).toBeGreaterThan(before + 1);
+        await be.dispose();
+        await be.dispose();
+      });
+
+      it('refuses unsupported types, wrong sizes, bad scales and out-of-range positions with BitNetError', async () => {
+        await withBackend(make, { weightBytes: 4096, activationFloats: 512, kvBytes: 2 * 2 * 1 * 4 * 8 }, (be) => {
+          const throwsBitNet = (what: string, fn: () => unknown, code?: string): void => {
+            let error: unknown;
+            try {
+              fn();
+            } catch (e) {
+              error = e;
+            }
+            expect(isBitNetError(error), `${what} throws a BitNetError (got ${String(error)})`).toBe(true);
+            if (code !== undefined && isBitNetError(error)) expect(error.code, what).toBe(code);
+          };
+          throwsBitNet('TL2 weight', () => be.createWeight({ name: 'tl2', type: GgmlType.TL2, dims: [128, 2], byteSize: 64 }), 'UNSUPPORTED_TENSOR_TYPE');
+          throwsBitNet('Q4_K weight', () => be.createWeight({ name: 'q4k', type: GgmlType.Q4_K, dims: [256, 1], byteSize: tensorByteSize(GgmlType.Q4_K, 256, 256) }), 'UNSUPPORTED_TENSOR_TYPE');
+          throwsBitNet('wrong byte size', () => be.createWeight({ name: 'f16', type: GgmlType.F16, dims: [8, 2], byteSize: 31 }));
+          const bad = packI2s(new Int8Array(256), 1, 128);
+          new DataView(bad.buffer).setFloat32(64, NaN, true);
+          throwsBitNet('I2_S NaN scale', () => {
+            const { weight, target } = be.createWeight({ name: 'i2s', type: GgmlType.I2_S, dims: [128, 2], byteSize: bad.length });
+            target.set(bad);
+            be.prepareWeight(weight);
+          });
+          const ok = makeWeight(be, 'ok', GgmlType.F32, [4, 2], quantizeF32([1, 2, 3, 4, 5, 6, 7, 8]));
+          throwsBitNet('matmul with x too short', () => be.matmul(be.allocF32(4), ok, be.allocF32(3), 1));
+          throwsBitNet('matmul with out too short', () => be.matmul(be.allocF32(1), ok, be.allocF32(4), 1));
+          const cache = be.createKvCache(1, 8, 4);
+          throwsBitNet('kvWrite past the context', () => be.kvWrite(cache, 0, be.allocF32(8), be.allocF32(8), 7, 2));
+          throwsBitNet('attention with a layer out of range', () => be.attention(be.allocF32(4), be.allocF32(4), cache, 1, 0, 1, 1, 1, 4));
+        });
+      });
+    });
+  });
+}
