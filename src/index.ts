@@ -20,3 +20,7 @@ export type {
 } from './engine/types.js';
 export type { Penalties, SamplingConfig } from './sampling/types.js';
 export type { KernelBackend } from './kernels/backend.js';
+export { createServerApp } from './server/app.js';
+export type { ServerApp, ServerOptions, ServerState } from './server/app.js';
+export { listen } from './server/node.js';
+export type { ListenOptions, RunningServer } from './server/node.js';

@@ -68,11 +68,14 @@ export async function listen(app: ServerApp, opts: ListenOptions = {}): Promise<
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await app.close();
+        // Keep-alive connections go idle as their last responses end: close them as they do.
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 25);
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         try {
           await closed;
         } finally {
+          clearInterval(sweep);
           clearTimeout(timer);
         }
       })();

@@ -1,0 +1,125 @@
+// `bitnet serve`: the OpenAI-compatible HTTP server on one model (the built-in demo model without -m).
+
+import type { Command } from 'commander';
+import { BitNetError } from '../../errors.js';
+import type { LoadedModel } from '../../engine/types.js';
+import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
+import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
+import { loadModelFromFlags } from '../load-model.js';
+import { addModelFlags, num, type ModelFlags } from '../options.js';
+
+export interface ServeFlags extends ModelFlags {
+  host?: string;
+  port?: string;
+  apiKey?: string;
+  cors?: string;
+  maxQueue?: string;
+}
+
+export interface ServeDeps {
+  /** Loads the model the flags name (default: the engine, or the built-in demo model without -m). */
+  readonly loadModel?: (flags: ModelFlags, log: (line: string) => void) => Promise<LoadedModel>;
+  /** Aborting it shuts the server down (the command wires SIGINT / SIGTERM to it). */
+  readonly signal: AbortSignal;
+  /** Progress and warnings (stderr). */
+  readonly log: (line: string) => void;
+  /** The listening URL line (stdout), so scripts can read it. */
+  readonly print: (line: string) => void;
+  /** Environment for BITNET_API_KEY (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * Serves until `deps.signal` aborts, then shuts down cleanly: stops accepting, cancels queued and
+ * running generations, disposes the model. The server listens (and answers /health with 503)
+ * while the model loads.
+ */
+export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
+  const host = f.host ?? DEFAULT_HOST;
+  const port = num('port', f.port, true) ?? DEFAULT_PORT;
+  if (port < 0 || port > 65535) throw new BitNetError('BAD_ARGUMENT', `--port: expected 0..65535, got ${port}`, { details: { flag: 'port', value: port } });
+  const maxQueue = num('max-queue', f.maxQueue, true) ?? DEFAULT_MAX_QUEUE;
+  if (maxQueue < 0) throw new BitNetError('BAD_ARGUMENT', `--max-queue: expected an integer >= 0, got ${maxQueue}`, { details: { flag: 'max-queue', value: maxQueue } });
+  const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
+  if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
+  const log = deps.log;
+  if (deps.signal.aborted) return;
+
+  const loadModel = deps.loadModel ?? loadModelFromFlags;
+  const loading = loadModel(f, log);
+  loading.catch(() => undefined); // reported below, after the listener is up
+  const app = createServerApp(loading, {
+    maxQueue,
+    ...(apiKey === undefined ? {} : { apiKey }),
+    ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
+    onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+  });
+  let server;
+  try {
+    server = await listen(app, { host, port });
+  } catch (e) {
+    await app.close();
+    await loading.then((m) => m.dispose(), () => undefined);
+    throw e;
+  }
+  deps.print(`bitnet serve: listening on ${server.url} (OpenAI API at ${server.url}/v1)`);
+  if (!LOOPBACK.has(host)) {
+    log(`warning: listening on ${host}, reachable from other machines${apiKey === undefined ? ', with no --api-key' : ''}`);
+  }
+
+  const stopped = new Promise<void>((resolve) => {
+    if (deps.signal.aborted) resolve();
+    deps.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  let model: LoadedModel | undefined;
+  try {
+    model = await Promise.race([app.ready, stopped.then(() => undefined)]);
+    if (model !== undefined) {
+      log(`model ready: ${model.info.name} (ctx ${model.info.contextLength}); max queue ${maxQueue}; Ctrl-C stops`);
+      await stopped;
+    }
+    log('shutting down: refusing new requests, cancelling generations ...');
+  } finally {
+    await server.close();
+    const m = model ?? (await loading.catch(() => undefined));
+    await m?.dispose();
+  }
+  log('stopped');
+}
+
+export function register(program: Command): void {
+  const cmd = program.command('serve').description('OpenAI-compatible HTTP server (chat/completions, completions, models, health, metrics)');
+  addModelFlags(cmd);
+  cmd
+    .option('--host <addr>', 'interface to bind (loopback by default)', DEFAULT_HOST)
+    .option('--port <n>', 'TCP port (0 = any free port)', String(DEFAULT_PORT))
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (also BITNET_API_KEY)')
+    .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
+    .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
+    .action(async (f: ServeFlags) => {
+      const ac = new AbortController();
+      let signals = 0;
+      const onSignal = (): void => {
+        signals++;
+        if (signals === 1) ac.abort();
+        else {
+          process.stderr.write('bitnet serve: forced exit\n');
+          process.exit(130);
+        }
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await runServe(f, {
+          signal: ac.signal,
+          log: (line) => void process.stderr.write(`${line}\n`),
+          print: (line) => void process.stdout.write(`${line}\n`),
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
