@@ -22,5 +22,4 @@ export type { Penalties, SamplingConfig } from './sampling/types.js';
 export type { KernelBackend } from './kernels/backend.js';
 export { createServerApp } from './server/app.js';
 export type { ServerApp, ServerOptions, ServerState } from './server/app.js';
-export { listen } from './server/node.js';
-export type { ListenOptions, RunningServer } from './server/node.js';
+// The Node adapter (src/server/node.ts, `listen`) is left out of the root on purpose: it imports node:http.
