@@ -98,6 +98,12 @@ describe('isUsableChatTemplate', () => {
     expect(isUsableChatTemplate("{% for m in messages %}{{ m.role }}: {% endfor %}")).toBe(false);
     expect(isUsableChatTemplate('{% for m in messages %}')).toBe(false);
   });
+
+  it('retries without the system turn for templates that refuse one', () => {
+    const noSystem =
+      "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system role') }}{% endif %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+    expect(isUsableChatTemplate(noSystem)).toBe(true);
+  });
 });
 
 describe('chooseChatTemplate', () => {
@@ -116,10 +122,23 @@ describe('chooseChatTemplate', () => {
     }
   });
 
-  it('uses a usable GGUF template, for any architecture', () => {
-    for (const arch of ['bitnet-b1.58', 'llama', 'bitnet']) {
+  it('uses a usable GGUF template for other architectures', () => {
+    for (const arch of ['llama', 'bitnet']) {
       const meta = new Map([...llama3Vocab, ['tokenizer.chat_template', str(goodTemplate)]]);
       expect(chooseChatTemplate(meta, arch)).toEqual({ source: goodTemplate, origin: 'gguf', guessed: false });
+    }
+  });
+
+  it('for bitnet-b1.58 uses an embedded template only when it renders exactly the official format', () => {
+    const equivalent =
+      "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}System: {% elif m.role == 'user' %}User: {% else %}Assistant: {% endif %}" +
+      "{{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}Assistant: {% endif %}";
+    const withEquivalent = new Map([...llama3Vocab, ['tokenizer.chat_template', str(equivalent)]]);
+    expect(chooseChatTemplate(withEquivalent, 'bitnet-b1.58')).toEqual({ source: equivalent, origin: 'gguf', guessed: false });
+    // Renders every message, but not in the 2B-4T format (no 'Assistant: ' prompt): the built-in wins.
+    for (const other of [goodTemplate, LLAMA3_INSTRUCT_TEMPLATE, BITNET_2B4T_TEMPLATE.replace("'Assistant: '", "'Assistant:'")]) {
+      const meta = new Map([...llama3Vocab, ['tokenizer.chat_template', str(other)]]);
+      expect(chooseChatTemplate(meta, 'bitnet-b1.58').origin).toBe('builtin-bitnet-2b4t');
     }
   });
 

@@ -101,22 +101,40 @@ export function renderChatTemplate(template: string, messages: readonly ChatMess
 /** Architectures whose GGUFs (Microsoft's 2B-4T) embed a placeholder template: the built-in BitNet format is the truth. */
 const BITNET_2B4T_ARCHS: ReadonlySet<string> = new Set(['bitnet-b1.58', 'bitnet-25']);
 
+const PROBE_CONVERSATION: readonly ChatMessage[] = [
+  { role: 'system', content: 'probe-system-5b01' },
+  { role: 'user', content: 'probe-user-7f3a' },
+  { role: 'assistant', content: 'probe-assistant-2c9d' },
+  { role: 'user', content: 'probe-user-e41b' },
+];
+const PROBE_OPTIONS: RenderOptions = { bosToken: '<|begin_of_text|>', eosToken: '<|end_of_text|>', addGenerationPrompt: true };
+
+/** The probe conversation rendered by `template`, or undefined when the template fails. */
+function renderProbe(template: string, messages: readonly ChatMessage[]): string | undefined {
+  try {
+    return renderChatTemplate(template, messages, PROBE_OPTIONS);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * True when `template` parses and writes every message's content for a short conversation (a placeholder that
- * ignores `messages`, or a template that throws, is not usable).
+ * ignores `messages`, or a template that throws, is not usable). Templates that refuse a system turn are tried
+ * without it.
  */
 export function isUsableChatTemplate(template: string): boolean {
-  const probe: ChatMessage[] = [
-    { role: 'user', content: 'probe-user-7f3a' },
-    { role: 'assistant', content: 'probe-assistant-2c9d' },
-    { role: 'user', content: 'probe-user-e41b' },
-  ];
-  try {
-    const text = renderChatTemplate(template, probe, { bosToken: '<s>', eosToken: '</s>', addGenerationPrompt: true });
-    return probe.every((m) => text.includes(m.content));
-  } catch {
-    return false;
+  for (const messages of [PROBE_CONVERSATION, PROBE_CONVERSATION.slice(1)]) {
+    const text = renderProbe(template, messages);
+    if (text !== undefined) return messages.every((m) => text.includes(m.content));
   }
+  return false;
+}
+
+/** True when `template` renders the probe conversation exactly as the official BitNet 2B-4T format does. */
+function rendersBitnet2b4tFormat(template: string): boolean {
+  const text = renderProbe(template, PROBE_CONVERSATION);
+  return text !== undefined && text === renderProbe(BITNET_2B4T_TEMPLATE, PROBE_CONVERSATION);
 }
 
 function vocabularyHas(meta: ReadonlyMap<string, GgufValue>, texts: readonly string[]): boolean {
@@ -130,21 +148,24 @@ function vocabularyHas(meta: ReadonlyMap<string, GgufValue>, texts: readonly str
 
 /**
  * Picks the chat template: an explicit override (validated), else the GGUF's `tokenizer.chat_template` when it is
- * usable, else a built-in. For BitNet b1.58 2B-4T ('bitnet-b1.58' / 'bitnet-25') the embedded template is a
- * placeholder, so an unusable one means the official built-in format (not a guess). Otherwise a LLaMA-3 vocabulary
- * gets the LLaMA-3 instruct format and anything else a plain fallback, both marked `guessed`.
+ * usable, else a built-in. For BitNet b1.58 2B-4T ('bitnet-b1.58' / 'bitnet-25') the official format is known and
+ * the template embedded in Microsoft's GGUF is a placeholder, so the embedded one is used only when it renders
+ * exactly that format; otherwise the built-in (not a guess). Other architectures: a LLaMA-3 vocabulary gets the
+ * LLaMA-3 instruct format and anything else a plain fallback, both marked `guessed`.
  */
 export function chooseChatTemplate(meta: ReadonlyMap<string, GgufValue>, arch: string, override?: string): ChosenChatTemplate {
   if (override !== undefined) {
     parse(override); // a broken override is the caller's error: report it now, not on the first chat
     return { source: override, origin: 'override', guessed: false };
   }
-  const embedded = meta.get('tokenizer.chat_template');
-  if (embedded !== undefined && embedded.type === 8 && isUsableChatTemplate(embedded.value)) {
-    return { source: embedded.value, origin: 'gguf', guessed: false };
-  }
+  const entry = meta.get('tokenizer.chat_template');
+  const embedded = entry !== undefined && entry.type === 8 ? entry.value : undefined;
   if (BITNET_2B4T_ARCHS.has(arch)) {
+    if (embedded !== undefined && rendersBitnet2b4tFormat(embedded)) return { source: embedded, origin: 'gguf', guessed: false };
     return { source: BITNET_2B4T_TEMPLATE, origin: 'builtin-bitnet-2b4t', guessed: false };
+  }
+  if (embedded !== undefined && isUsableChatTemplate(embedded)) {
+    return { source: embedded, origin: 'gguf', guessed: false };
   }
   if (vocabularyHas(meta, ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'])) {
     return { source: LLAMA3_INSTRUCT_TEMPLATE, origin: 'builtin-llama3', guessed: true };

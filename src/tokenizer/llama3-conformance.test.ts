@@ -111,6 +111,22 @@ describe('LLaMA-3 BPE vs llama3-tokenizer-js', () => {
     expect(tk.eotTokenId).toBe(llama3Reference.getSpecialTokenId('<|eot_id|>'));
   });
 
+  it("recognises the LLaMA-3 vocabulary when tokenizer.ggml.pre is missing (Microsoft's 2B-4T GGUF has none)", () => {
+    const noPre = new Map(llama3GgufMetadataEntries());
+    noPre.delete('tokenizer.ggml.pre');
+    const tk2 = createTokenizer(noPre);
+    expect(tk2.warnings).toEqual([]);
+    const text = "It's 12345 o'clock\n\n  x";
+    expect(tk2.encode(text, { addBos: false })).toEqual(referenceIds(text));
+    // A vocabulary that is not LLaMA-3's gets llama.cpp's 'default' and a warning.
+    const tokens = noPre.get('tokenizer.ggml.tokens');
+    if (tokens?.type !== 9 || tokens.elementType !== 8) throw new Error('fixture');
+    const altered = tokens.value.slice();
+    altered[128001] = '<|my_eos|>';
+    noPre.set('tokenizer.ggml.tokens', { type: 9, elementType: 8, value: altered });
+    expect(createTokenizer(noPre).warnings.join('\n')).toContain('tokenizer.ggml.pre is missing');
+  });
+
   it('matches the reference on its own published cases', () => {
     const cases: [string, number[]][] = [
       ['grabbed', [59312, 2788]],

@@ -219,6 +219,25 @@ class GgufTokenizer implements Tokenizer {
 }
 
 /**
+ * True for the LLaMA-3 / 3.1 vocabulary: 128256 tokens, the special tokens at their ids, 280147 merges starting with
+ * the whitespace merges, and a few well-known pieces where Meta's tokenizer.json has them.
+ */
+function isLlama3Vocabulary(tokens: readonly string[], merges: readonly string[]): boolean {
+  return (
+    tokens.length === 128256 &&
+    merges.length === 280147 &&
+    tokens[128000] === '<|begin_of_text|>' &&
+    tokens[128001] === '<|end_of_text|>' &&
+    tokens[128009] === '<|eot_id|>' &&
+    tokens[198] === 'Ċ' &&
+    tokens[279] === 'Ġthe' &&
+    tokens[9906] === 'Hello' &&
+    merges[0] === 'Ġ Ġ' &&
+    merges[2] === 'ĠĠ ĠĠ'
+  );
+}
+
+/**
  * Builds the tokenizer a GGUF describes. `tokenizer.ggml.model` 'gpt2' -> byte-level BPE, 'llama' -> SentencePiece;
  * anything else -> TOKENIZER_UNSUPPORTED. Structurally broken vocabularies -> TOKENIZER_BAD_VOCAB.
  */
@@ -241,7 +260,9 @@ export function createTokenizer(meta: Metadata): Tokenizer {
         details: { field: 'tokenizer.ggml.merges' },
       });
     }
-    const pre = metaString(meta, 'tokenizer.ggml.pre');
+    // Microsoft's BitNet b1.58 2B-4T GGUF has no `tokenizer.ggml.pre` (its converter never writes one); its
+    // vocabulary is LLaMA-3's, whose pre-tokenizer is known, so a missing key with that exact vocabulary is not a guess.
+    const pre = metaString(meta, 'tokenizer.ggml.pre') ?? (isLlama3Vocabulary(vocab.tokens, merges) ? 'llama-bpe' : undefined);
     const encoder = new BpeEncoder(vocab, merges, pre);
     const fragmentEncoder: FragmentEncoder = { warnings: encoder.warnings, encode: (text, _after, out) => encoder.encode(text, out) };
     // llama.cpp: BPE adds BOS by default only for the LLaMA-3 pre-tokenizers; the file's key overrides.
