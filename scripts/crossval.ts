@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { ControlledEvaluateInputItem, Token } from 'node-llama-cpp';
 import { BitNet } from '../src/index.js';
 import { synthesizeModel } from '../src/synth/synthesize.js';
 
@@ -43,8 +44,8 @@ function softmax64(logits: Float32Array, offset: number, n: number): Float64Arra
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' }, tokens: { type: 'string', default: '64' }, json: { type: 'string' }, seed: { type: 'string', default: '7' } } });
   const nGen = Number(values.tokens);
-  const { getLlama } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   const dir = await mkdtemp(join(tmpdir(), 'bitnet-crossval-'));
   const results: CaseResult[] = [];
   try {
@@ -61,7 +62,8 @@ async function main(): Promise<number> {
           const logits = await ours.evaluateLogits(tokens);
           const ctx = await lmodel.createContext({ contextSize: 256, threads: 2, batchSize: 256 });
           const seq = ctx.getSequence();
-          const evals = await seq.controlledEvaluate(tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as [number, { generateNext: { probabilities: true; options: { temperature: number; topK: number; topP: number; minP: number } } }]));
+          const input: ControlledEvaluateInputItem[] = tokens.map((t) => [t as Token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }]);
+          const evals = await seq.controlledEvaluate(input);
           let agree = 0;
           let maxTv = 0;
           let sumTv = 0;
@@ -89,7 +91,7 @@ async function main(): Promise<number> {
           const ctx2 = await lmodel.createContext({ contextSize: 256, threads: 2, batchSize: 256 });
           const seq2 = ctx2.getSequence();
           const theirs: number[] = [];
-          for await (const t of seq2.evaluate(tokens, { temperature: 0 })) {
+          for await (const t of seq2.evaluate(tokens as Token[], { temperature: 0 })) {
             theirs.push(t);
             if (theirs.length >= nGen) break;
           }
