@@ -454,7 +454,8 @@ describe('logprobs', () => {
 });
 
 describe('full-size vocabulary', () => {
-  it('samples a 128256-entry vocabulary quickly with every truncation mode', () => {
+  // Speed is measured by benchmarks, not asserted here; this checks every mode works at 128k entries.
+  it('samples a 128256-entry vocabulary with every truncation mode, in range and deterministically', () => {
     const n = 128_256;
     const logits = randomLogits(n, 21, 3);
     const configs: SamplingConfig[] = [
@@ -465,17 +466,13 @@ describe('full-size vocabulary', () => {
     ];
     const history = Array.from({ length: 64 }, (_, i) => (i * 977) % n);
     for (const cfg of configs) {
-      const s = createSampler(cfg, 1, n);
-      for (let i = 0; i < 3; i++) s.sample(logits, history); // warm up
-      const times: number[] = [];
-      for (let i = 0; i < 15; i++) {
-        const t0 = performance.now();
-        s.sample(logits, history);
-        times.push(performance.now() - t0);
+      const a = createSampler(cfg, 1, n);
+      const b = createSampler(cfg, 1, n);
+      for (let i = 0; i < 5; i++) {
+        const t = a.sample(logits, history);
+        expect(Number.isInteger(t) && t >= 0 && t < n, JSON.stringify(cfg)).toBe(true);
+        expect(b.sample(logits, history)).toBe(t);
       }
-      times.sort((a, b) => a - b);
-      // Loose bound for a shared CI machine; typical medians are a few ms (see sampler.ts header).
-      expect(times[7], JSON.stringify(cfg)).toBeLessThan(40);
     }
   });
 });
