@@ -117,7 +117,7 @@ export class BitNet implements LoadedModel {
       if (!Number.isInteger(contextLength) || contextLength < 1) {
         throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
       }
-      const fallbacks: string[] = [];
+      const fallbacks: string[] = tokenizer.warnings.map((w) => `tokenizer: ${w}`);
       const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict);
       backend = sel.backend;
       if (sel.fallback !== '') fallbacks.push(sel.fallback);
@@ -258,7 +258,7 @@ export class BitNet implements LoadedModel {
     const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
     const sampler = createSampler(sampling, seed, c.vocabSize);
     const stopTokens = new Set<number>(options.stopTokens ?? []);
-    for (const id of [tokenizer.eosTokenId, tokenizer.eotTokenId]) if (id !== undefined) stopTokens.add(id);
+    for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
     const stops = createStopMatcher(options.stop ?? []);
     const topLogprobs = options.topLogprobs ?? 0;
 
