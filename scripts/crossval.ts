@@ -98,7 +98,7 @@ async function main(): Promise<number> {
           await ctx2.dispose();
           void seq;
           const mine: number[] = [];
-          for await (const piece of ours.generate(tokens, { maxTokens: nGen, sampling: { kind: 'greedy' } })) mine.push(...piece.tokenIds);
+          for await (const piece of ours.generate(tokens, { maxTokens: nGen, sampling: { kind: 'greedy' }, ignoreEos: true })) mine.push(...piece.tokenIds);
           const compared = Math.min(mine.length, theirs.length);
           let matching = 0;
           let firstMismatch: number | null = null;

@@ -12,7 +12,7 @@ const PROMPT = 'The quick brown fox';
 async function greedyIds(path: string, n = 12): Promise<number[]> {
   const model = await BitNet.load(path, { backend: 'reference' });
   try {
-    const r = await model.complete(PROMPT, { maxTokens: n, sampling: { kind: 'greedy' }, stopTokens: [] });
+    const r = await model.complete(PROMPT, { maxTokens: n, sampling: { kind: 'greedy' }, ignoreEos: true });
     return [...r.tokenIds];
   } finally {
     await model.dispose();
@@ -91,8 +91,8 @@ describe('generation behaviour', () => {
     try {
       const ids = model.tokenize(PROMPT);
       const perPos = await model.evaluateLogits(ids);
-      const first = await model.complete(ids, { maxTokens: 6, sampling: { kind: 'greedy' }, stopTokens: [] });
-      const again = await model.complete(ids, { maxTokens: 6, sampling: { kind: 'greedy' }, stopTokens: [] }); // reuses the cached prefix
+      const first = await model.complete(ids, { maxTokens: 6, sampling: { kind: 'greedy' }, ignoreEos: true });
+      const again = await model.complete(ids, { maxTokens: 6, sampling: { kind: 'greedy' }, ignoreEos: true }); // reuses the cached prefix
       expect(again.tokenIds).toEqual(first.tokenIds);
       const v = model.info.vocabSize;
       const last = perPos.subarray((ids.length - 1) * v, ids.length * v);
@@ -107,7 +107,7 @@ describe('generation behaviour', () => {
   it('seeded sampling is reproducible and maxTokens ends with length', async () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
     try {
-      const opts = { maxTokens: 8, sampling: { kind: 'sample', temperature: 1.0, topK: 50 } as const, seed: 42, stopTokens: [] };
+      const opts = { maxTokens: 8, sampling: { kind: 'sample', temperature: 1.0, topK: 50 } as const, seed: 42, ignoreEos: true };
       const a = await model.complete(PROMPT, opts);
       const b = await model.complete(PROMPT, opts);
       expect(a.tokenIds).toEqual(b.tokenIds);
@@ -139,7 +139,7 @@ describe('generation behaviour', () => {
       const ac = new AbortController();
       let seen = 0;
       const run = async (): Promise<void> => {
-        for await (const piece of model.generate(PROMPT, { maxTokens: 50, sampling: { kind: 'greedy' }, signal: ac.signal, stopTokens: [] })) {
+        for await (const piece of model.generate(PROMPT, { maxTokens: 50, sampling: { kind: 'greedy' }, signal: ac.signal, ignoreEos: true })) {
           seen += piece.tokenIds.length;
           if (seen === 3) ac.abort();
         }
@@ -170,7 +170,7 @@ describe('generation behaviour', () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference', contextLength: 12 });
     try {
       const ids = model.tokenize(PROMPT);
-      const r = await model.complete(ids, { maxTokens: 100, sampling: { kind: 'greedy' }, stopTokens: [] });
+      const r = await model.complete(ids, { maxTokens: 100, sampling: { kind: 'greedy' }, ignoreEos: true });
       expect(r.finishReason).toBe('length');
       expect(r.usage.totalTokens).toBeLessThanOrEqual(12 + 1);
     } finally {
@@ -202,7 +202,7 @@ describe('generation behaviour', () => {
   it('a finished run yields a receipt that passes every gate; a tampered one fails', async () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
     try {
-      await model.complete(PROMPT, { maxTokens: 4, sampling: { kind: 'greedy' }, stopTokens: [] });
+      await model.complete(PROMPT, { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true });
       const receipt = model.lastReceipt();
       const gates = verifyReceipt(JSON.parse(JSON.stringify(receipt)));
       expect(gates.filter((g) => !g.ok)).toEqual([]);

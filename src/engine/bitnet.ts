@@ -258,7 +258,7 @@ export class BitNet implements LoadedModel {
     const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
     const sampler = createSampler(sampling, seed, c.vocabSize);
     const stopTokens = new Set<number>(options.stopTokens ?? []);
-    for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
+    if (options.ignoreEos !== true) for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
     const stops = createStopMatcher(options.stop ?? []);
     const topLogprobs = options.topLogprobs ?? 0;
 

@@ -25,8 +25,10 @@ export interface GenerateOptions {
   seed?: number;
   /** Stop strings: generation ends before the first occurrence; the stop text is not returned. */
   stop?: readonly string[];
-  /** Extra stop token ids (EOS / EOT are always stops). */
+  /** Extra stop token ids (the tokenizer's end-of-generation tokens are stops unless ignoreEos). */
   stopTokens?: readonly number[];
+  /** Keep generating through end-of-generation tokens (benchmarks, comparisons). */
+  ignoreEos?: boolean;
   signal?: AbortSignal;
   /** Include the top-N log-probabilities of each generated token (0 = none). */
   topLogprobs?: number;
