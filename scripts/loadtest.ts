@@ -1,0 +1,267 @@
+// Load test of `bitnet serve`'s app: 32 concurrent streaming clients against a tiny synthetic model on loopback; checks every response, RSS and latency.
+//
+// Usage: npm run loadtest -- [--clients 32] [--requests 128] [--max-tokens 3] [--max-queue 16]
+//                            [--model FILE] [--backend auto|wasm|reference]
+// Each client sends streaming chat requests (greedy, one of a few fixed prompts) until the shared
+// request budget is spent. Every request must either complete as well-formed SSE (role chunk,
+// content chunks, a finish chunk, a usage chunk, [DONE]) or be refused with 429 + Retry-After
+// (the client then waits that long). Greedy outputs for the same prompt must all be identical.
+// RSS is sampled every 250 ms and must stay flat. Exit code 0 = all checks passed, 1 = not.
+// Only loopback addresses are used.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BitNet } from '../src/engine/bitnet.js';
+import type { BackendChoice } from '../src/engine/types.js';
+import { createServerApp } from '../src/server/app.js';
+import { listen } from '../src/server/node.js';
+import { synthesizeModel } from '../src/synth/synthesize.js';
+
+interface Args {
+  clients: number;
+  requests: number;
+  maxTokens: number;
+  maxQueue: number;
+  model: string | undefined;
+  backend: BackendChoice;
+}
+
+/** RSS may grow by at most this much between the early and the late part of the run. */
+const RSS_GROWTH_LIMIT_BYTES = 48 * 1024 * 1024;
+const RSS_SAMPLE_MS = 250;
+const PROMPTS = ['Tell me a story.', 'What is a ternary weight?', 'Count to three.', 'Hello!'];
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { clients: 32, requests: 128, maxTokens: 3, maxQueue: 16, model: undefined, backend: 'auto' };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (value === undefined) throw new Error(`${flag}: missing value`);
+    const int = (): number => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a non-negative integer, got '${value}'`);
+      return n;
+    };
+    if (flag === '--clients') args.clients = int();
+    else if (flag === '--requests') args.requests = int();
+    else if (flag === '--max-tokens') args.maxTokens = int();
+    else if (flag === '--max-queue') args.maxQueue = int();
+    else if (flag === '--model') args.model = value;
+    else if (flag === '--backend') args.backend = value as BackendChoice;
+    else throw new Error(`unknown flag ${flag}`);
+    i++;
+  }
+  return args;
+}
+
+type Outcome =
+  | { kind: 'completed'; text: string; ttftMs: number; totalMs: number; completionTokens: number }
+  | { kind: 'rejected'; retryAfterS: number }
+  | { kind: 'failed'; why: string };
+
+interface ChatChunk {
+  object?: unknown;
+  id?: unknown;
+  choices?: { index?: unknown; delta?: { role?: unknown; content?: unknown }; finish_reason?: unknown }[];
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null;
+  error?: unknown;
+}
+
+/** One streaming chat request; validates the whole event sequence. */
+async function oneRequest(baseUrl: string, prompt: string, maxTokens: number): Promise<Outcome> {
+  const t0 = performance.now();
+  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'tiny',
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (res.status === 429) {
+    const retry = Number(res.headers.get('retry-after'));
+    const body = (await res.json()) as { error?: { type?: unknown } };
+    if (!Number.isFinite(retry) || retry <= 0) return { kind: 'failed', why: `429 without a valid Retry-After (${res.headers.get('retry-after')})` };
+    if (body.error?.type !== 'rate_limit_error') return { kind: 'failed', why: `429 body is not an OpenAI rate_limit_error: ${JSON.stringify(body)}` };
+    return { kind: 'rejected', retryAfterS: retry };
+  }
+  if (res.status !== 200) return { kind: 'failed', why: `status ${res.status}: ${await res.text()}` };
+  if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return { kind: 'failed', why: 'not an event stream' };
+  if (res.body === null) return { kind: 'failed', why: 'no body' };
+
+  const decoder = new TextDecoder();
+  let buffered = '';
+  const events: string[] = [];
+  let ttftMs = -1;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
+    let cut: number;
+    while ((cut = buffered.indexOf('\n\n')) >= 0) {
+      const block = buffered.slice(0, cut);
+      buffered = buffered.slice(cut + 2);
+      if (!block.startsWith('data: ')) return { kind: 'failed', why: `malformed SSE block: ${JSON.stringify(block.slice(0, 80))}` };
+      const data = block.slice(6);
+      if (ttftMs < 0 && data.includes('"content":"') && !data.includes('"content":""')) ttftMs = performance.now() - t0;
+      events.push(data);
+    }
+  }
+  if (buffered.trim() !== '') return { kind: 'failed', why: `trailing bytes after the last event: ${JSON.stringify(buffered.slice(0, 80))}` };
+  if (events[events.length - 1] !== '[DONE]') return { kind: 'failed', why: `stream did not end with [DONE] (last: ${events[events.length - 1]?.slice(0, 120)})` };
+
+  let chunks: ChatChunk[];
+  try {
+    chunks = events.slice(0, -1).map((e) => JSON.parse(e) as ChatChunk);
+  } catch (e) {
+    return { kind: 'failed', why: `an event is not JSON: ${String(e)}` };
+  }
+  if (chunks.length < 3) return { kind: 'failed', why: `only ${chunks.length} chunks` };
+  const id = chunks[0].id;
+  for (const c of chunks) {
+    if (c.error !== undefined) return { kind: 'failed', why: `error event: ${JSON.stringify(c.error)}` };
+    if (c.object !== 'chat.completion.chunk' || c.id !== id) return { kind: 'failed', why: `bad chunk header: ${JSON.stringify(c).slice(0, 120)}` };
+  }
+  const first = chunks[0].choices?.[0];
+  if (first?.delta?.role !== 'assistant') return { kind: 'failed', why: 'first chunk has no assistant role' };
+  const usageChunk = chunks[chunks.length - 1];
+  if (usageChunk.choices?.length !== 0 || usageChunk.usage === null || usageChunk.usage === undefined) return { kind: 'failed', why: 'last chunk is not the usage chunk' };
+  const finishChunk = chunks[chunks.length - 2].choices?.[0];
+  if (finishChunk?.finish_reason !== 'stop' && finishChunk?.finish_reason !== 'length') return { kind: 'failed', why: `no finish_reason (got ${String(finishChunk?.finish_reason)})` };
+  let text = '';
+  for (const c of chunks.slice(1, -2)) {
+    const choice = c.choices?.[0];
+    if (choice === undefined || choice.finish_reason !== null || typeof choice.delta?.content !== 'string') {
+      return { kind: 'failed', why: `bad content chunk: ${JSON.stringify(c).slice(0, 160)}` };
+    }
+    text += choice.delta.content;
+  }
+  const u = usageChunk.usage;
+  const completionTokens = typeof u.completion_tokens === 'number' ? u.completion_tokens : -1;
+  if (typeof u.prompt_tokens !== 'number' || completionTokens < 0 || u.total_tokens !== u.prompt_tokens + completionTokens) {
+    return { kind: 'failed', why: `inconsistent usage ${JSON.stringify(u)}` };
+  }
+  if (completionTokens > maxTokens) return { kind: 'failed', why: `${completionTokens} tokens > max_tokens ${maxTokens}` };
+  const totalMs = performance.now() - t0;
+  return { kind: 'completed', text, ttftMs: ttftMs < 0 ? totalMs : ttftMs, totalMs, completionTokens };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function median(xs: readonly number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const tmp = mkdtempSync(join(tmpdir(), 'bitnet-loadtest-'));
+  try {
+    let path = args.model;
+    if (path === undefined) {
+      path = join(tmp, 'tiny.gguf');
+      console.log(`synthesizing a tiny model into ${path} ...`);
+      await synthesizeModel({ shape: 'tiny', arch: 'bitnet-b1.58', weightType: 'i2_s', embedType: 'q8_0', seed: 1, path });
+    }
+    const model = await BitNet.load(path, { backend: args.backend });
+    console.log(`model ${model.info.name}: backend ${model.info.backend}/${model.info.kernelSet} x${model.info.threads}, ctx ${model.info.contextLength}`);
+    const app = createServerApp(model, { maxQueue: args.maxQueue });
+    const server = await listen(app, { host: '127.0.0.1', port: 0 });
+    console.log(`server on ${server.url}; ${args.clients} clients, ${args.requests} requests, max_tokens ${args.maxTokens}, max queue ${args.maxQueue}`);
+
+    const rss: { tMs: number; bytes: number }[] = [];
+    const tStart = performance.now();
+    const sampler = setInterval(() => rss.push({ tMs: performance.now() - tStart, bytes: process.memoryUsage().rss }), RSS_SAMPLE_MS);
+
+    let issued = 0;
+    const outcomes: (Outcome & { prompt: string })[] = [];
+    const client = async (clientIndex: number): Promise<void> => {
+      for (;;) {
+        if (issued >= args.requests) return;
+        const n = issued++;
+        const prompt = PROMPTS[(clientIndex + n) % PROMPTS.length];
+        let outcome: Outcome;
+        try {
+          outcome = await oneRequest(server.url, prompt, args.maxTokens);
+        } catch (e) {
+          outcome = { kind: 'failed', why: `request threw: ${e instanceof Error ? e.message : String(e)}` };
+        }
+        outcomes.push({ ...outcome, prompt });
+        if (outcome.kind === 'rejected') await new Promise((r) => setTimeout(r, outcome.retryAfterS * 1000));
+      }
+    };
+    await Promise.all(Array.from({ length: args.clients }, (_, i) => client(i)));
+    const wallS = (performance.now() - tStart) / 1000;
+    clearInterval(sampler);
+    const metricsText = await (await fetch(`${server.url}/metrics`)).text();
+    await server.close();
+    await model.dispose();
+
+    // ---- checks ----
+    const problems: string[] = [];
+    const completed = outcomes.filter((o): o is Extract<Outcome, { kind: 'completed' }> & { prompt: string } => o.kind === 'completed');
+    const rejected = outcomes.filter((o) => o.kind === 'rejected');
+    const failed = outcomes.filter((o): o is Extract<Outcome, { kind: 'failed' }> & { prompt: string } => o.kind === 'failed');
+    if (outcomes.length !== args.requests) problems.push(`lost requests: ${args.requests} issued, ${outcomes.length} accounted for`);
+    for (const f of failed.slice(0, 10)) problems.push(`failed: ${f.why}`);
+    if (failed.length > 10) problems.push(`... and ${failed.length - 10} more failures`);
+    if (completed.length === 0) problems.push('no request completed');
+    for (const prompt of PROMPTS) {
+      const texts = new Set(completed.filter((c) => c.prompt === prompt).map((c) => c.text));
+      if (texts.size > 1) problems.push(`greedy outputs differ for '${prompt}': ${[...texts].map((t) => JSON.stringify(t)).join(' | ')}`);
+    }
+    const served = Number(/bitnet_http_requests_total\{route="\/v1\/chat\/completions",status="200"\} (\d+)/.exec(metricsText)?.[1] ?? 0);
+    const refused = Number(/bitnet_http_requests_total\{route="\/v1\/chat\/completions",status="429"\} (\d+)/.exec(metricsText)?.[1] ?? 0);
+    if (served !== completed.length + failed.filter((f) => !f.why.startsWith('status')).length || refused !== rejected.length) {
+      problems.push(`server metrics disagree: 200 x${served}, 429 x${refused}; clients saw ${completed.length} completed, ${rejected.length} rejected`);
+    }
+    // memory: compare the second quarter of the run (after warm-up) with the last quarter
+    let growth = 0;
+    if (rss.length >= 8) {
+      const q = Math.floor(rss.length / 4);
+      const early = median(rss.slice(q, 2 * q).map((s) => s.bytes));
+      const late = median(rss.slice(3 * q).map((s) => s.bytes));
+      growth = late - early;
+      if (growth > RSS_GROWTH_LIMIT_BYTES) problems.push(`RSS grew by ${mib(growth)} (limit ${mib(RSS_GROWTH_LIMIT_BYTES)})`);
+    }
+
+    // ---- report ----
+    const ttft = completed.map((c) => c.ttftMs).sort((a, b) => a - b);
+    const tokens = completed.reduce((s, c) => s + c.completionTokens, 0);
+    const rssBytes = rss.map((s) => s.bytes);
+    console.log(`requests: ${outcomes.length} (${completed.length} completed, ${rejected.length} got 429, ${failed.length} failed) in ${wallS.toFixed(1)} s`);
+    console.log(`time to first token: p50 ${percentile(ttft, 50).toFixed(0)} ms, p99 ${percentile(ttft, 99).toFixed(0)} ms (queue wait included)`);
+    console.log(`throughput: ${(tokens / wallS).toFixed(2)} generated tok/s, ${(completed.length / wallS).toFixed(2)} completed req/s`);
+    if (rssBytes.length > 0) {
+      console.log(`RSS: min ${mib(Math.min(...rssBytes))}, max ${mib(Math.max(...rssBytes))}, growth (2nd -> 4th quarter) ${mib(growth)} over ${rss.length} samples`);
+    }
+    if (problems.length > 0) {
+      console.log(`FAIL:\n  ${problems.join('\n  ')}`);
+      return 1;
+    }
+    console.log('OK: every request completed with well-formed SSE or got 429; none lost or garbled; memory flat');
+    return 0;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);
