@@ -23,3 +23,14 @@ export type { KernelBackend } from './kernels/backend.js';
 export { createServerApp } from './server/app.js';
 export type { ServerApp, ServerOptions, ServerState } from './server/app.js';
 // The Node adapter (src/server/node.ts, `listen`) is left out of the root on purpose: it imports node:http.
+// Synthetic models and GGUF inspection (src/synth, src/inspect). synthesizeModel writes files (Node only) and
+// loads the LLaMA-3 vocabulary lazily; inspectGguf works on any parsed header.
+export { synthesizeModel, planSyntheticModel, SYNTH_WEIGHT_TYPES, SYNTH_EMBED_TYPES } from './synth/synthesize.js';
+export type { SynthesizeOptions, SynthesizeResult, SynthProgress, SynthWeightType, SynthEmbedType } from './synth/synthesize.js';
+export { SHAPES, SHAPE_NAMES, getShape } from './synth/shapes.js';
+export type { ModelShape, ShapeName } from './synth/shapes.js';
+export { SYNTH_ARCHS } from './inspect/arch-spec.js';
+export type { SynthArch } from './inspect/arch-spec.js';
+export { inspectGguf } from './inspect/inspect.js';
+export type { InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
+export { formatInspectReport } from './inspect/format.js';

@@ -148,8 +148,8 @@ describe('synthesizeModel', () => {
     const { header } = await readModel(pathA);
     expect(bytesTotal).toBe(header.tensors.reduce((sum, t) => sum + t.byteSize, 0));
     // Another seed: other weights, same sizes.
-    const one = planSyntheticModel(BASE).tensors.find((t) => t.name === 'blk.0.attn_q.weight');
-    const two = planSyntheticModel({ ...BASE, seed: 2 }).tensors.find((t) => t.name === 'blk.0.attn_q.weight');
+    const one = (await planSyntheticModel(BASE)).tensors.find((t) => t.name === 'blk.0.attn_q.weight');
+    const two = (await planSyntheticModel({ ...BASE, seed: 2 })).tensors.find((t) => t.name === 'blk.0.attn_q.weight');
     const x = one?.data() ?? new Uint8Array();
     const y = two?.data() ?? new Uint8Array();
     expect(y.length).toBe(x.length);
@@ -161,8 +161,10 @@ describe('synthesizeModel', () => {
     const i2s = await readModel(join(dir, 'det-a.gguf'));
     const tq1 = await readModel(await synth('types-tq1_0.gguf', { weightType: 'tq1_0', embedType: 'f16' }));
     const tq2 = await readModel(await synth('types-tq2_0.gguf', { weightType: 'tq2_0', embedType: 'f16' }));
+    const f16Plan = await planSyntheticModel({ ...BASE, weightType: 'f16' });
+    const f32Plan = await planSyntheticModel({ ...BASE, weightType: 'f32' });
     const floatBytes = (w: SynthWeightType, name: string): Uint8Array =>
-      planSyntheticModel({ ...BASE, weightType: w }).tensors.find((t) => t.name === name)?.data() ?? new Uint8Array();
+      (w === 'f16' ? f16Plan : f32Plan).tensors.find((t) => t.name === name)?.data() ?? new Uint8Array();
     for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.1.ffn_down.weight', 'blk.1.attn_output.weight']) {
       const a = await i2s.tensor(name);
       const n = a.info.nElements;
@@ -234,9 +236,9 @@ describe('synthesizeModel', () => {
     expect(std).toBeLessThan((2 / Math.sqrt(256)) * 1.1);
   });
 
-  it('follows each arch layout: llama without sub-norms, all tied (no output.weight)', () => {
+  it('follows each arch layout: llama without sub-norms, all tied (no output.weight)', async () => {
     for (const arch of ['bitnet-b1.58', 'bitnet', 'llama'] as const) {
-      const plan = planSyntheticModel({ ...BASE, arch });
+      const plan = await planSyntheticModel({ ...BASE, arch });
       const names = plan.tensors.map((t) => t.name);
       expect(names).not.toContain('output.weight');
       expect(names.some((n) => n.includes('sub_norm'))).toBe(arch !== 'llama');
@@ -248,22 +250,22 @@ describe('synthesizeModel', () => {
     }
   });
 
-  it('refuses bad options with BAD_ARGUMENT / BAD_TENSOR_SHAPE', () => {
-    const codeOf = (f: () => unknown): string | undefined => {
+  it('refuses bad options with BAD_ARGUMENT / BAD_TENSOR_SHAPE', async () => {
+    const codeOf = async (f: () => Promise<unknown>): Promise<string | undefined> => {
       try {
-        f();
+        await f();
       } catch (e) {
         return isBitNetError(e) ? e.code : 'not a BitNetError';
       }
       return undefined;
     };
-    expect(codeOf(() => planSyntheticModel({ ...BASE, shape: 'huge' as 'tiny' }))).toBe('BAD_ARGUMENT');
-    expect(codeOf(() => planSyntheticModel({ ...BASE, seed: -1 }))).toBe('BAD_ARGUMENT');
-    expect(codeOf(() => planSyntheticModel({ ...BASE, seed: 1.5 }))).toBe('BAD_ARGUMENT');
-    expect(codeOf(() => planSyntheticModel({ ...BASE, weightType: 'q4_0' as 'i2_s' }))).toBe('BAD_ARGUMENT');
-    expect(codeOf(() => planSyntheticModel({ ...BASE, arch: 'gpt2' as 'llama' }))).toBe('BAD_ARGUMENT');
-    expect(codeOf(() => planSyntheticModel({ ...BASE, shape: { ...SHAPES.tiny, headDim: 32 } }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, shape: 'huge' as 'tiny' }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, seed: -1 }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, seed: 1.5 }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, weightType: 'q4_0' as 'i2_s' }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, arch: 'gpt2' as 'llama' }))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, shape: { ...SHAPES.tiny, headDim: 32 } }))).toBe('BAD_ARGUMENT');
     // TQ types need rows that are multiples of 256.
-    expect(codeOf(() => planSyntheticModel({ ...BASE, weightType: 'tq2_0', shape: { ...SHAPES.tiny, name: 'odd', hiddenSize: 128, nHeads: 2 } }))).toBe('BAD_TENSOR_SHAPE');
+    expect(await codeOf(() => planSyntheticModel({ ...BASE, weightType: 'tq2_0', shape: { ...SHAPES.tiny, name: 'odd', hiddenSize: 128, nHeads: 2 } }))).toBe('BAD_TENSOR_SHAPE');
   });
 });

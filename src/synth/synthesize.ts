@@ -19,7 +19,6 @@ import type { GgufValue } from '../gguf/types.js';
 import { writeGgufFile } from '../gguf/writer.js';
 import { expectedTensors, FILE_TYPE, SYNTH_ARCHS } from '../inspect/arch-spec.js';
 import type { ExpectedTensor, SynthArch } from '../inspect/arch-spec.js';
-import { llama3GgufMetadataEntries } from '../tokenizer/llama3-vocab.js';
 import { tensorRng } from './rng.js';
 import type { Rng } from './rng.js';
 import { getShape, LLAMA3_VOCAB_SIZE, validateShape } from './shapes.js';
@@ -285,8 +284,11 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
   return value as T;
 }
 
-/** The metadata and lazily generated tensors of a synthetic model (what synthesizeModel writes). */
-export function planSyntheticModel(opts: Omit<SynthesizeOptions, 'path' | 'onProgress' | 'signal'>): SynthModelPlan {
+/**
+ * The metadata and lazily generated tensors of a synthetic model (what synthesizeModel writes).
+ * Async only to load the LLaMA-3 vocabulary (a few MB of data) on first use rather than when this module is imported.
+ */
+export async function planSyntheticModel(opts: Omit<SynthesizeOptions, 'path' | 'onProgress' | 'signal'>): Promise<SynthModelPlan> {
   const shape = typeof opts.shape === 'string' ? getShape(opts.shape) : opts.shape;
   validateShape(shape);
   const arch = oneOf('arch', opts.arch, SYNTH_ARCHS);
@@ -302,6 +304,7 @@ export function planSyntheticModel(opts: Omit<SynthesizeOptions, 'path' | 'onPro
     });
   }
 
+  const { llama3GgufMetadataEntries } = await import('../tokenizer/llama3-vocab.js');
   const name = opts.name ?? `synthetic-${shape.name}-${arch}-${weightType}-s${seed}`;
   const a = (suffix: string): string => `${arch}.${suffix}`;
   // Key order follows llama.cpp's converter: general.*, then the arch block, then the tokenizer.
@@ -362,7 +365,7 @@ function checkedSize(name: string, bytes: Uint8Array, byteSize: number): Uint8Ar
  * in memory at a time (the 2B-4T shape writes ~1.2 GB without holding it).
  */
 export async function synthesizeModel(opts: SynthesizeOptions): Promise<SynthesizeResult> {
-  const plan = planSyntheticModel(opts);
+  const plan = await planSyntheticModel(opts);
   const nTensors = plan.tensors.length;
   const bytesTotal = plan.tensors.reduce((s, t) => s + t.byteSize, 0);
   let tensorsDone = 0;
