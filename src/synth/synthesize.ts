@@ -9,16 +9,15 @@ import { BitNetError } from '../errors.js';
 import { GgmlType, tensorByteSize } from '../formats/ggml-type.js';
 import { quantizeF16 } from '../formats/f16.js';
 import { quantizeF32 } from '../formats/f32.js';
-import { packI2s } from '../formats/i2s.js';
 import { quantizeQ6_K } from '../formats/q6_k.js';
 import { quantizeQ8_0 } from '../formats/q8_0.js';
 import { packTq1_0 } from '../formats/tq1_0.js';
-import { packTq2_0 } from '../formats/tq2_0.js';
 import { gv } from '../gguf/metadata.js';
 import type { GgufValue } from '../gguf/types.js';
 import { writeGgufFile } from '../gguf/writer.js';
 import { expectedTensors, FILE_TYPE, SYNTH_ARCHS } from '../inspect/arch-spec.js';
 import type { ExpectedTensor, SynthArch } from '../inspect/arch-spec.js';
+import { packI2sFast, packTq2_0Fast } from './fast-pack.js';
 import { tensorRng } from './rng.js';
 import type { Rng } from './rng.js';
 import { getShape, LLAMA3_VOCAB_SIZE, validateShape } from './shapes.js';
@@ -206,12 +205,13 @@ function projectionBytes(seed: number, t: ExpectedTensor, weightType: SynthWeigh
   const { codes, scale } = ternaryTensor(seed, t.name, t.dims);
   const rowLength = t.dims[0] ?? 1;
   switch (weightType) {
+    // I2_S and TQ2_0 through lookup tables built from the formats' own layouts (same bytes, ~4x faster).
     case 'i2_s':
-      return packI2s(codes, scale, rowLength);
+      return packI2sFast(codes, scale, rowLength, t.name);
     case 'tq1_0':
       return packTq1_0(codes, scale, rowLength);
     case 'tq2_0':
-      return packTq2_0(codes, scale, rowLength);
+      return packTq2_0Fast(codes, scale, rowLength, t.name);
     case 'f16':
     case 'f32': {
       const values = new Float32Array(codes.length);
