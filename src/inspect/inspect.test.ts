@@ -10,7 +10,7 @@ import { writeGguf } from '../gguf/writer.js';
 import type { GgufWriteTensor } from '../gguf/writer.js';
 import { expectedTensors, type SynthArch } from './arch-spec.js';
 import { formatInspectReport } from './format.js';
-import { inspectGguf, type InspectReport } from './inspect.js';
+import { inspectGguf, shortestF32, type InspectReport } from './inspect.js';
 
 const DIMS = { hiddenSize: 256, ffnSize: 512, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 64, vocabSize: 300 };
 
@@ -73,7 +73,8 @@ describe('inspectGguf', () => {
     expect(r.name).toBe('inspect-test');
     expect(r.fileType).toEqual({ id: 37, name: 'MOSTLY_TQ2_0' });
     expect(r.hyperParameters).toMatchObject({ embeddingLength: 256, feedForwardLength: 512, blockCount: 2, headCount: 4, headCountKv: 2, headDim: 64, vocabSize: 300, contextLength: 128 });
-    expect(r.hyperParameters.rmsEps).toBeCloseTo(1e-5, 10);
+    expect(r.hyperParameters.rmsEps).toBe(1e-5); // the f32 shown as its shortest decimal
+    expect(r.hyperParameters.ropeFreqBase).toBe(500000);
     expect(r.tokenizer).toMatchObject({ model: 'gpt2', pre: 'llama-bpe', vocabSize: 300, bosTokenId: 1, eosTokenId: 2, eotTokenId: 290, mergesCount: 3, hasChatTemplate: false });
     // 1 embedding + 2 layers x (4 norms + 7 projections) + output_norm.
     expect(r.tensors).toHaveLength(1 + 2 * 11 + 1);
@@ -127,6 +128,16 @@ describe('inspectGguf', () => {
     const r = await report({ alignment: 64 });
     expect(r.alignment).toBe(64);
     expect(r.warnings.map((w) => w.code)).toEqual(['ODD_ALIGNMENT']);
+  });
+
+  it('shows f32 metadata as the shortest decimal of the same f32', () => {
+    for (const x of [1e-5, 1e-6, 0.1, 500000, 10000, 3.14159, 1 / 3]) {
+      const f = Math.fround(x);
+      const shown = shortestF32(f);
+      expect(Math.fround(shown)).toBe(f);
+      expect(String(shown).length).toBeLessThanOrEqual(String(x).length);
+    }
+    expect(shortestF32(Math.fround(1e-5))).toBe(1e-5);
   });
 
   it('formats a readable table', async () => {

@@ -120,6 +120,7 @@ class MetaReader {
       this.warnings.push({ code: 'BAD_METADATA', subject: key, message: `metadata '${key}': expected a number, got value type ${v.type}` });
       return null;
     }
+    if (v.type === 6) return shortestF32(v.value);
     return typeof v.value === 'bigint' ? Number(v.value) : v.value;
   }
 
@@ -159,6 +160,16 @@ class MetaReader {
     if (v === undefined || v.type !== 9 || v.elementType !== 8) return null;
     return v.value;
   }
+}
+
+/** The shortest decimal that rounds to the same f32 (1e-5 stored as f32 reads back as 0.000009999999747; show 0.00001). */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(x.toPrecision(digits));
+    if (Math.fround(candidate) === x) return candidate;
+  }
+  return x;
 }
 
 function typeName(typeId: number): string {
