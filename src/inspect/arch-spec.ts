@@ -129,9 +129,13 @@ const FILE_TYPE_NAMES: Readonly<Record<number, string>> = {
   37: 'MOSTLY_TQ2_0',
 };
 
-/** The name of a general.file_type value; 40 is MOSTLY_I2_S in bitnet.cpp files (bitnet archs). */
-export function fileTypeName(id: number, arch: string | undefined): string {
-  if (id === FILE_TYPE.MOSTLY_I2_S && arch !== undefined && archFamily(arch) !== 'llama' && archFamily(arch) !== undefined) return 'MOSTLY_I2_S';
+/**
+ * The name of a general.file_type value. 40 is read as bitnet.cpp's MOSTLY_I2_S (its converter writes it for
+ * bitnet-b1.58 and for llama-arch ternary models such as Falcon3-1.58bit); upstream llama.cpp later gave 40 to
+ * MOSTLY_Q1_0, which this engine does not run.
+ */
+export function fileTypeName(id: number): string {
+  if (id === FILE_TYPE.MOSTLY_I2_S) return 'MOSTLY_I2_S';
   return FILE_TYPE_NAMES[id] ?? `UNKNOWN(${id})`;
 }
 

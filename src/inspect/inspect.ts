@@ -230,7 +230,7 @@ export function inspectGguf(header: GgufHeader): InspectReport {
 
   // ---- file type, name ----
   const fileTypeId = r.number('general.file_type');
-  const fileType = fileTypeId === null ? null : { id: fileTypeId, name: fileTypeName(fileTypeId, arch ?? undefined) };
+  const fileType = fileTypeId === null ? null : { id: fileTypeId, name: fileTypeName(fileTypeId) };
   const name = r.string('general.name');
 
   // ---- tokenizer ----
