@@ -250,6 +250,19 @@ describe('synthesizeModel', () => {
     }
   });
 
+  it('stops when its signal is aborted and leaves no partial file', async () => {
+    const ac = new AbortController();
+    const path = join(dir, 'aborted.gguf');
+    let err: unknown;
+    try {
+      await synthesizeModel({ ...BASE, path, signal: ac.signal, onProgress: (p) => { if (p.tensorsDone === 3) ac.abort(); } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isBitNetError(err, 'ABORTED')).toBe(true);
+    await expect(readFile(path)).rejects.toThrow();
+  });
+
   it('refuses bad options with BAD_ARGUMENT / BAD_TENSOR_SHAPE', async () => {
     const codeOf = async (f: () => Promise<unknown>): Promise<string | undefined> => {
       try {

@@ -4,6 +4,9 @@
 // not depend on the order of generation nor on the storage type. Ternary weights are {-s, 0, +s} with a
 // per-tensor s that is exactly representable in f16: the i2_s, tq1_0, tq2_0, f16 and f32 files of one seed
 // hold the same weights (TQ types keep s as an f16 block scale, I2_S as an f32 tensor scale).
+// Layout per arch (inspect/arch-spec.ts): all three archs are written with tied embeddings (no output.weight;
+// llama.cpp's `bitnet` loader refuses an extra tensor, bitnet.cpp's `bitnet-b1.58` and llama.cpp's `llama`
+// take token_embd when it is absent), no optional `*.scale` tensors, and sub-norms except for `llama`.
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, tensorByteSize } from '../formats/ggml-type.js';
