@@ -1,0 +1,323 @@
+// The benchmark's data model and its pure logic: medians, the primary row, ratios to llama.cpp, issue #4 targets, baseline comparison.
+
+import { BitNetError } from '../errors.js';
+
+/** Schema id of the JSON document `npm run bench -- --json` writes; bump on incompatible changes. */
+export const BENCH_SCHEMA = 'bitnet.bench/v1';
+
+/** Default regression tolerance of `--compare`: a drop of more than 10% fails. */
+export const DEFAULT_REGRESSION_TOLERANCE = 0.1;
+
+/** Issue #4 performance targets (2B-4T shape, CPU). */
+export const TARGETS = {
+  /** Decode tokens per second, primary configuration. */
+  decodeTokS: 20,
+  /** Prefill tokens per second on a 128-token prompt. */
+  prefillTokS: 40,
+  /** Time to first token after loading a file that is already in the page cache. */
+  ttftWarmMs: 2000,
+  /** Peak resident memory may exceed the file size by at most this much (300 MB, decimal). */
+  rssOverFileBytes: 300_000_000,
+} as const;
+
+/** One timed generation: a fresh prompt of `promptTokens`, then decode. */
+export interface RunSample {
+  readonly prefillTokS: number;
+  readonly decodeTokS: number;
+  /** From the call to the first generated token (includes prefill). */
+  readonly ttftMs: number;
+  readonly promptTokens: number;
+  readonly generatedTokens: number;
+}
+
+export type RowStatus = 'ok' | 'unavailable' | 'error';
+export type BenchEngine = 'bitnet' | 'llama.cpp';
+
+/** One configuration (engine, backend, threads, file) and what it measured; null = not measured. */
+export interface BenchRow {
+  readonly engine: BenchEngine;
+  /** Requested backend: 'wasm' | 'reference' for bitnet, 'cpu' for llama.cpp. */
+  readonly backend: string;
+  /** Kernel set the backend reported (bitnet), null otherwise. */
+  readonly kernelSet: string | null;
+  readonly threads: number;
+  /** File base name. */
+  readonly file: string;
+  /** Storage type of the projection weights ('I2_S', 'TQ2_0', ...). */
+  readonly weightType: string;
+  readonly fileBytes: number | null;
+  /** Weight bytes read per generated token (receipt.model.weight_bytes). */
+  readonly weightBytes: number | null;
+  readonly status: RowStatus;
+  /** Why the row is unavailable or failed; null when ok. */
+  readonly error: string | null;
+  /** First load of this configuration in this process (load + KV cache allocation). */
+  readonly loadColdMs: number | null;
+  /** Second load of the same file (its bytes are in the page cache). */
+  readonly loadWarmMs: number | null;
+  /** Medians over the timed runs. */
+  readonly prefillTokS: number | null;
+  readonly decodeTokS: number | null;
+  readonly ttftMs: number | null;
+  /** Time to first token of the first request after the warm load. */
+  readonly ttftWarmMs: number | null;
+  readonly runs: readonly RunSample[];
+  /** Resident set size sampled just before the first load. */
+  readonly rssBeforeBytes: number | null;
+  /** Highest resident set size sampled from the first load to the end of the timed runs. */
+  readonly rssPeakBytes: number | null;
+  /** process.resourceUsage().maxRSS at the end of the row (process-wide peak so far). */
+  readonly maxRssBytes: number | null;
+  /** decode tok/s x weight bytes per token / measured memory bandwidth at the same thread count. */
+  readonly bandwidthFraction: number | null;
+}
+
+export interface BandwidthResult {
+  readonly threads: number;
+  readonly bytesPerS: number;
+  /** How it was measured (e.g. 'js-f64-sum'). */
+  readonly method: string;
+}
+
+export interface PeerRatio {
+  /** Our row, e.g. 'wasm x2 I2_S'. */
+  readonly ours: string;
+  /** llama.cpp row, e.g. 'llama.cpp x2 TQ2_0'. */
+  readonly peer: string;
+  readonly threads: number;
+  /** ours / llama.cpp; > 1 means we are faster. */
+  readonly prefill: number | null;
+  readonly decode: number | null;
+}
+
+export interface TargetResult {
+  readonly id: 'decode_tok_s' | 'prefill_tok_s' | 'faster_than_llama_cpp' | 'ttft_warm' | 'peak_rss';
+  readonly description: string;
+  /** true met, false missed, null not measured. */
+  readonly met: boolean | null;
+  readonly detail: string;
+}
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly totalMemoryBytes: number;
+  readonly node: string;
+  readonly platform: string;
+  readonly arch: string;
+  /** 1-minute load average when the bench started. */
+  readonly loadAverage1m: number;
+  /** Kernel set of the primary row (null when no bitnet row ran). */
+  readonly kernelSet: string | null;
+}
+
+export interface BenchConfig {
+  /** Shape name when the model was synthesized, null for a given file. */
+  readonly shape: string | null;
+  readonly model: string;
+  readonly peerModel: string | null;
+  readonly pp: number;
+  readonly tg: number;
+  readonly runs: number;
+  readonly threads: readonly number[];
+  readonly backends: readonly string[];
+}
+
+export interface BenchReport {
+  readonly schema: typeof BENCH_SCHEMA;
+  readonly created_at: string;
+  /** Prefill tok/s of the primary row (null when nothing ran). */
+  readonly prefill_tok_s: number | null;
+  readonly decode_tok_s: number | null;
+  readonly primary: { readonly backend: string; readonly threads: number; readonly file: string } | null;
+  readonly config: BenchConfig;
+  readonly machine: MachineInfo;
+  readonly bandwidth: readonly BandwidthResult[];
+  readonly rows: readonly BenchRow[];
+  readonly ratios: readonly PeerRatio[];
+  readonly targets: readonly TargetResult[];
+}
+
+/** Median of finite values (mean of the middle two for an even count); null for none. */
+export function median(values: readonly number[]): number | null {
+  const xs = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (xs.length === 0) return null;
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+}
+
+/** a / b, or null when either is missing or b is not positive. */
+export function ratio(a: number | null, b: number | null): number | null {
+  if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return null;
+  return a / b;
+}
+
+/** Fraction of the memory bandwidth a decode rate implies; null when anything is missing. */
+export function bandwidthFraction(decodeTokS: number | null, weightBytes: number | null, bandwidthBytesPerS: number | null): number | null {
+  if (decodeTokS === null || weightBytes === null) return null;
+  return ratio(decodeTokS * weightBytes, bandwidthBytesPerS);
+}
+
+/** A short label for a row, as tables and ratios print it. */
+export function rowLabel(row: Pick<BenchRow, 'engine' | 'backend' | 'threads' | 'weightType'>): string {
+  return row.engine === 'llama.cpp' ? `llama.cpp x${row.threads} ${row.weightType}` : `${row.backend} x${row.threads} ${row.weightType}`;
+}
+
+/**
+ * The row whose numbers are the headline: bitnet on the main model file, wasm at the most threads;
+ * without a working wasm row, the bitnet row with the best decode rate. Undefined when none ran.
+ */
+export function primaryRow(rows: readonly BenchRow[], modelFile: string): BenchRow | undefined {
+  const ok = rows.filter((r) => r.engine === 'bitnet' && r.status === 'ok' && r.file === modelFile);
+  const byDecode = (a: BenchRow, b: BenchRow): number => (b.decodeTokS ?? -1) - (a.decodeTokS ?? -1);
+  const wasm = ok.filter((r) => r.backend === 'wasm').sort((a, b) => b.threads - a.threads || byDecode(a, b));
+  if (wasm.length > 0) return wasm[0];
+  return [...ok].sort(byDecode)[0];
+}
+
+/** ours / llama.cpp for every ok bitnet row that has an ok llama.cpp row at the same thread count. */
+export function peerRatios(rows: readonly BenchRow[]): PeerRatio[] {
+  const out: PeerRatio[] = [];
+  const peers = rows.filter((r) => r.engine === 'llama.cpp' && r.status === 'ok');
+  for (const ours of rows) {
+    if (ours.engine !== 'bitnet' || ours.status !== 'ok') continue;
+    const peer = peers.find((p) => p.threads === ours.threads);
+    if (peer === undefined) continue;
+    out.push({ ours: rowLabel(ours), peer: rowLabel(peer), threads: ours.threads, prefill: ratio(ours.prefillTokS, peer.prefillTokS), decode: ratio(ours.decodeTokS, peer.decodeTokS) });
+  }
+  return out;
+}
+
+const fmt = (x: number | null, digits = 1): string => (x === null ? 'n/a' : x.toFixed(digits));
+
+/** The issue #4 targets, judged on the primary row (and the llama.cpp row at its thread count). */
+export function evaluateTargets(rows: readonly BenchRow[], primary: BenchRow | undefined, pp: number): TargetResult[] {
+  const none = 'no bitnet configuration ran';
+  const t = (id: TargetResult['id'], description: string, met: boolean | null, detail: string): TargetResult => ({ id, description, met, detail });
+  const out: TargetResult[] = [];
+  const pd = primary?.decodeTokS ?? null;
+  out.push(t('decode_tok_s', `decode >= ${TARGETS.decodeTokS} tok/s`, pd === null ? null : pd >= TARGETS.decodeTokS, pd === null || primary === undefined ? none : `${fmt(pd)} tok/s (${rowLabel(primary)})`));
+  const pp128 = pp === 128 ? '' : ` (measured at pp${pp}, not pp128)`;
+  const pf = primary?.prefillTokS ?? null;
+  out.push(t('prefill_tok_s', `prefill pp128 >= ${TARGETS.prefillTokS} tok/s`, pf === null ? null : pf >= TARGETS.prefillTokS, pf === null ? none : `${fmt(pf)} tok/s${pp128}`));
+
+  const peer = primary === undefined ? undefined : rows.find((r) => r.engine === 'llama.cpp' && r.status === 'ok' && r.threads === primary.threads);
+  if (primary === undefined || peer === undefined) {
+    const why = primary === undefined ? none : (rows.find((r) => r.engine === 'llama.cpp' && r.threads === primary.threads)?.error ?? 'llama.cpp was not run (--no-peer or no TQ2_0 file)');
+    out.push(t('faster_than_llama_cpp', 'faster than node-llama-cpp on the TQ2_0 file (prefill and decode)', null, `not measured: ${why}`));
+  } else {
+    const rp = ratio(primary.prefillTokS, peer.prefillTokS);
+    const rd = ratio(primary.decodeTokS, peer.decodeTokS);
+    const met = rp === null || rd === null ? null : rp > 1 && rd > 1;
+    out.push(t('faster_than_llama_cpp', 'faster than node-llama-cpp on the TQ2_0 file (prefill and decode)', met, `${rowLabel(primary)} / ${rowLabel(peer)}: prefill ${fmt(rp, 2)}x, decode ${fmt(rd, 2)}x`));
+  }
+
+  const ttft = primary?.ttftWarmMs ?? null;
+  out.push(t('ttft_warm', `time to first token on a warm file <= ${TARGETS.ttftWarmMs / 1000} s`, ttft === null ? null : ttft <= TARGETS.ttftWarmMs, ttft === null ? none : `${fmt(ttft, 0)} ms at pp${pp}`));
+
+  const rss = primary?.rssPeakBytes ?? null;
+  const fileBytes = primary?.fileBytes ?? null;
+  const limit = fileBytes === null ? null : fileBytes + TARGETS.rssOverFileBytes;
+  out.push(
+    t(
+      'peak_rss',
+      'peak RSS <= file size + 300 MB',
+      rss === null || limit === null ? null : rss <= limit,
+      rss === null || limit === null ? none : `${fmt(rss / 1e6, 0)} MB peak vs ${fmt(limit / 1e6, 0)} MB allowed (file ${fmt((fileBytes ?? 0) / 1e6, 0)} MB)`,
+    ),
+  );
+  return out;
+}
+
+/** Assemble the JSON document: headline numbers of the primary row, all rows, ratios and targets. */
+export function buildReport(input: {
+  readonly rows: readonly BenchRow[];
+  readonly bandwidth: readonly BandwidthResult[];
+  readonly machine: Omit<MachineInfo, 'kernelSet'>;
+  readonly config: BenchConfig;
+  readonly createdAt: Date;
+}): BenchReport {
+  const modelFile = baseName(input.config.model);
+  const primary = primaryRow(input.rows, modelFile);
+  return {
+    schema: BENCH_SCHEMA,
+    created_at: input.createdAt.toISOString(),
+    prefill_tok_s: primary?.prefillTokS ?? null,
+    decode_tok_s: primary?.decodeTokS ?? null,
+    primary: primary === undefined ? null : { backend: primary.backend, threads: primary.threads, file: primary.file },
+    config: input.config,
+    machine: { ...input.machine, kernelSet: primary?.kernelSet ?? null },
+    bandwidth: input.bandwidth,
+    rows: input.rows,
+    ratios: peerRatios(input.rows),
+    targets: evaluateTargets(input.rows, primary, input.config.pp),
+  };
+}
+
+/** The last path component (either separator). */
+export function baseName(path: string): string {
+  const parts = path.split(/[\\/]/);
+  return parts[parts.length - 1] ?? path;
+}
+
+export interface MetricChange {
+  readonly metric: 'prefill_tok_s' | 'decode_tok_s';
+  readonly baseline: number | null;
+  readonly current: number | null;
+  /** (current - baseline) / baseline; null when either is missing. */
+  readonly change: number | null;
+  readonly regression: boolean;
+}
+
+export interface BaselineComparison {
+  readonly tolerance: number;
+  readonly metrics: readonly MetricChange[];
+  /** True when some metric dropped by more than the tolerance or is missing now but was measured before. */
+  readonly regressed: boolean;
+}
+
+function metricOf(doc: Record<string, unknown>, key: 'prefill_tok_s' | 'decode_tok_s', what: string): number | null {
+  const v = doc[key];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new BitNetError('BAD_ARGUMENT', `${what}: field '${key}' must be a non-negative number or null, got ${JSON.stringify(v)}`, { details: { field: key } });
+  }
+  return v;
+}
+
+/** The headline numbers of a parsed bench JSON document; throws BAD_ARGUMENT naming the bad field. */
+export function parseBenchHeadline(doc: unknown, what = 'baseline'): { prefill_tok_s: number | null; decode_tok_s: number | null } {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new BitNetError('BAD_ARGUMENT', `${what}: expected a JSON object with prefill_tok_s and decode_tok_s`, { details: { field: '(root)' } });
+  }
+  const rec = doc as Record<string, unknown>;
+  if (!('prefill_tok_s' in rec) || !('decode_tok_s' in rec)) {
+    throw new BitNetError('BAD_ARGUMENT', `${what}: missing field '${'prefill_tok_s' in rec ? 'decode_tok_s' : 'prefill_tok_s'}' (is it a bench --json document?)`, {
+      details: { field: 'prefill_tok_s' in rec ? 'decode_tok_s' : 'prefill_tok_s' },
+    });
+  }
+  return { prefill_tok_s: metricOf(rec, 'prefill_tok_s', what), decode_tok_s: metricOf(rec, 'decode_tok_s', what) };
+}
+
+/**
+ * Compare headline numbers with a saved baseline document. A metric regresses when it fell by more
+ * than `tolerance` (a fraction) or when the baseline measured it and the current run did not.
+ */
+export function compareToBaseline(
+  current: { readonly prefill_tok_s: number | null; readonly decode_tok_s: number | null },
+  baselineDoc: unknown,
+  tolerance: number = DEFAULT_REGRESSION_TOLERANCE,
+): BaselineComparison {
+  if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance >= 1) {
+    throw new BitNetError('BAD_ARGUMENT', `tolerance must be a fraction in [0, 1), got ${tolerance}`, { details: { field: 'tolerance', actual: tolerance } });
+  }
+  const base = parseBenchHeadline(baselineDoc);
+  const metrics: MetricChange[] = (['prefill_tok_s', 'decode_tok_s'] as const).map((metric) => {
+    const b = base[metric];
+    const c = current[metric];
+    const change = b === null || c === null || b <= 0 ? null : (c - b) / b;
+    const regression = b !== null && b > 0 && (c === null || c < b * (1 - tolerance));
+    return { metric, baseline: b, current: c, change, regression };
+  });
+  return { tolerance, metrics, regressed: metrics.some((m) => m.regression) };
+}
