@@ -127,7 +127,8 @@ export class BitNet implements LoadedModel {
         activationFloats: plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false),
         kvBytes: kvCacheBytes(config, contextLength),
       });
-      const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress });
+      const activationQuant = options.activationQuant === 'native' ? undefined : options.activationQuant;
+      const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress, activationQuant });
       const chatTemplate = chooseChatTemplate(header.metadata, config.arch, options.chatTemplate);
       if (chatTemplate.guessed) fallbacks.push(`no trustworthy chat template in the file; using ${chatTemplate.origin}`);
       if (strict && fallbacks.length > 0) {

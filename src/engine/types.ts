@@ -16,6 +16,13 @@ export interface LoadOptions {
   chatTemplate?: string;
   /** Turn every fallback into a STRICT_VIOLATION error. */
   strict?: boolean;
+  /**
+   * Activation quantization of ternary matmuls: 'native' (default) follows each format's own engine
+   * (per token for I2_S as bitnet.cpp, Q8_K blocks for TQ1_0/TQ2_0 as llama.cpp); 'per-token' or
+   * 'q8k-block' force one scheme for every format (then I2_S/TQ1_0/TQ2_0 files of the same weights give
+   * bit-identical logits).
+   */
+  activationQuant?: 'native' | 'per-token' | 'q8k-block';
 }
 
 export interface GenerateOptions {

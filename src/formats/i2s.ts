@@ -125,7 +125,7 @@ export function dequantizeI2s(bytes: Uint8Array, nElements: number, out: Float32
  * sum_c w[row, c] * xq[c] as float64 = scale * (integer dot of codes and xq), exact (f32 scale x int).
  * `bytes` must be exactly the tensor's bytes (the scale is read at byteLength - 32); `cols` a multiple of 128.
  */
-export function dotI2s(bytes: Uint8Array, row: number, cols: number, xq: Int8Array): number {
+export function dotI2s(bytes: Uint8Array, row: number, cols: number, xq: Int8Array, actScales?: Float64Array): number {
   requireMultiple('I2_S', 'row length', cols, I2S_BLOCK_ELEMENTS);
   const nElements = elementsOf(bytes);
   requireRow('I2_S', row, Math.floor(nElements / cols));
@@ -135,14 +135,16 @@ export function dotI2s(bytes: Uint8Array, row: number, cols: number, xq: Int8Arr
   for (let b = 0; b < blocksPerRow; b++) {
     const blockOffset = (row * blocksPerRow + b) * I2S_BLOCK_BYTES;
     const x0 = b * I2S_BLOCK_ELEMENTS;
+    let blockAcc = 0;
     for (let p = 0; p < 32; p++) {
       const byte = bytes[blockOffset + p];
-      acc +=
+      blockAcc +=
         ((byte >>> 6) - 1) * xq[x0 + p] +
         (((byte >>> 4) & 3) - 1) * xq[x0 + 32 + p] +
         (((byte >>> 2) & 3) - 1) * xq[x0 + 64 + p] +
         ((byte & 3) - 1) * xq[x0 + 96 + p];
     }
+    acc += actScales === undefined ? blockAcc : blockAcc * actScales[x0 >>> 8];
   }
   return readF32(bytes, nElements / 4) * acc;
 }

@@ -81,19 +81,30 @@ export function dequantizeRows(type: GgmlType, bytes: Uint8Array, rowStart: numb
 }
 
 /**
+ * The activation quantization each ternary format's own engine uses: bitnet.cpp quantizes per token
+ * for I2_S (src/ggml-bitnet-mad.cpp), llama.cpp quantizes to Q8_K blocks for TQ1_0/TQ2_0
+ * (ggml-cpu type_traits: vec_dot_type = GGML_TYPE_Q8_K).
+ */
+export function nativeActivationQuant(type: GgmlType): 'per-token' | 'q8k-block' {
+  return type === GgmlType.TQ1_0 || type === GgmlType.TQ2_0 ? 'q8k-block' : 'per-token';
+}
+
+/**
  * sum_c w[row, c] * xq[c] for a ternary matrix (TQ1_0, TQ2_0, I2_S) with `cols` columns and int8
  * activations xq: float64 sum over blocks of (block scale * integer block dot), which is exact, so the three
  * formats give bit-identical results for identical codes when the scale is representable in F16.
+ * `actScales`, when given, holds one activation scale per 256 columns (llama.cpp's Q8_K blocks): each
+ * block's integer dot is multiplied by the scale of the 256 columns it covers.
  */
-export function dotTernaryRow(type: GgmlType, bytes: Uint8Array, row: number, cols: number, xq: Int8Array): number {
+export function dotTernaryRow(type: GgmlType, bytes: Uint8Array, row: number, cols: number, xq: Int8Array, actScales?: Float64Array): number {
   requireCount('cols', cols, 1);
   switch (type) {
     case GgmlType.TQ1_0:
-      return dotTq1_0(bytes, row, cols, xq);
+      return dotTq1_0(bytes, row, cols, xq, actScales);
     case GgmlType.TQ2_0:
-      return dotTq2_0(bytes, row, cols, xq);
+      return dotTq2_0(bytes, row, cols, xq, actScales);
     case GgmlType.I2_S:
-      return dotI2s(bytes, row, cols, xq);
+      return dotI2s(bytes, row, cols, xq, actScales);
     default:
       throw unsupported(type, 'a ternary row dot');
   }

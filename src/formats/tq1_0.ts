@@ -133,7 +133,7 @@ export function dequantizeTq1_0(bytes: Uint8Array, nElements: number, out: Float
  * sum_c w[row, c] * xq[c] as float64: sum over blocks of d * (integer dot of codes and xq), exact for
  * any F16 d. `cols` must be a multiple of 256; xq holds at least `cols` int8 values.
  */
-export function dotTq1_0(bytes: Uint8Array, row: number, cols: number, xq: Int8Array): number {
+export function dotTq1_0(bytes: Uint8Array, row: number, cols: number, xq: Int8Array, actScales?: Float64Array): number {
   requireMultiple('TQ1_0', 'row length', cols, TQ1_0_BLOCK_ELEMENTS);
   const blocksPerRow = cols / TQ1_0_BLOCK_ELEMENTS;
   requireRow('TQ1_0', row, Math.floor(bytes.length / (blocksPerRow * TQ1_0_BLOCK_BYTES)));
@@ -155,7 +155,7 @@ export function dotTq1_0(bytes: Uint8Array, row: number, cols: number, xq: Int8A
       const byte = bytes[blockOffset + QH + j];
       for (let n = 0; n < 4; n++) acc += (tq1_0Trit(byte, n) - 1) * xq[x0 + 240 + j + 4 * n];
     }
-    sum += readF16(bytes, blockOffset + D) * acc;
+    sum += readF16(bytes, blockOffset + D) * (actScales === undefined ? acc : acc * actScales[x0 >>> 8]);
   }
   return sum;
 }

@@ -110,7 +110,7 @@ export function dequantizeTq2_0(bytes: Uint8Array, nElements: number, out: Float
  * sum_c w[row, c] * xq[c] as float64: sum over blocks of d * (integer dot of codes and xq), exact for
  * any F16 d (|d * int| < 2^53). `cols` must be a multiple of 256; xq holds at least `cols` int8 values.
  */
-export function dotTq2_0(bytes: Uint8Array, row: number, cols: number, xq: Int8Array): number {
+export function dotTq2_0(bytes: Uint8Array, row: number, cols: number, xq: Int8Array, actScales?: Float64Array): number {
   requireMultiple('TQ2_0', 'row length', cols, TQ2_0_BLOCK_ELEMENTS);
   const blocksPerRow = cols / TQ2_0_BLOCK_ELEMENTS;
   requireRow('TQ2_0', row, Math.floor(bytes.length / (blocksPerRow * TQ2_0_BLOCK_BYTES)));
@@ -131,7 +131,7 @@ export function dotTq2_0(bytes: Uint8Array, row: number, cols: number, xq: Int8A
           ((byte >>> 6) - 1) * xq[xj + 96 + m];
       }
     }
-    sum += readF16(bytes, blockOffset + D) * acc;
+    sum += readF16(bytes, blockOffset + D) * (actScales === undefined ? acc : acc * actScales[x0 >>> 8]);
   }
   return sum;
 }

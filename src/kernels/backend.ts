@@ -10,6 +10,15 @@
 
 import type { GgmlType } from '../formats/ggml-type.js';
 
+/**
+ * How a ternary matmul quantizes its activations to int8, following the engine that defines each format:
+ * - 'per-token': one absmax scale per token, s = 127 / max|x| (bitnet.cpp's I2_S path, quantize_row_i8_s);
+ * - 'q8k-block': one scale per 256 values as llama.cpp's Q8_K, d = max / -127 with the signed max and
+ *   round-half-even (ggml-quants.c quantize_row_q8_K_ref; the vec_dot type of TQ1_0 and TQ2_0).
+ * The default for a weight is nativeActivationQuant(type) (formats/index.ts).
+ */
+export type ActivationQuant = 'per-token' | 'q8k-block';
+
 export interface WeightInfo {
   readonly name: string;
   readonly type: GgmlType;
@@ -17,6 +26,8 @@ export interface WeightInfo {
   readonly dims: readonly number[];
   /** Exact byte size of the tensor data as stored in the file. */
   readonly byteSize: number;
+  /** Ternary weights only: override the activation quantization (default: the format's native one). */
+  readonly activationQuant?: ActivationQuant;
 }
 
 /** A weight tensor owned by a backend. Opaque except for its shape. */
@@ -75,8 +86,8 @@ export interface KernelBackend {
   /** out[t, :] = x[t, :] / rms(x[t, :]) * weight. out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void;
   /**
-   * out[t, r] = scale * sum_c W[r, c] * x[t, c]. Ternary W: x is quantized per token to int8
-   * (absmax, see kernels/reference/quantize-activations.ts) and the dot is integer, as bitnet.cpp does.
+   * out[t, r] = scale * sum_c W[r, c] * x[t, c]. Ternary W: x is quantized to int8 as the weight's
+   * ActivationQuant says (kernels/reference/quantize-activations.ts) and the dot is integer.
    * Float / quantized W (embeddings, output): a float dot with the dequantized row.
    */
   matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale?: number): void;
@@ -86,7 +97,9 @@ export interface KernelBackend {
   kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void;
   /**
    * Causal grouped-query attention: token t (position startPos + t) attends to cache positions
-   * 0..startPos+t. q is nTokens x (nHeads*headDim); out the same shape.
+   * 0..startPos+t. q is nTokens x (nHeads*headDim); out the same shape. As ggml computes it (llama.cpp
+   * and bitnet.cpp): q is rounded to F16 for its dot with the F16 keys, scores scaled by 1/sqrt(headDim),
+   * softmax with the max subtracted, probabilities rounded to F16 for their dot with the F16 values.
    */
   attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void;
   /** x += y over n elements. */

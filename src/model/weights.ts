@@ -6,7 +6,7 @@ import { GgmlType, TYPE_TRAITS } from '../formats/ggml-type.js';
 import { dequantizeRows } from '../formats/index.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
-import type { KernelBackend, Weight } from '../kernels/backend.js';
+import type { ActivationQuant, KernelBackend, Weight } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 
 export interface LayerWeights {
@@ -43,6 +43,8 @@ const NORM_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, Ggm
 
 export interface LoadWeightsOptions {
   readonly signal?: AbortSignal | undefined;
+  /** Force one activation quantization for every ternary matrix (default: each format's native one). */
+  readonly activationQuant?: ActivationQuant | undefined;
   readonly onProgress?: ((p: { loadedBytes: number; totalBytes: number }) => void) | undefined;
 }
 
@@ -101,7 +103,8 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
         details: { tensor: name, type: TYPE_TRAITS[t.type].name },
       });
     }
-    const { weight, target } = backend.createWeight({ name, type: t.type, dims: t.dims, byteSize: t.byteSize });
+    const base = { name, type: t.type, dims: t.dims, byteSize: t.byteSize };
+    const { weight, target } = backend.createWeight(opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant });
     await readTensorData(src, t, target);
     backend.prepareWeight(weight);
     progress(t.byteSize);

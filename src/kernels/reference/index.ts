@@ -24,7 +24,7 @@ class ReferenceBackend implements KernelBackend {
   private readonly calls = new Map<string, number>();
   private readonly weights = new WeakSet<RefWeight>();
   private readonly caches = new WeakSet<RefKvCache>();
-  private readonly matmulScratch: MatmulScratch = { xq: new Int8Array(0), block: new Float32Array(256) };
+  private readonly matmulScratch: MatmulScratch = { xq: new Int8Array(0), actScales: new Float64Array(0), block: new Float32Array(256) };
   private ropeCos = new Float64Array(0);
   private ropeSin = new Float64Array(0);
   private scores = new Float64Array(0);
@@ -133,7 +133,10 @@ class ReferenceBackend implements KernelBackend {
     requireFinite('matmul', 'scale', scale);
     requireLength('matmul', 'x', x, nTokens * weight.cols);
     requireLength('matmul', 'out', out, nTokens * weight.rows);
-    if (this.matmulScratch.xq.length < weight.cols) this.matmulScratch.xq = new Int8Array(weight.cols);
+    if (this.matmulScratch.xq.length < weight.cols) {
+      this.matmulScratch.xq = new Int8Array(weight.cols);
+      this.matmulScratch.actScales = new Float64Array(Math.ceil(weight.cols / 256));
+    }
     matmulRef(out, weight, x, nTokens, scale, this.matmulScratch);
     this.count(`ref.matmul.${TYPE_TRAITS[weight.info.type].name.toLowerCase()}`);
   }

@@ -25,3 +25,41 @@ export function quantizeActivations(x: ArrayLike<number>, offset: number, n: num
   }
   return s;
 }
+
+/** Values per Q8_K block (ggml QK_K). */
+export const Q8K_BLOCK = 256;
+
+/** ggml's nearest_int: round to nearest, halves to even (the float magic-number trick in ggml-quants.c). */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Quantize x[offset .. offset + n) into Q8_K-style blocks of 256 (the last may be shorter), as ggml-quants.c
+ * quantize_row_q8_K_ref: per block the value with the largest magnitude `max` (signed), iscale = f32(-127/max),
+ * q = min(127, nearest_int(f32(iscale * x))), d = f32(1/iscale); an all-zero block has d = 0. Writes the
+ * int8 values to outQ[0 .. n) and d of block b to outScales[b].
+ */
+export function quantizeActivationsQ8K(x: ArrayLike<number>, offset: number, n: number, outQ: Int8Array, outScales: Float64Array): void {
+  for (let b0 = 0, b = 0; b0 < n; b0 += Q8K_BLOCK, b++) {
+    const end = Math.min(n, b0 + Q8K_BLOCK);
+    let amax = 0;
+    let max = 0;
+    for (let i = b0; i < end; i++) {
+      const v = x[offset + i];
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    if (amax === 0) {
+      outQ.fill(0, b0, end);
+      outScales[b] = 0;
+      continue;
+    }
+    const iscale = Math.fround(-127 / max);
+    for (let i = b0; i < end; i++) outQ[i] = Math.min(127, roundHalfEven(Math.fround(iscale * x[offset + i])));
+    outScales[b] = Math.fround(1 / iscale);
+  }
+}

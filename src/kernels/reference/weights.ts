@@ -4,14 +4,14 @@ import { BitNetError } from '../../errors.js';
 import { readF16 } from '../../formats/f16.js';
 import { GgmlType, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize, i2sScale } from '../../formats/i2s.js';
-import { isReadable } from '../../formats/index.js';
+import { isReadable, nativeActivationQuant } from '../../formats/index.js';
 import { type BlockLayout, fieldOffset } from '../../formats/layout.js';
 import { Q4_0_BLOCK_BYTES, Q4_0_LAYOUT } from '../../formats/q4_0.js';
 import { Q6_K_BLOCK_BYTES, Q6_K_LAYOUT } from '../../formats/q6_k.js';
 import { Q8_0_BLOCK_BYTES, Q8_0_LAYOUT } from '../../formats/q8_0.js';
 import { TQ1_0_BLOCK_BYTES, TQ1_0_LAYOUT } from '../../formats/tq1_0.js';
 import { TQ2_0_BLOCK_BYTES, TQ2_0_LAYOUT } from '../../formats/tq2_0.js';
-import type { Weight, WeightInfo } from '../backend.js';
+import type { ActivationQuant, Weight, WeightInfo } from '../backend.js';
 
 export class RefWeight implements Weight {
   readonly info: WeightInfo;
@@ -20,10 +20,13 @@ export class RefWeight implements Weight {
   readonly nElements: number;
   /** The tensor bytes exactly as stored in the file. */
   readonly bytes: Uint8Array;
+  /** How a matmul quantizes activations for this weight (ternary types only). */
+  readonly activationQuant: ActivationQuant;
   prepared = false;
 
   constructor(info: WeightInfo, rows: number, cols: number, bytes: Uint8Array) {
     this.info = info;
+    this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
     this.rows = rows;
     this.cols = cols;
     this.nElements = rows * cols;
