@@ -104,22 +104,6 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
   const peer = o.peerModel === null ? null : await describeModelFile(o.peerModel);
   const plan = planConfigurations({ backends: o.backends, threads: o.threads, model, peer, sameFileRows: o.sameFileRows ?? true });
 
-  // Bandwidth first, while no model occupies memory; one figure per thread count that will run.
-  const bandwidth: BandwidthResult[] = [];
-  const probe = o.bandwidthProbe === undefined ? (threads: number) => measureMemoryBandwidth({ threads }) : o.bandwidthProbe;
-  if (probe !== null) {
-    for (const t of [...new Set(plan.map((p) => p.threads))].sort((a, b) => a - b)) {
-      try {
-        const bw = await probe(t);
-        bandwidth.push(bw);
-        o.log(`memory bandwidth, ${t} thread(s): ${(bw.bytesPerS / 1e9).toFixed(1)} GB/s (${bw.method})`);
-      } catch (e) {
-        o.log(`memory bandwidth, ${t} thread(s): not measured (${e instanceof Error ? e.message : String(e)})`);
-      }
-    }
-  }
-  const bwAt = (threads: number): number | null => bandwidth.find((b) => b.threads === threads)?.bytesPerS ?? null;
-
   const rows: BenchRow[] = [];
   /** receipts[i] belongs to rows[i]. */
   const receipts: (Receipt | undefined)[] = [];
@@ -136,14 +120,31 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     };
     o.log(`measuring ${p.kind === 'llama.cpp' ? `llama.cpp x${p.threads}` : `${p.backend} x${p.threads}`} on ${p.file.weightType} (${p.file.path}) ...`);
     const m = p.kind === 'llama.cpp' ? { row: await measureLlamaCpp(spec), receipt: undefined } : await measureBitnet({ ...spec, backend: p.backend === 'reference' ? 'reference' : 'wasm' });
-    const row: BenchRow = { ...m.row, bandwidthFraction: bandwidthFraction(m.row.decodeTokS, m.row.weightBytes, bwAt(m.row.threads)) };
+    const row = m.row;
     rows.push(row);
     receipts.push(m.receipt);
     o.log(row.status === 'ok' ? `  ${rowLabel(row)}: prefill ${row.prefillTokS?.toFixed(1) ?? '-'} tok/s, decode ${row.decodeTokS?.toFixed(1) ?? '-'} tok/s` : `  ${rowLabel(row)}: ${row.status} (${row.error ?? ''})`);
   }
 
+  // Bandwidth after the configurations, so its 256 MiB buffer is not in any configuration's RSS; one figure per thread count that ran.
+  const bandwidth: BandwidthResult[] = [];
+  const probe = o.bandwidthProbe === undefined ? (threads: number) => measureMemoryBandwidth({ threads }) : o.bandwidthProbe;
+  if (probe !== null) {
+    for (const t of [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b)) {
+      try {
+        const bw = await probe(t);
+        bandwidth.push(bw);
+        o.log(`memory bandwidth, ${t} thread(s): ${(bw.bytesPerS / 1e9).toFixed(1)} GB/s (${bw.method})`);
+      } catch (e) {
+        o.log(`memory bandwidth, ${t} thread(s): not measured (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+  }
+  const bwAt = (threads: number): number | null => bandwidth.find((b) => b.threads === threads)?.bytesPerS ?? null;
+  const withBw = rows.map((row) => ({ ...row, bandwidthFraction: bandwidthFraction(row.decodeTokS, row.weightBytes, bwAt(row.threads)) }));
+
   const report = buildReport({
-    rows,
+    rows: withBw,
     bandwidth,
     machine,
     config: { shape: o.shape, model: o.model, peerModel: o.peerModel, pp: o.pp, tg: o.tg, runs: o.runs, threads: [...o.threads], backends: [...o.backends] },

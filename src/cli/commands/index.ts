@@ -1,5 +1,6 @@
 // The list of subcommands; each file exports `register(program)`.
 import type { Command } from 'commander';
+import { register as bench } from './bench.js';
 import { register as chat } from './chat.js';
 import { register as inspect } from './inspect.js';
 import { register as run } from './run.js';
@@ -9,4 +10,4 @@ import { register as verifyReceipt } from './verify-receipt.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [run, chat, verifyReceipt, synth, inspect, serve];
+export const commands: RegisterCommand[] = [run, chat, verifyReceipt, synth, inspect, serve, bench];
