@@ -3,7 +3,8 @@
 // FORMATS.md (bitnet.cpp's fork 3rdparty/llama.cpp/src/llama.cpp build_bitnet_158, llama.cpp build_bitnet).
 
 import { BitNetError } from '../errors.js';
-import type { GgufHeader, GgufValue } from '../gguf/types.js';
+import { metaNumber, metaNumberOpt, metaStringOpt } from '../gguf/metadata.js';
+import type { GgufHeader } from '../gguf/types.js';
 import type { RopeStyle } from '../kernels/backend.js';
 
 /** The three model families we run; GGUF arch names map onto them. */
@@ -45,23 +46,6 @@ const ARCH_FAMILY: Readonly<Record<string, ModelFamily>> = {
 
 export const SUPPORTED_ARCHS: readonly string[] = Object.keys(ARCH_FAMILY);
 
-function scalarNumber(meta: ReadonlyMap<string, GgufValue>, key: string): number | undefined {
-  const v = meta.get(key);
-  if (v === undefined) return undefined;
-  if (v.type === 8 || v.type === 7 || v.type === 9) {
-    throw new BitNetError('BAD_METADATA', `metadata '${key}': expected a number, got value type ${v.type}`, { details: { key, actualType: v.type } });
-  }
-  const n = typeof v.value === 'bigint' ? Number(v.value) : v.value;
-  if (!Number.isFinite(n)) throw new BitNetError('BAD_METADATA', `metadata '${key}': not a finite number (${String(v.value)})`, { details: { key } });
-  return n;
-}
-
-function requireNumber(meta: ReadonlyMap<string, GgufValue>, key: string): number {
-  const n = scalarNumber(meta, key);
-  if (n === undefined) throw new BitNetError('MISSING_METADATA', `metadata '${key}' is missing`, { details: { key } });
-  return n;
-}
-
 function positiveInt(key: string, n: number, max: number): number {
   if (!Number.isInteger(n) || n < 1 || n > max) {
     throw new BitNetError('BAD_METADATA', `metadata '${key}': expected an integer in [1, ${max}], got ${n}`, { details: { key, actual: n, max } });
@@ -78,48 +62,46 @@ const MAX_VOCAB = 1 << 22;
 
 export function modelConfigFromGguf(header: GgufHeader): ModelConfig {
   const meta = header.metadata;
-  const archValue = meta.get('general.architecture');
-  if (archValue === undefined) throw new BitNetError('MISSING_METADATA', "metadata 'general.architecture' is missing", { details: { key: 'general.architecture' } });
-  if (archValue.type !== 8) throw new BitNetError('BAD_METADATA', "metadata 'general.architecture' is not a string", { details: { key: 'general.architecture' } });
-  const arch = archValue.value;
+  const arch = metaStringOpt(meta, 'general.architecture');
+  if (arch === undefined) throw new BitNetError('MISSING_METADATA', "metadata 'general.architecture' is missing", { details: { key: 'general.architecture' } });
   const family = ARCH_FAMILY[arch];
   if (family === undefined) {
     throw new BitNetError('UNSUPPORTED_ARCH', `architecture '${arch}' is not supported (supported: ${SUPPORTED_ARCHS.join(', ')})`, { details: { arch } });
   }
   const k = (s: string): string => `${arch}.${s}`;
-  const dim = positiveInt(k('embedding_length'), requireNumber(meta, k('embedding_length')), MAX_DIM);
-  const ffnDim = positiveInt(k('feed_forward_length'), requireNumber(meta, k('feed_forward_length')), MAX_DIM * 4);
-  const nLayers = positiveInt(k('block_count'), requireNumber(meta, k('block_count')), MAX_LAYERS);
-  const nHeads = positiveInt(k('attention.head_count'), requireNumber(meta, k('attention.head_count')), MAX_HEADS);
-  const nKvHeads = positiveInt(k('attention.head_count_kv'), scalarNumber(meta, k('attention.head_count_kv')) ?? nHeads, MAX_HEADS);
+  const dim = positiveInt(k('embedding_length'), metaNumber(meta, k('embedding_length')), MAX_DIM);
+  const ffnDim = positiveInt(k('feed_forward_length'), metaNumber(meta, k('feed_forward_length')), MAX_DIM * 4);
+  const nLayers = positiveInt(k('block_count'), metaNumber(meta, k('block_count')), MAX_LAYERS);
+  const nHeads = positiveInt(k('attention.head_count'), metaNumber(meta, k('attention.head_count')), MAX_HEADS);
+  const nKvHeads = positiveInt(k('attention.head_count_kv'), metaNumberOpt(meta, k('attention.head_count_kv')) ?? nHeads, MAX_HEADS);
   if (dim % nHeads !== 0) throw new BitNetError('BAD_METADATA', `embedding_length ${dim} is not divisible by head_count ${nHeads}`, { details: { dim, nHeads } });
   if (nHeads % nKvHeads !== 0) throw new BitNetError('BAD_METADATA', `head_count ${nHeads} is not a multiple of head_count_kv ${nKvHeads}`, { details: { nHeads, nKvHeads } });
   const headDim = dim / nHeads;
   if (headDim % 2 !== 0) throw new BitNetError('BAD_METADATA', `head dimension ${headDim} must be even for RoPE`, { details: { headDim } });
-  const ropeDim = scalarNumber(meta, k('rope.dimension_count')) ?? headDim;
+  const ropeDim = metaNumberOpt(meta, k('rope.dimension_count')) ?? headDim;
   if (ropeDim !== headDim) {
     throw new BitNetError('BAD_METADATA', `rope.dimension_count ${ropeDim} != head dimension ${headDim} (partial RoPE is not supported)`, { details: { ropeDim, headDim } });
   }
-  const rmsEps = scalarNumber(meta, k('attention.layer_norm_rms_epsilon')) ?? 1e-5;
+  const rmsEps = metaNumberOpt(meta, k('attention.layer_norm_rms_epsilon')) ?? 1e-5;
   if (!(rmsEps > 0 && rmsEps < 1)) throw new BitNetError('BAD_METADATA', `layer_norm_rms_epsilon ${rmsEps} out of range (0, 1)`, { details: { rmsEps } });
-  const ropeTheta = scalarNumber(meta, k('rope.freq_base')) ?? 10000;
+  const ropeTheta = metaNumberOpt(meta, k('rope.freq_base')) ?? 10000;
   if (!(ropeTheta > 1)) throw new BitNetError('BAD_METADATA', `rope.freq_base ${ropeTheta} must be > 1`, { details: { ropeTheta } });
-  const contextLength = positiveInt(k('context_length'), scalarNumber(meta, k('context_length')) ?? 2048, MAX_CONTEXT);
+  const contextLength = positiveInt(k('context_length'), metaNumberOpt(meta, k('context_length')) ?? 2048, MAX_CONTEXT);
 
   const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
   const tokens = meta.get('tokenizer.ggml.tokens');
-  const vocabFromMeta = scalarNumber(meta, k('vocab_size')) ?? (tokens !== undefined && tokens.type === 9 ? tokens.value.length : undefined);
+  const vocabFromMeta = metaNumberOpt(meta, k('vocab_size')) ?? (tokens !== undefined && tokens.type === 9 ? tokens.value.length : undefined);
   const vocabSize = positiveInt('vocab_size', vocabFromMeta ?? embd?.dims[1] ?? 0, MAX_VOCAB);
   if (embd !== undefined && (embd.dims[0] !== dim || embd.dims[1] !== vocabSize)) {
     throw new BitNetError('BAD_TENSOR_FOR_ARCH', `token_embd.weight has dims [${embd.dims.join(', ')}], expected [${dim}, ${vocabSize}]`, {
       details: { tensor: 'token_embd.weight', expected: `${dim},${vocabSize}`, actual: embd.dims.join(',') },
     });
   }
-  const general = meta.get('general.name');
+  const generalName = metaStringOpt(meta, 'general.name');
   return {
     arch,
     family,
-    name: general !== undefined && general.type === 8 ? general.value : arch,
+    name: generalName ?? arch,
     vocabSize,
     dim,
     ffnDim,
