@@ -26,9 +26,7 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 
 function rowCells(r: BenchRow): string[] {
   const name = r.engine === 'llama.cpp' ? 'llama.cpp' : `bitnet/${r.backend}`;
-  if (r.status !== 'ok') {
-    return [name, r.kernelSet ?? '-', String(r.threads), r.weightType, `${r.status}: ${r.error ?? ''}`, '', '', '', '', '', ''];
-  }
+  if (r.status !== 'ok') return [name, r.kernelSet ?? '-', String(r.threads), r.weightType, r.status, '-', '-', '-', '-', '-', '-'];
   return [
     name,
     r.kernelSet ?? '-',
@@ -57,6 +55,7 @@ export function formatReport(report: BenchReport): string[] {
   out.push('');
   const header = ['engine', 'kernels', 'thr', 'weights', 'load cold/warm ms', 'prefill tok/s', 'decode tok/s', 'TTFT ms', 'TTFT warm ms', 'peak RSS MB', 'BW used'];
   out.push(...renderTable(header, report.rows.map(rowCells), new Set([2, 4, 5, 6, 7, 8, 9, 10])));
+  for (const r of report.rows) if (r.status !== 'ok') out.push(`${r.status}: ${rowLabel(r)}: ${r.error ?? ''}`);
   const short = report.rows.filter((r) => r.status === 'ok' && r.runs.some((s) => s.generatedTokens < c.tg));
   for (const r of short) out.push(`note: ${rowLabel(r)} stopped early on an end-of-generation token in some runs (decode rate is over the tokens generated)`);
   if (report.ratios.length > 0) {
