@@ -1,0 +1,134 @@
+// Shared inline helpers of the kernels: binary16 <-> f32, horizontal sums, exp and the 16-byte dot step.
+// AssemblyScript; compiled by scripts/build-wasm.mjs twice (ASC_FEATURE_RELAXED_SIMD false / true).
+
+/** 2^112 as f32: rebiases a binary16 exponent (bias 15) shifted into f32 position (bias 127). */
+const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
+
+/**
+ * The f32 value of binary16 bits `h` (0..65535), exact for every input: normals and subnormals via one
+ * multiply by 2^112, inf/NaN by forcing the exponent to all ones (ggml-impl.h GGML_FP16_TO_FP32 semantics).
+ */
+// @ts-ignore: decorator
+@inline export function f16ToF32(h: u32): f32 {
+  const em = h & 0x7fff;
+  const bits = em << 13;
+  let f = reinterpret<f32>(bits) * F32_2_POW_112;
+  if (em >= 0x7c00) f = reinterpret<f32>(bits | 0x7f800000);
+  return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
+}
+
+/** Four binary16 bit patterns held in the low halves of i32x4 lanes, converted to f32x4 (same rules as f16ToF32). */
+// @ts-ignore: decorator
+@inline export function f16x4ToF32x4(h: v128): v128 {
+  const em = v128.and(h, i32x4.splat(0x7fff));
+  const bits = i32x4.shl(em, 13);
+  const scaled = f32x4.mul(bits, f32x4.splat(F32_2_POW_112));
+  const special = v128.or(bits, i32x4.splat(0x7f800000));
+  const f = v128.bitselect(special, scaled, i32x4.gt_s(em, i32x4.splat(0x7bff)));
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** binary16 bits of f32 `x`, round to nearest even; overflow -> inf, NaN -> quiet NaN (same as formats/f16.ts). */
+export function f32ToF16(x: f32): u32 {
+  const u = reinterpret<u32>(x);
+  const sign = (u >> 16) & 0x8000;
+  const e32 = (u >> 23) & 0xff;
+  const m32 = u & 0x7fffff;
+  if (e32 == 0xff) return m32 == 0 ? sign | 0x7c00 : sign | 0x7e00 | (m32 >> 13);
+  const e16 = <i32>e32 - 112;
+  if (e16 >= 31) return sign | 0x7c00;
+  if (e16 >= 1) {
+    const kept = (<u32>e16 << 10) | (m32 >> 13);
+    const rest = m32 & 0x1fff;
+    const up: u32 = rest > 0x1000 || (rest == 0x1000 && (kept & 1) == 1) ? 1 : 0;
+    return sign | (kept + up);
+  }
+  if (e16 < -10 || e32 == 0) return sign;
+  const m = m32 | 0x800000;
+  const shift = <u32>(14 - e16);
+  const kept = m >> shift;
+  const rest = m & ((1 << shift) - 1);
+  const half: u32 = 1 << (shift - 1);
+  const up: u32 = rest > half || (rest == half && (kept & 1) == 1) ? 1 : 0;
+  return sign | (kept + up);
+}
+
+// @ts-ignore: decorator
+@inline export function hsumI32(v: v128): i32 {
+  const s = i32x4.add(v, i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
+}
+
+// @ts-ignore: decorator
+@inline export function hsumF32(v: v128): f32 {
+  const s = f32x4.add(v, i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+/**
+ * acc + dot products of 16 signed bytes `x` (in [-127, 127]) with 16 small unsigned bytes `c` (0..63),
+ * as i32x4 partial sums. Relaxed SIMD: one i32x4.relaxed_dot_i8x16_i7x16_add_s (c is the 7-bit operand).
+ * SIMD128: i8 x i8 -> i16 products (|p| <= 63*127, pair sums fit i16), widened pairwise to i32.
+ */
+// @ts-ignore: decorator
+@inline export function dotAcc16(acc: v128, x: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, c, acc);
+  } else {
+    const p = i16x8.add(i16x8.extmul_low_i8x16_s(x, c), i16x8.extmul_high_i8x16_s(x, c));
+    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(p));
+  }
+}
+
+const LN2_HI: f64 = 6.93147180369123816490e-01;
+const LN2_LO: f64 = 1.90821492927058770002e-10;
+const INV_LN2: f64 = 1.44269504088896338700e+00;
+
+/**
+ * e^x in f64 for the softmax (x <= 0 in practice): x = n ln2 + r, |r| <= ln2/2, degree-11 Taylor
+ * polynomial (relative error < 1e-15), then scale by 2^n. Own code: AssemblyScript's Math.exp pulls in
+ * a lookup table (a data segment), and these modules must stay free of data segments.
+ */
+export function expF64(x: f64): f64 {
+  if (x != x) return x;
+  if (x > 709.0) return Infinity;
+  if (x < -745.0) return 0.0;
+  const n = nearest(x * INV_LN2);
+  const r = (x - n * LN2_HI) - n * LN2_LO;
+  let p: f64 = 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  let k = <i64>n;
+  // Two steps so 2^k stays a normal number down to k = -1074 (the result may be subnormal).
+  if (k < -1000) {
+    p *= reinterpret<f64>(<i64>(1023 - 60) << 52);
+    k += 60;
+  }
+  return p * reinterpret<f64>((k + 1023) << 52);
+}
+
+/**
+ * The ternary output rule of the reference (kernels/reference/matmul.ts): y = f32(dot / s), then
+ * f32(y * scale) unless scale is 1; dot is the exact float64 weight-scaled integer dot.
+ */
+// @ts-ignore: decorator
+@inline export function finishTernary(dot: f64, s: f32, scale: f64): f32 {
+  const y = <f32>(dot / <f64>s);
+  return scale == 1.0 ? y : <f32>(<f64>y * scale);
+}
+
+/** The Q8_K-activation output rule of the reference: y = f32(dot), then f32(y * scale) unless scale is 1. */
+// @ts-ignore: decorator
+@inline export function finishQ8K(dot: f64, scale: f64): f32 {
+  const y = <f32>dot;
+  return scale == 1.0 ? y : <f32>(<f64>y * scale);
+}

@@ -1,0 +1,71 @@
+// Entry of the kernel module: the parallel job dispatcher and the single-threaded ops the glue calls.
+// Built twice by scripts/build-wasm.mjs (SIMD128 and relaxed SIMD); imports env.memory (shared).
+
+import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_NEXT, JOB_OP, JOB_TOTAL_ROWS } from './job';
+import { matmulI2SRows } from './matmul-i2s';
+import { matmulTQ2Rows } from './matmul-tq2';
+import { matmulQ8_0Rows } from './matmul-q8_0';
+import { matmulQ6KRows } from './matmul-q6_k';
+import { matmulQ4_0Rows } from './matmul-q4_0';
+import { matmulF16Rows } from './matmul-f16';
+import { matmulBF16Rows } from './matmul-bf16';
+import { matmulF32Rows } from './matmul-f32';
+import { attentionRows } from './attention';
+import { tileI2SRows, tileTQ2Rows } from './repack';
+import { bandwidthRows } from './bandwidth';
+
+export { quantizeTernary } from './quantize-activations';
+export { repackTQ1ToTQ2 } from './repack';
+export { embedRow } from './embed';
+export { rmsnorm } from './rmsnorm';
+export { rope } from './rope';
+export { kvWrite } from './kv-write';
+export { addInPlace } from './add';
+export { reluSqrMul } from './relu-sqr-mul';
+export { siluMul } from './silu-mul';
+export { selfCheckRelaxedDot } from './self-check';
+export { bytesEqual } from './bytes-equal';
+
+// Op ids (mirrored in ../job-layout.ts OP).
+const OP_I2_S: u32 = 1;
+const OP_TQ2_0: u32 = 2;
+const OP_Q8_0: u32 = 3;
+const OP_Q6_K: u32 = 4;
+const OP_F16: u32 = 5;
+const OP_BF16: u32 = 6;
+const OP_F32: u32 = 7;
+const OP_ATTENTION: u32 = 8;
+const OP_TILE_I2_S: u32 = 9;
+const OP_TILE_TQ2_0: u32 = 10;
+const OP_BANDWIDTH: u32 = 11;
+const OP_Q4_0: u32 = 12;
+
+/**
+ * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
+ * Every thread (the main one included) calls this once per job; each chunk runs exactly once.
+ */
+export function runJob(job: usize, thread: u32): void {
+  const op = load<u32>(job + JOB_OP);
+  const nChunks = load<u32>(job + JOB_CHUNKS);
+  const chunkRows = load<u32>(job + JOB_CHUNK_ROWS);
+  const total = load<u32>(job + JOB_TOTAL_ROWS);
+  for (;;) {
+    const c = atomic.add<u32>(job + JOB_NEXT, 1);
+    if (c >= nChunks) break;
+    const start = c * chunkRows;
+    const end = min(total, start + chunkRows);
+    if (op == OP_I2_S) matmulI2SRows(job, start, end, thread);
+    else if (op == OP_TQ2_0) matmulTQ2Rows(job, start, end, thread);
+    else if (op == OP_Q8_0) matmulQ8_0Rows(job, start, end, thread);
+    else if (op == OP_Q6_K) matmulQ6KRows(job, start, end, thread);
+    else if (op == OP_F16) matmulF16Rows(job, start, end, thread);
+    else if (op == OP_BF16) matmulBF16Rows(job, start, end, thread);
+    else if (op == OP_F32) matmulF32Rows(job, start, end, thread);
+    else if (op == OP_ATTENTION) attentionRows(job, start, end, thread);
+    else if (op == OP_TILE_I2_S) tileI2SRows(job, start, end, thread);
+    else if (op == OP_TILE_TQ2_0) tileTQ2Rows(job, start, end, thread);
+    else if (op == OP_BANDWIDTH) bandwidthRows(job, start, end, thread);
+    else if (op == OP_Q4_0) matmulQ4_0Rows(job, start, end, thread);
+    else unreachable();
+  }
+}

@@ -1,0 +1,156 @@
+// Int8 activation quantization for ternary matmuls, bit for bit as kernels/reference/quantize-activations.ts:
+// - per token (bitnet.cpp quantize_row_i8_s, I2_S): absmax = max(max|x|, 1e-5) (double), s = f32(127 / absmax),
+//   q = round-half-away(f32(x * s)) clamped to [-128, 127];
+// - Q8_K blocks of 256 (llama.cpp quantize_row_q8_K_ref, TQ1_0/TQ2_0): max = the first value of largest
+//   magnitude (signed), iscale = f32(-127 / max), q = min(127, round-half-even(f32(iscale * x))),
+//   d = f32(1 / iscale); an all-zero block has d = 0.
+
+/**
+ * Quantize `nTokens` tokens of `cols` floats (x[t*cols + c]). Writes xq (int8, xqStride bytes per token,
+ * zero padded to a multiple of 16); per token mode (q8k = 0) a 16-byte record per token at info (f32 s,
+ * i32 sum of xq); Q8_K mode (q8k = 1) one f64 d per 256 columns at ascales; optional sums of xq per
+ * 128-element block (bsums, i32; when cols % 128 == 0) and optional lookup tables for the tiled ternary
+ * kernel (tab, 16 bytes per column: ternary-lut.ts).
+ */
+export function quantizeTernary(
+  x: usize, nTokens: u32, cols: u32,
+  xq: usize, xqStride: u32, info: usize,
+  bsums: usize, bsumsStride: u32, tab: usize, tabStride: u32,
+  q8k: u32, ascales: usize, ascalesStride: u32,
+): void {
+  const half = f32x4.splat(0.5);
+  const one = f32x4.splat(1.0);
+  const signMask = i32x4.splat(0x80000000);
+  const lo = f32x4.splat(-128.0);
+  const hi = f32x4.splat(127.0);
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + ((<usize>t * cols) << 2);
+    const qt = xq + <usize>t * xqStride;
+    if (q8k != 0) {
+      quantizeQ8K(xt, cols, qt, ascales + <usize>t * ascalesStride);
+      finishToken(qt, cols, t, bsums, bsumsStride, tab, tabStride);
+      continue;
+    }
+    let m4 = f32x4.splat(0);
+    let c: u32 = 0;
+    for (; c + 4 <= cols; c += 4) m4 = f32x4.max(m4, f32x4.abs(v128.load(xt + (<usize>c << 2))));
+    let absmax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+    for (; c < cols; c++) absmax = max(absmax, abs(load<f32>(xt + (<usize>c << 2))));
+    const s = <f32>(127.0 / max(<f64>absmax, 1e-5));
+    const s4 = f32x4.splat(s);
+    let sum4 = i32x4.splat(0);
+    for (c = 0; c + 16 <= cols; c += 16) {
+      const p = xt + (<usize>c << 2);
+      const q0 = roundClamp(f32x4.mul(v128.load(p), s4), half, one, signMask, lo, hi);
+      const q1 = roundClamp(f32x4.mul(v128.load(p, 16), s4), half, one, signMask, lo, hi);
+      const q2 = roundClamp(f32x4.mul(v128.load(p, 32), s4), half, one, signMask, lo, hi);
+      const q3 = roundClamp(f32x4.mul(v128.load(p, 48), s4), half, one, signMask, lo, hi);
+      sum4 = i32x4.add(sum4, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+      v128.store(qt + c, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+    }
+    let sum = i32x4.extract_lane(sum4, 0) + i32x4.extract_lane(sum4, 1) + i32x4.extract_lane(sum4, 2) + i32x4.extract_lane(sum4, 3);
+    for (; c < cols; c++) {
+      const v = load<f32>(xt + (<usize>c << 2)) * s;
+      const r = floor(<f64>abs(v) + 0.5);
+      let q = <i32>min(r, 128.0);
+      if (v < 0) q = -q;
+      q = min(q, 127);
+      store<i8>(qt + c, <i8>q);
+      sum += q;
+    }
+    const rec = info + (<usize>t << 4);
+    store<f32>(rec, s);
+    store<i32>(rec, sum, 4);
+    finishToken(qt, cols, t, bsums, bsumsStride, tab, tabStride);
+  }
+}
+
+/** Zero padding to 16 bytes, block sums and lookup tables of one quantized token. */
+function finishToken(qt: usize, cols: u32, t: u32, bsums: usize, bsumsStride: u32, tab: usize, tabStride: u32): void {
+  for (let c = cols; c < ((cols + 15) & ~15); c++) store<i8>(qt + c, 0);
+  if (bsums != 0 && (cols & 127) == 0) {
+    const bt = bsums + <usize>t * bsumsStride;
+    for (let b: u32 = 0; b < (cols >> 7); b++) {
+      const qb = qt + (<usize>b << 7);
+      let a = i32x4.splat(0);
+      for (let i: usize = 0; i < 128; i += 16) {
+        a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(qb + i))));
+      }
+      store<i32>(bt + (<usize>b << 2), i32x4.extract_lane(a, 0) + i32x4.extract_lane(a, 1) + i32x4.extract_lane(a, 2) + i32x4.extract_lane(a, 3));
+    }
+  }
+  if (tab != 0) buildPairTables(qt, cols, tab + <usize>t * tabStride);
+}
+
+/** One token in Q8_K blocks of 256 (the last block may be shorter): int8 at qt, f64 d per block at dt. */
+function quantizeQ8K(xt: usize, cols: u32, qt: usize, dt: usize): void {
+  const hi = f32x4.splat(127.0);
+  for (let b0: u32 = 0, b: u32 = 0; b0 < cols; b0 += 256, b++) {
+    const end = min(cols, b0 + 256);
+    // the first value of largest magnitude, as the reference's strict '>' scan finds it (NaNs never win)
+    let amax: f32 = 0;
+    let maxv: f32 = 0;
+    for (let i = b0; i < end; i++) {
+      const v = load<f32>(xt + (<usize>i << 2));
+      if (abs(v) > amax) {
+        amax = abs(v);
+        maxv = v;
+      }
+    }
+    if (amax == 0) {
+      memory.fill(qt + b0, 0, end - b0);
+      store<f64>(dt + (<usize>b << 3), 0);
+      continue;
+    }
+    const iscale = <f32>(-127.0 / <f64>maxv);
+    const is4 = f32x4.splat(iscale);
+    let i = b0;
+    for (; i + 16 <= end; i += 16) {
+      const p = xt + (<usize>i << 2);
+      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.nearest(f32x4.mul(v128.load(p), is4)), hi));
+      const q1 = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.nearest(f32x4.mul(v128.load(p, 16), is4)), hi));
+      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.nearest(f32x4.mul(v128.load(p, 32), is4)), hi));
+      const q3 = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.nearest(f32x4.mul(v128.load(p, 48), is4)), hi));
+      v128.store(qt + i, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+    }
+    for (; i < end; i++) {
+      const v = nearest<f32>(iscale * load<f32>(xt + (<usize>i << 2)));
+      store<i8>(qt + i, v != v ? 0 : <i8>max<f32>(min<f32>(v, 127), -128));
+    }
+    store<f64>(dt + (<usize>b << 3), <f64><f32>(1.0 / <f64>iscale));
+  }
+}
+
+/**
+ * round-half-away-from-zero(v) clamped to [-128, 127] as i32x4, exactly: t = trunc(v) and v - t are exact
+ * in f32, so |v - t| >= 0.5 decides the step away from zero without any rounding of v + 0.5.
+ */
+// @ts-ignore: decorator
+@inline function roundClamp(v: v128, half: v128, one: v128, signMask: v128, lo: v128, hi: v128): v128 {
+  const t = f32x4.trunc(v);
+  const away = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), half);
+  const step = v128.and(away, v128.or(one, v128.and(v, signMask)));
+  const r = f32x4.min(f32x4.max(f32x4.add(t, step), lo), hi);
+  return i32x4.trunc_sat_f32x4_s(r);
+}
+
+/**
+ * Lookup tables of the tiled ternary kernel: for each column pair p (columns 2p, 2p+1) 32 bytes, the low
+ * then the high bytes of the 16 i16 values (c0 - 1) * x[2p] + (c1 - 1) * x[2p+1] for index c0 | c1 << 2.
+ */
+function buildPairTables(qt: usize, cols: u32, tab: usize): void {
+  const k0 = i16x8(-1, 0, 1, 2, -1, 0, 1, 2);
+  const kLo = i16x8(-1, -1, -1, -1, 0, 0, 0, 0);
+  const kHi = i16x8(1, 1, 1, 1, 2, 2, 2, 2);
+  const nPairs = cols >> 1;
+  for (let p: u32 = 0; p < nPairs; p++) {
+    const x0 = i16x8.splat(<i16>load<i8>(qt + (<usize>p << 1)));
+    const x1 = i16x8.splat(<i16>load<i8>(qt + (<usize>p << 1), 1));
+    const base = i16x8.mul(x0, k0);
+    const e0 = i16x8.add(base, i16x8.mul(x1, kLo)); // entries 0..7
+    const e1 = i16x8.add(base, i16x8.mul(x1, kHi)); // entries 8..15
+    const dst = tab + (<usize>p << 5);
+    v128.store(dst, i8x16.shuffle(e0, e1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+    v128.store(dst, i8x16.shuffle(e0, e1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), 16);
+  }
+}

@@ -1,0 +1,26 @@
+// Start-up self-check of i32x4.relaxed_dot_i8x16_i7x16_add_s: known inputs (negative int8 operands, 7-bit
+// codes, a nonzero accumulator) against the exact sum computed lane by lane. Some runtimes (Node 20's V8
+// behind --experimental-wasm-relaxed-simd) get it wrong; the glue never uses relaxed kernels then.
+
+/**
+ * Bit i set when lane i differs from the exact result; 0 when the instruction is right (and always 0 in
+ * the SIMD128 build, which has no relaxed instruction to check).
+ */
+export function selfCheckRelaxedDot(): u32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  const a = i8x16(-128, -127, -100, -1, 0, 1, 50, 127, -77, 33, -5, 99, -128, 127, 64, -64);
+  const b = i8x16(2, 1, 2, 3, 127, 64, 5, 2, 1, 0, 2, 1, 2, 2, 1, 0);
+  const c = i32x4(1, -2, 3, 1000000);
+  const got = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c);
+  let bad: u32 = 0;
+  for (let lane = 0; lane < 4; lane++) {
+    let want: i32 = 0;
+    if (lane == 0) want = 1 + (-128 * 2) + (-127 * 1) + (-100 * 2) + (-1 * 3);
+    if (lane == 1) want = -2 + 0 * 127 + 1 * 64 + 50 * 5 + 127 * 2;
+    if (lane == 2) want = 3 + (-77 * 1) + 33 * 0 + (-5 * 2) + 99 * 1;
+    if (lane == 3) want = 1000000 + (-128 * 2) + 127 * 2 + 64 * 1 + (-64 * 0);
+    const have = lane == 0 ? i32x4.extract_lane(got, 0) : lane == 1 ? i32x4.extract_lane(got, 1) : lane == 2 ? i32x4.extract_lane(got, 2) : i32x4.extract_lane(got, 3);
+    if (have != want) bad |= 1 << lane;
+  }
+  return bad;
+}

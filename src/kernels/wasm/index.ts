@@ -1,0 +1,882 @@
+// The WebAssembly SIMD backend: kernels from assembly/ (generated/*.ts), one shared memory for weights,
+// activations and KV cache, worker threads splitting each matmul and attention by rows.
+
+import { BitNetError } from '../../errors.js';
+import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
+import { i2sByteSize } from '../../formats/i2s.js';
+import { nativeActivationQuant } from '../../formats/index.js';
+import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP } from './job-layout.js';
+import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
+import { ThreadPool } from './thread-pool.js';
+
+export { chooseKernelSet, type KernelSetProbe, type KernelSetRequest, type WasmKernelSet } from './kernel-set.js';
+
+export interface WasmBackendOptions {
+  /** Threads per op, the calling thread included (default: os.availableParallelism() / navigator.hardwareConcurrency). */
+  threads?: number;
+  /** 'auto' (default) takes relaxed SIMD only where it validates and passes the self-check. */
+  kernelSet?: KernelSetRequest;
+}
+
+/** The kernel module's exports (assembly/index.ts). */
+interface KernelExports {
+  runJob(job: number, thread: number): void;
+  quantizeTernary(
+    x: number, nTokens: number, cols: number, xq: number, xqStride: number, info: number,
+    bsums: number, bsumsStride: number, tab: number, tabStride: number, q8k: number, ascales: number, ascalesStride: number,
+  ): void;
+  repackTQ1ToTQ2(p: number, nBlocks: number, tmp: number): void;
+  embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
+  rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
+  rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
+  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number): void;
+  addInPlace(x: number, y: number, n: number): void;
+  reluSqrMul(gate: number, up: number, n: number): void;
+  siluMul(gate: number, up: number, n: number): void;
+  selfCheckRelaxedDot(): number;
+  bytesEqual(a: number, b: number, n: number): number;
+}
+
+const PAGE_BYTES = 65536;
+const MAX_PAGES = 65536;
+/** Alignment of every allocation (a cache line; v128 loads need 16). */
+const ALIGN = 64;
+/** Tokens per pass of the tiled (lookup-table) ternary kernel: their tables (16 bytes per column each) stay in L2. */
+const LUT_TOKENS = 16;
+/** Rows of one tile of the tiled ternary layout (assembly/ternary-lut.ts). */
+const TILE_ROWS = 32;
+/** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
+const CHUNKS_PER_THREAD = 8;
+/** Scratch in the low region (below the heap) for the start-up self-check. */
+const SELF_CHECK_BYTE_OFFSET = 4096;
+
+const TQ1_BLOCK_BYTES = 54;
+const TQ2_BLOCK_BYTES = 66;
+
+type WeightKind = 'i2s' | 'tq2' | 'q8_0' | 'q4_0' | 'q6_k' | 'f16' | 'bf16' | 'f32';
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+function badArgument(op: string, message: string, details: Record<string, string | number | boolean> = {}): BitNetError {
+  return new BitNetError('BAD_ARGUMENT', `${op}: ${message}`, { details: { op, ...details } });
+}
+
+function requireInt(op: string, what: string, n: number, min: number): void {
+  if (!Number.isInteger(n) || n < min) throw badArgument(op, `${what} must be an integer >= ${min}, got ${n}`, { field: what, expected: min, actual: n });
+}
+
+function requireLength(op: string, what: string, buffer: ArrayLike<number>, n: number): void {
+  if (buffer.length < n) throw badArgument(op, `${what} needs at least ${n} elements, has ${buffer.length}`, { field: what, expected: n, actual: buffer.length });
+}
+
+function requireFinite(op: string, what: string, x: number): void {
+  if (!Number.isFinite(x)) throw badArgument(op, `${what} must be finite, got ${x}`, { field: what, actual: String(x) });
+}
+
+class WasmWeight implements Weight {
+  readonly info: WeightInfo;
+  readonly rows: number;
+  readonly cols: number;
+  prepared = false;
+  /** Storage kind after prepareWeight (TQ1_0 becomes 'tq2'). */
+  kind: WeightKind;
+  /** Rows stored in the 32-row tiled layout (SIMD128 ternary kernels). */
+  tiledRows = 0;
+  /** I2_S per-tensor scale; TQ2_0 d when every block has the same one. */
+  weightScale = 1;
+  /** TQ2_0: every block has the same d. */
+  uniformScale = false;
+  /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
+  readonly activationQuant: ActivationQuant;
+  readonly matmulId: string;
+  readonly gemmId: string;
+  readonly embedId: string;
+
+  constructor(
+    readonly owner: WasmBackend,
+    info: WeightInfo,
+    rows: number,
+    cols: number,
+    readonly byteOffset: number,
+    kind: WeightKind,
+    kernelSet: WasmKernelSet,
+  ) {
+    this.info = info;
+    this.rows = rows;
+    this.cols = cols;
+    this.kind = kind;
+    this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
+    const type = TYPE_TRAITS[info.type].name.toLowerCase();
+    this.matmulId = `wasm.${kernelSet}.matmul.gemv.${type}`;
+    this.gemmId = `wasm.${kernelSet}.matmul.gemm.${type}`;
+    this.embedId = `wasm.${kernelSet}.embed.${type}`;
+  }
+}
+
+class WasmKvCache implements KvCache {
+  constructor(
+    readonly owner: WasmBackend,
+    readonly nLayers: number,
+    readonly contextLength: number,
+    readonly kvDim: number,
+    readonly byteOffset: number,
+  ) {}
+
+  /** Bytes of one layer's K (= V) plane. */
+  get planeBytes(): number {
+    return this.contextLength * this.kvDim * 2;
+  }
+
+  kOffset(layer: number): number {
+    return this.byteOffset + 2 * layer * this.planeBytes;
+  }
+
+  vOffset(layer: number): number {
+    return this.kOffset(layer) + this.planeBytes;
+  }
+}
+
+/** Which file types this backend reads, and how it stores them. */
+function kindOf(type: GgmlType): WeightKind | undefined {
+  switch (type) {
+    case GgmlType.I2_S:
+      return 'i2s';
+    case GgmlType.TQ1_0:
+    case GgmlType.TQ2_0:
+      return 'tq2';
+    case GgmlType.Q8_0:
+      return 'q8_0';
+    case GgmlType.Q4_0:
+      return 'q4_0';
+    case GgmlType.Q6_K:
+      return 'q6_k';
+    case GgmlType.F16:
+      return 'f16';
+    case GgmlType.BF16:
+      return 'bf16';
+    case GgmlType.F32:
+      return 'f32';
+    default:
+      return undefined;
+  }
+}
+
+const FLOAT_OPS: Record<Exclude<WeightKind, 'i2s' | 'tq2'>, number> = {
+  q8_0: OP.q8_0,
+  q4_0: OP.q4_0,
+  q6_k: OP.q6_k,
+  f16: OP.f16,
+  bf16: OP.bf16,
+  f32: OP.f32,
+};
+
+const EMBED_FORMATS: Record<WeightKind, number> = {
+  i2s: FMT.i2s,
+  tq2: FMT.tq2,
+  q8_0: FMT.q8_0,
+  q4_0: FMT.q4_0,
+  q6_k: FMT.q6_k,
+  f16: FMT.f16,
+  bf16: FMT.bf16,
+  f32: FMT.f32,
+};
+
+/** A scratch region that only grows (re-allocated from the heap when a bigger one is needed). */
+interface Scratch {
+  byteOffset: number;
+  bytes: number;
+}
+
+class WasmBackend implements KernelBackend {
+  readonly name = 'wasm' as const;
+  readonly kernelSet: WasmKernelSet;
+  readonly threads: number;
+
+  private readonly memory: WebAssembly.Memory;
+  private readonly exports: KernelExports;
+  private pool: ThreadPool | undefined;
+  private disposed = false;
+  /** Next free heap byte. */
+  private top: number = MEMORY_MAP.heapByteOffset;
+  /** Every SharedArrayBuffer object the memory has shown (one per size): views into any of them are ours. */
+  private readonly buffers = new Set<ArrayBufferLike>();
+  private u8: Uint8Array;
+  private readonly job32: Int32Array;
+  private readonly jobF64: Float64Array;
+  private readonly calls = new Map<string, number>();
+  private readonly scratch = new Map<string, Scratch>();
+  /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
+  private quantized: { xByteOffset: number; nTokens: number; cols: number; q8k: boolean; tabStride: number } | undefined;
+
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool) {
+    this.memory = memory;
+    this.exports = exports;
+    this.kernelSet = kernelSet;
+    this.pool = pool;
+    this.threads = pool.threads;
+    this.u8 = this.refreshViews();
+    this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
+    this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+  }
+
+  // ------------------------------------------------------------------ memory
+
+  private refreshViews(): Uint8Array {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    this.u8 = new Uint8Array(buffer);
+    return this.u8;
+  }
+
+  /** Grow the memory so that bytes [0, byteEnd) exist. */
+  private ensure(byteEnd: number, what: string): void {
+    const have = this.memory.buffer.byteLength;
+    if (byteEnd <= have) return;
+    const pages = Math.ceil((byteEnd - have) / PAGE_BYTES);
+    if (have / PAGE_BYTES + pages > MAX_PAGES) {
+      throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: ${what} needs ${byteEnd} bytes of WebAssembly memory, more than the 4 GiB a wasm32 memory can hold`, {
+        details: { what, bytes: byteEnd },
+      });
+    }
+    try {
+      this.memory.grow(pages);
+    } catch (e) {
+      throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: could not grow WebAssembly memory to ${byteEnd} bytes for ${what}: ${String(e)}`, {
+        cause: e,
+        details: { what, bytes: byteEnd },
+      });
+    }
+    this.refreshViews();
+  }
+
+  /** `nBytes` zeroed bytes, 64-byte aligned. */
+  private alloc(nBytes: number, what: string): number {
+    const at = align(this.top);
+    this.ensure(at + nBytes, what);
+    this.top = at + nBytes;
+    return at;
+  }
+
+  private scratchAt(name: string, nBytes: number): number {
+    const s = this.scratch.get(name);
+    if (s !== undefined && s.bytes >= nBytes) return s.byteOffset;
+    const bytes = Math.max(align(nBytes), s === undefined ? 0 : 2 * s.bytes);
+    const byteOffset = this.alloc(bytes, `scratch '${name}'`);
+    this.scratch.set(name, { byteOffset, bytes });
+    if (name === 'xq' || name === 'xcopy') this.quantized = undefined;
+    return byteOffset;
+  }
+
+  /** Per-thread scratch of `bytesPerThread` each; returns [base, stride]. */
+  private threadScratch(bytesPerThread: number): [number, number] {
+    const stride = align(Math.max(bytesPerThread, 512));
+    return [this.scratchAt('thread', stride * this.threads), stride];
+  }
+
+  /** Byte offset of a float buffer handed out by allocF32 (any view into this memory), else BAD_ARGUMENT. */
+  private ptr(op: string, what: string, a: Float32Array, n: number): number {
+    if (!this.buffers.has(a.buffer)) {
+      throw badArgument(op, `${what} is not a buffer of this backend (use allocF32)`, { field: what });
+    }
+    requireLength(op, what, a, n);
+    return a.byteOffset;
+  }
+
+  private live(op: string): void {
+    if (this.disposed) throw new BitNetError('DISPOSED', `wasm backend: ${op} after dispose()`, { details: { op } });
+  }
+
+  private count(id: string): void {
+    this.calls.set(id, (this.calls.get(id) ?? 0) + 1);
+  }
+
+  private own(op: string, w: Weight): WasmWeight {
+    if (!(w instanceof WasmWeight) || w.owner !== this) {
+      throw badArgument(op, `weight '${w.info.name}' was not created by this backend`, { tensor: w.info.name });
+    }
+    if (!w.prepared) throw badArgument(op, `weight '${w.info.name}' is used before prepareWeight()`, { tensor: w.info.name });
+    return w;
+  }
+
+  private ownCache(op: string, cache: KvCache, layer: number): WasmKvCache {
+    if (!(cache instanceof WasmKvCache) || cache.owner !== this) throw badArgument(op, 'KV cache was not created by this backend');
+    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) {
+      throw badArgument(op, `layer ${layer} out of range [0, ${cache.nLayers})`, { field: 'layer', actual: layer });
+    }
+    return cache;
+  }
+
+  private positions(op: string, cache: WasmKvCache, startPos: number, nTokens: number): void {
+    requireInt(op, 'startPos', startPos, 0);
+    requireInt(op, 'nTokens', nTokens, 0);
+    if (startPos + nTokens > cache.contextLength) {
+      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
+        details: { op, startPos, nTokens, contextLength: cache.contextLength },
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ jobs
+
+  /** Fill the job header for `totalRows` rows cut into chunks of a multiple of `rowQuantum` rows. */
+  private setJob(op: number, totalRows: number, rowQuantum: number): void {
+    const j = this.job32;
+    const target = Math.max(1, this.threads * CHUNKS_PER_THREAD);
+    const chunkRows = Math.max(rowQuantum, Math.ceil(totalRows / target / rowQuantum) * rowQuantum);
+    j[JOB.op] = op;
+    j[JOB.next] = 0;
+    j[JOB.chunks] = Math.ceil(totalRows / chunkRows);
+    j[JOB.chunkRows] = chunkRows;
+    j[JOB.totalRows] = totalRows;
+  }
+
+  private setArg(i: number, v: number): void {
+    this.job32[JOB.args + i] = v;
+  }
+
+  private setArgF64(i: number, v: number): void {
+    this.jobF64[(JOB.args + i) / 2] = v;
+  }
+
+  private runJob(): void {
+    const pool = this.pool;
+    if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
+    pool.run();
+  }
+
+  // ------------------------------------------------------------------ KernelBackend
+
+  reserve(plan: MemoryPlan): void {
+    this.live('reserve');
+    requireInt('reserve', 'weightBytes', plan.weightBytes, 0);
+    requireInt('reserve', 'activationFloats', plan.activationFloats, 0);
+    requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
+    // One grow for everything planned, plus slack for alignment and kernel scratch.
+    const slack = 4 * 1024 * 1024 + Math.ceil((plan.weightBytes + plan.activationFloats * 4 + plan.kvBytes) / 64);
+    this.ensure(align(this.top) + plan.weightBytes + plan.activationFloats * 4 + plan.kvBytes + slack, 'reserve');
+  }
+
+  createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
+    this.live('createWeight');
+    const name = info.name;
+    const traits = lookupType(info.type);
+    if (traits === undefined) {
+      throw new BitNetError('UNKNOWN_TENSOR_TYPE', `tensor '${name}': unknown ggml type id ${info.type}`, { details: { tensor: name, typeId: info.type } });
+    }
+    if (info.dims.length < 1 || info.dims.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new BitNetError('BAD_TENSOR_SHAPE', `tensor '${name}': dims must be positive integers, got [${info.dims.join(', ')}]`, {
+        details: { tensor: name, dims: info.dims.join(',') },
+      });
+    }
+    const kind = kindOf(info.type);
+    if (kind === undefined) {
+      throw new BitNetError('UNSUPPORTED_TENSOR_TYPE', `tensor '${name}': type ${traits.name} is not supported by the wasm backend`, {
+        details: { tensor: name, type: traits.name },
+      });
+    }
+    const cols = info.dims[0];
+    const nElements = info.dims.reduce((a, b) => a * b, 1);
+    const expectedBytes = info.type === GgmlType.I2_S ? i2sByteSize(nElements) : tensorByteSize(info.type, nElements, cols, name);
+    if (info.byteSize !== expectedBytes) {
+      throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': ${traits.name} [${info.dims.join(', ')}] needs ${expectedBytes} bytes, info says ${info.byteSize}`, {
+        details: { tensor: name, expected: expectedBytes, actual: info.byteSize },
+      });
+    }
+    // TQ1_0 is rewritten as TQ2_0 in place at prepareWeight: room for 66 bytes per 54-byte block.
+    const storeBytes = info.type === GgmlType.TQ1_0 ? (info.byteSize / TQ1_BLOCK_BYTES) * TQ2_BLOCK_BYTES : info.byteSize;
+    const byteOffset = this.alloc(storeBytes, `tensor '${name}'`);
+    const weight = new WasmWeight(this, info, nElements / cols, cols, byteOffset, kind, this.kernelSet);
+    return { weight, target: new Uint8Array(this.memory.buffer, byteOffset, info.byteSize) };
+  }
+
+  prepareWeight(weight: Weight): void {
+    this.live('prepareWeight');
+    if (!(weight instanceof WasmWeight) || weight.owner !== this) {
+      throw badArgument('prepareWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
+    }
+    if (weight.prepared) return;
+    const w = weight;
+    const name = w.info.name;
+    const dv = new DataView(this.memory.buffer);
+    const base = w.byteOffset;
+    const checkBlockScales = (blockBytes: number, scaleOffset: number, nBlocks: number): void => {
+      for (let b = 0; b < nBlocks; b++) {
+        const at = base + b * blockBytes + scaleOffset;
+        if ((dv.getUint16(at, true) & 0x7c00) === 0x7c00) {
+          throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': block ${b} has a non-finite scale at byte ${b * blockBytes + scaleOffset}`, {
+            details: { tensor: name, block: b, byteOffset: b * blockBytes + scaleOffset },
+          });
+        }
+      }
+    };
+    const nElements = w.rows * w.cols;
+    switch (w.info.type) {
+      case GgmlType.I2_S: {
+        const scale = dv.getFloat32(base + nElements / 4, true);
+        if (!Number.isFinite(scale)) {
+          throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': I2_S scale is ${scale}, expected a finite number (byte ${nElements / 4})`, {
+            details: { tensor: name, byteOffset: nElements / 4, actual: String(scale) },
+          });
+        }
+        w.weightScale = scale;
+        if (this.kernelSet === 'simd128' && w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
+        break;
+      }
+      case GgmlType.TQ1_0:
+      case GgmlType.TQ2_0: {
+        const nBlocks = nElements / 256;
+        if (w.info.type === GgmlType.TQ1_0) {
+          checkBlockScales(TQ1_BLOCK_BYTES, 52, nBlocks);
+          this.exports.repackTQ1ToTQ2(base, nBlocks, SELF_CHECK_BYTE_OFFSET);
+        } else {
+          checkBlockScales(TQ2_BLOCK_BYTES, 64, nBlocks);
+        }
+        const d0 = dv.getUint16(base + 64, true);
+        let uniform = true;
+        for (let b = 1; b < nBlocks && uniform; b++) uniform = dv.getUint16(base + b * TQ2_BLOCK_BYTES + 64, true) === d0;
+        w.uniformScale = uniform;
+        w.weightScale = f16ToNumber(d0);
+        if (this.kernelSet === 'simd128' && w.rows >= TILE_ROWS) this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
+        break;
+      }
+      case GgmlType.Q8_0:
+        checkBlockScales(34, 0, nElements / 32);
+        break;
+      case GgmlType.Q4_0:
+        checkBlockScales(18, 0, nElements / 32);
+        break;
+      case GgmlType.Q6_K:
+        checkBlockScales(210, 208, nElements / 256);
+        break;
+      default:
+        break;
+    }
+    w.prepared = true;
+  }
+
+  /** Repack the whole 32-row tiles of a ternary weight to the tiled layout (a parallel job). */
+  private tile(w: WasmWeight, op: number, rowBytes: number): void {
+    const tiledRows = Math.floor(w.rows / TILE_ROWS) * TILE_ROWS;
+    const [scratch, stride] = this.threadScratch(TILE_ROWS * rowBytes);
+    this.setJob(op, tiledRows, TILE_ROWS);
+    this.setArg(ARG.w, w.byteOffset);
+    this.setArg(ARG.rows, w.rows);
+    this.setArg(ARG.cols, w.cols);
+    this.setArg(ARG.scratch, scratch);
+    this.setArg(ARG.scratchStride, stride);
+    this.runJob();
+    w.tiledRows = tiledRows;
+  }
+
+  allocF32(n: number): Float32Array {
+    this.live('allocF32');
+    requireInt('allocF32', 'n', n, 0);
+    const byteOffset = this.alloc(n * 4, 'allocF32');
+    return new Float32Array(this.memory.buffer, byteOffset, n);
+  }
+
+  createKvCache(nLayers: number, contextLength: number, kvDim: number): KvCache {
+    this.live('createKvCache');
+    requireInt('createKvCache', 'nLayers', nLayers, 1);
+    requireInt('createKvCache', 'contextLength', contextLength, 1);
+    requireInt('createKvCache', 'kvDim', kvDim, 1);
+    const byteOffset = this.alloc(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
+    return new WasmKvCache(this, nLayers, contextLength, kvDim, byteOffset);
+  }
+
+  embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void {
+    this.live('embed');
+    const w = this.own('embed', table);
+    const dim = w.cols;
+    const outPtr = this.ptr('embed', 'out', out, tokenIds.length * dim);
+    for (let t = 0; t < tokenIds.length; t++) {
+      const id = tokenIds[t];
+      if (!Number.isInteger(id) || id < 0 || id >= w.rows) {
+        throw badArgument('embed', `token ${t} has id ${id}, expected an integer in [0, ${w.rows}) for '${w.info.name}'`, { index: t, actual: id, expected: w.rows });
+      }
+    }
+    for (let t = 0; t < tokenIds.length; t++) {
+      this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows);
+    }
+    this.count(w.embedId);
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void {
+    this.live('rmsnorm');
+    requireInt('rmsnorm', 'nTokens', nTokens, 0);
+    requireInt('rmsnorm', 'dim', dim, 1);
+    requireFinite('rmsnorm', 'eps', eps);
+    const xp = this.ptr('rmsnorm', 'x', x, nTokens * dim);
+    const op = this.ptr('rmsnorm', 'out', out, nTokens * dim);
+    const wp = this.ptr('rmsnorm', 'weight', weight, dim);
+    this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
+    this.count(`wasm.${this.kernelSet}.rmsnorm`);
+  }
+
+  matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {
+    this.live('matmul');
+    const weight = this.own('matmul', w);
+    requireInt('matmul', 'nTokens', nTokens, 0);
+    requireFinite('matmul', 'scale', scale);
+    const { rows, cols } = weight;
+    const xp = this.ptr('matmul', 'x', x, nTokens * cols);
+    const op = this.ptr('matmul', 'out', out, nTokens * rows);
+    if (nTokens > 0) {
+      if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, xp, nTokens, scale);
+      else this.matmulFloat(op, weight, xp, nTokens, scale);
+    }
+    this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
+  }
+
+  private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
+    const kind = w.kind as keyof typeof FLOAT_OPS;
+    this.setJob(FLOAT_OPS[kind], w.rows, 16);
+    this.setArg(ARG.out, outPtr);
+    this.setArg(ARG.outStride, w.rows);
+    this.setArg(ARG.w, w.byteOffset);
+    this.setArg(ARG.rows, w.rows);
+    this.setArg(ARG.cols, w.cols);
+    this.setArg(ARG.x, xPtr);
+    this.setArg(ARG.xStride, w.cols * 4);
+    this.setArg(ARG.nTokens, nTokens);
+    this.setArgF64(ARG.scaleF64, Math.fround(scale));
+    this.runJob();
+  }
+
+  private matmulTernary(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
+    const { rows, cols } = w;
+    const tiled = w.tiledRows > 0;
+    const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
+    const xqStride = align(cols);
+    const bsumsStride = align((cols / 128) * 4);
+    const tabStride = tiled ? cols * 16 : 0;
+    const q8k = w.activationQuant === 'q8k-block';
+    const [scratch, scratchStride] = this.threadScratch(128 + 256);
+    for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
+      const nt = Math.min(tokensPerPass, nTokens - t0);
+      const q = this.quantize(xPtr + t0 * cols * 4, nt, cols, xqStride, bsumsStride, tabStride, q8k);
+      this.setJob(w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, tiled ? TILE_ROWS : 4);
+      this.setArg(ARG.out, outPtr + t0 * rows * 4);
+      this.setArg(ARG.outStride, rows);
+      this.setArg(ARG.w, w.byteOffset);
+      this.setArg(ARG.rows, rows);
+      this.setArg(ARG.cols, cols);
+      this.setArg(ARG.x, q.xq);
+      this.setArg(ARG.xStride, xqStride);
+      this.setArg(ARG.aux, q.info);
+      this.setArg(ARG.auxStride, 16);
+      this.setArg(ARG.nTokens, nt);
+      this.setArgF64(ARG.scaleF64, Math.fround(scale));
+      this.setArg(ARG.tab, q.tab);
+      this.setArg(ARG.tabStride, tabStride);
+      this.setArg(ARG.scratch, scratch);
+      this.setArg(ARG.scratchStride, scratchStride);
+      this.setArg(ARG.tiledRows, w.tiledRows);
+      this.setArg(ARG.bsums, q.bsums);
+      this.setArg(ARG.bsumsStride, bsumsStride);
+      this.setArgF64(ARG.wscaleF64, w.weightScale);
+      this.setArg(ARG.uniform, w.uniformScale ? 1 : 0);
+      this.setArg(ARG.actQuant, q8k ? 1 : 0);
+      this.setArg(ARG.ascales, q.ascales);
+      this.setArg(ARG.ascalesStride, q.ascalesStride);
+      this.runJob();
+    }
+  }
+
+  /**
+   * Quantize nTokens x cols floats at xPtr into the 'xq' scratch (int8, per-token records, block sums and, for
+   * the tiled kernel, lookup tables), unless the same bytes were quantized last time (q, k, v share an input).
+   */
+  private quantize(
+    xPtr: number,
+    nTokens: number,
+    cols: number,
+    xqStride: number,
+    bsumsStride: number,
+    tabStride: number,
+    q8k: boolean,
+  ): { xq: number; info: number; bsums: number; tab: number; ascales: number; ascalesStride: number } {
+    const xBytes = nTokens * cols * 4;
+    const xqBytes = nTokens * xqStride;
+    const infoBytes = align(nTokens * 16);
+    const ascalesStride = align(Math.ceil(cols / 256) * 8);
+    const ascalesBytes = nTokens * ascalesStride;
+    const bsumsBytes = nTokens * bsumsStride;
+    const tabBytes = nTokens * tabStride;
+    const base = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes + tabBytes);
+    const copy = this.scratchAt('xcopy', xBytes);
+    const xq = base;
+    const info = xq + xqBytes;
+    const ascales = info + infoBytes;
+    const bsums = ascales + ascalesBytes;
+    const tab = tabStride > 0 ? bsums + bsumsBytes : 0;
+    const last = this.quantized;
+    const same =
+      last !== undefined &&
+      last.xByteOffset === xPtr &&
+      last.nTokens === nTokens &&
+      last.cols === cols &&
+      last.q8k === q8k &&
+      last.tabStride === tabStride &&
+      this.exports.bytesEqual(xPtr, copy, xBytes) === 1;
+    if (!same) {
+      this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, tab, tabStride, q8k ? 1 : 0, ascales, ascalesStride);
+      this.u8.copyWithin(copy, xPtr, xPtr + xBytes);
+      this.quantized = { xByteOffset: xPtr, nTokens, cols, q8k, tabStride };
+    }
+    return { xq, info, bsums, tab, ascales, ascalesStride };
+  }
+
+  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
+    this.live('rope');
+    requireInt('rope', 'nTokens', nTokens, 0);
+    requireInt('rope', 'nHeads', nHeads, 1);
+    requireInt('rope', 'headDim', headDim, 2);
+    if (headDim % 2 !== 0) throw badArgument('rope', `headDim must be even, got ${headDim}`, { field: 'headDim', actual: headDim });
+    if (style !== 'neox' && style !== 'normal') throw badArgument('rope', `unknown style '${String(style)}'`, { field: 'style' });
+    if (!(theta > 0) || !Number.isFinite(theta)) throw badArgument('rope', `theta must be a positive number, got ${theta}`, { field: 'theta' });
+    const xp = this.ptr('rope', 'x', x, nTokens * nHeads * headDim);
+    requireLength('rope', 'positions', positions, nTokens);
+    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
+    // cos / sin per token and pair, exactly as kernels/reference/rope.ts (ggml_rope_cache_init): f32 angles
+    // built by repeated multiplication with theta_scale = powf(theta, -2 / headDim).
+    const half = headDim / 2;
+    const cs = this.scratchAt('rope', nTokens * half * 16);
+    const table = new Float64Array(this.memory.buffer, cs, nTokens * half * 2);
+    const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / headDim)));
+    for (let t = 0; t < nTokens; t++) {
+      let angle = Math.fround(positions[t]);
+      for (let i = 0; i < half; i++) {
+        table[2 * (t * half + i)] = Math.fround(Math.cos(angle));
+        table[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
+        angle = Math.fround(angle * thetaScale);
+      }
+    }
+    this.exports.rope(xp, nTokens, nHeads, headDim, cs, style === 'neox' ? 1 : 0);
+    this.count(`wasm.${this.kernelSet}.rope.${style}`);
+  }
+
+  kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void {
+    this.live('kvWrite');
+    const c = this.ownCache('kvWrite', cache, layer);
+    this.positions('kvWrite', c, startPos, nTokens);
+    const kp = this.ptr('kvWrite', 'k', k, nTokens * c.kvDim);
+    const vp = this.ptr('kvWrite', 'v', v, nTokens * c.kvDim);
+    this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim);
+    this.count(`wasm.${this.kernelSet}.kv_write`);
+  }
+
+  attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+    this.live('attention');
+    const c = this.ownCache('attention', cache, layer);
+    this.positions('attention', c, startPos, nTokens);
+    requireInt('attention', 'nHeads', nHeads, 1);
+    requireInt('attention', 'nKvHeads', nKvHeads, 1);
+    requireInt('attention', 'headDim', headDim, 1);
+    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
+      throw badArgument('attention', `nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
+        nHeads,
+        nKvHeads,
+        headDim,
+        kvDim: c.kvDim,
+      });
+    }
+    const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
+    const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
+    if (nTokens > 0) {
+      const [scratch, stride] = this.threadScratch(align(headDim * 4) + (startPos + nTokens) * 8);
+      this.setJob(OP.attention, nTokens * nHeads, 1);
+      this.setArg(ATT.out, op);
+      this.setArg(ATT.q, qp);
+      this.setArg(ATT.k, c.kOffset(layer));
+      this.setArg(ATT.v, c.vOffset(layer));
+      this.setArg(ATT.startPos, startPos);
+      this.setArg(ATT.nHeads, nHeads);
+      this.setArg(ATT.nKvHeads, nKvHeads);
+      this.setArg(ATT.headDim, headDim);
+      this.setArg(ATT.scratch, scratch);
+      this.setArg(ATT.scratchStride, stride);
+      this.setArgF64(ATT.scaleF64, 1 / Math.sqrt(headDim));
+      this.runJob();
+    }
+    this.count(`wasm.${this.kernelSet}.attention`);
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+    this.live('addInPlace');
+    requireInt('addInPlace', 'n', n, 0);
+    this.exports.addInPlace(this.ptr('addInPlace', 'x', x, n), this.ptr('addInPlace', 'y', y, n), n);
+    this.count(`wasm.${this.kernelSet}.add`);
+  }
+
+  reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
+    this.live('reluSqrMul');
+    requireInt('reluSqrMul', 'n', n, 0);
+    this.exports.reluSqrMul(this.ptr('reluSqrMul', 'gate', gate, n), this.ptr('reluSqrMul', 'up', up, n), n);
+    this.count(`wasm.${this.kernelSet}.relu_sqr_mul`);
+  }
+
+  siluMul(gate: Float32Array, up: Float32Array, n: number): void {
+    this.live('siluMul');
+    requireInt('siluMul', 'n', n, 0);
+    this.exports.siluMul(this.ptr('siluMul', 'gate', gate, n), this.ptr('siluMul', 'up', up, n), n);
+    this.count(`wasm.${this.kernelSet}.silu_mul`);
+  }
+
+  kernelCalls(): ReadonlyMap<string, number> {
+    return new Map(this.calls);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const pool = this.pool;
+    this.pool = undefined;
+    this.scratch.clear();
+    if (pool !== undefined) await pool.dispose();
+  }
+
+  // ------------------------------------------------------------------ benchmarks
+
+  /** Read `mebibytes` MiB of memory at byteOffset with all threads (bench/kernels.ts); returns seconds. */
+  readBandwidth(byteOffset: number, mebibytes: number, now: () => number): number {
+    const [sink] = this.threadScratch(64);
+    this.setJob(OP.bandwidth, mebibytes, 1);
+    this.setArg(BW.base, byteOffset);
+    this.setArg(BW.sink, sink);
+    const t0 = now();
+    this.runJob();
+    return (now() - t0) / 1000;
+  }
+}
+
+/** The number an F16 bit pattern stands for (finite patterns only; prepareWeight refused the others). */
+function f16ToNumber(bits: number): number {
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  const magnitude = exponent === 0 ? mantissa * 2 ** -24 : (1024 + mantissa) * 2 ** (exponent - 25);
+  return bits & 0x8000 ? -magnitude : magnitude;
+}
+
+async function defaultThreads(): Promise<number> {
+  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof hc === 'number' && hc > 0 ? hc : 1;
+}
+
+/**
+ * Run the relaxed module's self-checks on `memory` (low scratch region): the relaxed dot instruction on
+ * known inputs, and a small I2_S matmul through the relaxed and the SIMD128 kernels, compared bit for bit.
+ */
+function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
+  try {
+    const r = new WebAssembly.Instance(relaxed, { env: { memory } }).exports as unknown as KernelExports;
+    const s = new WebAssembly.Instance(simd128, { env: { memory } }).exports as unknown as KernelExports;
+    if (r.selfCheckRelaxedDot() !== 0) return false;
+    // 4 rows x 256 columns of I2_S codes (all four code values), activations with both signs and extremes.
+    const rows = 4;
+    const cols = 256;
+    const base = SELF_CHECK_BYTE_OFFSET;
+    const w = base;
+    const x = w + (rows * cols) / 4 + 64;
+    const xq = x + cols * 4;
+    const info = xq + cols;
+    const out = info + 64;
+    const u8 = new Uint8Array(memory.buffer);
+    const f32 = new Float32Array(memory.buffer);
+    let seed = 12345;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 8;
+    };
+    for (let i = 0; i < (rows * cols) / 4; i++) u8[w + i] = next() & 0xff;
+    for (let c = 0; c < cols; c++) f32[x / 4 + c] = ((next() % 2001) - 1000) / 7;
+    f32[x / 4] = -1000;
+    const job = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
+    const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+    const results: number[][] = [];
+    for (const k of [r, s]) {
+      k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
+      job.fill(0);
+      job[JOB.op] = OP.i2s;
+      job[JOB.chunks] = 1;
+      job[JOB.chunkRows] = rows;
+      job[JOB.totalRows] = rows;
+      job[JOB.args + ARG.out] = out;
+      job[JOB.args + ARG.outStride] = rows;
+      job[JOB.args + ARG.w] = w;
+      job[JOB.args + ARG.rows] = rows;
+      job[JOB.args + ARG.cols] = cols;
+      job[JOB.args + ARG.x] = xq;
+      job[JOB.args + ARG.xStride] = cols;
+      job[JOB.args + ARG.aux] = info;
+      job[JOB.args + ARG.nTokens] = 1;
+      jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
+      jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
+      k.runJob(MEMORY_MAP.jobByteOffset, 0);
+      results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
+    }
+    u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
+    new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
+    return results[0].every((v, i) => Object.is(v, results[1][i]));
+  } catch {
+    return false;
+  }
+}
+
+/** Probe this runtime: which binaries validate, and whether relaxed SIMD computes right (runs the self-check). */
+export async function probeKernelSets(): Promise<KernelSetProbe> {
+  const simd128 = validates('simd128');
+  const relaxedValidates = validates('relaxed-simd');
+  if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
+  const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
+  const [r, s] = await Promise.all([WebAssembly.compile(kernelBytes('relaxed-simd')), WebAssembly.compile(kernelBytes('simd128'))]);
+  return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
+}
+
+/**
+ * A KernelBackend running WebAssembly SIMD kernels on `threads` threads (the caller's included). Weights,
+ * activations and the KV cache live in one shared WebAssembly.Memory (at most 4 GiB).
+ */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<KernelBackend> {
+  const requested = opts.kernelSet ?? 'auto';
+  if (requested !== 'auto' && requested !== 'simd128' && requested !== 'relaxed-simd') {
+    throw new BitNetError('BAD_ARGUMENT', `createWasmBackend: kernelSet must be 'auto', 'simd128' or 'relaxed-simd', got '${String(requested)}'`, {
+      details: { field: 'kernelSet' },
+    });
+  }
+  const threads = opts.threads ?? (await defaultThreads());
+  requireInt('createWasmBackend', 'threads', threads, 1);
+  if (typeof SharedArrayBuffer === 'undefined') {
+    throw new BitNetError('BACKEND_UNAVAILABLE', 'wasm backend: SharedArrayBuffer is unavailable (browsers need cross-origin isolation)');
+  }
+  const probe: KernelSetProbe =
+    requested === 'simd128' ? { simd128: validates('simd128'), relaxedValidates: false, relaxedSelfCheck: undefined } : await probeKernelSets();
+  const kernelSet = chooseKernelSet(requested, probe);
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 16, maximum: MAX_PAGES, shared: true });
+  } catch (e) {
+    throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: could not create a shared WebAssembly memory: ${String(e)}`, { cause: e });
+  }
+  const module = await WebAssembly.compile(kernelBytes(kernelSet));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  const pool = await ThreadPool.create(module, memory, threads, (job, thread) => exports.runJob(job, thread));
+  return new WasmBackend(memory, exports, kernelSet, pool);
+}
+
+/**
+ * The bench hook (not part of KernelBackend): seconds to read `buffer` (from allocF32, a whole number of MiB)
+ * with the backend's threads, 64 bytes a step.
+ */
+export function wasmReadSeconds(backend: KernelBackend, buffer: Float32Array): number {
+  if (!(backend instanceof WasmBackend)) throw badArgument('wasmReadSeconds', 'not a wasm backend');
+  const mebibytes = Math.floor(buffer.byteLength / (1024 * 1024));
+  return backend.readBandwidth(buffer.byteOffset, mebibytes, () => performance.now());
+}

@@ -1,0 +1,97 @@
+// The memory map and job-block layout shared with the kernels (mirrors assembly/job.ts, assembly/index.ts,
+// assembly/embed.ts and assembly/attention.ts; wasm.test.ts checks the two stay in step by running ops).
+
+/** Byte offsets of the fixed low region of the shared memory (the modules have no static data). */
+export const MEMORY_MAP = {
+  /** Thread-pool control words (Int32), each on its own 64-byte line. */
+  controlByteOffset: 1024,
+  /** The job block the threads read (256 bytes). */
+  jobByteOffset: 2048,
+  /** First byte the allocator hands out. */
+  heapByteOffset: 65536,
+} as const;
+
+/** Int32 indexes of the control words (relative to controlByteOffset / 4). */
+export const CTL = {
+  /** Bumped by the main thread to start a job. */
+  generation: 0,
+  /** Workers that finished the current job. */
+  done: 16,
+  /** Set to 1 to make workers exit. */
+  quit: 32,
+  /** Workers asleep in Atomics.wait on `generation`. */
+  sleepers: 48,
+  /** 1 while the main thread sleeps on `done`. */
+  mainAsleep: 64,
+  /** Nonzero after a worker's job trapped. */
+  error: 80,
+  /** Words spanned. */
+  words: 96,
+} as const;
+
+/** Word offsets inside the job block (assembly/job.ts JOB_*). */
+export const JOB = { op: 0, next: 1, chunks: 2, chunkRows: 3, totalRows: 4, args: 8 } as const;
+
+/** Job op ids (assembly/index.ts OP_*). */
+export const OP = {
+  i2s: 1,
+  tq2: 2,
+  q8_0: 3,
+  q6_k: 4,
+  f16: 5,
+  bf16: 6,
+  f32: 7,
+  attention: 8,
+  tileI2s: 9,
+  tileTq2: 10,
+  bandwidth: 11,
+  q4_0: 12,
+} as const;
+
+/** Matmul argument word indexes (assembly/job.ts ARG_*); f64 values take two words. */
+export const ARG = {
+  out: 0,
+  outStride: 1,
+  w: 2,
+  rows: 3,
+  cols: 4,
+  x: 5,
+  xStride: 6,
+  aux: 7,
+  auxStride: 8,
+  nTokens: 9,
+  scaleF64: 10,
+  tab: 12,
+  tabStride: 13,
+  scratch: 14,
+  scratchStride: 15,
+  tiledRows: 16,
+  bsums: 17,
+  bsumsStride: 18,
+  wscaleF64: 20,
+  uniform: 22,
+  actQuant: 23,
+  ascales: 24,
+  ascalesStride: 25,
+} as const;
+
+/** Attention argument word indexes (assembly/attention.ts ATT_*). */
+export const ATT = {
+  out: 0,
+  q: 1,
+  k: 2,
+  v: 3,
+  startPos: 4,
+  nHeads: 5,
+  nKvHeads: 6,
+  headDim: 7,
+  scratch: 8,
+  scratchStride: 9,
+  scaleF64: 10,
+} as const;
+
+/** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */
+export const BW = { base: 0, sink: 1 } as const;
+
+/** Weight storage formats of embedRow (assembly/embed.ts FMT_*). */
+export const FMT = { f32: 0, f16: 1, bf16: 2, q8_0: 3, q6_k: 4, i2s: 5, tq2: 6, q4_0: 7 } as const;

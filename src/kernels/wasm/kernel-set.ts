@@ -1,0 +1,75 @@
+// Which kernel binary to run: baseline SIMD128, or relaxed SIMD where the runtime validates it and computes
+// i32x4.relaxed_dot_i8x16_i7x16_add_s right (a start-up self-check; Node 20's V8 behind its flag does not).
+
+import { BitNetError } from '../../errors.js';
+import { WASM_BASE64 as RELAXED_BASE64 } from './generated/relaxed-simd.js';
+import { WASM_BASE64 as SIMD128_BASE64 } from './generated/simd128.js';
+
+export type WasmKernelSet = 'simd128' | 'relaxed-simd';
+export type KernelSetRequest = 'auto' | WasmKernelSet;
+
+/** What a runtime offers. */
+export interface KernelSetProbe {
+  /** WebAssembly.validate accepts the SIMD128 binary. */
+  readonly simd128: boolean;
+  /** WebAssembly.validate accepts the relaxed-SIMD binary. */
+  readonly relaxedValidates: boolean;
+  /**
+   * Result of the relaxed self-check when it could run: true = the relaxed instruction and a relaxed ternary
+   * matmul equal the exact / SIMD128 results; false = they differ; undefined = not run (binary invalid).
+   */
+  readonly relaxedSelfCheck: boolean | undefined;
+}
+
+/** Decode base64 without Node's Buffer (works in browsers too). */
+export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const text = atob(b64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+let simd128Bytes: Uint8Array<ArrayBuffer> | undefined;
+let relaxedBytes: Uint8Array<ArrayBuffer> | undefined;
+
+/** The binary of a kernel set (decoded once). */
+export function kernelBytes(set: WasmKernelSet): Uint8Array<ArrayBuffer> {
+  if (set === 'simd128') return (simd128Bytes ??= decodeBase64(SIMD128_BASE64));
+  return (relaxedBytes ??= decodeBase64(RELAXED_BASE64));
+}
+
+/**
+ * The kernel set to use for `requested` on a runtime described by `probe`. 'auto' picks relaxed SIMD only
+ * when it validates and passes the self-check. Throws BACKEND_UNAVAILABLE when the requested set cannot
+ * run, KERNEL_SELF_CHECK_FAILED when relaxed SIMD validates but computes wrong results.
+ */
+export function chooseKernelSet(requested: KernelSetRequest, probe: KernelSetProbe): WasmKernelSet {
+  if (!probe.simd128) {
+    throw new BitNetError('BACKEND_UNAVAILABLE', 'wasm backend: this runtime does not support WebAssembly SIMD128 (with threads and shared memory)', {
+      details: { requested },
+    });
+  }
+  if (requested === 'simd128') return 'simd128';
+  const relaxedOk = probe.relaxedValidates && probe.relaxedSelfCheck === true;
+  if (requested === 'auto') return relaxedOk ? 'relaxed-simd' : 'simd128';
+  if (!probe.relaxedValidates) {
+    throw new BitNetError('BACKEND_UNAVAILABLE', 'wasm backend: relaxed SIMD was requested but this runtime does not support it (Node >= 22 or a current browser does)', {
+      details: { requested },
+    });
+  }
+  if (probe.relaxedSelfCheck !== true) {
+    throw new BitNetError('KERNEL_SELF_CHECK_FAILED', 'wasm backend: relaxed SIMD was requested but i32x4.relaxed_dot_i8x16_i7x16_add_s gives wrong results on this runtime', {
+      details: { requested },
+    });
+  }
+  return 'relaxed-simd';
+}
+
+/** WebAssembly.validate for a kernel set, false instead of throwing. */
+export function validates(set: WasmKernelSet): boolean {
+  try {
+    return WebAssembly.validate(kernelBytes(set));
+  } catch {
+    return false;
+  }
+}

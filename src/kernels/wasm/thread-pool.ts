@@ -1,0 +1,212 @@
+// Worker threads that run the kernel module over the one shared WebAssembly.Memory. A job is handed off by
+// bumping a generation word; workers spin on it with Atomics.load for a while, then sleep in Atomics.wait.
+// The main thread takes part in every job (thread index 0) and waits for the workers the same way.
+
+import { BitNetError } from '../../errors.js';
+import { CTL, MEMORY_MAP } from './job-layout.js';
+
+/** Spins of a worker waiting for the next job before it sleeps (~0.1-0.3 ms: covers the gaps between a token's ops). */
+export const WORKER_SPINS = 100_000;
+/** Spins of the main thread waiting for workers to finish before it sleeps. */
+export const MAIN_SPINS = 50_000;
+
+/**
+ * The worker body, as source so it runs without a bundler or a separate file (eval'd CommonJS in Node,
+ * a Blob URL in browsers). It instantiates the module on the shared memory and loops on the control words.
+ */
+export const WORKER_SOURCE = `'use strict';
+function start(d) {
+  const instance = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
+  const runJob = instance.exports.runJob;
+  const ctl = new Int32Array(d.memory.buffer, d.controlByteOffset, d.ctlWords);
+  const GEN = ${CTL.generation}, DONE = ${CTL.done}, QUIT = ${CTL.quit}, SLEEPERS = ${CTL.sleepers}, MAIN_ASLEEP = ${CTL.mainAsleep}, ERR = ${CTL.error};
+  let seen = d.generation;
+  d.post('ready');
+  for (;;) {
+    let g = Atomics.load(ctl, GEN);
+    let spins = 0;
+    while (g === seen) {
+      if (++spins > d.spins) {
+        Atomics.add(ctl, SLEEPERS, 1);
+        Atomics.wait(ctl, GEN, seen);
+        Atomics.sub(ctl, SLEEPERS, 1);
+        spins = 0;
+      }
+      g = Atomics.load(ctl, GEN);
+    }
+    seen = g;
+    if (Atomics.load(ctl, QUIT) !== 0) break;
+    try {
+      runJob(d.jobByteOffset, d.thread);
+    } catch (e) {
+      Atomics.store(ctl, ERR, 1);
+      d.post('error: ' + String(e));
+    }
+    Atomics.add(ctl, DONE, 1);
+    if (Atomics.load(ctl, MAIN_ASLEEP) !== 0) Atomics.notify(ctl, DONE);
+  }
+}
+if (typeof require === 'function') {
+  const wt = require('node:worker_threads');
+  start(Object.assign({}, wt.workerData, { post: (m) => wt.parentPort.postMessage(m) }));
+} else {
+  self.onmessage = (e) => start(Object.assign({}, e.data, { post: (m) => self.postMessage(m) }));
+}
+`;
+
+interface PoolWorker {
+  terminate(): Promise<unknown> | void;
+}
+
+/** Data every worker gets (structured-cloned: the module and the shared memory are shared, not copied). */
+interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  controlByteOffset: number;
+  ctlWords: number;
+  jobByteOffset: number;
+  thread: number;
+  generation: number;
+  spins: number;
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions === 'object' && typeof process.versions.node === 'string';
+}
+
+/** True where the calling thread may block in Atomics.wait (not a browser's main thread). */
+function mainCanWait(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startNodeWorker(init: WorkerInit): Promise<PoolWorker> {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: init });
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: unknown): void => {
+      if (m === 'ready') {
+        worker.off('error', onError);
+        resolve();
+      }
+    };
+    const onError = (e: unknown): void => reject(e);
+    worker.on('message', onMessage);
+    worker.once('error', onError);
+  });
+  // A forgotten backend must not keep the process alive; dispose() still stops the thread.
+  worker.unref();
+  return { terminate: () => worker.terminate() };
+}
+
+async function startBrowserWorker(init: WorkerInit): Promise<PoolWorker> {
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  const worker = new Worker(url);
+  URL.revokeObjectURL(url);
+  await new Promise<void>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent): void => {
+      if (e.data === 'ready') resolve();
+    };
+    worker.onerror = (e: ErrorEvent): void => reject(new Error(e.message));
+    worker.postMessage(init);
+  });
+  return { terminate: () => worker.terminate() };
+}
+
+export class ThreadPool {
+  /** Threads taking part in a job, the main thread included. */
+  readonly threads: number;
+  private readonly ctl: Int32Array;
+  private readonly canWait: boolean;
+  private disposed = false;
+
+  private constructor(
+    private readonly workers: PoolWorker[],
+    memory: WebAssembly.Memory,
+    private readonly runJob: (job: number, thread: number) => void,
+  ) {
+    this.threads = workers.length + 1;
+    this.ctl = new Int32Array(memory.buffer, MEMORY_MAP.controlByteOffset, CTL.words);
+    this.canWait = mainCanWait();
+  }
+
+  /** Start `threads - 1` workers (none for threads = 1) on `module` over `memory`. */
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, runJob: (job: number, thread: number) => void): Promise<ThreadPool> {
+    const ctl = new Int32Array(memory.buffer, MEMORY_MAP.controlByteOffset, CTL.words);
+    ctl.fill(0);
+    const workers: PoolWorker[] = [];
+    try {
+      for (let thread = 1; thread < threads; thread++) {
+        const init: WorkerInit = {
+          module,
+          memory,
+          controlByteOffset: MEMORY_MAP.controlByteOffset,
+          ctlWords: CTL.words,
+          jobByteOffset: MEMORY_MAP.jobByteOffset,
+          thread,
+          generation: Atomics.load(ctl, CTL.generation),
+          spins: WORKER_SPINS,
+        };
+        workers.push(isNode() ? await startNodeWorker(init) : await startBrowserWorker(init));
+      }
+    } catch (e) {
+      Atomics.store(ctl, CTL.quit, 1);
+      Atomics.add(ctl, CTL.generation, 1);
+      Atomics.notify(ctl, CTL.generation);
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: could not start worker thread ${workers.length + 1} of ${threads - 1}: ${String(e)}`, {
+        cause: e,
+        details: { threads },
+      });
+    }
+    return new ThreadPool(workers, memory, runJob);
+  }
+
+  /** Run the job in the job block on every thread; returns when all are done. */
+  run(): void {
+    const ctl = this.ctl;
+    const n = this.workers.length;
+    if (n === 0) {
+      this.runJob(MEMORY_MAP.jobByteOffset, 0);
+      return;
+    }
+    Atomics.store(ctl, CTL.done, 0);
+    Atomics.add(ctl, CTL.generation, 1);
+    if (Atomics.load(ctl, CTL.sleepers) > 0) Atomics.notify(ctl, CTL.generation);
+    let failure: unknown;
+    try {
+      this.runJob(MEMORY_MAP.jobByteOffset, 0);
+    } catch (e) {
+      failure = e;
+    }
+    let spins = 0;
+    for (let done = Atomics.load(ctl, CTL.done); done < n; done = Atomics.load(ctl, CTL.done)) {
+      if (++spins > MAIN_SPINS && this.canWait) {
+        Atomics.store(ctl, CTL.mainAsleep, 1);
+        Atomics.wait(ctl, CTL.done, done, 100);
+        Atomics.store(ctl, CTL.mainAsleep, 0);
+      }
+    }
+    if (failure !== undefined) {
+      throw new BitNetError('INTERNAL', `wasm kernel failed on the main thread: ${String(failure)}`, { cause: failure });
+    }
+    if (Atomics.load(ctl, CTL.error) !== 0) {
+      Atomics.store(ctl, CTL.error, 0);
+      throw new BitNetError('INTERNAL', 'wasm kernel failed on a worker thread');
+    }
+  }
+
+  /** Stop the workers. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    Atomics.store(this.ctl, CTL.quit, 1);
+    Atomics.add(this.ctl, CTL.generation, 1);
+    Atomics.notify(this.ctl, CTL.generation);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,293 @@
+// Tests of the wasm backend: the shared conformance suite for each kernel set this runtime can run and for
+// 1 and 2 threads, bit-exactness against the reference on shapes that take the tiled path, ownership and
+// dispose rules, the kernel-set decision (relaxed SIMD self-check), and staleness of the generated modules.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
+import { seededRng } from '../../../test/kernels/seeded-rng.js';
+import { isBitNetError } from '../../errors.js';
+import { f32ToF16Bits } from '../../formats/f16.js';
+import { GgmlType, TYPE_TRAITS } from '../../formats/ggml-type.js';
+import { packI2s } from '../../formats/i2s.js';
+import { packTq1_0 } from '../../formats/tq1_0.js';
+import { packTq2_0 } from '../../formats/tq2_0.js';
+import type { KernelBackend, Weight } from '../backend.js';
+import { createReferenceBackend } from '../reference/index.js';
+import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets } from './index.js';
+
+const probe = await probeKernelSets();
+/** Kernel sets this runtime runs; BITNET_WASM_REQUIRE_RELAXED=1 (the newer-Node run) insists on relaxed SIMD. */
+const sets: WasmKernelSet[] = probe.relaxedSelfCheck === true ? ['simd128', 'relaxed-simd'] : ['simd128'];
+const requireRelaxed = process.env.BITNET_WASM_REQUIRE_RELAXED === '1';
+
+for (const kernelSet of sets) {
+  for (const threads of [1, 2]) {
+    defineConformanceSuite(`wasm ${kernelSet} threads=${threads}`, () => createWasmBackend({ threads, kernelSet }));
+  }
+}
+
+const INDEX_TS = resolve('src/kernels/wasm/index.ts');
+
+/** Run a TypeScript snippet in a fresh Node process (vite-node), with extra Node flags. */
+function runSnippet(lines: string[], nodeFlags: string[] = []): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'bitnet-wasm-'));
+  try {
+    const file = join(dir, 'snippet.ts');
+    writeFileSync(file, lines.join('\n'));
+    return spawnSync(process.execPath, [...nodeFlags, resolve('node_modules/vite-node/vite-node.mjs'), file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    }) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function load(be: KernelBackend, type: GgmlType, rows: number, cols: number, bytes: Uint8Array): Weight {
+  const { weight, target } = be.createWeight({ name: `${TYPE_TRAITS[type].name}-${rows}x${cols}`, type, dims: [cols, rows], byteSize: bytes.length });
+  target.set(bytes);
+  be.prepareWeight(weight);
+  return weight;
+}
+
+/** TQ2_0 bytes with a different d per block (packTq2_0 writes one scale everywhere). */
+function withBlockScales(bytes: Uint8Array, seed: number): Uint8Array {
+  const rng = seededRng(seed);
+  const out = bytes.slice();
+  for (let b = 0; b < out.length / 66; b++) {
+    const bits = f32ToF16Bits(rng.int(1, 1023) * 2 ** -rng.int(6, 12));
+    out[b * 66 + 64] = bits & 0xff;
+    out[b * 66 + 65] = bits >>> 8;
+  }
+  return out;
+}
+
+describe.each(sets)('wasm %s against the reference, shapes of the tiled and threaded paths', (kernelSet) => {
+  const ternary: [string, GgmlType, number, number, number, boolean][] = [
+    ['I2_S', GgmlType.I2_S, 100, 2560, 1, false],
+    ['I2_S', GgmlType.I2_S, 64, 6912, 3, false],
+    ['I2_S', GgmlType.I2_S, 40, 512, 20, false],
+    ['TQ2_0 one d', GgmlType.TQ2_0, 70, 2560, 2, false],
+    ['TQ2_0 per-block d', GgmlType.TQ2_0, 70, 1024, 17, true],
+    ['TQ1_0', GgmlType.TQ1_0, 33, 768, 1, false],
+    ['TQ1_0 per-block d', GgmlType.TQ1_0, 96, 256, 4, true],
+  ];
+  for (const threads of [1, 2]) {
+    for (const [label, type, rows, cols, nTokens, blockScales] of ternary) {
+      it(`${label} rows=${rows} cols=${cols} nTokens=${nTokens} threads=${threads}: bit-identical`, async () => {
+        const rng = seededRng(rows * 7 + cols + nTokens * 131 + type);
+        const codes = rng.codes(rows * cols);
+        let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
+        if (blockScales && type === GgmlType.TQ2_0) bytes = withBlockScales(bytes, rows);
+        if (blockScales && type === GgmlType.TQ1_0) {
+          for (let b = 0; b < bytes.length / 54; b++) {
+            const bits = f32ToF16Bits((1 + (b % 7)) * 2 ** -8);
+            bytes[b * 54 + 52] = bits & 0xff;
+            bytes[b * 54 + 53] = bits >>> 8;
+          }
+        }
+        const be = await createWasmBackend({ threads, kernelSet });
+        const ref = createReferenceBackend();
+        try {
+          const w = load(be, type, rows, cols, bytes);
+          const wr = load(ref, type, rows, cols, bytes);
+          const x = be.allocF32(nTokens * cols);
+          const xr = ref.allocF32(nTokens * cols);
+          for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
+          for (const scale of [1, 0.75]) {
+            const out = be.allocF32(nTokens * rows);
+            const outR = ref.allocF32(nTokens * rows);
+            out.fill(NaN);
+            be.matmul(out, w, x, nTokens, scale);
+            ref.matmul(outR, wr, xr, nTokens, scale);
+            for (let i = 0; i < outR.length; i++) {
+              if (!Object.is(out[i], outR[i])) expect.fail(`scale ${scale} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+            }
+          }
+          // embed reads rows from the same (possibly tiled) storage
+          const ids = [0, rows - 1, Math.floor(rows / 2), 31 % rows];
+          const e = be.allocF32(ids.length * cols);
+          const er = ref.allocF32(ids.length * cols);
+          be.embed(e, w, ids);
+          ref.embed(er, wr, ids);
+          expect(Array.from(e)).toEqual(Array.from(er));
+        } finally {
+          await be.dispose();
+          await ref.dispose();
+        }
+      });
+    }
+  }
+
+  const float: [GgmlType, number, number, number][] = [
+    [GgmlType.Q8_0, 300, 2560, 1],
+    [GgmlType.Q6_K, 130, 512, 2],
+    [GgmlType.F16, 77, 256, 3],
+    [GgmlType.F32, 50, 100, 2],
+  ];
+  for (const [type, rows, cols, nTokens] of float) {
+    it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens} threads=2: within 3e-5 of sum |w x|`, async () => {
+      const rng = seededRng(rows + cols + type);
+      const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : type === GgmlType.Q6_K ? (rows * cols / 256) * 210 : rows * cols * (type === GgmlType.F32 ? 4 : 2);
+      const bytes = new Uint8Array(nBytes);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
+      // keep every scale finite and modest
+      if (type === GgmlType.Q8_0) for (let b = 0; b < nBytes / 34; b++) bytes[b * 34 + 1] = rng.int(0, 0x3b);
+      if (type === GgmlType.Q6_K) for (let b = 0; b < nBytes / 210; b++) bytes[b * 210 + 209] = rng.int(0, 0x2b);
+      if (type === GgmlType.F16) for (let i = 1; i < nBytes; i += 2) bytes[i] = rng.int(0, 0x3b) | (rng.next() < 0.5 ? 0x80 : 0);
+      if (type === GgmlType.F32) {
+        const f = new Float32Array(bytes.buffer);
+        for (let i = 0; i < f.length; i++) f[i] = rng.normal();
+      }
+      const be = await createWasmBackend({ threads: 2, kernelSet });
+      const ref = createReferenceBackend();
+      try {
+        const w = load(be, type, rows, cols, bytes);
+        const wr = load(ref, type, rows, cols, bytes);
+        const x = be.allocF32(nTokens * cols);
+        for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+        const xr = ref.allocF32(x.length);
+        xr.set(x);
+        const out = be.allocF32(nTokens * rows);
+        const outR = ref.allocF32(nTokens * rows);
+        const absW = be.allocF32(nTokens * rows);
+        be.matmul(out, w, x, nTokens);
+        ref.matmul(outR, wr, xr, nTokens);
+        // sum |w x| through the reference: |W| is not available, so bound by |W| |x| row by row via embed
+        const row = ref.allocF32(cols);
+        for (let t = 0; t < nTokens; t++) {
+          for (let r = 0; r < rows; r++) {
+            ref.embed(row, wr, [r]);
+            let s = 0;
+            for (let c = 0; c < cols; c++) s += Math.abs(row[c] * x[t * cols + c]);
+            absW[t * rows + r] = s;
+          }
+        }
+        for (let i = 0; i < outR.length; i++) {
+          const tol = 3e-5 * absW[i] + 1e-6 * Math.abs(outR[i]) + 1e-30;
+          if (!(Math.abs(out[i] - outR[i]) <= tol)) expect.fail(`index ${i}: reference ${outR[i]}, wasm ${out[i]}, tolerance ${tol}`);
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    });
+  }
+});
+
+describe('wasm backend rules', () => {
+  it('refuses buffers and weights it did not create, and ops after dispose; dispose is idempotent', async () => {
+    const be = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
+    const other = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    const bytes = packI2s(seededRng(3).codes(128 * 2), 0.5, 128);
+    const w = load(be, GgmlType.I2_S, 2, 128, bytes);
+    const wOther = load(other, GgmlType.I2_S, 2, 128, bytes);
+    const x = be.allocF32(128);
+    const out = be.allocF32(2);
+    const codeOf = (fn: () => void): string | undefined => {
+      try {
+        fn();
+      } catch (e) {
+        return isBitNetError(e) ? e.code : `not a BitNetError: ${String(e)}`;
+      }
+      return undefined;
+    };
+    expect(codeOf(() => be.matmul(out, w, new Float32Array(128), 1))).toBe('BAD_ARGUMENT');
+    expect(codeOf(() => be.matmul(new Float32Array(2), w, x, 1))).toBe('BAD_ARGUMENT');
+    expect(codeOf(() => be.matmul(out, wOther, x, 1))).toBe('BAD_ARGUMENT');
+    expect(codeOf(() => be.addInPlace(x, other.allocF32(128), 128))).toBe('BAD_ARGUMENT');
+    // views made before the memory grew stay valid and accepted
+    const big = be.allocF32(8 * 1024 * 1024);
+    big[0] = 1;
+    expect(codeOf(() => be.matmul(out, w, x, 1))).toBeUndefined();
+    await other.dispose();
+    await be.dispose();
+    await be.dispose();
+    expect(codeOf(() => be.matmul(out, w, x, 1))).toBe('DISPOSED');
+    expect(codeOf(() => be.allocF32(4))).toBe('DISPOSED');
+  });
+
+  it('a process that never disposes a 2-thread backend still exits (workers are unref\'d); one that disposes exits too', () => {
+    for (const dispose of [false, true]) {
+      const r = runSnippet([
+        `import { createWasmBackend } from ${JSON.stringify(INDEX_TS)};`,
+        'const be = await createWasmBackend({ threads: 2 });',
+        'const x = be.allocF32(64); const y = be.allocF32(64); x.fill(1); y.fill(2);',
+        'be.addInPlace(x, y, 64);',
+        dispose ? 'await be.dispose();' : '',
+        "console.log('threads', be.threads, 'x0', x[0]);",
+      ]);
+      expect(r.error, String(r.error)).toBeUndefined();
+      expect(r.stdout + r.stderr).toContain('threads 2 x0 3');
+      expect(r.status).toBe(0);
+    }
+  });
+
+  it('chooses relaxed SIMD only when it validates and passes the self-check', () => {
+    const pass: KernelSetProbe = { simd128: true, relaxedValidates: true, relaxedSelfCheck: true };
+    const wrong: KernelSetProbe = { simd128: true, relaxedValidates: true, relaxedSelfCheck: false };
+    const absent: KernelSetProbe = { simd128: true, relaxedValidates: false, relaxedSelfCheck: undefined };
+    const none: KernelSetProbe = { simd128: false, relaxedValidates: false, relaxedSelfCheck: undefined };
+    expect(chooseKernelSet('auto', pass)).toBe('relaxed-simd');
+    expect(chooseKernelSet('auto', wrong)).toBe('simd128');
+    expect(chooseKernelSet('auto', absent)).toBe('simd128');
+    expect(chooseKernelSet('simd128', pass)).toBe('simd128');
+    expect(chooseKernelSet('relaxed-simd', pass)).toBe('relaxed-simd');
+    const codeOf = (p: KernelSetProbe, r: 'auto' | 'simd128' | 'relaxed-simd'): string | undefined => {
+      try {
+        chooseKernelSet(r, p);
+      } catch (e) {
+        return isBitNetError(e) ? e.code : 'other';
+      }
+      return undefined;
+    };
+    expect(codeOf(wrong, 'relaxed-simd')).toBe('KERNEL_SELF_CHECK_FAILED');
+    expect(codeOf(absent, 'relaxed-simd')).toBe('BACKEND_UNAVAILABLE');
+    expect(codeOf(none, 'auto')).toBe('BACKEND_UNAVAILABLE');
+  });
+
+  it('this runtime: auto follows the probe; a relaxed request fails cleanly where relaxed SIMD is unusable', async () => {
+    const be = await createWasmBackend({ threads: 1 });
+    expect(be.kernelSet).toBe(probe.relaxedSelfCheck === true ? 'relaxed-simd' : 'simd128');
+    await be.dispose();
+    if (requireRelaxed) expect(probe.relaxedSelfCheck, 'BITNET_WASM_REQUIRE_RELAXED: relaxed SIMD must pass here').toBe(true);
+    if (probe.relaxedSelfCheck !== true) {
+      let code: string | undefined;
+      try {
+        await createWasmBackend({ threads: 1, kernelSet: 'relaxed-simd' });
+      } catch (e) {
+        code = isBitNetError(e) ? e.code : 'other';
+      }
+      expect(code).toBe(probe.relaxedValidates ? 'KERNEL_SELF_CHECK_FAILED' : 'BACKEND_UNAVAILABLE');
+    }
+  });
+
+  it('Node 20 with --experimental-wasm-relaxed-simd: the self-check decides, never a wrong relaxed kernel', () => {
+    const r = runSnippet(
+      [
+        `import { probeKernelSets, createWasmBackend } from ${JSON.stringify(INDEX_TS)};`,
+        'const p = await probeKernelSets();',
+        'const be = await createWasmBackend({ threads: 1 });',
+        'console.log(JSON.stringify({ p, set: be.kernelSet }));',
+        'await be.dispose();',
+      ],
+      ['--experimental-wasm-relaxed-simd'],
+    );
+    if (r.status !== 0 && /bad option/.test(r.stderr)) return; // a Node without the flag
+    expect(r.status, r.stderr).toBe(0);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    const { p, set } = JSON.parse(line) as { p: KernelSetProbe; set: string };
+    expect(set).toBe(p.relaxedValidates && p.relaxedSelfCheck === true ? 'relaxed-simd' : 'simd128');
+  });
+});
+
+describe('generated kernel modules', () => {
+  it('are up to date with src/kernels/wasm/assembly (npm run build:wasm)', () => {
+    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
