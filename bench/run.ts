@@ -88,7 +88,7 @@ async function main(argv: readonly string[]): Promise<number> {
         if (peerModel === null && !values['no-peer']) log(`llama.cpp cannot read ${model} (${refusal}); give --peer-model FILE (TQ2_0) for the side-by-side comparison`);
       }
     } else {
-      const files = await ensureBenchModels(shape, cache, log);
+      const files = await ensureBenchModels(shape, cache, log, { withPeer: !values['no-peer'] && values['peer-model'] === undefined });
       model = files.model;
       peerModel = values['peer-model'] ?? files.peerModel;
     }
