@@ -307,7 +307,7 @@ function otherNode(): string | undefined {
 describe('the other Node version (both kernel sets in CI)', () => {
   const other = process.env.BITNET_WASM_CHILD === '1' ? undefined : otherNode();
   it.skipIf(other === undefined)(`this file passes under ${nodeMajor < 22 ? 'node@22 (relaxed SIMD required)' : 'Node < 22 (SIMD128)'}`, () => {
-    const r = spawnSync(other ?? '', [resolve('node_modules/vitest/vitest.mjs'), 'run', 'src/kernels/wasm/wasm.test.ts'], {
+    const r = spawnSync(other ?? '', [resolve('node_modules/vitest/vitest.mjs'), 'run', '--reporter=verbose', 'src/kernels/wasm/wasm.test.ts'], {
       encoding: 'utf8',
       timeout: 600_000,
       env: { ...process.env, BITNET_WASM_CHILD: '1', ...(nodeMajor < 22 ? { BITNET_WASM_REQUIRE_RELAXED: '1' } : {}) },
