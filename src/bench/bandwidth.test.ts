@@ -1,7 +1,7 @@
 // Tests of the bandwidth probe's correctness (not its speed): the hand-assembled wasm module and the workers' checksum.
 
 import { describe, expect, it } from 'vitest';
-import { bandwidthWasmModule, measureMemoryBandwidth } from './bandwidth.js';
+import { bandwidthWasmModule, measureBandwidthBestAvailable, measureMemoryBandwidth, measureWasmBackendBandwidth } from './bandwidth.js';
 
 describe('bandwidthWasmModule', () => {
   it('is a valid module whose sum counts every 16-byte vector of a slice', () => {
@@ -33,5 +33,19 @@ describe('measureMemoryBandwidth', () => {
     await expect(measureMemoryBandwidth({ threads: 1, bytes: 10 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
     await expect(measureMemoryBandwidth({ threads: 1, bytes: 2 ** 31 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
     await expect(measureMemoryBandwidth({ threads: 1, repeats: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+  });
+});
+
+describe('measureBandwidthBestAvailable', () => {
+  it('returns a positive rate from the wasm backend, or from the worker probe when it cannot start', async () => {
+    const r = await measureBandwidthBestAvailable(1);
+    expect(r.bytesPerS).toBeGreaterThan(0);
+    expect(r.method).toMatch(/^(wasm-backend-read|wasm-simd128-sum|js-f64-sum)/);
+  });
+
+  it('refuses bad arguments instead of falling back', async () => {
+    await expect(measureWasmBackendBandwidth({ threads: 0 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+    await expect(measureWasmBackendBandwidth({ threads: 1, bytes: 1000 })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
+    await expect(measureBandwidthBestAvailable(0)).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
   });
 });

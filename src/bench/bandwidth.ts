@@ -1,5 +1,9 @@
 // Measures the machine's memory read bandwidth: worker threads sum disjoint slices of one large shared buffer.
 //
+// Preferred probe: the wasm backend's own read loop (src/kernels/wasm, wasmReadSeconds, the one bench/kernels.ts
+// uses) on its own thread pool, so the figure is what our kernels can reach. When the wasm backend cannot start,
+// the self-contained probe below stands in.
+//
 // Why this shape: decode streams every weight byte once per token, so its ceiling is DRAM read bandwidth.
 // The buffer is far larger than any last-level cache. The sum is a tiny hand-assembled WebAssembly SIMD128
 // loop (four 16-byte loads per step into two accumulators), the way our wasm kernels read weights; where
@@ -186,5 +190,42 @@ export async function measureMemoryBandwidth(options: { threads: number; bytes?:
     return { threads, bytesPerS: bestBytesPerS, method: probe.kind === 'wasm' ? 'wasm-simd128-sum' : 'js-f64-sum' };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Read bandwidth through the wasm backend's thread pool and read kernel (src/kernels/wasm wasmReadSeconds),
+ * over a `bytes` buffer in its memory; best of `repeats` after one untimed pass. Throws when the wasm backend cannot start.
+ */
+export async function measureWasmBackendBandwidth(options: { threads: number; bytes?: number; repeats?: number }): Promise<BandwidthResult> {
+  const { threads } = options;
+  const mebibytes = Math.floor((options.bytes ?? DEFAULT_BANDWIDTH_BYTES) / (1024 * 1024));
+  const repeats = options.repeats ?? DEFAULT_BANDWIDTH_REPEATS;
+  if (!Number.isInteger(threads) || threads < 1) throw new BitNetError('BAD_ARGUMENT', `bandwidth threads must be a positive integer, got ${threads}`, { details: { field: 'threads', actual: threads } });
+  if (mebibytes < 1 || mebibytes * 1024 * 1024 > MAX_BANDWIDTH_BYTES) throw new BitNetError('BAD_ARGUMENT', `bandwidth buffer must be 1 MiB .. ${MAX_BANDWIDTH_BYTES} bytes, got ${options.bytes}`, { details: { field: 'bytes' } });
+  if (!Number.isInteger(repeats) || repeats < 1) throw new BitNetError('BAD_ARGUMENT', `bandwidth repeats must be a positive integer, got ${repeats}`, { details: { field: 'repeats', actual: repeats } });
+  const wasm = await import('../kernels/wasm/index.js');
+  const backend = await wasm.createWasmBackend({ threads });
+  try {
+    const bytes = mebibytes * 1024 * 1024;
+    const buffer = backend.allocF32(bytes / 4);
+    buffer.fill(1);
+    wasm.wasmReadSeconds(backend, buffer); // untimed: first touch, thread wake-up
+    let best = Infinity;
+    for (let r = 0; r < repeats; r++) best = Math.min(best, wasm.wasmReadSeconds(backend, buffer));
+    if (!(best > 0)) throw new BitNetError('INTERNAL', `wasm read of ${bytes} bytes took ${best} s`);
+    return { threads: backend.threads, bytesPerS: bytes / best, method: `wasm-backend-read (${backend.kernelSet})` };
+  } finally {
+    await backend.dispose();
+  }
+}
+
+/** The wasm backend's probe, or the self-contained worker probe when the wasm backend cannot start. */
+export async function measureBandwidthBestAvailable(threads: number): Promise<BandwidthResult> {
+  try {
+    return await measureWasmBackendBandwidth({ threads });
+  } catch (e) {
+    if (e instanceof BitNetError && e.code === 'BAD_ARGUMENT') throw e;
+    return measureMemoryBandwidth({ threads });
   }
 }

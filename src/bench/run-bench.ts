@@ -3,7 +3,7 @@
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import type { Receipt } from '../engine/receipt.js';
 import { BitNetError } from '../errors.js';
-import { measureMemoryBandwidth } from './bandwidth.js';
+import { measureBandwidthBestAvailable } from './bandwidth.js';
 import { measureBitnet, measureLlamaCpp, type BitnetBenchBackend, type MeasureSpec } from './measure.js';
 import { describeModelFile, type ModelFileInfo } from './models.js';
 import { bandwidthFraction, buildReport, rowLabel, type BandwidthResult, type BenchReport, type BenchRow } from './report.js';
@@ -22,7 +22,7 @@ export interface BenchOptions {
   readonly tg: number;
   /** Also run our primary backend on the llama.cpp file (a same-file comparison); default true. */
   readonly sameFileRows?: boolean;
-  /** Measures read bandwidth at a thread count (default: measureMemoryBandwidth); null skips it. */
+  /** Measures read bandwidth at a thread count (default: the wasm backend's read loop, else a worker probe); null skips it. */
   readonly bandwidthProbe?: ((threads: number) => Promise<BandwidthResult>) | null;
   readonly gc?: () => void;
   readonly signal?: AbortSignal;
@@ -128,7 +128,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
 
   // Bandwidth after the configurations, so its 256 MiB buffer is not in any configuration's RSS; one figure per thread count that ran.
   const bandwidth: BandwidthResult[] = [];
-  const probe = o.bandwidthProbe === undefined ? (threads: number) => measureMemoryBandwidth({ threads }) : o.bandwidthProbe;
+  const probe = o.bandwidthProbe === undefined ? measureBandwidthBestAvailable : o.bandwidthProbe;
   if (probe !== null) {
     for (const t of [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b)) {
       try {
