@@ -9,8 +9,8 @@ import { tinyModel } from './helpers/tiny-models.js';
 
 const PROMPT = 'The quick brown fox';
 
-async function greedyIds(path: string, n = 12): Promise<number[]> {
-  const model = await BitNet.load(path, { backend: 'reference' });
+async function greedyIds(path: string, backend: 'reference' | 'wasm', n = 12): Promise<number[]> {
+  const model = await BitNet.load(path, { backend });
   try {
     const r = await model.complete(PROMPT, { maxTokens: n, sampling: { kind: 'greedy' }, ignoreEos: true });
     return [...r.tokenIds];
@@ -19,7 +19,7 @@ async function greedyIds(path: string, n = 12): Promise<number[]> {
   }
 }
 
-describe('golden greedy tokens (reference backend)', () => {
+describe('golden greedy tokens (reference and wasm backends)', () => {
   // Pinned from this engine's own output; any change to the forward pass, kernels, formats or
   // tokenizer that alters them must be explained in the commit that updates them.
   const GOLDEN: Record<string, number[]> = {
@@ -33,13 +33,15 @@ describe('golden greedy tokens (reference backend)', () => {
     ['bitnet', 'tq2_0'],
     ['llama', 'tq1_0'],
   ] as const) {
-    it(`${arch} ${weights}`, async () => {
-      const ids = await greedyIds(await tinyModel(arch, weights));
-      expect(ids.length).toBe(12);
-      const golden = GOLDEN[`${arch}/${weights}`];
-      if (golden === undefined) throw new Error(`no golden ids pinned for ${arch}/${weights}; this run produced ${JSON.stringify(ids)}`);
-      expect(ids).toEqual(golden);
-    });
+    for (const backend of ['reference', 'wasm'] as const) {
+      it(`${arch} ${weights} on ${backend}`, async () => {
+        const ids = await greedyIds(await tinyModel(arch, weights), backend);
+        expect(ids.length).toBe(12);
+        const golden = GOLDEN[`${arch}/${weights}`];
+        if (golden === undefined) throw new Error(`no golden ids pinned for ${arch}/${weights}; this run produced ${JSON.stringify(ids)}`);
+        expect(ids).toEqual(golden);
+      });
+    }
   }
 });
 
