@@ -117,7 +117,10 @@ export class BitNet implements LoadedModel {
       if (!Number.isInteger(contextLength) || contextLength < 1) {
         throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
       }
-      const fallbacks: string[] = tokenizer.warnings.map((w) => `tokenizer: ${w}`);
+      const fallbacks: string[] = [
+        ...tokenizer.warnings.map((w) => `tokenizer: ${w}`),
+        ...config.unsupportedKeys.map((key) => `metadata ${key} changes the computation but is not implemented; ignored`),
+      ];
       const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict);
       backend = sel.backend;
       if (sel.fallback !== '') fallbacks.push(sel.fallback);

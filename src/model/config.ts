@@ -35,7 +35,29 @@ export interface ModelConfig {
   readonly ffnActivation: 'relu2' | 'silu';
   /** attn_sub_norm / ffn_sub_norm before the output and down projections. */
   readonly subNorms: boolean;
+  /** Metadata keys present in the file that would change the computation but are not implemented. */
+  readonly unsupportedKeys: readonly string[];
 }
+
+/**
+ * Arch-relative keys that change the forward pass when present with a non-neutral value (llama.cpp
+ * src/llama-arch.cpp LLM_KV_*). We implement none of them; a file that sets one runs with a warning, and
+ * strict mode refuses it. Each entry: key suffix and the value that means "off".
+ */
+const SEMANTIC_KEYS: readonly (readonly [string, number | string | undefined])[] = [
+  ['rope.scaling.type', 'none'],
+  ['rope.scaling.factor', 1],
+  ['rope.scale_linear', 1],
+  ['attention.sliding_window', 0],
+  ['attention.clamp_kqv', 0],
+  ['attention.max_alibi_bias', 0],
+  ['logit_scale', 1],
+  ['final_logit_softcapping', 0],
+  ['attn_logit_softcapping', 0],
+  ['expert_count', 0],
+  ['residual_scale', 1],
+  ['embedding_scale', 1],
+];
 
 const ARCH_FAMILY: Readonly<Record<string, ModelFamily>> = {
   'bitnet-b1.58': 'bitnet-b1.58',
@@ -97,6 +119,13 @@ export function modelConfigFromGguf(header: GgufHeader): ModelConfig {
       details: { tensor: 'token_embd.weight', expected: `${dim},${vocabSize}`, actual: embd.dims.join(',') },
     });
   }
+  const unsupportedKeys: string[] = [];
+  for (const [suffix, neutral] of SEMANTIC_KEYS) {
+    const v = meta.get(k(suffix));
+    if (v === undefined) continue;
+    const value = v.type === 8 || v.type === 7 ? v.value : v.type === 9 ? undefined : Number(v.value);
+    if (value !== neutral) unsupportedKeys.push(`${k(suffix)} = ${String(value ?? 'array')}`);
+  }
   const generalName = metaStringOpt(meta, 'general.name');
   return {
     arch,
@@ -118,5 +147,6 @@ export function modelConfigFromGguf(header: GgufHeader): ModelConfig {
     contextLength,
     ffnActivation: family === 'bitnet-b1.58' ? 'relu2' : 'silu',
     subNorms: family !== 'llama',
+    unsupportedKeys,
   };
 }
