@@ -80,6 +80,11 @@ function isObj(v: unknown): v is Record<string, unknown> {
 function num(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
+/** A JSON value for a gate's detail; never throws (String() of an object with a non-callable toString would). */
+function show(v: unknown): string {
+  if (v === null || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return String(v);
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
+}
 function intArray(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((x) => Number.isInteger(x) && (x as number) >= 0);
 }
@@ -116,7 +121,7 @@ export function verifyReceipt(r: unknown): GateResult[] {
 
   const hashOk = typeof model.header_sha256 === 'string' && /^[0-9a-f]{64}$/.test(model.header_sha256);
   gate('model_hash', hashOk, hashOk ? String(model.header_sha256) : 'header_sha256 missing or not 64 hex digits');
-  gate('model_size', num(model.bytes) && model.bytes > 0 && num(model.weight_bytes) && model.weight_bytes > 0, `bytes ${String(model.bytes)}, weight_bytes ${String(model.weight_bytes)}`);
+  gate('model_size', num(model.bytes) && model.bytes > 0 && num(model.weight_bytes) && model.weight_bytes > 0, `bytes ${show(model.bytes)}, weight_bytes ${show(model.weight_bytes)}`);
 
   const countsOk =
     intArray(tokens.prompt) && intArray(tokens.generated) && tokens.prompt_count === tokens.prompt.length && tokens.generated_count === tokens.generated.length && tokens.prompt.length > 0;
