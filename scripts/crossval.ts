@@ -6,7 +6,6 @@
 // flat synthetic distributions by ~2e-2 in total variation (pass --flash-attention to see it).
 // Usage: npm run crossval [-- --shape tiny --tokens 64 --json out.json]
 
-/* eslint-disable no-console */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

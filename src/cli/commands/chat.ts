@@ -1,6 +1,6 @@
 // `bitnet chat`: an interactive chat on the terminal with history, /clear and /exit.
 
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { ChatMessage } from '../../engine/types.js';
 import { isBitNetError } from '../../errors.js';
@@ -25,24 +25,24 @@ export function register(program: Command): void {
       const { sampling, seed } = samplingFromFlags(f);
       const system: ChatMessage = { role: 'system', content: f.system ?? '' };
       let history: ChatMessage[] = [system];
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+      const rl = createInterface({ input: process.stdin, terminal: process.stdin.isTTY });
       log('chat ready: /clear forgets the conversation, /exit quits');
       try {
-        for (;;) {
-          let line: string;
-          try {
-            line = await rl.question('> ');
-          } catch {
-            break; // stdin closed
-          }
+        // Iterating the interface buffers lines that arrive while a reply is being generated (piped input).
+        process.stdout.write('> ');
+        for await (const line of rl) {
           const text = line.trim();
           if (text === '/exit' || text === '/quit') break;
           if (text === '/clear') {
             history = [system];
             log('(conversation cleared)');
+            process.stdout.write('> ');
             continue;
           }
-          if (text === '') continue;
+          if (text === '') {
+            process.stdout.write('> ');
+            continue;
+          }
           history.push({ role: 'user', content: text });
           const ac = new AbortController();
           const onSigint = (): void => ac.abort();
@@ -59,7 +59,7 @@ export function register(program: Command): void {
           } finally {
             process.off('SIGINT', onSigint);
           }
-          process.stdout.write('\n');
+          process.stdout.write('\n> ');
           history.push({ role: 'assistant', content: reply });
         }
       } finally {
