@@ -36,6 +36,8 @@ interface KernelExports {
   siluMul(gate: number, up: number, n: number): void;
   selfCheckRelaxedDot(): number;
   bytesEqual(a: number, b: number, n: number): number;
+  initConstants(): void;
+  quantizeSplit16(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -422,7 +424,7 @@ class WasmBackend implements KernelBackend {
           });
         }
         w.weightScale = scale;
-        if (this.kernelSet === 'simd128' && w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
+        if (w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
         break;
       }
       case GgmlType.TQ1_0:
@@ -439,7 +441,7 @@ class WasmBackend implements KernelBackend {
         for (let b = 1; b < nBlocks && uniform; b++) uniform = dv.getUint16(base + b * TQ2_BLOCK_BYTES + 64, true) === d0;
         w.uniformScale = uniform;
         w.weightScale = f16ToNumber(d0);
-        if (this.kernelSet === 'simd128' && w.rows >= TILE_ROWS) this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
+        if (w.rows >= TILE_ROWS) this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
         break;
       }
       case GgmlType.Q8_0:
@@ -533,14 +535,26 @@ class WasmBackend implements KernelBackend {
 
   private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
     const kind = w.kind as keyof typeof FLOAT_OPS;
+    let x = xPtr;
+    let xStride = w.cols * 4;
+    if (kind === 'q8_0') {
+      // two int16 parts per activation (assembly/quantize-activations.ts quantizeSplit16), one f32 d per 32
+      xStride = w.cols * 4;
+      const scalesStride = align((w.cols / 32) * 4);
+      x = this.scratchAt('split16', nTokens * (xStride + scalesStride));
+      const scales = x + nTokens * xStride;
+      this.exports.quantizeSplit16(xPtr, nTokens, w.cols, x, xStride, scales, scalesStride);
+      this.setArg(ARG.aux, scales);
+      this.setArg(ARG.auxStride, scalesStride);
+    }
     this.setJob(FLOAT_OPS[kind], w.rows, 16);
     this.setArg(ARG.out, outPtr);
     this.setArg(ARG.outStride, w.rows);
     this.setArg(ARG.w, w.byteOffset);
     this.setArg(ARG.rows, w.rows);
     this.setArg(ARG.cols, w.cols);
-    this.setArg(ARG.x, xPtr);
-    this.setArg(ARG.xStride, w.cols * 4);
+    this.setArg(ARG.x, x);
+    this.setArg(ARG.xStride, xStride);
     this.setArg(ARG.nTokens, nTokens);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
@@ -778,6 +792,7 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
   try {
     const r = new WebAssembly.Instance(relaxed, { env: { memory } }).exports as unknown as KernelExports;
     const s = new WebAssembly.Instance(simd128, { env: { memory } }).exports as unknown as KernelExports;
+    r.initConstants();
     if (r.selfCheckRelaxedDot() !== 0) return false;
     // 4 rows x 256 columns of I2_S codes (all four code values), activations with both signs and extremes.
     const rows = 4;
@@ -823,6 +838,7 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
     u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
+    r.initConstants();
     new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
     return results[0].every((v, i) => Object.is(v, results[1][i]));
   } catch {
@@ -867,6 +883,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   }
   const module = await WebAssembly.compile(kernelBytes(kernelSet));
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  exports.initConstants();
   const pool = await ThreadPool.create(module, memory, threads, (job, thread) => exports.runJob(job, thread));
   return new WasmBackend(memory, exports, kernelSet, pool);
 }

@@ -7,6 +7,8 @@ export const MEMORY_MAP = {
   controlByteOffset: 1024,
   /** The job block the threads read (256 bytes). */
   jobByteOffset: 2048,
+  /** Vector constants written by the module's initConstants() (assembly/constants.ts CONST_BASE). */
+  constantsByteOffset: 3072,
   /** First byte the allocator hands out. */
   heapByteOffset: 65536,
 } as const;

@@ -1,6 +1,8 @@
 // Shared inline helpers of the kernels: binary16 <-> f32, horizontal sums, exp and the 16-byte dot step.
 // AssemblyScript; compiled by scripts/build-wasm.mjs twice (ASC_FEATURE_RELAXED_SIMD false / true).
 
+import { C_2P112, C_F16_EM, C_F16_INF, C_F16_SIGN, C_F32_EXP, vconst } from './constants';
+
 /** 2^112 as f32: rebiases a binary16 exponent (bias 15) shifted into f32 position (bias 127). */
 const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
 
@@ -17,15 +19,18 @@ const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
   return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
 }
 
-/** Four binary16 bit patterns held in the low halves of i32x4 lanes, converted to f32x4 (same rules as f16ToF32). */
+/**
+ * Four binary16 bit patterns held in the low halves of i32x4 lanes, converted to f32x4 (same rules as
+ * f16ToF32). The constants come from memory (constants.ts) so loops keep them in registers.
+ */
 // @ts-ignore: decorator
 @inline export function f16x4ToF32x4(h: v128): v128 {
-  const em = v128.and(h, i32x4.splat(0x7fff));
+  const em = v128.and(h, vconst(C_F16_EM));
   const bits = i32x4.shl(em, 13);
-  const scaled = f32x4.mul(bits, f32x4.splat(F32_2_POW_112));
-  const special = v128.or(bits, i32x4.splat(0x7f800000));
-  const f = v128.bitselect(special, scaled, i32x4.gt_s(em, i32x4.splat(0x7bff)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  const scaled = f32x4.mul(bits, vconst(C_2P112));
+  const special = v128.or(bits, vconst(C_F32_EXP));
+  const f = v128.bitselect(special, scaled, i32x4.gt_s(em, vconst(C_F16_INF)));
+  return v128.or(f, i32x4.shl(v128.and(h, vconst(C_F16_SIGN)), 16));
 }
 
 /** binary16 bits of f32 `x`, round to nearest even; overflow -> inf, NaN -> quiet NaN (same as formats/f16.ts). */
@@ -66,17 +71,17 @@ export function f32ToF16(x: f32): u32 {
 }
 
 /**
- * acc + dot products of 16 signed bytes `x` (in [-127, 127]) with 16 small unsigned bytes `c` (0..63),
- * as i32x4 partial sums. Relaxed SIMD: one i32x4.relaxed_dot_i8x16_i7x16_add_s (c is the 7-bit operand).
- * SIMD128: i8 x i8 -> i16 products (|p| <= 63*127, pair sums fit i16), widened pairwise to i32.
+ * Pairwise dot products of 16 signed bytes `x` (in [-127, 127]) with 16 ternary codes `c` (0..3) as i16x8:
+ * lane i = x[2i] c[2i] + x[2i+1] c[2i+1], |lane| <= 762. Relaxed SIMD: i16x8.relaxed_dot_i8x16_i7x16_s
+ * (x86 pmaddubsw; c is the 7-bit operand). SIMD128: i8 x i8 -> i16 products, added.
+ * Callers add up to 42 of these in i16 and widen with i32x4.dot_i16x8_s(acc, ones).
  */
 // @ts-ignore: decorator
-@inline export function dotAcc16(acc: v128, x: v128, c: v128): v128 {
+@inline export function dotPairs16(x: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, c, acc);
+    return i16x8.relaxed_dot_i8x16_i7x16_s(x, c);
   } else {
-    const p = i16x8.add(i16x8.extmul_low_i8x16_s(x, c), i16x8.extmul_high_i8x16_s(x, c));
-    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(p));
+    return i16x8.add(i16x8.extmul_low_i8x16_s(x, c), i16x8.extmul_high_i8x16_s(x, c));
   }
 }
 

@@ -14,7 +14,7 @@ import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
 
-export { quantizeTernary } from './quantize-activations';
+export { quantizeTernary, quantizeSplit16 } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
 export { embedRow } from './embed';
 export { rmsnorm } from './rmsnorm';
@@ -25,6 +25,7 @@ export { reluSqrMul } from './relu-sqr-mul';
 export { siluMul } from './silu-mul';
 export { selfCheckRelaxedDot } from './self-check';
 export { bytesEqual } from './bytes-equal';
+export { initConstants } from './constants';
 
 // Op ids (mirrored in ../job-layout.ts OP).
 const OP_I2_S: u32 = 1;

@@ -3,9 +3,10 @@
 // I2_S layout (bitnet.cpp src/ggml-bitnet-mad.cpp): codes 0,1,2 = -1,0,+1; the tensor is cut into
 // blocks of 128 consecutive weights (row-major), 32 bytes each; byte p of a block holds weights
 // p, 32+p, 64+p, 96+p at bit shifts 6, 4, 2, 0. The per-tensor f32 scale follows the codes.
-// Rows below ARG_TILED_ROWS are in the 32-row tiled layout instead (SIMD128 build, see ternary-lut.ts).
+// Rows below ARG_TILED_ROWS are in the 32-row tiled layout instead (see ternary-lut.ts).
 
-import { dotAcc16, finishQ8K, finishTernary, hsumI32 } from './common';
+import { dotPairs16, finishQ8K, finishTernary, hsumI32 } from './common';
+import { C_03, C_ONES16, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS,
   ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TAB, ARG_TAB_STRIDE,
@@ -13,28 +14,44 @@ import {
 } from './job';
 import { lutSpan, LUT_SPAN_GROUPS, tileEpilogue, zeroAcc32, zeroSums32 } from './ternary-lut';
 
+/** Integer dot of the 8 code groups of one I2_S block (32 code bytes at w) with 128 int8 at x, as i16x8 pair sums. */
+// @ts-ignore: decorator
+@inline function blockPairs(w: usize, x: usize, m3: v128): v128 {
+  const w0 = v128.load(w);
+  const w1 = v128.load(w, 16);
+  let a = dotPairs16(v128.load(x), v128.and(i16x8.shr_u(w0, 6), m3));
+  let b = dotPairs16(v128.load(x, 32), v128.and(i16x8.shr_u(w0, 4), m3));
+  a = i16x8.add(a, dotPairs16(v128.load(x, 64), v128.and(i16x8.shr_u(w0, 2), m3)));
+  b = i16x8.add(b, dotPairs16(v128.load(x, 96), v128.and(w0, m3)));
+  a = i16x8.add(a, dotPairs16(v128.load(x, 16), v128.and(i16x8.shr_u(w1, 6), m3)));
+  b = i16x8.add(b, dotPairs16(v128.load(x, 48), v128.and(i16x8.shr_u(w1, 4), m3)));
+  a = i16x8.add(a, dotPairs16(v128.load(x, 80), v128.and(i16x8.shr_u(w1, 2), m3)));
+  b = i16x8.add(b, dotPairs16(v128.load(x, 112), v128.and(w1, m3)));
+  return i16x8.add(a, b); // |lane| <= 8 * 762
+}
+
 /** sum_c code[c] * x[c] over one row of `nBlocks` whole I2_S blocks (row start = block start). */
 export function dotRowI2S(w: usize, x: usize, nBlocks: u32): i32 {
-  const m3 = i8x16.splat(3);
-  let a0 = i32x4.splat(0);
-  let a1 = i32x4.splat(0);
-  let a2 = i32x4.splat(0);
-  let a3 = i32x4.splat(0);
-  for (let b: u32 = 0; b < nBlocks; b++) {
-    const w0 = v128.load(w);
-    const w1 = v128.load(w, 16);
-    a0 = dotAcc16(a0, v128.load(x), i8x16.shr_u(w0, 6));
-    a1 = dotAcc16(a1, v128.load(x, 32), v128.and(i8x16.shr_u(w0, 4), m3));
-    a2 = dotAcc16(a2, v128.load(x, 64), v128.and(i8x16.shr_u(w0, 2), m3));
-    a3 = dotAcc16(a3, v128.load(x, 96), v128.and(w0, m3));
-    a0 = dotAcc16(a0, v128.load(x, 16), i8x16.shr_u(w1, 6));
-    a1 = dotAcc16(a1, v128.load(x, 48), v128.and(i8x16.shr_u(w1, 4), m3));
-    a2 = dotAcc16(a2, v128.load(x, 80), v128.and(i8x16.shr_u(w1, 2), m3));
-    a3 = dotAcc16(a3, v128.load(x, 112), v128.and(w1, m3));
+  const m3 = vconst(C_03);
+  const ones = vconst(C_ONES16);
+  let acc = i32x4.splat(0);
+  let b: u32 = 0;
+  // i16 sums of up to 4 blocks (|lane| <= 4 * 6096 < 32768), then widened
+  for (; b + 4 <= nBlocks; b += 4) {
+    const p = i16x8.add(
+      i16x8.add(blockPairs(w, x, m3), blockPairs(w + 32, x + 128, m3)),
+      i16x8.add(blockPairs(w + 64, x + 256, m3), blockPairs(w + 96, x + 384, m3)),
+    );
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(p, ones));
+    w += 128;
+    x += 512;
+  }
+  for (; b < nBlocks; b++) {
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(blockPairs(w, x, m3), ones));
     w += 32;
     x += 128;
   }
-  return hsumI32(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)));
+  return hsumI32(acc);
 }
 
 /** The I2_S code of element `e` (row-major index from the tensor start). */
@@ -53,19 +70,8 @@ function dotRowI2SScalar(w: usize, e0: usize, x: usize, cols: u32): i32 {
 
 /** sum_c code * x over one 128-weight block (32 code bytes at w, 128 int8 at x). */
 // @ts-ignore: decorator
-@inline function dotBlockI2S(w: usize, x: usize): i32 {
-  const m3 = i8x16.splat(3);
-  const w0 = v128.load(w);
-  const w1 = v128.load(w, 16);
-  let a0 = dotAcc16(i32x4.splat(0), v128.load(x), i8x16.shr_u(w0, 6));
-  let a1 = dotAcc16(i32x4.splat(0), v128.load(x, 32), v128.and(i8x16.shr_u(w0, 4), m3));
-  a0 = dotAcc16(a0, v128.load(x, 64), v128.and(i8x16.shr_u(w0, 2), m3));
-  a1 = dotAcc16(a1, v128.load(x, 96), v128.and(w0, m3));
-  a0 = dotAcc16(a0, v128.load(x, 16), i8x16.shr_u(w1, 6));
-  a1 = dotAcc16(a1, v128.load(x, 48), v128.and(i8x16.shr_u(w1, 4), m3));
-  a0 = dotAcc16(a0, v128.load(x, 80), v128.and(i8x16.shr_u(w1, 2), m3));
-  a1 = dotAcc16(a1, v128.load(x, 112), v128.and(w1, m3));
-  return hsumI32(i32x4.add(a0, a1));
+@inline function dotBlockI2S(w: usize, x: usize, m3: v128, ones: v128): i32 {
+  return hsumI32(i32x4.dot_i16x8_s(blockPairs(w, x, m3), ones));
 }
 
 /**
@@ -96,6 +102,8 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
   const sums = acc + 128; // 32 f64
   const nGroups = cols >> 2;
   const nBlocks = cols >> 7;
+  const m3 = vconst(C_03);
+  const ones = vconst(C_ONES16);
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
@@ -137,7 +145,7 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
           const at = ascales + <usize>t * ascalesStride;
           let sum: f64 = 0;
           for (let k: u32 = 0; k < nBlocks; k++) {
-            const idot = dotBlockI2S(wr + (<usize>k << 5), xt + (<usize>k << 7)) - load<i32>(bs + (<usize>k << 2));
+            const idot = dotBlockI2S(wr + (<usize>k << 5), xt + (<usize>k << 7), m3, ones) - load<i32>(bs + (<usize>k << 2));
             sum += <f64>idot * load<f64>(at + (<usize>(k >> 1) << 3));
           }
           store<f32>(o, finishQ8K(wscale * sum, scale));

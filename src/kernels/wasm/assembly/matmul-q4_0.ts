@@ -3,6 +3,7 @@
 // element j = (qs[j] & 15) - 8, element j + 16 = (qs[j] >> 4) - 8; 18 bytes per 32 weights.
 
 import { f16ToF32, hsumF32 } from './common';
+import { C_08, C_0F, vconst } from './constants';
 import { argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
 
 export const Q4_0_BLOCK_BYTES: u32 = 18;
@@ -34,8 +35,8 @@ export function matmulQ4_0Rows(job: usize, start: u32, end: u32, thread: u32): v
   const scale = argF64(job, ARG_SCALE);
   const nBlocks = cols >> 5;
   const rowBytes = <usize>nBlocks * Q4_0_BLOCK_BYTES;
-  const m15 = i8x16.splat(15);
-  const eight = i8x16.splat(8);
+  const m15 = vconst(C_0F);
+  const eight = vconst(C_08);
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
@@ -45,7 +46,7 @@ export function matmulQ4_0Rows(job: usize, start: u32, end: u32, thread: u32): v
       for (let b: u32 = 0; b < nBlocks; b++) {
         const qs = v128.load(blk, 2);
         const lo = i8x16.sub(v128.and(qs, m15), eight);
-        const hi = i8x16.sub(i8x16.shr_u(qs, 4), eight);
+        const hi = i8x16.sub(v128.and(i16x8.shr_u(qs, 4), m15), eight);
         const s = f32x4.add(dot16(lo, xb), dot16(hi, xb + 64));
         acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(f16ToF32(load<u16>(blk)))));
         blk += 18;

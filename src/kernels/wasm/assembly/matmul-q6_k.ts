@@ -9,6 +9,7 @@
 // each minus 32; then ql += 64, qh += 32, sc += 8. f32 activations (float dot, as the reference).
 
 import { f16ToF32, hsumF32 } from './common';
+import { C_0F, C_20, C_30, vconst } from './constants';
 import { argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
 
 export const Q6_K_BLOCK_BYTES: u32 = 210;
@@ -16,7 +17,7 @@ export const Q6_K_BLOCK_BYTES: u32 = 210;
 /** sum (q - 32) * x over 16 weights (q: bytes 0..63) and 16 floats at xp, as f32x4 partials. */
 // @ts-ignore: decorator
 @inline function dot16(q: v128, xp: usize): v128 {
-  const s = i8x16.sub(q, i8x16.splat(32));
+  const s = i8x16.sub(q, vconst(C_20));
   const lo = i16x8.extend_low_i8x16_s(s);
   const hi = i16x8.extend_high_i8x16_s(s);
   const a = f32x4.add(
@@ -32,8 +33,8 @@ export const Q6_K_BLOCK_BYTES: u32 = 210;
 
 /** sum_16 sc * (float dot of 16 weights) over one 256-weight block, as f32x4 partials (times d outside). */
 function dotBlockQ6K(blk: usize, xb: usize): v128 {
-  const m4 = i8x16.splat(0x0f);
-  const m30 = i8x16.splat(0x30);
+  const m4 = vconst(C_0F);
+  const m30 = vconst(C_30);
   let acc = f32x4.splat(0);
   for (let n: usize = 0; n < 2; n++) {
     const ql = blk + (n << 6);

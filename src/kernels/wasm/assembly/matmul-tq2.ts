@@ -6,7 +6,8 @@
 // value ((qs >> 2l) & 3) - 1. Rows below ARG_TILED_ROWS are in the tiled layout: per tile of 32 rows
 // and per block, 64 column groups x 32 bytes (ternary-lut.ts) then the 32 rows' f16 d (2112 bytes).
 
-import { dotAcc16, f16ToF32, finishQ8K, finishTernary, hsumI32 } from './common';
+import { dotPairs16, f16ToF32, finishQ8K, finishTernary, hsumI32 } from './common';
+import { C_03, C_ONES16, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS,
   ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TAB, ARG_TAB_STRIDE,
@@ -19,24 +20,24 @@ export const TQ2_TILE_BLOCK_BYTES: u32 = 2112;
 
 /** sum code * x over one TQ2_0 block (qs at q, 256 int8 activations at x). */
 // @ts-ignore: decorator
-@inline function dotBlockTQ2(q: usize, x: usize): i32 {
-  const m3 = i8x16.splat(3);
-  let a0 = i32x4.splat(0);
-  let a1 = i32x4.splat(0);
+@inline function dotBlockTQ2(q: usize, x: usize, m3: v128, ones: v128): i32 {
+  let a = i16x8.splat(0);
+  let b = i16x8.splat(0);
   for (let h: usize = 0; h < 2; h++) {
     const v0 = v128.load(q + (h << 5));
     const v1 = v128.load(q + (h << 5), 16);
     const xh = x + (h << 7);
-    a0 = dotAcc16(a0, v128.load(xh), v128.and(v0, m3));
-    a1 = dotAcc16(a1, v128.load(xh, 32), v128.and(i8x16.shr_u(v0, 2), m3));
-    a0 = dotAcc16(a0, v128.load(xh, 64), v128.and(i8x16.shr_u(v0, 4), m3));
-    a1 = dotAcc16(a1, v128.load(xh, 96), i8x16.shr_u(v0, 6));
-    a0 = dotAcc16(a0, v128.load(xh, 16), v128.and(v1, m3));
-    a1 = dotAcc16(a1, v128.load(xh, 48), v128.and(i8x16.shr_u(v1, 2), m3));
-    a0 = dotAcc16(a0, v128.load(xh, 80), v128.and(i8x16.shr_u(v1, 4), m3));
-    a1 = dotAcc16(a1, v128.load(xh, 112), i8x16.shr_u(v1, 6));
+    a = i16x8.add(a, dotPairs16(v128.load(xh), v128.and(v0, m3)));
+    b = i16x8.add(b, dotPairs16(v128.load(xh, 32), v128.and(i16x8.shr_u(v0, 2), m3)));
+    a = i16x8.add(a, dotPairs16(v128.load(xh, 64), v128.and(i16x8.shr_u(v0, 4), m3)));
+    b = i16x8.add(b, dotPairs16(v128.load(xh, 96), v128.and(i16x8.shr_u(v0, 6), m3)));
+    a = i16x8.add(a, dotPairs16(v128.load(xh, 16), v128.and(v1, m3)));
+    b = i16x8.add(b, dotPairs16(v128.load(xh, 48), v128.and(i16x8.shr_u(v1, 2), m3)));
+    a = i16x8.add(a, dotPairs16(v128.load(xh, 80), v128.and(i16x8.shr_u(v1, 4), m3)));
+    b = i16x8.add(b, dotPairs16(v128.load(xh, 112), v128.and(i16x8.shr_u(v1, 6), m3)));
   }
-  return hsumI32(i32x4.add(a0, a1));
+  // each of a, b: 8 pair sums per lane, |lane| <= 6096
+  return hsumI32(i32x4.add(i32x4.dot_i16x8_s(a, ones), i32x4.dot_i16x8_s(b, ones)));
 }
 
 /**
@@ -68,6 +69,8 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const sums = acc + 128; // 32 f64
   const nBlocks = cols >> 8;
   const rowBytes = <usize>nBlocks * TQ2_BLOCK_BYTES;
+  const m3 = vconst(C_03);
+  const ones = vconst(C_ONES16);
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
@@ -117,7 +120,7 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
         for (let b: u32 = 0; b < nBlocks; b++) {
           const q = wr + <usize>b * TQ2_BLOCK_BYTES;
           const sumX = load<i32>(bs + (<usize>b << 3)) + load<i32>(bs + (<usize>b << 3), 4);
-          const blockDot = dotBlockTQ2(q, xt + (<usize>b << 8)) - sumX;
+          const blockDot = dotBlockTQ2(q, xt + (<usize>b << 8), m3, ones) - sumX;
           const d = <f64>f16ToF32(load<u16>(q, 64));
           if (uniform) idot += blockDot;
           else if (q8k) dot += d * (<f64>blockDot * load<f64>(at + (<usize>b << 3)));

@@ -154,3 +154,39 @@ function buildPairTables(qt: usize, cols: u32, tab: usize): void {
     v128.store(dst, i8x16.shuffle(e0, e1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), 16);
   }
 }
+
+/**
+ * Activations for the Q8_0 / Q4_0 integer kernels, per 32-value block: d = f32(amax / 32767), and two int16
+ * parts h = round(x / d), l = round((x / d - h) * 32768) (computed in double), so x = d * (h + l / 32768)
+ * to within amax * 2^-31: an f32-accurate float dot through i32x4.dot_i16x8_s. Per token: for each block
+ * 32 h then 32 l (128 bytes, outStride bytes per token); d per block at scales (f32, scalesStride).
+ */
+export function quantizeSplit16(x: usize, nTokens: u32, cols: u32, out: usize, outStride: u32, scales: usize, scalesStride: u32): void {
+  const nBlocks = cols >> 5;
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + ((<usize>t * cols) << 2);
+    for (let b: u32 = 0; b < nBlocks; b++) {
+      const xb = xt + (<usize>b << 7);
+      const m4 = f32x4.max(
+        f32x4.max(f32x4.abs(v128.load(xb)), f32x4.abs(v128.load(xb, 16))),
+        f32x4.max(f32x4.max(f32x4.abs(v128.load(xb, 32)), f32x4.abs(v128.load(xb, 48))), f32x4.max(
+          f32x4.max(f32x4.abs(v128.load(xb, 64)), f32x4.abs(v128.load(xb, 80))),
+          f32x4.max(f32x4.abs(v128.load(xb, 96)), f32x4.abs(v128.load(xb, 112))),
+        )),
+      );
+      const amax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+      // a non-finite block keeps d = inf / NaN and h = l = 0: its outputs become NaN, as a float dot's would
+      const d = isFinite(amax) ? <f32>(<f64>amax / 32767.0) : amax;
+      const inv: f64 = d > 0 && isFinite(d) ? 1.0 / <f64>d : 0;
+      const ob = out + <usize>t * outStride + (<usize>b << 7);
+      for (let i: usize = 0; i < 32; i++) {
+        const v = <f64>load<f32>(xb + (i << 2)) * inv;
+        const h = min(max(nearest(v), -32767.0), 32767.0);
+        const l = min(max(nearest((v - h) * 32768.0), -32767.0), 32767.0);
+        store<i16>(ob + (i << 1), v == v ? <i16>h : 0);
+        store<i16>(ob + 64 + (i << 1), v == v ? <i16>l : 0);
+      }
+      store<f32>(scales + <usize>t * scalesStride + (<usize>b << 2), d);
+    }
+  }
+}

@@ -3,8 +3,9 @@
 // behind --experimental-wasm-relaxed-simd) get it wrong; the glue never uses relaxed kernels then.
 
 /**
- * Bit i set when lane i differs from the exact result; 0 when the instruction is right (and always 0 in
- * the SIMD128 build, which has no relaxed instruction to check).
+ * Bit i (0..3) set when lane i of the relaxed dot differs from the exact result, bit 4 when relaxed_swizzle
+ * with in-range indices differs from i8x16.swizzle; 0 when both are right (and always 0 in the SIMD128
+ * build, which has no relaxed instruction to check).
  */
 export function selfCheckRelaxedDot(): u32 {
   if (!ASC_FEATURE_RELAXED_SIMD) return 0;
@@ -22,5 +23,9 @@ export function selfCheckRelaxedDot(): u32 {
     const have = lane == 0 ? i32x4.extract_lane(got, 0) : lane == 1 ? i32x4.extract_lane(got, 1) : lane == 2 ? i32x4.extract_lane(got, 2) : i32x4.extract_lane(got, 3);
     if (have != want) bad |= 1 << lane;
   }
+  // i8x16.relaxed_swizzle with in-range indices (the tiled ternary kernel's lookup) must be a plain swizzle
+  const table = i8x16(-7, 3, 120, -128, 5, 0, 1, 2, 99, -99, 64, -64, 17, -17, 127, -1);
+  const idx = i8x16(15, 0, 3, 3, 8, 9, 1, 14, 2, 7, 6, 5, 4, 13, 12, 11);
+  if (v128.any_true(v128.xor(i8x16.relaxed_swizzle(table, idx), i8x16.swizzle(table, idx)))) bad |= 16;
   return bad;
 }

@@ -1,0 +1,187 @@
+// `npm run bench:kernels [-- --runs N --ring-mib M --threads 1,2]`: GB/s and GMAC/s of the wasm matmul kernels at
+// the BitNet b1.58 2B-4T decode shapes, the memory read bandwidth measured in the same run, and the decode
+// tok/s those figures imply.
+//
+// Each shape is measured over a ring of copies of its weight (--ring-mib MiB in all, beyond the last-level
+// cache) so every GEMV reads its weight from DRAM, as decode does; a run is one pass over the ring, the
+// median of --runs runs is reported. The load average is printed: other jobs on the machine skew results.
+
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { GgmlType, TYPE_TRAITS } from '../src/formats/ggml-type.js';
+import { packI2s } from '../src/formats/i2s.js';
+import type { KernelBackend, Weight } from '../src/kernels/backend.js';
+import { createWasmBackend, probeKernelSets, wasmReadSeconds, type WasmKernelSet } from '../src/kernels/wasm/index.js';
+
+/** 2B-4T: hidden 2560, ffn 6912, 30 layers, 20 query / 5 KV heads of 128, vocab 128256. */
+const HIDDEN = 2560;
+const FFN = 6912;
+const KV_DIM = 640;
+const LAYERS = 30;
+const VOCAB = 128256;
+
+interface Shape {
+  readonly label: string;
+  readonly type: GgmlType;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+const SHAPES: readonly Shape[] = [
+  { label: 'I2_S 2560x2560 (attn q, o)', type: GgmlType.I2_S, rows: HIDDEN, cols: HIDDEN },
+  { label: 'I2_S 6912x2560 (ffn gate, up)', type: GgmlType.I2_S, rows: FFN, cols: HIDDEN },
+  { label: 'I2_S 2560x6912 (ffn down)', type: GgmlType.I2_S, rows: HIDDEN, cols: FFN },
+  { label: 'Q8_0 128256x2560 (output)', type: GgmlType.Q8_0, rows: VOCAB, cols: HIDDEN },
+  { label: 'Q6_K 128256x2560 (output)', type: GgmlType.Q6_K, rows: VOCAB, cols: HIDDEN },
+];
+
+interface Row {
+  kernelSet: string;
+  threads: number;
+  label: string;
+  microseconds: number;
+  gbPerS: number;
+  gmacPerS: number;
+}
+
+function weightBytes(s: Shape): number {
+  const n = s.rows * s.cols;
+  if (s.type === GgmlType.I2_S) return n / 4 + 32;
+  if (s.type === GgmlType.Q8_0) return (n / 32) * 34;
+  return (n / 256) * 210;
+}
+
+/** Random but valid bytes of a weight (ternary codes 0..2; Q8_0 / Q6_K with small finite scales). */
+function randomWeightBytes(s: Shape, seed: number): Uint8Array {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state >>> 8;
+  };
+  if (s.type === GgmlType.I2_S) {
+    const codes = new Int8Array(s.rows * s.cols);
+    for (let i = 0; i < codes.length; i++) codes[i] = (next() % 3) - 1;
+    return packI2s(codes, 0.02, s.cols);
+  }
+  const bytes = new Uint8Array(weightBytes(s));
+  for (let i = 0; i < bytes.length; i++) bytes[i] = next() & 0xff;
+  if (s.type === GgmlType.Q8_0) for (let b = 0; b < bytes.length / 34; b++) bytes[b * 34 + 1] = 0x20;
+  else for (let b = 0; b < bytes.length / 210; b++) bytes[b * 210 + 209] = 0x20;
+  return bytes;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number }> {
+  const bytes = randomWeightBytes(s, s.rows * 31 + s.cols);
+  const copies = Math.max(1, Math.ceil(ringBytes / bytes.length));
+  const weights: Weight[] = [];
+  for (let i = 0; i < copies; i++) {
+    const { weight, target } = be.createWeight({ name: `${s.label} #${i}`, type: s.type, dims: [s.cols, s.rows], byteSize: bytes.length });
+    target.set(bytes);
+    be.prepareWeight(weight);
+    weights.push(weight);
+  }
+  const x = be.allocF32(s.cols);
+  for (let i = 0; i < s.cols; i++) x[i] = Math.sin(i * 0.37) * 2;
+  const out = be.allocF32(s.rows);
+  const pass = (): number => {
+    const t0 = performance.now();
+    for (const w of weights) be.matmul(out, w, x, 1);
+    return (performance.now() - t0) / 1000 / weights.length;
+  };
+  pass();
+  const times: number[] = [];
+  for (let r = 0; r < runs; r++) times.push(pass());
+  await Promise.resolve();
+  return { seconds: median(times) };
+}
+
+function fmt(n: number, digits = 2): string {
+  return n.toFixed(digits).padStart(8);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      'ring-mib': { type: 'string', default: '384' },
+      threads: { type: 'string', default: '1,2' },
+      only: { type: 'string', default: '' },
+      sets: { type: 'string', default: '' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd]');
+    return;
+  }
+  const runs = Number(values.runs);
+  const ringBytes = Number(values['ring-mib']) * 1024 * 1024;
+  const threadList = String(values.threads).split(',').map(Number);
+  const probe = await probeKernelSets();
+  const available: WasmKernelSet[] = probe.relaxedSelfCheck === true ? ['simd128', 'relaxed-simd'] : ['simd128'];
+  const sets = values.sets === '' ? available : available.filter((k) => String(values.sets).split(',').includes(k));
+  const shapes = SHAPES.filter((s) => s.label.includes(String(values.only)));
+  console.log(`node ${process.versions.node}, kernel sets: ${sets.join(', ')}${probe.relaxedValidates && probe.relaxedSelfCheck !== true ? ' (relaxed SIMD validates but fails the self-check)' : ''}`);
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs`);
+
+  const rows: Row[] = [];
+  const bandwidth = new Map<number, number>();
+  for (const kernelSet of sets) {
+    for (const threads of threadList) {
+      const be = await createWasmBackend({ threads, kernelSet });
+      try {
+        if (!bandwidth.has(threads)) {
+          const buffer = be.allocF32(ringBytes / 4);
+          buffer.fill(1);
+          wasmReadSeconds(be, buffer);
+          const times: number[] = [];
+          for (let r = 0; r < runs; r++) times.push(wasmReadSeconds(be, buffer));
+          bandwidth.set(threads, ringBytes / median(times) / 1e9);
+        }
+        for (const s of shapes) {
+          const { seconds } = await measureShape(be, s, ringBytes, runs);
+          const row = { kernelSet, threads, label: s.label, microseconds: seconds * 1e6, gbPerS: weightBytes(s) / seconds / 1e9, gmacPerS: (s.rows * s.cols) / seconds / 1e9 };
+          rows.push(row);
+          console.log(`${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s`);
+        }
+      } finally {
+        await be.dispose();
+      }
+    }
+  }
+  console.log('');
+  for (const [threads, gb] of bandwidth) console.log(`memory read bandwidth, ${threads} thread(s): ${gb.toFixed(2)} GB/s`);
+  console.log('');
+  // Decode estimate: per layer q, o (2560x2560), k, v (640x2560, timed at the 2560x2560 rate per byte),
+  // gate, up (6912x2560), down (2560x6912); plus the output matrix. Attention, norms and sampling are left out.
+  for (const kernelSet of sets) {
+    for (const threads of threadList) {
+      const get = (label: string): Row | undefined => rows.find((r) => r.kernelSet === kernelSet && r.threads === threads && r.label === label);
+      const sq = get(SHAPES[0].label);
+      const up = get(SHAPES[1].label);
+      const down = get(SHAPES[2].label);
+      if (sq === undefined || up === undefined || down === undefined) continue;
+      const kvSeconds = (2 * (KV_DIM * HIDDEN)) / 4 / (sq.gbPerS * 1e9);
+      const layerSeconds = (2 * sq.microseconds + 2 * up.microseconds + down.microseconds) / 1e6 + kvSeconds;
+      for (const out of [SHAPES[3], SHAPES[4]]) {
+        const o = get(out.label);
+        if (o === undefined) continue;
+        const tokenSeconds = LAYERS * layerSeconds + o.microseconds / 1e6;
+        console.log(
+          `estimate ${kernelSet.padEnd(13)} t=${threads} with ${TYPE_TRAITS[out.type].name} output: ${(tokenSeconds * 1e3).toFixed(1)} ms/token = ${(1 / tokenSeconds).toFixed(1)} tok/s (GEMVs only)`,
+        );
+      }
+    }
+  }
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(2);
+});

@@ -1,0 +1,39 @@
+// Vector constants kept in memory: V8 rematerializes an immediate v128 constant at every use inside a loop
+// (3-4 instructions each, seen with --print-wasm-code), while a v128 loaded once before the loop stays in
+// a register. initConstants() writes them (the glue calls it once per memory; the region is below the heap).
+
+/** Byte offset of the constant block (assembly/../job-layout.ts MEMORY_MAP.constantsByteOffset). */
+export const CONST_BASE: usize = 3072;
+
+export const C_0F: u32 = 0; // i8x16.splat(0x0f)
+export const C_03: u32 = 1; // i8x16.splat(0x03)
+export const C_30: u32 = 2; // i8x16.splat(0x30)
+export const C_20: u32 = 3; // i8x16.splat(32)
+export const C_08: u32 = 4; // i8x16.splat(8)
+export const C_ONES16: u32 = 5; // i16x8.splat(1)
+export const C_F16_EM: u32 = 6; // i32x4.splat(0x7fff)
+export const C_F16_INF: u32 = 7; // i32x4.splat(0x7bff)
+export const C_F32_EXP: u32 = 8; // i32x4.splat(0x7f800000)
+export const C_F16_SIGN: u32 = 9; // i32x4.splat(0x8000)
+export const C_2P112: u32 = 10; // f32x4.splat(2^112)
+
+/** Write every constant (idempotent). */
+export function initConstants(): void {
+  v128.store(CONST_BASE + (<usize>C_0F << 4), i8x16.splat(0x0f));
+  v128.store(CONST_BASE + (<usize>C_03 << 4), i8x16.splat(0x03));
+  v128.store(CONST_BASE + (<usize>C_30 << 4), i8x16.splat(0x30));
+  v128.store(CONST_BASE + (<usize>C_20 << 4), i8x16.splat(32));
+  v128.store(CONST_BASE + (<usize>C_08 << 4), i8x16.splat(8));
+  v128.store(CONST_BASE + (<usize>C_ONES16 << 4), i16x8.splat(1));
+  v128.store(CONST_BASE + (<usize>C_F16_EM << 4), i32x4.splat(0x7fff));
+  v128.store(CONST_BASE + (<usize>C_F16_INF << 4), i32x4.splat(0x7bff));
+  v128.store(CONST_BASE + (<usize>C_F32_EXP << 4), i32x4.splat(0x7f800000));
+  v128.store(CONST_BASE + (<usize>C_F16_SIGN << 4), i32x4.splat(0x8000));
+  v128.store(CONST_BASE + (<usize>C_2P112 << 4), f32x4.splat(reinterpret<f32>(0x77800000)));
+}
+
+/** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */
+// @ts-ignore: decorator
+@inline export function vconst(slot: u32): v128 {
+  return v128.load(CONST_BASE + (<usize>slot << 4));
+}
