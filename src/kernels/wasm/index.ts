@@ -537,7 +537,7 @@ class WasmBackend implements KernelBackend {
     const kind = w.kind as keyof typeof FLOAT_OPS;
     let x = xPtr;
     let xStride = w.cols * 4;
-    if (kind === 'q8_0') {
+    if (kind === 'q8_0' || kind === 'q6_k') {
       // two int16 parts per activation (assembly/quantize-activations.ts quantizeSplit16), one f32 d per 32
       xStride = w.cols * 4;
       const scalesStride = align((w.cols / 32) * 4);
