@@ -1,5 +1,6 @@
 // Chat templates: render messages with a Jinja template (@huggingface/jinja) and choose which template a model uses.
 
+import * as jinja from '@huggingface/jinja';
 import { Template } from '@huggingface/jinja';
 import { BitNetError } from '../errors.js';
 import type { ChatMessage } from '../engine/types.js';
@@ -59,6 +60,95 @@ export interface ChosenChatTemplate {
   readonly guessed: boolean;
 }
 
+/**
+ * Most AST node evaluations one render may take. A chat template needs some twenty per message (1000 messages render
+ * in ~40 ms); a hostile template (from an untrusted GGUF) with nested loops would otherwise hang the process. The
+ * interpreter takes a few microseconds per step, so the limit is reached in one or two seconds.
+ */
+export const MAX_TEMPLATE_STEPS = 500_000;
+
+/** Longest list `range()` may build in a template: real templates count messages; range(10**9) would exhaust memory. */
+export const MAX_TEMPLATE_RANGE = 100_000;
+
+/**
+ * The parts of @huggingface/jinja's Environment and Interpreter used here. The package exports both classes, but its
+ * declaration files import './runtime' without an extension, which NodeNext resolution cannot follow.
+ */
+interface JinjaEnvironment {
+  set(name: string, value: unknown): unknown;
+}
+interface JinjaInterpreter {
+  evaluate(node: unknown, environment: unknown): unknown;
+  run(program: unknown): { value: unknown };
+}
+const { Environment, Interpreter } = jinja as unknown as {
+  Environment: new () => JinjaEnvironment;
+  Interpreter: new (env: JinjaEnvironment) => JinjaInterpreter;
+};
+
+/** An interpreter that stops a render after MAX_TEMPLATE_STEPS evaluations (every node goes through `evaluate`). */
+class BoundedInterpreter extends Interpreter {
+  private steps = 0;
+
+  override evaluate(node: unknown, environment: unknown): unknown {
+    if (++this.steps > MAX_TEMPLATE_STEPS) {
+      throw new Error(`the template ran for more than ${MAX_TEMPLATE_STEPS} steps (an endless or runaway loop?)`);
+    }
+    return super.evaluate(node, environment);
+  }
+}
+
+/** Python's range() as the library has it, refusing lists longer than MAX_TEMPLATE_RANGE. */
+function boundedRange(...args: unknown[]): number[] {
+  if (args.length < 1 || args.length > 3 || !args.every((a) => typeof a === 'number')) {
+    throw new Error('range() takes one to three numbers');
+  }
+  const nums = args as number[];
+  const [start, stop, step] = nums.length === 1 ? [0, nums[0], 1] : [nums[0], nums[1], nums[2] ?? 1];
+  if (step === 0) throw new Error('range() step must not be zero');
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  if (!(n <= MAX_TEMPLATE_RANGE)) throw new Error(`range() of ${n} elements exceeds the limit of ${MAX_TEMPLATE_RANGE}`);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(start + i * step);
+  return out;
+}
+
+/** strftime_now(format) with the directives the library supports (%Y %m %d %b %B %H %M %%), English month names. */
+function strftimeNow(format: unknown): string {
+  const d = new Date();
+  const pad2 = (n: number): string => String(n).padStart(2, '0');
+  const month = (style: 'short' | 'long'): string => d.toLocaleString('en-US', { month: style });
+  return String(format).replace(/%[YmdbBHM%]/g, (t) =>
+    t === '%Y' ? String(d.getFullYear()) : t === '%m' ? pad2(d.getMonth() + 1) : t === '%d' ? pad2(d.getDate()) : t === '%b' ? month('short') : t === '%B' ? month('long') : t === '%H' ? pad2(d.getHours()) : t === '%M' ? pad2(d.getMinutes()) : '%',
+  );
+}
+
+/**
+ * Renders a parsed template as Template.render does (@huggingface/jinja src/index.ts, globals from src/runtime.ts
+ * setupGlobals), but with a bounded range() and a step budget.
+ */
+function renderBounded(parsed: Template, context: Record<string, unknown>): string {
+  const env = new Environment();
+  const globals: Record<string, unknown> = {
+    false: false,
+    true: true,
+    none: null,
+    False: false,
+    True: true,
+    None: null,
+    raise_exception: (message: unknown) => {
+      throw new Error(String(message));
+    },
+    range: boundedRange,
+    strftime_now: strftimeNow,
+  };
+  for (const [k, v] of Object.entries(globals)) env.set(k, v);
+  for (const [k, v] of Object.entries(context)) env.set(k, v);
+  const result = new BoundedInterpreter(env).run((parsed as unknown as { parsed: unknown }).parsed).value;
+  if (typeof result !== 'string') throw new Error(`the template produced ${typeof result}, not text`);
+  return result;
+}
+
 /** Parsed templates by source: a model renders the same template for every request. */
 const parsedTemplates = new Map<string, Template>();
 const PARSED_TEMPLATE_CACHE_LIMIT = 32;
@@ -84,7 +174,7 @@ function parse(template: string): Template {
 export function renderChatTemplate(template: string, messages: readonly ChatMessage[], opts: RenderOptions): string {
   const parsed = parse(template);
   try {
-    return parsed.render({
+    return renderBounded(parsed, {
       messages: messages.map((m) => ({ role: m.role, content: m.content })),
       bos_token: opts.bosToken,
       eos_token: opts.eosToken,
