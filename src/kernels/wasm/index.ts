@@ -325,6 +325,9 @@ class WasmBackend implements KernelBackend {
 
   /** Fill the job header for `totalRows` rows cut into chunks of a multiple of `rowQuantum` rows. */
   private setJob(op: number, totalRows: number, rowQuantum: number): void {
+    const pool = this.pool;
+    if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
+    pool.begin();
     const j = this.job32;
     const target = Math.max(1, this.threads * CHUNKS_PER_THREAD);
     const chunkRows = Math.max(rowQuantum, Math.ceil(totalRows / target / rowQuantum) * rowQuantum);
@@ -536,18 +539,18 @@ class WasmBackend implements KernelBackend {
   private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
     const kind = w.kind as keyof typeof FLOAT_OPS;
     let x = xPtr;
-    let xStride = w.cols * 4;
+    const xStride = w.cols * 4;
+    let scales = 0;
+    const scalesStride = align((w.cols / 32) * 4);
     if (kind === 'q8_0' || kind === 'q6_k') {
       // two int16 parts per activation (assembly/quantize-activations.ts quantizeSplit16), one f32 d per 32
-      xStride = w.cols * 4;
-      const scalesStride = align((w.cols / 32) * 4);
       x = this.scratchAt('split16', nTokens * (xStride + scalesStride));
-      const scales = x + nTokens * xStride;
+      scales = x + nTokens * xStride;
       this.exports.quantizeSplit16(xPtr, nTokens, w.cols, x, xStride, scales, scalesStride);
-      this.setArg(ARG.aux, scales);
-      this.setArg(ARG.auxStride, scalesStride);
     }
     this.setJob(FLOAT_OPS[kind], w.rows, 16);
+    this.setArg(ARG.aux, scales);
+    this.setArg(ARG.auxStride, scalesStride);
     this.setArg(ARG.out, outPtr);
     this.setArg(ARG.outStride, w.rows);
     this.setArg(ARG.w, w.byteOffset);

@@ -15,15 +15,18 @@ export const MEMORY_MAP = {
 
 /** Int32 indexes of the control words (relative to controlByteOffset / 4). */
 export const CTL = {
-  /** Bumped by the main thread to start a job. */
+  /**
+   * Job generation: odd while the main thread writes the job block, even once a job is published. A worker
+   * runs the job of an even generation it has not run yet.
+   */
   generation: 0,
-  /** Workers that finished the current job. */
-  done: 16,
+  /** Workers inside a job (joined, not yet finished). The main thread waits for 0, never for sleepers. */
+  active: 16,
   /** Set to 1 to make workers exit. */
   quit: 32,
   /** Workers asleep in Atomics.wait on `generation`. */
   sleepers: 48,
-  /** 1 while the main thread sleeps on `done`. */
+  /** 1 while the main thread sleeps on `active`. */
   mainAsleep: 64,
   /** Nonzero after a worker's job trapped. */
   error: 80,
