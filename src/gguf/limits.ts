@@ -43,6 +43,13 @@ export const MAX_ARRAY_ELEMENTS = 1 << 26;
 /** Deepest nesting of arrays inside arrays: real files nest at most once; deep nesting is only an attack on the stack. */
 export const MAX_ARRAY_DEPTH = 8;
 
+/**
+ * Most arrays nested inside other arrays in one file. Each costs some 250 bytes of JS objects for 12 bytes of file
+ * (20x), so a few hundred MB of empty inner arrays would exhaust memory; real files nest rarely (ggml's C reader
+ * accepts none), and 2^16 of them take at most ~16 MB.
+ */
+export const MAX_NESTED_ARRAYS = 1 << 16;
+
 /** Most metadata pairs: real files carry tens; 2^16 bounds the loop without refusing anything real. */
 export const MAX_KV_COUNT = 1 << 16;
 

@@ -16,6 +16,7 @@ import {
   MAX_DIMS,
   MAX_KEY_BYTES,
   MAX_KV_COUNT,
+  MAX_NESTED_ARRAYS,
   MAX_STRING_BYTES,
   MAX_TENSOR_COUNT,
   MAX_TENSOR_ELEMENTS,
@@ -54,6 +55,8 @@ class HeaderCursor {
   private bufStart = 0;
   /** Read position inside buf. */
   off = 0;
+  /** Arrays nested inside arrays read so far (MAX_NESTED_ARRAYS). */
+  nestedArrays = 0;
 
   constructor(
     readonly src: ByteSource,
@@ -326,6 +329,14 @@ async function readArray(cur: HeaderCursor, elementType: number, count: number, 
         throw new BitNetError('GGUF_LIMIT_EXCEEDED', `${what} at offset ${cur.pos}: arrays nested deeper than ${MAX_ARRAY_DEPTH} levels`, {
           details: { field: what, offset: cur.pos, limit: MAX_ARRAY_DEPTH },
         });
+      }
+      cur.nestedArrays += count;
+      if (cur.nestedArrays > MAX_NESTED_ARRAYS) {
+        throw new BitNetError(
+          'GGUF_LIMIT_EXCEEDED',
+          `${what} at offset ${cur.pos}: ${cur.nestedArrays} nested arrays in the file exceed the limit of ${MAX_NESTED_ARRAYS}`,
+          { details: { field: what, offset: cur.pos, actual: cur.nestedArrays, limit: MAX_NESTED_ARRAYS } },
+        );
       }
       const out = new Array<GgufArray>(count);
       for (let i = 0; i < count; i++) {
