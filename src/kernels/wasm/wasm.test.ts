@@ -182,6 +182,74 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   }
 });
 
+describe('wasm thread pool and split-int16 activations', () => {
+  it('thousands of back-to-back small jobs on 2 threads give the 1-thread results every time', async () => {
+    const one = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    const two = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
+    try {
+      const rng = seededRng(77);
+      const rows = 96;
+      const cols = 256;
+      const bytes = packI2s(rng.codes(rows * cols), 0.25, cols);
+      const w1 = load(one, GgmlType.I2_S, rows, cols, bytes);
+      const w2 = load(two, GgmlType.I2_S, rows, cols, bytes);
+      const x1 = one.allocF32(cols);
+      const x2 = two.allocF32(cols);
+      const o1 = one.allocF32(rows);
+      const o2 = two.allocF32(rows);
+      for (let iter = 0; iter < 3000; iter++) {
+        for (let c = 0; c < 8; c++) x1[(iter * 8 + c) % cols] = x2[(iter * 8 + c) % cols] = rng.normal();
+        one.matmul(o1, w1, x1, 1);
+        two.matmul(o2, w2, x2, 1);
+        for (let r = 0; r < rows; r++) if (!Object.is(o1[r], o2[r])) expect.fail(`iteration ${iter} row ${r}: 1 thread ${o1[r]}, 2 threads ${o2[r]}`);
+      }
+    } finally {
+      await one.dispose();
+      await two.dispose();
+    }
+  });
+
+  it('Q8_0 and Q6_K stay f32-accurate with activation outliers (split int16 parts) and pass NaN through', async () => {
+    const rng = seededRng(99);
+    const rows = 8;
+    const cols = 512;
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    const ref = createReferenceBackend();
+    try {
+      for (const type of [GgmlType.Q8_0, GgmlType.Q6_K]) {
+        const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : (rows * cols / 256) * 210;
+        const bytes = new Uint8Array(nBytes);
+        for (let i = 0; i < nBytes; i++) bytes[i] = rng.int(0, 255);
+        if (type === GgmlType.Q8_0) for (let b = 0; b < nBytes / 34; b++) bytes[b * 34 + 1] = 0x30;
+        else for (let b = 0; b < nBytes / 210; b++) bytes[b * 210 + 209] = 0x20;
+        const w = load(be, type, rows, cols, bytes);
+        const wr = load(ref, type, rows, cols, bytes);
+        const x = be.allocF32(cols);
+        const xr = ref.allocF32(cols);
+        // one huge value per 32-block next to values 1e5 times smaller
+        for (let c = 0; c < cols; c++) x[c] = xr[c] = c % 32 === 5 ? 3e4 * (c % 64 === 5 ? 1 : -1) : rng.normal() * 0.3;
+        const out = be.allocF32(rows);
+        const outR = ref.allocF32(rows);
+        be.matmul(out, w, x, 1);
+        ref.matmul(outR, wr, xr, 1);
+        const row = ref.allocF32(cols);
+        for (let r = 0; r < rows; r++) {
+          ref.embed(row, wr, [r]);
+          let mag = 0;
+          for (let c = 0; c < cols; c++) mag += Math.abs(row[c] * x[c]);
+          expect(Math.abs(out[r] - outR[r]), `${TYPE_TRAITS[type].name} row ${r}`).toBeLessThanOrEqual(1e-6 * mag);
+        }
+        x[3] = NaN;
+        be.matmul(out, w, x, 1);
+        for (let r = 0; r < rows; r++) expect(Number.isNaN(out[r]), `${TYPE_TRAITS[type].name} NaN input, row ${r}`).toBe(true);
+      }
+    } finally {
+      await be.dispose();
+      await ref.dispose();
+    }
+  });
+});
+
 describe('wasm backend rules', () => {
   it('refuses buffers and weights it did not create, and ops after dispose; dispose is idempotent', async () => {
     const be = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
