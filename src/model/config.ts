@@ -107,7 +107,8 @@ export function modelConfigFromGguf(header: GgufHeader): ModelConfig {
   const rmsEps = metaNumberOpt(meta, k('attention.layer_norm_rms_epsilon')) ?? 1e-5;
   if (!(rmsEps > 0 && rmsEps < 1)) throw new BitNetError('BAD_METADATA', `layer_norm_rms_epsilon ${rmsEps} out of range (0, 1)`, { details: { rmsEps } });
   const ropeTheta = metaNumberOpt(meta, k('rope.freq_base')) ?? 10000;
-  if (!(ropeTheta > 1)) throw new BitNetError('BAD_METADATA', `rope.freq_base ${ropeTheta} must be > 1`, { details: { ropeTheta } });
+  // Infinity passed `> 1` and silently turned every rotation but the first pair's into the identity.
+  if (!(ropeTheta > 1 && Number.isFinite(ropeTheta))) throw new BitNetError('BAD_METADATA', `rope.freq_base ${ropeTheta} must be a finite number > 1`, { details: { ropeTheta } });
   const contextLength = positiveInt(k('context_length'), metaNumberOpt(meta, k('context_length')) ?? 2048, MAX_CONTEXT);
 
   const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
