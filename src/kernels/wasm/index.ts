@@ -50,6 +50,8 @@ const LUT_TOKENS = 16;
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
 const CHUNKS_PER_THREAD = 8;
+/** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
+const TOUCH_AHEAD_BYTES = 4096;
 /** Scratch in the low region (below the heap) for the start-up self-check. */
 const SELF_CHECK_BYTE_OFFSET = 4096;
 
@@ -254,10 +256,10 @@ class WasmBackend implements KernelBackend {
     this.refreshViews();
   }
 
-  /** `nBytes` zeroed bytes, 64-byte aligned. */
+  /** `nBytes` zeroed bytes, 64-byte aligned, with TOUCH_AHEAD_BYTES of memory after them. */
   private alloc(nBytes: number, what: string): number {
     const at = align(this.top);
-    this.ensure(at + nBytes, what);
+    this.ensure(at + nBytes + TOUCH_AHEAD_BYTES, what);
     this.top = at + nBytes;
     return at;
   }

@@ -35,6 +35,12 @@ import { C_0F, vconst } from './constants';
 export const LUT_SPAN_GROUPS: u32 = 32;
 
 /**
+ * Bytes ahead of the weights the loop touches (one byte per group): wasm has no prefetch instruction, and
+ * the early touch measured 5-8% faster from DRAM. The glue keeps this much memory after every allocation.
+ */
+export const TOUCH_AHEAD_BYTES: usize = 4096;
+
+/**
  * acc[r] += sum over `nGroups` (<= LUT_SPAN_GROUPS) column groups of tile row r (r = 0..31), with the
  * tile's weights at `wp` (32 bytes per group) and the token's tables at `tab` (64 bytes per group).
  */
@@ -44,7 +50,9 @@ export function lutSpan(wp: usize, tab: usize, nGroups: u32, acc: usize): void {
   let s1 = i16x8.splat(0);
   let s2 = i16x8.splat(0);
   let s3 = i16x8.splat(0);
+  let touched: u32 = 0;
   for (let g: u32 = 0; g < nGroups; g++) {
+    touched += load<u8>(wp + TOUCH_AHEAD_BYTES);
     const a = v128.load(wp);
     const b = v128.load(wp, 16);
     const tl0 = v128.load(tab);
@@ -74,6 +82,8 @@ export function lutSpan(wp: usize, tab: usize, nGroups: u32, acc: usize): void {
     wp += 32;
     tab += 64;
   }
+  // touched <= 255 * 32, so touched >> 31 is 0; using it keeps the touching loads alive
+  s0 = i16x8.add(s0, i16x8.splat(<i16>(touched >> 31)));
   v128.store(acc, i32x4.add(v128.load(acc), i32x4.extend_low_i16x8_s(s0)));
   v128.store(acc, i32x4.add(v128.load(acc, 16), i32x4.extend_high_i16x8_s(s0)), 16);
   v128.store(acc, i32x4.add(v128.load(acc, 32), i32x4.extend_low_i16x8_s(s1)), 32);
