@@ -68,12 +68,14 @@ export function blobSource(blob: Blob, name = 'blob'): ByteSource {
 
 /**
  * Opens a file for positional reads (Node only; node:fs/promises is imported lazily so this module
- * loads in browsers). Reads loop until the destination is full. Call `close()` when done.
+ * loads in browsers). Reads loop until the destination is full, then check that the file still has the size and
+ * modification time it had when opened (FILE_CHANGED otherwise). Call `close()` when done.
  */
 export async function openFileSource(path: string): Promise<ByteSource> {
   const fs = await import('node:fs/promises');
   let handle: Awaited<ReturnType<typeof fs.open>>;
   let size: number;
+  let mtimeNs: bigint;
   try {
     handle = await fs.open(path, 'r');
   } catch (e) {
@@ -83,11 +85,12 @@ export async function openFileSource(path: string): Promise<ByteSource> {
     });
   }
   try {
-    const st = await handle.stat();
+    const st = await handle.stat({ bigint: true });
     if (!st.isFile()) {
       throw new BitNetError('IO_ERROR', `'${path}' is not a regular file`, { details: { path } });
     }
-    size = st.size;
+    size = Number(st.size);
+    mtimeNs = st.mtimeNs;
   } catch (e) {
     await handle.close().catch(() => undefined);
     if (e instanceof BitNetError) throw e;
@@ -98,6 +101,22 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   }
   const fh = handle;
   let closed = false;
+  /**
+   * Refuses bytes of a file that changed since it was opened: a file grown or rewritten in place still reads fine but
+   * returns other data (a truncated one ends early, caught in `read`). Size and modification time, from the open handle.
+   */
+  const checkUnchanged = async (position: number, length: number): Promise<void> => {
+    const st = await fh.stat({ bigint: true }).catch((e: unknown) => {
+      throw new BitNetError('IO_ERROR', `cannot stat '${path}': ${e instanceof Error ? e.message : String(e)}`, { cause: e, details: { path } });
+    });
+    if (Number(st.size) !== size || st.mtimeNs !== mtimeNs) {
+      throw new BitNetError(
+        'FILE_CHANGED',
+        `'${path}' changed on disk while open (size ${size} -> ${Number(st.size)} bytes${st.mtimeNs !== mtimeNs ? ', modified since it was opened' : ''}); the ${length} bytes read at offset ${position} cannot be trusted`,
+        { details: { path, offset: position, length, size, newSize: Number(st.size) } },
+      );
+    }
+  };
   return {
     size,
     name: path,
@@ -128,6 +147,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
         }
         done += bytesRead;
       }
+      await checkUnchanged(position, dst.length);
     },
     async close(): Promise<void> {
       if (closed) return;
