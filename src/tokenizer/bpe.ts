@@ -61,6 +61,12 @@ function splitKeepingAll(text: string, re: RegExp, out: string[]): void {
 /** Words are cached per encoder; the cache is dropped when it holds this many (bounds memory on huge inputs). */
 const WORD_CACHE_LIMIT = 50_000;
 
+/**
+ * Longest word (UTF-16 units) the cache keeps: real words repeat and are short; caching every long one let prompts of
+ * distinct long words keep up to 50k of them (any length) alive for the life of the model.
+ */
+const MAX_CACHED_WORD_LENGTH = 64;
+
 const utf8Encoder = new TextEncoder();
 
 /** Stable counting sort of `items` by `keyOf[item]` (keys in [0, nKeys)). */
@@ -205,6 +211,7 @@ export class BpeEncoder {
     const cached = this.wordCache.get(word);
     if (cached !== undefined) return cached;
     const result = this.mergeWord(word);
+    if (word.length > MAX_CACHED_WORD_LENGTH) return result;
     if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
     this.wordCache.set(word, result);
     return result;
