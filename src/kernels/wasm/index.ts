@@ -851,8 +851,18 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
   }
 }
 
-/** Probe this runtime: which binaries validate, and whether relaxed SIMD computes right (runs the self-check). */
-export async function probeKernelSets(): Promise<KernelSetProbe> {
+let probed: Promise<KernelSetProbe> | undefined;
+
+/**
+ * Probe this runtime: which binaries validate, and whether relaxed SIMD computes right (runs the self-check
+ * on a small memory of its own). Done once per process; later calls share the result.
+ */
+export function probeKernelSets(): Promise<KernelSetProbe> {
+  probed ??= probeNow();
+  return probed;
+}
+
+async function probeNow(): Promise<KernelSetProbe> {
   const simd128 = validates('simd128');
   const relaxedValidates = validates('relaxed-simd');
   if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
