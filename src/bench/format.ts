@@ -57,7 +57,7 @@ export function formatReport(report: BenchReport): string[] {
   out.push(...renderTable(header, report.rows.map(rowCells), new Set([2, 4, 5, 6, 7, 8, 9, 10])));
   for (const r of report.rows) if (r.status !== 'ok') out.push(`${r.status}: ${rowLabel(r)}: ${r.error ?? ''}`);
   const short = report.rows.filter((r) => r.status === 'ok' && r.runs.some((s) => s.generatedTokens < c.tg));
-  for (const r of short) out.push(`note: ${rowLabel(r)} stopped early on an end-of-generation token in some runs (decode rate is over the tokens generated)`);
+  for (const r of short) out.push(`note: ${rowLabel(r)} generated fewer tokens than asked in some runs (decode rate is over the tokens generated)`);
   if (report.ratios.length > 0) {
     out.push('', 'ours / llama.cpp (same threads; > 1 = faster):');
     out.push(...renderTable(['ours', 'llama.cpp', 'prefill', 'decode'], report.ratios.map((r) => [r.ours, r.peer, `${n(r.prefill, 2)}x`, `${n(r.decode, 2)}x`]), new Set([2, 3])));

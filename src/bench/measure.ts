@@ -76,7 +76,7 @@ function checkAborted(signal: AbortSignal | undefined): void {
 }
 
 async function bitnetGeneration(model: BitNet, prompt: readonly number[], maxTokens: number, rss: RssSampler | undefined, signal: AbortSignal | undefined): Promise<RunSample> {
-  for await (const piece of model.generate(prompt, { maxTokens, sampling: { kind: 'greedy' }, stopTokens: [], seed: 0, ...(signal === undefined ? {} : { signal }) })) {
+  for await (const piece of model.generate(prompt, { maxTokens, sampling: { kind: 'greedy' }, ignoreEos: true, seed: 0, ...(signal === undefined ? {} : { signal }) })) {
     rss?.sample();
     if (piece.finish !== undefined) {
       const t = piece.finish.timings;
