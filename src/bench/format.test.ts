@@ -55,7 +55,7 @@ describe('formatReport', () => {
     expect(text).toContain('unavailable: reference x2 I2_S: backend missing');
     expect(text).toMatch(/wasm x2 I2_S\s+llama\.cpp x2 TQ2_0\s+1\.25x\s+2\.00x/);
     expect(text).toContain("shape 'small'");
-    expect(text).toContain('stopped early'); // 10 of 64 tokens generated
+    expect(text).toContain('generated fewer tokens than asked'); // 10 of 64 tokens generated
     for (const t of report.targets) expect(text).toContain(t.description);
   });
 });
