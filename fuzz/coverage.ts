@@ -10,7 +10,8 @@ export class BlockCoverage {
 
   private constructor(
     private readonly session: Session,
-    private readonly include: (url: string) => boolean,
+    /** Which scripts count; may be changed between targets. */
+    public include: (url: string) => boolean,
   ) {}
 
   /** Starts precise block coverage; load the code under test after this, so it is compiled with counters. */

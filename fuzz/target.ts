@@ -14,6 +14,8 @@ export interface FuzzTarget {
   readonly maxExecMs: number;
   /** Tokens the mutator inserts whole. */
   readonly dictionary?: readonly string[];
+  /** Script path fragments whose coverage guides the fuzzer besides src/ (a library that does the parsing). */
+  readonly coverageAlso?: readonly string[];
   /** Builds shared state (a vocabulary, a server app) once before the first execution. */
   setup?(): Promise<void>;
   /** Releases what setup built. */

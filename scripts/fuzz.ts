@@ -3,9 +3,10 @@
 //
 // Usage: npm run fuzz -- [--time <s per target>=60] [--runs <n>] [--target <name>[,<name>]] [--seed <n>]
 //                        [--out <dir>] [--save-corpus <dir>] [--no-coverage] [--write-seeds] [--list]
+//        npm run fuzz -- --target <name> --replay <file>...   run saved inputs once each and print what happened
 // Run it under vite-node (the npm script does), which loads the TypeScript sources directly.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -27,10 +28,11 @@ interface Args {
   coverage: boolean;
   writeSeeds: boolean;
   list: boolean;
+  replay: string[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { timeS: 60, runs: undefined, targets: [], seed: Date.now() % 2 ** 31, out: join(tmpdir(), 'bitnet-fuzz-findings'), saveCorpus: undefined, coverage: true, writeSeeds: false, list: false };
+  const args: Args = { timeS: 60, runs: undefined, targets: [], seed: Date.now() % 2 ** 31, out: join(tmpdir(), 'bitnet-fuzz-findings'), saveCorpus: undefined, coverage: true, writeSeeds: false, list: false, replay: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -48,6 +50,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--no-coverage') args.coverage = false;
     else if (a === '--write-seeds') args.writeSeeds = true;
     else if (a === '--list') args.list = true;
+    else if (a === '--replay') args.replay.push(value());
     else throw new Error(`unknown option ${a}`);
   }
   if (!(args.timeS > 0)) throw new Error('--time must be a positive number of seconds');
@@ -69,6 +72,10 @@ async function fuzzOne(target: FuzzTarget, args: Args, coverage: BlockCoverage |
   process.stdout.write(`${target.name}: if the process dies outright (a fatal V8 error), the input that killed it is ${lastInput}\n`);
   const findings: FuzzFinding[] = [];
   const seenMessages = new Set<string>();
+  if (coverage !== undefined) {
+    const also = target.coverageAlso ?? [];
+    coverage.include = (url) => (url.includes(`${sep}src${sep}`) && !url.includes('node_modules')) || also.some((part) => url.includes(part));
+  }
   await target.setup?.();
   await coverage?.collect(); // drop what setup covered
   const initial = [...loadCorpus(target.name), ...(await target.seeds())];
@@ -107,6 +114,27 @@ async function fuzzOne(target: FuzzTarget, args: Args, coverage: BlockCoverage |
   }
 }
 
+/** Runs each saved input once through `target` and prints the outcome or the finding. */
+async function replay(target: FuzzTarget, files: readonly string[]): Promise<void> {
+  const { execute, FuzzFinding } = await import('../fuzz/target.js');
+  await target.setup?.();
+  try {
+    for (const file of files) {
+      const input = new Uint8Array(readFileSync(file));
+      try {
+        const r = await execute(target, input);
+        process.stdout.write(`${file}: ${r.outcome}${r.code === undefined ? '' : ` (${r.code})`} in ${r.ms.toFixed(1)} ms\n`);
+      } catch (e) {
+        if (!(e instanceof FuzzFinding)) throw e;
+        process.stdout.write(`${file}: FINDING ${e.message}\n`);
+        process.exitCode = 1;
+      }
+    }
+  } finally {
+    await target.teardown?.();
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // Coverage first, then the code under test: functions compiled afterwards carry block counters.
@@ -121,6 +149,11 @@ async function main(): Promise<void> {
     if (t === undefined) throw new Error(`no fuzz target '${n}' (have: ${TARGETS.map((x) => x.name).join(', ')})`);
     return t;
   });
+  if (args.replay.length > 0) {
+    if (chosen.length !== 1) throw new Error('--replay needs exactly one --target');
+    await replay(chosen[0], args.replay);
+    return;
+  }
   if (args.writeSeeds) {
     for (const t of chosen) process.stdout.write(`${t.name}: ${writeSeeds(t.name, await t.seeds()).length} seeds written\n`);
     return;

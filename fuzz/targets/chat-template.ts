@@ -87,6 +87,7 @@ export const chatTemplateTarget: FuzzTarget = {
   description: 'renderChatTemplate / isUsableChatTemplate / chooseChatTemplate on arbitrary Jinja sources and messages',
   maxInputBytes: 2048,
   maxExecMs: 2000,
+  coverageAlso: ['@huggingface/jinja'],
   dictionary: [
     '{{', '}}', '{%', '%}', '{%-', '-%}', '{#', '#}', ' for ', ' in ', ' if ', ' else ', ' endif ', ' endfor ', ' set ', ' macro ', ' endmacro ', ' call ',
     'range(', 'range(1000000000)', 'messages', 'message', "['role']", "['content']", '.content', '|', ' trim', ' tojson', ' indent(', ' join(',

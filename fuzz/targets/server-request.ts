@@ -97,6 +97,7 @@ async function checkResponse(res: Response, path: string, stream: boolean): Prom
 
 async function run(data: Uint8Array): Promise<void> {
   if (app === undefined || model === undefined) throw new Error('setup() was not called');
+  internalErrors.splice(0); // what an earlier execution left there is not this input's
   const inp = new FuzzInput(data);
   const route = inp.u8() % 8;
   const structured = inp.bool();
@@ -162,6 +163,7 @@ export const serverRequestTarget: FuzzTarget = {
   description: 'createServerApp(FakeModel).fetch with arbitrary routes, methods and JSON bodies (raw or structure-aware)',
   maxInputBytes: 4096,
   maxExecMs: 2000,
+  coverageAlso: ['/zod/', '/hono/'],
   dictionary: ['{', '}', '[', ']', ':', ',', '"', 'null', 'true', '"messages"', '"role"', '"content"', '"user"', '"prompt"', '"stream"', '"max_tokens"', '"stop"', '"logprobs"', '"top_logprobs"', '"n"', '1e400', '-1', '0.5'],
   setup(): Promise<void> {
     model = new FakeModel({ contextLength: 256 });
