@@ -642,3 +642,25 @@ describe('cancellation and slow readers', () => {
     expect(app.metrics.snapshot().cancelled.shutdown).toBe(2);
   });
 });
+
+describe('fuzz regressions', () => {
+  // server-request fuzz finding: zod threw a TypeError on array fields given {"length": {"toString": null}},
+  // which the app answered with a 500.
+  it('answers bodies that make the schema library throw with a 400, not a 500', async () => {
+    const { createServerApp } = await import('./app.js');
+    const { FakeModel } = await import('../../test/server/fake-model.js');
+    const app = createServerApp(new FakeModel(), {});
+    const bad = { length: { toString: null } };
+    for (const [path, body] of [
+      ['/v1/completions', { prompt: bad }],
+      ['/v1/chat/completions', { messages: bad }],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], stop: bad }],
+    ] as const) {
+      const res = await app.fetch(new Request(`http://localhost${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
+      expect(res.status, path).toBe(400);
+      const json = (await res.json()) as { error: { type: string } };
+      expect(json.error.type).toBe('invalid_request_error');
+    }
+    await app.close();
+  });
+});

@@ -84,7 +84,14 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 /** Validates `body` against `schema`, throwing a 400 ApiError naming the first bad field. */
 export function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
+  let r: ReturnType<typeof schema.safeParse>;
+  try {
+    r = schema.safeParse(body);
+  } catch {
+    // zod 4.6.7's array length checks throw a TypeError on objects like {"length": {"toString": null}}
+    // instead of reporting an issue (fuzz finding, server-request target): the body is still just invalid.
+    throw new ApiError(400, 'Invalid request body: a field has a value of the wrong shape.', { apiCode: 'invalid_request_body' });
+  }
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const param = issue === undefined ? null : formatPath(issue.path);
