@@ -33,6 +33,7 @@ const SHAPES: readonly Shape[] = [
   { label: 'I2_S 2560x6912 (ffn down)', type: GgmlType.I2_S, rows: HIDDEN, cols: FFN },
   { label: 'Q8_0 128256x2560 (output)', type: GgmlType.Q8_0, rows: VOCAB, cols: HIDDEN },
   { label: 'Q6_K 128256x2560 (output)', type: GgmlType.Q6_K, rows: VOCAB, cols: HIDDEN },
+  { label: 'F16 128256x2560 (output)', type: GgmlType.F16, rows: VOCAB, cols: HIDDEN },
 ];
 
 interface Row {
@@ -51,10 +52,11 @@ function weightBytes(s: Shape): number {
   const n = s.rows * s.cols;
   if (s.type === GgmlType.I2_S) return n / 4 + 32;
   if (s.type === GgmlType.Q8_0) return (n / 32) * 34;
+  if (s.type === GgmlType.F16) return n * 2;
   return (n / 256) * 210;
 }
 
-/** Random but valid bytes of a weight (ternary codes 0..2; Q8_0 / Q6_K with small finite scales). */
+/** Random but valid bytes of a weight (ternary codes 0..2; Q8_0 / Q6_K with small finite scales; finite F16). */
 function randomWeightBytes(s: Shape, seed: number): Uint8Array {
   let state = seed >>> 0;
   const next = (): number => {
@@ -69,6 +71,7 @@ function randomWeightBytes(s: Shape, seed: number): Uint8Array {
   const bytes = new Uint8Array(weightBytes(s));
   for (let i = 0; i < bytes.length; i++) bytes[i] = next() & 0xff;
   if (s.type === GgmlType.Q8_0) for (let b = 0; b < bytes.length / 34; b++) bytes[b * 34 + 1] = 0x20;
+  else if (s.type === GgmlType.F16) for (let i = 1; i < bytes.length; i += 2) bytes[i] &= 0xbb;
   else for (let b = 0; b < bytes.length / 210; b++) bytes[b * 210 + 209] = 0x20;
   return bytes;
 }
@@ -181,7 +184,7 @@ async function main(): Promise<void> {
       if (sq === undefined || up === undefined || down === undefined) continue;
       const kvSeconds = (2 * (KV_DIM * HIDDEN)) / 4 / (sq.gbPerS * 1e9);
       const layerSeconds = (2 * sq.microseconds + 2 * up.microseconds + down.microseconds) / 1e6 + kvSeconds;
-      for (const out of [SHAPES[3], SHAPES[4]]) {
+      for (const out of [SHAPES[3], SHAPES[4], SHAPES[5]]) {
         const o = get(out.label);
         if (o === undefined) continue;
         const tokenSeconds = LAYERS * layerSeconds + o.microseconds / 1e6;

@@ -30,6 +30,14 @@ export function f32ToBf16Bits(x: number): number {
   return Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 65536) & 0xffff;
 }
 
+/**
+ * `x` rounded to the nearest BF16 value (via f32, ties to even), as a number: what ggml's CPU matmul does to the
+ * F32 activations before a dot with a BF16 weight (ggml-cpu.c type_traits_cpu: BF16's vec_dot_type is BF16).
+ */
+export function roundToBf16(x: number): number {
+  return bf16BitsToF32(f32ToBf16Bits(x));
+}
+
 /** out[outOffset + i] = element i of a BF16 tensor, for i < nElements. */
 export function dequantizeBf16(bytes: Uint8Array, nElements: number, out: Float32Array, outOffset = 0): void {
   requireBytes('BF16', bytes, nElements * BF16_BLOCK_BYTES);

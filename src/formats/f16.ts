@@ -81,6 +81,15 @@ export function readF16(bytes: Uint8Array, byteOffset: number): number {
   return f16ToF32Table()[bytes[byteOffset] | (bytes[byteOffset + 1] << 8)];
 }
 
+/**
+ * `x` rounded to the nearest F16 value (via f32, ties to even), as a number: what ggml's CPU matmul does to the
+ * F32 activations before a dot with an F16 weight (ggml-cpu.c type_traits_cpu: F16's vec_dot_type is F16,
+ * from_float = ggml_cpu_fp32_to_fp16). Overflow gives +-Infinity.
+ */
+export function roundToF16(x: number): number {
+  return f16BitsToF32(f32ToF16Bits(x));
+}
+
 /** Store `x` as F16 little-endian at `byteOffset`. */
 export function writeF16(bytes: Uint8Array, byteOffset: number, x: number): void {
   const bits = f32ToF16Bits(x);

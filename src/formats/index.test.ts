@@ -6,7 +6,10 @@ import { f16BitsToF32, f32ToF16Bits, quantizeF16 } from './f16.js';
 import { quantizeF32 } from './f32.js';
 import { GgmlType } from './ggml-type.js';
 import { packI2s } from './i2s.js';
-import { dequantizeRows, dotTernaryRow, floatRowDot, isTernary } from './index.js';
+import { dequantizeRows, dotTernaryRow, floatRowDot, isTernary, quantizedRowDot, vecDotType } from './index.js';
+import { roundToBf16 } from './bf16.js';
+import { roundToF16 } from './f16.js';
+import { quantizeActivationsQ8_0 } from './q8_0.js';
 import { quantizeQ4_0 } from './q4_0.js';
 import { quantizeQ6_K } from './q6_k.js';
 import { quantizeQ8_0 } from './q8_0.js';
@@ -91,5 +94,35 @@ describe('formats dispatch', () => {
     expectCode(() => dotTernaryRow(GgmlType.F16, new Uint8Array(512), 0, 256, new Int8Array(256)), 'UNSUPPORTED_TENSOR_TYPE', /F16/);
     expectCode(() => floatRowDot(GgmlType.TQ2_0, new Uint8Array(66), 0, 256, new Float32Array(256)), 'UNSUPPORTED_TENSOR_TYPE', /TQ2_0/);
     expectCode(() => dequantizeRows(GgmlType.F32, new Uint8Array(8), 0, 1, 0, new Float32Array(2)), 'BAD_ARGUMENT', /cols/);
+  });
+
+  it('vecDotType follows ggml type_traits_cpu; quantizedRowDot equals the dequantized dot with the quantized activations', () => {
+    expect([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K].map(vecDotType)).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q8_0', 'q8_k']);
+    expectCode(() => vecDotType(GgmlType.TQ2_0), 'UNSUPPORTED_TENSOR_TYPE', /TQ2_0/);
+    expectCode(() => quantizedRowDot(GgmlType.F16, new Uint8Array(512), 0, 256, new Int8Array(256), [1]), 'UNSUPPORTED_TENSOR_TYPE', /F16/);
+    const x = rng.f32(cols, -3, 3);
+    const q32 = new Int8Array(cols);
+    const d32 = new Float64Array(cols / 32);
+    quantizeActivationsQ8_0(x, 0, cols, q32, d32);
+    // Q8_K-style activations for Q6_K: any int8 values with one scale per 256
+    const q256 = new Int8Array(cols);
+    for (let c = 0; c < cols; c++) q256[c] = rng.int(-127, 127);
+    const d256 = Float64Array.from([0.013, -0.0071]);
+    for (const [type, bytes] of encoders) {
+      if (type === GgmlType.F32 || type === GgmlType.F16 || type === GgmlType.BF16) continue;
+      const [q, d, block] = type === GgmlType.Q6_K ? [q256, d256, 256] : [q32, d32, 32];
+      const all = new Float32Array(rows * cols);
+      dequantizeRows(type, bytes, 0, rows, cols, all);
+      for (let r = 0; r < rows; r++) {
+        let expected = 0;
+        for (let c = 0; c < cols; c++) expected += all[r * cols + c] * d[Math.floor(c / block)] * q[c];
+        expect(quantizedRowDot(type, bytes, r, cols, q, d)).toBeCloseTo(expected, 9);
+      }
+    }
+    expect(roundToF16(1 + 2 ** -11)).toBe(1);
+    expect(roundToF16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
+    expect(roundToF16(70000)).toBe(Infinity);
+    expect(roundToBf16(1 + 2 ** -8)).toBe(1);
+    expect(roundToBf16(1 + 3 * 2 ** -8)).toBe(1 + 2 ** -6);
   });
 });

@@ -1,4 +1,4 @@
-// Dispatch by ggml type over the per-format scalar functions: dequantize rows, ternary and float row dots.
+// Dispatch by ggml type over the per-format scalar functions: dequantize rows, ternary, float and quantized row dots.
 
 import { BitNetError } from '../errors.js';
 import { dequantizeBf16, dotRowBf16 } from './bf16.js';
@@ -6,9 +6,9 @@ import { dequantizeF16, dotRowF16 } from './f16.js';
 import { dequantizeF32, dotRowF32 } from './f32.js';
 import { GgmlType, I2S_TAIL_BYTES, lookupType } from './ggml-type.js';
 import { dequantizeI2s, dotI2s } from './i2s.js';
-import { dequantizeQ4_0, dotRowQ4_0 } from './q4_0.js';
-import { dequantizeQ6_K, dotRowQ6_K } from './q6_k.js';
-import { dequantizeQ8_0, dotRowQ8_0 } from './q8_0.js';
+import { dequantizeQ4_0, dotRowQ4_0, dotRowQ4_0Q8_0 } from './q4_0.js';
+import { dequantizeQ6_K, dotRowQ6_K, dotRowQ6_KQ8_K } from './q6_k.js';
+import { dequantizeQ8_0, dotRowQ8_0, dotRowQ8_0Q8_0 } from './q8_0.js';
 import { dequantizeTq1_0, dotTq1_0 } from './tq1_0.js';
 import { dequantizeTq2_0, dotTq2_0 } from './tq2_0.js';
 
@@ -111,9 +111,10 @@ export function dotTernaryRow(type: GgmlType, bytes: Uint8Array, row: number, co
 }
 
 /**
- * sum_c W[row, c] * x[xOffset + c] in float64 for F32/F16/BF16/Q8_0/Q4_0/Q6_K weights (the output
- * projection / tied embedding): each weight is dequantized exactly as upstream does, then multiplied in
- * float64. `scratch` (>= 256 floats) avoids an allocation per Q6_K row.
+ * sum_c W[row, c] * x[xOffset + c] in float64 for F32/F16/BF16/Q8_0/Q4_0/Q6_K weights: each weight is
+ * dequantized exactly as upstream does, then multiplied in float64 with x as given. (A matmul as ggml computes
+ * it first rounds x to the weight's vecDotType: kernels/reference/matmul.ts.) `scratch` (>= 256 floats) avoids
+ * an allocation per Q6_K row.
  */
 export function floatRowDot(type: GgmlType, bytes: Uint8Array, row: number, cols: number, x: ArrayLike<number>, xOffset = 0, scratch?: Float32Array): number {
   requireCount('cols', cols, 1);
@@ -132,5 +133,49 @@ export function floatRowDot(type: GgmlType, bytes: Uint8Array, row: number, cols
       return dotRowQ6_K(bytes, row, cols, x, xOffset, scratch);
     default:
       throw unsupported(type, 'a float row dot');
+  }
+}
+
+/**
+ * What ggml's CPU matmul converts the F32 activations to before its row dots with a weight of `type` (the
+ * weight type's vec_dot_type in ggml/src/ggml-cpu/ggml-cpu.c type_traits_cpu): F32 stays F32, F16 -> F16,
+ * BF16 -> BF16, Q8_0 and Q4_0 -> Q8_0 blocks of 32, Q6_K -> Q8_K blocks of 256. Float / quantized types only.
+ */
+export type VecDotType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q8_k';
+
+export function vecDotType(type: GgmlType): VecDotType {
+  switch (type) {
+    case GgmlType.F32:
+      return 'f32';
+    case GgmlType.F16:
+      return 'f16';
+    case GgmlType.BF16:
+      return 'bf16';
+    case GgmlType.Q8_0:
+    case GgmlType.Q4_0:
+      return 'q8_0';
+    case GgmlType.Q6_K:
+      return 'q8_k';
+    default:
+      throw unsupported(type, 'a float matmul (vec_dot_type)');
+  }
+}
+
+/**
+ * sum_c W[row, c] * x[c] for a Q8_0 / Q4_0 / Q6_K weight and activations already quantized to its vec_dot_type:
+ * xq int8 per column and xd one scale per activation block (32 columns for Q8_0 and Q4_0, 256 for Q6_K), as
+ * ggml_vec_dot_{q8_0_q8_0, q4_0_q8_0, q6_K_q8_K}: integer block dots times the two block scales, float64 sum.
+ */
+export function quantizedRowDot(type: GgmlType, bytes: Uint8Array, row: number, cols: number, xq: Int8Array, xd: ArrayLike<number>): number {
+  requireCount('cols', cols, 1);
+  switch (type) {
+    case GgmlType.Q8_0:
+      return dotRowQ8_0Q8_0(bytes, row, cols, xq, xd);
+    case GgmlType.Q4_0:
+      return dotRowQ4_0Q8_0(bytes, row, cols, xq, xd);
+    case GgmlType.Q6_K:
+      return dotRowQ6_KQ8_K(bytes, row, cols, xq, xd);
+    default:
+      throw unsupported(type, 'a quantized row dot');
   }
 }

@@ -86,3 +86,28 @@ export function dotRowQ4_0(bytes: Uint8Array, row: number, cols: number, x: Arra
   }
   return sum;
 }
+
+/**
+ * sum_c W[row, c] * x[c] for a Q4_0 matrix with `cols` columns and Q8_0 activations (Q4_0's vec_dot_type; xq,
+ * xd from quantizeActivationsQ8_0 in q8_0.ts), as ggml_vec_dot_q4_0_q8_0 (ggml-cpu/quants.c): per block the
+ * integer dot of (nibble - 8) with the int8 activations times d_w * d_x, each term exact in float64.
+ */
+export function dotRowQ4_0Q8_0(bytes: Uint8Array, row: number, cols: number, xq: Int8Array, xd: ArrayLike<number>): number {
+  requireMultiple('Q4_0', 'row length', cols, Q4_0_BLOCK_ELEMENTS);
+  const blocksPerRow = cols / Q4_0_BLOCK_ELEMENTS;
+  requireRow('Q4_0', row, Math.floor(bytes.length / (blocksPerRow * Q4_0_BLOCK_BYTES)));
+  requireRoom('Q4_0', 'xq', xq, 0, cols);
+  requireRoom('Q4_0', 'xd', xd, 0, blocksPerRow);
+  let sum = 0;
+  for (let b = 0; b < blocksPerRow; b++) {
+    const blockOffset = (row * blocksPerRow + b) * Q4_0_BLOCK_BYTES;
+    const xo = b * Q4_0_BLOCK_ELEMENTS;
+    let isum = 0;
+    for (let j = 0; j < 16; j++) {
+      const byte = bytes[blockOffset + 2 + j];
+      isum += ((byte & 0x0f) - 8) * xq[xo + j] + ((byte >>> 4) - 8) * xq[xo + 16 + j];
+    }
+    sum += readF16(bytes, blockOffset) * xd[b] * isum;
+  }
+  return sum;
+}

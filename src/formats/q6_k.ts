@@ -164,3 +164,50 @@ export function dotRowQ6_K(bytes: Uint8Array, row: number, cols: number, x: Arra
   }
   return sum;
 }
+
+/**
+ * sum_c W[row, c] * x[c] for a Q6_K matrix with `cols` columns and Q8_K activations (Q6_K's vec_dot_type in
+ * ggml's CPU matmul; xq int8 and one d per 256 values in xd, as quantize_row_q8_K_ref makes them), as
+ * ggml_vec_dot_q6_K_q8_K (ggml-cpu/quants.c): per block the integer sum over its 16 sub-blocks of
+ * scale * dot(q - 32, xq), times d_w * d_x; the integer part is exact, the block terms and their sum float64.
+ */
+export function dotRowQ6_KQ8_K(bytes: Uint8Array, row: number, cols: number, xq: Int8Array, xd: ArrayLike<number>): number {
+  requireMultiple('Q6_K', 'row length', cols, Q6_K_BLOCK_ELEMENTS);
+  const blocksPerRow = cols / Q6_K_BLOCK_ELEMENTS;
+  requireRow('Q6_K', row, Math.floor(bytes.length / (blocksPerRow * Q6_K_BLOCK_BYTES)));
+  requireRoom('Q6_K', 'xq', xq, 0, cols);
+  requireRoom('Q6_K', 'xd', xd, 0, blocksPerRow);
+  let sum = 0;
+  for (let b = 0; b < blocksPerRow; b++) {
+    const blockOffset = (row * blocksPerRow + b) * Q6_K_BLOCK_BYTES;
+    const x0 = b * Q6_K_BLOCK_ELEMENTS;
+    let isum = 0;
+    for (let h = 0; h < 2; h++) {
+      const ql = blockOffset + QL + 64 * h;
+      const qh = blockOffset + QH + 32 * h;
+      const sc = blockOffset + SCALES + 8 * h;
+      const xh = x0 + 128 * h;
+      // per sub-block of 16: l in [16 is, 16 is + 16) of each of the four 32-element groups (see dequantizeBlock)
+      for (let is = 0; is < 2; is++) {
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let s4 = 0;
+        for (let l = 16 * is; l < 16 * is + 16; l++) {
+          const high = bytes[qh + l];
+          s1 += (((bytes[ql + l] & 0xf) | ((high & 3) << 4)) - 32) * xq[xh + l];
+          s2 += (((bytes[ql + l + 32] & 0xf) | (((high >>> 2) & 3) << 4)) - 32) * xq[xh + l + 32];
+          s3 += (((bytes[ql + l] >>> 4) | (((high >>> 4) & 3) << 4)) - 32) * xq[xh + l + 64];
+          s4 += (((bytes[ql + l + 32] >>> 4) | (((high >>> 6) & 3) << 4)) - 32) * xq[xh + l + 96];
+        }
+        isum +=
+          ((bytes[sc + is] << 24) >> 24) * s1 +
+          ((bytes[sc + is + 2] << 24) >> 24) * s2 +
+          ((bytes[sc + is + 4] << 24) >> 24) * s3 +
+          ((bytes[sc + is + 6] << 24) >> 24) * s4;
+      }
+    }
+    sum += readF16(bytes, blockOffset + D) * xd[b] * isum;
+  }
+  return sum;
+}

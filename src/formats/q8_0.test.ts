@@ -3,7 +3,7 @@ import { seededRng } from '../../test/kernels/seeded-rng.js';
 import { f16BitsToF32 } from './f16.js';
 import { GgmlType, TYPE_TRAITS } from './ggml-type.js';
 import { layoutByteSize } from './layout.js';
-import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_ELEMENTS, Q8_0_LAYOUT, dequantizeQ8_0, dotRowQ8_0, quantizeQ8_0 } from './q8_0.js';
+import { Q8_0_BLOCK_BYTES, Q8_0_BLOCK_ELEMENTS, Q8_0_LAYOUT, dequantizeQ8_0, dotRowQ8_0, dotRowQ8_0Q8_0, quantizeActivationsQ8_0, quantizeQ8_0 } from './q8_0.js';
 
 describe('Q8_0', () => {
   it('layout: f16 d then 32 int8 = 34 bytes per 32 elements', () => {
@@ -77,5 +77,45 @@ describe('Q8_0', () => {
     expect(Array.from(part)).toEqual(Array.from(all.subarray(64)));
     expect(() => quantizeQ8_0(new Float32Array(33))).toThrow(/multiple of 32/);
     expect(() => dequantizeQ8_0(bytes, 128, new Float32Array(128))).toThrow(/need 136 bytes/);
+  });
+
+  it('quantizes activations as llama.cpp x86: id = 127 / amax, halves to even, d rounded to F16; NaN blocks give d = NaN', () => {
+    const x = new Float32Array(96);
+    x[0] = 127; // block 0: amax 127 -> id 1, d 1
+    x[1] = 2.5; // tie -> 2 (even); quantize_row_q8_0_ref would give 3
+    x[2] = -3.5; // tie -> -4
+    x[3] = 0.5; // tie -> 0
+    x[32] = 0.3; // block 1: amax 0.3
+    x[33] = -0.1;
+    x[70] = NaN; // block 2
+    const q = new Int8Array(96);
+    const d = new Float64Array(3);
+    quantizeActivationsQ8_0(x, 0, 96, q, d);
+    expect(Array.from(q.subarray(0, 4))).toEqual([127, 2, -4, 0]);
+    expect(d[0]).toBe(1);
+    const id = Math.fround(127 / Math.fround(0.3));
+    expect(q[32]).toBe(Math.round(Math.fround(Math.fround(0.3) * id)));
+    expect(q[33]).toBe(Math.round(Math.fround(Math.fround(-0.1) * id)));
+    expect(d[1]).toBe(f16BitsToF32(0x18d6)); // F16(0.3 / 127): 1.208984375 * 2^-9
+    expect(Number.isNaN(d[2])).toBe(true);
+    expect(Array.from(q.subarray(64))).toEqual(new Array(32).fill(0));
+    expect(() => quantizeActivationsQ8_0(x, 0, 40, q, d)).toThrow(/multiple of 32/);
+  });
+
+  it('dotRowQ8_0Q8_0 is the dot of the dequantized row with the dequantized activations', () => {
+    const rng = seededRng(82);
+    const bytes = quantizeQ8_0(rng.f32(3 * 64, -2, 2));
+    const w = new Float32Array(3 * 64);
+    dequantizeQ8_0(bytes, 3 * 64, w);
+    const x = rng.f32(64, -5, 5);
+    const q = new Int8Array(64);
+    const d = new Float64Array(2);
+    quantizeActivationsQ8_0(x, 0, 64, q, d);
+    for (let r = 0; r < 3; r++) {
+      let expected = 0;
+      for (let c = 0; c < 64; c++) expected += w[r * 64 + c] * d[c >> 5] * q[c];
+      expect(dotRowQ8_0Q8_0(bytes, r, 64, q, d)).toBeCloseTo(expected, 12);
+    }
+    expect(() => dotRowQ8_0Q8_0(bytes, 3, 64, q, d)).toThrow(/row 3 out of range/);
   });
 });

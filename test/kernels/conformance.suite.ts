@@ -309,6 +309,97 @@ function activations(rng: SeededRng, nTokens: number, cols: number, spread: numb
   return x;
 }
 
+/** The BF16 value nearest to f32(v), ties to even (finite v), written independently of src/formats. */
+function roundToBf16(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer);
+  const lsb = (u[0] >>> 16) & 1;
+  u[0] = ((u[0] + 0x7fff + lsb) >>> 16) << 16;
+  return f[0];
+}
+
+/**
+ * Q8_0 activation blocks as llama.cpp's x86 quantize_row_q8_0 makes them: amax per 32, d = F16(f32(amax / 127)),
+ * id = f32(127 / amax), q = nearest-even(f32(x * id)).
+ */
+function quantizeQ8_0Act(x: ArrayLike<number>, offset: number, n: number): { q: Int32Array; d: Float64Array } {
+  const q = new Int32Array(n);
+  const d = new Float64Array(n / 32);
+  for (let b = 0; b < n / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[offset + 32 * b + j]));
+    d[b] = roundToF16(Math.fround(amax / 127));
+    const id = amax === 0 ? 0 : Math.fround(127 / amax);
+    for (let j = 0; j < 32; j++) q[32 * b + j] = roundHalfEven(Math.fround(x[offset + 32 * b + j] * id));
+  }
+  return { q, d };
+}
+
+/**
+ * An amax where f32(127 / amax) and f32(1 / f32(amax / 127)) differ, and an x in (0, amax) that the two
+ * multipliers round to different integers: x86 llama.cpp (127 / amax) and quantize_row_q8_0_ref (1 / d) disagree.
+ */
+function q8_0RuleWitness(): { amax: number; x: number } {
+  for (let k = 1; k < 100000; k++) {
+    const amax = Math.fround(1 + k * 0.01373);
+    const idA = Math.fround(127 / amax);
+    const idB = Math.fround(1 / Math.fround(amax / 127));
+    if (idA === idB) continue;
+    for (let j = 0; j < 126; j++) {
+      for (const nudge of [-1, 1]) {
+        const base = Math.fround((j + 0.5) / idA);
+        const xv = Math.fround(base + nudge * base * 2 ** -24);
+        if (!(xv < amax)) continue;
+        if (roundHalfEven(Math.fround(xv * idA)) !== roundHalfEven(Math.fround(xv * idB))) return { amax, x: xv };
+      }
+    }
+  }
+  throw new Error('no witness found');
+}
+
+/**
+ * The expected float matmul: x converted to the weight type's vec_dot_type as ggml's CPU mul_mat does (F32 as is,
+ * F16 / BF16 rounded, Q8_0 / Q4_0 to Q8_0 blocks, Q6_K to Q8_K blocks), then a float64 dot with the exact weights;
+ * `magnitude` = sum |w * x converted|. With `exact`, x is used as is (to show that the conversion matters).
+ */
+function expectedFloat(w: TestTensor, x: Float32Array, nTokens: number, outScale: number, exact = false): { expected: Float64Array; magnitude: Float64Array } {
+  const { rows, cols, values, type } = w;
+  const expected = new Float64Array(nTokens * rows);
+  const magnitude = new Float64Array(nTokens * rows);
+  const xc = new Float64Array(cols);
+  for (let t = 0; t < nTokens; t++) {
+    if (exact || type === GgmlType.F32) for (let c = 0; c < cols; c++) xc[c] = x[t * cols + c];
+    else if (type === GgmlType.F16) for (let c = 0; c < cols; c++) xc[c] = roundToF16(x[t * cols + c]);
+    else if (type === GgmlType.BF16) for (let c = 0; c < cols; c++) xc[c] = roundToBf16(x[t * cols + c]);
+    else if (type === GgmlType.Q6_K) {
+      const { q, d } = quantizeQ8K(x, t * cols, cols);
+      for (let c = 0; c < cols; c++) xc[c] = d[c >> 8] * q[c];
+    } else {
+      const { q, d } = quantizeQ8_0Act(x, t * cols, cols);
+      for (let c = 0; c < cols; c++) xc[c] = d[c >> 5] * q[c];
+    }
+    for (let r = 0; r < rows; r++) {
+      let sum = 0;
+      let abs = 0;
+      for (let c = 0; c < cols; c++) {
+        sum += values[r * cols + c] * xc[c];
+        abs += Math.abs(values[r * cols + c] * xc[c]);
+      }
+      expected[t * rows + r] = sum * outScale;
+      magnitude[t * rows + r] = abs * outScale;
+    }
+  }
+  return { expected, magnitude };
+}
+
+/**
+ * Float matmul tolerance: every product is exact once x is in the vec_dot_type (integer block dots for Q8_0 / Q4_0 /
+ * Q6_K), so only the summation may round: 1e-6 of sum |w x| (short f32 partial sums) and 1e-6 of the result.
+ */
+function floatTol(magnitude: number, e: number): number {
+  return 1e-6 * magnitude + 1e-6 * Math.abs(e) + 1e-30;
+}
+
 // ---------------------------------------------------------------- the suite
 
 export function defineConformanceSuite(name: string, make: MakeBackend): void {
@@ -426,18 +517,22 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
       });
     });
 
-    describe('matmul, float and quantized weights (float dot)', () => {
+    describe('matmul, float and quantized weights (activations in the vec_dot_type, as ggml)', () => {
       const cases: [GgmlType, number, number, number][] = [
         [GgmlType.F32, 3, 37, 2],
         [GgmlType.F32, 17, 2560, 1],
         [GgmlType.F16, 1, 128, 3],
         [GgmlType.F16, 17, 384, 2],
+        [GgmlType.F16, 9, 100, 17],
         [GgmlType.BF16, 3, 100, 2],
         [GgmlType.Q8_0, 3, 128, 2],
         [GgmlType.Q8_0, 17, 2560, 3],
+        [GgmlType.Q8_0, 5, 96, 17],
         [GgmlType.Q4_0, 5, 96, 2],
+        [GgmlType.Q4_0, 33, 2560, 1],
         [GgmlType.Q6_K, 3, 256, 2],
         [GgmlType.Q6_K, 7, 2560, 1],
+        [GgmlType.Q6_K, 5, 512, 17],
       ];
       for (const [type, rows, cols, nTokens] of cases) {
         it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens}`, async () => {
@@ -445,31 +540,110 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const w = floatTensor(rng, type, rows, cols);
           const x = activations(rng, nTokens, cols, 1);
           const outScale = rng.next() < 0.5 ? 1 : 0.5;
-          const expected = new Float64Array(nTokens * rows);
-          const magnitude = new Float64Array(nTokens * rows);
-          for (let t = 0; t < nTokens; t++) {
-            for (let r = 0; r < rows; r++) {
-              let sum = 0;
-              let abs = 0;
-              for (let c = 0; c < cols; c++) {
-                sum += w.values[r * cols + c] * x[t * cols + c];
-                abs += Math.abs(w.values[r * cols + c] * x[t * cols + c]);
-              }
-              expected[t * rows + r] = sum * outScale;
-              magnitude[t * rows + r] = abs * outScale;
-            }
+          const { expected, magnitude } = expectedFloat(w, x, nTokens, outScale);
+          // Guard against a weak test: the same dot with x unconverted must differ by far more than the tolerance
+          // (except for F32, whose vec_dot_type is F32).
+          if (type !== GgmlType.F32) {
+            const exact = expectedFloat(w, x, nTokens, outScale, true).expected;
+            let far = 0;
+            for (let i = 0; i < expected.length; i++) if (Math.abs(exact[i] - expected[i]) > 3 * floatTol(magnitude[i], expected[i])) far++;
+            expect(far, 'outputs where rounding x to the vec_dot_type matters').toBeGreaterThan(expected.length / 3);
           }
           await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
             const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes);
             const out = poisoned(be, expected.length);
-            if (outScale === 1) be.matmul(out, weight, filled(be, x), nTokens);
-            else be.matmul(out, weight, filled(be, x), nTokens, outScale);
-            // f32 accumulation is allowed: the error is judged against sum |w * x|.
-            expectClose(`matmul ${TYPE_TRAITS[type].name}`, out, 0, expected, (i, e) => 3e-5 * magnitude[i] + 1e-6 * Math.abs(e) + 1e-30);
+            const xb = filled(be, x);
+            if (outScale === 1) be.matmul(out, weight, xb, nTokens);
+            else be.matmul(out, weight, xb, nTokens, outScale);
+            expectClose(`matmul ${TYPE_TRAITS[type].name}`, out, 0, expected, (i, e) => floatTol(magnitude[i], e));
             expectGuard('matmul', out, expected.length);
+            for (let i = 0; i < x.length; i++) if (xb[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
           });
         });
       }
+
+      it('F16 and BF16: x is rounded to the weight type, ties to even', async () => {
+        // All weights 1; x just off, half-way or at 3 half-ulps from 1, so every rounding decision is visible.
+        const cols = 64;
+        for (const [type, ulp, bytes] of [
+          [GgmlType.F16, 2 ** -10, quantizeF16(new Float32Array(cols).fill(1))],
+          [GgmlType.BF16, 2 ** -7, quantizeBf16(new Float32Array(cols).fill(1))],
+        ] as const) {
+          const x = new Float32Array(cols);
+          const offsets = [0.25, 0.5, 1.5, -0.5, 0.75, 2.5];
+          let expected = 0;
+          for (let c = 0; c < cols; c++) {
+            const k = offsets[c % offsets.length];
+            x[c] = 1 + k * ulp;
+            // nearest, ties to even: 0.25 -> 0, 0.5 -> 0 (1 is even), 1.5 -> 2, -0.5 -> 0 (below 1 the ulp halves: -0.5 ulp is exact), 0.75 -> 1, 2.5 -> 2
+            const rounded = { 0.25: 0, 0.5: 0, 1.5: 2, [-0.5]: -0.5, 0.75: 1, 2.5: 2 }[k] ?? NaN;
+            expected += 1 + rounded * ulp;
+          }
+          await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+            const out = poisoned(be, 1);
+            be.matmul(out, makeWeight(be, 'ones', type, [cols, 1], bytes), filled(be, x), 1);
+            expectClose(`${TYPE_TRAITS[type].name} with x rounded to ${TYPE_TRAITS[type].name}`, out, 0, [expected], () => 0);
+          });
+        }
+      });
+
+      it('Q8_0 activations: id = 127 / amax and halves to even (llama.cpp x86 quantize_row_q8_0)', async () => {
+        // Block 0: amax 127, so id = 1 and x = k + 0.5 lands on a half. Block 1: an amax where 127 / amax and
+        // 1 / (amax / 127) differ in f32 and a value whose rounding they decide differently (found by search).
+        const cols = 64;
+        const x = new Float32Array(cols);
+        x[0] = 127;
+        for (let c = 1; c < 32; c++) x[c] = (c % 7) - 3 + 0.5;
+        const found = q8_0RuleWitness();
+        x[32] = found.amax;
+        for (let c = 33; c < 64; c++) x[c] = found.x;
+        // Weights: d = 1, q = 1 everywhere, so the output is sum_b d_x(b) * sum_j q_x(j).
+        const bytes = new Uint8Array(2 * 34);
+        for (let b = 0; b < 2; b++) {
+          writeF16Bits(bytes, b * 34, 1);
+          bytes.fill(1, b * 34 + 2, b * 34 + 34);
+        }
+        const { q, d } = quantizeQ8_0Act(x, 0, cols);
+        let expected = 0;
+        for (let c = 0; c < cols; c++) expected += d[c >> 5] * q[c];
+        // -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -2.5 to even (halves away from zero would give -2, -1, 1, 2, 3, 4, -3)
+        expect(Array.from(q.slice(1, 8))).toEqual([-2, 0, 0, 2, 2, 4, -2]);
+        expect(roundHalfEven(Math.fround(found.x * Math.fround(127 / found.amax)))).not.toBe(roundHalfEven(Math.fround(found.x * Math.fround(1 / Math.fround(found.amax / 127)))));
+        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+          const out = poisoned(be, 1);
+          be.matmul(out, makeWeight(be, 'q8', GgmlType.Q8_0, [cols, 1], bytes), filled(be, x), 1);
+          expectClose('Q8_0 activation rounding', out, 0, [expected], () => 1e-6 * Math.abs(expected));
+        });
+      });
+
+      it('Q6_K activations: Q8_K blocks with halves to even', async () => {
+        // max = -127 gives iscale = 1: x = k + 0.5 lands on a half. Weights: d = 1, every scale 1, q = 33 (value 1).
+        const cols = 256;
+        const x = new Float32Array(cols);
+        x[0] = -127;
+        for (let c = 1; c < cols; c++) x[c] = (c % 9) - 4 + 0.5;
+        const bytes = new Uint8Array(210);
+        for (let e = 0; e < 256; e++) {
+          const h = e >> 7;
+          const g = (e & 127) >> 5;
+          const l = e & 31;
+          bytes[64 * h + l + 32 * (g & 1)] |= (33 & 15) << (g >= 2 ? 4 : 0);
+          bytes[128 + 32 * h + l] |= (33 >> 4) << (2 * g);
+        }
+        bytes.fill(1, 192, 208);
+        writeF16Bits(bytes, 208, 1);
+        const { q, d } = quantizeQ8K(x, 0, cols);
+        let expected = 0;
+        for (let c = 0; c < cols; c++) expected += d[0] * q[c];
+        let away = 0;
+        for (let c = 0; c < cols; c++) away += roundAway(x[c]);
+        expect(expected, 'ties decide the result').not.toBe(away);
+        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+          const out = poisoned(be, 1);
+          be.matmul(out, makeWeight(be, 'q6', GgmlType.Q6_K, [cols, 1], bytes), filled(be, x), 1);
+          expectClose('Q6_K activation rounding', out, 0, [expected], () => 0);
+        });
+      });
     });
 
     describe('embed', () => {

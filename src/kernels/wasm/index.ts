@@ -37,7 +37,11 @@ interface KernelExports {
   selfCheckRelaxedDot(): number;
   bytesEqual(a: number, b: number, n: number): number;
   initConstants(): void;
-  quantizeSplit16(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
+  quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
+  quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
+  roundActivationsF16(x: number, n: number, out: number, scaled: number): void;
+  roundActivationsBF16(x: number, n: number, out: number): void;
+  hasF16NonFinite(p: number, n: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -93,6 +97,8 @@ class WasmWeight implements Weight {
   weightScale = 1;
   /** TQ2_0: every block has the same d. */
   uniformScale = false;
+  /** F16: some weight is Inf or NaN, so the kernel converts exactly instead of by the scaled-bits shortcut. */
+  f16NonFinite = false;
   /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
   readonly activationQuant: ActivationQuant;
   readonly matmulId: string;
@@ -458,6 +464,9 @@ class WasmBackend implements KernelBackend {
       case GgmlType.Q6_K:
         checkBlockScales(210, 208, nElements / 256);
         break;
+      case GgmlType.F16:
+        w.f16NonFinite = this.exports.hasF16NonFinite(base, nElements) !== 0;
+        break;
       default:
         break;
     }
@@ -538,17 +547,29 @@ class WasmBackend implements KernelBackend {
     this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
   }
 
+  /**
+   * Float / quantized weights: x converted to the weight type's vec_dot_type first (kernels/reference/matmul.ts):
+   * F16 / BF16 rounded, Q8_0 / Q4_0 to Q8_0 blocks, Q6_K to Q8_K blocks, into the 'xconv' scratch.
+   */
   private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
     const kind = w.kind as keyof typeof FLOAT_OPS;
+    const cols = w.cols;
     let x = xPtr;
-    const xStride = w.cols * 4;
+    let xStride = cols * 4;
     let scales = 0;
-    const scalesStride = align((w.cols / 32) * 4);
-    if (kind === 'q8_0' || kind === 'q6_k') {
-      // two int16 parts per activation (assembly/quantize-activations.ts quantizeSplit16), one f32 d per 32
-      x = this.scratchAt('split16', nTokens * (xStride + scalesStride));
+    let scalesStride = 0;
+    if (kind === 'q8_0' || kind === 'q4_0' || kind === 'q6_k') {
+      // int16 activations (2 bytes per column) and a scale per block: f32 per 32 (Q8_0) or f64 per 256 (Q8_K)
+      xStride = align(cols * 2);
+      scalesStride = align(kind === 'q6_k' ? (cols / 256) * 8 : (cols / 32) * 4);
+      x = this.scratchAt('xconv', nTokens * (xStride + scalesStride));
       scales = x + nTokens * xStride;
-      this.exports.quantizeSplit16(xPtr, nTokens, w.cols, x, xStride, scales, scalesStride);
+      if (kind === 'q6_k') this.exports.quantizeQ8KAct(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
+      else this.exports.quantizeQ8_0Act(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
+    } else if (kind === 'f16' || kind === 'bf16') {
+      x = this.scratchAt('xconv', nTokens * xStride);
+      if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
+      else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
     this.setJob(FLOAT_OPS[kind], w.rows, 16);
     this.setArg(ARG.aux, scales);
@@ -557,10 +578,11 @@ class WasmBackend implements KernelBackend {
     this.setArg(ARG.outStride, w.rows);
     this.setArg(ARG.w, w.byteOffset);
     this.setArg(ARG.rows, w.rows);
-    this.setArg(ARG.cols, w.cols);
+    this.setArg(ARG.cols, cols);
     this.setArg(ARG.x, x);
     this.setArg(ARG.xStride, xStride);
     this.setArg(ARG.nTokens, nTokens);
+    this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
   }

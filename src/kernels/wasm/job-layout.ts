@@ -78,6 +78,7 @@ export const ARG = {
   actQuant: 23,
   ascales: 24,
   ascalesStride: 25,
+  variant: 26,
 } as const;
 
 /** Attention argument word indexes (assembly/attention.ts ATT_*). */

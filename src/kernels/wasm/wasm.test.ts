@@ -128,18 +128,25 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
 
   const float: [GgmlType, number, number, number][] = [
     [GgmlType.Q8_0, 300, 2560, 1],
+    [GgmlType.Q8_0, 40, 224, 5],
+    [GgmlType.Q4_0, 70, 2560, 2],
     [GgmlType.Q6_K, 130, 512, 2],
     [GgmlType.F16, 77, 256, 3],
+    [GgmlType.F16, 20, 2563, 2],
+    [GgmlType.BF16, 33, 1030, 2],
     [GgmlType.F32, 50, 100, 2],
   ];
   for (const [type, rows, cols, nTokens] of float) {
-    it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens} threads=2: within 3e-5 of sum |w x|`, async () => {
+    it(`${TYPE_TRAITS[type].name} rows=${rows} cols=${cols} nTokens=${nTokens} threads=2: within 1e-6 of sum |w x| (Q6_K bit-identical)`, async () => {
       const rng = seededRng(rows + cols + type);
-      const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : type === GgmlType.Q6_K ? (rows * cols / 256) * 210 : rows * cols * (type === GgmlType.F32 ? 4 : 2);
+      const nBytes =
+        type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : type === GgmlType.Q4_0 ? (rows * cols / 32) * 18 : type === GgmlType.Q6_K ? (rows * cols / 256) * 210 : rows * cols * (type === GgmlType.F32 ? 4 : 2);
       const bytes = new Uint8Array(nBytes);
       for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
       // keep every scale finite and modest
       if (type === GgmlType.Q8_0) for (let b = 0; b < nBytes / 34; b++) bytes[b * 34 + 1] = rng.int(0, 0x3b);
+      if (type === GgmlType.Q4_0) for (let b = 0; b < nBytes / 18; b++) bytes[b * 18 + 1] = rng.int(0, 0x3b) | (rng.next() < 0.5 ? 0x80 : 0);
+      if (type === GgmlType.BF16) for (let i = 1; i < nBytes; i += 2) bytes[i] = rng.int(0x30, 0x42) | (rng.next() < 0.5 ? 0x80 : 0);
       if (type === GgmlType.Q6_K) for (let b = 0; b < nBytes / 210; b++) bytes[b * 210 + 209] = rng.int(0, 0x2b);
       if (type === GgmlType.F16) for (let i = 1; i < nBytes; i += 2) bytes[i] = rng.int(0, 0x3b) | (rng.next() < 0.5 ? 0x80 : 0);
       if (type === GgmlType.F32) {
@@ -171,7 +178,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           }
         }
         for (let i = 0; i < outR.length; i++) {
-          const tol = 3e-5 * absW[i] + 1e-6 * Math.abs(outR[i]) + 1e-30;
+          const tol = type === GgmlType.Q6_K ? 0 : 1e-6 * absW[i] + 1e-6 * Math.abs(outR[i]) + 1e-30;
           if (!(Math.abs(out[i] - outR[i]) <= tol)) expect.fail(`index ${i}: reference ${outR[i]}, wasm ${out[i]}, tolerance ${tol}`);
         }
       } finally {
@@ -182,7 +189,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   }
 });
 
-describe('wasm thread pool and split-int16 activations', () => {
+describe('wasm thread pool and float-matmul activations', () => {
   it('thousands of back-to-back small jobs on 2 threads give the 1-thread results every time', async () => {
     const one = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
     const two = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
@@ -209,18 +216,19 @@ describe('wasm thread pool and split-int16 activations', () => {
     }
   });
 
-  it('Q8_0 and Q6_K stay f32-accurate with activation outliers (split int16 parts) and pass NaN through', async () => {
+  it('Q8_0, Q4_0 and Q6_K follow the reference with activation outliers and pass NaN through; F16 weights with Inf / NaN', async () => {
     const rng = seededRng(99);
     const rows = 8;
     const cols = 512;
     const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
     const ref = createReferenceBackend();
     try {
-      for (const type of [GgmlType.Q8_0, GgmlType.Q6_K]) {
-        const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : (rows * cols / 256) * 210;
+      for (const type of [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K]) {
+        const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : type === GgmlType.Q4_0 ? (rows * cols / 32) * 18 : (rows * cols / 256) * 210;
         const bytes = new Uint8Array(nBytes);
         for (let i = 0; i < nBytes; i++) bytes[i] = rng.int(0, 255);
         if (type === GgmlType.Q8_0) for (let b = 0; b < nBytes / 34; b++) bytes[b * 34 + 1] = 0x30;
+        else if (type === GgmlType.Q4_0) for (let b = 0; b < nBytes / 18; b++) bytes[b * 18 + 1] = 0x30;
         else for (let b = 0; b < nBytes / 210; b++) bytes[b * 210 + 209] = 0x20;
         const w = load(be, type, rows, cols, bytes);
         const wr = load(ref, type, rows, cols, bytes);
@@ -243,6 +251,30 @@ describe('wasm thread pool and split-int16 activations', () => {
         be.matmul(out, w, x, 1);
         for (let r = 0; r < rows; r++) expect(Number.isNaN(out[r]), `${TYPE_TRAITS[type].name} NaN input, row ${r}`).toBe(true);
       }
+      // F16 weights holding +-Inf and NaN: the exact conversion path, compared with the reference bit for bit
+      const cols16 = 300;
+      const bytes = new Uint8Array(rows * cols16 * 2);
+      for (let i = 0; i < bytes.length; i += 2) {
+        const bits = f32ToF16Bits(rng.normal());
+        bytes[i] = bits & 0xff;
+        bytes[i + 1] = bits >>> 8;
+      }
+      bytes[2 * 7 + 1] = 0x7c; // row 0, column 7: +Inf (0x7c00)
+      bytes[2 * 7] = 0;
+      bytes[2 * (cols16 + 3) + 1] = 0xfc; // row 1, column 3: NaN (0xfc01)
+      bytes[2 * (cols16 + 3)] = 1;
+      const w = load(be, GgmlType.F16, rows, cols16, bytes);
+      const wr = load(ref, GgmlType.F16, rows, cols16, bytes);
+      const x = be.allocF32(cols16);
+      const xr = ref.allocF32(cols16);
+      for (let c = 0; c < cols16; c++) x[c] = xr[c] = rng.normal() * 1e3;
+      const out = be.allocF32(rows);
+      const outR = ref.allocF32(rows);
+      be.matmul(out, w, x, 1);
+      ref.matmul(outR, wr, xr, 1);
+      expect(out[0]).toBe(x[7] > 0 ? Infinity : -Infinity);
+      expect(Number.isNaN(out[1])).toBe(true);
+      for (let r = 2; r < rows; r++) expect(Math.abs(out[r] - outR[r])).toBeLessThanOrEqual(1e-6 * Math.abs(outR[r]) + 1e-3);
     } finally {
       await be.dispose();
       await ref.dispose();

@@ -137,3 +137,40 @@ export function expF64(x: f64): f64 {
   const y = <f32>dot;
   return scale == 1.0 ? y : <f32>(<f64>y * scale);
 }
+
+/**
+ * Four finite binary16 values, sign-extended to i32 lanes (v128.load16x4_s), as the f32 values w * 2^-112: the
+ * sign lands on bit 31 and exponent and mantissa on bits 27..13 after a shift by 13, and the mask `bits`
+ * (constants.ts C_F16_BITS) clears the sign copies in bits 30..28; exact for normals and subnormals. Multiplied
+ * by an activation pre-scaled by 2^112 the product is w * x, exact when both are F16. Inf / NaN patterns come out
+ * finite: callers check the weights first (quantize-activations.ts hasF16NonFinite).
+ */
+// @ts-ignore: decorator
+@inline export function f16x4ScaledDown(h: v128, bits: v128): v128 {
+  return v128.and(i32x4.shl(h, 13), bits);
+}
+
+/** The scalar form of f16x4ScaledDown for one sign-extended binary16 value. */
+// @ts-ignore: decorator
+@inline export function f16ScaledDown(h: i32): f32 {
+  return reinterpret<f32>((h << 13) & 0x8fffe000);
+}
+
+/** Lanes [a0+a1+a2+a3, b0+..., c0+..., d0+...] of four i32x4 (a transpose-and-add). */
+// @ts-ignore: decorator
+@inline export function sum4I32(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
+  const cd = i32x4.add(i8x16.shuffle(c, d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(c, d, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
+  return i32x4.add(i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+}
+
+/** f64 sum of the four f32 lanes of p added to the two f64 lanes of acc (exact promotion, two f64 adds). */
+// @ts-ignore: decorator
+@inline export function addF32x4ToF64x2(acc: v128, p: v128): v128 {
+  return f64x2.add(f64x2.add(acc, f64x2.promote_low_f32x4(p)), f64x2.promote_low_f32x4(i8x16.shuffle(p, p, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// @ts-ignore: decorator
+@inline export function hsumF64(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}

@@ -16,6 +16,7 @@ export const C_F16_INF: u32 = 7; // i32x4.splat(0x7bff)
 export const C_F32_EXP: u32 = 8; // i32x4.splat(0x7f800000)
 export const C_F16_SIGN: u32 = 9; // i32x4.splat(0x8000)
 export const C_2P112: u32 = 10; // f32x4.splat(2^112)
+export const C_F16_BITS: u32 = 11; // i32x4.splat(0x8fffe000): sign and em << 13 of a sign-extended F16 shifted left 13
 
 /** Write every constant (idempotent). */
 export function initConstants(): void {
@@ -30,6 +31,7 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F32_EXP << 4), i32x4.splat(0x7f800000));
   v128.store(CONST_BASE + (<usize>C_F16_SIGN << 4), i32x4.splat(0x8000));
   v128.store(CONST_BASE + (<usize>C_2P112 << 4), f32x4.splat(reinterpret<f32>(0x77800000)));
+  v128.store(CONST_BASE + (<usize>C_F16_BITS << 4), i32x4.splat(0x8fffe000));
 }
 
 /** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */

@@ -14,7 +14,7 @@ import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
 
-export { quantizeTernary, quantizeSplit16 } from './quantize-activations';
+export { quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
 export { embedRow } from './embed';
 export { rmsnorm } from './rmsnorm';

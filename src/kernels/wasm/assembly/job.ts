@@ -36,6 +36,7 @@ export const ARG_UNIFORM: u32 = 22; // TQ2_0: 1 when every block has the same d 
 export const ARG_ACT_QUANT: u32 = 23; // 0: per-token int8 (bitnet.cpp), 1: Q8_K blocks of 256 (llama.cpp)
 export const ARG_ASCALES: u32 = 24; // Q8_K mode: f64 activation scale d per 256 columns
 export const ARG_ASCALES_STRIDE: u32 = 25; // bytes between tokens in ASCALES
+export const ARG_VARIANT: u32 = 26; // F16: 1 when the weight holds Inf / NaN (exact conversion, unscaled x)
 
 // @ts-ignore: decorator
 @inline export function argU32(job: usize, i: u32): u32 {

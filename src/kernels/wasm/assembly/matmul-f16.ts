@@ -1,7 +1,48 @@
-// Matmul for F16 weights: out[t, r] = scale * sum_c f32(W[r, c]) * x[t, c], converting 8 halves per load.
+// Matmul for F16 weights with F16-rounded activations (F16's vec_dot_type in ggml's CPU matmul, ggml-cpu.c
+// type_traits_cpu): out[t, r] = scale * sum_c W[r, c] * f16(x[t, c]).
+// Fast path (weights all finite): four weights per v128.load16x4_s become f32 bits worth w * 2^-112 with a shift
+// and a mask (common.ts f16x4ScaledDown), the activations come rounded and pre-scaled by 2^112
+// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits); sums of 16
+// products per lane in f32, then f64. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion, unscaled x.
 
-import { f16ToF32, f16x4ToF32x4, hsumF32 } from './common';
-import { argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
+import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
+import { C_F16_BITS, vconst } from './constants';
+import { argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
+
+// @ts-ignore: decorator
+@inline function prod4(wp: usize, xp: usize, exact: bool, bits: v128): v128 {
+  const w4 = exact ? f16x4ToF32x4(v128.load16x4_u(wp)) : v128.and(i32x4.shl(v128.load16x4_s(wp), 13), bits);
+  return f32x4.mul(w4, v128.load(xp));
+}
+
+/** sum_c W[c] * x[c] over one row (wr: cols halves, xt: cols f32). */
+// @ts-ignore: decorator
+@inline function rowDot(wr: usize, xt: usize, cols: u32, exact: bool, bits: v128): f64 {
+  let acc = f64x2.splat(0);
+  let c: u32 = 0;
+  for (; c + 64 <= cols; c += 64) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    const wp = wr + (<usize>c << 1);
+    const xp = xt + (<usize>c << 2);
+    for (let k: usize = 0; k < 64; k += 16) {
+      a0 = f32x4.add(a0, prod4(wp + (k << 1), xp + (k << 2), exact, bits));
+      a1 = f32x4.add(a1, prod4(wp + (k << 1) + 8, xp + (k << 2) + 16, exact, bits));
+      a2 = f32x4.add(a2, prod4(wp + (k << 1) + 16, xp + (k << 2) + 32, exact, bits));
+      a3 = f32x4.add(a3, prod4(wp + (k << 1) + 24, xp + (k << 2) + 48, exact, bits));
+    }
+    acc = addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  }
+  for (; c + 4 <= cols; c += 4) acc = addF32x4ToF64x2(acc, prod4(wr + (<usize>c << 1), xt + (<usize>c << 2), exact, bits));
+  let sum = hsumF64(acc);
+  for (; c < cols; c++) {
+    const wv = exact ? f16ToF32(load<u16>(wr + (<usize>c << 1))) : f16ScaledDown(<i32>load<i16>(wr + (<usize>c << 1)));
+    sum += <f64>(wv * load<f32>(xt + (<usize>c << 2)));
+  }
+  return sum;
+}
 
 /** Job body: rows [start, end) for every token. */
 export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
@@ -13,22 +54,14 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const xStride = <usize>argU32(job, ARG_X_STRIDE);
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
+  const exact = argU32(job, ARG_VARIANT) != 0;
+  const bits = vconst(C_F16_BITS);
   for (let r = start; r < end; r++) {
     const wr = w + ((<usize>r * cols) << 1);
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
-      let a0 = f32x4.splat(0);
-      let a1 = f32x4.splat(0);
-      let c: u32 = 0;
-      for (; c + 8 <= cols; c += 8) {
-        const h = v128.load(wr + (<usize>c << 1));
-        const o = <usize>c << 2;
-        a0 = f32x4.add(a0, f32x4.mul(f16x4ToF32x4(i32x4.extend_low_i16x8_u(h)), v128.load(xt + o)));
-        a1 = f32x4.add(a1, f32x4.mul(f16x4ToF32x4(i32x4.extend_high_i16x8_u(h)), v128.load(xt + o, 16)));
-      }
-      let sum = hsumF32(f32x4.add(a0, a1));
-      for (; c < cols; c++) sum += f16ToF32(load<u16>(wr + (<usize>c << 1))) * load<f32>(xt + (<usize>c << 2));
-      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(<f64>sum * scale));
+      const sum = exact ? rowDot(wr, xt, cols, true, bits) : rowDot(wr, xt, cols, false, bits);
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }
 }

@@ -1,13 +1,26 @@
-// Matmul for Q8_0 weights (tied embeddings / output): out[t, r] = scale * sum_blocks d_w * sum_j q_j * x[t, 32b + j].
-// Q8_0 block (ggml-common.h block_q8_0): f16 d, then qs[32] int8; 34 bytes per 32 weights.
-// The activations come split in two int16 parts per 32-block (quantize-activations.ts quantizeSplit16:
-// x = d_x * (h + l / 32768) within amax * 2^-31), so the inner loop is i32x4.dot_i16x8_s on exact integer
-// products: an f32-accurate float dot at about twice the speed of converting every weight to f32.
+// Matmul for Q8_0 weights (tied embeddings / output) with Q8_0 activations, as ggml_vec_dot_q8_0_q8_0
+// (ggml/src/ggml-cpu/quants.c): out[t, r] = scale * sum_blocks d_w * d_x * (integer dot of the 32 int8 weights
+// with the 32 int8 activations).
+// Q8_0 block (ggml-common.h block_q8_0): f16 d, then qs[32] int8; 34 bytes per 32 weights. The activations come
+// as int16 (quantize-activations.ts quantizeQ8_0Act) so one i32x4.dot_i16x8_s multiplies 8 pairs; the weights are
+// widened by v128.load8x8_s. Four blocks at a time: their integer sums are gathered into one i32x4, their four
+// d_w read as f32 bits worth d_w * 2^-112 (common.ts f16x4ScaledDown) times d_x * 2^112, so every block term
+// d_w d_x idot is one f32 rounding from exact, and the terms are summed in f64.
 
-import { f16ToF32, hsumF32 } from './common';
+import { addF32x4ToF64x2, f16ScaledDown, hsumF64, hsumI32, sum4I32 } from './common';
+import { C_F16_BITS, vconst } from './constants';
 import { argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
 
 export const Q8_0_BLOCK_BYTES: u32 = 34;
+
+/** Integer dot of one block (qs at blk + 2) with 32 int16 activations at xb, as i32x4 partial sums. */
+// @ts-ignore: decorator
+@inline function blockDot(blk: usize, xb: usize): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(blk, 2), v128.load(xb)), i32x4.dot_i16x8_s(v128.load8x8_s(blk, 10), v128.load(xb, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(blk, 18), v128.load(xb, 32)), i32x4.dot_i16x8_s(v128.load8x8_s(blk, 26), v128.load(xb, 48))),
+  );
+}
 
 /** Job body: rows [start, end) for every token. */
 export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
@@ -22,38 +35,34 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
   const nBlocks = cols >> 5;
+  const nBlocks4 = nBlocks & ~3;
   const rowBytes = <usize>nBlocks * Q8_0_BLOCK_BYTES;
-  const lowWeight = f32x4.splat(1.0 / 32768.0);
+  const bits = vconst(C_F16_BITS);
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
-      let xb = x + <usize>t * xStride;
-      let db = dx + <usize>t * dxStride;
-      let acc = f32x4.splat(0);
-      let blk = wr;
-      for (let b: u32 = 0; b < nBlocks; b++) {
-        const w0 = v128.load(blk, 2);
-        const w1 = v128.load(blk, 18);
-        const wl0 = i16x8.extend_low_i8x16_s(w0);
-        const wh0 = i16x8.extend_high_i8x16_s(w0);
-        const wl1 = i16x8.extend_low_i8x16_s(w1);
-        const wh1 = i16x8.extend_high_i8x16_s(w1);
-        // |q| <= 128, |h|, |l| <= 32767: each i32 lane sums 8 products, < 2^31
-        const ph = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(wl0, v128.load(xb)), i32x4.dot_i16x8_s(wh0, v128.load(xb, 16))),
-          i32x4.add(i32x4.dot_i16x8_s(wl1, v128.load(xb, 32)), i32x4.dot_i16x8_s(wh1, v128.load(xb, 48))),
-        );
-        const pl = i32x4.add(
-          i32x4.add(i32x4.dot_i16x8_s(wl0, v128.load(xb, 64)), i32x4.dot_i16x8_s(wh0, v128.load(xb, 80))),
-          i32x4.add(i32x4.dot_i16x8_s(wl1, v128.load(xb, 96)), i32x4.dot_i16x8_s(wh1, v128.load(xb, 112))),
-        );
-        const v = f32x4.add(f32x4.convert_i32x4_s(ph), f32x4.mul(f32x4.convert_i32x4_s(pl), lowWeight));
-        acc = f32x4.add(acc, f32x4.mul(v, f32x4.splat(f16ToF32(load<u16>(blk)) * load<f32>(db))));
-        blk += 34;
-        xb += 128;
-        db += 4;
+      const xt = x + <usize>t * xStride;
+      const dt = dx + <usize>t * dxStride;
+      let acc = f64x2.splat(0);
+      let b: u32 = 0;
+      for (; b < nBlocks4; b += 4) {
+        const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
+        const xb = xt + (<usize>b << 6);
+        const s = sum4I32(blockDot(blk, xb), blockDot(blk + 34, xb + 64), blockDot(blk + 68, xb + 128), blockDot(blk + 102, xb + 192));
+        let h = v128.load16_lane(blk, i32x4.splat(0), 0);
+        h = v128.load16_lane(blk + 34, h, 1);
+        h = v128.load16_lane(blk + 68, h, 2);
+        h = v128.load16_lane(blk + 102, h, 3);
+        const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load(dt + (<usize>b << 2)));
+        acc = addF32x4ToF64x2(acc, f32x4.mul(f32x4.convert_i32x4_s(s), dwdx));
       }
-      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(<f64>hsumF32(acc) * scale));
+      let sum = hsumF64(acc);
+      for (; b < nBlocks; b++) {
+        const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
+        const idot = hsumI32(blockDot(blk, xt + (<usize>b << 6)));
+        sum += <f64>(<f32>idot * (f16ScaledDown(<i32>load<i16>(blk)) * load<f32>(dt + (<usize>b << 2))));
+      }
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }
 }

@@ -1,9 +1,12 @@
-// Int8 activation quantization for ternary matmuls, bit for bit as kernels/reference/quantize-activations.ts:
+// Activation quantization, bit for bit as the reference: int8 for ternary matmuls (kernels/reference/quantize-activations.ts),
+// and the vec_dot_type conversions of the float matmuls (kernels/reference/matmul.ts):
 // - per token (bitnet.cpp quantize_row_i8_s, I2_S): absmax = max(max|x|, 1e-5) (double), s = f32(127 / absmax),
 //   q = round-half-away(f32(x * s)) clamped to [-128, 127];
 // - Q8_K blocks of 256 (llama.cpp quantize_row_q8_K_ref, TQ1_0/TQ2_0): max = the first value of largest
 //   magnitude (signed), iscale = f32(-127 / max), q = min(127, round-half-even(f32(iscale * x))),
 //   d = f32(1 / iscale); an all-zero block has d = 0.
+
+import { f16ToF32, f32ToF16 } from './common';
 
 /**
  * Quantize `nTokens` tokens of `cols` floats (x[t*cols + c]). Writes xq (int8, xqStride bytes per token,
@@ -155,38 +158,123 @@ function buildPairTables(qt: usize, cols: u32, tab: usize): void {
   }
 }
 
+/** 2^112 as f32: activations scaled by it meet F16 weights read as f32 bits (em << 13) worth w * 2^-112. */
+const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
+
 /**
- * Activations for the Q8_0 / Q4_0 integer kernels, per 32-value block: d = f32(amax / 32767), and two int16
- * parts h = round(x / d), l = round((x / d - h) * 32768) (computed in double), so x = d * (h + l / 32768)
- * to within amax * 2^-31: an f32-accurate float dot through i32x4.dot_i16x8_s. Per token: for each block
- * 32 h then 32 l (128 bytes, outStride bytes per token); d per block at scales (f32, scalesStride).
+ * Activations for the Q8_0 / Q4_0 kernels: Q8_0 blocks of 32, the vec_dot_type of both weight types, as llama.cpp's
+ * x86 quantize_row_q8_0 (ggml/src/ggml-cpu/arch/x86/quants.c; formats/q8_0.ts quantizeActivationsQ8_0): amax,
+ * d = F16(f32(amax / 127)), id = f32(127 / amax) (0 when amax is 0), q = nearest-even(f32(x * id)). Per token:
+ * q as int16 (2 bytes per column, outStride bytes per token) and per block the F16 d times 2^112 as f32 at
+ * scales (scalesStride bytes per token; the kernels multiply it by the weight's d read as f32 bits >> 112).
+ * A block holding NaN or +-Infinity gets d = NaN and q = 0.
  */
-export function quantizeSplit16(x: usize, nTokens: u32, cols: u32, out: usize, outStride: u32, scales: usize, scalesStride: u32): void {
+export function quantizeQ8_0Act(x: usize, nTokens: u32, cols: u32, out: usize, outStride: u32, scales: usize, scalesStride: u32): void {
   const nBlocks = cols >> 5;
   for (let t: u32 = 0; t < nTokens; t++) {
     const xt = x + ((<usize>t * cols) << 2);
     for (let b: u32 = 0; b < nBlocks; b++) {
       const xb = xt + (<usize>b << 7);
+      const v0 = v128.load(xb);
+      const v1 = v128.load(xb, 16);
+      const v2 = v128.load(xb, 32);
+      const v3 = v128.load(xb, 48);
+      const v4 = v128.load(xb, 64);
+      const v5 = v128.load(xb, 80);
+      const v6 = v128.load(xb, 96);
+      const v7 = v128.load(xb, 112);
       const m4 = f32x4.max(
-        f32x4.max(f32x4.abs(v128.load(xb)), f32x4.abs(v128.load(xb, 16))),
-        f32x4.max(f32x4.max(f32x4.abs(v128.load(xb, 32)), f32x4.abs(v128.load(xb, 48))), f32x4.max(
-          f32x4.max(f32x4.abs(v128.load(xb, 64)), f32x4.abs(v128.load(xb, 80))),
-          f32x4.max(f32x4.abs(v128.load(xb, 96)), f32x4.abs(v128.load(xb, 112))),
-        )),
+        f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))),
       );
+      // f32x4.max propagates NaN, so amax is NaN or +inf exactly when the block holds a non-finite value
       const amax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-      // a non-finite block keeps d = inf / NaN and h = l = 0: its outputs become NaN, as a float dot's would
-      const d = isFinite(amax) ? <f32>(<f64>amax / 32767.0) : amax;
-      const inv: f64 = d > 0 && isFinite(d) ? 1.0 / <f64>d : 0;
-      const ob = out + <usize>t * outStride + (<usize>b << 7);
-      for (let i: usize = 0; i < 32; i++) {
-        const v = <f64>load<f32>(xb + (i << 2)) * inv;
-        const h = min(max(nearest(v), -32767.0), 32767.0);
-        const l = min(max(nearest((v - h) * 32768.0), -32767.0), 32767.0);
-        store<i16>(ob + (i << 1), v == v ? <i16>h : 0);
-        store<i16>(ob + 64 + (i << 1), v == v ? <i16>l : 0);
+      const ob = out + <usize>t * outStride + (<usize>b << 6);
+      const sb = scales + <usize>t * scalesStride + (<usize>b << 2);
+      if (!isFinite(amax)) {
+        v128.store(ob, i32x4.splat(0));
+        v128.store(ob, i32x4.splat(0), 16);
+        v128.store(ob, i32x4.splat(0), 32);
+        v128.store(ob, i32x4.splat(0), 48);
+        store<f32>(sb, NaN);
+        continue;
       }
-      store<f32>(scales + <usize>t * scalesStride + (<usize>b << 2), d);
+      const d: f32 = amax / <f32>127.0;
+      const id4 = f32x4.splat(amax != 0 ? <f32>127.0 / amax : 0);
+      v128.store(ob, i16x8.narrow_i32x4_s(roundQ(v0, id4), roundQ(v1, id4)));
+      v128.store(ob, i16x8.narrow_i32x4_s(roundQ(v2, id4), roundQ(v3, id4)), 16);
+      v128.store(ob, i16x8.narrow_i32x4_s(roundQ(v4, id4), roundQ(v5, id4)), 32);
+      v128.store(ob, i16x8.narrow_i32x4_s(roundQ(v6, id4), roundQ(v7, id4)), 48);
+      store<f32>(sb, f16ToF32(f32ToF16(d)) * F32_2_POW_112);
     }
   }
+}
+
+/** nearest-even(x * id) as i32x4, clamped to [-128, 127] as ggml's int8 packing saturates. */
+// @ts-ignore: decorator
+@inline function roundQ(v: v128, id4: v128): v128 {
+  const q = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v, id4)));
+  return i32x4.max_s(i32x4.min_s(q, i32x4.splat(127)), i32x4.splat(-128));
+}
+
+/**
+ * Activations for the Q6_K kernel: Q8_K blocks of 256, Q6_K's vec_dot_type (quantize_row_q8_K_ref, as quantizeQ8K
+ * above), as int16 (2 bytes per column, outStride bytes per token) with one f64 d per block at scales
+ * (scalesStride bytes per token). A block holding NaN or +-Infinity gets d = NaN (kernels/reference/matmul.ts).
+ * cols must be a multiple of 256.
+ */
+export function quantizeQ8KAct(x: usize, nTokens: u32, cols: u32, out: usize, outStride: u32, scales: usize, scalesStride: u32): void {
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + ((<usize>t * cols) << 2);
+    const ot = out + <usize>t * outStride;
+    const dt = scales + <usize>t * scalesStride;
+    // int8 into the second half of the token's row, then widened in place from the front (reads stay ahead of writes)
+    const q8 = ot + <usize>cols;
+    quantizeQ8K(xt, cols, q8, dt);
+    for (let c: usize = 0; c < <usize>cols; c += 16) {
+      const v = v128.load(q8 + c);
+      v128.store(ot + (c << 1), i16x8.extend_low_i8x16_s(v));
+      v128.store(ot + (c << 1), i16x8.extend_high_i8x16_s(v), 16);
+    }
+    for (let b: u32 = 0; b < (cols >> 8); b++) {
+      // x - x is 0 for finite x and NaN otherwise
+      let z = f32x4.splat(0);
+      const xb = xt + (<usize>b << 10);
+      for (let i: usize = 0; i < 1024; i += 16) {
+        const v = v128.load(xb + i);
+        z = f32x4.add(z, f32x4.sub(v, v));
+      }
+      const s = f32x4.extract_lane(z, 0) + f32x4.extract_lane(z, 1) + f32x4.extract_lane(z, 2) + f32x4.extract_lane(z, 3);
+      if (s != 0) store<f64>(dt + (<usize>b << 3), NaN);
+    }
+  }
+}
+
+/**
+ * x rounded to F16 (ties to even; F16's vec_dot_type is F16) as f32, for n values: times 2^112 when `scaled`
+ * (the fast F16 kernel reads weights as f32 bits worth w * 2^-112), else as is.
+ */
+export function roundActivationsF16(x: usize, n: u32, out: usize, scaled: u32): void {
+  const k: f32 = scaled != 0 ? F32_2_POW_112 : 1;
+  for (let i: usize = 0; i < <usize>n; i++) store<f32>(out + (i << 2), f16ToF32(f32ToF16(load<f32>(x + (i << 2)))) * k);
+}
+
+/** x rounded to BF16 (ties to even, NaN kept; BF16's vec_dot_type is BF16) as f32, for n values (formats/bf16.ts). */
+export function roundActivationsBF16(x: usize, n: u32, out: usize): void {
+  for (let i: usize = 0; i < <usize>n; i++) {
+    const u = load<u32>(x + (i << 2));
+    const r = (u & 0x7fffffff) > 0x7f800000 ? (u | 0x400000) & 0xffff0000 : ((u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000);
+    store<u32>(out + (i << 2), r);
+  }
+}
+
+/** 1 when any of the n F16 values at p is +-Infinity or NaN (exponent all ones), else 0. */
+export function hasF16NonFinite(p: usize, n: u32): u32 {
+  let i: u32 = 0;
+  const e = i16x8.splat(0x7c00);
+  let any = i16x8.splat(0);
+  for (; i + 8 <= n; i += 8) any = v128.or(any, i16x8.eq(v128.and(v128.load(p + (<usize>i << 1)), e), e));
+  if (v128.any_true(any)) return 1;
+  for (; i < n; i++) if ((load<u16>(p + (<usize>i << 1)) & 0x7c00) == 0x7c00) return 1;
+  return 0;
 }
