@@ -3,6 +3,7 @@
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, TYPE_TRAITS } from '../formats/ggml-type.js';
+import { requireFiniteFloats } from '../formats/finite.js';
 import { dequantizeRows } from '../formats/index.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
@@ -106,6 +107,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     const base = { name, type: t.type, dims: t.dims, byteSize: t.byteSize };
     const { weight, target } = backend.createWeight(opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant });
     await readTensorData(src, t, target);
+    requireFiniteFloats(t.type, target, name); // backends check the scales of quantized types in prepareWeight
     backend.prepareWeight(weight);
     progress(t.byteSize);
     return weight;

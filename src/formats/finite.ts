@@ -1,0 +1,35 @@
+// Finds non-finite values (NaN, +-Inf) in plain float tensors by their exponent bits, without decoding.
+
+import { BitNetError } from '../errors.js';
+import { GgmlType, TYPE_TRAITS } from './ggml-type.js';
+
+/**
+ * Index of the first NaN or infinite element of an F32, F16 or BF16 tensor's bytes, or -1 (also for
+ * other types, whose scales the backends check when a weight is prepared). All-ones exponent = non-finite:
+ * F32 0x7f800000, F16 0x7c00, BF16 0x7f80 (IEEE 754 binary32 / binary16 / bfloat16 layouts).
+ */
+export function firstNonFinite(type: GgmlType, bytes: Uint8Array): number {
+  switch (type) {
+    case GgmlType.F32:
+      for (let i = 0, o = 0; o + 3 < bytes.length; i++, o += 4) if (((bytes[o + 3] & 0x7f) === 0x7f) && (bytes[o + 2] & 0x80) !== 0) return i;
+      return -1;
+    case GgmlType.F16:
+      for (let i = 0, o = 0; o + 1 < bytes.length; i++, o += 2) if ((bytes[o + 1] & 0x7c) === 0x7c) return i;
+      return -1;
+    case GgmlType.BF16:
+      for (let i = 0, o = 0; o + 1 < bytes.length; i++, o += 2) if ((bytes[o + 1] & 0x7f) === 0x7f && (bytes[o] & 0x80) !== 0) return i;
+      return -1;
+    default:
+      return -1;
+  }
+}
+
+/** Throws BAD_TENSOR_DATA naming the tensor and element when a float tensor holds NaN or Inf. */
+export function requireFiniteFloats(type: GgmlType, bytes: Uint8Array, tensorName: string): void {
+  const i = firstNonFinite(type, bytes);
+  if (i >= 0) {
+    throw new BitNetError('BAD_TENSOR_DATA', `tensor '${tensorName}' (${TYPE_TRAITS[type].name}) holds a non-finite value at element ${i}`, {
+      details: { tensor: tensorName, element: i },
+    });
+  }
+}
