@@ -1,6 +1,6 @@
-// `npm run bench:kernels [-- --runs N --ring-mib M --threads 1,2]`: GB/s and GMAC/s of the wasm matmul kernels at
-// the BitNet b1.58 2B-4T decode shapes, the memory read bandwidth measured in the same run, and the decode
-// tok/s those figures imply.
+// `npm run bench:kernels [-- --runs N --ring-mib M --threads 1,2 --pp N]`: GB/s and GMAC/s of the wasm matmul kernels
+// at the BitNet b1.58 2B-4T decode shapes, the memory read bandwidth measured in the same run, the decode tok/s those
+// figures imply, and the ternary matmuls of a --pp token prefill (the GEMM path) with the prefill tok/s they imply.
 //
 // Each shape is measured over a ring of copies of its weight (--ring-mib MiB in all, beyond the last-level
 // cache) so every GEMV reads its weight from DRAM, as decode does; a run is one pass over the ring, the
@@ -106,6 +106,37 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
   return { seconds: median(times), best: Math.min(...times) };
 }
 
+/**
+ * Seconds per matmul of `nTokens` tokens (a prefill: the GEMM path), median over runs; weights cycle over copies
+ * filling `ringBytes` (at most 16), fresh activations every call so nothing is reused from the previous one.
+ */
+async function measurePrefill(be: KernelBackend, s: Shape, ringBytes: number, runs: number, nTokens: number): Promise<{ seconds: number; best: number }> {
+  const bytes = randomWeightBytes(s, s.rows * 31 + s.cols);
+  const copies = Math.max(1, Math.min(16, Math.ceil(ringBytes / bytes.length)));
+  const weights: Weight[] = [];
+  for (let i = 0; i < copies; i++) {
+    const { weight, target } = be.createWeight({ name: `${s.label} prefill #${i}`, type: s.type, dims: [s.cols, s.rows], byteSize: bytes.length });
+    target.set(bytes);
+    be.prepareWeight(weight);
+    weights.push(weight);
+  }
+  const x = be.allocF32(s.cols * nTokens);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 2;
+  const out = be.allocF32(s.rows * nTokens);
+  let k = 0;
+  const call = (): number => {
+    x[k % x.length] += 1e-3; // a new input: no quantization or table is reused
+    const t0 = performance.now();
+    be.matmul(out, weights[k++ % weights.length], x, nTokens);
+    return (performance.now() - t0) / 1000;
+  };
+  call();
+  const times: number[] = [];
+  for (let r = 0; r < Math.max(runs, copies); r++) times.push(call());
+  await Promise.resolve();
+  return { seconds: median(times), best: Math.min(...times) };
+}
+
 function fmt(n: number, digits = 2): string {
   return n.toFixed(digits).padStart(8);
 }
@@ -118,11 +149,12 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '1,2' },
       only: { type: 'string', default: '' },
       sets: { type: 'string', default: '' },
+      pp: { type: 'string', default: '128' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
-    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd]');
+    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd] [--pp N (0: no prefill)]');
     return;
   }
   const runs = Number(values.runs);
@@ -135,7 +167,9 @@ async function main(): Promise<void> {
   console.log(`node ${process.versions.node}, kernel sets: ${sets.join(', ')}${probe.relaxedValidates && probe.relaxedSelfCheck !== true ? ' (relaxed SIMD validates but fails the self-check)' : ''}`);
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs`);
 
+  const pp = Number(values.pp);
   const rows: Row[] = [];
+  const prefill: { kernelSet: string; threads: number; label: string; seconds: number }[] = [];
   const bandwidth = new Map<number, number>();
   for (const kernelSet of sets) {
     for (const threads of threadList) {
@@ -165,6 +199,13 @@ async function main(): Promise<void> {
             `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s)`,
           );
         }
+        for (const s of pp > 0 ? shapes.filter((sh) => sh.type === GgmlType.I2_S) : []) {
+          const { seconds, best } = await measurePrefill(be, s, ringBytes, runs, pp);
+          prefill.push({ kernelSet, threads, label: s.label, seconds });
+          console.log(
+            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} x ${pp} tokens ${fmt(seconds * 1e3, 1)} ms = ${fmt((pp * s.rows * s.cols) / seconds / 1e9, 1)} GMAC/s   (best run ${fmt((best * 1e3), 1)} ms)`,
+          );
+        }
       } finally {
         await be.dispose();
       }
@@ -192,6 +233,21 @@ async function main(): Promise<void> {
           `estimate ${kernelSet.padEnd(13)} t=${threads} with ${TYPE_TRAITS[out.type].name} output: ${(tokenSeconds * 1e3).toFixed(1)} ms/token = ${(1 / tokenSeconds).toFixed(1)} tok/s (GEMVs only)`,
         );
       }
+    }
+  }
+  // Prefill estimate: per layer q, o (2560x2560), k, v (640x2560, at the 2560x2560 rate per weight), gate, up, down,
+  // all over the --pp tokens; the output matrix only for the last token (left out). Attention and norms are left out.
+  for (const kernelSet of sets) {
+    for (const threads of threadList) {
+      const get = (label: string): number | undefined => prefill.find((r) => r.kernelSet === kernelSet && r.threads === threads && r.label === label)?.seconds;
+      const sq = get(SHAPES[0].label);
+      const up = get(SHAPES[1].label);
+      const down = get(SHAPES[2].label);
+      if (sq === undefined || up === undefined || down === undefined) continue;
+      const layerSeconds = 2 * sq + 2 * sq * (KV_DIM / HIDDEN) + 2 * up + down;
+      console.log(
+        `prefill estimate ${kernelSet.padEnd(13)} t=${threads}: ${pp} tokens in ${(LAYERS * layerSeconds * 1e3).toFixed(0)} ms = ${(pp / (LAYERS * layerSeconds)).toFixed(1)} tok/s (ternary GEMMs only)`,
+      );
     }
   }
   console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

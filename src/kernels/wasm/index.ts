@@ -42,6 +42,7 @@ interface KernelExports {
   roundActivationsF16(x: number, n: number, out: number, scaled: number): void;
   roundActivationsBF16(x: number, n: number, out: number): void;
   hasF16NonFinite(p: number, n: number): number;
+  hasCode3(p: number, nBytes: number, blockBytes: number, codeBytes: number): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -50,6 +51,16 @@ const MAX_PAGES = 65536;
 const ALIGN = 64;
 /** Tokens per pass of the tiled (lookup-table) ternary kernel: their tables (16 bytes per column each) stay in L2. */
 const LUT_TOKENS = 16;
+// The ternary GEMM (assembly/ternary-gemm.ts) takes passes of GEMM_TOKENS = 16 tokens too: 16 i16 lanes per table entry.
+/** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
+const GEMM_TABLE_BYTES = 8192 + 192;
+/** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
+const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128;
+/**
+ * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
+ * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
+ */
+const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
 /** Rows of one tile of the tiled ternary layout (assembly/ternary-lut.ts). */
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
@@ -99,6 +110,8 @@ class WasmWeight implements Weight {
   uniformScale = false;
   /** F16: some weight is Inf or NaN, so the kernel converts exactly instead of by the scaled-bits shortcut. */
   f16NonFinite = false;
+  /** Ternary: some 2-bit code is 3 (value +2), so the GEMM tables need all 256 entries and shorter spans. */
+  hasCode3 = false;
   /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
   readonly activationQuant: ActivationQuant;
   readonly matmulId: string;
@@ -331,19 +344,25 @@ class WasmBackend implements KernelBackend {
 
   // ------------------------------------------------------------------ jobs
 
-  /** Fill the job header for `totalRows` rows cut into chunks of a multiple of `rowQuantum` rows. */
-  private setJob(op: number, totalRows: number, rowQuantum: number): void {
+  /**
+   * Fill the job header for `totalRows` rows cut into chunks of a multiple of `rowQuantum` rows: CHUNKS_PER_THREAD
+   * chunks per thread, or with `maxChunkRows` the fewest chunks of at most that many rows, a multiple of the threads.
+   * Returns the rows per chunk.
+   */
+  private setJob(op: number, totalRows: number, rowQuantum: number, maxChunkRows?: number): number {
     const pool = this.pool;
     if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
     pool.begin();
     const j = this.job32;
-    const target = Math.max(1, this.threads * CHUNKS_PER_THREAD);
+    const target =
+      maxChunkRows === undefined ? Math.max(1, this.threads * CHUNKS_PER_THREAD) : this.threads * Math.max(1, Math.ceil(totalRows / (this.threads * maxChunkRows)));
     const chunkRows = Math.max(rowQuantum, Math.ceil(totalRows / target / rowQuantum) * rowQuantum);
     j[JOB.op] = op;
     j[JOB.next] = 0;
     j[JOB.chunks] = Math.ceil(totalRows / chunkRows);
     j[JOB.chunkRows] = chunkRows;
     j[JOB.totalRows] = totalRows;
+    return chunkRows;
   }
 
   private setArg(i: number, v: number): void {
@@ -435,6 +454,7 @@ class WasmBackend implements KernelBackend {
           });
         }
         w.weightScale = scale;
+        w.hasCode3 = this.exports.hasCode3(base, nElements / 4, nElements / 4, nElements / 4) !== 0;
         if (w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
         break;
       }
@@ -452,6 +472,7 @@ class WasmBackend implements KernelBackend {
         for (let b = 1; b < nBlocks && uniform; b++) uniform = dv.getUint16(base + b * TQ2_BLOCK_BYTES + 64, true) === d0;
         w.uniformScale = uniform;
         w.weightScale = f16ToNumber(d0);
+        w.hasCode3 = this.exports.hasCode3(base, nBlocks * TQ2_BLOCK_BYTES, TQ2_BLOCK_BYTES, 64) !== 0;
         if (w.rows >= TILE_ROWS) this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
         break;
       }
@@ -590,16 +611,21 @@ class WasmBackend implements KernelBackend {
   private matmulTernary(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
     const { rows, cols } = w;
     const tiled = w.tiledRows > 0;
+    // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
     const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
     const xqStride = align(cols);
     const bsumsStride = align((cols / 128) * 4);
-    const tabStride = tiled ? cols * 16 : 0;
     const q8k = w.activationQuant === 'q8k-block';
-    const [scratch, scratchStride] = this.threadScratch(128 + 256);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
+      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
+      const tabStride = tiled && !gemm ? cols * 16 : 0;
       const q = this.quantize(xPtr + t0 * cols * 4, nt, cols, xqStride, bsumsStride, tabStride, q8k);
-      this.setJob(w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, tiled ? TILE_ROWS : 4);
+      const chunkRows = gemm
+        ? this.setJob(w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2, rows, TILE_ROWS, Math.ceil(rows / this.threads)) // one chunk per thread: each reads the tables once
+        : this.setJob(w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, tiled ? TILE_ROWS : 4);
+      // (the job header is written; threadScratch only allocates and writes no job words)
+      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(chunkRows) : 128 + 256);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -623,6 +649,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.actQuant, q8k ? 1 : 0);
       this.setArg(ARG.ascales, q.ascales);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
+      this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob();
     }
   }

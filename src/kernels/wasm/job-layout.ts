@@ -51,6 +51,8 @@ export const OP = {
   tileTq2: 10,
   bandwidth: 11,
   q4_0: 12,
+  gemmI2s: 13,
+  gemmTq2: 14,
 } as const;
 
 /** Matmul argument word indexes (assembly/job.ts ARG_*); f64 values take two words. */

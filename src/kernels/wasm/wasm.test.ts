@@ -126,6 +126,74 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   }
 
+  it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
+    // 70 rows = 2 tiles of 32 through the GEMM tables + 6 rows through the per-token kernels
+    const rows = 70;
+    // extreme: every code the largest (+1, or 3 = +2) and every activation the same, so the i16 partial sums reach
+    // their bound (64 x 508 = 32512; with code 3 only 32 groups fit before widening)
+    type Fill = 'random' | 'code3' | 'all+1' | 'all3';
+    const cases: [string, GgmlType, number, boolean, Fill][] = [
+      ['I2_S', GgmlType.I2_S, 1152, false, 'random'],
+      ['I2_S with code 3', GgmlType.I2_S, 640, false, 'code3'],
+      ['I2_S all +1, equal x', GgmlType.I2_S, 1024, false, 'all+1'],
+      ['I2_S all code 3, equal x', GgmlType.I2_S, 1024, false, 'all3'],
+      ['TQ2_0 one d', GgmlType.TQ2_0, 768, false, 'random'],
+      ['TQ2_0 per-block d', GgmlType.TQ2_0, 512, true, 'random'],
+      ['TQ2_0 per-block d, code 3', GgmlType.TQ2_0, 512, true, 'code3'],
+      ['TQ2_0 all code 3, equal x', GgmlType.TQ2_0, 512, false, 'all3'],
+      ['TQ1_0', GgmlType.TQ1_0, 512, false, 'random'],
+    ];
+    for (const threads of [1, 2]) {
+      const be = await createWasmBackend({ threads, kernelSet });
+      const ref = createReferenceBackend();
+      try {
+        for (const [label, type, cols, blockScales, fill] of cases) {
+          const rng = seededRng(cols + (blockScales ? 1 : 0) + fill.length + type);
+          const codes = fill === 'all+1' ? new Int8Array(rows * cols).fill(1) : rng.codes(rows * cols);
+          let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
+          if (blockScales) bytes = withBlockScales(bytes, cols);
+          if (fill === 'code3' || fill === 'all3') {
+            // code bytes all 3s (value +2 in both readers): some, or every one
+            const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
+            const step = fill === 'code3' ? 37 : 1;
+            for (let i = 0; i < codeBytes; i += step) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
+          }
+          const equalX = fill === 'all+1' || fill === 'all3';
+          for (const mode of ['per-token', 'q8k-block'] as const) {
+            const info = { name: `${label}-${mode}`, type, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
+            const a = be.createWeight(info);
+            a.target.set(bytes);
+            be.prepareWeight(a.weight);
+            const b = ref.createWeight(info);
+            b.target.set(bytes);
+            ref.prepareWeight(b.weight);
+            const maxTokens = 33;
+            const x = be.allocF32(maxTokens * cols);
+            const xr = ref.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = equalX ? 1.5 : rng.normal() * (i % 89 === 0 ? 20 : 1);
+            const out = be.allocF32(maxTokens * rows + 3);
+            const outR = ref.allocF32(maxTokens * rows);
+            for (const nTokens of [...Array.from({ length: 17 }, (_, i) => i + 1), 33]) {
+              out.fill(NaN);
+              const scale = nTokens % 3 === 0 ? 0.75 : 1;
+              be.matmul(out, a.weight, x, nTokens, scale);
+              ref.matmul(outR, b.weight, xr, nTokens, scale);
+              for (let i = 0; i < nTokens * rows; i++) {
+                if (!Object.is(out[i], outR[i])) {
+                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+                }
+              }
+              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 120_000);
+
   const float: [GgmlType, number, number, number][] = [
     [GgmlType.Q8_0, 300, 2560, 1],
     [GgmlType.Q8_0, 40, 224, 5],

@@ -13,9 +13,11 @@ import { matmulF32Rows } from './matmul-f32';
 import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
+import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
 
 export { quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
+export { hasCode3 } from './ternary-gemm';
 export { embedRow } from './embed';
 export { rmsnorm } from './rmsnorm';
 export { rope } from './rope';
@@ -40,6 +42,8 @@ const OP_TILE_I2_S: u32 = 9;
 const OP_TILE_TQ2_0: u32 = 10;
 const OP_BANDWIDTH: u32 = 11;
 const OP_Q4_0: u32 = 12;
+const OP_GEMM_I2_S: u32 = 13;
+const OP_GEMM_TQ2_0: u32 = 14;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -67,6 +71,8 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_TILE_TQ2_0) tileTQ2Rows(job, start, end, thread);
     else if (op == OP_BANDWIDTH) bandwidthRows(job, start, end, thread);
     else if (op == OP_Q4_0) matmulQ4_0Rows(job, start, end, thread);
+    else if (op == OP_GEMM_I2_S) gemmI2SRows(job, start, end, thread);
+    else if (op == OP_GEMM_TQ2_0) gemmTQ2Rows(job, start, end, thread);
     else unreachable();
   }
 }

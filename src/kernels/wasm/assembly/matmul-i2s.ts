@@ -84,8 +84,6 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
   const cols = argU32(job, ARG_COLS);
-  const x = argPtr(job, ARG_X);
-  const xStride = <usize>argU32(job, ARG_X_STRIDE);
   const info = argPtr(job, ARG_AUX);
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
@@ -93,17 +91,12 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
   const q8k = argU32(job, ARG_ACT_QUANT) != 0;
   const ascales = argPtr(job, ARG_ASCALES);
   const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
-  const bsums = argPtr(job, ARG_BSUMS);
-  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
   const tab = argPtr(job, ARG_TAB);
   const tabStride = <usize>argU32(job, ARG_TAB_STRIDE);
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const acc = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const sums = acc + 128; // 32 f64
   const nGroups = cols >> 2;
-  const nBlocks = cols >> 7;
-  const m3 = vconst(C_03);
-  const ones = vconst(C_ONES16);
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
@@ -132,26 +125,49 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
       }
       r += 32;
     } else {
-      const wr = w + <usize>r * (cols >> 2);
-      for (let t: u32 = 0; t < nTokens; t++) {
-        const xt = x + <usize>t * xStride;
-        const o = out + ((<usize>t * outStride + r) << 2);
-        if (!q8k) {
-          const dot = (cols & 127) == 0 ? dotRowI2S(wr, xt, nBlocks) : dotRowI2SScalar(w, <usize>r * cols, xt, cols);
-          const rec = info + (<usize>t << 4);
-          store<f32>(o, finishTernary(wscale * <f64>(dot - load<i32>(rec, 4)), load<f32>(rec), scale));
-        } else {
-          const bs = bsums + <usize>t * bsumsStride;
-          const at = ascales + <usize>t * ascalesStride;
-          let sum: f64 = 0;
-          for (let k: u32 = 0; k < nBlocks; k++) {
-            const idot = dotBlockI2S(wr + (<usize>k << 5), xt + (<usize>k << 7), m3, ones) - load<i32>(bs + (<usize>k << 2));
-            sum += <f64>idot * load<f64>(at + (<usize>(k >> 1) << 3));
-          }
-          store<f32>(o, finishQ8K(wscale * sum, scale));
-        }
-      }
+      i2sUntiledRow(job, r);
       r++;
+    }
+  }
+}
+
+/** One row r outside the tiled layout, every token (per-token or Q8_K activations); also used by the GEMM job. */
+export function i2sUntiledRow(job: usize, r: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const info = argPtr(job, ARG_AUX);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const wscale = argF64(job, ARG_WSCALE);
+  const q8k = argU32(job, ARG_ACT_QUANT) != 0;
+  const ascales = argPtr(job, ARG_ASCALES);
+  const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const bsums = argPtr(job, ARG_BSUMS);
+  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
+  const nBlocks = cols >> 7;
+  const m3 = vconst(C_03);
+  const ones = vconst(C_ONES16);
+  const wr = w + <usize>r * (cols >> 2);
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + <usize>t * xStride;
+    const o = out + ((<usize>t * outStride + r) << 2);
+    if (!q8k) {
+      const dot = (cols & 127) == 0 ? dotRowI2S(wr, xt, nBlocks) : dotRowI2SScalar(w, <usize>r * cols, xt, cols);
+      const rec = info + (<usize>t << 4);
+      store<f32>(o, finishTernary(wscale * <f64>(dot - load<i32>(rec, 4)), load<f32>(rec), scale));
+    } else {
+      const bs = bsums + <usize>t * bsumsStride;
+      const at = ascales + <usize>t * ascalesStride;
+      let sum: f64 = 0;
+      for (let k: u32 = 0; k < nBlocks; k++) {
+        const idot = dotBlockI2S(wr + (<usize>k << 5), xt + (<usize>k << 7), m3, ones) - load<i32>(bs + (<usize>k << 2));
+        sum += <f64>idot * load<f64>(at + (<usize>(k >> 1) << 3));
+      }
+      store<f32>(o, finishQ8K(wscale * sum, scale));
     }
   }
 }

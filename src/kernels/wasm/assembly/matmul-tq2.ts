@@ -50,8 +50,6 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
   const cols = argU32(job, ARG_COLS);
-  const x = argPtr(job, ARG_X);
-  const xStride = <usize>argU32(job, ARG_X_STRIDE);
   const info = argPtr(job, ARG_AUX);
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
@@ -63,14 +61,10 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const tab = argPtr(job, ARG_TAB);
   const tabStride = <usize>argU32(job, ARG_TAB_STRIDE);
   const tiledRows = argU32(job, ARG_TILED_ROWS);
-  const bsums = argPtr(job, ARG_BSUMS);
-  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
   const acc = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const sums = acc + 128; // 32 f64
   const nBlocks = cols >> 8;
   const rowBytes = <usize>nBlocks * TQ2_BLOCK_BYTES;
-  const m3 = vconst(C_03);
-  const ones = vconst(C_ONES16);
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
@@ -110,27 +104,52 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
       }
       r += 32;
     } else {
-      const wr = w + <usize>r * rowBytes;
-      for (let t: u32 = 0; t < nTokens; t++) {
-        const xt = x + <usize>t * xStride;
-        const bs = bsums + <usize>t * bsumsStride;
-        const at = ascales + <usize>t * ascalesStride;
-        let dot: f64 = 0;
-        let idot: i32 = 0;
-        for (let b: u32 = 0; b < nBlocks; b++) {
-          const q = wr + <usize>b * TQ2_BLOCK_BYTES;
-          const sumX = load<i32>(bs + (<usize>b << 3)) + load<i32>(bs + (<usize>b << 3), 4);
-          const blockDot = dotBlockTQ2(q, xt + (<usize>b << 8), m3, ones) - sumX;
-          const d = <f64>f16ToF32(load<u16>(q, 64));
-          if (uniform) idot += blockDot;
-          else if (q8k) dot += d * (<f64>blockDot * load<f64>(at + (<usize>b << 3)));
-          else dot += d * <f64>blockDot;
-        }
-        const o = out + ((<usize>t * outStride + r) << 2);
-        if (q8k) store<f32>(o, finishQ8K(dot, scale));
-        else store<f32>(o, finishTernary(uniform ? wscale * <f64>idot : dot, load<f32>(info + (<usize>t << 4)), scale));
-      }
+      tq2UntiledRow(job, r);
       r++;
     }
+  }
+}
+
+/** One row r outside the tiled layout, every token (per-token or Q8_K activations); also used by the GEMM job. */
+export function tq2UntiledRow(job: usize, r: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const info = argPtr(job, ARG_AUX);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const q8k = argU32(job, ARG_ACT_QUANT) != 0;
+  const ascales = argPtr(job, ARG_ASCALES);
+  const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const uniform = !q8k && argU32(job, ARG_UNIFORM) != 0;
+  const wscale = argF64(job, ARG_WSCALE);
+  const bsums = argPtr(job, ARG_BSUMS);
+  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
+  const nBlocks = cols >> 8;
+  const rowBytes = <usize>nBlocks * TQ2_BLOCK_BYTES;
+  const m3 = vconst(C_03);
+  const ones = vconst(C_ONES16);
+  const wr = w + <usize>r * rowBytes;
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + <usize>t * xStride;
+    const bs = bsums + <usize>t * bsumsStride;
+    const at = ascales + <usize>t * ascalesStride;
+    let dot: f64 = 0;
+    let idot: i32 = 0;
+    for (let b: u32 = 0; b < nBlocks; b++) {
+      const q = wr + <usize>b * TQ2_BLOCK_BYTES;
+      const sumX = load<i32>(bs + (<usize>b << 3)) + load<i32>(bs + (<usize>b << 3), 4);
+      const blockDot = dotBlockTQ2(q, xt + (<usize>b << 8), m3, ones) - sumX;
+      const d = <f64>f16ToF32(load<u16>(q, 64));
+      if (uniform) idot += blockDot;
+      else if (q8k) dot += d * (<f64>blockDot * load<f64>(at + (<usize>b << 3)));
+      else dot += d * <f64>blockDot;
+    }
+    const o = out + ((<usize>t * outStride + r) << 2);
+    if (q8k) store<f32>(o, finishQ8K(dot, scale));
+    else store<f32>(o, finishTernary(uniform ? wscale * <f64>idot : dot, load<f32>(info + (<usize>t << 4)), scale));
   }
 }

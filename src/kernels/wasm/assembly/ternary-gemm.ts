@@ -1,0 +1,374 @@
+// The prefill GEMM of the tiled ternary layout (ternary-lut.ts): each weight byte of a tile is read once per pass of
+// up to GEMM_TOKENS tokens and applied to all of them at once.
+//
+// Why: the decode kernel (ternary-lut.ts) holds 16 rows in the lanes of a v128 and spends ~0.28 instructions per
+// weight per token on table lookups and byte joins; with several tokens the weight decoding is shared but the
+// per-token lookups are not. Here the lanes hold tokens instead: a tile byte is the 4 codes of one row for a group of
+// 4 columns (c0 | c1 << 2 | c2 << 4 | c3 << 6, value code - 1), and per group a table holds, for every byte value, the
+// 16 tokens' sums (c0 - 1) x0 + (c1 - 1) x1 + (c2 - 1) x2 + (c3 - 1) x3 as i16 (32 bytes). One byte load, two v128
+// loads and two i16x8 adds apply 4 weights to 16 tokens: ~0.13 instructions per weight and token, exact integers.
+// Only the 81 entries with codes 0..2 are built unless the weight holds code 3 (ARG_VARIANT 1: all 256, value +2).
+//
+// The tables (~0.9 KiB per column touched) outweigh the weights (8 bytes per column per 32 rows), so the loop order
+// keeps them close: one job chunk per thread; superspans of 64 groups (tables built by the thread, in L2), blocks of GEMM_BLOCK_TILES
+// tiles, spans of GEMM_SPAN_GROUPS groups (tables in L1), every row of the block, each row's 16 i16 partial sums
+// kept in scratch. Measured on 2560x2560 I2_S, 16 tokens, 1 thread: 1.3 ms against 3.9 ms for 16 per-token passes
+// (3.1 ms with relaxed SIMD); with the tables read straight from L3 it was 2.8 ms. The partial sums hold at most 64 entries (|entry| <= 4 * 127 = 508, 64 * 508 < 32768),
+// 32 with code 3 (|entry| <= 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d)
+// folded into f64 sums in the reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256
+// S += d * (f64(idot) * a).
+
+import { finishQ8K, finishTernary, f16ToF32 } from './common';
+import {
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT,
+  ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
+  ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+} from './job';
+import { i2sUntiledRow } from './matmul-i2s';
+import { TQ2_TILE_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
+
+/** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry. */
+export const GEMM_TOKENS: u32 = 16;
+/**
+ * Bytes from one group's table to the next: 256 entries of 16 tokens' i16 sums (8 KiB) plus 3 cache lines, so that
+ * the same entry of consecutive groups falls in different L1 sets (a plain 8 KiB stride maps them all to one).
+ */
+export const GEMM_TABLE_BYTES: usize = 8192 + 192;
+/**
+ * Groups per span: the tables a span touches (~3.4 KiB each) and the i16 partial sums of a block of rows (32 bytes
+ * each) stay in L1 while every row of the block does its lookups.
+ */
+export const GEMM_SPAN_GROUPS: u32 = 8;
+/** Tiles per block of rows: their i16 partial sums (8 KiB) stay in L1 next to a span's tables (~27 KiB). */
+export const GEMM_BLOCK_TILES: u32 = 8;
+
+/**
+ * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
+ * (xStride bytes per token), at tab + (g - g0) * GEMM_TABLE_BYTES; tokens past nTokens get zeros. `full` builds all
+ * 256 entries (code 3 = +2), else the 81 with codes 0..2.
+ */
+function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool): void {
+  const zero = i32x4.splat(0);
+  for (let g = g0; g < g1; g++) {
+    // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128
+    const xg = x + (<usize>g << 2);
+    let v0 = zero;
+    let v1 = zero;
+    let v2 = zero;
+    let v3 = zero;
+    if (nTokens >= GEMM_TOKENS) {
+      v0 = v128.load32_lane(xg, v0, 0);
+      v0 = v128.load32_lane(xg + xStride, v0, 1);
+      v0 = v128.load32_lane(xg + 2 * xStride, v0, 2);
+      v0 = v128.load32_lane(xg + 3 * xStride, v0, 3);
+      v1 = v128.load32_lane(xg + 4 * xStride, v1, 0);
+      v1 = v128.load32_lane(xg + 5 * xStride, v1, 1);
+      v1 = v128.load32_lane(xg + 6 * xStride, v1, 2);
+      v1 = v128.load32_lane(xg + 7 * xStride, v1, 3);
+      v2 = v128.load32_lane(xg + 8 * xStride, v2, 0);
+      v2 = v128.load32_lane(xg + 9 * xStride, v2, 1);
+      v2 = v128.load32_lane(xg + 10 * xStride, v2, 2);
+      v2 = v128.load32_lane(xg + 11 * xStride, v2, 3);
+      v3 = v128.load32_lane(xg + 12 * xStride, v3, 0);
+      v3 = v128.load32_lane(xg + 13 * xStride, v3, 1);
+      v3 = v128.load32_lane(xg + 14 * xStride, v3, 2);
+      v3 = v128.load32_lane(xg + 15 * xStride, v3, 3);
+    } else {
+      for (let t: u32 = 0; t < nTokens; t++) {
+        const word = i32x4.splat(load<i32>(xg + <usize>t * xStride));
+        const keep = i32x4.eq(i32x4(0, 1, 2, 3), i32x4.splat(t & 3));
+        if (t < 4) v0 = v128.bitselect(word, v0, keep);
+        else if (t < 8) v1 = v128.bitselect(word, v1, keep);
+        else if (t < 12) v2 = v128.bitselect(word, v2, keep);
+        else v3 = v128.bitselect(word, v3, keep);
+      }
+    }
+    // columns 0, 1 of tokens 0-7 and 8-15 (bytes token-major), then columns 2, 3
+    const a01 = i8x16.shuffle(v0, v1, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const b01 = i8x16.shuffle(v2, v3, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const a23 = i8x16.shuffle(v0, v1, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const b23 = i8x16.shuffle(v2, v3, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    // X_k for tokens 0-7 (suffix 0) and 8-15 (suffix 1), i16
+    const x00 = i16x8.extend_low_i8x16_s(a01);
+    const x01 = i16x8.extend_low_i8x16_s(b01);
+    const x10 = i16x8.extend_high_i8x16_s(a01);
+    const x11 = i16x8.extend_high_i8x16_s(b01);
+    const x20 = i16x8.extend_low_i8x16_s(a23);
+    const x21 = i16x8.extend_low_i8x16_s(b23);
+    const x30 = i16x8.extend_high_i8x16_s(a23);
+    const x31 = i16x8.extend_high_i8x16_s(b23);
+    const tg = tab + <usize>(g - g0) * GEMM_TABLE_BYTES;
+    if (full) {
+      buildTable(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
+    } else {
+      buildTable(tg, x00, x01, x10, x11, x20, x21, x30, x31, 3);
+    }
+  }
+}
+
+/**
+ * The entries n | m << 4 (n = c0 | c1 << 2, m = c2 | c3 << 2, codes < nCodes) of one group's table: the 16 tokens'
+ * (c0 - 1) X0 + (c1 - 1) X1 + (c2 - 1) X2 + (c3 - 1) X3, built by adding X0 step by step to a running value.
+ */
+// @ts-ignore: decorator
+@inline function buildTable(tg: usize, x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128, x30: v128, x31: v128, nCodes: u32): void {
+  // h = (c2 - 1) X2 + (c3 - 1) X3, starting at c2 = c3 = 0
+  let h3_0 = i16x8.sub(i16x8.neg(x20), x30);
+  let h3_1 = i16x8.sub(i16x8.neg(x21), x31);
+  for (let c3: u32 = 0; c3 < nCodes; c3++) {
+    let h0 = h3_0;
+    let h1 = h3_1;
+    for (let c2: u32 = 0; c2 < nCodes; c2++) {
+      const m = c2 | (c3 << 2);
+      // e = h + (c0 - 1) X0 + (c1 - 1) X1, starting at c0 = c1 = 0
+      let l0 = i16x8.sub(i16x8.sub(h0, x00), x10);
+      let l1 = i16x8.sub(i16x8.sub(h1, x01), x11);
+      for (let c1: u32 = 0; c1 < nCodes; c1++) {
+        let e0 = l0;
+        let e1 = l1;
+        for (let c0: u32 = 0; c0 < nCodes; c0++) {
+          const p = tg + (<usize>(c0 | (c1 << 2) | (m << 4)) << 5);
+          v128.store(p, e0);
+          v128.store(p, e1, 16);
+          e0 = i16x8.add(e0, x00);
+          e1 = i16x8.add(e1, x01);
+        }
+        l0 = i16x8.add(l0, x10);
+        l1 = i16x8.add(l1, x11);
+      }
+      h0 = i16x8.add(h0, x20);
+      h1 = i16x8.add(h1, x21);
+    }
+    h3_0 = i16x8.add(h3_0, x30);
+    h3_1 = i16x8.add(h3_1, x31);
+  }
+}
+
+/** The sum of the table entries of 4 groups' weight bytes at wp, wp + 32, ... (tables at tab, GEMM_TABLE_BYTES apart), tokens 0-7 (half 0) or 8-15 (16). */
+// @ts-ignore: decorator
+@inline function quad(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
+  return i16x8.add(
+    i16x8.add(v128.load(e0 + half), v128.load(e1 + half, GEMM_TABLE_BYTES)),
+    i16x8.add(v128.load(e2 + half, 2 * GEMM_TABLE_BYTES), v128.load(e3 + half, 3 * GEMM_TABLE_BYTES)),
+  );
+}
+
+/**
+ * Lookups of one tile row over a full span (GEMM_SPAN_GROUPS = 8 groups): weight bytes at wp, wp + 32, ..., tables
+ * at tab, tab + GEMM_TABLE_BYTES, ... (offsets as immediates); adds to the 16 tokens' i16 partial sums at part.
+ */
+// @ts-ignore: decorator
+@inline function rowSpan8(wp: usize, tab: usize, part: usize): void {
+  const e0 = tab + (<usize>load<u8>(wp) << 5);
+  const e1 = tab + (<usize>load<u8>(wp, 32) << 5);
+  const e2 = tab + (<usize>load<u8>(wp, 64) << 5);
+  const e3 = tab + (<usize>load<u8>(wp, 96) << 5);
+  const f0 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 128) << 5);
+  const f1 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 160) << 5);
+  const f2 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 192) << 5);
+  const f3 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 224) << 5);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad(e0, e1, e2, e3, 0), quad(f0, f1, f2, f3, 0))));
+  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad(e0, e1, e2, e3, 16), quad(f0, f1, f2, f3, 16))), 16);
+}
+
+/** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
+function rowSpanTail(wp: usize, tab: usize, n: u32, part: usize): void {
+  let a0 = v128.load(part);
+  let a1 = v128.load(part, 16);
+  for (let g: u32 = 0; g < n; g++) {
+    const e = tab + <usize>g * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + (<usize>g << 5)) << 5);
+    a0 = i16x8.add(a0, v128.load(e));
+    a1 = i16x8.add(a1, v128.load(e, 16));
+  }
+  v128.store(part, a0);
+  v128.store(part, a1, 16);
+}
+
+/** Widen the 32 rows' i16 partial sums (32 bytes each) into i32 sums at dst (64 bytes each; added unless `first`) and zero them. */
+function flushPartials(part: usize, dst: usize, first: bool): void {
+  const z = i16x8.splat(0);
+  for (let i: usize = 0; i < 32; i++) {
+    const p = part + (i << 5);
+    const d = dst + (i << 6);
+    const a0 = v128.load(p);
+    const a1 = v128.load(p, 16);
+    let s0 = i32x4.extend_low_i16x8_s(a0);
+    let s1 = i32x4.extend_high_i16x8_s(a0);
+    let s2 = i32x4.extend_low_i16x8_s(a1);
+    let s3 = i32x4.extend_high_i16x8_s(a1);
+    if (!first) {
+      s0 = i32x4.add(s0, v128.load(d));
+      s1 = i32x4.add(s1, v128.load(d, 16));
+      s2 = i32x4.add(s2, v128.load(d, 32));
+      s3 = i32x4.add(s3, v128.load(d, 48));
+    }
+    v128.store(d, s0);
+    v128.store(d, s1, 16);
+    v128.store(d, s2, 32);
+    v128.store(d, s3, 48);
+    v128.store(p, z);
+    v128.store(p, z, 16);
+  }
+}
+
+/** sums[i][t] += d_i * (f64(idot[i][t]) * a[t]) for the 32 rows and 16 tokens (d_i = 1 when ds is 0). */
+function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
+  for (let i: usize = 0; i < 32; i++) {
+    const d = ds != 0 ? <f64>f16ToF32(load<u16>(ds + (i << 1))) : 1.0;
+    const d2 = f64x2.splat(d);
+    const ip = idot + (i << 6);
+    const sp = sums + (i << 7);
+    for (let t: usize = 0; t < 16; t += 4) {
+      const v = v128.load(ip + (t << 2));
+      const vh = i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+      let lo = f64x2.mul(f64x2.convert_low_i32x4_s(v), v128.load(a + (t << 3)));
+      let hi = f64x2.mul(f64x2.convert_low_i32x4_s(vh), v128.load(a + (t << 3), 16));
+      if (ds != 0) {
+        lo = f64x2.mul(d2, lo);
+        hi = f64x2.mul(d2, hi);
+      }
+      v128.store(sp + (t << 3), f64x2.add(v128.load(sp + (t << 3)), lo));
+      v128.store(sp + (t << 3), f64x2.add(v128.load(sp + (t << 3), 16), hi), 16);
+    }
+  }
+}
+
+/**
+ * Job body for I2_S (isTQ2 false) or TQ2_0 (true) weights: rows [start, end) for up to 16 tokens of int8 activations
+ * at ARG_X. The whole tiles below ARG_TILED_ROWS go through tables this thread builds (the glue gives each thread one
+ * chunk): per superspan of 64 groups (tables in L2), per block of GEMM_BLOCK_TILES tiles, per span of
+ * GEMM_SPAN_GROUPS groups (tables in L1), every row of the block. Other rows go through the per-token kernels.
+ */
+// @ts-ignore: decorator
+@inline function gemmRows(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const info = argPtr(job, ARG_AUX);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const wscale = argF64(job, ARG_WSCALE);
+  const q8k = argU32(job, ARG_ACT_QUANT) != 0;
+  const ascales = argPtr(job, ARG_ASCALES);
+  const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const uniform = isTQ2 && !q8k && argU32(job, ARG_UNIFORM) != 0;
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const tiledRows = argU32(job, ARG_TILED_ROWS);
+  const full = argU32(job, ARG_VARIANT) != 0;
+  const tiledEnd = min(end, tiledRows);
+  const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
+  const nRows = <usize>nTiles << 5;
+  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row), i32 sums (64 B per row)
+  // or f64 sums (128 B per row), i32 fold block sums (64 B per row), 16 f64 token scales
+  const scratch = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const tab = scratch;
+  const part = tab + 64 * GEMM_TABLE_BYTES;
+  const acc = part + (nRows << 5);
+  const sums = acc; // folds use f64 sums instead of i32 sums
+  const blk = acc + (nRows << 7); // folds: i32 sums of the current fold block (64 B per row)
+  const a = blk + (nRows << 6);
+  const nGroups = cols >> 2;
+  const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
+  const tileBytes = rowBytes << 5;
+  // integer accumulation over the whole row, or float folds per block (I2_S: 128 columns, TQ2_0: 256)
+  const folds = isTQ2 ? !uniform : q8k;
+  const foldGroups: u32 = isTQ2 ? 64 : 32;
+  // i16 partial sums hold at most 64 entries of <= 508 (32 of <= 1016 with code 3), and flush at least at each fold
+  const flushGroups: u32 = min(full ? 32 : 64, folds ? foldGroups : 64);
+  if (nTiles > 0) {
+    const w0 = w + <usize>start * rowBytes;
+    const z = i16x8.splat(0);
+    for (let i: usize = 0; i < (nRows << 5); i += 16) v128.store(part + i, z);
+    if (folds) for (let i: usize = 0; i < (nRows << 7); i += 16) v128.store(sums + i, z);
+    // superspans of 64 groups: this thread builds their tables (~220 KiB touched), which stay in its L2 while every
+    // block of rows uses them (tables built by another core cost more to fetch than to build)
+    for (let s0: u32 = 0; s0 < nGroups; s0 += 64) {
+      const sEnd = min(s0 + 64, nGroups);
+      buildTables(x, xStride, nTokens, s0, sEnd, tab, full);
+      for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
+        const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
+        for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
+          const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
+          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : <usize>g0 << 5;
+          const tp = tab + <usize>(g0 - s0) * GEMM_TABLE_BYTES;
+          for (let k = kb; k < kEnd; k++) {
+            let wp = w0 + <usize>k * tileBytes + gOff;
+            let pp = part + (<usize>k << 10);
+            const ppEnd = pp + 1024;
+            if (n == GEMM_SPAN_GROUPS) {
+              for (; pp < ppEnd; pp += 32) {
+                rowSpan8(wp, tp, pp);
+                wp++;
+              }
+            } else {
+              for (; pp < ppEnd; pp += 32) {
+                rowSpanTail(wp, tp, n, pp);
+                wp++;
+              }
+            }
+          }
+          const g1 = g0 + n;
+          if (g1 % flushGroups != 0 && g1 < nGroups) continue;
+          const flushStart = (g1 - 1) / flushGroups * flushGroups; // first group of this flush block
+          if (folds) {
+            const b = flushStart / foldGroups; // fold block index
+            for (let k = kb; k < kEnd; k++) flushPartials(part + (<usize>k << 10), blk + (<usize>k << 11), flushStart % foldGroups == 0);
+            if (g1 % foldGroups != 0 && g1 < nGroups) continue;
+            const sb = isTQ2 ? b : b >> 1; // the 256-column activation block
+            for (let t: u32 = 0; t < GEMM_TOKENS; t++) {
+              store<f64>(a + (<usize>t << 3), q8k && t < nTokens ? load<f64>(ascales + <usize>t * ascalesStride + (<usize>sb << 3)) : 1.0);
+            }
+            for (let k = kb; k < kEnd; k++) {
+              foldBlock(blk + (<usize>k << 11), sums + (<usize>k << 12), a, isTQ2 ? w0 + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES + 2048 : 0);
+            }
+          } else {
+            for (let k = kb; k < kEnd; k++) flushPartials(part + (<usize>k << 10), acc + (<usize>k << 11), flushStart == 0);
+          }
+        }
+      }
+    }
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const o = out + ((<usize>t * outStride + start) << 2);
+      const s = load<f32>(info + (<usize>t << 4));
+      for (let i: usize = 0; i < nRows; i++) {
+        let y: f32;
+        if (!folds) y = finishTernary(wscale * <f64>load<i32>(acc + (i << 6) + (<usize>t << 2)), s, scale);
+        else if (q8k) y = finishQ8K(isTQ2 ? load<f64>(sums + (i << 7) + (<usize>t << 3)) : wscale * load<f64>(sums + (i << 7) + (<usize>t << 3)), scale);
+        else y = finishTernary(load<f64>(sums + (i << 7) + (<usize>t << 3)), s, scale);
+        store<f32>(o + (i << 2), y);
+      }
+    }
+  }
+  for (let r = max(start, tiledEnd); r < end; r++) {
+    if (isTQ2) tq2UntiledRow(job, r);
+    else i2sUntiledRow(job, r);
+  }
+}
+
+export function gemmI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows(job, start, end, thread, false);
+}
+
+export function gemmTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows(job, start, end, thread, true);
+}
+
+/** 1 when any 2-bit field of the first codeBytes bytes of each blockBytes-byte block in [p, p + nBytes) is 3. */
+export function hasCode3(p: usize, nBytes: u32, blockBytes: u32, codeBytes: u32): u32 {
+  let any = i32x4.splat(0);
+  const m = i8x16.splat(0x55);
+  for (let b: usize = 0; b + <usize>blockBytes <= <usize>nBytes; b += blockBytes) {
+    let i: u32 = 0;
+    for (; i + 16 <= codeBytes; i += 16) {
+      const v = v128.load(p + b + i);
+      any = v128.or(any, v128.and(v128.and(v, i16x8.shr_u(v, 1)), m));
+    }
+    for (; i < codeBytes; i++) {
+      const v = <u32>load<u8>(p + b + i);
+      if ((v & (v >> 1) & 0x55) != 0) return 1;
+    }
+  }
+  return v128.any_true(any) ? 1 : 0;
+}
