@@ -11,8 +11,6 @@ import { readGgufHeader, readTensorData } from './reader.js';
 import type { GgufHeader } from './types.js';
 import { headerToSpec, writeGguf } from './writer.js';
 
-/** Slowest acceptable parse of one small input, generous for a busy 2-core machine. */
-const MAX_PARSE_MS = 250;
 
 const base = writeGguf({
   metadata: [
@@ -36,14 +34,12 @@ const base = writeGguf({
 
 /** Parses `bytes`; returns the header, or undefined when refused with a BitNetError; rethrows anything else. */
 async function parse(bytes: Uint8Array): Promise<GgufHeader | undefined> {
-  const t0 = performance.now();
+  // No timing assertion (speed is for benchmarks); a hang is caught by the test timeout.
   try {
     return await readGgufHeader(bytesSource(bytes));
   } catch (e) {
     if (!(e instanceof BitNetError)) throw new Error(`non-BitNetError thrown: ${String(e)}`, { cause: e });
     return undefined;
-  } finally {
-    expect(performance.now() - t0).toBeLessThan(MAX_PARSE_MS);
   }
 }
 

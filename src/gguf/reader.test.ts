@@ -106,14 +106,6 @@ describe('readGgufHeader', () => {
       ],
       tensors: [{ name: 'big', dims: [bigTensor.length], type: GgmlType.I8, data: bigTensor }],
     });
-    // Best of three, so a busy machine does not fail the test.
-    let elapsedMs = Infinity;
-    for (let run = 0; run < 3; run++) {
-      const t0 = performance.now();
-      await readGgufHeader(bytesSource(bytes));
-      elapsedMs = Math.min(elapsedMs, performance.now() - t0);
-    }
-    expect(elapsedMs).toBeLessThan(1000);
     const src = recordingSource(bytes);
     const header = await readGgufHeader(src);
     const tok = header.metadata.get('tokenizer.ggml.tokens');

@@ -63,9 +63,9 @@ export interface ChosenChatTemplate {
 /**
  * Most AST node evaluations one render may take. A chat template needs some twenty per message (1000 messages render
  * in ~40 ms); a hostile template (from an untrusted GGUF) with nested loops would otherwise hang the process. The
- * interpreter takes a few microseconds per step, so the limit is reached in one or two seconds.
+ * interpreter takes a few microseconds per step, so the limit is reached in well under a second (5000 messages fit).
  */
-export const MAX_TEMPLATE_STEPS = 500_000;
+export const MAX_TEMPLATE_STEPS = 100_000;
 
 /** Longest list `range()` may build in a template: real templates count messages; range(10**9) would exhaust memory. */
 export const MAX_TEMPLATE_RANGE = 100_000;

@@ -10,19 +10,18 @@ import { MAX_TEMPLATE_RANGE, chooseChatTemplate, isUsableChatTemplate, renderCha
 const MESSAGES: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
 const OPTS = { bosToken: '<s>', eosToken: '</s>', addGenerationPrompt: true };
 
-/** The error code of rendering `template`, and how long it took. */
-function renderCode(template: string): { code: string; ms: number } {
-  const t0 = performance.now();
+/** The error code of rendering `template`. */
+function renderCode(template: string): { code: string } {
   try {
     renderChatTemplate(template, MESSAGES, OPTS);
-    return { code: 'ok', ms: performance.now() - t0 };
+    return { code: 'ok' };
   } catch (e) {
-    return { code: isBitNetError(e) ? e.code : `not a BitNetError: ${String(e)}`, ms: performance.now() - t0 };
+    return { code: isBitNetError(e) ? e.code : `not a BitNetError: ${String(e)}` };
   }
 }
 
-/** Generous for a busy 2-core machine; unbounded, these templates run for minutes or kill the process. */
-const QUICK_MS = 5000;
+// No timing assertions (speed is for benchmarks): unbounded, these templates run for minutes or kill the
+// process, so the test timeout is what catches a hang.
 
 describe('hostile chat templates', () => {
   // Fuzz finding (target 'chat-template'): range(169220804) ended the process with V8's fatal "invalid size error";
@@ -36,7 +35,6 @@ describe('hostile chat templates', () => {
   ])('%s: a range beyond the limit is CHAT_TEMPLATE_ERROR', (template) => {
     const r = renderCode(template);
     expect(r.code).toBe('CHAT_TEMPLATE_ERROR');
-    expect(r.ms).toBeLessThan(QUICK_MS);
   });
 
   it('small ranges still work as in Jinja (start, stop, step, negative step)', () => {
@@ -55,7 +53,6 @@ describe('hostile chat templates', () => {
   ])('%s ends in CHAT_TEMPLATE_ERROR quickly', (_name, template) => {
     const r = renderCode(template);
     expect(r.code).toBe('CHAT_TEMPLATE_ERROR');
-    expect(r.ms).toBeLessThan(QUICK_MS);
   });
 
   it('strftime_now and the Python-style constants are still defined', () => {
