@@ -8,6 +8,7 @@
 
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { f32ToF16Bits } from '../src/formats/f16.js';
 import { GgmlType, TYPE_TRAITS } from '../src/formats/ggml-type.js';
 import { packI2s } from '../src/formats/i2s.js';
 import type { KernelBackend, Weight } from '../src/kernels/backend.js';
@@ -56,7 +57,7 @@ function weightBytes(s: Shape): number {
   return (n / 256) * 210;
 }
 
-/** Random but valid bytes of a weight (ternary codes 0..2; Q8_0 / Q6_K with small finite scales; finite F16). */
+/** Random but valid bytes of a weight (ternary codes 0..2; Q8_0 / Q6_K with small finite scales; F16 like an embedding). */
 function randomWeightBytes(s: Shape, seed: number): Uint8Array {
   let state = seed >>> 0;
   const next = (): number => {
@@ -71,7 +72,15 @@ function randomWeightBytes(s: Shape, seed: number): Uint8Array {
   const bytes = new Uint8Array(weightBytes(s));
   for (let i = 0; i < bytes.length; i++) bytes[i] = next() & 0xff;
   if (s.type === GgmlType.Q8_0) for (let b = 0; b < bytes.length / 34; b++) bytes[b * 34 + 1] = 0x20;
-  else if (s.type === GgmlType.F16) for (let i = 1; i < bytes.length; i += 2) bytes[i] &= 0xbb;
+  else if (s.type === GgmlType.F16) {
+    // like a real embedding table: normal values, sd 0.02 (about 0.25% F16 subnormals)
+    for (let i = 0; i < bytes.length; i += 2) {
+      const u = (next() + 1) / 16777217;
+      const bits = f32ToF16Bits(0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos((2 * Math.PI * next()) / 16777216));
+      bytes[i] = bits & 0xff;
+      bytes[i + 1] = bits >>> 8;
+    }
+  }
   else for (let b = 0; b < bytes.length / 210; b++) bytes[b * 210 + 209] = 0x20;
   return bytes;
 }

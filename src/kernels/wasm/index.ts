@@ -43,6 +43,8 @@ interface KernelExports {
   roundActivationsBF16(x: number, n: number, out: number): void;
   hasF16NonFinite(p: number, n: number): number;
   hasCode3(p: number, nBytes: number, blockBytes: number, codeBytes: number): number;
+  f16SubnormalCount(p: number, n: number): number;
+  f16ExtractSubnormals(p: number, rows: number, cols: number, rowStarts: number, colsOut: number, valuesOut: number): void;
 }
 
 const PAGE_BYTES = 65536;
@@ -112,6 +114,13 @@ class WasmWeight implements Weight {
   f16NonFinite = false;
   /** Ternary: some 2-bit code is 3 (value +2), so the GEMM tables need all 256 entries and shorter spans. */
   hasCode3 = false;
+  /**
+   * F16: the subnormal weights moved out of the matrix (assembly/f16-subnormals.ts): byte offsets of the per-row list
+   * starts (u32, rows + 1), their columns (u32) and values (f32); 0 when none were moved.
+   */
+  subRows = 0;
+  subCols = 0;
+  subValues = 0;
   /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
   readonly activationQuant: ActivationQuant;
   readonly matmulId: string;
@@ -485,9 +494,19 @@ class WasmBackend implements KernelBackend {
       case GgmlType.Q6_K:
         checkBlockScales(210, 208, nElements / 256);
         break;
-      case GgmlType.F16:
+      case GgmlType.F16: {
         w.f16NonFinite = this.exports.hasF16NonFinite(base, nElements) !== 0;
+        // subnormal weights would cost a microcode assist per multiply: move them to per-row lists (a few per row in
+        // real tables; past 1 in 64 the lists would cost more than the assists)
+        const nSub = this.exports.f16SubnormalCount(base, nElements);
+        if (nSub > 0 && nSub <= nElements / 64) {
+          w.subRows = this.alloc((w.rows + 1) * 4, `tensor '${name}' subnormal lists`);
+          w.subCols = this.alloc(nSub * 4, `tensor '${name}' subnormal lists`);
+          w.subValues = this.alloc(nSub * 4, `tensor '${name}' subnormal lists`);
+          this.exports.f16ExtractSubnormals(base, w.rows, w.cols, w.subRows, w.subCols, w.subValues);
+        }
         break;
+      }
       default:
         break;
     }
@@ -537,6 +556,17 @@ class WasmBackend implements KernelBackend {
     }
     for (let t = 0; t < tokenIds.length; t++) {
       this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows);
+    }
+    if (w.subRows !== 0) {
+      // put back the subnormal weights moved out of the matrix at load
+      const buffer = this.memory.buffer;
+      const starts = new Uint32Array(buffer, w.subRows, w.rows + 1);
+      const cols = new Uint32Array(buffer, w.subCols, starts[w.rows]);
+      const values = new Float32Array(buffer, w.subValues, starts[w.rows]);
+      const outF32 = new Float32Array(buffer, outPtr, tokenIds.length * dim);
+      for (let t = 0; t < tokenIds.length; t++) {
+        for (let k = starts[tokenIds[t]]; k < starts[tokenIds[t] + 1]; k++) outF32[t * dim + cols[k]] = values[k];
+      }
     }
     this.count(w.embedId);
   }
@@ -604,6 +634,9 @@ class WasmBackend implements KernelBackend {
     this.setArg(ARG.xStride, xStride);
     this.setArg(ARG.nTokens, nTokens);
     this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
+    this.setArg(ARG.subRows, w.subRows);
+    this.setArg(ARG.subCols, w.subCols);
+    this.setArg(ARG.subValues, w.subValues);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
   }

@@ -81,6 +81,9 @@ export const ARG = {
   ascales: 24,
   ascalesStride: 25,
   variant: 26,
+  subRows: 27,
+  subCols: 28,
+  subValues: 29,
 } as const;
 
 /** Attention argument word indexes (assembly/attention.ts ATT_*). */

@@ -350,6 +350,56 @@ describe('wasm thread pool and float-matmul activations', () => {
   });
 });
 
+describe('F16 subnormal weights (moved to per-row lists at load)', () => {
+  it.each(sets)('%s: matmul and embed equal the reference with ~1% subnormals, rows without any, and all-subnormal rows past the 1/64 cap', async (kernelSet) => {
+    const rng = seededRng(4444);
+    const cols = 300;
+    for (const [label, rows, density] of [
+      ['1% subnormals', 70, 0.01],
+      ['beyond the cap (every value subnormal)', 6, 1],
+    ] as const) {
+      const bytes = new Uint8Array(rows * cols * 2);
+      for (let i = 0; i < rows * cols; i++) {
+        // rows 3 and 4 keep no subnormal; others get them at `density`
+        const row = Math.floor(i / cols);
+        const sub = row !== 3 && row !== 4 && rng.next() < density;
+        const bits = sub ? rng.int(1, 1023) | (rng.next() < 0.5 ? 0x8000 : 0) : f32ToF16Bits(rng.normal() * 0.02);
+        bytes[2 * i] = bits & 0xff;
+        bytes[2 * i + 1] = bits >>> 8;
+      }
+      for (const threads of [1, 2]) {
+        const be = await createWasmBackend({ threads, kernelSet });
+        const ref = createReferenceBackend();
+        try {
+          const w = load(be, GgmlType.F16, rows, cols, bytes);
+          const wr = load(ref, GgmlType.F16, rows, cols, bytes);
+          const nTokens = 3;
+          const x = be.allocF32(nTokens * cols);
+          const xr = ref.allocF32(nTokens * cols);
+          // large activations make the subnormal products count: 1e4 * 6e-5
+          for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * 1e4;
+          const out = be.allocF32(nTokens * rows);
+          const outR = ref.allocF32(nTokens * rows);
+          be.matmul(out, w, x, nTokens);
+          ref.matmul(outR, wr, xr, nTokens);
+          for (let i = 0; i < outR.length; i++) {
+            if (!(Math.abs(out[i] - outR[i]) <= 1e-6 * Math.abs(outR[i]) + 1e-3)) expect.fail(`${label} threads=${threads} index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
+          }
+          const ids = Array.from({ length: rows }, (_, i) => i);
+          const e = be.allocF32(rows * cols);
+          const er = ref.allocF32(rows * cols);
+          be.embed(e, w, ids);
+          ref.embed(er, wr, ids);
+          for (let i = 0; i < e.length; i++) if (!Object.is(e[i], er[i])) expect.fail(`${label} embed index ${i}: reference ${er[i]}, wasm ${e[i]}`);
+        } finally {
+          await be.dispose();
+          await ref.dispose();
+        }
+      }
+    }
+  });
+});
+
 describe('wasm backend rules', () => {
   it('refuses buffers and weights it did not create, and ops after dispose; dispose is idempotent', async () => {
     const be = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });

@@ -18,6 +18,7 @@ import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
 export { quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
 export { hasCode3 } from './ternary-gemm';
+export { f16SubnormalCount, f16ExtractSubnormals } from './f16-subnormals';
 export { embedRow } from './embed';
 export { rmsnorm } from './rmsnorm';
 export { rope } from './rope';

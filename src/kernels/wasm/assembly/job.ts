@@ -36,7 +36,10 @@ export const ARG_UNIFORM: u32 = 22; // TQ2_0: 1 when every block has the same d 
 export const ARG_ACT_QUANT: u32 = 23; // 0: per-token int8 (bitnet.cpp), 1: Q8_K blocks of 256 (llama.cpp)
 export const ARG_ASCALES: u32 = 24; // Q8_K mode: f64 activation scale d per 256 columns
 export const ARG_ASCALES_STRIDE: u32 = 25; // bytes between tokens in ASCALES
-export const ARG_VARIANT: u32 = 26; // F16: 1 when the weight holds Inf / NaN (exact conversion, unscaled x)
+export const ARG_VARIANT: u32 = 26; // F16: 1 when the weight holds Inf / NaN (exact conversion, unscaled x); ternary GEMM: code 3 present
+export const ARG_SUB_ROWS: u32 = 27; // F16: u32 start of each row's subnormal list (rows + 1), or 0 (f16-subnormals.ts)
+export const ARG_SUB_COLS: u32 = 28; // F16: u32 column of each listed subnormal
+export const ARG_SUB_VALUES: u32 = 29; // F16: f32 value of each listed subnormal
 
 // @ts-ignore: decorator
 @inline export function argU32(job: usize, i: u32): u32 {

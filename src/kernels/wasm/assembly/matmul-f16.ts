@@ -4,10 +4,14 @@
 // and a mask (common.ts f16x4ScaledDown), the activations come rounded and pre-scaled by 2^112
 // (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits); sums of 16
 // products per lane in f32, then f64. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion, unscaled x.
+// Subnormal weights were moved to per-row lists at load (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
 
 import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
-import { argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
+import {
+  argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SUB_COLS, ARG_SUB_ROWS, ARG_SUB_VALUES,
+  ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
+} from './job';
 
 // @ts-ignore: decorator
 @inline function prod4(wp: usize, xp: usize, exact: bool, bits: v128): v128 {
@@ -55,12 +59,26 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
   const exact = argU32(job, ARG_VARIANT) != 0;
+  const subRows = argPtr(job, ARG_SUB_ROWS);
+  const subCols = argPtr(job, ARG_SUB_COLS);
+  const subValues = argPtr(job, ARG_SUB_VALUES);
+  // the fast path's x is scaled by 2^112: the listed products (value * x) are scaled back
+  const subScale: f64 = exact ? 1.0 : 1.925929944387236e-34; // 2^-112
   const bits = vconst(C_F16_BITS);
   for (let r = start; r < end; r++) {
     const wr = w + ((<usize>r * cols) << 1);
+    const k0 = subRows != 0 ? load<u32>(subRows + (<usize>r << 2)) : 0;
+    const k1 = subRows != 0 ? load<u32>(subRows + (<usize>r << 2), 4) : 0;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
-      const sum = exact ? rowDot(wr, xt, cols, true, bits) : rowDot(wr, xt, cols, false, bits);
+      let sum = exact ? rowDot(wr, xt, cols, true, bits) : rowDot(wr, xt, cols, false, bits);
+      if (k1 > k0) {
+        let extra: f64 = 0;
+        for (let k = k0; k < k1; k++) {
+          extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>load<u32>(subCols + (<usize>k << 2)) << 2));
+        }
+        sum += extra * subScale;
+      }
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }
