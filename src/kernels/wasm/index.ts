@@ -622,7 +622,10 @@ class WasmBackend implements KernelBackend {
       if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
+    const [scratch, scratchStride] = this.threadScratch(64);
     this.setJob(FLOAT_OPS[kind], w.rows, 16);
+    this.setArg(ARG.scratch, scratch);
+    this.setArg(ARG.scratchStride, scratchStride);
     this.setArg(ARG.aux, scales);
     this.setArg(ARG.auxStride, scalesStride);
     this.setArg(ARG.out, outPtr);
