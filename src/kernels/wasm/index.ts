@@ -361,17 +361,22 @@ class WasmBackend implements KernelBackend {
   private setJob(op: number, totalRows: number, rowQuantum: number, maxChunkRows?: number): number {
     const pool = this.pool;
     if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
+    const chunkRows = this.chunkRows(totalRows, rowQuantum, maxChunkRows);
     pool.begin();
     const j = this.job32;
-    const target =
-      maxChunkRows === undefined ? Math.max(1, this.threads * CHUNKS_PER_THREAD) : this.threads * Math.max(1, Math.ceil(totalRows / (this.threads * maxChunkRows)));
-    const chunkRows = Math.max(rowQuantum, Math.ceil(totalRows / target / rowQuantum) * rowQuantum);
     j[JOB.op] = op;
     j[JOB.next] = 0;
     j[JOB.chunks] = Math.ceil(totalRows / chunkRows);
     j[JOB.chunkRows] = chunkRows;
     j[JOB.totalRows] = totalRows;
     return chunkRows;
+  }
+
+  /** Rows per chunk of a job (see setJob). */
+  private chunkRows(totalRows: number, rowQuantum: number, maxChunkRows?: number): number {
+    const target =
+      maxChunkRows === undefined ? Math.max(1, this.threads * CHUNKS_PER_THREAD) : this.threads * Math.max(1, Math.ceil(totalRows / (this.threads * maxChunkRows)));
+    return Math.max(rowQuantum, Math.ceil(totalRows / target / rowQuantum) * rowQuantum);
   }
 
   private setArg(i: number, v: number): void {
@@ -657,11 +662,11 @@ class WasmBackend implements KernelBackend {
       const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
       const tabStride = tiled && !gemm ? cols * 16 : 0;
       const q = this.quantize(xPtr + t0 * cols * 4, nt, cols, xqStride, bsumsStride, tabStride, q8k);
-      const chunkRows = gemm
-        ? this.setJob(w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2, rows, TILE_ROWS, Math.ceil(rows / this.threads)) // one chunk per thread: each reads the tables once
-        : this.setJob(w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, tiled ? TILE_ROWS : 4);
-      // (the job header is written; threadScratch only allocates and writes no job words)
-      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(chunkRows) : 128 + 256);
+      // the GEMM: one chunk per thread, so each builds its tables once
+      const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
+      const quantum = tiled ? TILE_ROWS : 4;
+      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : 128 + 256);
+      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
