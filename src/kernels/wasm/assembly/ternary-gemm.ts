@@ -10,13 +10,14 @@
 // Only the 81 entries with codes 0..2 are built unless the weight holds code 3 (ARG_VARIANT 1: all 256, value +2).
 //
 // The tables (~0.9 KiB per column touched) outweigh the weights (8 bytes per column per 32 rows), so the loop order
-// keeps them close: one job chunk per thread; superspans of 64 groups (tables built by the thread, in L2), blocks of GEMM_BLOCK_TILES
-// tiles, spans of GEMM_SPAN_GROUPS groups (tables in L1), every row of the block, each row's 16 i16 partial sums
-// kept in scratch. Measured on 2560x2560 I2_S, 16 tokens, 1 thread: 1.3 ms against 3.9 ms for 16 per-token passes
-// (3.1 ms with relaxed SIMD); with the tables read straight from L3 it was 2.8 ms. The partial sums hold at most 64 entries (|entry| <= 4 * 127 = 508, 64 * 508 < 32768),
-// 32 with code 3 (|entry| <= 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d)
-// folded into f64 sums in the reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256
-// S += d * (f64(idot) * a).
+// keeps them close: one job chunk per thread; superspans of 64 groups whose tables the thread builds itself (in L2;
+// tables another core built cost more to fetch than to build); blocks of GEMM_BLOCK_TILES tiles; spans of
+// GEMM_SPAN_GROUPS groups (tables in L1); every row of the block, its 16 i16 partial sums kept in scratch. Measured on
+// 2560x2560 I2_S, 16 tokens, 1 thread, simd128: 1.2 ms against 3.9 ms for 16 per-token passes (3.1 ms with relaxed
+// SIMD); rows-inner with the tables read from L3 it was 2.8 ms.
+// The partial sums hold at most 64 entries (|entry| <= 4 * 127 = 508, 64 * 508 < 32768), 32 with code 3 (|entry| <=
+// 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d) folded into f64 sums in the
+// reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256 S += d * (f64(idot) * a).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '5219370ad9c355c618f89afb89f9fddcadff341577e34c87ea6b650b68e872d1';
+export const SOURCE_HASH = '23ebb0ce156e8d9c446c1d23721979c861b514e235313ff211eaad9adada036b';
 
 /** The wasm binary (27067 bytes), base64. */
 export const WASM_BASE64 =

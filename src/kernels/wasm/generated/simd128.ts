@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'f2aa0d56db5b9aa0e9ddffcee462d187c942b69669c68177ccbfe38ddef486da';
+export const SOURCE_HASH = '2830a15c6e0af919c9b4f757cef795828a440b6eab99ec5b46e986a4c0d9b30d';
 
 /** The wasm binary (27599 bytes), base64. */
 export const WASM_BASE64 =
