@@ -30,7 +30,7 @@ interface KernelExports {
   embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
   rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
   rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
-  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number): void;
+  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number): number;
   addInPlace(x: number, y: number, n: number): void;
   reluSqrMul(gate: number, up: number, n: number): void;
   siluMul(gate: number, up: number, n: number): void;
@@ -149,13 +149,18 @@ class WasmWeight implements Weight {
 }
 
 class WasmKvCache implements KvCache {
+  /** Per layer: 1 once a stored K or V value was +-Inf or NaN (attention then converts the F16 cache exactly). */
+  readonly nonFinite: Uint8Array;
+
   constructor(
     readonly owner: WasmBackend,
     readonly nLayers: number,
     readonly contextLength: number,
     readonly kvDim: number,
     readonly byteOffset: number,
-  ) {}
+  ) {
+    this.nonFinite = new Uint8Array(nLayers);
+  }
 
   /** Bytes of one layer's K (= V) plane. */
   get planeBytes(): number {
@@ -774,7 +779,7 @@ class WasmBackend implements KernelBackend {
     this.positions('kvWrite', c, startPos, nTokens);
     const kp = this.ptr('kvWrite', 'k', k, nTokens * c.kvDim);
     const vp = this.ptr('kvWrite', 'v', v, nTokens * c.kvDim);
-    this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim);
+    if (this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim) !== 0) c.nonFinite[layer] = 1;
     this.count(`wasm.${this.kernelSet}.kv_write`);
   }
 
@@ -809,6 +814,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ATT.scratch, scratch);
       this.setArg(ATT.scratchStride, stride);
       this.setArgF64(ATT.scaleF64, 1 / Math.sqrt(headDim));
+      this.setArg(ATT.exact, c.nonFinite[layer]);
       this.runJob();
     }
     this.count(`wasm.${this.kernelSet}.attention`);

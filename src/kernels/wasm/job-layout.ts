@@ -99,6 +99,7 @@ export const ATT = {
   scratch: 8,
   scratchStride: 9,
   scaleF64: 10,
+  exact: 12,
 } as const;
 
 /** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */

@@ -400,6 +400,59 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+describe('attention over an F16 cache holding Inf (exact conversion path)', () => {
+  it.each(sets)('%s: a layer whose K or V overflowed F16 gives what the reference gives; other layers stay on the fast path', async (kernelSet) => {
+    const nLayers = 2;
+    const contextLength = 16;
+    const nHeads = 4;
+    const nKvHeads = 2;
+    const headDim = 32;
+    const kvDim = nKvHeads * headDim;
+    const nTokens = 6;
+    const be = await createWasmBackend({ threads: 2, kernelSet });
+    const ref = createReferenceBackend();
+    try {
+      const outs: Float32Array[] = [];
+      for (const b of [be, ref]) {
+        const r = seededRng(77);
+        const cache = b.createKvCache(nLayers, contextLength, kvDim);
+        const k = b.allocF32(nTokens * kvDim);
+        const v = b.allocF32(nTokens * kvDim);
+        const q = b.allocF32(nTokens * nHeads * headDim);
+        const out = b.allocF32(nLayers * nTokens * nHeads * headDim);
+        for (let layer = 0; layer < nLayers; layer++) {
+          for (let i = 0; i < k.length; i++) {
+            k[i] = r.normal();
+            v[i] = r.normal();
+          }
+          if (layer === 1) {
+            k[3 * kvDim + 5] = 1e6; // overflows F16: +Inf in the cache (KV head 0, position 3)
+            v[4 * kvDim + kvDim - 1] = -1e6; // -Inf in V (KV head 1, position 4)
+          }
+          b.kvWrite(cache, layer, k, v, 0, nTokens);
+          for (let i = 0; i < q.length; i++) q[i] = r.normal();
+          b.attention(out.subarray(layer * nTokens * nHeads * headDim), q, cache, layer, 0, nTokens, nHeads, nKvHeads, headDim);
+        }
+        outs.push(Float32Array.from(out));
+      }
+      const [a, e] = outs;
+      let nonFinite = 0;
+      for (let i = 0; i < e.length; i++) {
+        if (!Number.isFinite(e[i])) {
+          nonFinite++;
+          if (!Object.is(a[i], e[i])) expect.fail(`index ${i}: reference ${e[i]}, wasm ${a[i]}`);
+        } else if (!(Math.abs(a[i] - e[i]) <= 2e-3 * (1 + Math.abs(e[i])))) {
+          expect.fail(`index ${i}: reference ${e[i]}, wasm ${a[i]}`);
+        }
+      }
+      expect(nonFinite, 'the overflowed cache values reach the outputs').toBeGreaterThan(0);
+    } finally {
+      await be.dispose();
+      await ref.dispose();
+    }
+  });
+});
+
 describe('wasm backend rules', () => {
   it('refuses buffers and weights it did not create, and ops after dispose; dispose is idempotent', async () => {
     const be = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
