@@ -190,31 +190,26 @@ class ReferenceBackend implements KernelBackend {
     this.count('ref.attention');
   }
 
+  /** The checks and bookkeeping every two-input element-wise op shares. */
+  private elementwise(op: string, id: string, aName: string, a: Float32Array, bName: string, b: Float32Array, n: number, kernel: (a: Float32Array, b: Float32Array, n: number) => void): void {
+    this.live(op);
+    requireInt(op, 'n', n, 0);
+    requireLength(op, aName, a, n);
+    requireLength(op, bName, b, n);
+    kernel(a, b, n);
+    this.count(id);
+  }
+
   addInPlace(x: Float32Array, y: Float32Array, n: number): void {
-    this.live('addInPlace');
-    requireInt('addInPlace', 'n', n, 0);
-    requireLength('addInPlace', 'x', x, n);
-    requireLength('addInPlace', 'y', y, n);
-    addInPlaceRef(x, y, n);
-    this.count('ref.add');
+    this.elementwise('addInPlace', 'ref.add', 'x', x, 'y', y, n, addInPlaceRef);
   }
 
   reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
-    this.live('reluSqrMul');
-    requireInt('reluSqrMul', 'n', n, 0);
-    requireLength('reluSqrMul', 'gate', gate, n);
-    requireLength('reluSqrMul', 'up', up, n);
-    reluSqrMulRef(gate, up, n);
-    this.count('ref.relu_sqr_mul');
+    this.elementwise('reluSqrMul', 'ref.relu_sqr_mul', 'gate', gate, 'up', up, n, reluSqrMulRef);
   }
 
   siluMul(gate: Float32Array, up: Float32Array, n: number): void {
-    this.live('siluMul');
-    requireInt('siluMul', 'n', n, 0);
-    requireLength('siluMul', 'gate', gate, n);
-    requireLength('siluMul', 'up', up, n);
-    siluMulRef(gate, up, n);
-    this.count('ref.silu_mul');
+    this.elementwise('siluMul', 'ref.silu_mul', 'gate', gate, 'up', up, n, siluMulRef);
   }
 
   kernelCalls(): ReadonlyMap<string, number> {
