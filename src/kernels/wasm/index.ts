@@ -63,6 +63,8 @@ const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRow
  * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
  */
 const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
+/** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
+const LUT_STREAMS = 4;
 /** Rows of one tile of the tiled ternary layout (assembly/ternary-lut.ts). */
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
@@ -670,7 +672,7 @@ class WasmBackend implements KernelBackend {
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
-      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : 128 + 256);
+      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
       this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);

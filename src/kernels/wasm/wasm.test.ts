@@ -126,6 +126,47 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   }
 
+  it('per-token ternary kernels advance up to 4 tiles at once: chunks of 1..5 tiles, tail rows, both activation schemes: bit-identical', async () => {
+    // 1 thread cuts a job into 8 chunks: 8 * k tiles + 6 rows gives chunks of k tiles (k = 1..5) and an untiled tail
+    const cols = 256;
+    const be = await createWasmBackend({ threads: 1, kernelSet });
+    const ref = createReferenceBackend();
+    try {
+      for (const tilesPerChunk of [1, 2, 3, 4, 5]) {
+        const rows = 8 * 32 * tilesPerChunk + 6;
+        for (const [label, type, blockScales] of [['I2_S', GgmlType.I2_S, false], ['TQ2_0 one d', GgmlType.TQ2_0, false], ['TQ2_0 per-block d', GgmlType.TQ2_0, true]] as const) {
+          const rng = seededRng(rows + type + (blockScales ? 7 : 0));
+          let bytes = type === GgmlType.I2_S ? packI2s(rng.codes(rows * cols), 0.0123, cols) : packTq2_0(rng.codes(rows * cols), 0.0123, cols);
+          if (blockScales) bytes = withBlockScales(bytes, cols);
+          for (const mode of ['per-token', 'q8k-block'] as const) {
+            const info = { name: `${label}-${mode}-${rows}`, type, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
+            const a = be.createWeight(info);
+            a.target.set(bytes);
+            be.prepareWeight(a.weight);
+            const b = ref.createWeight(info);
+            b.target.set(bytes);
+            ref.prepareWeight(b.weight);
+            const nTokens = 2;
+            const x = be.allocF32(nTokens * cols);
+            const xr = ref.allocF32(nTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal();
+            const out = be.allocF32(nTokens * rows + 1).fill(NaN);
+            const outR = ref.allocF32(nTokens * rows);
+            be.matmul(out, a.weight, x, nTokens, 1);
+            ref.matmul(outR, b.weight, xr, nTokens, 1);
+            for (let i = 0; i < nTokens * rows; i++) {
+              if (!Object.is(out[i], outR[i])) expect.fail(`${label} ${mode} ${tilesPerChunk} tiles per chunk: index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
+            }
+            expect(Number.isNaN(out[nTokens * rows]), 'no write past the output').toBe(true);
+          }
+        }
+      }
+    } finally {
+      await be.dispose();
+      await ref.dispose();
+    }
+  }, 120_000);
+
   it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
     // 70 rows = 2 tiles of 32 through the GEMM tables + 6 rows through the per-token kernels
     const rows = 70;

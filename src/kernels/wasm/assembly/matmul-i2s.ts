@@ -12,7 +12,7 @@ import {
   ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TAB, ARG_TAB_STRIDE,
   ARG_TILED_ROWS, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { lutSpan, LUT_SPAN_GROUPS, tileEpilogue, zeroAcc32, zeroSums32 } from './ternary-lut';
+import { lutSpan, LUT_SPAN_GROUPS, LUT_STREAMS, tileEpilogue, zeroAcc32, zeroSums32 } from './ternary-lut';
 
 /** Integer dot of the 8 code groups of one I2_S block (32 code bytes at w) with 128 int8 at x, as i16x8 pair sums. */
 // @ts-ignore: decorator
@@ -95,35 +95,52 @@ export function matmulI2SRows(job: usize, start: u32, end: u32, thread: u32): vo
   const tabStride = <usize>argU32(job, ARG_TAB_STRIDE);
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const acc = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
-  const sums = acc + 128; // 32 f64
+  const sums = acc + (<usize>LUT_STREAMS << 7); // LUT_STREAMS x 32 f64, after LUT_STREAMS x 32 i32
   const nGroups = cols >> 2;
+  const tileBytes = <usize>cols << 3; // 32 rows x cols / 4
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
+      // up to LUT_STREAMS tiles at once, their spans interleaved (ternary-lut.ts LUT_STREAMS)
+      let nTiles: u32 = 1;
+      while (nTiles < LUT_STREAMS && r + 32 * (nTiles + 1) <= min(end, tiledRows)) nTiles++;
       const wt = w + <usize>r * (cols >> 2);
       for (let t: u32 = 0; t < nTokens; t++) {
         const tabT = tab + <usize>t * tabStride;
-        const o = out + ((<usize>t * outStride + r) << 2);
-        zeroAcc32(acc);
+        for (let k: u32 = 0; k < nTiles; k++) zeroAcc32(acc + (<usize>k << 7));
         if (!q8k) {
           for (let g: u32 = 0; g < nGroups; g += LUT_SPAN_GROUPS) {
-            lutSpan(wt + (<usize>g << 5), tabT + (<usize>g << 6), min(LUT_SPAN_GROUPS, nGroups - g), acc);
+            const n = min(LUT_SPAN_GROUPS, nGroups - g);
+            for (let k: u32 = 0; k < nTiles; k++) lutSpan(wt + <usize>k * tileBytes + (<usize>g << 5), tabT + (<usize>g << 6), n, acc + (<usize>k << 7));
           }
           const s = load<f32>(info + (<usize>t << 4));
-          for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(wscale * <f64>load<i32>(acc + (i << 2)), s, scale));
+          for (let k: u32 = 0; k < nTiles; k++) {
+            const o = out + ((<usize>t * outStride + r + 32 * k) << 2);
+            const a = acc + (<usize>k << 7);
+            for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(wscale * <f64>load<i32>(a + (i << 2)), s, scale));
+          }
         } else {
           // one span = 32 groups = one 128-column block: its integer dot, times the 256-block's d
           const at = ascales + <usize>t * ascalesStride;
-          zeroSums32(sums);
+          for (let k: u32 = 0; k < nTiles; k++) zeroSums32(sums + (<usize>k << 8));
           for (let g: u32 = 0; g < nGroups; g += LUT_SPAN_GROUPS) {
-            zeroAcc32(acc);
-            lutSpan(wt + (<usize>g << 5), tabT + (<usize>g << 6), min(LUT_SPAN_GROUPS, nGroups - g), acc);
-            tileEpilogue(acc, sums, load<f64>(at + (<usize>(g >> 6) << 3)), 0);
+            const n = min(LUT_SPAN_GROUPS, nGroups - g);
+            const a = load<f64>(at + (<usize>(g >> 6) << 3));
+            for (let k: u32 = 0; k < nTiles; k++) {
+              const ak = acc + (<usize>k << 7);
+              zeroAcc32(ak);
+              lutSpan(wt + <usize>k * tileBytes + (<usize>g << 5), tabT + (<usize>g << 6), n, ak);
+              tileEpilogue(ak, sums + (<usize>k << 8), a, 0);
+            }
           }
-          for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishQ8K(wscale * load<f64>(sums + (i << 3)), scale));
+          for (let k: u32 = 0; k < nTiles; k++) {
+            const o = out + ((<usize>t * outStride + r + 32 * k) << 2);
+            const sk = sums + (<usize>k << 8);
+            for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishQ8K(wscale * load<f64>(sk + (i << 3)), scale));
+          }
         }
       }
-      r += 32;
+      r += 32 * nTiles;
     } else {
       i2sUntiledRow(job, r);
       r++;

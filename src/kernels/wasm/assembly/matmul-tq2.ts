@@ -13,7 +13,7 @@ import {
   ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TAB, ARG_TAB_STRIDE,
   ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { lutSpan, tileEpilogue, zeroAcc32, zeroSums32 } from './ternary-lut';
+import { lutSpan, LUT_STREAMS, tileEpilogue, zeroAcc32, zeroSums32 } from './ternary-lut';
 
 export const TQ2_BLOCK_BYTES: u32 = 66;
 export const TQ2_TILE_BLOCK_BYTES: u32 = 2112;
@@ -62,47 +62,64 @@ export function matmulTQ2Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const tabStride = <usize>argU32(job, ARG_TAB_STRIDE);
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const acc = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
-  const sums = acc + 128; // 32 f64
+  const sums = acc + (<usize>LUT_STREAMS << 7); // LUT_STREAMS x 32 f64, after LUT_STREAMS x 32 i32
   const nBlocks = cols >> 8;
   const rowBytes = <usize>nBlocks * TQ2_BLOCK_BYTES;
+  const tileBytes = <usize>nBlocks * TQ2_TILE_BLOCK_BYTES; // 32 rows
   let r = start;
   while (r < end) {
     if (r + 32 <= tiledRows) {
+      // up to LUT_STREAMS tiles at once, their blocks interleaved (ternary-lut.ts LUT_STREAMS)
+      let nTiles: u32 = 1;
+      while (nTiles < LUT_STREAMS && r + 32 * (nTiles + 1) <= min(end, tiledRows)) nTiles++;
       const wt = w + <usize>r * rowBytes;
       for (let t: u32 = 0; t < nTokens; t++) {
         const tabT = tab + <usize>t * tabStride;
-        const o = out + ((<usize>t * outStride + r) << 2);
-        zeroAcc32(acc);
+        for (let k: u32 = 0; k < nTiles; k++) zeroAcc32(acc + (<usize>k << 7));
         if (uniform) {
           // One d everywhere: sum_b d * idot_b = d * sum_b idot_b exactly, so accumulate integers.
           for (let b: u32 = 0; b < nBlocks; b++) {
-            const wb = wt + <usize>b * TQ2_TILE_BLOCK_BYTES;
             const tb = tabT + (<usize>b << 12);
-            lutSpan(wb, tb, 32, acc);
-            lutSpan(wb + 1024, tb + 2048, 32, acc);
+            for (let k: u32 = 0; k < nTiles; k++) {
+              const wb = wt + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES;
+              lutSpan(wb, tb, 32, acc + (<usize>k << 7));
+              lutSpan(wb + 1024, tb + 2048, 32, acc + (<usize>k << 7));
+            }
           }
           const s = load<f32>(info + (<usize>t << 4));
-          for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(wscale * <f64>load<i32>(acc + (i << 2)), s, scale));
+          for (let k: u32 = 0; k < nTiles; k++) {
+            const o = out + ((<usize>t * outStride + r + 32 * k) << 2);
+            const ak = acc + (<usize>k << 7);
+            for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(wscale * <f64>load<i32>(ak + (i << 2)), s, scale));
+          }
         } else {
           const at = ascales + <usize>t * ascalesStride;
-          zeroSums32(sums);
+          for (let k: u32 = 0; k < nTiles; k++) zeroSums32(sums + (<usize>k << 8));
           for (let b: u32 = 0; b < nBlocks; b++) {
-            const wb = wt + <usize>b * TQ2_TILE_BLOCK_BYTES;
             const tb = tabT + (<usize>b << 12);
-            zeroAcc32(acc);
-            lutSpan(wb, tb, 32, acc);
-            lutSpan(wb + 1024, tb + 2048, 32, acc);
-            tileEpilogue(acc, sums, q8k ? load<f64>(at + (<usize>b << 3)) : 1.0, wb + 2048);
+            const a = q8k ? load<f64>(at + (<usize>b << 3)) : 1.0;
+            for (let k: u32 = 0; k < nTiles; k++) {
+              const wb = wt + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES;
+              const ak = acc + (<usize>k << 7);
+              zeroAcc32(ak);
+              lutSpan(wb, tb, 32, ak);
+              lutSpan(wb + 1024, tb + 2048, 32, ak);
+              tileEpilogue(ak, sums + (<usize>k << 8), a, wb + 2048);
+            }
           }
-          if (q8k) {
-            for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishQ8K(load<f64>(sums + (i << 3)), scale));
-          } else {
-            const s = load<f32>(info + (<usize>t << 4));
-            for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(load<f64>(sums + (i << 3)), s, scale));
+          for (let k: u32 = 0; k < nTiles; k++) {
+            const o = out + ((<usize>t * outStride + r + 32 * k) << 2);
+            const sk = sums + (<usize>k << 8);
+            if (q8k) {
+              for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishQ8K(load<f64>(sk + (i << 3)), scale));
+            } else {
+              const s = load<f32>(info + (<usize>t << 4));
+              for (let i: usize = 0; i < 32; i++) store<f32>(o + (i << 2), finishTernary(load<f64>(sk + (i << 3)), s, scale));
+            }
           }
         }
       }
-      r += 32;
+      r += 32 * nTiles;
     } else {
       tq2UntiledRow(job, r);
       r++;

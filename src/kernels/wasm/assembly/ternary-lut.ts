@@ -31,6 +31,13 @@ import { C_0F, vconst } from './constants';
   return i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 }
 
+/**
+ * Tiles a thread advances at once, their spans interleaved: several weight streams keep more DRAM lines in flight
+ * than one (wasm has no prefetch instruction; a demand load far ahead stalls the core instead). Per-thread scratch
+ * of the per-token kernels: LUT_STREAMS x 32 i32 accumulators, then LUT_STREAMS x 32 f64 sums.
+ */
+export const LUT_STREAMS: u32 = 4;
+
 /** Max groups per i16 span: 2 lookups per group and accumulator, |value| <= 508 (code 3): 64 * 508 < 32768. */
 export const LUT_SPAN_GROUPS: u32 = 32;
 
