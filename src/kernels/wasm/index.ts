@@ -26,6 +26,7 @@ interface KernelExports {
     x: number, nTokens: number, cols: number, xq: number, xqStride: number, info: number,
     bsums: number, bsumsStride: number, tab: number, tabStride: number, q8k: number, ascales: number, ascalesStride: number,
   ): void;
+  buildLutTables(xq: number, xqStride: number, nTokens: number, cols: number, tab: number, tabStride: number): void;
   repackTQ1ToTQ2(p: number, nBlocks: number, tmp: number): void;
   embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
   rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
@@ -248,7 +249,10 @@ class WasmBackend implements KernelBackend {
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
-  private quantized: { xByteOffset: number; nTokens: number; cols: number; q8k: boolean; tabStride: number } | undefined;
+  /** The batch in the 'xq' scratch (and, for tokens [t0, t0 + nt), the lookup tables in the 'lut' scratch). */
+  private quantized:
+    | { xByteOffset: number; nTokens: number; cols: number; q8k: boolean; tables: { t0: number; nt: number; tab: number } | undefined }
+    | undefined;
 
   constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool) {
     this.memory = memory;
@@ -305,7 +309,7 @@ class WasmBackend implements KernelBackend {
     const bytes = Math.max(align(nBytes), s === undefined ? 0 : 2 * s.bytes);
     const byteOffset = this.alloc(bytes, `scratch '${name}'`);
     this.scratch.set(name, { byteOffset, bytes });
-    if (name === 'xq' || name === 'xcopy') this.quantized = undefined;
+    if (name === 'xq' || name === 'xcopy' || name === 'lut') this.quantized = undefined;
     return byteOffset;
   }
 
@@ -664,11 +668,13 @@ class WasmBackend implements KernelBackend {
     const xqStride = align(cols);
     const bsumsStride = align((cols / 128) * 4);
     const q8k = w.activationQuant === 'q8k-block';
+    // the whole batch at once (q, k, v and gate, up share it: quantized once)
+    const q = this.quantize(xPtr, nTokens, cols, xqStride, bsumsStride, q8k);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
       const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
       const tabStride = tiled && !gemm ? cols * 16 : 0;
-      const q = this.quantize(xPtr + t0 * cols * 4, nt, cols, xqStride, bsumsStride, tabStride, q8k);
+      const tab = tabStride > 0 ? this.lutTables(q.xq, xqStride, t0, nt, cols) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
@@ -679,23 +685,23 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.w, w.byteOffset);
       this.setArg(ARG.rows, rows);
       this.setArg(ARG.cols, cols);
-      this.setArg(ARG.x, q.xq);
+      this.setArg(ARG.x, q.xq + t0 * xqStride);
       this.setArg(ARG.xStride, xqStride);
-      this.setArg(ARG.aux, q.info);
+      this.setArg(ARG.aux, q.info + t0 * 16);
       this.setArg(ARG.auxStride, 16);
       this.setArg(ARG.nTokens, nt);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
-      this.setArg(ARG.tab, q.tab);
+      this.setArg(ARG.tab, tab);
       this.setArg(ARG.tabStride, tabStride);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.tiledRows, w.tiledRows);
-      this.setArg(ARG.bsums, q.bsums);
+      this.setArg(ARG.bsums, q.bsums + t0 * bsumsStride);
       this.setArg(ARG.bsumsStride, bsumsStride);
       this.setArgF64(ARG.wscaleF64, w.weightScale);
       this.setArg(ARG.uniform, w.uniformScale ? 1 : 0);
       this.setArg(ARG.actQuant, q8k ? 1 : 0);
-      this.setArg(ARG.ascales, q.ascales);
+      this.setArg(ARG.ascales, q.ascales + t0 * q.ascalesStride);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob();
@@ -703,8 +709,8 @@ class WasmBackend implements KernelBackend {
   }
 
   /**
-   * Quantize nTokens x cols floats at xPtr into the 'xq' scratch (int8, per-token records, block sums and, for
-   * the tiled kernel, lookup tables), unless the same bytes were quantized last time (q, k, v share an input).
+   * Quantize nTokens x cols floats at xPtr into the 'xq' scratch (int8, per-token records, block sums, Q8_K scales),
+   * unless the same bytes were quantized last time (q, k, v share an input; so do gate and up).
    */
   private quantize(
     xPtr: number,
@@ -712,23 +718,20 @@ class WasmBackend implements KernelBackend {
     cols: number,
     xqStride: number,
     bsumsStride: number,
-    tabStride: number,
     q8k: boolean,
-  ): { xq: number; info: number; bsums: number; tab: number; ascales: number; ascalesStride: number } {
+  ): { xq: number; info: number; bsums: number; ascales: number; ascalesStride: number } {
     const xBytes = nTokens * cols * 4;
     const xqBytes = nTokens * xqStride;
     const infoBytes = align(nTokens * 16);
     const ascalesStride = align(Math.ceil(cols / 256) * 8);
     const ascalesBytes = nTokens * ascalesStride;
     const bsumsBytes = nTokens * bsumsStride;
-    const tabBytes = nTokens * tabStride;
-    const base = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes + tabBytes);
+    const base = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes);
     const copy = this.scratchAt('xcopy', xBytes);
     const xq = base;
     const info = xq + xqBytes;
     const ascales = info + infoBytes;
     const bsums = ascales + ascalesBytes;
-    const tab = tabStride > 0 ? bsums + bsumsBytes : 0;
     const last = this.quantized;
     const same =
       last !== undefined &&
@@ -736,14 +739,27 @@ class WasmBackend implements KernelBackend {
       last.nTokens === nTokens &&
       last.cols === cols &&
       last.q8k === q8k &&
-      last.tabStride === tabStride &&
       this.exports.bytesEqual(xPtr, copy, xBytes) === 1;
     if (!same) {
-      this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, tab, tabStride, q8k ? 1 : 0, ascales, ascalesStride);
+      this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
       this.u8.copyWithin(copy, xPtr, xPtr + xBytes);
-      this.quantized = { xByteOffset: xPtr, nTokens, cols, q8k, tabStride };
+      this.quantized = { xByteOffset: xPtr, nTokens, cols, q8k, tables: undefined };
     }
-    return { xq, info, bsums, tab, ascales, ascalesStride };
+    return { xq, info, bsums, ascales, ascalesStride };
+  }
+
+  /**
+   * The tiled per-token kernel's lookup tables (16 bytes per column and token) for tokens [t0, t0 + nt) of the current
+   * quantized batch at xq, in the 'lut' scratch; kept with the batch, so q, k and v build them once.
+   */
+  private lutTables(xq: number, xqStride: number, t0: number, nt: number, cols: number): number {
+    const tabStride = cols * 16;
+    const q = this.quantized;
+    const tab = this.scratchAt('lut', nt * tabStride);
+    if (q !== undefined && q.tables !== undefined && q.tables.t0 === t0 && q.tables.nt === nt && q.tables.tab === tab) return tab;
+    this.exports.buildLutTables(xq + t0 * xqStride, xqStride, nt, cols, tab, tabStride);
+    if (q !== undefined) q.tables = { t0, nt, tab };
+    return tab;
   }
 
   rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {

@@ -15,7 +15,7 @@ import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
 import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
 
-export { quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
+export { buildLutTables, quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
 export { hasCode3 } from './ternary-gemm';
 export { f16SubnormalCount, f16ExtractSubnormals } from './f16-subnormals';

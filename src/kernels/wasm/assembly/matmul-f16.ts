@@ -19,26 +19,26 @@ import {
   return f32x4.mul(w4, v128.load(xp));
 }
 
-/** sum_c W[c] * x[c] over one row (wr: cols halves, xt: cols f32). */
+/** acc (f64x2) + the 64 products of one chunk (weights at wp, activations at xp), summed as rowDot does. */
 // @ts-ignore: decorator
-@inline function rowDot(wr: usize, xt: usize, cols: u32, exact: bool, bits: v128): f64 {
-  let acc = f64x2.splat(0);
-  let c: u32 = 0;
-  for (; c + 64 <= cols; c += 64) {
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    const wp = wr + (<usize>c << 1);
-    const xp = xt + (<usize>c << 2);
-    for (let k: usize = 0; k < 64; k += 16) {
-      a0 = f32x4.add(a0, prod4(wp + (k << 1), xp + (k << 2), exact, bits));
-      a1 = f32x4.add(a1, prod4(wp + (k << 1) + 8, xp + (k << 2) + 16, exact, bits));
-      a2 = f32x4.add(a2, prod4(wp + (k << 1) + 16, xp + (k << 2) + 32, exact, bits));
-      a3 = f32x4.add(a3, prod4(wp + (k << 1) + 24, xp + (k << 2) + 48, exact, bits));
-    }
-    acc = addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+@inline function chunk64(wp: usize, xp: usize, acc: v128, exact: bool, bits: v128): v128 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  for (let k: usize = 0; k < 64; k += 16) {
+    a0 = f32x4.add(a0, prod4(wp + (k << 1), xp + (k << 2), exact, bits));
+    a1 = f32x4.add(a1, prod4(wp + (k << 1) + 8, xp + (k << 2) + 16, exact, bits));
+    a2 = f32x4.add(a2, prod4(wp + (k << 1) + 16, xp + (k << 2) + 32, exact, bits));
+    a3 = f32x4.add(a3, prod4(wp + (k << 1) + 24, xp + (k << 2) + 48, exact, bits));
   }
+  return addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+}
+
+/** A row's dot after its whole 64-column chunks (from column c0, with their f64x2 sum acc). */
+// @ts-ignore: decorator
+@inline function rowTail(wr: usize, xt: usize, c0: u32, cols: u32, acc: v128, exact: bool, bits: v128): f64 {
+  let c = c0;
   for (; c + 4 <= cols; c += 4) acc = addF32x4ToF64x2(acc, prod4(wr + (<usize>c << 1), xt + (<usize>c << 2), exact, bits));
   let sum = hsumF64(acc);
   for (; c < cols; c++) {
@@ -46,6 +46,68 @@ import {
     sum += <f64>(wv * load<f32>(xt + (<usize>c << 2)));
   }
   return sum;
+}
+
+/** The products of the listed (subnormal) weights of row r with x, scaled back (see matmulF16Rows). */
+function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, subScale: f64): f64 {
+  if (subRows == 0) return 0;
+  const k0 = load<u32>(subRows + (<usize>r << 2));
+  const k1 = load<u32>(subRows + (<usize>r << 2), 4);
+  if (k1 <= k0) return 0;
+  let extra: f64 = 0;
+  for (let k = k0; k < k1; k++) {
+    extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>load<u32>(subCols + (<usize>k << 2)) << 2));
+  }
+  return extra * subScale;
+}
+
+/**
+ * Rows [start, end) for every token (rows outer, so a row is read once for all tokens): four row streams a quarter of the range apart advance in lockstep (more DRAM
+ * lines in flight than one stream; see matmul-q8_0.ts), then the rows past four whole quarters one at a time.
+ */
+// @ts-ignore: decorator
+@inline function f16Rows(
+  w: usize, cols: u32, x: usize, xStride: usize, nTokens: u32, out: usize, outStride: usize, start: u32, end: u32,
+  scale: f64, exact: bool, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64,
+): void {
+  const rowBytes = <usize>cols << 1;
+  const quarter = (end - start) >> 2;
+  const stride = <usize>quarter * rowBytes;
+  const whole = cols & ~63;
+  for (let r = start; r < start + quarter; r++) for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + <usize>t * xStride;
+    const o = out + ((<usize>t * outStride) << 2);
+    const w0 = w + <usize>r * rowBytes;
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    for (let c: u32 = 0; c < whole; c += 64) {
+      const wp = w0 + (<usize>c << 1);
+      const xp = xt + (<usize>c << 2);
+      a0 = chunk64(wp, xp, a0, exact, bits);
+      a1 = chunk64(wp + stride, xp, a1, exact, bits);
+      a2 = chunk64(wp + 2 * stride, xp, a2, exact, bits);
+      a3 = chunk64(wp + 3 * stride, xp, a3, exact, bits);
+    }
+    const s0 = rowTail(w0, xt, whole, cols, a0, exact, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale);
+    const s1 = rowTail(w0 + stride, xt, whole, cols, a1, exact, bits) + subExtra(subRows, subCols, subValues, r + quarter, xt, subScale);
+    const s2 = rowTail(w0 + 2 * stride, xt, whole, cols, a2, exact, bits) + subExtra(subRows, subCols, subValues, r + 2 * quarter, xt, subScale);
+    const s3 = rowTail(w0 + 3 * stride, xt, whole, cols, a3, exact, bits) + subExtra(subRows, subCols, subValues, r + 3 * quarter, xt, subScale);
+    store<f32>(o + (<usize>r << 2), <f32>(s0 * scale));
+    store<f32>(o + (<usize>(r + quarter) << 2), <f32>(s1 * scale));
+    store<f32>(o + (<usize>(r + 2 * quarter) << 2), <f32>(s2 * scale));
+    store<f32>(o + (<usize>(r + 3 * quarter) << 2), <f32>(s3 * scale));
+  }
+  for (let r = start + 4 * quarter; r < end; r++) for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + <usize>t * xStride;
+    const o = out + ((<usize>t * outStride) << 2);
+    const wr = w + <usize>r * rowBytes;
+    let acc = f64x2.splat(0);
+    for (let c: u32 = 0; c < whole; c += 64) acc = chunk64(wr + (<usize>c << 1), xt + (<usize>c << 2), acc, exact, bits);
+    const sum = rowTail(wr, xt, whole, cols, acc, exact, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale);
+    store<f32>(o + (<usize>r << 2), <f32>(sum * scale));
+  }
 }
 
 /** Job body: rows [start, end) for every token. */
@@ -65,21 +127,6 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   // the fast path's x is scaled by 2^112: the listed products (value * x) are scaled back
   const subScale: f64 = exact ? 1.0 : 1.925929944387236e-34; // 2^-112
   const bits = vconst(C_F16_BITS);
-  for (let r = start; r < end; r++) {
-    const wr = w + ((<usize>r * cols) << 1);
-    const k0 = subRows != 0 ? load<u32>(subRows + (<usize>r << 2)) : 0;
-    const k1 = subRows != 0 ? load<u32>(subRows + (<usize>r << 2), 4) : 0;
-    for (let t: u32 = 0; t < nTokens; t++) {
-      const xt = x + <usize>t * xStride;
-      let sum = exact ? rowDot(wr, xt, cols, true, bits) : rowDot(wr, xt, cols, false, bits);
-      if (k1 > k0) {
-        let extra: f64 = 0;
-        for (let k = k0; k < k1; k++) {
-          extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>load<u32>(subCols + (<usize>k << 2)) << 2));
-        }
-        sum += extra * subScale;
-      }
-      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
-    }
-  }
+  if (exact) f16Rows(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, true, bits, subRows, subCols, subValues, subScale);
+  else f16Rows(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, false, bits, subRows, subCols, subValues, subScale);
 }

@@ -137,6 +137,11 @@ function quantizeQ8K(xt: usize, cols: u32, qt: usize, dt: usize): void {
   return i32x4.trunc_sat_f32x4_s(r);
 }
 
+/** The tiled kernel's lookup tables of nTokens quantized tokens (xq, xqStride bytes apart), tabStride bytes apart at tab. */
+export function buildLutTables(xq: usize, xqStride: u32, nTokens: u32, cols: u32, tab: usize, tabStride: u32): void {
+  for (let t: u32 = 0; t < nTokens; t++) buildPairTables(xq + <usize>t * xqStride, cols, tab + <usize>t * tabStride);
+}
+
 /**
  * Lookup tables of the tiled ternary kernel: for each column pair p (columns 2p, 2p+1) 32 bytes, the low
  * then the high bytes of the 16 i16 values (c0 - 1) * x[2p] + (c1 - 1) * x[2p+1] for index c0 | c1 << 2.
