@@ -441,6 +441,46 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-value fallback)', () => {
+  it.each(sets)('%s: ties, the F16 range edges, subnormals, zeros, Inf and NaN, in runs of 8 and a tail', async (kernelSet) => {
+    const be = await createWasmBackend({ threads: 1, kernelSet });
+    try {
+      const kvDim = 40;
+      const nTokens = 5; // 200 values per plane: 25 runs of 8
+      const cache = be.createKvCache(1, 8, kvDim);
+      const k = be.allocF32(nTokens * kvDim);
+      const v = be.allocF32(nTokens * kvDim);
+      const rng = seededRng(4242);
+      const edges = [
+        1 + 2 ** -11, 1 + 3 * 2 ** -11, -(1 + 2 ** -11), 2 ** -14, -(2 ** -14), 65504, 65519.99, -65519.99, 65520, 70000,
+        2 ** -14 * (1 - 2 ** -12), 6e-8, 1e-10, 0, -0, NaN, Infinity, -Infinity, 2047.5, 2048.5, 1.00048828125, 0.099975586,
+      ];
+      for (let i = 0; i < k.length; i++) {
+        // runs 0..9 all normal (vector path); the rest with an edge value every 8th or 3rd element
+        const normal = rng.normal() * (i % 5 === 0 ? 300 : 1);
+        k[i] = i < 80 || i % 3 !== 0 ? normal : edges[i % edges.length];
+        v[i] = i < 80 || i % 8 !== 1 ? normal * 0.5 : edges[(i * 7) % edges.length];
+      }
+      be.kvWrite(cache, 0, k, v, 2, nTokens);
+      const internals = be as unknown as { memory: WebAssembly.Memory };
+      const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number };
+      const u16 = new Uint16Array(internals.memory.buffer);
+      for (const [plane, src] of [[c.kOffset(0), k], [c.vOffset(0), v]] as const) {
+        const at = plane / 2 + 2 * kvDim;
+        for (let i = 0; i < src.length; i++) {
+          const want = f32ToF16Bits(src[i]);
+          const got = u16[at + i];
+          // NaN payloads may differ; any F16 NaN is a NaN
+          const bothNaN = (want & 0x7fff) > 0x7c00 && (got & 0x7fff) > 0x7c00;
+          if (got !== want && !bothNaN) expect.fail(`value ${i} (${src[i]}): want 0x${want.toString(16)}, got 0x${got.toString(16)}`);
+        }
+      }
+    } finally {
+      await be.dispose();
+    }
+  });
+});
+
 describe('attention over an F16 cache holding Inf (exact conversion path)', () => {
   it.each(sets)('%s: a layer whose K or V overflowed F16 gives what the reference gives; other layers stay on the fast path', async (kernelSet) => {
     const nLayers = 2;

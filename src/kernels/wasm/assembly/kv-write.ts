@@ -1,6 +1,43 @@
 // Store k and v rows (f32) into a layer's F16 KV cache at positions startPos.. (round to nearest even).
+// Eight values at a time when all eight are zero-free normal F16 magnitudes (2^-14 <= |x| < 2^16, the usual case):
+// the f32 bits rounded to 10 mantissa bits with ties to even, the exponent rebased by 112 (a carry out of the
+// mantissa rounds into the exponent, up to +Inf, as the scalar rule does); otherwise common.ts f32ToF16 per value.
 
 import { f32ToF16 } from './common';
+
+// @ts-ignore: decorator
+@inline function inRange(absu: v128): v128 {
+  return v128.and(i32x4.ge_u(absu, i32x4.splat(0x38800000)), i32x4.lt_u(absu, i32x4.splat(0x47800000)));
+}
+
+/** F16 bits (in i32 lanes) of four f32 whose magnitudes are F16 normals (see inRange). */
+// @ts-ignore: decorator
+@inline function toF16Lanes(u: v128): v128 {
+  const absu = v128.and(u, i32x4.splat(0x7fffffff));
+  const odd = v128.and(i32x4.shr_u(absu, 13), i32x4.splat(1));
+  const r = i32x4.shr_u(i32x4.add(i32x4.add(absu, i32x4.splat(0x0fff)), odd), 13);
+  return v128.or(v128.and(i32x4.shr_u(u, 16), i32x4.splat(0x8000)), i32x4.sub(r, i32x4.splat(112 << 10)));
+}
+
+/** Eight f32 at src as F16 at dst; returns 1 when one of them is +-Inf or NaN as F16. */
+function store8(src: usize, dst: usize): u32 {
+  const a = v128.load(src);
+  const b = v128.load(src, 16);
+  const mask = i32x4.splat(0x7fffffff);
+  if (i32x4.all_true(v128.and(inRange(v128.and(a, mask)), inRange(v128.and(b, mask))))) {
+    const h = i16x8.narrow_i32x4_u(toF16Lanes(a), toF16Lanes(b));
+    v128.store(dst, h);
+    const e = i16x8.splat(0x7c00);
+    return v128.any_true(i16x8.eq(v128.and(h, e), e)) ? 1 : 0;
+  }
+  let special: u32 = 0;
+  for (let i: usize = 0; i < 8; i++) {
+    const hv = f32ToF16(load<f32>(src + (i << 2)));
+    special |= <u32>((hv & 0x7c00) == 0x7c00);
+    store<u16>(dst + (i << 1), <u16>hv);
+  }
+  return special;
+}
 
 /** Returns 1 when some stored value is +-Inf or NaN (attention then converts the cache exactly), else 0. */
 export function kvWrite(kCache: usize, vCache: usize, k: usize, v: usize, startPos: u32, nTokens: u32, kvDim: u32): u32 {
@@ -8,7 +45,12 @@ export function kvWrite(kCache: usize, vCache: usize, k: usize, v: usize, startP
   const kd = kCache + ((<usize>startPos * kvDim) << 1);
   const vd = vCache + ((<usize>startPos * kvDim) << 1);
   let special: u32 = 0;
-  for (let i: usize = 0; i < n; i++) {
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) {
+    special |= store8(k + (i << 2), kd + (i << 1));
+    special |= store8(v + (i << 2), vd + (i << 1));
+  }
+  for (; i < n; i++) {
     const hk = f32ToF16(load<f32>(k + (i << 2)));
     const hv = f32ToF16(load<f32>(v + (i << 2)));
     special |= <u32>((hk & 0x7c00) == 0x7c00) | <u32>((hv & 0x7c00) == 0x7c00);
