@@ -72,6 +72,16 @@ const TOUCH_AHEAD_BYTES = 4096;
 /** Scratch in the low region (below the heap) for the start-up self-check. */
 const SELF_CHECK_BYTE_OFFSET = 4096;
 
+/** Query heads one pass over a KV head's K and V serves (assembly/attention.ts BATCH). */
+const ATT_BATCH = 4;
+
+/** Query heads per attention job row: a divisor of the group size nHeads / nKvHeads (TODO: balance). */
+function attentionHeadsPerItem(nTokens: number, nHeads: number, nKvHeads: number, threads: number): number {
+  void nTokens;
+  void threads;
+  return nHeads / nKvHeads;
+}
+
 const TQ1_BLOCK_BYTES = 54;
 const TQ2_BLOCK_BYTES = 66;
 
@@ -801,8 +811,13 @@ class WasmBackend implements KernelBackend {
     const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
     const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
     if (nTokens > 0) {
-      const [scratch, stride] = this.threadScratch(align(headDim * 4) + (startPos + nTokens) * 8);
-      this.setJob(OP.attention, nTokens * nHeads, 1);
+      const nPositions = startPos + nTokens;
+      const headsPerItem = attentionHeadsPerItem(nTokens, nHeads, nKvHeads, this.threads);
+      // assembly/attention.ts: BATCH maxima, BATCH queries in 8-element chunks, BATCH score rows, BATCH probabilities per position
+      const [scratch, stride] = this.threadScratch(
+        ATT_BATCH * 8 + Math.ceil(headDim / 8) * 8 * 4 * ATT_BATCH + ATT_BATCH * (nPositions * 8 + 16) + nPositions * 4 * ATT_BATCH,
+      );
+      this.setJob(OP.attention, (nTokens * nHeads) / headsPerItem, 1);
       this.setArg(ATT.out, op);
       this.setArg(ATT.q, qp);
       this.setArg(ATT.k, c.kOffset(layer));
@@ -815,6 +830,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ATT.scratchStride, stride);
       this.setArgF64(ATT.scaleF64, 1 / Math.sqrt(headDim));
       this.setArg(ATT.exact, c.nonFinite[layer]);
+      this.setArg(ATT.headsPerItem, headsPerItem);
       this.runJob();
     }
     this.count(`wasm.${this.kernelSet}.attention`);

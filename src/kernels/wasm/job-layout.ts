@@ -100,6 +100,7 @@ export const ATT = {
   scratchStride: 9,
   scaleF64: 10,
   exact: 12,
+  headsPerItem: 13,
 } as const;
 
 /** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */
