@@ -1,20 +1,21 @@
-// Causal grouped-query attention over an F16 KV cache, one (token, run of query heads sharing a KV head) per job row:
+// Causal grouped-query attention over an F16 KV cache, one (token, KV head) unit or a part of one per job row:
 // out[t, h] = sum_p softmax_p(q[t, h] . K[p, kvh] / sqrt(headDim)) V[p, kvh], p = 0..startPos+t,
 // kvh = h / (nHeads / nKvHeads). As ggml (and kernels/reference/attention.ts): q is rounded to F16 before
 // its dot with K, each probability to F16 before its product with V.
-// A row's heads (ATT_HEADS_PER_ITEM, a divisor of the group size; the glue picks it so the rows split evenly over
-// the threads) are taken in batches of up to BATCH: one pass over K loads and converts each K row once for the
-// batch's dots, one pass over V each V element once for the batch's outputs. The arithmetic of each head is the
-// one-head kernel's: per dot two f32x4 sums (lanes i and i + 4 of each 8), added and summed across, then the
-// scalar tail; the f64 softmax sum in position order; each output element summed over positions in order from 0.
-// The V pass goes 8 output elements at a time (2 vectors per head in registers) down all positions.
-// Per-thread scratch: the batch's F16-rounded queries (8-element chunks, heads interleaved), the scores (f64 per
-// position, one row per head), then the probabilities (f32, BATCH per position).
+// A row's query heads (the unit's whole group, or ATT_SPLIT_HEADS of them where the glue cut the last units so the
+// rows spread evenly over the threads) go in batches of up to BATCH: one pass over K loads and converts each K row
+// once for the batch's dots, one pass over V each V element once for the batch's outputs. Each head's arithmetic is
+// the one-head kernel's of before: per dot two f32x4 sums (lanes i and i + 4 of each 8), added and summed across,
+// then the scalar tail; the f64 softmax sum in position order; each output element summed over positions in order
+// from 0. The V pass goes 8 output elements at a time (2 vectors per head in registers) down all positions.
+// Per-thread scratch: BATCH f64 score maxima, the batch's F16-rounded queries (8-element chunks, heads interleaved),
+// the scores (f64 per position, one row per head), then the probabilities (f32, BATCH per position).
 // Unless the layer's cache holds Inf / NaN (ATT_EXACT 1), K and V are read as f32 bits worth value * 2^-112 by a
 // shift and a mask (common.ts f16x4ScaledDown) and q and the probabilities are scaled by 2^112: the products are the
 // same exact values (11 x 11 significant bits) as with a full F16 conversion, at a third of the instructions.
+// F16 rounding of q and of the probabilities: four lanes at a time (common.ts f16RoundF32x4, the same values).
 
-import { expF64, expF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
+import { expF64, expF64x2, f16RoundF32x4, f16ScaledDown, f16ToF32, f16x4ScaledDown, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import { argF64, argPtr, argU32 } from './job';
 
@@ -30,7 +31,8 @@ export const ATT_SCRATCH: u32 = 8;
 export const ATT_SCRATCH_STRIDE: u32 = 9;
 export const ATT_SCALE: u32 = 10; // f64 in words 10-11
 export const ATT_EXACT: u32 = 12; // 1: the cache holds Inf / NaN, convert F16 exactly
-export const ATT_HEADS_PER_ITEM: u32 = 13; // query heads per job row, a divisor of nHeads / nKvHeads
+export const ATT_SPLIT_HEADS: u32 = 13; // query heads of a split row, a divisor of nHeads / nKvHeads
+export const ATT_WHOLE_ROWS: u32 = 14; // rows before the split ones, each a whole group
 
 /** Heads served by one pass over K and V (8 f32x4 accumulators, within the 16 vector registers of x64 SSE). */
 const BATCH: u32 = 4;
@@ -38,7 +40,7 @@ const BATCH: u32 = 4;
 /** 4 f16 at p as f32x4; `exact` false: the scaled-down bits (value * 2^-112). */
 // @ts-ignore: decorator
 @inline function loadF16x4(p: usize, exact: bool, bits: v128): v128 {
-  return exact ? f16x4ToF32x4(v128.load16x4_u(p)) : v128.and(i32x4.shl(v128.load16x4_s(p), 13), bits);
+  return exact ? f16x4ToF32x4(v128.load16x4_u(p)) : f16x4ScaledDown(v128.load16x4_s(p), bits);
 }
 
 /** One f16 at p as f32; `exact` false: the scaled-down bits. */
@@ -50,7 +52,7 @@ const BATCH: u32 = 4;
 /**
  * Scores of `nb` heads (1..4, a constant after inlining) against positions 0..n-1: sc[j * scStride + 8p] =
  * (q_j . K[p]) * scale as f64, K[p] at kp + p * rowBytes. q: element i of head j at qv + 4 (nb (i & ~7) + 8j + (i & 7)).
- * Returns nothing; the per-head maxima go to maxOut (f64 per head).
+ * The per-head maxima go to maxOut (f64 per head).
  */
 // @ts-ignore: decorator
 @inline function scorePass(
@@ -243,7 +245,11 @@ function runPass(
   }
 }
 
-/** Job body: items [start, end), each (token, run of ATT_HEADS_PER_ITEM heads of one KV head). */
+/**
+ * Job body: rows [start, end). The (token, KV head) units in token-major order: the first ATT_WHOLE_ROWS rows are
+ * one unit each (all nHeads / nKvHeads query heads), every later unit is cut into rows of ATT_SPLIT_HEADS heads
+ * (the glue splits the last units so the rows spread evenly over the threads).
+ */
 export function attentionRows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ATT_OUT);
   const q = argPtr(job, ATT_Q);
@@ -253,11 +259,12 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
   const nHeads = argU32(job, ATT_N_HEADS);
   const nKvHeads = argU32(job, ATT_N_KV_HEADS);
   const headDim = argU32(job, ATT_HEAD_DIM);
-  const headsPerItem = argU32(job, ATT_HEADS_PER_ITEM);
+  const splitHeads = argU32(job, ATT_SPLIT_HEADS);
+  const wholeRows = argU32(job, ATT_WHOLE_ROWS);
   const scale = argF64(job, ATT_SCALE);
   const exact = argU32(job, ATT_EXACT) != 0;
   const group = nHeads / nKvHeads;
-  const itemsPerToken = nHeads / headsPerItem;
+  const parts = group / splitHeads;
   const rowBytes = (<usize>nKvHeads * headDim) << 1;
   const qBytes = (<usize>(headDim + 7) & ~7) << 4; // BATCH heads' queries, whole 8-element chunks
   const maxAt = argPtr(job, ATT_SCRATCH) + <usize>thread * argU32(job, ATT_SCRATCH_STRIDE);
@@ -265,20 +272,34 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
   const sc = qv + qBytes;
   const bits = vconst(C_F16_BITS);
   const up: f32 = exact ? 1.0 : reinterpret<f32>(0x77800000); // 2^112
+  const up4 = f32x4.splat(up);
   for (let item = start; item < end; item++) {
-    const t = item / itemsPerToken;
-    const h0 = (item % itemsPerToken) * headsPerItem;
-    const kvOff = (<usize>(h0 / group) * headDim) << 1;
+    let unit = item;
+    let h0: u32 = 0; // first head of the row within its group
+    let headsPerItem = group;
+    if (item >= wholeRows) {
+      unit = wholeRows + (item - wholeRows) / parts;
+      h0 = ((item - wholeRows) % parts) * splitHeads;
+      headsPerItem = splitHeads;
+    }
+    const t = unit / nKvHeads;
+    const kvh = unit % nKvHeads;
+    const kvOff = (<usize>kvh * headDim) << 1;
     const n = startPos + t + 1;
     const scStride = ((<usize>n << 3) + 15) & ~15;
     const w = sc + <usize>BATCH * scStride;
     for (let b: u32 = 0; b < headsPerItem; b += BATCH) {
       const nb = min(BATCH, headsPerItem - b);
-      const h = <usize>t * nHeads + h0 + b; // first (token, head) row of the batch in q and out
+      const h = <usize>t * nHeads + kvh * group + h0 + b; // first (token, head) row of the batch in q and out
       // the batch's queries rounded to F16 (scaled by 2^112 on the fast path), heads interleaved per 8 elements
       for (let j: u32 = 0; j < nb; j++) {
         const qIn = q + (((h + j) * headDim) << 2);
-        for (let i: u32 = 0; i < headDim; i++) {
+        let i: u32 = 0;
+        for (; i + 4 <= headDim; i += 4) {
+          const at = qv + ((<usize>(i & ~7) * nb + (j << 3) + (i & 7)) << 2);
+          v128.store(at, f32x4.mul(f16RoundF32x4(v128.load(qIn + (<usize>i << 2))), up4));
+        }
+        for (; i < headDim; i++) {
           const at = qv + ((<usize>(i & ~7) * nb + (j << 3) + (i & 7)) << 2);
           store<f32>(at, f16ToF32(f32ToF16(load<f32>(qIn + (<usize>i << 2)))) * up);
         }
@@ -298,9 +319,23 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
         if (p2 < n) store<f64>(s + (<usize>p2 << 3), expF64(load<f64>(s + (<usize>p2 << 3)) - maxScore));
         let sum: f64 = 0;
         for (let p: u32 = 0; p < n; p++) sum += load<f64>(s + (<usize>p << 3));
-        // the F16-rounded probabilities (scaled by 2^112 on the fast path: an exact power-of-two scaling)
-        for (let p: u32 = 0; p < n; p++) {
-          store<f32>(w + (<usize>p << 4) + (<usize>j << 2), f16ToF32(f32ToF16(<f32>(load<f64>(s + (<usize>p << 3)) / sum))) * up);
+        // the F16-rounded probabilities (scaled by 2^112 on the fast path: an exact power-of-two scaling), 4 at a time
+        const sum2 = f64x2.splat(sum);
+        const wj = w + (<usize>j << 2);
+        let p: u32 = 0;
+        for (; p + 4 <= n; p += 4) {
+          const at = s + (<usize>p << 3);
+          const lo = f32x4.demote_f64x2_zero(f64x2.div(v128.load(at), sum2));
+          const hi = f32x4.demote_f64x2_zero(f64x2.div(v128.load(at, 16), sum2));
+          const r = f32x4.mul(f16RoundF32x4(i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)), up4);
+          const wp = wj + (<usize>p << 4);
+          v128.store32_lane(wp, r, 0);
+          v128.store32_lane(wp, r, 1, 16);
+          v128.store32_lane(wp, r, 2, 32);
+          v128.store32_lane(wp, r, 3, 48);
+        }
+        for (; p < n; p++) {
+          store<f32>(wj + (<usize>p << 4), f16ToF32(f32ToF16(<f32>(load<f64>(s + (<usize>p << 3)) / sum))) * up);
         }
       }
       const o = out + ((h * headDim) << 2);
