@@ -760,6 +760,11 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         [4, 2, 64],
         [4, 1, 32],
         [6, 3, 128],
+        // group 3 and a 4-element tail past the 8-element chunks; group 5 (a batch of 4 heads, then 1); group 8 with
+        // one KV head (with threads, the wasm backend cuts such units into rows of 4 heads) and an odd headDim
+        [3, 1, 20],
+        [10, 2, 72],
+        [8, 1, 13],
       ];
       for (const [nHeads, nKvHeads, headDim] of cases) {
         it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}: prefill, then decode, two layers`, async () => {

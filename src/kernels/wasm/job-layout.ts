@@ -100,6 +100,8 @@ export const ATT = {
   scratchStride: 9,
   scaleF64: 10,
   exact: 12,
+  splitHeads: 13,
+  wholeRows: 14,
 } as const;
 
 /** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */

@@ -1,13 +1,21 @@
-// Causal grouped-query attention over an F16 KV cache, one (token, head) pair per job row:
+// Causal grouped-query attention over an F16 KV cache, one (token, KV head) unit or a part of one per job row:
 // out[t, h] = sum_p softmax_p(q[t, h] . K[p, kvh] / sqrt(headDim)) V[p, kvh], p = 0..startPos+t,
 // kvh = h / (nHeads / nKvHeads). As ggml (and kernels/reference/attention.ts): q is rounded to F16 before
-// its dot with K, each probability to F16 before its product with V. Per-thread scratch: the F16-rounded
-// query (headDim f32) then the scores (f64 per position).
+// its dot with K, each probability to F16 before its product with V.
+// A row's query heads (the unit's whole group, or ATT_SPLIT_HEADS of them where the glue cut the last units so the
+// rows spread evenly over the threads) go in batches of up to BATCH: one pass over K loads and converts each K row
+// once for the batch's dots, one pass over V each V element once for the batch's outputs. Each head's arithmetic is
+// the one-head kernel's of before: per dot two f32x4 sums (lanes i and i + 4 of each 8), added and summed across,
+// then the scalar tail; the f64 softmax sum in position order; each output element summed over positions in order
+// from 0. The V pass goes 8 output elements at a time (2 vectors per head in registers) down all positions.
+// Per-thread scratch: BATCH f64 score maxima, the batch's F16-rounded queries (8-element chunks, heads interleaved),
+// the scores (f64 per position, one row per head), then the probabilities (f32, BATCH per position).
 // Unless the layer's cache holds Inf / NaN (ATT_EXACT 1), K and V are read as f32 bits worth value * 2^-112 by a
 // shift and a mask (common.ts f16x4ScaledDown) and q and the probabilities are scaled by 2^112: the products are the
 // same exact values (11 x 11 significant bits) as with a full F16 conversion, at a third of the instructions.
+// F16 rounding of q and of the probabilities: four lanes at a time (common.ts f16RoundF32x4, the same values).
 
-import { expF64, expF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
+import { expF64, expF64x2, f16RoundF32x4, f16ScaledDown, f16ToF32, f16x4ScaledDown, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import { argF64, argPtr, argU32 } from './job';
 
@@ -23,29 +31,225 @@ export const ATT_SCRATCH: u32 = 8;
 export const ATT_SCRATCH_STRIDE: u32 = 9;
 export const ATT_SCALE: u32 = 10; // f64 in words 10-11
 export const ATT_EXACT: u32 = 12; // 1: the cache holds Inf / NaN, convert F16 exactly
+export const ATT_SPLIT_HEADS: u32 = 13; // query heads of a split row, a divisor of nHeads / nKvHeads
+export const ATT_WHOLE_ROWS: u32 = 14; // rows before the split ones, each a whole group
 
-/** dot of f16 k (headDim halves) with f32 q; `exact` false: q is scaled by 2^112 and k read as scaled-down bits. */
+/** Heads served by one pass over K and V (8 f32x4 accumulators, within the 16 vector registers of x64 SSE). */
+const BATCH: u32 = 4;
+
+/** 4 f16 at p as f32x4; `exact` false: the scaled-down bits (value * 2^-112). */
 // @ts-ignore: decorator
-@inline function dotF16(k: usize, q: usize, headDim: u32, exact: bool, bits: v128): f32 {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let i: u32 = 0;
-  for (; i + 8 <= headDim; i += 8) {
-    const kp = k + (<usize>i << 1);
-    const k0 = exact ? f16x4ToF32x4(v128.load16x4_u(kp)) : v128.and(i32x4.shl(v128.load16x4_s(kp), 13), bits);
-    const k1 = exact ? f16x4ToF32x4(v128.load16x4_u(kp + 8)) : v128.and(i32x4.shl(v128.load16x4_s(kp + 8), 13), bits);
-    a0 = f32x4.add(a0, f32x4.mul(k0, v128.load(q + (<usize>i << 2))));
-    a1 = f32x4.add(a1, f32x4.mul(k1, v128.load(q + (<usize>i << 2), 16)));
-  }
-  let s = hsumF32(f32x4.add(a0, a1));
-  for (; i < headDim; i++) {
-    const kv = exact ? f16ToF32(load<u16>(k + (<usize>i << 1))) : f16ScaledDown(<i32>load<i16>(k + (<usize>i << 1)));
-    s += kv * load<f32>(q + (<usize>i << 2));
-  }
-  return s;
+@inline function loadF16x4(p: usize, exact: bool, bits: v128): v128 {
+  return exact ? f16x4ToF32x4(v128.load16x4_u(p)) : f16x4ScaledDown(v128.load16x4_s(p), bits);
 }
 
-/** Job body: (token, head) items [start, end). */
+/** One f16 at p as f32; `exact` false: the scaled-down bits. */
+// @ts-ignore: decorator
+@inline function loadF16(p: usize, exact: bool): f32 {
+  return exact ? f16ToF32(load<u16>(p)) : f16ScaledDown(<i32>load<i16>(p));
+}
+
+/**
+ * Scores of `nb` heads (1..4, a constant after inlining) against positions 0..n-1: sc[j * scStride + 8p] =
+ * (q_j . K[p]) * scale as f64, K[p] at kp + p * rowBytes. q: element i of head j at qv + 4 (nb (i & ~7) + 8j + (i & 7)).
+ * The per-head maxima go to maxOut (f64 per head).
+ */
+// @ts-ignore: decorator
+@inline function scorePass(
+  kp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize, scale: f64, maxOut: usize,
+  nb: u32, exact: bool, bits: v128,
+): void {
+  const chunkBytes = <usize>nb << 5; // q bytes per 8 elements
+  let m0: f64 = -Infinity;
+  let m1: f64 = -Infinity;
+  let m2: f64 = -Infinity;
+  let m3: f64 = -Infinity;
+  for (let p: u32 = 0; p < n; p++) {
+    const k = kp + <usize>p * rowBytes;
+    let a00 = f32x4.splat(0);
+    let a10 = f32x4.splat(0);
+    let a01 = f32x4.splat(0);
+    let a11 = f32x4.splat(0);
+    let a02 = f32x4.splat(0);
+    let a12 = f32x4.splat(0);
+    let a03 = f32x4.splat(0);
+    let a13 = f32x4.splat(0);
+    let i: u32 = 0;
+    let qc = qv;
+    for (; i + 8 <= headDim; i += 8) {
+      const kq = k + (<usize>i << 1);
+      const k0 = loadF16x4(kq, exact, bits);
+      const k1 = loadF16x4(kq + 8, exact, bits);
+      a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
+      a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+      if (nb > 1) {
+        a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
+        a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+      }
+      if (nb > 2) {
+        a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
+        a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+      }
+      if (nb > 3) {
+        a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
+        a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+      }
+      qc += chunkBytes;
+    }
+    let s0 = hsumF32(f32x4.add(a00, a10));
+    let s1 = hsumF32(f32x4.add(a01, a11));
+    let s2 = hsumF32(f32x4.add(a02, a12));
+    let s3 = hsumF32(f32x4.add(a03, a13));
+    for (let r: usize = 0; i < headDim; i++, r += 4) {
+      const kv = loadF16(k + (<usize>i << 1), exact);
+      s0 += kv * load<f32>(qc + r);
+      if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
+      if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
+      if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
+    }
+    const at = sc + (<usize>p << 3);
+    const d0 = <f64>s0 * scale;
+    store<f64>(at, d0);
+    if (d0 > m0) m0 = d0;
+    if (nb > 1) {
+      const d1 = <f64>s1 * scale;
+      store<f64>(at + scStride, d1);
+      if (d1 > m1) m1 = d1;
+    }
+    if (nb > 2) {
+      const d2 = <f64>s2 * scale;
+      store<f64>(at + 2 * scStride, d2);
+      if (d2 > m2) m2 = d2;
+    }
+    if (nb > 3) {
+      const d3 = <f64>s3 * scale;
+      store<f64>(at + 3 * scStride, d3);
+      if (d3 > m3) m3 = d3;
+    }
+  }
+  store<f64>(maxOut, m0);
+  store<f64>(maxOut, m1, 8);
+  store<f64>(maxOut, m2, 16);
+  store<f64>(maxOut, m3, 24);
+}
+
+/**
+ * o_j[i] = sum over p = 0..n-1 in order of V[p][i] * w[p][j] for the batch's `nb` heads (a constant after inlining);
+ * V[p] at vp + p * rowBytes, w[p][j] (f32) at w + 16p + 4j, o_j at o + j * oStride.
+ */
+// @ts-ignore: decorator
+@inline function valuePass(
+  vp: usize, rowBytes: usize, n: u32, w: usize, o: usize, oStride: usize, headDim: u32, nb: u32, exact: bool, bits: v128,
+): void {
+  let i: u32 = 0;
+  for (; i + 8 <= headDim; i += 8) {
+    let o00 = f32x4.splat(0);
+    let o10 = f32x4.splat(0);
+    let o01 = f32x4.splat(0);
+    let o11 = f32x4.splat(0);
+    let o02 = f32x4.splat(0);
+    let o12 = f32x4.splat(0);
+    let o03 = f32x4.splat(0);
+    let o13 = f32x4.splat(0);
+    let v = vp + (<usize>i << 1);
+    let wp = w;
+    for (let p: u32 = 0; p < n; p++) {
+      const v0 = loadF16x4(v, exact, bits);
+      const v1 = loadF16x4(v + 8, exact, bits);
+      const w0 = v128.load32_splat(wp);
+      o00 = f32x4.add(o00, f32x4.mul(v0, w0));
+      o10 = f32x4.add(o10, f32x4.mul(v1, w0));
+      if (nb > 1) {
+        const w1 = v128.load32_splat(wp, 4);
+        o01 = f32x4.add(o01, f32x4.mul(v0, w1));
+        o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+      }
+      if (nb > 2) {
+        const w2 = v128.load32_splat(wp, 8);
+        o02 = f32x4.add(o02, f32x4.mul(v0, w2));
+        o12 = f32x4.add(o12, f32x4.mul(v1, w2));
+      }
+      if (nb > 3) {
+        const w3 = v128.load32_splat(wp, 12);
+        o03 = f32x4.add(o03, f32x4.mul(v0, w3));
+        o13 = f32x4.add(o13, f32x4.mul(v1, w3));
+      }
+      v += rowBytes;
+      wp += 16;
+    }
+    const oi = o + (<usize>i << 2);
+    v128.store(oi, o00);
+    v128.store(oi, o10, 16);
+    if (nb > 1) {
+      v128.store(oi + oStride, o01);
+      v128.store(oi + oStride, o11, 16);
+    }
+    if (nb > 2) {
+      v128.store(oi + 2 * oStride, o02);
+      v128.store(oi + 2 * oStride, o12, 16);
+    }
+    if (nb > 3) {
+      v128.store(oi + 3 * oStride, o03);
+      v128.store(oi + 3 * oStride, o13, 16);
+    }
+  }
+  for (; i < headDim; i++) {
+    let e0: f32 = 0;
+    let e1: f32 = 0;
+    let e2: f32 = 0;
+    let e3: f32 = 0;
+    let v = vp + (<usize>i << 1);
+    let wp = w;
+    for (let p: u32 = 0; p < n; p++) {
+      const vv = loadF16(v, exact);
+      e0 += vv * load<f32>(wp);
+      if (nb > 1) e1 += vv * load<f32>(wp, 4);
+      if (nb > 2) e2 += vv * load<f32>(wp, 8);
+      if (nb > 3) e3 += vv * load<f32>(wp, 12);
+      v += rowBytes;
+      wp += 16;
+    }
+    const oi = o + (<usize>i << 2);
+    store<f32>(oi, e0);
+    if (nb > 1) store<f32>(oi + oStride, e1);
+    if (nb > 2) store<f32>(oi + 2 * oStride, e2);
+    if (nb > 3) store<f32>(oi + 3 * oStride, e3);
+  }
+}
+
+/** Both passes for `nb` (constant) heads, the exact or fast conversion. */
+// @ts-ignore: decorator
+@inline function batchPasses(
+  kp: usize, vp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize, scale: f64,
+  maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128, pass: u32,
+): void {
+  if (pass == 0) scorePass(kp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, nb, exact, bits);
+  else valuePass(vp, rowBytes, n, w, o, oStride, headDim, nb, exact, bits);
+}
+
+/** Pass 0 (scores) or 1 (outputs) for a batch of nb (1..4) heads: dispatch to the constant-nb bodies. */
+function runPass(
+  pass: u32, kp: usize, vp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize,
+  scale: f64, maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128,
+): void {
+  if (exact) {
+    if (nb == 4) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, true, bits, pass);
+    else if (nb == 3) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, true, bits, pass);
+    else if (nb == 2) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, true, bits, pass);
+    else batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, true, bits, pass);
+  } else {
+    if (nb == 4) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, false, bits, pass);
+    else if (nb == 3) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, false, bits, pass);
+    else if (nb == 2) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, false, bits, pass);
+    else batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, false, bits, pass);
+  }
+}
+
+/**
+ * Job body: rows [start, end). The (token, KV head) units in token-major order: the first ATT_WHOLE_ROWS rows are
+ * one unit each (all nHeads / nKvHeads query heads), every later unit is cut into rows of ATT_SPLIT_HEADS heads
+ * (the glue splits the last units so the rows spread evenly over the threads).
+ */
 export function attentionRows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ATT_OUT);
   const q = argPtr(job, ATT_Q);
@@ -55,61 +259,87 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
   const nHeads = argU32(job, ATT_N_HEADS);
   const nKvHeads = argU32(job, ATT_N_KV_HEADS);
   const headDim = argU32(job, ATT_HEAD_DIM);
-  const sc0 = argPtr(job, ATT_SCRATCH) + <usize>thread * argU32(job, ATT_SCRATCH_STRIDE);
-  const sc = sc0 + ((((<usize>argU32(job, ATT_HEAD_DIM) << 2) + 15) >> 4) << 4);
+  const splitHeads = argU32(job, ATT_SPLIT_HEADS);
+  const wholeRows = argU32(job, ATT_WHOLE_ROWS);
   const scale = argF64(job, ATT_SCALE);
-  const group = nHeads / nKvHeads;
-  const kvDim = <usize>nKvHeads * headDim;
   const exact = argU32(job, ATT_EXACT) != 0;
+  const group = nHeads / nKvHeads;
+  const parts = group / splitHeads;
+  const rowBytes = (<usize>nKvHeads * headDim) << 1;
+  const qBytes = (<usize>(headDim + 7) & ~7) << 4; // BATCH heads' queries, whole 8-element chunks
+  const maxAt = argPtr(job, ATT_SCRATCH) + <usize>thread * argU32(job, ATT_SCRATCH_STRIDE);
+  const qv = maxAt + (<usize>BATCH << 3);
+  const sc = qv + qBytes;
   const bits = vconst(C_F16_BITS);
   const up: f32 = exact ? 1.0 : reinterpret<f32>(0x77800000); // 2^112
+  const up4 = f32x4.splat(up);
   for (let item = start; item < end; item++) {
-    const t = item / nHeads;
-    const h = item % nHeads;
-    const kvOff = (<usize>(h / group) * headDim) << 1;
-    const qIn = q + ((<usize>item * headDim) << 2);
-    const qv = sc0;
-    for (let i: usize = 0; i < headDim; i++) store<f32>(qv + (i << 2), f16ToF32(f32ToF16(load<f32>(qIn + (i << 2)))) * up);
+    let unit = item;
+    let h0: u32 = 0; // first head of the row within its group
+    let headsPerItem = group;
+    if (item >= wholeRows) {
+      unit = wholeRows + (item - wholeRows) / parts;
+      h0 = ((item - wholeRows) % parts) * splitHeads;
+      headsPerItem = splitHeads;
+    }
+    const t = unit / nKvHeads;
+    const kvh = unit % nKvHeads;
+    const kvOff = (<usize>kvh * headDim) << 1;
     const n = startPos + t + 1;
-    let maxScore: f64 = -Infinity;
-    for (let p: u32 = 0; p < n; p++) {
-      const kp = kc + ((<usize>p * kvDim) << 1) + kvOff;
-      const s = <f64>(exact ? dotF16(kp, qv, headDim, true, bits) : dotF16(kp, qv, headDim, false, bits)) * scale;
-      store<f64>(sc + (<usize>p << 3), s);
-      if (s > maxScore) maxScore = s;
-    }
-    // e^(s - max) two at a time (expF64x2: expF64's operations; arguments <= 0, and below -708 both give what
-    // rounds away in the F16 probability), then the sum in position order as before
-    const m2 = f64x2.splat(maxScore);
-    let p2: u32 = 0;
-    for (; p2 + 2 <= n; p2 += 2) {
-      const at = sc + (<usize>p2 << 3);
-      v128.store(at, expF64x2(f64x2.sub(v128.load(at), m2)));
-    }
-    if (p2 < n) store<f64>(sc + (<usize>p2 << 3), expF64(load<f64>(sc + (<usize>p2 << 3)) - maxScore));
-    let sum: f64 = 0;
-    for (let p: u32 = 0; p < n; p++) sum += load<f64>(sc + (<usize>p << 3));
-    const o = out + ((<usize>item * headDim) << 2);
-    memory.fill(o, 0, <usize>headDim << 2);
-    for (let p: u32 = 0; p < n; p++) {
-      // the F16-rounded probability (scaled by 2^112 on the fast path: an exact power-of-two scaling)
-      const wp = f16ToF32(f32ToF16(<f32>(load<f64>(sc + (<usize>p << 3)) / sum))) * up;
-      const v = vc + ((<usize>p * kvDim) << 1) + kvOff;
-      const w4 = f32x4.splat(wp);
-      let i: u32 = 0;
-      for (; i + 8 <= headDim; i += 8) {
-        const vp = v + (<usize>i << 1);
-        const oi = o + (<usize>i << 2);
-        const v0 = exact ? f16x4ToF32x4(v128.load16x4_u(vp)) : v128.and(i32x4.shl(v128.load16x4_s(vp), 13), bits);
-        const v1 = exact ? f16x4ToF32x4(v128.load16x4_u(vp + 8)) : v128.and(i32x4.shl(v128.load16x4_s(vp + 8), 13), bits);
-        v128.store(oi, f32x4.add(v128.load(oi), f32x4.mul(v0, w4)));
-        v128.store(oi, f32x4.add(v128.load(oi, 16), f32x4.mul(v1, w4)), 16);
+    const scStride = ((<usize>n << 3) + 15) & ~15;
+    const w = sc + <usize>BATCH * scStride;
+    for (let b: u32 = 0; b < headsPerItem; b += BATCH) {
+      const nb = min(BATCH, headsPerItem - b);
+      const h = <usize>t * nHeads + kvh * group + h0 + b; // first (token, head) row of the batch in q and out
+      // the batch's queries rounded to F16 (scaled by 2^112 on the fast path), heads interleaved per 8 elements
+      for (let j: u32 = 0; j < nb; j++) {
+        const qIn = q + (((h + j) * headDim) << 2);
+        let i: u32 = 0;
+        for (; i + 4 <= headDim; i += 4) {
+          const at = qv + ((<usize>(i & ~7) * nb + (j << 3) + (i & 7)) << 2);
+          v128.store(at, f32x4.mul(f16RoundF32x4(v128.load(qIn + (<usize>i << 2))), up4));
+        }
+        for (; i < headDim; i++) {
+          const at = qv + ((<usize>(i & ~7) * nb + (j << 3) + (i & 7)) << 2);
+          store<f32>(at, f16ToF32(f32ToF16(load<f32>(qIn + (<usize>i << 2)))) * up);
+        }
       }
-      for (; i < headDim; i++) {
-        const oi = o + (<usize>i << 2);
-        const vv = exact ? f16ToF32(load<u16>(v + (<usize>i << 1))) : f16ScaledDown(<i32>load<i16>(v + (<usize>i << 1)));
-        store<f32>(oi, load<f32>(oi) + vv * wp);
+      runPass(0, kc + kvOff, vc + kvOff, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, 0, 0, nb, exact, bits);
+      for (let j: u32 = 0; j < nb; j++) {
+        const s = sc + <usize>j * scStride;
+        const maxScore = load<f64>(maxAt + (<usize>j << 3));
+        // e^(s - max) two at a time (expF64x2: expF64's operations; arguments <= 0, and below -708 both give what
+        // rounds away in the F16 probability), then the sum in position order
+        const m2 = f64x2.splat(maxScore);
+        let p2: u32 = 0;
+        for (; p2 + 2 <= n; p2 += 2) {
+          const at = s + (<usize>p2 << 3);
+          v128.store(at, expF64x2(f64x2.sub(v128.load(at), m2)));
+        }
+        if (p2 < n) store<f64>(s + (<usize>p2 << 3), expF64(load<f64>(s + (<usize>p2 << 3)) - maxScore));
+        let sum: f64 = 0;
+        for (let p: u32 = 0; p < n; p++) sum += load<f64>(s + (<usize>p << 3));
+        // the F16-rounded probabilities (scaled by 2^112 on the fast path: an exact power-of-two scaling), 4 at a time
+        const sum2 = f64x2.splat(sum);
+        const wj = w + (<usize>j << 2);
+        let p: u32 = 0;
+        for (; p + 4 <= n; p += 4) {
+          const at = s + (<usize>p << 3);
+          const lo = f32x4.demote_f64x2_zero(f64x2.div(v128.load(at), sum2));
+          const hi = f32x4.demote_f64x2_zero(f64x2.div(v128.load(at, 16), sum2));
+          const r = f32x4.mul(f16RoundF32x4(i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)), up4);
+          const wp = wj + (<usize>p << 4);
+          v128.store32_lane(wp, r, 0);
+          v128.store32_lane(wp, r, 1, 16);
+          v128.store32_lane(wp, r, 2, 32);
+          v128.store32_lane(wp, r, 3, 48);
+        }
+        for (; p < n; p++) {
+          store<f32>(wj + (<usize>p << 4), f16ToF32(f32ToF16(<f32>(load<f64>(s + (<usize>p << 3)) / sum))) * up);
+        }
       }
+      const o = out + ((h * headDim) << 2);
+      runPass(1, kc + kvOff, vc + kvOff, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, o, <usize>headDim << 2, nb, exact, bits);
     }
   }
 }

@@ -1,7 +1,10 @@
 // Shared inline helpers of the kernels: binary16 <-> f32, horizontal sums, exp and the 16-byte dot step.
 // AssemblyScript; compiled by scripts/build-wasm.mjs twice (ASC_FEATURE_RELAXED_SIMD false / true).
 
-import { C_2P112, C_F16_EM, C_F16_INF, C_F16_SIGN, C_F32_EXP, vconst } from './constants';
+import {
+  C_2P112, C_F16_EM, C_F16_INF, C_F16_KEEP, C_F16_MIN_NORMAL, C_F16_OVERFLOW, C_F16_ROUND, C_F16_SIGN, C_F32_EXP, C_F32_QUIET,
+  C_F32_SIGN, C_HALF, vconst,
+} from './constants';
 
 /** 2^112 as f32: rebiases a binary16 exponent (bias 15) shifted into f32 position (bias 127). */
 const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
@@ -31,6 +34,28 @@ const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
   const special = v128.or(bits, vconst(C_F32_EXP));
   const f = v128.bitselect(special, scaled, i32x4.gt_s(em, vconst(C_F16_INF)));
   return v128.or(f, i32x4.shl(v128.and(h, vconst(C_F16_SIGN)), 16));
+}
+
+/**
+ * f16ToF32(f32ToF16(x)) on four lanes, bit for bit (every f32 input checked): x rounded to binary16 precision,
+ * kept as f32. Normal range: round to nearest even at mantissa bit 13 by an integer add; below 2^-14:
+ * (|x| + 0.5) - 0.5, whose f32 ulp 2^-24 is the F16 subnormal step; from 65520 on: inf; NaN: quiet, mantissa
+ * cut to its top 10 bits.
+ */
+// @ts-ignore: decorator
+@inline export function f16RoundF32x4(x: v128): v128 {
+  const sign = v128.and(x, vconst(C_F32_SIGN));
+  const a = v128.xor(x, sign);
+  const odd = i32x4.shr_u(i32x4.shl(a, 18), 31);
+  const normal = v128.and(i32x4.add(i32x4.add(a, vconst(C_F16_ROUND)), odd), vconst(C_F16_KEEP));
+  const half = vconst(C_HALF);
+  const small = f32x4.sub(f32x4.add(a, half), half);
+  const exp = vconst(C_F32_EXP);
+  const nan = v128.or(v128.and(a, vconst(C_F16_KEEP)), vconst(C_F32_QUIET));
+  const big = v128.bitselect(nan, exp, i32x4.gt_s(a, exp));
+  let r = v128.bitselect(small, normal, i32x4.lt_s(a, vconst(C_F16_MIN_NORMAL)));
+  r = v128.bitselect(big, r, i32x4.ge_s(a, vconst(C_F16_OVERFLOW)));
+  return v128.or(r, sign);
 }
 
 /** binary16 bits of f32 `x`, round to nearest even; overflow -> inf, NaN -> quiet NaN (same as formats/f16.ts). */

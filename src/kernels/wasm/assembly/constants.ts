@@ -17,6 +17,13 @@ export const C_F32_EXP: u32 = 8; // i32x4.splat(0x7f800000)
 export const C_F16_SIGN: u32 = 9; // i32x4.splat(0x8000)
 export const C_2P112: u32 = 10; // f32x4.splat(2^112)
 export const C_F16_BITS: u32 = 11; // i32x4.splat(0x8fffe000): sign and em << 13 of a sign-extended F16 shifted left 13
+export const C_F32_SIGN: u32 = 12; // i32x4.splat(0x80000000)
+export const C_F16_ROUND: u32 = 13; // i32x4.splat(0xfff): half an F16 ulp less one, in f32 mantissa bits
+export const C_F16_KEEP: u32 = 14; // i32x4.splat(0xffffe000): the f32 bits an F16 keeps
+export const C_HALF: u32 = 15; // f32x4.splat(0.5)
+export const C_F16_MIN_NORMAL: u32 = 16; // i32x4.splat(0x38800000): 2^-14 as f32
+export const C_F16_OVERFLOW: u32 = 17; // i32x4.splat(0x477ff000): 65520, the least f32 that rounds to F16 inf
+export const C_F32_QUIET: u32 = 18; // i32x4.splat(0x00400000): an f32 NaN's quiet bit
 
 /** Write every constant (idempotent). */
 export function initConstants(): void {
@@ -32,6 +39,13 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F16_SIGN << 4), i32x4.splat(0x8000));
   v128.store(CONST_BASE + (<usize>C_2P112 << 4), f32x4.splat(reinterpret<f32>(0x77800000)));
   v128.store(CONST_BASE + (<usize>C_F16_BITS << 4), i32x4.splat(0x8fffe000));
+  v128.store(CONST_BASE + (<usize>C_F32_SIGN << 4), i32x4.splat(0x80000000));
+  v128.store(CONST_BASE + (<usize>C_F16_ROUND << 4), i32x4.splat(0xfff));
+  v128.store(CONST_BASE + (<usize>C_F16_KEEP << 4), i32x4.splat(0xffffe000));
+  v128.store(CONST_BASE + (<usize>C_HALF << 4), f32x4.splat(0.5));
+  v128.store(CONST_BASE + (<usize>C_F16_MIN_NORMAL << 4), i32x4.splat(0x38800000));
+  v128.store(CONST_BASE + (<usize>C_F16_OVERFLOW << 4), i32x4.splat(0x477ff000));
+  v128.store(CONST_BASE + (<usize>C_F32_QUIET << 4), i32x4.splat(0x00400000));
 }
 
 /** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */
