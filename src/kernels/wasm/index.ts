@@ -6,7 +6,7 @@ import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats
 import { i2sByteSize } from '../../formats/i2s.js';
 import { nativeActivationQuant } from '../../formats/index.js';
 import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
-import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP } from './job-layout.js';
+import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
 import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
 import { ThreadPool } from './thread-pool.js';
 
@@ -66,6 +66,10 @@ const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRow
 const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
+/** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
+const PARALLEL_MIN_TOKENS = 4;
+/** From this many elements on, element-wise ops (activations, residual add) run as parallel jobs. */
+const PARALLEL_MIN_ELEMENTS = 65536;
 /** Rows of one tile of the tiled ternary layout (assembly/ternary-lut.ts). */
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
@@ -301,7 +305,10 @@ class WasmBackend implements KernelBackend {
   /** Every SharedArrayBuffer object the memory has shown (one per size): views into any of them are ours. */
   private readonly buffers = new Set<ArrayBufferLike>();
   private u8: Uint8Array;
+  /** The cos / sin table in the 'rope' scratch and what it was built for. */
+  private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   private readonly job32: Int32Array;
+  private readonly jobF32: Float32Array;
   private readonly jobF64: Float64Array;
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
@@ -320,6 +327,7 @@ class WasmBackend implements KernelBackend {
     this.u8 = this.refreshViews();
     this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
     this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+    this.jobF32 = new Float32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
   }
 
   // ------------------------------------------------------------------ memory
@@ -459,6 +467,21 @@ class WasmBackend implements KernelBackend {
     const pool = this.pool;
     if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
     pool.run();
+  }
+
+  /**
+   * Run a single-threaded op as a parallel OP.tokens job (assembly/token-jobs.ts) over `rows` tokens or elements when
+   * there are several threads and enough work (`rows >= minRows`); false when the caller should call the op directly.
+   * `args` fill argument words 1..; `f32Arg` stores one f32 at its word.
+   */
+  private tokenJob(kind: number, rows: number, minRows: number, quantum: number, args: readonly number[], f32Arg?: readonly [number, number]): boolean {
+    if (this.threads < 2 || rows < minRows) return false;
+    this.setJob(OP.tokens, rows, quantum);
+    this.setArg(0, kind);
+    for (let i = 0; i < args.length; i++) this.setArg(i + 1, args[i]);
+    if (f32Arg !== undefined) this.jobF32[JOB.args + f32Arg[0]] = f32Arg[1];
+    this.runJob();
+    return true;
   }
 
   // ------------------------------------------------------------------ KernelBackend
@@ -652,7 +675,7 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('rmsnorm', 'x', x, nTokens * dim);
     const op = this.ptr('rmsnorm', 'out', out, nTokens * dim);
     const wp = this.ptr('rmsnorm', 'weight', weight, dim);
-    this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
+    if (!this.tokenJob(TJ.rmsnorm, nTokens, PARALLEL_MIN_TOKENS, 1, [op, xp, wp, dim], [5, eps])) this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
     this.count(`wasm.${this.kernelSet}.rmsnorm`);
   }
 
@@ -798,7 +821,10 @@ class WasmBackend implements KernelBackend {
       last.q8k === q8k &&
       this.exports.bytesEqual(xPtr, copy, xBytes) === 1;
     if (!same) {
-      this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
+      const args = [xPtr, cols, xq, xqStride, info, bsums, bsumsStride, q8k ? 1 : 0, ascales, ascalesStride];
+      if (!this.tokenJob(TJ.quantize, nTokens, PARALLEL_MIN_TOKENS, 1, args)) {
+        this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
+      }
       this.u8.copyWithin(copy, xPtr, xPtr + xBytes);
       this.quantized = { xByteOffset: xPtr, nTokens, cols, q8k, tables: undefined };
     }
@@ -834,17 +860,26 @@ class WasmBackend implements KernelBackend {
     // built by repeated multiplication with theta_scale = powf(theta, -2 / headDim).
     const half = headDim / 2;
     const cs = this.scratchAt('rope', nTokens * half * 16);
-    const table = new Float64Array(this.memory.buffer, cs, nTokens * half * 2);
-    const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / headDim)));
-    for (let t = 0; t < nTokens; t++) {
-      let angle = Math.fround(positions[t]);
-      for (let i = 0; i < half; i++) {
-        table[2 * (t * half + i)] = Math.fround(Math.cos(angle));
-        table[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
-        angle = Math.fround(angle * thetaScale);
+    // q and k of every layer rotate by the same positions: the table is built once per forward pass
+    const last = this.ropeTable;
+    const same =
+      last !== undefined && last.cs === cs && last.headDim === headDim && last.theta === theta && last.positions.length === nTokens &&
+      last.positions.every((p, t) => p === positions[t]);
+    if (!same) {
+      const table = new Float64Array(this.memory.buffer, cs, nTokens * half * 2);
+      const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / headDim)));
+      for (let t = 0; t < nTokens; t++) {
+        let angle = Math.fround(positions[t]);
+        for (let i = 0; i < half; i++) {
+          table[2 * (t * half + i)] = Math.fround(Math.cos(angle));
+          table[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
+          angle = Math.fround(angle * thetaScale);
+        }
       }
+      this.ropeTable = { cs, headDim, theta, positions: Float64Array.from({ length: nTokens }, (_, t) => positions[t]) };
     }
-    this.exports.rope(xp, nTokens, nHeads, headDim, cs, style === 'neox' ? 1 : 0);
+    const neox = style === 'neox' ? 1 : 0;
+    if (!this.tokenJob(TJ.rope, nTokens, PARALLEL_MIN_TOKENS, 1, [xp, nHeads, headDim, cs, neox])) this.exports.rope(xp, nTokens, nHeads, headDim, cs, neox);
     this.count(`wasm.${this.kernelSet}.rope.${style}`);
   }
 
@@ -905,21 +940,27 @@ class WasmBackend implements KernelBackend {
   addInPlace(x: Float32Array, y: Float32Array, n: number): void {
     this.live('addInPlace');
     requireInt('addInPlace', 'n', n, 0);
-    this.exports.addInPlace(this.ptr('addInPlace', 'x', x, n), this.ptr('addInPlace', 'y', y, n), n);
+    const xp = this.ptr('addInPlace', 'x', x, n);
+    const yp = this.ptr('addInPlace', 'y', y, n);
+    if (!this.tokenJob(TJ.add, n, PARALLEL_MIN_ELEMENTS, 64, [xp, yp])) this.exports.addInPlace(xp, yp, n);
     this.count(`wasm.${this.kernelSet}.add`);
   }
 
   reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
     this.live('reluSqrMul');
     requireInt('reluSqrMul', 'n', n, 0);
-    this.exports.reluSqrMul(this.ptr('reluSqrMul', 'gate', gate, n), this.ptr('reluSqrMul', 'up', up, n), n);
+    const gp = this.ptr('reluSqrMul', 'gate', gate, n);
+    const up2 = this.ptr('reluSqrMul', 'up', up, n);
+    if (!this.tokenJob(TJ.reluSqrMul, n, PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.reluSqrMul(gp, up2, n);
     this.count(`wasm.${this.kernelSet}.relu_sqr_mul`);
   }
 
   siluMul(gate: Float32Array, up: Float32Array, n: number): void {
     this.live('siluMul');
     requireInt('siluMul', 'n', n, 0);
-    this.exports.siluMul(this.ptr('siluMul', 'gate', gate, n), this.ptr('siluMul', 'up', up, n), n);
+    const gp = this.ptr('siluMul', 'gate', gate, n);
+    const up2 = this.ptr('siluMul', 'up', up, n);
+    if (!this.tokenJob(TJ.siluMul, n, PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.siluMul(gp, up2, n);
     this.count(`wasm.${this.kernelSet}.silu_mul`);
   }
 

@@ -53,7 +53,11 @@ export const OP = {
   q4_0: 12,
   gemmI2s: 13,
   gemmTq2: 14,
+  tokens: 15,
 } as const;
+
+/** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */
+export const TJ = { quantize: 1, rmsnorm: 2, rope: 3, reluSqrMul: 4, siluMul: 5, add: 6 } as const;
 
 /** Matmul argument word indexes (assembly/job.ts ARG_*); f64 values take two words. */
 export const ARG = {

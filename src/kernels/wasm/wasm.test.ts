@@ -441,6 +441,61 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 threads)', () => {
+  it.each(sets)('%s: rmsnorm, rope (both styles, repeated positions), relu^2 * up, silu * up, add: bit-identical to the reference', async (kernelSet) => {
+    const be = await createWasmBackend({ threads: 2, kernelSet });
+    const ref = createReferenceBackend();
+    try {
+      const rng = seededRng(9090);
+      const same = (label: string, a: Float32Array, e: Float32Array): void => {
+        for (let i = 0; i < e.length; i++) if (!Object.is(a[i], e[i])) expect.fail(`${label} index ${i}: reference ${e[i]}, wasm ${a[i]}`);
+      };
+      const pair = (n: number, f: () => number): [Float32Array, Float32Array] => {
+        const a = be.allocF32(n);
+        const b = ref.allocF32(n);
+        for (let i = 0; i < n; i++) a[i] = b[i] = f();
+        return [a, b];
+      };
+      // rmsnorm over 9 tokens (in place and not)
+      const dim = 300;
+      const [x, xr] = pair(9 * dim, () => rng.normal() * 3);
+      const [w, wr] = pair(dim, () => rng.normal());
+      const [o, or] = pair(9 * dim, () => 0);
+      be.rmsnorm(o, x, w, 9, dim, 1e-5);
+      ref.rmsnorm(or, xr, wr, 9, dim, 1e-5);
+      same('rmsnorm', o, or);
+      be.rmsnorm(x, x, w, 9, dim, 1e-6);
+      ref.rmsnorm(xr, xr, wr, 9, dim, 1e-6);
+      same('rmsnorm in place', x, xr);
+      // rope: 6 tokens, twice with the same positions (the cached table), then other positions
+      for (const style of ['neox', 'normal'] as const) {
+        for (const positions of [[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5], [7, 9, 30, 31, 100, 4000]]) {
+          const [q, qr] = pair(6 * 3 * 64, () => rng.normal());
+          be.rope(q, 6, 3, 64, positions, 500000, style);
+          ref.rope(qr, 6, 3, 64, positions, 500000, style);
+          same(`rope ${style} ${positions.join(',')}`, q, qr);
+        }
+      }
+      // element-wise ops past the parallel threshold, with an odd tail
+      const n = 70001;
+      const [g, gr] = pair(n, () => rng.normal() * 4);
+      const [u, ur] = pair(n, () => rng.normal());
+      be.reluSqrMul(g, u, n);
+      ref.reluSqrMul(gr, ur, n);
+      same('reluSqrMul', g, gr);
+      be.siluMul(g, u, n);
+      ref.siluMul(gr, ur, n);
+      same('siluMul', g, gr);
+      be.addInPlace(g, u, n);
+      ref.addInPlace(gr, ur, n);
+      same('addInPlace', g, gr);
+    } finally {
+      await be.dispose();
+      await ref.dispose();
+    }
+  });
+});
+
 describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-value fallback)', () => {
   it.each(sets)('%s: ties, the F16 range edges, subnormals, zeros, Inf and NaN, in runs of 8 and a tail', async (kernelSet) => {
     const be = await createWasmBackend({ threads: 1, kernelSet });

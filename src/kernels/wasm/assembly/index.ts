@@ -14,6 +14,7 @@ import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
 import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
+import { tokenJobRows } from './token-jobs';
 
 export { buildLutTables, quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
 export { repackTQ1ToTQ2 } from './repack';
@@ -45,6 +46,7 @@ const OP_BANDWIDTH: u32 = 11;
 const OP_Q4_0: u32 = 12;
 const OP_GEMM_I2_S: u32 = 13;
 const OP_GEMM_TQ2_0: u32 = 14;
+const OP_TOKENS: u32 = 15;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -74,6 +76,7 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_Q4_0) matmulQ4_0Rows(job, start, end, thread);
     else if (op == OP_GEMM_I2_S) gemmI2SRows(job, start, end, thread);
     else if (op == OP_GEMM_TQ2_0) gemmTQ2Rows(job, start, end, thread);
+    else if (op == OP_TOKENS) tokenJobRows(job, start, end, thread);
     else unreachable();
   }
 }
