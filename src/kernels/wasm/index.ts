@@ -675,7 +675,7 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('rmsnorm', 'x', x, nTokens * dim);
     const op = this.ptr('rmsnorm', 'out', out, nTokens * dim);
     const wp = this.ptr('rmsnorm', 'weight', weight, dim);
-    if (!this.tokenJob(TJ.rmsnorm, nTokens, PARALLEL_MIN_TOKENS, 1, [op, xp, wp, dim], [5, eps])) this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
+    if (!this.tokenJob(TJ.rmsnorm, nTokens, PARALLEL_MIN_TOKENS, 4, [op, xp, wp, dim], [5, eps])) this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
     this.count(`wasm.${this.kernelSet}.rmsnorm`);
   }
 
