@@ -19,6 +19,20 @@ import {
   return f32x4.mul(w4, v128.load(xp));
 }
 
+/**
+ * acc + w * x for four weights at wp and four activations at xp. Every product is exact (11 x 11 significant bits),
+ * so a fused multiply-add rounds once, as mul-then-add does: relaxed SIMD's madd (FMA where the CPU has it, else
+ * mul + add) gives the same bits with one instruction fewer.
+ */
+// @ts-ignore: decorator
+@inline function madd4(acc: v128, wp: usize, xp: usize, exact: bool, bits: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const w4 = exact ? f16x4ToF32x4(v128.load16x4_u(wp)) : v128.and(i32x4.shl(v128.load16x4_s(wp), 13), bits);
+    return f32x4.relaxed_madd(w4, v128.load(xp), acc);
+  }
+  return f32x4.add(acc, prod4(wp, xp, exact, bits));
+}
+
 /** acc (f64x2) + the 64 products of one chunk (weights at wp, activations at xp), summed as rowDot does. */
 // @ts-ignore: decorator
 @inline function chunk64(wp: usize, xp: usize, acc: v128, exact: bool, bits: v128): v128 {
@@ -27,10 +41,10 @@ import {
   let a2 = f32x4.splat(0);
   let a3 = f32x4.splat(0);
   for (let k: usize = 0; k < 64; k += 16) {
-    a0 = f32x4.add(a0, prod4(wp + (k << 1), xp + (k << 2), exact, bits));
-    a1 = f32x4.add(a1, prod4(wp + (k << 1) + 8, xp + (k << 2) + 16, exact, bits));
-    a2 = f32x4.add(a2, prod4(wp + (k << 1) + 16, xp + (k << 2) + 32, exact, bits));
-    a3 = f32x4.add(a3, prod4(wp + (k << 1) + 24, xp + (k << 2) + 48, exact, bits));
+    a0 = madd4(a0, wp + (k << 1), xp + (k << 2), exact, bits);
+    a1 = madd4(a1, wp + (k << 1) + 8, xp + (k << 2) + 16, exact, bits);
+    a2 = madd4(a2, wp + (k << 1) + 16, xp + (k << 2) + 32, exact, bits);
+    a3 = madd4(a3, wp + (k << 1) + 24, xp + (k << 2) + 48, exact, bits);
   }
   return addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
 }

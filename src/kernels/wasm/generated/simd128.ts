@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '7bf4d13776cae7437009b2c4c6e70a26018e6437c464e7be7751d006958e60ad';
+export const SOURCE_HASH = '196c2594758a108402240fc5dc4d94f11f7fbac6da480c3d1f0ba8b96e3f9d6b';
 
 /** The wasm binary (48235 bytes), base64. */
 export const WASM_BASE64 =
