@@ -127,6 +127,22 @@ describe('generation behaviour', () => {
     }
   });
 
+  it('a prompt of several prefill batches (logits from the last batch only) gives the token-by-token result', async () => {
+    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
+    try {
+      const v = model.info.vocabSize;
+      const ids = Array.from({ length: 150 }, (_, i) => 3 + ((i * 37) % (v - 3))); // batches of 64, 64, 22
+      const perPos = await model.evaluateLogits(ids);
+      const r = await model.complete(ids, { maxTokens: 1, sampling: { kind: 'greedy' }, ignoreEos: true });
+      const last = perPos.subarray((ids.length - 1) * v, ids.length * v);
+      let arg = 0;
+      for (let i = 1; i < v; i++) if (last[i] > last[arg]) arg = i;
+      expect(r.tokenIds[0]).toBe(arg);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('seeded sampling is reproducible and maxTokens ends with length', async () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
     try {

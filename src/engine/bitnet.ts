@@ -282,7 +282,10 @@ export class BitNet implements LoadedModel {
       for (let pos = reuse; pos < promptTokens.length; pos += PREFILL_BATCH) {
         if (signal?.aborted === true) throw abortError(signal, 'generation');
         const batch = promptTokens.slice(pos, Math.min(pos + PREFILL_BATCH, promptTokens.length));
-        logits = forward(backend, c, weights, this.state, batch, pos);
+        // only the prompt's last batch needs logits (the output projection is the largest matmul)
+        const last = pos + PREFILL_BATCH >= promptTokens.length;
+        const out = forward(backend, c, weights, this.state, batch, pos, last);
+        if (last) logits = out;
         this.cached.push(...batch);
       }
       if (logits === undefined) throw new BitNetError('INTERNAL', 'prefill produced no logits');

@@ -59,6 +59,14 @@ export interface MemoryPlan {
   readonly kvBytes: number;
 }
 
+/** One output of matmulMany. */
+export interface MatmulTarget {
+  readonly out: Float32Array;
+  readonly w: Weight;
+  /** Default 1. */
+  readonly scale?: number;
+}
+
 export interface KernelBackend {
   readonly name: 'reference' | 'wasm' | 'webgpu';
   readonly kernelSet: KernelSetName;
@@ -91,6 +99,12 @@ export interface KernelBackend {
    * Float / quantized W (embeddings, output): a float dot with the dequantized row.
    */
   matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale?: number): void;
+  /**
+   * Several matmuls of one input: targets[i].out = targets[i].scale * W_i x, each as `matmul` computes it (same
+   * results). All weights must have the same column count. A backend may quantize x once for all of them
+   * (attention q, k, v; feed-forward gate, up).
+   */
+  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void;
   /** Rotate pairs of each head in place. positions[t] is the absolute position of token t. */
   rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void;
   /** Store k and v (each nTokens x kvDim) for positions startPos.. in layer `layer`. */

@@ -58,7 +58,15 @@ export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBa
  * Run `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to
  * the cache. Returns the logits of the last token, or of every token when the state has allLogits.
  */
-export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: ForwardState, tokens: readonly number[], startPos: number): Float32Array {
+export function forward(
+  be: KernelBackend,
+  c: ModelConfig,
+  w: ModelWeights,
+  s: ForwardState,
+  tokens: readonly number[],
+  startPos: number,
+  wantLogits = true,
+): Float32Array {
   const n = tokens.length;
   const { dim, ffnDim, nHeads, nKvHeads, headDim, rmsEps: eps } = c;
   if (n < 1 || n > s.maxBatch) throw new BitNetError('BAD_ARGUMENT', `forward: batch of ${n} tokens, expected 1..${s.maxBatch}`);
@@ -82,9 +90,11 @@ export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: F
     // xb = rmsnorm(x) * attn_norm
     be.rmsnorm(s.xb, s.x, L.attnNorm, n, dim, eps);
     // q, k, v = bitlinear(xb)                                      [n, dim], [n, kvDim] x2
-    be.matmul(s.q, L.wq, s.xb, n, L.scales.q);
-    be.matmul(s.k, L.wk, s.xb, n, L.scales.k);
-    be.matmul(s.v, L.wv, s.xb, n, L.scales.v);
+    be.matmulMany(s.xb, n, [
+      { out: s.q, w: L.wq, scale: L.scales.q },
+      { out: s.k, w: L.wk, scale: L.scales.k },
+      { out: s.v, w: L.wv, scale: L.scales.v },
+    ]);
     // rotate q and k by position
     be.rope(s.q, n, nHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
     be.rope(s.k, n, nKvHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
@@ -101,8 +111,10 @@ export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: F
     // xb = rmsnorm(x) * ffn_norm
     be.rmsnorm(s.xb, s.x, L.ffnNorm, n, dim, eps);
     // hb = act(bitlinear(xb, Wgate)) * bitlinear(xb, Wup)           [n, ffnDim]
-    be.matmul(s.hb, L.wGate, s.xb, n, L.scales.gate);
-    be.matmul(s.hb2, L.wUp, s.xb, n, L.scales.up);
+    be.matmulMany(s.xb, n, [
+      { out: s.hb, w: L.wGate, scale: L.scales.gate },
+      { out: s.hb2, w: L.wUp, scale: L.scales.up },
+    ]);
     if (c.ffnActivation === 'relu2') be.reluSqrMul(s.hb, s.hb2, n * ffnDim);
     else be.siluMul(s.hb, s.hb2, n * ffnDim);
     // hb = rmsnorm(hb) * ffn_sub_norm (BitNet only)
@@ -112,7 +124,8 @@ export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: F
     be.addInPlace(s.x, s.proj, n * dim);
   }
 
-  // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last
+  // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last, or none (a prompt batch before the last)
+  if (!wantLogits) return s.logits.subarray(0, 0);
   if (s.allLogits) {
     be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
     be.matmul(s.logits, w.output, s.xb, n);

@@ -646,6 +646,77 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
       });
     });
 
+    describe('matmulMany (one input, several weights)', () => {
+      // nTokens 1 (decode), 5 and 20 (GEMM passes of 16 plus a per-token tail that needs lookup tables on wasm)
+      for (const nTokens of [1, 5, 20]) {
+        it(`equals separate matmul calls bit for bit: I2_S, TQ2_0 per token and Q8_K, TQ1_0, Q8_0, F16; nTokens=${nTokens}`, async () => {
+          const rng = seededRng(8100 + nTokens);
+          const cols = 256;
+          const specs: [GgmlType, number, ActivationQuant | undefined][] = [
+            [GgmlType.I2_S, 70, undefined],
+            [GgmlType.TQ2_0, 33, 'per-token'],
+            [GgmlType.TQ2_0, 40, undefined],
+            [GgmlType.TQ1_0, 32, undefined],
+            [GgmlType.Q8_0, 9, undefined],
+            [GgmlType.F16, 5, undefined],
+          ];
+          const tensors = specs.map(([type, rows]) =>
+            type === GgmlType.Q8_0 || type === GgmlType.F16 ? floatTensor(rng, type, rows, cols) : ternaryTensor(type, rng.codes(rows * cols), ternaryScale(rng), rows, cols),
+          );
+          const x = activations(rng, nTokens, cols, 4);
+          const totalRows = specs.reduce((a, [, rows]) => a + rows, 0);
+          const weightBytes = tensors.reduce((a, t) => a + t.bytes.length, 0);
+          await withBackend(make, { weightBytes, activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, (be) => {
+            const weights = specs.map(([type, rows, aq], i) => makeWeight(be, `w${i}`, type, [cols, rows], tensors[i].bytes, aq));
+            const xb = filled(be, x);
+            const many = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            const single = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: many[i], w, scale: i % 2 === 0 ? 1 : 0.5 })));
+            weights.forEach((w, i) => be.matmul(single[i], w, xb, nTokens, i % 2 === 0 ? 1 : 0.5));
+            for (let i = 0; i < specs.length; i++) {
+              const n = nTokens * specs[i][1];
+              for (let j = 0; j < n; j++) {
+                if (!Object.is(many[i][j], single[i][j])) expect.fail(`target ${i} (${TYPE_TRAITS[specs[i][0]].name}) index ${j}: matmul ${single[i][j]}, matmulMany ${many[i][j]}`);
+              }
+              expectGuard(`matmulMany target ${i}`, many[i], n);
+            }
+          });
+        });
+      }
+
+      it('refuses bad targets with BAD_ARGUMENT before writing any output', async () => {
+        const rng = seededRng(8200);
+        const a = ternaryTensor(GgmlType.I2_S, rng.codes(64 * 128), 0.5, 64, 128);
+        const b = ternaryTensor(GgmlType.I2_S, rng.codes(32 * 256), 0.5, 32, 256);
+        await withBackend(make, { weightBytes: a.bytes.length + b.bytes.length, activationFloats: 4096 }, (be) => {
+          const wa = makeWeight(be, 'a', GgmlType.I2_S, [128, 64], a.bytes);
+          const wb = makeWeight(be, 'b', GgmlType.I2_S, [256, 32], b.bytes);
+          const x = filled(be, activations(rng, 2, 128, 1));
+          const out1 = poisoned(be, 128);
+          const out2 = poisoned(be, 128);
+          const cases: [string, () => void][] = [
+            ['no targets', () => be.matmulMany(x, 2, [])],
+            ['different widths', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2, w: wb }])],
+            ['out overlapping x', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: x.subarray(100), w: wa }])],
+            ['two outs sharing memory', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out1.subarray(64), w: wa }])],
+            ['an out too short', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2.subarray(0, 100), w: wa }])],
+            ['a non-finite scale', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2, w: wa, scale: Infinity }])],
+            ['a missing out', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { w: wa } as unknown as { out: Float32Array; w: Weight }])],
+          ];
+          for (const [label, call] of cases) {
+            let err: unknown;
+            try {
+              call();
+            } catch (e) {
+              err = e;
+            }
+            expect(isBitNetError(err) && err.code === 'BAD_ARGUMENT', `${label}: ${String(err)}`).toBe(true);
+            expect(out1.every(Number.isNaN) && out2.every(Number.isNaN), `${label}: no output written`).toBe(true);
+          }
+        });
+      });
+    });
+
     describe('embed', () => {
       const cases: [GgmlType, number, number][] = [
         [GgmlType.F32, 7, 10],

@@ -2,7 +2,8 @@
 
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS } from '../../formats/ggml-type.js';
-import type { KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import { checkMatmulMany } from '../matmul-many.js';
 import { attentionRef, kvWriteRef } from './attention.js';
 import { requireFinite, requireInt, requireLength } from './checks.js';
 import { addInPlaceRef, reluSqrMulRef, siluMulRef } from './elementwise.js';
@@ -124,6 +125,12 @@ class ReferenceBackend implements KernelBackend {
     requireLength('rmsnorm', 'weight', weight, dim);
     rmsnormRef(out, x, weight, nTokens, dim, eps);
     this.count('ref.rmsnorm');
+  }
+
+  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void {
+    this.live('matmulMany');
+    checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
+    for (const t of targets) this.matmul(t.out, t.w, x, nTokens, t.scale ?? 1);
   }
 
   matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {

@@ -5,7 +5,8 @@ import { BitNetError } from '../../errors.js';
 import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize } from '../../formats/i2s.js';
 import { nativeActivationQuant } from '../../formats/index.js';
-import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import type { ActivationQuant, KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import { checkMatmulMany } from '../matmul-many.js';
 import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
 import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
 import { ThreadPool } from './thread-pool.js';
@@ -36,7 +37,6 @@ interface KernelExports {
   reluSqrMul(gate: number, up: number, n: number): void;
   siluMul(gate: number, up: number, n: number): void;
   selfCheckRelaxedDot(): number;
-  bytesEqual(a: number, b: number, n: number): number;
   initConstants(): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
@@ -138,6 +138,19 @@ function attentionRows(nUnits: number, group: number, threads: number): Attentio
 
 const TQ1_BLOCK_BYTES = 54;
 const TQ2_BLOCK_BYTES = 66;
+
+/** A quantized activation batch in the 'xq' scratch (WasmBackend.quantize), with the lookup tables built for it. */
+interface QuantizedBatch {
+  readonly cols: number;
+  readonly xq: number;
+  readonly xqStride: number;
+  readonly info: number;
+  readonly bsums: number;
+  readonly bsumsStride: number;
+  readonly ascales: number;
+  readonly ascalesStride: number;
+  tables: { t0: number; nt: number; tab: number } | undefined;
+}
 
 type WeightKind = 'i2s' | 'tq2' | 'q8_0' | 'q4_0' | 'q6_k' | 'f16' | 'bf16' | 'f32';
 
@@ -313,10 +326,6 @@ class WasmBackend implements KernelBackend {
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
-  /** The batch in the 'xq' scratch (and, for tokens [t0, t0 + nt), the lookup tables in the 'lut' scratch). */
-  private quantized:
-    | { xByteOffset: number; nTokens: number; cols: number; q8k: boolean; tables: { t0: number; nt: number; tab: number } | undefined }
-    | undefined;
 
   constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool) {
     this.memory = memory;
@@ -374,7 +383,6 @@ class WasmBackend implements KernelBackend {
     const bytes = Math.max(align(nBytes), s === undefined ? 0 : 2 * s.bytes);
     const byteOffset = this.alloc(bytes, `scratch '${name}'`);
     this.scratch.set(name, { byteOffset, bytes });
-    if (name === 'xq' || name === 'xcopy' || name === 'lut') this.quantized = undefined;
     return byteOffset;
   }
 
@@ -688,10 +696,38 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('matmul', 'x', x, nTokens * cols);
     const op = this.ptr('matmul', 'out', out, nTokens * rows);
     if (nTokens > 0) {
-      if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, xp, nTokens, scale);
+      if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, nTokens, scale, this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block'));
       else this.matmulFloat(op, weight, xp, nTokens, scale);
     }
     this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
+  }
+
+  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void {
+    this.live('matmulMany');
+    checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
+    const cols = (targets[0].w as WasmWeight).cols;
+    const xp = this.ptr('matmulMany', 'x', x, nTokens * cols);
+    const outs = targets.map((t, i) => this.ptr('matmulMany', `targets[${i}].out`, t.out, nTokens * (t.w as WasmWeight).rows));
+    // ternary weights share one quantization per activation scheme (q, k, v; gate, up)
+    const batches = new Map<boolean, QuantizedBatch>();
+    for (let i = 0; i < targets.length; i++) {
+      const w = targets[i].w as WasmWeight;
+      const scale = targets[i].scale ?? 1;
+      if (nTokens > 0) {
+        if (w.kind === 'i2s' || w.kind === 'tq2') {
+          const q8k = w.activationQuant === 'q8k-block';
+          let q = batches.get(q8k);
+          if (q === undefined) {
+            q = this.quantize(xp, nTokens, cols, q8k);
+            batches.set(q8k, q);
+          }
+          this.matmulTernary(outs[i], w, nTokens, scale, q);
+        } else {
+          this.matmulFloat(outs[i], w, xp, nTokens, scale);
+        }
+      }
+      this.count(nTokens > 1 ? w.gemmId : w.matmulId);
+    }
   }
 
   /**
@@ -740,21 +776,18 @@ class WasmBackend implements KernelBackend {
     this.runJob();
   }
 
-  private matmulTernary(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
+  private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
     const tiled = w.tiledRows > 0;
     // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
     const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
-    const xqStride = align(cols);
-    const bsumsStride = align((cols / 128) * 4);
+    const { xqStride, bsumsStride } = q;
     const q8k = w.activationQuant === 'q8k-block';
-    // the whole batch at once (q, k, v and gate, up share it: quantized once)
-    const q = this.quantize(xPtr, nTokens, cols, xqStride, bsumsStride, q8k);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
       const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
       const tabStride = tiled && !gemm ? cols * 16 : 0;
-      const tab = tabStride > 0 ? this.lutTables(q.xq, xqStride, t0, nt, cols) : 0;
+      const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
@@ -789,59 +822,39 @@ class WasmBackend implements KernelBackend {
   }
 
   /**
-   * Quantize nTokens x cols floats at xPtr into the 'xq' scratch (int8, per-token records, block sums, Q8_K scales),
-   * unless the same bytes were quantized last time (q, k, v share an input; so do gate and up).
+   * Quantize nTokens x cols floats at xPtr into the 'xq' scratch: int8, per-token records, block sums, Q8_K scales
+   * (q8k: Q8_K blocks, else per token). Valid until the next quantize.
    */
-  private quantize(
-    xPtr: number,
-    nTokens: number,
-    cols: number,
-    xqStride: number,
-    bsumsStride: number,
-    q8k: boolean,
-  ): { xq: number; info: number; bsums: number; ascales: number; ascalesStride: number } {
-    const xBytes = nTokens * cols * 4;
+  private quantize(xPtr: number, nTokens: number, cols: number, q8k: boolean): QuantizedBatch {
+    const xqStride = align(cols);
+    const bsumsStride = align((cols / 128) * 4);
     const xqBytes = nTokens * xqStride;
     const infoBytes = align(nTokens * 16);
     const ascalesStride = align(Math.ceil(cols / 256) * 8);
     const ascalesBytes = nTokens * ascalesStride;
     const bsumsBytes = nTokens * bsumsStride;
-    const base = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes);
-    const copy = this.scratchAt('xcopy', xBytes);
-    const xq = base;
+    const xq = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes);
     const info = xq + xqBytes;
     const ascales = info + infoBytes;
     const bsums = ascales + ascalesBytes;
-    const last = this.quantized;
-    const same =
-      last !== undefined &&
-      last.xByteOffset === xPtr &&
-      last.nTokens === nTokens &&
-      last.cols === cols &&
-      last.q8k === q8k &&
-      this.exports.bytesEqual(xPtr, copy, xBytes) === 1;
-    if (!same) {
-      const args = [xPtr, cols, xq, xqStride, info, bsums, bsumsStride, q8k ? 1 : 0, ascales, ascalesStride];
-      if (!this.tokenJob(TJ.quantize, nTokens, PARALLEL_MIN_TOKENS, 1, args)) {
-        this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
-      }
-      this.u8.copyWithin(copy, xPtr, xPtr + xBytes);
-      this.quantized = { xByteOffset: xPtr, nTokens, cols, q8k, tables: undefined };
+    const args = [xPtr, cols, xq, xqStride, info, bsums, bsumsStride, q8k ? 1 : 0, ascales, ascalesStride];
+    if (!this.tokenJob(TJ.quantize, nTokens, PARALLEL_MIN_TOKENS, 1, args)) {
+      this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
     }
-    return { xq, info, bsums, ascales, ascalesStride };
+    return { cols, xq, xqStride, info, bsums, bsumsStride, ascales, ascalesStride, tables: undefined };
   }
 
   /**
-   * The tiled per-token kernel's lookup tables (16 bytes per column and token) for tokens [t0, t0 + nt) of the current
-   * quantized batch at xq, in the 'lut' scratch; kept with the batch, so q, k and v build them once.
+   * The tiled per-token kernel's lookup tables (16 bytes per column and token) for tokens [t0, t0 + nt) of batch q,
+   * in the 'lut' scratch; kept with the batch, so the matmuls of one matmulMany build them once.
    */
-  private lutTables(xq: number, xqStride: number, t0: number, nt: number, cols: number): number {
-    const tabStride = cols * 16;
-    const q = this.quantized;
+  private lutTables(q: QuantizedBatch, t0: number, nt: number): number {
+    const tabStride = q.cols * 16;
     const tab = this.scratchAt('lut', nt * tabStride);
-    if (q !== undefined && q.tables !== undefined && q.tables.t0 === t0 && q.tables.nt === nt && q.tables.tab === tab) return tab;
-    this.exports.buildLutTables(xq + t0 * xqStride, xqStride, nt, cols, tab, tabStride);
-    if (q !== undefined) q.tables = { t0, nt, tab };
+    const c = q.tables;
+    if (c !== undefined && c.t0 === t0 && c.nt === nt && c.tab === tab) return tab;
+    this.exports.buildLutTables(q.xq + t0 * q.xqStride, q.xqStride, nt, q.cols, tab, tabStride);
+    q.tables = { t0, nt, tab };
     return tab;
   }
 

@@ -28,7 +28,6 @@ export { addInPlace } from './add';
 export { reluSqrMul } from './relu-sqr-mul';
 export { siluMul } from './silu-mul';
 export { selfCheckRelaxedDot } from './self-check';
-export { bytesEqual } from './bytes-equal';
 export { initConstants } from './constants';
 
 // Op ids (mirrored in ../job-layout.ts OP).
