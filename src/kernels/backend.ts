@@ -86,7 +86,11 @@ export interface KernelBackend {
   /** A zeroed float buffer of n elements in backend memory. */
   allocF32(n: number): Float32Array;
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number): KvCache;
+  /**
+   * A KV cache of nLayers x contextLength positions of kvDim values. With headDim (a divisor of kvDim), attention on it
+   * must use that head size, and a backend may store each KV head's positions together.
+   */
+  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache;
 
   // ---- ops ----
   /** out[t, :] = row tokenIds[t] of the embedding table (dims [dim, vocab]), dequantized. */

@@ -50,7 +50,7 @@ export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBa
     hb2: backend.allocF32(maxBatch * c.ffnDim),
     logits: backend.allocF32((allLogits ? maxBatch : 1) * c.vocabSize),
     positions: new Int32Array(maxBatch),
-    cache: backend.createKvCache(c.nLayers, contextLength, c.kvDim),
+    cache: backend.createKvCache(c.nLayers, contextLength, c.kvDim, c.headDim),
   };
 }
 

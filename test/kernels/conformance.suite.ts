@@ -837,8 +837,9 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         [10, 2, 72],
         [8, 1, 13],
       ];
-      for (const [nHeads, nKvHeads, headDim] of cases) {
-        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}: prefill, then decode, two layers`, async () => {
+      // each case on a cache created without headDim (position-major in the wasm backend) and with it (head-major)
+      for (const [nHeads, nKvHeads, headDim, layoutHeadDim] of cases.flatMap(([h, kv, d]) => [[h, kv, d, undefined] as const, [h, kv, d, d] as const])) {
+        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}${layoutHeadDim === undefined ? '' : ' (cache created with headDim)'}: prefill, then decode, two layers`, async () => {
           const rng = seededRng(6000 + nHeads * 31 + nKvHeads * 7 + headDim);
           const nLayers = 2;
           const contextLength = 24;
@@ -861,7 +862,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             make,
             { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * contextLength * kvDim },
             (be) => {
-              const cache: KvCache = be.createKvCache(nLayers, contextLength, kvDim);
+              const cache: KvCache = be.createKvCache(nLayers, contextLength, kvDim, layoutHeadDim);
               expect([cache.nLayers, cache.contextLength, cache.kvDim]).toEqual([nLayers, contextLength, kvDim]);
               const kb = be.allocF32(maxTokens * kvDim);
               const vb = be.allocF32(maxTokens * kvDim);
@@ -1006,6 +1007,9 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const cache = be.createKvCache(1, 8, 4);
           throwsBitNet('kvWrite past the context', () => be.kvWrite(cache, 0, be.allocF32(8), be.allocF32(8), 7, 2));
           throwsBitNet('attention with a layer out of range', () => be.attention(be.allocF32(4), be.allocF32(4), cache, 1, 0, 1, 1, 1, 4));
+          throwsBitNet('a KV cache whose headDim does not divide kvDim', () => be.createKvCache(1, 8, 12, 5));
+          const headCache = be.createKvCache(1, 8, 8, 4);
+          throwsBitNet('attention with another headDim than the cache was created with', () => be.attention(be.allocF32(8), be.allocF32(8), headCache, 0, 0, 1, 1, 1, 8));
         });
       });
     });

@@ -97,12 +97,18 @@ class ReferenceBackend implements KernelBackend {
     return new Float32Array(n);
   }
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number): KvCache {
+  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
     this.live('createKvCache');
     requireInt('createKvCache', 'nLayers', nLayers, 1);
     requireInt('createKvCache', 'contextLength', contextLength, 1);
     requireInt('createKvCache', 'kvDim', kvDim, 1);
-    const cache = new RefKvCache(nLayers, contextLength, kvDim);
+    if (headDim !== undefined) {
+      requireInt('createKvCache', 'headDim', headDim, 1);
+      if (kvDim % headDim !== 0) {
+        throw new BitNetError('BAD_ARGUMENT', `createKvCache: headDim ${headDim} must divide kvDim ${kvDim}`, { details: { op: 'createKvCache', field: 'headDim', expected: kvDim, actual: headDim } });
+      }
+    }
+    const cache = new RefKvCache(nLayers, contextLength, kvDim, headDim);
     this.caches.add(cache);
     return cache;
   }
@@ -187,6 +193,11 @@ class ReferenceBackend implements KernelBackend {
     if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
       throw new BitNetError('BAD_ARGUMENT', `attention: nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
         details: { op: 'attention', nHeads, nKvHeads, headDim, kvDim: c.kvDim },
+      });
+    }
+    if (c.headDim !== undefined && c.headDim !== headDim) {
+      throw new BitNetError('BAD_ARGUMENT', `attention: headDim ${headDim} differs from the ${c.headDim} the cache was created with`, {
+        details: { op: 'attention', field: 'headDim', expected: c.headDim, actual: headDim },
       });
     }
     requireLength('attention', 'q', q, nTokens * nHeads * headDim);

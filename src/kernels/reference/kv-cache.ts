@@ -6,15 +6,18 @@ export class RefKvCache implements KvCache {
   readonly nLayers: number;
   readonly contextLength: number;
   readonly kvDim: number;
+  /** The head size attention must use, when the cache was created with one. */
+  readonly headDim: number | undefined;
   /** keys[layer][pos * kvDim + i], F16 bits. */
   readonly keys: Uint16Array[];
   /** values[layer][pos * kvDim + i], F16 bits. */
   readonly values: Uint16Array[];
 
-  constructor(nLayers: number, contextLength: number, kvDim: number) {
+  constructor(nLayers: number, contextLength: number, kvDim: number, headDim?: number) {
     this.nLayers = nLayers;
     this.contextLength = contextLength;
     this.kvDim = kvDim;
+    this.headDim = headDim;
     this.keys = [];
     this.values = [];
     for (let l = 0; l < nLayers; l++) {

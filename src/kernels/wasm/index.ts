@@ -32,7 +32,7 @@ interface KernelExports {
   embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
   rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
   rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
-  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number): number;
+  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number, headDim: number, contextLength: number): number;
   addInPlace(x: number, y: number, n: number): void;
   reluSqrMul(gate: number, up: number, n: number): void;
   siluMul(gate: number, up: number, n: number): void;
@@ -234,6 +234,8 @@ class WasmKvCache implements KvCache {
     readonly nLayers: number,
     readonly contextLength: number,
     readonly kvDim: number,
+    /** Head-major layout with this head size (attention streams each KV head contiguously); undefined: position-major. */
+    readonly headDim: number | undefined,
     readonly byteOffset: number,
   ) {
     this.nonFinite = new Uint8Array(nLayers);
@@ -638,13 +640,17 @@ class WasmBackend implements KernelBackend {
     return new Float32Array(this.memory.buffer, byteOffset, n);
   }
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number): KvCache {
+  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
     this.live('createKvCache');
     requireInt('createKvCache', 'nLayers', nLayers, 1);
     requireInt('createKvCache', 'contextLength', contextLength, 1);
     requireInt('createKvCache', 'kvDim', kvDim, 1);
+    if (headDim !== undefined) {
+      requireInt('createKvCache', 'headDim', headDim, 1);
+      if (kvDim % headDim !== 0) throw badArgument('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
+    }
     const byteOffset = this.alloc(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
-    return new WasmKvCache(this, nLayers, contextLength, kvDim, byteOffset);
+    return new WasmKvCache(this, nLayers, contextLength, kvDim, headDim, byteOffset);
   }
 
   embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void {
@@ -902,7 +908,7 @@ class WasmBackend implements KernelBackend {
     this.positions('kvWrite', c, startPos, nTokens);
     const kp = this.ptr('kvWrite', 'k', k, nTokens * c.kvDim);
     const vp = this.ptr('kvWrite', 'v', v, nTokens * c.kvDim);
-    if (this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim) !== 0) c.nonFinite[layer] = 1;
+    if (this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim, c.headDim ?? 0, c.contextLength) !== 0) c.nonFinite[layer] = 1;
     this.count(`wasm.${this.kernelSet}.kv_write`);
   }
 
@@ -920,6 +926,9 @@ class WasmBackend implements KernelBackend {
         headDim,
         kvDim: c.kvDim,
       });
+    }
+    if (c.headDim !== undefined && c.headDim !== headDim) {
+      throw badArgument('attention', `headDim ${headDim} differs from the ${c.headDim} the cache was created with`, { field: 'headDim', expected: c.headDim, actual: headDim });
     }
     const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
     const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
@@ -945,6 +954,9 @@ class WasmBackend implements KernelBackend {
       this.setArg(ATT.exact, c.nonFinite[layer]);
       this.setArg(ATT.splitHeads, rows.splitHeads);
       this.setArg(ATT.wholeRows, rows.wholeRows);
+      const headMajor = c.headDim !== undefined;
+      this.setArg(ATT.kvHeadBytes, headMajor ? c.contextLength * headDim * 2 : headDim * 2);
+      this.setArg(ATT.posBytes, headMajor ? headDim * 2 : c.kvDim * 2);
       this.runJob();
     }
     this.count(`wasm.${this.kernelSet}.attention`);

@@ -106,6 +106,8 @@ export const ATT = {
   exact: 12,
   splitHeads: 13,
   wholeRows: 14,
+  kvHeadBytes: 15,
+  posBytes: 16,
 } as const;
 
 /** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */

@@ -21,7 +21,7 @@ import { argF64, argPtr, argU32 } from './job';
 
 export const ATT_OUT: u32 = 0;
 export const ATT_Q: u32 = 1;
-export const ATT_K: u32 = 2; // layer's K cache: contextLength x kvDim f16
+export const ATT_K: u32 = 2; // layer's K cache (f16), laid out as ATT_KV_HEAD_BYTES / ATT_POS_BYTES say
 export const ATT_V: u32 = 3;
 export const ATT_START_POS: u32 = 4;
 export const ATT_N_HEADS: u32 = 5;
@@ -33,6 +33,8 @@ export const ATT_SCALE: u32 = 10; // f64 in words 10-11
 export const ATT_EXACT: u32 = 12; // 1: the cache holds Inf / NaN, convert F16 exactly
 export const ATT_SPLIT_HEADS: u32 = 13; // query heads of a split row, a divisor of nHeads / nKvHeads
 export const ATT_WHOLE_ROWS: u32 = 14; // rows before the split ones, each a whole group
+export const ATT_KV_HEAD_BYTES: u32 = 15; // from one KV head's first value to the next's (headDim * 2, or contextLength * headDim * 2 head-major)
+export const ATT_POS_BYTES: u32 = 16; // from one position's values of a KV head to the next's (kvDim * 2, or headDim * 2 head-major)
 
 /** Heads served by one pass over K and V (8 f32x4 accumulators, within the 16 vector registers of x64 SSE). */
 const BATCH: u32 = 4;
@@ -265,7 +267,8 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
   const exact = argU32(job, ATT_EXACT) != 0;
   const group = nHeads / nKvHeads;
   const parts = group / splitHeads;
-  const rowBytes = (<usize>nKvHeads * headDim) << 1;
+  const rowBytes = <usize>argU32(job, ATT_POS_BYTES);
+  const kvHeadBytes = <usize>argU32(job, ATT_KV_HEAD_BYTES);
   const qBytes = (<usize>(headDim + 7) & ~7) << 4; // BATCH heads' queries, whole 8-element chunks
   const maxAt = argPtr(job, ATT_SCRATCH) + <usize>thread * argU32(job, ATT_SCRATCH_STRIDE);
   const qv = maxAt + (<usize>BATCH << 3);
@@ -284,7 +287,7 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
     }
     const t = unit / nKvHeads;
     const kvh = unit % nKvHeads;
-    const kvOff = (<usize>kvh * headDim) << 1;
+    const kvOff = <usize>kvh * kvHeadBytes;
     const n = startPos + t + 1;
     const scStride = ((<usize>n << 3) + 15) & ~15;
     const w = sc + <usize>BATCH * scStride;

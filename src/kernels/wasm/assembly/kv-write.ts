@@ -39,23 +39,39 @@ function store8(src: usize, dst: usize): u32 {
   return special;
 }
 
-/** Returns 1 when some stored value is +-Inf or NaN (attention then converts the cache exactly), else 0. */
-export function kvWrite(kCache: usize, vCache: usize, k: usize, v: usize, startPos: u32, nTokens: u32, kvDim: u32): u32 {
-  const n = <usize>nTokens * kvDim;
-  const kd = kCache + ((<usize>startPos * kvDim) << 1);
-  const vd = vCache + ((<usize>startPos * kvDim) << 1);
+/** n values from src to dst (F16); returns 1 when one of them is +-Inf or NaN as F16. */
+function storeRun(src: usize, dst: usize, n: usize): u32 {
   let special: u32 = 0;
   let i: usize = 0;
-  for (; i + 8 <= n; i += 8) {
-    special |= store8(k + (i << 2), kd + (i << 1));
-    special |= store8(v + (i << 2), vd + (i << 1));
-  }
+  for (; i + 8 <= n; i += 8) special |= store8(src + (i << 2), dst + (i << 1));
   for (; i < n; i++) {
-    const hk = f32ToF16(load<f32>(k + (i << 2)));
-    const hv = f32ToF16(load<f32>(v + (i << 2)));
-    special |= <u32>((hk & 0x7c00) == 0x7c00) | <u32>((hv & 0x7c00) == 0x7c00);
-    store<u16>(kd + (i << 1), <u16>hk);
-    store<u16>(vd + (i << 1), <u16>hv);
+    const h = f32ToF16(load<f32>(src + (i << 2)));
+    special |= <u32>((h & 0x7c00) == 0x7c00);
+    store<u16>(dst + (i << 1), <u16>h);
+  }
+  return special;
+}
+
+/**
+ * Store nTokens rows of k and v (kvDim f32 each) at positions startPos.. of a layer's caches. headDim 0: position-major
+ * (a position's kvDim values together); else head-major (each KV head's positions together, contextLength per head:
+ * attention then streams one head's keys and values contiguously). Returns 1 when some stored value is +-Inf or NaN
+ * (attention then converts the cache exactly), else 0.
+ */
+export function kvWrite(kCache: usize, vCache: usize, k: usize, v: usize, startPos: u32, nTokens: u32, kvDim: u32, headDim: u32, contextLength: u32): u32 {
+  let special: u32 = 0;
+  if (headDim == 0) {
+    const n = <usize>nTokens * kvDim;
+    const off = (<usize>startPos * kvDim) << 1;
+    return storeRun(k, kCache + off, n) | storeRun(v, vCache + off, n);
+  }
+  const nHeads = kvDim / headDim;
+  for (let t: u32 = 0; t < nTokens; t++) {
+    for (let h: u32 = 0; h < nHeads; h++) {
+      const src = (<usize>t * kvDim + <usize>h * headDim) << 2;
+      const dst = ((<usize>h * contextLength + startPos + t) * headDim) << 1;
+      special |= storeRun(k + src, kCache + dst, headDim) | storeRun(v + src, vCache + dst, headDim);
+    }
   }
   return special;
 }
