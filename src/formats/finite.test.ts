@@ -31,6 +31,21 @@ describe('firstNonFinite', () => {
       }
     });
   }
+  it('F16: every position, aligned or not, and an odd byte count (the word scan and the byte tail agree)', () => {
+    for (const shift of [0, 1, 2, 3]) {
+      for (const n of [1, 2, 7, 8, 9, 33]) {
+        for (let at = -1; at < n; at++) {
+          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? (i % 2 === 0 ? Infinity : NaN) : 0.5 - i));
+          const enc = quantizeF16(values);
+          const buf = new Uint8Array(enc.length + 8);
+          buf.set(enc, shift);
+          const view = buf.subarray(shift, shift + enc.length + (shift === 3 ? 1 : 0)); // one stray byte past the end sometimes
+          expect(firstNonFinite(GgmlType.F16, view), `shift ${shift} n ${n} at ${at}`).toBe(at);
+        }
+      }
+    }
+  });
+
   it('ignores other types', () => {
     expect(firstNonFinite(GgmlType.Q8_0, new Uint8Array(34).fill(0xff))).toBe(-1);
   });

@@ -13,9 +13,18 @@ export function firstNonFinite(type: GgmlType, bytes: Uint8Array): number {
     case GgmlType.F32:
       for (let i = 0, o = 0; o + 3 < bytes.length; i++, o += 4) if (((bytes[o + 3] & 0x7f) === 0x7f) && (bytes[o + 2] & 0x80) !== 0) return i;
       return -1;
-    case GgmlType.F16:
-      for (let i = 0, o = 0; o + 1 < bytes.length; i++, o += 2) if ((bytes[o + 1] & 0x7c) === 0x7c) return i;
+    case GgmlType.F16: {
+      // two values per aligned 32-bit word (little endian), then the exact element from the bytes
+      let o = 0;
+      if (bytes.byteOffset % 4 === 0) {
+        const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+        let w = 0;
+        while (w < words.length && (words[w] & 0x7c00) !== 0x7c00 && (words[w] & 0x7c000000) !== 0x7c000000) w++;
+        o = w * 4;
+      }
+      for (; o + 1 < bytes.length; o += 2) if ((bytes[o + 1] & 0x7c) === 0x7c) return o / 2;
       return -1;
+    }
     case GgmlType.BF16:
       for (let i = 0, o = 0; o + 1 < bytes.length; i++, o += 2) if ((bytes[o + 1] & 0x7f) === 0x7f && (bytes[o] & 0x80) !== 0) return i;
       return -1;
