@@ -127,11 +127,11 @@ describe('generation behaviour', () => {
     }
   });
 
-  it('a prompt of several prefill batches (logits from the last batch only) gives the token-by-token result', async () => {
+  it('a prompt of several prefill batches (logits from the last batch only; 150 tokens = 128 + 22) gives the token-by-token result', async () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
     try {
       const v = model.info.vocabSize;
-      const ids = Array.from({ length: 150 }, (_, i) => 3 + ((i * 37) % (v - 3))); // batches of 64, 64, 22
+      const ids = Array.from({ length: 150 }, (_, i) => 3 + ((i * 37) % (v - 3))); // more than one PREFILL_BATCH
       const perPos = await model.evaluateLogits(ids);
       const r = await model.complete(ids, { maxTokens: 1, sampling: { kind: 'greedy' }, ignoreEos: true });
       const last = perPos.subarray((ids.length - 1) * v, ids.length * v);
