@@ -1106,12 +1106,28 @@ export function probeKernelSets(): Promise<KernelSetProbe> {
   return probed;
 }
 
+const compiled = new Map<WasmKernelSet, Promise<WebAssembly.Module>>();
+
+/**
+ * The compiled module of a kernel set, once per process: V8 first runs wasm on its baseline compiler and tiers hot
+ * functions up in the background, so a backend created later (a model loaded again) starts on the optimized code.
+ */
+function compiledModule(set: WasmKernelSet): Promise<WebAssembly.Module> {
+  let m = compiled.get(set);
+  if (m === undefined) {
+    m = WebAssembly.compile(kernelBytes(set));
+    compiled.set(set, m);
+    m.catch(() => compiled.delete(set));
+  }
+  return m;
+}
+
 async function probeNow(): Promise<KernelSetProbe> {
   const simd128 = validates('simd128');
   const relaxedValidates = validates('relaxed-simd');
   if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
   const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
-  const [r, s] = await Promise.all([WebAssembly.compile(kernelBytes('relaxed-simd')), WebAssembly.compile(kernelBytes('simd128'))]);
+  const [r, s] = await Promise.all([compiledModule('relaxed-simd'), compiledModule('simd128')]);
   return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
 }
 
@@ -1140,7 +1156,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   } catch (e) {
     throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: could not create a shared WebAssembly memory: ${String(e)}`, { cause: e });
   }
-  const module = await WebAssembly.compile(kernelBytes(kernelSet));
+  const module = await compiledModule(kernelSet);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   exports.initConstants();
   const pool = await ThreadPool.create(module, memory, threads, (job, thread) => exports.runJob(job, thread));
