@@ -10,7 +10,9 @@
 // each minus 32; then ql += 64, qh += 32, sc += 8. The activations come as int16 (quantize-activations.ts
 // quantizeQ8KAct) with an f64 d per block; (q - 32) * sc fits int16, so each 16-weight sub-block is two
 // i32x4.dot_i16x8_s. The block's integer sum is exact (|sum| < 2^28); the float part is the reference's own
-// float64 order, ((d_w * d_x) * idot) summed over blocks, so results are bit-identical to it.
+// float64 order, ((d_w * d_x) * idot) summed over blocks, so results are bit-identical to it. The relaxed-SIMD build
+// takes the activations as int8 with i16 sums per 16 instead (quantize-activations.ts quantizeQ8KAct) and multiplies
+// with i16x8.relaxed_dot_i8x16_i7x16_s (dotBlockQ6KRelaxed).
 
 import { f16ToF32, hsumI32 } from './common';
 import { C_0F, C_20, C_30, vconst } from './constants';
@@ -56,7 +58,56 @@ function dotBlockQ6K(blk: usize, xb: usize, m4: v128, m30: v128, c32: v128): i32
   return hsumI32(acc);
 }
 
-/** Job body: rows [start, end) for every token. */
+/**
+ * Relaxed SIMD: the same integer sum from int8 activations (xb: the block's 256, bs: its 16 i16 sums of 16): the 6-bit
+ * q (0..63, a valid i7 operand) times x by i16x8.relaxed_dot_i8x16_i7x16_s (|pair| <= 2 * 63 * 127), times the
+ * sub-block's scale by i32x4.dot_i16x8_s, less 32 * sum_j sc_j * bsum_j for the -32 offset: exact integers.
+ */
+function dotBlockQ6KRelaxed(blk: usize, xb: usize, bs: usize, m4: v128, m30: v128): i32 {
+  let acc = i32x4.splat(0);
+  const scAll = v128.load(blk + 192); // the 16 int8 sub-block scales
+  const sc0 = i16x8.extend_low_i8x16_s(scAll);
+  const sc1 = i16x8.extend_high_i8x16_s(scAll);
+  for (let n: usize = 0; n < 2; n++) {
+    const ql = blk + (n << 6);
+    const qh = blk + 128 + (n << 5);
+    const xn = xb + (n << 7);
+    const sc = n == 0 ? sc0 : sc1;
+    const a0 = v128.load(ql);
+    const a1 = v128.load(ql, 16);
+    const b0 = v128.load(ql, 32);
+    const b1 = v128.load(ql, 48);
+    const h0 = v128.load(qh);
+    const h1 = v128.load(qh, 16);
+    // sub-block j (elements 16j.. of the half) has scale lane j of sc, broadcast by a shuffle
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn), v128.or(v128.and(a0, m4), v128.and(i16x8.shl(h0, 4), m30))), i8x16.shuffle(sc, sc, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 16), v128.or(v128.and(a1, m4), v128.and(i16x8.shl(h1, 4), m30))), i8x16.shuffle(sc, sc, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 32), v128.or(v128.and(b0, m4), v128.and(i16x8.shl(h0, 2), m30))), i8x16.shuffle(sc, sc, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 48), v128.or(v128.and(b1, m4), v128.and(i16x8.shl(h1, 2), m30))), i8x16.shuffle(sc, sc, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 64), v128.or(v128.and(i16x8.shr_u(a0, 4), m4), v128.and(h0, m30))), i8x16.shuffle(sc, sc, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 80), v128.or(v128.and(i16x8.shr_u(a1, 4), m4), v128.and(h1, m30))), i8x16.shuffle(sc, sc, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 96), v128.or(v128.and(i16x8.shr_u(b0, 4), m4), v128.and(i16x8.shr_u(h0, 2), m30))), i8x16.shuffle(sc, sc, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13)));
+    acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xn, 112), v128.or(v128.and(i16x8.shr_u(b1, 4), m4), v128.and(i16x8.shr_u(h1, 2), m30))), i8x16.shuffle(sc, sc, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15)));
+  }
+  // the -32 offset: 32 * sum_j sc_j * bsum_j
+  const corr = i32x4.add(i32x4.dot_i16x8_s(sc0, v128.load(bs)), i32x4.dot_i16x8_s(sc1, v128.load(bs, 16)));
+  return hsumI32(i32x4.sub(acc, i32x4.shl(corr, 5)));
+}
+
+/** One block's term (d_w * d_x) * idot of the row whose block is at blk (activations xt, their d at dt). */
+// @ts-ignore: decorator
+@inline function blockTerm(blk: usize, xt: usize, cols: u32, b: u32, dt: usize, m4: v128, m30: v128, c32: v128): f64 {
+  const idot = ASC_FEATURE_RELAXED_SIMD
+    ? dotBlockQ6KRelaxed(blk, xt + (<usize>b << 8), xt + <usize>cols + (<usize>b << 5), m4, m30)
+    : dotBlockQ6K(blk, xt + (<usize>b << 9), m4, m30, c32);
+  return (<f64>f16ToF32(load<u16>(blk, 208)) * load<f64>(dt + (<usize>b << 3))) * <f64>idot;
+}
+
+/**
+ * Job body: rows [start, end) for every token. Four row streams a quarter of the range apart advance block by block
+ * (more DRAM lines in flight than one stream, see matmul-q8_0.ts), then the rows past four whole quarters one by one;
+ * each row's sum keeps the reference's block order.
+ */
 export function matmulQ6KRows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
@@ -73,17 +124,39 @@ export function matmulQ6KRows(job: usize, start: u32, end: u32, thread: u32): vo
   const m4 = vconst(C_0F);
   const m30 = vconst(C_30);
   const c32 = vconst(C_20);
-  for (let r = start; r < end; r++) {
+  const quarter = (end - start) >> 2;
+  const stride = <usize>quarter * rowBytes;
+  for (let r = start; r < start + quarter; r++) {
+    const w0 = w + <usize>r * rowBytes;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      const dt = dx + <usize>t * dxStride;
+      let s0: f64 = 0;
+      let s1: f64 = 0;
+      let s2: f64 = 0;
+      let s3: f64 = 0;
+      for (let b: u32 = 0; b < nBlocks; b++) {
+        const blk = w0 + <usize>b * Q6_K_BLOCK_BYTES;
+        s0 += blockTerm(blk, xt, cols, b, dt, m4, m30, c32);
+        s1 += blockTerm(blk + stride, xt, cols, b, dt, m4, m30, c32);
+        s2 += blockTerm(blk + 2 * stride, xt, cols, b, dt, m4, m30, c32);
+        s3 += blockTerm(blk + 3 * stride, xt, cols, b, dt, m4, m30, c32);
+      }
+      const o = out + ((<usize>t * outStride + r) << 2);
+      const q4 = <usize>quarter << 2;
+      store<f32>(o, <f32>(s0 * scale));
+      store<f32>(o + q4, <f32>(s1 * scale));
+      store<f32>(o + 2 * q4, <f32>(s2 * scale));
+      store<f32>(o + 3 * q4, <f32>(s3 * scale));
+    }
+  }
+  for (let r = start + 4 * quarter; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
       const dt = dx + <usize>t * dxStride;
       let sum: f64 = 0;
-      for (let b: u32 = 0; b < nBlocks; b++) {
-        const blk = wr + <usize>b * Q6_K_BLOCK_BYTES;
-        const idot = dotBlockQ6K(blk, xt + (<usize>b << 9), m4, m30, c32);
-        sum += (<f64>f16ToF32(load<u16>(blk, 208)) * load<f64>(dt + (<usize>b << 3))) * <f64>idot;
-      }
+      for (let b: u32 = 0; b < nBlocks; b++) sum += blockTerm(wr + <usize>b * Q6_K_BLOCK_BYTES, xt, cols, b, dt, m4, m30, c32);
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }

@@ -224,7 +224,8 @@ export function quantizeQ8_0Act(x: usize, nTokens: u32, cols: u32, out: usize, o
 
 /**
  * Activations for the Q6_K kernel: Q8_K blocks of 256, Q6_K's vec_dot_type (quantize_row_q8_K_ref, as quantizeQ8K
- * above), as int16 (2 bytes per column, outStride bytes per token) with one f64 d per block at scales
+ * above), as int16 (2 bytes per column, outStride bytes per token; the relaxed-SIMD build: int8, then an i16 sum per
+ * 16 columns, in the same row) with one f64 d per block at scales
  * (scalesStride bytes per token). A block holding NaN or +-Infinity gets d = NaN (kernels/reference/matmul.ts).
  * cols must be a multiple of 256.
  */
@@ -233,13 +234,23 @@ export function quantizeQ8KAct(x: usize, nTokens: u32, cols: u32, out: usize, ou
     const xt = x + ((<usize>t * cols) << 2);
     const ot = out + <usize>t * outStride;
     const dt = scales + <usize>t * scalesStride;
-    // int8 into the second half of the token's row, then widened in place from the front (reads stay ahead of writes)
-    const q8 = ot + <usize>cols;
-    quantizeQ8K(xt, cols, q8, dt);
-    for (let c: usize = 0; c < <usize>cols; c += 16) {
-      const v = v128.load(q8 + c);
-      v128.store(ot + (c << 1), i16x8.extend_low_i8x16_s(v));
-      v128.store(ot + (c << 1), i16x8.extend_high_i8x16_s(v), 16);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      // relaxed build (matmul-q6_k.ts dotBlockQ6KRelaxed): int8, then an i16 sum per 16 columns
+      quantizeQ8K(xt, cols, ot, dt);
+      const bs = ot + <usize>cols;
+      for (let c: usize = 0; c < <usize>cols; c += 16) {
+        const w = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(ot + c)));
+        store<i16>(bs + (c >> 3), <i16>(i32x4.extract_lane(w, 0) + i32x4.extract_lane(w, 1) + i32x4.extract_lane(w, 2) + i32x4.extract_lane(w, 3)));
+      }
+    } else {
+      // int8 into the second half of the token's row, then widened in place from the front (reads stay ahead of writes)
+      const q8 = ot + <usize>cols;
+      quantizeQ8K(xt, cols, q8, dt);
+      for (let c: usize = 0; c < <usize>cols; c += 16) {
+        const v = v128.load(q8 + c);
+        v128.store(ot + (c << 1), i16x8.extend_low_i8x16_s(v));
+        v128.store(ot + (c << 1), i16x8.extend_high_i8x16_s(v), 16);
+      }
     }
     for (let b: u32 = 0; b < (cols >> 8); b++) {
       // x - x is 0 for finite x and NaN otherwise
