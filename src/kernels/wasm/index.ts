@@ -322,6 +322,8 @@ class WasmBackend implements KernelBackend {
   private u8: Uint8Array;
   /** The cos / sin table in the 'rope' scratch and what it was built for. */
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
+  /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
+  private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal', string>;
   private readonly job32: Int32Array;
   private readonly jobF32: Float32Array;
   private readonly jobF64: Float64Array;
@@ -336,6 +338,17 @@ class WasmBackend implements KernelBackend {
     this.pool = pool;
     this.threads = pool.threads;
     this.u8 = this.refreshViews();
+    const k = `wasm.${kernelSet}`;
+    this.ids = {
+      rmsnorm: `${k}.rmsnorm`,
+      kvWrite: `${k}.kv_write`,
+      attention: `${k}.attention`,
+      add: `${k}.add`,
+      reluSqrMul: `${k}.relu_sqr_mul`,
+      siluMul: `${k}.silu_mul`,
+      ropeNeox: `${k}.rope.neox`,
+      ropeNormal: `${k}.rope.normal`,
+    };
     this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
     this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
     this.jobF32 = new Float32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
@@ -690,7 +703,7 @@ class WasmBackend implements KernelBackend {
     const op = this.ptr('rmsnorm', 'out', out, nTokens * dim);
     const wp = this.ptr('rmsnorm', 'weight', weight, dim);
     if (!this.tokenJob(TJ.rmsnorm, nTokens, PARALLEL_MIN_TOKENS, 4, [op, xp, wp, dim], [5, eps])) this.exports.rmsnorm(op, xp, wp, nTokens, dim, eps);
-    this.count(`wasm.${this.kernelSet}.rmsnorm`);
+    this.count(this.ids.rmsnorm);
   }
 
   matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {
@@ -899,7 +912,7 @@ class WasmBackend implements KernelBackend {
     }
     const neox = style === 'neox' ? 1 : 0;
     if (!this.tokenJob(TJ.rope, nTokens, PARALLEL_MIN_TOKENS, 1, [xp, nHeads, headDim, cs, neox])) this.exports.rope(xp, nTokens, nHeads, headDim, cs, neox);
-    this.count(`wasm.${this.kernelSet}.rope.${style}`);
+    this.count(style === 'neox' ? this.ids.ropeNeox : this.ids.ropeNormal);
   }
 
   kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void {
@@ -909,7 +922,7 @@ class WasmBackend implements KernelBackend {
     const kp = this.ptr('kvWrite', 'k', k, nTokens * c.kvDim);
     const vp = this.ptr('kvWrite', 'v', v, nTokens * c.kvDim);
     if (this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim, c.headDim ?? 0, c.contextLength) !== 0) c.nonFinite[layer] = 1;
-    this.count(`wasm.${this.kernelSet}.kv_write`);
+    this.count(this.ids.kvWrite);
   }
 
   attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
@@ -959,7 +972,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ATT.posBytes, headMajor ? headDim * 2 : c.kvDim * 2);
       this.runJob();
     }
-    this.count(`wasm.${this.kernelSet}.attention`);
+    this.count(this.ids.attention);
   }
 
   addInPlace(x: Float32Array, y: Float32Array, n: number): void {
@@ -968,7 +981,7 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('addInPlace', 'x', x, n);
     const yp = this.ptr('addInPlace', 'y', y, n);
     if (!this.tokenJob(TJ.add, n, PARALLEL_MIN_ELEMENTS, 64, [xp, yp])) this.exports.addInPlace(xp, yp, n);
-    this.count(`wasm.${this.kernelSet}.add`);
+    this.count(this.ids.add);
   }
 
   reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
@@ -977,7 +990,7 @@ class WasmBackend implements KernelBackend {
     const gp = this.ptr('reluSqrMul', 'gate', gate, n);
     const up2 = this.ptr('reluSqrMul', 'up', up, n);
     if (!this.tokenJob(TJ.reluSqrMul, n, PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.reluSqrMul(gp, up2, n);
-    this.count(`wasm.${this.kernelSet}.relu_sqr_mul`);
+    this.count(this.ids.reluSqrMul);
   }
 
   siluMul(gate: Float32Array, up: Float32Array, n: number): void {
@@ -986,7 +999,7 @@ class WasmBackend implements KernelBackend {
     const gp = this.ptr('siluMul', 'gate', gate, n);
     const up2 = this.ptr('siluMul', 'up', up, n);
     if (!this.tokenJob(TJ.siluMul, n, PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.siluMul(gp, up2, n);
-    this.count(`wasm.${this.kernelSet}.silu_mul`);
+    this.count(this.ids.siluMul);
   }
 
   kernelCalls(): ReadonlyMap<string, number> {

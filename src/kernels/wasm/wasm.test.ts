@@ -167,6 +167,56 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   }, 120_000);
 
+  it('ternary matmul with non-finite, zero and tiny activations equals the reference (both quantization paths)', async () => {
+    const cols = 512;
+    const rows = 40;
+    const be = await createWasmBackend({ threads: 2, kernelSet });
+    const ref = createReferenceBackend();
+    try {
+      const rng = seededRng(31337);
+      const bytes = packI2s(rng.codes(rows * cols), 0.25, cols);
+      const tokens: ((i: number) => number)[] = [
+        () => rng.normal(),
+        (i) => (i === 77 ? Infinity : rng.normal()),
+        (i) => (i === 300 ? NaN : rng.normal()),
+        (i) => (i === 5 ? -Infinity : i === 6 ? Infinity : rng.normal()),
+        () => 0,
+        () => rng.normal() * 1e-30,
+        (i) => (i % 2 === 0 ? 127.5 : -0.5), // halves after scaling
+      ];
+      for (const mode of ['per-token', 'q8k-block'] as const) {
+        const info = { name: `nf-${mode}`, type: GgmlType.I2_S, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
+        const a = be.createWeight(info);
+        a.target.set(bytes);
+        be.prepareWeight(a.weight);
+        const b = ref.createWeight(info);
+        b.target.set(bytes);
+        ref.prepareWeight(b.weight);
+        const n = tokens.length;
+        const x = be.allocF32(n * cols);
+        const xr = ref.allocF32(n * cols);
+        tokens.forEach((f, t) => {
+          for (let i = 0; i < cols; i++) x[t * cols + i] = xr[t * cols + i] = f(i);
+        });
+        const out = be.allocF32(n * rows);
+        const outR = ref.allocF32(n * rows);
+        for (const nTokens of [1, n]) {
+          for (let t0 = 0; t0 + nTokens <= n; t0 += nTokens) {
+            out.fill(-7);
+            be.matmul(out, a.weight, x.subarray(t0 * cols), nTokens, 1);
+            ref.matmul(outR, b.weight, xr.subarray(t0 * cols), nTokens, 1);
+            for (let i = 0; i < nTokens * rows; i++) {
+              if (!Object.is(out[i], outR[i])) expect.fail(`${mode} tokens ${t0}..${t0 + nTokens - 1} index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
+            }
+          }
+        }
+      }
+    } finally {
+      await be.dispose();
+      await ref.dispose();
+    }
+  });
+
   it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
     // 70 rows = 2 tiles of 32 through the GEMM tables + 6 rows through the per-token kernels
     const rows = 70;

@@ -34,20 +34,35 @@ export function quantizeTernary(
       finishToken(qt, cols, t, bsums, bsumsStride, tab, tabStride);
       continue;
     }
+    // max is exact in any order (and NaN wins in any order): four chains side by side
     let m4 = f32x4.splat(0);
+    let n4 = f32x4.splat(0);
+    let o4 = f32x4.splat(0);
+    let p4 = f32x4.splat(0);
     let c: u32 = 0;
+    for (; c + 16 <= cols; c += 16) {
+      const p = xt + (<usize>c << 2);
+      m4 = f32x4.max(m4, f32x4.abs(v128.load(p)));
+      n4 = f32x4.max(n4, f32x4.abs(v128.load(p, 16)));
+      o4 = f32x4.max(o4, f32x4.abs(v128.load(p, 32)));
+      p4 = f32x4.max(p4, f32x4.abs(v128.load(p, 48)));
+    }
     for (; c + 4 <= cols; c += 4) m4 = f32x4.max(m4, f32x4.abs(v128.load(xt + (<usize>c << 2))));
+    m4 = f32x4.max(f32x4.max(m4, n4), f32x4.max(o4, p4));
     let absmax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
     for (; c < cols; c++) absmax = max(absmax, abs(load<f32>(xt + (<usize>c << 2))));
     const s = <f32>(127.0 / max(<f64>absmax, 1e-5));
     const s4 = f32x4.splat(s);
     let sum4 = i32x4.splat(0);
+    // finite values give integers in [-128, 127] here: converted by the 1.5 * 2^23 bias instead of trunc_sat (NaN
+    // or +-Inf anywhere keep trunc_sat's rules)
+    const fast = isFinite(absmax);
     for (c = 0; c + 16 <= cols; c += 16) {
       const p = xt + (<usize>c << 2);
-      const q0 = roundClamp(f32x4.mul(v128.load(p), s4), half, one, signMask, lo, hi);
-      const q1 = roundClamp(f32x4.mul(v128.load(p, 16), s4), half, one, signMask, lo, hi);
-      const q2 = roundClamp(f32x4.mul(v128.load(p, 32), s4), half, one, signMask, lo, hi);
-      const q3 = roundClamp(f32x4.mul(v128.load(p, 48), s4), half, one, signMask, lo, hi);
+      const q0 = roundClamp(f32x4.mul(v128.load(p), s4), half, one, signMask, lo, hi, fast);
+      const q1 = roundClamp(f32x4.mul(v128.load(p, 16), s4), half, one, signMask, lo, hi, fast);
+      const q2 = roundClamp(f32x4.mul(v128.load(p, 32), s4), half, one, signMask, lo, hi, fast);
+      const q3 = roundClamp(f32x4.mul(v128.load(p, 48), s4), half, one, signMask, lo, hi, fast);
       sum4 = i32x4.add(sum4, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
       v128.store(qt + c, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
     }
@@ -129,11 +144,13 @@ function quantizeQ8K(xt: usize, cols: u32, qt: usize, dt: usize): void {
  * in f32, so |v - t| >= 0.5 decides the step away from zero without any rounding of v + 0.5.
  */
 // @ts-ignore: decorator
-@inline function roundClamp(v: v128, half: v128, one: v128, signMask: v128, lo: v128, hi: v128): v128 {
+@inline function roundClamp(v: v128, half: v128, one: v128, signMask: v128, lo: v128, hi: v128, finite: bool): v128 {
   const t = f32x4.trunc(v);
   const away = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), half);
   const step = v128.and(away, v128.or(one, v128.and(v, signMask)));
   const r = f32x4.min(f32x4.max(f32x4.add(t, step), lo), hi);
+  // r integral in [-128, 127]: r + 1.5 * 2^23 is exact and holds r in its low mantissa bits
+  if (finite) return i32x4.sub(f32x4.add(r, f32x4.splat(12582912.0)), i32x4.splat(0x4b400000));
   return i32x4.trunc_sat_f32x4_s(r);
 }
 
