@@ -684,6 +684,35 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         });
       }
 
+      for (const nTokens of [1, 3, 9]) {
+        it(`ternary targets only, the two activation schemes interleaved (per token, Q8_K, per token, Q8_K): equals matmul; nTokens=${nTokens}`, async () => {
+          const rng = seededRng(8300 + nTokens);
+          const cols = 512;
+          const specs: [GgmlType, number, ActivationQuant][] = [
+            [GgmlType.I2_S, 64, 'per-token'],
+            [GgmlType.TQ2_0, 32, 'q8k-block'],
+            [GgmlType.I2_S, 37, 'per-token'],
+            [GgmlType.TQ2_0, 96, 'q8k-block'],
+          ];
+          const tensors = specs.map(([type, rows]) => ternaryTensor(type, rng.codes(rows * cols), ternaryScale(rng), rows, cols));
+          const x = activations(rng, nTokens, cols, 4);
+          const totalRows = specs.reduce((a, [, rows]) => a + rows, 0);
+          await withBackend(make, { weightBytes: tensors.reduce((a, t) => a + t.bytes.length, 0), activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, (be) => {
+            const weights = specs.map(([type, rows, aq], i) => makeWeight(be, `m${i}`, type, [cols, rows], tensors[i].bytes, aq));
+            const xb = filled(be, x);
+            const many = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            const single = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: many[i], w })));
+            weights.forEach((w, i) => be.matmul(single[i], w, xb, nTokens));
+            for (let i = 0; i < specs.length; i++) {
+              const n = nTokens * specs[i][1];
+              for (let j = 0; j < n; j++) if (!Object.is(many[i][j], single[i][j])) expect.fail(`target ${i} index ${j}: matmul ${single[i][j]}, matmulMany ${many[i][j]}`);
+              expectGuard(`matmulMany target ${i}`, many[i], n);
+            }
+          });
+        });
+      }
+
       it('refuses bad targets with BAD_ARGUMENT before writing any output', async () => {
         const rng = seededRng(8200);
         const a = ternaryTensor(GgmlType.I2_S, rng.codes(64 * 128), 0.5, 64, 128);

@@ -142,6 +142,8 @@ const TQ2_BLOCK_BYTES = 66;
 /** A quantized activation batch in the 'xq' scratch (WasmBackend.quantize), with the lookup tables built for it. */
 interface QuantizedBatch {
   readonly cols: number;
+  /** Q8_K blocks (else per token): each scheme has its own 'xq' and 'lut' scratch, so both can be live at once. */
+  readonly q8k: boolean;
   readonly xq: number;
   readonly xqStride: number;
   readonly info: number;
@@ -852,7 +854,8 @@ class WasmBackend implements KernelBackend {
     const ascalesStride = align(Math.ceil(cols / 256) * 8);
     const ascalesBytes = nTokens * ascalesStride;
     const bsumsBytes = nTokens * bsumsStride;
-    const xq = this.scratchAt('xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes);
+    // one scratch per scheme, so a per-token batch and a Q8_K batch of one matmulMany coexist
+    const xq = this.scratchAt(q8k ? 'xq-q8k' : 'xq', xqBytes + infoBytes + ascalesBytes + bsumsBytes);
     const info = xq + xqBytes;
     const ascales = info + infoBytes;
     const bsums = ascales + ascalesBytes;
@@ -860,7 +863,7 @@ class WasmBackend implements KernelBackend {
     if (!this.tokenJob(TJ.quantize, nTokens, PARALLEL_MIN_TOKENS, 1, args)) {
       this.exports.quantizeTernary(xPtr, nTokens, cols, xq, xqStride, info, bsums, bsumsStride, 0, 0, q8k ? 1 : 0, ascales, ascalesStride);
     }
-    return { cols, xq, xqStride, info, bsums, bsumsStride, ascales, ascalesStride, tables: undefined };
+    return { cols, q8k, xq, xqStride, info, bsums, bsumsStride, ascales, ascalesStride, tables: undefined };
   }
 
   /**
@@ -869,7 +872,7 @@ class WasmBackend implements KernelBackend {
    */
   private lutTables(q: QuantizedBatch, t0: number, nt: number): number {
     const tabStride = q.cols * 16;
-    const tab = this.scratchAt('lut', nt * tabStride);
+    const tab = this.scratchAt(q.q8k ? 'lut-q8k' : 'lut', nt * tabStride);
     const c = q.tables;
     if (c !== undefined && c.t0 === t0 && c.nt === nt && c.tab === tab) return tab;
     this.exports.buildLutTables(q.xq + t0 * q.xqStride, q.xqStride, nt, q.cols, tab, tabStride);
