@@ -3,7 +3,7 @@
 // Protocol, identical for both engines: load (the first load of this configuration in the process), run
 // `runs` greedy generations of `tg` tokens after a fresh `pp`-token prompt each (the prompts differ from
 // the first token on, so no KV-cache prefix is reused), dispose; load again (the file is now in the page
-// cache: the warm load) and time the first token of one more fresh prompt. Peak RSS is sampled from just
+// cache: the warm load) and time the first token of --runs more fresh prompts (median). Peak RSS is sampled from just
 // before the first load to the end of the timed runs.
 
 import { BitNet } from '../engine/bitnet.js';
@@ -127,7 +127,12 @@ export async function measureBitnet(spec: MeasureSpec & { readonly backend: Bitn
     t0 = now();
     model = await BitNet.load(spec.file.path, loadOptions);
     const loadWarmMs = now() - t0;
-    const warm = await bitnetGeneration(model, benchPromptTokens(spec.runs, spec.pp, spec.file.vocabSize), 1, undefined, signal);
+    // TTFT warm: the median over --runs fresh prompts (one request alone moves by ~100 ms on a shared machine)
+    const warm: number[] = [];
+    for (let r = 0; r < spec.runs; r++) {
+      checkAborted(signal);
+      warm.push((await bitnetGeneration(model, benchPromptTokens(spec.runs + r, spec.pp, spec.file.vocabSize), 1, undefined, signal)).ttftMs);
+    }
     await model.dispose();
     model = undefined;
 
@@ -140,7 +145,7 @@ export async function measureBitnet(spec: MeasureSpec & { readonly backend: Bitn
         loadColdMs,
         loadWarmMs,
         ...summarizeRuns(runs),
-        ttftWarmMs: warm.ttftMs,
+        ttftWarmMs: median(warm),
         runs,
         rssBeforeBytes,
         rssPeakBytes,
@@ -245,13 +250,17 @@ export async function measureLlamaCpp(spec: MeasureSpec): Promise<BenchRow> {
     t0 = now();
     loaded = await loadPeer(llama, spec);
     const loadWarmMs = now() - t0;
-    const warm = await peerGeneration(loaded.context, benchPromptTokens(spec.runs, spec.pp, spec.file.vocabSize), 1, undefined);
+    const warm: number[] = [];
+    for (let r = 0; r < spec.runs; r++) {
+      checkAborted(spec.signal);
+      warm.push((await peerGeneration(loaded.context, benchPromptTokens(spec.runs + r, spec.pp, spec.file.vocabSize), 1, undefined)).ttftMs);
+    }
     return {
       ...emptyRow('llama.cpp', 'cpu', spec, 'ok', null),
       loadColdMs,
       loadWarmMs,
       ...summarizeRuns(runs),
-      ttftWarmMs: warm.ttftMs,
+      ttftWarmMs: median(warm),
       runs,
       rssBeforeBytes,
       rssPeakBytes,
