@@ -70,6 +70,8 @@ const LUT_STREAMS = 4;
 const PARALLEL_MIN_TOKENS = 4;
 /** From this many elements on, element-wise ops (activations, residual add) run as parallel jobs. */
 const PARALLEL_MIN_ELEMENTS = 65536;
+/** siluMul costs ~8 ns per element (two f64 exps and a divide per pair): worth a job already at one token's FFN width. */
+const SILU_PARALLEL_MIN_ELEMENTS = 2048;
 /** Rows of one tile of the tiled ternary layout (assembly/ternary-lut.ts). */
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
@@ -1001,7 +1003,7 @@ class WasmBackend implements KernelBackend {
     requireInt('siluMul', 'n', n, 0);
     const gp = this.ptr('siluMul', 'gate', gate, n);
     const up2 = this.ptr('siluMul', 'up', up, n);
-    if (!this.tokenJob(TJ.siluMul, n, PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.siluMul(gp, up2, n);
+    if (!this.tokenJob(TJ.siluMul, n, SILU_PARALLEL_MIN_ELEMENTS, 64, [gp, up2])) this.exports.siluMul(gp, up2, n);
     this.count(this.ids.siluMul);
   }
 
