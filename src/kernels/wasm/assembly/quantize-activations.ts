@@ -105,15 +105,23 @@ function quantizeQ8K(xt: usize, cols: u32, qt: usize, dt: usize): void {
   const hi = f32x4.splat(127.0);
   for (let b0: u32 = 0, b: u32 = 0; b0 < cols; b0 += 256, b++) {
     const end = min(cols, b0 + 256);
-    // the first value of largest magnitude, as the reference's strict '>' scan finds it (NaNs never win)
-    let amax: f32 = 0;
+    // the first value of largest magnitude, as the reference's strict '>' scan finds it (NaNs never win): the
+    // magnitude by pmax (b > a ? b : a, so a NaN lane never replaces the running value), then the first lane holding it
+    let m4 = f32x4.splat(0);
+    let i0 = b0;
+    for (; i0 + 4 <= end; i0 += 4) m4 = f32x4.pmax(m4, f32x4.abs(v128.load(xt + (<usize>i0 << 2))));
+    let amax: f32 = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+    for (; i0 < end; i0++) {
+      const a = abs(load<f32>(xt + (<usize>i0 << 2)));
+      if (a > amax) amax = a;
+    }
     let maxv: f32 = 0;
-    for (let i = b0; i < end; i++) {
-      const v = load<f32>(xt + (<usize>i << 2));
-      if (abs(v) > amax) {
-        amax = abs(v);
-        maxv = v;
-      }
+    if (amax > 0) {
+      const am4 = f32x4.splat(amax);
+      let i = b0;
+      while (i + 4 <= end && !v128.any_true(f32x4.eq(f32x4.abs(v128.load(xt + (<usize>i << 2))), am4))) i += 4;
+      while (abs(load<f32>(xt + (<usize>i << 2))) != amax) i++;
+      maxv = load<f32>(xt + (<usize>i << 2));
     }
     if (amax == 0) {
       memory.fill(qt + b0, 0, end - b0);
