@@ -12,8 +12,7 @@
 // Tiled layout: tiles of 32 rows; per group of 4 columns (4g..4g+3) 32 bytes, byte r for row r of the
 // tile: low nibble = c(4g) | c(4g+1) << 2, high nibble = c(4g+2) | c(4g+3) << 2 (codes 0..3, value c-1).
 
-import { f16x4ToF32x4 } from './common';
-import { C_0F, vconst } from './constants';
+import { C_0F, C_F16_BITS, vconst } from './constants';
 
 // @ts-ignore: decorator
 @inline function lookup(table: v128, idx: v128): v128 {
@@ -114,14 +113,17 @@ export function lutSpan(wp: usize, tab: usize, nGroups: u32, acc: usize): void {
  * order of the float64 sums is the reference's (formats dotTq2_0 / dotI2s), so results are bit-identical.
  */
 export function tileEpilogue(acc: usize, sums: usize, a: f64, ds: usize): void {
-  const a2 = f64x2.splat(a);
+  // with block scales d: d read as f32 bits worth d * 2^-112 (common.ts f16x4ScaledDown; finite d, checked at load)
+  // and a taken times 2^112, so d' * (idot * a') = d * (idot * a) with the same roundings (power-of-two scalings)
+  const a2 = f64x2.splat(ds != 0 ? a * 5.192296858534828e33 : a);
+  const bits = vconst(C_F16_BITS);
   for (let i: usize = 0; i < 8; i++) {
     const v = v128.load(acc + (i << 4));
     const vh = i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     let lo = f64x2.mul(f64x2.convert_low_i32x4_s(v), a2);
     let hi = f64x2.mul(f64x2.convert_low_i32x4_s(vh), a2);
     if (ds != 0) {
-      const d = f16x4ToF32x4(i32x4.extend_low_i16x8_u(v128.load64_zero(ds + (i << 3))));
+      const d = v128.and(i32x4.shl(v128.load16x4_s(ds + (i << 3)), 13), bits);
       const dh = i8x16.shuffle(d, d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
       lo = f64x2.mul(f64x2.promote_low_f32x4(d), lo);
       hi = f64x2.mul(f64x2.promote_low_f32x4(dh), hi);
