@@ -15,7 +15,7 @@ import { GgmlType, TYPE_TRAITS } from '../../formats/ggml-type.js';
 import { packI2s } from '../../formats/i2s.js';
 import { packTq1_0 } from '../../formats/tq1_0.js';
 import { packTq2_0 } from '../../formats/tq2_0.js';
-import type { KernelBackend, Weight } from '../backend.js';
+import type { ActivationQuant, KernelBackend, Weight } from '../backend.js';
 import { createReferenceBackend } from '../reference/index.js';
 import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets } from './index.js';
 
@@ -50,8 +50,10 @@ function runSnippet(lines: string[], nodeFlags: string[] = []): ReturnType<typeo
   }
 }
 
-function load(be: KernelBackend, type: GgmlType, rows: number, cols: number, bytes: Uint8Array): Weight {
-  const { weight, target } = be.createWeight({ name: `${TYPE_TRAITS[type].name}-${rows}x${cols}`, type, dims: [cols, rows], byteSize: bytes.length });
+function load(be: KernelBackend, type: GgmlType, rows: number, cols: number, bytes: Uint8Array, activationQuant?: ActivationQuant): Weight {
+  const name = `${TYPE_TRAITS[type].name}-${rows}x${cols}`;
+  const info = activationQuant === undefined ? { name, type, dims: [cols, rows], byteSize: bytes.length } : { name, type, dims: [cols, rows], byteSize: bytes.length, activationQuant };
+  const { weight, target } = be.createWeight(info);
   target.set(bytes);
   be.prepareWeight(weight);
   return weight;
@@ -139,21 +141,16 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           let bytes = type === GgmlType.I2_S ? packI2s(rng.codes(rows * cols), 0.0123, cols) : packTq2_0(rng.codes(rows * cols), 0.0123, cols);
           if (blockScales) bytes = withBlockScales(bytes, cols);
           for (const mode of ['per-token', 'q8k-block'] as const) {
-            const info = { name: `${label}-${mode}-${rows}`, type, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
-            const a = be.createWeight(info);
-            a.target.set(bytes);
-            be.prepareWeight(a.weight);
-            const b = ref.createWeight(info);
-            b.target.set(bytes);
-            ref.prepareWeight(b.weight);
+            const wa = load(be, type, rows, cols, bytes, mode);
+            const wb = load(ref, type, rows, cols, bytes, mode);
             const nTokens = 2;
             const x = be.allocF32(nTokens * cols);
             const xr = ref.allocF32(nTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal();
             const out = be.allocF32(nTokens * rows + 1).fill(NaN);
             const outR = ref.allocF32(nTokens * rows);
-            be.matmul(out, a.weight, x, nTokens, 1);
-            ref.matmul(outR, b.weight, xr, nTokens, 1);
+            be.matmul(out, wa, x, nTokens, 1);
+            ref.matmul(outR, wb, xr, nTokens, 1);
             for (let i = 0; i < nTokens * rows; i++) {
               if (!Object.is(out[i], outR[i])) expect.fail(`${label} ${mode} ${tilesPerChunk} tiles per chunk: index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
             }
@@ -185,13 +182,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
         (i) => (i % 2 === 0 ? 127.5 : -0.5), // halves after scaling
       ];
       for (const mode of ['per-token', 'q8k-block'] as const) {
-        const info = { name: `nf-${mode}`, type: GgmlType.I2_S, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
-        const a = be.createWeight(info);
-        a.target.set(bytes);
-        be.prepareWeight(a.weight);
-        const b = ref.createWeight(info);
-        b.target.set(bytes);
-        ref.prepareWeight(b.weight);
+        const wa = load(be, GgmlType.I2_S, rows, cols, bytes, mode);
+        const wb = load(ref, GgmlType.I2_S, rows, cols, bytes, mode);
         const n = tokens.length;
         const x = be.allocF32(n * cols);
         const xr = ref.allocF32(n * cols);
@@ -203,8 +195,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
         for (const nTokens of [1, n]) {
           for (let t0 = 0; t0 + nTokens <= n; t0 += nTokens) {
             out.fill(-7);
-            be.matmul(out, a.weight, x.subarray(t0 * cols), nTokens, 1);
-            ref.matmul(outR, b.weight, xr.subarray(t0 * cols), nTokens, 1);
+            be.matmul(out, wa, x.subarray(t0 * cols), nTokens, 1);
+            ref.matmul(outR, wb, xr.subarray(t0 * cols), nTokens, 1);
             for (let i = 0; i < nTokens * rows; i++) {
               if (!Object.is(out[i], outR[i])) expect.fail(`${mode} tokens ${t0}..${t0 + nTokens - 1} index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
             }
@@ -251,13 +243,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           }
           const equalX = fill === 'all+1' || fill === 'all3';
           for (const mode of ['per-token', 'q8k-block'] as const) {
-            const info = { name: `${label}-${mode}`, type, dims: [cols, rows], byteSize: bytes.length, activationQuant: mode };
-            const a = be.createWeight(info);
-            a.target.set(bytes);
-            be.prepareWeight(a.weight);
-            const b = ref.createWeight(info);
-            b.target.set(bytes);
-            ref.prepareWeight(b.weight);
+            const wa = load(be, type, rows, cols, bytes, mode);
+            const wb = load(ref, type, rows, cols, bytes, mode);
             const maxTokens = 33;
             const x = be.allocF32(maxTokens * cols);
             const xr = ref.allocF32(maxTokens * cols);
@@ -267,8 +254,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             for (const nTokens of [...Array.from({ length: 17 }, (_, i) => i + 1), 33]) {
               out.fill(NaN);
               const scale = nTokens % 3 === 0 ? 0.75 : 1;
-              be.matmul(out, a.weight, x, nTokens, scale);
-              ref.matmul(outR, b.weight, xr, nTokens, scale);
+              be.matmul(out, wa, x, nTokens, scale);
+              ref.matmul(outR, wb, xr, nTokens, scale);
               for (let i = 0; i < nTokens * rows; i++) {
                 if (!Object.is(out[i], outR[i])) {
                   expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);

@@ -30,11 +30,16 @@ function store8(src: usize, dst: usize): u32 {
     const e = i16x8.splat(0x7c00);
     return v128.any_true(i16x8.eq(v128.and(h, e), e)) ? 1 : 0;
   }
+  return storeScalar(src, dst, 8);
+}
+
+/** n values one by one (common.ts f32ToF16); returns 1 when one of them is +-Inf or NaN as F16. */
+function storeScalar(src: usize, dst: usize, n: usize): u32 {
   let special: u32 = 0;
-  for (let i: usize = 0; i < 8; i++) {
-    const hv = f32ToF16(load<f32>(src + (i << 2)));
-    special |= <u32>((hv & 0x7c00) == 0x7c00);
-    store<u16>(dst + (i << 1), <u16>hv);
+  for (let i: usize = 0; i < n; i++) {
+    const h = f32ToF16(load<f32>(src + (i << 2)));
+    special |= <u32>((h & 0x7c00) == 0x7c00);
+    store<u16>(dst + (i << 1), <u16>h);
   }
   return special;
 }
@@ -44,12 +49,7 @@ function storeRun(src: usize, dst: usize, n: usize): u32 {
   let special: u32 = 0;
   let i: usize = 0;
   for (; i + 8 <= n; i += 8) special |= store8(src + (i << 2), dst + (i << 1));
-  for (; i < n; i++) {
-    const h = f32ToF16(load<f32>(src + (i << 2)));
-    special |= <u32>((h & 0x7c00) == 0x7c00);
-    store<u16>(dst + (i << 1), <u16>h);
-  }
-  return special;
+  return special | storeScalar(src + (i << 2), dst + (i << 1), n - i);
 }
 
 /**
