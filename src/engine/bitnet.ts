@@ -17,6 +17,7 @@ import { selectBackend } from './backend-select.js';
 import { Mutex } from './mutex.js';
 import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import { createStopMatcher } from './stop-matcher.js';
+import { yieldToEventLoop } from './yield.js';
 import type {
   ChatMessage,
   CompletionResult,
@@ -43,6 +44,11 @@ const now = (): number => performance.now();
 
 function abortError(signal: AbortSignal | undefined, what: string): BitNetError {
   return new BitNetError('ABORTED', `${what} was aborted`, { cause: signal?.reason });
+}
+
+/** Throws ABORTED when the signal has fired (a function, so checks after an await are not narrowed away). */
+function checkAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted === true) throw abortError(signal, what);
 }
 
 /** Everything a load produced; the loaded model wraps it. */
@@ -235,7 +241,8 @@ export class BitNet implements LoadedModel {
       this.cached = [];
       const out = new Float32Array(tokens.length * c.vocabSize);
       for (let i = 0; i < tokens.length; i++) {
-        if (signal?.aborted === true) throw abortError(signal, 'evaluation');
+        await yieldToEventLoop();
+        checkAborted(signal, 'evaluation');
         out.set(forward(backend, c, this.m.weights, this.state, [tokens[i]], i), i * c.vocabSize);
       }
       return out;
@@ -280,7 +287,9 @@ export class BitNet implements LoadedModel {
       this.cached.length = reuse;
       let logits: Float32Array | undefined;
       for (let pos = reuse; pos < promptTokens.length; pos += PREFILL_BATCH) {
-        if (signal?.aborted === true) throw abortError(signal, 'generation');
+        // a macrotask turn between batches: timers, signals and sockets get served (and may abort us)
+        await yieldToEventLoop();
+        checkAborted(signal, 'generation');
         const batch = promptTokens.slice(pos, Math.min(pos + PREFILL_BATCH, promptTokens.length));
         // only the prompt's last batch needs logits (the output projection is the largest matmul)
         const last = pos + PREFILL_BATCH >= promptTokens.length;
@@ -301,7 +310,7 @@ export class BitNet implements LoadedModel {
       let reason: FinishReason = 'length';
       let stoppedByString = false;
       while (generated.length < maxTokens) {
-        if (signal?.aborted === true) throw abortError(signal, 'generation');
+        checkAborted(signal, 'generation');
         const token = sampler.sample(logits, history);
         const lp = topLogprobs > 0 ? sampler.logprobs(logits, token, topLogprobs) : undefined;
         if (generated.length === 0) ttft = now() - tCall;
@@ -321,6 +330,9 @@ export class BitNet implements LoadedModel {
         }
         const pos = this.cached.length;
         if (pos >= this.m.contextLength || generated.length >= maxTokens) break; // context full or done: no need to run the last token
+        // a macrotask turn per token: timers, signals, sockets and worker messages are served while a model decodes
+        await yieldToEventLoop();
+        checkAborted(signal, 'generation');
         logits = forward(backend, c, weights, this.state, [token], pos);
         this.cached.push(token);
       }

@@ -50,6 +50,7 @@ import {
   type ChatCompletionRequest,
   type CompletionRequest,
 } from './request-schemas.js';
+import { yieldToEventLoop } from '../engine/yield.js';
 import { ServerMetrics, type CancelReason } from './server-metrics.js';
 import { createSseStream, type SseSink } from './sse-stream.js';
 
@@ -503,15 +504,6 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
       await Promise.all([...inflight]);
     },
   };
-}
-
-/** One macrotask turn: setImmediate where it exists (Node, Bun), else a zero timeout. */
-function yieldToEventLoop(): Promise<void> {
-  const g = globalThis as { setImmediate?: (cb: () => void) => unknown };
-  return new Promise((resolve) => {
-    if (typeof g.setImmediate === 'function') g.setImmediate(resolve);
-    else setTimeout(resolve, 0);
-  });
 }
 
 function abortWith(ac: AbortController, reason: CancelReason): void {
