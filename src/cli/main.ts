@@ -3,9 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { isBitNetError } from '../errors.js';
 import { commands } from './commands/index.js';
+import { EXIT } from './exit-codes.js';
 
-/** Exit codes: 0 ok, 1 usage / generic failure, 2 bad input file, 8 strict-mode violation. */
-export const EXIT = { ok: 0, failure: 1, badInput: 2, strict: 8 } as const;
+export { EXIT };
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bitnet')

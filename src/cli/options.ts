@@ -1,8 +1,12 @@
-// Flags shared by run, chat and serve: model/backend choice and sampling, parsed into engine options.
+// Flags shared by run, chat and serve: model/backend choice and sampling, parsed and checked into engine
+// options before anything is loaded (a bad flag costs no model load).
 
+import { availableParallelism } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BitNetError } from '../errors.js';
 import type { BackendChoice, LoadOptions } from '../engine/types.js';
+import { validateSamplingConfig } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 
 export interface ModelFlags {
@@ -26,35 +30,51 @@ export interface SamplingFlags {
   seed?: string;
 }
 
+const BACKENDS: readonly BackendChoice[] = ['auto', 'wasm', 'reference', 'webgpu'];
+/** Largest accepted --ctx: the engine caps it at the model's trained context anyway; beyond this is a typo. */
+const MAX_CTX_FLAG = 1 << 20;
+/** Largest accepted -n / --n-predict (the context bounds a run long before this). */
+const MAX_PREDICT_FLAG = 1 << 20;
+
 export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('-m, --model <file>', 'GGUF model file (default: the built-in demo model)')
-    .option('-t, --threads <n>', 'worker threads for the wasm backend (default: available cores)')
+    .option('-t, --threads <n>', `worker threads for the wasm backend, 1..${availableParallelism()} (default: available cores)`)
     .option('--backend <name>', 'auto | wasm | reference', 'auto')
-    .option('-c, --ctx <n>', 'context length (KV cache size)')
+    .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
     .option('--strict', 'refuse every fallback (also BITNET_STRICT=1)')
-    .option('--chat-template <file-or-jinja>', 'override the chat template');
+    .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")');
 }
 
 export function addSamplingFlags(cmd: Command): Command {
   return cmd
     .option('--temp <x>', 'temperature; 0 = greedy', '0.8')
     .option('--top-k <n>', 'keep the k most likely tokens (0 = off)', '40')
-    .option('--top-p <p>', 'nucleus sampling threshold (1 = off)', '0.95')
-    .option('--min-p <p>', 'drop tokens below p * p(max) (0 = off)', '0.05')
-    .option('--repeat-penalty <x>', 'repetition penalty (1 = off)', '1')
-    .option('--repeat-last-n <n>', 'tokens the penalties look back on', '64')
+    .option('--top-p <p>', 'nucleus sampling threshold in (0, 1] (1 = off)', '0.95')
+    .option('--min-p <p>', 'drop tokens below p * p(max), p in [0, 1] (0 = off)', '0.05')
+    .option('--repeat-penalty <x>', 'repetition penalty > 0 (1 = off)', '1')
+    .option('--repeat-last-n <n>', 'tokens the penalties look back on (-1 = all, 0 = off)', '64')
     .option('--frequency-penalty <x>', 'OpenAI frequency penalty', '0')
     .option('--presence-penalty <x>', 'OpenAI presence penalty', '0')
-    .option('-s, --seed <n>', 'random seed (default: random)');
+    .option('-s, --seed <n>', 'random seed, 0..4294967295 (default: random)');
 }
 
+function badFlag(flag: string, expected: string, value: string | number): BitNetError {
+  return new BitNetError('BAD_ARGUMENT', `--${flag}: expected ${expected}, got '${value}'`, { details: { flag, value: String(value) } });
+}
+
+/** A numeric flag, or undefined when absent; BAD_ARGUMENT naming the flag when it is not a (finite) number. */
 export function num(name: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new BitNetError('BAD_ARGUMENT', `--${name}: expected ${integer ? 'an integer' : 'a number'}, got '${v}'`, { details: { flag: name, value: v } });
-  }
+  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw badFlag(name, integer ? 'an integer' : 'a number', v);
+  return n;
+}
+
+/** An integer flag within [min, max]; undefined when absent. */
+export function intInRange(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  const n = num(name, v, true);
+  if (n !== undefined && (n < min || n > max)) throw badFlag(name, `an integer in ${min}..${max}`, v ?? '');
   return n;
 }
 
@@ -62,46 +82,103 @@ export function strictFromEnv(flag: boolean | undefined, env: NodeJS.ProcessEnv 
   return flag === true || env.BITNET_STRICT === '1' || env.BITNET_STRICT === 'true';
 }
 
-export async function loadOptionsFromFlags(f: ModelFlags): Promise<LoadOptions> {
+/** What the model flags resolve to: a checked path (undefined = the demo model) and load options. */
+export interface ModelArgs {
+  readonly path: string | undefined;
+  readonly load: LoadOptions;
+}
+
+/**
+ * Checks every model flag and reads what they name (the model must be a readable file, a chat template file is
+ * read now), so that mistakes are reported before a model loads. Throws BAD_ARGUMENT or IO_ERROR naming the flag.
+ */
+export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
   const backend = (f.backend ?? 'auto') as BackendChoice;
-  if (!['auto', 'wasm', 'reference', 'webgpu'].includes(backend)) {
-    throw new BitNetError('BAD_ARGUMENT', `--backend: expected auto, wasm or reference, got '${f.backend}'`);
-  }
-  const opts: LoadOptions = { backend, strict: strictFromEnv(f.strict) };
+  if (!BACKENDS.includes(backend)) throw badFlag('backend', 'auto, wasm or reference', f.backend ?? '');
+  const cores = availableParallelism();
   const threads = num('threads', f.threads, true);
-  const ctx = num('ctx', f.ctx, true);
+  if (threads !== undefined && (threads < 1 || threads > cores)) {
+    throw new BitNetError('BAD_ARGUMENT', `--threads: expected 1..${cores} (this machine runs ${cores} threads at once; more only slow every token), got '${f.threads}'`, {
+      details: { flag: 'threads', value: String(f.threads), max: cores },
+    });
+  }
+  const ctx = intInRange('ctx', f.ctx, 1, MAX_CTX_FLAG);
+  if (f.model !== undefined) await checkReadableFile('model', f.model);
   let chatTemplate: string | undefined;
   if (f.chatTemplate !== undefined) {
-    const { readFile } = await import('node:fs/promises');
-    chatTemplate = f.chatTemplate.includes('{') ? f.chatTemplate : await readFile(f.chatTemplate, 'utf8');
+    chatTemplate = f.chatTemplate.includes('{') ? f.chatTemplate : await readFlagFile('chat-template', f.chatTemplate);
   }
-  return {
-    ...opts,
+  const load: LoadOptions = {
+    backend,
+    strict: strictFromEnv(f.strict),
     ...(threads === undefined ? {} : { threads }),
     ...(ctx === undefined ? {} : { contextLength: ctx }),
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
   };
+  return { path: f.model, load };
 }
 
+async function checkReadableFile(flag: string, path: string): Promise<void> {
+  let isFile: boolean;
+  try {
+    isFile = (await stat(path)).isFile();
+  } catch (e) {
+    throw ioError(flag, path, e);
+  }
+  if (!isFile) throw new BitNetError('IO_ERROR', `--${flag}: ${path} is not a file`, { details: { flag, path } });
+}
+
+async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw ioError(flag, path, e);
+  }
+}
+
+function ioError(flag: string, path: string, e: unknown): BitNetError {
+  const code = (e as { code?: unknown }).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : e instanceof Error ? e.message : String(e);
+  return new BitNetError('IO_ERROR', `--${flag}: cannot read ${path}: ${why}`, { cause: e, details: { flag, path } });
+}
+
+/** Sampling flags as a checked SamplingConfig (temperature 0 = greedy; a negative one is an error). */
 export function samplingFromFlags(f: SamplingFlags): { sampling: SamplingConfig; seed?: number } {
   const temperature = num('temp', f.temp) ?? 0.8;
+  if (temperature < 0) throw badFlag('temp', 'a number >= 0 (0 = greedy)', f.temp ?? '');
   const penalties = {
     repetition: num('repeat-penalty', f.repeatPenalty) ?? 1,
     frequency: num('frequency-penalty', f.frequencyPenalty) ?? 0,
     presence: num('presence-penalty', f.presencePenalty) ?? 0,
     lastN: num('repeat-last-n', f.repeatLastN, true) ?? 64,
   };
-  const seed = num('seed', f.seed, true);
-  const sampling: SamplingConfig =
-    temperature <= 0
-      ? { kind: 'greedy', penalties }
-      : {
-          kind: 'sample',
-          temperature,
-          topK: num('top-k', f.topK, true) ?? 40,
-          topP: num('top-p', f.topP) ?? 0.95,
-          minP: num('min-p', f.minP) ?? 0.05,
-          penalties,
-        };
+  const seed = intInRange('seed', f.seed, 0, 0xffffffff);
+  // top-k/p and min-p are checked even when --temp 0 makes them unused: a typo should not pass silently.
+  const topK = num('top-k', f.topK, true) ?? 40;
+  const topP = num('top-p', f.topP) ?? 0.95;
+  const minP = num('min-p', f.minP) ?? 0.05;
+  const sampling: SamplingConfig = temperature === 0 ? { kind: 'greedy', penalties } : { kind: 'sample', temperature, topK, topP, minP, penalties };
+  const flagOf: Record<string, string> = {
+    'sampling.topK': 'top-k',
+    'sampling.topP': 'top-p',
+    'sampling.minP': 'min-p',
+    'sampling.penalties.repetition': 'repeat-penalty',
+    'sampling.penalties.frequency': 'frequency-penalty',
+    'sampling.penalties.presence': 'presence-penalty',
+    'sampling.penalties.lastN': 'repeat-last-n',
+  };
+  try {
+    validateSamplingConfig({ kind: 'sample', temperature: temperature === 0 ? 1 : temperature, topK, topP, minP, penalties });
+  } catch (e) {
+    const field = e instanceof BitNetError ? e.details.field : undefined;
+    const flag = typeof field === 'string' ? flagOf[field] : undefined;
+    if (flag === undefined || !(e instanceof BitNetError)) throw e;
+    throw new BitNetError('BAD_ARGUMENT', `--${flag}: ${e.message.replace(/^[\w.]+ must be /, 'expected ')}`, { cause: e, details: { flag, value: String(e.details.actual) } });
+  }
   return seed === undefined ? { sampling } : { sampling, seed };
+}
+
+/** -n / --n-predict: new tokens; -1 = until the context is full (llama.cpp's convention). */
+export function nPredictFromFlag(v: string | undefined, fallback: number): number {
+  return intInRange('n-predict', v, -1, MAX_PREDICT_FLAG) ?? fallback;
 }

@@ -1,6 +1,6 @@
 // Picks and creates the compute backend a load asked for; records any fallback so strict mode can refuse it.
 
-import { BitNetError } from '../errors.js';
+import { BitNetError, isBitNetError } from '../errors.js';
 import type { KernelBackend } from '../kernels/backend.js';
 import { createReferenceBackend } from '../kernels/reference/index.js';
 import type { BackendChoice } from './types.js';
@@ -9,6 +9,17 @@ export interface BackendSelection {
   readonly backend: KernelBackend;
   /** Why the backend differs from what was asked ('' when it does not). */
   readonly fallback: string;
+}
+
+/**
+ * Most threads a backend may be asked for: each is a worker started at load with its own stack and module
+ * instance, and threads beyond the cores only spin against each other (1000 took ~57 s to load).
+ */
+export const MAX_THREADS = 256;
+
+/** Failures that mean "this runtime cannot run the wasm backend" (a fallback may follow); anything else is a bug. */
+function isUnavailable(e: unknown): boolean {
+  return isBitNetError(e, 'BACKEND_UNAVAILABLE') || isBitNetError(e, 'KERNEL_SELF_CHECK_FAILED');
 }
 
 export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean): Promise<BackendSelection> {
@@ -21,6 +32,7 @@ export async function selectBackend(choice: BackendChoice, threads: number | und
     const backend = await wasm.createWasmBackend(threads === undefined ? {} : { threads });
     return { backend, fallback: '' };
   } catch (e) {
+    if (!isUnavailable(e)) throw e;
     if (choice === 'wasm' || strict) {
       const code = strict && choice === 'auto' ? 'STRICT_VIOLATION' : 'BACKEND_UNAVAILABLE';
       throw new BitNetError(code, `the wasm backend could not start: ${e instanceof Error ? e.message : String(e)}`, { cause: e, details: { backend: 'wasm' } });

@@ -13,12 +13,13 @@ import { createSampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
-import { selectBackend } from './backend-select.js';
+import { MAX_THREADS, selectBackend } from './backend-select.js';
 import { Mutex } from './mutex.js';
 import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import { createStopMatcher } from './stop-matcher.js';
 import { yieldToEventLoop } from './yield.js';
 import type {
+  BackendChoice,
   ChatMessage,
   CompletionResult,
   FinishReason,
@@ -41,6 +42,18 @@ export const DEFAULT_MAX_TOKENS = 256;
 export type ModelSource = string | Uint8Array | Blob | ByteSource;
 
 const now = (): number => performance.now();
+
+const BACKEND_CHOICES: readonly string[] = ['auto', 'reference', 'wasm', 'webgpu'] satisfies readonly BackendChoice[];
+
+/** Checks the options a load can check before opening anything: wrong names and ranges are BAD_ARGUMENT, never a silent default. */
+function checkLoadOptions(o: LoadOptions): void {
+  const bad = (field: string, expected: string, actual: unknown): BitNetError =>
+    new BitNetError('BAD_ARGUMENT', `LoadOptions.${field} must be ${expected}, got ${typeof actual === 'string' ? `'${actual}'` : String(actual)}`, { details: { field } });
+  if (o.backend !== undefined && !BACKEND_CHOICES.includes(o.backend)) throw bad('backend', `one of ${BACKEND_CHOICES.join(', ')}`, o.backend);
+  if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS)) throw bad('threads', `an integer in 1..${MAX_THREADS}`, o.threads);
+  if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 1)) throw bad('contextLength', 'a positive integer', o.contextLength);
+  if (o.activationQuant !== undefined && !['native', 'per-token', 'q8k-block'].includes(o.activationQuant)) throw bad('activationQuant', "'native', 'per-token' or 'q8k-block'", o.activationQuant);
+}
 
 function abortError(signal: AbortSignal | undefined, what: string): BitNetError {
   return new BitNetError('ABORTED', `${what} was aborted`, { cause: signal?.reason });
@@ -108,6 +121,7 @@ export class BitNet implements LoadedModel {
   static async load(source: ModelSource, options: LoadOptions = {}): Promise<BitNet> {
     const t0 = now();
     const strict = options.strict ?? false;
+    checkLoadOptions(options);
     const { source: src, header } = await openGguf(source);
     let backend: KernelBackend | undefined;
     try {
@@ -122,6 +136,14 @@ export class BitNet implements LoadedModel {
       const contextLength = Math.min(options.contextLength ?? Math.min(config.contextLength, DEFAULT_MAX_CONTEXT), config.contextLength);
       if (!Number.isInteger(contextLength) || contextLength < 1) {
         throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
+      }
+      if (options.preflight !== undefined) {
+        await options.preflight({
+          arch: config.arch,
+          vocabSize: config.vocabSize,
+          contextLength,
+          tokenize: (text, o = {}) => tokenizer.encode(text, { addBos: o.addBos ?? tokenizer.addBos, parseSpecial: o.parseSpecial ?? true }),
+        });
       }
       const fallbacks: string[] = [
         ...tokenizer.warnings.map((w) => `tokenizer: ${w}`),

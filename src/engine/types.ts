@@ -23,6 +23,21 @@ export interface LoadOptions {
    * bit-identical logits).
    */
   activationQuant?: 'native' | 'per-token' | 'q8k-block';
+  /**
+   * Called once the header, config and tokenizer are checked and before any memory is reserved or weight read:
+   * a last check that is cheap now and expensive after the load (e.g. that a prompt fits the context). Throwing
+   * cancels the load with that error.
+   */
+  preflight?: (model: PreflightInfo) => void | Promise<void>;
+}
+
+/** What a load knows before it reads weights (see LoadOptions.preflight). */
+export interface PreflightInfo {
+  readonly arch: string;
+  readonly vocabSize: number;
+  /** The KV cache length the load will allocate. */
+  readonly contextLength: number;
+  tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): number[];
 }
 
 export interface GenerateOptions {

@@ -6,7 +6,7 @@ import type { LoadedModel } from '../../engine/types.js';
 import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
 import { loadModelFromFlags } from '../load-model.js';
-import { addModelFlags, num, type ModelFlags } from '../options.js';
+import { addModelFlags, modelArgsFromFlags, num, type ModelFlags } from '../options.js';
 
 export interface ServeFlags extends ModelFlags {
   host?: string;
@@ -44,6 +44,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (maxQueue < 0) throw new BitNetError('BAD_ARGUMENT', `--max-queue: expected an integer >= 0, got ${maxQueue}`, { details: { flag: 'max-queue', value: maxQueue } });
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
+  await modelArgsFromFlags(f); // model flags are checked before the port opens
   const log = deps.log;
   if (deps.signal.aborted) return;
 
