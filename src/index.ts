@@ -32,5 +32,8 @@ export type { ModelShape, ShapeName } from './synth/shapes.js';
 export { SYNTH_ARCHS } from './inspect/arch-spec.js';
 export type { SynthArch } from './inspect/arch-spec.js';
 export { inspectGguf } from './inspect/inspect.js';
+// GGUF headers for inspection without loading weights: openGguf(path | bytes | Blob | ByteSource) -> { source, header }.
+export { openGguf, readGgufHeader } from './gguf/reader.js';
+export type { ByteSource, GgufHeader, GgufTensorInfo, GgufValue } from './gguf/types.js';
 export type { InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
 export { formatInspectReport } from './inspect/format.js';

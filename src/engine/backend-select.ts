@@ -22,14 +22,18 @@ function isUnavailable(e: unknown): boolean {
   return isBitNetError(e, 'BACKEND_UNAVAILABLE') || isBitNetError(e, 'KERNEL_SELF_CHECK_FAILED');
 }
 
-export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean): Promise<BackendSelection> {
+/** Creates the wasm backend (a parameter so tests can stand in a failing one). */
+export type WasmBackendFactory = (opts: { threads?: number }) => Promise<KernelBackend>;
+
+const createWasm: WasmBackendFactory = async (opts) => (await import('../kernels/wasm/index.js')).createWasmBackend(opts);
+
+export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean, create: WasmBackendFactory = createWasm): Promise<BackendSelection> {
   if (choice === 'reference') return { backend: createReferenceBackend(), fallback: '' };
   if (choice === 'webgpu') {
     throw new BitNetError('BACKEND_UNAVAILABLE', "backend 'webgpu' is not available in this build yet; use 'wasm' or 'reference'", { details: { backend: choice } });
   }
   try {
-    const wasm = await import('../kernels/wasm/index.js');
-    const backend = await wasm.createWasmBackend(threads === undefined ? {} : { threads });
+    const backend = await create(threads === undefined ? {} : { threads });
     return { backend, fallback: '' };
   } catch (e) {
     if (!isUnavailable(e)) throw e;
