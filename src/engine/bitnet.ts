@@ -15,7 +15,7 @@ import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-templa
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
 import { Mutex } from './mutex.js';
-import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
+import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import { createStopMatcher } from './stop-matcher.js';
 import { yieldToEventLoop } from './yield.js';
 import type {
@@ -394,7 +394,7 @@ export class BitNet implements LoadedModel {
       engine: { name: ENGINE_NAME, version: ENGINE_VERSION },
       created_at: new Date().toISOString(),
       kind,
-      compute_path: 'real',
+      compute_path: kernelCallsConsistent(run.kernels, c.nLayers, run.promptTokens.length, run.generated.length).ok ? 'real' : 'incomplete',
       model: {
         file: this.m.source.name,
         bytes: header.fileSize,

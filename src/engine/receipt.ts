@@ -18,7 +18,11 @@ export interface Receipt {
   readonly engine: { readonly name: string; readonly version: string };
   readonly created_at: string;
   readonly kind: 'generate' | 'bench';
-  readonly compute_path: 'real';
+  /**
+   * 'real' when the kernel calls counted during the run account for every forward pass the tokens imply (one
+   * embedding lookup per pass, one attention call per layer and pass); 'incomplete' otherwise.
+   */
+  readonly compute_path: 'real' | 'incomplete';
   readonly model: {
     readonly file: string;
     readonly bytes: number;
@@ -66,6 +70,31 @@ export function kernelDelta(before: ReadonlyMap<string, number>, after: Readonly
     if (d > 0) out.push({ id, calls: d });
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Sum of the calls of kernel ids that satisfy `match`. */
+function callsOf(kernels: readonly unknown[], match: (id: string) => boolean): number {
+  let n = 0;
+  for (const k of kernels) if (isObj(k) && typeof k.id === 'string' && Number.isInteger(k.calls) && match(k.id)) n += k.calls as number;
+  return n;
+}
+
+/**
+ * Whether kernel calls, layers and tokens agree: forward passes (= embedding lookups) number between 1 + decode and
+ * prompt + decode, where decode = generated - 1 (the last sampled token is never run), and attention ran once per
+ * layer and pass. A list of kernels made up or copied from another run rarely satisfies all three.
+ */
+export function kernelCallsConsistent(kernels: readonly unknown[], layers: unknown, promptCount: unknown, generatedCount: unknown): { ok: boolean; detail: string } {
+  if (!Number.isInteger(layers) || (layers as number) < 1 || !Number.isInteger(promptCount) || !Number.isInteger(generatedCount)) {
+    return { ok: false, detail: 'model.hyper.layers or the token counts are missing' };
+  }
+  const passes = callsOf(kernels, (id) => id.includes('.embed.'));
+  const attention = callsOf(kernels, (id) => id.endsWith('.attention'));
+  const decode = Math.max((generatedCount as number) - 1, 0);
+  const lo = 1 + decode;
+  const hi = (promptCount as number) + decode;
+  const ok = passes >= lo && passes <= hi && attention === (layers as number) * passes;
+  return { ok, detail: `${passes} forward passes (tokens allow ${lo}..${hi}), ${attention} attention calls for ${String(layers)} layers` };
 }
 
 export interface GateResult {
@@ -116,6 +145,9 @@ export function verifyReceipt(r: unknown): GateResult[] {
   const prefix = backendName === 'reference' ? 'ref.' : `${backendName}.`;
   const foreign = kernels.filter((k) => isObj(k) && typeof k.id === 'string' && !k.id.startsWith(prefix));
   gate('kernels_match_backend', backendName !== '' && foreign.length === 0, foreign.length === 0 ? `all kernels from backend '${backendName}'` : `${foreign.length} kernel ids do not belong to backend '${backendName}'`);
+  const hyper = isObj(model.hyper) ? model.hyper : {};
+  const consistent = kernelCallsConsistent(kernels, hyper.layers, tokens.prompt_count, tokens.generated_count);
+  gate('kernel_calls_consistent', consistent.ok, consistent.detail);
   const fallbacks = Array.isArray(backend.fallbacks) ? backend.fallbacks : undefined;
   gate('strict_no_fallback', r.strict !== true || (fallbacks !== undefined && fallbacks.length === 0), r.strict === true ? `strict run with ${fallbacks?.length ?? '?'} fallbacks` : 'not a strict run');
 
