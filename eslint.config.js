@@ -15,6 +15,14 @@ export default tseslint.config(
     },
   },
   {
+    // Tests never block their process's event loop on a child process: vitest's worker RPC times out after 60 s of
+    // blocking on a loaded machine and fails the run with every test passed. Use execFile/spawn and await them.
+    files: ['src/**/*.test.ts', 'test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'node:child_process', importNames: ['spawnSync', 'execSync', 'execFileSync'], message: 'blocks the event loop: use execFile/spawn and await' }] }],
+    },
+  },
+  {
     // Library code never prints or exits (STYLE.md 7); the CLI, benches and scripts may.
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],

