@@ -22,6 +22,7 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { LoadedModel } from '../engine/types.js';
+import { yieldToEventLoop } from '../engine/yield.js';
 import { ApiError, toApiError } from './api-error.js';
 import { apiKeyAuth } from './api-key-auth.js';
 import { GenerationQueue } from './generation-queue.js';
@@ -70,8 +71,10 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
   const metrics = new ServerMetrics();
   const generations = new GenerationRunner({ options, queue, metrics });
 
-  let state: ServerState = 'loading';
-  let loaded: LoadedModel | null = null;
+  // A model handed over already loaded is ready now, so a request in the same tick as creation is
+  // served instead of getting 503 "loading" (the `.then` below only runs a microtask later).
+  let loaded: LoadedModel | null = isPromiseLike(model) ? null : model;
+  let state: ServerState = loaded === null ? 'loading' : 'ready';
 
   const ready = Promise.resolve(model).then(
     (m) => {
@@ -142,7 +145,12 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
   });
 
   return {
-    fetch: async (request) => app.fetch(request),
+    fetch: async (request) => {
+      // A promise that has already settled is seen within microtasks: give it until the next
+      // macrotask, so only a model that is really still loading answers 503.
+      if (state === 'loading') await Promise.race([ready.then(noop, noop), yieldToEventLoop()]);
+      return app.fetch(request);
+    },
     metrics,
     queue,
     get state() {
@@ -155,3 +163,9 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
     },
   };
 }
+
+function isPromiseLike(x: LoadedModel | Promise<LoadedModel>): x is Promise<LoadedModel> {
+  return typeof (x as { then?: unknown }).then === 'function';
+}
+
+function noop(): void {}
