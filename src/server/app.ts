@@ -32,10 +32,12 @@ import { completionsRoute } from './routes/completions.js';
 import { healthAndMetricsRoutes } from './routes/health-metrics.js';
 import { modelsRoutes } from './routes/models.js';
 import type { ServerContext, ServerState } from './server-context.js';
+import { BODY_ABORTED_API_CODE, BODY_TIMEOUT_API_CODE } from './request-body.js';
 import { ServerMetrics } from './server-metrics.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
 
 export {
+  DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_QUEUE,
   DEFAULT_RETRY_AFTER_S,
@@ -140,7 +142,15 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
 
   app.onError((err) => {
     const e = toApiError(err);
-    if (e.status >= 500 && e.status !== 503) options.onInternalError(err);
+    // A client that hangs up mid-body or a body that never arrives is the client's doing: counted, never an internal error.
+    if (e.apiCode === BODY_ABORTED_API_CODE) {
+      metrics.recordClientAbort('body');
+      options.onClientAbort('body');
+    } else if (e.apiCode === BODY_TIMEOUT_API_CODE) {
+      metrics.recordBodyTimeout();
+    } else if (e.status >= 500 && e.status !== 503) {
+      options.onInternalError(err);
+    }
     return e.toResponse();
   });
 

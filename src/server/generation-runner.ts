@@ -264,6 +264,10 @@ export class GenerationRunner {
     if (ac.signal.aborted && (isBitNetError(e, 'ABORTED') || isAbortLike(e))) {
       const reason = cancelReasonOf(ac.signal);
       this.#metrics.recordCancel(reason);
+      if (reason === 'client') {
+        this.#metrics.recordClientAbort('generation');
+        this.#options.onClientAbort('generation');
+      }
       if (reason === 'shutdown') return new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
       if (reason === 'stall') return new ApiError(408, 'The client stopped reading the stream.', { apiCode: 'stream_stalled' });
       return new ApiError(499, 'The request was cancelled by the client.', { apiCode: 'cancelled' });

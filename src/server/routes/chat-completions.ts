@@ -12,7 +12,7 @@ import { postOnly } from './method-not-allowed.js';
 export function chatCompletionsRoute(app: Hono, ctx: ServerContext): void {
   app.post('/v1/chat/completions', async (c) => {
     const startMs = ctx.options.now();
-    const req = parseRequest(chatCompletionRequestSchema, await readJsonBody(c.req.raw, ctx.options.maxBodyBytes));
+    const req = parseRequest(chatCompletionRequestSchema, await readJsonBody(c.req.raw, { maxBytes: ctx.options.maxBodyBytes, timeoutMs: ctx.options.bodyTimeoutMs }));
     const m = ctx.requireModel();
     checkCommonParams(req);
     checkChatParams(req);

@@ -12,7 +12,7 @@ import { postOnly } from './method-not-allowed.js';
 export function completionsRoute(app: Hono, ctx: ServerContext): void {
   app.post('/v1/completions', async (c) => {
     const startMs = ctx.options.now();
-    const req = parseRequest(completionRequestSchema, await readJsonBody(c.req.raw, ctx.options.maxBodyBytes));
+    const req = parseRequest(completionRequestSchema, await readJsonBody(c.req.raw, { maxBytes: ctx.options.maxBodyBytes, timeoutMs: ctx.options.bodyTimeoutMs }));
     const m = ctx.requireModel();
     checkCommonParams(req);
     checkCompletionParams(req);
