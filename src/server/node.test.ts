@@ -279,6 +279,24 @@ describe('openai client against a listening server', () => {
     expect(app.queue.running).toBe(0);
   });
 
+  it('a client that hangs up mid-stream is counted as a client abort in the generation phase, not an internal error', async () => {
+    const model = new FakeModel({ tokenDelayMs: 5, reply: Array.from({ length: 1000 }, () => ' w') });
+    const internal: unknown[] = [];
+    const aborts: string[] = [];
+    const { server, app } = await start(model, { onInternalError: (e) => internal.push(e), onClientAbort: (phase) => aborts.push(phase) });
+    const body = JSON.stringify({ prompt: 'p', stream: true, max_tokens: 1000 });
+    const socket = await partialRequest(server.port, '/v1/completions', Buffer.byteLength(body), body);
+    await until(() => (model.calls[0]?.producedTokens ?? 0) >= 3);
+    socket.destroy();
+    await until(() => model.calls[0].done && app.queue.running === 0);
+    expect(model.calls[0].producedTokens).toBeLessThan(1000);
+    expect(aborts).toEqual(['generation']);
+    expect(internal).toEqual([]);
+    expect(app.metrics.snapshot().clientAborts).toEqual({ body: 0, generation: 1 });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain('bitnet_client_aborts_total{phase="generation"} 1');
+  });
+
   it('close() ends open streams and stops the listener', async () => {
     const model = new FakeModel({ tokenDelayMs: 10, reply: Array.from({ length: 1000 }, () => ' z') });
     const app = createServerApp(model);
