@@ -97,6 +97,23 @@ describe('health, models, metrics', () => {
     expect(await r.json()).toEqual({ status: 'failed' });
   });
 
+  it('answers in the same tick as creation when given a loaded model, or a promise that has already settled', async () => {
+    const loadedApp = makeApp(new FakeModel());
+    expect(loadedApp.state).toBe('ready');
+    const r1 = await loadedApp.fetch(post('/v1/chat/completions', chatBody()));
+    expect(r1.status).toBe(200);
+    const settledApp = makeApp(Promise.resolve(new FakeModel()));
+    const [health, r2] = await Promise.all([
+      settledApp.fetch(new Request(`${BASE}/health`)),
+      settledApp.fetch(post('/v1/completions', { prompt: 'x', max_tokens: 1 })),
+    ]);
+    expect(health.status).toBe(200);
+    expect(r2.status).toBe(200);
+    const failedApp = makeApp(Promise.reject(new Error('boom')));
+    const r3 = await failedApp.fetch(new Request(`${BASE}/health`));
+    expect(await r3.json()).toEqual({ status: 'failed' });
+  });
+
   it('/v1/models lists the one model; /v1/models/:id finds it or 404s', async () => {
     const app = makeApp(new FakeModel({ name: 'tiny-b1.58' }));
     await app.ready;

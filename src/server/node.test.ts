@@ -1,6 +1,7 @@
 // End-to-end tests: the official `openai` client against a real listening server on 127.0.0.1 (ephemeral port), FakeModel behind it.
 
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeModel } from '../../test/server/fake-model.js';
@@ -29,6 +30,24 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
     if (Date.now() - t0 > timeoutMs) throw new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Opens a raw connection and sends a request head that promises `declaredBytes` of body plus `sentBody` of it. */
+async function partialRequest(port: number, path: string, declaredBytes: number, sentBody: string): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined); // a reset from our own destroy() is expected
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${declaredBytes}\r\n\r\n${sentBody}`);
+  return socket;
+}
+
+/** Everything the server sends on `socket` until it closes the connection. */
+function readAll(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    socket.on('close', () => resolve(text));
+  });
 }
 
 describe('openai client against a listening server', () => {
@@ -193,6 +212,89 @@ describe('openai client against a listening server', () => {
     expect(r.choices[0].text).toBe(big);
     expect(errorSpy).not.toHaveBeenCalled();
     expect(infoSpy).not.toHaveBeenCalled();
+  });
+
+  it('clients that send part of a body and hang up are counted as client aborts, not internal errors, and the server keeps serving', async () => {
+    const errorSpy = vi.spyOn(console, 'error');
+    const infoSpy = vi.spyOn(console, 'info');
+    const internal: unknown[] = [];
+    const aborts: string[] = [];
+    const { server, app, client } = await start(new FakeModel(), {
+      onInternalError: (e) => internal.push(e),
+      onClientAbort: (phase) => aborts.push(phase),
+    });
+    const fetchSpy = vi.spyOn(app, 'fetch');
+    const n = 40;
+    const sockets = await Promise.all(
+      Array.from({ length: n }, () => partialRequest(server.port, '/v1/chat/completions', 500, '{"messages": [{"role": "us')),
+    );
+    // every request reached the app and is waiting for the rest of its body: now hang up
+    await until(() => fetchSpy.mock.calls.length === n);
+    for (const s of sockets) s.destroy();
+    // each one was answered (to nobody): wait for all n, whatever their status
+    const answered = (): number =>
+      Object.entries(app.metrics.snapshot().requests)
+        .filter(([key]) => key.startsWith('/v1/chat/completions '))
+        .reduce((sum, [, count]) => sum + count, 0);
+    await until(() => answered() === n);
+    expect(internal).toEqual([]);
+    expect(app.metrics.snapshot().requests).toEqual({ '/v1/chat/completions 499': n });
+    expect(app.metrics.snapshot().clientAborts).toEqual({ body: n, generation: 0 });
+    expect(aborts).toEqual(Array.from({ length: n }, () => 'body'));
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain(`bitnet_client_aborts_total{phase="body"} ${n}`);
+    const r = await client.chat.completions.create({ model: 'fake', messages: [{ role: 'user', content: 'Hi' }] });
+    expect(r.choices[0].finish_reason).toBe('stop');
+    expect(app.queue.running).toBe(0);
+    expect(errorSpy).not.toHaveBeenCalled();
+    expect(infoSpy).not.toHaveBeenCalled();
+  });
+
+  it('a body that does not arrive within bodyTimeoutMs gets 408 and never holds the generation slot', async () => {
+    const internal: unknown[] = [];
+    const { server, app, client } = await start(new FakeModel(), { bodyTimeoutMs: 300, maxQueue: 0, onInternalError: (e) => internal.push(e) });
+    const socket = await partialRequest(server.port, '/v1/completions', 100_000, '{"prompt": ');
+    const answer = readAll(socket);
+    // keep trickling bytes: a slow sender, not an idle one, must be cut too
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 50);
+    const t0 = Date.now();
+    try {
+      // while it dribbles, the one generation slot (and no queue) serves others
+      const r = await client.completions.create({ model: 'fake', prompt: 'q', max_tokens: 2 });
+      expect(r.choices[0].text).toBe('Hello from');
+      const text = await answer;
+      const elapsed = Date.now() - t0;
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(text).toContain('request_timeout');
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(5000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+    expect(internal).toEqual([]);
+    expect(app.metrics.snapshot().bodyTimeouts).toBe(1);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain('bitnet_request_body_timeouts_total 1');
+    expect(app.queue.running).toBe(0);
+  });
+
+  it('a client that hangs up mid-stream is counted as a client abort in the generation phase, not an internal error', async () => {
+    const model = new FakeModel({ tokenDelayMs: 5, reply: Array.from({ length: 1000 }, () => ' w') });
+    const internal: unknown[] = [];
+    const aborts: string[] = [];
+    const { server, app } = await start(model, { onInternalError: (e) => internal.push(e), onClientAbort: (phase) => aborts.push(phase) });
+    const body = JSON.stringify({ prompt: 'p', stream: true, max_tokens: 1000 });
+    const socket = await partialRequest(server.port, '/v1/completions', Buffer.byteLength(body), body);
+    await until(() => (model.calls[0]?.producedTokens ?? 0) >= 3);
+    socket.destroy();
+    await until(() => model.calls[0].done && app.queue.running === 0);
+    expect(model.calls[0].producedTokens).toBeLessThan(1000);
+    expect(aborts).toEqual(['generation']);
+    expect(internal).toEqual([]);
+    expect(app.metrics.snapshot().clientAborts).toEqual({ body: 0, generation: 1 });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain('bitnet_client_aborts_total{phase="generation"} 1');
   });
 
   it('close() ends open streams and stops the listener', async () => {

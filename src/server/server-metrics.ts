@@ -6,6 +6,9 @@ export const TTFT_BUCKETS_S: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 /** Why a started generation ended without finishing. */
 export type CancelReason = 'client' | 'stall' | 'shutdown' | 'error';
 
+/** When a client went away: while sending its request body, or while its generation was queued or running. */
+export type ClientAbortPhase = 'body' | 'generation';
+
 export interface MetricsSnapshot {
   /** `"<route> <status>"` -> count. */
   readonly requests: Readonly<Record<string, number>>;
@@ -16,6 +19,9 @@ export interface MetricsSnapshot {
   readonly ttftCount: number;
   readonly ttftSumS: number;
   readonly cancelled: Readonly<Record<CancelReason, number>>;
+  readonly clientAborts: Readonly<Record<ClientAbortPhase, number>>;
+  /** Requests answered 408 because their body did not arrive in time. */
+  readonly bodyTimeouts: number;
 }
 
 export class ServerMetrics {
@@ -28,6 +34,8 @@ export class ServerMetrics {
   #ttftCount = 0;
   #ttftSumS = 0;
   readonly #cancelled: Record<CancelReason, number> = { client: 0, stall: 0, shutdown: 0, error: 0 };
+  readonly #clientAborts: Record<ClientAbortPhase, number> = { body: 0, generation: 0 };
+  #bodyTimeouts = 0;
 
   recordRequest(route: string, status: number): void {
     const key = `${route} ${status}`;
@@ -58,6 +66,14 @@ export class ServerMetrics {
     this.#cancelled[reason]++;
   }
 
+  recordClientAbort(phase: ClientAbortPhase): void {
+    this.#clientAborts[phase]++;
+  }
+
+  recordBodyTimeout(): void {
+    this.#bodyTimeouts++;
+  }
+
   snapshot(): MetricsSnapshot {
     const requests: Record<string, number> = {};
     for (const [key, e] of this.#requests) requests[key] = e.count;
@@ -70,6 +86,8 @@ export class ServerMetrics {
       ttftCount: this.#ttftCount,
       ttftSumS: this.#ttftSumS,
       cancelled: { ...this.#cancelled },
+      clientAborts: { ...this.#clientAborts },
+      bodyTimeouts: this.#bodyTimeouts,
     };
   }
 
@@ -110,6 +128,12 @@ export class ServerMetrics {
     for (const [reason, count] of Object.entries(this.#cancelled)) {
       out.push(`bitnet_generations_cancelled_total{reason="${reason}"} ${count}`);
     }
+    family('bitnet_client_aborts_total', 'counter', 'Clients that closed the connection before their answer was complete, by phase (body: while sending the request body; generation: while queued or answered).');
+    for (const [phase, count] of Object.entries(this.#clientAborts)) {
+      out.push(`bitnet_client_aborts_total{phase="${phase}"} ${count}`);
+    }
+    family('bitnet_request_body_timeouts_total', 'counter', 'Requests answered 408 because their body did not arrive within the body timeout.');
+    out.push(`bitnet_request_body_timeouts_total ${this.#bodyTimeouts}`);
     return out.join('\n') + '\n';
   }
 }

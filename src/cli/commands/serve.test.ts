@@ -1,8 +1,10 @@
 // Tests of `bitnet serve` through runServe: listen URL, health while loading, clean shutdown, load failure (FakeModel loader).
 
-import { describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
 import { FakeModel } from '../../../test/server/fake-model.js';
 import type { LoadedModel } from '../../engine/types.js';
+import { clientAbortSummary } from '../client-abort-summary.js';
 import { runServe, type ServeFlags } from './serve.js';
 
 async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -93,6 +95,67 @@ describe('bitnet serve', () => {
       throw new Error('no such model');
     });
     await expect(h.done).rejects.toThrow('no such model');
+  });
+
+  it('logs a burst of clients that hang up mid-body as one summary line, with no internal error or stack trace', async () => {
+    const h = harness(async () => new FakeModel());
+    const url = await h.url();
+    await until(() => h.logged.some((l) => l.startsWith('model ready')));
+    const port = Number(new URL(url).port);
+    const n = 50;
+    await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(port, '127.0.0.1', () => {
+              socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"prompt": "par');
+              // hang up once the server has had time to start reading the body
+              setTimeout(() => {
+                socket.destroy();
+                resolve();
+              }, 50);
+            });
+            socket.on('error', () => undefined);
+          }),
+      ),
+    );
+    const metrics = async (): Promise<string> => (await fetch(`${url}/metrics`)).text();
+    const t0 = Date.now();
+    while (!(await metrics()).includes(`bitnet_client_aborts_total{phase="body"} ${n}`)) {
+      if (Date.now() - t0 > 5000) throw new Error(`aborts not counted: ${await metrics()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    h.ac.abort();
+    await h.done;
+    expect(h.logged.filter((l) => l.includes('internal error'))).toEqual([]);
+    expect(h.logged.filter((l) => /\n\s+at /.test(l))).toEqual([]);
+    const summary = h.logged.filter((l) => l.includes('closed the connection early'));
+    expect(summary).toEqual([`${n} clients closed the connection early (${n} while sending the request body, 0 while queued or answered); counted in /metrics as bitnet_client_aborts_total`]);
+  });
+
+  it('the abort summary logs one line per window and nothing when there was nothing', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const s = clientAbortSummary((l) => lines.push(l), 1000);
+      s.flush();
+      expect(lines).toEqual([]);
+      for (let i = 0; i < 800; i++) s.record('body');
+      s.record('generation');
+      vi.advanceTimersByTime(999);
+      expect(lines).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^801 clients closed the connection early \(800 while sending the request body, 1 while queued or answered\)/);
+      s.record('generation');
+      s.flush();
+      expect(lines[1]).toMatch(/^1 client closed the connection early \(0 while sending the request body, 1 while queued or answered\)/);
+      vi.advanceTimersByTime(5000);
+      expect(lines).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('rejects bad flags before listening', async () => {

@@ -5,6 +5,7 @@ import { BitNetError } from '../../errors.js';
 import type { LoadedModel } from '../../engine/types.js';
 import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
+import { clientAbortSummary } from '../client-abort-summary.js';
 import { loadModelFromFlags } from '../load-model.js';
 import { addModelFlags, modelArgsFromFlags, num, type ModelFlags } from '../options.js';
 
@@ -51,16 +52,20 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const loadModel = deps.loadModel ?? loadModelFromFlags;
   const loading = loadModel(f, log);
   loading.catch(() => undefined); // reported below, after the listener is up
+  // Hang-ups are normal traffic: summarised, at most one line per window, never a stack trace.
+  const aborts = clientAbortSummary(log);
   const app = createServerApp(loading, {
     maxQueue,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
     onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+    onClientAbort: (phase) => aborts.record(phase),
   });
   let server;
   try {
     server = await listen(app, { host, port });
   } catch (e) {
+    aborts.flush();
     await app.close();
     await loading.then((m) => m.dispose(), () => undefined);
     throw e;
@@ -84,6 +89,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
     log('shutting down: refusing new requests, cancelling generations ...');
   } finally {
     await server.close();
+    aborts.flush();
     const m = model ?? (await loading.catch(() => undefined));
     await m?.dispose();
   }

@@ -1,0 +1,300 @@
+// The generation glue between routes and the model: queue places, cancellation (client, stall, shutdown), and a job run to one JSON body or to an SSE stream.
+
+import { BitNetError, isBitNetError } from '../errors.js';
+import type { ChatMessage, GeneratedPiece, GenerateOptions, LoadedModel, Usage } from '../engine/types.js';
+import { yieldToEventLoop } from '../engine/yield.js';
+import { ApiError, toApiError } from './api-error.js';
+import type { GenerationQueue } from './generation-queue.js';
+import {
+  chatChunkJson,
+  chatCompletionJson,
+  chatLogprobs,
+  completionChunkJson,
+  completionJson,
+  finishReasonJson,
+  legacyLogprobs,
+  mergeLegacyLogprobs,
+  usageChunkJson,
+  usageJson,
+  type ChatTokenLogprobJson,
+  type LegacyLogprobsJson,
+  type OpenAIFinishReason,
+  type ResponseIdentity,
+} from './openai-shapes.js';
+import type { ResolvedServerOptions } from './server-options.js';
+import type { CancelReason, ServerMetrics } from './server-metrics.js';
+import { createSseStream, type SseSink } from './sse-stream.js';
+
+/** What one accepted request asks the model to do. */
+export interface GenerationJob {
+  readonly kind: 'chat' | 'completion';
+  readonly messages: readonly ChatMessage[];
+  readonly prompt: string | readonly number[];
+  readonly options: GenerateOptions;
+  /** The server's own count, used when the engine reports no usage. */
+  readonly promptTokens: number;
+  readonly stream: boolean;
+  readonly includeUsage: boolean;
+  /** Alternatives per token to report; null = no logprobs. */
+  readonly topLogprobs: number | null;
+  readonly startMs: number;
+}
+
+interface JobEnd {
+  readonly reason: OpenAIFinishReason;
+  readonly usage: Usage | null;
+  readonly completionTokens: number;
+}
+
+export interface GenerationRunnerDeps {
+  readonly options: ResolvedServerOptions;
+  readonly queue: GenerationQueue;
+  readonly metrics: ServerMetrics;
+}
+
+/** Runs accepted generations one queue place at a time, and aborts them all on close(). */
+export class GenerationRunner {
+  readonly #options: ResolvedServerOptions;
+  readonly #queue: GenerationQueue;
+  readonly #metrics: ServerMetrics;
+  #closed = false;
+  /** Abort controllers of accepted generations (queued or running). */
+  readonly #active = new Set<AbortController>();
+  /** Settles when each accepted generation has released its queue place. */
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(deps: GenerationRunnerDeps) {
+    this.#options = deps.options;
+    this.#queue = deps.queue;
+    this.#metrics = deps.metrics;
+  }
+
+  /**
+   * Takes a queue place (or answers 429) and runs the job as JSON or as an event stream.
+   * `clientSignal` aborts when the client goes away (Request.signal).
+   */
+  start(clientSignal: AbortSignal, m: LoadedModel, job: GenerationJob): Response | Promise<Response> {
+    if (this.#closed) throw new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+    const queue = this.#queue;
+    const retryAfterS = this.#options.retryAfterS;
+    const ticket = queue.tryEnter();
+    if (ticket === null) {
+      throw new ApiError(
+        429,
+        `The server is busy: ${queue.running} generation(s) running and ${queue.waiting} waiting (max ${queue.maxWaiting}). Retry after ${retryAfterS} s.`,
+        { apiCode: 'queue_full', headers: { 'retry-after': String(retryAfterS) } },
+      );
+    }
+    const ac = new AbortController();
+    this.#active.add(ac);
+    const onClientAbort = (): void => abortWith(ac, 'client');
+    clientSignal.addEventListener('abort', onClientAbort, { once: true });
+    if (clientSignal.aborted) onClientAbort();
+    let settle: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    this.#inflight.add(settled);
+    const cleanup = (): void => {
+      ticket.release();
+      clientSignal.removeEventListener('abort', onClientAbort);
+      this.#active.delete(ac);
+      this.#inflight.delete(settled);
+      settle();
+    };
+    const who: ResponseIdentity = {
+      id: `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${crypto.randomUUID().replace(/-/g, '')}`,
+      created: Math.floor(Date.now() / 1000),
+      model: this.#options.modelId(m),
+      systemFingerprint: `bitnet-${m.info.backend}-${m.info.kernelSet}`,
+    };
+    const turn = ticket.turn.bind(ticket);
+
+    if (!job.stream) {
+      return this.#runToJson(m, job, who, turn, ac, cleanup);
+    }
+    const body = createSseStream(
+      async (sink) => {
+        try {
+          await this.#runToEvents(m, job, who, turn, ac, sink);
+        } finally {
+          cleanup();
+        }
+      },
+      {
+        highWaterMarkBytes: this.#options.streamBufferBytes,
+        stallTimeoutMs: this.#options.streamStallTimeoutMs,
+        onCancel: (reason) => abortWith(ac, reason),
+      },
+    );
+    return new Response(body, {
+      status: 200,
+      headers: {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+      },
+    });
+  }
+
+  /** Refuses new jobs, aborts queued and running ones, resolves when each has released its queue place. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const ac of this.#active) abortWith(ac, 'shutdown');
+    await Promise.all([...this.#inflight]);
+  }
+
+  /** Non-streaming: waits for the whole generation, answers one JSON body. */
+  async #runToJson(
+    m: LoadedModel,
+    job: GenerationJob,
+    who: ResponseIdentity,
+    turn: (signal: AbortSignal) => Promise<void>,
+    ac: AbortController,
+    cleanup: () => void,
+  ): Promise<Response> {
+    try {
+      await turn(ac.signal);
+      let text = '';
+      let nTokens = 0;
+      const chatLps: ChatTokenLogprobJson[] = [];
+      const legacyLps: LegacyLogprobsJson = { tokens: [], token_logprobs: [], top_logprobs: job.topLogprobs === 0 ? null : [], text_offset: [] };
+      const end = await this.#consume(m, job, ac.signal, (piece) => {
+        if (piece.logprobs !== undefined && job.topLogprobs !== null) {
+          if (job.kind === 'chat') chatLps.push(...chatLogprobs(piece.logprobs, job.topLogprobs));
+          else mergeLegacyLogprobs(legacyLps, legacyLogprobs(piece.logprobs, job.topLogprobs, text.length));
+        }
+        text += piece.text;
+        nTokens += piece.tokenIds.length;
+      });
+      const usage = usageJson(end.usage ?? fallbackUsage(job.promptTokens, nTokens));
+      const finish = end.reason;
+      const body =
+        job.kind === 'chat'
+          ? chatCompletionJson(who, text, finish, usage, job.topLogprobs === null ? null : chatLps)
+          : completionJson(who, text, finish, usage, job.topLogprobs === null ? null : legacyLps);
+      return Response.json(body);
+    } catch (e) {
+      throw this.#cancelledAsApiError(e, ac);
+    } finally {
+      cleanup();
+    }
+  }
+
+  /** Streaming: writes OpenAI's chunk sequence, then `[DONE]`; failures become an error event. */
+  async #runToEvents(
+    m: LoadedModel,
+    job: GenerationJob,
+    who: ResponseIdentity,
+    turn: (signal: AbortSignal) => Promise<void>,
+    ac: AbortController,
+    sink: SseSink,
+  ): Promise<void> {
+    const send = (obj: object): Promise<void> => sink.send(JSON.stringify(obj));
+    try {
+      if (job.kind === 'chat') await send(chatChunkJson(who, { role: 'assistant', content: '' }, null, null, job.includeUsage));
+      await turn(ac.signal);
+      let textLength = 0;
+      const end = await this.#consume(m, job, ac.signal, (piece) => {
+        const lps = piece.logprobs !== undefined && job.topLogprobs !== null ? piece.logprobs : null;
+        if (piece.text === '' && lps === null) return;
+        const offset = textLength;
+        textLength += piece.text.length;
+        if (job.kind === 'chat') {
+          const lp = lps === null || job.topLogprobs === null ? null : chatLogprobs(lps, job.topLogprobs);
+          return send(chatChunkJson(who, { content: piece.text }, null, lp, job.includeUsage));
+        }
+        const lp = lps === null || job.topLogprobs === null ? null : legacyLogprobs(lps, job.topLogprobs, offset);
+        return send(completionChunkJson(who, piece.text, null, lp, job.includeUsage));
+      });
+      const usage = usageJson(end.usage ?? fallbackUsage(job.promptTokens, end.completionTokens));
+      if (job.kind === 'chat') await send(chatChunkJson(who, {}, end.reason, null, job.includeUsage));
+      else await send(completionChunkJson(who, '', end.reason, null, job.includeUsage));
+      if (job.includeUsage) await send(usageChunkJson(who, job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', usage));
+      await sink.send('[DONE]');
+    } catch (e) {
+      const err = this.#cancelledAsApiError(e, ac);
+      if (sink.closed) return; // the reader is gone (cancel or stall): nobody to tell
+      if (err.status >= 500 && err.status !== 503) this.#options.onInternalError(e);
+      await sink.send(JSON.stringify(err.toBody())).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Runs the generation, handing each piece to `onPiece`. A promise returned by `onPiece` (a
+   * stream write waiting for its reader) is awaited before the next token is asked for, so a slow
+   * reader slows its own generation instead of growing a buffer.
+   */
+  async #consume(
+    m: LoadedModel,
+    job: GenerationJob,
+    signal: AbortSignal,
+    onPiece: (piece: GeneratedPiece) => Promise<void> | void,
+  ): Promise<JobEnd> {
+    const metrics = this.#metrics;
+    const options: GenerateOptions = { ...job.options, signal };
+    const pieces = job.kind === 'chat' ? m.chat(job.messages, options) : m.generate(job.prompt, options);
+    let completionTokens = 0;
+    let first = true;
+    for await (const piece of pieces) {
+      if (signal.aborted) throw abortedError(signal);
+      if (first && piece.tokenIds.length > 0) {
+        first = false;
+        metrics.recordTimeToFirstToken((this.#options.now() - job.startMs) / 1000);
+      }
+      completionTokens += piece.tokenIds.length;
+      await onPiece(piece);
+      // The engine computes tokens synchronously and its generator resumes on microtasks only:
+      // give the event loop a turn so socket writes, disconnects and new requests are handled
+      // between tokens (this is what makes a cancel land within one token).
+      await yieldToEventLoop();
+      if (piece.finish !== undefined) {
+        if (piece.finish.reason === 'abort') throw abortedError(signal);
+        metrics.recordUsage(piece.finish.usage.promptTokens, piece.finish.usage.completionTokens);
+        metrics.recordSpeeds(piece.finish.timings.prefillTokPerS, piece.finish.timings.decodeTokPerS);
+        return { reason: finishReasonJson(piece.finish.reason), usage: piece.finish.usage, completionTokens };
+      }
+    }
+    if (signal.aborted) throw abortedError(signal);
+    // The engine ended without a finish record: report what we counted.
+    metrics.recordUsage(job.promptTokens, completionTokens);
+    return { reason: 'stop', usage: null, completionTokens };
+  }
+
+  /** Maps an abort (by client, stall or shutdown) or any other failure to the error to report. */
+  #cancelledAsApiError(e: unknown, ac: AbortController): ApiError {
+    if (ac.signal.aborted && (isBitNetError(e, 'ABORTED') || isAbortLike(e))) {
+      const reason = cancelReasonOf(ac.signal);
+      this.#metrics.recordCancel(reason);
+      if (reason === 'client') {
+        this.#metrics.recordClientAbort('generation');
+        this.#options.onClientAbort('generation');
+      }
+      if (reason === 'shutdown') return new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+      if (reason === 'stall') return new ApiError(408, 'The client stopped reading the stream.', { apiCode: 'stream_stalled' });
+      return new ApiError(499, 'The request was cancelled by the client.', { apiCode: 'cancelled' });
+    }
+    const err = toApiError(e);
+    if (err.status >= 500) this.#metrics.recordCancel('error');
+    return err;
+  }
+}
+
+function abortWith(ac: AbortController, reason: CancelReason): void {
+  if (!ac.signal.aborted) ac.abort(reason);
+}
+
+function cancelReasonOf(signal: AbortSignal): CancelReason {
+  const r: unknown = signal.reason;
+  return r === 'client' || r === 'stall' || r === 'shutdown' ? r : 'client';
+}
+
+function abortedError(signal: AbortSignal): BitNetError {
+  return new BitNetError('ABORTED', `Generation aborted (${cancelReasonOf(signal)}).`);
+}
+
+function isAbortLike(e: unknown): boolean {
+  return e instanceof Error && e.name === 'AbortError';
+}
+
+function fallbackUsage(promptTokens: number, completionTokens: number): Usage {
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
+}
