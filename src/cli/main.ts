@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { isBitNetError } from '../errors.js';
+import { findPackage } from '../package-info.js';
 import { commands } from './commands/index.js';
 
 /** Exit codes: 0 ok, 1 usage / generic failure, 2 bad input file, 8 strict-mode violation. */
@@ -10,6 +11,7 @@ export const EXIT = { ok: 0, failure: 1, badInput: 2, strict: 8 } as const;
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bitnet')
     .description('Inference engine for ternary (BitNet b1.58) language models')
+    .version(findPackage().version, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError();
   for (const register of commands) register(program);
