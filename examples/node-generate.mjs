@@ -4,7 +4,8 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BitNet, synthesizeModel } from '../dist/src/index.js';
+import { BitNet } from '../dist/src/index.js';
+import { synthesizeModel } from '../dist/src/synth.js';
 
 let path = process.argv[2];
 if (path === undefined) {

@@ -18,6 +18,12 @@ export async function selectBackend(choice: BackendChoice, threads: number | und
   }
   try {
     const wasm = await import('../kernels/wasm/index.js');
+    // A page without cross-origin isolation cannot share memory with workers: one thread, recorded as a fallback.
+    const noThreads = wasm.threadsUnavailableReason();
+    if (noThreads !== '' && threads !== 1) {
+      const backend = await wasm.createWasmBackend({ threads: 1 });
+      return { backend, fallback: `wasm backend on one thread: ${noThreads}` };
+    }
     const backend = await wasm.createWasmBackend(threads === undefined ? {} : { threads });
     return { backend, fallback: '' };
   } catch (e) {
