@@ -56,6 +56,13 @@ describe('browser bundle of the root entry', () => {
     expect(report.bytes).toBeGreaterThan(100_000); // the engine, tokenizer and both wasm binaries are in it
   });
 
+  it('bundles the browser entry (worker proxy) and the engine worker with no Node import', async () => {
+    for (const entry of ['src/browser/index.ts', 'src/browser/engine-worker.ts']) {
+      const report = await bundleForBrowser(entry);
+      expect({ entry, errors: report.errors, nodeImports: report.nodeImports }).toEqual({ entry, errors: [], nodeImports: [] });
+    }
+  });
+
   it('the check sees Node imports where they are (the Node entry)', async () => {
     const report = await bundleForBrowser('src/node.ts');
     expect(report.nodeImports.some((s) => s.startsWith('node:'))).toBe(true);
