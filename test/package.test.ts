@@ -19,7 +19,8 @@ interface PackageJson {
   main?: string;
   types?: string;
   bin: Record<string, string>;
-  exports: Record<string, Record<string, string>>;
+  /** Conditions per subpath, or one target (e.g. './package.json'). */
+  exports: Record<string, string | Record<string, string>>;
   dependencies: Record<string, string>;
 }
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson;
@@ -78,7 +79,7 @@ describe('npm package', () => {
 
   it('holds every file bin/bitnet.js and the exports reach, and imports only declared dependencies at run time', () => {
     const files = new Set(packed.files);
-    const entries = [...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => Object.values(e)), pkg.main, pkg.types]
+    const entries = [...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))), pkg.main, pkg.types]
       .filter((p): p is string => p !== undefined)
       .map((p) => posix.normalize(p));
     for (const e of entries) expect(files, `entry point ${e}`).toContain(e);
@@ -122,7 +123,9 @@ describe('npm package', () => {
     expect(cli.stdout.startsWith('Hello')).toBe(true);
     expect(cli.stderr).toMatch(/3 generated/);
     const script = [
-      `import { BitNet, inspectGguf, createServerApp, synthesizeModel, isBitNetError } from '${pkg.name}';`,
+      `import { BitNet, inspectGguf, isBitNetError } from '${pkg.name}';`,
+      `import { createServerApp } from '${pkg.name}/server';`,
+      `import { synthesizeModel } from '${pkg.name}/synth';`,
       `const m = await BitNet.load(${JSON.stringify(model)}, { backend: 'reference' });`,
       `try { const r = await m.complete('Hello', { maxTokens: 2, sampling: { kind: 'greedy' } });`,
       `console.log(JSON.stringify({ n: r.usage.completionTokens, fns: [typeof inspectGguf, typeof createServerApp, typeof synthesizeModel, typeof isBitNetError] })); }`,
