@@ -23,6 +23,7 @@ export type BitNetErrorCode =
   | 'HTTP_ERROR'
   | 'RANGE_UNSUPPORTED'
   | 'DOWNLOAD_TRUNCATED'
+  | 'CACHE_FULL'
   // tensor formats
   | 'UNKNOWN_TENSOR_TYPE'
   | 'UNSUPPORTED_TENSOR_TYPE'

@@ -204,6 +204,60 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     await page.close();
   });
 
+  it('a second load comes from the persistent cache without the network; entries are listed, verified and deletable', async () => {
+    const page = await openPage(isolated);
+    const modelRequests: string[] = [];
+    page.context().on('request', (r) => {
+      if (r.url().includes('/models/')) modelRequests.push(`${r.method()} ${r.headers().range ?? 'whole'}`);
+    });
+    const size = (await stat(modelPath)).size;
+    const loadOnce = `const m = await bitnet.BitNet.load(arg.url, { threads: 2 });
+       const r = await m.complete('Hello', { maxTokens: 6, sampling: { kind: 'greedy' }, ignoreEos: true });
+       const out = { from: m.loadedFrom, note: m.cacheNote, ids: r.tokenIds, list: await bitnet.BitNet.cachedModels() };
+       await m.dispose();
+       return out;`;
+    type Once = { from: string; note: string; ids: number[]; list: { url: string; bytes: number }[] };
+    const first = await inPage(page, loadOnce, { url: modelUrl });
+    expect(first).toMatchObject({ ok: true, value: { from: 'network+cache', note: '' } });
+    const requestsAfterFirst = modelRequests.length;
+    expect(requestsAfterFirst).toBeGreaterThan(0);
+    const second = await inPage(page, loadOnce, { url: modelUrl });
+    expect(second).toMatchObject({ ok: true, value: { from: 'cache' } });
+    expect(modelRequests.length).toBe(requestsAfterFirst); // no network at all for the second load
+    const a = first.value as Once;
+    const b = second.value as Once;
+    expect(b.ids).toEqual(a.ids);
+    expect(b.list).toEqual([expect.objectContaining({ url: new URL(modelUrl, isolated.url).href, bytes: size })]);
+
+    // A damaged copy (truncated to its first half) is noticed, dropped and downloaded again.
+    const damaged = await inPage(
+      page,
+      `const root = await navigator.storage.getDirectory();
+       const dir = await root.getDirectoryHandle('bitnet-models');
+       for await (const name of dir.keys()) {
+         if (name === 'index.json') continue;
+         const h = await dir.getFileHandle(name);
+         const w = await h.createWritable({ keepExistingData: true });
+         await w.truncate(Math.floor((await h.getFile()).size / 2));
+         await w.close();
+       }
+       const m = await bitnet.BitNet.load(arg.url);
+       const from = m.loadedFrom;
+       await m.dispose();
+       return from;`,
+      { url: modelUrl },
+    );
+    expect(damaged).toMatchObject({ ok: true, value: 'network+cache' });
+    expect(modelRequests.length).toBeGreaterThan(requestsAfterFirst);
+
+    // Deleting: by the URL as given (relative), then the list is empty and cache: false never stores.
+    const deleted = await inPage(page, 'return [await bitnet.BitNet.deleteCachedModel(arg.url), await bitnet.BitNet.deleteCachedModel(arg.url), (await bitnet.BitNet.cachedModels()).length];', { url: modelUrl });
+    expect(deleted).toMatchObject({ ok: true, value: [true, false, 0] });
+    const uncached = await inPage(page, 'const m = await bitnet.BitNet.load(arg.url, { cache: false }); const f = m.loadedFrom; await m.dispose(); return [f, (await bitnet.BitNet.cachedModels()).length];', { url: modelUrl });
+    expect(uncached).toMatchObject({ ok: true, value: ['network', 0] });
+    await page.close();
+  });
+
   it('a failed download is a BitNetError with a clear message (404, no Range support, bad host)', async () => {
     const page = await openPage(plain);
     const load = (url: string): Promise<PageResult> => inPage(page, 'await bitnet.BitNet.load(arg); return "loaded";', url);
@@ -214,8 +268,11 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     expect(refused).toMatchObject({ ok: false, code: 'NETWORK_ERROR' });
     // Same-origin server without ranges: the page of that server.
     const page2 = await openPage(noRanges);
-    const same = await inPage(page2, 'await bitnet.BitNet.load(arg); return "loaded";', modelUrl);
+    const same = await inPage(page2, 'await bitnet.BitNet.load(arg, { cache: false }); return "loaded";', modelUrl);
     expect(same).toMatchObject({ ok: false, code: 'RANGE_UNSUPPORTED' });
+    // With the cache (the default) the whole file is fetched with one plain GET, which such a server serves.
+    const cached = await inPage(page2, 'const m = await bitnet.BitNet.load(arg); const from = m.loadedFrom; await m.dispose(); await bitnet.BitNet.clearModelCache(); return from;', modelUrl);
+    expect(cached).toMatchObject({ ok: true, value: 'network+cache' });
     // The demo UI shows the error.
     await page2.locator('#served-model option').first().waitFor({ state: 'attached' });
     await page2.getByRole('tab', { name: 'URL' }).click();
