@@ -35,6 +35,7 @@ export type BitNetErrorCode =
   | 'BAD_METADATA'
   | 'MISSING_TENSOR'
   | 'BAD_TENSOR_FOR_ARCH'
+  | 'MODEL_TOO_LARGE'
   // tokenizer / templates
   | 'TOKENIZER_UNSUPPORTED'
   | 'TOKENIZER_BAD_VOCAB'

@@ -7,8 +7,9 @@ import { BitNetError, isBitNetError } from '../errors.js';
 import { blobSource, bytesSource } from '../gguf/byte-source.js';
 import type { ByteSource } from '../gguf/types.js';
 import { openUrlSource } from '../gguf/url-source.js';
+import { WASM_MEMORY_MAX_BYTES, wasmPlanBytes, wasmPlanFits } from '../kernels/wasm/index.js';
 import { openModelCache } from './model-cache.js';
-import { toWireError, type CallRequest, type FromWorker, type LoadedReply, type ToWorker, type WireSource } from './protocol.js';
+import { toWireError, type CallRequest, type FromWorker, type LoadedReply, type ToWorker, type WireLoadOptions, type WireSource } from './protocol.js';
 
 /** Progress messages at most this often (a tiny model loads in a few ms; a big one reports thousands of chunks). */
 const PROGRESS_INTERVAL_MS = 50;
@@ -40,7 +41,27 @@ interface OpenedSource {
   readonly cacheNote: string;
 }
 
-async function openSource(source: WireSource, id: number, signal: AbortSignal, fresh: boolean): Promise<OpenedSource> {
+/**
+ * Reads the header over HTTP ranges (about a megabyte) and refuses, before the download, a model that is not a usable
+ * GGUF file or that cannot fit a wasm32 memory, naming the sizes.
+ */
+async function checkFits(url: string, signal: AbortSignal, options: WireLoadOptions): Promise<void> {
+  const plan = await BitNet.plan(await openUrlSource(url, { signal }), options.contextLength === undefined ? {} : { contextLength: options.contextLength });
+  if (options.backend === 'reference') return;
+  const m = plan.memory;
+  const reserve = { weightBytes: m.weightBytes, activationFloats: m.activationBytes / 4, kvBytes: m.kvBytes };
+  if (!wasmPlanFits(reserve)) {
+    const gib = (n: number): string => `${(n / 2 ** 30).toFixed(2)} GiB`;
+    throw new BitNetError(
+      'MODEL_TOO_LARGE',
+      `${url} needs ${gib(wasmPlanBytes(reserve))} of WebAssembly memory (weights ${gib(m.weightBytes)}, KV cache ${gib(m.kvBytes)} for ${plan.contextLength} positions, activations ${gib(m.activationBytes)}); a wasm32 memory holds at most ${gib(WASM_MEMORY_MAX_BYTES)}` +
+        (m.kvBytes > 2 ** 28 ? '; a smaller contextLength needs less' : ''),
+      { details: { url, neededBytes: wasmPlanBytes(reserve), limitBytes: WASM_MEMORY_MAX_BYTES, fileBytes: plan.fileBytes } },
+    );
+  }
+}
+
+async function openSource(source: WireSource, id: number, signal: AbortSignal, fresh: boolean, options: WireLoadOptions): Promise<OpenedSource> {
   let last = 0;
   const progress = (p: { loadedBytes: number; totalBytes: number; percent: number }): void => {
     const t = performance.now();
@@ -51,12 +72,22 @@ async function openSource(source: WireSource, id: number, signal: AbortSignal, f
   if (source.kind === 'blob') return { src: blobSource(source.blob, source.name), reportsProgress: false, loadedFrom: 'file', cacheNote: '' };
   if (source.kind === 'bytes') return { src: bytesSource(source.bytes), reportsProgress: false, loadedFrom: 'file', cacheNote: '' };
   let cacheNote = 'caching is off for this load';
+  let checked = false;
   if (source.cache) {
     const cache = await openModelCache();
     if (cache === undefined) cacheNote = 'this browser context has no origin private file system';
     else {
       const hit = fresh ? undefined : await cache.open(source.url);
       if (hit !== undefined) return { src: blobSource(hit, source.url), reportsProgress: false, loadedFrom: 'cache', cacheNote: '' };
+      // The whole file is about to be downloaded: first check from its header that it can be used at all. A server
+      // without Range requests cannot be checked this way; the load from the stored file checks it then.
+      checked = await checkFits(source.url, signal, options).then(
+        () => true,
+        (e: unknown) => {
+          if (isBitNetError(e, 'RANGE_UNSUPPORTED')) return false;
+          throw e;
+        },
+      );
       try {
         const file = await cache.store(source.url, { signal, onProgress: progress });
         return { src: blobSource(file, source.url), reportsProgress: true, loadedFrom: 'network+cache', cacheNote: '' };
@@ -67,6 +98,7 @@ async function openSource(source: WireSource, id: number, signal: AbortSignal, f
       }
     }
   }
+  if (!checked) await checkFits(source.url, signal, options);
   return { src: await openUrlSource(source.url, { signal, onProgress: progress }), reportsProgress: true, loadedFrom: 'network', cacheNote };
 }
 
@@ -75,14 +107,14 @@ async function load(id: number, source: WireSource, options: ToWorker & { type: 
   const ac = new AbortController();
   inFlight.set(id, ac);
   try {
-    let opened = await openSource(source, id, ac.signal, false);
+    let opened = await openSource(source, id, ac.signal, false, options.options);
     try {
       model = await loadFrom(opened, id, options, ac.signal);
     } catch (e) {
       // A cached copy that fails the engine's header checks is dropped and fetched again, once.
       if (opened.loadedFrom !== 'cache' || !isBitNetError(e) || !(e.code.startsWith('GGUF_') || e.code === 'FILE_CHANGED') || source.kind !== 'url') throw e;
       await (await openModelCache())?.delete(source.url);
-      opened = await openSource(source, id, ac.signal, true);
+      opened = await openSource(source, id, ac.signal, true, options.options);
       model = await loadFrom(opened, id, options, ac.signal);
     }
     post({ type: 'loaded', id, reply: { info: model.info, fallbacks: model.fallbacks, chatTemplateOrigin: model.chatTemplateOrigin, loadedFrom: opened.loadedFrom, cacheNote: opened.cacheNote } });

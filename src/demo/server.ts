@@ -21,6 +21,8 @@ export interface DemoServerOptions {
 
 export interface DemoServer {
   readonly url: string;
+  /** Bytes of model files asked for so far (206 ranges and 200 bodies), for tests and the log. */
+  readonly modelBytesRequested: number;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   for (const m of opts.models ?? []) models.set(basename(m), m);
   const isolate = opts.isolate ?? true;
   const ranges = opts.ranges ?? true;
+  let modelBytesRequested = 0;
 
   const headers = (type: string): Record<string, string> => ({
     'content-type': type,
@@ -64,6 +67,7 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
       res.end();
       return;
     }
+    modelBytesRequested += end - start + 1;
     const fh = await open(path, 'r');
     try {
       const stream = fh.createReadStream({ start, end, autoClose: false });
@@ -114,6 +118,9 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${addr.address}:${addr.port}/`,
+    get modelBytesRequested() {
+      return modelBytesRequested;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

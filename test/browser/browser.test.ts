@@ -3,7 +3,7 @@
 // cross-origin isolation, download errors, and a screenshot of the demo page with a streamed answer.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -12,6 +12,8 @@ import { BitNet } from '../../src/engine/bitnet.js';
 import type { CompletionResult, GenerateOptions } from '../../src/engine/types.js';
 import { startDemoServer, type DemoServer } from '../../src/demo/server.js';
 import { tinyModel } from '../helpers/tiny-models.js';
+import { encodeGgufHeader } from '../../src/gguf/writer.js';
+import { planSyntheticModel } from '../../src/synth/synthesize.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -256,6 +258,31 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     const uncached = await inPage(page, 'const m = await bitnet.BitNet.load(arg.url, { cache: false }); const f = m.loadedFrom; await m.dispose(); return [f, (await bitnet.BitNet.cachedModels()).length];', { url: modelUrl });
     expect(uncached).toMatchObject({ ok: true, value: ['network', 0] });
     await page.close();
+  });
+
+  it('a model that cannot fit a wasm32 memory is refused from its header, before the download, naming the sizes', async () => {
+    // A 2b-4t-shaped header with F32 weights (8+ GB), as a sparse file: only the header has bytes on disk.
+    const plan = await planSyntheticModel({ shape: '2b-4t', arch: 'bitnet-b1.58', weightType: 'f32', embedType: 'f16', seed: 1 });
+    const header = encodeGgufHeader({ alignment: 32, metadata: plan.metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: () => new Uint8Array(0), byteSize: t.byteSize })) });
+    const dataBytes = plan.tensors.reduce((sum, t) => sum + Math.ceil(t.byteSize / 32) * 32, 0);
+    const dir = await mkdtemp(join(tmpdir(), 'bitnet-huge-'));
+    const huge = join(dir, 'huge-f32.gguf');
+    await writeFile(huge, header);
+    await truncate(huge, header.length + dataBytes);
+    const server = await startDemoServer({ models: [huge] });
+    try {
+      const page = await openPage(server);
+      const r = await inPage(page, 'await bitnet.BitNet.load(arg); return "loaded";', '/models/huge-f32.gguf');
+      expect(r).toMatchObject({ ok: false, code: 'MODEL_TOO_LARGE' });
+      expect(r.message).toMatch(/needs \d+\.\d+ GiB of WebAssembly memory \(weights \d+\.\d+ GiB, KV cache .*\); a wasm32 memory holds at most 4\.00 GiB/);
+      expect(server.modelBytesRequested).toBeGreaterThan(1 << 20);
+      expect(server.modelBytesRequested).toBeLessThan(32 * 2 ** 20); // the header (the LLaMA-3 vocabulary is most of it), not 8 GB
+      expect(await inPage(page, 'return (await bitnet.BitNet.cachedModels()).length;')).toMatchObject({ ok: true, value: 0 });
+      await page.close();
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failed download is a BitNetError with a clear message (404, no Range support, bad host)', async () => {
