@@ -16,13 +16,14 @@ import { median } from '../src/bench/report.js';
 import { startDemoServer } from '../src/demo/server.js';
 import { BitNet } from '../src/engine/bitnet.js';
 import type { GenerateOptions } from '../src/engine/types.js';
+import { findPackage } from '../src/package-info.js';
 import { getShape, SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 interface Row {
-  readonly runtime: 'node' | 'chromium';
+  readonly runtime: 'node' | 'chromium' | 'wllama (chromium)';
   readonly file: string;
   readonly prefillTokS: number | null;
   readonly decodeTokS: number | null;
@@ -82,7 +83,9 @@ async function main(): Promise<void> {
     }
 
     // ---- Chromium ----
-    const server = await startDemoServer({ models: files });
+    const wllamaDir = join(findPackage().root, 'node_modules', '@wllama', 'wllama', 'esm');
+    const haveWllama = existsSync(join(wllamaDir, 'index.js'));
+    const server = await startDemoServer({ models: files, staticDirs: haveWllama ? { '/wllama/': wllamaDir } : {} });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     let cacheLoadMs: number | null = null;
     const browserVersion = `Chromium ${browser.version()}`;
@@ -114,6 +117,48 @@ async function main(): Promise<void> {
         rows.push({ runtime: 'chromium', file, prefillTokS: median(out.prefill), decodeTokS: median(out.decode) });
         log(`chromium ${file}: prefill ${out.prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${out.decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${out.kernelSet} x${out.threads})`);
       }
+      // ---- wllama (llama.cpp compiled to wasm): the TQ2_0 file only (it cannot read I2_S) ----
+      if (haveWllama && peerModel !== null) {
+        const node = await BitNet.load(peerModel, { backend: 'reference' });
+        const texts = Array.from({ length: runs }, (_, r) => node.detokenize(promptIds(pp, r, vocab).slice(1)));
+        await node.dispose();
+        const wl = await page.evaluate(
+          async ({ url, threads, texts, tg }) => {
+            const mod = (await import('/wllama/index.js' as string)) as { Wllama: new (paths: Record<string, string>, cfg?: object) => WllamaLike };
+            interface Timings { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number }
+            interface WllamaLike {
+              loadModelFromUrl(url: string, params: object): Promise<void>;
+              loadModel(blobs: Blob[], params: object): Promise<void>;
+              createCompletion(o: object): Promise<{ timings?: Timings }>;
+              exit(): Promise<void>;
+            }
+            const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
+            let stage = 'load';
+            try {
+              const blob = await (await fetch(url)).blob();
+              await w.loadModel([blob], { n_threads: threads, n_ctx: 1024, n_batch: 128, n_gpu_layers: 0 });
+              stage = 'warm-up completion';
+              await w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0 });
+              stage = 'completions';
+              const out: Timings[] = [];
+              for (const text of texts) {
+                const r = await w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false });
+                if (r.timings !== undefined) out.push(r.timings);
+              }
+              return { ok: true as const, out };
+            } catch (e) {
+              return { ok: false as const, error: `${stage}: ${e instanceof Error ? e.message : String(e)}` };
+            } finally {
+              await w.exit().catch(() => undefined);
+            }
+          },
+          { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg },
+        );
+        if (wl.ok && wl.out.length > 0) {
+          rows.push({ runtime: 'wllama (chromium)', file: peerModel, prefillTokS: median(wl.out.map((t) => t.prompt_per_second)), decodeTokS: median(wl.out.map((t) => t.predicted_per_second)) });
+          log(`wllama   ${peerModel}: prompt ${wl.out.map((t) => t.prompt_n).join(' ')} tokens; prefill ${wl.out.map((t) => t.prompt_per_second.toFixed(1)).join(' ')}, decode ${wl.out.map((t) => t.predicted_per_second.toFixed(1)).join(' ')} tok/s`);
+        } else log(`wllama: no result (${wl.ok ? 'no timings' : wl.error})`);
+      } else log('wllama: not installed (npm install); its column is left out');
       // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
       cacheLoadMs = await page.evaluate(
         async ({ url, threads }) => {
@@ -136,10 +181,10 @@ async function main(): Promise<void> {
     }
 
     // ---- report ----
-    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | browser / Node decode |', '| --- | --- | --- | --- | --- |'];
+    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode |', '| --- | --- | --- | --- | --- |'];
     for (const r of rows) {
       const nodeRow = rows.find((x) => x.runtime === 'node' && x.file === r.file);
-      const ratio = r.runtime === 'chromium' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';
+      const ratio = r.runtime !== 'node' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';
       lines.push(`| ${r.file.split('/').pop()} | ${r.runtime} | ${r.prefillTokS?.toFixed(1) ?? 'n/a'} | ${r.decodeTokS?.toFixed(1) ?? 'n/a'} | ${ratio} |`);
     }
     lines.push('', `load from the browser's model cache to the first token (${model.split('/').pop()}): ${cacheLoadMs === null ? 'n/a' : `${(cacheLoadMs / 1000).toFixed(2)} s`}`);

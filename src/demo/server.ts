@@ -5,7 +5,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { buildBrowserFiles, repoRoot } from './build-browser.js';
 
 export interface DemoServerOptions {
@@ -17,6 +17,8 @@ export interface DemoServerOptions {
   isolate?: boolean;
   /** Honour Range requests for models (default true); false answers 200 with the whole file (tests). */
   ranges?: boolean;
+  /** Extra directories served read-only under a URL prefix (e.g. '/wllama/' for the browser bench's peer engine). */
+  staticDirs?: Readonly<Record<string, string>>;
 }
 
 export interface DemoServer {
@@ -96,6 +98,16 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
           return;
         }
         await serveModel(req, res, file);
+        return;
+      }
+      for (const [prefix, dir] of Object.entries(opts.staticDirs ?? {})) {
+        if (!path.startsWith(prefix)) continue;
+        const file = resolve(dir, path.slice(prefix.length));
+        if (!file.startsWith(resolve(dir) + sep)) break; // no way out of the directory
+        const body = await readFile(file).catch(() => undefined);
+        if (body === undefined) break;
+        const ext = file.split('.').pop() ?? '';
+        res.writeHead(200, headers(ext === 'wasm' ? 'application/wasm' : (TYPES[ext] ?? 'application/octet-stream'))).end(body);
         return;
       }
       const name = path === '/' ? 'index.html' : path.slice(1);
