@@ -46,10 +46,23 @@ export async function convertCheckpoint(dir: string, out: string, options: Conve
     const nTensors = plan.tensors.length;
     let tensorsDone = 0;
     let bytesDone = 0;
+    // Read-ahead of one tensor: while the writer writes tensor i, tensor i + 1 is read and converted, so disk reads,
+    // writes and conversion overlap. At most two converted tensors are alive at once.
+    const pending = new Map<number, Promise<Uint8Array>>();
+    const produce = (i: number): Promise<Uint8Array> => {
+      let p = pending.get(i);
+      if (p === undefined) {
+        const t = plan.tensors[i];
+        p = t === undefined ? Promise.resolve(new Uint8Array(0)) : t.data();
+        p.catch(() => undefined); // a read-ahead that fails is reported when the writer asks for it
+        pending.set(i, p);
+      }
+      return p;
+    };
     await writeGgufFile(out, {
       alignment: CONVERT_ALIGNMENT,
       metadata: plan.metadata,
-      tensors: plan.tensors.map((t) => ({
+      tensors: plan.tensors.map((t, i) => ({
         name: t.ggufName,
         dims: t.dims,
         type: t.type,
@@ -57,7 +70,9 @@ export async function convertCheckpoint(dir: string, out: string, options: Conve
           if (options.signal?.aborted === true) {
             throw new BitNetError('ABORTED', `conversion of '${dir}' was aborted`, { cause: options.signal.reason, details: { path: out } });
           }
-          const bytes = await t.data();
+          const bytes = await produce(i);
+          pending.delete(i);
+          if (i + 1 < nTensors) void produce(i + 1);
           tensorsDone++;
           bytesDone += bytes.length;
           options.onProgress?.({ tensorsDone, nTensors, tensorName: t.ggufName, bytesDone, bytesTotal });

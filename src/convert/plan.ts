@@ -26,7 +26,7 @@ import { readHfModelConfig } from './hf-config.js';
 import type { ConvertArch, HfModelConfig } from './hf-config.js';
 import { convertHfTokenizer } from './hf-tokenizer.js';
 import type { SafetensorsHeader, SafetensorsTensor } from './safetensors.js';
-import { absmeanTernarize, decodeFloats, exactTernary, isFloatDtype, permuteRowsForLlamaRope, unpackHfTernary } from './ternarize.js';
+import { absmeanTernarize, absmeanTernarize16, decodeFloats, exactTernary, isFloatDtype, permuteRowsForLlamaRope, unpackHfTernary } from './ternarize.js';
 import type { FloatDtype, Ternary } from './ternarize.js';
 
 export type ConvertWeightType = 'i2_s' | 'tq1_0' | 'tq2_0' | 'f16' | 'f32';
@@ -517,24 +517,26 @@ function planProjection(src: CheckpointSource, at: Located, scaleAt: Located | u
         ternary = { codes: permute(codes), scale: Math.fround(how === 'packed-divide' ? 1 / ws : ws) };
       } else {
         const dtype = requireFloat(t);
-        const values = decodeFloats(bytes, dtype);
         if (how === 'absmean') {
-          const q = absmeanTernarize(values, t.name);
+          const q = dtype === 'F32' ? absmeanTernarize(decodeFloats(bytes, dtype), t.name) : absmeanTernarize16(bytes, dtype, t.name);
           ternary = { codes: permute(q.codes), scale: q.scale };
-        } else if (how === 'floats') {
-          requireFinite(values, t.name);
-          if (scaleAt !== undefined) {
-            const ws = await readScale(src, scaleAt);
-            for (let i = 0; i < values.length; i++) values[i] *= ws;
-          }
-          ternary = permute(values);
         } else {
-          const exact = exactTernary(values, t.name);
-          if (exact === undefined) {
-            throw unsupported(`tensor '${t.name}' is not ternary (its nonzero values differ in magnitude) and config.json declares no BitNet quantization; convert with --weights f16 or f32 to keep it as floats`, { tensor: t.name });
+          const values = decodeFloats(bytes, dtype);
+          if (how === 'floats') {
+            requireFinite(values, t.name);
+            if (scaleAt !== undefined) {
+              const ws = await readScale(src, scaleAt);
+              for (let i = 0; i < values.length; i++) values[i] *= ws;
+            }
+            ternary = permute(values);
+          } else {
+            const exact = exactTernary(values, t.name);
+            if (exact === undefined) {
+              throw unsupported(`tensor '${t.name}' is not ternary (its nonzero values differ in magnitude) and config.json declares no BitNet quantization; convert with --weights f16 or f32 to keep it as floats`, { tensor: t.name });
+            }
+            const ws = scaleAt === undefined ? 1 : await readScale(src, scaleAt);
+            ternary = { codes: permute(exact.codes), scale: Math.fround(exact.scale * ws) };
           }
-          const ws = scaleAt === undefined ? 1 : await readScale(src, scaleAt);
-          ternary = { codes: permute(exact.codes), scale: Math.fround(exact.scale * ws) };
         }
       }
       const out = packProjection(weights, ternary, nIn, e.name);

@@ -49,15 +49,18 @@ export interface Ternary {
 /** Smallest mean |W| used (transformers WeightQuant: `x.abs().mean().clamp_(min=1e-5)`). */
 export const ABSMEAN_MIN = 1e-5;
 
-/** torch.round: to nearest, ties to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+/**
+ * fround(x) > 0.5 exactly when x > 0.5 + 2^-25 (0.5 + 2^-25 is the midpoint to the next float32, and ties go to 0.5's
+ * even significand). A product of two float32 values is exact in float64, so comparing it with this bound decides
+ * round(fround(W * s)) != 0 with no rounding of our own; every |W * s| above it gives code +-1 after the clamp.
+ */
+const HALF_F32_BOUND = 0.5 + 2 ** -25;
 
 /**
  * Absmean ternarization as BitNet b1.58 trains and runs (transformers integrations/bitnet.py WeightQuant, in float32):
- * s = 1 / max(mean|W|, 1e-5); code = clamp(round(W * s), -1, 1); the weight the model computes with is code / s.
+ * s = 1 / max(mean|W|, 1e-5); code = clamp(round(W * s), -1, 1) with torch.round's ties to even (so exactly 0.5 -> 0);
+ * the weight the model computes with is code / s. The mean is the exactly rounded float32 mean (torch's reduction
+ * order may differ in the last bit).
  */
 export function absmeanTernarize(values: Float32Array, name: string): Ternary {
   let sum = 0;
@@ -65,15 +68,66 @@ export function absmeanTernarize(values: Float32Array, name: string): Ternary {
     const v = values[i];
     sum += v < 0 ? -v : v;
   }
-  const mean = values.length === 0 ? 0 : Math.fround(sum / values.length);
+  const s = absmeanInverse(sum, values.length, name);
+  const codes = new Int8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const p = values[i] * s;
+    codes[i] = p > HALF_F32_BOUND ? 1 : p < -HALF_F32_BOUND ? -1 : 0;
+  }
+  return { codes, scale: Math.fround(1 / s) };
+}
+
+function absmeanInverse(sum: number, n: number, name: string): number {
+  const mean = n === 0 ? 0 : Math.fround(sum / n);
   if (!Number.isFinite(mean)) {
     throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': holds a non-finite value (mean |W| = ${mean})`, { details: { tensor: name } });
   }
-  const s = Math.fround(1 / Math.max(mean, ABSMEAN_MIN));
-  const codes = new Int8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const q = roundHalfEven(Math.fround(values[i] * s));
-    codes[i] = q > 1 ? 1 : q < -1 ? -1 : q;
+  return Math.fround(1 / Math.max(mean, ABSMEAN_MIN));
+}
+
+let bf16Magnitudes: Float32Array | undefined;
+let f16Magnitudes: Float32Array | undefined;
+
+/** |value| of every 15-bit magnitude pattern of a 16-bit float type. */
+function magnitudeTable(dtype: 'BF16' | 'F16'): Float32Array {
+  if (dtype === 'BF16') {
+    if (bf16Magnitudes === undefined) {
+      bf16Magnitudes = new Float32Array(0x8000);
+      const u = new Uint32Array(bf16Magnitudes.buffer);
+      for (let b = 0; b < 0x8000; b++) u[b] = b << 16;
+    }
+    return bf16Magnitudes;
+  }
+  f16Magnitudes ??= f16ToF32Table().slice(0, 0x8000);
+  return f16Magnitudes;
+}
+
+/**
+ * absmeanTernarize straight from little-endian BF16 / F16 bytes, without a float copy: |W| is a table lookup on the
+ * low 15 bits, and since |W| grows with those bits, the code test |W| * s > bound becomes one integer comparison
+ * against the smallest pattern that passes it. Same codes and scale as absmeanTernarize on the decoded values.
+ */
+export function absmeanTernarize16(bytes: Uint8Array, dtype: 'BF16' | 'F16', name: string): Ternary {
+  const n = bytes.length >>> 1;
+  const aligned = HOST_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0 ? bytes : null;
+  const bits = aligned !== null ? new Uint16Array(aligned.buffer, aligned.byteOffset, n) : Uint16Array.from({ length: n }, (_, i) => (bytes[2 * i] ?? 0) | ((bytes[2 * i + 1] ?? 0) << 8));
+  const table = magnitudeTable(dtype);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += table[bits[i] & 0x7fff];
+  const s = absmeanInverse(sum, n, name); // a NaN or infinity anywhere makes the sum non-finite
+  // Smallest magnitude pattern m with table[m] * s > bound (table is increasing over finite patterns).
+  let lo = 0;
+  let hi = 0x7c00 + (dtype === 'BF16' ? 0x0380 : 0); // first infinity pattern: F16 0x7c00, BF16 0x7f80
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (table[mid] * s > HALF_F32_BOUND) hi = mid;
+    else lo = mid + 1;
+  }
+  const m = lo;
+  const codes = new Int8Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    if ((b & 0x7fff) >= m) codes[i] = b & 0x8000 ? -1 : 1;
   }
   return { codes, scale: Math.fround(1 / s) };
 }
