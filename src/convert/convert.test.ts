@@ -4,7 +4,8 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli/main.js';
 import { BitNet } from '../engine/bitnet.js';
 import { isBitNetError } from '../errors.js';
 import { f16BitsToF32 } from '../formats/f16.js';
@@ -471,5 +472,44 @@ describe('dry run', () => {
     expect(r.plan.tensors.length).toBe(miniLayout('bitnet-b1.58').length);
     // the norms become F32 of their own size
     expect(r.plan.tensors.find((t) => t.ggufName === 'output_norm.weight')).toMatchObject({ type: GgmlType.F32, byteSize: 1024 });
+  });
+});
+
+describe('bitnet convert (CLI)', () => {
+  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true));
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+    try {
+      const code = await main(args);
+      return { code, out, err };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+
+  it('--dry-run prints one line per tensor (checkpoint name -> GGUF name, type, shape, bytes, how) and writes nothing', async () => {
+    const ckpt = await writeMiniCheckpoint(fresh('cli'), () => undefined);
+    const r = await run(['convert', ckpt, '--dry-run', '--weights', 'tq2_0']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^model\.layers\.0\.self_attn\.q_proj\.weight +-> blk\.0\.attn_q\.weight +TQ2_0 +\[256, 256\] +16896 +BF16 master weights -> absmean ternary -> TQ2_0$/m);
+    expect(r.out).toMatch(/^arch bitnet-b1\.58 \(BitNetForCausalLM\): hidden 256/m);
+    expect(r.out).toMatch(/^13 tensors, /m);
+  });
+
+  it('writes the file with a progress bar on stderr; bad input exits 2 with the error code', async () => {
+    const ckpt = await writeMiniCheckpoint(fresh('cli'), () => undefined);
+    const out = `${fresh('cli-out')}.gguf`;
+    const r = await run(['convert', ckpt, '-o', out, '--embed', 'q8_0']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/\[#{30}\] 100% 13\/13 tensors/);
+    expect(r.err).toMatch(/wrote .*bitnet-b1\.58 i2_s\/q8_0, 13 tensors/);
+    expect((await readAll(out)).header.tensors.length).toBe(13);
+    const bad = await writeMiniCheckpoint(fresh('cli-bad'), () => undefined, { extra: [{ name: 'model.layers.0.self_attn.q_proj.bias', dtype: 'F32', shape: [1], data: new Uint8Array(4) }] });
+    const r2 = await run(['convert', bad, '-o', `${fresh('cli-out')}.gguf`]);
+    expect(r2.code).toBe(2);
+    expect(r2.err).toMatch(/error \[CHECKPOINT_UNSUPPORTED\].*q_proj\.bias/);
   });
 });
