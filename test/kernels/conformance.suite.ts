@@ -439,6 +439,43 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         }
       }
 
+      // Integer sums at their extremes: int8 activations all +-127 lined up with rows of all code 3 (+2), all +1 or all -1,
+      // odd row and block counts (a last row alone, a last 128-column block alone). A kernel summing too many products in
+      // i16 before widening (e.g. 16 relaxed-dot lanes of 2 * 127 * 12) wraps here and is off by 65536 units.
+      for (const [type, nTokens] of [[GgmlType.I2_S, 3], [GgmlType.I2_S, 17], [GgmlType.TQ2_0, 3]] as const) {
+        for (const mode of ['per-token', 'q8k-block'] as const) {
+          it(`${TYPE_TRAITS[type].name} extreme activations (+-127) and codes (code 3 rows), rows=35 cols=${type === GgmlType.I2_S ? 640 : 768} nTokens=${nTokens} ${mode}: exact sums`, async () => {
+            const rows = 35;
+            const cols = type === GgmlType.I2_S ? 640 : 768;
+            const rng = seededRng(5150 + nTokens);
+            const codes = rng.codes(rows * cols);
+            for (let r = 0; r < rows; r++) if (r % 5 === 1 || r % 5 === 2) codes.fill(r % 5 === 1 ? 1 : -1, r * cols, (r + 1) * cols);
+            const scale = 0.25;
+            const w = ternaryTensor(type, codes, scale, rows, cols);
+            const values = Float64Array.from(w.values);
+            // rows r % 5 == 0: every 2-bit field 3 (value +2; I2_S and TQ2_0 both read code 3 as +2)
+            const rowBytes = type === GgmlType.I2_S ? cols / 4 : (cols / 256) * 66;
+            for (let r = 0; r < rows; r += 5) {
+              if (type === GgmlType.I2_S) w.bytes.fill(0xff, r * rowBytes, (r + 1) * rowBytes);
+              else for (let b = 0; b < cols / 256; b++) w.bytes.fill(0xff, r * rowBytes + b * 66, r * rowBytes + b * 66 + 64);
+              values.fill(2 * scale, r * cols, (r + 1) * cols);
+            }
+            const x = new Float32Array(nTokens * cols);
+            for (let t = 0; t < nTokens; t++) {
+              for (let c = 0; c < cols; c++) x[t * cols + c] = t === 0 ? 1.5 : t === 1 ? -1.5 : (t + c) % 3 === 0 ? -1.5 : 1.5;
+            }
+            const expected = expectedTernary(values, rows, cols, x, nTokens, mode, 1);
+            await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+              const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes, mode);
+              const out = poisoned(be, expected.length);
+              be.matmul(out, weight, filled(be, x), nTokens);
+              expectClose(`matmul ${TYPE_TRAITS[type].name} extremes ${mode}`, out, 0, expected, relTol(1e-6, 1e-30));
+              expectGuard('matmul', out, expected.length);
+            });
+          });
+        }
+      }
+
       it('the native activation quantization differs between I2_S (per token) and TQ2_0 (Q8_K blocks)', async () => {
         // Two 256-value blocks with very different magnitudes: per-token and per-block scales disagree.
         const rng = seededRng(4343);
