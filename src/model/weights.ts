@@ -7,28 +7,28 @@ import { requireFiniteFloats } from '../formats/finite.js';
 import { dequantizeRows } from '../formats/index.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
-import type { ActivationQuant, KernelBackend, Weight } from '../kernels/backend.js';
+import type { ActivationQuant, KernelBackend, Tensor, Weight } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 
 export interface LayerWeights {
-  readonly attnNorm: Float32Array; // [dim]
+  readonly attnNorm: Tensor; // [dim]
   readonly wq: Weight; // [dim -> dim]
   readonly wk: Weight; // [dim -> kvDim]
   readonly wv: Weight; // [dim -> kvDim]
   readonly wo: Weight; // [dim -> dim]
-  readonly attnSubNorm: Float32Array | undefined; // [dim]
-  readonly ffnNorm: Float32Array; // [dim]
+  readonly attnSubNorm: Tensor | undefined; // [dim]
+  readonly ffnNorm: Tensor; // [dim]
   readonly wGate: Weight; // [dim -> ffnDim]
   readonly wUp: Weight; // [dim -> ffnDim]
   readonly wDown: Weight; // [ffnDim -> dim]
-  readonly ffnSubNorm: Float32Array | undefined; // [ffnDim]
+  readonly ffnSubNorm: Tensor | undefined; // [ffnDim]
   /** Optional per-projection output scales (llama.cpp `bitnet` arch: blk.N.attn_q.scale ...); 1 when absent. */
   readonly scales: { readonly q: number; readonly k: number; readonly v: number; readonly o: number; readonly gate: number; readonly up: number; readonly down: number };
 }
 
 export interface ModelWeights {
   readonly tokenEmbedding: Weight; // [dim, vocab]
-  readonly outputNorm: Float32Array; // [dim]
+  readonly outputNorm: Tensor; // [dim]
   /** lm_head: output.weight, or the tied token embedding. */
   readonly output: Weight;
   readonly tiedOutput: boolean;
@@ -113,7 +113,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     return weight;
   };
 
-  const vector = async (name: string, n: number): Promise<Float32Array> => {
+  const vector = async (name: string, n: number): Promise<Tensor> => {
     checkAborted(opts.signal);
     const t = info(name);
     checkShape(t, [n]);
@@ -122,13 +122,15 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     }
     const bytes = new Uint8Array(t.byteSize);
     await readTensorData(src, t, bytes);
-    const out = backend.allocF32(n);
-    dequantizeRows(t.type, bytes, 0, 1, n, out);
+    const values = new Float32Array(n);
+    dequantizeRows(t.type, bytes, 0, 1, n, values);
     for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(out[i])) {
+      if (!Number.isFinite(values[i])) {
         throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}' holds a non-finite value at index ${i}`, { details: { tensor: name, index: i } });
       }
     }
+    const out = backend.alloc(n);
+    backend.write(out, values);
     progress(t.byteSize);
     return out;
   };
