@@ -25,10 +25,25 @@ export default tseslint.config(
   {
     // Library code never prints or exits (STYLE.md 7); the CLI, benches and scripts may.
     files: ['src/**/*.ts'],
-    ignores: ['src/cli/**'],
+    ignores: ['src/cli/**', 'src/demo/main.ts'],
     rules: {
       'no-console': 'error',
       'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'library code never exits' }],
+    },
+  },
+  {
+    // The root entry bundles for browsers (ARCHITECTURE.md "Next shape"): no Node import outside the Node-only corners.
+    // Node built-ins are reached at run time through src/platform/node-builtin.ts; test/browser-bundle.test.ts checks the graph.
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/**/*.suite.ts', 'src/cli/**', 'src/bench/**', 'src/synth/**', 'src/server/node.ts', 'src/node.ts', 'src/demo/**', 'src/package-info.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '^node:', message: 'browser-safe code: no node:* import (use src/platform/node-builtin.ts at run time, or move the code behind bitnet/node)', allowTypeImports: true },
+          { group: ['fs', 'fs/*', 'path', 'os', 'http', 'net', 'url', 'worker_threads', 'child_process', 'crypto', 'stream', 'module'], message: 'browser-safe code: no Node built-in', allowTypeImports: true },
+          { group: ['@hono/node-server', '@hono/node-server/*', 'commander'], message: 'browser-safe code: Node-only dependency' },
+        ],
+      }],
     },
   },
 );

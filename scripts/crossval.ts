@@ -5,13 +5,15 @@
 // F32 softmax) is the one our kernels reproduce; the flash path accumulates V in F16 and moves these
 // flat synthetic distributions by ~2e-2 in total variation (pass --flash-attention to see it).
 // Usage: npm run crossval [-- --shape tiny --tokens 64 --json out.json]
+// node-llama-cpp is not a dependency: `npm run crossval` installs it into tools/peer/ first when it is missing
+// (scripts/peer-install.mjs); running dist/scripts/crossval.js directly without it exits 2 with the install command.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ControlledEvaluateInputItem, Token } from 'node-llama-cpp';
-import { BitNet } from '../src/index.js';
+import { BitNet, isBitNetError } from '../src/index.js';
+import { loadNodeLlamaCpp, type PeerControlledInput, type PeerToken } from '../src/bench/peer-llama.js';
 import { synthesizeModel } from '../src/synth/synthesize.js';
 
 const PROMPTS = [
@@ -47,7 +49,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' }, tokens: { type: 'string', default: '64' }, json: { type: 'string' }, seed: { type: 'string', default: '7' }, 'flash-attention': { type: 'boolean', default: false } } });
   const flashAttention = values['flash-attention'] === true;
   const nGen = Number(values.tokens);
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   const dir = await mkdtemp(join(tmpdir(), 'bitnet-crossval-'));
   const results: CaseResult[] = [];
@@ -66,7 +68,7 @@ async function main(): Promise<number> {
           const logits = await ours.evaluateLogits(tokens);
           const ctx = await lmodel.createContext({ contextSize: 256, threads: 2, batchSize: 256, flashAttention });
           const seq = ctx.getSequence();
-          const input: ControlledEvaluateInputItem[] = tokens.map((t) => [t as Token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }]);
+          const input: PeerControlledInput[] = tokens.map((t) => [t as PeerToken, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }]);
           const evals = await seq.controlledEvaluate(input);
           let agree = 0;
           let maxTv = 0;
@@ -96,7 +98,7 @@ async function main(): Promise<number> {
           const ctx2 = await lmodel.createContext({ contextSize: 256, threads: 2, batchSize: 256, flashAttention });
           const seq2 = ctx2.getSequence();
           const theirs: number[] = [];
-          for await (const t of seq2.evaluate(tokens as Token[], { temperature: 0 })) {
+          for await (const t of seq2.evaluate(tokens as PeerToken[], { temperature: 0 })) {
             theirs.push(t);
             if (theirs.length >= nGen) break;
           }
@@ -141,7 +143,7 @@ main().then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    console.error(e);
+    console.error(isBitNetError(e) ? `crossval: error [${e.code}]: ${e.message}` : e);
     process.exitCode = 2;
   },
 );

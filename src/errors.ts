@@ -19,6 +19,10 @@ export type BitNetErrorCode =
   | 'GGUF_WRITE_INVALID'
   | 'IO_ERROR'
   | 'FILE_CHANGED'
+  | 'NETWORK_ERROR'
+  | 'HTTP_ERROR'
+  | 'RANGE_UNSUPPORTED'
+  | 'DOWNLOAD_TRUNCATED'
   // tensor formats
   | 'UNKNOWN_TENSOR_TYPE'
   | 'UNSUPPORTED_TENSOR_TYPE'

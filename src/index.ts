@@ -1,4 +1,4 @@
-// Public surface of the bitnet package.
+// Public surface of the bitnet package: browser-safe (tested by test/browser-bundle.test.ts).
 export { BitNetError, isBitNetError } from './errors.js';
 export type { BitNetErrorCode } from './errors.js';
 export { GgmlType, TYPE_TRAITS } from './formats/ggml-type.js';
@@ -20,13 +20,10 @@ export type {
 } from './engine/types.js';
 export type { Penalties, SamplingConfig } from './sampling/types.js';
 export type { KernelBackend } from './kernels/backend.js';
-export { createServerApp } from './server/app.js';
-export type { ServerApp, ServerOptions, ServerState } from './server/app.js';
-// The Node adapter (src/server/node.ts, `listen`) is left out of the root on purpose: it imports node:http.
-// Synthetic models and GGUF inspection (src/synth, src/inspect). synthesizeModel writes files (Node only) and
-// loads the LLaMA-3 vocabulary lazily; inspectGguf works on any parsed header.
-export { synthesizeModel, planSyntheticModel, SYNTH_WEIGHT_TYPES, SYNTH_EMBED_TYPES } from './synth/synthesize.js';
-export type { SynthesizeOptions, SynthesizeResult, SynthProgress, SynthWeightType, SynthEmbedType } from './synth/synthesize.js';
+// Node-only parts sit behind subpath exports so this entry bundles for browsers (no node:* import anywhere under it):
+// 'bitnet/node' (file source, HTTP adapter, demo-model cache), 'bitnet/server' (createServerApp), 'bitnet/synth'
+// (synthesizeModel). A file path given to BitNet.load still works in Node: the file system is looked up at run time.
+export { bytesSource, blobSource } from './gguf/byte-source.js';
 export { SHAPES, SHAPE_NAMES, getShape } from './synth/shapes.js';
 export type { ModelShape, ShapeName } from './synth/shapes.js';
 export { SYNTH_ARCHS } from './inspect/arch-spec.js';

@@ -57,6 +57,7 @@ describe('formatReport', () => {
     expect(text).toContain("shape 'small'");
     expect(text).toContain('generated fewer tokens than asked'); // 10 of 64 tokens generated
     for (const t of report.targets) expect(text).toContain(t.description);
+    expect(text).not.toMatch(/issue #/i); // user-facing text names no internal tracker entries
   });
 });
 

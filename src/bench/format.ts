@@ -62,7 +62,7 @@ export function formatReport(report: BenchReport): string[] {
     out.push('', 'ours / llama.cpp (same threads; > 1 = faster):');
     out.push(...renderTable(['ours', 'llama.cpp', 'prefill', 'decode'], report.ratios.map((r) => [r.ours, r.peer, `${n(r.prefill, 2)}x`, `${n(r.decode, 2)}x`]), new Set([2, 3])));
   }
-  out.push('', `targets (issue #4)${c.shape !== null && c.shape !== '2b-4t' ? ` -- NOTE: shape '${c.shape}', the targets are meant for 2b-4t` : ''}:`);
+  out.push('', `targets${c.shape !== null && c.shape !== '2b-4t' ? ` -- NOTE: shape '${c.shape}', the targets are meant for 2b-4t` : ''}:`);
   for (const t of report.targets) out.push(`  [${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}] ${t.description}: ${t.detail}`);
   return out;
 }

@@ -10,6 +10,7 @@ import { BitNet } from '../engine/bitnet.js';
 import type { Receipt } from '../engine/receipt.js';
 import { BitNetError, isBitNetError } from '../errors.js';
 import type { ModelFileInfo } from './models.js';
+import { loadNodeLlamaCpp, type NodeLlamaCpp, type PeerContext, type PeerLlama, type PeerModel, type PeerToken } from './peer-llama.js';
 import { benchPromptTokens } from './prompts.js';
 import { median, baseName, type BenchRow, type RunSample } from './report.js';
 import { maxRssBytes, rssBytes, RssSampler } from './rss.js';
@@ -164,11 +165,10 @@ export async function measureBitnet(spec: MeasureSpec & { readonly backend: Bitn
 
 // ---------------------------------------------------------------- llama.cpp (node-llama-cpp 3.21.1)
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-type Llama = Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
-type LlamaModel = Awaited<ReturnType<Llama['loadModel']>>;
-type LlamaContext = Awaited<ReturnType<LlamaModel['createContext']>>;
-type Token = import('node-llama-cpp').Token;
+type Llama = PeerLlama;
+type LlamaModel = PeerModel;
+type LlamaContext = PeerContext;
+type Token = PeerToken;
 
 async function loadPeer(llama: Llama, spec: MeasureSpec): Promise<{ model: LlamaModel; context: LlamaContext }> {
   const model = await llama.loadModel({ modelPath: spec.file.path, gpuLayers: 0 });
@@ -217,9 +217,9 @@ export async function measureLlamaCpp(spec: MeasureSpec): Promise<BenchRow> {
   if (spec.file.llamaCppRefusal !== '') return emptyRow('llama.cpp', 'cpu', spec, 'unavailable', `llama.cpp cannot read ${baseName(spec.file.path)}: ${spec.file.llamaCppRefusal}`);
   let lib: NodeLlamaCpp;
   try {
-    lib = await import('node-llama-cpp');
+    lib = await loadNodeLlamaCpp();
   } catch (e) {
-    return emptyRow('llama.cpp', 'cpu', spec, 'unavailable', `node-llama-cpp is not installed (${message(e)})`);
+    return emptyRow('llama.cpp', 'cpu', spec, 'unavailable', message(e));
   }
   let llama: Llama;
   try {

@@ -1,4 +1,4 @@
-// Tests of the bench's pure logic: medians, the primary row, ratios, issue #4 targets, baseline comparison, the JSON document.
+// Tests of the bench's pure logic: medians, the primary row, ratios, the performance targets, baseline comparison, the JSON document.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -135,7 +135,7 @@ describe('peerRatios', () => {
 });
 
 describe('evaluateTargets', () => {
-  it('marks each issue #4 target met or missed from the primary row', () => {
+  it('marks each performance target met or missed from the primary row', () => {
     const p = row({ decodeTokS: 25, prefillTokS: 45, ttftWarmMs: 1500, rssPeakBytes: 1_250_000_000, fileBytes: 1_000_000_000 });
     const ts = evaluateTargets([p, peer({ prefillTokS: 40, decodeTokS: 20 })], p, 128);
     expect(ts.map((t) => t.id)).toEqual(['decode_tok_s', 'prefill_tok_s', 'faster_than_llama_cpp', 'ttft_warm', 'peak_rss']);
@@ -166,6 +166,11 @@ describe('evaluateTargets', () => {
     const noPeer = target(evaluateTargets([p, peer({ status: 'unavailable', error: 'node-llama-cpp is not installed', prefillTokS: null, decodeTokS: null })], p, 128), 'faster_than_llama_cpp');
     expect(noPeer.met).toBeNull();
     expect(noPeer.detail).toContain('node-llama-cpp is not installed');
+    // no llama.cpp row at all: the reason names a flag both `bitnet bench` and `npm run bench` accept
+    const noRow = target(evaluateTargets([p], p, 128), 'faster_than_llama_cpp');
+    expect(noRow.met).toBeNull();
+    expect(noRow.detail).toContain('--peer-model');
+    expect(noRow.detail).not.toContain('--no-peer');
   });
 
   it('notes a prompt length other than 128', () => {

@@ -1,4 +1,4 @@
-// The benchmark's data model and its pure logic: medians, the primary row, ratios to llama.cpp, issue #4 targets, baseline comparison.
+// The benchmark's data model and its pure logic: medians, the primary row, ratios to llama.cpp, the performance targets, baseline comparison.
 
 import { BitNetError } from '../errors.js';
 
@@ -8,7 +8,7 @@ export const BENCH_SCHEMA = 'bitnet.bench/v1';
 /** Default regression tolerance of `--compare`: a drop of more than 10% fails. */
 export const DEFAULT_REGRESSION_TOLERANCE = 0.1;
 
-/** Issue #4 performance targets (2B-4T shape, CPU). */
+/** Performance targets (2B-4T shape, CPU; bench/README.md). */
 export const TARGETS = {
   /** Decode tokens per second, primary configuration. */
   decodeTokS: 20,
@@ -190,7 +190,7 @@ export function peerRatios(rows: readonly BenchRow[]): PeerRatio[] {
 
 const fmt = (x: number | null, digits = 1): string => (x === null ? 'n/a' : x.toFixed(digits));
 
-/** The issue #4 targets, judged on the primary row (and the llama.cpp row at its thread count). */
+/** The performance targets (bench/README.md), judged on the primary row (and the llama.cpp row at its thread count). */
 export function evaluateTargets(rows: readonly BenchRow[], primary: BenchRow | undefined, pp: number): TargetResult[] {
   const none = 'no bitnet configuration ran';
   const t = (id: TargetResult['id'], description: string, met: boolean | null, detail: string): TargetResult => ({ id, description, met, detail });
@@ -203,7 +203,7 @@ export function evaluateTargets(rows: readonly BenchRow[], primary: BenchRow | u
 
   const peer = primary === undefined ? undefined : rows.find((r) => r.engine === 'llama.cpp' && r.status === 'ok' && r.threads === primary.threads);
   if (primary === undefined || peer === undefined) {
-    const why = primary === undefined ? none : (rows.find((r) => r.engine === 'llama.cpp' && r.threads === primary.threads)?.error ?? 'llama.cpp was not run (--no-peer or no TQ2_0 file)');
+    const why = primary === undefined ? none : (rows.find((r) => r.engine === 'llama.cpp' && r.threads === primary.threads)?.error ?? 'llama.cpp was not run (no peer model: give --peer-model FILE with a TQ2_0 file)');
     out.push(t('faster_than_llama_cpp', 'faster than node-llama-cpp on the TQ2_0 file (prefill and decode)', null, `not measured: ${why}`));
   } else {
     const rp = ratio(primary.prefillTokS, peer.prefillTokS);

@@ -2,6 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { isBitNetError } from '../errors.js';
+import { findPackage } from '../package-info.js';
 import { commands } from './commands/index.js';
 import { EXIT } from './exit-codes.js';
 
@@ -10,6 +11,7 @@ export { EXIT };
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bitnet')
     .description('Inference engine for ternary (BitNet b1.58) language models')
+    .version(findPackage().version, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError();
   for (const register of commands) register(program);

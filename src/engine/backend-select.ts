@@ -22,10 +22,16 @@ function isUnavailable(e: unknown): boolean {
   return isBitNetError(e, 'BACKEND_UNAVAILABLE') || isBitNetError(e, 'KERNEL_SELF_CHECK_FAILED');
 }
 
-/** Creates the wasm backend (a parameter so tests can stand in a failing one). */
-export type WasmBackendFactory = (opts: { threads?: number }) => Promise<KernelBackend>;
+/** Creates the wasm backend, with the fallback it took ('' for none); a parameter so tests can stand in a failing one. */
+export type WasmBackendFactory = (opts: { threads?: number }) => Promise<BackendSelection>;
 
-const createWasm: WasmBackendFactory = async (opts) => (await import('../kernels/wasm/index.js')).createWasmBackend(opts);
+const createWasm: WasmBackendFactory = async (opts) => {
+  const wasm = await import('../kernels/wasm/index.js');
+  // A page without cross-origin isolation cannot share memory with workers: one thread, recorded as a fallback.
+  const noThreads = wasm.threadsUnavailableReason();
+  if (noThreads !== '' && opts.threads !== 1) return { backend: await wasm.createWasmBackend({ threads: 1 }), fallback: `wasm backend on one thread: ${noThreads}` };
+  return { backend: await wasm.createWasmBackend(opts), fallback: '' };
+};
 
 export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean, create: WasmBackendFactory = createWasm): Promise<BackendSelection> {
   if (choice === 'reference') return { backend: createReferenceBackend(), fallback: '' };
@@ -33,8 +39,7 @@ export async function selectBackend(choice: BackendChoice, threads: number | und
     throw new BitNetError('BACKEND_UNAVAILABLE', "backend 'webgpu' is not available in this build yet; use 'wasm' or 'reference'", { details: { backend: choice } });
   }
   try {
-    const backend = await create(threads === undefined ? {} : { threads });
-    return { backend, fallback: '' };
+    return await create(threads === undefined ? {} : { threads });
   } catch (e) {
     if (!isUnavailable(e)) throw e;
     if (choice === 'wasm' || strict) {

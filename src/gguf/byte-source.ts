@@ -1,6 +1,7 @@
 // Random-access byte sources for the GGUF reader: a file (Node), an in-memory Uint8Array, or a Blob.
 
 import { BitNetError } from '../errors.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 import type { ByteSource } from './types.js';
 
 /** Node caps one positional read at 2 GiB - 1; stay well below it. */
@@ -67,12 +68,12 @@ export function blobSource(blob: Blob, name = 'blob'): ByteSource {
 }
 
 /**
- * Opens a file for positional reads (Node only; node:fs/promises is imported lazily so this module
- * loads in browsers). Reads loop until the destination is full, then check that the file still has the size and
+ * Opens a file for positional reads (Node only; node:fs/promises is looked up at run time so this module
+ * bundles for browsers). Reads loop until the destination is full, then check that the file still has the size and
  * modification time it had when opened (FILE_CHANGED otherwise). Call `close()` when done.
  */
 export async function openFileSource(path: string): Promise<ByteSource> {
-  const fs = await import('node:fs/promises');
+  const fs = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
   let handle: Awaited<ReturnType<typeof fs.open>>;
   let size: number;
   let mtimeNs: bigint;

@@ -6,6 +6,8 @@ import { BitNetError } from '../errors.js';
 import { TYPE_TRAITS, tensorByteSize, typeTraits } from '../formats/ggml-type.js';
 import type { GgmlType } from '../formats/ggml-type.js';
 import { blobSource, bytesSource, openFileSource } from './byte-source.js';
+import { looksLikeUrl, openUrlSource } from './url-source.js';
+import { isNodeRuntime } from '../platform/node-builtin.js';
 import {
   DEFAULT_ALIGNMENT,
   DEFAULT_MAX_HEADER_BYTES,
@@ -635,7 +637,7 @@ export async function readTensorData(
   }
 }
 
-/** Anything `openGguf` accepts: a file path (Node), bytes, a Blob, or a ByteSource. */
+/** Anything `openGguf` accepts: a URL, a file path (Node), bytes, a Blob, or a ByteSource. */
 export type GgufSourceInput = string | Uint8Array | Blob | ByteSource;
 
 function toSource(input: Exclude<GgufSourceInput, string>): ByteSource {
@@ -644,13 +646,18 @@ function toSource(input: Exclude<GgufSourceInput, string>): ByteSource {
   return input as ByteSource;
 }
 
+/** A string is a URL (http, https, blob, data; any string outside Node, resolved against the page) or, in Node, a file path. */
+function openStringSource(s: string): Promise<ByteSource> {
+  return looksLikeUrl(s) || !isNodeRuntime() ? openUrlSource(s) : openFileSource(s);
+}
+
 /** Opens a source and parses its header. A file opened here is closed again if the header is refused. */
 export async function openGguf(
   input: GgufSourceInput,
   opts: ReadHeaderOptions = {},
 ): Promise<{ source: ByteSource; header: GgufHeader }> {
   const ownsSource = typeof input === 'string';
-  const source = typeof input === 'string' ? await openFileSource(input) : toSource(input);
+  const source = typeof input === 'string' ? await openStringSource(input) : toSource(input);
   try {
     const header = await readGgufHeader(source, opts);
     return { source, header };

@@ -21,6 +21,7 @@ import {
   alignUp,
   isValidAlignment,
 } from './limits.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 import { describeValueType } from './metadata.js';
 import { GgufValueType } from './types.js';
 import type { GgufArray, GgufHeader, GgufTensorInfo, GgufValue } from './types.js';
@@ -479,7 +480,7 @@ async function writeAll(
  */
 export async function writeGgufFile(path: string, spec: GgufWriteSpec): Promise<void> {
   const p = plan(spec);
-  const fs = await import('node:fs/promises');
+  const fs = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
   let fh: Awaited<ReturnType<typeof fs.open>>;
   try {
     fh = await fs.open(path, 'w');

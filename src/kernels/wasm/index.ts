@@ -11,7 +11,10 @@ import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
 import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
 import { ThreadPool } from './thread-pool.js';
+import { threadsUnavailableReason } from './worker-host.js';
+import { isNodeRuntime, nodeBuiltin } from '../../platform/node-builtin.js';
 
+export { threadsUnavailableReason } from './worker-host.js';
 export { chooseKernelSet, type KernelSetProbe, type KernelSetRequest, type WasmKernelSet } from './kernel-set.js';
 
 export interface WasmBackendOptions {
@@ -1110,8 +1113,8 @@ function f16ToNumber(bits: number): number {
 }
 
 async function defaultThreads(): Promise<number> {
-  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
-    const os = await import('node:os');
+  if (isNodeRuntime()) {
+    const os = await nodeBuiltin<typeof import('node:os')>('node:os');
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
@@ -1229,8 +1232,9 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   }
   const threads = opts.threads ?? (await defaultThreads());
   requireInt('createWasmBackend', 'threads', threads, 1);
-  if (typeof SharedArrayBuffer === 'undefined') {
-    throw new BitNetError('BACKEND_UNAVAILABLE', 'wasm backend: SharedArrayBuffer is unavailable (browsers need cross-origin isolation)');
+  const noThreads = threadsUnavailableReason();
+  if (threads > 1 && noThreads !== '') {
+    throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: ${threads} threads were asked for but ${noThreads}; use threads: 1`, { details: { threads } });
   }
   const probe: KernelSetProbe =
     requested === 'simd128' ? { simd128: validates('simd128'), relaxedValidates: false, relaxedSelfCheck: undefined } : await probeKernelSets();

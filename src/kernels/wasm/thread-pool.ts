@@ -5,6 +5,7 @@
 
 import { BitNetError } from '../../errors.js';
 import { CTL, MEMORY_MAP } from './job-layout.js';
+import { defaultWorkerStarter, type PoolWorker, type WorkerInit, type WorkerStarter } from './worker-host.js';
 
 /** Spins of a worker waiting for the next job before it sleeps (~0.1-0.3 ms: covers the gaps between a token's ops). */
 export const WORKER_SPINS = 100_000;
@@ -62,26 +63,6 @@ if (typeof require === 'function') {
 }
 `;
 
-interface PoolWorker {
-  terminate(): Promise<unknown> | void;
-}
-
-/** Data every worker gets (structured-cloned: the module and the shared memory are shared, not copied). */
-interface WorkerInit {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  controlByteOffset: number;
-  ctlWords: number;
-  jobByteOffset: number;
-  thread: number;
-  generation: number;
-  spins: number;
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions === 'object' && typeof process.versions.node === 'string';
-}
-
 /** True where the calling thread may block in Atomics.wait (not a browser's main thread). */
 function mainCanWait(): boolean {
   try {
@@ -90,39 +71,6 @@ function mainCanWait(): boolean {
   } catch {
     return false;
   }
-}
-
-async function startNodeWorker(init: WorkerInit): Promise<PoolWorker> {
-  const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: init });
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (m: unknown): void => {
-      if (m === 'ready') {
-        worker.off('error', onError);
-        resolve();
-      }
-    };
-    const onError = (e: unknown): void => reject(e);
-    worker.on('message', onMessage);
-    worker.once('error', onError);
-  });
-  // A forgotten backend must not keep the process alive; dispose() still stops the thread.
-  worker.unref();
-  return { terminate: () => worker.terminate() };
-}
-
-async function startBrowserWorker(init: WorkerInit): Promise<PoolWorker> {
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
-  const worker = new Worker(url);
-  URL.revokeObjectURL(url);
-  await new Promise<void>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent): void => {
-      if (e.data === 'ready') resolve();
-    };
-    worker.onerror = (e: ErrorEvent): void => reject(new Error(e.message));
-    worker.postMessage(init);
-  });
-  return { terminate: () => worker.terminate() };
 }
 
 export class ThreadPool {
@@ -143,7 +91,13 @@ export class ThreadPool {
   }
 
   /** Start `threads - 1` workers (none for threads = 1) on `module` over `memory`. */
-  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, runJob: (job: number, thread: number) => void): Promise<ThreadPool> {
+  static async create(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    threads: number,
+    runJob: (job: number, thread: number) => void,
+    startWorker: WorkerStarter = defaultWorkerStarter(),
+  ): Promise<ThreadPool> {
     const ctl = new Int32Array(memory.buffer, MEMORY_MAP.controlByteOffset, CTL.words);
     ctl.fill(0);
     const workers: PoolWorker[] = [];
@@ -159,7 +113,7 @@ export class ThreadPool {
           generation: Atomics.load(ctl, CTL.generation),
           spins: WORKER_SPINS,
         };
-        workers.push(isNode() ? await startNodeWorker(init) : await startBrowserWorker(init));
+        workers.push(await startWorker(WORKER_SOURCE, init));
       }
     } catch (e) {
       Atomics.store(ctl, CTL.quit, 1);

@@ -1,0 +1,254 @@
+// The engine in real Chromium (Debian's /usr/bin/chromium through playwright-core): loads from a URL with progress
+// and from a File, generation and logits equal to Node's, abort mid-stream, the single-thread fallback without
+// cross-origin isolation, download errors, and a screenshot of the demo page with a streamed answer.
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BitNet } from '../../src/engine/bitnet.js';
+import type { CompletionResult, GenerateOptions } from '../../src/engine/types.js';
+import { startDemoServer, type DemoServer } from '../../src/demo/server.js';
+import { tinyModel } from '../helpers/tiny-models.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+// Without the background-networking flags Chromium keeps trying to reach Google from a closed network.
+const ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+interface PageResult {
+  ok: boolean;
+  code?: string | undefined;
+  message?: string | undefined;
+  value?: unknown;
+}
+
+describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser tests SKIPPED: ${CHROMIUM} is not installed (apt-get install -y chromium)`, () => {
+  let browser: Browser;
+  let isolated: DemoServer;
+  let plain: DemoServer;
+  let noRanges: DemoServer;
+  let modelPath: string;
+  let modelUrl: string;
+  let node: BitNet;
+
+  beforeAll(async () => {
+    modelPath = await tinyModel('bitnet-b1.58', 'i2_s');
+    [isolated, plain, noRanges, browser, node] = await Promise.all([
+      startDemoServer({ models: [modelPath] }),
+      startDemoServer({ models: [modelPath], isolate: false }),
+      startDemoServer({ models: [modelPath], isolate: false, ranges: false }),
+      chromium.launch({ executablePath: CHROMIUM, args: ARGS }),
+      BitNet.load(modelPath, { backend: 'wasm', threads: 2 }),
+    ]);
+    modelUrl = `/models/${basename(modelPath)}`;
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all([isolated?.close(), plain?.close(), noRanges?.close(), node?.dispose()]);
+  });
+
+  async function openPage(server: DemoServer): Promise<Page> {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.waitForFunction(() => typeof window.bitnet === 'object');
+    return page;
+  }
+
+  async function waitForText(page: Page, selector: string, text: string): Promise<void> {
+    await page.waitForFunction(([sel, t]) => (document.querySelector(sel)?.textContent ?? '').includes(t), [selector, text] as const, { timeout: 30_000 });
+  }
+
+  /** Runs `body` in the page (as a function source); BitNetErrors come back as { ok: false, code, message }. */
+  async function inPage(page: Page, body: string, arg: unknown = null): Promise<PageResult> {
+    return page.evaluate(
+      async ([src, a]) => {
+        try {
+          const fn = new Function('bitnet', 'arg', `return (async () => { ${src} })();`) as (b: unknown, x: unknown) => Promise<unknown>;
+          return { ok: true, value: await fn(window.bitnet, a) };
+        } catch (e) {
+          const err = e as { code?: string; message?: string };
+          return { ok: false, code: err.code, message: err.message };
+        }
+      },
+      [body, arg] as const,
+    );
+  }
+
+  it('loads from a URL with progress, on worker threads, and generates token for token as Node does (greedy and seeded)', async () => {
+    const page = await openPage(isolated);
+    const greedy: GenerateOptions = { maxTokens: 24, sampling: { kind: 'greedy' }, ignoreEos: true };
+    const sampled: GenerateOptions = { maxTokens: 24, sampling: { kind: 'sample', temperature: 0.9, topP: 0.95, topK: 40 }, seed: 1234, ignoreEos: true };
+    const prompt = 'The capital of France is';
+    const r = await inPage(
+      page,
+      `const progress = [];
+       const m = await bitnet.BitNet.load(arg.url, { threads: 2, onProgress: (p) => progress.push(p) });
+       const greedy = await m.complete(arg.prompt, arg.greedy);
+       const sampled = await m.complete(arg.prompt, arg.sampled);
+       const ids = await m.tokenize(arg.prompt);
+       const logits = await m.evaluateLogits(ids);
+       const out = { info: m.info, fallbacks: m.fallbacks, progress, greedy, sampled, ids, logits: Array.from(logits), isLogits: logits instanceof Float32Array, isolated: crossOriginIsolated };
+       await m.dispose();
+       return out;`,
+      { url: modelUrl, prompt, greedy, sampled },
+    );
+    expect(r).toMatchObject({ ok: true });
+    const v = r.value as {
+      info: { threads: number; backend: string; kernelSet: string; fileBytes: number };
+      fallbacks: string[];
+      progress: { loadedBytes: number; totalBytes: number; percent: number }[];
+      greedy: CompletionResult;
+      sampled: CompletionResult;
+      ids: number[];
+      logits: number[];
+      isLogits: boolean;
+      isolated: boolean;
+    };
+    const size = (await stat(modelPath)).size;
+    expect(v.isolated).toBe(true);
+    expect(v.info).toMatchObject({ threads: 2, backend: 'wasm', fileBytes: size });
+    expect(v.fallbacks.filter((f) => f.includes('one thread'))).toEqual([]);
+    // Progress: several events, increasing, ending at the file's size.
+    expect(v.progress.length).toBeGreaterThan(1);
+    expect(v.progress.every((p, i) => i === 0 || p.loadedBytes >= v.progress[i - 1].loadedBytes)).toBe(true);
+    expect(v.progress.at(-1)).toMatchObject({ totalBytes: size, percent: 100 });
+    // Same tokens and logits as Node on the same file.
+    const nodeGreedy = await node.complete(prompt, greedy);
+    const nodeSampled = await node.complete(prompt, sampled);
+    expect(v.greedy.tokenIds).toEqual(nodeGreedy.tokenIds);
+    expect(v.greedy.text).toBe(nodeGreedy.text);
+    expect(v.sampled.tokenIds).toEqual(nodeSampled.tokenIds);
+    expect(v.sampled.tokenIds).not.toEqual(v.greedy.tokenIds);
+    expect(v.ids).toEqual(node.tokenize(prompt));
+    const nodeLogits = await node.evaluateLogits(v.ids);
+    expect(v.isLogits).toBe(true);
+    expect(v.logits.length).toBe(nodeLogits.length);
+    let maxDiff = 0;
+    for (let i = 0; i < nodeLogits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(v.logits[i] - nodeLogits[i]));
+    expect(maxDiff).toBe(0);
+    await page.close();
+  });
+
+  it('loads from a File chosen in the page, and aborts a stream within a token', async () => {
+    const page = await openPage(isolated);
+    await page.locator('#model-file').setInputFiles(modelPath);
+    const r = await inPage(
+      page,
+      `const file = document.getElementById('model-file').files[0];
+       const m = await bitnet.BitNet.load(file, { threads: 2 });
+       const ac = new AbortController();
+       const got = [];
+       let code;
+       try {
+         for await (const p of m.generate('Once upon a time', { maxTokens: 400, ignoreEos: true, signal: ac.signal })) {
+           got.push(p.tokenIds.length);
+           if (got.length === 3) ac.abort();
+         }
+       } catch (e) { code = e.code; }
+       // the model is still usable after an abort
+       const after = await m.complete('Hello', { maxTokens: 4, ignoreEos: true });
+       const chunks = [];
+       for await (const c of await m.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], stream: true, max_tokens: 5, temperature: 0 })) chunks.push(c);
+       const whole = await m.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, temperature: 0 });
+       const out = { name: m.info.fileName, code, pieces: got.length, after: after.tokenIds.length, chunks, whole };
+       await m.dispose();
+       let disposedCode;
+       try { await m.complete('x'); } catch (e) { disposedCode = e.code; }
+       return { ...out, disposedCode };`,
+    );
+    expect(r).toMatchObject({ ok: true });
+    const v = r.value as { name: string; code: string; pieces: number; after: number; disposedCode: string; chunks: { choices: { delta: { content?: string }; finish_reason: string | null }[] }[]; whole: { choices: { message: { content: string } }[]; usage: { completion_tokens: number } } };
+    expect(v.name).toBe(basename(modelPath));
+    expect(v.code).toBe('ABORTED');
+    expect(v.pieces).toBeGreaterThanOrEqual(3);
+    expect(v.pieces).toBeLessThanOrEqual(5); // abort lands within one token (one more may be in flight)
+    expect(v.after).toBe(4);
+    expect(v.disposedCode).toBe('DISPOSED');
+    const streamed = v.chunks.map((c) => c.choices[0].delta.content ?? '').join('');
+    expect(v.chunks.at(-1)?.choices[0].finish_reason).toBe('length');
+    expect(streamed).toBe(v.whole.choices[0].message.content);
+    expect(v.whole.usage.completion_tokens).toBe(5);
+    await page.close();
+  });
+
+  it('without cross-origin isolation runs one thread and says so (load result, warning, receipt); strict refuses', async () => {
+    const page = await openPage(plain);
+    const r = await inPage(
+      page,
+      `const warnings = [];
+       const m = await bitnet.BitNet.load(arg.url, { onWarning: (w) => warnings.push(w) });
+       await m.complete('Hi', { maxTokens: 2 });
+       const receipt = await m.lastReceipt();
+       const out = { isolated: crossOriginIsolated, threads: m.info.threads, fallbacks: m.fallbacks, warnings, receiptFallbacks: receipt.backend.fallbacks };
+       await m.dispose();
+       let strictCode;
+       try { await bitnet.BitNet.load(arg.url, { strict: true }); } catch (e) { strictCode = e.code; }
+       return { ...out, strictCode };`,
+      { url: modelUrl },
+    );
+    expect(r).toMatchObject({ ok: true });
+    const v = r.value as { isolated: boolean; threads: number; fallbacks: string[]; warnings: string[]; receiptFallbacks: string[]; strictCode: string };
+    expect(v.isolated).toBe(false);
+    expect(v.threads).toBe(1);
+    const note = v.fallbacks.find((f) => f.includes('not cross-origin isolated'));
+    expect(note).toBeDefined();
+    expect(v.warnings).toContain(note);
+    expect(v.receiptFallbacks).toContain(note);
+    expect(v.strictCode).toBe('STRICT_VIOLATION');
+    // The demo page tells the user too.
+    await waitForText(page, '#notice', 'not cross-origin isolated');
+    await page.close();
+  });
+
+  it('a failed download is a BitNetError with a clear message (404, no Range support, bad host)', async () => {
+    const page = await openPage(plain);
+    const load = (url: string): Promise<PageResult> => inPage(page, 'await bitnet.BitNet.load(arg); return "loaded";', url);
+    const missing = await load('/models/missing.gguf');
+    expect(missing).toMatchObject({ ok: false, code: 'HTTP_ERROR' });
+    expect(missing.message).toContain('404');
+    const refused = await load('http://127.0.0.1:9/model.gguf');
+    expect(refused).toMatchObject({ ok: false, code: 'NETWORK_ERROR' });
+    // Same-origin server without ranges: the page of that server.
+    const page2 = await openPage(noRanges);
+    const same = await inPage(page2, 'await bitnet.BitNet.load(arg); return "loaded";', modelUrl);
+    expect(same).toMatchObject({ ok: false, code: 'RANGE_UNSUPPORTED' });
+    // The demo UI shows the error.
+    await page2.locator('#served-model option').first().waitFor({ state: 'attached' });
+    await page2.getByRole('tab', { name: 'URL' }).click();
+    await page2.locator('#model-url').fill('/models/nothing-here.gguf');
+    await page2.locator('#load').click();
+    await waitForText(page2, '#notice', 'HTTP 404');
+    await page.close();
+    await page2.close();
+  });
+
+  it('the demo page streams a chat answer (screenshot), the same text as Node', async () => {
+    const page = await openPage(isolated);
+    await page.setViewportSize({ width: 1200, height: 760 });
+    await page.locator('#served-model option').first().waitFor({ state: 'attached' });
+    await page.locator('#max-tokens').fill('40');
+    await page.locator('#load').click();
+    await page.waitForFunction(() => !(document.getElementById('prompt') as HTMLTextAreaElement).disabled, null, { timeout: 60_000 });
+    const question = 'Tell me about ternary weights.';
+    await page.locator('#prompt').fill(question);
+    await page.locator('#send').click();
+    const answer = page.locator('.msg.assistant').first();
+    await answer.and(page.locator('[data-done]')).waitFor({ timeout: 60_000 });
+    const text = await answer.evaluate((el) => el.firstChild?.textContent ?? '');
+    const expected = await node.chatComplete([{ role: 'user', content: question }], { maxTokens: 40, seed: 42, sampling: { kind: 'sample', temperature: 0.7, topP: 0.95 } });
+    expect(text.length).toBeGreaterThan(0);
+    expect(text).toBe(expected.text);
+    await waitForText(page, '#stat-tps', 'tok/s');
+    expect(await page.locator('#stat-threads').textContent()).toMatch(/^\d+$/);
+    const dir = await mkdtemp(join(tmpdir(), 'bitnet-demo-shot-'));
+    const shot = join(dir, 'demo.png');
+    await page.screenshot({ path: shot });
+    expect((await stat(shot)).size).toBeGreaterThan(10_000);
+    console.log(`demo screenshot: ${shot}`);
+    await page.close();
+  });
+});
