@@ -99,6 +99,17 @@ export interface KernelBackend {
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array };
   /** Validate / repack a filled weight (e.g. check the I2_S scale is finite). */
   prepareWeight(weight: Weight): void;
+  /**
+   * Optional, for backends whose memory the host cannot write in place (GPU): a weight whose bytes arrive in file order
+   * through writeWeight, a bounded piece at a time, so no whole tensor is ever held in host memory. Call prepareWeight
+   * after the last piece.
+   */
+  readonly createStreamedWeight?: (info: WeightInfo) => Weight;
+  /**
+   * The next piece of a streamed weight: `bytes` at tensor byte `byteOffset`, which must equal the bytes written so far
+   * and be a multiple of 4; every piece but the last holds whole blocks of the weight's type. The bytes are copied.
+   */
+  readonly writeWeight?: (weight: Weight, byteOffset: number, bytes: Uint8Array) => void;
 
   /** A zeroed tensor of nElements floats in backend memory. */
   alloc(nElements: number): Tensor;

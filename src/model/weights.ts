@@ -3,7 +3,7 @@
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, TYPE_TRAITS } from '../formats/ggml-type.js';
-import { requireFiniteFloats } from '../formats/finite.js';
+import { firstNonFinite, requireFiniteFloats } from '../formats/finite.js';
 import { dequantizeRows } from '../formats/index.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
@@ -47,6 +47,38 @@ export interface LoadWeightsOptions {
   /** Force one activation quantization for every ternary matrix (default: each format's native one). */
   readonly activationQuant?: ActivationQuant | undefined;
   readonly onProgress?: ((p: { loadedBytes: number; totalBytes: number }) => void) | undefined;
+}
+
+/** Bytes per piece of a streamed weight upload (rounded down to whole blocks and to a multiple of 4). */
+export const WEIGHT_PIECE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads tensor `t` in pieces of at most WEIGHT_PIECE_BYTES, each a whole number of blocks and of 4-byte words, into
+ * one reused buffer, checks float types for NaN / Inf, and hands each piece to `put` (which must copy it).
+ */
+async function streamTensorData(src: ByteSource, t: GgufTensorInfo, put: (byteOffset: number, piece: Uint8Array) => void): Promise<void> {
+  if (t.byteOffset + t.byteSize > src.size) {
+    throw new BitNetError('GGUF_TENSOR_OUT_OF_BOUNDS', `${src.name}: tensor '${t.name}' at offset ${t.byteOffset} with ${t.byteSize} bytes lies past the end (${src.size} bytes)`, {
+      details: { tensor: t.name, offset: t.byteOffset, size: t.byteSize, fileSize: src.size },
+    });
+  }
+  // I2_S: 32-byte code blocks; the others: their block size (F32/F16/BF16: one element)
+  const block = t.type === GgmlType.I2_S ? 32 : TYPE_TRAITS[t.type].typeSize;
+  let unit = block;
+  while (unit % 4 !== 0) unit += block;
+  const pieceBytes = Math.max(unit, Math.floor(WEIGHT_PIECE_BYTES / unit) * unit);
+  const buffer = new Uint8Array(Math.min(pieceBytes, t.byteSize));
+  const elementBytes = TYPE_TRAITS[t.type].typeSize;
+  for (let done = 0; done < t.byteSize; done += pieceBytes) {
+    const piece = buffer.subarray(0, Math.min(pieceBytes, t.byteSize - done));
+    await src.read(t.byteOffset + done, piece);
+    const bad = firstNonFinite(t.type, piece);
+    if (bad >= 0) {
+      const element = done / elementBytes + bad;
+      throw new BitNetError('BAD_TENSOR_DATA', `tensor '${t.name}' (${TYPE_TRAITS[t.type].name}) holds a non-finite value at element ${element}`, { details: { tensor: t.name, element } });
+    }
+    put(done, piece);
+  }
 }
 
 /** The tensors the config needs, in load order, each with the role it plays. */
@@ -105,7 +137,16 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       });
     }
     const base = { name, type: t.type, dims: t.dims, byteSize: t.byteSize };
-    const { weight, target } = backend.createWeight(opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant });
+    const winfo = opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant };
+    if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
+      // a device the host cannot write in place: the tensor goes over in pieces of whole blocks
+      const weight = backend.createStreamedWeight(winfo);
+      await streamTensorData(src, t, (byteOffset, piece) => backend.writeWeight?.(weight, byteOffset, piece));
+      backend.prepareWeight(weight);
+      progress(t.byteSize);
+      return weight;
+    }
+    const { weight, target } = backend.createWeight(winfo);
     await readTensorData(src, t, target);
     requireFiniteFloats(t.type, target, name); // backends check the scales of quantized types in prepareWeight
     backend.prepareWeight(weight);

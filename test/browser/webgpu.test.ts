@@ -24,6 +24,7 @@ const ARGS = ['--no-sandbox', '--headless=new', '--enable-unsafe-webgpu', '--ena
 interface PageApi {
   adapter(): Promise<string>;
   conformance(filter: string, maxBindingBytes?: number): Promise<TestReport[]>;
+  streamed(): Promise<{ same: boolean; outOfOrder: string; unaligned: string; nanScale: string }>;
   endToEnd(url: string, tokens: number[], nGreedy: number): Promise<{ logits: string; greedy: number[]; backend: string; kernels: string[] }>;
 }
 
@@ -97,6 +98,10 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
     expect(reports.length).toBeGreaterThan(30);
     expect(summary(reports), 'failed conformance tests with split weights').toBe('');
   }, 600_000);
+
+  it('streamed weights (the loader path: pieces of whole blocks, no whole tensor on the host) equal createWeight; bad pieces are refused', async () => {
+    expect(await call('streamed')).toEqual({ same: true, outOfOrder: 'BAD_ARGUMENT', unaligned: 'BAD_ARGUMENT', nanScale: 'BAD_TENSOR_DATA' });
+  });
 
   it('a tiny BitNet b1.58 model (I2_S, Q8_0 embeddings): logits per position and greedy tokens as the wasm backend gives them', async () => {
     const node = await BitNet.load(modelPath, { backend: 'wasm', threads: 2 });

@@ -8,16 +8,16 @@
 
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
-import { i2sScale } from '../../formats/i2s.js';
 import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { requireFinite, requireInt, requireLength } from '../reference/checks.js';
-import { createRefWeight, prepareRefWeight } from '../reference/weights.js';
+import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../reference/weights.js';
+import { nativeActivationQuant } from '../../formats/index.js';
 import { checkK, checkRows } from '../row-select.js';
 import { SHADERS, type ShaderName } from './generated/shaders.js';
 import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBuffer, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice } from './gpu-api.js';
 
-/** Bytes of one upload of weight data (queue.writeBuffer): weights reach the GPU in pieces of this size at most. */
+/** Bytes of one upload of a createWeight array (queue.writeBuffer) in prepareWeight. */
 export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
 /** Largest headDim the attention kernel holds in workgroup memory. */
 const MAX_HEAD_DIM = 256;
@@ -64,35 +64,49 @@ class GpuTensor implements Tensor {
   ) {}
 }
 
-/** A contiguous run of rows of a weight in one GPU buffer (weights larger than a binding are split by rows). */
+/**
+ * A contiguous run of rows of a weight in one GPU buffer (weights larger than a binding are split by rows), and the
+ * up to 3 bytes of its upload that wait for the next piece (queue.writeBuffer takes whole 4-byte words).
+ */
 interface WeightPart {
   readonly buffer: GpuBuffer;
   readonly rowStart: number;
   readonly rows: number;
+  /** Tensor bytes [byteStart, byteEnd) live in this part. */
+  readonly byteStart: number;
+  readonly byteEnd: number;
+  pending: Uint8Array;
+  /** Part byte where `pending` goes. */
+  pendingAt: number;
 }
 
 class GpuWeight implements Weight {
   readonly rows: number;
   readonly cols: number;
   prepared = false;
-  parts: WeightPart[] = [];
-  /** I2_S: the per-tensor scale; 1 otherwise. */
+  readonly parts: WeightPart[];
+  /** I2_S: the per-tensor scale (known at prepareWeight); 1 otherwise. */
   tensorScale = 1;
-  /** The file bytes until prepareWeight uploads them. */
+  /** I2_S: the 4 bytes of the scale, gathered as the pieces pass. */
+  readonly scaleBytes = new Uint8Array(4);
+  /** Bytes received so far (uploads arrive in file order). */
+  written = 0;
+  /** createWeight's host array, uploaded by prepareWeight; undefined for streamed weights. */
   staging: Uint8Array | undefined;
   readonly typeName: string;
+  readonly activationQuant: 'per-token' | 'q8k-block';
 
   constructor(
     readonly owner: WebGpuBackend,
     readonly info: WeightInfo,
     rows: number,
     cols: number,
-    readonly activationQuant: 'per-token' | 'q8k-block',
-    staging: Uint8Array,
+    parts: WeightPart[],
   ) {
     this.rows = rows;
     this.cols = cols;
-    this.staging = staging;
+    this.parts = parts;
+    this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
     this.typeName = TYPE_TRAITS[info.type].name.toLowerCase();
   }
 }
@@ -298,49 +312,101 @@ class WebGpuBackend implements KernelBackend {
     requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
   }
 
+  /** A weight with its GPU buffers (split by rows at maxBindingBytes), waiting for its bytes. */
+  private newWeight(info: WeightInfo): GpuWeight {
+    const { rows, cols } = checkWeightInfo(info);
+    const perRow = rowBytes(info.type, cols);
+    const rowsPerPart = Math.max(1, Math.floor(this.maxBindingBytes / perRow));
+    const parts: WeightPart[] = [];
+    for (let r0 = 0; r0 < rows; r0 += rowsPerPart) {
+      const n = Math.min(rowsPerPart, rows - r0);
+      const buffer = this.buffer(n * perRow, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, `weight ${info.name} rows ${r0}..${r0 + n - 1}`);
+      parts.push({ buffer, rowStart: r0, rows: n, byteStart: r0 * perRow, byteEnd: (r0 + n) * perRow, pending: new Uint8Array(0), pendingAt: 0 });
+    }
+    return new GpuWeight(this, info, rows, cols, parts);
+  }
+
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
     this.live('createWeight');
-    // the reference backend's checks (type, dims, byte size); its byte array is the staging area until prepareWeight
-    const ref = createRefWeight(info);
-    const weight = new GpuWeight(this, info, ref.rows, ref.cols, ref.activationQuant, ref.bytes);
-    return { weight, target: ref.bytes };
+    const weight = this.newWeight(info);
+    weight.staging = new Uint8Array(info.byteSize);
+    return { weight, target: weight.staging };
+  }
+
+  readonly createStreamedWeight = (info: WeightInfo): Weight => {
+    this.live('createStreamedWeight');
+    return this.newWeight(info);
+  };
+
+  readonly writeWeight = (weight: Weight, byteOffset: number, bytes: Uint8Array): void => {
+    this.live('writeWeight');
+    if (!(weight instanceof GpuWeight) || weight.owner !== this) throw bad('writeWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
+    if (weight.prepared || weight.staging !== undefined) throw bad('writeWeight', `weight '${weight.info.name}' is not a streamed weight waiting for bytes`, { tensor: weight.info.name });
+    this.putBytes(weight, byteOffset, bytes);
+  };
+
+  /** Uploads the next piece of a weight's bytes into the parts it covers (scales checked on the host first). */
+  private putBytes(w: GpuWeight, byteOffset: number, bytes: Uint8Array): void {
+    const name = w.info.name;
+    if (byteOffset !== w.written || byteOffset % 4 !== 0 || byteOffset + bytes.length > w.info.byteSize) {
+      throw bad('writeWeight', `'${name}': a piece of ${bytes.length} bytes at ${byteOffset}; expected the next one at ${w.written} (4-byte aligned, within ${w.info.byteSize})`, { tensor: name });
+    }
+    const type = w.info.type;
+    const blockBytes = BLOCK_SCALES[type]?.blockBytes ?? 1;
+    if (byteOffset % blockBytes !== 0) throw bad('writeWeight', `'${name}': a piece must start at a block boundary (${blockBytes} bytes), got ${byteOffset}`, { tensor: name });
+    checkBlockScaleRange(name, type, bytes, byteOffset);
+    if (type === GgmlType.I2_S) {
+      const at = (w.rows * w.cols) / 4;
+      for (let i = 0; i < 4; i++) if (at + i >= byteOffset && at + i < byteOffset + bytes.length) w.scaleBytes[i] = bytes[at + i - byteOffset];
+    }
+    const end = byteOffset + bytes.length;
+    for (const p of w.parts) {
+      const from = Math.max(byteOffset, p.byteStart);
+      const to = Math.min(end, p.byteEnd);
+      if (from >= to) continue;
+      const slice = bytes.subarray(from - byteOffset, to - byteOffset);
+      const data = p.pending.length === 0 ? slice : new Uint8Array([...p.pending, ...slice]);
+      const aligned = data.length - (data.length % 4);
+      if (aligned > 0) this.device.queue.writeBuffer(p.buffer, p.pendingAt, data, 0, aligned);
+      p.pending = data.slice(aligned);
+      p.pendingAt += aligned;
+    }
+    w.written = end;
   }
 
   prepareWeight(weight: Weight): void {
     this.live('prepareWeight');
     if (!(weight instanceof GpuWeight) || weight.owner !== this) throw bad('prepareWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
-    const bytes = weight.staging;
-    if (bytes === undefined) return;
-    const ref = createRefWeight(weight.info);
-    ref.bytes.set(bytes);
-    prepareRefWeight(ref); // finite scales
-    const type = weight.info.type;
-    if (type === GgmlType.I2_S) weight.tensorScale = i2sScale(bytes, weight.rows * weight.cols);
-    const perRow = rowBytes(type, weight.cols);
-    const rowsPerPart = Math.max(1, Math.floor(this.maxBindingBytes / perRow));
-    if (type === GgmlType.I2_S && rowsPerPart < weight.rows && (rowsPerPart * weight.cols) % 128 !== 0) {
-      throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: cannot split I2_S tensor '${weight.info.name}' at a 128-value block`, { details: { tensor: weight.info.name } });
+    if (weight.prepared) return;
+    const staging = weight.staging;
+    if (staging !== undefined) {
+      weight.staging = undefined;
+      // pieces of whole blocks and whole 4-byte words, as the loader streams them
+      const block = weight.info.type === GgmlType.I2_S ? 32 : TYPE_TRAITS[weight.info.type].typeSize;
+      let unit = block;
+      while (unit % 4 !== 0) unit += block;
+      const piece = Math.max(unit, Math.floor(UPLOAD_CHUNK_BYTES / unit) * unit);
+      for (let o = 0; o < staging.length; o += piece) this.putBytes(weight, o, staging.subarray(o, Math.min(staging.length, o + piece)));
     }
-    const parts: WeightPart[] = [];
-    for (let r0 = 0; r0 < weight.rows; r0 += rowsPerPart) {
-      const rows = Math.min(rowsPerPart, weight.rows - r0);
-      const size = rows * perRow;
-      const buffer = this.buffer(size, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, `weight ${weight.info.name} rows ${r0}..`);
-      // bounded uploads: UPLOAD_CHUNK_BYTES at a time (the last padded to 4 bytes)
-      for (let o = 0; o < size; o += UPLOAD_CHUNK_BYTES) {
-        const n = Math.min(UPLOAD_CHUNK_BYTES, size - o);
-        const at = r0 * perRow + o;
-        if (n % 4 === 0) this.device.queue.writeBuffer(buffer, o, bytes, at, n);
-        else {
-          const padded = new Uint8Array(roundUp4(n));
-          padded.set(bytes.subarray(at, at + n));
-          this.device.queue.writeBuffer(buffer, o, padded);
-        }
+    const name = weight.info.name;
+    if (weight.written !== weight.info.byteSize) {
+      throw bad('prepareWeight', `'${name}' received ${weight.written} of its ${weight.info.byteSize} bytes`, { tensor: name, expected: weight.info.byteSize, actual: weight.written });
+    }
+    for (const p of weight.parts) {
+      if (p.pending.length === 0) continue;
+      const padded = new Uint8Array(4);
+      padded.set(p.pending);
+      this.device.queue.writeBuffer(p.buffer, p.pendingAt, padded);
+      p.pending = new Uint8Array(0);
+    }
+    if (weight.info.type === GgmlType.I2_S) {
+      const scale = new DataView(weight.scaleBytes.buffer).getFloat32(0, true);
+      if (!Number.isFinite(scale)) {
+        const at = (weight.rows * weight.cols) / 4;
+        throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': I2_S scale is ${scale}, expected a finite number (byte ${at})`, { details: { tensor: name, byteOffset: at, actual: String(scale) } });
       }
-      parts.push({ buffer, rowStart: r0, rows });
+      weight.tensorScale = scale;
     }
-    weight.parts = parts;
-    weight.staging = undefined;
     weight.prepared = true;
   }
 
