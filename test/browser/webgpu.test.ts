@@ -1,17 +1,20 @@
 // The webgpu backend in headless Chromium on SwiftShader (no GPU needed; Debian's /usr/bin/chromium through
 // playwright-core, one launch for the file): the shared kernel conformance suite op by op against its float64
-// expectations (tolerances stated per op in the suite), once more with weights split into small GPU buffers, and a
-// tiny model end to end against the wasm backend (cosine >= 0.9999 and equal argmax per position, equal greedy tokens).
+// expectations (tolerances stated per op in the suite), once more with weights split into small GPU buffers, streamed
+// weights, and tiny models of the three archs end to end against the wasm backend (cosine >= 0.9999 and equal argmax
+// per position, equal greedy tokens).
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BitNet } from '../../src/engine/bitnet.js';
+import type { SynthArch } from '../../src/inspect/arch-spec.js';
+import type { SynthWeightType } from '../../src/synth/synthesize.js';
 import { tinyModel } from '../helpers/tiny-models.js';
 import type { TestReport } from './vitest-shim.js';
 
@@ -39,10 +42,10 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
   let server: Server;
   let page: Page;
   let base = '';
-  let modelPath = '';
+  let modelDir = '';
 
   beforeAll(async () => {
-    modelPath = await tinyModel('bitnet-b1.58', 'i2_s');
+    modelDir = dirname(await tinyModel('bitnet-b1.58', 'i2_s'));
     const bundle = await build({
       entryPoints: [join(import.meta.dirname, 'webgpu-page.ts')],
       bundle: true,
@@ -54,11 +57,15 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
       alias: { vitest: join(import.meta.dirname, 'vitest-shim.ts') },
     });
     const script = bundle.outputFiles[0].contents;
-    const model = await readFile(modelPath);
     server = createServer((req, res) => {
+      const model = /^\/models\/([\w.-]+\.gguf)$/.exec(req.url ?? '');
       if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      else if (req.url === '/model.gguf') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(model);
-      else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/page.js"></script>');
+      else if (model !== null) {
+        readFile(join(modelDir, model[1])).then(
+          (bytes) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes),
+          () => res.writeHead(404).end(),
+        );
+      } else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/page.js"></script>');
     });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -103,42 +110,51 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
     expect(await call('streamed')).toEqual({ same: true, outOfOrder: 'BAD_ARGUMENT', unaligned: 'BAD_ARGUMENT', nanScale: 'BAD_TENSOR_DATA' });
   });
 
-  it('a tiny BitNet b1.58 model (I2_S, Q8_0 embeddings): logits per position and greedy tokens as the wasm backend gives them', async () => {
-    const node = await BitNet.load(modelPath, { backend: 'wasm', threads: 2 });
-    try {
-      const tokens = node.tokenize('The quick brown fox');
-      const vocab = node.info.vocabSize;
-      const nGreedy = 12;
-      const want = await node.evaluateLogits(tokens);
-      const wantGreedy = (await node.complete(tokens, { maxTokens: nGreedy, sampling: { kind: 'greedy' }, ignoreEos: true })).tokenIds;
-      const got = await call('endToEnd', `${base}/model.gguf`, tokens, nGreedy);
-      expect(got.backend).toBe('webgpu');
-      expect(got.kernels.some((k) => k.startsWith('webgpu.matmul.gemv.i2_s'))).toBe(true);
-      const b = Buffer.from(got.logits, 'base64');
-      const logits = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-      expect(logits.length).toBe(tokens.length * vocab);
-      for (let p = 0; p < tokens.length; p++) {
-        let dot = 0;
-        let na = 0;
-        let nb = 0;
-        let argA = 0;
-        let argB = 0;
-        for (let i = 0; i < vocab; i++) {
-          const a = logits[p * vocab + i];
-          const e = want[p * vocab + i];
-          dot += a * e;
-          na += a * a;
-          nb += e * e;
-          if (a > logits[p * vocab + argA]) argA = i;
-          if (e > want[p * vocab + argB]) argB = i;
+  // the 2B-4T arch on I2_S with every position compared and 12 greedy tokens; the two other archs (SiLU gate, TQ
+  // formats, the llama arch's normal RoPE) on a shorter prompt and 4 tokens, to keep the file's run short
+  const models: [SynthArch, SynthWeightType, string, number][] = [
+    ['bitnet-b1.58', 'i2_s', 'The quick brown fox', 12],
+    ['bitnet', 'tq2_0', 'Hello', 4],
+    ['llama', 'tq1_0', 'Hello', 4],
+  ];
+  for (const [arch, weights, prompt, nGreedy] of models) {
+    it(`tiny ${arch} ${weights} (Q8_0 embeddings): logits per position and ${nGreedy} greedy tokens as the wasm backend gives them`, async () => {
+      const path = await tinyModel(arch, weights);
+      const node = await BitNet.load(path, { backend: 'wasm', threads: 2 });
+      try {
+        const tokens = node.tokenize(prompt);
+        const vocab = node.info.vocabSize;
+        const want = await node.evaluateLogits(tokens);
+        const wantGreedy = (await node.complete(tokens, { maxTokens: nGreedy, sampling: { kind: 'greedy' }, ignoreEos: true })).tokenIds;
+        const got = await call('endToEnd', `${base}/models/${basename(path)}`, tokens, nGreedy);
+        expect(got.backend).toBe('webgpu');
+        expect(got.kernels.some((k) => k.startsWith(`webgpu.matmul.gemv.${weights}`))).toBe(true);
+        const b = Buffer.from(got.logits, 'base64');
+        const logits = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+        expect(logits.length).toBe(tokens.length * vocab);
+        for (let p = 0; p < tokens.length; p++) {
+          let dot = 0;
+          let na = 0;
+          let nb = 0;
+          let argA = 0;
+          let argB = 0;
+          for (let i = 0; i < vocab; i++) {
+            const a = logits[p * vocab + i];
+            const e = want[p * vocab + i];
+            dot += a * e;
+            na += a * a;
+            nb += e * e;
+            if (a > logits[p * vocab + argA]) argA = i;
+            if (e > want[p * vocab + argB]) argB = i;
+          }
+          const cosine = dot / Math.sqrt(na * nb);
+          expect(cosine, `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
+          expect(argA, `argmax at position ${p}`).toBe(argB);
         }
-        const cosine = dot / Math.sqrt(na * nb);
-        expect(cosine, `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
-        expect(argA, `argmax at position ${p}`).toBe(argB);
+        expect(got.greedy).toEqual([...wantGreedy]);
+      } finally {
+        await node.dispose();
       }
-      expect(got.greedy).toEqual([...wantGreedy]);
-    } finally {
-      await node.dispose();
-    }
-  }, 600_000);
+    }, 600_000);
+  }
 });
