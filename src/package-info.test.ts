@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBitNetError } from './errors.js';
+import { ENGINE_VERSION } from './engine/receipt.js';
 import { findPackage, PACKAGE_NAME } from './package-info.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -14,6 +15,10 @@ describe('findPackage', () => {
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { name: string; version: string };
     expect(pkg.name).toBe(PACKAGE_NAME);
     expect(findPackage()).toEqual({ root: repoRoot, name: pkg.name, version: pkg.version });
+  });
+
+  it('the engine version in receipts is the package version (the browser-safe engine cannot read package.json)', () => {
+    expect(ENGINE_VERSION).toBe(findPackage().version);
   });
 
   it('finds an installed copy (node_modules/bitnet-engine/dist/src/cli) and skips other package.json files on the way', () => {

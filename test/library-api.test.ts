@@ -46,6 +46,22 @@ describe('BitNet.load options', () => {
   });
 });
 
+describe('BitNet.plan', () => {
+  it('tells from the header what a load would reserve, the same plan the load then uses', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const plan = await BitNet.plan(path, { contextLength: 64 });
+    const short = await BitNet.plan(path, { contextLength: 32 });
+    expect(plan).toMatchObject({ arch: 'bitnet-b1.58', contextLength: 64 });
+    expect(plan.memory.kvBytes).toBe(2 * short.memory.kvBytes); // K and V per position
+    expect(plan.memory.weightBytes).toBe(short.memory.weightBytes);
+    expect(plan.memory.totalBytes).toBe(plan.memory.weightBytes + plan.memory.kvBytes + plan.memory.activationBytes);
+    let seen: unknown;
+    const e = await loadError({ contextLength: 64, preflight: (m) => { seen = m.memory; throw new BitNetError('ABORTED', 'stop'); } });
+    expect(isBitNetError(e, 'ABORTED')).toBe(true);
+    expect(seen).toEqual(plan.memory);
+  });
+});
+
 describe('backend selection', () => {
   it('falls back to the reference only when the wasm backend is unavailable, recording why', async () => {
     const sel = await selectBackend('auto', undefined, false, () => Promise.reject(new BitNetError('BACKEND_UNAVAILABLE', 'no SIMD here')));

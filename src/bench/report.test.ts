@@ -65,6 +65,11 @@ describe('median', () => {
     expect(median([NaN, Infinity, 5])).toBe(5);
   });
 
+  it('does not depend on the order of 0 and -0 (fast-check counterexample [0, -0, 5e-324])', () => {
+    expect(median([0, -0, 5e-324])).toBe(median([5e-324, -0, 0]));
+    expect(Object.is(median([-0]), 0)).toBe(true);
+  });
+
   it('lies between min and max and does not depend on order (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }), { minLength: 1, maxLength: 30 }), (xs) => {

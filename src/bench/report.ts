@@ -143,7 +143,8 @@ export function median(values: readonly number[]): number | null {
   const xs = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (xs.length === 0) return null;
   const mid = xs.length >> 1;
-  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+  // + 0 turns -0 into 0: the sort keeps 0 and -0 in input order, and the median must not depend on it
+  return (xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2) + 0;
 }
 
 /** a / b, or null when either is missing or b is not positive. */

@@ -3,11 +3,13 @@
 
 import { BitNet } from '../engine/bitnet.js';
 import type { GeneratedPiece } from '../engine/types.js';
-import { BitNetError } from '../errors.js';
+import { BitNetError, isBitNetError } from '../errors.js';
 import { blobSource, bytesSource } from '../gguf/byte-source.js';
 import type { ByteSource } from '../gguf/types.js';
 import { openUrlSource } from '../gguf/url-source.js';
-import { toWireError, type CallRequest, type FromWorker, type ToWorker, type WireSource } from './protocol.js';
+import { WASM_MEMORY_MAX_BYTES, wasmPlanBytes, wasmPlanFits } from '../kernels/wasm/index.js';
+import { openModelCache } from './model-cache.js';
+import { toWireError, type CallRequest, type FromWorker, type LoadedReply, type ToWorker, type WireLoadOptions, type WireSource } from './protocol.js';
 
 /** Progress messages at most this often (a tiny model loads in a few ms; a big one reports thousands of chunks). */
 const PROGRESS_INTERVAL_MS = 50;
@@ -31,17 +33,73 @@ function requireModel(): BitNet {
   return model;
 }
 
-async function openSource(source: WireSource, id: number, signal: AbortSignal): Promise<{ src: ByteSource; reportsProgress: boolean }> {
+interface OpenedSource {
+  readonly src: ByteSource;
+  /** True when the source reported the bytes itself (a download); else progress follows the weights into memory. */
+  readonly reportsProgress: boolean;
+  readonly loadedFrom: LoadedReply['loadedFrom'];
+  readonly cacheNote: string;
+}
+
+/**
+ * Reads the header over HTTP ranges (about a megabyte) and refuses, before the download, a model that is not a usable
+ * GGUF file or that cannot fit a wasm32 memory, naming the sizes.
+ */
+async function checkFits(url: string, signal: AbortSignal, options: WireLoadOptions): Promise<void> {
+  const plan = await BitNet.plan(await openUrlSource(url, { signal }), options.contextLength === undefined ? {} : { contextLength: options.contextLength });
+  if (options.backend === 'reference') return;
+  const m = plan.memory;
+  const reserve = { weightBytes: m.weightBytes, activationFloats: m.activationBytes / 4, kvBytes: m.kvBytes };
+  if (!wasmPlanFits(reserve)) {
+    const gib = (n: number): string => `${(n / 2 ** 30).toFixed(2)} GiB`;
+    throw new BitNetError(
+      'MODEL_TOO_LARGE',
+      `${url} needs ${gib(wasmPlanBytes(reserve))} of WebAssembly memory (weights ${gib(m.weightBytes)}, KV cache ${gib(m.kvBytes)} for ${plan.contextLength} positions, activations ${gib(m.activationBytes)}); a wasm32 memory holds at most ${gib(WASM_MEMORY_MAX_BYTES)}` +
+        (m.kvBytes > 2 ** 28 ? '; a smaller contextLength needs less' : ''),
+      { details: { url, neededBytes: wasmPlanBytes(reserve), limitBytes: WASM_MEMORY_MAX_BYTES, fileBytes: plan.fileBytes } },
+    );
+  }
+}
+
+async function openSource(source: WireSource, id: number, signal: AbortSignal, fresh: boolean, options: WireLoadOptions): Promise<OpenedSource> {
   let last = 0;
-  const progress = (p: { loadedBytes: number; totalBytes: number }): void => {
+  const progress = (p: { loadedBytes: number; totalBytes: number; percent: number }): void => {
     const t = performance.now();
-    if (t - last < PROGRESS_INTERVAL_MS && p.loadedBytes < p.totalBytes) return;
+    if (t - last < PROGRESS_INTERVAL_MS && p.percent < 100) return;
     last = t;
-    post({ type: 'progress', id, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, percent: p.totalBytes > 0 ? Math.min(100, (100 * p.loadedBytes) / p.totalBytes) : 0 });
+    post({ type: 'progress', id, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, percent: p.percent });
   };
-  if (source.kind === 'url') return { src: await openUrlSource(source.url, { signal, onProgress: progress }), reportsProgress: true };
-  if (source.kind === 'blob') return { src: blobSource(source.blob, source.name), reportsProgress: false };
-  return { src: bytesSource(source.bytes), reportsProgress: false };
+  if (source.kind === 'blob') return { src: blobSource(source.blob, source.name), reportsProgress: false, loadedFrom: 'file', cacheNote: '' };
+  if (source.kind === 'bytes') return { src: bytesSource(source.bytes), reportsProgress: false, loadedFrom: 'file', cacheNote: '' };
+  let cacheNote = 'caching is off for this load';
+  let checked = false;
+  if (source.cache) {
+    const cache = await openModelCache();
+    if (cache === undefined) cacheNote = 'this browser context has no origin private file system';
+    else {
+      const hit = fresh ? undefined : await cache.open(source.url);
+      if (hit !== undefined) return { src: blobSource(hit, source.url), reportsProgress: false, loadedFrom: 'cache', cacheNote: '' };
+      // The whole file is about to be downloaded: first check from its header that it can be used at all. A server
+      // without Range requests cannot be checked this way; the load from the stored file checks it then.
+      checked = await checkFits(source.url, signal, options).then(
+        () => true,
+        (e: unknown) => {
+          if (isBitNetError(e, 'RANGE_UNSUPPORTED')) return false;
+          throw e;
+        },
+      );
+      try {
+        const file = await cache.store(source.url, { signal, onProgress: progress });
+        return { src: blobSource(file, source.url), reportsProgress: true, loadedFrom: 'network+cache', cacheNote: '' };
+      } catch (e) {
+        // Storage trouble is not the model's: load over the network without the cache, and say why.
+        if (!isBitNetError(e, 'CACHE_FULL') && !isBitNetError(e, 'IO_ERROR')) throw e;
+        cacheNote = e.message;
+      }
+    }
+  }
+  if (!checked) await checkFits(source.url, signal, options);
+  return { src: await openUrlSource(source.url, { signal, onProgress: progress }), reportsProgress: true, loadedFrom: 'network', cacheNote };
 }
 
 async function load(id: number, source: WireSource, options: ToWorker & { type: 'load' }): Promise<void> {
@@ -49,24 +107,36 @@ async function load(id: number, source: WireSource, options: ToWorker & { type: 
   const ac = new AbortController();
   inFlight.set(id, ac);
   try {
-    const { src, reportsProgress } = await openSource(source, id, ac.signal);
-    let last = 0;
-    model = await BitNet.load(src, {
-      ...options.options,
-      signal: ac.signal,
-      // A URL source reports download bytes itself; Blob and byte sources report the weights as they reach the backend.
-      onProgress: (p) => {
-        if (reportsProgress) return;
-        const t = performance.now();
-        if (t - last < PROGRESS_INTERVAL_MS && p.loadedBytes < p.totalBytes) return;
-        last = t;
-        post({ type: 'progress', id, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, percent: p.totalBytes > 0 ? (100 * p.loadedBytes) / p.totalBytes : 100 });
-      },
-    });
-    post({ type: 'loaded', id, reply: { info: model.info, fallbacks: model.fallbacks, chatTemplateOrigin: model.chatTemplateOrigin } });
+    let opened = await openSource(source, id, ac.signal, false, options.options);
+    try {
+      model = await loadFrom(opened, id, options, ac.signal);
+    } catch (e) {
+      // A cached copy that fails the engine's header checks is dropped and fetched again, once.
+      if (opened.loadedFrom !== 'cache' || !isBitNetError(e) || !(e.code.startsWith('GGUF_') || e.code === 'FILE_CHANGED') || source.kind !== 'url') throw e;
+      await (await openModelCache())?.delete(source.url);
+      opened = await openSource(source, id, ac.signal, true, options.options);
+      model = await loadFrom(opened, id, options, ac.signal);
+    }
+    post({ type: 'loaded', id, reply: { info: model.info, fallbacks: model.fallbacks, chatTemplateOrigin: model.chatTemplateOrigin, loadedFrom: opened.loadedFrom, cacheNote: opened.cacheNote } });
   } finally {
     inFlight.delete(id);
   }
+}
+
+function loadFrom(opened: OpenedSource, id: number, options: ToWorker & { type: 'load' }, signal: AbortSignal): Promise<BitNet> {
+  let last = 0;
+  return BitNet.load(opened.src, {
+    ...options.options,
+    signal,
+    // A download reported its bytes already; files (and cache hits) report the weights as they reach the backend.
+    onProgress: (p) => {
+      if (opened.reportsProgress) return;
+      const t = performance.now();
+      if (t - last < PROGRESS_INTERVAL_MS && p.loadedBytes < p.totalBytes) return;
+      last = t;
+      post({ type: 'progress', id, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes, percent: p.totalBytes > 0 ? (100 * p.loadedBytes) / p.totalBytes : 100 });
+    },
+  });
 }
 
 async function stream(id: number, pieces: AsyncIterable<GeneratedPiece>): Promise<void> {

@@ -6,6 +6,7 @@ import type { Receipt } from '../engine/receipt.js';
 import type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
 import { BitNetError } from '../errors.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import { openModelCache, type CachedModel } from './model-cache.js';
 import { fromWireError, type CallRequest, type FromWorker, type LoadedReply, type ToWorker, type WireGenerateOptions, type WireLoadOptions, type WireSource } from './protocol.js';
 
 export { BitNetError, isBitNetError } from '../errors.js';
@@ -13,6 +14,7 @@ export type { BitNetErrorCode } from '../errors.js';
 export type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, ModelInfo, FinishReason, Usage, Timings } from '../engine/types.js';
 export type { SamplingConfig } from '../sampling/types.js';
 export type { Receipt } from '../engine/receipt.js';
+export type { CachedModel } from './model-cache.js';
 
 /** A model to load: a URL (absolute or relative to the page), a File / Blob, or the file's bytes. */
 export type BrowserModelSource = string | URL | Blob | Uint8Array;
@@ -31,6 +33,12 @@ export interface BrowserLoadOptions extends Omit<LoadOptions, 'onProgress'> {
   onWarning?: (message: string) => void;
   /** The engine worker's script (default: engine-worker.js beside this module); it is started as a module worker. */
   workerUrl?: string | URL;
+  /**
+   * URL sources: keep the file in the origin's persistent model cache (OPFS) and load it from there next time
+   * (default true). The first load downloads the whole file to disk, then loads from it; without storage room it
+   * loads over the network and says why in `cacheNote`.
+   */
+  cache?: boolean;
 }
 
 /** OpenAI's chat completion request (the fields this engine honours). */
@@ -169,12 +177,18 @@ function wireOptions(options: GenerateOptions): WireGenerateOptions {
   return rest;
 }
 
-function toWireSource(source: BrowserModelSource): WireSource {
-  if (typeof source === 'string' || source instanceof URL) {
-    // Resolved here: inside the worker a relative URL would resolve against the worker's script.
-    const base = (globalThis as { location?: { href?: string } }).location?.href;
-    return { kind: 'url', url: new URL(String(source), base).href };
+/** A URL as the cache keys it: resolved here, since inside the worker a relative URL would resolve against the worker's script. */
+function absoluteUrl(source: string | URL): string {
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(String(source), base).href;
+  } catch (e) {
+    throw new BitNetError('BAD_ARGUMENT', `'${String(source)}' is not a valid URL`, { cause: e, details: { url: String(source) } });
   }
+}
+
+function toWireSource(source: BrowserModelSource, cache: boolean): WireSource {
+  if (typeof source === 'string' || source instanceof URL) return { kind: 'url', url: absoluteUrl(source), cache };
   if (source instanceof Uint8Array) return { kind: 'bytes', bytes: source };
   if (typeof Blob !== 'undefined' && source instanceof Blob) {
     const name = typeof File !== 'undefined' && source instanceof File ? source.name : 'blob';
@@ -203,6 +217,10 @@ export class BitNetProxy implements AsyncDisposable {
     /** Fallbacks the load took (strict mode refuses them). */
     readonly fallbacks: readonly string[],
     readonly chatTemplateOrigin: string,
+    /** Where the model's bytes came from: 'cache' (no network), 'network+cache' (downloaded and stored), 'network', 'file'. */
+    readonly loadedFrom: LoadedReply['loadedFrom'] = 'network',
+    /** Why a URL load did not use the cache ('' when it did). */
+    readonly cacheNote: string = '',
   ) {
     const chat = (messages: readonly ChatMessage[], options: GenerateOptions = {}): AsyncIterable<GeneratedPiece> =>
       this.stream((id) => ({ type: 'chat', id, messages, options: wireOptions(options) }), options.signal);
@@ -385,14 +403,27 @@ export class BitNetProxy implements AsyncDisposable {
 
 /** Loads models into Web Workers. */
 export const BitNet = {
+  /** Models in this origin's persistent cache (empty where the browser has no origin private file system). */
+  async cachedModels(): Promise<CachedModel[]> {
+    return (await (await openModelCache())?.list()) ?? [];
+  },
+  /** Removes a cached model (by the URL it was loaded from, relative to the page or absolute); false when absent. */
+  async deleteCachedModel(url: string | URL): Promise<boolean> {
+    return (await (await openModelCache())?.delete(absoluteUrl(url))) ?? false;
+  },
+  /** Empties the model cache. */
+  async clearModelCache(): Promise<void> {
+    await (await openModelCache())?.clear();
+  },
+
   /**
    * Start an engine worker and load `source` in it. Rejects with the engine's BitNetError (e.g. HTTP_ERROR for a
    * 404, NETWORK_ERROR for CORS, RANGE_UNSUPPORTED, STRICT_VIOLATION); on abort the worker is stopped at once.
    */
   async load(source: BrowserModelSource, options: BrowserLoadOptions = {}): Promise<BitNetProxy> {
-    const { signal, onProgress, onWarning, workerUrl, ...rest } = options;
+    const { signal, onProgress, onWarning, workerUrl, cache, ...rest } = options;
     if (signal?.aborted === true) throw abortError(signal, 'model load');
-    const wire = toWireSource(source);
+    const wire = toWireSource(source, cache ?? true);
     const loadOptions: WireLoadOptions = rest;
     const url = workerUrl ?? new URL('./engine-worker.js', import.meta.url);
     let worker: Worker;
@@ -413,7 +444,8 @@ export const BitNet = {
         });
       });
       for (const f of reply.fallbacks) onWarning?.(f);
-      return new BitNetProxy(channel, reply.info, reply.fallbacks, reply.chatTemplateOrigin);
+      if (reply.cacheNote !== '' && cache !== false) onWarning?.(`model not cached: ${reply.cacheNote}`);
+      return new BitNetProxy(channel, reply.info, reply.fallbacks, reply.chatTemplateOrigin, reply.loadedFrom, reply.cacheNote);
     } catch (e) {
       channel.terminate(e instanceof BitNetError ? e : new BitNetError('INTERNAL', String(e)));
       throw e;

@@ -5,7 +5,7 @@ import { BitNetError, type BitNetErrorCode } from '../errors.js';
 import type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
 
 /** Where the worker reads the model from: a URL (already resolved against the page), a Blob / File, or bytes. */
-export type WireSource = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
+export type WireSource = { readonly kind: 'url'; readonly url: string; readonly cache: boolean } | { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
 
 /** LoadOptions without the parts that cannot be cloned (signal, callbacks). */
 export type WireLoadOptions = Omit<LoadOptions, 'signal' | 'onProgress'>;
@@ -42,6 +42,10 @@ export interface LoadedReply {
   readonly info: ModelInfo;
   readonly fallbacks: readonly string[];
   readonly chatTemplateOrigin: string;
+  /** Where the bytes came from: the persistent cache, a download stored into it, or the network directly. */
+  readonly loadedFrom: 'cache' | 'network+cache' | 'network' | 'file';
+  /** Why a URL load did not use the cache ('' when it did, or for files). */
+  readonly cacheNote: string;
 }
 
 /** Worker -> page. */

@@ -23,7 +23,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isBitNetError(e)) {
       process.stderr.write(`bitnet: error [${e.code}]: ${e.message}\n`);
       if (e.code === 'STRICT_VIOLATION') return EXIT.strict;
-      return e.code.startsWith('GGUF_') || e.code.includes('TENSOR') ? EXIT.badInput : EXIT.failure;
+      return e.code.startsWith('GGUF_') || e.code.startsWith('SAFETENSORS_') || e.code.startsWith('CHECKPOINT_') || e.code.includes('TENSOR') ? EXIT.badInput : EXIT.failure;
     }
     process.stderr.write(`bitnet: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT.failure;

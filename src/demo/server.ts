@@ -5,7 +5,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { buildBrowserFiles, repoRoot } from './build-browser.js';
 
 export interface DemoServerOptions {
@@ -17,10 +17,14 @@ export interface DemoServerOptions {
   isolate?: boolean;
   /** Honour Range requests for models (default true); false answers 200 with the whole file (tests). */
   ranges?: boolean;
+  /** Extra directories served read-only under a URL prefix (e.g. '/wllama/' for the browser bench's peer engine). */
+  staticDirs?: Readonly<Record<string, string>>;
 }
 
 export interface DemoServer {
   readonly url: string;
+  /** Bytes of model files asked for so far (206 ranges and 200 bodies), for tests and the log. */
+  readonly modelBytesRequested: number;
   close(): Promise<void>;
 }
 
@@ -35,6 +39,7 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   for (const m of opts.models ?? []) models.set(basename(m), m);
   const isolate = opts.isolate ?? true;
   const ranges = opts.ranges ?? true;
+  let modelBytesRequested = 0;
 
   const headers = (type: string): Record<string, string> => ({
     'content-type': type,
@@ -64,6 +69,7 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
       res.end();
       return;
     }
+    modelBytesRequested += end - start + 1;
     const fh = await open(path, 'r');
     try {
       const stream = fh.createReadStream({ start, end, autoClose: false });
@@ -94,6 +100,16 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
         await serveModel(req, res, file);
         return;
       }
+      for (const [prefix, dir] of Object.entries(opts.staticDirs ?? {})) {
+        if (!path.startsWith(prefix)) continue;
+        const file = resolve(dir, path.slice(prefix.length));
+        if (!file.startsWith(resolve(dir) + sep)) break; // no way out of the directory
+        const body = await readFile(file).catch(() => undefined);
+        if (body === undefined) break;
+        const ext = file.split('.').pop() ?? '';
+        res.writeHead(200, headers(ext === 'wasm' ? 'application/wasm' : (TYPES[ext] ?? 'application/octet-stream'))).end(body);
+        return;
+      }
       const name = path === '/' ? 'index.html' : path.slice(1);
       const body = files.get(name);
       if (body === undefined) {
@@ -114,6 +130,9 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${addr.address}:${addr.port}/`,
+    get modelBytesRequested() {
+      return modelBytesRequested;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

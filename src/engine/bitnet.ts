@@ -21,6 +21,8 @@ import { createStopMatcher } from './stop-matcher.js';
 import { yieldToEventLoop } from './yield.js';
 import type {
   BackendChoice,
+  LoadMemory,
+  LoadPlan,
   ChatMessage,
   CompletionResult,
   FinishReason,
@@ -63,6 +65,26 @@ function abortError(signal: AbortSignal | undefined, what: string): BitNetError 
 /** Throws ABORTED when the signal has fired (a function, so checks after an await are not narrowed away). */
 function checkAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted === true) throw abortError(signal, what);
+}
+
+/** The header-only part of a load: config, tokenizer, context length and the memory the backend must reserve. */
+function prepareLoad(header: GgufHeader, options: Pick<LoadOptions, 'contextLength'>): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
+  const config = modelConfigFromGguf(header);
+  const tokenizer = createTokenizer(header.metadata);
+  if (tokenizer.vocabSize !== config.vocabSize) {
+    throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`, {
+      details: { tokenizer: tokenizer.vocabSize, model: config.vocabSize },
+    });
+  }
+  const contextLength = Math.min(options.contextLength ?? Math.min(config.contextLength, DEFAULT_MAX_CONTEXT), config.contextLength);
+  if (!Number.isInteger(contextLength) || contextLength < 1) {
+    throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
+  }
+  const plan = weightMemoryPlan(config, header);
+  const weightBytes = plan.weightBytes;
+  const activationBytes = 4 * (plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false));
+  const kvBytes = kvCacheBytes(config, contextLength);
+  return { config, tokenizer, contextLength, memory: { weightBytes, activationBytes, kvBytes, totalBytes: weightBytes + activationBytes + kvBytes } };
 }
 
 /** Everything a load produced; the loaded model wraps it. */
@@ -127,22 +149,13 @@ export class BitNet implements LoadedModel {
     let backend: KernelBackend | undefined;
     try {
       if (options.signal?.aborted === true) throw abortError(options.signal, 'model load');
-      const config = modelConfigFromGguf(header);
-      const tokenizer = createTokenizer(header.metadata);
-      if (tokenizer.vocabSize !== config.vocabSize) {
-        throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`, {
-          details: { tokenizer: tokenizer.vocabSize, model: config.vocabSize },
-        });
-      }
-      const contextLength = Math.min(options.contextLength ?? Math.min(config.contextLength, DEFAULT_MAX_CONTEXT), config.contextLength);
-      if (!Number.isInteger(contextLength) || contextLength < 1) {
-        throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
-      }
+      const { config, tokenizer, contextLength, memory } = prepareLoad(header, options);
       if (options.preflight !== undefined) {
         await options.preflight({
           arch: config.arch,
           vocabSize: config.vocabSize,
           contextLength,
+          memory,
           tokenize: (text, o = {}) => tokenizer.encode(text, { addBos: o.addBos ?? tokenizer.addBos, parseSpecial: o.parseSpecial ?? true }),
         });
       }
@@ -153,12 +166,7 @@ export class BitNet implements LoadedModel {
       const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict);
       backend = sel.backend;
       if (sel.fallback !== '') fallbacks.push(sel.fallback);
-      const plan = weightMemoryPlan(config, header);
-      backend.reserve({
-        weightBytes: plan.weightBytes,
-        activationFloats: plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false),
-        kvBytes: kvCacheBytes(config, contextLength),
-      });
+      backend.reserve({ weightBytes: memory.weightBytes, activationFloats: memory.activationBytes / 4, kvBytes: memory.kvBytes });
       const activationQuant = options.activationQuant === 'native' ? undefined : options.activationQuant;
       const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress, activationQuant });
       const chatTemplate = chooseChatTemplate(header.metadata, config.arch, options.chatTemplate);
@@ -174,6 +182,21 @@ export class BitNet implements LoadedModel {
       await backend?.dispose();
       await src.close?.();
       throw e;
+    }
+  }
+
+  /**
+   * What loading `source` would take, from its header alone (no weights read, no memory reserved): the checks
+   * `load` makes first (arch, tensors, tokenizer), the context length it would allocate and the bytes it would
+   * reserve. A browser uses it to refuse a model before downloading it.
+   */
+  static async plan(source: ModelSource, options: Pick<LoadOptions, 'contextLength'> = {}): Promise<LoadPlan> {
+    const { source: src, header } = await openGguf(source);
+    try {
+      const { config, contextLength, memory } = prepareLoad(header, options);
+      return { arch: config.arch, fileBytes: header.fileSize, contextLength, memory };
+    } finally {
+      await src.close?.();
     }
   }
 

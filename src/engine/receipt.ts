@@ -5,6 +5,7 @@ import { BitNetError } from '../errors.js';
 
 export const RECEIPT_SCHEMA = 'bitnet.receipt/v1';
 export const ENGINE_NAME = 'bitnet';
+/** The package version (src/package-info.test.ts keeps the two equal: this module runs in browsers, without package.json). */
 export const ENGINE_VERSION = '0.1.0';
 
 /** Kernel ids that would mean no real compute happened; a receipt naming one fails verification. */

@@ -31,12 +31,32 @@ export interface LoadOptions {
   preflight?: (model: PreflightInfo) => void | Promise<void>;
 }
 
+/** Bytes a load reserves in backend memory. */
+export interface LoadMemory {
+  /** Matrices as stored in the file (the norms count as activations). */
+  readonly weightBytes: number;
+  /** Norm vectors as F32 and the activation buffers of one prefill batch. */
+  readonly activationBytes: number;
+  /** F16 K and V for every layer and position of the context. */
+  readonly kvBytes: number;
+  readonly totalBytes: number;
+}
+
+/** What loading a file would take (BitNet.plan), from its header alone. */
+export interface LoadPlan {
+  readonly arch: string;
+  readonly fileBytes: number;
+  readonly contextLength: number;
+  readonly memory: LoadMemory;
+}
+
 /** What a load knows before it reads weights (see LoadOptions.preflight). */
 export interface PreflightInfo {
   readonly arch: string;
   readonly vocabSize: number;
   /** The KV cache length the load will allocate. */
   readonly contextLength: number;
+  readonly memory: LoadMemory;
   tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): number[];
 }
 

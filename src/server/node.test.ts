@@ -186,7 +186,9 @@ describe('openai client against a listening server', () => {
     const errorSpy = vi.spyOn(console, 'error');
     const infoSpy = vi.spyOn(console, 'info');
     const big = 'y'.repeat(16 * 1024);
-    const model = new FakeModel({ reply: Array.from({ length: 4000 }, () => big) });
+    // 4000 x 16 KiB = 64 MiB, far beyond what loopback socket buffers absorb (a few MiB); the context must allow all
+    // 4000 tokens, else max_tokens is clamped to it (256 x 16 KiB = 4 MiB fit the buffers and the stall never comes)
+    const model = new FakeModel({ reply: Array.from({ length: 4000 }, () => big), contextLength: 8192 });
     const { server, app, client } = await start(model, { streamStallTimeoutMs: 200, streamBufferBytes: 16 * 1024 });
     let paused: IncomingMessage | undefined;
     let bytesRead = 0;

@@ -3,7 +3,7 @@
 // cross-origin isolation, download errors, and a screenshot of the demo page with a streamed answer.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -12,6 +12,8 @@ import { BitNet } from '../../src/engine/bitnet.js';
 import type { CompletionResult, GenerateOptions } from '../../src/engine/types.js';
 import { startDemoServer, type DemoServer } from '../../src/demo/server.js';
 import { tinyModel } from '../helpers/tiny-models.js';
+import { encodeGgufHeader } from '../../src/gguf/writer.js';
+import { planSyntheticModel } from '../../src/synth/synthesize.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -204,6 +206,85 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     await page.close();
   });
 
+  it('a second load comes from the persistent cache without the network; entries are listed, verified and deletable', async () => {
+    const page = await openPage(isolated);
+    const modelRequests: string[] = [];
+    page.context().on('request', (r) => {
+      if (r.url().includes('/models/')) modelRequests.push(`${r.method()} ${r.headers().range ?? 'whole'}`);
+    });
+    const size = (await stat(modelPath)).size;
+    const loadOnce = `const m = await bitnet.BitNet.load(arg.url, { threads: 2 });
+       const r = await m.complete('Hello', { maxTokens: 6, sampling: { kind: 'greedy' }, ignoreEos: true });
+       const out = { from: m.loadedFrom, note: m.cacheNote, ids: r.tokenIds, list: await bitnet.BitNet.cachedModels() };
+       await m.dispose();
+       return out;`;
+    type Once = { from: string; note: string; ids: number[]; list: { url: string; bytes: number }[] };
+    const first = await inPage(page, loadOnce, { url: modelUrl });
+    expect(first).toMatchObject({ ok: true, value: { from: 'network+cache', note: '' } });
+    const requestsAfterFirst = modelRequests.length;
+    expect(requestsAfterFirst).toBeGreaterThan(0);
+    const second = await inPage(page, loadOnce, { url: modelUrl });
+    expect(second).toMatchObject({ ok: true, value: { from: 'cache' } });
+    expect(modelRequests.length).toBe(requestsAfterFirst); // no network at all for the second load
+    const a = first.value as Once;
+    const b = second.value as Once;
+    expect(b.ids).toEqual(a.ids);
+    expect(b.list).toEqual([expect.objectContaining({ url: new URL(modelUrl, isolated.url).href, bytes: size })]);
+
+    // A damaged copy (truncated to its first half) is noticed, dropped and downloaded again.
+    const damaged = await inPage(
+      page,
+      `const root = await navigator.storage.getDirectory();
+       const dir = await root.getDirectoryHandle('bitnet-models');
+       for await (const name of dir.keys()) {
+         if (name === 'index.json') continue;
+         const h = await dir.getFileHandle(name);
+         const w = await h.createWritable({ keepExistingData: true });
+         await w.truncate(Math.floor((await h.getFile()).size / 2));
+         await w.close();
+       }
+       const m = await bitnet.BitNet.load(arg.url);
+       const from = m.loadedFrom;
+       await m.dispose();
+       return from;`,
+      { url: modelUrl },
+    );
+    expect(damaged).toMatchObject({ ok: true, value: 'network+cache' });
+    expect(modelRequests.length).toBeGreaterThan(requestsAfterFirst);
+
+    // Deleting: by the URL as given (relative), then the list is empty and cache: false never stores.
+    const deleted = await inPage(page, 'return [await bitnet.BitNet.deleteCachedModel(arg.url), await bitnet.BitNet.deleteCachedModel(arg.url), (await bitnet.BitNet.cachedModels()).length];', { url: modelUrl });
+    expect(deleted).toMatchObject({ ok: true, value: [true, false, 0] });
+    const uncached = await inPage(page, 'const m = await bitnet.BitNet.load(arg.url, { cache: false }); const f = m.loadedFrom; await m.dispose(); return [f, (await bitnet.BitNet.cachedModels()).length];', { url: modelUrl });
+    expect(uncached).toMatchObject({ ok: true, value: ['network', 0] });
+    await page.close();
+  });
+
+  it('a model that cannot fit a wasm32 memory is refused from its header, before the download, naming the sizes', async () => {
+    // A 2b-4t-shaped header with F32 weights (8+ GB), as a sparse file: only the header has bytes on disk.
+    const plan = await planSyntheticModel({ shape: '2b-4t', arch: 'bitnet-b1.58', weightType: 'f32', embedType: 'f16', seed: 1 });
+    const header = encodeGgufHeader({ alignment: 32, metadata: plan.metadata, tensors: plan.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, data: () => new Uint8Array(0), byteSize: t.byteSize })) });
+    const dataBytes = plan.tensors.reduce((sum, t) => sum + Math.ceil(t.byteSize / 32) * 32, 0);
+    const dir = await mkdtemp(join(tmpdir(), 'bitnet-huge-'));
+    const huge = join(dir, 'huge-f32.gguf');
+    await writeFile(huge, header);
+    await truncate(huge, header.length + dataBytes);
+    const server = await startDemoServer({ models: [huge] });
+    try {
+      const page = await openPage(server);
+      const r = await inPage(page, 'await bitnet.BitNet.load(arg); return "loaded";', '/models/huge-f32.gguf');
+      expect(r).toMatchObject({ ok: false, code: 'MODEL_TOO_LARGE' });
+      expect(r.message).toMatch(/needs \d+\.\d+ GiB of WebAssembly memory \(weights \d+\.\d+ GiB, KV cache .*\); a wasm32 memory holds at most 4\.00 GiB/);
+      expect(server.modelBytesRequested).toBeGreaterThan(1 << 20);
+      expect(server.modelBytesRequested).toBeLessThan(32 * 2 ** 20); // the header (the LLaMA-3 vocabulary is most of it), not 8 GB
+      expect(await inPage(page, 'return (await bitnet.BitNet.cachedModels()).length;')).toMatchObject({ ok: true, value: 0 });
+      await page.close();
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a failed download is a BitNetError with a clear message (404, no Range support, bad host)', async () => {
     const page = await openPage(plain);
     const load = (url: string): Promise<PageResult> => inPage(page, 'await bitnet.BitNet.load(arg); return "loaded";', url);
@@ -214,8 +295,11 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     expect(refused).toMatchObject({ ok: false, code: 'NETWORK_ERROR' });
     // Same-origin server without ranges: the page of that server.
     const page2 = await openPage(noRanges);
-    const same = await inPage(page2, 'await bitnet.BitNet.load(arg); return "loaded";', modelUrl);
+    const same = await inPage(page2, 'await bitnet.BitNet.load(arg, { cache: false }); return "loaded";', modelUrl);
     expect(same).toMatchObject({ ok: false, code: 'RANGE_UNSUPPORTED' });
+    // With the cache (the default) the whole file is fetched with one plain GET, which such a server serves.
+    const cached = await inPage(page2, 'const m = await bitnet.BitNet.load(arg); const from = m.loadedFrom; await m.dispose(); await bitnet.BitNet.clearModelCache(); return from;', modelUrl);
+    expect(cached).toMatchObject({ ok: true, value: 'network+cache' });
     // The demo UI shows the error.
     await page2.locator('#served-model option').first().waitFor({ state: 'attached' });
     await page2.getByRole('tab', { name: 'URL' }).click();

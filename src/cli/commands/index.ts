@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { register as bench } from './bench.js';
 import { register as chat } from './chat.js';
+import { register as convert } from './convert.js';
 import { register as inspect } from './inspect.js';
 import { register as run } from './run.js';
 import { register as serve } from './serve.js';
@@ -10,4 +11,4 @@ import { register as verifyReceipt } from './verify-receipt.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [run, chat, verifyReceipt, synth, inspect, serve, bench];
+export const commands: RegisterCommand[] = [run, chat, verifyReceipt, synth, convert, inspect, serve, bench];

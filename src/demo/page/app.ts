@@ -94,7 +94,9 @@ async function loadModel(): Promise<void> {
     window.demoModel = model;
     fill.style.width = '100%';
     const info = model.info;
-    $('progress-text').textContent = `Loaded ${info.name} (${mib(info.fileBytes)}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`;
+    const from = model.loadedFrom === 'cache' ? ' from the browser cache' : model.loadedFrom === 'network+cache' ? ', downloaded and cached' : '';
+    $('progress-text').textContent = `Loaded ${info.name} (${mib(info.fileBytes)})${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s`;
+    void listCached();
     $('engine-line').textContent = `${info.name} · ${info.backend}/${info.kernelSet} · ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
     $('stat-threads').textContent = String(info.threads);
     $('stat-kernels').textContent = `${info.backend} · ${info.kernelSet}`;
@@ -106,6 +108,32 @@ async function loadModel(): Promise<void> {
     notice('error', describeError(e));
   } finally {
     $<HTMLButtonElement>('load').disabled = false;
+  }
+}
+
+/** The persistent cache's entries, each with a remove button. */
+async function listCached(): Promise<void> {
+  const list = $('cache-list');
+  const entries = await bitnet.BitNet.cachedModels();
+  list.replaceChildren();
+  if (entries.length === 0) {
+    const empty = document.createElement('li');
+    empty.className = 'muted';
+    empty.textContent = 'None yet: a model loaded from a URL is kept here for the next visit.';
+    list.append(empty);
+    return;
+  }
+  for (const e of entries) {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.textContent = `${decodeURIComponent(e.url.split('/').pop() ?? e.url)} · ${mib(e.bytes)}`;
+    name.title = `${e.url}\nstored ${e.storedAt}`;
+    const remove = document.createElement('button');
+    remove.className = 'link';
+    remove.textContent = 'Remove';
+    remove.addEventListener('click', () => void bitnet.BitNet.deleteCachedModel(e.url).then(listCached));
+    li.append(name, remove);
+    list.append(li);
   }
 }
 
@@ -229,3 +257,4 @@ function wire(): void {
 
 wire();
 void listServed();
+void listCached();

@@ -533,8 +533,7 @@ class WasmBackend implements KernelBackend {
     requireInt('reserve', 'activationFloats', plan.activationFloats, 0);
     requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
     // One grow for everything planned, plus slack for alignment and kernel scratch.
-    const slack = 4 * 1024 * 1024 + Math.ceil((plan.weightBytes + plan.activationFloats * 4 + plan.kvBytes) / 64);
-    this.ensure(align(this.top) + plan.weightBytes + plan.activationFloats * 4 + plan.kvBytes + slack, 'reserve');
+    this.ensure(align(this.top) + wasmPlanBytes(plan), 'reserve');
   }
 
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
@@ -1217,6 +1216,20 @@ async function probeNow(): Promise<KernelSetProbe> {
   const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
   const [r, s] = await Promise.all([compiledModule('relaxed-simd'), compiledModule('simd128')]);
   return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
+}
+
+/** The most a wasm32 memory holds (65536 pages of 64 KiB). */
+export const WASM_MEMORY_MAX_BYTES = MAX_PAGES * PAGE_BYTES;
+
+/** Bytes `reserve(plan)` grows the memory by: the plan plus slack for alignment and kernel scratch. */
+export function wasmPlanBytes(plan: MemoryPlan): number {
+  const planned = plan.weightBytes + plan.activationFloats * 4 + plan.kvBytes;
+  return planned + 4 * 1024 * 1024 + Math.ceil(planned / 64);
+}
+
+/** Whether a plan fits a wasm32 memory next to the backend's fixed regions (scratch, job blocks). */
+export function wasmPlanFits(plan: MemoryPlan): boolean {
+  return MEMORY_MAP.heapByteOffset + wasmPlanBytes(plan) <= WASM_MEMORY_MAX_BYTES;
 }
 
 /**

@@ -1,0 +1,202 @@
+// `npm run bench:browser [-- --shape 2b-4t --threads 2 --pp 128 --tg 64 --runs 3 --json OUT]`: the engine in headless
+// Chromium (Debian's /usr/bin/chromium, worker-hosted, cross-origin isolated) beside the same engine in Node, on the
+// bench's synthetic I2_S and TQ2_0 files of one shape: prefill and decode tok/s (medians of --runs fresh prompts),
+// the browser/Node ratio (the cost of WASM in a browser), and the time from BitNet.load to the first token when the
+// file comes from the browser's persistent model cache.
+
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { ensureBenchModels, benchCacheDir } from '../src/bench/models.js';
+import { acquireBenchLock } from '../src/bench/options.js';
+import { median } from '../src/bench/report.js';
+import { startDemoServer } from '../src/demo/server.js';
+import { BitNet } from '../src/engine/bitnet.js';
+import type { GenerateOptions } from '../src/engine/types.js';
+import { findPackage } from '../src/package-info.js';
+import { getShape, SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+interface Row {
+  readonly runtime: 'node' | 'chromium' | 'wllama (chromium)';
+  readonly file: string;
+  readonly prefillTokS: number | null;
+  readonly decodeTokS: number | null;
+}
+
+/** A fresh prompt per run: ordinary token ids (no special tokens), different from the first one on. */
+function promptIds(n: number, run: number, vocab: number): number[] {
+  const ids = [128000];
+  for (let i = 1; i < n; i++) ids.push(1000 + ((i * 7919 + run * 104729) % Math.min(100_000, vocab - 1000)));
+  return ids;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      shape: { type: 'string', default: '2b-4t' },
+      threads: { type: 'string', default: '2' },
+      pp: { type: 'string', default: '128' },
+      tg: { type: 'string', default: '64' },
+      runs: { type: 'string', default: '3' },
+      json: { type: 'string' },
+    },
+  });
+  const shape = values.shape as ShapeName;
+  if (!SHAPE_NAMES.includes(shape)) throw new Error(`--shape: one of ${SHAPE_NAMES.join(', ')}`);
+  const [threads, pp, tg, runs] = [values.threads, values.pp, values.tg, values.runs].map(Number);
+  if (![threads, pp, tg, runs].every((n) => Number.isInteger(n) && n > 0)) throw new Error('--threads, --pp, --tg and --runs take positive integers');
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed (apt-get install -y chromium)`);
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const vocab = getShape(shape).vocabSize;
+  await mkdir(benchCacheDir(), { recursive: true });
+  const release = await acquireBenchLock(join(benchCacheDir(), 'bench.lock'), log);
+  try {
+    const { model, peerModel } = await ensureBenchModels(shape, benchCacheDir(), log, { withPeer: true });
+    const files = [model, ...(peerModel === null ? [] : [peerModel])];
+    const options: GenerateOptions = { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true };
+    log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    const rows: Row[] = [];
+
+    // ---- Node ----
+    for (const file of files) {
+      const m = await BitNet.load(file, { backend: 'wasm', threads });
+      try {
+        await m.complete(promptIds(8, 99, vocab), { ...options, maxTokens: 4 }); // warm-up (tier-up, page faults)
+        const prefill: number[] = [];
+        const decode: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          const res = await m.complete(promptIds(pp, r, vocab), options);
+          prefill.push(res.timings.prefillTokPerS);
+          decode.push(res.timings.decodeTokPerS);
+        }
+        rows.push({ runtime: 'node', file, prefillTokS: median(prefill), decodeTokS: median(decode) });
+        log(`node     ${file}: prefill ${prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${m.info.kernelSet})`);
+      } finally {
+        await m.dispose();
+      }
+    }
+
+    // ---- Chromium ----
+    const wllamaDir = join(findPackage().root, 'node_modules', '@wllama', 'wllama', 'esm');
+    const haveWllama = existsSync(join(wllamaDir, 'index.js'));
+    const server = await startDemoServer({ models: files, staticDirs: haveWllama ? { '/wllama/': wllamaDir } : {} });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    let cacheLoadMs: number | null = null;
+    const browserVersion = `Chromium ${browser.version()}`;
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      await page.waitForFunction(() => typeof window.bitnet === 'object');
+      for (const file of files) {
+        const url = `/models/${encodeURIComponent(file.split('/').pop() ?? '')}`;
+        const out = await page.evaluate(
+          async ({ url, threads, runs, prompts, warm, options }) => {
+            const m = await window.bitnet.BitNet.load(url, { threads, cache: false });
+            try {
+              await m.complete(warm, { ...options, maxTokens: 4 });
+              const prefill: number[] = [];
+              const decode: number[] = [];
+              for (let r = 0; r < runs; r++) {
+                const res = await m.complete(prompts[r], options);
+                prefill.push(res.timings.prefillTokPerS);
+                decode.push(res.timings.decodeTokPerS);
+              }
+              return { prefill, decode, kernelSet: m.info.kernelSet, threads: m.info.threads };
+            } finally {
+              await m.dispose();
+            }
+          },
+          { url, threads, runs, prompts: Array.from({ length: runs }, (_, r) => promptIds(pp, r, vocab)), warm: promptIds(8, 99, vocab), options },
+        );
+        rows.push({ runtime: 'chromium', file, prefillTokS: median(out.prefill), decodeTokS: median(out.decode) });
+        log(`chromium ${file}: prefill ${out.prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${out.decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${out.kernelSet} x${out.threads})`);
+      }
+      // ---- wllama (llama.cpp compiled to wasm): the TQ2_0 file only (it cannot read I2_S) ----
+      if (haveWllama && peerModel !== null) {
+        const node = await BitNet.load(peerModel, { backend: 'reference' });
+        const texts = Array.from({ length: runs }, (_, r) => node.detokenize(promptIds(pp, r, vocab).slice(1)));
+        await node.dispose();
+        const wl = await page.evaluate(
+          async ({ url, threads, texts, tg }) => {
+            const mod = (await import('/wllama/index.js' as string)) as { Wllama: new (paths: Record<string, string>, cfg?: object) => WllamaLike };
+            interface Timings { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number }
+            interface WllamaLike {
+              loadModelFromUrl(url: string, params: object): Promise<void>;
+              loadModel(blobs: Blob[], params: object): Promise<void>;
+              createCompletion(o: object): Promise<{ timings?: Timings }>;
+              exit(): Promise<void>;
+            }
+            const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
+            let stage = 'load';
+            try {
+              const blob = await (await fetch(url)).blob();
+              await w.loadModel([blob], { n_threads: threads, n_ctx: 1024, n_batch: 128, n_gpu_layers: 0 });
+              stage = 'warm-up completion';
+              await w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0 });
+              stage = 'completions';
+              const out: Timings[] = [];
+              for (const text of texts) {
+                const r = await w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false });
+                if (r.timings !== undefined) out.push(r.timings);
+              }
+              return { ok: true as const, out };
+            } catch (e) {
+              return { ok: false as const, error: `${stage}: ${e instanceof Error ? e.message : String(e)}` };
+            } finally {
+              await w.exit().catch(() => undefined);
+            }
+          },
+          { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg },
+        );
+        if (wl.ok && wl.out.length > 0) {
+          rows.push({ runtime: 'wllama (chromium)', file: peerModel, prefillTokS: median(wl.out.map((t) => t.prompt_per_second)), decodeTokS: median(wl.out.map((t) => t.predicted_per_second)) });
+          log(`wllama   ${peerModel}: prompt ${wl.out.map((t) => t.prompt_n).join(' ')} tokens; prefill ${wl.out.map((t) => t.prompt_per_second.toFixed(1)).join(' ')}, decode ${wl.out.map((t) => t.predicted_per_second.toFixed(1)).join(' ')} tok/s`);
+        } else log(`wllama: no result (${wl.ok ? 'no timings' : wl.error})`);
+      } else log('wllama: not installed (npm install); its column is left out');
+      // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
+      cacheLoadMs = await page.evaluate(
+        async ({ url, threads }) => {
+          const first = await window.bitnet.BitNet.load(url, { threads });
+          await first.dispose();
+          const t0 = performance.now();
+          const m = await window.bitnet.BitNet.load(url, { threads });
+          await m.complete('Hello', { maxTokens: 1, sampling: { kind: 'greedy' } });
+          const ms = performance.now() - t0;
+          const from = m.loadedFrom;
+          await m.dispose();
+          await window.bitnet.BitNet.clearModelCache();
+          return from === 'cache' ? ms : null;
+        },
+        { url: `/models/${encodeURIComponent(model.split('/').pop() ?? '')}`, threads },
+      );
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+
+    // ---- report ----
+    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode |', '| --- | --- | --- | --- | --- |'];
+    for (const r of rows) {
+      const nodeRow = rows.find((x) => x.runtime === 'node' && x.file === r.file);
+      const ratio = r.runtime !== 'node' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';
+      lines.push(`| ${r.file.split('/').pop()} | ${r.runtime} | ${r.prefillTokS?.toFixed(1) ?? 'n/a'} | ${r.decodeTokS?.toFixed(1) ?? 'n/a'} | ${ratio} |`);
+    }
+    lines.push('', `load from the browser's model cache to the first token (${model.split('/').pop()}): ${cacheLoadMs === null ? 'n/a' : `${(cacheLoadMs / 1000).toFixed(2)} s`}`);
+    lines.push(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ shape, threads, pp, tg, runs, rows, cacheLoadMs }, null, 2)}\n`);
+  } finally {
+    await release();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:browser: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
