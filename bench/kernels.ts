@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { f32ToF16Bits } from '../src/formats/f16.js';
 import { GgmlType, TYPE_TRAITS } from '../src/formats/ggml-type.js';
 import { packI2s } from '../src/formats/i2s.js';
-import type { KernelBackend, Weight } from '../src/kernels/backend.js';
+import type { KernelBackend, Tensor, Weight } from '../src/kernels/backend.js';
 import { createWasmBackend, probeKernelSets, wasmReadSeconds, type WasmKernelSet } from '../src/kernels/wasm/index.js';
 
 /** 2B-4T: hidden 2560, ffn 6912, 30 layers, 20 query / 5 KV heads of 128, vocab 128256. */
@@ -100,9 +100,9 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
     be.prepareWeight(weight);
     weights.push(weight);
   }
-  const x = be.allocF32(s.cols);
-  for (let i = 0; i < s.cols; i++) x[i] = Math.sin(i * 0.37) * 2;
-  const out = be.allocF32(s.rows);
+  const x = be.alloc(s.cols);
+  be.write(x, Float32Array.from({ length: s.cols }, (_, i) => Math.sin(i * 0.37) * 2));
+  const out = be.alloc(s.rows);
   const pass = (): number => {
     const t0 = performance.now();
     for (const w of weights) be.matmul(out, w, x, 1);
@@ -113,6 +113,12 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
   for (let r = 0; r < runs; r++) times.push(pass());
   await Promise.resolve();
   return { seconds: median(times), best: Math.min(...times) };
+}
+
+/** The live floats of a CPU backend's tensor (these benchmarks run the CPU backends only). */
+function cpuView(be: KernelBackend, t: Tensor): Float32Array {
+  if (be.view === undefined) throw new Error(`backend ${be.name} has no live view`);
+  return be.view(t);
 }
 
 /**
@@ -129,12 +135,13 @@ async function measurePrefill(be: KernelBackend, s: Shape, ringBytes: number, ru
     be.prepareWeight(weight);
     weights.push(weight);
   }
-  const x = be.allocF32(s.cols * nTokens);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 2;
-  const out = be.allocF32(s.rows * nTokens);
+  const x = be.alloc(s.cols * nTokens);
+  const xs = cpuView(be, x);
+  for (let i = 0; i < xs.length; i++) xs[i] = Math.sin(i * 0.37) * 2;
+  const out = be.alloc(s.rows * nTokens);
   let k = 0;
   const call = (): number => {
-    x[k % x.length] += 1e-3; // a new input: no quantization or table is reused
+    xs[k % xs.length] += 1e-3; // a new input: no quantization or table is reused
     const t0 = performance.now();
     be.matmul(out, weights[k++ % weights.length], x, nTokens);
     return (performance.now() - t0) / 1000;
@@ -185,8 +192,8 @@ async function main(): Promise<void> {
       const be = await createWasmBackend({ threads, kernelSet });
       try {
         if (!bandwidth.has(threads)) {
-          const buffer = be.allocF32(ringBytes / 4);
-          buffer.fill(1);
+          const buffer = be.alloc(ringBytes / 4);
+          cpuView(be, buffer).fill(1);
           wasmReadSeconds(be, buffer);
           const times: number[] = [];
           for (let r = 0; r < runs; r++) times.push(wasmReadSeconds(be, buffer));

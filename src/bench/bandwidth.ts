@@ -208,8 +208,8 @@ export async function measureWasmBackendBandwidth(options: { threads: number; by
   const backend = await wasm.createWasmBackend({ threads });
   try {
     const bytes = mebibytes * 1024 * 1024;
-    const buffer = backend.allocF32(bytes / 4);
-    buffer.fill(1);
+    const buffer = backend.alloc(bytes / 4);
+    backend.view?.(buffer).fill(1);
     wasm.wasmReadSeconds(backend, buffer); // untimed: first touch, thread wake-up
     let best = Infinity;
     for (let r = 0; r < repeats; r++) best = Math.min(best, wasm.wasmReadSeconds(backend, buffer));

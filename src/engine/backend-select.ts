@@ -36,7 +36,10 @@ const createWasm: WasmBackendFactory = async (opts) => {
 export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean, create: WasmBackendFactory = createWasm): Promise<BackendSelection> {
   if (choice === 'reference') return { backend: createReferenceBackend(), fallback: '' };
   if (choice === 'webgpu') {
-    throw new BitNetError('BACKEND_UNAVAILABLE', "backend 'webgpu' is not available in this build yet; use 'wasm' or 'reference'", { details: { backend: choice } });
+    // navigator.gpu (browsers); BACKEND_UNAVAILABLE naming what is missing elsewhere. 'auto' does not pick it yet:
+    // that needs a start-up self-check against the reference.
+    const webgpu = await import('../kernels/webgpu/index.js');
+    return { backend: await webgpu.createWebGpuBackend(), fallback: '' };
   }
   try {
     return await create(threads === undefined ? {} : { threads });

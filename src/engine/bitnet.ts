@@ -5,7 +5,7 @@
 import { BitNetError } from '../errors.js';
 import { openGguf } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader } from '../gguf/types.js';
-import type { KernelBackend } from '../kernels/backend.js';
+import type { KernelBackend, Tensor } from '../kernels/backend.js';
 import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
 import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
@@ -14,6 +14,7 @@ import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
+import { logitsRead, nextToken, readRow } from './logits-read.js';
 import { Mutex } from './mutex.js';
 import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import { createStopMatcher } from './stop-matcher.js';
@@ -288,7 +289,10 @@ export class BitNet implements LoadedModel {
       for (let i = 0; i < tokens.length; i++) {
         await yieldToEventLoop();
         checkAborted(signal, 'evaluation');
-        out.set(forward(backend, c, this.m.weights, this.state, [tokens[i]], i), i * c.vocabSize);
+        backend.beginStep();
+        const logits = forward(backend, c, this.m.weights, this.state, [tokens[i]], i);
+        await backend.endStep();
+        out.set(await readRow(backend, logits, c.vocabSize), i * c.vocabSize);
       }
       return out;
     } finally {
@@ -317,6 +321,7 @@ export class BitNet implements LoadedModel {
     if (options.ignoreEos !== true) for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
     const stops = createStopMatcher(options.stop ?? []);
     const topLogprobs = options.topLogprobs ?? 0;
+    const read = logitsRead(sampling, topLogprobs);
 
     let release: (() => void) | undefined;
     try {
@@ -330,7 +335,7 @@ export class BitNet implements LoadedModel {
       while (reuse < this.cached.length && reuse < promptTokens.length && this.cached[reuse] === promptTokens[reuse]) reuse++;
       if (reuse === promptTokens.length) reuse--; // the last prompt token must run to give logits
       this.cached.length = reuse;
-      let logits: Float32Array | undefined;
+      let logits: Tensor | undefined;
       for (let pos = reuse; pos < promptTokens.length; pos += PREFILL_BATCH) {
         // a macrotask turn between batches: timers, signals and sockets get served (and may abort us)
         await yieldToEventLoop();
@@ -338,7 +343,9 @@ export class BitNet implements LoadedModel {
         const batch = promptTokens.slice(pos, Math.min(pos + PREFILL_BATCH, promptTokens.length));
         // only the prompt's last batch needs logits (the output projection is the largest matmul)
         const last = pos + PREFILL_BATCH >= promptTokens.length;
+        backend.beginStep();
         const out = forward(backend, c, weights, this.state, batch, pos, last);
+        await backend.endStep();
         if (last) logits = out;
         this.cached.push(...batch);
       }
@@ -356,8 +363,8 @@ export class BitNet implements LoadedModel {
       let stoppedByString = false;
       while (generated.length < maxTokens) {
         checkAborted(signal, 'generation');
-        const token = sampler.sample(logits, history);
-        const lp = topLogprobs > 0 ? sampler.logprobs(logits, token, topLogprobs) : undefined;
+        const token = await nextToken(backend, read, sampler, logits, history);
+        const lp = topLogprobs > 0 ? sampler.logprobs(await readRow(backend, logits, c.vocabSize), token, topLogprobs) : undefined;
         if (generated.length === 0) ttft = now() - tCall;
         generated.push(token);
         history.push(token);
@@ -378,7 +385,9 @@ export class BitNet implements LoadedModel {
         // a macrotask turn per token: timers, signals, sockets and worker messages are served while a model decodes
         await yieldToEventLoop();
         checkAborted(signal, 'generation');
+        backend.beginStep();
         logits = forward(backend, c, weights, this.state, [token], pos);
+        await backend.endStep();
         this.cached.push(token);
       }
       const decodeMs = now() - tDecode;

@@ -1,10 +1,14 @@
 // The one interface every compute backend implements; model/forward.ts calls kernels only through it.
 //
 // Conventions
-// - Activations are Float32Array buffers obtained from `allocF32` (the wasm backend hands out views
-//   into its own memory, so passing them costs nothing). Token-major: buffer[t * dim + i].
-// - Ops are synchronous and write into `out`; `out` may be poisoned (NaN) on entry and every
-//   element in range must be written. `out` never aliases an input unless the op says so.
+// - Activations are `Tensor` handles from `alloc`, owned by the backend (docs/next-shape.md section 1): the CPU
+//   backends wrap a Float32Array view of their own memory (no copies), a GPU backend a buffer range.
+//   Token-major: t[t * dim + i]. Host data goes in with `write` and comes back with `read` (async) or, on CPU
+//   backends, through the live `view`.
+// - Ops are recorded between `beginStep` and `endStep` (section 2). CPU backends execute each op when it is
+//   called, so `endStep` resolves at once; a GPU backend submits the step's commands once, at `endStep`.
+// - Ops write into `out`; `out` may be poisoned (NaN) on entry and every element in range must be written.
+//   `out` never aliases an input unless the op says so. Argument errors throw BitNetError when the op is called.
 // - A weight matrix W has dims [cols, rows] in ggml order: ne[0] = cols = input length (contiguous),
 //   ne[1] = rows = output length. matmul computes out[t, r] = sum_c W[r, c] * x[t, c].
 
@@ -53,15 +57,28 @@ export type KernelSetName = 'scalar' | 'simd128' | 'relaxed-simd' | 'webgpu';
 export interface MemoryPlan {
   /** Sum of the byte sizes of all weights that will be created. */
   readonly weightBytes: number;
-  /** Sum of the element counts of all allocF32 calls that will follow (an upper bound is fine). */
+  /** Sum of the element counts of all alloc calls that will follow (an upper bound is fine). */
   readonly activationFloats: number;
   /** KV cache bytes that createKvCache will need. */
   readonly kvBytes: number;
 }
 
+/** Activations in backend memory (docs/next-shape.md section 1). Opaque: only the backend reads or writes its contents. */
+export interface Tensor {
+  readonly nElements: number;
+}
+
+/** Per row of a top-k read: the k largest values with their ids, descending (ties: lower id first). */
+export interface TopK {
+  /** ids[row * k + j] */
+  readonly ids: Int32Array;
+  /** values[row * k + j] */
+  readonly values: Float32Array;
+}
+
 /** One output of matmulMany. */
 export interface MatmulTarget {
-  readonly out: Float32Array;
+  readonly out: Tensor;
   readonly w: Weight;
   /** Default 1. */
   readonly scale?: number;
@@ -82,9 +99,30 @@ export interface KernelBackend {
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array };
   /** Validate / repack a filled weight (e.g. check the I2_S scale is finite). */
   prepareWeight(weight: Weight): void;
+  /**
+   * Optional, for backends whose memory the host cannot write in place (GPU): a weight whose bytes arrive in file order
+   * through writeWeight, a bounded piece at a time, so no whole tensor is ever held in host memory. Call prepareWeight
+   * after the last piece.
+   */
+  readonly createStreamedWeight?: (info: WeightInfo) => Weight;
+  /**
+   * The next piece of a streamed weight: `bytes` at tensor byte `byteOffset`, which must equal the bytes written so far
+   * and be a multiple of 4; every piece but the last holds whole blocks of the weight's type. The bytes are copied.
+   */
+  readonly writeWeight?: (weight: Weight, byteOffset: number, bytes: Uint8Array) => void;
 
-  /** A zeroed float buffer of n elements in backend memory. */
-  allocF32(n: number): Float32Array;
+  /** A zeroed tensor of nElements floats in backend memory. */
+  alloc(nElements: number): Tensor;
+  /** Host -> backend: dst[dstOffset + i] = src[i], ordered with the ops of the current step. */
+  write(dst: Tensor, src: Float32Array, dstOffset?: number): void;
+  /** Backend -> host: a copy of src[offset .. offset + nElements) after every op recorded so far. */
+  read(src: Tensor, offset: number, nElements: number): Promise<Float32Array>;
+  /** CPU backends only: the live Float32Array behind a tensor (no copy). GPU backends leave it undefined. */
+  readonly view?: (t: Tensor) => Float32Array;
+  /** Starts recording a step. CPU backends: nothing to do (ops execute as they are called). */
+  beginStep(): void;
+  /** Ends the step; resolves when its results may be read. GPU: submits the recorded commands once. */
+  endStep(): Promise<void>;
 
   /**
    * A KV cache of nLayers x contextLength positions of kvDim values. With headDim (a divisor of kvDim), attention on it
@@ -94,38 +132,49 @@ export interface KernelBackend {
 
   // ---- ops ----
   /** out[t, :] = row tokenIds[t] of the embedding table (dims [dim, vocab]), dequantized. */
-  embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void;
+  embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) * weight. out may alias x. */
-  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void;
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, nTokens: number, dim: number, eps: number): void;
   /**
    * out[t, r] = scale * sum_c W[r, c] * x[t, c]. Ternary W: x is quantized to int8 as the weight's
    * ActivationQuant says (kernels/reference/quantize-activations.ts) and the dot is integer.
    * Float / quantized W (embeddings, output): a float dot with the dequantized row.
    */
-  matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale?: number): void;
+  matmul(out: Tensor, w: Weight, x: Tensor, nTokens: number, scale?: number): void;
   /**
    * Several matmuls of one input: targets[i].out = targets[i].scale * W_i x, each as `matmul` computes it (same
    * results). All weights must have the same column count. A backend may quantize x once for all of them
    * (attention q, k, v; feed-forward gate, up).
    */
-  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void;
+  matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void;
   /** Rotate pairs of each head in place. positions[t] is the absolute position of token t. */
-  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void;
+  rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void;
   /** Store k and v (each nTokens x kvDim) for positions startPos.. in layer `layer`. */
-  kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void;
+  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void;
   /**
    * Causal grouped-query attention: token t (position startPos + t) attends to cache positions
    * 0..startPos+t. q is nTokens x (nHeads*headDim); out the same shape. As ggml computes it (llama.cpp
    * and bitnet.cpp): q is rounded to F16 for its dot with the F16 keys, scores scaled by 1/sqrt(headDim),
    * softmax with the max subtracted, probabilities rounded to F16 for their dot with the F16 values.
    */
-  attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void;
+  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void;
   /** x += y over n elements. */
-  addInPlace(x: Float32Array, y: Float32Array, n: number): void;
+  addInPlace(x: Tensor, y: Tensor, n: number): void;
   /** gate = relu(gate)^2 * up over n elements (BitNet b1.58 2B-4T FFN). */
-  reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void;
+  reluSqrMul(gate: Tensor, up: Tensor, n: number): void;
   /** gate = silu(gate) * up over n elements (bitnet / llama FFN). */
-  siluMul(gate: Float32Array, up: Float32Array, n: number): void;
+  siluMul(gate: Tensor, up: Tensor, n: number): void;
+  /** out[i, :] = x[rows[i], :] for i < rows.length, rows of `dim` floats (the rows whose logits a step wants); out is not x. */
+  gatherRows(out: Tensor, x: Tensor, rows: ArrayLike<number>, dim: number): void;
+
+  // ---- reads for sampling (docs/next-shape.md section 4); each reads after every op recorded so far ----
+  /**
+   * Per row of `logits` (nRows x vocab): the id of the largest value, the lowest id among equals; -1 for a row that
+   * holds NaN or +Infinity or only -Infinity (the sampler then reads the row to say what is wrong).
+   */
+  argmax(logits: Tensor, nRows: number, vocab: number): Promise<Int32Array>;
+  /** Per row: the k (1..vocab) largest values with their ids, descending, ties by lower id; NaN counts as smallest. */
+  topK(logits: Tensor, nRows: number, vocab: number, k: number): Promise<TopK>;
 
   /** Kernel ids executed so far with call counts (for receipts). */
   kernelCalls(): ReadonlyMap<string, number>;

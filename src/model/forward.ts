@@ -2,26 +2,27 @@
 // Layer math per FORMATS.md "The BitNet b1.58 layer" (bitnet.cpp fork build_bitnet_158, llama.cpp build_bitnet).
 
 import { BitNetError } from '../errors.js';
-import type { KernelBackend, KvCache } from '../kernels/backend.js';
+import type { KernelBackend, KvCache, Tensor } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
-/** Activation buffers for up to `maxBatch` tokens at once, allocated once in backend memory. */
+/** Activation tensors for up to `maxBatch` tokens at once, allocated once in backend memory. */
 export interface ForwardState {
   readonly maxBatch: number;
   /** When true, `logits` holds maxBatch rows and forward fills one per token. */
   readonly allLogits: boolean;
-  readonly x: Float32Array; // residual stream  [maxBatch, dim]
-  readonly xb: Float32Array; // normed input     [maxBatch, dim]
-  readonly q: Float32Array; // queries          [maxBatch, dim]
-  readonly k: Float32Array; // keys             [maxBatch, kvDim]
-  readonly v: Float32Array; // values           [maxBatch, kvDim]
-  readonly att: Float32Array; // attention out   [maxBatch, dim]
-  readonly proj: Float32Array; // projection out [maxBatch, dim]
-  readonly hb: Float32Array; // ffn gate         [maxBatch, ffnDim]
-  readonly hb2: Float32Array; // ffn up          [maxBatch, ffnDim]
-  readonly logits: Float32Array; // [allLogits ? maxBatch : 1, vocab]
-  readonly positions: Int32Array; // [maxBatch]
+  readonly x: Tensor; // residual stream  [maxBatch, dim]
+  readonly xb: Tensor; // normed input     [maxBatch, dim]
+  readonly q: Tensor; // queries          [maxBatch, dim]
+  readonly k: Tensor; // keys             [maxBatch, kvDim]
+  readonly v: Tensor; // values           [maxBatch, kvDim]
+  readonly att: Tensor; // attention out   [maxBatch, dim]
+  readonly proj: Tensor; // projection out [maxBatch, dim]
+  readonly hb: Tensor; // ffn gate         [maxBatch, ffnDim]
+  readonly hb2: Tensor; // ffn up          [maxBatch, ffnDim]
+  readonly logits: Tensor; // [allLogits ? maxBatch : 1, vocab]
+  readonly positions: Int32Array; // [maxBatch], host memory
+  readonly lastRow: Int32Array; // [1], host memory: the row whose logits a prompt batch wants
   readonly cache: KvCache;
 }
 
@@ -39,24 +40,27 @@ export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBa
   return {
     maxBatch,
     allLogits,
-    x: backend.allocF32(maxBatch * c.dim),
-    xb: backend.allocF32(maxBatch * c.dim),
-    q: backend.allocF32(maxBatch * c.dim),
-    k: backend.allocF32(maxBatch * c.kvDim),
-    v: backend.allocF32(maxBatch * c.kvDim),
-    att: backend.allocF32(maxBatch * c.dim),
-    proj: backend.allocF32(maxBatch * c.dim),
-    hb: backend.allocF32(maxBatch * c.ffnDim),
-    hb2: backend.allocF32(maxBatch * c.ffnDim),
-    logits: backend.allocF32((allLogits ? maxBatch : 1) * c.vocabSize),
+    x: backend.alloc(maxBatch * c.dim),
+    xb: backend.alloc(maxBatch * c.dim),
+    q: backend.alloc(maxBatch * c.dim),
+    k: backend.alloc(maxBatch * c.kvDim),
+    v: backend.alloc(maxBatch * c.kvDim),
+    att: backend.alloc(maxBatch * c.dim),
+    proj: backend.alloc(maxBatch * c.dim),
+    hb: backend.alloc(maxBatch * c.ffnDim),
+    hb2: backend.alloc(maxBatch * c.ffnDim),
+    logits: backend.alloc((allLogits ? maxBatch : 1) * c.vocabSize),
     positions: new Int32Array(maxBatch),
+    lastRow: new Int32Array(1),
     cache: backend.createKvCache(c.nLayers, contextLength, c.kvDim, c.headDim),
   };
 }
 
 /**
- * Run `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to
- * the cache. Returns the logits of the last token, or of every token when the state has allLogits.
+ * Record `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to the cache.
+ * Returns the logits tensor: row 0 holds the last token's logits, or row t token t's when the state has allLogits
+ * (no rows are written when wantLogits is false). The caller brackets the call with be.beginStep() / be.endStep()
+ * and reads the logits after endStep (docs/next-shape.md section 2).
  */
 export function forward(
   be: KernelBackend,
@@ -66,7 +70,7 @@ export function forward(
   tokens: readonly number[],
   startPos: number,
   wantLogits = true,
-): Float32Array {
+): Tensor {
   const n = tokens.length;
   const { dim, ffnDim, nHeads, nKvHeads, headDim, rmsEps: eps } = c;
   if (n < 1 || n > s.maxBatch) throw new BitNetError('BAD_ARGUMENT', `forward: batch of ${n} tokens, expected 1..${s.maxBatch}`);
@@ -125,14 +129,18 @@ export function forward(
   }
 
   // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last, or none (a prompt batch before the last)
-  if (!wantLogits) return s.logits.subarray(0, 0);
+  if (!wantLogits) return s.logits;
   if (s.allLogits) {
     be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
     be.matmul(s.logits, w.output, s.xb, n);
-    return s.logits.subarray(0, n * c.vocabSize);
+    return s.logits;
   }
-  const last = s.x.subarray((n - 1) * dim, n * dim);
-  be.rmsnorm(s.xb, last, w.outputNorm, 1, dim, eps);
+  // xb = x[n - 1] (a batch wants only its last token's logits; a single token is row 0 already)
+  if (n > 1) {
+    s.lastRow[0] = n - 1;
+    be.gatherRows(s.xb, s.x, s.lastRow, dim);
+  }
+  be.rmsnorm(s.xb, n > 1 ? s.xb : s.x, w.outputNorm, 1, dim, eps);
   be.matmul(s.logits, w.output, s.xb, 1);
   return s.logits;
 }

@@ -3,32 +3,32 @@
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, TYPE_TRAITS } from '../formats/ggml-type.js';
-import { requireFiniteFloats } from '../formats/finite.js';
+import { firstNonFinite, requireFiniteFloats } from '../formats/finite.js';
 import { dequantizeRows } from '../formats/index.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
-import type { ActivationQuant, KernelBackend, Weight } from '../kernels/backend.js';
+import type { ActivationQuant, KernelBackend, Tensor, Weight } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 
 export interface LayerWeights {
-  readonly attnNorm: Float32Array; // [dim]
+  readonly attnNorm: Tensor; // [dim]
   readonly wq: Weight; // [dim -> dim]
   readonly wk: Weight; // [dim -> kvDim]
   readonly wv: Weight; // [dim -> kvDim]
   readonly wo: Weight; // [dim -> dim]
-  readonly attnSubNorm: Float32Array | undefined; // [dim]
-  readonly ffnNorm: Float32Array; // [dim]
+  readonly attnSubNorm: Tensor | undefined; // [dim]
+  readonly ffnNorm: Tensor; // [dim]
   readonly wGate: Weight; // [dim -> ffnDim]
   readonly wUp: Weight; // [dim -> ffnDim]
   readonly wDown: Weight; // [ffnDim -> dim]
-  readonly ffnSubNorm: Float32Array | undefined; // [ffnDim]
+  readonly ffnSubNorm: Tensor | undefined; // [ffnDim]
   /** Optional per-projection output scales (llama.cpp `bitnet` arch: blk.N.attn_q.scale ...); 1 when absent. */
   readonly scales: { readonly q: number; readonly k: number; readonly v: number; readonly o: number; readonly gate: number; readonly up: number; readonly down: number };
 }
 
 export interface ModelWeights {
   readonly tokenEmbedding: Weight; // [dim, vocab]
-  readonly outputNorm: Float32Array; // [dim]
+  readonly outputNorm: Tensor; // [dim]
   /** lm_head: output.weight, or the tied token embedding. */
   readonly output: Weight;
   readonly tiedOutput: boolean;
@@ -47,6 +47,38 @@ export interface LoadWeightsOptions {
   /** Force one activation quantization for every ternary matrix (default: each format's native one). */
   readonly activationQuant?: ActivationQuant | undefined;
   readonly onProgress?: ((p: { loadedBytes: number; totalBytes: number }) => void) | undefined;
+}
+
+/** Bytes per piece of a streamed weight upload (rounded down to whole blocks and to a multiple of 4). */
+export const WEIGHT_PIECE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads tensor `t` in pieces of at most WEIGHT_PIECE_BYTES, each a whole number of blocks and of 4-byte words, into
+ * one reused buffer, checks float types for NaN / Inf, and hands each piece to `put` (which must copy it).
+ */
+async function streamTensorData(src: ByteSource, t: GgufTensorInfo, put: (byteOffset: number, piece: Uint8Array) => void): Promise<void> {
+  if (t.byteOffset + t.byteSize > src.size) {
+    throw new BitNetError('GGUF_TENSOR_OUT_OF_BOUNDS', `${src.name}: tensor '${t.name}' at offset ${t.byteOffset} with ${t.byteSize} bytes lies past the end (${src.size} bytes)`, {
+      details: { tensor: t.name, offset: t.byteOffset, size: t.byteSize, fileSize: src.size },
+    });
+  }
+  // I2_S: 32-byte code blocks; the others: their block size (F32/F16/BF16: one element)
+  const block = t.type === GgmlType.I2_S ? 32 : TYPE_TRAITS[t.type].typeSize;
+  let unit = block;
+  while (unit % 4 !== 0) unit += block;
+  const pieceBytes = Math.max(unit, Math.floor(WEIGHT_PIECE_BYTES / unit) * unit);
+  const buffer = new Uint8Array(Math.min(pieceBytes, t.byteSize));
+  const elementBytes = TYPE_TRAITS[t.type].typeSize;
+  for (let done = 0; done < t.byteSize; done += pieceBytes) {
+    const piece = buffer.subarray(0, Math.min(pieceBytes, t.byteSize - done));
+    await src.read(t.byteOffset + done, piece);
+    const bad = firstNonFinite(t.type, piece);
+    if (bad >= 0) {
+      const element = done / elementBytes + bad;
+      throw new BitNetError('BAD_TENSOR_DATA', `tensor '${t.name}' (${TYPE_TRAITS[t.type].name}) holds a non-finite value at element ${element}`, { details: { tensor: t.name, element } });
+    }
+    put(done, piece);
+  }
 }
 
 /** The tensors the config needs, in load order, each with the role it plays. */
@@ -105,7 +137,16 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       });
     }
     const base = { name, type: t.type, dims: t.dims, byteSize: t.byteSize };
-    const { weight, target } = backend.createWeight(opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant });
+    const winfo = opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant };
+    if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
+      // a device the host cannot write in place: the tensor goes over in pieces of whole blocks
+      const weight = backend.createStreamedWeight(winfo);
+      await streamTensorData(src, t, (byteOffset, piece) => backend.writeWeight?.(weight, byteOffset, piece));
+      backend.prepareWeight(weight);
+      progress(t.byteSize);
+      return weight;
+    }
+    const { weight, target } = backend.createWeight(winfo);
     await readTensorData(src, t, target);
     requireFiniteFloats(t.type, target, name); // backends check the scales of quantized types in prepareWeight
     backend.prepareWeight(weight);
@@ -113,7 +154,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     return weight;
   };
 
-  const vector = async (name: string, n: number): Promise<Float32Array> => {
+  const vector = async (name: string, n: number): Promise<Tensor> => {
     checkAborted(opts.signal);
     const t = info(name);
     checkShape(t, [n]);
@@ -122,13 +163,15 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     }
     const bytes = new Uint8Array(t.byteSize);
     await readTensorData(src, t, bytes);
-    const out = backend.allocF32(n);
-    dequantizeRows(t.type, bytes, 0, 1, n, out);
+    const values = new Float32Array(n);
+    dequantizeRows(t.type, bytes, 0, 1, n, values);
     for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(out[i])) {
+      if (!Number.isFinite(values[i])) {
         throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}' holds a non-finite value at index ${i}`, { details: { tensor: name, index: i } });
       }
     }
+    const out = backend.alloc(n);
+    backend.write(out, values);
     progress(t.byteSize);
     return out;
   };

@@ -1,5 +1,7 @@
 // The conformance suite every KernelBackend must pass: each op on fresh seeded data and odd sizes, outputs
 // poisoned with NaN first, compared with plain float64 math written here (never with a backend's own code).
+// Tensors go in with `write` and come back with `read` after `endStep`, so the suite runs unchanged on a deferred
+// (GPU) backend; it imports only `describe`, `it` and `expect` from vitest, which a browser bundle can stand in for.
 //
 // Contracts the expectations encode (see src/kernels/backend.ts and FORMATS.md):
 // - ternary matmul: per token absmax (>= 1e-5), s = f32(127 / absmax), q = round-half-away(f32(x * s)) clamped
@@ -18,7 +20,7 @@ import { packI2s } from '../../src/formats/i2s.js';
 import { packTq1_0 } from '../../src/formats/tq1_0.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
 import { nativeActivationQuant } from '../../src/formats/index.js';
-import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Weight } from '../../src/kernels/backend.js';
+import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Tensor, Weight } from '../../src/kernels/backend.js';
 import { type SeededRng, seededRng } from './seeded-rng.js';
 
 type MakeBackend = () => Promise<KernelBackend> | KernelBackend;
@@ -97,10 +99,19 @@ async function withBackend(make: MakeBackend, plan: PlanParts, body: (be: Kernel
   try {
     const full: MemoryPlan = { weightBytes: plan.weightBytes ?? 0, activationFloats: plan.activationFloats ?? 0, kvBytes: plan.kvBytes ?? 0 };
     be.reserve(full);
+    be.beginStep();
     await body(be);
+    await be.endStep();
   } finally {
     await be.dispose();
   }
+}
+
+/** Ends the step recorded so far, starts the next, and reads all of `t` back. */
+async function got(be: KernelBackend, t: Tensor): Promise<Float32Array> {
+  await be.endStep();
+  be.beginStep();
+  return be.read(t, 0, t.nElements);
 }
 
 function makeWeight(be: KernelBackend, name: string, type: GgmlType, dims: readonly number[], bytes: Uint8Array, activationQuant?: ActivationQuant): Weight {
@@ -113,18 +124,20 @@ function makeWeight(be: KernelBackend, name: string, type: GgmlType, dims: reado
   return weight;
 }
 
-/** A backend buffer of n + GUARD floats, all NaN (the poison). */
-function poisoned(be: KernelBackend, n: number): Float32Array {
-  const b = be.allocF32(n + GUARD);
-  expect(b.length).toBeGreaterThanOrEqual(n + GUARD);
-  b.fill(NaN);
+/** A backend tensor of n + GUARD floats, all NaN (the poison). */
+function poisoned(be: KernelBackend, n: number): Tensor {
+  const b = be.alloc(n + GUARD);
+  expect(b.nElements).toBe(n + GUARD);
+  be.write(b, new Float32Array(n + GUARD).fill(NaN));
   return b;
 }
 
-/** A backend buffer holding `values` then GUARD NaNs. */
-function filled(be: KernelBackend, values: ArrayLike<number>): Float32Array {
-  const b = poisoned(be, values.length);
-  for (let i = 0; i < values.length; i++) b[i] = values[i];
+/** A backend tensor holding `values` then GUARD NaNs. */
+function filled(be: KernelBackend, values: ArrayLike<number>): Tensor {
+  const host = new Float32Array(values.length + GUARD).fill(NaN);
+  for (let i = 0; i < values.length; i++) host[i] = values[i];
+  const b = be.alloc(host.length);
+  be.write(b, host);
   return b;
 }
 
@@ -425,15 +438,17 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             const outScale = rng.next() < 0.5 ? 1 : Math.fround(rng.uniform(0.5, 2));
             const effective: ActivationQuant = mode === 'native' ? nativeActivationQuant(type) : mode;
             const expected = expectedTernary(w.values, rows, cols, x, nTokens, effective, outScale);
-            await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+            await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, async (be) => {
               const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes, mode === 'native' ? undefined : mode);
               const xb = filled(be, x);
-              const out = poisoned(be, expected.length);
-              if (outScale === 1) be.matmul(out, weight, xb, nTokens);
-              else be.matmul(out, weight, xb, nTokens, outScale);
+              const outT = poisoned(be, expected.length);
+              if (outScale === 1) be.matmul(outT, weight, xb, nTokens);
+              else be.matmul(outT, weight, xb, nTokens, outScale);
+              const out = await got(be, outT);
               expectClose(`matmul ${TYPE_TRAITS[type].name} ${effective} (scale ${outScale})`, out, 0, expected, relTol(1e-6, 1e-30));
               expectGuard('matmul', out, expected.length);
-              for (let i = 0; i < x.length; i++) if (xb[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
+              const xAfter = await got(be, xb);
+              for (let i = 0; i < x.length; i++) if (xAfter[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
             });
           });
         }
@@ -486,12 +501,14 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         for (let c = 0; c < cols; c++) x[c] = (c < 256 ? 100 : 0.01) * rng.normal();
         const i2s = ternaryTensor(GgmlType.I2_S, codes, 0.5, rows, cols);
         const tq2 = ternaryTensor(GgmlType.TQ2_0, codes, 0.5, rows, cols);
-        await withBackend(make, { weightBytes: i2s.bytes.length + tq2.bytes.length, activationFloats: cols + 2 * rows + 4 * GUARD }, (be) => {
+        await withBackend(make, { weightBytes: i2s.bytes.length + tq2.bytes.length, activationFloats: cols + 2 * rows + 4 * GUARD }, async (be) => {
           const xb = filled(be, x);
-          const a = poisoned(be, rows);
-          const b = poisoned(be, rows);
-          be.matmul(a, makeWeight(be, 'i2s', GgmlType.I2_S, [cols, rows], i2s.bytes), xb, 1);
-          be.matmul(b, makeWeight(be, 'tq2', GgmlType.TQ2_0, [cols, rows], tq2.bytes), xb, 1);
+          const aT = poisoned(be, rows);
+          const bT = poisoned(be, rows);
+          be.matmul(aT, makeWeight(be, 'i2s', GgmlType.I2_S, [cols, rows], i2s.bytes), xb, 1);
+          be.matmul(bT, makeWeight(be, 'tq2', GgmlType.TQ2_0, [cols, rows], tq2.bytes), xb, 1);
+          const a = await got(be, aT);
+          const b = await got(be, bT);
           expectClose('I2_S per token', a, 0, expectedTernary(i2s.values, rows, cols, x, 1, 'per-token', 1), relTol(1e-6, 1e-30));
           expectClose('TQ2_0 Q8_K blocks', b, 0, expectedTernary(tq2.values, rows, cols, x, 1, 'q8k-block', 1), relTol(1e-6, 1e-30));
           let differs = false;
@@ -511,13 +528,15 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         const x = activations(rng, nTokens, cols, 0.7);
         const weightBytes = tensors.reduce((a, t) => a + t.bytes.length, 0);
         for (const mode of ['per-token', 'q8k-block'] as const)
-        await withBackend(make, { weightBytes, activationFloats: x.length + 3 * nTokens * rows + 4 * GUARD }, (be) => {
+        await withBackend(make, { weightBytes, activationFloats: x.length + 3 * nTokens * rows + 4 * GUARD }, async (be) => {
           const xb = filled(be, x);
-          const outs = tensors.map((t) => {
+          const outTs = tensors.map((t) => {
             const out = poisoned(be, nTokens * rows);
             be.matmul(out, makeWeight(be, TYPE_TRAITS[t.type].name, t.type, [cols, rows], t.bytes, mode), xb, nTokens);
             return out;
           });
+          const outs: Float32Array[] = [];
+          for (const t of outTs) outs.push(await got(be, t));
           for (let i = 0; i < nTokens * rows; i++) {
             if (!Object.is(outs[0][i], outs[1][i]) || !Object.is(outs[0][i], outs[2][i])) {
               expect.fail(`index ${i}: I2_S ${outs[0][i]}, TQ1_0 ${outs[1][i]}, TQ2_0 ${outs[2][i]} differ`);
@@ -546,10 +565,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           expected[r] = acc * 0.5;
         }
         const w = ternaryTensor(GgmlType.TQ2_0, codes, 0.5, rows, cols);
-        await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + 4 + 2 * GUARD }, (be) => {
+        await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + 4 + 2 * GUARD }, async (be) => {
           const out = poisoned(be, 2 * rows);
           be.matmul(out, makeWeight(be, 'ties', GgmlType.TQ2_0, [cols, rows], w.bytes, 'per-token'), filled(be, x), 2);
-          expectClose('matmul with half-way activations', out, 0, expected, relTol(1e-6, 0));
+          expectClose('matmul with half-way activations', await got(be, out), 0, expected, relTol(1e-6, 0));
         });
       });
     });
@@ -586,15 +605,17 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             for (let i = 0; i < expected.length; i++) if (Math.abs(exact[i] - expected[i]) > 3 * floatTol(magnitude[i], expected[i])) far++;
             expect(far, 'outputs where rounding x to the vec_dot_type matters').toBeGreaterThan(expected.length / 3);
           }
-          await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+          await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, async (be) => {
             const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes);
-            const out = poisoned(be, expected.length);
+            const outT = poisoned(be, expected.length);
             const xb = filled(be, x);
-            if (outScale === 1) be.matmul(out, weight, xb, nTokens);
-            else be.matmul(out, weight, xb, nTokens, outScale);
+            if (outScale === 1) be.matmul(outT, weight, xb, nTokens);
+            else be.matmul(outT, weight, xb, nTokens, outScale);
+            const out = await got(be, outT);
             expectClose(`matmul ${TYPE_TRAITS[type].name}`, out, 0, expected, (i, e) => floatTol(magnitude[i], e));
             expectGuard('matmul', out, expected.length);
-            for (let i = 0; i < x.length; i++) if (xb[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
+            const xAfter = await got(be, xb);
+            for (let i = 0; i < x.length; i++) if (xAfter[i] !== x[i]) expect.fail(`matmul changed its input x at index ${i}`);
           });
         });
       }
@@ -616,10 +637,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             const rounded = { 0.25: 0, 0.5: 0, 1.5: 2, [-0.5]: -0.5, 0.75: 1, 2.5: 2 }[k] ?? NaN;
             expected += 1 + rounded * ulp;
           }
-          await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+          await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, async (be) => {
             const out = poisoned(be, 1);
             be.matmul(out, makeWeight(be, 'ones', type, [cols, 1], bytes), filled(be, x), 1);
-            expectClose(`${TYPE_TRAITS[type].name} with x rounded to ${TYPE_TRAITS[type].name}`, out, 0, [expected], () => 0);
+            expectClose(`${TYPE_TRAITS[type].name} with x rounded to ${TYPE_TRAITS[type].name}`, await got(be, out), 0, [expected], () => 0);
           });
         }
       });
@@ -646,10 +667,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         // -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -2.5 to even (halves away from zero would give -2, -1, 1, 2, 3, 4, -3)
         expect(Array.from(q.slice(1, 8))).toEqual([-2, 0, 0, 2, 2, 4, -2]);
         expect(roundHalfEven(Math.fround(found.x * Math.fround(127 / found.amax)))).not.toBe(roundHalfEven(Math.fround(found.x * Math.fround(1 / Math.fround(found.amax / 127)))));
-        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, async (be) => {
           const out = poisoned(be, 1);
           be.matmul(out, makeWeight(be, 'q8', GgmlType.Q8_0, [cols, 1], bytes), filled(be, x), 1);
-          expectClose('Q8_0 activation rounding', out, 0, [expected], () => 1e-6 * Math.abs(expected));
+          expectClose('Q8_0 activation rounding', await got(be, out), 0, [expected], () => 1e-6 * Math.abs(expected));
         });
       });
 
@@ -675,10 +696,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         let away = 0;
         for (let c = 0; c < cols; c++) away += roundAway(x[c]);
         expect(expected, 'ties decide the result').not.toBe(away);
-        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, (be) => {
+        await withBackend(make, { weightBytes: bytes.length, activationFloats: cols + 1 + 2 * GUARD }, async (be) => {
           const out = poisoned(be, 1);
           be.matmul(out, makeWeight(be, 'q6', GgmlType.Q6_K, [cols, 1], bytes), filled(be, x), 1);
-          expectClose('Q6_K activation rounding', out, 0, [expected], () => 0);
+          expectClose('Q6_K activation rounding', await got(be, out), 0, [expected], () => 0);
         });
       });
     });
@@ -703,13 +724,19 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const x = activations(rng, nTokens, cols, 4);
           const totalRows = specs.reduce((a, [, rows]) => a + rows, 0);
           const weightBytes = tensors.reduce((a, t) => a + t.bytes.length, 0);
-          await withBackend(make, { weightBytes, activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, (be) => {
+          await withBackend(make, { weightBytes, activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, async (be) => {
             const weights = specs.map(([type, rows, aq], i) => makeWeight(be, `w${i}`, type, [cols, rows], tensors[i].bytes, aq));
             const xb = filled(be, x);
-            const many = specs.map(([, rows]) => poisoned(be, nTokens * rows));
-            const single = specs.map(([, rows]) => poisoned(be, nTokens * rows));
-            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: many[i], w, scale: i % 2 === 0 ? 1 : 0.5 })));
-            weights.forEach((w, i) => be.matmul(single[i], w, xb, nTokens, i % 2 === 0 ? 1 : 0.5));
+            const manyT = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            const singleT = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: manyT[i], w, scale: i % 2 === 0 ? 1 : 0.5 })));
+            weights.forEach((w, i) => be.matmul(singleT[i], w, xb, nTokens, i % 2 === 0 ? 1 : 0.5));
+            const many: Float32Array[] = [];
+            const single: Float32Array[] = [];
+            for (let i = 0; i < specs.length; i++) {
+              many.push(await got(be, manyT[i]));
+              single.push(await got(be, singleT[i]));
+            }
             for (let i = 0; i < specs.length; i++) {
               const n = nTokens * specs[i][1];
               for (let j = 0; j < n; j++) {
@@ -734,13 +761,19 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const tensors = specs.map(([type, rows]) => ternaryTensor(type, rng.codes(rows * cols), ternaryScale(rng), rows, cols));
           const x = activations(rng, nTokens, cols, 4);
           const totalRows = specs.reduce((a, [, rows]) => a + rows, 0);
-          await withBackend(make, { weightBytes: tensors.reduce((a, t) => a + t.bytes.length, 0), activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, (be) => {
+          await withBackend(make, { weightBytes: tensors.reduce((a, t) => a + t.bytes.length, 0), activationFloats: x.length + 2 * nTokens * totalRows + 20 * GUARD }, async (be) => {
             const weights = specs.map(([type, rows, aq], i) => makeWeight(be, `m${i}`, type, [cols, rows], tensors[i].bytes, aq));
             const xb = filled(be, x);
-            const many = specs.map(([, rows]) => poisoned(be, nTokens * rows));
-            const single = specs.map(([, rows]) => poisoned(be, nTokens * rows));
-            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: many[i], w })));
-            weights.forEach((w, i) => be.matmul(single[i], w, xb, nTokens));
+            const manyT = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            const singleT = specs.map(([, rows]) => poisoned(be, nTokens * rows));
+            be.matmulMany(xb, nTokens, weights.map((w, i) => ({ out: manyT[i], w })));
+            weights.forEach((w, i) => be.matmul(singleT[i], w, xb, nTokens));
+            const many: Float32Array[] = [];
+            const single: Float32Array[] = [];
+            for (let i = 0; i < specs.length; i++) {
+              many.push(await got(be, manyT[i]));
+              single.push(await got(be, singleT[i]));
+            }
             for (let i = 0; i < specs.length; i++) {
               const n = nTokens * specs[i][1];
               for (let j = 0; j < n; j++) if (!Object.is(many[i][j], single[i][j])) expect.fail(`target ${i} index ${j}: matmul ${single[i][j]}, matmulMany ${many[i][j]}`);
@@ -754,20 +787,22 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         const rng = seededRng(8200);
         const a = ternaryTensor(GgmlType.I2_S, rng.codes(64 * 128), 0.5, 64, 128);
         const b = ternaryTensor(GgmlType.I2_S, rng.codes(32 * 256), 0.5, 32, 256);
-        await withBackend(make, { weightBytes: a.bytes.length + b.bytes.length, activationFloats: 4096 }, (be) => {
+        await withBackend(make, { weightBytes: a.bytes.length + b.bytes.length, activationFloats: 4096 }, async (be) => {
           const wa = makeWeight(be, 'a', GgmlType.I2_S, [128, 64], a.bytes);
           const wb = makeWeight(be, 'b', GgmlType.I2_S, [256, 32], b.bytes);
           const x = filled(be, activations(rng, 2, 128, 1));
           const out1 = poisoned(be, 128);
           const out2 = poisoned(be, 128);
+          const short = poisoned(be, 100 - GUARD);
           const cases: [string, () => void][] = [
             ['no targets', () => be.matmulMany(x, 2, [])],
             ['different widths', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2, w: wb }])],
-            ['out overlapping x', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: x.subarray(100), w: wa }])],
-            ['two outs sharing memory', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out1.subarray(64), w: wa }])],
-            ['an out too short', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2.subarray(0, 100), w: wa }])],
+            ['out is x', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: x, w: wa }])],
+            ['two targets sharing an out', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out1, w: wa }])],
+            ['an out too short', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: short, w: wa }])],
             ['a non-finite scale', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: out2, w: wa, scale: Infinity }])],
-            ['a missing out', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { w: wa } as unknown as { out: Float32Array; w: Weight }])],
+            ['a missing out', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { w: wa } as unknown as { out: Tensor; w: Weight }])],
+            ['an out that is not a tensor of this backend', () => be.matmulMany(x, 2, [{ out: out1, w: wa }, { out: { nElements: 1000 }, w: wa }])],
           ];
           for (const [label, call] of cases) {
             let err: unknown;
@@ -777,8 +812,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               err = e;
             }
             expect(isBitNetError(err) && err.code === 'BAD_ARGUMENT', `${label}: ${String(err)}`).toBe(true);
-            expect(out1.every(Number.isNaN) && out2.every(Number.isNaN), `${label}: no output written`).toBe(true);
           }
+          const o1 = await got(be, out1);
+          const o2 = await got(be, out2);
+          expect(o1.every(Number.isNaN) && o2.every(Number.isNaN), 'no output written').toBe(true);
         });
       });
     });
@@ -803,15 +840,16 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const ids = [vocab - 1, 0, rng.int(0, vocab - 1), vocab - 1];
           const expected = new Float64Array(ids.length * dim);
           ids.forEach((id, t) => expected.set(table.values.subarray(id * dim, (id + 1) * dim), t * dim));
-          await withBackend(make, { weightBytes: table.bytes.length, activationFloats: expected.length + GUARD }, (be) => {
+          await withBackend(make, { weightBytes: table.bytes.length, activationFloats: expected.length + GUARD }, async (be) => {
             const weight = makeWeight(be, 'token_embd', type, [dim, vocab], table.bytes);
-            const out = poisoned(be, expected.length);
-            be.embed(out, weight, ids);
+            const outT = poisoned(be, expected.length);
+            be.embed(outT, weight, ids);
+            const out = await got(be, outT);
             expectClose(`embed ${TYPE_TRAITS[type].name}`, out, 0, expected, () => 0);
             expectGuard('embed', out, expected.length);
             let threw = false;
             try {
-              be.embed(out, weight, [vocab]);
+              be.embed(outT, weight, [vocab]);
             } catch (e) {
               threw = isBitNetError(e);
             }
@@ -839,16 +877,18 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             const inv = 1 / Math.sqrt(ss / dim + eps);
             for (let i = 0; i < dim; i++) expected[t * dim + i] = x[t * dim + i] * inv * w[i];
           }
-          await withBackend(make, { activationFloats: 3 * x.length + dim + 4 * GUARD }, (be) => {
+          await withBackend(make, { activationFloats: 3 * x.length + dim + 4 * GUARD }, async (be) => {
             const xb = filled(be, x);
             const wb = filled(be, w);
-            const out = poisoned(be, x.length);
-            be.rmsnorm(out, xb, wb, nTokens, dim, eps);
+            const outT = poisoned(be, x.length);
+            be.rmsnorm(outT, xb, wb, nTokens, dim, eps);
+            const out = await got(be, outT);
             expectClose('rmsnorm', out, 0, expected, relTol(1e-5, 1e-30));
             expectGuard('rmsnorm', out, x.length);
             be.rmsnorm(xb, xb, wb, nTokens, dim, eps);
-            expectClose('rmsnorm in place (out aliases x)', xb, 0, expected, relTol(1e-5, 1e-30));
-            expectGuard('rmsnorm in place', xb, x.length);
+            const inPlace = await got(be, xb);
+            expectClose('rmsnorm in place (out aliases x)', inPlace, 0, expected, relTol(1e-5, 1e-30));
+            expectGuard('rmsnorm in place', inPlace, x.length);
           });
         });
       }
@@ -880,9 +920,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               }
             }
           }
-          await withBackend(make, { activationFloats: x.length + GUARD }, (be) => {
-            const xb = filled(be, x);
-            be.rope(xb, nTokens, nHeads, headDim, Int32Array.from(positions), theta, style);
+          await withBackend(make, { activationFloats: x.length + GUARD }, async (be) => {
+            const xT = filled(be, x);
+            be.rope(xT, nTokens, nHeads, headDim, Int32Array.from(positions), theta, style);
+            const xb = await got(be, xT);
             // ggml builds theta_scale^i by repeated f32 multiplication: angles carry ~i ulp of relative error.
             expectClose(`rope ${style}`, xb, 0, expected, () => 1e-4);
             expectGuard('rope', xb, x.length);
@@ -927,13 +968,16 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           await withBackend(
             make,
             { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * contextLength * kvDim },
-            (be) => {
+            async (be) => {
               const cache: KvCache = be.createKvCache(nLayers, contextLength, kvDim, layoutHeadDim);
               expect([cache.nLayers, cache.contextLength, cache.kvDim]).toEqual([nLayers, contextLength, kvDim]);
-              const kb = be.allocF32(maxTokens * kvDim);
-              const vb = be.allocF32(maxTokens * kvDim);
-              const qb = be.allocF32(maxTokens * qDim);
-              const out = poisoned(be, maxTokens * qDim);
+              const kT = be.alloc(maxTokens * kvDim);
+              const vT = be.alloc(maxTokens * kvDim);
+              const qT = be.alloc(maxTokens * qDim);
+              const outT = poisoned(be, maxTokens * qDim);
+              const kb = new Float32Array(maxTokens * kvDim);
+              const vb = new Float32Array(maxTokens * kvDim);
+              const qb = new Float32Array(maxTokens * qDim);
               for (const [startPos, nTokens] of steps) {
                 for (let layer = 0; layer < nLayers; layer++) {
                   for (let i = 0; i < nTokens * kvDim; i++) {
@@ -942,10 +986,14 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
                     kRef[layer][startPos * kvDim + i] = roundToF16(kb[i]);
                     vRef[layer][startPos * kvDim + i] = roundToF16(vb[i]);
                   }
-                  be.kvWrite(cache, layer, kb, vb, startPos, nTokens);
+                  // k and v are rewritten for the next layer: the write must not change what this kvWrite stored
+                  be.write(kT, kb);
+                  be.write(vT, vb);
+                  be.kvWrite(cache, layer, kT, vT, startPos, nTokens);
                 }
                 for (let layer = 0; layer < nLayers; layer++) {
                   for (let i = 0; i < nTokens * qDim; i++) qb[i] = rng.normal() * 2;
+                  be.write(qT, qb);
                   const expected = new Float64Array(nTokens * qDim);
                   let maxV = 0;
                   for (let t = 0; t < nTokens; t++) {
@@ -971,8 +1019,9 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
                       }
                     }
                   }
-                  out.fill(NaN);
-                  be.attention(out, qb, cache, layer, startPos, nTokens, nHeads, nKvHeads, headDim);
+                  be.write(outT, new Float32Array(outT.nElements).fill(NaN));
+                  be.attention(outT, qT, cache, layer, startPos, nTokens, nHeads, nKvHeads, headDim);
+                  const out = await got(be, outT);
                   // One F16 ulp of a probability (~1e-3 relative) may round the other way in the backend's
                   // own summation order; the tolerance allows that and nothing coarser.
                   expectClose(`attention layer ${layer} startPos ${startPos} nTokens ${nTokens}`, out, 0, expected, () => 2e-3 * maxV);
@@ -992,7 +1041,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           const a = rng.f32(n, -6, 6);
           const b = rng.f32(n, -3, 3);
           if (n > 3) [a[0], a[1], a[2]] = [0, -0, 40];
-          await withBackend(make, { activationFloats: 6 * (n + GUARD) }, (be) => {
+          await withBackend(make, { activationFloats: 6 * (n + GUARD) }, async (be) => {
             const sum = new Float64Array(n);
             const relu = new Float64Array(n);
             const silu = new Float64Array(n);
@@ -1001,23 +1050,109 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               relu[i] = Math.max(a[i], 0) ** 2 * b[i];
               silu[i] = (a[i] / (1 + Math.exp(-a[i]))) * b[i];
             }
-            const x = filled(be, a);
-            const y = filled(be, b);
-            be.addInPlace(x, y, n);
+            const xT = filled(be, a);
+            const yT = filled(be, b);
+            be.addInPlace(xT, yT, n);
+            const x = await got(be, xT);
             expectClose('addInPlace', x, 0, sum, relTol(1.2e-7, 1e-45));
             expectGuard('addInPlace', x, n);
-            const g1 = filled(be, a);
-            be.reluSqrMul(g1, y, n);
+            const g1T = filled(be, a);
+            be.reluSqrMul(g1T, yT, n);
+            const g1 = await got(be, g1T);
             expectClose('reluSqrMul', g1, 0, relu, relTol(3e-7, 1e-45));
             expectGuard('reluSqrMul', g1, n);
-            const g2 = filled(be, a);
-            be.siluMul(g2, y, n);
+            const g2T = filled(be, a);
+            be.siluMul(g2T, yT, n);
+            const g2 = await got(be, g2T);
             expectClose('siluMul', g2, 0, silu, relTol(2e-6, 1e-12));
             expectGuard('siluMul', g2, n);
+            const y = await got(be, yT);
             for (let i = 0; i < n; i++) if (y[i] !== b[i]) expect.fail(`an element-wise op changed its second input at index ${i}`);
           });
         });
       }
+    });
+
+    describe('tensors, gatherRows and the sampling reads (argmax, topK)', () => {
+      it('write at an offset and read a range give back exactly what was written', async () => {
+        const rng = seededRng(9100);
+        const values = rng.f32(37, -5, 5);
+        await withBackend(make, { activationFloats: 64 }, async (be) => {
+          const t = poisoned(be, 50);
+          be.write(t, values, 7);
+          await be.endStep();
+          be.beginStep();
+          const back = await be.read(t, 5, 41);
+          expect(Number.isNaN(back[0]) && Number.isNaN(back[1]), 'before the offset stays NaN').toBe(true);
+          for (let i = 0; i < values.length; i++) if (!Object.is(back[i + 2], values[i])) expect.fail(`index ${i}: wrote ${values[i]}, read ${back[i + 2]}`);
+          expect(Number.isNaN(back[39]), 'after the range stays NaN').toBe(true);
+          const zero = be.alloc(3);
+          expect(Array.from(await got(be, zero))).toEqual([0, 0, 0]);
+        });
+      });
+
+      it('gatherRows copies the chosen rows in order', async () => {
+        const rng = seededRng(9200);
+        const dim = 33;
+        const x = rng.f32(6 * dim, -3, 3);
+        const rows = [5, 0, 3, 3];
+        await withBackend(make, { activationFloats: 12 * dim }, async (be) => {
+          const xT = filled(be, x);
+          const outT = poisoned(be, rows.length * dim);
+          be.gatherRows(outT, xT, Int32Array.from(rows), dim);
+          const out = await got(be, outT);
+          const expected = new Float64Array(rows.length * dim);
+          rows.forEach((r, i) => expected.set(x.subarray(r * dim, (r + 1) * dim), i * dim));
+          expectClose('gatherRows', out, 0, expected, () => 0);
+          expectGuard('gatherRows', out, expected.length);
+        });
+      });
+
+      it('argmax and topK per row: ties go to the lower id, -Infinity ranks last, NaN or +Infinity makes argmax -1', async () => {
+        const rng = seededRng(9300);
+        const vocab = 1000;
+        const nRows = 5;
+        const data = rng.f32(nRows * vocab, -10, 10);
+        // row 0: a tie for the max at 17 and 900; row 1: all -Infinity but one; row 2: a NaN; row 3: +Infinity;
+        // row 4: a tie at the k-th place (ids 3 and 4 equal, 4 must lose)
+        data[17] = 20;
+        data[900] = 20;
+        data.fill(-Infinity, vocab, 2 * vocab);
+        data[vocab + 500] = -3;
+        data[2 * vocab + 10] = NaN;
+        data[3 * vocab + 999] = Infinity;
+        data[4 * vocab + 1] = 30;
+        data[4 * vocab + 2] = 29;
+        data[4 * vocab + 3] = 28;
+        data[4 * vocab + 4] = 28;
+        const k = 3;
+        await withBackend(make, { activationFloats: nRows * vocab + GUARD }, async (be) => {
+          const t = filled(be, data);
+          await be.endStep();
+          be.beginStep();
+          const ids = await be.argmax(t, nRows, vocab);
+          expect(Array.from(ids)).toEqual([17, 500, -1, -1, 1]);
+          const top = await be.topK(t, nRows, vocab, k);
+          expect(top.ids.length).toBe(nRows * k);
+          const expectedTop = (r: number): { ids: number[]; values: number[] } => {
+            const order = Array.from({ length: vocab }, (_, i) => i).sort((a, b) => {
+              const va = data[r * vocab + a];
+              const vb = data[r * vocab + b];
+              if (Number.isNaN(va) || Number.isNaN(vb)) return Number.isNaN(va) ? (Number.isNaN(vb) ? a - b : 1) : -1;
+              return vb - va || a - b;
+            });
+            return { ids: order.slice(0, k), values: order.slice(0, k).map((i) => data[r * vocab + i]) };
+          };
+          for (let r = 0; r < nRows; r++) {
+            const e = expectedTop(r);
+            expect(Array.from(top.ids.subarray(r * k, (r + 1) * k)), `topK ids of row ${r}`).toEqual(e.ids);
+            expect(Array.from(top.values.subarray(r * k, (r + 1) * k)), `topK values of row ${r}`).toEqual(e.values);
+          }
+          // a read of one row from a larger tensor
+          const one = await be.argmax(t, 1, vocab);
+          expect(Array.from(one)).toEqual([17]);
+        });
+      });
     });
 
     describe('bookkeeping and bad input', () => {
@@ -1028,9 +1163,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         const total = (): number => [...be.kernelCalls().values()].reduce((a, b) => a + b, 0);
         const before = total();
         const weight = makeWeight(be, 'w', GgmlType.I2_S, [128, 2], w.bytes);
-        const x = be.allocF32(128);
-        x.fill(1);
-        const out = be.allocF32(2);
+        const x = be.alloc(128);
+        be.write(x, new Float32Array(128).fill(1));
+        const out = be.alloc(2);
+        be.beginStep();
         be.matmul(out, weight, x, 1);
         const calls = be.kernelCalls();
         expect(total()).toBeGreaterThan(before);
@@ -1040,6 +1176,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           expect(Number.isInteger(v) && v > 0).toBe(true);
         }
         be.addInPlace(out, out, 2);
+        await be.endStep();
         expect(total()).toBeGreaterThan(before + 1);
         await be.dispose();
         await be.dispose();
@@ -1068,14 +1205,19 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             be.prepareWeight(weight);
           });
           const ok = makeWeight(be, 'ok', GgmlType.F32, [4, 2], quantizeF32([1, 2, 3, 4, 5, 6, 7, 8]));
-          throwsBitNet('matmul with x too short', () => be.matmul(be.allocF32(4), ok, be.allocF32(3), 1));
-          throwsBitNet('matmul with out too short', () => be.matmul(be.allocF32(1), ok, be.allocF32(4), 1));
+          throwsBitNet('matmul with x too short', () => be.matmul(be.alloc(4), ok, be.alloc(3), 1));
+          throwsBitNet('matmul with out too short', () => be.matmul(be.alloc(1), ok, be.alloc(4), 1));
+          throwsBitNet('matmul with an x that is not a tensor of this backend', () => be.matmul(be.alloc(2), ok, { nElements: 4 }, 1), 'BAD_ARGUMENT');
           const cache = be.createKvCache(1, 8, 4);
-          throwsBitNet('kvWrite past the context', () => be.kvWrite(cache, 0, be.allocF32(8), be.allocF32(8), 7, 2));
-          throwsBitNet('attention with a layer out of range', () => be.attention(be.allocF32(4), be.allocF32(4), cache, 1, 0, 1, 1, 1, 4));
+          throwsBitNet('kvWrite past the context', () => be.kvWrite(cache, 0, be.alloc(8), be.alloc(8), 7, 2));
+          throwsBitNet('attention with a layer out of range', () => be.attention(be.alloc(4), be.alloc(4), cache, 1, 0, 1, 1, 1, 4));
           throwsBitNet('a KV cache whose headDim does not divide kvDim', () => be.createKvCache(1, 8, 12, 5));
           const headCache = be.createKvCache(1, 8, 8, 4);
-          throwsBitNet('attention with another headDim than the cache was created with', () => be.attention(be.allocF32(8), be.allocF32(8), headCache, 0, 0, 1, 1, 1, 8));
+          throwsBitNet('attention with another headDim than the cache was created with', () => be.attention(be.alloc(8), be.alloc(8), headCache, 0, 0, 1, 1, 1, 8));
+          throwsBitNet('write past the end of a tensor', () => be.write(be.alloc(4), new Float32Array(3), 2), 'BAD_ARGUMENT');
+          throwsBitNet('gatherRows of a row past the end', () => be.gatherRows(be.alloc(4), be.alloc(8), [2], 4), 'BAD_ARGUMENT');
+          throwsBitNet('topK with k = 0', () => be.topK(be.alloc(4), 1, 4, 0), 'BAD_ARGUMENT');
+          throwsBitNet('argmax of more rows than the tensor holds', () => be.argmax(be.alloc(4), 2, 4), 'BAD_ARGUMENT');
         });
       });
     });

@@ -2,8 +2,9 @@
 
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS } from '../../formats/ggml-type.js';
-import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
+import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { attentionRef, kvWriteRef } from './attention.js';
 import { requireFinite, requireInt, requireLength } from './checks.js';
 import { addInPlaceRef, reluSqrMulRef, siluMulRef } from './elementwise.js';
@@ -12,6 +13,7 @@ import { RefKvCache } from './kv-cache.js';
 import { type MatmulScratch, matmulRef } from './matmul.js';
 import { rmsnormRef } from './rmsnorm.js';
 import { ropeRef } from './rope.js';
+import { RefTensor } from './tensor.js';
 import { RefWeight, createRefWeight, prepareRefWeight } from './weights.js';
 
 export { quantizeActivations, ACTIVATION_ABSMAX_FLOOR } from './quantize-activations.js';
@@ -47,6 +49,14 @@ class ReferenceBackend implements KernelBackend {
       throw new BitNetError('BAD_ARGUMENT', `${op}: weight '${w.info.name}' is used before prepareWeight()`, { details: { op, tensor: w.info.name } });
     }
     return w;
+  }
+
+  /** The floats of a tensor this backend made (BAD_ARGUMENT otherwise). */
+  private f32(op: string, what: string, t: Tensor): Float32Array {
+    if (!(t instanceof RefTensor) || t.owner !== this) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: ${what} is not a tensor of this backend (use alloc)`, { details: { op, field: what } });
+    }
+    return t.data;
   }
 
   private ownCache(op: string, cache: KvCache, layer: number): RefKvCache {
@@ -91,10 +101,39 @@ class ReferenceBackend implements KernelBackend {
     prepareRefWeight(weight);
   }
 
-  allocF32(n: number): Float32Array {
-    this.live('allocF32');
-    requireInt('allocF32', 'n', n, 0);
-    return new Float32Array(n);
+  alloc(nElements: number): Tensor {
+    this.live('alloc');
+    requireInt('alloc', 'nElements', nElements, 0);
+    return new RefTensor(this, new Float32Array(nElements));
+  }
+
+  write(dst: Tensor, src: Float32Array, dstOffset = 0): void {
+    this.live('write');
+    const d = this.f32('write', 'dst', dst);
+    requireInt('write', 'dstOffset', dstOffset, 0);
+    if (!(src instanceof Float32Array)) throw new BitNetError('BAD_ARGUMENT', 'write: src must be a Float32Array', { details: { op: 'write', field: 'src' } });
+    requireLength('write', 'dst', d, dstOffset + src.length);
+    d.set(src, dstOffset);
+  }
+
+  read(src: Tensor, offset: number, nElements: number): Promise<Float32Array> {
+    this.live('read');
+    const d = this.f32('read', 'src', src);
+    requireInt('read', 'offset', offset, 0);
+    requireInt('read', 'nElements', nElements, 0);
+    requireLength('read', 'src', d, offset + nElements);
+    return Promise.resolve(d.slice(offset, offset + nElements));
+  }
+
+  readonly view = (t: Tensor): Float32Array => this.f32('view', 't', t);
+
+  beginStep(): void {
+    this.live('beginStep');
+  }
+
+  endStep(): Promise<void> {
+    this.live('endStep');
+    return Promise.resolve();
   }
 
   createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
@@ -113,16 +152,20 @@ class ReferenceBackend implements KernelBackend {
     return cache;
   }
 
-  embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void {
+  embed(outT: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
     this.live('embed');
     const w = this.own('embed', table);
+    const out = this.f32('embed', 'out', outT);
     requireLength('embed', 'out', out, tokenIds.length * w.cols);
     embedRef(out, w, tokenIds);
     this.count(`ref.embed.${TYPE_TRAITS[w.info.type].name.toLowerCase()}`);
   }
 
-  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void {
+  rmsnorm(outT: Tensor, xT: Tensor, weightT: Tensor, nTokens: number, dim: number, eps: number): void {
     this.live('rmsnorm');
+    const out = this.f32('rmsnorm', 'out', outT);
+    const x = this.f32('rmsnorm', 'x', xT);
+    const weight = this.f32('rmsnorm', 'weight', weightT);
     requireInt('rmsnorm', 'nTokens', nTokens, 0);
     requireInt('rmsnorm', 'dim', dim, 1);
     requireFinite('rmsnorm', 'eps', eps);
@@ -133,15 +176,19 @@ class ReferenceBackend implements KernelBackend {
     this.count('ref.rmsnorm');
   }
 
-  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void {
+  matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
     this.live('matmulMany');
     checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
+    this.f32('matmulMany', 'x', x);
+    targets.forEach((t, i) => this.f32('matmulMany', `targets[${i}].out`, t.out));
     for (const t of targets) this.matmul(t.out, t.w, x, nTokens, t.scale ?? 1);
   }
 
-  matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {
+  matmul(outT: Tensor, w: Weight, xT: Tensor, nTokens: number, scale = 1): void {
     this.live('matmul');
     const weight = this.own('matmul', w);
+    const out = this.f32('matmul', 'out', outT);
+    const x = this.f32('matmul', 'x', xT);
     requireInt('matmul', 'nTokens', nTokens, 0);
     requireFinite('matmul', 'scale', scale);
     requireLength('matmul', 'x', x, nTokens * weight.cols);
@@ -154,8 +201,9 @@ class ReferenceBackend implements KernelBackend {
     this.count(`ref.matmul.${TYPE_TRAITS[weight.info.type].name.toLowerCase()}`);
   }
 
-  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
+  rope(xT: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
     this.live('rope');
+    const x = this.f32('rope', 'x', xT);
     requireInt('rope', 'nTokens', nTokens, 0);
     requireInt('rope', 'nHeads', nHeads, 1);
     requireInt('rope', 'headDim', headDim, 2);
@@ -173,8 +221,10 @@ class ReferenceBackend implements KernelBackend {
     this.count(`ref.rope.${style}`);
   }
 
-  kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void {
+  kvWrite(cache: KvCache, layer: number, kT: Tensor, vT: Tensor, startPos: number, nTokens: number): void {
     this.live('kvWrite');
+    const k = this.f32('kvWrite', 'k', kT);
+    const v = this.f32('kvWrite', 'v', vT);
     const c = this.ownCache('kvWrite', cache, layer);
     this.positions('kvWrite', c, startPos, nTokens);
     requireLength('kvWrite', 'k', k, nTokens * c.kvDim);
@@ -183,8 +233,10 @@ class ReferenceBackend implements KernelBackend {
     this.count('ref.kv_write');
   }
 
-  attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  attention(outT: Tensor, qT: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
     this.live('attention');
+    const out = this.f32('attention', 'out', outT);
+    const q = this.f32('attention', 'q', qT);
     const c = this.ownCache('attention', cache, layer);
     this.positions('attention', c, startPos, nTokens);
     requireInt('attention', 'nHeads', nHeads, 1);
@@ -209,8 +261,10 @@ class ReferenceBackend implements KernelBackend {
   }
 
   /** The checks and bookkeeping every two-input element-wise op shares. */
-  private elementwise(op: string, id: string, aName: string, a: Float32Array, bName: string, b: Float32Array, n: number, kernel: (a: Float32Array, b: Float32Array, n: number) => void): void {
+  private elementwise(op: string, id: string, aName: string, aT: Tensor, bName: string, bT: Tensor, n: number, kernel: (a: Float32Array, b: Float32Array, n: number) => void): void {
     this.live(op);
+    const a = this.f32(op, aName, aT);
+    const b = this.f32(op, bName, bT);
     requireInt(op, 'n', n, 0);
     requireLength(op, aName, a, n);
     requireLength(op, bName, b, n);
@@ -218,16 +272,48 @@ class ReferenceBackend implements KernelBackend {
     this.count(id);
   }
 
-  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+  addInPlace(x: Tensor, y: Tensor, n: number): void {
     this.elementwise('addInPlace', 'ref.add', 'x', x, 'y', y, n, addInPlaceRef);
   }
 
-  reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
+  reluSqrMul(gate: Tensor, up: Tensor, n: number): void {
     this.elementwise('reluSqrMul', 'ref.relu_sqr_mul', 'gate', gate, 'up', up, n, reluSqrMulRef);
   }
 
-  siluMul(gate: Float32Array, up: Float32Array, n: number): void {
+  siluMul(gate: Tensor, up: Tensor, n: number): void {
     this.elementwise('siluMul', 'ref.silu_mul', 'gate', gate, 'up', up, n, siluMulRef);
+  }
+
+  gatherRows(outT: Tensor, xT: Tensor, rows: ArrayLike<number>, dim: number): void {
+    this.live('gatherRows');
+    const out = this.f32('gatherRows', 'out', outT);
+    const x = this.f32('gatherRows', 'x', xT);
+    requireInt('gatherRows', 'dim', dim, 1);
+    requireLength('gatherRows', 'out', out, rows.length * dim);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!Number.isInteger(r) || r < 0 || (r + 1) * dim > x.length) {
+        throw new BitNetError('BAD_ARGUMENT', `gatherRows: rows[${i}] = ${r} is not a row of x (${Math.floor(x.length / dim)} rows of ${dim})`, { details: { op: 'gatherRows', index: i, actual: r } });
+      }
+    }
+    if (out === x) throw new BitNetError('BAD_ARGUMENT', 'gatherRows: out must not be x', { details: { op: 'gatherRows', field: 'out' } });
+    for (let i = 0; i < rows.length; i++) out.set(x.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
+    this.count('ref.gather_rows');
+  }
+
+  argmax(logits: Tensor, nRows: number, vocab: number): Promise<Int32Array> {
+    this.live('argmax');
+    const d = this.f32('argmax', 'logits', logits);
+    checkRows('argmax', d.length, nRows, vocab);
+    return Promise.resolve(argmaxRows(d, nRows, vocab));
+  }
+
+  topK(logits: Tensor, nRows: number, vocab: number, k: number): Promise<TopK> {
+    this.live('topK');
+    const d = this.f32('topK', 'logits', logits);
+    checkRows('topK', d.length, nRows, vocab);
+    checkK('topK', k, vocab);
+    return Promise.resolve(topKRows(d, nRows, vocab, k));
   }
 
   kernelCalls(): ReadonlyMap<string, number> {

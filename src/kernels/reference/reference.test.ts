@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostViews } from '../../../test/helpers/host-views.js';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
 import { isBitNetError } from '../../errors.js';
 import { GgmlType } from '../../formats/ggml-type.js';
@@ -26,7 +27,7 @@ describe('quantizeActivations', () => {
 
 describe('reference backend specifics', () => {
   it('names kernels by op and type', () => {
-    const be = createReferenceBackend();
+    const be = hostViews(createReferenceBackend());
     const bytes = packI2s(new Int8Array(256).fill(1), 0.5, 128);
     const { weight, target } = be.createWeight({ name: 'w', type: GgmlType.I2_S, dims: [128, 2], byteSize: bytes.length });
     target.set(bytes);
@@ -40,8 +41,8 @@ describe('reference backend specifics', () => {
   });
 
   it('refuses ops after dispose and weights it did not create or that are not prepared', async () => {
-    const a = createReferenceBackend();
-    const b = createReferenceBackend();
+    const a = hostViews(createReferenceBackend());
+    const b = hostViews(createReferenceBackend());
     const bytes = new Uint8Array(8);
     const { weight } = a.createWeight({ name: 'w', type: GgmlType.F32, dims: [2, 1], byteSize: 8 });
     expect(() => a.matmul(new Float32Array(1), weight, new Float32Array(2), 1)).toThrow(/before prepareWeight/);

@@ -36,6 +36,12 @@ export class RefWeight implements Weight {
 
 /** Validate `info` and allocate its bytes. */
 export function createRefWeight(info: WeightInfo): RefWeight {
+  const { rows, cols } = checkWeightInfo(info);
+  return new RefWeight(info, rows, cols, new Uint8Array(info.byteSize));
+}
+
+/** Validates a weight's type, dims and byte size for the readable types (BitNetError otherwise); its rows and columns. */
+export function checkWeightInfo(info: WeightInfo): { rows: number; cols: number } {
   const name = info.name;
   const traits = lookupType(info.type);
   if (traits === undefined) {
@@ -59,7 +65,34 @@ export function createRefWeight(info: WeightInfo): RefWeight {
       details: { tensor: name, expected: expectedBytes, actual: info.byteSize },
     });
   }
-  return new RefWeight(info, nElements / cols, cols, new Uint8Array(info.byteSize));
+  return { rows: nElements / cols, cols };
+}
+
+/** Byte size and scale offset of the block types whose per-block F16 scale must be finite. */
+export const BLOCK_SCALES: Partial<Record<GgmlType, { readonly blockBytes: number; readonly scaleOffset: number }>> = {
+  [GgmlType.TQ1_0]: { blockBytes: TQ1_0_BLOCK_BYTES, scaleOffset: fieldOffset(TQ1_0_LAYOUT, 'd') },
+  [GgmlType.TQ2_0]: { blockBytes: TQ2_0_BLOCK_BYTES, scaleOffset: fieldOffset(TQ2_0_LAYOUT, 'd') },
+  [GgmlType.Q8_0]: { blockBytes: Q8_0_BLOCK_BYTES, scaleOffset: fieldOffset(Q8_0_LAYOUT, 'd') },
+  [GgmlType.Q4_0]: { blockBytes: Q4_0_BLOCK_BYTES, scaleOffset: fieldOffset(Q4_0_LAYOUT, 'd') },
+  [GgmlType.Q6_K]: { blockBytes: Q6_K_BLOCK_BYTES, scaleOffset: fieldOffset(Q6_K_LAYOUT, 'd') },
+};
+
+/**
+ * Throws BAD_TENSOR_DATA when a block of `bytes` (whole blocks of tensor `name`, the first at tensor byte `byteOffset`)
+ * has a non-finite F16 scale.
+ */
+export function checkBlockScaleRange(name: string, type: GgmlType, bytes: Uint8Array, byteOffset: number): void {
+  const b = BLOCK_SCALES[type];
+  if (b === undefined) return;
+  for (let o = 0; o + b.blockBytes <= bytes.length; o += b.blockBytes) {
+    const d = readF16(bytes, o + b.scaleOffset);
+    if (!Number.isFinite(d)) {
+      const block = (byteOffset + o) / b.blockBytes;
+      throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': block ${block} has a non-finite scale (${d}) at byte ${byteOffset + o + b.scaleOffset}`, {
+        details: { tensor: name, block, byteOffset: byteOffset + o + b.scaleOffset },
+      });
+    }
+  }
 }
 
 /** Every per-block F16 scale of a block type must be finite (a NaN scale would poison every output). */

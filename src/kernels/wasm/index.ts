@@ -5,8 +5,9 @@ import { BitNetError } from '../../errors.js';
 import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize } from '../../formats/i2s.js';
 import { nativeActivationQuant } from '../../formats/index.js';
-import type { ActivationQuant, KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Weight, WeightInfo } from '../backend.js';
+import type { ActivationQuant, KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
+import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
 import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
 import { ThreadPool } from './thread-pool.js';
@@ -232,6 +233,16 @@ class WasmWeight implements Weight {
   }
 }
 
+/** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
+class WasmTensor implements Tensor {
+  constructor(
+    readonly owner: WasmBackend,
+    readonly byteOffset: number,
+    readonly nElements: number,
+    readonly data: Float32Array,
+  ) {}
+}
+
 class WasmKvCache implements KvCache {
   /** Per layer: 1 once a stored K or V value was +-Inf or NaN (attention then converts the F16 cache exactly). */
   readonly nonFinite: Uint8Array;
@@ -324,13 +335,11 @@ class WasmBackend implements KernelBackend {
   private disposed = false;
   /** Next free heap byte. */
   private top: number = MEMORY_MAP.heapByteOffset;
-  /** Every SharedArrayBuffer object the memory has shown (one per size): views into any of them are ours. */
-  private readonly buffers = new Set<ArrayBufferLike>();
   private u8: Uint8Array;
   /** The cos / sin table in the 'rope' scratch and what it was built for. */
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
-  private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal', string>;
+  private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
   private readonly job32: Int32Array;
   private readonly jobF32: Float32Array;
   private readonly jobF64: Float64Array;
@@ -355,6 +364,7 @@ class WasmBackend implements KernelBackend {
       siluMul: `${k}.silu_mul`,
       ropeNeox: `${k}.rope.neox`,
       ropeNormal: `${k}.rope.normal`,
+      gatherRows: `${k}.gather_rows`,
     };
     this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
     this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
@@ -365,7 +375,6 @@ class WasmBackend implements KernelBackend {
 
   private refreshViews(): Uint8Array {
     const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
     this.u8 = new Uint8Array(buffer);
     return this.u8;
   }
@@ -392,7 +401,7 @@ class WasmBackend implements KernelBackend {
   }
 
   /** `nBytes` zeroed bytes, 64-byte aligned, with TOUCH_AHEAD_BYTES of memory after them. */
-  private alloc(nBytes: number, what: string): number {
+  private allocBytes(nBytes: number, what: string): number {
     const at = align(this.top);
     this.ensure(at + nBytes + TOUCH_AHEAD_BYTES, what);
     this.top = at + nBytes;
@@ -403,7 +412,7 @@ class WasmBackend implements KernelBackend {
     const s = this.scratch.get(name);
     if (s !== undefined && s.bytes >= nBytes) return s.byteOffset;
     const bytes = Math.max(align(nBytes), s === undefined ? 0 : 2 * s.bytes);
-    const byteOffset = this.alloc(bytes, `scratch '${name}'`);
+    const byteOffset = this.allocBytes(bytes, `scratch '${name}'`);
     this.scratch.set(name, { byteOffset, bytes });
     return byteOffset;
   }
@@ -414,13 +423,15 @@ class WasmBackend implements KernelBackend {
     return [this.scratchAt('thread', stride * this.threads), stride];
   }
 
-  /** Byte offset of a float buffer handed out by allocF32 (any view into this memory), else BAD_ARGUMENT. */
-  private ptr(op: string, what: string, a: Float32Array, n: number): number {
-    if (!this.buffers.has(a.buffer)) {
-      throw badArgument(op, `${what} is not a buffer of this backend (use allocF32)`, { field: what });
-    }
-    requireLength(op, what, a, n);
-    return a.byteOffset;
+  /** Byte offset of a tensor this backend made holding at least n floats, else BAD_ARGUMENT. */
+  private ptr(op: string, what: string, t: Tensor, n: number): number {
+    return this.tensor(op, what, t, n).byteOffset;
+  }
+
+  private tensor(op: string, what: string, t: Tensor, n: number): WasmTensor {
+    if (!(t instanceof WasmTensor) || t.owner !== this) throw badArgument(op, `${what} is not a tensor of this backend (use alloc)`, { field: what });
+    if (t.nElements < n) throw badArgument(op, `${what} needs at least ${n} elements, has ${t.nElements}`, { field: what, expected: n, actual: t.nElements });
+    return t;
   }
 
   private live(op: string): void {
@@ -553,7 +564,7 @@ class WasmBackend implements KernelBackend {
     }
     // TQ1_0 is rewritten as TQ2_0 in place at prepareWeight: room for 66 bytes per 54-byte block.
     const storeBytes = info.type === GgmlType.TQ1_0 ? (info.byteSize / TQ1_BLOCK_BYTES) * TQ2_BLOCK_BYTES : info.byteSize;
-    const byteOffset = this.alloc(storeBytes, `tensor '${name}'`);
+    const byteOffset = this.allocBytes(storeBytes, `tensor '${name}'`);
     const weight = new WasmWeight(this, info, nElements / cols, cols, byteOffset, kind, this.kernelSet);
     return { weight, target: new Uint8Array(this.memory.buffer, byteOffset, info.byteSize) };
   }
@@ -625,9 +636,9 @@ class WasmBackend implements KernelBackend {
         // real tables; past 1 in 64 the lists would cost more than the assists)
         const nSub = this.exports.f16SubnormalCount(base, nElements);
         if (nSub > 0 && nSub <= nElements / 64) {
-          w.subRows = this.alloc((w.rows + 1) * 4, `tensor '${name}' subnormal lists`);
-          w.subCols = this.alloc(nSub * 4, `tensor '${name}' subnormal lists`);
-          w.subValues = this.alloc(nSub * 4, `tensor '${name}' subnormal lists`);
+          w.subRows = this.allocBytes((w.rows + 1) * 4, `tensor '${name}' subnormal lists`);
+          w.subCols = this.allocBytes(nSub * 4, `tensor '${name}' subnormal lists`);
+          w.subValues = this.allocBytes(nSub * 4, `tensor '${name}' subnormal lists`);
           this.exports.f16ExtractSubnormals(base, w.rows, w.cols, w.subRows, w.subCols, w.subValues);
         }
         break;
@@ -652,11 +663,67 @@ class WasmBackend implements KernelBackend {
     w.tiledRows = tiledRows;
   }
 
-  allocF32(n: number): Float32Array {
-    this.live('allocF32');
-    requireInt('allocF32', 'n', n, 0);
-    const byteOffset = this.alloc(n * 4, 'allocF32');
-    return new Float32Array(this.memory.buffer, byteOffset, n);
+  alloc(nElements: number): Tensor {
+    this.live('alloc');
+    requireInt('alloc', 'nElements', nElements, 0);
+    const byteOffset = this.allocBytes(nElements * 4, 'alloc');
+    return new WasmTensor(this, byteOffset, nElements, new Float32Array(this.memory.buffer, byteOffset, nElements));
+  }
+
+  write(dst: Tensor, src: Float32Array, dstOffset = 0): void {
+    this.live('write');
+    requireInt('write', 'dstOffset', dstOffset, 0);
+    if (!(src instanceof Float32Array)) throw badArgument('write', 'src must be a Float32Array', { field: 'src' });
+    this.tensor('write', 'dst', dst, dstOffset + src.length).data.set(src, dstOffset);
+  }
+
+  read(src: Tensor, offset: number, nElements: number): Promise<Float32Array> {
+    this.live('read');
+    requireInt('read', 'offset', offset, 0);
+    requireInt('read', 'nElements', nElements, 0);
+    return Promise.resolve(this.tensor('read', 'src', src, offset + nElements).data.slice(offset, offset + nElements));
+  }
+
+  readonly view = (t: Tensor): Float32Array => this.tensor('view', 't', t, 0).data;
+
+  beginStep(): void {
+    this.live('beginStep');
+  }
+
+  endStep(): Promise<void> {
+    this.live('endStep');
+    return Promise.resolve();
+  }
+
+  gatherRows(out: Tensor, x: Tensor, rows: ArrayLike<number>, dim: number): void {
+    this.live('gatherRows');
+    requireInt('gatherRows', 'dim', dim, 1);
+    const o = this.tensor('gatherRows', 'out', out, rows.length * dim);
+    const xt = this.tensor('gatherRows', 'x', x, 0);
+    if (o === xt) throw badArgument('gatherRows', 'out must not be x', { field: 'out' });
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!Number.isInteger(r) || r < 0 || (r + 1) * dim > xt.nElements) {
+        throw badArgument('gatherRows', `rows[${i}] = ${r} is not a row of x (${Math.floor(xt.nElements / dim)} rows of ${dim})`, { index: i, actual: r });
+      }
+    }
+    for (let i = 0; i < rows.length; i++) o.data.set(xt.data.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
+    this.count(this.ids.gatherRows);
+  }
+
+  argmax(logits: Tensor, nRows: number, vocab: number): Promise<Int32Array> {
+    this.live('argmax');
+    const t = this.tensor('argmax', 'logits', logits, 0);
+    checkRows('argmax', t.nElements, nRows, vocab);
+    return Promise.resolve(argmaxRows(t.data, nRows, vocab));
+  }
+
+  topK(logits: Tensor, nRows: number, vocab: number, k: number): Promise<TopK> {
+    this.live('topK');
+    const t = this.tensor('topK', 'logits', logits, 0);
+    checkRows('topK', t.nElements, nRows, vocab);
+    checkK('topK', k, vocab);
+    return Promise.resolve(topKRows(t.data, nRows, vocab, k));
   }
 
   createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
@@ -668,11 +735,11 @@ class WasmBackend implements KernelBackend {
       requireInt('createKvCache', 'headDim', headDim, 1);
       if (kvDim % headDim !== 0) throw badArgument('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
     }
-    const byteOffset = this.alloc(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
+    const byteOffset = this.allocBytes(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
     return new WasmKvCache(this, nLayers, contextLength, kvDim, headDim, byteOffset);
   }
 
-  embed(out: Float32Array, table: Weight, tokenIds: ArrayLike<number>): void {
+  embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
     this.live('embed');
     const w = this.own('embed', table);
     const dim = w.cols;
@@ -700,7 +767,7 @@ class WasmBackend implements KernelBackend {
     this.count(w.embedId);
   }
 
-  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, nTokens: number, dim: number, eps: number): void {
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, nTokens: number, dim: number, eps: number): void {
     this.live('rmsnorm');
     requireInt('rmsnorm', 'nTokens', nTokens, 0);
     requireInt('rmsnorm', 'dim', dim, 1);
@@ -712,7 +779,7 @@ class WasmBackend implements KernelBackend {
     this.count(this.ids.rmsnorm);
   }
 
-  matmul(out: Float32Array, w: Weight, x: Float32Array, nTokens: number, scale = 1): void {
+  matmul(out: Tensor, w: Weight, x: Tensor, nTokens: number, scale = 1): void {
     this.live('matmul');
     const weight = this.own('matmul', w);
     requireInt('matmul', 'nTokens', nTokens, 0);
@@ -727,7 +794,7 @@ class WasmBackend implements KernelBackend {
     this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
   }
 
-  matmulMany(x: Float32Array, nTokens: number, targets: readonly MatmulTarget[]): void {
+  matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
     this.live('matmulMany');
     checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
     const cols = (targets[0].w as WasmWeight).cols;
@@ -884,7 +951,7 @@ class WasmBackend implements KernelBackend {
     return tab;
   }
 
-  rope(x: Float32Array, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
+  rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
     this.live('rope');
     requireInt('rope', 'nTokens', nTokens, 0);
     requireInt('rope', 'nHeads', nHeads, 1);
@@ -922,7 +989,7 @@ class WasmBackend implements KernelBackend {
     this.count(style === 'neox' ? this.ids.ropeNeox : this.ids.ropeNormal);
   }
 
-  kvWrite(cache: KvCache, layer: number, k: Float32Array, v: Float32Array, startPos: number, nTokens: number): void {
+  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void {
     this.live('kvWrite');
     const c = this.ownCache('kvWrite', cache, layer);
     this.positions('kvWrite', c, startPos, nTokens);
@@ -932,7 +999,7 @@ class WasmBackend implements KernelBackend {
     this.count(this.ids.kvWrite);
   }
 
-  attention(out: Float32Array, q: Float32Array, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
     this.live('attention');
     const c = this.ownCache('attention', cache, layer);
     this.positions('attention', c, startPos, nTokens);
@@ -982,7 +1049,7 @@ class WasmBackend implements KernelBackend {
     this.count(this.ids.attention);
   }
 
-  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+  addInPlace(x: Tensor, y: Tensor, n: number): void {
     this.live('addInPlace');
     requireInt('addInPlace', 'n', n, 0);
     const xp = this.ptr('addInPlace', 'x', x, n);
@@ -991,7 +1058,7 @@ class WasmBackend implements KernelBackend {
     this.count(this.ids.add);
   }
 
-  reluSqrMul(gate: Float32Array, up: Float32Array, n: number): void {
+  reluSqrMul(gate: Tensor, up: Tensor, n: number): void {
     this.live('reluSqrMul');
     requireInt('reluSqrMul', 'n', n, 0);
     const gp = this.ptr('reluSqrMul', 'gate', gate, n);
@@ -1000,7 +1067,7 @@ class WasmBackend implements KernelBackend {
     this.count(this.ids.reluSqrMul);
   }
 
-  siluMul(gate: Float32Array, up: Float32Array, n: number): void {
+  siluMul(gate: Tensor, up: Tensor, n: number): void {
     this.live('siluMul');
     requireInt('siluMul', 'n', n, 0);
     const gp = this.ptr('siluMul', 'gate', gate, n);
@@ -1199,11 +1266,11 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
 }
 
 /**
- * The bench hook (not part of KernelBackend): seconds to read `buffer` (from allocF32, a whole number of MiB)
+ * The bench hook (not part of KernelBackend): seconds to read `buffer` (from alloc, a whole number of MiB)
  * with the backend's threads, 64 bytes a step.
  */
-export function wasmReadSeconds(backend: KernelBackend, buffer: Float32Array): number {
-  if (!(backend instanceof WasmBackend)) throw badArgument('wasmReadSeconds', 'not a wasm backend');
-  const mebibytes = Math.floor(buffer.byteLength / (1024 * 1024));
+export function wasmReadSeconds(backend: KernelBackend, buffer: Tensor): number {
+  if (!(backend instanceof WasmBackend) || !(buffer instanceof WasmTensor) || buffer.owner !== backend) throw badArgument('wasmReadSeconds', 'not a wasm backend and one of its tensors');
+  const mebibytes = Math.floor((buffer.nElements * 4) / (1024 * 1024));
   return backend.readBandwidth(buffer.byteOffset, mebibytes, () => performance.now());
 }

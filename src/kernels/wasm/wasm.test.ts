@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hostViews } from '../../../test/helpers/host-views.js';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
 import { seededRng } from '../../../test/kernels/seeded-rng.js';
 import { isBitNetError } from '../../errors.js';
@@ -68,7 +69,7 @@ async function runSnippet(lines: string[], nodeFlags: string[] = []): Promise<Pr
   }
 }
 
-function load(be: KernelBackend, type: GgmlType, rows: number, cols: number, bytes: Uint8Array, activationQuant?: ActivationQuant): Weight {
+function load(be: Pick<KernelBackend, 'createWeight' | 'prepareWeight'>, type: GgmlType, rows: number, cols: number, bytes: Uint8Array, activationQuant?: ActivationQuant): Weight {
   const name = `${TYPE_TRAITS[type].name}-${rows}x${cols}`;
   const info = activationQuant === undefined ? { name, type, dims: [cols, rows], byteSize: bytes.length } : { name, type, dims: [cols, rows], byteSize: bytes.length, activationQuant };
   const { weight, target } = be.createWeight(info);
@@ -113,8 +114,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             bytes[b * 54 + 53] = bits >>> 8;
           }
         }
-        const be = await createWasmBackend({ threads, kernelSet });
-        const ref = createReferenceBackend();
+        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const ref = hostViews(createReferenceBackend());
         try {
           const w = load(be, type, rows, cols, bytes);
           const wr = load(ref, type, rows, cols, bytes);
@@ -149,8 +150,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   it('per-token ternary kernels advance up to 4 tiles at once: chunks of 1..5 tiles, tail rows, both activation schemes: bit-identical', async () => {
     // 1 thread cuts a job into 8 chunks: 8 * k tiles + 6 rows gives chunks of k tiles (k = 1..5) and an untiled tail
     const cols = 256;
-    const be = await createWasmBackend({ threads: 1, kernelSet });
-    const ref = createReferenceBackend();
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
+    const ref = hostViews(createReferenceBackend());
     try {
       for (const tilesPerChunk of [1, 2, 3, 4, 5]) {
         const rows = 8 * 32 * tilesPerChunk + 6;
@@ -185,8 +186,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   it('ternary matmul with non-finite, zero and tiny activations equals the reference (both quantization paths)', async () => {
     const cols = 512;
     const rows = 40;
-    const be = await createWasmBackend({ threads: 2, kernelSet });
-    const ref = createReferenceBackend();
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const ref = hostViews(createReferenceBackend());
     try {
       const rng = seededRng(31337);
       const bytes = packI2s(rng.codes(rows * cols), 0.25, cols);
@@ -210,11 +211,16 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
         });
         const out = be.allocF32(n * rows);
         const outR = ref.allocF32(n * rows);
+        // tensors have no subviews: the tokens from t0 on are copied to the start of a second tensor
+        const xs = be.allocF32(n * cols);
+        const xrs = ref.allocF32(n * cols);
         for (const nTokens of [1, n]) {
           for (let t0 = 0; t0 + nTokens <= n; t0 += nTokens) {
             out.fill(-7);
-            be.matmul(out, wa, x.subarray(t0 * cols), nTokens, 1);
-            ref.matmul(outR, wb, xr.subarray(t0 * cols), nTokens, 1);
+            xs.set(x.subarray(t0 * cols));
+            xrs.set(xr.subarray(t0 * cols));
+            be.matmul(out, wa, xs, nTokens, 1);
+            ref.matmul(outR, wb, xrs, nTokens, 1);
             for (let i = 0; i < nTokens * rows; i++) {
               if (!Object.is(out[i], outR[i])) expect.fail(`${mode} tokens ${t0}..${t0 + nTokens - 1} index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
             }
@@ -245,8 +251,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
       ['TQ1_0', GgmlType.TQ1_0, 512, false, 'random'],
     ];
     for (const threads of [1, 2]) {
-      const be = await createWasmBackend({ threads, kernelSet });
-      const ref = createReferenceBackend();
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
       try {
         for (const [label, type, cols, blockScales, fill] of cases) {
           const rng = seededRng(cols + (blockScales ? 1 : 0) + fill.length + type);
@@ -317,8 +323,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
         const f = new Float32Array(bytes.buffer);
         for (let i = 0; i < f.length; i++) f[i] = rng.normal();
       }
-      const be = await createWasmBackend({ threads: 2, kernelSet });
-      const ref = createReferenceBackend();
+      const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
       try {
         const w = load(be, type, rows, cols, bytes);
         const wr = load(ref, type, rows, cols, bytes);
@@ -355,8 +361,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
 
 describe('wasm thread pool and float-matmul activations', () => {
   it('thousands of back-to-back small jobs on 2 threads give the 1-thread results every time', async () => {
-    const one = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
-    const two = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
+    const one = hostViews(await createWasmBackend({ threads: 1, kernelSet: 'simd128' }));
+    const two = hostViews(await createWasmBackend({ threads: 2, kernelSet: 'simd128' }));
     try {
       const rng = seededRng(77);
       const rows = 96;
@@ -384,8 +390,8 @@ describe('wasm thread pool and float-matmul activations', () => {
     const rng = seededRng(99);
     const rows = 8;
     const cols = 512;
-    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
-    const ref = createReferenceBackend();
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet: 'simd128' }));
+    const ref = hostViews(createReferenceBackend());
     try {
       for (const type of [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K]) {
         const nBytes = type === GgmlType.Q8_0 ? (rows * cols / 32) * 34 : type === GgmlType.Q4_0 ? (rows * cols / 32) * 18 : (rows * cols / 256) * 210;
@@ -464,8 +470,8 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
         bytes[2 * i + 1] = bits >>> 8;
       }
       for (const threads of [1, 2]) {
-        const be = await createWasmBackend({ threads, kernelSet });
-        const ref = createReferenceBackend();
+        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const ref = hostViews(createReferenceBackend());
         try {
           const w = load(be, GgmlType.F16, rows, cols, bytes);
           const wr = load(ref, GgmlType.F16, rows, cols, bytes);
@@ -498,8 +504,8 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
 
 describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 threads)', () => {
   it.each(sets)('%s: rmsnorm, rope (both styles, repeated positions), relu^2 * up, silu * up, add: bit-identical to the reference', async (kernelSet) => {
-    const be = await createWasmBackend({ threads: 2, kernelSet });
-    const ref = createReferenceBackend();
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const ref = hostViews(createReferenceBackend());
     try {
       const rng = seededRng(9090);
       const same = (label: string, a: Float32Array, e: Float32Array): void => {
@@ -553,7 +559,7 @@ describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 th
 
 describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-value fallback)', () => {
   it.each(sets)('%s: ties, the F16 range edges, subnormals, zeros, Inf and NaN, in runs of 8 and a tail', async (kernelSet) => {
-    const be = await createWasmBackend({ threads: 1, kernelSet });
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
     try {
       const kvDim = 40;
       const nTokens = 5; // 200 values per plane: 25 runs of 8
@@ -600,8 +606,8 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
     const headDim = 32;
     const kvDim = nKvHeads * headDim;
     const nTokens = 6;
-    const be = await createWasmBackend({ threads: 2, kernelSet });
-    const ref = createReferenceBackend();
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const ref = hostViews(createReferenceBackend());
     try {
       const outs: Float32Array[] = [];
       for (const b of [be, ref]) {
@@ -611,6 +617,7 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
         const v = b.allocF32(nTokens * kvDim);
         const q = b.allocF32(nTokens * nHeads * headDim);
         const out = b.allocF32(nLayers * nTokens * nHeads * headDim);
+        const outLayer = b.allocF32(nTokens * nHeads * headDim);
         for (let layer = 0; layer < nLayers; layer++) {
           for (let i = 0; i < k.length; i++) {
             k[i] = r.normal();
@@ -622,7 +629,8 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
           }
           b.kvWrite(cache, layer, k, v, 0, nTokens);
           for (let i = 0; i < q.length; i++) q[i] = r.normal();
-          b.attention(out.subarray(layer * nTokens * nHeads * headDim), q, cache, layer, 0, nTokens, nHeads, nKvHeads, headDim);
+          b.attention(outLayer, q, cache, layer, 0, nTokens, nHeads, nKvHeads, headDim);
+          out.set(outLayer, layer * nTokens * nHeads * headDim);
         }
         outs.push(Float32Array.from(out));
       }
@@ -646,8 +654,8 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
 
 describe('wasm backend rules', () => {
   it('refuses buffers and weights it did not create, and ops after dispose; dispose is idempotent', async () => {
-    const be = await createWasmBackend({ threads: 2, kernelSet: 'simd128' });
-    const other = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet: 'simd128' }));
+    const other = hostViews(await createWasmBackend({ threads: 1, kernelSet: 'simd128' }));
     const bytes = packI2s(seededRng(3).codes(128 * 2), 0.5, 128);
     const w = load(be, GgmlType.I2_S, 2, 128, bytes);
     const wOther = load(other, GgmlType.I2_S, 2, 128, bytes);
@@ -681,10 +689,11 @@ describe('wasm backend rules', () => {
       const r = await runSnippet([
         `import { createWasmBackend } from ${JSON.stringify(INDEX_TS)};`,
         'const be = await createWasmBackend({ threads: 2 });',
-        'const x = be.allocF32(64); const y = be.allocF32(64); x.fill(1); y.fill(2);',
+        'const x = be.alloc(64); const y = be.alloc(64); be.write(x, new Float32Array(64).fill(1)); be.write(y, new Float32Array(64).fill(2));',
         'be.addInPlace(x, y, 64);',
+        'const x0 = (await be.read(x, 0, 1))[0];',
         dispose ? 'await be.dispose();' : '',
-        "console.log('threads', be.threads, 'x0', x[0]);",
+        "console.log('threads', be.threads, 'x0', x0);",
       ]);
       expect(r.error, String(r.error)).toBeUndefined();
       expect(r.stdout + r.stderr).toContain('threads 2 x0 3');
@@ -716,7 +725,7 @@ describe('wasm backend rules', () => {
   });
 
   it('this runtime: auto follows the probe; a relaxed request fails cleanly where relaxed SIMD is unusable', async () => {
-    const be = await createWasmBackend({ threads: 1 });
+    const be = hostViews(await createWasmBackend({ threads: 1 }));
     expect(be.kernelSet).toBe(probe.relaxedSelfCheck === true ? 'relaxed-simd' : 'simd128');
     await be.dispose();
     if (requireRelaxed) expect(probe.relaxedSelfCheck, 'BITNET_WASM_REQUIRE_RELAXED: relaxed SIMD must pass here').toBe(true);

@@ -1,0 +1,774 @@
+// The WebGPU backend: KernelBackend ops recorded as compute passes into one command encoder per step and submitted
+// once at endStep (docs/next-shape.md sections 1-4); WGSL kernels in shaders/*.wgsl, bundled by scripts/build-wgsl.mjs.
+//
+// Numerics follow the reference backend (docs/numerics.md): integer dot products for the ternary and block-quantized
+// formats on activations quantized exactly as the CPU backends do (quantize.wgsl), F16 K/V cache with q and the
+// probabilities rounded to F16, F16/BF16 rounding and divisions done exactly in integer arithmetic (common.wgsl).
+// Float sums run in a different order than on the CPU, so float outputs differ by a few ulp (conformance tolerances).
+
+import { BitNetError } from '../../errors.js';
+import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
+import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
+import { checkMatmulMany } from '../matmul-many.js';
+import { requireFinite, requireInt, requireLength } from '../reference/checks.js';
+import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../reference/weights.js';
+import { nativeActivationQuant } from '../../formats/index.js';
+import { checkK, checkRows } from '../row-select.js';
+import { SHADERS, type ShaderName } from './generated/shaders.js';
+import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBuffer, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice } from './gpu-api.js';
+
+/** Bytes of one upload of a createWeight array (queue.writeBuffer) in prepareWeight. */
+export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
+/** Largest headDim the attention kernel holds in workgroup memory. */
+const MAX_HEAD_DIM = 256;
+/** Largest k of topK (one pass over the row per k). */
+export const MAX_TOP_K = 1024;
+/** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
+const MAX_GROUPS_PER_DIM = 65535;
+
+export interface WebGpuBackendOptions {
+  /** navigator.gpu or a Node binding's GPU object; default globalThis.navigator.gpu. */
+  readonly gpu?: Gpu;
+  /** Split weights into GPU buffers of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
+  readonly maxBindingBytes?: number;
+}
+
+const FORMAT = {
+  ternary: { [GgmlType.I2_S]: 0, [GgmlType.TQ2_0]: 1, [GgmlType.TQ1_0]: 2 } as Partial<Record<GgmlType, number>>,
+  float: { [GgmlType.F32]: 0, [GgmlType.F16]: 1, [GgmlType.BF16]: 2 } as Partial<Record<GgmlType, number>>,
+  quant: { [GgmlType.Q8_0]: 0, [GgmlType.Q4_0]: 1, [GgmlType.Q6_K]: 2 } as Partial<Record<GgmlType, number>>,
+  embed: {
+    [GgmlType.F32]: 0,
+    [GgmlType.F16]: 1,
+    [GgmlType.BF16]: 2,
+    [GgmlType.Q8_0]: 3,
+    [GgmlType.Q4_0]: 4,
+    [GgmlType.Q6_K]: 5,
+    [GgmlType.I2_S]: 6,
+    [GgmlType.TQ2_0]: 7,
+    [GgmlType.TQ1_0]: 8,
+  } as Partial<Record<GgmlType, number>>,
+};
+
+function bad(op: string, message: string, details: Record<string, string | number> = {}): BitNetError {
+  return new BitNetError('BAD_ARGUMENT', `${op}: ${message}`, { details: { op, ...details } });
+}
+
+const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+
+class GpuTensor implements Tensor {
+  constructor(
+    readonly owner: WebGpuBackend,
+    readonly buffer: GpuBuffer,
+    readonly nElements: number,
+  ) {}
+}
+
+/**
+ * A contiguous run of rows of a weight in one GPU buffer (weights larger than a binding are split by rows), and the
+ * up to 3 bytes of its upload that wait for the next piece (queue.writeBuffer takes whole 4-byte words).
+ */
+interface WeightPart {
+  readonly buffer: GpuBuffer;
+  readonly rowStart: number;
+  readonly rows: number;
+  /** Tensor bytes [byteStart, byteEnd) live in this part. */
+  readonly byteStart: number;
+  readonly byteEnd: number;
+  pending: Uint8Array;
+  /** Part byte where `pending` goes. */
+  pendingAt: number;
+}
+
+class GpuWeight implements Weight {
+  readonly rows: number;
+  readonly cols: number;
+  prepared = false;
+  readonly parts: WeightPart[];
+  /** I2_S: the per-tensor scale (known at prepareWeight); 1 otherwise. */
+  tensorScale = 1;
+  /** I2_S: the 4 bytes of the scale, gathered as the pieces pass. */
+  readonly scaleBytes = new Uint8Array(4);
+  /** Bytes received so far (uploads arrive in file order). */
+  written = 0;
+  /** createWeight's host array, uploaded by prepareWeight; undefined for streamed weights. */
+  staging: Uint8Array | undefined;
+  readonly typeName: string;
+  readonly activationQuant: 'per-token' | 'q8k-block';
+
+  constructor(
+    readonly owner: WebGpuBackend,
+    readonly info: WeightInfo,
+    rows: number,
+    cols: number,
+    parts: WeightPart[],
+  ) {
+    this.rows = rows;
+    this.cols = cols;
+    this.parts = parts;
+    this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
+    this.typeName = TYPE_TRAITS[info.type].name.toLowerCase();
+  }
+}
+
+class GpuKvCache implements KvCache {
+  constructor(
+    readonly owner: WebGpuBackend,
+    readonly nLayers: number,
+    readonly contextLength: number,
+    readonly kvDim: number,
+    readonly headDim: number | undefined,
+    /** Per layer, F16 pairs, position-major. */
+    readonly keys: GpuBuffer[],
+    readonly values: GpuBuffer[],
+  ) {}
+}
+
+/** Bytes of one row of a weight as stored in the file (I2_S: the codes only; its scale follows the last row). */
+function rowBytes(type: GgmlType, cols: number): number {
+  if (type === GgmlType.I2_S) return cols / 4;
+  const t = TYPE_TRAITS[type];
+  return (cols / t.blockSize) * t.typeSize;
+}
+
+class WebGpuBackend implements KernelBackend {
+  readonly name = 'webgpu' as const;
+  readonly kernelSet = 'webgpu' as const;
+  readonly threads = 1;
+
+  private disposed = false;
+  private encoder: GpuCommandEncoder | undefined;
+  /** Buffers of recorded commands (uniforms, staging), destroyed once their step has run. */
+  private transient: GpuBuffer[] = [];
+  private readonly owned = new Set<GpuBuffer>();
+  private readonly pipelines = new Map<ShaderName, GpuComputePipeline>();
+  private readonly scratch = new Map<string, GpuBuffer>();
+  private readonly calls = new Map<string, number>();
+  private firstError: string | undefined;
+  private lost: string | undefined;
+  private ropeTable: { key: string; buffer: GpuBuffer } | undefined;
+
+  constructor(
+    private readonly device: GpuDevice,
+    readonly adapterInfo: string,
+    private readonly maxBindingBytes: number,
+  ) {
+    device.addEventListener('uncapturederror', (e) => {
+      this.firstError ??= e.error.message;
+    });
+    void device.lost.then((info) => {
+      this.lost = info.message === '' ? (info.reason ?? 'device lost') : info.message;
+    });
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private live(op: string): void {
+    if (this.disposed) throw new BitNetError('DISPOSED', `webgpu backend: ${op} after dispose()`, { details: { op } });
+    if (this.lost !== undefined) throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: the device was lost (${this.lost})`, { details: { op } });
+  }
+
+  private count(id: string): void {
+    this.calls.set(id, (this.calls.get(id) ?? 0) + 1);
+  }
+
+  private buffer(size: number, usage: number, label: string): GpuBuffer {
+    if (size > this.device.limits.maxBufferSize) {
+      throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: ${label} needs a buffer of ${size} bytes, more than this adapter's maxBufferSize ${this.device.limits.maxBufferSize}`, {
+        details: { bytes: size },
+      });
+    }
+    const b = this.device.createBuffer({ size: roundUp4(size), usage, label });
+    this.owned.add(b);
+    return b;
+  }
+
+  private tensor(op: string, what: string, t: Tensor, n: number): GpuTensor {
+    if (!(t instanceof GpuTensor) || t.owner !== this) throw bad(op, `${what} is not a tensor of this backend (use alloc)`, { field: what });
+    if (t.nElements < n) throw bad(op, `${what} needs at least ${n} elements, has ${t.nElements}`, { field: what, expected: n, actual: t.nElements });
+    return t;
+  }
+
+  private own(op: string, w: Weight): GpuWeight {
+    if (!(w instanceof GpuWeight) || w.owner !== this) throw bad(op, `weight '${w.info.name}' was not created by this backend`, { tensor: w.info.name });
+    if (!w.prepared) throw bad(op, `weight '${w.info.name}' is used before prepareWeight()`, { tensor: w.info.name });
+    return w;
+  }
+
+  private ownCache(op: string, cache: KvCache, layer: number): GpuKvCache {
+    if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw bad(op, 'KV cache was not created by this backend');
+    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) throw bad(op, `layer ${layer} out of range [0, ${cache.nLayers})`, { field: 'layer', actual: layer });
+    return cache;
+  }
+
+  private positions(op: string, cache: GpuKvCache, startPos: number, nTokens: number): void {
+    requireInt(op, 'startPos', startPos, 0);
+    requireInt(op, 'nTokens', nTokens, 0);
+    if (startPos + nTokens > cache.contextLength) {
+      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
+        details: { op, startPos, nTokens, contextLength: cache.contextLength },
+      });
+    }
+  }
+
+  private enc(): GpuCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private pipeline(name: ShaderName): GpuComputePipeline {
+    let p = this.pipelines.get(name);
+    if (p === undefined) {
+      const module = this.device.createShaderModule({ code: `${SHADERS.common}\n${SHADERS[name]}`, label: name });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
+      this.pipelines.set(name, p);
+    }
+    return p;
+  }
+
+  /** A named scratch buffer of at least `bytes` (grown by replacement; recorded commands keep the old one alive). */
+  private scratchBuffer(name: string, bytes: number): GpuBuffer {
+    const s = this.scratch.get(name);
+    if (s !== undefined && s.size >= bytes) return s;
+    if (s !== undefined) this.transient.push(s);
+    const b = this.buffer(Math.max(bytes, 2 * (s?.size ?? 0)), BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST, `scratch ${name}`);
+    this.scratch.set(name, b);
+    return b;
+  }
+
+  /** Records one dispatch of `name` over `groups` workgroups with the parameter block (8 u32, 4 f32) and bindings 1... */
+  private dispatch(name: ShaderName, groups: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
+    if (groups === 0) return;
+    const uniform = this.device.createBuffer({ size: 48, usage: BUFFER_USAGE.UNIFORM, mappedAtCreation: true, label: `${name} params` });
+    const range = uniform.getMappedRange();
+    const u32 = new Uint32Array(range, 0, 8);
+    const f32 = new Float32Array(range, 32, 4);
+    for (let i = 0; i < u.length; i++) u32[i] = u[i];
+    for (let i = 0; i < f.length; i++) f32[i] = f[i];
+    uniform.unmap();
+    this.transient.push(uniform);
+    const pipeline = this.pipeline(name);
+    const group = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: uniform } }, ...bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b } }))],
+    });
+    const pass = this.enc().beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    const x = Math.min(groups, MAX_GROUPS_PER_DIM);
+    pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+    pass.end();
+  }
+
+  /** Host data into a buffer, ordered with the recorded commands (a staging copy inside the step). */
+  private upload(dst: GpuBuffer, byteOffset: number, data: ArrayBufferView): void {
+    const staging = this.device.createBuffer({ size: roundUp4(data.byteLength), usage: BUFFER_USAGE.COPY_SRC, mappedAtCreation: true, label: 'upload' });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    staging.unmap();
+    this.transient.push(staging);
+    this.enc().copyBufferToBuffer(staging, 0, dst, byteOffset, data.byteLength);
+  }
+
+  /** Submits what is recorded; resolves when the GPU has run it. GPU errors become BitNetErrors here. */
+  private async flush(): Promise<void> {
+    const enc = this.encoder;
+    this.encoder = undefined;
+    const done = this.transient;
+    this.transient = [];
+    if (enc !== undefined) this.device.queue.submit([enc.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+    for (const b of done) {
+      this.owned.delete(b);
+      b.destroy();
+    }
+    if (this.lost !== undefined) throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: the device was lost (${this.lost})`);
+    if (this.firstError !== undefined) {
+      const message = this.firstError;
+      this.firstError = undefined;
+      throw new BitNetError('INTERNAL', `webgpu backend: ${message}`);
+    }
+  }
+
+  /** Bytes [byteOffset, + byteLength) of a buffer, after every recorded command. */
+  private async readBytes(src: GpuBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    if (byteLength === 0) return new ArrayBuffer(0);
+    const rb = this.device.createBuffer({ size: roundUp4(byteLength), usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST, label: 'read back' });
+    this.enc().copyBufferToBuffer(src, byteOffset, rb, 0, roundUp4(byteLength));
+    try {
+      await this.flush();
+      await rb.mapAsync(MAP_READ);
+      return rb.getMappedRange().slice(0, byteLength);
+    } finally {
+      rb.destroy();
+    }
+  }
+
+  // ------------------------------------------------------------------ memory
+
+  reserve(plan: MemoryPlan): void {
+    this.live('reserve');
+    requireInt('reserve', 'weightBytes', plan.weightBytes, 0);
+    requireInt('reserve', 'activationFloats', plan.activationFloats, 0);
+    requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
+  }
+
+  /** A weight with its GPU buffers (split by rows at maxBindingBytes), waiting for its bytes. */
+  private newWeight(info: WeightInfo): GpuWeight {
+    const { rows, cols } = checkWeightInfo(info);
+    const perRow = rowBytes(info.type, cols);
+    const rowsPerPart = Math.max(1, Math.floor(this.maxBindingBytes / perRow));
+    const parts: WeightPart[] = [];
+    for (let r0 = 0; r0 < rows; r0 += rowsPerPart) {
+      const n = Math.min(rowsPerPart, rows - r0);
+      const buffer = this.buffer(n * perRow, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, `weight ${info.name} rows ${r0}..${r0 + n - 1}`);
+      parts.push({ buffer, rowStart: r0, rows: n, byteStart: r0 * perRow, byteEnd: (r0 + n) * perRow, pending: new Uint8Array(0), pendingAt: 0 });
+    }
+    return new GpuWeight(this, info, rows, cols, parts);
+  }
+
+  createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
+    this.live('createWeight');
+    const weight = this.newWeight(info);
+    weight.staging = new Uint8Array(info.byteSize);
+    return { weight, target: weight.staging };
+  }
+
+  readonly createStreamedWeight = (info: WeightInfo): Weight => {
+    this.live('createStreamedWeight');
+    return this.newWeight(info);
+  };
+
+  readonly writeWeight = (weight: Weight, byteOffset: number, bytes: Uint8Array): void => {
+    this.live('writeWeight');
+    if (!(weight instanceof GpuWeight) || weight.owner !== this) throw bad('writeWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
+    if (weight.prepared || weight.staging !== undefined) throw bad('writeWeight', `weight '${weight.info.name}' is not a streamed weight waiting for bytes`, { tensor: weight.info.name });
+    this.putBytes(weight, byteOffset, bytes);
+  };
+
+  /** Uploads the next piece of a weight's bytes into the parts it covers (scales checked on the host first). */
+  private putBytes(w: GpuWeight, byteOffset: number, bytes: Uint8Array): void {
+    const name = w.info.name;
+    if (byteOffset !== w.written || byteOffset % 4 !== 0 || byteOffset + bytes.length > w.info.byteSize) {
+      throw bad('writeWeight', `'${name}': a piece of ${bytes.length} bytes at ${byteOffset}; expected the next one at ${w.written} (4-byte aligned, within ${w.info.byteSize})`, { tensor: name });
+    }
+    const type = w.info.type;
+    const blockBytes = BLOCK_SCALES[type]?.blockBytes ?? 1;
+    if (byteOffset % blockBytes !== 0) throw bad('writeWeight', `'${name}': a piece must start at a block boundary (${blockBytes} bytes), got ${byteOffset}`, { tensor: name });
+    checkBlockScaleRange(name, type, bytes, byteOffset);
+    if (type === GgmlType.I2_S) {
+      const at = (w.rows * w.cols) / 4;
+      for (let i = 0; i < 4; i++) if (at + i >= byteOffset && at + i < byteOffset + bytes.length) w.scaleBytes[i] = bytes[at + i - byteOffset];
+    }
+    const end = byteOffset + bytes.length;
+    for (const p of w.parts) {
+      const from = Math.max(byteOffset, p.byteStart);
+      const to = Math.min(end, p.byteEnd);
+      if (from >= to) continue;
+      const slice = bytes.subarray(from - byteOffset, to - byteOffset);
+      const data = p.pending.length === 0 ? slice : new Uint8Array([...p.pending, ...slice]);
+      const aligned = data.length - (data.length % 4);
+      if (aligned > 0) this.device.queue.writeBuffer(p.buffer, p.pendingAt, data, 0, aligned);
+      p.pending = data.slice(aligned);
+      p.pendingAt += aligned;
+    }
+    w.written = end;
+  }
+
+  prepareWeight(weight: Weight): void {
+    this.live('prepareWeight');
+    if (!(weight instanceof GpuWeight) || weight.owner !== this) throw bad('prepareWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
+    if (weight.prepared) return;
+    const staging = weight.staging;
+    if (staging !== undefined) {
+      weight.staging = undefined;
+      // pieces of whole blocks and whole 4-byte words, as the loader streams them
+      const block = weight.info.type === GgmlType.I2_S ? 32 : TYPE_TRAITS[weight.info.type].typeSize;
+      let unit = block;
+      while (unit % 4 !== 0) unit += block;
+      const piece = Math.max(unit, Math.floor(UPLOAD_CHUNK_BYTES / unit) * unit);
+      for (let o = 0; o < staging.length; o += piece) this.putBytes(weight, o, staging.subarray(o, Math.min(staging.length, o + piece)));
+    }
+    const name = weight.info.name;
+    if (weight.written !== weight.info.byteSize) {
+      throw bad('prepareWeight', `'${name}' received ${weight.written} of its ${weight.info.byteSize} bytes`, { tensor: name, expected: weight.info.byteSize, actual: weight.written });
+    }
+    for (const p of weight.parts) {
+      if (p.pending.length === 0) continue;
+      const padded = new Uint8Array(4);
+      padded.set(p.pending);
+      this.device.queue.writeBuffer(p.buffer, p.pendingAt, padded);
+      p.pending = new Uint8Array(0);
+    }
+    if (weight.info.type === GgmlType.I2_S) {
+      const scale = new DataView(weight.scaleBytes.buffer).getFloat32(0, true);
+      if (!Number.isFinite(scale)) {
+        const at = (weight.rows * weight.cols) / 4;
+        throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': I2_S scale is ${scale}, expected a finite number (byte ${at})`, { details: { tensor: name, byteOffset: at, actual: String(scale) } });
+      }
+      weight.tensorScale = scale;
+    }
+    weight.prepared = true;
+  }
+
+  alloc(nElements: number): Tensor {
+    this.live('alloc');
+    requireInt('alloc', 'nElements', nElements, 0);
+    if (nElements * 4 > this.device.limits.maxStorageBufferBindingSize) {
+      throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: a tensor of ${nElements} floats exceeds this adapter's maxStorageBufferBindingSize`, { details: { nElements } });
+    }
+    return new GpuTensor(this, this.buffer(nElements * 4, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST, 'tensor'), nElements);
+  }
+
+  write(dst: Tensor, src: Float32Array, dstOffset = 0): void {
+    this.live('write');
+    requireInt('write', 'dstOffset', dstOffset, 0);
+    if (!(src instanceof Float32Array)) throw bad('write', 'src must be a Float32Array', { field: 'src' });
+    const t = this.tensor('write', 'dst', dst, dstOffset + src.length);
+    if (src.length > 0) this.upload(t.buffer, dstOffset * 4, src);
+  }
+
+  async read(src: Tensor, offset: number, nElements: number): Promise<Float32Array> {
+    this.live('read');
+    requireInt('read', 'offset', offset, 0);
+    requireInt('read', 'nElements', nElements, 0);
+    const t = this.tensor('read', 'src', src, offset + nElements);
+    return new Float32Array(await this.readBytes(t.buffer, offset * 4, nElements * 4));
+  }
+
+  beginStep(): void {
+    this.live('beginStep');
+    this.enc();
+  }
+
+  endStep(): Promise<void> {
+    this.live('endStep');
+    return this.flush();
+  }
+
+  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
+    this.live('createKvCache');
+    requireInt('createKvCache', 'nLayers', nLayers, 1);
+    requireInt('createKvCache', 'contextLength', contextLength, 1);
+    requireInt('createKvCache', 'kvDim', kvDim, 1);
+    if (headDim !== undefined) {
+      requireInt('createKvCache', 'headDim', headDim, 1);
+      if (kvDim % headDim !== 0) throw bad('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
+    }
+    const bytes = contextLength * kvDim * 2;
+    const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
+    const keys: GpuBuffer[] = [];
+    const values: GpuBuffer[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      keys.push(this.buffer(bytes, usage, `K layer ${l}`));
+      values.push(this.buffer(bytes, usage, `V layer ${l}`));
+    }
+    return new GpuKvCache(this, nLayers, contextLength, kvDim, headDim, keys, values);
+  }
+
+  // ------------------------------------------------------------------ ops
+
+  embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
+    this.live('embed');
+    const w = this.own('embed', table);
+    const o = this.tensor('embed', 'out', out, tokenIds.length * w.cols);
+    for (let t = 0; t < tokenIds.length; t++) {
+      const id = tokenIds[t];
+      if (!Number.isInteger(id) || id < 0 || id >= w.rows) throw bad('embed', `token ${t} has id ${id}, expected an integer in [0, ${w.rows}) for '${w.info.name}'`, { index: t, actual: id, expected: w.rows });
+    }
+    const fmt = FORMAT.embed[w.info.type];
+    if (fmt === undefined) throw bad('embed', `type ${w.typeName} is not an embedding type`);
+    for (let t = 0; t < tokenIds.length; t++) {
+      const id = tokenIds[t];
+      const part = w.parts.find((p) => id >= p.rowStart && id < p.rowStart + p.rows);
+      if (part === undefined) throw new BitNetError('INTERNAL', `embed: row ${id} in no part of '${w.info.name}'`);
+      this.dispatch('embed', Math.ceil(w.cols / 64), [id - part.rowStart, w.cols, fmt, t * w.cols], [w.tensorScale], [part.buffer, o.buffer]);
+    }
+    this.count(`webgpu.embed.${w.typeName}`);
+  }
+
+  rmsnorm(out: Tensor, x: Tensor, weight: Tensor, nTokens: number, dim: number, eps: number): void {
+    this.live('rmsnorm');
+    requireInt('rmsnorm', 'nTokens', nTokens, 0);
+    requireInt('rmsnorm', 'dim', dim, 1);
+    requireFinite('rmsnorm', 'eps', eps);
+    const xt = this.tensor('rmsnorm', 'x', x, nTokens * dim);
+    const ot = this.tensor('rmsnorm', 'out', out, nTokens * dim);
+    const wt = this.tensor('rmsnorm', 'weight', weight, dim);
+    const inPlace = xt === ot;
+    const outBuffer = inPlace ? this.scratchBuffer('unused', 4) : ot.buffer;
+    this.dispatch('rmsnorm', nTokens, [dim, inPlace ? 1 : 0], [eps], [xt.buffer, wt.buffer, outBuffer]);
+    this.count('webgpu.rmsnorm');
+  }
+
+  matmul(out: Tensor, w: Weight, x: Tensor, nTokens: number, scale = 1): void {
+    this.live('matmul');
+    const weight = this.own('matmul', w);
+    requireInt('matmul', 'nTokens', nTokens, 0);
+    requireFinite('matmul', 'scale', scale);
+    const xt = this.tensor('matmul', 'x', x, nTokens * weight.cols);
+    const ot = this.tensor('matmul', 'out', out, nTokens * weight.rows);
+    if (nTokens > 0) this.matmulRecorded(ot, weight, xt, nTokens, scale);
+    this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}`);
+  }
+
+  matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
+    this.live('matmulMany');
+    checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
+    const cols = targets[0].w.cols;
+    const xt = this.tensor('matmulMany', 'x', x, nTokens * cols);
+    const outs = targets.map((t, i) => this.tensor('matmulMany', `targets[${i}].out`, t.out, nTokens * t.w.rows));
+    targets.forEach((t, i) => {
+      const w = t.w as GpuWeight;
+      if (nTokens > 0) this.matmulRecorded(outs[i], w, xt, nTokens, t.scale ?? 1);
+      this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${w.typeName}`);
+    });
+  }
+
+  /** Quantize x as `mode` says into the xq / xs scratch; returns them. */
+  private quantize(x: GpuTensor, nTokens: number, cols: number, mode: 0 | 1 | 2): [GpuBuffer, GpuBuffer] {
+    const block = mode === 0 ? cols : mode === 1 ? 256 : 32;
+    const perToken = Math.ceil(cols / block);
+    const xq = this.scratchBuffer('xq', nTokens * cols * 4);
+    const xs = this.scratchBuffer('xs', nTokens * perToken * 4);
+    this.dispatch('quantize', nTokens * perToken, [mode, block, cols, perToken], [], [x.buffer, xq, xs]);
+    return [xq, xs];
+  }
+
+  /**
+   * Records a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
+   * blocks or segments) decide the threads per row (a power of two up to 64), the rest of the 64 threads take other rows.
+   */
+  private matmulDispatch(name: 'matmul-ternary' | 'matmul-float' | 'matmul-quant', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
+    const tpr = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, units))));
+    const pairs = p.rows * nTokens;
+    this.dispatch(name, Math.ceil(pairs / (64 / tpr)), [...u, tpr], f, bindings);
+  }
+
+  private matmulRecorded(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number): void {
+    const type = w.info.type;
+    const { rows, cols } = w;
+    const ternary = FORMAT.ternary[type];
+    const float = FORMAT.float[type];
+    const quant = FORMAT.quant[type];
+    if (ternary !== undefined) {
+      const q8k = w.activationQuant === 'q8k-block';
+      const [xq, xs] = this.quantize(x, nTokens, cols, q8k ? 1 : 0);
+      for (const p of w.parts) {
+        const intPath = !q8k && type === GgmlType.I2_S;
+        this.matmulDispatch('matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+      }
+    } else if (float !== undefined) {
+      for (const p of w.parts) this.matmulDispatch('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]);
+    } else if (quant !== undefined) {
+      const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2);
+      const blocks = cols / (quant === 2 ? 256 : 32);
+      for (const p of w.parts) this.matmulDispatch('matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+    } else {
+      throw bad('matmul', `weight type ${w.typeName} has no webgpu matmul`);
+    }
+  }
+
+  rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
+    this.live('rope');
+    requireInt('rope', 'nTokens', nTokens, 0);
+    requireInt('rope', 'nHeads', nHeads, 1);
+    requireInt('rope', 'headDim', headDim, 2);
+    if (headDim % 2 !== 0) throw bad('rope', `headDim must be even, got ${headDim}`, { field: 'headDim', actual: headDim });
+    if (style !== 'neox' && style !== 'normal') throw bad('rope', `unknown style '${String(style)}'`, { field: 'style' });
+    if (!(theta > 0) || !Number.isFinite(theta)) throw bad('rope', `theta must be a positive number, got ${theta}`, { field: 'theta' });
+    const xt = this.tensor('rope', 'x', x, nTokens * nHeads * headDim);
+    requireLength('rope', 'positions', positions, nTokens);
+    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
+    if (nTokens === 0) return;
+    // cos / sin per token and pair as kernels/reference/rope.ts (ggml_rope_cache_init), built on the host once per
+    // set of positions (q and k of every layer share it)
+    const half = headDim / 2;
+    const key = `${headDim}/${theta}/${Array.from({ length: nTokens }, (_, t) => positions[t]).join(',')}`;
+    if (this.ropeTable?.key !== key) {
+      const table = new Float32Array(nTokens * half * 2);
+      const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / headDim)));
+      for (let t = 0; t < nTokens; t++) {
+        let angle = Math.fround(positions[t]);
+        for (let i = 0; i < half; i++) {
+          table[2 * (t * half + i)] = Math.fround(Math.cos(angle));
+          table[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
+          angle = Math.fround(angle * thetaScale);
+        }
+      }
+      const buffer = this.buffer(table.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'rope table');
+      if (this.ropeTable !== undefined) this.transient.push(this.ropeTable.buffer);
+      this.upload(buffer, 0, table);
+      this.ropeTable = { key, buffer };
+    }
+    this.dispatch('rope', Math.ceil((nTokens * nHeads * half) / 64), [nTokens, nHeads, headDim, style === 'neox' ? 1 : 0], [], [xt.buffer, this.ropeTable.buffer]);
+    this.count(`webgpu.rope.${style}`);
+  }
+
+  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void {
+    this.live('kvWrite');
+    const c = this.ownCache('kvWrite', cache, layer);
+    this.positions('kvWrite', c, startPos, nTokens);
+    const kt = this.tensor('kvWrite', 'k', k, nTokens * c.kvDim);
+    const vt = this.tensor('kvWrite', 'v', v, nTokens * c.kvDim);
+    const first = startPos * c.kvDim;
+    const n = nTokens * c.kvDim;
+    const firstWord = Math.floor(first / 2);
+    const words = Math.ceil((first + n) / 2) - firstWord;
+    if (n > 0) this.dispatch('kv-write', Math.ceil(words / 64), [first, n, firstWord, words], [], [kt.buffer, vt.buffer, c.keys[layer], c.values[layer]]);
+    this.count('webgpu.kv_write');
+  }
+
+  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+    this.live('attention');
+    const c = this.ownCache('attention', cache, layer);
+    this.positions('attention', c, startPos, nTokens);
+    requireInt('attention', 'nHeads', nHeads, 1);
+    requireInt('attention', 'nKvHeads', nKvHeads, 1);
+    requireInt('attention', 'headDim', headDim, 1);
+    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
+      throw bad('attention', `nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
+        nHeads,
+        nKvHeads,
+        headDim,
+        kvDim: c.kvDim,
+      });
+    }
+    if (c.headDim !== undefined && c.headDim !== headDim) throw bad('attention', `headDim ${headDim} differs from the ${c.headDim} the cache was created with`, { field: 'headDim', expected: c.headDim, actual: headDim });
+    if (headDim > MAX_HEAD_DIM) throw bad('attention', `headDim ${headDim} exceeds the webgpu kernel's ${MAX_HEAD_DIM}`, { field: 'headDim', actual: headDim });
+    const qt = this.tensor('attention', 'q', q, nTokens * nHeads * headDim);
+    const ot = this.tensor('attention', 'out', out, nTokens * nHeads * headDim);
+    if (nTokens > 0) {
+      const scratch = this.scratchBuffer('scores', nTokens * nHeads * c.contextLength * 4);
+      this.dispatch('attention', nTokens * nHeads, [startPos, nHeads, nKvHeads, headDim, c.kvDim, c.contextLength], [1 / Math.sqrt(headDim)], [qt.buffer, c.keys[layer], c.values[layer], ot.buffer, scratch]);
+    }
+    this.count('webgpu.attention');
+  }
+
+  private elementwise(op: string, id: string, code: number, aName: string, a: Tensor, bName: string, b: Tensor, n: number): void {
+    this.live(op);
+    requireInt(op, 'n', n, 0);
+    const at = this.tensor(op, aName, a, n);
+    const bt = this.tensor(op, bName, b, n);
+    if (at === bt && code !== 0) throw bad(op, `${aName} and ${bName} must be different tensors`);
+    // a tensor added to itself: bind a copy of b (a buffer cannot be both read-only and writable in one dispatch)
+    let bBuffer = bt.buffer;
+    if (at === bt) {
+      bBuffer = this.scratchBuffer('self-add', n * 4);
+      this.enc().copyBufferToBuffer(bt.buffer, 0, bBuffer, 0, n * 4);
+    }
+    this.dispatch('elementwise', Math.ceil(n / 64), [code, n], [], [at.buffer, bBuffer]);
+    this.count(id);
+  }
+
+  addInPlace(x: Tensor, y: Tensor, n: number): void {
+    this.elementwise('addInPlace', 'webgpu.add', 0, 'x', x, 'y', y, n);
+  }
+
+  reluSqrMul(gate: Tensor, up: Tensor, n: number): void {
+    this.elementwise('reluSqrMul', 'webgpu.relu_sqr_mul', 1, 'gate', gate, 'up', up, n);
+  }
+
+  siluMul(gate: Tensor, up: Tensor, n: number): void {
+    this.elementwise('siluMul', 'webgpu.silu_mul', 2, 'gate', gate, 'up', up, n);
+  }
+
+  gatherRows(out: Tensor, x: Tensor, rows: ArrayLike<number>, dim: number): void {
+    this.live('gatherRows');
+    requireInt('gatherRows', 'dim', dim, 1);
+    const ot = this.tensor('gatherRows', 'out', out, rows.length * dim);
+    const xt = this.tensor('gatherRows', 'x', x, 0);
+    if (ot === xt) throw bad('gatherRows', 'out must not be x', { field: 'out' });
+    const ids = new Uint32Array(Math.max(1, rows.length));
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!Number.isInteger(r) || r < 0 || (r + 1) * dim > xt.nElements) {
+        throw bad('gatherRows', `rows[${i}] = ${r} is not a row of x (${Math.floor(xt.nElements / dim)} rows of ${dim})`, { index: i, actual: r });
+      }
+      ids[i] = r;
+    }
+    if (rows.length > 0) {
+      const rowBuffer = this.scratchBuffer('gather rows', ids.byteLength);
+      this.upload(rowBuffer, 0, ids);
+      this.dispatch('gather-rows', Math.ceil((rows.length * dim) / 64), [dim, rows.length], [], [xt.buffer, rowBuffer, ot.buffer]);
+    }
+    this.count('webgpu.gather_rows');
+  }
+
+  argmax(logits: Tensor, nRows: number, vocab: number): Promise<Int32Array> {
+    this.live('argmax');
+    const t = this.tensor('argmax', 'logits', logits, 0);
+    checkRows('argmax', t.nElements, nRows, vocab);
+    if (nRows === 0) return Promise.resolve(new Int32Array(0));
+    const ids = this.scratchBuffer('argmax', nRows * 4);
+    this.dispatch('argmax', nRows, [vocab, 0, 0], [], [t.buffer, ids]);
+    this.count('webgpu.argmax');
+    return this.readBytes(ids, 0, nRows * 4).then((b) => new Int32Array(b));
+  }
+
+  topK(logits: Tensor, nRows: number, vocab: number, k: number): Promise<TopK> {
+    this.live('topK');
+    const t = this.tensor('topK', 'logits', logits, 0);
+    checkRows('topK', t.nElements, nRows, vocab);
+    checkK('topK', k, vocab);
+    if (k > MAX_TOP_K) throw bad('topK', `k ${k} exceeds the webgpu kernel's ${MAX_TOP_K}`, { field: 'k', actual: k });
+    if (nRows === 0) return Promise.resolve({ ids: new Int32Array(0), values: new Float32Array(0) });
+    const ids = this.scratchBuffer('topk ids', nRows * k * 4);
+    const values = this.scratchBuffer('topk values', nRows * k * 4);
+    this.dispatch('top-k', nRows, [vocab, k, 0], [], [t.buffer, ids, values]);
+    this.count('webgpu.top_k');
+    return (async () => {
+      const i = new Int32Array(await this.readBytes(ids, 0, nRows * k * 4));
+      const v = new Float32Array(await this.readBytes(values, 0, nRows * k * 4));
+      return { ids: i, values: v };
+    })();
+  }
+
+  kernelCalls(): ReadonlyMap<string, number> {
+    return new Map(this.calls);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.encoder = undefined;
+    try {
+      if (this.lost === undefined) await this.device.queue.onSubmittedWorkDone();
+    } finally {
+      for (const b of this.owned) b.destroy();
+      for (const b of this.transient) b.destroy();
+      this.owned.clear();
+      this.transient = [];
+      this.device.destroy();
+    }
+  }
+}
+
+/** The adapter's description for receipts and errors ('vendor architecture description'). */
+function describeAdapter(a: GpuAdapter): string {
+  const i = a.info;
+  return [i?.vendor, i?.architecture, i?.description].filter((s) => s !== undefined && s !== '').join(' ') || 'unknown adapter';
+}
+
+/**
+ * A KernelBackend on a WebGPU device: navigator.gpu in browsers, or `opts.gpu` (a Node binding). BACKEND_UNAVAILABLE
+ * when there is no WebGPU or no adapter.
+ */
+export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Promise<KernelBackend> {
+  const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
+  if (gpu === undefined) {
+    throw new BitNetError('BACKEND_UNAVAILABLE', 'webgpu backend: WebGPU is not available here (no navigator.gpu; in Node pass a binding such as the `webgpu` package)');
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter === null) throw new BitNetError('BACKEND_UNAVAILABLE', 'webgpu backend: navigator.gpu gave no adapter (no GPU, or WebGPU disabled)');
+  let device: GpuDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+    });
+  } catch (e) {
+    throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: requestDevice failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit));
+}

@@ -1,0 +1,55 @@
+// Float-weight matmul (F32, F16, BF16), x first rounded to the weight type as ggml's vec_dot_type does
+// (kernels/reference/matmul.ts); products summed compensated. One workgroup per (token, row) of one weight part.
+// P.a = rows of this part, P.b = cols, P.c = format (0 F32, 1 F16, 2 BF16), P.e = rowOffset, P.f = out row stride,
+// P.g = nTokens, P.h = threads per row; P.x1 = out scale.
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> red_f: array<vec2<f32>, 64>;
+
+fn weight_at(fmt: u32, g: u32) -> f32 {
+  if (fmt == 0u) { return bitcast<f32>(w[g]); }
+  let half = (w[g >> 1u] >> ((g & 1u) * 16u)) & 0xffffu;
+  if (fmt == 1u) { return f16_value(half); }
+  return bitcast<f32>(half << 16u);
+}
+
+fn x_as(fmt: u32, v: f32) -> f32 {
+  if (fmt == 1u) { return round_f16(v); }
+  if (fmt == 2u) { return round_bf16(v); }
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let rows = P.a;
+  let cols = P.b;
+  let fmt = P.c;
+  // P.h threads (a power of two) per (token, row); 64 / P.h rows per workgroup
+  let tpr = P.h;
+  let lane = lid % tpr;
+  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
+  let valid = wi < rows * P.g;
+  let t = select(0u, wi, valid) / rows;
+  let r = select(0u, wi, valid) % rows;
+  var acc = vec2<f32>(0.0, 0.0);
+  for (var c = lane; c < select(0u, cols, valid); c = c + tpr) {
+    let p = two_prod(weight_at(fmt, r * cols + c), x_as(fmt, x[t * cols + c]));
+    acc = acc_add(acc_add(acc, p.x), p.y);
+  }
+  red_f[lid] = acc;
+  workgroupBarrier();
+  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) {
+      let a = red_f[lid];
+      let b = red_f[lid + s];
+      let s2 = two_sum(a.x, b.x);
+      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
+    }
+    workgroupBarrier();
+  }
+  if (lane == 0u && valid) {
+    out[t * P.f + P.e + r] = (red_f[lid].x + red_f[lid].y) * P.x1;
+  }
+}

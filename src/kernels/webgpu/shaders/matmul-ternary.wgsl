@@ -1,0 +1,110 @@
+// Ternary matmul (I2_S, TQ2_0, TQ1_0) on int8 activations from quantize.wgsl: out[t, rowOffset + r] for the rows of
+// one weight part. Codes are unpacked from the packed bytes in registers and multiplied as integers.
+// P.a = rows of this part, P.b = cols, P.c = format (0 I2_S, 1 TQ2_0, 2 TQ1_0), P.d = activation mode (0 per token,
+// 1 Q8_K), P.e = rowOffset, P.f = out row stride (all rows), P.g = nTokens,
+// P.h = threads per row; P.x0 = I2_S tensor scale, P.x1 = out scale.
+// Per token with one tensor scale (I2_S): one exact integer sum per row, y = f32(sum) scale / s.
+// Otherwise per 128-value segment: integer sum times weight scale times activation scale, summed compensated.
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> xq: array<i32>;
+@group(0) @binding(3) var<storage, read> xs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> red_i: array<i32, 64>;
+var<workgroup> red_f: array<vec2<f32>, 64>;
+
+fn wbyte(i: u32) -> u32 { return byte_of(w[i >> 2u], i); }
+
+fn f16_at(byteIndex: u32) -> f32 { return f16_value(wbyte(byteIndex) | (wbyte(byteIndex + 1u) << 8u)); }
+
+// Code 0..3 (value code - 1) of element g (row-major index within the part).
+fn code_at(fmt: u32, g: u32) -> i32 {
+  if (fmt == 0u) {
+    let p = g & 127u;
+    return i32((wbyte((g >> 7u) * 32u + (p & 31u)) >> (6u - 2u * (p >> 5u))) & 3u);
+  }
+  let e = g & 255u;
+  if (fmt == 1u) {
+    let byte = wbyte((g >> 8u) * 66u + (e >> 7u) * 32u + (e & 31u));
+    return i32((byte >> (2u * ((e & 127u) >> 5u))) & 3u);
+  }
+  var bi: u32;
+  var n: u32;
+  if (e < 160u) { bi = e & 31u; n = e >> 5u; }
+  else if (e < 240u) { bi = 32u + ((e - 160u) & 15u); n = (e - 160u) >> 4u; }
+  else { bi = 48u + ((e - 240u) & 3u); n = (e - 240u) >> 2u; }
+  let byte = wbyte((g >> 8u) * 54u + bi);
+  var p3 = 1u;
+  for (var k = 0u; k < n; k = k + 1u) { p3 = p3 * 3u; }
+  return i32((((byte * p3) & 0xffu) * 3u) >> 8u);
+}
+
+fn block_scale(fmt: u32, g: u32) -> f32 {
+  if (fmt == 0u) { return P.x0; }
+  if (fmt == 1u) { return f16_at((g >> 8u) * 66u + 64u); }
+  return f16_at((g >> 8u) * 54u + 52u);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let rows = P.a;
+  let cols = P.b;
+  let fmt = P.c;
+  let mode = P.d;
+  // P.h threads (a power of two) per (token, row); 64 / P.h rows per workgroup
+  let tpr = P.h;
+  let lane = lid % tpr;
+  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
+  let valid = wi < rows * P.g;
+  let t = select(0u, wi, valid) / rows;
+  let r = select(0u, wi, valid) % rows;
+  let rowBase = r * cols;
+  let xBase = t * cols;
+  let outIndex = t * P.f + P.e + r;
+  if (mode == 0u && fmt == 0u) {
+    var acc = 0;
+    for (var c = lane; c < select(0u, cols, valid); c = c + tpr) {
+      acc = acc + (code_at(fmt, rowBase + c) - 1) * xq[xBase + c];
+    }
+    red_i[lid] = acc;
+    workgroupBarrier();
+    for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
+      if (lane < s) { red_i[lid] = red_i[lid] + red_i[lid + s]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u && valid) {
+      let y = div_rn(f32(red_i[lid]) * P.x0, xs[t]);
+      out[outIndex] = select(y * P.x1, y, P.x1 == 1.0);
+    }
+    return;
+  }
+  let nSeg = cols / 128u;
+  let nq = (cols + 255u) / 256u;
+  var acc = vec2<f32>(0.0, 0.0);
+  for (var seg = lane; seg < select(0u, nSeg, valid); seg = seg + tpr) {
+    var isum = 0;
+    let c0 = seg * 128u;
+    for (var c = c0; c < c0 + 128u; c = c + 1u) {
+      isum = isum + (code_at(fmt, rowBase + c) - 1) * xq[xBase + c];
+    }
+    let xd = select(1.0, xs[t * nq + (c0 >> 8u)], mode == 1u);
+    acc = acc_add_prod3(acc, f32(isum), block_scale(fmt, rowBase + c0), xd);
+  }
+  red_f[lid] = acc;
+  workgroupBarrier();
+  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) {
+      let a = red_f[lid];
+      let b = red_f[lid + s];
+      let s2 = two_sum(a.x, b.x);
+      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
+    }
+    workgroupBarrier();
+  }
+  if (lane == 0u && valid) {
+    let total = red_f[lid].x + red_f[lid].y;
+    var y = total;
+    if (mode == 0u) { y = div_rn(total, xs[t]); }
+    out[outIndex] = select(y * P.x1, y, P.x1 == 1.0);
+  }
+}
