@@ -480,10 +480,11 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               for (let c = 0; c < cols; c++) x[t * cols + c] = t === 0 ? 1.5 : t === 1 ? -1.5 : (t + c) % 3 === 0 ? -1.5 : 1.5;
             }
             const expected = expectedTernary(values, rows, cols, x, nTokens, mode, 1);
-            await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, (be) => {
+            await withBackend(make, { weightBytes: w.bytes.length, activationFloats: x.length + expected.length + 2 * GUARD }, async (be) => {
               const weight = makeWeight(be, 'w', type, [cols, rows], w.bytes, mode);
-              const out = poisoned(be, expected.length);
-              be.matmul(out, weight, filled(be, x), nTokens);
+              const outT = poisoned(be, expected.length);
+              be.matmul(outT, weight, filled(be, x), nTokens);
+              const out = await got(be, outT);
               expectClose(`matmul ${TYPE_TRAITS[type].name} extremes ${mode}`, out, 0, expected, relTol(1e-6, 1e-30));
               expectGuard('matmul', out, expected.length);
             });
