@@ -15,6 +15,8 @@ import { acquireBenchLock } from '../src/bench/options.js';
 import { median } from '../src/bench/report.js';
 import { startDemoServer } from '../src/demo/server.js';
 import { BitNet } from '../src/engine/bitnet.js';
+import { openGguf } from '../src/gguf/reader.js';
+import { createTokenizer } from '../src/tokenizer/tokenizer.js';
 import type { GenerateOptions } from '../src/engine/types.js';
 import { findPackage } from '../src/package-info.js';
 import { getShape, SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
@@ -119,9 +121,11 @@ async function main(): Promise<void> {
       }
       // ---- wllama (llama.cpp compiled to wasm): the TQ2_0 file only (it cannot read I2_S) ----
       if (haveWllama && peerModel !== null) {
-        const node = await BitNet.load(peerModel, { backend: 'reference' });
-        const texts = Array.from({ length: runs }, (_, r) => node.detokenize(promptIds(pp, r, vocab).slice(1)));
-        await node.dispose();
+        // the same prompts as text (wllama tokenizes itself): only the file's tokenizer is needed, not its weights
+        const { source, header } = await openGguf(peerModel);
+        await source.close?.();
+        const tokenizer = createTokenizer(header.metadata);
+        const texts = Array.from({ length: runs }, (_, r) => tokenizer.decode(promptIds(pp, r, vocab).slice(1)));
         const wl = await page.evaluate(
           async ({ url, threads, texts, tg }) => {
             const mod = (await import('/wllama/index.js' as string)) as { Wllama: new (paths: Record<string, string>, cfg?: object) => WllamaLike };
@@ -134,22 +138,25 @@ async function main(): Promise<void> {
             }
             const w = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
             let stage = 'load';
+            // wllama can hang rather than fail (a crashed worker): every stage gets a deadline
+            const deadline = <T,>(p: Promise<T>, ms: number): Promise<T> =>
+              Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer after ${ms / 1000} s`)), ms))]);
             try {
               const blob = await (await fetch(url)).blob();
-              await w.loadModel([blob], { n_threads: threads, n_ctx: 1024, n_batch: 128, n_gpu_layers: 0 });
+              await deadline(w.loadModel([blob], { n_threads: threads, n_ctx: 1024, n_batch: 128, n_gpu_layers: 0 }), 300_000);
               stage = 'warm-up completion';
-              await w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0 });
+              await deadline(w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0 }), 120_000);
               stage = 'completions';
               const out: Timings[] = [];
               for (const text of texts) {
-                const r = await w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false });
+                const r = await deadline(w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false }), 600_000);
                 if (r.timings !== undefined) out.push(r.timings);
               }
               return { ok: true as const, out };
             } catch (e) {
               return { ok: false as const, error: `${stage}: ${e instanceof Error ? e.message : String(e)}` };
             } finally {
-              await w.exit().catch(() => undefined);
+              await deadline(w.exit(), 10_000).catch(() => undefined);
             }
           },
           { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg },
