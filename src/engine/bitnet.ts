@@ -9,6 +9,7 @@ import type { KernelBackend } from '../kernels/backend.js';
 import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
 import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
+import { createJsonConstraint } from '../sampling/json-constraint.js';
 import { createSampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
@@ -317,6 +318,8 @@ export class BitNet implements LoadedModel {
     if (options.ignoreEos !== true) for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
     const stops = createStopMatcher(options.stop ?? []);
     const topLogprobs = options.topLogprobs ?? 0;
+    // Built before queueing, so a bad schema fails at once (the vocabulary's byte trie is built on first use).
+    const constraint = options.responseFormat === undefined ? undefined : createJsonConstraint(options.responseFormat, tokenizer, { endTokens: [...stopTokens] });
 
     let release: (() => void) | undefined;
     try {
@@ -356,11 +359,14 @@ export class BitNet implements LoadedModel {
       let stoppedByString = false;
       while (generated.length < maxTokens) {
         checkAborted(signal, 'generation');
-        const token = sampler.sample(logits, history);
+        // Tokens still allowed, this one included: by maxTokens and by the context (the loop samples at position contextLength last).
+        const remaining = Math.min(maxTokens - generated.length, this.m.contextLength - this.cached.length + 1);
+        const token = sampler.sample(logits, history, constraint?.mask(remaining));
         const lp = topLogprobs > 0 ? sampler.logprobs(logits, token, topLogprobs) : undefined;
         if (generated.length === 0) ttft = now() - tCall;
         generated.push(token);
         history.push(token);
+        constraint?.accept(token);
         if (stopTokens.has(token)) {
           reason = 'stop';
           break;
@@ -371,6 +377,10 @@ export class BitNet implements LoadedModel {
         if (stopped) {
           reason = 'stop';
           stoppedByString = true;
+          break;
+        }
+        if (constraint?.done === true) {
+          reason = 'stop'; // the JSON value is complete and nothing may follow it
           break;
         }
         const pos = this.cached.length;
