@@ -19,6 +19,8 @@ export type {
   Usage,
 } from './engine/types.js';
 export type { Penalties, SamplingConfig } from './sampling/types.js';
+export { checkResponseFormat } from './sampling/json-schema.js';
+export type { JsonSchema, ResponseFormat } from './sampling/json-schema.js';
 export type { KernelBackend } from './kernels/backend.js';
 // Node-only parts sit behind subpath exports so this entry bundles for browsers (no node:* import anywhere under it):
 // 'bitnet/node' (file source, HTTP adapter, demo-model cache), 'bitnet/server' (createServerApp), 'bitnet/synth'

@@ -9,6 +9,7 @@ import type { KernelBackend, Tensor } from '../kernels/backend.js';
 import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
 import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
+import { createJsonConstraint } from '../sampling/json-constraint.js';
 import { createSampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
@@ -321,7 +322,10 @@ export class BitNet implements LoadedModel {
     if (options.ignoreEos !== true) for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
     const stops = createStopMatcher(options.stop ?? []);
     const topLogprobs = options.topLogprobs ?? 0;
-    const read = logitsRead(sampling, topLogprobs);
+    // Built before queueing, so a bad schema fails at once (the vocabulary's byte trie is built on first use).
+    const constraint = options.responseFormat === undefined ? undefined : createJsonConstraint(options.responseFormat, tokenizer, { endTokens: [...stopTokens] });
+    // a constraint masks the whole row, so it always reads the row
+    const read = constraint === undefined ? logitsRead(sampling, topLogprobs) : 'row';
 
     let release: (() => void) | undefined;
     try {
@@ -363,11 +367,14 @@ export class BitNet implements LoadedModel {
       let stoppedByString = false;
       while (generated.length < maxTokens) {
         checkAborted(signal, 'generation');
-        const token = await nextToken(backend, read, sampler, logits, history);
+        // Tokens still allowed, this one included: by maxTokens and by the context (the loop samples at position contextLength last).
+        const remaining = Math.min(maxTokens - generated.length, this.m.contextLength - this.cached.length + 1);
+        const token = await nextToken(backend, read, sampler, logits, history, constraint?.mask(remaining));
         const lp = topLogprobs > 0 ? sampler.logprobs(await readRow(backend, logits, c.vocabSize), token, topLogprobs) : undefined;
         if (generated.length === 0) ttft = now() - tCall;
         generated.push(token);
         history.push(token);
+        constraint?.accept(token);
         if (stopTokens.has(token)) {
           reason = 'stop';
           break;
@@ -378,6 +385,10 @@ export class BitNet implements LoadedModel {
         if (stopped) {
           reason = 'stop';
           stoppedByString = true;
+          break;
+        }
+        if (constraint?.done === true) {
+          reason = 'stop'; // the JSON value is complete and nothing may follow it
           break;
         }
         const pos = this.cached.length;

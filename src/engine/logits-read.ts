@@ -3,6 +3,7 @@
 // on CPU backends, a copy back from a GPU).
 
 import type { KernelBackend, Tensor } from '../kernels/backend.js';
+import type { TokenMask } from '../sampling/json-constraint.js';
 import { validateSamplingConfig, type Sampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 
@@ -25,11 +26,11 @@ export function logitsRead(sampling: SamplingConfig, topLogprobs: number): Logit
 }
 
 /** The next token from row 0 of `logits`, exactly as sampler.sample on the whole row picks it. */
-export async function nextToken(be: KernelBackend, read: LogitsRead, sampler: Sampler, logits: Tensor, history: readonly number[]): Promise<number> {
-  if (read === 'argmax') {
+export async function nextToken(be: KernelBackend, read: LogitsRead, sampler: Sampler, logits: Tensor, history: readonly number[], mask?: TokenMask): Promise<number> {
+  if (read === 'argmax' && mask === undefined) {
     const [id] = await be.argmax(logits, 1, sampler.vocabSize);
     // -1: NaN, +Infinity or no finite logit; the sampler reads the row and says which
     if (id >= 0) return id;
   }
-  return sampler.sample(await readRow(be, logits, sampler.vocabSize), history);
+  return sampler.sample(await readRow(be, logits, sampler.vocabSize), history, mask);
 }

@@ -1,5 +1,6 @@
 // Public types of the generation API (ARCHITECTURE.md "Public API"): options, pieces, results.
 
+import type { ResponseFormat } from '../sampling/json-schema.js';
 import type { SamplingConfig } from '../sampling/types.js';
 
 export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
@@ -76,6 +77,13 @@ export interface GenerateOptions {
   topLogprobs?: number;
   /** Add the BOS token when the tokenizer asks for it (default true for raw prompts). */
   addBos?: boolean;
+  /**
+   * Constrained decoding: only text that is a JSON object (`json_object`) or a value valid against the schema
+   * (`json_schema`, the subset in docs/api.md) can be generated; the generation ends ('stop') when the value is
+   * complete. If `maxTokens` or the context runs out first the finish is 'length' and the text may be incomplete;
+   * the engine steers toward a complete value as the budget nears its end (see docs/api.md).
+   */
+  responseFormat?: ResponseFormat;
 }
 
 export interface TokenLogprob {

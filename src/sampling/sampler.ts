@@ -31,6 +31,7 @@
 
 import { BitNetError } from '../errors.js';
 import { createRng, type Rng } from './rng.js';
+import type { TokenMask } from './json-constraint.js';
 import type { Penalties, SamplingConfig } from './types.js';
 
 /** One (token, log-probability) pair. */
@@ -57,15 +58,17 @@ export interface Sampler {
   /**
    * Pick the next token. `logits` has `vocabSize` entries and is not modified. `history` is the
    * token sequence the penalties look at (the engine decides whether the prompt is part of it);
-   * only its last `penalties.lastN` entries are read.
+   * only its last `penalties.lastN` entries are read. `mask` (constrained decoding) restricts the choice to the
+   * tokens it allows: the others count as -Infinity before every other stage, so greedy, penalties, top-k/p,
+   * min-p and the seeded draw all work on the allowed tokens only.
    */
-  sample(logits: Float32Array, history: readonly number[]): number;
+  sample(logits: Float32Array, history: readonly number[], mask?: TokenMask): number;
   /**
    * The distribution `sample` would draw from for these inputs, sorted by descending probability
    * (ties: lower id); masked (-Infinity) tokens are left out. Diagnostic: allocates, and does not
    * touch the RNG. For 'greedy' it is the single argmax with probability 1.
    */
-  distribution(logits: Float32Array, history: readonly number[]): CandidateProb[];
+  distribution(logits: Float32Array, history: readonly number[], mask?: TokenMask): CandidateProb[];
   /**
    * Log-softmax of the *raw* logits (no penalties, no temperature, no truncation): the model's own
    * distribution, which is what OpenAI-style `logprobs` report and what vLLM and llama.cpp's server
@@ -308,6 +311,44 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
   const idBuffer = (): Uint32Array => (ids ??= new Uint32Array(vocabSize));
   const weightBuffer = (): Float64Array => (weights ??= new Float64Array(vocabSize));
   const smallTopIds = new Uint32Array(SMALL_TOP_N);
+  let masked: Float32Array | null = null; // the logits with disallowed tokens at -Infinity
+
+  /** Logits with the tokens `mask` disallows set to -Infinity (a copy; `logits` is never written). */
+  function applyMask(logits: Float32Array, mask: TokenMask): Float32Array {
+    const ids = mask.ids;
+    if (!(ids instanceof Int32Array) || (mask.mode !== 'allow' && mask.mode !== 'deny')) throw badArgument('mask', "{ mode: 'allow' | 'deny', ids: Int32Array }", mask.mode);
+    const out = (masked ??= new Float32Array(vocabSize));
+    for (let j = 0; j < ids.length; j++) {
+      const id = ids[j];
+      if (!(id >= 0 && id < vocabSize)) throw badArgument(`mask.ids[${j}]`, `a token id in [0, ${vocabSize})`, id);
+    }
+    if (mask.mode === 'allow') {
+      out.fill(-Infinity);
+      for (let j = 0; j < ids.length; j++) out[ids[j]] = logits[ids[j]];
+    } else {
+      out.set(logits);
+      for (let j = 0; j < ids.length; j++) out[ids[j]] = -Infinity;
+    }
+    return out;
+  }
+
+  /** Greedy over a short allow list with no penalties: the argmax among the listed ids (ties: lower id). */
+  function argmaxAllowed(logits: Float32Array, ids: Int32Array): number {
+    let best = -Infinity;
+    let bestId = -1;
+    for (let j = 0; j < ids.length; j++) {
+      const id = ids[j];
+      if (!(id >= 0 && id < vocabSize)) throw badArgument(`mask.ids[${j}]`, `a token id in [0, ${vocabSize})`, id);
+      const v = logits[id];
+      if (v !== v || v === Infinity) throw badLogit(id, v);
+      if (v > best || (v === best && v !== -Infinity && id < bestId)) {
+        best = v;
+        bestId = id;
+      }
+    }
+    if (bestId < 0) throw noFiniteLogit();
+    return bestId;
+  }
   let topSelector: TopSelector | null = null;
   const selector = (): TopSelector => (topSelector ??= new TopSelector(vocabSize));
 
@@ -442,12 +483,14 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     return { view, n, identity: false, total };
   }
 
-  function sample(logits: Float32Array, history: readonly number[]): number {
+  function sample(logits: Float32Array, history: readonly number[], mask?: TokenMask): number {
     if (cfg.greedy) {
       checkLogits(logits, vocabSize);
-      return argmax(applyPenalties(logits, history));
+      if (mask !== undefined && mask.mode === 'allow' && !cfg.penaltiesActive && mask.ids instanceof Int32Array) return argmaxAllowed(logits, mask.ids);
+      return argmax(applyPenalties(mask === undefined ? logits : applyMask(logits, mask), history));
     }
-    const { n, identity, total } = prepare(logits, history);
+    checkLogits(logits, vocabSize);
+    const { n, identity, total } = prepare(mask === undefined ? logits : applyMask(logits, mask), history);
     const cand = identity ? null : idBuffer();
     const w = weightBuffer();
     const target = rng.nextFloat() * total;
@@ -462,12 +505,11 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     return cand === null ? j : cand[j];
   }
 
-  function distribution(logits: Float32Array, history: readonly number[]): CandidateProb[] {
-    if (cfg.greedy) {
-      checkLogits(logits, vocabSize);
-      return [{ token: argmax(applyPenalties(logits, history)), prob: 1 }];
-    }
-    const { view, n, identity, total } = prepare(logits, history);
+  function distribution(logits: Float32Array, history: readonly number[], mask?: TokenMask): CandidateProb[] {
+    checkLogits(logits, vocabSize);
+    const view0 = mask === undefined ? logits : applyMask(logits, mask);
+    if (cfg.greedy) return [{ token: argmax(applyPenalties(view0, history)), prob: 1 }];
+    const { view, n, identity, total } = prepare(view0, history);
     const cand = identity ? null : idBuffer();
     const w = weightBuffer();
     const out: { token: number; prob: number; logit: number }[] = [];

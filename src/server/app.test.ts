@@ -417,18 +417,44 @@ describe('error paths', () => {
     await expectError(await app.fetch(post('/v1/completions', { prompt: 'x', n: 2 })), 400, 'n');
   });
 
-  it('response_format json_object / json_schema -> 400; text is fine', async () => {
-    const app = await readyApp();
-    for (const type of ['json_object', 'json_schema']) {
-      const b = await expectError(
-        await app.fetch(post('/v1/chat/completions', chatBody({ response_format: { type, json_schema: { name: 'x', schema: {} } } }))),
-        400,
-        'response_format',
-      );
-      expect(b.error.message).toContain(type);
-      expect(b.error.message).toMatch(/constrained decoding/);
-    }
+  it('response_format: json_object and valid json_schema reach the engine; invalid schemas -> 400 naming the problem', async () => {
+    const model = new FakeModel();
+    const app = await readyApp({}, model);
     expect((await app.fetch(post('/v1/chat/completions', chatBody({ response_format: { type: 'text' } })))).status).toBe(200);
+    expect(model.calls.at(-1)?.options.responseFormat).toBeUndefined();
+    expect((await app.fetch(post('/v1/chat/completions', chatBody({ response_format: { type: 'json_object' } })))).status).toBe(200);
+    expect(model.calls.at(-1)?.options.responseFormat).toEqual({ type: 'json_object' });
+    const schema = { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'], additionalProperties: false };
+    const ok = chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'thing', schema, strict: true } } });
+    expect((await app.fetch(post('/v1/chat/completions', ok))).status).toBe(200);
+    expect(model.calls.at(-1)?.options.responseFormat).toEqual({ type: 'json_schema', schema, strict: true });
+    // The legacy endpoint takes the same (non-standard) field.
+    expect((await app.fetch(post('/v1/completions', { prompt: 'x', response_format: { type: 'json_object' } }))).status).toBe(200);
+    expect(model.calls.at(-1)?.options.responseFormat).toEqual({ type: 'json_object' });
+
+    const calls = model.calls.length;
+    const cases: [unknown, RegExp][] = [
+      [{ type: 'string', pattern: '^a' }, /'pattern' is not supported/],
+      [{ type: 'object', properties: { a: { anyOf: [{ type: 'string' }] } } }, /properties\["a"\].*'anyOf' is not supported/],
+      [{ $ref: '#/$defs/x', $defs: { x: {} } }, /'\$ref' is not supported/],
+      [{ type: 'object', required: ['b'], properties: { a: {} } }, /'b' is required but not declared/],
+      [{ type: 'array', minItems: 3, maxItems: 2 }, /minItems 3 > maxItems 2/],
+      [{ type: 'nope' }, /unknown type "nope"/],
+      [{ enum: [] }, /non-empty array/],
+      [{ type: 'string', enum: ['a', 1] }, /does not have the schema's type/],
+      [{ type: 'object', additionalProperties: { type: 'string' } }, /only true or false/],
+    ];
+    for (const [bad, message] of cases) {
+      const body = chatBody({ response_format: { type: 'json_schema', json_schema: { name: 'bad', schema: bad } } });
+      const err = await expectError(await app.fetch(post('/v1/chat/completions', body)), 400, 'response_format.json_schema.schema');
+      expect(err.error.type).toBe('invalid_request_error');
+      expect(err.error.code).toBe('invalid_value');
+      expect(err.error.message).toMatch(message);
+    }
+    // Shape errors are caught by the request schema.
+    await expectError(await app.fetch(post('/v1/chat/completions', chatBody({ response_format: { type: 'json_schema' } }))), 400, 'response_format.json_schema');
+    await expectError(await app.fetch(post('/v1/chat/completions', chatBody({ response_format: { type: 'yaml' } }))), 400, 'response_format.type');
+    expect(model.calls.length).toBe(calls); // refused before reaching the model
   });
 
   it('unsupported features are refused clearly: tools, image parts, echo, batched prompts, out-of-vocab ids, logit_bias', async () => {

@@ -1,6 +1,8 @@
 // OpenAI request fields shared by chat and legacy completions -> the engine's GenerateOptions, with the checks both endpoints make.
 
 import type { GenerateOptions } from '../engine/types.js';
+import { isBitNetError } from '../errors.js';
+import { checkResponseFormat, type ResponseFormat } from '../sampling/json-schema.js';
 import type { Penalties, SamplingConfig } from '../sampling/types.js';
 import { ApiError } from './api-error.js';
 import type { ChatCompletionRequest, CompletionRequest } from './request-schemas.js';
@@ -42,7 +44,32 @@ export function generateOptions(
     // The engine reports the chosen token's logprob only when asked for alternatives: ask for at least one.
     ...(topLogprobs !== null ? { topLogprobs: Math.max(1, topLogprobs) } : {}),
   };
-  return options;
+  const responseFormat = responseFormatOption(req);
+  return responseFormat === undefined ? options : { ...options, responseFormat };
+}
+
+/**
+ * `response_format` -> the engine's ResponseFormat, checked now so an unsupported or invalid schema is a 400
+ * naming the problem (before the request takes a queue place).
+ */
+export function responseFormatOption(req: ChatCompletionRequest | CompletionRequest): ResponseFormat | undefined {
+  const rf = req.response_format;
+  if (rf == null || rf.type === 'text') return undefined;
+  const format: ResponseFormat =
+    rf.type === 'json_object'
+      ? { type: 'json_object' }
+      : { type: 'json_schema', schema: rf.json_schema.schema, ...(rf.json_schema.strict != null ? { strict: rf.json_schema.strict } : {}) };
+  try {
+    checkResponseFormat(format);
+  } catch (e) {
+    if (!isBitNetError(e, 'BAD_ARGUMENT')) throw e;
+    const where = rf.type === 'json_schema' ? `response_format.json_schema '${rf.json_schema.name}'` : 'response_format';
+    throw new ApiError(400, `Invalid ${where}: ${e.message}`, {
+      param: rf.type === 'json_schema' ? 'response_format.json_schema.schema' : 'response_format',
+      apiCode: 'invalid_value',
+    });
+  }
+  return format;
 }
 
 /** OpenAI's knobs -> the engine's sampling union. temperature 0 (or top_p 0) means greedy. */

@@ -155,6 +155,28 @@ describe('server on a real tiny model', () => {
     }
   });
 
+  it('response_format json_schema: the content parses and follows the schema; an unsupported schema is a 400', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' }, rank: { type: 'integer' } }, required: ['city', 'rank'], additionalProperties: false };
+    const r = await client.chat.completions.create({
+      model: 'm',
+      messages,
+      max_tokens: 40,
+      temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } },
+    });
+    const content = r.choices[0]?.message.content ?? '';
+    const v = JSON.parse(content) as Record<string, unknown>;
+    expect(Object.keys(v)).toEqual(['city', 'rank']);
+    expect(typeof v.city).toBe('string');
+    expect(Number.isInteger(v.rank)).toBe(true);
+    expect(r.choices[0]?.finish_reason).toBe('stop');
+    const err: unknown = await client.chat.completions
+      .create({ model: 'm', messages, max_tokens: 5, response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', format: 'email' } } } })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/'format' is not supported/);
+  });
+
   it('a prompt longer than the context is a 400 naming the context length', async () => {
     const long = 'word '.repeat(model.info.contextLength + 10);
     const err: unknown = await client.completions.create({ model: 'm', prompt: long, max_tokens: 1 }).catch((e: unknown) => e);

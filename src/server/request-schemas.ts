@@ -40,6 +40,24 @@ const commonFields = {
   user: z.string().nullish(),
 };
 
+/**
+ * OpenAI's `response_format` (`ResponseFormatText | ResponseFormatJSONObject | ResponseFormatJSONSchema`). The
+ * schema itself is checked by the engine's compiler (sampling/json-schema.ts), which names what it refuses.
+ */
+const responseFormatSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: z.string().max(64),
+      description: z.string().nullish(),
+      schema: z.union([z.record(z.string(), z.unknown()), z.boolean()]),
+      strict: z.boolean().nullish(),
+    }),
+  }),
+]);
+
 const contentPartSchema = z.object({ type: z.string(), text: z.string().nullish() });
 
 export const chatMessageSchema = z.object({
@@ -57,9 +75,7 @@ export const chatCompletionRequestSchema = z.object({
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(MAX_CHAT_TOP_LOGPROBS).nullish(),
-  response_format: z
-    .object({ type: z.enum(['text', 'json_object', 'json_schema']) })
-    .nullish(),
+  response_format: responseFormatSchema.nullish(),
   tools: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
   functions: z.array(z.unknown()).nullish(),
@@ -77,6 +93,8 @@ export const completionRequestSchema = z.object({
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().min(1).nullish(),
+  /** Not in OpenAI's legacy API (chat has it); accepted here in the chat shape, as llama.cpp's server does. */
+  response_format: responseFormatSchema.nullish(),
 });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

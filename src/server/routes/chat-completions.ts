@@ -39,13 +39,6 @@ export function chatCompletionsRoute(app: Hono, ctx: ServerContext): void {
 }
 
 function checkChatParams(req: ChatCompletionRequest): void {
-  const format = req.response_format?.type;
-  if (format === 'json_object' || format === 'json_schema') {
-    throw unsupported(
-      'response_format',
-      `response_format '${format}' is not supported yet: this server has no constrained decoding. Use 'text'.`,
-    );
-  }
   if ((req.tools != null && req.tools.length > 0) || (req.functions != null && req.functions.length > 0)) {
     throw unsupported('tools', 'Tool and function calling are not supported by this server.');
   }
