@@ -8,6 +8,7 @@ import { BitNetError } from '../errors.js';
 import type { BackendChoice, LoadOptions } from '../engine/types.js';
 import { validateSamplingConfig } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import { PRE_TOKENIZER_NAMES } from '../tokenizer/pre-tokenizer.js';
 
 export interface ModelFlags {
   model?: string;
@@ -16,6 +17,7 @@ export interface ModelFlags {
   ctx?: string;
   strict?: boolean;
   chatTemplate?: string;
+  preTokenizer?: string;
 }
 
 export interface SamplingFlags {
@@ -43,7 +45,19 @@ export function addModelFlags(cmd: Command): Command {
     .option('--backend <name>', 'auto | wasm | reference', 'auto')
     .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
     .option('--strict', 'refuse every fallback (also BITNET_STRICT=1)')
-    .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")');
+    .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")')
+    .option('--pre-tokenizer <name>', preTokenizerFlagHelp());
+}
+
+/** Help for --pre-tokenizer (run, chat, serve, inspect). */
+export function preTokenizerFlagHelp(): string {
+  return `BPE pre-tokenizer rules: ${PRE_TOKENIZER_NAMES.join(' | ')} (default: the file's tokenizer.ggml.pre; 'default' splits as llama.cpp/bitnet.cpp do when the key is missing)`;
+}
+
+/** --pre-tokenizer checked against the names the engine implements; undefined when absent. */
+export function preTokenizerFromFlag(v: string | undefined): string | undefined {
+  if (v !== undefined && !PRE_TOKENIZER_NAMES.includes(v)) throw badFlag('pre-tokenizer', `one of ${PRE_TOKENIZER_NAMES.join(', ')}`, v);
+  return v;
 }
 
 export function addSamplingFlags(cmd: Command): Command {
@@ -103,6 +117,7 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
     });
   }
   const ctx = intInRange('ctx', f.ctx, 1, MAX_CTX_FLAG);
+  const preTokenizer = preTokenizerFromFlag(f.preTokenizer);
   if (f.model !== undefined) await checkReadableFile('model', f.model);
   let chatTemplate: string | undefined;
   if (f.chatTemplate !== undefined) {
@@ -114,6 +129,7 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
     ...(threads === undefined ? {} : { threads }),
     ...(ctx === undefined ? {} : { contextLength: ctx }),
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
+    ...(preTokenizer === undefined ? {} : { preTokenizer }),
   };
   return { path: f.model, load };
 }
