@@ -9,6 +9,7 @@ import type { BackendChoice, LoadOptions } from '../engine/types.js';
 import { validateSamplingConfig } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { PRE_TOKENIZER_NAMES } from '../tokenizer/pre-tokenizer.js';
+import { resolveModelRef } from './model-ref.js';
 
 export interface ModelFlags {
   model?: string;
@@ -18,6 +19,9 @@ export interface ModelFlags {
   strict?: boolean;
   chatTemplate?: string;
   preTokenizer?: string;
+  pull?: boolean;
+  offline?: boolean;
+  hub?: string;
 }
 
 export interface SamplingFlags {
@@ -40,7 +44,10 @@ const MAX_PREDICT_FLAG = 1 << 20;
 
 export function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('-m, --model <file>', 'GGUF model file (default: the built-in demo model)')
+    .option('-m, --model <file|owner/name[:file]>', 'GGUF model file, or a pulled hub model / URL from the cache (default: the built-in demo model)')
+    .option('--pull', '-m owner/name not in the cache: download it first (otherwise it is an error)')
+    .option('--offline', 'never use the network for -m (also BITNET_OFFLINE=1)')
+    .option('--hub <url>', 'hub base URL for --pull (also BITNET_HUB_URL or HF_ENDPOINT)')
     .option('-t, --threads <n>', `worker threads for the wasm backend, 1..${availableParallelism()} (default: available cores)`)
     .option('--backend <name>', 'auto | wasm | reference', 'auto')
     .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
@@ -106,7 +113,7 @@ export interface ModelArgs {
  * Checks every model flag and reads what they name (the model must be a readable file, a chat template file is
  * read now), so that mistakes are reported before a model loads. Throws BAD_ARGUMENT or IO_ERROR naming the flag.
  */
-export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
+export async function modelArgsFromFlags(f: ModelFlags, log: (line: string) => void = (line) => void process.stderr.write(`${line}\n`)): Promise<ModelArgs> {
   const backend = (f.backend ?? 'auto') as BackendChoice;
   if (!BACKENDS.includes(backend)) throw badFlag('backend', 'auto, wasm or reference', f.backend ?? '');
   const cores = availableParallelism();
@@ -118,10 +125,15 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
   }
   const ctx = intInRange('ctx', f.ctx, 1, MAX_CTX_FLAG);
   const preTokenizer = preTokenizerFromFlag(f.preTokenizer);
-  if (f.model !== undefined) await checkReadableFile('model', f.model);
   let chatTemplate: string | undefined;
   if (f.chatTemplate !== undefined) {
     chatTemplate = f.chatTemplate.includes('{') ? f.chatTemplate : await readFlagFile('chat-template', f.chatTemplate);
+  }
+  let modelPath = f.model;
+  if (f.model !== undefined) {
+    // Every other flag is checked above, so a pull (which takes minutes) never ends in a flag error.
+    modelPath = (await resolveModelRef(f.model, f, log)) ?? f.model;
+    await checkReadableFile('model', modelPath);
   }
   const load: LoadOptions = {
     backend,
@@ -131,7 +143,7 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
     ...(preTokenizer === undefined ? {} : { preTokenizer }),
   };
-  return { path: f.model, load };
+  return { path: modelPath, load };
 }
 
 async function checkReadableFile(flag: string, path: string): Promise<void> {
