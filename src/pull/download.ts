@@ -19,8 +19,12 @@ export const DEFAULT_PARALLEL = 4;
 export const DEFAULT_RETRIES = 3;
 /** A connection that delivers nothing for this long is dropped (and retried): a stalled server must not hang us. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
-/** The progress file is rewritten at most this often while bytes arrive (and always when a chunk stops). */
-const STATE_SAVE_INTERVAL_MS = 1000;
+/**
+ * The progress file is rewritten after this many new bytes or this long, whichever comes first (and always when a
+ * chunk stops): a killed process (SIGKILL, power) re-fetches at most about this much per chunk in flight.
+ */
+const STATE_SAVE_INTERVAL_MS = 250;
+const STATE_SAVE_INTERVAL_BYTES = 4 << 20;
 /** Largest `.part.json` we read back (it holds one small record per chunk). */
 const MAX_STATE_BYTES = 4 << 20;
 
@@ -213,16 +217,31 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
   const started = now();
   let received = 0;
   let lastSave = started;
+  let lastSaveBytes = received;
   const current = state;
   const done = (): number => current.chunks.reduce((s, c) => s + c.done, 0);
   const report = (): void => {
     const seconds = Math.max((now() - started) / 1000, 1e-3);
     opts.onProgress?.({ doneBytes: done(), totalBytes: total, receivedBytes: received, bytesPerSecond: received / seconds });
   };
+  // One write of the progress file at a time (workers share it); a forced save waits for the one in flight.
+  let saving: Promise<void> = Promise.resolve();
+  let inFlight = false;
   const save = async (force: boolean): Promise<void> => {
-    if (validator === '' || (!force && now() - lastSave < STATE_SAVE_INTERVAL_MS)) return;
+    if (validator === '') return;
+    if (!force && (inFlight || (now() - lastSave < STATE_SAVE_INTERVAL_MS && received - lastSaveBytes < STATE_SAVE_INTERVAL_BYTES))) return;
     lastSave = now();
-    await writeState(statePath, current);
+    lastSaveBytes = received;
+    const next = saving.then(async () => {
+      inFlight = true;
+      try {
+        await writeState(statePath, current);
+      } finally {
+        inFlight = false;
+      }
+    });
+    saving = next.catch(() => undefined);
+    await next;
   };
   const pending = current.chunks.filter((c) => c.done < c.end - c.start);
   let failure: unknown;

@@ -6,6 +6,8 @@ import { formatBytes } from '../../inspect/format.js';
 import { ModelCache } from '../../pull/cache.js';
 import { pullModel } from '../../pull/pull.js';
 import { cacheDir } from '../demo-model.js';
+import { EXIT } from '../exit-codes.js';
+import { interruptOnSigint } from '../interrupt.js';
 import { pullOptionsFromFlags, type HubFlags } from '../model-ref.js';
 
 function addHubFlags(cmd: Command): Command {
@@ -23,7 +25,19 @@ export function register(program: Command): void {
       .argument('<ref>', 'owner/name, owner/name:file.gguf, or an http(s) URL to a .gguf file'),
   ).action(async (ref: string, f: HubFlags) => {
     const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    const r = await pullModel(ref, pullOptionsFromFlags(f, log));
+    // Ctrl-C stops the transfer cleanly: the progress file is written exactly, and the next pull continues from it.
+    const interrupt = interruptOnSigint();
+    let r;
+    try {
+      r = await pullModel(ref, { ...pullOptionsFromFlags(f, log), signal: interrupt.signal });
+    } catch (e) {
+      if (!(interrupt.signal.aborted && e instanceof BitNetError && e.code === 'ABORTED')) throw e;
+      log('\n(interrupted: run the same pull again to continue where it stopped)');
+      process.exitCode = EXIT.interrupted;
+      return;
+    } finally {
+      interrupt.dispose();
+    }
     if (r.fromCache) log(`${r.model.ref}: already in the cache`);
     else log(`${r.model.ref}: ${formatBytes(r.model.bytes)}, received ${r.receivedBytes} bytes${r.resumedBytes > 0 ? ` (resumed: ${r.resumedBytes} bytes were already on disk)` : ''}, sha256 ${r.model.sha256}${r.model.verified ? ' (verified against the hub)' : ' (not verified: no hash from the source)'}`);
     process.stdout.write(`${r.path}\n`);
