@@ -35,7 +35,7 @@ export default tseslint.config(
     // The root entry bundles for browsers (ARCHITECTURE.md "Next shape"): no Node import outside the Node-only corners.
     // Node built-ins are reached at run time through src/platform/node-builtin.ts; test/browser-bundle.test.ts checks the graph.
     files: ['src/**/*.ts'],
-    ignores: ['src/**/*.test.ts', 'src/**/*.suite.ts', 'src/cli/**', 'src/bench/**', 'src/synth/**', 'src/server/node.ts', 'src/node.ts', 'src/demo/**', 'src/package-info.ts', 'src/convert/node-source.ts'],
+    ignores: ['src/**/*.test.ts', 'src/**/*.suite.ts', 'src/cli/**', 'src/bench/**', 'src/synth/**', 'src/server/node.ts', 'src/node.ts', 'src/demo/**', 'src/package-info.ts', 'src/convert/node-source.ts', 'src/pull/**'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [

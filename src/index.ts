@@ -21,6 +21,8 @@ export type {
 export type { Penalties, SamplingConfig } from './sampling/types.js';
 export { checkResponseFormat } from './sampling/json-schema.js';
 export type { JsonSchema, ResponseFormat } from './sampling/json-schema.js';
+export { PRE_TOKENIZER_NAMES } from './tokenizer/pre-tokenizer.js';
+export type { PreTokenizerChoice, PreTokenizerOrigin } from './tokenizer/pre-tokenizer.js';
 export type { KernelBackend } from './kernels/backend.js';
 // Node-only parts sit behind subpath exports so this entry bundles for browsers (no node:* import anywhere under it):
 // 'bitnet/node' (file source, HTTP adapter, demo-model cache), 'bitnet/server' (createServerApp), 'bitnet/synth'
@@ -34,5 +36,5 @@ export { inspectGguf } from './inspect/inspect.js';
 // GGUF headers for inspection without loading weights: openGguf(path | bytes | Blob | ByteSource) -> { source, header }.
 export { openGguf, readGgufHeader } from './gguf/reader.js';
 export type { ByteSource, GgufHeader, GgufTensorInfo, GgufValue } from './gguf/types.js';
-export type { InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
+export type { InspectOptions, InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
 export { formatInspectReport } from './inspect/format.js';

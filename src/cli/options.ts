@@ -8,6 +8,8 @@ import { BitNetError } from '../errors.js';
 import type { BackendChoice, LoadOptions } from '../engine/types.js';
 import { validateSamplingConfig } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import { PRE_TOKENIZER_NAMES } from '../tokenizer/pre-tokenizer.js';
+import { resolveModelRef } from './model-ref.js';
 
 export interface ModelFlags {
   model?: string;
@@ -16,6 +18,10 @@ export interface ModelFlags {
   ctx?: string;
   strict?: boolean;
   chatTemplate?: string;
+  preTokenizer?: string;
+  pull?: boolean;
+  offline?: boolean;
+  hub?: string;
 }
 
 export interface SamplingFlags {
@@ -38,12 +44,27 @@ const MAX_PREDICT_FLAG = 1 << 20;
 
 export function addModelFlags(cmd: Command): Command {
   return cmd
-    .option('-m, --model <file>', 'GGUF model file (default: the built-in demo model)')
+    .option('-m, --model <file|owner/name[:file]>', 'GGUF model file, or a pulled hub model / URL from the cache (default: the built-in demo model)')
+    .option('--pull', '-m owner/name not in the cache: download it first (otherwise it is an error)')
+    .option('--offline', 'never use the network for -m (also BITNET_OFFLINE=1)')
+    .option('--hub <url>', 'hub base URL for --pull (also BITNET_HUB_URL or HF_ENDPOINT)')
     .option('-t, --threads <n>', `worker threads for the wasm backend, 1..${availableParallelism()} (default: available cores)`)
     .option('--backend <name>', 'auto | wasm | reference', 'auto')
     .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
     .option('--strict', 'refuse every fallback (also BITNET_STRICT=1)')
-    .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")');
+    .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")')
+    .option('--pre-tokenizer <name>', preTokenizerFlagHelp());
+}
+
+/** Help for --pre-tokenizer (run, chat, serve, inspect). */
+export function preTokenizerFlagHelp(): string {
+  return `BPE pre-tokenizer rules: ${PRE_TOKENIZER_NAMES.join(' | ')} (default: the file's tokenizer.ggml.pre; 'default' splits as llama.cpp/bitnet.cpp do when the key is missing)`;
+}
+
+/** --pre-tokenizer checked against the names the engine implements; undefined when absent. */
+export function preTokenizerFromFlag(v: string | undefined): string | undefined {
+  if (v !== undefined && !PRE_TOKENIZER_NAMES.includes(v)) throw badFlag('pre-tokenizer', `one of ${PRE_TOKENIZER_NAMES.join(', ')}`, v);
+  return v;
 }
 
 export function addSamplingFlags(cmd: Command): Command {
@@ -92,7 +113,7 @@ export interface ModelArgs {
  * Checks every model flag and reads what they name (the model must be a readable file, a chat template file is
  * read now), so that mistakes are reported before a model loads. Throws BAD_ARGUMENT or IO_ERROR naming the flag.
  */
-export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
+export async function modelArgsFromFlags(f: ModelFlags, log: (line: string) => void = (line) => void process.stderr.write(`${line}\n`)): Promise<ModelArgs> {
   const backend = (f.backend ?? 'auto') as BackendChoice;
   if (!BACKENDS.includes(backend)) throw badFlag('backend', 'auto, wasm or reference', f.backend ?? '');
   const cores = availableParallelism();
@@ -103,10 +124,16 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
     });
   }
   const ctx = intInRange('ctx', f.ctx, 1, MAX_CTX_FLAG);
-  if (f.model !== undefined) await checkReadableFile('model', f.model);
+  const preTokenizer = preTokenizerFromFlag(f.preTokenizer);
   let chatTemplate: string | undefined;
   if (f.chatTemplate !== undefined) {
     chatTemplate = f.chatTemplate.includes('{') ? f.chatTemplate : await readFlagFile('chat-template', f.chatTemplate);
+  }
+  let modelPath = f.model;
+  if (f.model !== undefined) {
+    // Every other flag is checked above, so a pull (which takes minutes) never ends in a flag error.
+    modelPath = (await resolveModelRef(f.model, f, log)) ?? f.model;
+    await checkReadableFile('model', modelPath);
   }
   const load: LoadOptions = {
     backend,
@@ -114,8 +141,9 @@ export async function modelArgsFromFlags(f: ModelFlags): Promise<ModelArgs> {
     ...(threads === undefined ? {} : { threads }),
     ...(ctx === undefined ? {} : { contextLength: ctx }),
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
+    ...(preTokenizer === undefined ? {} : { preTokenizer }),
   };
-  return { path: f.model, load };
+  return { path: modelPath, load };
 }
 
 async function checkReadableFile(flag: string, path: string): Promise<void> {

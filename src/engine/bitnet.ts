@@ -13,6 +13,7 @@ import { createJsonConstraint } from '../sampling/json-constraint.js';
 import { createSampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
+import { checkPreTokenizerName } from '../tokenizer/pre-tokenizer.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
 import { logitsRead, nextToken, readRow } from './logits-read.js';
@@ -57,6 +58,7 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS)) throw bad('threads', `an integer in 1..${MAX_THREADS}`, o.threads);
   if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 1)) throw bad('contextLength', 'a positive integer', o.contextLength);
   if (o.activationQuant !== undefined && !['native', 'per-token', 'q8k-block'].includes(o.activationQuant)) throw bad('activationQuant', "'native', 'per-token' or 'q8k-block'", o.activationQuant);
+  if (o.preTokenizer !== undefined) checkPreTokenizerName(o.preTokenizer);
 }
 
 function abortError(signal: AbortSignal | undefined, what: string): BitNetError {
@@ -69,9 +71,9 @@ function checkAborted(signal: AbortSignal | undefined, what: string): void {
 }
 
 /** The header-only part of a load: config, tokenizer, context length and the memory the backend must reserve. */
-function prepareLoad(header: GgufHeader, options: Pick<LoadOptions, 'contextLength'>): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
+function prepareLoad(header: GgufHeader, options: Pick<LoadOptions, 'contextLength' | 'preTokenizer'>): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
   const config = modelConfigFromGguf(header);
-  const tokenizer = createTokenizer(header.metadata);
+  const tokenizer = createTokenizer(header.metadata, { preTokenizer: options.preTokenizer });
   if (tokenizer.vocabSize !== config.vocabSize) {
     throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${config.vocabSize}`, {
       details: { tokenizer: tokenizer.vocabSize, model: config.vocabSize },

@@ -25,6 +25,12 @@ export interface LoadOptions {
    */
   activationQuant?: 'native' | 'per-token' | 'q8k-block';
   /**
+   * Byte-level BPE pre-tokenizer rules by name ('llama-bpe', 'default', 'gpt2', ...: PRE_TOKENIZER_NAMES), overriding
+   * the file's `tokenizer.ggml.pre`. Without it a file with no (or an unknown) key gets a guess that is listed in
+   * `fallbacks` (strict mode refuses it); 'default' reproduces llama.cpp's and bitnet.cpp's fallback split.
+   */
+  preTokenizer?: string;
+  /**
    * Called once the header, config and tokenizer are checked and before any memory is reserved or weight read:
    * a last check that is cheap now and expensive after the load (e.g. that a prompt fits the context). Throwing
    * cancels the load with that error.

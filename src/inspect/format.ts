@@ -69,6 +69,7 @@ export function formatInspectReport(report: InspectReport, options: { maxTensorR
     out.push('tokenizer     (none)');
   } else {
     out.push(`tokenizer     ${show(tk.model)} / pre ${show(tk.pre)}, ${tk.vocabSize} tokens, ${tk.mergesCount} merges`);
+    if (tk.preTokenizer !== null) out.push(`              pre-tokenizer rules '${tk.preTokenizer.name}' (${tk.preTokenizer.origin}): ${tk.preTokenizer.reason}`);
     out.push(`              bos ${show(tk.bosTokenId)}, eos ${show(tk.eosTokenId)}, eot ${show(tk.eotTokenId)}, add_bos ${show(tk.addBos)}, chat template ${tk.hasChatTemplate ? 'yes' : 'no'}`);
   }
   out.push('');

@@ -5,6 +5,8 @@ import { GgmlType } from '../formats/ggml-type.js';
 import type { GgufHeader, GgufValue } from '../gguf/types.js';
 import { archFamily, expectedTensors, fileTypeName, REQUIRED_ARCH_KEY_SUFFIXES, unknownKeyReason } from './arch-spec.js';
 import type { ExpectedTensor, TensorRole } from './arch-spec.js';
+import { choosePreTokenizer, type PreTokenizerOrigin } from '../tokenizer/pre-tokenizer.js';
+import { isLlama3Vocabulary } from '../tokenizer/tokenizer.js';
 
 export type InspectWarningCode =
   | 'UNKNOWN_ARCH'
@@ -15,7 +17,8 @@ export type InspectWarningCode =
   | 'MISSING_TENSOR'
   | 'UNEXPECTED_TENSOR'
   | 'TENSOR_SHAPE'
-  | 'UNEXPECTED_TENSOR_TYPE';
+  | 'UNEXPECTED_TENSOR_TYPE'
+  | 'PRE_TOKENIZER_GUESSED';
 
 export interface InspectWarning {
   readonly code: InspectWarningCode;
@@ -51,6 +54,14 @@ export interface TokenizerSummary {
   readonly mergesCount: number;
   readonly addBos: boolean | null;
   readonly hasChatTemplate: boolean;
+  /** BPE ('gpt2') vocabularies: the pre-tokenizer rules a load would use, where they come from and why. */
+  readonly preTokenizer: { readonly name: string; readonly origin: PreTokenizerOrigin; readonly reason: string } | null;
+}
+
+/** Choices that change what a load would do, so inspect reports what that load would see. */
+export interface InspectOptions {
+  /** As LoadOptions.preTokenizer: the BPE pre-tokenizer rules by name (BAD_ARGUMENT when unknown). */
+  readonly preTokenizer?: string | undefined;
 }
 
 export interface TensorRow {
@@ -188,7 +199,7 @@ function isPowerOfTwo(n: number): boolean {
 }
 
 /** Builds the report from a header alone (no tensor bytes are read). */
-export function inspectGguf(header: GgufHeader): InspectReport {
+export function inspectGguf(header: GgufHeader, options: InspectOptions = {}): InspectReport {
   const r = new MetaReader(header.metadata);
   const warnings = r.warnings;
 
@@ -238,9 +249,22 @@ export function inspectGguf(header: GgufHeader): InspectReport {
   if (tokensLength !== null || header.metadata.has('tokenizer.ggml.model')) {
     const tokens = r.stringArray('tokenizer.ggml.tokens');
     const eotIndex = tokens === null ? -1 : tokens.indexOf('<|eot_id|>');
+    const model = r.string('tokenizer.ggml.model');
+    const pre = r.string('tokenizer.ggml.pre');
+    let preTokenizer: TokenizerSummary['preTokenizer'] = null;
+    if (model === 'gpt2') {
+      const merges = r.stringArray('tokenizer.ggml.merges');
+      const choice = choosePreTokenizer({
+        filePre: pre ?? undefined,
+        llama3Vocabulary: tokens !== null && merges !== null && isLlama3Vocabulary(tokens, merges),
+        requested: options.preTokenizer,
+      });
+      preTokenizer = { name: choice.name, origin: choice.origin, reason: choice.reason };
+      if (choice.origin === 'guessed') warnings.push({ code: 'PRE_TOKENIZER_GUESSED', subject: 'tokenizer.ggml.pre', message: choice.reason });
+    }
     tokenizer = {
-      model: r.string('tokenizer.ggml.model'),
-      pre: r.string('tokenizer.ggml.pre'),
+      model,
+      pre,
       vocabSize: tokensLength ?? 0,
       bosTokenId: r.number('tokenizer.ggml.bos_token_id'),
       eosTokenId: r.number('tokenizer.ggml.eos_token_id'),
@@ -248,6 +272,7 @@ export function inspectGguf(header: GgufHeader): InspectReport {
       mergesCount: r.arrayLength('tokenizer.ggml.merges') ?? 0,
       addBos: r.bool('tokenizer.ggml.add_bos_token'),
       hasChatTemplate: header.metadata.has('tokenizer.chat_template'),
+      preTokenizer,
     };
   }
 

@@ -9,42 +9,8 @@
 import { BitNetError } from '../errors.js';
 import { BYTE_TO_CHAR, bytesToByteLevel } from './byte-level.js';
 import { PairHeap } from './pair-heap.js';
+import type { PreTokenizerRules } from './pre-tokenizer.js';
 import { TokenType, type Vocab } from './vocab.js';
-
-// Pre-tokenizer patterns. `\s` is written as \p{White_Space} (Unicode White_Space, what llama.cpp's unicode.cpp and
-// the Rust/Oniguruma engines use; JavaScript's `\s` differs on U+0085 and U+FEFF). The case-insensitive contraction
-// group `(?i:'s|...)` of tokenizer.json is spelled out per letter, as llama.cpp does.
-const WS = String.raw`\p{White_Space}`;
-const NOT_WS = String.raw`\P{White_Space}`;
-
-/** LLaMA-3 (tokenizer.json of Meta-Llama-3; llama.cpp LLAMA_VOCAB_PRE_TYPE_LLAMA3). Digits split in runs of 1-3. */
-const LLAMA3_PATTERN =
-  String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^${WS}\p{L}\p{N}]+[\r\n]*|${WS}*[\r\n]+|${WS}+(?!${NOT_WS})|${WS}+`;
-
-/** GPT-2 (openai/gpt-2 src/encoder.py; llama.cpp LLAMA_VOCAB_PRE_TYPE_GPT2). */
-const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^${WS}\p{L}\p{N}]+|${WS}+(?!${NOT_WS})|${WS}+`;
-
-/** llama.cpp's 'default' pre-tokenizer: four regexes applied one after another, each splitting the previous pieces. */
-const DEFAULT_PATTERNS = [String.raw`[\p{P}\$\+<=>\^~\|]+`, GPT2_PATTERN, String.raw`\p{N}+`, '[0-9][0-9][0-9]'];
-
-interface PreTokenizer {
-  readonly patterns: readonly string[];
-  /** Look a whole word up in the vocabulary before merging (llama.cpp `ignore_merges`). */
-  readonly ignoreMerges: boolean;
-}
-
-/** `tokenizer.ggml.pre` values we know, by the llama.cpp pre-type they select (src/llama-vocab.cpp `load`). */
-const PRE_TOKENIZERS: ReadonlyMap<string, PreTokenizer> = new Map([
-  ...['llama3', 'llama-v3', 'llama-bpe', 'falcon3'].map((name): [string, PreTokenizer] => [name, { patterns: [LLAMA3_PATTERN], ignoreMerges: true }]),
-  ...['dbrx', 'smaug-bpe'].map((name): [string, PreTokenizer] => [name, { patterns: [LLAMA3_PATTERN], ignoreMerges: false }]),
-  ...['gpt2', 'gpt-2', 'phi-2', 'mpt', 'olmo', 'jais'].map((name): [string, PreTokenizer] => [name, { patterns: [GPT2_PATTERN], ignoreMerges: false }]),
-  ['default', { patterns: DEFAULT_PATTERNS, ignoreMerges: false }],
-]);
-
-/** Names of the pre-tokenizers that behave like LLaMA-3's (BOS added by default). */
-export function isLlama3PreTokenizer(pre: string | undefined): boolean {
-  return pre !== undefined && ['llama3', 'llama-v3', 'llama-bpe', 'falcon3'].includes(pre);
-}
 
 /** Splits `text` into the matches of `re` and the unmatched stretches between them, keeping every character. */
 function splitKeepingAll(text: string, re: RegExp, out: string[]): void {
@@ -80,9 +46,6 @@ function countingSort(items: Int32Array, keyOf: Int32Array, nKeys: number): Int3
 }
 
 export class BpeEncoder {
-  readonly warnings: string[] = [];
-  /** The `tokenizer.ggml.pre` in effect (after defaulting). */
-  readonly pre: string;
   private readonly regexes: readonly RegExp[];
   private readonly ignoreMerges: boolean;
   /** Merge ranks by pair, compressed-row style: pairs with left token L sit at [pairStart[L], pairStart[L+1]). */
@@ -101,23 +64,10 @@ export class BpeEncoder {
   private readonly wordCache = new Map<string, readonly number[]>();
   private readonly heap = new PairHeap();
 
-  constructor(vocab: Vocab, merges: readonly string[], pre: string | undefined) {
+  constructor(vocab: Vocab, merges: readonly string[], rules: PreTokenizerRules) {
     this.nTokens = vocab.tokens.length;
-    let preTokenizer: PreTokenizer | undefined;
-    if (pre === undefined) {
-      this.warnings.push("tokenizer.ggml.pre is missing; using llama.cpp's 'default' pre-tokenizer");
-      preTokenizer = PRE_TOKENIZERS.get('default');
-      this.pre = 'default';
-    } else {
-      preTokenizer = PRE_TOKENIZERS.get(pre);
-      this.pre = pre;
-      if (preTokenizer === undefined) {
-        this.warnings.push(`tokenizer.ggml.pre '${pre}' is not known; using the LLaMA-3 ('llama-bpe') pre-tokenizer`);
-      }
-    }
-    preTokenizer ??= { patterns: [LLAMA3_PATTERN], ignoreMerges: true };
-    this.regexes = preTokenizer.patterns.map((p) => new RegExp(p, 'gu'));
-    this.ignoreMerges = preTokenizer.ignoreMerges;
+    this.regexes = rules.patterns.map((p) => new RegExp(p, 'gu'));
+    this.ignoreMerges = rules.ignoreMerges;
 
     for (let id = 0; id < this.nTokens; id++) {
       const type = vocab.tokenTypes[id];

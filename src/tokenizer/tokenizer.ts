@@ -6,7 +6,8 @@
 
 import { BitNetError } from '../errors.js';
 import { byteLevelToBytes } from './byte-level.js';
-import { BpeEncoder, isLlama3PreTokenizer } from './bpe.js';
+import { BpeEncoder } from './bpe.js';
+import { choosePreTokenizer, type PreTokenizerChoice } from './pre-tokenizer.js';
 import { SPM_SPACE, SpmEncoder, parseByteToken } from './spm.js';
 import { TokenType, metaBool, metaNumberArray, metaString, metaStringArray, readVocab, splitSpecialTokens, type Metadata, type Vocab } from './vocab.js';
 
@@ -56,6 +57,8 @@ export interface Tokenizer {
   readonly addEos: boolean;
   /** Fallbacks taken while reading the metadata (unknown pre-tokenizer, missing scores ...); strict mode refuses them. */
   readonly warnings: readonly string[];
+  /** BPE: the pre-tokenizer rules in effect and why (undefined for SentencePiece, which has none). */
+  readonly preTokenizer: PreTokenizerChoice | undefined;
   encode(text: string, opts?: EncodeOptions): number[];
   decode(ids: readonly number[], opts?: DecodeOptions): string;
   /** The bytes a token stands for (control tokens: their text), without any space-prefix removal. */
@@ -96,6 +99,7 @@ class GgufTokenizer implements Tokenizer {
     readonly addEos: boolean,
     /** SentencePiece with add_space_prefix: the first piece of a text loses its leading space on decode. */
     private readonly stripLeadingSpace: boolean,
+    readonly preTokenizer: PreTokenizerChoice | undefined,
   ) {
     this.vocabSize = vocab.tokens.length;
     if (vocab.bosTokenId !== undefined) this.bosTokenId = vocab.bosTokenId;
@@ -218,11 +222,20 @@ class GgufTokenizer implements Tokenizer {
   }
 }
 
+/** Choices createTokenizer takes beyond the metadata. */
+export interface CreateTokenizerOptions {
+  /**
+   * BPE pre-tokenizer rules by name (see PRE_TOKENIZER_NAMES), overriding `tokenizer.ggml.pre`; unknown names are
+   * BAD_ARGUMENT. Ignored for SentencePiece vocabularies.
+   */
+  readonly preTokenizer?: string | undefined;
+}
+
 /**
  * True for the LLaMA-3 / 3.1 vocabulary: 128256 tokens, the special tokens at their ids, 280147 merges starting with
  * the whitespace merges, and a few well-known pieces where Meta's tokenizer.json has them.
  */
-function isLlama3Vocabulary(tokens: readonly string[], merges: readonly string[]): boolean {
+export function isLlama3Vocabulary(tokens: readonly string[], merges: readonly string[]): boolean {
   return (
     tokens.length === 128256 &&
     merges.length === 280147 &&
@@ -241,7 +254,7 @@ function isLlama3Vocabulary(tokens: readonly string[], merges: readonly string[]
  * Builds the tokenizer a GGUF describes. `tokenizer.ggml.model` 'gpt2' -> byte-level BPE, 'llama' -> SentencePiece;
  * anything else -> TOKENIZER_UNSUPPORTED. Structurally broken vocabularies -> TOKENIZER_BAD_VOCAB.
  */
-export function createTokenizer(meta: Metadata): Tokenizer {
+export function createTokenizer(meta: Metadata, options: CreateTokenizerOptions = {}): Tokenizer {
   const model = metaString(meta, 'tokenizer.ggml.model');
   if (model === undefined) {
     throw new BitNetError('MISSING_METADATA', 'tokenizer.ggml.model: missing (the GGUF does not say which tokenizer it uses)', {
@@ -260,15 +273,20 @@ export function createTokenizer(meta: Metadata): Tokenizer {
         details: { field: 'tokenizer.ggml.merges' },
       });
     }
-    // Microsoft's BitNet b1.58 2B-4T GGUF has no `tokenizer.ggml.pre` (its converter never writes one); its
-    // vocabulary is LLaMA-3's, whose pre-tokenizer is known, so a missing key with that exact vocabulary is not a guess.
-    const pre = metaString(meta, 'tokenizer.ggml.pre') ?? (isLlama3Vocabulary(vocab.tokens, merges) ? 'llama-bpe' : undefined);
-    const encoder = new BpeEncoder(vocab, merges, pre);
-    const fragmentEncoder: FragmentEncoder = { warnings: encoder.warnings, encode: (text, _after, out) => encoder.encode(text, out) };
+    // Microsoft's BitNet b1.58 2B-4T GGUF has no `tokenizer.ggml.pre` (its converter never writes one): the choice
+    // and its reason are in pre-tokenizer.ts; a guess is a warning, so strict mode refuses it unless the caller names the rules.
+    const preTokenizer = choosePreTokenizer({
+      filePre: metaString(meta, 'tokenizer.ggml.pre'),
+      llama3Vocabulary: isLlama3Vocabulary(vocab.tokens, merges),
+      requested: options.preTokenizer,
+    });
+    const encoder = new BpeEncoder(vocab, merges, preTokenizer.rules);
+    const warnings = preTokenizer.origin === 'guessed' ? [preTokenizer.reason] : [];
+    const fragmentEncoder: FragmentEncoder = { warnings, encode: (text, _after, out) => encoder.encode(text, out) };
     // llama.cpp: BPE adds BOS by default only for the LLaMA-3 pre-tokenizers; the file's key overrides.
-    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? (isLlama3PreTokenizer(pre) && vocab.bosTokenId !== undefined);
+    const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? (preTokenizer.rules.addBosByDefault && vocab.bosTokenId !== undefined);
     const addEos = metaBool(meta, 'tokenizer.ggml.add_eos_token') ?? false;
-    return new GgufTokenizer('bpe', vocab, fragmentEncoder, addBos, addEos, false);
+    return new GgufTokenizer('bpe', vocab, fragmentEncoder, addBos, addEos, false, preTokenizer);
   }
   if (model === 'llama') {
     let vocab = readVocab(meta, { bos: ['<s>'], eos: ['</s>'], unk: ['<unk>'] });
@@ -282,7 +300,7 @@ export function createTokenizer(meta: Metadata): Tokenizer {
     const fragmentEncoder: FragmentEncoder = { warnings: encoder.warnings, encode: (text, after, out) => encoder.encode(text, after, out) };
     const addBos = metaBool(meta, 'tokenizer.ggml.add_bos_token') ?? vocab.bosTokenId !== undefined;
     const addEos = metaBool(meta, 'tokenizer.ggml.add_eos_token') ?? false;
-    return new GgufTokenizer('spm', vocab, fragmentEncoder, addBos, addEos, addSpacePrefix);
+    return new GgufTokenizer('spm', vocab, fragmentEncoder, addBos, addEos, addSpacePrefix, undefined);
   }
   throw new BitNetError('TOKENIZER_UNSUPPORTED', `tokenizer.ggml.model '${model}' is not supported (expected 'gpt2' or 'llama')`, {
     details: { field: 'tokenizer.ggml.model', actual: model },

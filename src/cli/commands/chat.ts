@@ -44,9 +44,9 @@ export function register(program: Command): void {
     .option('-n, --n-predict <n>', 'max new tokens per reply (-1 = until the context is full)', '256')
     .action(async (f: ChatFlags) => {
       const log = (line: string): void => void process.stderr.write(`${line}\n`);
-      const modelArgs = await modelArgsFromFlags(f);
       const { sampling, seed } = samplingFromFlags(f);
       const nPredict = nPredictFromFlag(f.nPredict, 256);
+      const modelArgs = await modelArgsFromFlags(f);
       const model = await loadModelFromFlags(modelArgs, log);
       const ctx = model.info.contextLength;
       const maxTokens = nPredict === -1 ? ctx : nPredict;

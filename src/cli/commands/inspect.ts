@@ -5,11 +5,13 @@ import { openFileSource } from '../../gguf/byte-source.js';
 import { readGgufHeader } from '../../gguf/reader.js';
 import { formatInspectReport } from '../../inspect/format.js';
 import { inspectGguf } from '../../inspect/inspect.js';
+import { preTokenizerFlagHelp, preTokenizerFromFlag } from '../options.js';
 
 interface InspectFlags {
   json?: boolean;
   all?: boolean;
   strict?: boolean;
+  preTokenizer?: string;
 }
 
 /** Tensor rows shown in text mode without --all (a 2B model has 332). */
@@ -23,7 +25,9 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--all', 'list every tensor in text mode')
     .option('--strict', 'exit with status 2 when there are warnings')
+    .option('--pre-tokenizer <name>', preTokenizerFlagHelp())
     .action(async (file: string, f: InspectFlags) => {
+      const preTokenizer = preTokenizerFromFlag(f.preTokenizer);
       const started = performance.now();
       const source = await openFileSource(file);
       let header;
@@ -33,7 +37,7 @@ export function register(program: Command): void {
         await source.close?.();
       }
       const headerMs = performance.now() - started;
-      const report = inspectGguf(header);
+      const report = inspectGguf(header, { preTokenizer });
       if (f.json === true) {
         process.stdout.write(`${JSON.stringify({ file, headerReadMs: Math.round(headerMs * 10) / 10, ...report }, null, 2)}\n`);
       } else {

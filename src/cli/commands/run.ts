@@ -52,9 +52,9 @@ export function register(program: Command): void {
     .action(async (f: RunFlags) => {
       const log = (line: string): void => void process.stderr.write(`${line}\n`);
       // ---- every flag is checked before anything loads ----
-      const modelArgs = await modelArgsFromFlags(f);
       const { sampling, seed } = samplingFromFlags(f);
       const nPredict = nPredictFromFlag(f.nPredict, 64);
+      const modelArgs = await modelArgsFromFlags(f);
       const ids = f.tokens === undefined ? undefined : parseTokenList(f.tokens);
       if (f.stop?.some((s) => s === '') === true) throw new BitNetError('BAD_ARGUMENT', '--stop: a stop string cannot be empty');
       if (f.dumpLogits !== undefined) await checkOutputPath('dump-logits', f.dumpLogits);
