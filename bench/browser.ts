@@ -1,4 +1,4 @@
-// `npm run bench:browser [-- --shape 2b-4t --threads 2 --pp 128 --tg 64 --runs 3 --json OUT]`: the engine in headless
+// `npm run bench:browser [-- --shape 2b-4t --threads 2 --pp 128 --tg 64 --runs 3 --json OUT --wllama]`: the engine in headless
 // Chromium (Debian's /usr/bin/chromium, worker-hosted, cross-origin isolated) beside the same engine in Node, on the
 // bench's synthetic I2_S and TQ2_0 files of one shape: prefill and decode tok/s (medians of --runs fresh prompts),
 // the browser/Node ratio (the cost of WASM in a browser), and the time from BitNet.load to the first token when the
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       tg: { type: 'string', default: '64' },
       runs: { type: 'string', default: '3' },
       json: { type: 'string' },
+      wllama: { type: 'boolean', default: false },
     },
   });
   const shape = values.shape as ShapeName;
@@ -119,14 +120,32 @@ async function main(): Promise<void> {
         rows.push({ runtime: 'chromium', file, prefillTokS: median(out.prefill), decodeTokS: median(out.decode) });
         log(`chromium ${file}: prefill ${out.prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${out.decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${out.kernelSet} x${out.threads})`);
       }
+      // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
+      cacheLoadMs = await page.evaluate(
+        async ({ url, threads }) => {
+          const first = await window.bitnet.BitNet.load(url, { threads });
+          await first.dispose();
+          const t0 = performance.now();
+          const m = await window.bitnet.BitNet.load(url, { threads });
+          await m.complete('Hello', { maxTokens: 1, sampling: { kind: 'greedy' } });
+          const ms = performance.now() - t0;
+          const from = m.loadedFrom;
+          await m.dispose();
+          await window.bitnet.BitNet.clearModelCache();
+          return from === 'cache' ? ms : null;
+        },
+        { url: `/models/${encodeURIComponent(model.split('/').pop() ?? '')}`, threads },
+      );
       // ---- wllama (llama.cpp compiled to wasm): the TQ2_0 file only (it cannot read I2_S) ----
-      if (haveWllama && peerModel !== null) {
+      if (values.wllama === true && haveWllama && peerModel !== null) {
         // the same prompts as text (wllama tokenizes itself): only the file's tokenizer is needed, not its weights
         const { source, header } = await openGguf(peerModel);
         await source.close?.();
         const tokenizer = createTokenizer(header.metadata);
         const texts = Array.from({ length: runs }, (_, r) => tokenizer.decode(promptIds(pp, r, vocab).slice(1)));
-        const wl = await page.evaluate(
+        const wlPage = await browser.newPage();
+        await wlPage.goto(server.url);
+        const evaluation = wlPage.evaluate(
           async ({ url, threads, texts, tg }) => {
             const mod = (await import('/wllama/index.js' as string)) as { Wllama: new (paths: Record<string, string>, cfg?: object) => WllamaLike };
             interface Timings { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number }
@@ -161,27 +180,15 @@ async function main(): Promise<void> {
           },
           { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg },
         );
+        // the page itself can hang inside wllama (its in-page deadlines then never fire): a deadline from outside too
+        const wl = await Promise.race([evaluation, new Promise<{ ok: false; error: string }>((resolve) => setTimeout(() => resolve({ ok: false, error: 'no answer from the page in 15 min' }), 900_000))]);
+        evaluation.catch(() => undefined);
+        await wlPage.close().catch(() => undefined);
         if (wl.ok && wl.out.length > 0) {
           rows.push({ runtime: 'wllama (chromium)', file: peerModel, prefillTokS: median(wl.out.map((t) => t.prompt_per_second)), decodeTokS: median(wl.out.map((t) => t.predicted_per_second)) });
           log(`wllama   ${peerModel}: prompt ${wl.out.map((t) => t.prompt_n).join(' ')} tokens; prefill ${wl.out.map((t) => t.prompt_per_second.toFixed(1)).join(' ')}, decode ${wl.out.map((t) => t.predicted_per_second.toFixed(1)).join(' ')} tok/s`);
         } else log(`wllama: no result (${wl.ok ? 'no timings' : wl.error})`);
-      } else log('wllama: not installed (npm install); its column is left out');
-      // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
-      cacheLoadMs = await page.evaluate(
-        async ({ url, threads }) => {
-          const first = await window.bitnet.BitNet.load(url, { threads });
-          await first.dispose();
-          const t0 = performance.now();
-          const m = await window.bitnet.BitNet.load(url, { threads });
-          await m.complete('Hello', { maxTokens: 1, sampling: { kind: 'greedy' } });
-          const ms = performance.now() - t0;
-          const from = m.loadedFrom;
-          await m.dispose();
-          await window.bitnet.BitNet.clearModelCache();
-          return from === 'cache' ? ms : null;
-        },
-        { url: `/models/${encodeURIComponent(model.split('/').pop() ?? '')}`, threads },
-      );
+      } else log(values.wllama === true ? 'wllama: not installed (npm install); its column is left out' : 'wllama: left out (--wllama runs it)');
     } finally {
       await browser.close();
       await server.close();
