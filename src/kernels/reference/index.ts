@@ -1,6 +1,7 @@
 // The scalar reference backend: slow, readable, exact TypeScript kernels behind KernelBackend (the oracle).
 
 import { BitNetError } from '../../errors.js';
+import { checkAttentionShape } from '../attention-shape.js';
 import { TYPE_TRAITS } from '../../formats/ggml-type.js';
 import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
@@ -239,19 +240,7 @@ class ReferenceBackend implements KernelBackend {
     const q = this.f32('attention', 'q', qT);
     const c = this.ownCache('attention', cache, layer);
     this.positions('attention', c, startPos, nTokens);
-    requireInt('attention', 'nHeads', nHeads, 1);
-    requireInt('attention', 'nKvHeads', nKvHeads, 1);
-    requireInt('attention', 'headDim', headDim, 1);
-    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
-      throw new BitNetError('BAD_ARGUMENT', `attention: nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
-        details: { op: 'attention', nHeads, nKvHeads, headDim, kvDim: c.kvDim },
-      });
-    }
-    if (c.headDim !== undefined && c.headDim !== headDim) {
-      throw new BitNetError('BAD_ARGUMENT', `attention: headDim ${headDim} differs from the ${c.headDim} the cache was created with`, {
-        details: { op: 'attention', field: 'headDim', expected: c.headDim, actual: headDim },
-      });
-    }
+    checkAttentionShape(nHeads, nKvHeads, headDim, c);
     requireLength('attention', 'q', q, nTokens * nHeads * headDim);
     requireLength('attention', 'out', out, nTokens * nHeads * headDim);
     if (this.scores.length < startPos + nTokens) this.scores = new Float64Array(c.contextLength);

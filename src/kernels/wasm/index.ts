@@ -1,6 +1,7 @@
 // The WebAssembly SIMD backend: kernels from assembly/ (generated/*.ts), one shared memory for weights,
 // activations and KV cache, worker threads splitting each matmul and attention by rows.
 
+import { checkAttentionShape } from '../attention-shape.js';
 import { BitNetError } from '../../errors.js';
 import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize } from '../../formats/i2s.js';
@@ -1003,20 +1004,7 @@ class WasmBackend implements KernelBackend {
     this.live('attention');
     const c = this.ownCache('attention', cache, layer);
     this.positions('attention', c, startPos, nTokens);
-    requireInt('attention', 'nHeads', nHeads, 1);
-    requireInt('attention', 'nKvHeads', nKvHeads, 1);
-    requireInt('attention', 'headDim', headDim, 1);
-    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
-      throw badArgument('attention', `nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
-        nHeads,
-        nKvHeads,
-        headDim,
-        kvDim: c.kvDim,
-      });
-    }
-    if (c.headDim !== undefined && c.headDim !== headDim) {
-      throw badArgument('attention', `headDim ${headDim} differs from the ${c.headDim} the cache was created with`, { field: 'headDim', expected: c.headDim, actual: headDim });
-    }
+    checkAttentionShape(nHeads, nKvHeads, headDim, c);
     const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
     const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
     if (nTokens > 0) {

@@ -6,6 +6,7 @@
 // probabilities rounded to F16, F16/BF16 rounding and divisions done exactly in integer arithmetic (common.wgsl).
 // Float sums run in a different order than on the CPU, so float outputs differ by a few ulp (conformance tolerances).
 
+import { checkAttentionShape } from '../attention-shape.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
 import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
@@ -622,18 +623,7 @@ class WebGpuBackend implements KernelBackend {
     this.live('attention');
     const c = this.ownCache('attention', cache, layer);
     this.positions('attention', c, startPos, nTokens);
-    requireInt('attention', 'nHeads', nHeads, 1);
-    requireInt('attention', 'nKvHeads', nKvHeads, 1);
-    requireInt('attention', 'headDim', headDim, 1);
-    if (nHeads % nKvHeads !== 0 || nKvHeads * headDim !== c.kvDim) {
-      throw bad('attention', `nHeads ${nHeads} must be a multiple of nKvHeads ${nKvHeads}, and nKvHeads * headDim (${nKvHeads * headDim}) must equal the cache kvDim ${c.kvDim}`, {
-        nHeads,
-        nKvHeads,
-        headDim,
-        kvDim: c.kvDim,
-      });
-    }
-    if (c.headDim !== undefined && c.headDim !== headDim) throw bad('attention', `headDim ${headDim} differs from the ${c.headDim} the cache was created with`, { field: 'headDim', expected: c.headDim, actual: headDim });
+    checkAttentionShape(nHeads, nKvHeads, headDim, c);
     if (headDim > MAX_HEAD_DIM) throw bad('attention', `headDim ${headDim} exceeds the webgpu kernel's ${MAX_HEAD_DIM}`, { field: 'headDim', actual: headDim });
     const qt = this.tensor('attention', 'q', q, nTokens * nHeads * headDim);
     const ot = this.tensor('attention', 'out', out, nTokens * nHeads * headDim);
