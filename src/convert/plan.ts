@@ -8,18 +8,13 @@
 // mlp.{gate,up,down}_proj -> ffn_{gate,up,down}, mlp.ffn_sub_norm | mlp.ffn_layernorm -> ffn_sub_norm}.
 
 import { BitNetError } from '../errors.js';
-import { quantizeF16 } from '../formats/f16.js';
 import { quantizeF32 } from '../formats/f32.js';
 import { GgmlType, tensorByteSize } from '../formats/ggml-type.js';
-import { quantizeQ4_0 } from '../formats/q4_0.js';
-import { quantizeQ6_K } from '../formats/q6_k.js';
-import { quantizeQ8_0 } from '../formats/q8_0.js';
-import { packTq1_0 } from '../formats/tq1_0.js';
 import { gv } from '../gguf/metadata.js';
 import type { GgufValue } from '../gguf/types.js';
 import { expectedTensors, FILE_TYPE } from '../inspect/arch-spec.js';
 import type { ExpectedTensor } from '../inspect/arch-spec.js';
-import { packI2sFast, packTq2_0Fast } from '../synth/fast-pack.js';
+import { packProjectionBytes, quantizeEmbeddingBytes, quantizeFloats } from '../synth/tensor-bytes.js';
 import { readJsonFile, readSafetensorsHeader, readTextFile } from './checkpoint-source.js';
 import type { CheckpointSource } from './checkpoint-source.js';
 import { readHfModelConfig } from './hf-config.js';
@@ -259,34 +254,8 @@ async function readScale(src: CheckpointSource, at: Located): Promise<number> {
 
 /** Packs ternary weights (or plain floats for f16/f32) into the chosen storage. */
 function packProjection(weights: ConvertWeightType, t: Ternary | Float32Array, rowLength: number, name: string): Uint8Array {
-  if (t instanceof Float32Array) return weights === 'f16' ? quantizeF16(t) : quantizeF32(t);
-  switch (weights) {
-    case 'i2_s':
-      return packI2sFast(t.codes, t.scale, rowLength, name);
-    case 'tq2_0':
-      return packTq2_0Fast(t.codes, t.scale, rowLength, name);
-    case 'tq1_0':
-      return packTq1_0(t.codes, t.scale, rowLength);
-    case 'f16':
-    case 'f32': {
-      const values = new Float32Array(t.codes.length);
-      for (let i = 0; i < values.length; i++) values[i] = t.codes[i] * t.scale;
-      return weights === 'f16' ? quantizeF16(values) : quantizeF32(values);
-    }
-  }
-}
-
-function quantizeEmbedRows(embed: ConvertEmbedType, values: Float32Array): Uint8Array {
-  switch (embed) {
-    case 'f16':
-      return quantizeF16(values);
-    case 'q8_0':
-      return quantizeQ8_0(values);
-    case 'q6_k':
-      return quantizeQ6_K(values);
-    case 'q4_0':
-      return quantizeQ4_0(values);
-  }
+  if (t instanceof Float32Array) return quantizeFloats(weights === 'f16' ? 'f16' : 'f32', t);
+  return packProjectionBytes(weights, t.codes, t.scale, rowLength, name);
 }
 
 function requireFinite(values: Float32Array, name: string): void {
@@ -452,7 +421,7 @@ function planEmbedding(src: CheckpointSource, at: Located, e: ExpectedTensor, hf
         const bytes = await src.read(at.header.file, t.byteOffset + row * rowLength * width, rows * rowLength * width);
         const values = decodeFloats(bytes, dtype);
         requireFinite(values, t.name);
-        const q = quantizeEmbedRows(embed, values);
+        const q = quantizeEmbeddingBytes(embed, values);
         out.set(q, written);
         written += q.length;
       }

@@ -10,17 +10,13 @@
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, tensorByteSize } from '../formats/ggml-type.js';
-import { quantizeF16 } from '../formats/f16.js';
 import { quantizeF32 } from '../formats/f32.js';
-import { quantizeQ6_K } from '../formats/q6_k.js';
-import { quantizeQ8_0 } from '../formats/q8_0.js';
-import { packTq1_0 } from '../formats/tq1_0.js';
 import { gv } from '../gguf/metadata.js';
 import type { GgufValue } from '../gguf/types.js';
 import { writeGgufFile } from '../gguf/writer.js';
 import { expectedTensors, FILE_TYPE, SYNTH_ARCHS } from '../inspect/arch-spec.js';
 import type { ExpectedTensor, SynthArch } from '../inspect/arch-spec.js';
-import { packI2sFast, packTq2_0Fast } from './fast-pack.js';
+import { packProjectionBytes, quantizeEmbeddingBytes } from './tensor-bytes.js';
 import { tensorRng } from './rng.js';
 import type { Rng } from './rng.js';
 import { getShape, LLAMA3_VOCAB_SIZE, validateShape } from './shapes.js';
@@ -206,33 +202,7 @@ function fillEmbeddingRows(rng: Rng, out: Float32Array, hiddenSize: number): voi
 
 function projectionBytes(seed: number, t: ExpectedTensor, weightType: SynthWeightType): Uint8Array {
   const { codes, scale } = ternaryTensor(seed, t.name, t.dims);
-  const rowLength = t.dims[0] ?? 1;
-  switch (weightType) {
-    // I2_S and TQ2_0 through lookup tables built from the formats' own layouts (same bytes, ~4x faster).
-    case 'i2_s':
-      return packI2sFast(codes, scale, rowLength, t.name);
-    case 'tq1_0':
-      return packTq1_0(codes, scale, rowLength);
-    case 'tq2_0':
-      return packTq2_0Fast(codes, scale, rowLength, t.name);
-    case 'f16':
-    case 'f32': {
-      const values = new Float32Array(codes.length);
-      for (let i = 0; i < codes.length; i++) values[i] = (codes[i] ?? 0) * scale;
-      return weightType === 'f16' ? quantizeF16(values) : quantizeF32(values);
-    }
-  }
-}
-
-function quantizeEmbedding(values: Float32Array, embedType: SynthEmbedType): Uint8Array {
-  switch (embedType) {
-    case 'f16':
-      return quantizeF16(values);
-    case 'q8_0':
-      return quantizeQ8_0(values);
-    case 'q6_k':
-      return quantizeQ6_K(values);
-  }
+  return packProjectionBytes(weightType, codes, scale, t.dims[0] ?? 1, t.name);
 }
 
 /** token_embd generated and quantized EMBED_ROWS_PER_CHUNK rows at a time into one buffer of the final size. */
@@ -247,7 +217,7 @@ function embeddingBytes(seed: number, t: ExpectedTensor, embedType: SynthEmbedTy
     const rows = Math.min(EMBED_ROWS_PER_CHUNK, nRows - row);
     const values = rows === EMBED_ROWS_PER_CHUNK ? chunk : chunk.subarray(0, rows * rowLength);
     fillEmbeddingRows(rng, values, rowLength);
-    const bytes = quantizeEmbedding(values, embedType);
+    const bytes = quantizeEmbeddingBytes(embedType, values);
     out.set(bytes, byteOffset);
     byteOffset += bytes.length;
   }
