@@ -25,7 +25,7 @@ function ensureModel(): Promise<void> {
 describe('docs/api.md examples', () => {
   it('has examples for the API it documents', () => {
     expect(examples.length).toBeGreaterThanOrEqual(12);
-    for (const name of ['BitNet.load', 'generate', 'complete', 'chatComplete', 'renderChat', 'evaluateLogits', 'lastReceipt', 'createServerApp', 'synthesizeModel', 'inspectGguf', 'isBitNetError', 'signal']) {
+    for (const name of ['BitNet.load', 'generate', 'complete', 'chatComplete', 'renderChat', 'evaluateLogits', 'embed(', 'lastReceipt', 'createServerApp', 'synthesizeModel', 'inspectGguf', 'isBitNetError', 'signal']) {
       expect(examples.some((e) => e.code.includes(name)), name).toBe(true);
     }
   });

@@ -16,6 +16,7 @@ import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-templa
 import { checkPreTokenizerName } from '../tokenizer/pre-tokenizer.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
+import { checkPooling, PoolAccumulator } from './pooling.js';
 import { logitsRead, nextToken, readRow } from './logits-read.js';
 import { Mutex } from './mutex.js';
 import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
@@ -27,6 +28,8 @@ import type {
   LoadPlan,
   ChatMessage,
   CompletionResult,
+  EmbedOptions,
+  EmbedResult,
   FinishReason,
   GenerateOptions,
   GeneratedPiece,
@@ -136,6 +139,7 @@ export class BitNet implements LoadedModel {
       fileBytes: m.header.fileSize,
       contextLength: m.contextLength,
       vocabSize: m.config.vocabSize,
+      embeddingLength: m.config.dim,
       nParams: m.header.tensors.reduce((s, t) => s + t.nElements, 0),
       backend: m.backend.name,
       kernelSet: m.backend.kernelSet,
@@ -304,6 +308,62 @@ export class BitNet implements LoadedModel {
     }
   }
 
+  /**
+   * Embeddings: each input runs on a fresh cache in prefill batches and its final-norm hidden states (the rows the
+   * output projection reads) are pooled; no logits are computed. Leaves the cache empty.
+   */
+  async embed(inputs: string | readonly string[] | readonly (readonly number[])[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    this.checkUsable();
+    const { config: c, backend, weights } = this.m;
+    const { signal } = options;
+    const pooling = checkPooling(options.pooling ?? 'mean');
+    const normalize = options.normalize ?? true;
+    if (typeof normalize !== 'boolean') throw new BitNetError('BAD_ARGUMENT', `normalize must be a boolean, got ${String(normalize)}`, { details: { field: 'normalize' } });
+    const list: readonly (string | readonly number[])[] = typeof inputs === 'string' ? [inputs] : inputs;
+    if (list.length === 0) throw new BitNetError('BAD_ARGUMENT', 'embed: no inputs', { details: { field: 'inputs' } });
+    const sequences = list.map((input, index) => {
+      const ids = typeof input === 'string' ? (input === '' ? [] : this.tokenize(input)) : [...input];
+      if (ids.length === 0) throw new BitNetError('BAD_ARGUMENT', `embed: input ${index} is empty`, { details: { field: 'inputs', index } });
+      if (ids.length > this.m.contextLength) {
+        throw new BitNetError('CONTEXT_OVERFLOW', `embed: input ${index} has ${ids.length} tokens; the context holds ${this.m.contextLength}`, {
+          details: { index, promptTokens: ids.length, contextLength: this.m.contextLength },
+        });
+      }
+      for (const id of ids) {
+        if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `embed: input ${index} has token id ${id}, outside [0, ${c.vocabSize})`, { details: { index, token: id } });
+      }
+      return ids;
+    });
+
+    const release = await this.lock.acquire(signal).catch((e: unknown) => {
+      throw abortError(signal, `embedding (while queued: ${e instanceof Error ? e.message : String(e)})`);
+    });
+    try {
+      const embeddings: Float32Array[] = [];
+      for (const ids of sequences) {
+        this.cached = []; // each input sees only itself
+        const pool = new PoolAccumulator(pooling, c.dim);
+        for (let pos = 0; pos < ids.length; pos += PREFILL_BATCH) {
+          // a macrotask turn between batches: timers, signals and sockets get served (and may abort us)
+          await yieldToEventLoop();
+          checkAborted(signal, 'embedding');
+          const batch = ids.slice(pos, Math.min(pos + PREFILL_BATCH, ids.length));
+          const [first, end] = pool.rowsWanted(pos, batch.length, ids.length);
+          backend.beginStep();
+          const hidden = forward(backend, c, weights, this.state, batch, pos, end > first ? 'hidden' : 'none');
+          await backend.endStep();
+          pool.add(end > first ? await backend.read(hidden, first * c.dim, (end - first) * c.dim) : new Float32Array(0), batch.length);
+        }
+        embeddings.push(pool.result(normalize));
+      }
+      const promptTokens = sequences.reduce((sum, ids) => sum + ids.length, 0);
+      return { embeddings, usage: { promptTokens, totalTokens: promptTokens } };
+    } finally {
+      this.cached = [];
+      release();
+    }
+  }
+
   async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedPiece> {
     this.checkUsable();
     const tCall = now();
@@ -350,7 +410,7 @@ export class BitNet implements LoadedModel {
         // only the prompt's last batch needs logits (the output projection is the largest matmul)
         const last = pos + PREFILL_BATCH >= promptTokens.length;
         backend.beginStep();
-        const out = forward(backend, c, weights, this.state, batch, pos, last);
+        const out = forward(backend, c, weights, this.state, batch, pos, last ? 'logits' : 'none');
         await backend.endStep();
         if (last) logits = out;
         this.cached.push(...batch);

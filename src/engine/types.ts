@@ -137,6 +137,27 @@ export interface CompletionResult {
   readonly logprobs?: GeneratedPiece['logprobs'];
 }
 
+/**
+ * How `embed` turns one input's hidden states (one per token) into one vector: their mean, the last token's, or the
+ * first token's (`cls`: the BOS token when the tokenizer adds one).
+ */
+export type Pooling = 'mean' | 'last' | 'cls';
+
+export interface EmbedOptions {
+  /** Default 'mean'. */
+  readonly pooling?: Pooling;
+  /** Scale each embedding to unit L2 length (default true). */
+  readonly normalize?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface EmbedResult {
+  /** One vector of `info.embeddingLength` floats per input, in input order. */
+  readonly embeddings: Float32Array[];
+  /** Tokens evaluated, all inputs together (an embedding generates none, so both counts are equal). */
+  readonly usage: { readonly promptTokens: number; readonly totalTokens: number };
+}
+
 export type ChatRole = 'system' | 'user' | 'assistant';
 export interface ChatMessage {
   readonly role: ChatRole;
@@ -151,6 +172,8 @@ export interface ModelInfo {
   readonly fileBytes: number;
   readonly contextLength: number;
   readonly vocabSize: number;
+  /** Floats per hidden state, the length of an embedding (GGUF `<arch>.embedding_length`). */
+  readonly embeddingLength: number;
   readonly nParams: number;
   readonly backend: string;
   readonly kernelSet: string;
@@ -171,6 +194,11 @@ export interface LoadedModel extends AsyncDisposable {
   renderChat(messages: readonly ChatMessage[]): string;
   tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): number[];
   detokenize(ids: readonly number[]): string;
+  /**
+   * One embedding per input (a text, a list of texts, or a list of token-id lists): the final-norm hidden states of
+   * its tokens, pooled and (by default) L2-normalized. Waits its turn like a generation.
+   */
+  embed(inputs: string | readonly string[] | readonly (readonly number[])[], options?: EmbedOptions): Promise<EmbedResult>;
   /** Generations waiting for the model (not counting the running one). */
   readonly pending: number;
   dispose(): Promise<void>;

@@ -57,10 +57,17 @@ export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBa
 }
 
 /**
+ * What a forward call leaves for the caller: the logits (see `forward`), nothing (a prompt batch before the last), or
+ * the hidden states: the final-norm output rmsnorm(x) * output_norm of every token, the rows the output projection
+ * would read (embeddings).
+ */
+export type ForwardOutput = 'logits' | 'none' | 'hidden';
+
+/**
  * Record `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to the cache.
- * Returns the logits tensor: row 0 holds the last token's logits, or row t token t's when the state has allLogits
- * (no rows are written when wantLogits is false). The caller brackets the call with be.beginStep() / be.endStep()
- * and reads the logits after endStep (docs/next-shape.md section 2).
+ * With output 'logits' returns the logits tensor: row 0 holds the last token's logits, or row t token t's when the
+ * state has allLogits. With 'hidden' returns xb, row t holding token t's final-norm output [n, dim]. The caller
+ * brackets the call with be.beginStep() / be.endStep() and reads the result after endStep (docs/next-shape.md section 2).
  */
 export function forward(
   be: KernelBackend,
@@ -69,7 +76,7 @@ export function forward(
   s: ForwardState,
   tokens: readonly number[],
   startPos: number,
-  wantLogits = true,
+  output: ForwardOutput = 'logits',
 ): Tensor {
   const n = tokens.length;
   const { dim, ffnDim, nHeads, nKvHeads, headDim, rmsEps: eps } = c;
@@ -129,7 +136,12 @@ export function forward(
   }
 
   // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last, or none (a prompt batch before the last)
-  if (!wantLogits) return s.logits;
+  if (output === 'none') return s.logits;
+  // xb = rmsnorm(x) * output_norm of every token, without the projection (embeddings)  [n, dim]
+  if (output === 'hidden') {
+    be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
+    return s.xb;
+  }
   if (s.allLogits) {
     be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
     be.matmul(s.logits, w.output, s.xb, n);

@@ -480,8 +480,8 @@ describe('error paths', () => {
 
   it('unknown route -> 404; wrong method -> 405', async () => {
     const app = await readyApp();
-    const b = await expectError(await app.fetch(new Request(`${BASE}/v1/embeddings`, { method: 'POST', body: '{}' })), 404);
-    expect(b.error.message).toContain('/v1/embeddings');
+    const b = await expectError(await app.fetch(new Request(`${BASE}/v1/audio/speech`, { method: 'POST', body: '{}' })), 404);
+    expect(b.error.message).toContain('/v1/audio/speech');
     const r = await app.fetch(new Request(`${BASE}/v1/chat/completions`));
     await expectError(r, 405);
     expect(r.headers.get('allow')).toBe('POST');

@@ -1,6 +1,6 @@
 // The OpenAI-compatible HTTP API as one web-standard `Request -> Response` function (hono), in front of one LoadedModel.
 //
-// Routes: POST /v1/chat/completions, POST /v1/completions (JSON or SSE), GET /v1/models[/:id],
+// Routes: POST /v1/chat/completions, POST /v1/completions (JSON or SSE), POST /v1/embeddings, GET /v1/models[/:id],
 // GET /health, GET /metrics (Prometheus text).
 //
 // Policies (each an option of ServerOptions):
@@ -29,6 +29,7 @@ import { GenerationQueue } from './generation-queue.js';
 import { GenerationRunner } from './generation-runner.js';
 import { chatCompletionsRoute } from './routes/chat-completions.js';
 import { completionsRoute } from './routes/completions.js';
+import { embeddingsRoute } from './routes/embeddings.js';
 import { healthAndMetricsRoutes } from './routes/health-metrics.js';
 import { modelsRoutes } from './routes/models.js';
 import type { ServerContext, ServerState } from './server-context.js';
@@ -65,7 +66,7 @@ export interface ServerApp {
 }
 
 /** Routes the metrics count by name; anything else is counted as `other`. */
-const KNOWN_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models', '/health', '/metrics']);
+const KNOWN_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/metrics']);
 
 export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts: ServerOptions = {}): ServerApp {
   const options = resolveServerOptions(opts);
@@ -135,6 +136,7 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
   modelsRoutes(app, ctx);
   chatCompletionsRoute(app, ctx);
   completionsRoute(app, ctx);
+  embeddingsRoute(app, ctx);
 
   app.notFound((c) => {
     return new ApiError(404, `Unknown request URL: ${c.req.method} ${c.req.path}.`, { apiCode: 'unknown_url' }).toResponse();

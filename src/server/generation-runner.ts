@@ -4,7 +4,7 @@ import { BitNetError, isBitNetError } from '../errors.js';
 import type { ChatMessage, GeneratedPiece, GenerateOptions, LoadedModel, Usage } from '../engine/types.js';
 import { yieldToEventLoop } from '../engine/yield.js';
 import { ApiError, toApiError } from './api-error.js';
-import type { GenerationQueue } from './generation-queue.js';
+import type { GenerationQueue, QueueTicket } from './generation-queue.js';
 import {
   chatChunkJson,
   chatCompletionJson,
@@ -74,32 +74,7 @@ export class GenerationRunner {
    * `clientSignal` aborts when the client goes away (Request.signal).
    */
   start(clientSignal: AbortSignal, m: LoadedModel, job: GenerationJob): Response | Promise<Response> {
-    if (this.#closed) throw new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
-    const queue = this.#queue;
-    const retryAfterS = this.#options.retryAfterS;
-    const ticket = queue.tryEnter();
-    if (ticket === null) {
-      throw new ApiError(
-        429,
-        `The server is busy: ${queue.running} generation(s) running and ${queue.waiting} waiting (max ${queue.maxWaiting}). Retry after ${retryAfterS} s.`,
-        { apiCode: 'queue_full', headers: { 'retry-after': String(retryAfterS) } },
-      );
-    }
-    const ac = new AbortController();
-    this.#active.add(ac);
-    const onClientAbort = (): void => abortWith(ac, 'client');
-    clientSignal.addEventListener('abort', onClientAbort, { once: true });
-    if (clientSignal.aborted) onClientAbort();
-    let settle: () => void = () => undefined;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.#inflight.add(settled);
-    const cleanup = (): void => {
-      ticket.release();
-      clientSignal.removeEventListener('abort', onClientAbort);
-      this.#active.delete(ac);
-      this.#inflight.delete(settled);
-      settle();
-    };
+    const { ticket, ac, cleanup } = this.#admit(clientSignal);
     const who: ResponseIdentity = {
       id: `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${crypto.randomUUID().replace(/-/g, '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -133,6 +108,53 @@ export class GenerationRunner {
         'x-accel-buffering': 'no',
       },
     });
+  }
+
+  /**
+   * Takes a queue place for other work on the model (embeddings): waits its turn behind generations, runs `work`
+   * with a signal that aborts on client disconnect or shutdown, and maps a cancellation to its API error.
+   */
+  async runExclusive<T>(clientSignal: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const { ticket, ac, cleanup } = this.#admit(clientSignal);
+    try {
+      await ticket.turn(ac.signal);
+      return await work(ac.signal);
+    } catch (e) {
+      throw this.#cancelledAsApiError(e, ac);
+    } finally {
+      cleanup();
+    }
+  }
+
+  /** A queue place (or a 429 / 503) with an abort controller tied to the client's signal; `cleanup` frees both. */
+  #admit(clientSignal: AbortSignal): { ticket: QueueTicket; ac: AbortController; cleanup: () => void } {
+    if (this.#closed) throw new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+    const queue = this.#queue;
+    const retryAfterS = this.#options.retryAfterS;
+    const ticket = queue.tryEnter();
+    if (ticket === null) {
+      throw new ApiError(
+        429,
+        `The server is busy: ${queue.running} generation(s) running and ${queue.waiting} waiting (max ${queue.maxWaiting}). Retry after ${retryAfterS} s.`,
+        { apiCode: 'queue_full', headers: { 'retry-after': String(retryAfterS) } },
+      );
+    }
+    const ac = new AbortController();
+    this.#active.add(ac);
+    const onClientAbort = (): void => abortWith(ac, 'client');
+    clientSignal.addEventListener('abort', onClientAbort, { once: true });
+    if (clientSignal.aborted) onClientAbort();
+    let settle: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    this.#inflight.add(settled);
+    const cleanup = (): void => {
+      ticket.release();
+      clientSignal.removeEventListener('abort', onClientAbort);
+      this.#active.delete(ac);
+      this.#inflight.delete(settled);
+      settle();
+    };
+    return { ticket, ac, cleanup };
   }
 
   /** Refuses new jobs, aborts queued and running ones, resolves when each has released its queue place. */

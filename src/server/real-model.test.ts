@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BitNet } from '../engine/bitnet.js';
-import type { ChatMessage, CompletionResult, GeneratedPiece, GenerateOptions, LoadedModel } from '../engine/types.js';
+import type { ChatMessage, CompletionResult, EmbedOptions, EmbedResult, GeneratedPiece, GenerateOptions, LoadedModel } from '../engine/types.js';
 import { synthesizeModel } from '../synth/synthesize.js';
 import { createServerApp, type ServerApp } from './app.js';
 import { listen, type RunningServer } from './node.js';
@@ -74,6 +74,9 @@ class CountingModel implements LoadedModel {
   }
   renderChat(msgs: readonly ChatMessage[]): string {
     return this.inner.renderChat(msgs);
+  }
+  embed(inputs: string | readonly string[] | readonly (readonly number[])[], options?: EmbedOptions): Promise<EmbedResult> {
+    return this.inner.embed(inputs, options);
   }
   tokenize(text: string, options?: { addBos?: boolean; parseSpecial?: boolean }): number[] {
     return this.inner.tokenize(text, options);

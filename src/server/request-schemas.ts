@@ -97,8 +97,24 @@ export const completionRequestSchema = z.object({
   response_format: responseFormatSchema.nullish(),
 });
 
+/** OpenAI's limit on the inputs of one embeddings request. */
+export const MAX_EMBEDDING_INPUTS = 2048;
+
+/** OpenAI's `CreateEmbeddingRequest`: one text, many, one token list or many; float or base64 vectors. */
+export const embeddingRequestSchema = z.object({
+  model: z.string().nullish(),
+  input: z.union(
+    [z.string(), z.array(z.string()).min(1).max(MAX_EMBEDDING_INPUTS), tokenArraySchema, z.array(tokenArraySchema).min(1).max(MAX_EMBEDDING_INPUTS)],
+    { error: `expected a string, an array of strings, an array of token ids, or an array of token-id arrays (at most ${MAX_EMBEDDING_INPUTS} inputs, none empty)` },
+  ),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: z.number().int().min(1).nullish(),
+  user: z.string().nullish(),
+});
+
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;
 
 /** Validates `body` against `schema`, throwing a 400 ApiError naming the first bad field. */
 export function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {

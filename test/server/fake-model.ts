@@ -4,12 +4,17 @@ import { BitNetError } from '../../src/errors.js';
 import type {
   ChatMessage,
   CompletionResult,
+  EmbedOptions,
+  EmbedResult,
   GeneratedPiece,
   GenerateOptions,
   LoadedModel,
   ModelInfo,
   TokenLogprob,
 } from '../../src/engine/types.js';
+
+/** Floats per fake embedding. */
+export const FAKE_EMBEDDING_LENGTH = 8;
 
 export interface FakeModelOptions {
   /** Words the model "generates", in order; generation stops ('stop') after the last one. */
@@ -61,6 +66,7 @@ export class FakeModel implements LoadedModel {
       fileBytes: 0,
       contextLength: opts.contextLength ?? 256,
       vocabSize: 256,
+      embeddingLength: FAKE_EMBEDDING_LENGTH,
       nParams: 0,
       backend: 'reference',
       kernelSet: 'fake',
@@ -78,6 +84,20 @@ export class FakeModel implements LoadedModel {
 
   detokenize(ids: readonly number[]): string {
     return new TextDecoder().decode(new Uint8Array(ids));
+  }
+
+  /** Embedding j of a text: how many of its bytes are j mod FAKE_EMBEDDING_LENGTH (no pooling or normalizing). */
+  async embed(inputs: string | readonly string[] | readonly (readonly number[])[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    if (options.signal?.aborted === true) throw new BitNetError('ABORTED', 'embedding was aborted');
+    const list = typeof inputs === 'string' ? [inputs] : inputs;
+    const ids = list.map((x) => (typeof x === 'string' ? this.tokenize(x) : [...x]));
+    const embeddings = ids.map((seq) => {
+      const v = new Float32Array(FAKE_EMBEDDING_LENGTH);
+      for (const id of seq) v[id % FAKE_EMBEDDING_LENGTH]++;
+      return v;
+    });
+    const promptTokens = ids.reduce((s, seq) => s + seq.length, 0);
+    return { embeddings, usage: { promptTokens, totalTokens: promptTokens } };
   }
 
   renderChat(messages: readonly ChatMessage[]): string {
