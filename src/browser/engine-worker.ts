@@ -157,6 +157,12 @@ async function call(id: number, c: CallRequest): Promise<void> {
         const logits = await requireModel().evaluateLogits(c.tokens, ac.signal);
         return post({ type: 'result', id, value: logits }, [logits.buffer]);
       }
+      case 'embed': {
+        const r = await requireModel().embed(c.inputs, { ...c.options, signal: ac.signal });
+        // each vector owns its buffer; transfer each plain ArrayBuffer once (a shared one would be copied instead)
+        const buffers = [...new Set(r.embeddings.map((e) => e.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+        return post({ type: 'result', id, value: r }, buffers);
+      }
       case 'tokenize':
         return post({ type: 'result', id, value: requireModel().tokenize(c.text, c.options) });
       case 'detokenize':

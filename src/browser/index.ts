@@ -3,7 +3,7 @@
 // chat.completions.create. Errors arrive as BitNetError with their code.
 
 import type { Receipt } from '../engine/receipt.js';
-import type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
+import type { ChatMessage, CompletionResult, EmbedOptions, EmbedResult, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
 import { BitNetError } from '../errors.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { openModelCache, type CachedModel } from './model-cache.js';
@@ -11,7 +11,7 @@ import { fromWireError, type CallRequest, type FromWorker, type LoadedReply, typ
 
 export { BitNetError, isBitNetError } from '../errors.js';
 export type { BitNetErrorCode } from '../errors.js';
-export type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, ModelInfo, FinishReason, Usage, Timings } from '../engine/types.js';
+export type { ChatMessage, CompletionResult, EmbedOptions, EmbedResult, GenerateOptions, GeneratedPiece, ModelInfo, FinishReason, Usage, Timings } from '../engine/types.js';
 export type { SamplingConfig } from '../sampling/types.js';
 export type { Receipt } from '../engine/receipt.js';
 export type { CachedModel } from './model-cache.js';
@@ -243,6 +243,12 @@ export class BitNetProxy implements AsyncDisposable {
   /** Logits of every position (positions x vocab), computed as in Node. */
   evaluateLogits(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
     return this.call({ method: 'evaluateLogits', tokens }, signal) as Promise<Float32Array>;
+  }
+
+  /** Pooled final-norm hidden states of each input (model.embed in Node: same options, same numbers). */
+  embed(inputs: string | readonly string[] | readonly (readonly number[])[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    const { signal, ...rest } = options;
+    return this.call({ method: 'embed', inputs, options: rest }, signal) as Promise<EmbedResult>;
   }
 
   tokenize(text: string, options: { addBos?: boolean; parseSpecial?: boolean } = {}): Promise<number[]> {

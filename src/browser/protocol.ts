@@ -2,7 +2,7 @@
 // BitNetError crosses that boundary (structured clone keeps plain data, not the class).
 
 import { BitNetError, type BitNetErrorCode } from '../errors.js';
-import type { ChatMessage, CompletionResult, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
+import type { ChatMessage, CompletionResult, EmbedOptions, GenerateOptions, GeneratedPiece, LoadOptions, ModelInfo } from '../engine/types.js';
 
 /** Where the worker reads the model from: a URL (already resolved against the page), a Blob / File, or bytes. */
 export type WireSource = { readonly kind: 'url'; readonly url: string; readonly cache: boolean } | { readonly kind: 'blob'; readonly blob: Blob; readonly name: string } | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
@@ -23,6 +23,7 @@ export type CallRequest =
   | { readonly method: 'complete'; readonly prompt: string | readonly number[]; readonly options: WireGenerateOptions }
   | { readonly method: 'chatComplete'; readonly messages: readonly ChatMessage[]; readonly options: WireGenerateOptions }
   | { readonly method: 'evaluateLogits'; readonly tokens: readonly number[] }
+  | { readonly method: 'embed'; readonly inputs: string | readonly string[] | readonly (readonly number[])[]; readonly options: Omit<EmbedOptions, 'signal'> }
   | { readonly method: 'tokenize'; readonly text: string; readonly options: { addBos?: boolean; parseSpecial?: boolean } }
   | { readonly method: 'detokenize'; readonly ids: readonly number[] }
   | { readonly method: 'renderChat'; readonly messages: readonly ChatMessage[] }

@@ -206,6 +206,30 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
     await page.close();
   });
 
+  it('embed in the page gives the same vectors as Node', async () => {
+    const page = await openPage(isolated);
+    const inputs = ['The cat sat on the mat.', 'A feline rested on the rug.'];
+    const r = await inPage(
+      page,
+      `const m = await bitnet.BitNet.load(arg.url, { threads: 2, cache: false });
+       const mean = await m.embed(arg.inputs);
+       const last = await m.embed(arg.inputs, { pooling: 'last', normalize: false });
+       await m.dispose();
+       return { mean: mean.embeddings.map((e) => Array.from(e)), last: last.embeddings.map((e) => Array.from(e)), usage: mean.usage, isF32: mean.embeddings[0] instanceof Float32Array };`,
+      { url: modelUrl, inputs },
+    );
+    expect(r).toMatchObject({ ok: true });
+    const v = r.value as { mean: number[][]; last: number[][]; usage: { promptTokens: number }; isF32: boolean };
+    const mean = await node.embed(inputs);
+    const last = await node.embed(inputs, { pooling: 'last', normalize: false });
+    expect(v.isF32).toBe(true);
+    expect(v.usage.promptTokens).toBe(mean.usage.promptTokens);
+    // the same file and numerics: Chromium runs relaxed-simd, Node 20 simd128, which give bit-identical results
+    expect(v.mean).toEqual(mean.embeddings.map((e) => Array.from(e)));
+    expect(v.last).toEqual(last.embeddings.map((e) => Array.from(e)));
+    await page.close();
+  });
+
   it('a second load comes from the persistent cache without the network; entries are listed, verified and deletable', async () => {
     const page = await openPage(isolated);
     const modelRequests: string[] = [];
