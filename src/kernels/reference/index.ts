@@ -1,7 +1,7 @@
 // The scalar reference backend: slow, readable, exact TypeScript kernels behind KernelBackend (the oracle).
 
 import { BitNetError } from '../../errors.js';
-import { checkAttentionShape } from '../attention-shape.js';
+import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
 import { TYPE_TRAITS } from '../../formats/ggml-type.js';
 import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
@@ -139,15 +139,7 @@ class ReferenceBackend implements KernelBackend {
 
   createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
     this.live('createKvCache');
-    requireInt('createKvCache', 'nLayers', nLayers, 1);
-    requireInt('createKvCache', 'contextLength', contextLength, 1);
-    requireInt('createKvCache', 'kvDim', kvDim, 1);
-    if (headDim !== undefined) {
-      requireInt('createKvCache', 'headDim', headDim, 1);
-      if (kvDim % headDim !== 0) {
-        throw new BitNetError('BAD_ARGUMENT', `createKvCache: headDim ${headDim} must divide kvDim ${kvDim}`, { details: { op: 'createKvCache', field: 'headDim', expected: kvDim, actual: headDim } });
-      }
-    }
+    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
     const cache = new RefKvCache(nLayers, contextLength, kvDim, headDim);
     this.caches.add(cache);
     return cache;
@@ -205,15 +197,8 @@ class ReferenceBackend implements KernelBackend {
   rope(xT: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
     this.live('rope');
     const x = this.f32('rope', 'x', xT);
-    requireInt('rope', 'nTokens', nTokens, 0);
-    requireInt('rope', 'nHeads', nHeads, 1);
-    requireInt('rope', 'headDim', headDim, 2);
-    if (headDim % 2 !== 0) throw new BitNetError('BAD_ARGUMENT', `rope: headDim must be even, got ${headDim}`, { details: { op: 'rope', field: 'headDim', actual: headDim } });
-    if (style !== 'neox' && style !== 'normal') throw new BitNetError('BAD_ARGUMENT', `rope: unknown style '${String(style)}'`, { details: { op: 'rope', field: 'style' } });
-    if (!(theta > 0) || !Number.isFinite(theta)) throw new BitNetError('BAD_ARGUMENT', `rope: theta must be a positive number, got ${theta}`, { details: { op: 'rope', field: 'theta' } });
+    checkRopeArgs(nTokens, nHeads, headDim, positions, theta, style);
     requireLength('rope', 'x', x, nTokens * nHeads * headDim);
-    requireLength('rope', 'positions', positions, nTokens);
-    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
     if (this.ropeCos.length < headDim / 2) {
       this.ropeCos = new Float64Array(headDim / 2);
       this.ropeSin = new Float64Array(headDim / 2);

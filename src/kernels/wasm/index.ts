@@ -1,7 +1,7 @@
 // The WebAssembly SIMD backend: kernels from assembly/ (generated/*.ts), one shared memory for weights,
 // activations and KV cache, worker threads splitting each matmul and attention by rows.
 
-import { checkAttentionShape } from '../attention-shape.js';
+import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
 import { BitNetError } from '../../errors.js';
 import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize } from '../../formats/i2s.js';
@@ -173,10 +173,6 @@ function badArgument(op: string, message: string, details: Record<string, string
 
 function requireInt(op: string, what: string, n: number, min: number): void {
   if (!Number.isInteger(n) || n < min) throw badArgument(op, `${what} must be an integer >= ${min}, got ${n}`, { field: what, expected: min, actual: n });
-}
-
-function requireLength(op: string, what: string, buffer: ArrayLike<number>, n: number): void {
-  if (buffer.length < n) throw badArgument(op, `${what} needs at least ${n} elements, has ${buffer.length}`, { field: what, expected: n, actual: buffer.length });
 }
 
 function requireFinite(op: string, what: string, x: number): void {
@@ -729,13 +725,7 @@ class WasmBackend implements KernelBackend {
 
   createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
     this.live('createKvCache');
-    requireInt('createKvCache', 'nLayers', nLayers, 1);
-    requireInt('createKvCache', 'contextLength', contextLength, 1);
-    requireInt('createKvCache', 'kvDim', kvDim, 1);
-    if (headDim !== undefined) {
-      requireInt('createKvCache', 'headDim', headDim, 1);
-      if (kvDim % headDim !== 0) throw badArgument('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
-    }
+    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
     const byteOffset = this.allocBytes(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
     return new WasmKvCache(this, nLayers, contextLength, kvDim, headDim, byteOffset);
   }
@@ -954,15 +944,8 @@ class WasmBackend implements KernelBackend {
 
   rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
     this.live('rope');
-    requireInt('rope', 'nTokens', nTokens, 0);
-    requireInt('rope', 'nHeads', nHeads, 1);
-    requireInt('rope', 'headDim', headDim, 2);
-    if (headDim % 2 !== 0) throw badArgument('rope', `headDim must be even, got ${headDim}`, { field: 'headDim', actual: headDim });
-    if (style !== 'neox' && style !== 'normal') throw badArgument('rope', `unknown style '${String(style)}'`, { field: 'style' });
-    if (!(theta > 0) || !Number.isFinite(theta)) throw badArgument('rope', `theta must be a positive number, got ${theta}`, { field: 'theta' });
+    checkRopeArgs(nTokens, nHeads, headDim, positions, theta, style);
     const xp = this.ptr('rope', 'x', x, nTokens * nHeads * headDim);
-    requireLength('rope', 'positions', positions, nTokens);
-    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
     // cos / sin per token and pair, exactly as kernels/reference/rope.ts (ggml_rope_cache_init): f32 angles
     // built by repeated multiplication with theta_scale = powf(theta, -2 / headDim).
     const half = headDim / 2;

@@ -6,12 +6,12 @@
 // probabilities rounded to F16, F16/BF16 rounding and divisions done exactly in integer arithmetic (common.wgsl).
 // Float sums run in a different order than on the CPU, so float outputs differ by a few ulp (conformance tolerances).
 
-import { checkAttentionShape } from '../attention-shape.js';
+import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
 import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
-import { requireFinite, requireInt, requireLength } from '../reference/checks.js';
+import { requireFinite, requireInt } from '../reference/checks.js';
 import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../reference/weights.js';
 import { nativeActivationQuant } from '../../formats/index.js';
 import { checkK, checkRows } from '../row-select.js';
@@ -448,13 +448,7 @@ class WebGpuBackend implements KernelBackend {
 
   createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
     this.live('createKvCache');
-    requireInt('createKvCache', 'nLayers', nLayers, 1);
-    requireInt('createKvCache', 'contextLength', contextLength, 1);
-    requireInt('createKvCache', 'kvDim', kvDim, 1);
-    if (headDim !== undefined) {
-      requireInt('createKvCache', 'headDim', headDim, 1);
-      if (kvDim % headDim !== 0) throw bad('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
-    }
+    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
     const bytes = contextLength * kvDim * 2;
     const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
     const keys: GpuBuffer[] = [];
@@ -571,15 +565,8 @@ class WebGpuBackend implements KernelBackend {
 
   rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
     this.live('rope');
-    requireInt('rope', 'nTokens', nTokens, 0);
-    requireInt('rope', 'nHeads', nHeads, 1);
-    requireInt('rope', 'headDim', headDim, 2);
-    if (headDim % 2 !== 0) throw bad('rope', `headDim must be even, got ${headDim}`, { field: 'headDim', actual: headDim });
-    if (style !== 'neox' && style !== 'normal') throw bad('rope', `unknown style '${String(style)}'`, { field: 'style' });
-    if (!(theta > 0) || !Number.isFinite(theta)) throw bad('rope', `theta must be a positive number, got ${theta}`, { field: 'theta' });
+    checkRopeArgs(nTokens, nHeads, headDim, positions, theta, style);
     const xt = this.tensor('rope', 'x', x, nTokens * nHeads * headDim);
-    requireLength('rope', 'positions', positions, nTokens);
-    for (let t = 0; t < nTokens; t++) requireInt('rope', `positions[${t}]`, positions[t], 0);
     if (nTokens === 0) return;
     // cos / sin per token and pair as kernels/reference/rope.ts (ggml_rope_cache_init), built on the host once per
     // set of positions (q and k of every layer share it)
