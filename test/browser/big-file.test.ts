@@ -28,14 +28,14 @@ describe.skipIf(!RUN)(RUN ? 'a model file over 2 GB (Chromium and Node)' : `a mo
   let path: string;
   let server: DemoServer;
   let browser: BrowserContext;
-  let nodeIds: number[];
+  let nodeIds: readonly number[];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bitnet-big-'));
     path = join(dir, 'big-f16.gguf');
     await synthesizeModel({ shape: SHAPE, arch: 'bitnet-b1.58', weightType: 'f16', embedType: 'f16', seed: 7, path });
     const node = await BitNet.load(path, { backend: 'wasm', threads: 2, contextLength: 64 });
-    nodeIds = (await node.complete(PROMPT, { maxTokens: 8, temperature: 0, ignoreEos: true })).tokenIds;
+    nodeIds = (await node.complete(PROMPT, { maxTokens: 8, sampling: { kind: 'greedy' }, ignoreEos: true })).tokenIds;
     await node.dispose();
     [server, browser] = await Promise.all([startDemoServer({ models: [path] }), // a persistent profile, as a user's browser has: an incognito context keeps OPFS in memory with a smaller limit
       chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, args: ARGS })]);
@@ -52,11 +52,11 @@ describe.skipIf(!RUN)(RUN ? 'a model file over 2 GB (Chromium and Node)' : `a mo
     await page.goto(server.url);
     await page.waitForFunction(() => typeof window.bitnet === 'object');
     const url = `/models/${basename(path)}`;
-    const run = (cache: boolean): Promise<{ from: string; ids: number[]; note: string }> =>
+    const run = (cache: boolean): Promise<{ from: string; ids: readonly number[]; note: string }> =>
       page.evaluate(
         async ([u, p, c]) => {
           const m = await window.bitnet.BitNet.load(u, { threads: 2, cache: c, contextLength: 64 });
-          const r = await m.complete(p, { maxTokens: 8, temperature: 0, ignoreEos: true });
+          const r = await m.complete(p, { maxTokens: 8, sampling: { kind: 'greedy' }, ignoreEos: true });
           const out = { from: m.loadedFrom, ids: r.tokenIds, note: m.cacheNote };
           await m.dispose();
           return out;
