@@ -22,13 +22,16 @@ import { findPackage } from '../src/package-info.js';
 import { getShape, SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+// ForceEagerMeasureMemory: performance.measureUserAgentSpecificMemory() answers at once instead of at the next GC.
+const ARGS = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-blink-features=ForceEagerMeasureMemory'];
 
 interface Row {
   readonly runtime: 'node' | 'chromium' | 'wllama (chromium)';
   readonly file: string;
   readonly prefillTokS: number | null;
   readonly decodeTokS: number | null;
+  /** Memory of the page and its workers (wasm memory included) after the runs, from measureUserAgentSpecificMemory. */
+  readonly memoryBytes?: number | null;
 }
 
 /** A fresh prompt per run: ordinary token ids (no special tokens), different from the first one on. */
@@ -110,14 +113,17 @@ async function main(): Promise<void> {
                 prefill.push(res.timings.prefillTokPerS);
                 decode.push(res.timings.decodeTokPerS);
               }
-              return { prefill, decode, kernelSet: m.info.kernelSet, threads: m.info.threads };
+              // the whole agent cluster: the page, the engine worker and its thread workers, their wasm memory
+              const measure = (performance as Performance & { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }> }).measureUserAgentSpecificMemory;
+              const memoryBytes = crossOriginIsolated && measure !== undefined ? (await measure.call(performance)).bytes : null;
+              return { prefill, decode, kernelSet: m.info.kernelSet, threads: m.info.threads, memoryBytes };
             } finally {
               await m.dispose();
             }
           },
           { url, threads, runs, prompts: Array.from({ length: runs }, (_, r) => promptIds(pp, r, vocab)), warm: promptIds(8, 99, vocab), options },
         );
-        rows.push({ runtime: 'chromium', file, prefillTokS: median(out.prefill), decodeTokS: median(out.decode) });
+        rows.push({ runtime: 'chromium', file, prefillTokS: median(out.prefill), decodeTokS: median(out.decode), memoryBytes: out.memoryBytes });
         log(`chromium ${file}: prefill ${out.prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${out.decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${out.kernelSet} x${out.threads})`);
       }
       // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
@@ -195,11 +201,11 @@ async function main(): Promise<void> {
     }
 
     // ---- report ----
-    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode |', '| --- | --- | --- | --- | --- |'];
+    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode | page memory |', '| --- | --- | --- | --- | --- | --- |'];
     for (const r of rows) {
       const nodeRow = rows.find((x) => x.runtime === 'node' && x.file === r.file);
       const ratio = r.runtime !== 'node' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';
-      lines.push(`| ${r.file.split('/').pop()} | ${r.runtime} | ${r.prefillTokS?.toFixed(1) ?? 'n/a'} | ${r.decodeTokS?.toFixed(1) ?? 'n/a'} | ${ratio} |`);
+      lines.push(`| ${r.file.split('/').pop()} | ${r.runtime} | ${r.prefillTokS?.toFixed(1) ?? 'n/a'} | ${r.decodeTokS?.toFixed(1) ?? 'n/a'} | ${ratio} | ${r.memoryBytes == null ? '' : `${(r.memoryBytes / 2 ** 30).toFixed(2)} GiB`} |`);
     }
     lines.push('', `load from the browser's model cache to the first token (${model.split('/').pop()}): ${cacheLoadMs === null ? 'n/a' : `${(cacheLoadMs / 1000).toFixed(2)} s`}`);
     lines.push(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
