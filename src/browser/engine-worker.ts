@@ -8,7 +8,8 @@ import { blobSource, bytesSource } from '../gguf/byte-source.js';
 import type { ByteSource } from '../gguf/types.js';
 import { openUrlSource } from '../gguf/url-source.js';
 import { WASM_MEMORY_MAX_BYTES, wasmPlanBytes, wasmPlanFits } from '../kernels/wasm/index.js';
-import { openModelCache } from './model-cache.js';
+import { openModelCache, type ModelCache } from './model-cache.js';
+import { openOpfsSyncSource } from './opfs-source.js';
 import { toWireError, type CallRequest, type FromWorker, type LoadedReply, type ToWorker, type WireLoadOptions, type WireSource } from './protocol.js';
 
 /** Progress messages at most this often (a tiny model loads in a few ms; a big one reports thousands of chunks). */
@@ -39,6 +40,20 @@ interface OpenedSource {
   readonly reportsProgress: boolean;
   readonly loadedFrom: LoadedReply['loadedFrom'];
   readonly cacheNote: string;
+  /** Called once the load is over (either way): gives back a cached file's exclusive access handle. */
+  readonly release?: () => void;
+}
+
+/**
+ * A cached file as a source: read in place through a sync access handle where the worker can get one (no copies),
+ * else as a Blob (another tab holds the handle, or an engine without sync access handles).
+ */
+async function cachedSource(cache: ModelCache, url: string, file: File, loadedFrom: 'cache' | 'network+cache', reportsProgress: boolean): Promise<OpenedSource> {
+  const handle = await cache.fileHandle(url);
+  const sync = handle === undefined ? undefined : await openOpfsSyncSource(handle, url);
+  if (sync !== undefined && sync.size === file.size) return { src: sync, reportsProgress, loadedFrom, cacheNote: '', release: () => sync.release() };
+  sync?.release();
+  return { src: blobSource(file, url), reportsProgress, loadedFrom, cacheNote: '' };
 }
 
 /**
@@ -78,7 +93,7 @@ async function openSource(source: WireSource, id: number, signal: AbortSignal, f
     if (cache === undefined) cacheNote = 'this browser context has no origin private file system';
     else {
       const hit = fresh ? undefined : await cache.open(source.url);
-      if (hit !== undefined) return { src: blobSource(hit, source.url), reportsProgress: false, loadedFrom: 'cache', cacheNote: '' };
+      if (hit !== undefined) return cachedSource(cache, source.url, hit, 'cache', false);
       // The whole file is about to be downloaded: first check from its header that it can be used at all. A server
       // without Range requests cannot be checked this way; the load from the stored file checks it then.
       checked = await checkFits(source.url, signal, options).then(
@@ -90,7 +105,7 @@ async function openSource(source: WireSource, id: number, signal: AbortSignal, f
       );
       try {
         const file = await cache.store(source.url, { signal, onProgress: progress });
-        return { src: blobSource(file, source.url), reportsProgress: true, loadedFrom: 'network+cache', cacheNote: '' };
+        return await cachedSource(cache, source.url, file, 'network+cache', true);
       } catch (e) {
         // Storage trouble is not the model's: load over the network without the cache, and say why.
         if (!isBitNetError(e, 'CACHE_FULL') && !isBitNetError(e, 'IO_ERROR')) throw e;
@@ -111,12 +126,19 @@ async function load(id: number, source: WireSource, options: ToWorker & { type: 
     try {
       model = await loadFrom(opened, id, options, ac.signal);
     } catch (e) {
+      opened.release?.();
       // A cached copy that fails the engine's header checks is dropped and fetched again, once.
       if (opened.loadedFrom !== 'cache' || !isBitNetError(e) || !(e.code.startsWith('GGUF_') || e.code === 'FILE_CHANGED') || source.kind !== 'url') throw e;
       await (await openModelCache())?.delete(source.url);
       opened = await openSource(source, id, ac.signal, true, options.options);
-      model = await loadFrom(opened, id, options, ac.signal);
+      try {
+        model = await loadFrom(opened, id, options, ac.signal);
+      } finally {
+        opened.release?.();
+      }
     }
+    // the weights are in memory: the cached file need not stay locked (other tabs, cache deletes)
+    opened.release?.();
     post({ type: 'loaded', id, reply: { info: model.info, fallbacks: model.fallbacks, chatTemplateOrigin: model.chatTemplateOrigin, loadedFrom: opened.loadedFrom, cacheNote: opened.cacheNote } });
   } finally {
     inFlight.delete(id);

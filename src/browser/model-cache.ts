@@ -40,6 +40,8 @@ export interface ModelCache {
    * (the caller may load without the cache). A failed download leaves no entry.
    */
   store(url: string, options?: StoreOptions): Promise<File>;
+  /** The OPFS handle of the file cached for `url` (for synchronous reads in a worker), or undefined. No checks. */
+  fileHandle(url: string): Promise<FileSystemFileHandle | undefined>;
   /** Removes the entry for `url`; false when there was none. */
   delete(url: string): Promise<boolean>;
   /** Removes every entry. */
@@ -205,6 +207,10 @@ function createModelCache(dir: FileSystemDirectoryHandle, s: StorageLike): Model
         throw new BitNetError('GGUF_BAD_MAGIC', `${url} is not a GGUF file (it starts with ${[...magic].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, { details: { url } });
       }
       return file;
+    },
+
+    async fileHandle(url) {
+      return dir.getFileHandle(await fileNameOf(url)).catch(() => undefined);
     },
 
     delete: remove,
