@@ -3,7 +3,7 @@ import { isBitNetError } from '../errors.js';
 import { openOpfsSyncSource, type ReleasableSource } from './opfs-source.js';
 
 async function open(handle: FileSystemFileHandle): Promise<ReleasableSource> {
-  const src = await open(handle);
+  const src = await openOpfsSyncSource(handle, 'm.gguf');
   if (src === undefined) throw new Error('no source');
   return src;
 }
