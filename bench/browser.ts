@@ -149,10 +149,23 @@ async function main(): Promise<void> {
         await source.close?.();
         const tokenizer = createTokenizer(header.metadata);
         const texts = Array.from({ length: runs }, (_, r) => tokenizer.decode(promptIds(pp, r, vocab).slice(1)));
+        // wllama 3.13 serializes each completion's text as JSON and fails ("incomplete UTF-8 string", then "Invalid
+        // typed array length") when the text ends inside a UTF-8 sequence, which random weights produce within a few
+        // tokens: its runs ban the tokens that are not whole UTF-8 by themselves (a logit bias costs nothing measurable)
+        const fatal = new TextDecoder('utf-8', { fatal: true });
+        const partialUtf8: number[] = [];
+        for (let id = 0; id < vocab; id++) {
+          try {
+            fatal.decode(tokenizer.tokenBytes(id));
+          } catch {
+            partialUtf8.push(id);
+          }
+        }
+        log(`wllama: ${partialUtf8.length} tokens that are not whole UTF-8 are banned in its runs`);
         const wlPage = await browser.newPage();
         await wlPage.goto(server.url);
         const evaluation = wlPage.evaluate(
-          async ({ url, threads, texts, tg }) => {
+          async ({ url, threads, texts, tg, partialUtf8 }) => {
             const mod = (await import('/wllama/index.js' as string)) as { Wllama: new (paths: Record<string, string>, cfg?: object) => WllamaLike };
             interface Timings { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number }
             interface WllamaLike {
@@ -170,11 +183,12 @@ async function main(): Promise<void> {
               const blob = await (await fetch(url)).blob();
               await deadline(w.loadModel([blob], { n_threads: threads, n_ctx: 1024, n_batch: 128, n_gpu_layers: 0 }), 300_000);
               stage = 'warm-up completion';
-              await deadline(w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0 }), 120_000);
+              const logit_bias = partialUtf8.map((id) => [id, false]);
+              await deadline(w.createCompletion({ prompt: 'Hello', max_tokens: 4, temperature: 0, logit_bias }), 120_000);
               stage = 'completions';
               const out: Timings[] = [];
               for (const text of texts) {
-                const r = await deadline(w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false }), 600_000);
+                const r = await deadline(w.createCompletion({ prompt: text, max_tokens: tg, temperature: 0, ignore_eos: true, cache_prompt: false, logit_bias }), 600_000);
                 if (r.timings !== undefined) out.push(r.timings);
               }
               return { ok: true as const, out };
@@ -184,7 +198,7 @@ async function main(): Promise<void> {
               await deadline(w.exit(), 10_000).catch(() => undefined);
             }
           },
-          { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg },
+          { url: `/models/${encodeURIComponent(peerModel.split('/').pop() ?? '')}`, threads, texts, tg, partialUtf8 },
         );
         // the page itself can hang inside wllama (its in-page deadlines then never fire): a deadline from outside too
         const wl = await Promise.race([evaluation, new Promise<{ ok: false; error: string }>((resolve) => setTimeout(() => resolve({ ok: false, error: 'no answer from the page in 15 min' }), 900_000))]);
