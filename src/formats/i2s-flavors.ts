@@ -200,24 +200,67 @@ export function repackI2sFlavor(flavor: I2sFlavor, bytes: Uint8Array, nElements:
   requireBytes(name, bytes, i2sFlavorByteSize(flavor, nElements));
   const scale = flavorScale(flavor, bytes, nElements, blockScales, name);
   const out = new Uint8Array(i2sByteSize(nElements));
-  if (flavor === 'x86') {
-    out.set(bytes.subarray(0, nElements / 4));
-  } else {
+  if (flavor === 'x86') out.set(bytes.subarray(0, nElements / 4));
+  else if (flavor !== 'x86-4row' && nElements % REPACK_PERIOD === 0) repackPeriodic(flavor, bytes, nElements, out, name);
+  else {
     const offset = codeOffset(flavor);
     for (let e = 0; e < nElements; e++) {
       const at = i2sFlavorPosition(flavor, e, rowLength);
       const code = (bytes[at.byteIndex] >>> at.shift) & 3;
-      if (code < offset - 1) {
-        throw new BitNetError('BAD_TENSOR_DATA', `${name}: element ${e} holds code ${code} (value ${code - offset}), not a ternary weight`, {
-          details: { tensor: tensorName, flavor, element: e, code },
-        });
-      }
+      if (code < offset - 1) throw notTernary(name, flavor, e, code);
       const to = i2sPosition(e);
       out[to.byteIndex] |= (code - offset + 1) << to.shift;
     }
   }
   writeF32(out, nElements / 4, scale);
   return { bytes: out, scale };
+}
+
+function notTernary(name: string, flavor: I2sFlavor, e: number, code: number): BitNetError {
+  return new BitNetError('BAD_TENSOR_DATA', `${name}: element ${e} holds code ${code} (value ${code - codeOffset(flavor)}), not a ternary weight`, {
+    details: { flavor, element: e, code },
+  });
+}
+
+/** Elements after which the arm / bitnet32-f16 / qk256 positions and the x86 ones both repeat (lcm of their blocks). */
+const REPACK_PERIOD = 256;
+const periodTables = new Map<I2sFlavor, { srcBytes: number; src: Int32Array; dst: Int32Array }>();
+
+/**
+ * Element e of each period as (source byte << 3 | source shift) and (x86 byte << 3 | x86 shift), built from the
+ * position functions above, so the repack of a 2B model is a table walk rather than a position call per weight.
+ */
+function periodTable(flavor: I2sFlavor): { srcBytes: number; src: Int32Array; dst: Int32Array } {
+  let table = periodTables.get(flavor);
+  if (table === undefined) {
+    const spec = I2S_FLAVOR_SPECS[flavor];
+    const src = new Int32Array(REPACK_PERIOD);
+    const dst = new Int32Array(REPACK_PERIOD);
+    for (let e = 0; e < REPACK_PERIOD; e++) {
+      const a = i2sFlavorPosition(flavor, e, REPACK_PERIOD);
+      const b = i2sPosition(e);
+      src[e] = (a.byteIndex << 3) | a.shift;
+      dst[e] = (b.byteIndex << 3) | b.shift;
+    }
+    table = { srcBytes: (REPACK_PERIOD / spec.blockElements) * spec.blockBytes, src, dst };
+    periodTables.set(flavor, table);
+  }
+  return table;
+}
+
+function repackPeriodic(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, out: Uint8Array, name: string): void {
+  const { srcBytes, src, dst } = periodTable(flavor);
+  const offset = codeOffset(flavor);
+  const lowest = offset - 1;
+  for (let p = 0, inBase = 0, outBase = 0; p < nElements; p += REPACK_PERIOD, inBase += srcBytes, outBase += REPACK_PERIOD / 4) {
+    for (let e = 0; e < REPACK_PERIOD; e++) {
+      const s = src[e] ?? 0;
+      const d = dst[e] ?? 0;
+      const code = ((bytes[inBase + (s >>> 3)] ?? 0) >>> (s & 7)) & 3;
+      if (code < lowest) throw notTernary(name, flavor, p + e, code);
+      out[outBase + (d >>> 3)] |= (code - lowest) << (d & 7);
+    }
+  }
 }
 
 /** The one scale of a tensor: its f32 tail, or the per-block scales when they agree wherever a block is nonzero. */

@@ -6,7 +6,8 @@ import { GgmlType } from '../formats/ggml-type.js';
 import { dequantizeRows } from '../formats/index.js';
 import { I2S_FLAVOR_OPTIONS, I2S_FLAVOR_SPECS, i2sFlavorByteSize, i2sStoredSizes, repackI2sFlavor } from '../formats/i2s-flavors.js';
 import type { I2sFlavor, I2sFlavorOption } from '../formats/i2s-flavors.js';
-import { i2sByteSize, packI2s } from '../formats/i2s.js';
+import { i2sByteSize } from '../formats/i2s.js';
+import { packI2sFast } from '../synth/fast-pack.js';
 import { findTlTiles, parseKernelConfigIni, TL_PRESET_TILES, tlByteSize, tlInlineScaleOffset, unpackTl } from '../formats/tl.js';
 import type { TlTiles, TlType } from '../formats/tl.js';
 import { readF32 } from '../formats/f32.js';
@@ -198,7 +199,7 @@ export async function readRepacked(src: ByteSource, t: GgufTensorInfo, layout: T
   if (!Number.isFinite(scale)) {
     throw new BitNetError('BAD_TENSOR_DATA', `${layout.type} tensor '${t.name}' has a non-finite scale (${scale})`, { details: { tensor: t.name } });
   }
-  return packI2s(codes, scale, k);
+  return packI2sFast(codes, scale, k, t.name); // the same bytes as formats/i2s.ts packI2s (synthesize.test.ts checks), table-driven
 }
 
 /** One line on a layout for `inspect` and load receipts. */
