@@ -6,6 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { BitNet } from '../src/engine/bitnet.js';
 import type { LoadOptions } from '../src/engine/types.js';
 import { isBitNetError } from '../src/errors.js';
+import { openGguf } from '../src/gguf/reader.js';
+import type { KernelBackend, Weight } from '../src/kernels/backend.js';
+import { createReferenceBackend } from '../src/kernels/reference/index.js';
+import { modelConfigFromGguf } from '../src/model/config.js';
+import { loadWeights } from '../src/model/weights.js';
 import { flavorDir, flavorFile, TL1_INI, TL1_TILES, TL2_TILES, type FlavorTarget } from './helpers/flavor-files.js';
 import { tinyModel } from './helpers/tiny-models.js';
 
@@ -88,6 +93,61 @@ describe('I2_S flavors and TL1 / TL2 load as the x86 I2_S file of the same weigh
     const otherTiles = TL1_TILES.map((t) => ({ ...t, bmm: t.bmm === 32 ? 64 : 32 }));
     const wrong = await logits(await flavorFile(tlName, tlTarget), { tlConfig: otherTiles });
     expect(firstDifference(reference, wrong)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+/** `be` with some members replaced (a Proxy: the backend's own methods keep their `this`). */
+function withOverrides(be: KernelBackend, overrides: Partial<KernelBackend>): KernelBackend {
+  return new Proxy(be, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && key in overrides) return overrides[key as keyof KernelBackend];
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+describe('a backend that takes weights in pieces (as WebGPU does) gets the repacked bytes', () => {
+  it('streamed pieces of a qk256 file reassemble into the x86 I2_S bytes the reference backend gets', async () => {
+    const [name, target] = CASES[3] ?? [];
+    if (name === undefined || target === undefined) throw new Error('case missing');
+    const { source, header } = await openGguf(await flavorFile(name, target));
+    try {
+      const config = modelConfigFromGguf(header);
+      const direct = new Map<string, Uint8Array>();
+      const plain = createReferenceBackend();
+      const keep = withOverrides(plain, {
+        createWeight: (info) => {
+          const r = plain.createWeight(info);
+          direct.set(info.name, r.target);
+          return r;
+        },
+      });
+      keep.reserve({ weightBytes: 64 << 20, activationFloats: 0, kvBytes: 0 });
+      await loadWeights(keep, source, header, config, { layout: {} });
+      const streamed = new Map<string, { info: { name: string; type: number; byteSize: number }; bytes: Uint8Array }>();
+      const stub = withOverrides(plain, {
+        createStreamedWeight: (info) => {
+          streamed.set(info.name, { info, bytes: new Uint8Array(info.byteSize) });
+          return { info } as unknown as Weight;
+        },
+        writeWeight: (w, at, bytes) => {
+          const name = (w as unknown as { info: { name: string } }).info.name;
+          streamed.get(name)?.bytes.set(bytes, at);
+        },
+        prepareWeight: () => undefined,
+      });
+      await loadWeights(stub, source, header, config, { layout: {} });
+      const q = streamed.get('blk.0.attn_q.weight');
+      expect(q?.info).toMatchObject({ type: 36, byteSize: (256 * 256) / 4 + 32 });
+      for (const [tensor, bytes] of direct) {
+        if (!tensor.startsWith('blk.')) continue;
+        expect(streamed.get(tensor)?.bytes, tensor).toEqual(bytes);
+      }
+      expect([...direct.keys()].filter((k) => k.startsWith('blk.'))).toHaveLength(14);
+    } finally {
+      await source.close?.();
+    }
   });
 });
 

@@ -12,6 +12,8 @@
 // - setup_env.py (the codegen arguments per model, which the converter then reads back from kernel_config.ini);
 // - Eddie-Wang1120/llama.cpp branch merge-dev (bitnet.cpp's fork) ggml/src/ggml.c ggml_nbytes: TL1 = m*k/4 + 32,
 //   TL2 = ((k - 256) * m / 3 * 5 / 8 + 256 * m / 2 * 4 / 8) rounded up to 32, + 32.
+// The kernel side agrees: codegen_tl1.py gen_body_core_code reads 16 rows per 16-byte load, the high nibble for the
+// first pair of four columns and the low one for the second (checked for bm = 32 against the hand test in tl.test.ts).
 // The GGUF records none of the tile sizes, so they come from the caller (a kernel_config.ini sidecar) or, for the
 // shapes of the models setup_env.py knows, from its codegen arguments (TL_PRESET_TILES).
 //
