@@ -13,7 +13,10 @@
 // - Eddie-Wang1120/llama.cpp branch merge-dev (bitnet.cpp's fork) ggml/src/ggml.c ggml_nbytes: TL1 = m*k/4 + 32,
 //   TL2 = ((k - 256) * m / 3 * 5 / 8 + 256 * m / 2 * 4 / 8) rounded up to 32, + 32.
 // The kernel side agrees: codegen_tl1.py gen_body_core_code reads 16 rows per 16-byte load, the high nibble for the
-// first pair of four columns and the low one for the second (checked for bm = 32 against the hand test in tl.test.ts).
+// first pair of four columns and the low one for the second (checked for bm = 32 against the hand test in tl.test.ts);
+// codegen_tl2.py three_tbl_impl takes sign bits 15 - 4j .. 15 - 4j - 3 of each u16 word for the two triples of index
+// tile j (rows 0-15, then 16-31) and reads bytes 0-7 + 16-23 as rows 0-15, which is what the group swap arranges; it
+// finds each (row block, BK block) at k_outer * BK/6 * BM index bytes and k_outer * BK/24 * BM sign bytes.
 // The GGUF records none of the tile sizes, so they come from the caller (a kernel_config.ini sidecar) or, for the
 // shapes of the models setup_env.py knows, from its codegen arguments (TL_PRESET_TILES).
 //
