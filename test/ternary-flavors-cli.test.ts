@@ -23,7 +23,7 @@ describe('bitnet --i2s-flavor / --tl-config', () => {
     const model = await tinyModel('bitnet-b1.58', 'i2_s');
     const flavor = await cli(['run', '-m', model, '-p', 'Hi', '-n', '1', '--i2s-flavor', 'arm64']);
     expect(flavor.code).not.toBe(0);
-    expect(flavor.stderr).toMatch(/--i2s-flavor: expected one of auto, x86, arm, x86-4row, bitnet32-f16, qk256, got 'arm64'/);
+    expect(flavor.stderr).toMatch(/--i2s-flavor: expected one of auto, x86, arm, x86-4row, bitnet32-f16, split32, qk256, got 'arm64'/);
     const badIni = join(flavorDir, 'bad.ini');
     writeFileSync(badIni, '[Kernels_0]\nm = 256\nbm = wide\n');
     const tl = await cli(['inspect', model, '--tl-config', badIni]);

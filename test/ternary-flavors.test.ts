@@ -58,6 +58,7 @@ const CASES: [string, FlavorTarget, LoadOptions][] = [
   ['bitnet32-f16 (told by its size)', { kind: 'i2s', flavor: 'bitnet32-f16' }, {}],
   ['qk256 with blk.N.<proj>.scale block scales (told by its size)', { kind: 'i2s', flavor: 'qk256' }, {}],
   ['qk256 with <proj>_scales block scales', { kind: 'i2s', flavor: 'qk256', scaleSuffix: '_scales' }, { i2sFlavor: 'qk256' }],
+  ['split32 with blk.N.<proj>.scale block scales (told by size and scale count)', { kind: 'i2s', flavor: 'split32' }, {}],
   ['TL1, tiles from kernel_config.ini text, 0-d <name>_scale tensors', { kind: 'tl', type: 'TL1', tiles: TL1_TILES, scale: 'tensor' }, { tlConfig: TL1_INI }],
   ['TL2, tiles as sections, scale after the codes', { kind: 'tl', type: 'TL2', tiles: TL2_TILES, scale: 'inline' }, { tlConfig: TL2_TILES }],
   ['TL2, 0-d <name>_scale tensors', { kind: 'tl', type: 'TL2', tiles: TL2_TILES, scale: 'tensor' }, { tlConfig: TL2_TILES }],
@@ -75,7 +76,7 @@ describe('I2_S flavors and TL1 / TL2 load as the x86 I2_S file of the same weigh
 
   it('the wasm backend runs the repacked weights too (arm, TL2): bit-identical to the x86 file on wasm', async () => {
     const reference = await referenceLogits('wasm');
-    for (const [name, target, options] of [CASES[0], CASES[6]]) {
+    for (const [name, target, options] of [CASES[0], CASES[7]]) {
       if (name === undefined || target === undefined || options === undefined) throw new Error('case missing');
       const other = await logits(await flavorFile(name, target), { ...options, backend: 'wasm' });
       expect(firstDifference(reference, other), name).toBe(-1);
@@ -88,7 +89,7 @@ describe('I2_S flavors and TL1 / TL2 load as the x86 I2_S file of the same weigh
     if (armName === undefined || armTarget === undefined) throw new Error('case missing');
     const armAsX86 = await logits(await flavorFile(armName, armTarget));
     expect(firstDifference(reference, armAsX86)).toBeGreaterThanOrEqual(0);
-    const [tlName, tlTarget] = CASES[5] ?? [];
+    const [tlName, tlTarget] = CASES[6] ?? [];
     if (tlName === undefined || tlTarget === undefined) throw new Error('case missing');
     const otherTiles = TL1_TILES.map((t) => ({ ...t, bmm: t.bmm === 32 ? 64 : 32 }));
     const wrong = await logits(await flavorFile(tlName, tlTarget), { tlConfig: otherTiles });
@@ -153,7 +154,7 @@ describe('a backend that takes weights in pieces (as WebGPU does) gets the repac
 
 describe('layouts that cannot be read are BitNetErrors', () => {
   it('TL1 / TL2 with no tiles for their shapes (the tiny shapes have no preset): UNSUPPORTED_TENSOR_TYPE naming the flag', async () => {
-    const [name, target] = CASES[5] ?? [];
+    const [name, target] = CASES[6] ?? [];
     if (name === undefined || target === undefined) throw new Error('case missing');
     const e = await loadError(await flavorFile(name, target));
     expect(e.code).toBe('UNSUPPORTED_TENSOR_TYPE');
@@ -179,11 +180,11 @@ describe('layouts that cannot be read are BitNetErrors', () => {
     const path = await flavorFile('qk256-no-scales', { kind: 'i2s', flavor: 'qk256', scaleSuffix: '.not_a_scale_name' });
     const e = await loadError(path);
     expect(e.code).toBe('MISSING_TENSOR');
-    expect(e.message).toMatch(/qk256 size .* no F32\/F16 tensor of its 256 block scales/);
+    expect(e.message).toMatch(/split32 \/ qk256 size \(16384 bytes\) but no F32\/F16 tensor of its 256 \(qk256\) or 2048 \(split32\) block scales/);
   });
 
   it('TL tiles that do not fit the shape: BAD_ARGUMENT', async () => {
-    const [name, target] = CASES[6] ?? [];
+    const [name, target] = CASES[7] ?? [];
     if (name === undefined || target === undefined) throw new Error('case missing');
     const e = await loadError(await flavorFile(name, target), { tlConfig: TL2_TILES.map((t) => ({ ...t, bk: 48 })) });
     expect(e.code).toBe('BAD_ARGUMENT');

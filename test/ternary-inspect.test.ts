@@ -35,8 +35,11 @@ describe('inspect: ternary layout', () => {
   it('qk256 and bitnet32-f16 files: detected by size; the block-scale tensors are not reported as unexpected', async () => {
     const q = await report(await flavorFile('inspect-qk256', { kind: 'i2s', flavor: 'qk256' }));
     expect(q.ternaryLayouts[0]).toMatchObject({ layout: 'I2_S qk256', nTensors: 14, repacked: true });
-    expect(q.ternaryLayouts[0]?.detail).toMatch(/16384 bytes for 65536 elements are the BitNet-rs GgmlQk256NoScale .* size, with block scales in 'blk.0.attn_q.scale'/);
+    expect(q.ternaryLayouts[0]?.detail).toMatch(/16384 bytes for 65536 elements are the split32 \/ qk256 size and 'blk.0.attn_q.scale' holds 256 scales, one per 256 elements: BitNet-rs GgmlQk256NoScale/);
     expect(q.warnings.filter((w) => w.code === 'UNEXPECTED_TENSOR')).toEqual([]);
+    const s32 = await report(await flavorFile('inspect-split32', { kind: 'i2s', flavor: 'split32' }));
+    expect(s32.ternaryLayouts[0]).toMatchObject({ layout: 'I2_S split32', nTensors: 14, repacked: true });
+    expect(s32.ternaryLayouts[0]?.detail).toMatch(/'blk.0.attn_q.scale' holds 2048 scales, one per 32 elements/);
     const b = await report(await flavorFile('inspect-b32', { kind: 'i2s', flavor: 'bitnet32-f16' }));
     expect(b.ternaryLayouts[0]).toMatchObject({ layout: 'I2_S bitnet32-f16', nTensors: 14, repacked: true });
   });

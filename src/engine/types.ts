@@ -31,11 +31,12 @@ export interface LoadOptions {
    */
   preTokenizer?: string;
   /**
-   * Byte layout of I2_S tensors (docs/formats.md): 'auto' (default) tells qk256 and bitnet32-f16 files by their
-   * tensor sizes and assumes 'x86' where the size fits x86, ARM and x86-4row alike (nothing in a file says which);
-   * 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'qk256' names it. Anything but x86 is repacked to x86 at load.
+   * Byte layout of I2_S tensors (docs/formats.md): 'auto' (default) tells bitnet32-f16, split32 and qk256 files by
+   * their tensor sizes and scale tensors and assumes 'x86' where the size fits x86, ARM and x86-4row alike (nothing
+   * in a file says which); 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'split32' | 'qk256' names it. Anything but
+   * x86 is repacked to x86 at load.
    */
-  i2sFlavor?: 'auto' | 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'qk256';
+  i2sFlavor?: 'auto' | 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'split32' | 'qk256';
   /**
    * TL1/TL2 tiles per weight shape, which the file does not record: the kernel_config.ini bitnet.cpp converted it
    * with (its text, or its sections as { m, k, bm, bk, bmm }). Shapes it lacks fall back to the tiles bitnet.cpp's

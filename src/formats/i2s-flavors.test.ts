@@ -39,6 +39,7 @@ describe('I2_S flavors', () => {
     expect(i2sFlavorByteSize('arm', n)).toBe(n / 4 + 32);
     expect(i2sFlavorByteSize('x86-4row', n)).toBe(n / 4 + 32);
     expect(i2sFlavorByteSize('qk256', n)).toBe(n / 4);
+    expect(i2sFlavorByteSize('split32', n)).toBe(n / 4);
     expect(i2sFlavorByteSize('bitnet32-f16', n)).toBe((n / 32) * 10);
     expect(i2sStoredSizes(n).map((s) => s.byteSize)).toEqual([n / 4 + 32, n / 4, (n / 32) * 10]);
     expect(code(() => i2sFlavorByteSize('arm', 96))).toBe('BAD_TENSOR_SHAPE');
@@ -79,6 +80,19 @@ describe('I2_S flavors', () => {
     expect(expected.subarray(28, 30)).toEqual(new Uint8Array([0x00, 0x3c])); // f16 1.0, little-endian
     expect(packI2sFlavor('bitnet32-f16', codes, 0.25, 128).bytes).toEqual(expected);
     expectRepacksTo('bitnet32-f16', expected, codes, 0.25, 128);
+  });
+
+  it('split32: byte i of an 8-byte block holds elements 4i..4i+3 at shifts 0, 2, 4, 6 (value code - 2); scales apart', () => {
+    const codes = codesWith(128, { 0: 1, 5: -1, 127: 1 });
+    const expected = new Uint8Array(32).fill(0xaa);
+    expected[0] = 0xab; // element 0: code 3 at bits 0-1
+    expected[1] = 0xa6; // element 5: code 1 at bits 2-3
+    expected[31] = 0xea; // element 127: code 3 at bits 6-7 of the last byte
+    const packed = packI2sFlavor('split32', codes, 0.25, 128);
+    expect(packed.bytes).toEqual(expected);
+    expect(packed.blockScales).toEqual(new Float32Array([0.25, 1, 1, 0.25])); // 1.0 for the blocks of zeros
+    expectRepacksTo('split32', expected, codes, 0.25, 128, new Float32Array([0.25, 1, 1, 0.25]));
+    expect(code(() => repackI2sFlavor('split32', expected, 128, 128, new Float32Array([0.25])))).toBe('BAD_TENSOR_DATA'); // 4 needed
   });
 
   it('qk256: byte i of a 64-byte block holds elements 4i..4i+3 at shifts 0, 2, 4, 6; the scales are a separate tensor', () => {

@@ -7,9 +7,10 @@
 //   QK_I2_S is 128 on AVX/SSSE3 builds and 64 on ARM NEON builds; with ACT_PARALLEL undefined (a gemm-config.h
 //   written by utils/tune_gemm_config.py) x86 builds pack four rows per byte instead. All three end with ONE f32
 //   scale at byte n / 4 and pad to n / 4 + 32 bytes (same size: the size cannot tell them apart).
-// - bitnet32-f16, qk256: EffortlessMetrics/BitNet-rs (commit f2ae3ad, 2026-03):
-//   crates/bitnet-models/src/formats/gguf/types.rs (I2SFlavor, detect_i2s_flavor: sizes 10 B per 32 and 64 B per
-//   256), crates/bitnet-models/src/gguf_simple.rs (inline-f16 reader: 8 code bytes then the f16 scale),
+// - bitnet32-f16, split32, qk256: EffortlessMetrics/BitNet-rs (commit f2ae3ad, 2026-03):
+//   crates/bitnet-models/src/formats/gguf/types.rs (I2SFlavor, detect_i2s_flavor: sizes 10 B per 32, 8 B per 32 with
+//   a sibling scale tensor, 64 B per 256), crates/bitnet-models/src/gguf_simple.rs (the inline-f16 reader: 8 code
+//   bytes then the f16 scale; the split reader: 8 code bytes per 32, one scale per block in find_sibling_scale's tensor),
 //   crates/bitnet-quantization/src/utils.rs (pack_2bit_values: four consecutive values per byte, lowest bits
 //   first, code = value + 2), crates/bitnet-quantization/src/i2s_qk256.rs (unpack_qk256_block: byte i holds
 //   elements 4i..4i+3 at bits 0-1, 2-3, 4-5, 6-7) and docs/explanation/i2s-dual-flavor.md (QK256 scales live in a
@@ -17,8 +18,10 @@
 //   Code meaning of qk256: BitNet-rs decodes its codes with the table {-2, -1, +1, +2} (borrowed from an IQ2_S
 //   stand-in in its vendored ggml shim, crates/bitnet-ggml-ffi/csrc/ggml/src/ggml-quants.c), which has no zero and
 //   so cannot hold BitNet b1.58 ternary weights. We read qk256 codes as the type id says, bitnet.cpp's I2_S
-//   meaning 0, 1, 2 = -1, 0, +1: the only reading under which a ternary model fits the layout. bitnet32-f16 keeps
-//   BitNet-rs's own writer's meaning (code - 2).
+//   meaning 0, 1, 2 = -1, 0, +1: the only reading under which a ternary model fits the layout. bitnet32-f16 and
+//   split32 keep the meaning of BitNet-rs's own writer and of gguf_simple.rs's reader (code - 2).
+//   split32 and qk256 tensors have the same size (n/4); the element count of their scale tensor tells them apart
+//   (BitNet-rs itself takes any exact n/4 tensor for QK256).
 
 import { BitNetError } from '../errors.js';
 import { readF16, roundToF16, writeF16 } from './f16.js';
@@ -30,8 +33,8 @@ import { requireFiniteScale, requireRows, requireTernaryCodes } from './ternary-
 import { requireBytes, requireMultiple } from './validate.js';
 
 /** The I2_S byte layouts this engine reads. */
-export type I2sFlavor = 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'qk256';
-export const I2S_FLAVORS: readonly I2sFlavor[] = ['x86', 'arm', 'x86-4row', 'bitnet32-f16', 'qk256'];
+export type I2sFlavor = 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'split32' | 'qk256';
+export const I2S_FLAVORS: readonly I2sFlavor[] = ['x86', 'arm', 'x86-4row', 'bitnet32-f16', 'split32', 'qk256'];
 /** LoadOptions.i2sFlavor / --i2s-flavor: 'auto' decides from the file where it can and assumes x86 otherwise. */
 export type I2sFlavorOption = 'auto' | I2sFlavor;
 export const I2S_FLAVOR_OPTIONS: readonly I2sFlavorOption[] = ['auto', ...I2S_FLAVORS];
@@ -84,6 +87,14 @@ export const I2S_FLAVOR_SPECS: Readonly<Record<I2sFlavor, I2sFlavorSpec>> = {
       { name: 'd', byteOffset: 8, byteLength: 2, meaning: 'f16 block scale' },
     ],
   },
+  split32: {
+    flavor: 'split32',
+    blockElements: 32,
+    blockBytes: 8,
+    scale: 'separate tensor per block',
+    description: 'BitNet-rs Split32WithSibling (32-element blocks, scales in a separate tensor)',
+    layout: [{ name: 'qs', byteOffset: 0, byteLength: 8, meaning: 'byte i: elements 4i..4i+3 at bits 0, 2, 4, 6; value = (code - 2) * scale (codes 1,2,3 = -1,0,+1)' }],
+  },
   qk256: {
     flavor: 'qk256',
     blockElements: 256,
@@ -94,7 +105,7 @@ export const I2S_FLAVOR_SPECS: Readonly<Record<I2sFlavor, I2sFlavorSpec>> = {
   },
 };
 
-/** Bytes a tensor of nElements takes in `flavor` (qk256: the codes only; its scales are another tensor). */
+/** Bytes a tensor of nElements takes in `flavor` (split32, qk256: the codes only; their scales are another tensor). */
 export function i2sFlavorByteSize(flavor: I2sFlavor, nElements: number): number {
   const spec = I2S_FLAVOR_SPECS[flavor];
   requireMultiple(`I2_S ${flavor}`, 'element count', nElements, spec.blockElements);
@@ -102,7 +113,7 @@ export function i2sFlavorByteSize(flavor: I2sFlavor, nElements: number): number 
   return spec.scale === 'f32 tail per tensor' ? blocks + I2S_TAIL_BYTES : blocks;
 }
 
-/** Scales one per block that qk256 keeps in a separate tensor. */
+/** Blocks of a tensor: the scale count split32 and qk256 keep in a separate tensor. */
 export function i2sBlockCount(flavor: I2sFlavor, nElements: number): number {
   return Math.floor(nElements / I2S_FLAVOR_SPECS[flavor].blockElements);
 }
@@ -122,6 +133,7 @@ export function i2sFlavorPosition(flavor: I2sFlavor, e: number, rowLength: numbe
     }
     case 'bitnet32-f16':
       return { byteIndex: (e >>> 5) * 10 + ((e & 31) >>> 2), shift: 2 * (e & 3) };
+    case 'split32': // 8-byte blocks of four consecutive codes per byte: the same positions as qk256's
     case 'qk256':
       return { byteIndex: e >>> 2, shift: 2 * (e & 3) };
   }
@@ -129,7 +141,7 @@ export function i2sFlavorPosition(flavor: I2sFlavor, e: number, rowLength: numbe
 
 /** What each stored 2-bit code means: value = (code - offset) * scale. */
 function codeOffset(flavor: I2sFlavor): number {
-  return flavor === 'bitnet32-f16' ? 2 : 1;
+  return flavor === 'bitnet32-f16' || flavor === 'split32' ? 2 : 1;
 }
 
 function checkShape(flavor: I2sFlavor, nElements: number, rowLength: number): void {
@@ -142,14 +154,14 @@ function checkShape(flavor: I2sFlavor, nElements: number, rowLength: number): vo
 export interface I2sFlavorBytes {
   /** The tensor's bytes in the flavor. */
   readonly bytes: Uint8Array;
-  /** qk256 only: the separate scale tensor's values, one per 256-element block. */
+  /** split32 and qk256: the separate scale tensor's values, one per block. */
   readonly blockScales?: Float32Array;
 }
 
 /**
  * `codes` (-1/0/+1, rows of rowLength) and `scale` in `flavor`, as that flavor's writer lays them out. bitnet32-f16
  * stores the scale in f16 (it must be exact there) and, like BitNet-rs's quantizer (calculate_scale), 1.0 for a
- * block of zeros; qk256 gives every block the same scale.
+ * block of zeros, as does split32 (in its separate scales); qk256 gives every block the same scale.
  */
 export function packI2sFlavor(flavor: I2sFlavor, codes: Int8Array, scale: number, rowLength: number): I2sFlavorBytes {
   const name = `I2_S ${flavor}`;
@@ -169,14 +181,20 @@ export function packI2sFlavor(flavor: I2sFlavor, codes: Int8Array, scale: number
     return { bytes };
   }
   if (flavor === 'qk256') return { bytes, blockScales: new Float32Array(n / 256).fill(scale) };
+  const zeroBlockScales = (blockElements: number): Float32Array => {
+    const scales = new Float32Array(n / blockElements);
+    for (let b = 0; b < scales.length; b++) {
+      let zero = true;
+      for (let i = 0; i < blockElements && zero; i++) zero = codes[b * blockElements + i] === 0;
+      scales[b] = zero ? 1 : scale;
+    }
+    return scales;
+  };
+  if (flavor === 'split32') return { bytes, blockScales: zeroBlockScales(32) };
   if (roundToF16(scale) !== scale) {
     throw new BitNetError('BAD_ARGUMENT', `${name}: scale ${scale} is not exact in f16`, { details: { type: name, field: 'scale', actual: scale } });
   }
-  for (let b = 0; b < n / 32; b++) {
-    let zero = true;
-    for (let i = 0; i < 32 && zero; i++) zero = codes[b * 32 + i] === 0;
-    writeF16(bytes, b * 10 + 8, zero ? 1 : scale);
-  }
+  zeroBlockScales(32).forEach((s, b) => writeF16(bytes, b * 10 + 8, s));
   return { bytes };
 }
 
@@ -187,11 +205,11 @@ export interface I2sRepacked {
 }
 
 /**
- * Repacks a tensor of `flavor` into the x86 I2_S layout. `blockScales` (qk256: required) holds one scale per block.
+ * Repacks a tensor of `flavor` into the x86 I2_S layout. `blockScales` (split32, qk256: required) holds one scale per block.
  * The kernels take one scale per tensor, so per-block scales must agree on every block that holds a nonzero code
  * (true of BitNet b1.58 weights, whose magnitude is per tensor); otherwise UNSUPPORTED_TENSOR_TYPE. Codes keep
  * their meaning: code 3 of the I2_S flavors (never written) stays code 3 (+2, as bitnet.cpp computes it);
- * bitnet32-f16's code 0 (-2, not ternary) is refused as BAD_TENSOR_DATA.
+ * code 0 of bitnet32-f16 and split32 (-2, not ternary) is refused as BAD_TENSOR_DATA.
  */
 export function repackI2sFlavor(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, rowLength: number, blockScales?: ArrayLike<number>, tensorName = '?'): I2sRepacked {
   const name = `I2_S ${flavor} tensor '${tensorName}'`;
@@ -222,7 +240,7 @@ function notTernary(name: string, flavor: I2sFlavor, e: number, code: number): B
   });
 }
 
-/** Elements after which the arm / bitnet32-f16 / qk256 positions and the x86 ones both repeat (lcm of their blocks). */
+/** Elements after which the arm / bitnet32-f16 / split32 / qk256 positions and the x86 ones repeat (lcm of their blocks). */
 const REPACK_PERIOD = 256;
 const periodTables = new Map<I2sFlavor, { srcBytes: number; src: Int32Array; dst: Int32Array }>();
 
@@ -273,13 +291,13 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
     scaleOf = (b) => readF16(bytes, b * 10 + 8);
   } else {
     if (blockScales === undefined || blockScales.length !== nBlocks) {
-      throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per 256 elements), got ${blockScales?.length ?? 'none'}`, {
+      throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per ${spec.blockElements} elements), got ${blockScales?.length ?? 'none'}`, {
         details: { flavor, expected: nBlocks, actual: blockScales?.length ?? 0 },
       });
     }
     scaleOf = (b) => blockScales[b] ?? NaN;
   }
-  const zeroByte = flavor === 'bitnet32-f16' ? 0xaa : 0x55; // every code meaning 0
+  const zeroByte = codeOffset(flavor) === 2 ? 0xaa : 0x55; // every code meaning 0
   const codeBytes = spec.blockElements / 4;
   let scale: number | undefined;
   let first = -1;
@@ -308,13 +326,13 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
 
 /**
  * The byte sizes an I2_S tensor of nElements can have, one per distinct size: the x86 / ARM / x86-4row tail
- * layouts (n/4 + 32, what tensorByteSize gives), qk256 (n/4) and bitnet32-f16 (10 bytes per 32). The GGUF reader
+ * layouts (n/4 + 32, what tensorByteSize gives), qk256 / split32 (n/4) and bitnet32-f16 (10 bytes per 32). The GGUF reader
  * picks the one that fits the gap before the next tensor (gguf/reader.ts).
  */
 export function i2sStoredSizes(nElements: number): { readonly flavors: readonly I2sFlavor[]; readonly byteSize: number }[] {
   const sizes: { flavors: I2sFlavor[]; byteSize: number }[] = [];
   if (nElements % 4 === 0) sizes.push({ flavors: ['x86', 'arm', 'x86-4row'], byteSize: nElements / 4 + I2S_TAIL_BYTES });
-  if (nElements % 256 === 0) sizes.push({ flavors: ['qk256'], byteSize: nElements / 4 });
+  if (nElements % 32 === 0) sizes.push({ flavors: nElements % 256 === 0 ? ['split32', 'qk256'] : ['split32'], byteSize: nElements / 4 });
   if (nElements % 32 === 0) sizes.push({ flavors: ['bitnet32-f16'], byteSize: (nElements / 32) * 10 });
   return sizes;
 }

@@ -27,7 +27,7 @@ export type TensorLayout =
       readonly flavor: I2sFlavor;
       /** Why this flavor: what the file showed, or that the option set it, or what was assumed. */
       readonly reason: string;
-      /** qk256: the tensor holding one scale per 256-element block. */
+      /** split32, qk256: the tensor holding one scale per block. */
       readonly scaleTensor?: GgufTensorInfo;
     }
   | {
@@ -90,20 +90,10 @@ function i2sLayout(header: GgufHeader, t: GgufTensorInfo, option: I2sFlavorOptio
       details: { tensor: t.name, flavor: option, actual: t.byteSize },
     });
   }
+  if (fit.flavors.includes('split32')) return separateScalesLayout(header, t, option === 'auto' ? fit.flavors : [option]);
   const [only] = fit.flavors;
   if (fit.flavors.length === 1 && only !== undefined) {
-    const reason = `its ${t.byteSize} bytes for ${n} elements are the ${I2S_FLAVOR_SPECS[only].description} size`;
-    if (only !== 'qk256') return { kind: 'i2s', flavor: only, reason };
-    const nBlocks = n / 256;
-    const scaleTensor = scaleCandidates(t.name)
-      .map((c) => header.tensors.find((x) => x.name === c))
-      .find((x) => x !== undefined && x.nElements === nBlocks && SCALE_TYPES.has(x.type));
-    if (scaleTensor === undefined) {
-      throw new BitNetError('MISSING_TENSOR', `I2_S tensor '${t.name}' has the qk256 size (${t.byteSize} bytes) but no F32/F16 tensor of its ${nBlocks} block scales (looked for ${scaleCandidates(t.name).join(', ')})`, {
-        details: { tensor: t.name, flavor: 'qk256', expected: nBlocks },
-      });
-    }
-    return { kind: 'i2s', flavor: 'qk256', reason: `${reason}, with block scales in '${scaleTensor.name}'`, scaleTensor };
+    return { kind: 'i2s', flavor: only, reason: `its ${t.byteSize} bytes for ${n} elements are the ${I2S_FLAVOR_SPECS[only].description} size` };
   }
   if (option !== 'auto') return { kind: 'i2s', flavor: option, reason: `set by the i2sFlavor option (${I2S_FLAVOR_SPECS[option].description})` };
   if (n % 128 !== 0 && n % 64 === 0) {
@@ -114,6 +104,27 @@ function i2sLayout(header: GgufHeader, t: GgufTensorInfo, option: I2sFlavorOptio
     flavor: 'x86',
     reason: `assumed: ${t.byteSize} bytes (n/4 + 32) fit the x86, ARM and x86-4row layouts alike and nothing in the file tells them apart; x86 is what Microsoft publishes (set i2sFlavor / --i2s-flavor for a file converted on ARM)`,
   };
+}
+
+/**
+ * qk256 and split32 tensors take n/4 bytes each and keep their block scales in another tensor: the first candidate
+ * name holding one F32/F16/BF16 scale per block of a flavor (256 or 32 elements) decides it, qk256 tried first.
+ */
+function separateScalesLayout(header: GgufHeader, t: GgufTensorInfo, flavors: readonly I2sFlavor[]): TensorLayout {
+  const ordered = [...flavors].sort((a, b) => (a === 'qk256' ? -1 : b === 'qk256' ? 1 : 0));
+  const names = scaleCandidates(t.name);
+  for (const flavor of ordered) {
+    const nBlocks = t.nElements / I2S_FLAVOR_SPECS[flavor].blockElements;
+    const scaleTensor = names.map((c) => header.tensors.find((x) => x.name === c)).find((x) => x !== undefined && x.nElements === nBlocks && SCALE_TYPES.has(x.type));
+    if (scaleTensor !== undefined) {
+      const reason = `its ${t.byteSize} bytes for ${t.nElements} elements are the ${flavors.join(' / ')} size and '${scaleTensor.name}' holds ${nBlocks} scales, one per ${I2S_FLAVOR_SPECS[flavor].blockElements} elements: ${I2S_FLAVOR_SPECS[flavor].description}`;
+      return { kind: 'i2s', flavor, reason, scaleTensor };
+    }
+  }
+  const counts = ordered.map((f) => `${t.nElements / I2S_FLAVOR_SPECS[f].blockElements} (${f})`).join(' or ');
+  throw new BitNetError('MISSING_TENSOR', `I2_S tensor '${t.name}' has the ${flavors.join(' / ')} size (${t.byteSize} bytes) but no F32/F16 tensor of its ${counts} block scales (looked for ${names.join(', ')})`, {
+    details: { tensor: t.name, flavor: flavors.join('|') },
+  });
 }
 
 function i2sFlavorSize(flavor: I2sFlavor, n: number): string {
@@ -172,7 +183,7 @@ export function backendByteSize(t: GgufTensorInfo, layout: TensorLayout | undefi
   return needsRepack(layout) ? i2sByteSize(t.nElements) : t.byteSize;
 }
 
-/** Tensors a layout reads as scales (qk256 block scales, TL '<name>_scale'): not model tensors of their own. */
+/** Tensors a layout reads as scales (split32 / qk256 block scales, TL '<name>_scale'): not model tensors of their own. */
 export function scaleTensorOf(layout: TensorLayout | undefined): GgufTensorInfo | undefined {
   return layout?.scaleTensor;
 }
