@@ -39,5 +39,7 @@ export { inspectGguf } from './inspect/inspect.js';
 // GGUF headers for inspection without loading weights: openGguf(path | bytes | Blob | ByteSource) -> { source, header }.
 export { openGguf, readGgufHeader } from './gguf/reader.js';
 export type { ByteSource, GgufHeader, GgufTensorInfo, GgufValue } from './gguf/types.js';
-export type { InspectOptions, InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
+export type { InspectOptions, InspectReport, InspectWarning, InspectWarningCode, HyperParameters, TernaryLayoutGroup, TokenizerSummary, TensorRow, TypeTotal } from './inspect/inspect.js';
+export type { I2sFlavor, I2sFlavorOption } from './formats/i2s-flavors.js';
+export type { TlTiles } from './formats/tl.js';
 export { formatInspectReport } from './inspect/format.js';

@@ -61,7 +61,12 @@ async function cachedSource(cache: ModelCache, url: string, file: File, loadedFr
  * GGUF file or that cannot fit a wasm32 memory, naming the sizes.
  */
 async function checkFits(url: string, signal: AbortSignal, options: WireLoadOptions): Promise<void> {
-  const plan = await BitNet.plan(await openUrlSource(url, { signal }), options.contextLength === undefined ? {} : { contextLength: options.contextLength });
+  const planOptions = {
+    ...(options.contextLength === undefined ? {} : { contextLength: options.contextLength }),
+    ...(options.i2sFlavor === undefined ? {} : { i2sFlavor: options.i2sFlavor }),
+    ...(options.tlConfig === undefined ? {} : { tlConfig: options.tlConfig }),
+  };
+  const plan = await BitNet.plan(await openUrlSource(url, { signal }), planOptions);
   if (options.backend === 'reference') return;
   const m = plan.memory;
   const reserve = { weightBytes: m.weightBytes, activationFloats: m.activationBytes / 4, kvBytes: m.kvBytes };

@@ -9,6 +9,10 @@ import type { BackendChoice, LoadOptions } from '../engine/types.js';
 import { validateSamplingConfig } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { PRE_TOKENIZER_NAMES } from '../tokenizer/pre-tokenizer.js';
+import { I2S_FLAVOR_OPTIONS } from '../formats/i2s-flavors.js';
+import type { I2sFlavorOption } from '../formats/i2s-flavors.js';
+import { parseKernelConfigIni } from '../formats/tl.js';
+import type { TlTiles } from '../formats/tl.js';
 import { resolveModelRef } from './model-ref.js';
 
 export interface ModelFlags {
@@ -19,6 +23,8 @@ export interface ModelFlags {
   strict?: boolean;
   chatTemplate?: string;
   preTokenizer?: string;
+  i2sFlavor?: string;
+  tlConfig?: string;
   pull?: boolean;
   offline?: boolean;
   hub?: string;
@@ -53,7 +59,31 @@ export function addModelFlags(cmd: Command): Command {
     .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
     .option('--strict', 'refuse every fallback (also BITNET_STRICT=1)')
     .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")')
-    .option('--pre-tokenizer <name>', preTokenizerFlagHelp());
+    .option('--pre-tokenizer <name>', preTokenizerFlagHelp())
+    .option('--i2s-flavor <name>', I2S_FLAVOR_FLAG_HELP)
+    .option('--tl-config <kernel_config.ini>', TL_CONFIG_FLAG_HELP);
+}
+
+/** Help for --i2s-flavor (run, chat, serve, inspect). */
+export const I2S_FLAVOR_FLAG_HELP = `I2_S byte layout: ${I2S_FLAVOR_OPTIONS.join(' | ')} (default auto: told by tensor sizes where they can, else x86; a file converted by an ARM build of bitnet.cpp needs arm)`;
+/** Help for --tl-config (run, chat, serve, inspect). */
+export const TL_CONFIG_FLAG_HELP = "the kernel_config.ini a TL1/TL2 file was converted with (its tiles are not in the file; bitnet.cpp's presets cover only the models its setup_env.py knows)";
+
+/** --i2s-flavor checked against the flavors the engine reads; undefined when absent. */
+export function i2sFlavorFromFlag(v: string | undefined): I2sFlavorOption | undefined {
+  if (v !== undefined && !(I2S_FLAVOR_OPTIONS as readonly string[]).includes(v)) throw badFlag('i2s-flavor', `one of ${I2S_FLAVOR_OPTIONS.join(', ')}`, v);
+  return v as I2sFlavorOption | undefined;
+}
+
+/** --tl-config read and parsed now (a bad file costs no model load); undefined when absent. */
+export async function tlConfigFromFlag(path: string | undefined): Promise<TlTiles[] | undefined> {
+  if (path === undefined) return undefined;
+  const text = await readFlagFile('tl-config', path);
+  try {
+    return parseKernelConfigIni(text);
+  } catch (e) {
+    throw new BitNetError('BAD_ARGUMENT', `--tl-config ${path}: ${e instanceof Error ? e.message : String(e)}`, { details: { flag: 'tl-config', path }, cause: e });
+  }
 }
 
 /** Help for --pre-tokenizer (run, chat, serve, inspect). */
@@ -125,6 +155,8 @@ export async function modelArgsFromFlags(f: ModelFlags, log: (line: string) => v
   }
   const ctx = intInRange('ctx', f.ctx, 1, MAX_CTX_FLAG);
   const preTokenizer = preTokenizerFromFlag(f.preTokenizer);
+  const i2sFlavor = i2sFlavorFromFlag(f.i2sFlavor);
+  const tlConfig = await tlConfigFromFlag(f.tlConfig);
   let chatTemplate: string | undefined;
   if (f.chatTemplate !== undefined) {
     chatTemplate = f.chatTemplate.includes('{') ? f.chatTemplate : await readFlagFile('chat-template', f.chatTemplate);
@@ -142,6 +174,8 @@ export async function modelArgsFromFlags(f: ModelFlags, log: (line: string) => v
     ...(ctx === undefined ? {} : { contextLength: ctx }),
     ...(chatTemplate === undefined ? {} : { chatTemplate }),
     ...(preTokenizer === undefined ? {} : { preTokenizer }),
+    ...(i2sFlavor === undefined ? {} : { i2sFlavor }),
+    ...(tlConfig === undefined ? {} : { tlConfig }),
   };
   return { path: modelPath, load };
 }

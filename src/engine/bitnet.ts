@@ -8,6 +8,7 @@ import type { ByteSource, GgufHeader } from '../gguf/types.js';
 import type { KernelBackend, Tensor } from '../kernels/backend.js';
 import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
 import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
+import { ternaryLayoutOptions } from '../model/ternary-layout.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
 import { createJsonConstraint } from '../sampling/json-constraint.js';
 import { createSampler } from '../sampling/sampler.js';
@@ -62,6 +63,7 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 1)) throw bad('contextLength', 'a positive integer', o.contextLength);
   if (o.activationQuant !== undefined && !['native', 'per-token', 'q8k-block'].includes(o.activationQuant)) throw bad('activationQuant', "'native', 'per-token' or 'q8k-block'", o.activationQuant);
   if (o.preTokenizer !== undefined) checkPreTokenizerName(o.preTokenizer);
+  ternaryLayoutOptions(o);
 }
 
 function abortError(signal: AbortSignal | undefined, what: string): BitNetError {
@@ -74,7 +76,10 @@ function checkAborted(signal: AbortSignal | undefined, what: string): void {
 }
 
 /** The header-only part of a load: config, tokenizer, context length and the memory the backend must reserve. */
-function prepareLoad(header: GgufHeader, options: Pick<LoadOptions, 'contextLength' | 'preTokenizer'>): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
+function prepareLoad(
+  header: GgufHeader,
+  options: Pick<LoadOptions, 'contextLength' | 'preTokenizer' | 'i2sFlavor' | 'tlConfig'>,
+): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
   const config = modelConfigFromGguf(header);
   const tokenizer = createTokenizer(header.metadata, { preTokenizer: options.preTokenizer });
   if (tokenizer.vocabSize !== config.vocabSize) {
@@ -86,7 +91,7 @@ function prepareLoad(header: GgufHeader, options: Pick<LoadOptions, 'contextLeng
   if (!Number.isInteger(contextLength) || contextLength < 1) {
     throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
   }
-  const plan = weightMemoryPlan(config, header);
+  const plan = weightMemoryPlan(config, header, ternaryLayoutOptions(options));
   const weightBytes = plan.weightBytes;
   const activationBytes = 4 * (plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false));
   const kvBytes = kvCacheBytes(config, contextLength);
@@ -175,7 +180,8 @@ export class BitNet implements LoadedModel {
       if (sel.fallback !== '') fallbacks.push(sel.fallback);
       backend.reserve({ weightBytes: memory.weightBytes, activationFloats: memory.activationBytes / 4, kvBytes: memory.kvBytes });
       const activationQuant = options.activationQuant === 'native' ? undefined : options.activationQuant;
-      const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress, activationQuant });
+      const layout = ternaryLayoutOptions(options);
+      const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress, activationQuant, layout });
       const chatTemplate = chooseChatTemplate(header.metadata, config.arch, options.chatTemplate);
       if (chatTemplate.guessed) fallbacks.push(`no trustworthy chat template in the file; using ${chatTemplate.origin}`);
       if (strict && fallbacks.length > 0) {
@@ -197,7 +203,7 @@ export class BitNet implements LoadedModel {
    * `load` makes first (arch, tensors, tokenizer), the context length it would allocate and the bytes it would
    * reserve. A browser uses it to refuse a model before downloading it.
    */
-  static async plan(source: ModelSource, options: Pick<LoadOptions, 'contextLength'> = {}): Promise<LoadPlan> {
+  static async plan(source: ModelSource, options: Pick<LoadOptions, 'contextLength' | 'i2sFlavor' | 'tlConfig'> = {}): Promise<LoadPlan> {
     const { source: src, header } = await openGguf(source);
     try {
       const { config, contextLength, memory } = prepareLoad(header, options);

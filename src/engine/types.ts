@@ -31,6 +31,19 @@ export interface LoadOptions {
    */
   preTokenizer?: string;
   /**
+   * Byte layout of I2_S tensors (docs/formats.md): 'auto' (default) tells bitnet32-f16, split32 and qk256 files by
+   * their tensor sizes and scale tensors and assumes 'x86' where the size fits x86, ARM and x86-4row alike (nothing
+   * in a file says which); 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'split32' | 'qk256' names it. Anything but
+   * x86 is repacked to x86 at load.
+   */
+  i2sFlavor?: 'auto' | 'x86' | 'arm' | 'x86-4row' | 'bitnet32-f16' | 'split32' | 'qk256';
+  /**
+   * TL1/TL2 tiles per weight shape, which the file does not record: the kernel_config.ini bitnet.cpp converted it
+   * with (its text, or its sections as { m, k, bm, bk, bmm }). Shapes it lacks fall back to the tiles bitnet.cpp's
+   * setup_env.py generates for its known models; a TL file of any other shape needs it.
+   */
+  tlConfig?: string | readonly { readonly m: number; readonly k: number; readonly bm: number; readonly bk: number; readonly bmm: number }[];
+  /**
    * Called once the header, config and tokenizer are checked and before any memory is reserved or weight read:
    * a last check that is cheap now and expensive after the load (e.g. that a prompt fits the context). Throwing
    * cancels the load with that error.

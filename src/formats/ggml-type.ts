@@ -50,7 +50,7 @@ export type TypeSupport =
   | 'float' // F32/F16/BF16: read and convert
   | 'quant' // Q8_0/Q4_0/Q6_K: dequantize (embeddings, output)
   | 'layout-only' // size known so files parse, data refused with a clear error
-  | 'refused'; // layout depends on codegen we do not have (TL1/TL2)
+  | 'lookup-table'; // TL1/TL2: tiled per weight shape; unpacked and repacked as I2_S at load (formats/tl.ts)
 
 export interface TypeTraits {
   readonly name: string;
@@ -102,10 +102,11 @@ export const TYPE_TRAITS: Readonly<Record<GgmlType, TypeTraits>> = {
   // --- bitnet.cpp fork only ---
   // I2_S: 4 codes per byte plus a 32-byte tail holding the f32 per-tensor scale (src/ggml-bitnet-mad.cpp).
   [GgmlType.I2_S]: t('I2_S', GgmlType.I2_S, 1, 1, 'ternary'),
-  // TL1/TL2: lookup-table layouts whose packing depends on kernels generated per model shape
-  // (bitnet.cpp utils/codegen_tl1.py, codegen_tl2.py); we refuse their data with a clear error.
-  [GgmlType.TL1]: t('TL1', GgmlType.TL1, 1, 1, 'refused'),
-  [GgmlType.TL2]: t('TL2', GgmlType.TL2, 1, 1, 'refused'),
+  // TL1/TL2: lookup-table layouts tiled per weight shape (bitnet.cpp utils/codegen_tl1.py, codegen_tl2.py,
+  // utils/convert-hf-to-gguf-bitnet.py); the loader repacks them as I2_S (formats/tl.ts, model/ternary-layout.ts).
+  // Their byte size depends on the tiles, so the reader takes it from the gap to the next tensor.
+  [GgmlType.TL1]: t('TL1', GgmlType.TL1, 1, 1, 'lookup-table'),
+  [GgmlType.TL2]: t('TL2', GgmlType.TL2, 1, 1, 'lookup-table'),
 };
 
 const BY_ID = new Map<number, TypeTraits>(Object.values(TYPE_TRAITS).map((tr) => [tr.id, tr]));
@@ -144,7 +145,7 @@ export function tensorByteSize(type: GgmlType, nElements: number, rowLength: num
     return nElements / 4 + I2S_TAIL_BYTES;
   }
   if (type === GgmlType.TL1 || type === GgmlType.TL2) {
-    throw new BitNetError('UNSUPPORTED_TENSOR_TYPE', `tensor '${tensorName}': ${tr.name} (bitnet.cpp lookup-table layout) is not supported; reconvert the model to I2_S or TQ2_0`, {
+    throw new BitNetError('UNSUPPORTED_TENSOR_TYPE', `tensor '${tensorName}': the size of a ${tr.name} tensor (bitnet.cpp lookup-table layout) depends on its tiles; it is read from the file's layout`, {
       details: { tensor: tensorName, type: tr.name },
     });
   }

@@ -88,8 +88,11 @@ export const MIN_ELEMENT_BYTES: Readonly<Record<number, number>> = {
 /** Smallest encoded metadata pair: key length u64 + at least one key byte + type u32 + a 1-byte value. */
 export const MIN_KV_BYTES = 8 + 1 + 4 + 1;
 
-/** Smallest encoded tensor info: name length u64 + n_dims u32 + one u64 dim + type u32 + offset u64. */
-export const MIN_TENSOR_INFO_BYTES = 8 + 4 + 8 + 4 + 8;
+/**
+ * Smallest encoded tensor info: name length u64 + n_dims u32 + type u32 + offset u64 (a scalar has no dims: gguf-py
+ * writes n_dims = 0 for a 0-d array, as bitnet.cpp's TL1/TL2 converter does for each '<name>_scale').
+ */
+export const MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8;
 
 /** True when `n` is a power of two in [1, MAX_ALIGNMENT]. */
 export function isValidAlignment(n: number): boolean {

@@ -117,6 +117,37 @@ describe('readGgufHeader', () => {
     expect(bytesRead).toBeLessThan(bytes.length - bigTensor.length / 2);
   });
 
+  it('sizes an I2_S tensor by the flavor size its gap holds: x86/ARM n/4 + 32, qk256 n/4, bitnet32-f16 10 per 32', async () => {
+    const n = 4096; // below 16 * (alignment + 32) elements two sizes can fit one gap: then x86 is taken
+    for (const [byteSize, alignment] of [
+      [n / 4 + 32, 32],
+      [n / 4, 32],
+      [(n / 32) * 10, 32],
+      [n / 4, 64],
+      [(n / 32) * 10, 64],
+    ] as const) {
+      const bytes = writeGguf({
+        alignment,
+        metadata: [],
+        tensors: [
+          { name: 'w', dims: [256, 16], type: GgmlType.I2_S, data: pattern(byteSize, 1), byteSize },
+          { name: 'after', dims: [8], type: GgmlType.F32, data: pattern(32, 2) },
+          { name: 'last', dims: [256, 16], type: GgmlType.I2_S, data: pattern(byteSize, 3), byteSize },
+        ],
+      });
+      const header = await readGgufHeader(bytesSource(bytes));
+      expect(header.tensors.map((t) => t.byteSize), `${byteSize} bytes, alignment ${alignment}`).toEqual([byteSize, 32, byteSize]);
+    }
+    // a size no flavor has is refused by the writer
+    expect(() => writeGguf({ metadata: [], tensors: [{ name: 'w', dims: [1024], type: GgmlType.I2_S, data: pattern(300, 1), byteSize: 300 }] })).toThrow(/byteSize 300/);
+  });
+
+  it('reads n_dims 0 as a one-element scalar (gguf-py writes it for 0-d arrays)', async () => {
+    const bytes = writeGguf({ metadata: [], tensors: [{ name: 's', dims: [], type: GgmlType.F32, data: new Uint8Array(new Float32Array([0.5]).buffer) }] });
+    const header = await readGgufHeader(bytesSource(bytes));
+    expect(header.tensors[0]).toMatchObject({ name: 's', dims: [], nElements: 1, byteSize: 4 });
+  });
+
   it('infers TL1/TL2 sizes from the gap to the next tensor or the end of the file', async () => {
     const bytes = writeGguf({
       metadata: [],

@@ -3,8 +3,8 @@
 // Layout: ggml docs/gguf.md; checks mirror ggml/src/gguf.cpp (gguf_init_from_reader) and gguf-py gguf_reader.py.
 
 import { BitNetError } from '../errors.js';
-import { TYPE_TRAITS, tensorByteSize, typeTraits } from '../formats/ggml-type.js';
-import type { GgmlType } from '../formats/ggml-type.js';
+import { GgmlType, TYPE_TRAITS, tensorByteSize, typeTraits } from '../formats/ggml-type.js';
+import { i2sStoredSizes } from '../formats/i2s-flavors.js';
 import { blobSource, bytesSource, openFileSource } from './byte-source.js';
 import { looksLikeUrl, openUrlSource } from './url-source.js';
 import { isNodeRuntime } from '../platform/node-builtin.js';
@@ -41,9 +41,21 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Fixed-width value types: byte width of one element. */
 const FIXED_WIDTH: Readonly<Record<number, number>> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 10: 8, 11: 8, 12: 8 };
 
-/** TL1/TL2 sizes depend on codegen we do not have; their byte size is inferred from the layout. */
+/** TL1/TL2 sizes depend on tiles the file does not record; their byte size is inferred from the layout. */
 function sizeFromLayout(type: GgmlType): boolean {
-  return TYPE_TRAITS[type].support === 'refused';
+  return TYPE_TRAITS[type].support === 'lookup-table';
+}
+
+/**
+ * The byte size of an I2_S tensor whose data runs `gap` bytes up to the next tensor (or the end of the file): the
+ * first flavor size (formats/i2s-flavors.ts) that the gap holds with less than one alignment of padding after it,
+ * else the x86 size n/4 + 32 (then the bounds and overlap checks below judge it as before).
+ */
+function i2sSizeFromGap(nElements: number, gap: number, alignment: number, fallback: number): number {
+  for (const { byteSize } of i2sStoredSizes(nElements)) {
+    if (byteSize <= gap && gap <= alignUp(byteSize, alignment)) return byteSize;
+  }
+  return fallback;
 }
 
 /**
@@ -498,9 +510,10 @@ export async function readGgufHeader(src: ByteSource, opts: ReadHeaderOptions = 
     names.add(name);
     if (cur.avail() < 4) await cur.fill(4, `n_dims of '${name}'`);
     const nDims = cur.u32();
-    if (nDims < 1 || nDims > MAX_DIMS) {
-      throw new BitNetError('GGUF_BAD_TENSOR', `${src.name}: tensor '${name}' has ${nDims} dimensions; expected 1 to ${MAX_DIMS}`, {
-        details: { tensor: name, field: 'n_dims', expected: `1..${MAX_DIMS}`, actual: nDims },
+    // n_dims 0 is a scalar (one element): gguf-py writes it for 0-d arrays and llama.cpp reads it.
+    if (nDims > MAX_DIMS) {
+      throw new BitNetError('GGUF_BAD_TENSOR', `${src.name}: tensor '${name}' has ${nDims} dimensions; expected 0 to ${MAX_DIMS}`, {
+        details: { tensor: name, field: 'n_dims', expected: `0..${MAX_DIMS}`, actual: nDims },
       });
     }
     if (cur.avail() < nDims * 8 + 12) await cur.fill(nDims * 8 + 12, `dims, type and offset of '${name}'`);
@@ -541,7 +554,7 @@ export async function readGgufHeader(src: ByteSource, opts: ReadHeaderOptions = 
         { details: { tensor: name, offset: relativeOffset, alignment } },
       );
     }
-    const byteSize = sizeFromLayout(traits.id) ? 0 : tensorByteSize(traits.id, nElements, dims[0], name);
+    const byteSize = sizeFromLayout(traits.id) ? 0 : tensorByteSize(traits.id, nElements, dims[0] ?? 1, name);
     drafts.push({ name, dims, type: traits.id, nElements, relativeOffset, byteOffset: 0, byteSize });
   }
 
@@ -549,12 +562,14 @@ export async function readGgufHeader(src: ByteSource, opts: ReadHeaderOptions = 
   const dataOffset = alignUp(headerBytes, alignment);
   for (const t of drafts) t.byteOffset = dataOffset + t.relativeOffset;
 
-  // Sizes of TL1/TL2 tensors: the gap to the next tensor's start or to the end of the file.
+  // Sizes of TL1/TL2 tensors: the gap to the next tensor's start or to the end of the file; of I2_S tensors, the
+  // flavor size that gap fits.
   const byStart = [...drafts].sort((a, b) => a.byteOffset - b.byteOffset);
   for (let i = 0; i < byStart.length; i++) {
     const t = byStart[i];
-    if (!sizeFromLayout(t.type)) continue;
     const end = i + 1 < byStart.length ? byStart[i + 1].byteOffset : fileSize;
+    if (t.type === GgmlType.I2_S) t.byteSize = i2sSizeFromGap(t.nElements, end - t.byteOffset, alignment, t.byteSize);
+    if (!sizeFromLayout(t.type)) continue;
     t.byteSize = Math.max(0, end - t.byteOffset);
     if (t.byteSize === 0) {
       const other = i + 1 < byStart.length ? byStart[i + 1].name : '(end of file)';

@@ -60,7 +60,10 @@ export interface GgufTensorInfo {
   readonly relativeOffset: number;
   /** Absolute offset of the first byte in the file. */
   readonly byteOffset: number;
-  /** Bytes the tensor occupies (from its type and shape; for TL1/TL2, the gap to the next tensor or the end). */
+  /**
+   * Bytes the tensor occupies: from its type and shape; for TL1/TL2, the gap to the next tensor or the end; for I2_S,
+   * the flavor size (formats/i2s-flavors.ts) that gap holds, else n/4 + 32.
+   */
   readonly byteSize: number;
 }
 

@@ -3,8 +3,8 @@
 // rules as in gguf-py gguf_writer.py (each tensor's data padded to the alignment, the last one too).
 
 import { BitNetError } from '../errors.js';
-import { TYPE_TRAITS, lookupType, tensorByteSize } from '../formats/ggml-type.js';
-import type { GgmlType } from '../formats/ggml-type.js';
+import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../formats/ggml-type.js';
+import { i2sStoredSizes } from '../formats/i2s-flavors.js';
 import {
   DEFAULT_ALIGNMENT,
   DEFAULT_VERSION,
@@ -318,7 +318,7 @@ interface Plan {
 
 function expectedTensorBytes(t: GgufWriteTensor, nElements: number): number {
   const traits = TYPE_TRAITS[t.type];
-  if (traits.support === 'refused') {
+  if (traits.support === 'lookup-table') {
     const size = t.byteSize ?? (t.data instanceof Uint8Array ? t.data.length : undefined);
     if (size === undefined || !Number.isSafeInteger(size) || size < 1) {
       throw invalid(`tensor '${t.name}': ${traits.name} needs byteSize (or data as bytes): its size cannot be computed`, {
@@ -330,10 +330,12 @@ function expectedTensorBytes(t: GgufWriteTensor, nElements: number): number {
   }
   let size: number;
   try {
-    size = tensorByteSize(t.type, nElements, t.dims[0], t.name);
+    size = tensorByteSize(t.type, nElements, t.dims[0] ?? 1, t.name);
   } catch (e) {
     throw invalid(`tensor '${t.name}': ${e instanceof Error ? e.message : String(e)}`, { tensor: t.name }, e);
   }
+  // I2_S flavors other than x86 / ARM have other sizes (formats/i2s-flavors.ts): an explicit byteSize picks one.
+  if (t.type === GgmlType.I2_S && t.byteSize !== undefined && i2sStoredSizes(nElements).some((c) => c.byteSize === t.byteSize)) return t.byteSize;
   if (t.byteSize !== undefined && t.byteSize !== size) {
     throw invalid(`tensor '${t.name}': byteSize ${t.byteSize} does not match ${size} computed from its type and shape`, {
       tensor: t.name,
@@ -403,8 +405,8 @@ function plan(spec: GgufWriteSpec): Plan {
     if (names.has(t.name)) throw invalid(`tensor '${t.name}' appears twice`, { tensor: t.name });
     names.add(t.name);
     if (lookupType(t.type) === undefined) throw invalid(`tensor '${t.name}': unknown ggml type id ${String(t.type)}`, { tensor: t.name });
-    if (t.dims.length < 1 || t.dims.length > MAX_DIMS) {
-      throw invalid(`tensor '${t.name}': ${t.dims.length} dimensions; expected 1 to ${MAX_DIMS}`, { tensor: t.name, actual: t.dims.length });
+    if (t.dims.length > MAX_DIMS) {
+      throw invalid(`tensor '${t.name}': ${t.dims.length} dimensions; expected 0 (a scalar) to ${MAX_DIMS}`, { tensor: t.name, actual: t.dims.length });
     }
     let nElements = 1;
     for (const ne of t.dims) {
@@ -527,7 +529,7 @@ export function headerToSpec(
     metadata: header.metadata,
     tensors: header.tensors.map((t) => {
       const base = { name: t.name, dims: t.dims, type: t.type, data: () => data(t) };
-      return TYPE_TRAITS[t.type].support === 'refused' ? { ...base, byteSize: t.byteSize } : base;
+      return TYPE_TRAITS[t.type].support === 'lookup-table' || t.type === GgmlType.I2_S ? { ...base, byteSize: t.byteSize } : base;
     }),
   };
 }

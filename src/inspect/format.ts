@@ -80,6 +80,13 @@ export function formatInspectReport(report: InspectReport, options: { maxTensorR
       new Set([1, 2, 3, 4]),
     ),
   );
+  if (report.ternaryLayouts.length > 0) {
+    out.push('');
+    out.push('ternary layout');
+    for (const g of report.ternaryLayouts) {
+      out.push(`  ${g.layout}, ${g.nTensors} tensor${g.nTensors === 1 ? '' : 's'}${g.repacked ? ' (repacked to I2_S x86 at load)' : ''}: ${g.detail.replace(/^I2_S [^:]*: /, '')}`);
+    }
+  }
   out.push('');
   const limit = options.maxTensorRows ?? 0;
   const shown = limit > 0 ? report.tensors.slice(0, limit) : report.tensors;

@@ -7,6 +7,9 @@ import { archFamily, expectedTensors, fileTypeName, REQUIRED_ARCH_KEY_SUFFIXES, 
 import type { ExpectedTensor, TensorRole } from './arch-spec.js';
 import { choosePreTokenizer, type PreTokenizerOrigin } from '../tokenizer/pre-tokenizer.js';
 import { isLlama3Vocabulary } from '../tokenizer/tokenizer.js';
+import { describeLayout, needsRepack, tensorLayout } from '../model/ternary-layout.js';
+import type { TernaryLayoutOptions } from '../model/ternary-layout.js';
+import { isBitNetError } from '../errors.js';
 
 export type InspectWarningCode =
   | 'UNKNOWN_ARCH'
@@ -18,7 +21,8 @@ export type InspectWarningCode =
   | 'UNEXPECTED_TENSOR'
   | 'TENSOR_SHAPE'
   | 'UNEXPECTED_TENSOR_TYPE'
-  | 'PRE_TOKENIZER_GUESSED';
+  | 'PRE_TOKENIZER_GUESSED'
+  | 'TERNARY_LAYOUT';
 
 export interface InspectWarning {
   readonly code: InspectWarningCode;
@@ -62,6 +66,21 @@ export interface TokenizerSummary {
 export interface InspectOptions {
   /** As LoadOptions.preTokenizer: the BPE pre-tokenizer rules by name (BAD_ARGUMENT when unknown). */
   readonly preTokenizer?: string | undefined;
+  /** As LoadOptions.i2sFlavor / tlConfig: the I2_S flavor and TL1/TL2 tiles a load would use. */
+  readonly layout?: TernaryLayoutOptions | undefined;
+}
+
+/** How a group of ternary tensors is laid out and why the loader reads it so (model/ternary-layout.ts). */
+export interface TernaryLayoutGroup {
+  /** 'I2_S x86', 'I2_S qk256', 'TL2' ... */
+  readonly layout: string;
+  readonly nTensors: number;
+  /** What was assumed or detected, and from what; for TL1/TL2 the tiles of the first tensor and their source. */
+  readonly detail: string;
+  /** The first tensor of the group. */
+  readonly example: string;
+  /** Repacked to x86 I2_S at load. */
+  readonly repacked: boolean;
 }
 
 export interface TensorRow {
@@ -100,6 +119,8 @@ export interface InspectReport {
   readonly tensors: readonly TensorRow[];
   /** Per storage type, largest first. */
   readonly bytesByType: readonly TypeTotal[];
+  /** The I2_S flavors and TL1/TL2 tiles of the ternary tensors (empty when there are none). */
+  readonly ternaryLayouts: readonly TernaryLayoutGroup[];
   /** Sum of all tensors' element counts. */
   readonly totalParams: number;
   /** Sum of all tensors' byte sizes. */
@@ -112,7 +133,7 @@ const DEFAULT_ALIGNMENT = 32;
 
 /** Storage types a loader can use for each tensor role without surprises. */
 const EXPECTED_TYPES: Readonly<Record<TensorRole, readonly number[]>> = {
-  projection: [GgmlType.I2_S, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.BF16, GgmlType.F32],
+  projection: [GgmlType.I2_S, GgmlType.TL1, GgmlType.TL2, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.BF16, GgmlType.F32],
   embedding: [GgmlType.F16, GgmlType.BF16, GgmlType.F32, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.Q4_0],
   output: [GgmlType.F16, GgmlType.BF16, GgmlType.F32, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.Q4_0],
   norm: [GgmlType.F32],
@@ -317,6 +338,9 @@ export function inspectGguf(header: GgufHeader, options: InspectOptions = {}): I
   }
   const bytesByType = [...totals.entries()].map(([type, s]) => ({ type, ...s })).sort((a, b) => b.bytes - a.bytes || a.type.localeCompare(b.type));
 
+  // ---- ternary layouts: which I2_S flavor, which TL tiles, and why ----
+  const { groups: ternaryLayouts, scaleTensors } = ternaryLayoutGroups(header, options.layout, warnings);
+
   // ---- tensors against the arch ----
   const hp = hyperParameters;
   if (family !== undefined && hp.embeddingLength !== null && hp.feedForwardLength !== null && hp.blockCount !== null && hp.headCount !== null && hp.headCountKv !== null && hp.headDim !== null && hp.vocabSize !== null) {
@@ -329,7 +353,7 @@ export function inspectGguf(header: GgufHeader, options: InspectOptions = {}): I
       headDim: hp.headDim,
       vocabSize: hp.vocabSize,
     });
-    warnings.push(...checkTensors(header, expected));
+    warnings.push(...checkTensors(header, expected, scaleTensors));
   }
 
   return {
@@ -346,19 +370,45 @@ export function inspectGguf(header: GgufHeader, options: InspectOptions = {}): I
     tokenizer,
     tensors,
     bytesByType,
+    ternaryLayouts,
     totalParams,
     tensorBytes,
     warnings,
   };
 }
 
-/** Missing, unexpected, mis-shaped and oddly typed tensors. */
-function checkTensors(header: GgufHeader, expected: readonly ExpectedTensor[]): InspectWarning[] {
+/** Groups the I2_S / TL1 / TL2 tensors by layout; a tensor whose layout cannot be read becomes a TERNARY_LAYOUT warning. */
+function ternaryLayoutGroups(header: GgufHeader, opts: TernaryLayoutOptions | undefined, warnings: InspectWarning[]): { groups: TernaryLayoutGroup[]; scaleTensors: Set<string> } {
+  const groups = new Map<string, { layout: string; nTensors: number; detail: string; example: string; repacked: boolean }>();
+  const scaleTensors = new Set<string>();
+  for (const t of header.tensors) {
+    let layout;
+    try {
+      layout = tensorLayout(header, t, opts);
+    } catch (e) {
+      if (!isBitNetError(e)) throw e;
+      warnings.push({ code: 'TERNARY_LAYOUT', subject: t.name, message: `${e.message} [${e.code}]` });
+      continue;
+    }
+    if (layout === undefined) continue;
+    if (layout.scaleTensor !== undefined) scaleTensors.add(layout.scaleTensor.name);
+    const name = layout.kind === 'i2s' ? `I2_S ${layout.flavor}` : layout.type;
+    const key = layout.kind === 'i2s' ? name : `${name} ${layout.tilesFrom}`;
+    const g = groups.get(key);
+    if (g !== undefined) g.nTensors++;
+    else groups.set(key, { layout: name, nTensors: 1, detail: describeLayout(layout), example: t.name, repacked: needsRepack(layout) });
+  }
+  return { groups: [...groups.values()], scaleTensors };
+}
+
+/** Missing, unexpected, mis-shaped and oddly typed tensors (`scaleTensors`: read by a ternary layout, not unexpected). */
+function checkTensors(header: GgufHeader, expected: readonly ExpectedTensor[], scaleTensors: ReadonlySet<string>): InspectWarning[] {
   const warnings: InspectWarning[] = [];
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   const expectedNames = new Set<string>();
   for (const e of expected) {
     expectedNames.add(e.name);
+    if (scaleTensors.has(e.name)) continue; // qk256 block scales under a `bitnet` output-scale name
     const t = byName.get(e.name);
     if (t === undefined) {
       if (e.required) warnings.push({ code: 'MISSING_TENSOR', subject: e.name, message: `tensor '${e.name}' [${e.dims.join(', ')}] is missing` });
@@ -373,7 +423,7 @@ function checkTensors(header: GgufHeader, expected: readonly ExpectedTensor[]): 
     }
   }
   for (const t of header.tensors) {
-    if (!expectedNames.has(t.name)) {
+    if (!expectedNames.has(t.name) && !scaleTensors.has(t.name)) {
       warnings.push({ code: 'UNEXPECTED_TENSOR', subject: t.name, message: `tensor '${t.name}' is not part of the architecture's layout` });
     }
   }

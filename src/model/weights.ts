@@ -9,6 +9,8 @@ import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
 import type { ActivationQuant, KernelBackend, Tensor, Weight } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
+import { backendByteSize, needsRepack, readRepacked, tensorLayout } from './ternary-layout.js';
+import type { TernaryLayoutOptions } from './ternary-layout.js';
 
 export interface LayerWeights {
   readonly attnNorm: Tensor; // [dim]
@@ -38,7 +40,7 @@ export interface ModelWeights {
 }
 
 /** Types a matrix may have, per role. */
-const TERNARY_TYPES: ReadonlySet<number> = new Set([GgmlType.I2_S, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.F32, GgmlType.BF16]);
+const TERNARY_TYPES: ReadonlySet<number> = new Set([GgmlType.I2_S, GgmlType.TL1, GgmlType.TL2, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.F32, GgmlType.BF16]);
 const EMBED_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q6_K]);
 const NORM_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
@@ -47,6 +49,8 @@ export interface LoadWeightsOptions {
   /** Force one activation quantization for every ternary matrix (default: each format's native one). */
   readonly activationQuant?: ActivationQuant | undefined;
   readonly onProgress?: ((p: { loadedBytes: number; totalBytes: number }) => void) | undefined;
+  /** I2_S flavor and TL1/TL2 tiles: layouts other than x86 I2_S are repacked into it (model/ternary-layout.ts). */
+  readonly layout?: TernaryLayoutOptions | undefined;
 }
 
 /** Bytes per piece of a streamed weight upload (rounded down to whole blocks and to a multiple of 4). */
@@ -127,6 +131,8 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     }
   };
 
+  /** Scale tensors a projection's layout consumed (qk256 block scales): not output scales. */
+  const scaleTensors = new Set<string>();
   const matrix = async (name: string, cols: number, rows: number, allowed: ReadonlySet<number>): Promise<Weight> => {
     checkAborted(opts.signal);
     const t = info(name);
@@ -136,8 +142,26 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
         details: { tensor: name, type: TYPE_TRAITS[t.type].name },
       });
     }
-    const base = { name, type: t.type, dims: t.dims, byteSize: t.byteSize };
+    const layout = allowed === TERNARY_TYPES ? tensorLayout(header, t, opts.layout) : undefined;
+    if (layout?.scaleTensor !== undefined) scaleTensors.add(layout.scaleTensor.name);
+    const repacked = needsRepack(layout) ? await readRepacked(src, t, layout) : undefined;
+    const base = repacked === undefined ? { name, type: t.type, dims: t.dims, byteSize: t.byteSize } : { name, type: GgmlType.I2_S, dims: t.dims, byteSize: repacked.length };
     const winfo = opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant };
+    if (repacked !== undefined) {
+      // stored as another I2_S flavor or as TL1/TL2: the backend gets the x86 I2_S bytes
+      if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
+        const weight = backend.createStreamedWeight(winfo);
+        for (let at = 0; at < repacked.length; at += WEIGHT_PIECE_BYTES) backend.writeWeight(weight, at, repacked.subarray(at, Math.min(repacked.length, at + WEIGHT_PIECE_BYTES)));
+        backend.prepareWeight(weight);
+        progress(t.byteSize);
+        return weight;
+      }
+      const { weight, target } = backend.createWeight(winfo);
+      target.set(repacked);
+      backend.prepareWeight(weight);
+      progress(t.byteSize);
+      return weight;
+    }
     if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
       // a device the host cannot write in place: the tensor goes over in pieces of whole blocks
       const weight = backend.createStreamedWeight(winfo);
@@ -179,7 +203,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
   /** One-element F32 scale tensors of the llama.cpp `bitnet` arch; 1 when absent. */
   const optionalScale = async (name: string): Promise<number> => {
     const t = byName.get(name);
-    if (t === undefined) return 1;
+    if (t === undefined || scaleTensors.has(name)) return 1;
     if (t.nElements !== 1 || t.type !== GgmlType.F32) {
       throw new BitNetError('BAD_TENSOR_FOR_ARCH', `scale tensor '${name}' must be one F32 element`, { details: { tensor: name } });
     }
@@ -225,8 +249,8 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
   return { tokenEmbedding, outputNorm, output, tiedOutput: !hasOutput, layers, bytesRead: loadedBytes };
 }
 
-/** Bytes of weights and floats of norms the backend must reserve for this model. */
-export function weightMemoryPlan(config: ModelConfig, header: GgufHeader): { weightBytes: number; normFloats: number } {
+/** Bytes of weights (as the backend holds them: repacked ones as x86 I2_S) and floats of norms the backend must reserve. */
+export function weightMemoryPlan(config: ModelConfig, header: GgufHeader, layout: TernaryLayoutOptions = {}): { weightBytes: number; normFloats: number } {
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   let weightBytes = 0;
   let normFloats = 0;
@@ -234,7 +258,7 @@ export function weightMemoryPlan(config: ModelConfig, header: GgufHeader): { wei
     const t = byName.get(name);
     if (t === undefined) continue;
     if (t.dims.length === 1) normFloats += t.nElements;
-    else weightBytes += t.byteSize;
+    else weightBytes += backendByteSize(t, TERNARY_TYPES.has(t.type) ? tensorLayout(header, t, layout) : undefined);
   }
   return { weightBytes, normFloats };
 }

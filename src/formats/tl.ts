@@ -1,0 +1,268 @@
+// TL1 / TL2 (bitnet.cpp fork only; ggml type ids 38 and 39 in its ggml.h): the lookup-table layouts bitnet.cpp's
+// converter writes for its ARM (TL1) and x86 (TL2) LUT kernels. The engine does not run them: the loader unpacks
+// the codes and repacks them as x86 I2_S (formats/i2s.ts).
+//
+// Sources (read for facts, no code copied), microsoft/BitNet commit 16da220:
+// - utils/convert-hf-to-gguf-bitnet.py: preprocess_weights_tl1 / process_tl1, preprocess_weights_tl2 /
+//   preprocess_three_weights_tl2 / preprocess_two_weights_tl2 (the byte order below), transform_to_tl1/tl2 (the
+//   scale is max|w| of the ternarized tensor, written as a separate F32 tensor '<name>_scale' right after it);
+// - utils/codegen_tl1.py, utils/codegen_tl2.py (kernel_config.ini: per weight shape m x k the tiles bm = BM,
+//   bk = BK, bmm = bm; TL1 bm in {32, 64}, TL2 bm = 32 and K % BK % 32 == 0; the transform code reads the scale at
+//   byte m*k/4 (TL1) or at the TL2 size below rounded up to 32);
+// - setup_env.py (the codegen arguments per model, which the converter then reads back from kernel_config.ini);
+// - Eddie-Wang1120/llama.cpp branch merge-dev (bitnet.cpp's fork) ggml/src/ggml.c ggml_nbytes: TL1 = m*k/4 + 32,
+//   TL2 = ((k - 256) * m / 3 * 5 / 8 + 256 * m / 2 * 4 / 8) rounded up to 32, + 32.
+// The kernel side agrees: codegen_tl1.py gen_body_core_code reads 16 rows per 16-byte load, the high nibble for the
+// first pair of four columns and the low one for the second (checked for bm = 32 against the hand test in tl.test.ts);
+// codegen_tl2.py three_tbl_impl takes sign bits 15 - 4j .. 15 - 4j - 3 of each u16 word for the two triples of index
+// tile j (rows 0-15, then 16-31) and reads bytes 0-7 + 16-23 as rows 0-15, which is what the group swap arranges; it
+// finds each (row block, BK block) at k_outer * BK/6 * BM index bytes and k_outer * BK/24 * BM sign bytes.
+// The GGUF records none of the tile sizes, so they come from the caller (a kernel_config.ini sidecar) or, for the
+// shapes of the models setup_env.py knows, from its codegen arguments (TL_PRESET_TILES).
+//
+// Layout, for a weight W of m rows (ne[1]) by k columns (ne[0]), ternary w in {-1, 0, +1}:
+// TL1: pairs along a row become one nibble 3*w[r][2j] + w[r][2j+1] + 4 (0..8). by = 256 / bm. For tile indices
+//   i0 < m/BM, i1 < k/BK, i2 < BM/bm, i3 < BK/by, i4 < bm/16, i5 < by/4, r < 16 (this nesting order, r fastest),
+//   the next byte holds row i0*BM + i2*bm + i4*16 + r, columns c..c+3 with c = i1*BK + i3*by + 4*i5: the pair
+//   (c, c+1) in the high nibble and (c+2, c+3) in the low one. m*k/4 bytes.
+// TL2: columns k3 = k - k % BK use triples: v = 9*w[c] + 3*w[c+1] + w[c+2] (-13..13) stored as |v| (a nibble) and a
+//   sign bit (1 when v < 0); bm = 32, by = 6. Then
+//   (a) index bytes, tiles i0 < m/BM, i1 < k3/BK, i2 < BM/32, i3 < BK/6, 32 bytes each: byte p holds row
+//       i0*BM + i2*32 + r with r = G[p >> 3]*8 + (p & 7), G = [0, 2, 1, 3] (the middle two groups of 8 swapped),
+//       |v| of columns c = i1*BK + 6*i3 in the high nibble and of c + 3 in the low one;
+//   (b) sign words, groups i0, i1, i2, i4 < BK/24, 16 little-endian u16 each: bit 15 - i of word q is the sign of
+//       row i0*BM + i2*32 + (i & 1)*16 + q, columns i1*BK + 24*i4 + 3*(i >> 1);
+//   (c) the k % BK last columns (a multiple of 32) as TL1 pairs in tiles i0 < m/BM, i1 < (k%BK)/32, i2 < BM/32,
+//       i3 < 8, 32 bytes each: byte p holds row i0*BM + i2*32 + r (r as in (a)), pair columns c = k3 + 32*i1 + 4*i3
+//       (high nibble) and c + 2 (low);
+//   (d) zero bytes up to (k - 256)*m//3*5//8 + 256*m//2*4//8 (Python floor divisions, left to right).
+
+import { BitNetError } from '../errors.js';
+import { requireTernaryCodes } from './ternary-common.js';
+import { requireBytes } from './validate.js';
+
+export type TlType = 'TL1' | 'TL2';
+
+/** One kernel_config.ini section: tiles for weights of m rows and k columns (the file's key names). */
+export interface TlTiles {
+  readonly m: number;
+  readonly k: number;
+  /** BM: rows per tile. */
+  readonly bm: number;
+  /** BK: columns per tile. */
+  readonly bk: number;
+  /** bm: rows per SIMD block. */
+  readonly bmm: number;
+}
+
+function preset(shapes: readonly (readonly [number, number])[], bm: readonly number[], bk: readonly number[], bmm: readonly number[]): TlTiles[] {
+  return shapes.map(([m, k], i) => ({ m, k, bm: bm[i] ?? 0, bk: bk[i] ?? 0, bmm: bmm[i] ?? 0 }));
+}
+// Shapes from utils/codegen_tl{1,2}.py ModelShapeDict; tiles from setup_env.py gen_code (BitNet-b1.58-2B-4T is given
+// the 3B shapes there, so its own shapes have no tiles and need a sidecar).
+const LARGE: [number, number][] = [[1536, 4096], [1536, 1536], [4096, 1536]];
+const B3: [number, number][] = [[3200, 8640], [3200, 3200], [8640, 3200]];
+const L8B: [number, number][] = [[14336, 4096], [4096, 14336], [1024, 4096], [4096, 4096]];
+export const TL_PRESET_TILES: Readonly<Record<TlType, readonly TlTiles[]>> = {
+  TL1: [
+    ...preset(LARGE, [256, 128, 256], [128, 64, 128], [32, 64, 32]),
+    ...preset(B3, [160, 320, 320], [64, 128, 64], [32, 64, 32]),
+    ...preset(L8B, [256, 128, 256, 128], [128, 64, 128, 64], [32, 64, 32, 64]),
+  ],
+  TL2: [
+    ...preset(LARGE, [256, 128, 256], [96, 192, 96], [32, 32, 32]),
+    ...preset(B3, [160, 320, 320], [96, 96, 96], [32, 32, 32]),
+    ...preset(L8B, [256, 128, 256, 128], [96, 96, 96, 96], [32, 32, 32, 32]),
+  ],
+};
+
+/** Parses bitnet.cpp's include/kernel_config.ini ([Kernels_N] sections with m, k, bm, bk, bmm). */
+export function parseKernelConfigIni(text: string): TlTiles[] {
+  const sections: Record<string, number>[] = [];
+  let current: Record<string, number> | undefined;
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.startsWith('[') && line.endsWith(']')) {
+      current = {};
+      sections.push(current);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    const key = line.slice(0, eq).trim().toLowerCase();
+    const value = Number(line.slice(eq + 1).trim());
+    if (current === undefined || eq < 0 || !['m', 'k', 'bm', 'bk', 'bmm'].includes(key) || !Number.isSafeInteger(value) || value <= 0) {
+      throw new BitNetError('BAD_ARGUMENT', `kernel config line ${i + 1}: expected 'm', 'k', 'bm', 'bk' or 'bmm' = a positive integer inside a [section], got '${line}'`, {
+        details: { field: 'tlConfig', line: i + 1 },
+      });
+    }
+    current[key] = value;
+  }
+  return sections.map((s, i) => {
+    const { m, k, bm, bk, bmm } = s;
+    if (m === undefined || k === undefined || bm === undefined || bk === undefined || bmm === undefined) {
+      throw new BitNetError('BAD_ARGUMENT', `kernel config section ${i + 1} lacks one of m, k, bm, bk, bmm`, { details: { field: 'tlConfig', section: i + 1 } });
+    }
+    return { m, k, bm, bk, bmm };
+  });
+}
+
+/** The tiles for an m x k weight, or undefined. */
+export function findTlTiles(list: readonly TlTiles[], m: number, k: number): TlTiles | undefined {
+  return list.find((t) => t.m === m && t.k === k);
+}
+
+/** Python's // on integers. */
+function floorDiv(a: number, b: number): number {
+  return Math.floor(a / b);
+}
+
+/** Bytes bitnet.cpp's converter writes for an m x k weight (TL2: padded with zeros to this size). */
+export function tlByteSize(type: TlType, m: number, k: number): number {
+  if (type === 'TL1') return (m * k) / 4;
+  return floorDiv(floorDiv((k - 256) * m, 3) * 5, 8) + floorDiv(floorDiv(256 * m, 2) * 4, 8);
+}
+
+/** Byte offset of the f32 scale in a copy sized as the fork's ggml_nbytes (the tensor followed by its scale). */
+export function tlInlineScaleOffset(type: TlType, m: number, k: number): number {
+  const size = tlByteSize(type, m, k);
+  return type === 'TL1' ? size : Math.ceil(size / 32) * 32;
+}
+
+function bad(type: TlType, m: number, k: number, t: TlTiles, why: string): BitNetError {
+  return new BitNetError('BAD_ARGUMENT', `${type} tiles for a ${m} x ${k} weight (BM ${t.bm}, BK ${t.bk}, bm ${t.bmm}): ${why}`, {
+    details: { type, m, k, BM: t.bm, BK: t.bk, bm: t.bmm },
+  });
+}
+
+/** Throws BAD_ARGUMENT unless `t` tiles an m x k weight the way the converter can. */
+export function checkTlTiles(type: TlType, m: number, k: number, t: TlTiles): void {
+  const need = (ok: boolean, why: string): void => {
+    if (!ok) throw bad(type, m, k, t, why);
+  };
+  need(t.m === m && t.k === k, `the tiles are for ${t.m} x ${t.k}`);
+  need(m % t.bm === 0, 'm must be a multiple of BM');
+  if (type === 'TL1') {
+    need(t.bmm === 32 || t.bmm === 64, 'bm must be 32 or 64 (codegen_tl1.py; by = 256 / bm)');
+    need(t.bm % t.bmm === 0, 'BM must be a multiple of bm');
+    need(k % t.bk === 0 && t.bk % (256 / t.bmm) === 0, 'k must be a multiple of BK, and BK of 256 / bm');
+    return;
+  }
+  need(t.bmm === 32 && t.bm % 32 === 0, 'bm must be 32 and BM a multiple of it');
+  need(t.bk % 24 === 0 && t.bk <= k, 'BK must be a multiple of 24 (sign groups of 8 triples) and at most k');
+  need((k % t.bk) % 32 === 0, 'k % BK must be a multiple of 32 (the pair tail)');
+  const data = (m * (k - (k % t.bk)) * 5) / 24 + (m * (k % t.bk)) / 4;
+  need(data <= tlByteSize(type, m, k), `the packed data (${data} bytes) exceeds the converter's padded size (${tlByteSize(type, m, k)})`);
+}
+
+/** Receives each stored code byte (or sign word bit) with what it holds. */
+interface TlVisitor {
+  /** Byte `b` holds pair (row, c, c+1) in its high nibble and (row, c+2, c+3) in its low one. */
+  pairs(b: number, row: number, c: number): void;
+  /** Byte `b` holds |triple| (row, c..c+2) in its high nibble and (row, c+3..c+5) in its low one. */
+  triples(b: number, row: number, c: number): void;
+  /** Bit `bit` of byte `b` is the sign of triple (row, c..c+2). */
+  sign(b: number, bit: number, row: number, c: number): void;
+}
+
+const SWAP_GROUPS = [0, 2, 1, 3];
+
+function visitTl(type: TlType, m: number, k: number, t: TlTiles, v: TlVisitor): void {
+  let b = 0;
+  if (type === 'TL1') {
+    const by = 256 / t.bmm;
+    for (let i0 = 0; i0 < m / t.bm; i0++)
+      for (let i1 = 0; i1 < k / t.bk; i1++)
+        for (let i2 = 0; i2 < t.bm / t.bmm; i2++)
+          for (let i3 = 0; i3 < t.bk / by; i3++)
+            for (let i4 = 0; i4 < t.bmm / 16; i4++)
+              for (let i5 = 0; i5 < by / 4; i5++)
+                for (let r = 0; r < 16; r++) v.pairs(b++, i0 * t.bm + i2 * t.bmm + i4 * 16 + r, i1 * t.bk + i3 * by + 4 * i5);
+    return;
+  }
+  const k3 = k - (k % t.bk);
+  const rowOf = (i0: number, i2: number, p: number): number => i0 * t.bm + i2 * 32 + (SWAP_GROUPS[p >>> 3] ?? 0) * 8 + (p & 7);
+  for (let i0 = 0; i0 < m / t.bm; i0++)
+    for (let i1 = 0; i1 < k3 / t.bk; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i3 = 0; i3 < t.bk / 6; i3++) for (let p = 0; p < 32; p++) v.triples(b++, rowOf(i0, i2, p), i1 * t.bk + 6 * i3);
+  for (let i0 = 0; i0 < m / t.bm; i0++)
+    for (let i1 = 0; i1 < k3 / t.bk; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i4 = 0; i4 < t.bk / 24; i4++) {
+          for (let q = 0; q < 16; q++)
+            for (let i = 0; i < 16; i++) {
+              const bit = 15 - i;
+              v.sign(b + 2 * q + (bit >>> 3), bit & 7, i0 * t.bm + i2 * 32 + (i & 1) * 16 + q, i1 * t.bk + 24 * i4 + 3 * (i >>> 1));
+            }
+          b += 32;
+        }
+  for (let i0 = 0; i0 < m / t.bm; i0++)
+    for (let i1 = 0; i1 < (k - k3) / 32; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i3 = 0; i3 < 8; i3++) for (let p = 0; p < 32; p++) v.pairs(b++, rowOf(i0, i2, p), k3 + 32 * i1 + 4 * i3);
+}
+
+/** TL1 / TL2 bytes of `codes` (-1/0/+1, m rows of k), as bitnet.cpp's converter writes them for tiles `t`. */
+export function packTl(type: TlType, codes: Int8Array, m: number, k: number, t: TlTiles): Uint8Array {
+  checkTlTiles(type, m, k, t);
+  if (codes.length !== m * k) throw new BitNetError('BAD_ARGUMENT', `${type}: ${codes.length} codes for a ${m} x ${k} weight`, { details: { type, m, k } });
+  requireTernaryCodes(type, codes);
+  const out = new Uint8Array(tlByteSize(type, m, k));
+  const w = (row: number, c: number): number => codes[row * k + c] ?? 0;
+  const triple = (row: number, c: number): number => 9 * w(row, c) + 3 * w(row, c + 1) + w(row, c + 2);
+  visitTl(type, m, k, t, {
+    pairs: (b, row, c) => {
+      out[b] = ((3 * w(row, c) + w(row, c + 1) + 4) << 4) | (3 * w(row, c + 2) + w(row, c + 3) + 4);
+    },
+    triples: (b, row, c) => {
+      out[b] = (Math.abs(triple(row, c)) << 4) | Math.abs(triple(row, c + 3));
+    },
+    sign: (b, bit, row, c) => {
+      if (triple(row, c) < 0) out[b] |= 1 << bit;
+    },
+  });
+  return out;
+}
+
+/** The codes (-1/0/+1, m rows of k, row-major) of TL1 / TL2 bytes written for tiles `t`. */
+export function unpackTl(type: TlType, bytes: Uint8Array, m: number, k: number, t: TlTiles, tensorName = '?'): Int8Array {
+  checkTlTiles(type, m, k, t);
+  requireBytes(type, bytes, tlByteSize(type, m, k));
+  const codes = new Int8Array(m * k);
+  const badNibble = (b: number, value: number, max: number): BitNetError =>
+    new BitNetError('BAD_TENSOR_DATA', `${type} tensor '${tensorName}': byte ${b} holds a code ${value}, above ${max}: not ${type} data for these tiles`, {
+      details: { tensor: tensorName, type, byte: b, code: value },
+    });
+  const setPair = (b: number, u: number, row: number, c: number): void => {
+    if (u > 8) throw badNibble(b, u, 8);
+    codes[row * k + c] = Math.floor(u / 3) - 1;
+    codes[row * k + c + 1] = (u % 3) - 1;
+  };
+  const setTriple = (b: number, u: number, row: number, c: number): void => {
+    if (u > 13) throw badNibble(b, u, 13);
+    codes[row * k + c] = u; // |v| for now; the sign pass below decodes it
+  };
+  visitTl(type, m, k, t, {
+    pairs: (b, row, c) => {
+      const byte = bytes[b] ?? 0;
+      setPair(b, byte >>> 4, row, c);
+      setPair(b, byte & 15, row, c + 2);
+    },
+    triples: (b, row, c) => {
+      const byte = bytes[b] ?? 0;
+      setTriple(b, byte >>> 4, row, c);
+      setTriple(b, byte & 15, row, c + 3);
+    },
+    sign: (b, bit, row, c) => {
+      const at = row * k + c;
+      const v = (((bytes[b] ?? 0) >>> bit) & 1) === 1 ? -(codes[at] ?? 0) : (codes[at] ?? 0);
+      const u = v + 13; // 9 (w0 + 1) + 3 (w1 + 1) + (w2 + 1)
+      codes[at] = Math.floor(u / 9) - 1;
+      codes[at + 1] = (Math.floor(u / 3) % 3) - 1;
+      codes[at + 2] = (u % 3) - 1;
+    },
+  });
+  return codes;
+}
