@@ -4,7 +4,9 @@
 // VK_ICD_FILENAMES points at it: set here for this test process when unset. Where Dawn finds no adapter at all the
 // GPU tests are skipped, and the suite's name says so and why.
 
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
 import { tinyModel } from '../../../test/helpers/tiny-models.js';
@@ -201,4 +203,20 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       await model.dispose();
     }
   });
+
+  it('`bitnet run --backend webgpu` in Node: Dawn loaded on demand, same greedy text as wasm, exit 0 (it once segfaulted)', async () => {
+    const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'bitnet.js');
+    const model = await tinyModel('bitnet-b1.58', 'i2_s');
+    const run = (backend: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, [bin, 'run', '-m', model, '--backend', backend, '-t', '1', '-p', 'Hello', '-n', '6', '--temp', '0'], { env: process.env }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+        });
+      });
+    const [gpuRun, wasmRun] = [await run('webgpu'), await run('wasm')];
+    expect(gpuRun.code, gpuRun.stderr).toBe(0);
+    expect(gpuRun.stderr).toMatch(/backend webgpu\/webgpu/);
+    expect(wasmRun.code).toBe(0);
+    expect(gpuRun.stdout).toBe(wasmRun.stdout);
+  }, 300_000);
 });
