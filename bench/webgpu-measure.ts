@@ -10,10 +10,11 @@ export interface Measured {
   /** BitNet.load: read the file and put the weights into backend memory (on WebGPU: the upload). */
   readonly loadMs: number;
   /** The first, short completion: pipeline compilation and first-use costs. */
-  readonly warmupMs: number;
-  readonly prefillTokPerS: number;
-  readonly decodeTokPerS: number;
-  readonly ttftMs: number;
+  readonly warmupMs: number | null;
+  /** null with --load-only (no completion ran). */
+  readonly prefillTokPerS: number | null;
+  readonly decodeTokPerS: number | null;
+  readonly ttftMs: number | null;
   readonly promptTokens: number;
   readonly generatedTokens: number;
 }
@@ -25,11 +26,16 @@ export function benchPrompt(n: number, vocab: number): number[] {
   return ids;
 }
 
+/** pp = 0: load only (the upload time and memory of a shape too slow to run on a software adapter). */
 export async function measure(source: ModelSource, load: LoadOptions, pp: number, tg: number): Promise<Measured> {
   const t0 = performance.now();
   const m = await BitNet.load(source, load);
   const loadMs = performance.now() - t0;
   try {
+    if (pp === 0) {
+      const info = { backend: m.info.backend, kernelSet: `${m.info.kernelSet} x${m.info.threads}`, loadMs };
+      return { ...info, warmupMs: null, prefillTokPerS: null, decodeTokPerS: null, ttftMs: null, promptTokens: 0, generatedTokens: 0 };
+    }
     const greedy = { sampling: { kind: 'greedy' } as const, ignoreEos: true };
     const t1 = performance.now();
     await m.complete(benchPrompt(4, m.info.vocabSize), { ...greedy, maxTokens: 2 });

@@ -1,4 +1,4 @@
-// `npm run bench:webgpu [-- --shape 2b-4t|small|tiny --pp 128 --tg 64 --node --threads 2 --json OUT]`: the webgpu
+// `npm run bench:webgpu [-- --shape 2b-4t|small|tiny --pp 128 --tg 64 --node --threads 2 --load-only --skip-wasm --json OUT]`: the webgpu
 // backend on a synthetic model (written to the bench cache in the temp directory, never the repository), in headless
 // Chromium (default) or in Node through Dawn (--node), beside the wasm backend in Node on the same file: load time
 // (on WebGPU: reading the file and uploading the weights), warm-up (shader compilation), prefill and decode tok/s,
@@ -82,6 +82,8 @@ async function inNode(model: string, pp: number, tg: number): Promise<Row> {
 }
 
 const mib = (b: number | null): string => (b === null ? '' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+const fixed = (x: number | null): string => (x === null ? 'skipped' : x.toFixed(2));
+const seconds = (ms: number | null): string => (ms === null ? 'skipped' : `${(ms / 1000).toFixed(2)} s`);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -92,12 +94,14 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '2' },
       node: { type: 'boolean', default: false },
       'skip-wasm': { type: 'boolean', default: false },
+      'load-only': { type: 'boolean', default: false },
       json: { type: 'string' },
     },
   });
   const shape = values.shape as ShapeName;
   if (!SHAPE_NAMES.includes(shape)) throw new Error(`--shape: one of ${SHAPE_NAMES.join(', ')}`);
-  const pp = parsePositiveInt('--pp', values.pp);
+  const loadOnly = values['load-only'] === true;
+  const pp = loadOnly ? 0 : parsePositiveInt('--pp', values.pp);
   const tg = parsePositiveInt('--tg', values.tg);
   const threads = parsePositiveInt('--threads', values.threads);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
     if (values['skip-wasm'] !== true) {
       const r = await measure(model, { backend: 'wasm', threads }, pp, tg);
       rows.push({ ...r, runtime: `node ${process.versions.node}`, adapter: '', gpuPeakBytes: null });
-      log(`wasm: prefill ${r.prefillTokPerS.toFixed(2)} tok/s, decode ${r.decodeTokPerS.toFixed(2)} tok/s`);
+      log(`wasm: prefill ${fixed(r.prefillTokPerS)} tok/s, decode ${fixed(r.decodeTokPerS)} tok/s`);
     }
     if (values.node === true) rows.push(await inNode(model, pp, tg));
     else {
@@ -118,14 +122,14 @@ async function main(): Promise<void> {
       rows.push({ ...r, runtime: 'chromium', gpuPeakBytes: r.gpuPeakBytes });
     }
     const lines = [
-      `shape ${shape} (${model.split('/').pop()}), pp${pp} / tg${tg}, one run each, greedy; wasm on ${threads} threads`,
+      `shape ${shape} (${model.split('/').pop()}), ${loadOnly ? 'load only' : `pp${pp} / tg${tg}, one run each, greedy`}; wasm on ${threads} threads`,
       '',
       '| backend | runtime | adapter | load (webgpu: read + upload) | warm-up | prefill tok/s | decode tok/s | TTFT | GPU memory (peak) |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ];
     for (const r of rows) {
       lines.push(
-        `| ${r.backend} (${r.kernelSet}) | ${r.runtime} | ${r.adapter} | ${(r.loadMs / 1000).toFixed(2)} s | ${(r.warmupMs / 1000).toFixed(2)} s | ${r.prefillTokPerS.toFixed(2)} | ${r.decodeTokPerS.toFixed(2)} | ${(r.ttftMs / 1000).toFixed(2)} s | ${mib(r.gpuPeakBytes)} |`,
+        `| ${r.backend} (${r.kernelSet}) | ${r.runtime} | ${r.adapter} | ${seconds(r.loadMs)} | ${seconds(r.warmupMs)} | ${fixed(r.prefillTokPerS)} | ${fixed(r.decodeTokPerS)} | ${seconds(r.ttftMs)} | ${mib(r.gpuPeakBytes)} |`,
       );
     }
     lines.push('', `load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
