@@ -182,5 +182,6 @@ describe('bitnet serve drains on SIGTERM', () => {
     expect(exit).toMatchObject({ code: 0, signal: null });
     expect(exit.atMs - tSignal).toBeLessThan(6000); // the stream alone would take ~24 s
     expect(JSON.parse(evs.at(-1) ?? '{}')).toMatchObject({ error: { code: 'shutting_down' } });
+    expect(s.stderr()).toMatch(/drain cut short by a second signal after \d+\.\d s/);
   });
 });

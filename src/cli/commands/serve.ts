@@ -114,14 +114,20 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
       const accepted = app.queue.running + app.queue.waiting;
       log(`draining: new requests get 503, /readyz is not ready; ${accepted} accepted generation(s) may run for up to ${drainS} s ...`);
       // A second signal while draining cuts it short: the generations are aborted and the drain ends at once.
-      const cut = (): void => void app.close();
+      let cutShort = false;
+      const cut = (): void => {
+        cutShort = true;
+        void app.close();
+      };
       deps.signal.addEventListener('abort', cut, { once: true });
       try {
         const r = await server.drain(drainS * 1000);
         log(
-          r.cut === 0
-            ? `drained in ${(r.elapsedMs / 1000).toFixed(1)} s`
-            : `drain deadline of ${drainS} s reached: ${r.cut} generation(s) cut (their streams ended with a shutting_down error event)`,
+          cutShort
+            ? `drain cut short by a second signal after ${(r.elapsedMs / 1000).toFixed(1)} s (running generations cancelled)`
+            : r.cut === 0
+              ? `drained in ${(r.elapsedMs / 1000).toFixed(1)} s`
+              : `drain deadline of ${drainS} s reached: ${r.cut} generation(s) cut (their streams ended with a shutting_down error event)`,
         );
       } finally {
         deps.signal.removeEventListener('abort', cut);
