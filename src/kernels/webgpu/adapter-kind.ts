@@ -3,7 +3,7 @@
 //
 // Why it matters: the engine's `auto` backend takes WebGPU only on hardware. A software adapter runs the WGSL kernels
 // on the CPU through a shader JIT, without the wasm backend's SIMD dot products and with a dispatch per op: measured
-// in bench/README.md ("WebGPU"), several times slower than wasm on the same cores.
+// in bench/README.md ("WebGPU"), decode 85-290x slower than wasm on the same cores.
 
 import type { GpuAdapter } from './gpu-api.js';
 
