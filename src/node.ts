@@ -10,3 +10,6 @@ export { ModelCache } from './pull/cache.js';
 export type { CachedModel } from './pull/cache.js';
 export { downloadFile, DEFAULT_CHUNK_BYTES, DEFAULT_PARALLEL } from './pull/download.js';
 export type { DownloadOptions, DownloadProgress, DownloadResult } from './pull/download.js';
+// WebGPU in Node through the optional `webgpu` package (Dawn): pass the result as LoadOptions.gpu.
+export { loadNodeGpu, NODE_WEBGPU_PACKAGE } from './kernels/webgpu/node-gpu.js';
+export type { Gpu, GpuAdapter } from './kernels/webgpu/gpu-api.js';

@@ -55,7 +55,7 @@ export function addModelFlags(cmd: Command): Command {
     .option('--offline', 'never use the network for -m (also BITNET_OFFLINE=1)')
     .option('--hub <url>', 'hub base URL for --pull (also BITNET_HUB_URL or HF_ENDPOINT)')
     .option('-t, --threads <n>', `worker threads for the wasm backend, 1..${availableParallelism()} (default: available cores)`)
-    .option('--backend <name>', 'auto | wasm | reference', 'auto')
+    .option('--backend <name>', 'auto | wasm | reference | webgpu (in Node: the optional webgpu package)', 'auto')
     .option('-c, --ctx <n>', 'context length (KV cache size; default: the model\'s, at most 4096)')
     .option('--strict', 'refuse every fallback (also BITNET_STRICT=1)')
     .option('--chat-template <file-or-jinja>', 'override the chat template (a file, or Jinja source containing "{")')
@@ -145,7 +145,7 @@ export interface ModelArgs {
  */
 export async function modelArgsFromFlags(f: ModelFlags, log: (line: string) => void = (line) => void process.stderr.write(`${line}\n`)): Promise<ModelArgs> {
   const backend = (f.backend ?? 'auto') as BackendChoice;
-  if (!BACKENDS.includes(backend)) throw badFlag('backend', 'auto, wasm or reference', f.backend ?? '');
+  if (!BACKENDS.includes(backend)) throw badFlag('backend', 'auto, wasm, reference or webgpu', f.backend ?? '');
   const cores = availableParallelism();
   const threads = num('threads', f.threads, true);
   if (threads !== undefined && (threads < 1 || threads > cores)) {

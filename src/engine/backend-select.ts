@@ -3,6 +3,8 @@
 import { BitNetError, isBitNetError } from '../errors.js';
 import type { KernelBackend } from '../kernels/backend.js';
 import { createReferenceBackend } from '../kernels/reference/index.js';
+import type { Gpu } from '../kernels/webgpu/gpu-api.js';
+import { isNodeRuntime } from '../platform/node-builtin.js';
 import type { BackendChoice } from './types.js';
 
 export interface BackendSelection {
@@ -33,14 +35,89 @@ const createWasm: WasmBackendFactory = async (opts) => {
   return { backend: await wasm.createWasmBackend(opts), fallback: '' };
 };
 
-export async function selectBackend(choice: BackendChoice, threads: number | undefined, strict: boolean, create: WasmBackendFactory = createWasm): Promise<BackendSelection> {
+/** Where WebGPU comes from: a GPU object the caller gave (LoadOptions.gpu), and how to reach Node's binding. */
+export interface GpuSource {
+  /** LoadOptions.gpu: used first, for 'webgpu' and for 'auto'. */
+  readonly gpu?: Gpu;
+  /** Node's `webgpu` package (default: kernels/webgpu/node-gpu.ts); a parameter so tests can stand in a missing one. */
+  readonly loadNodeGpu?: () => Promise<Gpu>;
+}
+
+function browserGpu(): Gpu | undefined {
+  return (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
+}
+
+/** The GPU object for an explicit 'webgpu' choice: given, navigator.gpu, or in Node the `webgpu` package. */
+async function gpuForWebGpu(source: GpuSource): Promise<Gpu | undefined> {
+  const gpu = source.gpu ?? browserGpu();
+  if (gpu !== undefined || !isNodeRuntime()) return gpu;
+  if (source.loadNodeGpu !== undefined) return source.loadNodeGpu();
+  const { loadNodeGpu } = await import('../kernels/webgpu/node-gpu.js');
+  return loadNodeGpu();
+}
+
+/**
+ * 'auto' and WebGPU: take it only for a hardware adapter whose device passes the start-up self-check (a small matmul
+ * and RMSNorm against the reference, on a throwaway backend). A software adapter (SwiftShader, lavapipe) is passed
+ * over without a fallback: wasm is faster on the same CPU. A hardware adapter that fails to start or to compute
+ * right is a fallback (strict mode refuses it). In Node, auto looks at WebGPU only when LoadOptions.gpu is given:
+ * loading Dawn costs 20-90 ms and, on a machine without a Vulkan driver, writes driver warnings to stderr.
+ */
+async function autoWebGpu(gpu: Gpu): Promise<BackendSelection | { readonly fallback: string } | null> {
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  if (adapter === null) return null;
+  const [{ softwareAdapterReason, adapterName }, webgpu, { selfCheckAgainstReference }] = await Promise.all([
+    import('../kernels/webgpu/adapter-kind.js'),
+    import('../kernels/webgpu/index.js'),
+    import('../kernels/backend-self-check.js'),
+  ]);
+  if (softwareAdapterReason(adapter) !== '') return null;
+  const name = adapterName(adapter);
+  let problem: string;
+  try {
+    const probe = await webgpu.createWebGpuBackend({ gpu: { requestAdapter: () => Promise.resolve(adapter) } });
+    try {
+      problem = await selfCheckAgainstReference(probe);
+    } finally {
+      await probe.dispose();
+    }
+    if (problem === '') return { backend: await webgpu.createWebGpuBackend({ gpu }), fallback: '' };
+  } catch (e) {
+    if (!isUnavailable(e)) throw e;
+    return { fallback: `webgpu adapter ${name} could not start (${e instanceof Error ? e.message : String(e)}); using the wasm backend` };
+  }
+  return { fallback: `webgpu adapter ${name} failed its start-up self-check (${problem}); using the wasm backend` };
+}
+
+export async function selectBackend(
+  choice: BackendChoice,
+  threads: number | undefined,
+  strict: boolean,
+  create: WasmBackendFactory = createWasm,
+  gpuSource: GpuSource = {},
+): Promise<BackendSelection> {
   if (choice === 'reference') return { backend: createReferenceBackend(), fallback: '' };
   if (choice === 'webgpu') {
-    // navigator.gpu (browsers); BACKEND_UNAVAILABLE naming what is missing elsewhere. 'auto' does not pick it yet:
-    // that needs a start-up self-check against the reference.
+    // LoadOptions.gpu, navigator.gpu, or Node's `webgpu` package; BACKEND_UNAVAILABLE naming what is missing.
+    const gpu = await gpuForWebGpu(gpuSource);
     const webgpu = await import('../kernels/webgpu/index.js');
-    return { backend: await webgpu.createWebGpuBackend(), fallback: '' };
+    return { backend: await webgpu.createWebGpuBackend(gpu === undefined ? {} : { gpu }), fallback: '' };
   }
+  let gpuFallback = '';
+  const autoGpu = choice === 'auto' ? (gpuSource.gpu ?? browserGpu()) : undefined;
+  if (autoGpu !== undefined) {
+    const r = await autoWebGpu(autoGpu);
+    if (r !== null && 'backend' in r) return r;
+    if (r !== null) {
+      if (strict) throw new BitNetError('STRICT_VIOLATION', `strict mode: ${r.fallback}`, { details: { policy: 'no-fallback', backend: 'webgpu' } });
+      gpuFallback = r.fallback;
+    }
+  }
+  const sel = await selectCpu(choice, threads, strict, create);
+  return gpuFallback === '' ? sel : { backend: sel.backend, fallback: sel.fallback === '' ? gpuFallback : `${gpuFallback}; ${sel.fallback}` };
+}
+
+async function selectCpu(choice: BackendChoice, threads: number | undefined, strict: boolean, create: WasmBackendFactory): Promise<BackendSelection> {
   try {
     return await create(threads === undefined ? {} : { threads });
   } catch (e) {

@@ -175,7 +175,7 @@ export class BitNet implements LoadedModel {
         ...tokenizer.warnings.map((w) => `tokenizer: ${w}`),
         ...config.unsupportedKeys.map((key) => `metadata ${key} changes the computation but is not implemented; ignored`),
       ];
-      const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict);
+      const sel = await selectBackend(options.backend ?? 'auto', options.threads, strict, undefined, options.gpu === undefined ? {} : { gpu: options.gpu });
       backend = sel.backend;
       if (sel.fallback !== '') fallbacks.push(sel.fallback);
       backend.reserve({ weightBytes: memory.weightBytes, activationFloats: memory.activationBytes / 4, kvBytes: memory.kvBytes });

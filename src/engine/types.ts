@@ -2,11 +2,18 @@
 
 import type { ResponseFormat } from '../sampling/json-schema.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import type { Gpu } from '../kernels/webgpu/gpu-api.js';
 
 export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
 
 export interface LoadOptions {
   backend?: BackendChoice;
+  /**
+   * A WebGPU entry object (what navigator.gpu is) for backend 'webgpu' or 'auto'; in Node, `await loadNodeGpu()` from
+   * 'bitnet-engine/node' (the optional `webgpu` package). Default: navigator.gpu; for 'webgpu' in Node, that package.
+   * In Node, 'auto' considers WebGPU only when this is given.
+   */
+  gpu?: Gpu;
   /** Worker threads for the wasm backend (default: available cores). */
   threads?: number;
   /** KV cache length; defaults to the model's trained context, capped at 4096. */

@@ -1,7 +1,7 @@
 // The OpenAI-compatible HTTP API as one web-standard `Request -> Response` function (hono), in front of one LoadedModel.
 //
 // Routes: POST /v1/chat/completions, POST /v1/completions (JSON or SSE), POST /v1/embeddings, GET /v1/models[/:id],
-// GET /health, GET /metrics (Prometheus text).
+// GET /health, GET /livez, GET /readyz, GET /metrics (Prometheus text).
 //
 // Policies (each an option of ServerOptions):
 // - Concurrency: one generation runs at a time; at most `maxQueue` wait behind it (FIFO). A request
@@ -16,6 +16,9 @@
 //   for chat and to 16 for legacy completions (OpenAI's defaults).
 // - Auth: with `apiKey`, every /v1 route needs `Authorization: Bearer <key>` (constant-time
 //   compare); /health and /metrics stay open. CORS is off unless `corsOrigin` is set.
+// - Drain: `drain(timeoutMs)` stops admitting at once (/v1 requests get 503 + Retry-After + `connection: close`,
+//   /readyz and /health turn 503), lets accepted generations finish for up to `timeoutMs`, then aborts the rest
+//   (their streams end with an error event) and closes.
 // - Errors: OpenAI's `{ error: { message, type, param, code } }`; 500s never carry a stack trace.
 // - The request's `model` field is accepted whatever it names: the server has one model.
 
@@ -26,7 +29,7 @@ import { yieldToEventLoop } from '../engine/yield.js';
 import { ApiError, toApiError } from './api-error.js';
 import { apiKeyAuth } from './api-key-auth.js';
 import { GenerationQueue } from './generation-queue.js';
-import { GenerationRunner } from './generation-runner.js';
+import { GenerationRunner, shuttingDown } from './generation-runner.js';
 import { chatCompletionsRoute } from './routes/chat-completions.js';
 import { completionsRoute } from './routes/completions.js';
 import { embeddingsRoute } from './routes/embeddings.js';
@@ -58,6 +61,12 @@ export interface ServerApp {
   /** Resolves with the model once it is loaded; rejects if loading failed. */
   readonly ready: Promise<LoadedModel>;
   /**
+   * Drains: from now on new /v1 requests get 503 with Retry-After and readiness fails; generations already
+   * accepted (running or queued) go on for up to `timeoutMs`; then close() aborts what is left. Resolves once
+   * the model is free, saying whether every generation finished in time and how many were cut.
+   */
+  drain(timeoutMs: number): Promise<DrainResult>;
+  /**
    * Stops serving: new requests get 503, queued and running generations are aborted (streams end
    * with an error event). Resolves when every generation has let go of the model. Does not
    * dispose the model: its owner does.
@@ -65,8 +74,15 @@ export interface ServerApp {
   close(): Promise<void>;
 }
 
+export interface DrainResult {
+  /** Generations (queued or running) still going at the deadline, aborted by the close that followed. */
+  readonly cut: number;
+  /** Milliseconds from the start of the drain until the model was free. */
+  readonly elapsedMs: number;
+}
+
 /** Routes the metrics count by name; anything else is counted as `other`. */
-const KNOWN_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/metrics']);
+const KNOWN_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/health', '/livez', '/readyz', '/metrics']);
 
 export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts: ServerOptions = {}): ServerApp {
   const options = resolveServerOptions(opts);
@@ -78,6 +94,8 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
   // served instead of getting 503 "loading" (the `.then` below only runs a microtask later).
   let loaded: LoadedModel | null = isPromiseLike(model) ? null : model;
   let state: ServerState = loaded === null ? 'loading' : 'ready';
+
+  let draining: Promise<DrainResult> | null = null;
 
   const ready = Promise.resolve(model).then(
     (m) => {
@@ -101,7 +119,7 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
     state: () => state,
     requireModel() {
       if (state === 'ready' && loaded !== null) return loaded;
-      if (state === 'closed') throw new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+      if (state === 'closed' || state === 'draining') throw shuttingDown(options.retryAfterS);
       if (state === 'failed') throw new ApiError(503, 'The model failed to load.', { apiCode: 'model_load_failed' });
       throw new ApiError(503, 'The model is still loading; retry shortly.', {
         apiCode: 'model_loading',
@@ -129,6 +147,12 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
       }),
     );
   }
+
+  // A draining server refuses new work before reading a body or checking a key: the client should go elsewhere.
+  app.use('/v1/*', async (_c, next) => {
+    if (state === 'draining' || state === 'closed') throw shuttingDown(options.retryAfterS);
+    await next();
+  });
 
   if (opts.apiKey !== undefined) app.use('/v1/*', apiKeyAuth(opts.apiKey));
 
@@ -169,6 +193,17 @@ export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts:
       return state;
     },
     ready,
+    drain(timeoutMs) {
+      draining ??= (async () => {
+        const t0 = options.now();
+        if (state !== 'closed') state = 'draining';
+        const cut = await generations.drain(timeoutMs);
+        state = 'closed';
+        await generations.close();
+        return { cut, elapsedMs: options.now() - t0 };
+      })();
+      return draining;
+    },
     async close() {
       state = 'closed';
       await generations.close();

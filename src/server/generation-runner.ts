@@ -58,6 +58,8 @@ export class GenerationRunner {
   readonly #queue: GenerationQueue;
   readonly #metrics: ServerMetrics;
   #closed = false;
+  /** Draining: new jobs are refused (503), accepted ones run on. */
+  #draining = false;
   /** Abort controllers of accepted generations (queued or running). */
   readonly #active = new Set<AbortController>();
   /** Settles when each accepted generation has released its queue place. */
@@ -128,7 +130,7 @@ export class GenerationRunner {
 
   /** A queue place (or a 429 / 503) with an abort controller tied to the client's signal; `cleanup` frees both. */
   #admit(clientSignal: AbortSignal): { ticket: QueueTicket; ac: AbortController; cleanup: () => void } {
-    if (this.#closed) throw new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+    if (this.#closed || this.#draining) throw shuttingDown(this.#options.retryAfterS);
     const queue = this.#queue;
     const retryAfterS = this.#options.retryAfterS;
     const ticket = queue.tryEnter();
@@ -155,6 +157,27 @@ export class GenerationRunner {
       settle();
     };
     return { ticket, ac, cleanup };
+  }
+
+  /** Accepted generations (queued or running) that have not released their queue place yet. */
+  get active(): number {
+    return this.#inflight.size;
+  }
+
+  /**
+   * Starts a drain: new jobs are refused with 503 from now on; accepted ones (queued or running) go on. Resolves
+   * when every accepted job has released its queue place, or after `timeoutMs`, with the number still active.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.#draining = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs))));
+    try {
+      await Promise.race([Promise.all([...this.#inflight]), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#inflight.size;
   }
 
   /** Refuses new jobs, aborts queued and running ones, resolves when each has released its queue place. */
@@ -290,7 +313,7 @@ export class GenerationRunner {
         this.#metrics.recordClientAbort('generation');
         this.#options.onClientAbort('generation');
       }
-      if (reason === 'shutdown') return new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+      if (reason === 'shutdown') return shuttingDown(this.#options.retryAfterS);
       if (reason === 'stall') return new ApiError(408, 'The client stopped reading the stream.', { apiCode: 'stream_stalled' });
       return new ApiError(499, 'The request was cancelled by the client.', { apiCode: 'cancelled' });
     }
@@ -298,6 +321,14 @@ export class GenerationRunner {
     if (err.status >= 500) this.#metrics.recordCancel('error');
     return err;
   }
+}
+
+/** The 503 of a server that is draining or closed: retry (on another replica) after `retryAfterS`. */
+export function shuttingDown(retryAfterS: number): ApiError {
+  return new ApiError(503, 'The server is shutting down.', {
+    apiCode: 'shutting_down',
+    headers: { 'retry-after': String(retryAfterS), connection: 'close' },
+  });
 }
 
 function abortWith(ac: AbortController, reason: CancelReason): void {

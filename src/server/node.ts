@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { BitNetError } from '../errors.js';
-import type { ServerApp } from './app.js';
+import type { DrainResult, ServerApp } from './app.js';
 
 /** Loopback only by default: exposing a model to the network is an explicit choice (`--host 0.0.0.0`). */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -30,6 +30,12 @@ export interface RunningServer {
    * responses finish for up to `closeGraceMs`, then cuts what is left. Does not dispose the model.
    */
   close(): Promise<void>;
+  /**
+   * Graceful stop (SIGTERM): keeps listening while `app.drain(timeoutMs)` refuses new requests with 503 and lets
+   * accepted generations finish (those left at the deadline are aborted, their streams end with an error event),
+   * then closes as close() does.
+   */
+  drain(timeoutMs: number): Promise<DrainResult>;
 }
 
 /** Starts listening; rejects with BitNetError('IO_ERROR') if the address cannot be bound. */
@@ -60,7 +66,7 @@ export async function listen(app: ServerApp, opts: ListenOptions = {}): Promise<
   const urlHost = address.address.includes(':') ? `[${address.address}]` : address.address;
   let closing: Promise<void> | null = null;
 
-  return {
+  const running: RunningServer = {
     url: `http://${urlHost}:${address.port}`,
     host: address.address,
     port: address.port,
@@ -81,7 +87,13 @@ export async function listen(app: ServerApp, opts: ListenOptions = {}): Promise<
       })();
       return closing;
     },
+    async drain(timeoutMs) {
+      const result = await app.drain(timeoutMs);
+      await running.close();
+      return result;
+    },
   };
+  return running;
 }
 
 /**

@@ -6,7 +6,8 @@ import type { GenerationRunner } from './generation-runner.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import type { ServerMetrics } from './server-metrics.js';
 
-export type ServerState = 'loading' | 'ready' | 'failed' | 'closed';
+/** `draining`: no new work is admitted, accepted generations run on (SIGTERM); `closed` after that. */
+export type ServerState = 'loading' | 'ready' | 'failed' | 'draining' | 'closed';
 
 export interface ServerContext {
   readonly options: ResolvedServerOptions;

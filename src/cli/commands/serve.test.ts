@@ -164,5 +164,7 @@ describe('bitnet serve', () => {
     await expect(runServe({ port: 'x' }, base)).rejects.toThrow(/--port/);
     await expect(runServe({ port: '0', maxQueue: '-1' }, base)).rejects.toThrow(/--max-queue/);
     await expect(runServe({ port: '0', apiKey: '' }, base)).rejects.toThrow(/--api-key/);
+    await expect(runServe({ port: '0', drainTimeout: '-1' }, base)).rejects.toThrow(/--drain-timeout: expected seconds in 0\.\.86400/);
+    await expect(runServe({ port: '0', drainTimeout: 'soon' }, base)).rejects.toThrow(/--drain-timeout/);
   });
 });

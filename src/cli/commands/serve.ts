@@ -15,13 +15,28 @@ export interface ServeFlags extends ModelFlags {
   apiKey?: string;
   cors?: string;
   maxQueue?: string;
+  drainTimeout?: string;
 }
+
+/**
+ * Seconds a graceful stop (SIGTERM) lets accepted generations finish. Kubernetes sends SIGKILL 30 s after SIGTERM
+ * by default (terminationGracePeriodSeconds); 25 s leaves time to close connections and dispose the model.
+ */
+export const DEFAULT_DRAIN_TIMEOUT_S = 25;
+/** Longer than a day is a typo, and setTimeout cannot hold much more than 24 days anyway. */
+const MAX_DRAIN_TIMEOUT_S = 86_400;
 
 export interface ServeDeps {
   /** Loads the model the flags name (default: the engine, or the built-in demo model without -m). */
   readonly loadModel?: (flags: ModelFlags, log: (line: string) => void) => Promise<LoadedModel>;
-  /** Aborting it shuts the server down (the command wires SIGINT / SIGTERM to it). */
+  /** Aborting it shuts the server down at once, cancelling generations (the command wires SIGINT to it). */
   readonly signal: AbortSignal;
+  /**
+   * Aborting it starts a graceful drain (the command wires SIGTERM to it): new requests get 503, readiness fails,
+   * accepted generations finish within --drain-timeout, then the server stops. `signal` aborting meanwhile cuts
+   * the drain short.
+   */
+  readonly drainSignal?: AbortSignal;
   /** Progress and warnings (stderr). */
   readonly log: (line: string) => void;
   /** The listening URL line (stdout), so scripts can read it. */
@@ -34,8 +49,9 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * Serves until `deps.signal` aborts, then shuts down cleanly: stops accepting, cancels queued and
- * running generations, disposes the model. The server listens (and answers /health with 503)
- * while the model loads.
+ * running generations, disposes the model. Until `deps.drainSignal` aborts, then drains first (see
+ * ServeDeps.drainSignal). Either way it resolves (exit code 0) once the model is disposed. The server
+ * listens (and answers /health with 503) while the model loads.
  */
 export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const host = f.host ?? DEFAULT_HOST;
@@ -43,6 +59,10 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (port < 0 || port > 65535) throw new BitNetError('BAD_ARGUMENT', `--port: expected 0..65535, got ${port}`, { details: { flag: 'port', value: port } });
   const maxQueue = num('max-queue', f.maxQueue, true) ?? DEFAULT_MAX_QUEUE;
   if (maxQueue < 0) throw new BitNetError('BAD_ARGUMENT', `--max-queue: expected an integer >= 0, got ${maxQueue}`, { details: { flag: 'max-queue', value: maxQueue } });
+  const drainS = num('drain-timeout', f.drainTimeout) ?? DEFAULT_DRAIN_TIMEOUT_S;
+  if (drainS < 0 || drainS > MAX_DRAIN_TIMEOUT_S) {
+    throw new BitNetError('BAD_ARGUMENT', `--drain-timeout: expected seconds in 0..${MAX_DRAIN_TIMEOUT_S}, got ${drainS}`, { details: { flag: 'drain-timeout', value: drainS } });
+  }
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
   await modelArgsFromFlags(f); // model flags are checked before the port opens
@@ -75,18 +95,46 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
     log(`warning: listening on ${host}, reachable from other machines${apiKey === undefined ? ', with no --api-key' : ''}`);
   }
 
-  const stopped = new Promise<void>((resolve) => {
-    if (deps.signal.aborted) resolve();
-    deps.signal.addEventListener('abort', () => resolve(), { once: true });
+  const stop = new Promise<'now' | 'drain'>((resolve) => {
+    const on = (how: 'now' | 'drain', signal: AbortSignal | undefined): void => {
+      if (signal === undefined) return;
+      if (signal.aborted) resolve(how);
+      else signal.addEventListener('abort', () => resolve(how), { once: true });
+    };
+    on('now', deps.signal);
+    on('drain', deps.drainSignal);
   });
   let model: LoadedModel | undefined;
   try {
-    model = await Promise.race([app.ready, stopped.then(() => undefined)]);
+    model = await Promise.race([app.ready, stop.then(() => undefined)]);
     if (model !== undefined) {
-      log(`model ready: ${model.info.name} (ctx ${model.info.contextLength}); max queue ${maxQueue}; Ctrl-C stops`);
-      await stopped;
+      log(`model ready: ${model.info.name} (ctx ${model.info.contextLength}); max queue ${maxQueue}; Ctrl-C stops, SIGTERM drains (${drainS} s)`);
     }
-    log('shutting down: refusing new requests, cancelling generations ...');
+    if ((await stop) === 'drain' && !deps.signal.aborted) {
+      const accepted = app.queue.running + app.queue.waiting;
+      log(`draining: new requests get 503, /readyz is not ready; ${accepted} accepted generation(s) may run for up to ${drainS} s ...`);
+      // A second signal while draining cuts it short: the generations are aborted and the drain ends at once.
+      let cutShort = false;
+      const cut = (): void => {
+        cutShort = true;
+        void app.close();
+      };
+      deps.signal.addEventListener('abort', cut, { once: true });
+      try {
+        const r = await server.drain(drainS * 1000);
+        log(
+          cutShort
+            ? `drain cut short by a second signal after ${(r.elapsedMs / 1000).toFixed(1)} s (running generations cancelled)`
+            : r.cut === 0
+              ? `drained in ${(r.elapsedMs / 1000).toFixed(1)} s`
+              : `drain deadline of ${drainS} s reached: ${r.cut} generation(s) cut (their streams ended with a shutting_down error event)`,
+        );
+      } finally {
+        deps.signal.removeEventListener('abort', cut);
+      }
+    } else {
+      log('shutting down: refusing new requests, cancelling generations ...');
+    }
   } finally {
     await server.close();
     aborts.flush();
@@ -105,12 +153,15 @@ export function register(program: Command): void {
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (also BITNET_API_KEY)')
     .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
     .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
+    .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
     .action(async (f: ServeFlags) => {
+      // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
+      // drain cuts it short; one more exits at once (130).
       const ac = new AbortController();
-      let signals = 0;
-      const onSignal = (): void => {
-        signals++;
-        if (signals === 1) ac.abort();
+      const drain = new AbortController();
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (sig === 'SIGTERM' && !drain.signal.aborted && !ac.signal.aborted) drain.abort();
+        else if (!ac.signal.aborted) ac.abort();
         else {
           process.stderr.write('bitnet serve: forced exit\n');
           process.exit(130);
@@ -121,6 +172,7 @@ export function register(program: Command): void {
       try {
         await runServe(f, {
           signal: ac.signal,
+          drainSignal: drain.signal,
           log: (line) => void process.stderr.write(`${line}\n`),
           print: (line) => void process.stdout.write(`${line}\n`),
         });

@@ -78,7 +78,16 @@ export interface GpuDevice {
 export interface GpuAdapter {
   readonly limits: GpuLimits;
   readonly features: { has(name: string): boolean };
-  readonly info?: { readonly vendor?: string; readonly architecture?: string; readonly description?: string };
+  readonly info?: {
+    readonly vendor?: string;
+    readonly architecture?: string;
+    readonly device?: string;
+    readonly description?: string;
+    /** True for a software (or otherwise "fallback") adapter (GPUAdapterInfo, current spec). */
+    readonly isFallbackAdapter?: boolean;
+  };
+  /** The same flag where browsers still put it on the adapter. */
+  readonly isFallbackAdapter?: boolean;
   requestDevice(d?: { requiredLimits?: Record<string, number>; requiredFeatures?: string[] }): Promise<GpuDevice>;
 }
 

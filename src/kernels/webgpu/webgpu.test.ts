@@ -1,5 +1,6 @@
-// Node-side tests of the webgpu backend (its kernels run in test/browser/webgpu.test.ts, in Chromium): the bundled WGSL
-// is not stale, and a runtime without WebGPU or without an adapter gets BACKEND_UNAVAILABLE naming what is missing.
+// Node-side tests of the webgpu backend without a GPU (its kernels run in test/browser/webgpu.test.ts, in Chromium, and
+// in node-webgpu.test.ts through Dawn): the bundled WGSL is not stale, and a runtime without WebGPU or without an
+// adapter gets BACKEND_UNAVAILABLE naming what is missing.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,9 +28,11 @@ describe('webgpu backend outside a browser', () => {
     for (const f of files) expect(SHADERS[f.slice(0, -5) as keyof typeof SHADERS], `${f} is stale in generated/shaders.ts`).toBe(readFileSync(join(dir, f), 'utf8'));
   });
 
-  it('without navigator.gpu: BACKEND_UNAVAILABLE, from the backend and from BitNet.load', async () => {
+  it('without navigator.gpu or a given GPU: BACKEND_UNAVAILABLE from the backend; BitNet.load with a GPU that has no adapter too', async () => {
+    // (BitNet.load with backend 'webgpu' and no GPU given goes through Node's `webgpu` package: node-webgpu.test.ts)
     expect(await codeAndMessage(createWebGpuBackend())).toMatch(/^BACKEND_UNAVAILABLE: .*no navigator\.gpu/);
-    expect(await codeAndMessage(BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'webgpu' }))).toMatch(/^BACKEND_UNAVAILABLE: .*WebGPU is not available/);
+    const gpu = { requestAdapter: () => Promise.resolve(null) };
+    expect(await codeAndMessage(BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'webgpu', gpu }))).toMatch(/^BACKEND_UNAVAILABLE: .*no adapter/);
   });
 
   it('an adapter request that gives none, or a device request that fails: BACKEND_UNAVAILABLE', async () => {

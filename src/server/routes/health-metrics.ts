@@ -1,4 +1,9 @@
-// GET /health (200 once the model is ready, 503 with the state otherwise) and GET /metrics (Prometheus text).
+// GET /health (200 once the model is ready), GET /livez (the process answers), GET /readyz (this replica would take
+// a generation now) and GET /metrics (Prometheus text).
+//
+// For a load balancer or Kubernetes: /livez is the liveness probe (it fails only when the process cannot answer
+// at all; a model that fails to load ends `bitnet serve` with its error), /readyz the readiness probe. /health is
+// the older single check (model loaded and not shutting down) and keeps its answers.
 
 import type { Hono } from 'hono';
 import type { ServerContext } from '../server-context.js';
@@ -8,6 +13,19 @@ export function healthAndMetricsRoutes(app: Hono, ctx: ServerContext): void {
     const state = ctx.state();
     const status: 200 | 503 = state === 'ready' ? 200 : 503;
     return c.json({ status: state === 'ready' ? 'ok' : state }, status);
+  });
+
+  app.get('/livez', (c) => c.json({ status: 'alive', state: ctx.state() }, 200));
+
+  // Ready = the model is loaded, the server is not draining, and a new generation would be admitted now (a slot
+  // is free or the wait queue has room): a replica that would answer 429 or 503 says so before it is sent work.
+  app.get('/readyz', (c) => {
+    const state = ctx.state();
+    const q = ctx.queue;
+    const load = { running: q.running, waiting: q.waiting, max_running: q.maxRunning, max_waiting: q.maxWaiting };
+    if (state !== 'ready') return c.json({ status: state, ...load }, 503, { 'cache-control': 'no-store' });
+    const admits = q.running < q.maxRunning || q.waiting < q.maxWaiting;
+    return c.json({ status: admits ? 'ready' : 'busy', ...load }, admits ? 200 : 503, { 'cache-control': 'no-store' });
   });
 
   app.get('/metrics', (c) => {

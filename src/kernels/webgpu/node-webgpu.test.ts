@@ -1,0 +1,222 @@
+// The webgpu backend in Node through Dawn (the optional `webgpu` package): the shared kernel conformance suite, a tiny
+// model end to end against the wasm backend, and how `auto` treats software and hardware adapters. Without a GPU,
+// Dawn gets an adapter from Chromium's SwiftShader Vulkan driver (Debian's chromium package ships it) when
+// VK_ICD_FILENAMES points at it: set here for this test process when unset. Where Dawn finds no adapter at all the
+// GPU tests are skipped, and the suite's name says so and why.
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
+import { tinyModel } from '../../../test/helpers/tiny-models.js';
+import { BitNet } from '../../engine/bitnet.js';
+import { selectBackend } from '../../engine/backend-select.js';
+import { BitNetError, isBitNetError } from '../../errors.js';
+import { softwareAdapterReason } from './adapter-kind.js';
+import type { Gpu, GpuAdapter, GpuDevice, GpuQueue } from './gpu-api.js';
+import { createWebGpuBackend } from './index.js';
+import { loadNodeGpu } from './node-gpu.js';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (process.env.VK_ICD_FILENAMES === undefined && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+
+/** Dawn's GPU object and its adapter, or why there is none (then the GPU tests are skipped, saying this). */
+async function probe(): Promise<{ gpu: Gpu; adapter: GpuAdapter } | { why: string }> {
+  try {
+    const gpu = await loadNodeGpu();
+    const adapter = await gpu.requestAdapter();
+    if (adapter === null) return { why: 'Dawn gave no adapter' };
+    return { gpu, adapter };
+  } catch (e) {
+    return { why: e instanceof Error ? e.message : String(e) };
+  }
+}
+const found = await probe();
+const dawn = 'gpu' in found ? found : null;
+const skipWhy = 'why' in found ? found.why : '';
+
+async function codeAndMessage(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (e) {
+    return isBitNetError(e) ? `${e.code}: ${e.message}` : `not a BitNetError: ${String(e)}`;
+  }
+}
+
+/** A proxy of a native Dawn object with some members replaced (methods keep their native `this`). */
+function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
+  return new Proxy(target, {
+    get(t, p) {
+      if (Object.prototype.hasOwnProperty.call(members, p)) return (members as Record<string | symbol, unknown>)[p];
+      const v: unknown = Reflect.get(t, p, t);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+/**
+ * A GPU whose adapter reports itself as hardware (the SwiftShader adapter underneath, so every kernel still really runs
+ * in Dawn); `breakQueue` makes its devices drop every submitted command buffer, so results never come back computed.
+ */
+function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
+  return {
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, {
+        info: { vendor: 'test', architecture: 'hw-labelled', description: 'a CPU adapter relabelled as hardware', isFallbackAdapter: false },
+        isFallbackAdapter: false,
+        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
+          const device = await a.requestDevice(d);
+          if (!breakQueue) return device;
+          const queue = override<GpuQueue>(device.queue, { submit: () => undefined });
+          return override<GpuDevice>(device, { queue });
+        },
+      });
+    },
+  };
+}
+
+describe('WebGPU in Node: what is missing is named', () => {
+  it('no `webgpu` package: BACKEND_UNAVAILABLE naming it and how to install it', async () => {
+    const missing = Object.assign(new Error("Cannot find package 'webgpu' imported from /x/node-gpu.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+    expect(await codeAndMessage(loadNodeGpu(() => Promise.reject(missing)))).toMatch(/^BACKEND_UNAVAILABLE: .*optional 'webgpu' package .*not installed: npm install webgpu/);
+    const broken = new Error('libvulkan.so.1: cannot open shared object file');
+    expect(await codeAndMessage(loadNodeGpu(() => Promise.reject(broken)))).toMatch(/^BACKEND_UNAVAILABLE: .*installed but its Dawn binding did not load: libvulkan/);
+    expect(await codeAndMessage(loadNodeGpu(() => Promise.resolve({})))).toMatch(/^BACKEND_UNAVAILABLE: .*does not export create/);
+  });
+
+  it('a Dawn that finds no adapter: BACKEND_UNAVAILABLE naming the Vulkan driver it needs', async () => {
+    const gpu = await loadNodeGpu(() => Promise.resolve({ create: () => ({ requestAdapter: () => Promise.resolve(null) }) }));
+    expect(await codeAndMessage(gpu.requestAdapter())).toMatch(/^BACKEND_UNAVAILABLE: .*found no GPU adapter.*libvulkan1.*VK_ICD_FILENAMES/);
+  });
+
+  it("backend 'webgpu' in Node goes through the package: its absence fails the load with that error", async () => {
+    const missing = new BitNetError('BACKEND_UNAVAILABLE', "webgpu backend: WebGPU in Node needs the optional 'webgpu' package");
+    expect(await codeAndMessage(selectBackend('webgpu', undefined, false, undefined, { loadNodeGpu: () => Promise.reject(missing) }))).toMatch(/optional 'webgpu' package/);
+  });
+
+  it("'auto' without LoadOptions.gpu does not load Dawn in Node (wasm, no fallback)", async () => {
+    let asked = false;
+    const sel = await selectBackend('auto', 1, true, undefined, {
+      loadNodeGpu: () => {
+        asked = true;
+        return Promise.reject(new Error('must not be called'));
+      },
+    });
+    expect(asked).toBe(false);
+    expect(sel.backend.name).toBe('wasm');
+    expect(sel.fallback).toBe('');
+    await sel.backend.dispose();
+  });
+
+  it('software adapters are recognised from the flag or their names', () => {
+    const a = (info: GpuAdapter['info'], flag?: boolean): GpuAdapter =>
+      ({ limits: {}, features: { has: () => false }, info, isFallbackAdapter: flag, requestDevice: () => Promise.reject(new Error('x')) }) as unknown as GpuAdapter;
+    expect(softwareAdapterReason(a({ vendor: 'nvidia', architecture: 'ampere', isFallbackAdapter: false }))).toBe('');
+    expect(softwareAdapterReason(a({ vendor: 'google', architecture: 'swiftshader' }))).toMatch(/software adapter \(swiftshader\)/);
+    expect(softwareAdapterReason(a({ vendor: 'mesa', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' }))).toMatch(/llvmpipe/);
+    expect(softwareAdapterReason(a({ vendor: 'x', isFallbackAdapter: true }))).toMatch(/fallback/);
+    expect(softwareAdapterReason(a({ vendor: 'x' }, true))).toMatch(/fallback/);
+  });
+});
+
+describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SKIPPED: ${skipWhy}` : 'webgpu backend in Node (Dawn)', () => {
+  const gpu = dawn?.gpu as Gpu;
+
+  it('Dawn gives an adapter (SwiftShader here: a software one)', () => {
+    const info = dawn?.adapter.info;
+    expect(`${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.trim()).not.toBe('');
+  });
+
+  defineConformanceSuite('webgpu (Node, Dawn)', () => createWebGpuBackend({ gpu }));
+
+  it('a tiny model: logits at every position and 8 greedy tokens as the wasm backend gives them', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const wasm = await BitNet.load(path, { backend: 'wasm', threads: 1 });
+    const gpuModel = await BitNet.load(path, { backend: 'webgpu', gpu });
+    try {
+      expect(gpuModel.info.backend).toBe('webgpu');
+      const tokens = wasm.tokenize('The quick brown fox');
+      const vocab = wasm.info.vocabSize;
+      const want = await wasm.evaluateLogits(tokens);
+      const got = await gpuModel.evaluateLogits(tokens);
+      expect(got.length).toBe(want.length);
+      for (let p = 0; p < tokens.length; p++) {
+        let dot = 0;
+        let na = 0;
+        let nb = 0;
+        let argA = 0;
+        let argB = 0;
+        for (let i = 0; i < vocab; i++) {
+          const a = got[p * vocab + i];
+          const e = want[p * vocab + i];
+          dot += a * e;
+          na += a * a;
+          nb += e * e;
+          if (a > got[p * vocab + argA]) argA = i;
+          if (e > want[p * vocab + argB]) argB = i;
+        }
+        expect(dot / Math.sqrt(na * nb), `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
+        expect(argA, `argmax at position ${p}`).toBe(argB);
+      }
+      const opts = { maxTokens: 8, sampling: { kind: 'greedy' } as const, ignoreEos: true };
+      const a = await wasm.complete(tokens, opts);
+      const b = await gpuModel.complete(tokens, opts);
+      expect([...b.tokenIds]).toEqual([...a.tokenIds]);
+      expect([...gpuModel.backend.kernelCalls().keys()].some((k) => k.startsWith('webgpu.matmul'))).toBe(true);
+    } finally {
+      await wasm.dispose();
+      await gpuModel.dispose();
+    }
+  }, 300_000);
+
+  it("'auto' passes over the software adapter for wasm, without recording a fallback", async () => {
+    expect(softwareAdapterReason(dawn?.adapter as GpuAdapter)).not.toBe('');
+    const sel = await selectBackend('auto', 1, true, undefined, { gpu });
+    expect(sel.backend.name).toBe('wasm');
+    expect(sel.fallback).toBe('');
+    await sel.backend.dispose();
+  });
+
+  it("'auto' takes a hardware adapter whose device passes the self-check (a real Dawn device, relabelled)", async () => {
+    const sel = await selectBackend('auto', 1, true, undefined, { gpu: hardwareLabelled(gpu) });
+    expect(sel.backend.name).toBe('webgpu');
+    expect(sel.fallback).toBe('');
+    await sel.backend.dispose();
+  });
+
+  it("'auto' falls back to wasm when the hardware adapter fails the self-check, records it, and strict mode refuses it", async () => {
+    const sel = await selectBackend('auto', 1, false, undefined, { gpu: hardwareLabelled(gpu, true) });
+    expect(sel.backend.name).toBe('wasm');
+    expect(sel.fallback).toMatch(/^webgpu adapter test hw-labelled a CPU adapter relabelled as hardware failed its start-up self-check \(matmul i2_s differs at \d+: reference [-\d.e]+, backend [-\d.e]+\); using the wasm backend$/);
+    await sel.backend.dispose();
+    expect(await codeAndMessage(selectBackend('auto', 1, true, undefined, { gpu: hardwareLabelled(gpu, true) }))).toMatch(/^STRICT_VIOLATION: strict mode: webgpu adapter .* failed its start-up self-check/);
+    // through BitNet.load: the fallback is on the model (and so in its receipts)
+    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'auto', threads: 1, gpu: hardwareLabelled(gpu, true) });
+    try {
+      expect(model.info.backend).toBe('wasm');
+      expect(model.fallbacks.some((f) => f.includes('failed its start-up self-check'))).toBe(true);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('`bitnet run --backend webgpu` in Node: Dawn loaded on demand, same greedy text as wasm, exit 0 (it once segfaulted)', async () => {
+    const bin = join(import.meta.dirname, '..', '..', '..', 'bin', 'bitnet.js');
+    const model = await tinyModel('bitnet-b1.58', 'i2_s');
+    const run = (backend: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, [bin, 'run', '-m', model, '--backend', backend, '-t', '1', '-p', 'Hello', '-n', '6', '--temp', '0'], { env: process.env }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+        });
+      });
+    const [gpuRun, wasmRun] = [await run('webgpu'), await run('wasm')];
+    expect(gpuRun.code, gpuRun.stderr).toBe(0);
+    expect(gpuRun.stderr).toMatch(/backend webgpu\/webgpu/);
+    expect(wasmRun.code).toBe(0);
+    expect(gpuRun.stdout).toBe(wasmRun.stdout);
+  }, 300_000);
+});
