@@ -17,8 +17,10 @@ function prompts(n: number): number[][] {
 }
 
 /** Tokens and every log-probability number of a completion, for exact comparison. */
-function fingerprint(r: CompletionResult & { logprobs?: readonly { chosen: { logprob: number }; top: readonly { token: number; logprob: number }[] }[] }): unknown {
-  return { ids: r.tokenIds, lp: r.logprobs?.map((l) => [l.chosen.logprob, ...l.top.flatMap((t) => [t.token, t.logprob])]) };
+function fingerprint(r: CompletionResult): unknown {
+  const lp = r.logprobs?.map((l) => [l.chosen.logprob, ...l.top.flatMap((t) => [t.token, t.logprob])]);
+  expect(lp?.length).toBe(r.tokenIds.length); // the log-probabilities are there to compare
+  return { ids: r.tokenIds, lp };
 }
 
 async function complete(model: BitNet, prompt: readonly number[], opts: GenerateOptions = OPTS): Promise<CompletionResult> {

@@ -17,7 +17,7 @@ import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
 import { checkPooling, PoolAccumulator } from './pooling.js';
 import { DEFAULT_MAX_TOKENS, generateOn, type GenerationHost } from './generation.js';
-import { KvBlocks, type KvBlockStats } from './kv-blocks.js';
+import { KvBlocks } from './kv-blocks.js';
 import { Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import { yieldToEventLoop } from './yield.js';

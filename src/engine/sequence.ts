@@ -46,10 +46,15 @@ export class Sequence {
   async complete(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<CompletionResult> {
     let text = '';
     const tokenIds: number[] = [];
+    const logprobs: NonNullable<GeneratedPiece['logprobs']>[number][] = [];
     for await (const piece of this.generate(prompt, options)) {
       text += piece.text;
       tokenIds.push(...piece.tokenIds);
-      if (piece.finish !== undefined) return { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
+      if (piece.logprobs !== undefined) logprobs.push(...piece.logprobs);
+      if (piece.finish !== undefined) {
+        const result: CompletionResult = { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
+        return (options.topLogprobs ?? 0) > 0 ? { ...result, logprobs } : result;
+      }
     }
     throw new BitNetError('INTERNAL', 'generation ended without a finish piece');
   }
