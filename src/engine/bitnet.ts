@@ -99,11 +99,11 @@ function prepareLoad(
   if (!Number.isInteger(contextLength) || contextLength < 1) {
     throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
   }
-  // the KV budget: one full context by default (plus a block for a copy-on-write), else what kvMemory holds
+  // the KV budget: one full context by default (what a load reserved before the paged cache), else what kvMemory holds
   const blockBytes = kvCacheBytes(config, KV_BLOCK_SIZE);
-  const kvBlocks = options.kvMemory === undefined ? Math.ceil(contextLength / KV_BLOCK_SIZE) + 1 : Math.floor(options.kvMemory / blockBytes);
-  if (kvBlocks < 2) {
-    throw new BitNetError('BAD_ARGUMENT', `kvMemory ${options.kvMemory} holds ${kvBlocks} KV blocks of ${blockBytes} bytes; at least 2 are needed`, { details: { field: 'kvMemory', blockBytes } });
+  const kvBlocks = options.kvMemory === undefined ? Math.ceil(contextLength / KV_BLOCK_SIZE) : Math.floor(options.kvMemory / blockBytes);
+  if (kvBlocks < 1) {
+    throw new BitNetError('BAD_ARGUMENT', `kvMemory ${options.kvMemory} holds no KV block of ${blockBytes} bytes (16 positions, every layer)`, { details: { field: 'kvMemory', blockBytes } });
   }
   const batchSequences = options.maxBatchSequences ?? DEFAULT_BATCH_SEQUENCES;
   const plan = weightMemoryPlan(config, header);

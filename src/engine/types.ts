@@ -13,7 +13,7 @@ export interface LoadOptions {
   contextLength?: number;
   /**
    * Bytes of the paged KV cache shared by all sequences (F16 K and V, blocks of 16 positions); default: one full
-   * context (`contextLength` positions, plus one block for copy-on-write). Unused cached prefixes are reclaimed
+   * context (`contextLength` positions, rounded up to whole blocks). Unused cached prefixes are reclaimed
    * first when it runs out; then a generation fails with KV_CACHE_FULL.
    */
   kvMemory?: number;
