@@ -56,6 +56,36 @@ describe('sequences decoded together', () => {
     });
   }
 
+  it('aborting one of several concurrent generations, or freeing its sequence, leaves the others exactly as alone', async () => {
+    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
+    try {
+      const ps = prompts(4);
+      const alone = [];
+      for (const p of ps.slice(0, 2)) alone.push(fingerprint(await complete(model, p, { ...OPTS, maxTokens: 12 })));
+      const ac = new AbortController();
+      const doomed = model.createSequence();
+      const cancelled = model.createSequence();
+      let n = 0;
+      const aborted = (async () => {
+        for await (const piece of cancelled.generate(ps[2], { ...OPTS, maxTokens: 50, signal: ac.signal })) if (piece.tokenIds.length > 0 && ++n === 3) ac.abort();
+      })().then(() => 'finished', (e: unknown) => (isBitNetError(e, 'ABORTED') ? 'aborted' : String(e)));
+      let m = 0;
+      const freed = (async () => {
+        for await (const piece of doomed.generate(ps[3], { ...OPTS, maxTokens: 50 })) if (piece.tokenIds.length > 0 && ++m === 4) doomed.free();
+      })().then(() => 'finished', (e: unknown) => (isBitNetError(e, 'DISPOSED') ? 'disposed' : String(e)));
+      const others = await Promise.all(ps.slice(0, 2).map((p) => complete(model, p, { ...OPTS, maxTokens: 12 })));
+      expect(await aborted).toBe('aborted');
+      expect(await freed).toBe('disposed');
+      expect(others.map((r) => fingerprint(r))).toEqual(alone);
+      // the cancelled sequence keeps what it computed (a later generate reuses it) until freed
+      expect(cancelled.tokens.slice(0, ps[2].length)).toEqual(ps[2]);
+      cancelled.free();
+      expect(model.kvStats().blocks.used).toBe(0);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('the model generate of the default sequence runs beside sequences and keeps its golden tokens', async () => {
     const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
     try {

@@ -464,6 +464,7 @@ export class BitNet implements LoadedModel {
       free: (s) => {
         s.free();
         if (this.slots[s.slot] === s) this.slots[s.slot] = undefined;
+        while (this.slots.length > 0 && this.slots[this.slots.length - 1] === undefined) this.slots.pop(); // shorter block tables
       },
     });
   }

@@ -173,6 +173,11 @@ export class Scheduler {
 
     const reads: Promise<void>[] = [];
     for (const { work, n } of picked) {
+      if (work.seq.freed) {
+        // freed while the step ran: its blocks are gone, so is its work
+        this.drop(work, new BitNetError('DISPOSED', 'the sequence was freed'));
+        continue;
+      }
       work.seq.appended(work.tokens.slice(0, n));
       work.tokens = work.tokens.slice(n);
       if (work.tokens.length > 0) continue;
