@@ -76,73 +76,73 @@ const BATCH: u32 = 4;
   let m2: f64 = -Infinity;
   let m3: f64 = -Infinity;
   for (let p0: u32 = 0; p0 < n; p0 += bsz) {
-  const blk = <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes;
-  const pEnd = min(n, p0 + bsz);
-  for (let p: u32 = p0; p < pEnd; p++) {
-    const k = kp + blk + <usize>(p - p0) * rowBytes;
-    const vr = vp + blk + <usize>(p - p0) * rowBytes;
-    for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j);
-    let a00 = f32x4.splat(0);
-    let a10 = f32x4.splat(0);
-    let a01 = f32x4.splat(0);
-    let a11 = f32x4.splat(0);
-    let a02 = f32x4.splat(0);
-    let a12 = f32x4.splat(0);
-    let a03 = f32x4.splat(0);
-    let a13 = f32x4.splat(0);
-    let i: u32 = 0;
-    let qc = qv;
-    for (; i + 8 <= headDim; i += 8) {
-      const kq = k + (<usize>i << 1);
-      const k0 = loadF16x4(kq, exact, bits);
-      const k1 = loadF16x4(kq + 8, exact, bits);
-      a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
-      a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+    const blk = <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes;
+    const pEnd = min(n, p0 + bsz);
+    for (let p: u32 = p0; p < pEnd; p++) {
+      const k = kp + blk + <usize>(p - p0) * rowBytes;
+      const vr = vp + blk + <usize>(p - p0) * rowBytes;
+      for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j);
+      let a00 = f32x4.splat(0);
+      let a10 = f32x4.splat(0);
+      let a01 = f32x4.splat(0);
+      let a11 = f32x4.splat(0);
+      let a02 = f32x4.splat(0);
+      let a12 = f32x4.splat(0);
+      let a03 = f32x4.splat(0);
+      let a13 = f32x4.splat(0);
+      let i: u32 = 0;
+      let qc = qv;
+      for (; i + 8 <= headDim; i += 8) {
+        const kq = k + (<usize>i << 1);
+        const k0 = loadF16x4(kq, exact, bits);
+        const k1 = loadF16x4(kq + 8, exact, bits);
+        a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
+        a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+        if (nb > 1) {
+          a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
+          a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+        }
+        if (nb > 2) {
+          a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
+          a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+        }
+        if (nb > 3) {
+          a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
+          a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+        }
+        qc += chunkBytes;
+      }
+      let s0 = hsumF32(f32x4.add(a00, a10));
+      let s1 = hsumF32(f32x4.add(a01, a11));
+      let s2 = hsumF32(f32x4.add(a02, a12));
+      let s3 = hsumF32(f32x4.add(a03, a13));
+      for (let r: usize = 0; i < headDim; i++, r += 4) {
+        const kv = loadF16(k + (<usize>i << 1), exact);
+        s0 += kv * load<f32>(qc + r);
+        if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
+        if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
+        if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
+      }
+      const at = sc + (<usize>p << 3);
+      const d0 = <f64>s0 * scale;
+      store<f64>(at, d0);
+      if (d0 > m0) m0 = d0;
       if (nb > 1) {
-        a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
-        a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+        const d1 = <f64>s1 * scale;
+        store<f64>(at + scStride, d1);
+        if (d1 > m1) m1 = d1;
       }
       if (nb > 2) {
-        a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
-        a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+        const d2 = <f64>s2 * scale;
+        store<f64>(at + 2 * scStride, d2);
+        if (d2 > m2) m2 = d2;
       }
       if (nb > 3) {
-        a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
-        a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+        const d3 = <f64>s3 * scale;
+        store<f64>(at + 3 * scStride, d3);
+        if (d3 > m3) m3 = d3;
       }
-      qc += chunkBytes;
     }
-    let s0 = hsumF32(f32x4.add(a00, a10));
-    let s1 = hsumF32(f32x4.add(a01, a11));
-    let s2 = hsumF32(f32x4.add(a02, a12));
-    let s3 = hsumF32(f32x4.add(a03, a13));
-    for (let r: usize = 0; i < headDim; i++, r += 4) {
-      const kv = loadF16(k + (<usize>i << 1), exact);
-      s0 += kv * load<f32>(qc + r);
-      if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
-      if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
-      if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
-    }
-    const at = sc + (<usize>p << 3);
-    const d0 = <f64>s0 * scale;
-    store<f64>(at, d0);
-    if (d0 > m0) m0 = d0;
-    if (nb > 1) {
-      const d1 = <f64>s1 * scale;
-      store<f64>(at + scStride, d1);
-      if (d1 > m1) m1 = d1;
-    }
-    if (nb > 2) {
-      const d2 = <f64>s2 * scale;
-      store<f64>(at + 2 * scStride, d2);
-      if (d2 > m2) m2 = d2;
-    }
-    if (nb > 3) {
-      const d3 = <f64>s3 * scale;
-      store<f64>(at + 3 * scStride, d3);
-      if (d3 > m3) m3 = d3;
-    }
-  }
   }
   store<f64>(maxOut, m0);
   // never true (touched <= 255 per line touched); the test keeps the touching loads alive
@@ -173,32 +173,32 @@ const BATCH: u32 = 4;
     let o13 = f32x4.splat(0);
     let wp = w;
     for (let p0: u32 = 0; p0 < n; p0 += bsz) {
-    let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
-    const pEnd = min(n, p0 + bsz);
-    for (let p: u32 = p0; p < pEnd; p++) {
-      const v0 = loadF16x4(v, exact, bits);
-      const v1 = loadF16x4(v + 8, exact, bits);
-      const w0 = v128.load32_splat(wp);
-      o00 = f32x4.add(o00, f32x4.mul(v0, w0));
-      o10 = f32x4.add(o10, f32x4.mul(v1, w0));
-      if (nb > 1) {
-        const w1 = v128.load32_splat(wp, 4);
-        o01 = f32x4.add(o01, f32x4.mul(v0, w1));
-        o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+      let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
+      const pEnd = min(n, p0 + bsz);
+      for (let p: u32 = p0; p < pEnd; p++) {
+        const v0 = loadF16x4(v, exact, bits);
+        const v1 = loadF16x4(v + 8, exact, bits);
+        const w0 = v128.load32_splat(wp);
+        o00 = f32x4.add(o00, f32x4.mul(v0, w0));
+        o10 = f32x4.add(o10, f32x4.mul(v1, w0));
+        if (nb > 1) {
+          const w1 = v128.load32_splat(wp, 4);
+          o01 = f32x4.add(o01, f32x4.mul(v0, w1));
+          o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+        }
+        if (nb > 2) {
+          const w2 = v128.load32_splat(wp, 8);
+          o02 = f32x4.add(o02, f32x4.mul(v0, w2));
+          o12 = f32x4.add(o12, f32x4.mul(v1, w2));
+        }
+        if (nb > 3) {
+          const w3 = v128.load32_splat(wp, 12);
+          o03 = f32x4.add(o03, f32x4.mul(v0, w3));
+          o13 = f32x4.add(o13, f32x4.mul(v1, w3));
+        }
+        v += rowBytes;
+        wp += 16;
       }
-      if (nb > 2) {
-        const w2 = v128.load32_splat(wp, 8);
-        o02 = f32x4.add(o02, f32x4.mul(v0, w2));
-        o12 = f32x4.add(o12, f32x4.mul(v1, w2));
-      }
-      if (nb > 3) {
-        const w3 = v128.load32_splat(wp, 12);
-        o03 = f32x4.add(o03, f32x4.mul(v0, w3));
-        o13 = f32x4.add(o13, f32x4.mul(v1, w3));
-      }
-      v += rowBytes;
-      wp += 16;
-    }
     }
     const oi = o + (<usize>i << 2);
     v128.store(oi, o00);
@@ -223,17 +223,17 @@ const BATCH: u32 = 4;
     let e3: f32 = 0;
     let wp = w;
     for (let p0: u32 = 0; p0 < n; p0 += bsz) {
-    let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
-    const pEnd = min(n, p0 + bsz);
-    for (let p: u32 = p0; p < pEnd; p++) {
-      const vv = loadF16(v, exact);
-      e0 += vv * load<f32>(wp);
-      if (nb > 1) e1 += vv * load<f32>(wp, 4);
-      if (nb > 2) e2 += vv * load<f32>(wp, 8);
-      if (nb > 3) e3 += vv * load<f32>(wp, 12);
-      v += rowBytes;
-      wp += 16;
-    }
+      let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
+      const pEnd = min(n, p0 + bsz);
+      for (let p: u32 = p0; p < pEnd; p++) {
+        const vv = loadF16(v, exact);
+        e0 += vv * load<f32>(wp);
+        if (nb > 1) e1 += vv * load<f32>(wp, 4);
+        if (nb > 2) e2 += vv * load<f32>(wp, 8);
+        if (nb > 3) e3 += vv * load<f32>(wp, 12);
+        v += rowBytes;
+        wp += 16;
+      }
     }
     const oi = o + (<usize>i << 2);
     store<f32>(oi, e0);

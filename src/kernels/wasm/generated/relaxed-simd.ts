@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '42822e8e842c310812f0966fd249b2ff6e74cace58d939c05dc6a844a24275a7';
+export const SOURCE_HASH = 'ed6a715dea2634219de195415a4bfd7386acaf23022222b16cd7ed5c6d7d3c31';
 
 /** The wasm binary (50340 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'ee0286bebedfce83b947b4d2e0ce7b568d9c41dcc2b6b03131479fca018302e1';
+export const SOURCE_HASH = 'a6e052c14b996a1e74884d6e61c73caf4004620552d51cffaab992798480ace5';
 
 /** The wasm binary (51019 bytes), base64. */
 export const WASM_BASE64 =
