@@ -423,9 +423,9 @@ export class BitNet implements LoadedModel {
   }
 
   /** Generates on the model's own sequence (one generation at a time; later calls wait). */
-  generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedPiece> {
+  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedPiece> {
     this.checkUsable();
-    return generateOn(this.host, this.main, prompt, options, (lp) => this.withText(lp));
+    yield* generateOn(this.host, this.main, prompt, options, (lp) => this.withText(lp));
   }
 
   /**
