@@ -33,12 +33,12 @@ async function complete(model: BitNet, prompt: readonly number[], opts: Generate
 }
 
 describe('sequences decoded together', () => {
-  for (const backend of BACKENDS) {
+  for (const [backend, weights] of [...BACKENDS.map((b) => [b, 'i2_s'] as const), ['wasm', 'tq2_0'] as const]) {
     // 8 sequences on wasm: a decode step of 8 tokens takes the ternary GEMM (GEMM_MIN_TOKENS), one alone the per-token
     // kernel; 4 on the slow reference
     const n = backend === 'wasm' ? 8 : 4;
-    it(`${backend}: ${n} concurrent generations give each one's tokens and log-probabilities alone, bit for bit, in shared steps`, async () => {
-      const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend, threads: 2 });
+    it(`${backend} ${weights}: ${n} concurrent generations give each one's tokens and log-probabilities alone, bit for bit, in shared steps`, async () => {
+      const model = await BitNet.load(await tinyModel(weights === 'i2_s' ? 'bitnet-b1.58' : 'bitnet', weights), { backend, threads: 2 });
       try {
         const ps = prompts(n);
         const alone: unknown[] = [];
