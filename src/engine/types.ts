@@ -215,6 +215,14 @@ export interface ModelInfo {
   readonly threads: number;
 }
 
+/** One sequence of a model (BitNet.createSequence): KV cache rows of its own; generations on different sequences share steps. */
+export interface SequenceHandle {
+  /** Tokens whose K/V the sequence holds. */
+  readonly tokens: readonly number[];
+  generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  free(): void;
+}
+
 /**
  * A loaded model. Calls are serialized: a second generation waits for the first to finish
  * (servers put their own bounded queue in front). `dispose` (or `await using`) frees memory.
@@ -236,5 +244,9 @@ export interface LoadedModel extends AsyncDisposable {
   embed(inputs: string | readonly string[] | readonly (readonly number[])[], options?: EmbedOptions): Promise<EmbedResult>;
   /** Generations waiting for the model (not counting the running one). */
   readonly pending: number;
+  /** A new sequence that generates concurrently with others (docs/api.md "Sequences"); optional for proxies and fakes. */
+  createSequence?(): SequenceHandle;
+  /** Token ids of a chat prompt (template applied, generation prompt added); present with createSequence. */
+  chatTokens?(messages: readonly ChatMessage[]): number[];
   dispose(): Promise<void>;
 }

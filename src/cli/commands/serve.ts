@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { BitNetError } from '../../errors.js';
 import type { LoadedModel } from '../../engine/types.js';
 import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
+import { MAX_PARALLEL } from '../../server/server-options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
 import { clientAbortSummary } from '../client-abort-summary.js';
 import { loadModelFromFlags } from '../load-model.js';
@@ -15,6 +16,7 @@ export interface ServeFlags extends ModelFlags {
   apiKey?: string;
   cors?: string;
   maxQueue?: string;
+  parallel?: string;
 }
 
 export interface ServeDeps {
@@ -43,6 +45,8 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (port < 0 || port > 65535) throw new BitNetError('BAD_ARGUMENT', `--port: expected 0..65535, got ${port}`, { details: { flag: 'port', value: port } });
   const maxQueue = num('max-queue', f.maxQueue, true) ?? DEFAULT_MAX_QUEUE;
   if (maxQueue < 0) throw new BitNetError('BAD_ARGUMENT', `--max-queue: expected an integer >= 0, got ${maxQueue}`, { details: { flag: 'max-queue', value: maxQueue } });
+  const parallel = num('parallel', f.parallel, true) ?? 1;
+  if (parallel < 1 || parallel > MAX_PARALLEL) throw new BitNetError('BAD_ARGUMENT', `--parallel: expected 1..${MAX_PARALLEL}, got ${parallel}`, { details: { flag: 'parallel', value: parallel } });
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
   await modelArgsFromFlags(f); // model flags are checked before the port opens
@@ -56,6 +60,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const aborts = clientAbortSummary(log);
   const app = createServerApp(loading, {
     maxQueue,
+    parallel,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
     onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
@@ -105,6 +110,7 @@ export function register(program: Command): void {
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (also BITNET_API_KEY)')
     .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
     .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
+    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (they share one context of KV cache)', '1')
     .action(async (f: ServeFlags) => {
       const ac = new AbortController();
       let signals = 0;
