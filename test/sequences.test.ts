@@ -189,20 +189,20 @@ describe('context shift', () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');
     const results: number[][] = [];
     for (const backend of BACKENDS) {
-      const model = await BitNet.load(path, { backend, threads: 2, contextLength: 32 });
+      const model = await BitNet.load(path, { backend, threads: 2, contextLength: 24 });
       try {
         const prompt = model.tokenize('The quick brown fox');
         const seq = model.createSequence();
-        const r = await seq.complete(prompt, { maxTokens: 64, sampling: { kind: 'greedy' }, ignoreEos: true, keepTokens: 2 });
+        const r = await seq.complete(prompt, { maxTokens: 40, sampling: { kind: 'greedy' }, ignoreEos: true, keepTokens: 2 });
         expect(r.finishReason).toBe('length');
-        expect(r.usage.completionTokens).toBe(64);
+        expect(r.usage.completionTokens).toBe(40); // past the context: shifted at 24 cached tokens (keep 3, drop 10), and again
         // the sequence kept its first tokens (BOS + keepTokens) and never held more than the context
         expect(seq.tokens.slice(0, 3)).toEqual(prompt.slice(0, 3));
-        expect(seq.tokens.length).toBeLessThanOrEqual(32);
+        expect(seq.tokens.length).toBeLessThanOrEqual(24);
         seq.free();
-        const stop = await model.complete(prompt, { maxTokens: 64, sampling: { kind: 'greedy' }, ignoreEos: true, contextShift: false });
+        const stop = await model.complete(prompt, { maxTokens: 40, sampling: { kind: 'greedy' }, ignoreEos: true, contextShift: false });
         expect(stop.finishReason).toBe('length');
-        expect(stop.usage.totalTokens).toBeLessThanOrEqual(33);
+        expect(stop.usage.totalTokens).toBeLessThanOrEqual(25);
         // before the first shift the tokens are those of a generation without one
         expect(r.tokenIds.slice(0, stop.tokenIds.length)).toEqual(stop.tokenIds);
         results.push([...r.tokenIds]);
@@ -211,5 +211,5 @@ describe('context shift', () => {
       }
     }
     expect(results[1]).toEqual(results[0]);
-  });
+  }, 180_000);
 });
