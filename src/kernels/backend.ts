@@ -74,7 +74,10 @@ export interface StepBatch {
   readonly logitRows: Int32Array;
 }
 
-/** What kvWrite and attention read of a step: where each entry sits. */
+/**
+ * What kvWrite and attention read of a step: where each entry sits. Its arrays must not change while it is in use:
+ * a backend may keep what it derived from a batch object (device copies, resolved blocks) for the step's later layers.
+ */
 export type KvBatch = Pick<StepBatch, 'nTokens' | 'positions' | 'seqs'>;
 
 export type RopeStyle = 'neox' | 'normal';

@@ -249,6 +249,9 @@ class WasmKvPool implements KvPool {
   readonly tables: BlockTables;
   /** Byte offset of the block tables' copy in wasm memory (set by setBlockTables). */
   tablesOffset = 0;
+  /** The last batch's kvWrite (block, slot) pairs and attention entries in scratch, reused by every layer of a step. */
+  kvEntries: { batch: KvBatch; tables: Int32Array; at: number } | undefined;
+  attEntries: { batch: KvBatch; tablesOffset: number; at: number; maxPositions: number } | undefined;
 
   constructor(
     readonly owner: WasmBackend,
@@ -746,7 +749,7 @@ class WasmBackend implements KernelBackend {
     p.tables.set(tables, nSeqs, maxBlocks);
     // the kernels read the tables from wasm memory: a copy per pool (scratch grows, never shrinks)
     p.tablesOffset = this.scratchAt(`blockTables ${p.byteOffset}`, Math.max(4, nSeqs * maxBlocks * 4));
-    new Int32Array(this.memory.buffer, p.tablesOffset, nSeqs * maxBlocks).set(p.tables.tables);
+    new Int32Array(this.u8.buffer, p.tablesOffset, nSeqs * maxBlocks).set(p.tables.tables);
   }
 
   copyBlocks(pool: KvPool, pairs: Int32Array): void {
@@ -1048,13 +1051,17 @@ class WasmBackend implements KernelBackend {
     const nTokens = batch.nTokens;
     const kp = this.ptr('kvWrite', 'k', k, nTokens * p.kvDim);
     const vp = this.ptr('kvWrite', 'v', v, nTokens * p.kvDim);
-    // (block, slot) of each entry, resolved here through the table
-    const dst = this.scratchAt('kvEntries', Math.max(8, nTokens * 8));
-    const pairs = new Int32Array(this.memory.buffer, dst, 2 * nTokens);
-    for (let t = 0; t < nTokens; t++) {
-      pairs[2 * t] = p.tables.block(batch.seqs[t], batch.positions[t]);
-      pairs[2 * t + 1] = batch.positions[t] % p.blockSize;
+    // (block, slot) of each entry, resolved through the table once per batch (every layer of a step shares it)
+    if (p.kvEntries?.batch !== batch || p.kvEntries.tables !== p.tables.tables) {
+      const at = this.scratchAt(`kvEntries ${p.byteOffset}`, Math.max(8, nTokens * 8));
+      const pairs = new Int32Array(this.u8.buffer, at, 2 * nTokens);
+      for (let t = 0; t < nTokens; t++) {
+        pairs[2 * t] = p.tables.block(batch.seqs[t], batch.positions[t]);
+        pairs[2 * t + 1] = batch.positions[t] % p.blockSize;
+      }
+      p.kvEntries = { batch, tables: p.tables.tables, at };
     }
+    const dst = p.kvEntries.at;
     if (this.exports.kvWrite(p.kOffset(layer), p.vOffset(layer), kp, vp, dst, nTokens, p.kvDim, p.headDim, p.blockSize) !== 0) p.nonFinite[layer] = 1;
     this.count(this.ids.kvWrite);
   }
@@ -1069,15 +1076,20 @@ class WasmBackend implements KernelBackend {
     const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
     const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
     if (nTokens > 0) {
-      // per entry: byte offset of its table row, positions to attend
-      const entries = this.scratchAt('attEntries', nTokens * 8);
-      const words = new Uint32Array(this.memory.buffer, entries, 2 * nTokens);
-      let nPositions = 0;
-      for (let t = 0; t < nTokens; t++) {
-        words[2 * t] = p.tablesOffset + batch.seqs[t] * p.tables.maxBlocks * 4;
-        words[2 * t + 1] = batch.positions[t] + 1;
-        nPositions = Math.max(nPositions, batch.positions[t] + 1);
+      // per entry: byte offset of its table row, positions to attend (once per batch: every layer of a step shares it)
+      if (p.attEntries?.batch !== batch || p.attEntries.tablesOffset !== p.tablesOffset) {
+        const at = this.scratchAt(`attEntries ${p.byteOffset}`, nTokens * 8);
+        const words = new Uint32Array(this.u8.buffer, at, 2 * nTokens);
+        let maxPositions = 0;
+        for (let t = 0; t < nTokens; t++) {
+          words[2 * t] = p.tablesOffset + batch.seqs[t] * p.tables.maxBlocks * 4;
+          words[2 * t + 1] = batch.positions[t] + 1;
+          maxPositions = Math.max(maxPositions, batch.positions[t] + 1);
+        }
+        p.attEntries = { batch, tablesOffset: p.tablesOffset, at, maxPositions };
       }
+      const entries = p.attEntries.at;
+      const nPositions = p.attEntries.maxPositions;
       const rows = attentionRows(nTokens * nKvHeads, nHeads / nKvHeads, this.threads);
       // assembly/attention.ts: BATCH maxima, BATCH queries in 8-element chunks, BATCH score rows, BATCH probabilities per position
       const [scratch, stride] = this.threadScratch(
