@@ -57,6 +57,7 @@ export type BitNetErrorCode =
   | 'DISPOSED'
   | 'BACKEND_UNAVAILABLE'
   | 'KERNEL_SELF_CHECK_FAILED'
+  | 'KV_CACHE_FULL'
   // trust
   | 'STRICT_VIOLATION'
   | 'RECEIPT_INVALID'

@@ -3,6 +3,7 @@ export { BitNetError, isBitNetError } from './errors.js';
 export type { BitNetErrorCode } from './errors.js';
 export { GgmlType, TYPE_TRAITS } from './formats/ggml-type.js';
 export { BitNet, type ModelSource } from './engine/bitnet.js';
+export type { Sequence } from './engine/sequence.js';
 export type {
   BackendChoice,
   ChatMessage,
@@ -13,6 +14,7 @@ export type {
   FinishReason,
   GenerateOptions,
   GeneratedPiece,
+  KvStats,
   LoadedModel,
   LoadOptions,
   ModelInfo,

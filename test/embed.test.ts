@@ -8,7 +8,7 @@ import { isBitNetError } from '../src/errors.js';
 import { openGguf } from '../src/gguf/reader.js';
 import type { KernelBackend } from '../src/kernels/backend.js';
 import { modelConfigFromGguf } from '../src/model/config.js';
-import { createForwardState, forward, forwardStateFloats, kvCacheBytes } from '../src/model/forward.js';
+import { createForwardState, forward, forwardStateFloats, kvCacheBytes, singleSequenceBatch } from '../src/model/forward.js';
 import { loadWeights, weightMemoryPlan } from '../src/model/weights.js';
 import type { Pooling } from '../src/engine/types.js';
 import { tinyModel } from './helpers/tiny-models.js';
@@ -25,14 +25,16 @@ async function handHidden(path: string, backendName: CpuBackend, tokens: readonl
   const be: KernelBackend = (await selectBackend(backendName, 1, true)).backend;
   try {
     const plan = weightMemoryPlan(c, header);
-    be.reserve({ weightBytes: plan.weightBytes, activationFloats: plan.normFloats + forwardStateFloats(c, 1, false), kvBytes: kvCacheBytes(c, tokens.length) });
+    const nBlocks = Math.ceil(tokens.length / 16);
+    be.reserve({ weightBytes: plan.weightBytes, activationFloats: plan.normFloats + forwardStateFloats(c, 1, 1), kvBytes: kvCacheBytes(c, nBlocks * 16) });
     const w = await loadWeights(be, source, header, c);
-    const s = createForwardState(be, c, 1, tokens.length, false);
+    const s = createForwardState(be, c, 1, 1, be.createKvPool(c.nLayers, c.kvDim, c.headDim, 16, nBlocks));
+    be.setBlockTables(s.pool, Int32Array.from({ length: nBlocks }, (_, i) => i), 1, nBlocks);
     const g = await be.read(w.outputNorm, 0, c.dim);
     const rows: Float64Array[] = [];
     for (let i = 0; i < tokens.length; i++) {
       be.beginStep();
-      forward(be, c, w, s, [tokens[i]], i, 'none');
+      forward(be, c, w, s, singleSequenceBatch([tokens[i]], i, false), 'none');
       await be.endStep();
       const x = await be.read(s.x, 0, c.dim);
       let ss = 0;

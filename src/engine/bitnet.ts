@@ -1,28 +1,29 @@
-// BitNet.load and the loaded model: tokenization, chat templates, prefill + decode loop, stops,
-// cancellation, timings. One generation at a time per model; the KV cache is reused across calls
-// when a new prompt starts with tokens already in it.
+// BitNet.load and the loaded model: tokenization, chat templates, sequences over the paged KV cache, embeddings,
+// receipts. Generation itself is engine/generation.ts on a sequence; every forward step goes through the scheduler,
+// so generations on different sequences share steps. The model's own generate/complete/chat run on its default
+// sequence (one at a time), whose cache is reused across calls when a new prompt starts with tokens already in it.
 
 import { BitNetError } from '../errors.js';
 import { openGguf } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader } from '../gguf/types.js';
-import type { KernelBackend, Tensor } from '../kernels/backend.js';
+import type { KernelBackend } from '../kernels/backend.js';
 import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
-import { createForwardState, forward, forwardStateFloats, kvCacheBytes, type ForwardState } from '../model/forward.js';
+import { createForwardState, forward, forwardStateFloats, kvCacheBytes, singleSequenceBatch } from '../model/forward.js';
 import { ternaryLayoutOptions } from '../model/ternary-layout.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
-import { createJsonConstraint } from '../sampling/json-constraint.js';
-import { createSampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
 import { checkPreTokenizerName } from '../tokenizer/pre-tokenizer.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { MAX_THREADS, selectBackend } from './backend-select.js';
 import { checkPooling, PoolAccumulator } from './pooling.js';
-import { logitsRead, nextToken, readRow } from './logits-read.js';
-import { Mutex } from './mutex.js';
-import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
-import { createStopMatcher } from './stop-matcher.js';
+import { DEFAULT_MAX_TOKENS, generateOn, type GenerationHost } from './generation.js';
+import { KvBlocks } from './kv-blocks.js';
+import { Scheduler } from './scheduler.js';
+import { Sequence } from './sequence.js';
 import { yieldToEventLoop } from './yield.js';
+import { SeqState } from './sequence-state.js';
+import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import type {
   BackendChoice,
   LoadMemory,
@@ -31,10 +32,10 @@ import type {
   CompletionResult,
   EmbedOptions,
   EmbedResult,
-  FinishReason,
   GenerateOptions,
   GeneratedPiece,
   LoadedModel,
+  KvStats,
   LoadOptions,
   ModelInfo,
   Timings,
@@ -45,8 +46,13 @@ import type {
 export const PREFILL_BATCH = 128;
 /** Default cap on the KV cache length when the caller gives none (memory: see kvCacheBytes). */
 export const DEFAULT_MAX_CONTEXT = 4096;
-/** Default number of new tokens. */
-export const DEFAULT_MAX_TOKENS = 256;
+export { DEFAULT_MAX_TOKENS };
+/** Positions per KV block (docs/next-shape.md section 5: 16 on CPU). */
+export const KV_BLOCK_SIZE = 16;
+/** Default LoadOptions.maxBatchSequences: logits rows one step computes (8 x 128k vocab x 4 bytes = 4 MB). */
+export const DEFAULT_BATCH_SEQUENCES = 8;
+/** Most sequences alive at once (rows of the block tables). */
+export const MAX_SEQUENCES = 1024;
 
 export type ModelSource = string | Uint8Array | Blob | ByteSource;
 
@@ -61,6 +67,10 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.backend !== undefined && !BACKEND_CHOICES.includes(o.backend)) throw bad('backend', `one of ${BACKEND_CHOICES.join(', ')}`, o.backend);
   if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS)) throw bad('threads', `an integer in 1..${MAX_THREADS}`, o.threads);
   if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 1)) throw bad('contextLength', 'a positive integer', o.contextLength);
+  if (o.kvMemory !== undefined && (!Number.isSafeInteger(o.kvMemory) || o.kvMemory < 1)) throw bad('kvMemory', 'a positive integer (bytes)', o.kvMemory);
+  if (o.maxBatchSequences !== undefined && (!Number.isInteger(o.maxBatchSequences) || o.maxBatchSequences < 1 || o.maxBatchSequences > PREFILL_BATCH)) {
+    throw bad('maxBatchSequences', `an integer in 1..${PREFILL_BATCH}`, o.maxBatchSequences);
+  }
   if (o.activationQuant !== undefined && !['native', 'per-token', 'q8k-block'].includes(o.activationQuant)) throw bad('activationQuant', "'native', 'per-token' or 'q8k-block'", o.activationQuant);
   if (o.preTokenizer !== undefined) checkPreTokenizerName(o.preTokenizer);
   ternaryLayoutOptions(o);
@@ -78,8 +88,8 @@ function checkAborted(signal: AbortSignal | undefined, what: string): void {
 /** The header-only part of a load: config, tokenizer, context length and the memory the backend must reserve. */
 function prepareLoad(
   header: GgufHeader,
-  options: Pick<LoadOptions, 'contextLength' | 'preTokenizer' | 'i2sFlavor' | 'tlConfig'>,
-): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; memory: LoadMemory } {
+  options: Pick<LoadOptions, 'contextLength' | 'preTokenizer' | 'kvMemory' | 'maxBatchSequences' | 'i2sFlavor' | 'tlConfig'>,
+): { config: ModelConfig; tokenizer: Tokenizer; contextLength: number; kvBlocks: number; batchSequences: number; memory: LoadMemory } {
   const config = modelConfigFromGguf(header);
   const tokenizer = createTokenizer(header.metadata, { preTokenizer: options.preTokenizer });
   if (tokenizer.vocabSize !== config.vocabSize) {
@@ -91,11 +101,18 @@ function prepareLoad(
   if (!Number.isInteger(contextLength) || contextLength < 1) {
     throw new BitNetError('BAD_ARGUMENT', `contextLength must be a positive integer, got ${options.contextLength}`);
   }
+  // the KV budget: one full context by default (what a load reserved before the paged cache), else what kvMemory holds
+  const blockBytes = kvCacheBytes(config, KV_BLOCK_SIZE);
+  const kvBlocks = options.kvMemory === undefined ? Math.ceil(contextLength / KV_BLOCK_SIZE) : Math.floor(options.kvMemory / blockBytes);
+  if (kvBlocks < 1) {
+    throw new BitNetError('BAD_ARGUMENT', `kvMemory ${options.kvMemory} holds no KV block of ${blockBytes} bytes (16 positions, every layer)`, { details: { field: 'kvMemory', blockBytes } });
+  }
+  const batchSequences = options.maxBatchSequences ?? DEFAULT_BATCH_SEQUENCES;
   const plan = weightMemoryPlan(config, header, ternaryLayoutOptions(options));
   const weightBytes = plan.weightBytes;
-  const activationBytes = 4 * (plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, false));
-  const kvBytes = kvCacheBytes(config, contextLength);
-  return { config, tokenizer, contextLength, memory: { weightBytes, activationBytes, kvBytes, totalBytes: weightBytes + activationBytes + kvBytes } };
+  const activationBytes = 4 * (plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, batchSequences));
+  const kvBytes = kvBlocks * blockBytes;
+  return { config, tokenizer, contextLength, kvBlocks, batchSequences, memory: { weightBytes, activationBytes, kvBytes, totalBytes: weightBytes + activationBytes + kvBytes } };
 }
 
 /** Everything a load produced; the loaded model wraps it. */
@@ -108,6 +125,8 @@ interface Loaded {
   readonly tokenizer: Tokenizer;
   readonly chatTemplate: { source: string; origin: string; guessed: boolean };
   readonly contextLength: number;
+  readonly kvBlocks: number;
+  readonly batchSequences: number;
   readonly loadMs: number;
   readonly fallbacks: readonly string[];
   readonly strict: boolean;
@@ -126,16 +145,36 @@ interface RunRecord {
 }
 
 export class BitNet implements LoadedModel {
-  private readonly lock = new Mutex();
-  private readonly state: ForwardState;
-  /** Tokens whose K/V sit in the cache at positions 0..length-1. */
-  private cached: number[] = [];
+  private readonly scheduler: Scheduler;
+  private readonly kv: KvBlocks;
+  /** Live sequences by block-table slot; slot 0 is the model's own (generate, complete, chat, embed, evaluateLogits). */
+  private readonly slots: (SeqState | undefined)[] = [];
+  private readonly main: SeqState;
+  private readonly host: GenerationHost;
   private disposed = false;
   private lastRun: RunRecord | undefined;
   readonly info: ModelInfo;
 
   private constructor(private readonly m: Loaded) {
-    this.state = createForwardState(m.backend, m.config, PREFILL_BATCH, m.contextLength, false);
+    const c = m.config;
+    const maxBlocks = Math.ceil(m.contextLength / KV_BLOCK_SIZE);
+    const pool = m.backend.createKvPool(c.nLayers, c.kvDim, c.headDim, KV_BLOCK_SIZE, m.kvBlocks);
+    const state = createForwardState(m.backend, c, PREFILL_BATCH, m.batchSequences, pool);
+    this.kv = new KvBlocks(m.kvBlocks, KV_BLOCK_SIZE);
+    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks);
+    this.main = this.newState();
+    this.host = {
+      config: c,
+      backend: m.backend,
+      tokenizer: m.tokenizer,
+      contextLength: m.contextLength,
+      loadMs: m.loadMs,
+      scheduler: this.scheduler,
+      tokenize: (text, o) => this.tokenize(text, o),
+      finished: (run) => {
+        this.lastRun = { promptTokens: run.promptTokens, generated: run.generated, timings: run.timings, sampling: run.sampling, seed: run.seed, kernels: kernelDelta(run.kernelsBefore, m.backend.kernelCalls()) };
+      },
+    };
     const fileName = m.source.name;
     this.info = {
       name: m.config.name,
@@ -161,7 +200,7 @@ export class BitNet implements LoadedModel {
     let backend: KernelBackend | undefined;
     try {
       if (options.signal?.aborted === true) throw abortError(options.signal, 'model load');
-      const { config, tokenizer, contextLength, memory } = prepareLoad(header, options);
+      const { config, tokenizer, contextLength, kvBlocks, batchSequences, memory } = prepareLoad(header, options);
       if (options.preflight !== undefined) {
         await options.preflight({
           arch: config.arch,
@@ -190,7 +229,7 @@ export class BitNet implements LoadedModel {
       const headerBytes = new Uint8Array(header.dataOffset);
       await src.read(0, headerBytes);
       const headerSha256 = await sha256Hex(headerBytes);
-      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, loadMs: now() - t0, fallbacks, strict, headerSha256 });
+      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, kvBlocks, batchSequences, loadMs: now() - t0, fallbacks, strict, headerSha256 });
     } catch (e) {
       await backend?.dispose();
       await src.close?.();
@@ -203,7 +242,7 @@ export class BitNet implements LoadedModel {
    * `load` makes first (arch, tensors, tokenizer), the context length it would allocate and the bytes it would
    * reserve. A browser uses it to refuse a model before downloading it.
    */
-  static async plan(source: ModelSource, options: Pick<LoadOptions, 'contextLength' | 'i2sFlavor' | 'tlConfig'> = {}): Promise<LoadPlan> {
+  static async plan(source: ModelSource, options: Pick<LoadOptions, 'contextLength' | 'kvMemory' | 'maxBatchSequences' | 'i2sFlavor' | 'tlConfig'> = {}): Promise<LoadPlan> {
     const { source: src, header } = await openGguf(source);
     try {
       const { config, contextLength, memory } = prepareLoad(header, options);
@@ -214,7 +253,7 @@ export class BitNet implements LoadedModel {
   }
 
   get pending(): number {
-    return this.lock.pending;
+    return this.main.lock.pending;
   }
   get config(): ModelConfig {
     return this.m.config;
@@ -289,34 +328,40 @@ export class BitNet implements LoadedModel {
 
   /**
    * Logits of every prompt position (positions x vocab), for comparisons with other engines.
-   * Runs on a fresh cache; leaves the cache empty.
+   * Runs on the model's own sequence from an empty cache; leaves it empty.
    */
   async evaluateLogits(tokens: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
     this.checkUsable();
-    const release = await this.lock.acquire(signal);
+    const seq = this.main;
+    const release = await seq.lock.acquire(signal);
     try {
       const { config: c, backend } = this.m;
       if (tokens.length > this.m.contextLength) throw this.overflow(tokens.length, 0);
-      this.cached = [];
+      for (const id of tokens) {
+        if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
+      }
+      seq.truncate(0);
       const out = new Float32Array(tokens.length * c.vocabSize);
       for (let i = 0; i < tokens.length; i++) {
-        await yieldToEventLoop();
-        checkAborted(signal, 'evaluation');
-        backend.beginStep();
-        const logits = forward(backend, c, this.m.weights, this.state, [tokens[i]], i);
-        await backend.endStep();
-        out.set(await readRow(backend, logits, c.vocabSize), i * c.vocabSize);
+        // one token per step, each with its logits
+        const r = await this.scheduler.submit(seq, [tokens[i]], true, signal);
+        if (r === undefined) throw new BitNetError('INTERNAL', 'evaluation produced no logits');
+        try {
+          out.set(await backend.read(r.logits, r.row * c.vocabSize, c.vocabSize), i * c.vocabSize);
+        } finally {
+          r.done();
+        }
       }
       return out;
     } finally {
-      this.cached = [];
+      seq.truncate(0);
       release();
     }
   }
 
   /**
-   * Embeddings: each input runs on a fresh cache in prefill batches and its final-norm hidden states (the rows the
-   * output projection reads) are pooled; no logits are computed. Leaves the cache empty.
+   * Embeddings: each input runs on the model's own sequence from an empty cache in prefill batches and its final-norm
+   * hidden states (the rows the output projection reads) are pooled; no logits are computed. Leaves that cache empty.
    */
   async embed(inputs: string | readonly string[] | readonly (readonly number[])[], options: EmbedOptions = {}): Promise<EmbedResult> {
     this.checkUsable();
@@ -341,155 +386,90 @@ export class BitNet implements LoadedModel {
       return ids;
     });
 
-    const release = await this.lock.acquire(signal).catch((e: unknown) => {
+    const seq = this.main;
+    const release = await seq.lock.acquire(signal).catch((e: unknown) => {
       throw abortError(signal, `embedding (while queued: ${e instanceof Error ? e.message : String(e)})`);
     });
     try {
       const embeddings: Float32Array[] = [];
       for (const ids of sequences) {
-        this.cached = []; // each input sees only itself
+        seq.truncate(0); // each input sees only itself
         const pool = new PoolAccumulator(pooling, c.dim);
         for (let pos = 0; pos < ids.length; pos += PREFILL_BATCH) {
           // a macrotask turn between batches: timers, signals and sockets get served (and may abort us)
           await yieldToEventLoop();
           checkAborted(signal, 'embedding');
-          const batch = ids.slice(pos, Math.min(pos + PREFILL_BATCH, ids.length));
-          const [first, end] = pool.rowsWanted(pos, batch.length, ids.length);
-          backend.beginStep();
-          const hidden = forward(backend, c, weights, this.state, batch, pos, end > first ? 'hidden' : 'none');
-          await backend.endStep();
-          pool.add(end > first ? await backend.read(hidden, first * c.dim, (end - first) * c.dim) : new Float32Array(0), batch.length);
+          const chunk = ids.slice(pos, Math.min(pos + PREFILL_BATCH, ids.length));
+          const [first, end] = pool.rowsWanted(pos, chunk.length, ids.length);
+          // hidden states are not a scheduler output: the chunk runs as a step of its own, between the others
+          const rows = await this.scheduler.exclusive(async () => {
+            const copies: number[] = [];
+            seq.reserve(pos, pos + chunk.length, copies);
+            backend.beginStep();
+            if (copies.length > 0) backend.copyBlocks(this.scheduler.pool, Int32Array.from(copies));
+            this.scheduler.setTables();
+            const hidden = forward(backend, c, weights, this.scheduler.state, singleSequenceBatch(chunk, pos, false, seq.slot), end > first ? 'hidden' : 'none');
+            await backend.endStep();
+            seq.appended(chunk);
+            return end > first ? await backend.read(hidden, first * c.dim, (end - first) * c.dim) : new Float32Array(0);
+          });
+          pool.add(rows, chunk.length);
         }
         embeddings.push(pool.result(normalize));
       }
       const promptTokens = sequences.reduce((sum, ids) => sum + ids.length, 0);
       return { embeddings, usage: { promptTokens, totalTokens: promptTokens } };
     } finally {
-      this.cached = [];
+      seq.truncate(0);
       release();
     }
   }
 
+  /** Generates on the model's own sequence (one generation at a time; later calls wait). */
   async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedPiece> {
     this.checkUsable();
-    const tCall = now();
-    const { config: c, backend, weights, tokenizer } = this.m;
-    const signal = options.signal;
-    const promptTokens = typeof prompt === 'string' ? this.tokenize(prompt, options.addBos === undefined ? {} : { addBos: options.addBos }) : [...prompt];
-    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
-    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new BitNetError('BAD_ARGUMENT', `maxTokens must be a non-negative integer, got ${maxTokens}`, { details: { field: 'maxTokens' } });
-    if (promptTokens.length === 0) throw new BitNetError('BAD_ARGUMENT', 'the prompt is empty (no tokens); give text or enable BOS');
-    if (promptTokens.length >= this.m.contextLength) throw this.overflow(promptTokens.length, maxTokens);
-    for (const id of promptTokens) {
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `prompt token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
-    }
-    const sampling: SamplingConfig = options.sampling ?? { kind: 'greedy' };
-    const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
-    const sampler = createSampler(sampling, seed, c.vocabSize);
-    const stopTokens = new Set<number>(options.stopTokens ?? []);
-    if (options.ignoreEos !== true) for (const id of tokenizer.eogTokenIds) stopTokens.add(id);
-    const stops = createStopMatcher(options.stop ?? []);
-    const topLogprobs = options.topLogprobs ?? 0;
-    // Built before queueing, so a bad schema fails at once (the vocabulary's byte trie is built on first use).
-    const constraint = options.responseFormat === undefined ? undefined : createJsonConstraint(options.responseFormat, tokenizer, { endTokens: [...stopTokens] });
-    // a constraint masks the whole row, so it always reads the row
-    const read = constraint === undefined ? logitsRead(sampling, topLogprobs) : 'row';
+    yield* generateOn(this.host, this.main, prompt, options, (lp) => this.withText(lp));
+  }
 
-    let release: (() => void) | undefined;
-    try {
-      release = await this.lock.acquire(signal).catch((e: unknown) => {
-        throw abortError(signal, `generation (while queued: ${e instanceof Error ? e.message : String(e)})`);
-      });
-      // ---- prefill: reuse the cached prefix, evaluate the rest in batches ----
-      const kernelsBefore = new Map(backend.kernelCalls());
-      const tPrefill = now();
-      let reuse = 0;
-      while (reuse < this.cached.length && reuse < promptTokens.length && this.cached[reuse] === promptTokens[reuse]) reuse++;
-      if (reuse === promptTokens.length) reuse--; // the last prompt token must run to give logits
-      this.cached.length = reuse;
-      let logits: Tensor | undefined;
-      for (let pos = reuse; pos < promptTokens.length; pos += PREFILL_BATCH) {
-        // a macrotask turn between batches: timers, signals and sockets get served (and may abort us)
-        await yieldToEventLoop();
-        checkAborted(signal, 'generation');
-        const batch = promptTokens.slice(pos, Math.min(pos + PREFILL_BATCH, promptTokens.length));
-        // only the prompt's last batch needs logits (the output projection is the largest matmul)
-        const last = pos + PREFILL_BATCH >= promptTokens.length;
-        backend.beginStep();
-        const out = forward(backend, c, weights, this.state, batch, pos, last ? 'logits' : 'none');
-        await backend.endStep();
-        if (last) logits = out;
-        this.cached.push(...batch);
-      }
-      if (logits === undefined) throw new BitNetError('INTERNAL', 'prefill produced no logits');
-      const prefillMs = now() - tPrefill;
-      const evaluated = promptTokens.length - reuse;
+  /**
+   * A new, empty sequence with its own KV cache rows (docs/api.md "Sequences"). Generations on different sequences
+   * run concurrently and share forward steps; free it when done.
+   */
+  createSequence(): Sequence {
+    this.checkUsable();
+    return this.wrap(this.newState());
+  }
 
-      // ---- decode: sample, stream, feed back ----
-      const tDecode = now();
-      let ttft = 0;
-      const generated: number[] = [];
-      const history = [...promptTokens];
-      const decoder = tokenizer.createStreamDecoder();
-      let reason: FinishReason = 'length';
-      let stoppedByString = false;
-      while (generated.length < maxTokens) {
-        checkAborted(signal, 'generation');
-        // Tokens still allowed, this one included: by maxTokens and by the context (the loop samples at position contextLength last).
-        const remaining = Math.min(maxTokens - generated.length, this.m.contextLength - this.cached.length + 1);
-        const token = await nextToken(backend, read, sampler, logits, history, constraint?.mask(remaining));
-        const lp = topLogprobs > 0 ? sampler.logprobs(await readRow(backend, logits, c.vocabSize), token, topLogprobs) : undefined;
-        if (generated.length === 0) ttft = now() - tCall;
-        generated.push(token);
-        history.push(token);
-        constraint?.accept(token);
-        if (stopTokens.has(token)) {
-          reason = 'stop';
-          break;
-        }
-        const { emit, stopped } = stops.push(decoder.push(token));
-        const piece: GeneratedPiece = { text: emit, tokenIds: [token] };
-        yield lp === undefined ? piece : { ...piece, logprobs: [this.withText(lp)] };
-        if (stopped) {
-          reason = 'stop';
-          stoppedByString = true;
-          break;
-        }
-        if (constraint?.done === true) {
-          reason = 'stop'; // the JSON value is complete and nothing may follow it
-          break;
-        }
-        const pos = this.cached.length;
-        if (pos >= this.m.contextLength || generated.length >= maxTokens) break; // context full or done: no need to run the last token
-        // a macrotask turn per token: timers, signals, sockets and worker messages are served while a model decodes
-        await yieldToEventLoop();
-        checkAborted(signal, 'generation');
-        backend.beginStep();
-        logits = forward(backend, c, weights, this.state, [token], pos);
-        await backend.endStep();
-        this.cached.push(token);
-      }
-      const decodeMs = now() - tDecode;
-      // Text held back (an incomplete character, a possible stop-string prefix) is released unless a stop string ended the run.
-      const tail = stoppedByString ? '' : stops.push(decoder.flush()).emit + stops.flush();
-      const nDecoded = Math.max(generated.length - 1, 0);
-      const timings: Timings = {
-        loadMs: this.m.loadMs,
-        prefillMs,
-        decodeMs,
-        prefillTokPerS: prefillMs > 0 ? (evaluated * 1000) / prefillMs : 0,
-        decodeTokPerS: decodeMs > 0 && nDecoded > 0 ? (nDecoded * 1000) / decodeMs : 0,
-        timeToFirstTokenMs: ttft,
-      };
-      this.lastRun = { promptTokens, generated, timings, sampling, seed, kernels: kernelDelta(kernelsBefore, backend.kernelCalls()) };
-      yield {
-        text: tail,
-        tokenIds: [],
-        finish: { reason, usage: { promptTokens: promptTokens.length, completionTokens: generated.length, totalTokens: promptTokens.length + generated.length }, timings },
-      };
-    } finally {
-      release?.();
-    }
+  /** Block and step counters of the paged KV cache and the scheduler. */
+  kvStats(): KvStats {
+    return { blockSize: KV_BLOCK_SIZE, blocks: this.kv.stats(), forwardTokens: this.scheduler.forwardTokens, steps: this.scheduler.steps };
+  }
+
+  private newState(fork?: SeqState): SeqState {
+    let slot = this.slots.indexOf(undefined);
+    if (slot < 0) slot = this.slots.length;
+    if (slot >= MAX_SEQUENCES) throw new BitNetError('BAD_ARGUMENT', `at most ${MAX_SEQUENCES} sequences may be alive at once; free some`, { details: { limit: MAX_SEQUENCES } });
+    const s = fork === undefined ? new SeqState(slot, this.kv) : fork.fork(slot);
+    this.slots[slot] = s;
+    return s;
+  }
+
+  private wrap(state: SeqState): Sequence {
+    return new Sequence(state, {
+      generate: (s, prompt, options) => {
+        this.checkUsable();
+        return generateOn(this.host, s, prompt, options, (lp) => this.withText(lp));
+      },
+      fork: (s) => {
+        this.checkUsable();
+        return this.wrap(this.newState(s));
+      },
+      free: (s) => {
+        s.free();
+        if (this.slots[s.slot] === s) this.slots[s.slot] = undefined;
+        while (this.slots.length > 0 && this.slots[this.slots.length - 1] === undefined) this.slots.pop(); // shorter block tables
+      },
+    });
   }
 
   /** A receipt for the last generation that finished (undefined before the first). */
@@ -545,7 +525,7 @@ export class BitNet implements LoadedModel {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const release = await this.lock.acquire();
+    const release = await this.main.lock.acquire();
     try {
       await this.m.backend.dispose();
       await this.m.source.close?.();

@@ -16,8 +16,16 @@ export interface LoadOptions {
   gpu?: Gpu;
   /** Worker threads for the wasm backend (default: available cores). */
   threads?: number;
-  /** KV cache length; defaults to the model's trained context, capped at 4096. */
+  /** Positions one sequence may hold; defaults to the model's trained context, capped at 4096. */
   contextLength?: number;
+  /**
+   * Bytes of the paged KV cache shared by all sequences (F16 K and V, blocks of 16 positions); default: one full
+   * context (`contextLength` positions, rounded up to whole blocks). Unused cached prefixes are reclaimed
+   * first when it runs out; then a generation fails with KV_CACHE_FULL.
+   */
+  kvMemory?: number;
+  /** Most sequences whose logits one forward step computes (decode tokens batched together); default 8. */
+  maxBatchSequences?: number;
   signal?: AbortSignal;
   onProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
   /** Override the chat template (Jinja source). */
@@ -110,6 +118,33 @@ export interface GenerateOptions {
    * the engine steers toward a complete value as the budget nears its end (see docs/api.md).
    */
   responseFormat?: ResponseFormat;
+  /**
+   * When the sequence reaches the context length: true (default) shifts the context as llama.cpp does (keeps the
+   * first `keepTokens`, drops the oldest half of the rest, re-rotates the kept keys) and goes on; false ends the
+   * generation with 'length'.
+   */
+  contextShift?: boolean;
+  /** Tokens a context shift always keeps at the start (default 0; the BOS token is kept besides when the prompt starts with it). */
+  keepTokens?: number;
+}
+
+/** Counters of the paged KV cache and the step scheduler (BitNet.kvStats). */
+export interface KvStats {
+  /** Positions per block. */
+  readonly blockSize: number;
+  readonly blocks: {
+    readonly nBlocks: number;
+    /** Blocks nothing holds. */
+    readonly free: number;
+    /** Unreferenced blocks the prefix cache keeps (reclaimed least recently used first). */
+    readonly cachedIdle: number;
+    /** Blocks held by at least one sequence. */
+    readonly used: number;
+  };
+  /** Entries (tokens) run through the model so far: prefix reuse shows as fewer. */
+  readonly forwardTokens: number;
+  /** Forward steps run so far. */
+  readonly steps: number;
 }
 
 export interface TokenLogprob {
@@ -200,6 +235,14 @@ export interface ModelInfo {
   readonly threads: number;
 }
 
+/** One sequence of a model (BitNet.createSequence): KV cache rows of its own; generations on different sequences share steps. */
+export interface SequenceHandle {
+  /** Tokens whose K/V the sequence holds. */
+  readonly tokens: readonly number[];
+  generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  free(): void;
+}
+
 /**
  * A loaded model. Calls are serialized: a second generation waits for the first to finish
  * (servers put their own bounded queue in front). `dispose` (or `await using`) frees memory.
@@ -221,5 +264,9 @@ export interface LoadedModel extends AsyncDisposable {
   embed(inputs: string | readonly string[] | readonly (readonly number[])[], options?: EmbedOptions): Promise<EmbedResult>;
   /** Generations waiting for the model (not counting the running one). */
   readonly pending: number;
+  /** A new sequence that generates concurrently with others (docs/api.md "Sequences"); optional for proxies and fakes. */
+  createSequence?(): SequenceHandle;
+  /** Token ids of a chat prompt (template applied, generation prompt added); present with createSequence. */
+  chatTokens?(messages: readonly ChatMessage[]): number[];
   dispose(): Promise<void>;
 }

@@ -43,13 +43,42 @@ export interface Weight {
   readonly cols: number;
 }
 
-/** Per-layer K/V storage owned by a backend. */
-export interface KvCache {
+/**
+ * The paged KV cache (docs/next-shape.md section 5): per layer, F16 K and V in `nBlocks` blocks of `blockSize`
+ * positions, owned by a backend. Which block holds which positions of which sequence is the block tables' business
+ * (setBlockTables); allocation, sharing and eviction live in the engine (engine/kv-blocks.ts).
+ */
+export interface KvPool {
   readonly nLayers: number;
-  readonly contextLength: number;
   /** nKvHeads * headDim. */
   readonly kvDim: number;
+  readonly headDim: number;
+  /** Positions per block. */
+  readonly blockSize: number;
+  readonly nBlocks: number;
 }
+
+/**
+ * One forward step's input (docs/next-shape.md section 3). All arrays hold nTokens entries except `logitRows`.
+ * Entries of one sequence are contiguous and in position order; a sequence appears at most once per step.
+ */
+export interface StepBatch {
+  readonly nTokens: number;
+  /** Token id of entry t. */
+  readonly tokens: Int32Array;
+  /** Absolute position of entry t in its sequence. */
+  readonly positions: Int32Array;
+  /** Sequence slot of entry t: the row of the block tables it reads and writes. */
+  readonly seqs: Int32Array;
+  /** Entries whose logits are wanted, in the order the logits rows come out. */
+  readonly logitRows: Int32Array;
+}
+
+/**
+ * What kvWrite and attention read of a step: where each entry sits. Its arrays must not change while it is in use:
+ * a backend may keep what it derived from a batch object (device copies, resolved blocks) for the step's later layers.
+ */
+export type KvBatch = Pick<StepBatch, 'nTokens' | 'positions' | 'seqs'>;
 
 export type RopeStyle = 'neox' | 'normal';
 export type KernelSetName = 'scalar' | 'simd128' | 'relaxed-simd' | 'webgpu';
@@ -59,7 +88,7 @@ export interface MemoryPlan {
   readonly weightBytes: number;
   /** Sum of the element counts of all alloc calls that will follow (an upper bound is fine). */
   readonly activationFloats: number;
-  /** KV cache bytes that createKvCache will need. */
+  /** KV pool bytes that createKvPool will need. */
   readonly kvBytes: number;
 }
 
@@ -125,10 +154,22 @@ export interface KernelBackend {
   endStep(): Promise<void>;
 
   /**
-   * A KV cache of nLayers x contextLength positions of kvDim values. With headDim (a divisor of kvDim), attention on it
-   * must use that head size, and a backend may store each KV head's positions together.
+   * A paged KV pool of nBlocks blocks of blockSize positions, nLayers layers of kvDim (= nKvHeads * headDim) F16 keys
+   * and values per position. Within a block the layout is the backend's (wasm and reference: each KV head's
+   * positions together). Its block contents start as zeros.
    */
-  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache;
+  createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool;
+  /**
+   * The block tables of the next ops: tables[s * maxBlocks + i] is the pool block holding positions
+   * i * blockSize .. (i + 1) * blockSize - 1 of sequence slot s, or -1 for none (a row's blocks are a prefix of it:
+   * the first -1 ends the row). Copied (GPU: uploaded with the step); kvWrite, attention and shiftKeys read them.
+   */
+  setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void;
+  /**
+   * Copies whole blocks, all layers, K and V: for each i, block pairs[2i + 1] becomes a copy of block pairs[2i]
+   * (copy-on-write of a shared block). Pairs run in order.
+   */
+  copyBlocks(pool: KvPool, pairs: Int32Array): void;
 
   // ---- ops ----
   /** out[t, :] = row tokenIds[t] of the embedding table (dims [dim, vocab]), dequantized. */
@@ -149,15 +190,26 @@ export interface KernelBackend {
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void;
   /** Rotate pairs of each head in place. positions[t] is the absolute position of token t. */
   rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void;
-  /** Store k and v (each nTokens x kvDim) for positions startPos.. in layer `layer`. */
-  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void;
   /**
-   * Causal grouped-query attention: token t (position startPos + t) attends to cache positions
-   * 0..startPos+t. q is nTokens x (nHeads*headDim); out the same shape. As ggml computes it (llama.cpp
-   * and bitnet.cpp): q is rounded to F16 for its dot with the F16 keys, scores scaled by 1/sqrt(headDim),
-   * softmax with the max subtracted, probabilities rounded to F16 for their dot with the F16 values.
+   * Store k and v (each nTokens x kvDim) of `layer`: entry t's at position positions[t] of sequence slot seqs[t],
+   * through the block tables (the block must be in the table).
    */
-  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void;
+  kvWrite(pool: KvPool, layer: number, k: Tensor, v: Tensor, batch: KvBatch): void;
+  /**
+   * Causal grouped-query attention per entry: entry t attends to positions 0..positions[t] of sequence slot seqs[t],
+   * read through the block tables. q is nTokens x (nHeads * headDim); out the same shape; headDim is the pool's. As
+   * ggml computes it (llama.cpp and bitnet.cpp): q is rounded to F16 for its dot with the F16 keys, scores scaled by
+   * 1/sqrt(headDim), softmax with the max subtracted, probabilities rounded to F16 for their dot with the F16 values.
+   * The result of an entry does not depend on which blocks hold its positions or what else shares the step.
+   */
+  attention(out: Tensor, q: Tensor, pool: KvPool, layer: number, batch: KvBatch, nHeads: number, nKvHeads: number): void;
+  /**
+   * Context shift of sequence slot `seq`, every layer: the K and V of positions [from, to) move to positions
+   * [from + delta, to + delta) (delta < 0: the positions [from + delta, from) are dropped), and the keys are re-rotated
+   * by delta positions as ggml's rope does for a position of `delta` (llama.cpp's K shift: F16 read, rotation in f32,
+   * F16 rounding). Every block of [from + delta, to) must be in the table and not shared.
+   */
+  shiftKeys(pool: KvPool, seq: number, from: number, to: number, delta: number, theta: number, style: RopeStyle): void;
   /** x += y over n elements. */
   addInPlace(x: Tensor, y: Tensor, n: number): void;
   /** gate = relu(gate)^2 * up over n elements (BitNet b1.58 2B-4T FFN). */

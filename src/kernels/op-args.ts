@@ -11,14 +11,20 @@ function intAtLeast(op: string, field: string, n: number, min: number): void {
   if (!Number.isInteger(n) || n < min) throw bad(op, `${field} must be an integer >= ${min}, got ${n}`, { field, expected: min, actual: n });
 }
 
-/** createKvCache: positive sizes; a headDim, when given, divides kvDim. */
-export function checkKvCacheArgs(nLayers: number, contextLength: number, kvDim: number, headDim: number | undefined): void {
-  intAtLeast('createKvCache', 'nLayers', nLayers, 1);
-  intAtLeast('createKvCache', 'contextLength', contextLength, 1);
-  intAtLeast('createKvCache', 'kvDim', kvDim, 1);
-  if (headDim === undefined) return;
-  intAtLeast('createKvCache', 'headDim', headDim, 1);
-  if (kvDim % headDim !== 0) throw bad('createKvCache', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
+/** Most F16 values of one layer's K (or V) plane of a pool: a typed array's and a wasm32 offset's reach. */
+export const MAX_KV_PLANE_VALUES = 2 ** 30;
+
+/** createKvPool: positive sizes, headDim divides kvDim, one layer's plane within MAX_KV_PLANE_VALUES. */
+export function checkKvPoolArgs(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): void {
+  intAtLeast('createKvPool', 'nLayers', nLayers, 1);
+  intAtLeast('createKvPool', 'kvDim', kvDim, 1);
+  intAtLeast('createKvPool', 'headDim', headDim, 1);
+  intAtLeast('createKvPool', 'blockSize', blockSize, 1);
+  intAtLeast('createKvPool', 'nBlocks', nBlocks, 1);
+  if (kvDim % headDim !== 0) throw bad('createKvPool', `headDim ${headDim} must divide kvDim ${kvDim}`, { field: 'headDim', expected: kvDim, actual: headDim });
+  if (nBlocks * blockSize * kvDim > MAX_KV_PLANE_VALUES) {
+    throw bad('createKvPool', `${nBlocks} blocks of ${blockSize} x ${kvDim} values exceed ${MAX_KV_PLANE_VALUES} per layer`, { field: 'nBlocks', actual: nBlocks });
+  }
 }
 
 /** rope: token and head counts, an even headDim, a known style, a positive finite theta, a non-negative integer position per token. */
@@ -35,9 +41,9 @@ export function checkRopeArgs(nTokens: number, nHeads: number, headDim: number, 
 
 /**
  * Throws BAD_ARGUMENT unless nHeads, nKvHeads and headDim are positive integers, nHeads is a multiple of nKvHeads,
- * nKvHeads * headDim is the cache's kvDim, and headDim is the one the cache was created with (when it was given).
+ * nKvHeads * headDim is the pool's kvDim, and headDim is the one the pool was created with.
  */
-export function checkAttentionShape(nHeads: number, nKvHeads: number, headDim: number, cache: { readonly kvDim: number; readonly headDim?: number | undefined }): void {
+export function checkAttentionShape(nHeads: number, nKvHeads: number, headDim: number, cache: { readonly kvDim: number; readonly headDim: number }): void {
   intAtLeast('attention', 'nHeads', nHeads, 1);
   intAtLeast('attention', 'nKvHeads', nKvHeads, 1);
   intAtLeast('attention', 'headDim', headDim, 1);
@@ -49,7 +55,7 @@ export function checkAttentionShape(nHeads: number, nKvHeads: number, headDim: n
       kvDim: cache.kvDim,
     });
   }
-  if (cache.headDim !== undefined && cache.headDim !== headDim) {
+  if (cache.headDim !== headDim) {
     throw bad('attention', `headDim ${headDim} differs from the ${cache.headDim} the cache was created with`, { field: 'headDim', expected: cache.headDim, actual: headDim });
   }
 }

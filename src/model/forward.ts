@@ -2,15 +2,15 @@
 // Layer math per FORMATS.md "The BitNet b1.58 layer" (bitnet.cpp fork build_bitnet_158, llama.cpp build_bitnet).
 
 import { BitNetError } from '../errors.js';
-import type { KernelBackend, KvCache, Tensor } from '../kernels/backend.js';
+import type { KernelBackend, KvPool, StepBatch, Tensor } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
-/** Activation tensors for up to `maxBatch` tokens at once, allocated once in backend memory. */
+/** Activation tensors for up to `maxBatch` entries at once, allocated once in backend memory. */
 export interface ForwardState {
   readonly maxBatch: number;
-  /** When true, `logits` holds maxBatch rows and forward fills one per token. */
-  readonly allLogits: boolean;
+  /** Rows the logits tensor holds: the most entries one step may want logits of. */
+  readonly maxLogitRows: number;
   readonly x: Tensor; // residual stream  [maxBatch, dim]
   readonly xb: Tensor; // normed input     [maxBatch, dim]
   readonly q: Tensor; // queries          [maxBatch, dim]
@@ -20,26 +20,25 @@ export interface ForwardState {
   readonly proj: Tensor; // projection out [maxBatch, dim]
   readonly hb: Tensor; // ffn gate         [maxBatch, ffnDim]
   readonly hb2: Tensor; // ffn up          [maxBatch, ffnDim]
-  readonly logits: Tensor; // [allLogits ? maxBatch : 1, vocab]
-  readonly positions: Int32Array; // [maxBatch], host memory
-  readonly lastRow: Int32Array; // [1], host memory: the row whose logits a prompt batch wants
-  readonly cache: KvCache;
+  readonly logits: Tensor; // [maxLogitRows, vocab]
+  /** The paged K/V of every sequence; the caller sets its block tables before each step. */
+  readonly pool: KvPool;
 }
 
 /** Floats `createForwardState` allocates (for the backend's memory plan). */
-export function forwardStateFloats(c: ModelConfig, maxBatch: number, allLogits: boolean): number {
-  return maxBatch * (5 * c.dim + 2 * c.kvDim + 2 * c.ffnDim) + (allLogits ? maxBatch : 1) * c.vocabSize;
+export function forwardStateFloats(c: ModelConfig, maxBatch: number, maxLogitRows: number): number {
+  return maxBatch * (5 * c.dim + 2 * c.kvDim + 2 * c.ffnDim) + maxLogitRows * c.vocabSize;
 }
 
-/** KV cache bytes (F16 K and V for every layer). */
-export function kvCacheBytes(c: ModelConfig, contextLength: number): number {
-  return 2 * 2 * c.nLayers * contextLength * c.kvDim;
+/** KV bytes of `positions` positions (F16 K and V for every layer). */
+export function kvCacheBytes(c: ModelConfig, positions: number): number {
+  return 2 * 2 * c.nLayers * positions * c.kvDim;
 }
 
-export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBatch: number, contextLength: number, allLogits: boolean): ForwardState {
+export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBatch: number, maxLogitRows: number, pool: KvPool): ForwardState {
   return {
     maxBatch,
-    allLogits,
+    maxLogitRows,
     x: backend.alloc(maxBatch * c.dim),
     xb: backend.alloc(maxBatch * c.dim),
     q: backend.alloc(maxBatch * c.dim),
@@ -49,51 +48,50 @@ export function createForwardState(backend: KernelBackend, c: ModelConfig, maxBa
     proj: backend.alloc(maxBatch * c.dim),
     hb: backend.alloc(maxBatch * c.ffnDim),
     hb2: backend.alloc(maxBatch * c.ffnDim),
-    logits: backend.alloc((allLogits ? maxBatch : 1) * c.vocabSize),
-    positions: new Int32Array(maxBatch),
-    lastRow: new Int32Array(1),
-    cache: backend.createKvCache(c.nLayers, contextLength, c.kvDim, c.headDim),
+    logits: backend.alloc(maxLogitRows * c.vocabSize),
+    pool,
   };
 }
 
 /**
- * What a forward call leaves for the caller: the logits (see `forward`), nothing (a prompt batch before the last), or
- * the hidden states: the final-norm output rmsnorm(x) * output_norm of every token, the rows the output projection
- * would read (embeddings).
+ * What a forward call leaves for the caller: the logits of the batch's logitRows, nothing (a prompt chunk before the
+ * last), or the hidden states: the final-norm output rmsnorm(x) * output_norm of every entry, the rows the output
+ * projection would read (embeddings).
  */
 export type ForwardOutput = 'logits' | 'none' | 'hidden';
 
-/**
- * Record `tokens` (at most maxBatch) at positions startPos.. through the model, appending their K/V to the cache.
- * With output 'logits' returns the logits tensor: row 0 holds the last token's logits, or row t token t's when the
- * state has allLogits. With 'hidden' returns xb, row t holding token t's final-norm output [n, dim]. The caller
- * brackets the call with be.beginStep() / be.endStep() and reads the result after endStep (docs/next-shape.md section 2).
- */
-export function forward(
-  be: KernelBackend,
-  c: ModelConfig,
-  w: ModelWeights,
-  s: ForwardState,
-  tokens: readonly number[],
-  startPos: number,
-  output: ForwardOutput = 'logits',
-): Tensor {
+/** A StepBatch of one sequence (slot `seq`): `tokens` at positions startPos.., logits of the last entry or none. */
+export function singleSequenceBatch(tokens: readonly number[], startPos: number, wantLogits: boolean, seq = 0): StepBatch {
   const n = tokens.length;
+  const positions = new Int32Array(n);
+  for (let t = 0; t < n; t++) positions[t] = startPos + t;
+  return { nTokens: n, tokens: Int32Array.from(tokens), positions, seqs: new Int32Array(n).fill(seq), logitRows: wantLogits ? Int32Array.of(n - 1) : new Int32Array(0) };
+}
+
+/**
+ * Record one step of `batch` (at most maxBatch entries, each at its (sequence, position)) through the model, storing
+ * every entry's K/V in the pool through the block tables the caller set. With output 'logits' returns the logits
+ * tensor: row i holds entry logitRows[i]'s logits. With 'hidden' returns xb, row t holding entry t's final-norm output
+ * [n, dim]. The caller brackets the call with be.beginStep() / be.endStep() and reads the result after endStep
+ * (docs/next-shape.md section 2).
+ */
+export function forward(be: KernelBackend, c: ModelConfig, w: ModelWeights, s: ForwardState, batch: StepBatch, output: ForwardOutput = 'logits'): Tensor {
+  const n = batch.nTokens;
   const { dim, ffnDim, nHeads, nKvHeads, headDim, rmsEps: eps } = c;
-  if (n < 1 || n > s.maxBatch) throw new BitNetError('BAD_ARGUMENT', `forward: batch of ${n} tokens, expected 1..${s.maxBatch}`);
-  if (startPos < 0 || startPos + n > s.cache.contextLength) {
-    throw new BitNetError('CONTEXT_OVERFLOW', `positions ${startPos}..${startPos + n - 1} exceed the context length ${s.cache.contextLength}`, {
-      details: { startPos, nTokens: n, contextLength: s.cache.contextLength },
-    });
-  }
+  const rows = batch.logitRows;
+  if (!Number.isInteger(n) || n < 1 || n > s.maxBatch) throw new BitNetError('BAD_ARGUMENT', `forward: batch of ${n} entries, expected 1..${s.maxBatch}`);
+  if (batch.tokens.length < n || batch.positions.length < n || batch.seqs.length < n) throw new BitNetError('BAD_ARGUMENT', `forward: the batch's arrays hold fewer than ${n} entries`);
   for (let t = 0; t < n; t++) {
-    const id = tokens[t];
-    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
-    s.positions[t] = startPos + t;
+    const id = batch.tokens[t];
+    if (id < 0 || id >= c.vocabSize) throw new BitNetError('BAD_ARGUMENT', `token id ${id} out of range [0, ${c.vocabSize})`, { details: { token: id } });
+  }
+  if (output === 'logits') {
+    if (rows.length < 1 || rows.length > s.maxLogitRows) throw new BitNetError('BAD_ARGUMENT', `forward: ${rows.length} logit rows, expected 1..${s.maxLogitRows}`);
+    for (const r of rows) if (r < 0 || r >= n) throw new BitNetError('BAD_ARGUMENT', `forward: logit row ${r} is not an entry of the batch (0..${n - 1})`);
   }
 
   // x = token embeddings                                           [n, dim]
-  be.embed(s.x, w.tokenEmbedding, tokens);
+  be.embed(s.x, w.tokenEmbedding, batch.tokens.subarray(0, n));
 
   for (let l = 0; l < c.nLayers; l++) {
     const L = w.layers[l];
@@ -106,12 +104,13 @@ export function forward(
       { out: s.k, w: L.wk, scale: L.scales.k },
       { out: s.v, w: L.wv, scale: L.scales.v },
     ]);
-    // rotate q and k by position
-    be.rope(s.q, n, nHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
-    be.rope(s.k, n, nKvHeads, headDim, s.positions, c.ropeTheta, c.ropeStyle);
-    // append k, v to the cache; att = softmax(q k^T / sqrt(headDim)) v over positions 0..pos
-    be.kvWrite(s.cache, l, s.k, s.v, startPos, n);
-    be.attention(s.att, s.q, s.cache, l, startPos, n, nHeads, nKvHeads, headDim);
+    // rotate q and k by each entry's position
+    be.rope(s.q, n, nHeads, headDim, batch.positions, c.ropeTheta, c.ropeStyle);
+    be.rope(s.k, n, nKvHeads, headDim, batch.positions, c.ropeTheta, c.ropeStyle);
+    // store k, v at (seq, pos) through the block tables; att = softmax(q k^T / sqrt(headDim)) v over each entry's own
+    // sequence, positions 0..pos
+    be.kvWrite(s.pool, l, s.k, s.v, batch);
+    be.attention(s.att, s.q, s.pool, l, batch, nHeads, nKvHeads);
     // att = rmsnorm(att) * attn_sub_norm (BitNet only)
     if (L.attnSubNorm !== undefined) be.rmsnorm(s.att, s.att, L.attnSubNorm, n, dim, eps);
     // x += bitlinear(att, Wo)
@@ -135,24 +134,18 @@ export function forward(
     be.addInPlace(s.x, s.proj, n * dim);
   }
 
-  // logits = (rmsnorm(x) * output_norm) @ output^T: every token, or only the last, or none (a prompt batch before the last)
   if (output === 'none') return s.logits;
-  // xb = rmsnorm(x) * output_norm of every token, without the projection (embeddings)  [n, dim]
+  // xb = rmsnorm(x) * output_norm of every entry, without the projection (embeddings)  [n, dim]
   if (output === 'hidden') {
     be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
     return s.xb;
   }
-  if (s.allLogits) {
-    be.rmsnorm(s.xb, s.x, w.outputNorm, n, dim, eps);
-    be.matmul(s.logits, w.output, s.xb, n);
-    return s.logits;
-  }
-  // xb = x[n - 1] (a batch wants only its last token's logits; a single token is row 0 already)
-  if (n > 1) {
-    s.lastRow[0] = n - 1;
-    be.gatherRows(s.xb, s.x, s.lastRow, dim);
-  }
-  be.rmsnorm(s.xb, n > 1 ? s.xb : s.x, w.outputNorm, 1, dim, eps);
-  be.matmul(s.logits, w.output, s.xb, 1);
+  // logits = (rmsnorm(x[logitRows]) * output_norm) @ output^T                          [nOut, vocab]
+  const nOut = rows.length;
+  let identity = nOut === n;
+  for (let i = 0; identity && i < nOut; i++) identity = rows[i] === i;
+  if (!identity) be.gatherRows(s.xb, s.x, rows, dim); // x's rows are already in order when every entry wants its logits
+  be.rmsnorm(s.xb, identity ? s.x : s.xb, w.outputNorm, nOut, dim, eps);
+  be.matmul(s.logits, w.output, s.xb, nOut);
   return s.logits;
 }

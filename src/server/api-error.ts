@@ -90,6 +90,9 @@ export function toApiError(e: unknown): ApiError {
         return new ApiError(400, e.message, { apiCode: e.code.toLowerCase() });
       case 'DISPOSED':
         return new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
+      case 'KV_CACHE_FULL':
+        // parallel generations share the model's KV cache: this one did not fit beside the others now
+        return new ApiError(503, 'The KV cache is full with other requests; retry shortly.', { apiCode: 'kv_cache_full', headers: { 'retry-after': '1' } });
       case 'ABORTED':
         return new ApiError(499, 'The request was cancelled.', { type: 'invalid_request_error', apiCode: 'cancelled' });
       default:

@@ -86,7 +86,7 @@ const KNOWN_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/em
 
 export function createServerApp(model: LoadedModel | Promise<LoadedModel>, opts: ServerOptions = {}): ServerApp {
   const options = resolveServerOptions(opts);
-  const queue = new GenerationQueue(options.maxQueue);
+  const queue = new GenerationQueue(options.maxQueue, options.parallel);
   const metrics = new ServerMetrics();
   const generations = new GenerationRunner({ options, queue, metrics });
 

@@ -1,7 +1,7 @@
 // The generation glue between routes and the model: queue places, cancellation (client, stall, shutdown), and a job run to one JSON body or to an SSE stream.
 
 import { BitNetError, isBitNetError } from '../errors.js';
-import type { ChatMessage, GeneratedPiece, GenerateOptions, LoadedModel, Usage } from '../engine/types.js';
+import type { ChatMessage, GeneratedPiece, GenerateOptions, LoadedModel, SequenceHandle, Usage } from '../engine/types.js';
 import { yieldToEventLoop } from '../engine/yield.js';
 import { ApiError, toApiError } from './api-error.js';
 import type { GenerationQueue, QueueTicket } from './generation-queue.js';
@@ -50,6 +50,18 @@ export interface GenerationRunnerDeps {
   readonly options: ResolvedServerOptions;
   readonly queue: GenerationQueue;
   readonly metrics: ServerMetrics;
+}
+
+/** A new sequence of the model and the prompt's token ids for it; undefined for a model without sequences (one at a time). */
+function sequenceFor(m: LoadedModel, job: GenerationJob): { handle: SequenceHandle; prompt: readonly number[] } | undefined {
+  if (m.createSequence === undefined || m.chatTokens === undefined) return undefined;
+  const prompt =
+    job.kind === 'chat'
+      ? m.chatTokens(job.messages)
+      : typeof job.prompt === 'string'
+        ? m.tokenize(job.prompt, job.options.addBos === undefined ? {} : { addBos: job.options.addBos })
+        : job.prompt;
+  return { handle: m.createSequence(), prompt };
 }
 
 /** Runs accepted generations one queue place at a time, and aborts them all on close(). */
@@ -274,9 +286,21 @@ export class GenerationRunner {
     signal: AbortSignal,
     onPiece: (piece: GeneratedPiece) => Promise<void> | void,
   ): Promise<JobEnd> {
-    const metrics = this.#metrics;
     const options: GenerateOptions = { ...job.options, signal };
-    const pieces = job.kind === 'chat' ? m.chat(job.messages, options) : m.generate(job.prompt, options);
+    // parallel mode: the generation runs on a sequence of its own, so the engine batches its steps with the others'.
+    // The sequence is freed after: its full blocks stay in the model's prefix cache, so a request sharing the prompt
+    // (a chat growing turn by turn) reuses them, and idle blocks never hold memory a running request needs.
+    const seq = this.#options.parallel > 1 ? sequenceFor(m, job) : undefined;
+    try {
+      const pieces = seq !== undefined ? seq.handle.generate(seq.prompt, options) : job.kind === 'chat' ? m.chat(job.messages, options) : m.generate(job.prompt, options);
+      return await this.#drain(pieces, job, signal, onPiece);
+    } finally {
+      seq?.handle.free();
+    }
+  }
+
+  async #drain(pieces: AsyncIterable<GeneratedPiece>, job: GenerationJob, signal: AbortSignal, onPiece: (piece: GeneratedPiece) => Promise<void> | void): Promise<JobEnd> {
+    const metrics = this.#metrics;
     let completionTokens = 0;
     let first = true;
     for await (const piece of pieces) {

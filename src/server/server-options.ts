@@ -1,9 +1,12 @@
 // The server's options (ServerOptions), their named defaults, and the resolved form the routes and generation glue share.
 
 import type { LoadedModel } from '../engine/types.js';
+import { BitNetError } from '../errors.js';
 import type { ClientAbortPhase } from './server-metrics.js';
 
 export const DEFAULT_MAX_QUEUE = 16;
+/** Most generations ServerOptions.parallel may run at once (a step's logits rows: LoadOptions.maxBatchSequences <= 128). */
+export const MAX_PARALLEL = 64;
 /** Request bodies above this are refused with 413 (a 4k-token chat is ~20 KB of JSON). */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -25,6 +28,12 @@ export interface ServerOptions {
   readonly corsOrigin?: string;
   /** Generations that may wait behind the running one (default 16); more get 429. */
   readonly maxQueue?: number;
+  /**
+   * Generations that run at once (default 1), each on its own sequence of the model, their decode tokens batched into
+   * shared forward steps; needs a model with createSequence (BitNet). The KV cache they share is the model's
+   * (LoadOptions.kvMemory).
+   */
+  readonly parallel?: number;
   /** Largest accepted request body in bytes (default 1 MiB); more gets 413. */
   readonly maxBodyBytes?: number;
   /** Milliseconds a request body may take to arrive after its headers (default 30 s); longer gets 408. */
@@ -54,6 +63,7 @@ export interface ServerOptions {
 /** ServerOptions with every default applied. */
 export interface ResolvedServerOptions {
   readonly maxQueue: number;
+  readonly parallel: number;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
   readonly streamStallTimeoutMs: number;
@@ -68,8 +78,13 @@ export interface ResolvedServerOptions {
 }
 
 export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions {
+  const parallel = opts.parallel ?? 1;
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) {
+    throw new BitNetError('BAD_ARGUMENT', `parallel must be an integer in 1..${MAX_PARALLEL}, got ${parallel}`, { details: { field: 'parallel', actual: parallel } });
+  }
   return {
     maxQueue: opts.maxQueue ?? DEFAULT_MAX_QUEUE,
+    parallel,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
     streamStallTimeoutMs: opts.streamStallTimeoutMs ?? DEFAULT_STREAM_STALL_TIMEOUT_MS,

@@ -20,7 +20,7 @@ import { packI2s } from '../../src/formats/i2s.js';
 import { packTq1_0 } from '../../src/formats/tq1_0.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
 import { nativeActivationQuant } from '../../src/formats/index.js';
-import type { ActivationQuant, KernelBackend, KvCache, MemoryPlan, RopeStyle, Tensor, Weight } from '../../src/kernels/backend.js';
+import type { ActivationQuant, KernelBackend, KvBatch, KvPool, MemoryPlan, RopeStyle, Tensor, Weight } from '../../src/kernels/backend.js';
 import { type SeededRng, seededRng } from './seeded-rng.js';
 
 type MakeBackend = () => Promise<KernelBackend> | KernelBackend;
@@ -87,6 +87,73 @@ function roundToF16(v: number): number {
 }
 
 // ---------------------------------------------------------------- backend plumbing
+
+// ---------------------------------------------------------------- paged attention helpers
+
+/** A KvBatch of (sequence slot, position) entries. */
+function kvBatch(entries: readonly (readonly [number, number])[]): KvBatch {
+  return { nTokens: entries.length, seqs: Int32Array.from(entries, (e) => e[0]), positions: Int32Array.from(entries, (e) => e[1]) };
+}
+
+/** The block ids 0..nBlocks-1 in a seeded random order. */
+function shuffledBlocks(rng: SeededRng, nBlocks: number): Int32Array {
+  const ids = Int32Array.from({ length: nBlocks }, (_, i) => i);
+  for (let i = nBlocks - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  return ids;
+}
+
+/**
+ * Attention per entry in float64 over each sequence's contiguous F16-rounded K/V (kRef[seq][pos * kvDim + i]): q rounded
+ * to F16, softmax with the max subtracted, probabilities rounded to F16. Also the largest |v| read.
+ */
+function expectedAttention(q: ArrayLike<number>, batch: KvBatch, kRef: readonly Float64Array[], vRef: readonly Float64Array[], nHeads: number, nKvHeads: number, headDim: number): { expected: Float64Array; maxV: number } {
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const expected = new Float64Array(batch.nTokens * nHeads * headDim);
+  let maxV = 0;
+  for (let t = 0; t < batch.nTokens; t++) {
+    const [kr, vr] = [kRef[batch.seqs[t]], vRef[batch.seqs[t]]];
+    const nPos = batch.positions[t] + 1;
+    for (let h = 0; h < nHeads; h++) {
+      const kvOff = Math.floor(h / group) * headDim;
+      const s = new Float64Array(nPos);
+      for (let p = 0; p < nPos; p++) {
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += roundToF16(q[(t * nHeads + h) * headDim + d]) * kr[p * kvDim + kvOff + d];
+        s[p] = dot / Math.sqrt(headDim);
+      }
+      const m = Math.max(...s);
+      let z = 0;
+      for (let p = 0; p < nPos; p++) z += Math.exp(s[p] - m);
+      for (let p = 0; p < nPos; p++) {
+        const prob = roundToF16(Math.exp(s[p] - m) / z);
+        for (let d = 0; d < headDim; d++) {
+          const v = vr[p * kvDim + kvOff + d];
+          maxV = Math.max(maxV, Math.abs(v));
+          expected[(t * nHeads + h) * headDim + d] += prob * v;
+        }
+      }
+    }
+  }
+  return { expected, maxV };
+}
+
+/** One head's row rotated by `pos` positions (rope in float64: angle pos * theta^(-2i / headDim)). */
+function rotate(row: ArrayLike<number>, pos: number, theta: number, style: RopeStyle): Float64Array {
+  const headDim = row.length;
+  const half = headDim / 2;
+  const out = Float64Array.from(row);
+  for (let i = 0; i < half; i++) {
+    const angle = pos * theta ** ((-2 * i) / headDim);
+    const [i0, i1] = style === 'neox' ? [i, i + half] : [2 * i, 2 * i + 1];
+    out[i0] = row[i0] * Math.cos(angle) - row[i1] * Math.sin(angle);
+    out[i1] = row[i0] * Math.sin(angle) + row[i1] * Math.cos(angle);
+  }
+  return out;
+}
 
 interface PlanParts {
   weightBytes?: number;
@@ -933,7 +1000,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
       }
     });
 
-    describe('kvWrite + attention (F16 cache, causal, GQA)', () => {
+    describe('kvWrite + attention (paged F16 cache, causal, GQA)', () => {
       const cases: [number, number, number][] = [
         [1, 1, 16],
         [4, 2, 64],
@@ -945,15 +1012,16 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         [10, 2, 72],
         [8, 1, 13],
       ];
-      // each case on a cache created without headDim (position-major in the wasm backend) and with it (head-major)
-      for (const [nHeads, nKvHeads, headDim, layoutHeadDim] of cases.flatMap(([h, kv, d]) => [[h, kv, d, undefined] as const, [h, kv, d, d] as const])) {
-        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}${layoutHeadDim === undefined ? '' : ' (cache created with headDim)'}: prefill, then decode, two layers`, async () => {
-          const rng = seededRng(6000 + nHeads * 31 + nKvHeads * 7 + headDim);
+      // each case on a contiguous block table (blocks 0, 1, ... of 16 positions) and on a shuffled one (blocks of 4 in
+      // a random order among spare blocks): the results must not depend on where the positions sit
+      for (const [nHeads, nKvHeads, headDim, layout] of cases.flatMap(([h, kv, d]) => [[h, kv, d, 'contiguous'] as const, [h, kv, d, 'shuffled'] as const])) {
+        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}, ${layout} block table: prefill, then decode, two layers`, async () => {
+          const rng = seededRng(6000 + nHeads * 31 + nKvHeads * 7 + headDim + (layout === 'shuffled' ? 1 : 0));
           const nLayers = 2;
           const contextLength = 24;
+          const blockSize = layout === 'contiguous' ? 16 : 4;
           const kvDim = nKvHeads * headDim;
           const qDim = nHeads * headDim;
-          const group = nHeads / nKvHeads;
           // Steps: (startPos, nTokens) — a prefill chunk, single-token decodes, another chunk.
           const steps: [number, number][] = [
             [0, 5],
@@ -963,15 +1031,19 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             [10, 1],
           ];
           const maxTokens = 5;
+          const nTable = Math.ceil(contextLength / blockSize);
+          const nBlocks = nTable + 3;
+          const table = layout === 'contiguous' ? Int32Array.from({ length: nTable }, (_, i) => i) : shuffledBlocks(rng, nBlocks).slice(0, nTable);
           // The suite's own copy of the cache, rounded to F16 as the contract says.
           const kRef = Array.from({ length: nLayers }, () => new Float64Array(contextLength * kvDim));
           const vRef = Array.from({ length: nLayers }, () => new Float64Array(contextLength * kvDim));
           await withBackend(
             make,
-            { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * contextLength * kvDim },
+            { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * nBlocks * blockSize * kvDim },
             async (be) => {
-              const cache: KvCache = be.createKvCache(nLayers, contextLength, kvDim, layoutHeadDim);
-              expect([cache.nLayers, cache.contextLength, cache.kvDim]).toEqual([nLayers, contextLength, kvDim]);
+              const pool: KvPool = be.createKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+              expect([pool.nLayers, pool.kvDim, pool.headDim, pool.blockSize, pool.nBlocks]).toEqual([nLayers, kvDim, headDim, blockSize, nBlocks]);
+              be.setBlockTables(pool, table, 1, nTable);
               const kT = be.alloc(maxTokens * kvDim);
               const vT = be.alloc(maxTokens * kvDim);
               const qT = be.alloc(maxTokens * qDim);
@@ -980,6 +1052,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               const vb = new Float32Array(maxTokens * kvDim);
               const qb = new Float32Array(maxTokens * qDim);
               for (const [startPos, nTokens] of steps) {
+                const batch = kvBatch(Array.from({ length: nTokens }, (_, t) => [0, startPos + t]));
                 for (let layer = 0; layer < nLayers; layer++) {
                   for (let i = 0; i < nTokens * kvDim; i++) {
                     kb[i] = rng.normal();
@@ -990,38 +1063,14 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
                   // k and v are rewritten for the next layer: the write must not change what this kvWrite stored
                   be.write(kT, kb);
                   be.write(vT, vb);
-                  be.kvWrite(cache, layer, kT, vT, startPos, nTokens);
+                  be.kvWrite(pool, layer, kT, vT, batch);
                 }
                 for (let layer = 0; layer < nLayers; layer++) {
                   for (let i = 0; i < nTokens * qDim; i++) qb[i] = rng.normal() * 2;
                   be.write(qT, qb);
-                  const expected = new Float64Array(nTokens * qDim);
-                  let maxV = 0;
-                  for (let t = 0; t < nTokens; t++) {
-                    const nPos = startPos + t + 1;
-                    for (let h = 0; h < nHeads; h++) {
-                      const kvOff = Math.floor(h / group) * headDim;
-                      const s = new Float64Array(nPos);
-                      for (let p = 0; p < nPos; p++) {
-                        let dot = 0;
-                        for (let d = 0; d < headDim; d++) dot += roundToF16(qb[(t * nHeads + h) * headDim + d]) * kRef[layer][p * kvDim + kvOff + d];
-                        s[p] = dot / Math.sqrt(headDim);
-                      }
-                      const m = Math.max(...s);
-                      let z = 0;
-                      for (let p = 0; p < nPos; p++) z += Math.exp(s[p] - m);
-                      for (let p = 0; p < nPos; p++) {
-                        const prob = roundToF16(Math.exp(s[p] - m) / z);
-                        for (let d = 0; d < headDim; d++) {
-                          const v = vRef[layer][p * kvDim + kvOff + d];
-                          maxV = Math.max(maxV, Math.abs(v));
-                          expected[(t * nHeads + h) * headDim + d] += prob * v;
-                        }
-                      }
-                    }
-                  }
+                  const { expected, maxV } = expectedAttention(qb, batch, [kRef[layer]], [vRef[layer]], nHeads, nKvHeads, headDim);
                   be.write(outT, new Float32Array(outT.nElements).fill(NaN));
-                  be.attention(outT, qT, cache, layer, startPos, nTokens, nHeads, nKvHeads, headDim);
+                  be.attention(outT, qT, pool, layer, batch, nHeads, nKvHeads);
                   const out = await got(be, outT);
                   // One F16 ulp of a probability (~1e-3 relative) may round the other way in the backend's
                   // own summation order; the tolerance allows that and nothing coarser.
@@ -1031,6 +1080,128 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
               }
             },
           );
+        });
+      }
+
+      // one step mixing sequences: prefill chunks and decode tokens of three sequences whose blocks interleave in the pool
+      for (const [nHeads, nKvHeads, headDim] of [cases[1], cases[3], cases[6]]) {
+        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}: a batch mixing three sequences on shuffled block tables`, async () => {
+          const rng = seededRng(6500 + nHeads * 31 + nKvHeads * 7 + headDim);
+          const blockSize = 4;
+          const maxBlocks = 4;
+          const nSeqs = 3;
+          const nBlocks = nSeqs * maxBlocks + 2;
+          const kvDim = nKvHeads * headDim;
+          const qDim = nHeads * headDim;
+          const tables = shuffledBlocks(rng, nBlocks).slice(0, nSeqs * maxBlocks);
+          const kRef = Array.from({ length: nSeqs }, () => new Float64Array(maxBlocks * blockSize * kvDim));
+          const vRef = Array.from({ length: nSeqs }, () => new Float64Array(maxBlocks * blockSize * kvDim));
+          // (seq, position) entries of each step: three prefills at once, then decodes beside a prefill chunk
+          const steps: [number, number][][] = [
+            [...[0, 1, 2, 3, 4].map((p) => [0, p] as [number, number]), [1, 0], [1, 1], [1, 2], ...[0, 1, 2, 3, 4, 5, 6].map((p) => [2, p] as [number, number])],
+            [[0, 5], [1, 3], [1, 4], [2, 7]],
+            [[2, 8], [0, 6]],
+          ];
+          const maxTokens = 15;
+          await withBackend(make, { activationFloats: 4 * maxTokens * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nBlocks * blockSize * kvDim }, async (be) => {
+            const pool = be.createKvPool(1, kvDim, headDim, blockSize, nBlocks);
+            be.setBlockTables(pool, tables, nSeqs, maxBlocks);
+            const kT = be.alloc(maxTokens * kvDim);
+            const vT = be.alloc(maxTokens * kvDim);
+            const qT = be.alloc(maxTokens * qDim);
+            const outT = poisoned(be, maxTokens * qDim);
+            for (const entries of steps) {
+              const batch = kvBatch(entries);
+              const n = entries.length;
+              const kb = new Float32Array(n * kvDim);
+              const vb = new Float32Array(n * kvDim);
+              entries.forEach(([s, p], t) => {
+                for (let i = 0; i < kvDim; i++) {
+                  kb[t * kvDim + i] = rng.normal();
+                  vb[t * kvDim + i] = rng.normal();
+                  kRef[s][p * kvDim + i] = roundToF16(kb[t * kvDim + i]);
+                  vRef[s][p * kvDim + i] = roundToF16(vb[t * kvDim + i]);
+                }
+              });
+              be.write(kT, kb);
+              be.write(vT, vb);
+              be.kvWrite(pool, 0, kT, vT, batch);
+              const qb = new Float32Array(n * qDim);
+              for (let i = 0; i < qb.length; i++) qb[i] = rng.normal() * 2;
+              be.write(qT, qb);
+              const { expected, maxV } = expectedAttention(qb, batch, kRef, vRef, nHeads, nKvHeads, headDim);
+              be.write(outT, new Float32Array(outT.nElements).fill(NaN));
+              be.attention(outT, qT, pool, 0, batch, nHeads, nKvHeads);
+              const out = await got(be, outT);
+              expectClose(`mixed attention, entries ${JSON.stringify(entries)}`, out, 0, expected, () => 2e-3 * maxV);
+              expectGuard('attention', out, n * qDim);
+            }
+          });
+        });
+      }
+
+      for (const style of ['neox', 'normal'] as const) {
+        it(`copyBlocks copies every layer; shiftKeys (${style}) moves positions down and re-rotates their keys`, async () => {
+          const rng = seededRng(style === 'neox' ? 6601 : 6602);
+          const [nHeads, nKvHeads, headDim, nLayers, blockSize, nBlocks, theta] = [4, 2, 16, 2, 4, 8, 10000];
+          const kvDim = nKvHeads * headDim;
+          const qDim = nHeads * headDim;
+          const n = 10;
+          const kRef = Array.from({ length: nLayers }, () => new Float64Array(12 * kvDim));
+          const vRef = Array.from({ length: nLayers }, () => new Float64Array(12 * kvDim));
+          await withBackend(make, { activationFloats: 4 * n * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * nBlocks * blockSize * kvDim }, async (be) => {
+            const pool = be.createKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+            // slot 0 on blocks 5, 2, 7; slot 1 gets a copy of slot 0's first block (block 0) and shares the others
+            const tables = Int32Array.of(5, 2, 7, 0, 2, 7);
+            be.setBlockTables(pool, tables, 2, 3);
+            const batch = kvBatch(Array.from({ length: n }, (_, p) => [0, p]));
+            const kT = be.alloc(n * kvDim);
+            const vT = be.alloc(n * kvDim);
+            for (let layer = 0; layer < nLayers; layer++) {
+              const kb = rng.f32(n * kvDim, -2, 2);
+              const vb = rng.f32(n * kvDim, -2, 2);
+              for (let i = 0; i < n * kvDim; i++) [kRef[layer][i], vRef[layer][i]] = [roundToF16(kb[i]), roundToF16(vb[i])];
+              be.write(kT, kb);
+              be.write(vT, vb);
+              be.kvWrite(pool, layer, kT, vT, batch);
+            }
+            be.copyBlocks(pool, Int32Array.of(5, 0));
+            // slot 0 then overwrites its positions 0..3: the copy must keep the old values
+            const over = kvBatch([0, 1, 2, 3].map((p) => [0, p]));
+            for (let layer = 0; layer < nLayers; layer++) {
+              be.write(kT, rng.f32(4 * kvDim, -2, 2));
+              be.kvWrite(pool, layer, kT, kT, over);
+            }
+            const qT = be.alloc(qDim);
+            const outT = poisoned(be, qDim);
+            const qb = rng.f32(qDim, -2, 2);
+            be.write(qT, qb);
+            for (let layer = 0; layer < nLayers; layer++) {
+              const at9 = kvBatch([[1, 9]]);
+              const { expected, maxV } = expectedAttention(qb, at9, [kRef[layer], kRef[layer]], [vRef[layer], vRef[layer]], nHeads, nKvHeads, headDim);
+              be.attention(outT, qT, pool, layer, at9, nHeads, nKvHeads);
+              expectClose(`attention of the copied block's sequence, layer ${layer}`, await got(be, outT), 0, expected, () => 2e-3 * maxV);
+            }
+            // shift slot 1: positions 6..9 move to 2..5 (positions 2..5 dropped), keys rotated by -4 positions
+            be.shiftKeys(pool, 1, 6, 10, -4, theta, style);
+            for (let layer = 0; layer < nLayers; layer++) {
+              const k = kRef[layer].slice();
+              const v = vRef[layer].slice();
+              for (let p = 2; p < 6; p++) {
+                for (let h = 0; h < nKvHeads; h++) {
+                  const base = h * headDim;
+                  const row = kRef[layer].subarray((p + 4) * kvDim + base, (p + 4) * kvDim + base + headDim);
+                  const rotated = rotate(row, -4, theta, style);
+                  for (let d = 0; d < headDim; d++) k[p * kvDim + base + d] = roundToF16(rotated[d]);
+                }
+                for (let i = 0; i < kvDim; i++) v[p * kvDim + i] = vRef[layer][(p + 4) * kvDim + i];
+              }
+              const at5 = kvBatch([[1, 5]]);
+              const { expected, maxV } = expectedAttention(qb, at5, [k, k], [v, v], nHeads, nKvHeads, headDim);
+              be.attention(outT, qT, pool, layer, at5, nHeads, nKvHeads);
+              expectClose(`attention after shiftKeys, layer ${layer}`, await got(be, outT), 0, expected, () => 2e-3 * maxV);
+            }
+          });
         });
       }
     });
@@ -1209,12 +1380,17 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
           throwsBitNet('matmul with x too short', () => be.matmul(be.alloc(4), ok, be.alloc(3), 1));
           throwsBitNet('matmul with out too short', () => be.matmul(be.alloc(1), ok, be.alloc(4), 1));
           throwsBitNet('matmul with an x that is not a tensor of this backend', () => be.matmul(be.alloc(2), ok, { nElements: 4 }, 1), 'BAD_ARGUMENT');
-          const cache = be.createKvCache(1, 8, 4);
-          throwsBitNet('kvWrite past the context', () => be.kvWrite(cache, 0, be.alloc(8), be.alloc(8), 7, 2));
-          throwsBitNet('attention with a layer out of range', () => be.attention(be.alloc(4), be.alloc(4), cache, 1, 0, 1, 1, 1, 4));
-          throwsBitNet('a KV cache whose headDim does not divide kvDim', () => be.createKvCache(1, 8, 12, 5));
-          const headCache = be.createKvCache(1, 8, 8, 4);
-          throwsBitNet('attention with another headDim than the cache was created with', () => be.attention(be.alloc(8), be.alloc(8), headCache, 0, 0, 1, 1, 1, 8));
+          const pool = be.createKvPool(1, 4, 4, 4, 2);
+          be.setBlockTables(pool, Int32Array.of(1, -1), 1, 2);
+          throwsBitNet('kvWrite at a position without a block', () => be.kvWrite(pool, 0, be.alloc(8), be.alloc(8), { nTokens: 2, seqs: Int32Array.of(0, 0), positions: Int32Array.of(3, 4) }), 'CONTEXT_OVERFLOW');
+          throwsBitNet('kvWrite of a sequence slot not in the tables', () => be.kvWrite(pool, 0, be.alloc(4), be.alloc(4), { nTokens: 1, seqs: Int32Array.of(1), positions: Int32Array.of(0) }), 'BAD_ARGUMENT');
+          throwsBitNet('attention with a layer out of range', () => be.attention(be.alloc(4), be.alloc(4), pool, 1, { nTokens: 1, seqs: Int32Array.of(0), positions: Int32Array.of(0) }, 1, 1), 'BAD_ARGUMENT');
+          throwsBitNet('attention whose heads do not match the pool', () => be.attention(be.alloc(8), be.alloc(8), pool, 0, { nTokens: 1, seqs: Int32Array.of(0), positions: Int32Array.of(0) }, 2, 2), 'BAD_ARGUMENT');
+          throwsBitNet('a KV pool whose headDim does not divide kvDim', () => be.createKvPool(1, 12, 5, 4, 2), 'BAD_ARGUMENT');
+          throwsBitNet('block tables naming a block past the pool', () => be.setBlockTables(pool, Int32Array.of(2), 1, 1), 'BAD_ARGUMENT');
+          throwsBitNet('copyBlocks of a block onto itself', () => be.copyBlocks(pool, Int32Array.of(1, 1)), 'BAD_ARGUMENT');
+          throwsBitNet('copyBlocks of a block past the pool', () => be.copyBlocks(pool, Int32Array.of(0, 2)), 'BAD_ARGUMENT');
+          throwsBitNet('shiftKeys past the sequence\'s blocks', () => be.shiftKeys(pool, 0, 2, 6, -1, 10000, 'neox'), 'CONTEXT_OVERFLOW');
           throwsBitNet('write past the end of a tensor', () => be.write(be.alloc(4), new Float32Array(3), 2), 'BAD_ARGUMENT');
           throwsBitNet('gatherRows of a row past the end', () => be.gatherRows(be.alloc(4), be.alloc(8), [2], 4), 'BAD_ARGUMENT');
           throwsBitNet('topK with k = 0', () => be.topK(be.alloc(4), 1, 4, 0), 'BAD_ARGUMENT');

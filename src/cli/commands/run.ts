@@ -91,6 +91,8 @@ export function register(program: Command): void {
           if (ids === undefined) process.stdout.write(f.prompt ?? '');
           for await (const piece of model.generate(prompt, {
             maxTokens: nPredict === -1 ? model.info.contextLength : nPredict,
+            // -1 stops where the context is full (no context shift), as documented
+            ...(nPredict === -1 ? { contextShift: false } : {}),
             sampling,
             ...(seed === undefined ? {} : { seed }),
             ...(f.stop === undefined ? {} : { stop: f.stop }),

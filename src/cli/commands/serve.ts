@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { BitNetError } from '../../errors.js';
 import type { LoadedModel } from '../../engine/types.js';
 import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
+import { MAX_PARALLEL } from '../../server/server-options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
 import { clientAbortSummary } from '../client-abort-summary.js';
 import { loadModelFromFlags } from '../load-model.js';
@@ -16,6 +17,7 @@ export interface ServeFlags extends ModelFlags {
   cors?: string;
   maxQueue?: string;
   drainTimeout?: string;
+  parallel?: string;
 }
 
 /**
@@ -63,6 +65,8 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (drainS < 0 || drainS > MAX_DRAIN_TIMEOUT_S) {
     throw new BitNetError('BAD_ARGUMENT', `--drain-timeout: expected seconds in 0..${MAX_DRAIN_TIMEOUT_S}, got ${drainS}`, { details: { flag: 'drain-timeout', value: drainS } });
   }
+  const parallel = num('parallel', f.parallel, true) ?? 1;
+  if (parallel < 1 || parallel > MAX_PARALLEL) throw new BitNetError('BAD_ARGUMENT', `--parallel: expected 1..${MAX_PARALLEL}, got ${parallel}`, { details: { flag: 'parallel', value: parallel } });
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
   await modelArgsFromFlags(f); // model flags are checked before the port opens
@@ -76,6 +80,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const aborts = clientAbortSummary(log);
   const app = createServerApp(loading, {
     maxQueue,
+    parallel,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
     onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
@@ -154,6 +159,7 @@ export function register(program: Command): void {
     .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
     .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
     .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
+    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (they share one context of KV cache)', '1')
     .action(async (f: ServeFlags) => {
       // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
       // drain cuts it short; one more exits at once (130).

@@ -1,16 +1,17 @@
 // The scalar reference backend: slow, readable, exact TypeScript kernels behind KernelBackend (the oracle).
 
 import { BitNetError } from '../../errors.js';
-import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
+import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
+import { checkCopyPairs, checkShift } from '../block-tables.js';
 import { TYPE_TRAITS } from '../../formats/ggml-type.js';
-import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
+import type { KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
-import { attentionRef, kvWriteRef } from './attention.js';
+import { attentionRef, copyBlockRef, kvWriteRef, shiftKeysRef } from './attention.js';
 import { requireFinite, requireInt, requireLength } from './checks.js';
 import { addInPlaceRef, reluSqrMulRef, siluMulRef } from './elementwise.js';
 import { embedRef } from './embed.js';
-import { RefKvCache } from './kv-cache.js';
+import { RefKvPool } from './kv-pool.js';
 import { type MatmulScratch, matmulRef } from './matmul.js';
 import { rmsnormRef } from './rmsnorm.js';
 import { ropeRef } from './rope.js';
@@ -27,7 +28,7 @@ class ReferenceBackend implements KernelBackend {
   private disposed = false;
   private readonly calls = new Map<string, number>();
   private readonly weights = new WeakSet<RefWeight>();
-  private readonly caches = new WeakSet<RefKvCache>();
+  private readonly pools = new WeakSet<RefKvPool>();
   private readonly matmulScratch: MatmulScratch = { xq: new Int8Array(0), actScales: new Float64Array(0), block: new Float32Array(256) };
   private ropeCos = new Float64Array(0);
   private ropeSin = new Float64Array(0);
@@ -60,24 +61,14 @@ class ReferenceBackend implements KernelBackend {
     return t.data;
   }
 
-  private ownCache(op: string, cache: KvCache, layer: number): RefKvCache {
-    if (!(cache instanceof RefKvCache) || !this.caches.has(cache)) {
-      throw new BitNetError('BAD_ARGUMENT', `${op}: KV cache was not created by this backend`, { details: { op } });
+  private ownPool(op: string, pool: KvPool, layer = 0): RefKvPool {
+    if (!(pool instanceof RefKvPool) || !this.pools.has(pool)) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: KV pool was not created by this backend`, { details: { op } });
     }
-    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) {
-      throw new BitNetError('BAD_ARGUMENT', `${op}: layer ${layer} out of range [0, ${cache.nLayers})`, { details: { op, field: 'layer', actual: layer } });
+    if (!Number.isInteger(layer) || layer < 0 || layer >= pool.nLayers) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: layer ${layer} out of range [0, ${pool.nLayers})`, { details: { op, field: 'layer', actual: layer } });
     }
-    return cache;
-  }
-
-  private positions(op: string, cache: RefKvCache, startPos: number, nTokens: number): void {
-    requireInt(op, 'startPos', startPos, 0);
-    requireInt(op, 'nTokens', nTokens, 0);
-    if (startPos + nTokens > cache.contextLength) {
-      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
-        details: { op, startPos, nTokens, contextLength: cache.contextLength },
-      });
-    }
+    return pool;
   }
 
   reserve(plan: MemoryPlan): void {
@@ -137,12 +128,33 @@ class ReferenceBackend implements KernelBackend {
     return Promise.resolve();
   }
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
-    this.live('createKvCache');
-    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
-    const cache = new RefKvCache(nLayers, contextLength, kvDim, headDim);
-    this.caches.add(cache);
-    return cache;
+  createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool {
+    this.live('createKvPool');
+    checkKvPoolArgs(nLayers, kvDim, headDim, blockSize, nBlocks);
+    const pool = new RefKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+    this.pools.add(pool);
+    return pool;
+  }
+
+  setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
+    this.live('setBlockTables');
+    this.ownPool('setBlockTables', pool).tables.set(tables, nSeqs, maxBlocks);
+  }
+
+  copyBlocks(pool: KvPool, pairs: Int32Array): void {
+    this.live('copyBlocks');
+    const p = this.ownPool('copyBlocks', pool);
+    checkCopyPairs(p, pairs);
+    for (let i = 0; i < pairs.length; i += 2) copyBlockRef(p, pairs[i], pairs[i + 1]);
+    this.count('ref.copy_blocks');
+  }
+
+  shiftKeys(pool: KvPool, seq: number, from: number, to: number, delta: number, theta: number, style: RopeStyle): void {
+    this.live('shiftKeys');
+    const p = this.ownPool('shiftKeys', pool);
+    checkShift(p.tables, seq, from, to, delta, theta, style);
+    shiftKeysRef(p, seq, from, to, delta, theta, style);
+    this.count('ref.shift_keys');
   }
 
   embed(outT: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
@@ -207,30 +219,33 @@ class ReferenceBackend implements KernelBackend {
     this.count(`ref.rope.${style}`);
   }
 
-  kvWrite(cache: KvCache, layer: number, kT: Tensor, vT: Tensor, startPos: number, nTokens: number): void {
+  kvWrite(pool: KvPool, layer: number, kT: Tensor, vT: Tensor, batch: KvBatch): void {
     this.live('kvWrite');
     const k = this.f32('kvWrite', 'k', kT);
     const v = this.f32('kvWrite', 'v', vT);
-    const c = this.ownCache('kvWrite', cache, layer);
-    this.positions('kvWrite', c, startPos, nTokens);
-    requireLength('kvWrite', 'k', k, nTokens * c.kvDim);
-    requireLength('kvWrite', 'v', v, nTokens * c.kvDim);
-    kvWriteRef(c, layer, k, v, startPos, nTokens);
+    const p = this.ownPool('kvWrite', pool, layer);
+    p.tables.checkBatch('kvWrite', batch);
+    requireLength('kvWrite', 'k', k, batch.nTokens * p.kvDim);
+    requireLength('kvWrite', 'v', v, batch.nTokens * p.kvDim);
+    kvWriteRef(p, layer, k, v, batch);
     this.count('ref.kv_write');
   }
 
-  attention(outT: Tensor, qT: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  attention(outT: Tensor, qT: Tensor, pool: KvPool, layer: number, batch: KvBatch, nHeads: number, nKvHeads: number): void {
     this.live('attention');
     const out = this.f32('attention', 'out', outT);
     const q = this.f32('attention', 'q', qT);
-    const c = this.ownCache('attention', cache, layer);
-    this.positions('attention', c, startPos, nTokens);
-    checkAttentionShape(nHeads, nKvHeads, headDim, c);
-    requireLength('attention', 'q', q, nTokens * nHeads * headDim);
-    requireLength('attention', 'out', out, nTokens * nHeads * headDim);
-    if (this.scores.length < startPos + nTokens) this.scores = new Float64Array(c.contextLength);
+    const p = this.ownPool('attention', pool, layer);
+    const headDim = p.headDim;
+    p.tables.checkBatch('attention', batch);
+    checkAttentionShape(nHeads, nKvHeads, headDim, p);
+    requireLength('attention', 'q', q, batch.nTokens * nHeads * headDim);
+    requireLength('attention', 'out', out, batch.nTokens * nHeads * headDim);
+    let maxPos = 0;
+    for (let t = 0; t < batch.nTokens; t++) maxPos = Math.max(maxPos, batch.positions[t] + 1);
+    if (this.scores.length < maxPos) this.scores = new Float64Array(maxPos);
     if (this.acc.length < headDim) this.acc = new Float64Array(headDim);
-    attentionRef(out, q, c, layer, startPos, nTokens, nHeads, nKvHeads, headDim, this.scores, this.acc);
+    attentionRef(out, q, p, layer, batch, nHeads, nKvHeads, this.scores, this.acc);
     this.count('ref.attention');
   }
 

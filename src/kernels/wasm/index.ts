@@ -1,12 +1,15 @@
 // The WebAssembly SIMD backend: kernels from assembly/ (generated/*.ts), one shared memory for weights,
 // activations and KV cache, worker threads splitting each matmul and attention by rows.
 
-import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
+import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
+import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
+import { ropeRef } from '../reference/rope.js';
+import { f16ToF32Table, f32ToF16Bits } from '../../formats/f16.js';
 import { BitNetError } from '../../errors.js';
 import { GgmlType, TYPE_TRAITS, lookupType, tensorByteSize } from '../../formats/ggml-type.js';
 import { i2sByteSize } from '../../formats/i2s.js';
 import { nativeActivationQuant } from '../../formats/index.js';
-import type { ActivationQuant, KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
+import type { ActivationQuant, KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
@@ -37,7 +40,7 @@ interface KernelExports {
   embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
   rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
   rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
-  kvWrite(kCache: number, vCache: number, k: number, v: number, startPos: number, nTokens: number, kvDim: number, headDim: number, contextLength: number): number;
+  kvWrite(kPlane: number, vPlane: number, k: number, v: number, dst: number, nTokens: number, kvDim: number, headDim: number, blockSize: number): number;
   addInPlace(x: number, y: number, n: number): void;
   reluSqrMul(gate: number, up: number, n: number): void;
   siluMul(gate: number, up: number, n: number): void;
@@ -240,25 +243,38 @@ class WasmTensor implements Tensor {
   ) {}
 }
 
-class WasmKvCache implements KvCache {
+class WasmKvPool implements KvPool {
   /** Per layer: 1 once a stored K or V value was +-Inf or NaN (attention then converts the F16 cache exactly). */
   readonly nonFinite: Uint8Array;
+  readonly tables: BlockTables;
+  /** Byte offset of the block tables' copy in wasm memory (set by setBlockTables). */
+  tablesOffset = 0;
+  /** The last batch's kvWrite (block, slot) pairs and attention entries in scratch, reused by every layer of a step. */
+  kvEntries: { batch: KvBatch; tables: Int32Array; at: number } | undefined;
+  attEntries: { batch: KvBatch; tablesOffset: number; at: number; maxPositions: number } | undefined;
 
   constructor(
     readonly owner: WasmBackend,
     readonly nLayers: number,
-    readonly contextLength: number,
     readonly kvDim: number,
-    /** Head-major layout with this head size (attention streams each KV head contiguously); undefined: position-major. */
-    readonly headDim: number | undefined,
+    /** Within a block each KV head's positions are together (attention streams each KV head contiguously). */
+    readonly headDim: number,
+    readonly blockSize: number,
+    readonly nBlocks: number,
     readonly byteOffset: number,
   ) {
     this.nonFinite = new Uint8Array(nLayers);
+    this.tables = new BlockTables(this);
+  }
+
+  /** Bytes of one block of one plane. */
+  get blockBytes(): number {
+    return this.blockSize * this.kvDim * 2;
   }
 
   /** Bytes of one layer's K (= V) plane. */
   get planeBytes(): number {
-    return this.contextLength * this.kvDim * 2;
+    return this.nBlocks * this.blockBytes;
   }
 
   kOffset(layer: number): number {
@@ -267,6 +283,11 @@ class WasmKvCache implements KvCache {
 
   vOffset(layer: number): number {
     return this.kOffset(layer) + this.planeBytes;
+  }
+
+  /** Byte offset within a plane of (position `pos` of slot `seq`, KV head h). */
+  at(seq: number, pos: number, h: number): number {
+    return this.tables.block(seq, pos) * this.blockBytes + (h * this.blockSize + (pos % this.blockSize)) * this.headDim * 2;
   }
 }
 
@@ -336,7 +357,7 @@ class WasmBackend implements KernelBackend {
   /** The cos / sin table in the 'rope' scratch and what it was built for. */
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
-  private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
+  private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'copyBlocks' | 'shiftKeys' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
   private readonly job32: Int32Array;
   private readonly jobF32: Float32Array;
   private readonly jobF64: Float64Array;
@@ -355,6 +376,8 @@ class WasmBackend implements KernelBackend {
     this.ids = {
       rmsnorm: `${k}.rmsnorm`,
       kvWrite: `${k}.kv_write`,
+      copyBlocks: `${k}.copy_blocks`,
+      shiftKeys: `${k}.shift_keys`,
       attention: `${k}.attention`,
       add: `${k}.add`,
       reluSqrMul: `${k}.relu_sqr_mul`,
@@ -447,22 +470,12 @@ class WasmBackend implements KernelBackend {
     return w;
   }
 
-  private ownCache(op: string, cache: KvCache, layer: number): WasmKvCache {
-    if (!(cache instanceof WasmKvCache) || cache.owner !== this) throw badArgument(op, 'KV cache was not created by this backend');
-    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) {
-      throw badArgument(op, `layer ${layer} out of range [0, ${cache.nLayers})`, { field: 'layer', actual: layer });
+  private ownPool(op: string, pool: KvPool, layer = 0): WasmKvPool {
+    if (!(pool instanceof WasmKvPool) || pool.owner !== this) throw badArgument(op, 'KV pool was not created by this backend');
+    if (!Number.isInteger(layer) || layer < 0 || layer >= pool.nLayers) {
+      throw badArgument(op, `layer ${layer} out of range [0, ${pool.nLayers})`, { field: 'layer', actual: layer });
     }
-    return cache;
-  }
-
-  private positions(op: string, cache: WasmKvCache, startPos: number, nTokens: number): void {
-    requireInt(op, 'startPos', startPos, 0);
-    requireInt(op, 'nTokens', nTokens, 0);
-    if (startPos + nTokens > cache.contextLength) {
-      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
-        details: { op, startPos, nTokens, contextLength: cache.contextLength },
-      });
-    }
+    return pool;
   }
 
   // ------------------------------------------------------------------ jobs
@@ -723,11 +736,69 @@ class WasmBackend implements KernelBackend {
     return Promise.resolve(topKRows(t.data, nRows, vocab, k));
   }
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
-    this.live('createKvCache');
-    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
-    const byteOffset = this.allocBytes(2 * 2 * nLayers * contextLength * kvDim, 'KV cache');
-    return new WasmKvCache(this, nLayers, contextLength, kvDim, headDim, byteOffset);
+  createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool {
+    this.live('createKvPool');
+    checkKvPoolArgs(nLayers, kvDim, headDim, blockSize, nBlocks);
+    const byteOffset = this.allocBytes(2 * 2 * nLayers * nBlocks * blockSize * kvDim, 'KV cache');
+    return new WasmKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, byteOffset);
+  }
+
+  setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
+    this.live('setBlockTables');
+    const p = this.ownPool('setBlockTables', pool);
+    p.tables.set(tables, nSeqs, maxBlocks);
+    // the kernels read the tables from wasm memory: a copy per pool (scratch grows, never shrinks)
+    p.tablesOffset = this.scratchAt(`blockTables ${p.byteOffset}`, Math.max(4, nSeqs * maxBlocks * 4));
+    new Int32Array(this.u8.buffer, p.tablesOffset, nSeqs * maxBlocks).set(p.tables.tables);
+  }
+
+  copyBlocks(pool: KvPool, pairs: Int32Array): void {
+    this.live('copyBlocks');
+    const p = this.ownPool('copyBlocks', pool);
+    checkCopyPairs(p, pairs);
+    const bytes = new Uint8Array(this.memory.buffer);
+    for (let l = 0; l < p.nLayers; l++) {
+      for (const plane of [p.kOffset(l), p.vOffset(l)]) {
+        for (let i = 0; i < pairs.length; i += 2) {
+          const src = plane + pairs[i] * p.blockBytes;
+          bytes.copyWithin(plane + pairs[i + 1] * p.blockBytes, src, src + p.blockBytes);
+        }
+      }
+    }
+    this.count(this.ids.copyBlocks);
+  }
+
+  shiftKeys(pool: KvPool, seq: number, from: number, to: number, delta: number, theta: number, style: RopeStyle): void {
+    this.live('shiftKeys');
+    const p = this.ownPool('shiftKeys', pool);
+    checkShift(p.tables, seq, from, to, delta, theta, style);
+    // rare (a context shift), so plain TypeScript: the reference's rope on each key row read from F16, rounded back
+    const { headDim } = p;
+    const nKvHeads = p.kvDim / headDim;
+    const f16 = f16ToF32Table();
+    const u16 = new Uint16Array(this.memory.buffer);
+    const row = new Float32Array(headDim);
+    const cos = new Float64Array(headDim / 2);
+    const sin = new Float64Array(headDim / 2);
+    for (let l = 0; l < p.nLayers; l++) {
+      const [kPlane, vPlane] = [p.kOffset(l), p.vOffset(l)];
+      for (let j = 0; j < to - from; j++) {
+        const pos = delta <= 0 ? from + j : to - 1 - j; // never overwrite a position still to be read
+        for (let h = 0; h < nKvHeads; h++) {
+          const src = p.at(seq, pos, h);
+          const dst = p.at(seq, pos + delta, h);
+          for (let d = 0; d < headDim; d++) row[d] = f16[u16[(kPlane + src) / 2 + d]];
+          ropeRef(row, 1, 1, headDim, [delta], theta, style, cos, sin);
+          for (let d = 0; d < headDim; d++) {
+            const bits = f32ToF16Bits(row[d]);
+            if ((bits & 0x7c00) === 0x7c00) p.nonFinite[l] = 1;
+            u16[(kPlane + dst) / 2 + d] = bits;
+            u16[(vPlane + dst) / 2 + d] = u16[(vPlane + src) / 2 + d];
+          }
+        }
+      }
+    }
+    this.count(this.ids.shiftKeys);
   }
 
   embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
@@ -973,25 +1044,52 @@ class WasmBackend implements KernelBackend {
     this.count(style === 'neox' ? this.ids.ropeNeox : this.ids.ropeNormal);
   }
 
-  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void {
+  kvWrite(pool: KvPool, layer: number, k: Tensor, v: Tensor, batch: KvBatch): void {
     this.live('kvWrite');
-    const c = this.ownCache('kvWrite', cache, layer);
-    this.positions('kvWrite', c, startPos, nTokens);
-    const kp = this.ptr('kvWrite', 'k', k, nTokens * c.kvDim);
-    const vp = this.ptr('kvWrite', 'v', v, nTokens * c.kvDim);
-    if (this.exports.kvWrite(c.kOffset(layer), c.vOffset(layer), kp, vp, startPos, nTokens, c.kvDim, c.headDim ?? 0, c.contextLength) !== 0) c.nonFinite[layer] = 1;
+    const p = this.ownPool('kvWrite', pool, layer);
+    p.tables.checkBatch('kvWrite', batch);
+    const nTokens = batch.nTokens;
+    const kp = this.ptr('kvWrite', 'k', k, nTokens * p.kvDim);
+    const vp = this.ptr('kvWrite', 'v', v, nTokens * p.kvDim);
+    // (block, slot) of each entry, resolved through the table once per batch (every layer of a step shares it)
+    if (p.kvEntries?.batch !== batch || p.kvEntries.tables !== p.tables.tables) {
+      const at = this.scratchAt(`kvEntries ${p.byteOffset}`, Math.max(8, nTokens * 8));
+      const pairs = new Int32Array(this.u8.buffer, at, 2 * nTokens);
+      for (let t = 0; t < nTokens; t++) {
+        pairs[2 * t] = p.tables.block(batch.seqs[t], batch.positions[t]);
+        pairs[2 * t + 1] = batch.positions[t] % p.blockSize;
+      }
+      p.kvEntries = { batch, tables: p.tables.tables, at };
+    }
+    const dst = p.kvEntries.at;
+    if (this.exports.kvWrite(p.kOffset(layer), p.vOffset(layer), kp, vp, dst, nTokens, p.kvDim, p.headDim, p.blockSize) !== 0) p.nonFinite[layer] = 1;
     this.count(this.ids.kvWrite);
   }
 
-  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  attention(out: Tensor, q: Tensor, pool: KvPool, layer: number, batch: KvBatch, nHeads: number, nKvHeads: number): void {
     this.live('attention');
-    const c = this.ownCache('attention', cache, layer);
-    this.positions('attention', c, startPos, nTokens);
-    checkAttentionShape(nHeads, nKvHeads, headDim, c);
+    const p = this.ownPool('attention', pool, layer);
+    const headDim = p.headDim;
+    p.tables.checkBatch('attention', batch);
+    checkAttentionShape(nHeads, nKvHeads, headDim, p);
+    const nTokens = batch.nTokens;
     const qp = this.ptr('attention', 'q', q, nTokens * nHeads * headDim);
     const op = this.ptr('attention', 'out', out, nTokens * nHeads * headDim);
     if (nTokens > 0) {
-      const nPositions = startPos + nTokens;
+      // per entry: byte offset of its table row, positions to attend (once per batch: every layer of a step shares it)
+      if (p.attEntries?.batch !== batch || p.attEntries.tablesOffset !== p.tablesOffset) {
+        const at = this.scratchAt(`attEntries ${p.byteOffset}`, nTokens * 8);
+        const words = new Uint32Array(this.u8.buffer, at, 2 * nTokens);
+        let maxPositions = 0;
+        for (let t = 0; t < nTokens; t++) {
+          words[2 * t] = p.tablesOffset + batch.seqs[t] * p.tables.maxBlocks * 4;
+          words[2 * t + 1] = batch.positions[t] + 1;
+          maxPositions = Math.max(maxPositions, batch.positions[t] + 1);
+        }
+        p.attEntries = { batch, tablesOffset: p.tablesOffset, at, maxPositions };
+      }
+      const entries = p.attEntries.at;
+      const nPositions = p.attEntries.maxPositions;
       const rows = attentionRows(nTokens * nKvHeads, nHeads / nKvHeads, this.threads);
       // assembly/attention.ts: BATCH maxima, BATCH queries in 8-element chunks, BATCH score rows, BATCH probabilities per position
       const [scratch, stride] = this.threadScratch(
@@ -1000,21 +1098,22 @@ class WasmBackend implements KernelBackend {
       this.setJob(OP.attention, rows.rows, 1);
       this.setArg(ATT.out, op);
       this.setArg(ATT.q, qp);
-      this.setArg(ATT.k, c.kOffset(layer));
-      this.setArg(ATT.v, c.vOffset(layer));
-      this.setArg(ATT.startPos, startPos);
+      this.setArg(ATT.k, p.kOffset(layer));
+      this.setArg(ATT.v, p.vOffset(layer));
+      this.setArg(ATT.entries, entries);
       this.setArg(ATT.nHeads, nHeads);
       this.setArg(ATT.nKvHeads, nKvHeads);
       this.setArg(ATT.headDim, headDim);
       this.setArg(ATT.scratch, scratch);
       this.setArg(ATT.scratchStride, stride);
       this.setArgF64(ATT.scaleF64, 1 / Math.sqrt(headDim));
-      this.setArg(ATT.exact, c.nonFinite[layer]);
+      this.setArg(ATT.exact, p.nonFinite[layer]);
       this.setArg(ATT.splitHeads, rows.splitHeads);
       this.setArg(ATT.wholeRows, rows.wholeRows);
-      const headMajor = c.headDim !== undefined;
-      this.setArg(ATT.kvHeadBytes, headMajor ? c.contextLength * headDim * 2 : headDim * 2);
-      this.setArg(ATT.posBytes, headMajor ? headDim * 2 : c.kvDim * 2);
+      this.setArg(ATT.kvHeadBytes, p.blockSize * headDim * 2);
+      this.setArg(ATT.posBytes, headDim * 2);
+      this.setArg(ATT.blockBytes, p.blockBytes);
+      this.setArg(ATT.blockSize, p.blockSize);
       this.runJob();
     }
     this.count(this.ids.attention);

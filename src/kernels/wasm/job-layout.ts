@@ -96,7 +96,7 @@ export const ATT = {
   q: 1,
   k: 2,
   v: 3,
-  startPos: 4,
+  entries: 4,
   nHeads: 5,
   nKvHeads: 6,
   headDim: 7,
@@ -108,6 +108,8 @@ export const ATT = {
   wholeRows: 14,
   kvHeadBytes: 15,
   posBytes: 16,
+  blockBytes: 17,
+  blockSize: 18,
 } as const;
 
 /** Bandwidth probe argument word indexes (assembly/bandwidth.ts). */

@@ -563,7 +563,9 @@ describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-v
     try {
       const kvDim = 40;
       const nTokens = 5; // 200 values per plane: 25 runs of 8
-      const cache = be.createKvCache(1, 8, kvDim);
+      // one KV head of kvDim values, blocks of 8 positions: slot 0's positions 0..7 in block 1
+      const cache = be.createKvPool(1, kvDim, kvDim, 8, 2);
+      be.setBlockTables(cache, Int32Array.of(1), 1, 1);
       const k = be.allocF32(nTokens * kvDim);
       const v = be.allocF32(nTokens * kvDim);
       const rng = seededRng(4242);
@@ -577,12 +579,12 @@ describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-v
         k[i] = i < 80 || i % 3 !== 0 ? normal : edges[i % edges.length];
         v[i] = i < 80 || i % 8 !== 1 ? normal * 0.5 : edges[(i * 7) % edges.length];
       }
-      be.kvWrite(cache, 0, k, v, 2, nTokens);
+      be.kvWrite(cache, 0, k, v, { nTokens, seqs: new Int32Array(nTokens), positions: Int32Array.from({ length: nTokens }, (_, t) => 2 + t) });
       const internals = be as unknown as { memory: WebAssembly.Memory };
       const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number };
       const u16 = new Uint16Array(internals.memory.buffer);
       for (const [plane, src] of [[c.kOffset(0), k], [c.vOffset(0), v]] as const) {
-        const at = plane / 2 + 2 * kvDim;
+        const at = plane / 2 + 8 * kvDim + 2 * kvDim; // block 1, position 2
         for (let i = 0; i < src.length; i++) {
           const want = f32ToF16Bits(src[i]);
           const got = u16[at + i];
@@ -612,7 +614,9 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
       const outs: Float32Array[] = [];
       for (const b of [be, ref]) {
         const r = seededRng(77);
-        const cache = b.createKvCache(nLayers, contextLength, kvDim);
+        const cache = b.createKvPool(nLayers, kvDim, headDim, contextLength, 1);
+        b.setBlockTables(cache, Int32Array.of(0), 1, 1);
+        const batch = { nTokens, seqs: new Int32Array(nTokens), positions: Int32Array.from({ length: nTokens }, (_, t) => t) };
         const k = b.allocF32(nTokens * kvDim);
         const v = b.allocF32(nTokens * kvDim);
         const q = b.allocF32(nTokens * nHeads * headDim);
@@ -627,9 +631,9 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
             k[3 * kvDim + 5] = 1e6; // overflows F16: +Inf in the cache (KV head 0, position 3)
             v[4 * kvDim + kvDim - 1] = -1e6; // -Inf in V (KV head 1, position 4)
           }
-          b.kvWrite(cache, layer, k, v, 0, nTokens);
+          b.kvWrite(cache, layer, k, v, batch);
           for (let i = 0; i < q.length; i++) q[i] = r.normal();
-          b.attention(outLayer, q, cache, layer, 0, nTokens, nHeads, nKvHeads, headDim);
+          b.attention(outLayer, q, cache, layer, batch, nHeads, nKvHeads);
           out.set(outLayer, layer * nTokens * nHeads * headDim);
         }
         outs.push(Float32Array.from(out));

@@ -6,10 +6,11 @@
 // probabilities rounded to F16, F16/BF16 rounding and divisions done exactly in integer arithmetic (common.wgsl).
 // Float sums run in a different order than on the CPU, so float outputs differ by a few ulp (conformance tolerances).
 
-import { checkAttentionShape, checkKvCacheArgs, checkRopeArgs } from '../op-args.js';
+import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
+import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
-import type { KernelBackend, KvCache, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
+import type { KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { requireFinite, requireInt } from '../reference/checks.js';
 import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../reference/weights.js';
@@ -112,17 +113,35 @@ class GpuWeight implements Weight {
   }
 }
 
-class GpuKvCache implements KvCache {
+class GpuKvPool implements KvPool {
+  readonly tables: BlockTables;
+  /** The block tables on the device (uploaded by setBlockTables, ordered with the step's commands). */
+  tablesBuffer: GpuBuffer | undefined;
+  /** The last batch whose (seq, position) entries were uploaded, and where (kvWrite and attention of a step share it). */
+  entries: { batch: KvBatch; buffer: GpuBuffer } | undefined;
+
   constructor(
     readonly owner: WebGpuBackend,
     readonly nLayers: number,
-    readonly contextLength: number,
     readonly kvDim: number,
-    readonly headDim: number | undefined,
-    /** Per layer, F16 pairs, position-major. */
+    readonly headDim: number,
+    readonly blockSize: number,
+    readonly nBlocks: number,
+    /** Per layer, F16 pairs: rowWords u32 per position, position-major within a block. */
     readonly keys: GpuBuffer[],
     readonly values: GpuBuffer[],
-  ) {}
+  ) {
+    this.tables = new BlockTables(this);
+  }
+
+  /** u32 words per position (a position's values start on a word). */
+  get rowWords(): number {
+    return Math.ceil(this.kvDim / 2);
+  }
+
+  get blockBytes(): number {
+    return this.blockSize * this.rowWords * 4;
+  }
 }
 
 /** Bytes of one row of a weight as stored in the file (I2_S: the codes only; its scale follows the last row). */
@@ -196,20 +215,22 @@ class WebGpuBackend implements KernelBackend {
     return w;
   }
 
-  private ownCache(op: string, cache: KvCache, layer: number): GpuKvCache {
-    if (!(cache instanceof GpuKvCache) || cache.owner !== this) throw bad(op, 'KV cache was not created by this backend');
-    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.nLayers) throw bad(op, `layer ${layer} out of range [0, ${cache.nLayers})`, { field: 'layer', actual: layer });
-    return cache;
+  private ownPool(op: string, pool: KvPool, layer = 0): GpuKvPool {
+    if (!(pool instanceof GpuKvPool) || pool.owner !== this) throw bad(op, 'KV pool was not created by this backend');
+    if (!Number.isInteger(layer) || layer < 0 || layer >= pool.nLayers) throw bad(op, `layer ${layer} out of range [0, ${pool.nLayers})`, { field: 'layer', actual: layer });
+    return pool;
   }
 
-  private positions(op: string, cache: GpuKvCache, startPos: number, nTokens: number): void {
-    requireInt(op, 'startPos', startPos, 0);
-    requireInt(op, 'nTokens', nTokens, 0);
-    if (startPos + nTokens > cache.contextLength) {
-      throw new BitNetError('CONTEXT_OVERFLOW', `${op}: positions ${startPos}..${startPos + nTokens - 1} exceed the context length ${cache.contextLength}`, {
-        details: { op, startPos, nTokens, contextLength: cache.contextLength },
-      });
-    }
+  /** The batch's (seq, position) pairs on the device: uploaded once per batch object. */
+  private entriesOf(p: GpuKvPool, batch: KvBatch): GpuBuffer {
+    if (p.entries?.batch === batch) return p.entries.buffer;
+    const host = new Int32Array(Math.max(2, 2 * batch.nTokens));
+    for (let t = 0; t < batch.nTokens; t++) [host[2 * t], host[2 * t + 1]] = [batch.seqs[t], batch.positions[t]];
+    const buffer = this.buffer(host.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'KV entries');
+    this.upload(buffer, 0, host);
+    if (p.entries !== undefined) this.transient.push(p.entries.buffer);
+    p.entries = { batch, buffer };
+    return buffer;
   }
 
   private enc(): GpuCommandEncoder {
@@ -446,10 +467,10 @@ class WebGpuBackend implements KernelBackend {
     return this.flush();
   }
 
-  createKvCache(nLayers: number, contextLength: number, kvDim: number, headDim?: number): KvCache {
-    this.live('createKvCache');
-    checkKvCacheArgs(nLayers, contextLength, kvDim, headDim);
-    const bytes = contextLength * kvDim * 2;
+  createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool {
+    this.live('createKvPool');
+    checkKvPoolArgs(nLayers, kvDim, headDim, blockSize, nBlocks);
+    const bytes = nBlocks * blockSize * Math.ceil(kvDim / 2) * 4;
     const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
     const keys: GpuBuffer[] = [];
     const values: GpuBuffer[] = [];
@@ -457,7 +478,68 @@ class WebGpuBackend implements KernelBackend {
       keys.push(this.buffer(bytes, usage, `K layer ${l}`));
       values.push(this.buffer(bytes, usage, `V layer ${l}`));
     }
-    return new GpuKvCache(this, nLayers, contextLength, kvDim, headDim, keys, values);
+    return new GpuKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, keys, values);
+  }
+
+  setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
+    this.live('setBlockTables');
+    const p = this.ownPool('setBlockTables', pool);
+    p.tables.set(tables, nSeqs, maxBlocks);
+    const host = p.tables.tables.length > 0 ? p.tables.tables : Int32Array.of(-1);
+    const buffer = this.buffer(host.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'block tables');
+    this.upload(buffer, 0, host);
+    if (p.tablesBuffer !== undefined) this.transient.push(p.tablesBuffer);
+    p.tablesBuffer = buffer;
+  }
+
+  copyBlocks(pool: KvPool, pairs: Int32Array): void {
+    this.live('copyBlocks');
+    const p = this.ownPool('copyBlocks', pool);
+    checkCopyPairs(p, pairs);
+    // a buffer cannot be both the source and the destination of one copy: through a scratch block
+    const tmp = this.scratchBuffer('copy block', p.blockBytes);
+    for (let l = 0; l < p.nLayers; l++) {
+      for (const plane of [p.keys[l], p.values[l]]) {
+        for (let i = 0; i < pairs.length; i += 2) {
+          this.enc().copyBufferToBuffer(plane, pairs[i] * p.blockBytes, tmp, 0, p.blockBytes);
+          this.enc().copyBufferToBuffer(tmp, 0, plane, pairs[i + 1] * p.blockBytes, p.blockBytes);
+        }
+      }
+    }
+    this.count('webgpu.copy_blocks');
+  }
+
+  shiftKeys(pool: KvPool, seq: number, from: number, to: number, delta: number, theta: number, style: RopeStyle): void {
+    this.live('shiftKeys');
+    const p = this.ownPool('shiftKeys', pool);
+    checkShift(p.tables, seq, from, to, delta, theta, style);
+    const n = to - from;
+    if (n > 0) {
+      const half = p.headDim / 2;
+      // cos / sin of position delta, as rope's table (ggml's f32 angle recurrence)
+      const cs = new Float32Array(2 * half);
+      const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / p.headDim)));
+      let angle = Math.fround(delta);
+      for (let i = 0; i < half; i++) {
+        cs[2 * i] = Math.fround(Math.cos(angle));
+        cs[2 * i + 1] = Math.fround(Math.sin(angle));
+        angle = Math.fround(angle * thetaScale);
+      }
+      const csBuffer = this.buffer(cs.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'shift table');
+      this.upload(csBuffer, 0, cs);
+      const row = p.tables.tables.slice(seq * p.tables.maxBlocks, (seq + 1) * p.tables.maxBlocks);
+      const rowBuffer = this.buffer(Math.max(4, row.byteLength), BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'shift table row');
+      this.upload(rowBuffer, 0, row);
+      this.transient.push(csBuffer, rowBuffer);
+      const moved = this.scratchBuffer('shift', n * 2 * p.kvDim * 4);
+      const packedDim = p.headDim | ((style === 'neox' ? 1 : 0) << 16);
+      for (let l = 0; l < p.nLayers; l++) {
+        const bindings = [p.keys[l], p.values[l], rowBuffer, csBuffer, moved];
+        this.dispatch('kv-shift', Math.ceil((n * (p.kvDim / 2)) / 64), [from, n, delta >>> 0, p.blockSize, p.kvDim, p.rowWords, packedDim, 0], [], bindings);
+        this.dispatch('kv-shift', Math.ceil((n * p.rowWords) / 64), [from, n, delta >>> 0, p.blockSize, p.kvDim, p.rowWords, packedDim, 1], [], bindings);
+      }
+    }
+    this.count('webgpu.shift_keys');
   }
 
   // ------------------------------------------------------------------ ops
@@ -592,31 +674,44 @@ class WebGpuBackend implements KernelBackend {
     this.count(`webgpu.rope.${style}`);
   }
 
-  kvWrite(cache: KvCache, layer: number, k: Tensor, v: Tensor, startPos: number, nTokens: number): void {
+  kvWrite(pool: KvPool, layer: number, k: Tensor, v: Tensor, batch: KvBatch): void {
     this.live('kvWrite');
-    const c = this.ownCache('kvWrite', cache, layer);
-    this.positions('kvWrite', c, startPos, nTokens);
-    const kt = this.tensor('kvWrite', 'k', k, nTokens * c.kvDim);
-    const vt = this.tensor('kvWrite', 'v', v, nTokens * c.kvDim);
-    const first = startPos * c.kvDim;
-    const n = nTokens * c.kvDim;
-    const firstWord = Math.floor(first / 2);
-    const words = Math.ceil((first + n) / 2) - firstWord;
-    if (n > 0) this.dispatch('kv-write', Math.ceil(words / 64), [first, n, firstWord, words], [], [kt.buffer, vt.buffer, c.keys[layer], c.values[layer]]);
+    const p = this.ownPool('kvWrite', pool, layer);
+    p.tables.checkBatch('kvWrite', batch);
+    const kt = this.tensor('kvWrite', 'k', k, batch.nTokens * p.kvDim);
+    const vt = this.tensor('kvWrite', 'v', v, batch.nTokens * p.kvDim);
+    if (batch.nTokens > 0 && p.tablesBuffer !== undefined) {
+      const words = batch.nTokens * p.rowWords;
+      const entries = this.entriesOf(p, batch);
+      this.dispatch('kv-write', Math.ceil(words / 64), [batch.nTokens, p.kvDim, p.rowWords, p.blockSize, p.tables.maxBlocks], [], [kt.buffer, vt.buffer, p.keys[layer], p.values[layer], p.tablesBuffer, entries]);
+    }
     this.count('webgpu.kv_write');
   }
 
-  attention(out: Tensor, q: Tensor, cache: KvCache, layer: number, startPos: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): void {
+  attention(out: Tensor, q: Tensor, pool: KvPool, layer: number, batch: KvBatch, nHeads: number, nKvHeads: number): void {
     this.live('attention');
-    const c = this.ownCache('attention', cache, layer);
-    this.positions('attention', c, startPos, nTokens);
-    checkAttentionShape(nHeads, nKvHeads, headDim, c);
+    const p = this.ownPool('attention', pool, layer);
+    const headDim = p.headDim;
+    p.tables.checkBatch('attention', batch);
+    checkAttentionShape(nHeads, nKvHeads, headDim, p);
     if (headDim > MAX_HEAD_DIM) throw bad('attention', `headDim ${headDim} exceeds the webgpu kernel's ${MAX_HEAD_DIM}`, { field: 'headDim', actual: headDim });
+    const nTokens = batch.nTokens;
     const qt = this.tensor('attention', 'q', q, nTokens * nHeads * headDim);
     const ot = this.tensor('attention', 'out', out, nTokens * nHeads * headDim);
-    if (nTokens > 0) {
-      const scratch = this.scratchBuffer('scores', nTokens * nHeads * c.contextLength * 4);
-      this.dispatch('attention', nTokens * nHeads, [startPos, nHeads, nKvHeads, headDim, c.kvDim, c.contextLength], [1 / Math.sqrt(headDim)], [qt.buffer, c.keys[layer], c.values[layer], ot.buffer, scratch]);
+    if (nTokens > 0 && p.tablesBuffer !== undefined) {
+      let stride = 1;
+      for (let t = 0; t < nTokens; t++) stride = Math.max(stride, batch.positions[t] + 1);
+      const scratch = this.scratchBuffer('scores', nTokens * nHeads * stride * 4);
+      const entries = this.entriesOf(p, batch);
+      this.dispatch('attention', nTokens * nHeads, [p.tables.maxBlocks, nHeads, nKvHeads, headDim, p.rowWords, stride, p.blockSize], [1 / Math.sqrt(headDim)], [
+        qt.buffer,
+        p.keys[layer],
+        p.values[layer],
+        ot.buffer,
+        scratch,
+        p.tablesBuffer,
+        entries,
+      ]);
     }
     this.count('webgpu.attention');
   }

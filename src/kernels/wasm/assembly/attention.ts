@@ -1,6 +1,8 @@
-// Causal grouped-query attention over an F16 KV cache, one (token, KV head) unit or a part of one per job row:
-// out[t, h] = sum_p softmax_p(q[t, h] . K[p, kvh] / sqrt(headDim)) V[p, kvh], p = 0..startPos+t,
-// kvh = h / (nHeads / nKvHeads). As ggml (and kernels/reference/attention.ts): q is rounded to F16 before
+// Causal grouped-query attention over the paged F16 KV pool, one (entry, KV head) unit or a part of one per job row:
+// out[t, h] = sum_p softmax_p(q[t, h] . K[p, kvh] / sqrt(headDim)) V[p, kvh], p = 0..positions[t] of entry t's
+// sequence, kvh = h / (nHeads / nKvHeads). Position p sits in block table[p / blockSize], slot p % blockSize; within a
+// block each KV head's positions are together (ATT_KV_HEAD_BYTES apart). The passes walk the positions in order, a
+// block at a time, so the arithmetic is the same whatever blocks hold them. As ggml (and kernels/reference/attention.ts): q is rounded to F16 before
 // its dot with K, each probability to F16 before its product with V.
 // A row's query heads (the unit's whole group, or ATT_SPLIT_HEADS of them where the glue cut the last units so the
 // rows spread evenly over the threads) go in batches of up to BATCH: one pass over K loads and converts each K row
@@ -21,9 +23,10 @@ import { argF64, argPtr, argU32 } from './job';
 
 export const ATT_OUT: u32 = 0;
 export const ATT_Q: u32 = 1;
-export const ATT_K: u32 = 2; // layer's K cache (f16), laid out as ATT_KV_HEAD_BYTES / ATT_POS_BYTES say
+export const ATT_K: u32 = 2; // layer's K plane (f16 blocks), laid out as ATT_BLOCK_BYTES / ATT_KV_HEAD_BYTES / ATT_POS_BYTES say
 export const ATT_V: u32 = 3;
-export const ATT_START_POS: u32 = 4;
+export const ATT_ENTRIES: u32 = 4; // per entry two i32: byte offset of its block table row (i32 block ids), positions to attend
+
 export const ATT_N_HEADS: u32 = 5;
 export const ATT_N_KV_HEADS: u32 = 6;
 export const ATT_HEAD_DIM: u32 = 7;
@@ -33,8 +36,10 @@ export const ATT_SCALE: u32 = 10; // f64 in words 10-11
 export const ATT_EXACT: u32 = 12; // 1: the cache holds Inf / NaN, convert F16 exactly
 export const ATT_SPLIT_HEADS: u32 = 13; // query heads of a split row, a divisor of nHeads / nKvHeads
 export const ATT_WHOLE_ROWS: u32 = 14; // rows before the split ones, each a whole group
-export const ATT_KV_HEAD_BYTES: u32 = 15; // from one KV head's first value to the next's (headDim * 2, or contextLength * headDim * 2 head-major)
-export const ATT_POS_BYTES: u32 = 16; // from one position's values of a KV head to the next's (kvDim * 2, or headDim * 2 head-major)
+export const ATT_KV_HEAD_BYTES: u32 = 15; // from one KV head's first value to the next's within a block (blockSize * headDim * 2)
+export const ATT_POS_BYTES: u32 = 16; // from one position's values of a KV head to the next's (headDim * 2)
+export const ATT_BLOCK_BYTES: u32 = 17; // from one block to the next in a plane (blockSize * kvDim * 2)
+export const ATT_BLOCK_SIZE: u32 = 18; // positions per block
 
 /** Heads served by one pass over K and V (8 f32x4 accumulators, within the 16 vector registers of x64 SSE). */
 const BATCH: u32 = 4;
@@ -53,13 +58,13 @@ const BATCH: u32 = 4;
 
 /**
  * Scores of `nb` heads (1..4, a constant after inlining) against positions 0..n-1: sc[j * scStride + 8p] =
- * (q_j . K[p]) * scale as f64, K[p] at kp + p * rowBytes. q: element i of head j at qv + 4 (nb (i & ~7) + 8j + (i & 7)).
+ * (q_j . K[p]) * scale as f64, K[p] at kp + table[p / bsz] * blockBytes + (p % bsz) * rowBytes. q: element i of head j at qv + 4 (nb (i & ~7) + 8j + (i & 7)).
  * The per-head maxima go to maxOut (f64 per head).
  */
 // @ts-ignore: decorator
 @inline function scorePass(
-  kp: usize, vp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize, scale: f64, maxOut: usize,
-  nb: u32, exact: bool, bits: v128,
+  kp: usize, vp: usize, tbl: usize, blockBytes: usize, bsz: u32, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize,
+  scStride: usize, scale: f64, maxOut: usize, nb: u32, exact: bool, bits: v128,
 ): void {
   // the value pass reads V[p] in 8-element columns, one cache line of a row at a time: touch each line of V[p] here,
   // beside the loads of K[p], so those lines arrive while the scores are computed
@@ -70,69 +75,73 @@ const BATCH: u32 = 4;
   let m1: f64 = -Infinity;
   let m2: f64 = -Infinity;
   let m3: f64 = -Infinity;
-  for (let p: u32 = 0; p < n; p++) {
-    const k = kp + <usize>p * rowBytes;
-    const vr = vp + <usize>p * rowBytes;
-    for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j);
-    let a00 = f32x4.splat(0);
-    let a10 = f32x4.splat(0);
-    let a01 = f32x4.splat(0);
-    let a11 = f32x4.splat(0);
-    let a02 = f32x4.splat(0);
-    let a12 = f32x4.splat(0);
-    let a03 = f32x4.splat(0);
-    let a13 = f32x4.splat(0);
-    let i: u32 = 0;
-    let qc = qv;
-    for (; i + 8 <= headDim; i += 8) {
-      const kq = k + (<usize>i << 1);
-      const k0 = loadF16x4(kq, exact, bits);
-      const k1 = loadF16x4(kq + 8, exact, bits);
-      a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
-      a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+  for (let p0: u32 = 0; p0 < n; p0 += bsz) {
+    const blk = <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes;
+    const pEnd = min(n, p0 + bsz);
+    for (let p: u32 = p0; p < pEnd; p++) {
+      const k = kp + blk + <usize>(p - p0) * rowBytes;
+      const vr = vp + blk + <usize>(p - p0) * rowBytes;
+      for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j);
+      let a00 = f32x4.splat(0);
+      let a10 = f32x4.splat(0);
+      let a01 = f32x4.splat(0);
+      let a11 = f32x4.splat(0);
+      let a02 = f32x4.splat(0);
+      let a12 = f32x4.splat(0);
+      let a03 = f32x4.splat(0);
+      let a13 = f32x4.splat(0);
+      let i: u32 = 0;
+      let qc = qv;
+      for (; i + 8 <= headDim; i += 8) {
+        const kq = k + (<usize>i << 1);
+        const k0 = loadF16x4(kq, exact, bits);
+        const k1 = loadF16x4(kq + 8, exact, bits);
+        a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
+        a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+        if (nb > 1) {
+          a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
+          a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+        }
+        if (nb > 2) {
+          a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
+          a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+        }
+        if (nb > 3) {
+          a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
+          a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+        }
+        qc += chunkBytes;
+      }
+      let s0 = hsumF32(f32x4.add(a00, a10));
+      let s1 = hsumF32(f32x4.add(a01, a11));
+      let s2 = hsumF32(f32x4.add(a02, a12));
+      let s3 = hsumF32(f32x4.add(a03, a13));
+      for (let r: usize = 0; i < headDim; i++, r += 4) {
+        const kv = loadF16(k + (<usize>i << 1), exact);
+        s0 += kv * load<f32>(qc + r);
+        if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
+        if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
+        if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
+      }
+      const at = sc + (<usize>p << 3);
+      const d0 = <f64>s0 * scale;
+      store<f64>(at, d0);
+      if (d0 > m0) m0 = d0;
       if (nb > 1) {
-        a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
-        a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+        const d1 = <f64>s1 * scale;
+        store<f64>(at + scStride, d1);
+        if (d1 > m1) m1 = d1;
       }
       if (nb > 2) {
-        a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
-        a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+        const d2 = <f64>s2 * scale;
+        store<f64>(at + 2 * scStride, d2);
+        if (d2 > m2) m2 = d2;
       }
       if (nb > 3) {
-        a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
-        a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+        const d3 = <f64>s3 * scale;
+        store<f64>(at + 3 * scStride, d3);
+        if (d3 > m3) m3 = d3;
       }
-      qc += chunkBytes;
-    }
-    let s0 = hsumF32(f32x4.add(a00, a10));
-    let s1 = hsumF32(f32x4.add(a01, a11));
-    let s2 = hsumF32(f32x4.add(a02, a12));
-    let s3 = hsumF32(f32x4.add(a03, a13));
-    for (let r: usize = 0; i < headDim; i++, r += 4) {
-      const kv = loadF16(k + (<usize>i << 1), exact);
-      s0 += kv * load<f32>(qc + r);
-      if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
-      if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
-      if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
-    }
-    const at = sc + (<usize>p << 3);
-    const d0 = <f64>s0 * scale;
-    store<f64>(at, d0);
-    if (d0 > m0) m0 = d0;
-    if (nb > 1) {
-      const d1 = <f64>s1 * scale;
-      store<f64>(at + scStride, d1);
-      if (d1 > m1) m1 = d1;
-    }
-    if (nb > 2) {
-      const d2 = <f64>s2 * scale;
-      store<f64>(at + 2 * scStride, d2);
-      if (d2 > m2) m2 = d2;
-    }
-    if (nb > 3) {
-      const d3 = <f64>s3 * scale;
-      store<f64>(at + 3 * scStride, d3);
-      if (d3 > m3) m3 = d3;
     }
   }
   store<f64>(maxOut, m0);
@@ -145,11 +154,12 @@ const BATCH: u32 = 4;
 
 /**
  * o_j[i] = sum over p = 0..n-1 in order of V[p][i] * w[p][j] for the batch's `nb` heads (a constant after inlining);
- * V[p] at vp + p * rowBytes, w[p][j] (f32) at w + 16p + 4j, o_j at o + j * oStride.
+ * V[p] at vp + table[p / bsz] * blockBytes + (p % bsz) * rowBytes, w[p][j] (f32) at w + 16p + 4j, o_j at o + j * oStride.
  */
 // @ts-ignore: decorator
 @inline function valuePass(
-  vp: usize, rowBytes: usize, n: u32, w: usize, o: usize, oStride: usize, headDim: u32, nb: u32, exact: bool, bits: v128,
+  vp: usize, tbl: usize, blockBytes: usize, bsz: u32, rowBytes: usize, n: u32, w: usize, o: usize, oStride: usize, headDim: u32,
+  nb: u32, exact: bool, bits: v128,
 ): void {
   let i: u32 = 0;
   for (; i + 8 <= headDim; i += 8) {
@@ -161,31 +171,34 @@ const BATCH: u32 = 4;
     let o12 = f32x4.splat(0);
     let o03 = f32x4.splat(0);
     let o13 = f32x4.splat(0);
-    let v = vp + (<usize>i << 1);
     let wp = w;
-    for (let p: u32 = 0; p < n; p++) {
-      const v0 = loadF16x4(v, exact, bits);
-      const v1 = loadF16x4(v + 8, exact, bits);
-      const w0 = v128.load32_splat(wp);
-      o00 = f32x4.add(o00, f32x4.mul(v0, w0));
-      o10 = f32x4.add(o10, f32x4.mul(v1, w0));
-      if (nb > 1) {
-        const w1 = v128.load32_splat(wp, 4);
-        o01 = f32x4.add(o01, f32x4.mul(v0, w1));
-        o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+    for (let p0: u32 = 0; p0 < n; p0 += bsz) {
+      let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
+      const pEnd = min(n, p0 + bsz);
+      for (let p: u32 = p0; p < pEnd; p++) {
+        const v0 = loadF16x4(v, exact, bits);
+        const v1 = loadF16x4(v + 8, exact, bits);
+        const w0 = v128.load32_splat(wp);
+        o00 = f32x4.add(o00, f32x4.mul(v0, w0));
+        o10 = f32x4.add(o10, f32x4.mul(v1, w0));
+        if (nb > 1) {
+          const w1 = v128.load32_splat(wp, 4);
+          o01 = f32x4.add(o01, f32x4.mul(v0, w1));
+          o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+        }
+        if (nb > 2) {
+          const w2 = v128.load32_splat(wp, 8);
+          o02 = f32x4.add(o02, f32x4.mul(v0, w2));
+          o12 = f32x4.add(o12, f32x4.mul(v1, w2));
+        }
+        if (nb > 3) {
+          const w3 = v128.load32_splat(wp, 12);
+          o03 = f32x4.add(o03, f32x4.mul(v0, w3));
+          o13 = f32x4.add(o13, f32x4.mul(v1, w3));
+        }
+        v += rowBytes;
+        wp += 16;
       }
-      if (nb > 2) {
-        const w2 = v128.load32_splat(wp, 8);
-        o02 = f32x4.add(o02, f32x4.mul(v0, w2));
-        o12 = f32x4.add(o12, f32x4.mul(v1, w2));
-      }
-      if (nb > 3) {
-        const w3 = v128.load32_splat(wp, 12);
-        o03 = f32x4.add(o03, f32x4.mul(v0, w3));
-        o13 = f32x4.add(o13, f32x4.mul(v1, w3));
-      }
-      v += rowBytes;
-      wp += 16;
     }
     const oi = o + (<usize>i << 2);
     v128.store(oi, o00);
@@ -208,16 +221,19 @@ const BATCH: u32 = 4;
     let e1: f32 = 0;
     let e2: f32 = 0;
     let e3: f32 = 0;
-    let v = vp + (<usize>i << 1);
     let wp = w;
-    for (let p: u32 = 0; p < n; p++) {
-      const vv = loadF16(v, exact);
-      e0 += vv * load<f32>(wp);
-      if (nb > 1) e1 += vv * load<f32>(wp, 4);
-      if (nb > 2) e2 += vv * load<f32>(wp, 8);
-      if (nb > 3) e3 += vv * load<f32>(wp, 12);
-      v += rowBytes;
-      wp += 16;
+    for (let p0: u32 = 0; p0 < n; p0 += bsz) {
+      let v = vp + <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes + (<usize>i << 1);
+      const pEnd = min(n, p0 + bsz);
+      for (let p: u32 = p0; p < pEnd; p++) {
+        const vv = loadF16(v, exact);
+        e0 += vv * load<f32>(wp);
+        if (nb > 1) e1 += vv * load<f32>(wp, 4);
+        if (nb > 2) e2 += vv * load<f32>(wp, 8);
+        if (nb > 3) e3 += vv * load<f32>(wp, 12);
+        v += rowBytes;
+        wp += 16;
+      }
     }
     const oi = o + (<usize>i << 2);
     store<f32>(oi, e0);
@@ -230,28 +246,28 @@ const BATCH: u32 = 4;
 /** Both passes for `nb` (constant) heads, the exact or fast conversion. */
 // @ts-ignore: decorator
 @inline function batchPasses(
-  kp: usize, vp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize, scale: f64,
-  maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128, pass: u32,
+  kp: usize, vp: usize, tbl: usize, blockBytes: usize, bsz: u32, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize,
+  scStride: usize, scale: f64, maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128, pass: u32,
 ): void {
-  if (pass == 0) scorePass(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, nb, exact, bits);
-  else valuePass(vp, rowBytes, n, w, o, oStride, headDim, nb, exact, bits);
+  if (pass == 0) scorePass(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, nb, exact, bits);
+  else valuePass(vp, tbl, blockBytes, bsz, rowBytes, n, w, o, oStride, headDim, nb, exact, bits);
 }
 
 /** Pass 0 (scores) or 1 (outputs) for a batch of nb (1..4) heads: dispatch to the constant-nb bodies. */
 function runPass(
-  pass: u32, kp: usize, vp: usize, rowBytes: usize, n: u32, qv: usize, headDim: u32, sc: usize, scStride: usize,
-  scale: f64, maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128,
+  pass: u32, kp: usize, vp: usize, tbl: usize, blockBytes: usize, bsz: u32, rowBytes: usize, n: u32, qv: usize, headDim: u32,
+  sc: usize, scStride: usize, scale: f64, maxOut: usize, w: usize, o: usize, oStride: usize, nb: u32, exact: bool, bits: v128,
 ): void {
   if (exact) {
-    if (nb == 4) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, true, bits, pass);
-    else if (nb == 3) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, true, bits, pass);
-    else if (nb == 2) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, true, bits, pass);
-    else batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, true, bits, pass);
+    if (nb == 4) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, true, bits, pass);
+    else if (nb == 3) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, true, bits, pass);
+    else if (nb == 2) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, true, bits, pass);
+    else batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, true, bits, pass);
   } else {
-    if (nb == 4) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, false, bits, pass);
-    else if (nb == 3) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, false, bits, pass);
-    else if (nb == 2) batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, false, bits, pass);
-    else batchPasses(kp, vp, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, false, bits, pass);
+    if (nb == 4) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 4, false, bits, pass);
+    else if (nb == 3) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 3, false, bits, pass);
+    else if (nb == 2) batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 2, false, bits, pass);
+    else batchPasses(kp, vp, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxOut, w, o, oStride, 1, false, bits, pass);
   }
 }
 
@@ -265,7 +281,9 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
   const q = argPtr(job, ATT_Q);
   const kc = argPtr(job, ATT_K);
   const vc = argPtr(job, ATT_V);
-  const startPos = argU32(job, ATT_START_POS);
+  const entries = argPtr(job, ATT_ENTRIES);
+  const blockBytes = <usize>argU32(job, ATT_BLOCK_BYTES);
+  const bsz = argU32(job, ATT_BLOCK_SIZE);
   const nHeads = argU32(job, ATT_N_HEADS);
   const nKvHeads = argU32(job, ATT_N_KV_HEADS);
   const headDim = argU32(job, ATT_HEAD_DIM);
@@ -296,7 +314,8 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
     const t = unit / nKvHeads;
     const kvh = unit % nKvHeads;
     const kvOff = <usize>kvh * kvHeadBytes;
-    const n = startPos + t + 1;
+    const tbl = <usize>load<u32>(entries + (<usize>t << 3));
+    const n = load<u32>(entries + (<usize>t << 3), 4);
     const scStride = ((<usize>n << 3) + 15) & ~15;
     const w = sc + <usize>BATCH * scStride;
     for (let b: u32 = 0; b < headsPerItem; b += BATCH) {
@@ -315,7 +334,7 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
           store<f32>(at, f16ToF32(f32ToF16(load<f32>(qIn + (<usize>i << 2)))) * up);
         }
       }
-      runPass(0, kc + kvOff, vc + kvOff, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, 0, 0, nb, exact, bits);
+      runPass(0, kc + kvOff, vc + kvOff, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, 0, 0, nb, exact, bits);
       for (let j: u32 = 0; j < nb; j++) {
         const s = sc + <usize>j * scStride;
         const maxScore = load<f64>(maxAt + (<usize>j << 3));
@@ -350,7 +369,7 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
         }
       }
       const o = out + ((h * headDim) << 2);
-      runPass(1, kc + kvOff, vc + kvOff, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, o, <usize>headDim << 2, nb, exact, bits);
+      runPass(1, kc + kvOff, vc + kvOff, tbl, blockBytes, bsz, rowBytes, n, qv, headDim, sc, scStride, scale, maxAt, w, o, <usize>headDim << 2, nb, exact, bits);
     }
   }
 }

@@ -1,4 +1,4 @@
-// Store k and v rows (f32) into a layer's F16 KV cache at positions startPos.. (round to nearest even).
+// Store k and v rows (f32) into a layer's F16 planes of the paged KV pool (round to nearest even).
 // Eight values at a time when all eight are zero-free normal F16 magnitudes (2^-14 <= |x| < 2^16, the usual case):
 // the f32 bits rounded to 10 mantissa bits with ties to even, the exponent rebased by 112 (a carry out of the
 // mantissa rounds into the exponent, up to +Inf, as the scalar rule does); otherwise common.ts f32ToF16 per value.
@@ -53,24 +53,22 @@ function storeRun(src: usize, dst: usize, n: usize): u32 {
 }
 
 /**
- * Store nTokens rows of k and v (kvDim f32 each) at positions startPos.. of a layer's caches. headDim 0: position-major
- * (a position's kvDim values together); else head-major (each KV head's positions together, contextLength per head:
- * attention then streams one head's keys and values contiguously). Returns 1 when some stored value is +-Inf or NaN
- * (attention then converts the cache exactly), else 0.
+ * Store nTokens rows of k and v (kvDim f32 each) into a layer's K and V planes of the paged pool: entry t at block
+ * dst[2t], slot dst[2t + 1] (i32 pairs the glue resolved through the block table). Within a block each KV head's
+ * blockSize positions are together (attention streams one head's keys and values contiguously). Returns 1 when some
+ * stored value is +-Inf or NaN (attention then converts the layer exactly), else 0.
  */
-export function kvWrite(kCache: usize, vCache: usize, k: usize, v: usize, startPos: u32, nTokens: u32, kvDim: u32, headDim: u32, contextLength: u32): u32 {
+export function kvWrite(kPlane: usize, vPlane: usize, k: usize, v: usize, dst: usize, nTokens: u32, kvDim: u32, headDim: u32, blockSize: u32): u32 {
   let special: u32 = 0;
-  if (headDim == 0) {
-    const n = <usize>nTokens * kvDim;
-    const off = (<usize>startPos * kvDim) << 1;
-    return storeRun(k, kCache + off, n) | storeRun(v, vCache + off, n);
-  }
   const nHeads = kvDim / headDim;
+  const blockBytes = (<usize>blockSize * kvDim) << 1;
   for (let t: u32 = 0; t < nTokens; t++) {
+    const block = <usize>load<i32>(dst + (<usize>t << 3));
+    const slot = <usize>load<i32>(dst + (<usize>t << 3), 4);
     for (let h: u32 = 0; h < nHeads; h++) {
       const src = (<usize>t * kvDim + <usize>h * headDim) << 2;
-      const dst = ((<usize>h * contextLength + startPos + t) * headDim) << 1;
-      special |= storeRun(k + src, kCache + dst, headDim) | storeRun(v + src, vCache + dst, headDim);
+      const at = block * blockBytes + (((<usize>h * blockSize + slot) * headDim) << 1);
+      special |= storeRun(k + src, kPlane + at, headDim) | storeRun(v + src, vPlane + at, headDim);
     }
   }
   return special;

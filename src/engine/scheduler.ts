@@ -1,0 +1,243 @@
+// Builds and runs the forward steps of every sequence (docs/next-shape.md section 6): each step takes the next
+// decode token of every sequence waiting with one, then prefill chunks of waiting prompts up to the step's token
+// budget, so one step reads each weight once for all of them and a long prompt never stalls running streams.
+// Works are queued by generations (engine/generation.ts); a step starts one macrotask turn after the previous
+// step's logits were read, so every sequence that sampled in between joins it.
+
+import { BitNetError } from '../errors.js';
+import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
+import type { ModelConfig } from '../model/config.js';
+import { forward, type ForwardState } from '../model/forward.js';
+import type { ModelWeights } from '../model/weights.js';
+import { Mutex } from './mutex.js';
+import type { SeqState } from './sequence-state.js';
+import { yieldToEventLoop } from './yield.js';
+
+/** A step's logits row for one work; `done` must be called once the row was read (the next step reuses the tensor). */
+export interface StepLogits {
+  readonly logits: Tensor;
+  readonly row: number;
+  done(): void;
+}
+
+interface Work {
+  readonly seq: SeqState;
+  /** Tokens still to run, at positions seq.tokens.length.. */
+  tokens: number[];
+  readonly wantLogits: boolean;
+  readonly signal: AbortSignal | undefined;
+  resolve(r: StepLogits | undefined): void;
+  reject(e: unknown): void;
+}
+
+export class Scheduler {
+  private queue: Work[] = [];
+  private running = false;
+  /** Held for each step, and by exclusive work (embeddings, evaluation, context shifts). */
+  private readonly stepLock = new Mutex();
+  /** Entries run through forward so far (for tests and stats: prefix reuse shows as fewer). */
+  forwardTokens = 0;
+  steps = 0;
+
+  constructor(
+    private readonly be: KernelBackend,
+    private readonly c: ModelConfig,
+    private readonly w: ModelWeights,
+    private readonly s: ForwardState,
+    private readonly slots: () => readonly (SeqState | undefined)[],
+    private readonly maxBlocks: number,
+  ) {}
+
+  /**
+   * Runs `tokens` on `seq` (appended at its end) in one or more steps; resolves after the last with its logits row
+   * when `wantLogits`, else undefined. Rejects with ABORTED when `signal` fires before the work's next chunk runs.
+   */
+  submit(seq: SeqState, tokens: readonly number[], wantLogits: boolean, signal?: AbortSignal): Promise<StepLogits | undefined> {
+    return new Promise((resolve, reject) => {
+      if (tokens.length === 0) throw new BitNetError('INTERNAL', 'scheduler: empty work');
+      this.queue.push({ seq, tokens: [...tokens], wantLogits, signal, resolve, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  /** Runs fn between steps, alone (nothing else records ops meanwhile). */
+  async exclusive<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const release = await this.stepLock.acquire(signal);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** The block tables of every live slot (rows of maxBlocks, -1 past a sequence's blocks). */
+  setTables(): void {
+    const slots = this.slots();
+    const tables = new Int32Array(Math.max(1, slots.length) * this.maxBlocks).fill(-1);
+    slots.forEach((seq, slot) => {
+      if (seq === undefined) return;
+      for (let i = 0; i < seq.blocks.length && i < this.maxBlocks; i++) tables[slot * this.maxBlocks + i] = seq.blocks[i];
+    });
+    this.be.setBlockTables(this.s.pool, tables, Math.max(1, slots.length), this.maxBlocks);
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        // a macrotask turn per step: sequences that just sampled queue their next token; timers and sockets are served
+        await yieldToEventLoop();
+        const release = await this.stepLock.acquire();
+        let reads: Promise<void>[] = [];
+        try {
+          reads = await this.step();
+        } finally {
+          release();
+        }
+        await Promise.all(reads);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One step: choose entries, reserve blocks, run forward, hand out logits rows. Returns the rows' read promises. */
+  private async step(): Promise<Promise<void>[]> {
+    const { maxBatch, maxLogitRows } = this.s;
+    const picked: { work: Work; n: number }[] = [];
+    const copies: number[] = [];
+    let budget = maxBatch;
+    let logitRows = 0;
+    // decode tokens first (one entry each), then prefill chunks in arrival order
+    const order = [...this.queue.filter((x) => x.tokens.length === 1), ...this.queue.filter((x) => x.tokens.length > 1)];
+    for (const work of order) {
+      if (budget === 0) break;
+      if (work.signal?.aborted === true) {
+        this.drop(work, new BitNetError('ABORTED', 'generation was aborted', { cause: work.signal.reason }));
+        continue;
+      }
+      if (work.seq.freed) {
+        this.drop(work, new BitNetError('DISPOSED', 'the sequence was freed'));
+        continue;
+      }
+      const n = Math.min(work.tokens.length, budget);
+      const last = n === work.tokens.length;
+      if (last && work.wantLogits && logitRows === maxLogitRows) continue;
+      const start = work.seq.tokens.length;
+      try {
+        work.seq.reserve(start, start + n, copies);
+      } catch (e) {
+        this.drop(work, e);
+        continue;
+      }
+      picked.push({ work, n });
+      budget -= n;
+      if (last && work.wantLogits) logitRows++;
+    }
+    if (picked.length === 0) {
+      if (copies.length > 0) await this.runCopies(copies);
+      return [];
+    }
+
+    const nTokens = picked.reduce((sum, p) => sum + p.n, 0);
+    const batch: StepBatch = { nTokens, tokens: new Int32Array(nTokens), positions: new Int32Array(nTokens), seqs: new Int32Array(nTokens), logitRows: new Int32Array(logitRows) };
+    const rowOf = new Map<Work, number>();
+    let t = 0;
+    let r = 0;
+    for (const { work, n } of picked) {
+      const start = work.seq.tokens.length;
+      for (let j = 0; j < n; j++, t++) {
+        batch.tokens[t] = work.tokens[j];
+        batch.positions[t] = start + j;
+        batch.seqs[t] = work.seq.slot;
+      }
+      if (n === work.tokens.length && work.wantLogits) {
+        rowOf.set(work, r);
+        batch.logitRows[r++] = t - 1;
+      }
+    }
+
+    let logits: Tensor;
+    try {
+      this.be.beginStep();
+      if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
+      this.setTables();
+      logits = forward(this.be, this.c, this.w, this.s, batch, logitRows > 0 ? 'logits' : 'none');
+      await this.be.endStep();
+    } catch (e) {
+      for (const { work } of picked) this.drop(work, e);
+      return [];
+    }
+    this.forwardTokens += nTokens;
+    this.steps++;
+
+    const reads: Promise<void>[] = [];
+    for (const { work, n } of picked) {
+      if (work.seq.freed) {
+        // freed while the step ran: its blocks are gone, so is its work
+        this.drop(work, new BitNetError('DISPOSED', 'the sequence was freed'));
+        continue;
+      }
+      work.seq.appended(work.tokens.slice(0, n));
+      work.tokens = work.tokens.slice(n);
+      if (work.tokens.length > 0) continue;
+      this.queue.splice(this.queue.indexOf(work), 1);
+      const row = rowOf.get(work);
+      if (row === undefined) {
+        work.resolve(undefined);
+        continue;
+      }
+      reads.push(
+        new Promise<void>((done) => {
+          work.resolve({ logits, row, done });
+        }),
+      );
+    }
+    return reads;
+  }
+
+  /**
+   * Context shift of `seq` (llama.cpp's: keep the first nKeep tokens, drop the oldest half of the rest, move the kept
+   * ones down and re-rotate their keys). Returns the number of tokens dropped (0 when nothing can be dropped).
+   */
+  shift(seq: SeqState, nKeep: number, theta: number): Promise<number> {
+    return this.exclusive(async () => {
+      const n = seq.tokens.length;
+      const keep = Math.min(Math.max(0, nKeep), n);
+      const nDiscard = Math.floor((n - keep) / 2);
+      if (nDiscard < 1) return 0;
+      const copies: number[] = [];
+      seq.reserve(keep, n, copies); // every block the move writes is this sequence's own and out of the prefix cache
+      this.be.beginStep();
+      if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
+      this.setTables();
+      this.be.shiftKeys(this.s.pool, seq.slot, keep + nDiscard, n, -nDiscard, theta, this.c.ropeStyle);
+      await this.be.endStep();
+      seq.tokens.splice(keep, nDiscard);
+      seq.cacheLimit = Math.min(seq.cacheLimit, Math.floor(keep / seq.blockSize));
+      seq.truncate(seq.tokens.length);
+      return nDiscard;
+    });
+  }
+
+  private async runCopies(copies: number[]): Promise<void> {
+    this.be.beginStep();
+    this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
+    await this.be.endStep();
+  }
+
+  private drop(work: Work, e: unknown): void {
+    const i = this.queue.indexOf(work);
+    if (i >= 0) this.queue.splice(i, 1);
+    work.reject(e);
+  }
+
+  /** The forward state the steps run on (exclusive work records its own steps on it). */
+  get state(): ForwardState {
+    return this.s;
+  }
+
+  get pool(): ForwardState['pool'] {
+    return this.s.pool;
+  }
+}

@@ -1,0 +1,56 @@
+// The server's parallel mode (ServerOptions.parallel) on the real engine: concurrent requests each run on a sequence
+// of their own, their decode tokens share forward steps, and every answer is the one the request gets alone.
+
+import { describe, expect, it } from 'vitest';
+import { tinyModel } from '../../test/helpers/tiny-models.js';
+import { BitNet } from '../engine/bitnet.js';
+import { isBitNetError } from '../errors.js';
+import { createServerApp } from './app.js';
+
+const BASE = 'http://localhost';
+
+function completion(prompt: string): Request {
+  return new Request(`${BASE}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', prompt, max_tokens: 6, temperature: 0 }),
+  });
+}
+
+describe('ServerOptions.parallel', () => {
+  it('runs 4 requests at once in shared steps; each answer equals its answer alone', async () => {
+    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2, contextLength: 64, kvMemory: 1 << 24 });
+    try {
+      const prompts = ['The quick brown fox', 'Once upon a time', 'A B C D E F', 'Hello'];
+      const alone = createServerApp(model, { parallel: 1 });
+      const want: string[] = [];
+      for (const p of prompts) want.push(((await (await alone.fetch(completion(p))).json()) as { choices: { text: string }[] }).choices[0].text);
+      await alone.close();
+
+      const app = createServerApp(model, { parallel: 4 });
+      const steps0 = model.kvStats().steps;
+      const used0 = model.kvStats().blocks.used; // the model's own sequence keeps its cache from the runs alone
+      const got = await Promise.all(prompts.map(async (p) => ((await (await app.fetch(completion(p))).json()) as { choices: { text: string }[] }).choices[0].text));
+      const steps = model.kvStats().steps - steps0;
+      expect(got).toEqual(want);
+      // alone: 4 x (1 prefill + 5 decode) = 24 steps
+      expect(steps).toBeLessThan(20);
+      expect(model.kvStats().blocks.used).toBe(used0); // every request's sequence was freed
+      await app.close();
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('refuses a parallel count outside 1..64', () => {
+    for (const parallel of [0, 1.5, 65]) {
+      let error: unknown;
+      try {
+        createServerApp(new Promise<never>(() => undefined), { parallel });
+      } catch (e) {
+        error = e;
+      }
+      expect(isBitNetError(error, 'BAD_ARGUMENT')).toBe(true);
+    }
+  });
+});
