@@ -63,7 +63,7 @@ const LUT_TOKENS = 16;
 /** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
 const GEMM_TABLE_BYTES = 8192 + 192;
 /** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
-const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128;
+const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
 /**
  * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
@@ -188,6 +188,8 @@ class WasmWeight implements Weight {
   kind: WeightKind;
   /** Rows stored in the 32-row tiled layout (SIMD128 ternary kernels). */
   tiledRows = 0;
+  /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
+  nativeDot = false;
   /** I2_S per-tensor scale; TQ2_0 d when every block has the same one. */
   weightScale = 1;
   /** TQ2_0: every block has the same d. */
@@ -597,7 +599,8 @@ class WasmBackend implements KernelBackend {
         }
         w.weightScale = scale;
         w.hasCode3 = this.exports.hasCode3(base, nElements / 4, nElements / 4, nElements / 4) !== 0;
-        if (w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
+        w.nativeDot = this.kernelSet === 'relaxed-simd' && w.cols % 128 === 0;
+        if (!w.nativeDot && w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
         break;
       }
       case GgmlType.TQ1_0:
@@ -861,7 +864,9 @@ class WasmBackend implements KernelBackend {
 
   private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
-    const tiled = w.tiledRows > 0;
+    // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place
+    const gemmRows = w.nativeDot ? Math.floor(rows / TILE_ROWS) * TILE_ROWS : w.tiledRows;
+    const tiled = gemmRows > 0;
     // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
     const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
     const { xqStride, bsumsStride } = q;
@@ -869,13 +874,13 @@ class WasmBackend implements KernelBackend {
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
       const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
-      const tabStride = tiled && !gemm ? cols * 16 : 0;
+      const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
       const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
-      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -891,7 +896,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.tabStride, tabStride);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
-      this.setArg(ARG.tiledRows, w.tiledRows);
+      this.setArg(ARG.tiledRows, gemm ? gemmRows : w.tiledRows);
+      this.setArg(ARG.rowMajor, w.nativeDot ? 1 : 0);
       this.setArg(ARG.bsums, q.bsums + t0 * bsumsStride);
       this.setArg(ARG.bsumsStride, bsumsStride);
       this.setArgF64(ARG.wscaleF64, w.weightScale);
@@ -1093,7 +1099,8 @@ async function defaultThreads(): Promise<number> {
 
 /**
  * Run the relaxed module's self-checks on `memory` (low scratch region): the relaxed dot instruction on
- * known inputs, and a small I2_S matmul through the relaxed and the SIMD128 kernels, compared bit for bit.
+ * known inputs, and a small I2_S matmul through the relaxed kernels (lookup and multiply-add) and the SIMD128 kernel,
+ * compared bit for bit.
  */
 function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
   try {
@@ -1122,11 +1129,13 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
     f32[x / 4] = -1000;
     const job = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
     const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+    const scratch = out + 64;
     const results: number[][] = [];
-    for (const k of [r, s]) {
+    // the relaxed module twice: its lookup / untiled kernel, then the multiply-add GEMV on the native layout
+    for (const [k, op] of [[r, OP.i2s], [r, OP.i2sDot], [s, OP.i2s]] as const) {
       k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
       job.fill(0);
-      job[JOB.op] = OP.i2s;
+      job[JOB.op] = op;
       job[JOB.chunks] = 1;
       job[JOB.chunkRows] = rows;
       job[JOB.totalRows] = rows;
@@ -1141,13 +1150,14 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
       job[JOB.args + ARG.nTokens] = 1;
       jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
       jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
+      job[JOB.args + ARG.scratch] = scratch;
       k.runJob(MEMORY_MAP.jobByteOffset, 0);
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
     u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
     r.initConstants();
     new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
-    return results[0].every((v, i) => Object.is(v, results[1][i]));
+    return results.every((res) => res.every((v, i) => Object.is(v, results[2][i])));
   } catch {
     return false;
   }
