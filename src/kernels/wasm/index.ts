@@ -207,9 +207,10 @@ class WasmWeight implements Weight {
   subValues = 0;
   /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
   readonly activationQuant: ActivationQuant;
-  readonly matmulId: string;
-  readonly gemmId: string;
   readonly embedId: string;
+  /** Matmul kernel ids by the kernel that ran (see matmulKernelId), built once per weight and kernel. */
+  private readonly matmulIds = new Map<MatmulKernel, string>();
+  private readonly idPrefix: string;
 
   constructor(
     readonly owner: WasmBackend,
@@ -226,11 +227,30 @@ class WasmWeight implements Weight {
     this.kind = kind;
     this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
     const type = TYPE_TRAITS[info.type].name.toLowerCase();
-    this.matmulId = `wasm.${kernelSet}.matmul.gemv.${type}`;
-    this.gemmId = `wasm.${kernelSet}.matmul.gemm.${type}`;
+    this.idPrefix = `wasm.${kernelSet}.matmul.`;
+    this.typeId = type;
     this.embedId = `wasm.${kernelSet}.embed.${type}`;
   }
+
+  private readonly typeId: string;
+
+  /** The id kernelCalls() counts for `kernel` on this weight: wasm.<set>.matmul.<kernel>.<type>. */
+  matmulKernelId(kernel: MatmulKernel): string {
+    let id = this.matmulIds.get(kernel);
+    if (id === undefined) {
+      id = `${this.idPrefix}${kernel}.${this.typeId}`;
+      this.matmulIds.set(kernel, id);
+    }
+    return id;
+  }
 }
+
+/**
+ * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
+ * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
+ * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact'.
+ */
+type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
 
 /** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
 class WasmTensor implements Tensor {
@@ -785,7 +805,6 @@ class WasmBackend implements KernelBackend {
       if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, nTokens, scale, this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block'));
       else this.matmulFloat(op, weight, xp, nTokens, scale);
     }
-    this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
   }
 
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
@@ -812,7 +831,6 @@ class WasmBackend implements KernelBackend {
           this.matmulFloat(outs[i], w, xp, nTokens, scale);
         }
       }
-      this.count(nTokens > 1 ? w.gemmId : w.matmulId);
     }
   }
 
@@ -860,8 +878,10 @@ class WasmBackend implements KernelBackend {
     this.setArg(ARG.subValues, w.subValues);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
+    this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
   }
 
+  /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */
   private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
     // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place
@@ -907,6 +927,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.ascalesStride, q.ascalesStride);
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob();
+      // the dot kernel hands Q8_K activations to the untiled row kernel (assembly/matmul-i2s-dot.ts)
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 
