@@ -10,16 +10,15 @@
 // code 0) is subtracted per row, as matmul-i2s.ts's callers do.
 //
 // What made the first version of this kernel (7c3a99d, 9.8 GB/s against the lookup kernel's 12.0) slow, seen with
-// node --print-wasm-code: (1) its inner loop over the four 16-byte groups of a 2-block pass had a run-time trip
-// count (2 or 4), so each group paid the loop's address arithmetic, compare and branch; (2) unrolled, TurboFan's
-// scheduler issues every load of the loop body first (loads keep their order on the effect chain, the pure SIMD
-// ops are placed late, next to their uses), so the 24 loaded vectors of a 2-block pass outlive V8's ~15 usable
-// xmm registers: 30 spill loads and 24 spill stores per pass. Here each group ends with four 16-byte stores of the
+// node --print-wasm-code on its build: V8 unrolls small wasm loops, so its loop over the four 16-byte groups of a
+// 2-block pass became one 354-instruction loop body (32 relaxed dots), and TurboFan's scheduler issues every load
+// of a loop body first (loads keep their order on the effect chain; the pure SIMD ops are placed late, next to
+// their uses), so the 24 loaded vectors of the pass outlived V8's ~15 usable xmm registers: 89 spill loads and 86
+// spill stores per 512 weights. Here the groups are written out and each ends with four 16-byte stores of the
 // i16 accumulators to per-thread scratch: a store is effectful, so the group's arithmetic is scheduled before it
 // and the next group's loads after it: 9 spill moves are left per pass, 179 instructions per 512 weights (~0.35 per
-// weight; the lookup kernel costs about as many per weight but more of them run on the shuffle ports). (3) Memory-level
-// parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the weight stream,
-// and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line of the row pair
+// weight). Second, memory-level parallelism: with that much work per byte the out-of-order window holds only ~3
+// cache lines of the weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line of the row pair
 // I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM, loaded machine,
 // 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7 without it.
 //

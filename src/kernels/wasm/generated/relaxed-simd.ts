@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '5db3909f0ce616dc11067dc71d4088fba7266654349d7b77bbe2904386170ddd';
+export const SOURCE_HASH = '37be7bb70a347f841eae4959dc2531dc01b9a8327dcc611384e9b238c2449d12';
 
 /** The wasm binary (54562 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'ab95f8e7ca3eaffc68ee7f1aa5710a37d432d5dfde7a365730daa3476a827a0f';
+export const SOURCE_HASH = '986fa6516dcafc005db8f650cbf3170a9a8448d9d57a294ea6ff2d75d9829018';
 
 /** The wasm binary (55881 bytes), base64. */
 export const WASM_BASE64 =
