@@ -66,7 +66,7 @@ const LUT_TOKENS = 16;
 /** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
 const GEMM_TABLE_BYTES = 8192 + 192;
 /** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
-const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128;
+const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
 /**
  * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
@@ -191,6 +191,8 @@ class WasmWeight implements Weight {
   kind: WeightKind;
   /** Rows stored in the 32-row tiled layout (SIMD128 ternary kernels). */
   tiledRows = 0;
+  /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
+  nativeDot = false;
   /** I2_S per-tensor scale; TQ2_0 d when every block has the same one. */
   weightScale = 1;
   /** TQ2_0: every block has the same d. */
@@ -208,9 +210,10 @@ class WasmWeight implements Weight {
   subValues = 0;
   /** Ternary weights: how matmul quantizes activations (the format's native scheme unless info overrides it). */
   readonly activationQuant: ActivationQuant;
-  readonly matmulId: string;
-  readonly gemmId: string;
   readonly embedId: string;
+  /** Matmul kernel ids by the kernel that ran (see matmulKernelId), built once per weight and kernel. */
+  private readonly matmulIds = new Map<MatmulKernel, string>();
+  private readonly idPrefix: string;
 
   constructor(
     readonly owner: WasmBackend,
@@ -227,11 +230,30 @@ class WasmWeight implements Weight {
     this.kind = kind;
     this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
     const type = TYPE_TRAITS[info.type].name.toLowerCase();
-    this.matmulId = `wasm.${kernelSet}.matmul.gemv.${type}`;
-    this.gemmId = `wasm.${kernelSet}.matmul.gemm.${type}`;
+    this.idPrefix = `wasm.${kernelSet}.matmul.`;
+    this.typeId = type;
     this.embedId = `wasm.${kernelSet}.embed.${type}`;
   }
+
+  private readonly typeId: string;
+
+  /** The id kernelCalls() counts for `kernel` on this weight: wasm.<set>.matmul.<kernel>.<type>. */
+  matmulKernelId(kernel: MatmulKernel): string {
+    let id = this.matmulIds.get(kernel);
+    if (id === undefined) {
+      id = `${this.idPrefix}${kernel}.${this.typeId}`;
+      this.matmulIds.set(kernel, id);
+    }
+    return id;
+  }
 }
+
+/**
+ * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
+ * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
+ * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact'.
+ */
+type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
 
 /** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
 class WasmTensor implements Tensor {
@@ -610,7 +632,8 @@ class WasmBackend implements KernelBackend {
         }
         w.weightScale = scale;
         w.hasCode3 = this.exports.hasCode3(base, nElements / 4, nElements / 4, nElements / 4) !== 0;
-        if (w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
+        w.nativeDot = this.kernelSet === 'relaxed-simd' && w.cols % 128 === 0;
+        if (!w.nativeDot && w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
         break;
       }
       case GgmlType.TQ1_0:
@@ -853,7 +876,6 @@ class WasmBackend implements KernelBackend {
       if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, nTokens, scale, this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block'));
       else this.matmulFloat(op, weight, xp, nTokens, scale);
     }
-    this.count(nTokens > 1 ? weight.gemmId : weight.matmulId);
   }
 
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
@@ -880,7 +902,6 @@ class WasmBackend implements KernelBackend {
           this.matmulFloat(outs[i], w, xp, nTokens, scale);
         }
       }
-      this.count(nTokens > 1 ? w.gemmId : w.matmulId);
     }
   }
 
@@ -928,11 +949,15 @@ class WasmBackend implements KernelBackend {
     this.setArg(ARG.subValues, w.subValues);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
+    this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
   }
 
+  /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */
   private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
-    const tiled = w.tiledRows > 0;
+    // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place
+    const gemmRows = w.nativeDot ? Math.floor(rows / TILE_ROWS) * TILE_ROWS : w.tiledRows;
+    const tiled = gemmRows > 0;
     // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
     const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
     const { xqStride, bsumsStride } = q;
@@ -940,13 +965,13 @@ class WasmBackend implements KernelBackend {
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
       const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
-      const tabStride = tiled && !gemm ? cols * 16 : 0;
+      const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
       const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
-      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -962,7 +987,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.tabStride, tabStride);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
-      this.setArg(ARG.tiledRows, w.tiledRows);
+      this.setArg(ARG.tiledRows, gemm ? gemmRows : w.tiledRows);
+      this.setArg(ARG.rowMajor, w.nativeDot ? 1 : 0);
       this.setArg(ARG.bsums, q.bsums + t0 * bsumsStride);
       this.setArg(ARG.bsumsStride, bsumsStride);
       this.setArgF64(ARG.wscaleF64, w.weightScale);
@@ -972,6 +998,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.ascalesStride, q.ascalesStride);
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob();
+      // the dot kernel hands Q8_K activations to the untiled row kernel (assembly/matmul-i2s-dot.ts)
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 
@@ -1192,7 +1220,8 @@ async function defaultThreads(): Promise<number> {
 
 /**
  * Run the relaxed module's self-checks on `memory` (low scratch region): the relaxed dot instruction on
- * known inputs, and a small I2_S matmul through the relaxed and the SIMD128 kernels, compared bit for bit.
+ * known inputs, and a small I2_S matmul through the relaxed kernels (lookup and multiply-add) and the SIMD128 kernel,
+ * compared bit for bit.
  */
 function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
   try {
@@ -1221,11 +1250,13 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
     f32[x / 4] = -1000;
     const job = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
     const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+    const scratch = out + 64;
     const results: number[][] = [];
-    for (const k of [r, s]) {
+    // the relaxed module twice: its lookup / untiled kernel, then the multiply-add GEMV on the native layout
+    for (const [k, op] of [[r, OP.i2s], [r, OP.i2sDot], [s, OP.i2s]] as const) {
       k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
       job.fill(0);
-      job[JOB.op] = OP.i2s;
+      job[JOB.op] = op;
       job[JOB.chunks] = 1;
       job[JOB.chunkRows] = rows;
       job[JOB.totalRows] = rows;
@@ -1240,13 +1271,14 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
       job[JOB.args + ARG.nTokens] = 1;
       jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
       jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
+      job[JOB.args + ARG.scratch] = scratch;
       k.runJob(MEMORY_MAP.jobByteOffset, 0);
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
     u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
     r.initConstants();
     new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
-    return results[0].every((v, i) => Object.is(v, results[1][i]));
+    return results.every((res) => res.every((v, i) => Object.is(v, results[2][i])));
   } catch {
     return false;
   }

@@ -54,6 +54,7 @@ export const OP = {
   gemmI2s: 13,
   gemmTq2: 14,
   tokens: 15,
+  i2sDot: 16,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */
@@ -88,6 +89,7 @@ export const ARG = {
   subRows: 27,
   subCols: 28,
   subValues: 29,
+  rowMajor: 30,
 } as const;
 
 /** Attention argument word indexes (assembly/attention.ts ATT_*). */

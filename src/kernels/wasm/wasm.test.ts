@@ -502,6 +502,50 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
+  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf', async (kernelSet) => {
+    const rng = seededRng(515);
+    const rows = 64;
+    const cols = 256;
+    const codes = Int8Array.from({ length: rows * cols }, () => rng.int(-1, 1));
+    const i2s = packI2s(codes, 0.5, cols);
+    const f16 = new Uint8Array(rows * cols * 2);
+    for (let i = 0; i < rows * cols; i++) {
+      const bits = f32ToF16Bits(rng.normal() * 0.02);
+      f16[2 * i] = bits & 0xff;
+      f16[2 * i + 1] = bits >>> 8;
+    }
+    const f16Inf = f16.slice();
+    f16Inf[1] = 0x7c; // weight 0 = +Inf (low byte 0x00 after the next line)
+    f16Inf[0] = 0;
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
+    try {
+      const wI = load(be, GgmlType.I2_S, rows, cols, i2s);
+      const wQ = load(be, GgmlType.I2_S, rows, cols, i2s, 'q8k-block');
+      const wF = load(be, GgmlType.F16, rows, cols, f16);
+      const wInf = load(be, GgmlType.F16, rows, cols, f16Inf);
+      const x = be.allocF32(16 * cols);
+      for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+      const out = be.allocF32(16 * rows);
+      const delta = (run: () => void): string[] => {
+        const before = be.kernelCalls();
+        run();
+        return [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id).sort();
+      };
+      const gemv = kernelSet === 'relaxed-simd' ? 'gemv-dot' : 'gemv-lut';
+      expect(delta(() => be.matmul(out, wI, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
+      // 3 tokens stay below the GEMM's crossover: the per-token kernel ran (the old ids said gemm for any nTokens > 1)
+      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
+      expect(delta(() => be.matmul(out, wI, x, 16))).toEqual([`wasm.${kernelSet}.matmul.gemm-lut.i2_s`]);
+      expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
+      expect(delta(() => be.matmul(out, wF, x, 2))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
+      expect(delta(() => be.matmul(out, wInf, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
+    } finally {
+      await be.dispose();
+    }
+  });
+});
+
 describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 threads)', () => {
   it.each(sets)('%s: rmsnorm, rope (both styles, repeated positions), relu^2 * up, silu * up, add: bit-identical to the reference', async (kernelSet) => {
     const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));

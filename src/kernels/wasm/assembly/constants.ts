@@ -24,6 +24,7 @@ export const C_HALF: u32 = 15; // f32x4.splat(0.5)
 export const C_F16_MIN_NORMAL: u32 = 16; // i32x4.splat(0x38800000): 2^-14 as f32
 export const C_F16_OVERFLOW: u32 = 17; // i32x4.splat(0x477ff000): 65520, the least f32 that rounds to F16 inf
 export const C_F32_QUIET: u32 = 18; // i32x4.splat(0x00400000): an f32 NaN's quiet bit
+export const C_0C: u32 = 19; // i8x16.splat(0x0c)
 
 /** Write every constant (idempotent). */
 export function initConstants(): void {
@@ -46,6 +47,7 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F16_MIN_NORMAL << 4), i32x4.splat(0x38800000));
   v128.store(CONST_BASE + (<usize>C_F16_OVERFLOW << 4), i32x4.splat(0x477ff000));
   v128.store(CONST_BASE + (<usize>C_F32_QUIET << 4), i32x4.splat(0x00400000));
+  v128.store(CONST_BASE + (<usize>C_0C << 4), i8x16.splat(0x0c));
 }
 
 /** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */

@@ -3,6 +3,7 @@
 
 import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_NEXT, JOB_OP, JOB_TOTAL_ROWS } from './job';
 import { matmulI2SRows } from './matmul-i2s';
+import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
 import { matmulQ8_0Rows } from './matmul-q8_0';
 import { matmulQ6KRows } from './matmul-q6_k';
@@ -46,6 +47,7 @@ const OP_Q4_0: u32 = 12;
 const OP_GEMM_I2_S: u32 = 13;
 const OP_GEMM_TQ2_0: u32 = 14;
 const OP_TOKENS: u32 = 15;
+const OP_I2_S_DOT: u32 = 16;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -76,6 +78,7 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_I2_S) gemmI2SRows(job, start, end, thread);
     else if (op == OP_GEMM_TQ2_0) gemmTQ2Rows(job, start, end, thread);
     else if (op == OP_TOKENS) tokenJobRows(job, start, end, thread);
+    else if (op == OP_I2_S_DOT) matmulI2SDotRows(job, start, end, thread);
     else unreachable();
   }
 }

@@ -22,7 +22,7 @@
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT,
-  ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
+  ARG_OUT_STRIDE, ARG_ROW_MAJOR, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
   ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
@@ -45,14 +45,14 @@ export const GEMM_BLOCK_TILES: u32 = 8;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
- * (xStride bytes per token), at tab + (g - g0) * GEMM_TABLE_BYTES; tokens past nTokens get zeros. `full` builds all
+ * (xStride bytes per token; group xGroup first), at tab + (g - g0) * GEMM_TABLE_BYTES; tokens past nTokens get zeros. `full` builds all
  * 256 entries (code 3 = +2), else the 81 with codes 0..2.
  */
-function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool): void {
+function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
   const zero = i32x4.splat(0);
   for (let g = g0; g < g1; g++) {
-    // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128
-    const xg = x + (<usize>g << 2);
+    // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128; x holds group xGroup first
+    const xg = x + (<usize>(g - xGroup) << 2);
     let v0 = zero;
     let v1 = zero;
     let v2 = zero;
@@ -145,6 +145,30 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
   }
 }
 
+/**
+ * The native I2_S layout as tile bytes for the tables: byte p of a 128-column block holds columns 96+p, 64+p, 32+p, p at
+ * shifts 0, 2, 4, 6 (matmul-i2s.ts), so group p of the block takes the activations in that order. Writes dst[4p + k] =
+ * src[32 (3 - k) + p] for one block of 128 int8 values (byte interleaves of the four quarters).
+ */
+// @ts-ignore: decorator
+@inline function permuteI2SBlock(src: usize, dst: usize): void {
+  for (let h: usize = 0; h < 32; h += 16) {
+    const q0 = v128.load(src + h);
+    const q1 = v128.load(src + h, 32);
+    const q2 = v128.load(src + h, 64);
+    const q3 = v128.load(src + h, 96);
+    const a = i8x16.shuffle(q3, q2, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const ah = i8x16.shuffle(q3, q2, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const b = i8x16.shuffle(q1, q0, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const bh = i8x16.shuffle(q1, q0, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const d = dst + (h << 2);
+    v128.store(d, i8x16.shuffle(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+    v128.store(d, i8x16.shuffle(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 16);
+    v128.store(d, i8x16.shuffle(ah, bh, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 32);
+    v128.store(d, i8x16.shuffle(ah, bh, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 48);
+  }
+}
+
 /** The sum of the table entries of 4 groups' weight bytes at wp, wp + 32, ... (tables at tab, GEMM_TABLE_BYTES apart), tokens 0-7 (half 0) or 8-15 (16). */
 // @ts-ignore: decorator
 @inline function quad(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
@@ -155,29 +179,30 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
 }
 
 /**
- * Lookups of one tile row over a full span (GEMM_SPAN_GROUPS = 8 groups): weight bytes at wp, wp + 32, ..., tables
- * at tab, tab + GEMM_TABLE_BYTES, ... (offsets as immediates); adds to the 16 tokens' i16 partial sums at part.
+ * Lookups of one tile row over a full span (GEMM_SPAN_GROUPS = 8 groups): weight bytes at wp, wp + gs, ... (gs = 32
+ * tiled, 1 row-major: a constant, so the offsets are immediates), tables at tab, tab + GEMM_TABLE_BYTES, ...; adds to
+ * the 16 tokens' i16 partial sums at part.
  */
 // @ts-ignore: decorator
-@inline function rowSpan8(wp: usize, tab: usize, part: usize): void {
+@inline function rowSpan8(wp: usize, tab: usize, part: usize, gs: usize): void {
   const e0 = tab + (<usize>load<u8>(wp) << 5);
-  const e1 = tab + (<usize>load<u8>(wp, 32) << 5);
-  const e2 = tab + (<usize>load<u8>(wp, 64) << 5);
-  const e3 = tab + (<usize>load<u8>(wp, 96) << 5);
-  const f0 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 128) << 5);
-  const f1 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 160) << 5);
-  const f2 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 192) << 5);
-  const f3 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp, 224) << 5);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << 5);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 5);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 5);
+  const f0 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 4 * gs) << 5);
+  const f1 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 5 * gs) << 5);
+  const f2 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 6 * gs) << 5);
+  const f3 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 7 * gs) << 5);
   v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad(e0, e1, e2, e3, 0), quad(f0, f1, f2, f3, 0))));
   v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad(e0, e1, e2, e3, 16), quad(f0, f1, f2, f3, 16))), 16);
 }
 
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
-function rowSpanTail(wp: usize, tab: usize, n: u32, part: usize): void {
+function rowSpanTail(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
   let a0 = v128.load(part);
   let a1 = v128.load(part, 16);
   for (let g: u32 = 0; g < n; g++) {
-    const e = tab + <usize>g * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + (<usize>g << 5)) << 5);
+    const e = tab + <usize>g * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + <usize>g * gs) << 5);
     a0 = i16x8.add(a0, v128.load(e));
     a1 = i16x8.add(a1, v128.load(e, 16));
   }
@@ -258,11 +283,15 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
   const xStride = <usize>argU32(job, ARG_X_STRIDE);
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const full = argU32(job, ARG_VARIANT) != 0;
+  // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
+  // a row's group bytes are consecutive, and the activations are permuted per 128-column block (permuteI2SBlock)
+  const rowMajor = !isTQ2 && argU32(job, ARG_ROW_MAJOR) != 0;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
   // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row), i32 sums (64 B per row)
-  // or f64 sums (128 B per row), i32 fold block sums (64 B per row), 16 f64 token scales
+  // or f64 sums (128 B per row), i32 fold block sums (64 B per row), 16 f64 token scales, 16 tokens' permuted
+  // activations of one superspan (256 B each, rowMajor only)
   const scratch = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const tab = scratch;
   const part = tab + 64 * GEMM_TABLE_BYTES;
@@ -270,6 +299,7 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
   const sums = acc; // folds use f64 sums instead of i32 sums
   const blk = acc + (nRows << 7); // folds: i32 sums of the current fold block (64 B per row)
   const a = blk + (nRows << 6);
+  const xperm = a + 128;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
   const tileBytes = rowBytes << 5;
@@ -287,25 +317,45 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
     // block of rows uses them (tables built by another core cost more to fetch than to build)
     for (let s0: u32 = 0; s0 < nGroups; s0 += 64) {
       const sEnd = min(s0 + 64, nGroups);
-      buildTables(x, xStride, nTokens, s0, sEnd, tab, full);
+      if (rowMajor) {
+        // superspans are whole 128-column blocks here (cols % 128 == 0): 2 blocks per token at most
+        for (let t: u32 = 0; t < nTokens; t++) {
+          for (let g = s0; g < sEnd; g += 32) permuteI2SBlock(x + <usize>t * xStride + (<usize>g << 2), xperm + (<usize>t << 8) + (<usize>(g - s0) << 2));
+        }
+        buildTables(xperm, 256, nTokens, s0, sEnd, tab, full, s0);
+      } else {
+        buildTables(x, xStride, nTokens, s0, sEnd, tab, full, 0);
+      }
       for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
         const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
         for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
           const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
-          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : <usize>g0 << 5;
+          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
           const tp = tab + <usize>(g0 - s0) * GEMM_TABLE_BYTES;
           for (let k = kb; k < kEnd; k++) {
             let wp = w0 + <usize>k * tileBytes + gOff;
             let pp = part + (<usize>k << 10);
             const ppEnd = pp + 1024;
-            if (n == GEMM_SPAN_GROUPS) {
+            if (rowMajor) {
+              if (n == GEMM_SPAN_GROUPS) {
+                for (; pp < ppEnd; pp += 32) {
+                  rowSpan8(wp, tp, pp, 1);
+                  wp += rowBytes;
+                }
+              } else {
+                for (; pp < ppEnd; pp += 32) {
+                  rowSpanTail(wp, tp, n, pp, 1);
+                  wp += rowBytes;
+                }
+              }
+            } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += 32) {
-                rowSpan8(wp, tp, pp);
+                rowSpan8(wp, tp, pp, 32);
                 wp++;
               }
             } else {
               for (; pp < ppEnd; pp += 32) {
-                rowSpanTail(wp, tp, n, pp);
+                rowSpanTail(wp, tp, n, pp, 32);
                 wp++;
               }
             }

@@ -1,0 +1,264 @@
+// Decode GEMV for I2_S weights kept in their native layout (relaxed-SIMD kernel set only): multiply-adds on the 2-bit
+// codes instead of table lookups, two rows per pass sharing every activation load.
+//
+// I2_S layout (matmul-i2s.ts): blocks of 128 weights, 32 bytes; byte p holds weights p, 32+p, 64+p, 96+p at bit
+// shifts 6, 4, 2, 0 (code 0, 1, 2 = -1, 0, +1). One 16-bit shift by 4 per 16 code bytes brings the shift-4 / shift-6
+// fields down to where the shift-0 / shift-2 fields are; the masks 0x03 and 0x0c then give codes (x1) and codes x4
+// without a second shift. i16x8.relaxed_dot_i8x16_i7x16_s (x86 pmaddubsw) multiplies 16 codes by 16 int8
+// activations and adds pairs. The x1 and x4 products go to their own i16 accumulators; the row's i32 sum is kept x4
+// (4 x1 + x4), so one arithmetic shift at the end gives sum_c code[c] x[c] exactly. The activation sum (the -1 of
+// code 0) is subtracted per row, as matmul-i2s.ts's callers do.
+//
+// What made the first version of this kernel (7c3a99d, 9.8 GB/s against the lookup kernel's 12.0) slow, seen with
+// node --print-wasm-code on its build: V8 unrolls small wasm loops, so its loop over the four 16-byte groups of a
+// 2-block pass became one 354-instruction loop body (32 relaxed dots), and TurboFan's scheduler issues every load
+// of a loop body first (loads keep their order on the effect chain; the pure SIMD ops are placed late, next to
+// their uses), so the 24 loaded vectors of the pass outlived V8's ~15 usable xmm registers: 89 spill loads and 86
+// spill stores per 512 weights. Here the groups are written out and each ends with four 16-byte stores of the
+// i16 accumulators to per-thread scratch: a store is effectful, so the group's arithmetic is scheduled before it
+// and the next group's loads after it: 9 spill moves are left per pass, 179 instructions per 512 weights (~0.35 per
+// weight). Second, memory-level parallelism: with that much work per byte the out-of-order window holds only ~3
+// cache lines of the weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line of the row pair
+// I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM, loaded machine,
+// 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7 without it.
+//
+// Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
+// deterministic there) and |x| <= 128. One relaxed_dot lane adds two products: x1 fields |lane| <= 2 * 128 * 3 = 768,
+// x4 fields <= 2 * 128 * 12 = 3072 (no pmaddubsw saturation: < 32767). Per pass of two blocks each i16 accumulator
+// adds 8 such lanes: x4 <= 8 * 3072 = 24576, x1 <= 8 * 768 = 6144, both < 32768, so no i16 sum wraps; then they are
+// widened with i32x4.extadd_pairwise_i16x8_s (the x1 sum shifted left by 2 first: 4 * 6144 = 24576 < 32768).
+// The i32 row sum is at most 4 * 3 * 128 * cols in magnitude: exact below cols = 2^31 / 1536 (~1.4M columns).
+
+import { dotPairs16, finishTernary } from './common';
+import { C_03, C_0C, vconst } from './constants';
+import {
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH,
+  ARG_SCRATCH_STRIDE, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+} from './job';
+import { i2sUntiledRow } from './matmul-i2s';
+
+/** Row pairs ahead whose cache lines a row pair touches first (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
+export const I2S_DOT_TOUCH_PAIRS: usize = 2;
+
+/** Bytes of per-thread scratch the kernel stores its i16 accumulators to (the scheduling barrier above). */
+export const I2S_DOT_SCRATCH_BYTES: u32 = 64;
+
+/** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */
+// @ts-ignore: decorator
+@inline function fieldDot(acc: v128, xv: v128, v: v128, mask: v128): v128 {
+  return i16x8.add(acc, dotPairs16(xv, v128.and(v, mask)));
+}
+
+/** The two i32x4 row sums plus the widened pass accumulators: 4 x1 + x4 per i32 lane pair. */
+// @ts-ignore: decorator
+@inline function widen(acc: v128, x1: v128, x4: v128): v128 {
+  return i32x4.add(acc, i32x4.add(i32x4.extadd_pairwise_i16x8_s(x4), i32x4.extadd_pairwise_i16x8_s(i16x8.shl(x1, 2))));
+}
+
+/** The scheduling barrier (file header): the four i16 accumulators stored to this thread's scratch. */
+// @ts-ignore: decorator
+@inline function barrier(bar: usize, a1: v128, a4: v128, b1: v128, b4: v128): void {
+  v128.store(bar, a1);
+  v128.store(bar, a4, 16);
+  v128.store(bar, b1, 32);
+  v128.store(bar, b4, 48);
+}
+
+/**
+ * Rows at wa and wb (first code byte of each) against one token's int8 activations at x, over nBlocks blocks:
+ * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 2. bar: 64 bytes of this thread's scratch. Groups of 16
+ * code bytes (bytes p..p+15 of a block: va, vb, and their copies shifted by 4, sa, sb) are written out, so every
+ * offset is an immediate; each ends with the barrier.
+ */
+// @ts-ignore: decorator
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, m3: v128, mc: v128, bar: usize): v128 {
+  let accA = i32x4.splat(0);
+  let accB = i32x4.splat(0);
+  let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
+  let b: u32 = 0;
+  // passes of 2 blocks (the i16 bound above)
+  for (; b + 2 <= nBlocks; b += 2) {
+    let a1 = i16x8.splat(0);
+    let a4 = i16x8.splat(0);
+    let b1 = i16x8.splat(0);
+    let b4 = i16x8.splat(0);
+    va = v128.load(wa);
+    vb = v128.load(wb);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 64); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 32); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    va = v128.load(wa, 16);
+    vb = v128.load(wb, 16);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 112); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 80); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 48); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x, 16); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    va = v128.load(wa, 32);
+    vb = v128.load(wb, 32);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 224); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 192); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 160); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x, 128); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    va = v128.load(wa, 48);
+    vb = v128.load(wb, 48);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 240); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 208); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 176); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x, 144); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    accA = widen(accA, a1, a4);
+    accB = widen(accB, b1, b4);
+    wa += 64;
+    wb += 64;
+    x += 256;
+  }
+  if (b < nBlocks) {
+    // a last odd block
+    let a1 = i16x8.splat(0);
+    let a4 = i16x8.splat(0);
+    let b1 = i16x8.splat(0);
+    let b4 = i16x8.splat(0);
+    va = v128.load(wa);
+    vb = v128.load(wb);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 64); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 32); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    va = v128.load(wa, 16);
+    vb = v128.load(wb, 16);
+    sa = i16x8.shr_u(va, 4);
+    sb = i16x8.shr_u(vb, 4);
+    xv = v128.load(x, 112); // shift 0: weights 96 + p, x1
+    a1 = fieldDot(a1, xv, va, m3);
+    b1 = fieldDot(b1, xv, vb, m3);
+    xv = v128.load(x, 80); // shift 2: weights 64 + p, x4
+    a4 = fieldDot(a4, xv, va, mc);
+    b4 = fieldDot(b4, xv, vb, mc);
+    xv = v128.load(x, 48); // shift 4: weights 32 + p, x1
+    a1 = fieldDot(a1, xv, sa, m3);
+    b1 = fieldDot(b1, xv, sb, m3);
+    xv = v128.load(x, 16); // shift 6: weights p, x4
+    a4 = fieldDot(a4, xv, sa, mc);
+    b4 = fieldDot(b4, xv, sb, mc);
+    barrier(bar, a1, a4, b1, b4);
+    accA = widen(accA, a1, a4);
+    accB = widen(accB, b1, b4);
+  }
+  const t = i32x4.add(
+    i8x16.shuffle(accA, accB, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(accA, accB, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+  return i32x4.add(t, i8x16.shuffle(t, t, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+}
+
+/**
+ * Touch one byte of every 64-byte line of [p, end): their loads are in flight together. Returns their sum, which the
+ * caller folds into a result as (sum >> 31) = 0 so the loads stay (each byte <= 255, at most 2^23 lines).
+ */
+// @ts-ignore: decorator
+@inline function touchLines(p: usize, end: usize): u32 {
+  let sum: u32 = 0;
+  for (; p < end; p += 64) sum += load<u8>(p);
+  return sum;
+}
+
+/**
+ * Job body (op i2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, every token. Per-token
+ * activations: two rows at a time through rowPairDots4, y = f32(w_scale * (dot - sum x) / s) as matmul-i2s.ts;
+ * a last odd row and Q8_K activations go through i2sUntiledRow.
+ */
+export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32): void {
+  if (argU32(job, ARG_ACT_QUANT) != 0) {
+    for (let r = start; r < end; r++) i2sUntiledRow(job, r);
+    return;
+  }
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const info = argPtr(job, ARG_AUX);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const wscale = argF64(job, ARG_WSCALE);
+  const bar = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const rowBytes = <usize>(cols >> 2);
+  const nBlocks = cols >> 7;
+  const m3 = vconst(C_03);
+  const mc = vconst(C_0C);
+  const chunkEnd = w + <usize>end * rowBytes;
+  let touched: u32 = 0;
+  let r = start;
+  for (; r + 2 <= end; r += 2) {
+    const wa = w + <usize>r * rowBytes;
+    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, within this chunk
+    const ahead = wa + I2S_DOT_TOUCH_PAIRS * 2 * rowBytes;
+    touched += touchLines(ahead, min(ahead + 2 * rowBytes, chunkEnd));
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, m3, mc, bar);
+      const rec = info + (<usize>t << 4);
+      const s = load<f32>(rec);
+      const sum = load<i32>(rec, 4) + <i32>(touched >> 31);
+      const o = out + ((<usize>t * outStride + r) << 2);
+      store<f32>(o, finishTernary(wscale * <f64>((i32x4.extract_lane(d4, 0) >> 2) - sum), s, scale));
+      store<f32>(o, finishTernary(wscale * <f64>((i32x4.extract_lane(d4, 2) >> 2) - sum), s, scale), 4);
+    }
+  }
+  if (r < end) i2sUntiledRow(job, r);
+}
