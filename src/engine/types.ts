@@ -268,5 +268,7 @@ export interface LoadedModel extends AsyncDisposable {
   createSequence?(): SequenceHandle;
   /** Token ids of a chat prompt (template applied, generation prompt added); present with createSequence. */
   chatTokens?(messages: readonly ChatMessage[]): number[];
+  /** Counters of the paged KV cache and the step scheduler, for /metrics (BitNet has them; fakes may not). */
+  kvStats?(): KvStats;
   dispose(): Promise<void>;
 }

@@ -42,6 +42,34 @@ describe('ServerOptions.parallel', () => {
     }
   });
 
+  it('/metrics shows the KV blocks and the forward tokens; a repeated long prompt reuses its cached blocks', async () => {
+    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2, contextLength: 128, kvMemory: 1 << 24 });
+    try {
+      const app = createServerApp(model, { parallel: 2 });
+      const metric = async (name: string): Promise<number> => {
+        const text = await (await app.fetch(new Request(`${BASE}/metrics`))).text();
+        const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+        if (m === null) throw new Error(`${name} is not in /metrics`);
+        return Number(m[1]);
+      };
+      const prompt = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
+      const t0 = await metric('bitnet_forward_tokens_total');
+      await (await app.fetch(completion(prompt))).json();
+      const first = (await metric('bitnet_forward_tokens_total')) - t0;
+      await (await app.fetch(completion(prompt))).json();
+      const second = (await metric('bitnet_forward_tokens_total')) - t0 - first;
+      // the second request computes only what its cached full blocks do not hold
+      expect(first).toBeGreaterThan(16 + 5);
+      expect(second).toBeLessThanOrEqual(first - 16);
+      expect(await metric('bitnet_kv_blocks_capacity')).toBe(model.kvStats().blocks.nBlocks);
+      const text = await (await app.fetch(new Request(`${BASE}/metrics`))).text();
+      for (const state of ['used', 'cached', 'free']) expect(text).toMatch(new RegExp(`^bitnet_kv_blocks\\{state="${state}"\\} \\d+$`, 'm'));
+      await app.close();
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('refuses a parallel count outside 1..64', () => {
     for (const parallel of [0, 1.5, 65]) {
       let error: unknown;

@@ -1,5 +1,7 @@
 // Server counters and gauges, rendered in the Prometheus text exposition format (version 0.0.4).
 
+import type { KvStats } from '../engine/types.js';
+
 /** Upper bounds (seconds) of the time-to-first-token histogram buckets; +Inf is implied. */
 export const TTFT_BUCKETS_S: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -92,7 +94,7 @@ export class ServerMetrics {
   }
 
   /** Prometheus text; the queue gauges are read at render time. */
-  render(queue: { readonly waiting: number; readonly running: number }): string {
+  render(queue: { readonly waiting: number; readonly running: number }, kv?: KvStats): string {
     const out: string[] = [];
     const family = (name: string, type: string, help: string): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -134,6 +136,16 @@ export class ServerMetrics {
     }
     family('bitnet_request_body_timeouts_total', 'counter', 'Requests answered 408 because their body did not arrive within the body timeout.');
     out.push(`bitnet_request_body_timeouts_total ${this.#bodyTimeouts}`);
+    if (kv !== undefined) {
+      family('bitnet_kv_blocks', 'gauge', `Blocks of the paged KV cache (${kv.blockSize} positions each) by state: used by a sequence, cached (an idle prefix kept for reuse, reclaimed first), free.`);
+      out.push(`bitnet_kv_blocks{state="used"} ${kv.blocks.used}`, `bitnet_kv_blocks{state="cached"} ${kv.blocks.cachedIdle}`, `bitnet_kv_blocks{state="free"} ${kv.blocks.free}`);
+      family('bitnet_kv_blocks_capacity', 'gauge', 'Blocks the KV memory budget holds.');
+      out.push(`bitnet_kv_blocks_capacity ${kv.blocks.nBlocks}`);
+      family('bitnet_forward_tokens_total', 'counter', 'Token positions run through the model (prompt positions reused from the prefix cache are not).');
+      out.push(`bitnet_forward_tokens_total ${kv.forwardTokens}`);
+      family('bitnet_forward_steps_total', 'counter', 'Forward steps; one step serves every running sequence.');
+      out.push(`bitnet_forward_steps_total ${kv.steps}`);
+    }
     return out.join('\n') + '\n';
   }
 }

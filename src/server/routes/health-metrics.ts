@@ -29,6 +29,12 @@ export function healthAndMetricsRoutes(app: Hono, ctx: ServerContext): void {
   });
 
   app.get('/metrics', (c) => {
-    return c.body(ctx.metrics.render(ctx.queue), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    let kv;
+    try {
+      kv = ctx.state() === 'ready' ? ctx.requireModel().kvStats?.() : undefined;
+    } catch {
+      kv = undefined; // the model went away between the two calls: no KV gauges this time
+    }
+    return c.body(ctx.metrics.render(ctx.queue, kv), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
 }
