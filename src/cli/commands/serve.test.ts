@@ -166,5 +166,7 @@ describe('bitnet serve', () => {
     await expect(runServe({ port: '0', apiKey: '' }, base)).rejects.toThrow(/--api-key/);
     await expect(runServe({ port: '0', drainTimeout: '-1' }, base)).rejects.toThrow(/--drain-timeout: expected seconds in 0\.\.86400/);
     await expect(runServe({ port: '0', drainTimeout: 'soon' }, base)).rejects.toThrow(/--drain-timeout/);
+    await expect(runServe({ port: '0', kvMemory: 'lots' }, base)).rejects.toThrow(/--kv-memory: expected a size/);
+    await expect(runServe({ port: '0', kvMemory: '0' }, base)).rejects.toThrow(/--kv-memory/);
   });
 });

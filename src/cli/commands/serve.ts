@@ -7,6 +7,8 @@ import { createServerApp, DEFAULT_MAX_QUEUE } from '../../server/app.js';
 import { MAX_PARALLEL } from '../../server/server-options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
 import { clientAbortSummary } from '../client-abort-summary.js';
+import { ensureDemoModel } from '../demo-model.js';
+import { defaultKvBudget, sizeFromFlag } from '../kv-memory.js';
 import { loadModelFromFlags } from '../load-model.js';
 import { addModelFlags, modelArgsFromFlags, num, type ModelFlags } from '../options.js';
 
@@ -18,6 +20,7 @@ export interface ServeFlags extends ModelFlags {
   maxQueue?: string;
   drainTimeout?: string;
   parallel?: string;
+  kvMemory?: string;
 }
 
 /**
@@ -69,11 +72,23 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (parallel < 1 || parallel > MAX_PARALLEL) throw new BitNetError('BAD_ARGUMENT', `--parallel: expected 1..${MAX_PARALLEL}, got ${parallel}`, { details: { flag: 'parallel', value: parallel } });
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
-  await modelArgsFromFlags(f); // model flags are checked before the port opens
+  const kvMemory = sizeFromFlag('kv-memory', f.kvMemory);
+  const args = await modelArgsFromFlags(f); // model flags are checked before the port opens
   const log = deps.log;
   if (deps.signal.aborted) return;
 
-  const loadModel = deps.loadModel ?? loadModelFromFlags;
+  // The KV cache the concurrent requests share: --kv-memory, else a context per request within the memory there is.
+  const loadWithBudget = async (_flags: ModelFlags, l: (line: string) => void): Promise<LoadedModel> => {
+    const path = args.path ?? (await ensureDemoModel(l));
+    let bytes = kvMemory;
+    if (bytes === undefined && parallel > 1) {
+      const budget = await defaultKvBudget(path, args.load, parallel);
+      bytes = budget.bytes;
+      l(`KV cache: ${(bytes / 2 ** 20).toFixed(0)} MiB (${budget.why}; --kv-memory sets it)`);
+    }
+    return loadModelFromFlags({ path, load: { ...args.load, ...(bytes === undefined ? {} : { kvMemory: bytes }) } }, l);
+  };
+  const loadModel = deps.loadModel ?? loadWithBudget;
   const loading = loadModel(f, log);
   loading.catch(() => undefined); // reported below, after the listener is up
   // Hang-ups are normal traffic: summarised, at most one line per window, never a stack trace.
@@ -159,7 +174,8 @@ export function register(program: Command): void {
     .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
     .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
     .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
-    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (they share one context of KV cache)', '1')
+    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps', '1')
+    .option('--kv-memory <size>', 'KV cache the requests share, e.g. 512M or 2G (default: a context per --parallel request, within half the free memory)')
     .action(async (f: ServeFlags) => {
       // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
       // drain cuts it short; one more exits at once (130).
