@@ -1,7 +1,12 @@
 // Load test of `bitnet serve`'s app: 32 concurrent streaming clients against a tiny synthetic model on loopback; checks every response, RSS and latency.
 //
 // Usage: npm run loadtest -- [--clients 32] [--requests 128] [--max-tokens 3] [--max-queue 16]
-//                            [--model FILE] [--backend auto|wasm|reference]
+//                            [--model FILE] [--backend auto|wasm|reference] [--parallel 1] [--kv-mib M]
+//                            [--system-words 0] [--duration S]
+// --parallel N serves N requests at once in shared forward steps (the server's continuous batching); --kv-mib sets
+// the paged KV cache they share (default: a context per parallel request); --system-words N puts a shared system
+// prompt of N words in front of every request (the prefix cache should compute it once: see 'forward tokens');
+// --duration S keeps the clients going for S seconds instead of stopping after --requests.
 // Each client sends streaming chat requests (greedy, one of a few fixed prompts) until the shared
 // request budget is spent. Every request must either complete as well-formed SSE (role chunk,
 // content chunks, a finish chunk, a usage chunk, [DONE]) or be refused with 429 + Retry-After
@@ -25,6 +30,10 @@ interface Args {
   maxQueue: number;
   model: string | undefined;
   backend: BackendChoice;
+  parallel: number;
+  kvMib: number | undefined;
+  systemWords: number;
+  durationS: number | undefined;
 }
 
 /** RSS may grow by at most this much between the early and the late part of the run. */
@@ -33,7 +42,7 @@ const RSS_SAMPLE_MS = 250;
 const PROMPTS = ['Tell me a story.', 'What is a ternary weight?', 'Count to three.', 'Hello!'];
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { clients: 32, requests: 128, maxTokens: 3, maxQueue: 16, model: undefined, backend: 'auto' };
+  const args: Args = { clients: 32, requests: 128, maxTokens: 3, maxQueue: 16, model: undefined, backend: 'auto', parallel: 1, kvMib: undefined, systemWords: 0, durationS: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -49,6 +58,10 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--max-queue') args.maxQueue = int();
     else if (flag === '--model') args.model = value;
     else if (flag === '--backend') args.backend = value as BackendChoice;
+    else if (flag === '--parallel') args.parallel = int();
+    else if (flag === '--kv-mib') args.kvMib = int();
+    else if (flag === '--system-words') args.systemWords = int();
+    else if (flag === '--duration') args.durationS = int();
     else throw new Error(`unknown flag ${flag}`);
     i++;
   }
@@ -69,14 +82,14 @@ interface ChatChunk {
 }
 
 /** One streaming chat request; validates the whole event sequence. */
-async function oneRequest(baseUrl: string, prompt: string, maxTokens: number): Promise<Outcome> {
+async function oneRequest(baseUrl: string, prompt: string, maxTokens: number, system: string): Promise<Outcome> {
   const t0 = performance.now();
   const res = await fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       model: 'tiny',
-      messages: [{ role: 'user', content: prompt }],
+      messages: [...(system === '' ? [] : [{ role: 'system', content: system }]), { role: 'user', content: prompt }],
       max_tokens: maxTokens,
       temperature: 0,
       stream: true,
@@ -173,26 +186,37 @@ async function main(): Promise<number> {
       console.log(`synthesizing a tiny model into ${path} ...`);
       await synthesizeModel({ shape: 'tiny', arch: 'bitnet-b1.58', weightType: 'i2_s', embedType: 'q8_0', seed: 1, path });
     }
-    const model = await BitNet.load(path, { backend: args.backend });
+    const probe = await BitNet.plan(path);
+    const kvMemory = args.kvMib !== undefined ? args.kvMib * 2 ** 20 : args.parallel > 1 ? args.parallel * probe.memory.kvBytes : undefined;
+    const model = await BitNet.load(path, { backend: args.backend, ...(kvMemory === undefined ? {} : { kvMemory }) });
     console.log(`model ${model.info.name}: backend ${model.info.backend}/${model.info.kernelSet} x${model.info.threads}, ctx ${model.info.contextLength}`);
-    const app = createServerApp(model, { maxQueue: args.maxQueue });
+    const app = createServerApp(model, { maxQueue: args.maxQueue, parallel: args.parallel });
+    const system = Array.from({ length: args.systemWords }, (_, i) => ['alpha', 'beta', 'gamma', 'delta', 'epsilon'][i % 5]).join(' ');
+    const kv0 = model.kvStats();
     const server = await listen(app, { host: '127.0.0.1', port: 0 });
-    console.log(`server on ${server.url}; ${args.clients} clients, ${args.requests} requests, max_tokens ${args.maxTokens}, max queue ${args.maxQueue}`);
+    console.log(
+      `server on ${server.url}; ${args.clients} clients, ${args.durationS === undefined ? `${args.requests} requests` : `${args.durationS} s`}, max_tokens ${args.maxTokens}, max queue ${args.maxQueue}, parallel ${args.parallel}, KV ${kv0.blocks.nBlocks} blocks of ${kv0.blockSize}${args.systemWords > 0 ? `, a shared ${args.systemWords}-word system prompt` : ''}`,
+    );
+    let maxUsedBlocks = 0;
 
     const rss: { tMs: number; bytes: number }[] = [];
     const tStart = performance.now();
-    const sampler = setInterval(() => rss.push({ tMs: performance.now() - tStart, bytes: process.memoryUsage().rss }), RSS_SAMPLE_MS);
+    const sampler = setInterval(() => {
+      rss.push({ tMs: performance.now() - tStart, bytes: process.memoryUsage().rss });
+      maxUsedBlocks = Math.max(maxUsedBlocks, model.kvStats().blocks.used);
+    }, RSS_SAMPLE_MS);
+    const budgetLeft = (): boolean => (args.durationS === undefined ? issued < args.requests : performance.now() - tStart < args.durationS * 1000);
 
     let issued = 0;
     const outcomes: (Outcome & { prompt: string })[] = [];
     const client = async (clientIndex: number): Promise<void> => {
       for (;;) {
-        if (issued >= args.requests) return;
+        if (!budgetLeft()) return;
         const n = issued++;
         const prompt = PROMPTS[(clientIndex + n) % PROMPTS.length];
         let outcome: Outcome;
         try {
-          outcome = await oneRequest(server.url, prompt, args.maxTokens);
+          outcome = await oneRequest(server.url, prompt, args.maxTokens, system);
         } catch (e) {
           outcome = { kind: 'failed', why: `request threw: ${e instanceof Error ? e.message : String(e)}` };
         }
@@ -204,6 +228,7 @@ async function main(): Promise<number> {
     const wallS = (performance.now() - tStart) / 1000;
     clearInterval(sampler);
     const metricsText = await (await fetch(`${server.url}/metrics`)).text();
+    const kv1 = model.kvStats();
     await server.close();
     await model.dispose();
 
@@ -212,7 +237,8 @@ async function main(): Promise<number> {
     const completed = outcomes.filter((o): o is Extract<Outcome, { kind: 'completed' }> & { prompt: string } => o.kind === 'completed');
     const rejected = outcomes.filter((o) => o.kind === 'rejected');
     const failed = outcomes.filter((o): o is Extract<Outcome, { kind: 'failed' }> & { prompt: string } => o.kind === 'failed');
-    if (outcomes.length !== args.requests) problems.push(`lost requests: ${args.requests} issued, ${outcomes.length} accounted for`);
+    if (outcomes.length !== issued) problems.push(`lost requests: ${issued} issued, ${outcomes.length} accounted for`);
+    if (maxUsedBlocks > kv1.blocks.nBlocks) problems.push(`KV blocks in use (${maxUsedBlocks}) beyond the budget (${kv1.blocks.nBlocks})`);
     for (const f of failed.slice(0, 10)) problems.push(`failed: ${f.why}`);
     if (failed.length > 10) problems.push(`... and ${failed.length - 10} more failures`);
     if (completed.length === 0) problems.push('no request completed');
@@ -240,6 +266,10 @@ async function main(): Promise<number> {
     const tokens = completed.reduce((s, c) => s + c.completionTokens, 0);
     const rssBytes = rss.map((s) => s.bytes);
     console.log(`requests: ${outcomes.length} (${completed.length} completed, ${rejected.length} got 429, ${failed.length} failed) in ${wallS.toFixed(1)} s`);
+    const promptTokens = Number(/^bitnet_prompt_tokens_total (\d+)$/m.exec(metricsText)?.[1] ?? NaN);
+    console.log(
+      `forward: ${kv1.forwardTokens - kv0.forwardTokens} token positions in ${kv1.steps - kv0.steps} steps for ${promptTokens} prompt + ${tokens} generated tokens (prefix cache: the rest was reused); KV blocks in use at most ${maxUsedBlocks} of ${kv1.blocks.nBlocks}`,
+    );
     console.log(`time to first token: p50 ${percentile(ttft, 50).toFixed(0)} ms, p99 ${percentile(ttft, 99).toFixed(0)} ms (queue wait included)`);
     console.log(`throughput: ${(tokens / wallS).toFixed(2)} generated tok/s, ${(completed.length / wallS).toFixed(2)} completed req/s`);
     if (rssBytes.length > 0) {
