@@ -38,6 +38,7 @@
 //   (d) zero bytes up to (k - 256)*m//3*5//8 + 256*m//2*4//8 (Python floor divisions, left to right).
 
 import { BitNetError } from '../errors.js';
+import { I2S_BLOCK_ELEMENTS, i2sByteSize, packI2s } from './i2s.js';
 import { requireTernaryCodes } from './ternary-common.js';
 import { requireBytes } from './validate.js';
 
@@ -265,4 +266,167 @@ export function unpackTl(type: TlType, bytes: Uint8Array, m: number, k: number, 
     },
   });
   return codes;
+}
+
+// The repack into x86 I2_S (formats/i2s.ts) that the loader runs, without unpacking the whole tensor into codes:
+// one tile row (BM rows of k columns) at a time is decoded into a strip of x86 codes (0, 1, 2 for -1, 0, +1; one
+// byte each, row-major), which then packs into the x86 layout a 32-bit word at a time. Every lane operation keeps
+// byte lanes apart and the lane tables are built through a byte view of the same word, so nothing depends on the
+// platform's byte order.
+
+/** Row within a 32-row block of byte p of a TL2 index tile or pair tile (the middle groups of 8 swapped). */
+const SWAPPED_ROW = Uint8Array.from({ length: 32 }, (_, p) => (SWAP_GROUPS[p >>> 3] ?? 0) * 8 + (p & 7));
+
+interface TlTables {
+  /** A pair byte (pairs c, c+1 high, c+2, c+3 low) as the x86 codes of columns c..c+3, one per byte lane. */
+  readonly pairLanes: Uint32Array;
+  /** 1 where a pair byte holds a nibble above 8. */
+  readonly pairBad: Uint8Array;
+  /** 1 where a TL2 index byte holds a nibble above 13. */
+  readonly tripleBad: Uint8Array;
+  /** The x86 codes of columns c, c+1, c+2 of a triple, indexed by |v| + 16 * sign. */
+  readonly triple0: Uint8Array;
+  readonly triple1: Uint8Array;
+  readonly triple2: Uint8Array;
+}
+let tlTables: TlTables | undefined;
+
+function buildTlTables(): TlTables {
+  const pairLanes = new Uint32Array(256);
+  const pairBad = new Uint8Array(256);
+  const tripleBad = new Uint8Array(256);
+  const word = new Uint32Array(1);
+  const lanes = new Uint8Array(word.buffer);
+  for (let byte = 0; byte < 256; byte++) {
+    const hi = byte >>> 4;
+    const lo = byte & 15;
+    pairBad[byte] = hi > 8 || lo > 8 ? 1 : 0;
+    tripleBad[byte] = hi > 13 || lo > 13 ? 1 : 0;
+    lanes[0] = Math.floor(hi / 3) & 3; // nibble 3*w0 + w1 + 4 = 3*(w0 + 1) + (w1 + 1): x86 codes w + 1
+    lanes[1] = (hi % 3) & 3;
+    lanes[2] = Math.floor(lo / 3) & 3;
+    lanes[3] = (lo % 3) & 3;
+    pairLanes[byte] = word[0] ?? 0;
+  }
+  const triple0 = new Uint8Array(32);
+  const triple1 = new Uint8Array(32);
+  const triple2 = new Uint8Array(32);
+  for (let abs = 0; abs < 14; abs++) {
+    for (let sign = 0; sign < 2; sign++) {
+      const u = (sign === 1 ? -abs : abs) + 13; // 9 (w0 + 1) + 3 (w1 + 1) + (w2 + 1)
+      triple0[abs + 16 * sign] = Math.floor(u / 9);
+      triple1[abs + 16 * sign] = Math.floor(u / 3) % 3;
+      triple2[abs + 16 * sign] = u % 3;
+    }
+  }
+  return { pairLanes, pairBad, tripleBad, triple0, triple1, triple2 };
+}
+
+/**
+ * The x86 I2_S bytes (i2sByteSize(m * k): codes, then a zeroed tail where the caller writes the scale) of TL1 / TL2
+ * bytes written for tiles `t`: the same codes unpackTl gives, packed as packI2s packs them. k must be a multiple of
+ * the x86 block (128). Scratch: one tile row of codes (BM * k bytes).
+ */
+export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: number, t: TlTiles, tensorName = '?'): Uint8Array {
+  checkTlTiles(type, m, k, t);
+  requireBytes(type, bytes, tlByteSize(type, m, k));
+  if (k % I2S_BLOCK_ELEMENTS !== 0) {
+    throw new BitNetError('BAD_TENSOR_SHAPE', `tensor '${tensorName}': I2_S needs rows that are a multiple of ${I2S_BLOCK_ELEMENTS} elements, got row length ${k}`, {
+      details: { tensor: tensorName, type: 'I2_S', rowLength: k, nElements: m * k, blockElements: I2S_BLOCK_ELEMENTS },
+    });
+  }
+  tlTables ??= buildTlTables();
+  const out = new Uint8Array(i2sByteSize(m * k));
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, (m * k) / 16);
+  const strip = new Uint8Array(t.bm * k);
+  const strip32 = new Uint32Array(strip.buffer);
+  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, strip32, out32) : decodeTl2(bytes, m, k, t, tlTables, strip, strip32, out32);
+  if (!ok) {
+    // Some nibble is out of range: the reference decoder names the first one.
+    return packI2s(unpackTl(type, bytes, m, k, t, tensorName), 0, k);
+  }
+  return out;
+}
+
+/** x86 words of `rows` strip rows (x86 codes, row-major) into out32 from word `at`: word w of a block takes strip words w, w+8, w+16, w+24. */
+function packStrip(strip32: Uint32Array, words: number, out32: Uint32Array, at: number): void {
+  for (let s = 0, o = at; s < words; s += 32, o += 8) {
+    for (let w = 0; w < 8; w++) out32[o + w] = (strip32[s + w] << 6) | (strip32[s + 8 + w] << 4) | (strip32[s + 16 + w] << 2) | strip32[s + 24 + w];
+  }
+}
+
+function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip32: Uint32Array, out32: Uint32Array): boolean {
+  const { pairLanes, pairBad } = tables;
+  const by = 256 / t.bmm;
+  const rowWords = k / 4;
+  const stripWords = (t.bm * k) / 4;
+  let flags = 0;
+  let b = 0;
+  for (let i0 = 0; i0 < m / t.bm; i0++) {
+    for (let i1 = 0; i1 < k / t.bk; i1++)
+      for (let i2 = 0; i2 < t.bm / t.bmm; i2++)
+        for (let i3 = 0; i3 < t.bk / by; i3++)
+          for (let i4 = 0; i4 < t.bmm / 16; i4++)
+            for (let i5 = 0; i5 < by / 4; i5++) {
+              let at = (i2 * t.bmm + i4 * 16) * rowWords + (i1 * t.bk + i3 * by + 4 * i5) / 4;
+              for (let r = 0; r < 16; r++, at += rowWords) {
+                const byte = bytes[b++];
+                flags |= pairBad[byte];
+                strip32[at] = pairLanes[byte];
+              }
+            }
+    packStrip(strip32, stripWords, out32, (i0 * stripWords) / 4);
+  }
+  return flags === 0;
+}
+
+function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip: Uint8Array, strip32: Uint32Array, out32: Uint32Array): boolean {
+  const { pairLanes, pairBad, tripleBad, triple0, triple1, triple2 } = tables;
+  const k3 = k - (k % t.bk);
+  const rowWords = k / 4;
+  const stripWords = (t.bm * k) / 4;
+  const signStart = (m * k3) / 6; // after the index tiles (32 bytes per 32 rows x 6 columns)
+  const tailStart = signStart + (m * k3) / 24; // after the sign groups (32 bytes per 32 rows x 24 columns)
+  let flags = 0;
+  for (let i0 = 0; i0 < m / t.bm; i0++) {
+    // (a) + (b): index tiles, each byte's two triples signed from its row's sign word.
+    let b = (i0 * t.bm * k3) / 6;
+    for (let i1 = 0; i1 < k3 / t.bk; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i3 = 0; i3 < t.bk / 6; i3++) {
+          const group = signStart + (((i0 * (k3 / t.bk) + i1) * (t.bm / 32) + i2) * (t.bk / 24) + (i3 >>> 2)) * 32;
+          const firstBit = 15 - 2 * ((2 * i3) & 7); // triple j of the group, row half h: bit 15 - (2j + h)
+          const col = i1 * t.bk + 6 * i3;
+          for (let p = 0; p < 32; p++) {
+            const byte = bytes[b++];
+            flags |= tripleBad[byte];
+            const r = SWAPPED_ROW[p];
+            const word = bytes[group + 2 * (r & 15)] | (bytes[group + 2 * (r & 15) + 1] << 8);
+            const bit = firstBit - (r >>> 4);
+            const hi = (byte >>> 4) | (((word >>> bit) & 1) << 4);
+            const lo = (byte & 15) | (((word >>> (bit - 2)) & 1) << 4);
+            const at = (i2 * 32 + r) * k + col;
+            strip[at] = triple0[hi];
+            strip[at + 1] = triple1[hi];
+            strip[at + 2] = triple2[hi];
+            strip[at + 3] = triple0[lo];
+            strip[at + 4] = triple1[lo];
+            strip[at + 5] = triple2[lo];
+          }
+        }
+    // (c): the pair tail.
+    b = tailStart + (i0 * t.bm * (k - k3)) / 4;
+    for (let i1 = 0; i1 < (k - k3) / 32; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i3 = 0; i3 < 8; i3++) {
+          const colWord = (k3 + 32 * i1 + 4 * i3) / 4;
+          for (let p = 0; p < 32; p++) {
+            const byte = bytes[b++];
+            flags |= pairBad[byte];
+            strip32[(i2 * 32 + SWAPPED_ROW[p]) * rowWords + colWord] = pairLanes[byte];
+          }
+        }
+    packStrip(strip32, stripWords, out32, (i0 * stripWords) / 4);
+  }
+  return flags === 0;
 }
