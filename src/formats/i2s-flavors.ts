@@ -250,33 +250,32 @@ function repackReference(flavor: I2sFlavor, bytes: Uint8Array, nElements: number
 // byte lane apart (masks before shifts of at most 6 bits within a lane), so the results do not depend on the
 // platform's byte order, and the lane tables are built through a byte view of the same word for the same reason.
 
-/** Per source byte of a four-elements-per-byte flavor (element 4i+j at bits 2j): its four x86 codes, one per lane. */
-interface QuadTable {
-  readonly lanes: Uint32Array;
-  /** 1 where the byte holds a code that is not ternary in the flavor (code 0 of bitnet32-f16 / split32). */
-  readonly bad: Uint8Array;
-}
-const quadTables = new Map<number, QuadTable>();
+/**
+ * Per source byte of a four-elements-per-byte flavor (element 4i+j at bits 2j): its four x86 codes, one per byte
+ * lane, or'ed with NOT_TERNARY where the byte holds a code that is not ternary in the flavor (code 0 of bitnet32-f16
+ * and split32). Lane values stay below 4, so the flag bit (bit 7 of the last lane) is never a code's.
+ */
+const NOT_TERNARY = 0x80000000;
+const quadLaneTables = new Map<number, Uint32Array>();
 
-function quadTable(offset: number): QuadTable {
-  let table = quadTables.get(offset);
-  if (table === undefined) {
-    const lanes = new Uint32Array(256);
-    const bad = new Uint8Array(256);
+function quadLanes(offset: number): Uint32Array {
+  let lanes = quadLaneTables.get(offset);
+  if (lanes === undefined) {
+    lanes = new Uint32Array(256);
     const word = new Uint32Array(1);
     const laneBytes = new Uint8Array(word.buffer);
     for (let byte = 0; byte < 256; byte++) {
+      let bad = false;
       for (let j = 0; j < 4; j++) {
         const code = (byte >>> (2 * j)) & 3;
-        if (code < offset - 1) bad[byte] = 1;
+        if (code < offset - 1) bad = true;
         laneBytes[j] = (code - offset + 1) & 3;
       }
-      lanes[byte] = word[0];
+      lanes[byte] = bad ? (word[0] ?? 0) | NOT_TERNARY : (word[0] ?? 0);
     }
-    table = { lanes, bad };
-    quadTables.set(offset, table);
+    quadLaneTables.set(offset, lanes);
   }
-  return table;
+  return lanes;
 }
 
 /**
@@ -314,21 +313,21 @@ function aligned(bytes: Uint8Array, byteLength: number): Uint32Array {
  * in each 10-byte block (its f16 scale after them).
  */
 function repackQuads(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, out32: Uint32Array): boolean {
-  const { lanes, bad } = quadTable(codeOffset(flavor));
+  const lanes = quadLanes(codeOffset(flavor));
   const nBlocks = nElements / I2S_BLOCK_ELEMENTS;
   const groupStride = flavor === 'bitnet32-f16' ? 10 : 8; // source bytes from quad i to quad i + 8
   let flags = 0;
   for (let b = 0, o = 0, s = 0; b < nBlocks; b++, s += 4 * groupStride) {
     for (let w = 0; w < 8; w++, o++) {
-      const q0 = bytes[s + w];
-      const q1 = bytes[s + groupStride + w];
-      const q2 = bytes[s + 2 * groupStride + w];
-      const q3 = bytes[s + 3 * groupStride + w];
-      flags |= bad[q0] | bad[q1] | bad[q2] | bad[q3];
-      out32[o] = (lanes[q0] << 6) | (lanes[q1] << 4) | (lanes[q2] << 2) | lanes[q3];
+      const l0 = lanes[bytes[s + w]];
+      const l1 = lanes[bytes[s + groupStride + w]];
+      const l2 = lanes[bytes[s + 2 * groupStride + w]];
+      const l3 = lanes[bytes[s + 3 * groupStride + w]];
+      flags |= l0 | l1 | l2 | l3;
+      out32[o] = (l0 << 6) | (l1 << 4) | (l2 << 2) | l3;
     }
   }
-  return flags === 0;
+  return (flags & NOT_TERNARY) === 0;
 }
 
 /**
@@ -378,34 +377,30 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
   const spec = I2S_FLAVOR_SPECS[flavor];
   if (spec.scale === 'f32 tail per tensor') return readF32(bytes, nElements / 4);
   const nBlocks = nElements / spec.blockElements;
-  let scaleOf: (b: number) => number;
-  if (flavor === 'bitnet32-f16') {
-    scaleOf = (b) => readF16(bytes, b * 10 + 8);
-  } else {
-    if (blockScales === undefined || blockScales.length !== nBlocks) {
-      throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per ${spec.blockElements} elements), got ${blockScales?.length ?? 'none'}`, {
-        details: { flavor, expected: nBlocks, actual: blockScales?.length ?? 0 },
-      });
-    }
-    scaleOf = (b) => blockScales[b] ?? NaN;
+  const inline = flavor === 'bitnet32-f16';
+  if (!inline && (blockScales === undefined || blockScales.length !== nBlocks)) {
+    throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per ${spec.blockElements} elements), got ${blockScales?.length ?? 'none'}`, {
+      details: { flavor, expected: nBlocks, actual: blockScales?.length ?? 0 },
+    });
   }
   const zeroByte = codeOffset(flavor) === 2 ? 0xaa : 0x55; // every code meaning 0
   const codeBytes = spec.blockElements / 4;
   let scale: number | undefined;
   let first = -1;
-  for (let b = 0; b < nBlocks; b++) {
-    const s = scaleOf(b);
+  for (let b = 0, at = 0; b < nBlocks; b++, at += spec.blockBytes) {
+    // blockScales is defined here unless the flavor is bitnet32-f16 (checked above)
+    const s = inline ? readF16(bytes, at + 8) : (blockScales?.[b] ?? NaN);
+    if (s === scale) continue; // the common case: finite, and the tensor's scale already
     if (!Number.isFinite(s)) {
       throw new BitNetError('BAD_TENSOR_DATA', `${name}: block ${b} has a non-finite scale (${s})`, { details: { flavor, block: b } });
     }
-    const at = b * spec.blockBytes;
     let zero = true;
     for (let i = 0; i < codeBytes && zero; i++) zero = bytes[at + i] === zeroByte;
     if (zero) continue;
     if (scale === undefined) {
       scale = s;
       first = b;
-    } else if (s !== scale) {
+    } else {
       throw new BitNetError(
         'UNSUPPORTED_TENSOR_TYPE',
         `${name}: block ${b} has scale ${s} but block ${first} has ${scale}; the engine's ternary kernels take one scale per tensor (BitNet b1.58 weights have one)`,
@@ -413,7 +408,8 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
       );
     }
   }
-  return scale ?? (nBlocks > 0 ? scaleOf(0) : 0);
+  if (scale !== undefined || nBlocks === 0) return scale ?? 0;
+  return inline ? readF16(bytes, 8) : (blockScales?.[0] ?? NaN);
 }
 
 /**

@@ -338,9 +338,7 @@ export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: num
   tlTables ??= buildTlTables();
   const out = new Uint8Array(i2sByteSize(m * k));
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (m * k) / 16);
-  const strip = new Uint8Array(t.bm * k);
-  const strip32 = new Uint32Array(strip.buffer);
-  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, strip32, out32) : decodeTl2(bytes, m, k, t, tlTables, strip, strip32, out32);
+  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, out32) : decodeTl2(bytes, m, k, t, tlTables, new Uint8Array(t.bm * k), out32);
   if (!ok) {
     // Some nibble is out of range: the reference decoder names the first one.
     return packI2s(unpackTl(type, bytes, m, k, t, tensorName), 0, k);
@@ -355,32 +353,33 @@ function packStrip(strip32: Uint32Array, words: number, out32: Uint32Array, at: 
   }
 }
 
-function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip32: Uint32Array, out32: Uint32Array): boolean {
+/** TL1 straight into the x86 words: a pair byte's four columns c..c+3 are one word's lanes at shift 6 - 2 ((c & 127) >> 5). */
+function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
   const { pairLanes, pairBad } = tables;
   const by = 256 / t.bmm;
-  const rowWords = k / 4;
-  const stripWords = (t.bm * k) / 4;
+  const rowWords = k / 16;
   let flags = 0;
   let b = 0;
-  for (let i0 = 0; i0 < m / t.bm; i0++) {
+  for (let i0 = 0; i0 < m / t.bm; i0++)
     for (let i1 = 0; i1 < k / t.bk; i1++)
       for (let i2 = 0; i2 < t.bm / t.bmm; i2++)
         for (let i3 = 0; i3 < t.bk / by; i3++)
           for (let i4 = 0; i4 < t.bmm / 16; i4++)
             for (let i5 = 0; i5 < by / 4; i5++) {
-              let at = (i2 * t.bmm + i4 * 16) * rowWords + (i1 * t.bk + i3 * by + 4 * i5) / 4;
+              const c = i1 * t.bk + i3 * by + 4 * i5;
+              const shift = 6 - 2 * ((c & 127) >>> 5);
+              let at = (i0 * t.bm + i2 * t.bmm + i4 * 16) * rowWords + (c >>> 7) * 8 + ((c & 31) >>> 2);
               for (let r = 0; r < 16; r++, at += rowWords) {
                 const byte = bytes[b++];
                 flags |= pairBad[byte];
-                strip32[at] = pairLanes[byte];
+                out32[at] |= pairLanes[byte] << shift;
               }
             }
-    packStrip(strip32, stripWords, out32, (i0 * stripWords) / 4);
-  }
   return flags === 0;
 }
 
-function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip: Uint8Array, strip32: Uint32Array, out32: Uint32Array): boolean {
+function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip: Uint8Array, out32: Uint32Array): boolean {
+  const strip32 = new Uint32Array(strip.buffer, strip.byteOffset, strip.length / 4);
   const { pairLanes, pairBad, tripleBad, triple0, triple1, triple2 } = tables;
   const k3 = k - (k % t.bk);
   const rowWords = k / 4;
