@@ -73,6 +73,7 @@ describe('TL1 / TL2 layouts (bitnet.cpp utils/convert-hf-to-gguf-bitnet.py)', ()
     ['TL2', { m: 256, k: 256, bm: 128, bk: 96, bmm: 32 }],
     ['TL2', { m: 64, k: 512, bm: 32, bk: 240, bmm: 32 }],
     ['TL2', { m: 96, k: 192, bm: 96, bk: 192, bmm: 32 }],
+    ['TL2', { m: 64, k: 384, bm: 64, bk: 96, bmm: 32 }], // no pair tail
   ] as const)('%s %o: random codes survive pack then unpack', (type, tiles) => {
     const codes = randomCodes(tiles.m * tiles.k, tiles.m + tiles.bk);
     const bytes = packTl(type, codes, tiles.m, tiles.k, tiles);

@@ -269,10 +269,10 @@ export function unpackTl(type: TlType, bytes: Uint8Array, m: number, k: number, 
 }
 
 // The repack into x86 I2_S (formats/i2s.ts) that the loader runs, without unpacking the whole tensor into codes:
-// one tile row (BM rows of k columns) at a time is decoded into a strip of x86 codes (0, 1, 2 for -1, 0, +1; one
-// byte each, row-major), which then packs into the x86 layout a 32-bit word at a time. Every lane operation keeps
-// byte lanes apart and the lane tables are built through a byte view of the same word, so nothing depends on the
-// platform's byte order.
+// byte tables turn each stored byte into x86 codes (0, 1, 2 for -1, 0, +1) in the byte lanes of a 32-bit word, which
+// is or'ed into the x86 word holding those four columns of the row at the bit pair of their 32-column group. Every lane
+// operation keeps byte lanes apart and the tables are built through a byte view of the same word, so nothing depends
+// on the platform's byte order.
 
 /** Row within a 32-row block of byte p of a TL2 index tile or pair tile (the middle groups of 8 swapped). */
 const SWAPPED_ROW = Uint8Array.from({ length: 32 }, (_, p) => (SWAP_GROUPS[p >>> 3] ?? 0) * 8 + (p & 7));
@@ -284,10 +284,16 @@ interface TlTables {
   readonly pairBad: Uint8Array;
   /** 1 where a TL2 index byte holds a nibble above 13. */
   readonly tripleBad: Uint8Array;
-  /** The x86 codes of columns c, c+1, c+2 of a triple, indexed by |v| + 16 * sign. */
-  readonly triple0: Uint8Array;
-  readonly triple1: Uint8Array;
-  readonly triple2: Uint8Array;
+  /**
+   * Two index bytes of neighbouring tiles hold four triples t0..t3 of one row, columns c..c+11 (c a multiple of 4):
+   * three x86 words, lanes x, y, z of each triple as below. Indexed by |v| + 16 * sign.
+   */
+  readonly xyz012: Uint32Array; // t0 in word 0 lanes 0-2
+  readonly x3: Uint32Array; // t1's x in word 0 lane 3
+  readonly y0z1: Uint32Array; // t1's y, z in word 1 lanes 0-1
+  readonly x2y3: Uint32Array; // t2's x, y in word 1 lanes 2-3
+  readonly z0: Uint32Array; // t2's z in word 2 lane 0
+  readonly xyz123: Uint32Array; // t3 in word 2 lanes 1-3
 }
 let tlTables: TlTables | undefined;
 
@@ -308,24 +314,34 @@ function buildTlTables(): TlTables {
     lanes[3] = (lo % 3) & 3;
     pairLanes[byte] = word[0] ?? 0;
   }
-  const triple0 = new Uint8Array(32);
-  const triple1 = new Uint8Array(32);
-  const triple2 = new Uint8Array(32);
+  const tables = { xyz012: new Uint32Array(32), x3: new Uint32Array(32), y0z1: new Uint32Array(32), x2y3: new Uint32Array(32), z0: new Uint32Array(32), xyz123: new Uint32Array(32) };
+  const put = (table: Uint32Array, at: number, laneCodes: readonly (readonly [number, number])[]): void => {
+    lanes.fill(0);
+    for (const [lane, c] of laneCodes) lanes[lane] = c;
+    table[at] = word[0] ?? 0;
+  };
   for (let abs = 0; abs < 14; abs++) {
     for (let sign = 0; sign < 2; sign++) {
-      const u = (sign === 1 ? -abs : abs) + 13; // 9 (w0 + 1) + 3 (w1 + 1) + (w2 + 1)
-      triple0[abs + 16 * sign] = Math.floor(u / 9);
-      triple1[abs + 16 * sign] = Math.floor(u / 3) % 3;
-      triple2[abs + 16 * sign] = u % 3;
+      const u = (sign === 1 ? -abs : abs) + 13; // 9 (w0 + 1) + 3 (w1 + 1) + (w2 + 1): x86 codes w + 1
+      const x = Math.floor(u / 9);
+      const y = Math.floor(u / 3) % 3;
+      const z = u % 3;
+      const at = abs + 16 * sign;
+      put(tables.xyz012, at, [[0, x], [1, y], [2, z]]);
+      put(tables.x3, at, [[3, x]]);
+      put(tables.y0z1, at, [[0, y], [1, z]]);
+      put(tables.x2y3, at, [[2, x], [3, y]]);
+      put(tables.z0, at, [[0, z]]);
+      put(tables.xyz123, at, [[1, x], [2, y], [3, z]]);
     }
   }
-  return { pairLanes, pairBad, tripleBad, triple0, triple1, triple2 };
+  return { pairLanes, pairBad, tripleBad, ...tables };
 }
 
 /**
  * The x86 I2_S bytes (i2sByteSize(m * k): codes, then a zeroed tail where the caller writes the scale) of TL1 / TL2
  * bytes written for tiles `t`: the same codes unpackTl gives, packed as packI2s packs them. k must be a multiple of
- * the x86 block (128). Scratch: one tile row of codes (BM * k bytes).
+ * the x86 block (128). No scratch beyond the result.
  */
 export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: number, t: TlTiles, tensorName = '?'): Uint8Array {
   checkTlTiles(type, m, k, t);
@@ -338,19 +354,12 @@ export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: num
   tlTables ??= buildTlTables();
   const out = new Uint8Array(i2sByteSize(m * k));
   const out32 = new Uint32Array(out.buffer, out.byteOffset, (m * k) / 16);
-  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, out32) : decodeTl2(bytes, m, k, t, tlTables, new Uint8Array(t.bm * k), out32);
+  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, out32) : decodeTl2(bytes, m, k, t, tlTables, out32);
   if (!ok) {
     // Some nibble is out of range: the reference decoder names the first one.
     return packI2s(unpackTl(type, bytes, m, k, t, tensorName), 0, k);
   }
   return out;
-}
-
-/** x86 words of `rows` strip rows (x86 codes, row-major) into out32 from word `at`: word w of a block takes strip words w, w+8, w+16, w+24. */
-function packStrip(strip32: Uint32Array, words: number, out32: Uint32Array, at: number): void {
-  for (let s = 0, o = at; s < words; s += 32, o += 8) {
-    for (let w = 0; w < 8; w++) out32[o + w] = (strip32[s + w] << 6) | (strip32[s + 8 + w] << 4) | (strip32[s + 16 + w] << 2) | strip32[s + 24 + w];
-  }
 }
 
 /** TL1 straight into the x86 words: a pair byte's four columns c..c+3 are one word's lanes at shift 6 - 2 ((c & 127) >> 5). */
@@ -378,54 +387,68 @@ function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: 
   return flags === 0;
 }
 
-function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, strip: Uint8Array, out32: Uint32Array): boolean {
-  const strip32 = new Uint32Array(strip.buffer, strip.byteOffset, strip.length / 4);
-  const { pairLanes, pairBad, tripleBad, triple0, triple1, triple2 } = tables;
+/** The x86 word within a row holding columns c..c+3 (c a multiple of 4), and the shift of their codes there. */
+function x86Word(c: number): number {
+  return (c >>> 7) * 8 + ((c & 31) >>> 2);
+}
+function x86Shift(c: number): number {
+  return 6 - 2 * ((c & 127) >>> 5);
+}
+
+/**
+ * TL2 straight into the x86 words: tiles i3 and i3 + 1 (i3 even) hold triples 2 i3 .. 2 i3 + 3 of each row, twelve
+ * columns from a multiple of 4 (BK is a multiple of 24), with their signs in one sign group; the pair tail as TL1's.
+ */
+function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
+  const { pairLanes, pairBad, tripleBad, xyz012, x3, y0z1, x2y3, z0, xyz123 } = tables;
   const k3 = k - (k % t.bk);
-  const rowWords = k / 4;
-  const stripWords = (t.bm * k) / 4;
+  const rowWords = k / 16;
   const signStart = (m * k3) / 6; // after the index tiles (32 bytes per 32 rows x 6 columns)
   const tailStart = signStart + (m * k3) / 24; // after the sign groups (32 bytes per 32 rows x 24 columns)
   let flags = 0;
-  for (let i0 = 0; i0 < m / t.bm; i0++) {
-    // (a) + (b): index tiles, each byte's two triples signed from its row's sign word.
-    let b = (i0 * t.bm * k3) / 6;
+  let b = 0;
+  for (let i0 = 0; i0 < m / t.bm; i0++)
     for (let i1 = 0; i1 < k3 / t.bk; i1++)
-      for (let i2 = 0; i2 < t.bm / 32; i2++)
-        for (let i3 = 0; i3 < t.bk / 6; i3++) {
+      for (let i2 = 0; i2 < t.bm / 32; i2++) {
+        const rowBase = i0 * t.bm + i2 * 32;
+        for (let i3 = 0; i3 < t.bk / 6; i3 += 2, b += 64) {
           const group = signStart + (((i0 * (k3 / t.bk) + i1) * (t.bm / 32) + i2) * (t.bk / 24) + (i3 >>> 2)) * 32;
-          const firstBit = 15 - 2 * ((2 * i3) & 7); // triple j of the group, row half h: bit 15 - (2j + h)
-          const col = i1 * t.bk + 6 * i3;
+          const firstBit = 15 - 2 * ((2 * i3) & 7); // triple j of the group, row half h: sign bit 15 - (2j + h)
+          const c = i1 * t.bk + 6 * i3;
+          const [w0, w1, w2] = [x86Word(c), x86Word(c + 4), x86Word(c + 8)];
+          const [s0, s1, s2] = [x86Shift(c), x86Shift(c + 4), x86Shift(c + 8)];
           for (let p = 0; p < 32; p++) {
-            const byte = bytes[b++];
-            flags |= tripleBad[byte];
+            const byte0 = bytes[b + p];
+            const byte1 = bytes[b + 32 + p];
+            flags |= tripleBad[byte0] | tripleBad[byte1];
             const r = SWAPPED_ROW[p];
-            const word = bytes[group + 2 * (r & 15)] | (bytes[group + 2 * (r & 15) + 1] << 8);
-            const bit = firstBit - (r >>> 4);
-            const hi = (byte >>> 4) | (((word >>> bit) & 1) << 4);
-            const lo = (byte & 15) | (((word >>> (bit - 2)) & 1) << 4);
-            const at = (i2 * 32 + r) * k + col;
-            strip[at] = triple0[hi];
-            strip[at + 1] = triple1[hi];
-            strip[at + 2] = triple2[hi];
-            strip[at + 3] = triple0[lo];
-            strip[at + 4] = triple1[lo];
-            strip[at + 5] = triple2[lo];
+            const signs = (bytes[group + 2 * (r & 15)] | (bytes[group + 2 * (r & 15) + 1] << 8)) >>> (firstBit - (r >>> 4) - 6);
+            // the signs of t0..t3 are now bits 6, 4, 2, 0 of `signs`; each goes to bit 4 of its table index
+            const t0 = (byte0 >>> 4) | ((signs >>> 2) & 16);
+            const t1 = (byte0 & 15) | (signs & 16);
+            const t2 = (byte1 >>> 4) | ((signs << 2) & 16);
+            const t3 = (byte1 & 15) | ((signs << 4) & 16);
+            const row = (rowBase + r) * rowWords;
+            out32[row + w0] |= (xyz012[t0] | x3[t1]) << s0;
+            out32[row + w1] |= (y0z1[t1] | x2y3[t2]) << s1;
+            out32[row + w2] |= (z0[t2] | xyz123[t3]) << s2;
           }
         }
-    // (c): the pair tail.
-    b = tailStart + (i0 * t.bm * (k - k3)) / 4;
+      }
+  b = tailStart;
+  for (let i0 = 0; i0 < m / t.bm; i0++)
     for (let i1 = 0; i1 < (k - k3) / 32; i1++)
       for (let i2 = 0; i2 < t.bm / 32; i2++)
         for (let i3 = 0; i3 < 8; i3++) {
-          const colWord = (k3 + 32 * i1 + 4 * i3) / 4;
+          const c = k3 + 32 * i1 + 4 * i3;
+          const shift = x86Shift(c);
+          const word = x86Word(c);
+          const rowBase = i0 * t.bm + i2 * 32;
           for (let p = 0; p < 32; p++) {
             const byte = bytes[b++];
             flags |= pairBad[byte];
-            strip32[(i2 * 32 + SWAPPED_ROW[p]) * rowWords + colWord] = pairLanes[byte];
+            out32[(rowBase + SWAPPED_ROW[p]) * rowWords + word] |= pairLanes[byte] << shift;
           }
         }
-    packStrip(strip32, stripWords, out32, (i0 * stripWords) / 4);
-  }
   return flags === 0;
 }
