@@ -130,6 +130,14 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
+function line(layout: string, shape: string, r: { before: number; after: number; cpuBefore: number; cpuAfter: number }, both: boolean): string {
+  const fmt = (ms: number): string => ms.toFixed(1).padStart(8);
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(1).padStart(7)}x`;
+  return both
+    ? `${layout.padEnd(13)}${shape.padEnd(12)}${fmt(r.before)}${fmt(r.after)}${ratio(r.before, r.after)}${fmt(r.cpuBefore)}${fmt(r.cpuAfter)}${ratio(r.cpuBefore, r.cpuAfter)}`
+    : `${layout.padEnd(13)}${shape.padEnd(12)}${fmt(r.after)}${fmt(r.cpuAfter)}`;
+}
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -141,34 +149,35 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const layouts = values.layouts === undefined ? LAYOUTS : (values.layouts.split(',') as Layout[]);
   const baseline = values.baseline === undefined ? undefined : await loadBaseline(values.baseline);
-  const fmt = (ms: number): string => ms.toFixed(1).padStart(8);
-  console.log(`repack into x86 I2_S, ${runs} runs each, medians in ms; ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start`);
-  console.log(`${'layout'.padEnd(13)}${'shape'.padEnd(12)}${baseline === undefined ? '' : '  before'}${'   after'}${baseline === undefined ? '' : '   ratio'}`);
+  console.log(`repack into x86 I2_S, ${runs} runs each, medians in ms (wall, and this process's CPU time, which other processes on the machine disturb less); ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start`);
+  const both = baseline !== undefined;
+  console.log(`${'layout'.padEnd(13)}${'shape'.padEnd(12)}${both ? ' before' : ''}   after${both ? '   ratio' : ''}${both ? ' cpu:bef' : ''}  cpu:aft${both ? '   ratio' : ''}`);
   for (const layout of layouts) {
-    let modelBefore = 0;
-    let modelAfter = 0;
+    const model = { before: 0, after: 0, cpuBefore: 0, cpuAfter: 0 };
     for (const { m, k, perModel } of SHAPES) {
       const c = makeCase(layout, m, k);
-      const before: number[] = [];
-      const after: number[] = [];
+      const t = { before: [] as number[], after: [] as number[], cpuBefore: [] as number[], cpuAfter: [] as number[] };
+      const time = (impl: Impl, wall: number[], cpu: number[]): Uint8Array => {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const out = c.run(impl);
+        wall.push(performance.now() - t0);
+        const used = process.cpuUsage(c0);
+        cpu.push((used.user + used.system) / 1000);
+        return out;
+      };
       for (let r = 0; r < runs; r++) {
         if (baseline !== undefined) {
-          const t0 = performance.now();
-          const old = c.run(baseline);
-          before.push(performance.now() - t0);
+          const old = time(baseline, t.before, t.cpuBefore);
           if (r === 0 && !equalBytes(old, c.run(current))) throw new Error(`${layout} ${m}x${k}: the baseline's bytes differ from ours`);
         }
-        const t0 = performance.now();
-        c.run(current);
-        after.push(performance.now() - t0);
+        time(current, t.after, t.cpuAfter);
       }
-      const a = median(after);
-      modelAfter += a * perModel;
-      const b = baseline === undefined ? undefined : median(before);
-      if (b !== undefined) modelBefore += b * perModel;
-      console.log(`${layout.padEnd(13)}${`${m}x${k}`.padEnd(12)}${b === undefined ? '' : fmt(b)}${fmt(a)}${b === undefined ? '' : `${(b / a).toFixed(1).padStart(7)}x`}`);
+      const row = { before: median(t.before), after: median(t.after), cpuBefore: median(t.cpuBefore), cpuAfter: median(t.cpuAfter) };
+      for (const key of ['before', 'after', 'cpuBefore', 'cpuAfter'] as const) model[key] += row[key] * perModel;
+      console.log(line(layout, `${m}x${k}`, row, both));
     }
-    console.log(`${layout.padEnd(13)}${'2B model'.padEnd(12)}${baseline === undefined ? '' : fmt(modelBefore)}${fmt(modelAfter)}   (sum of medians x weights per model)`);
+    console.log(`${line(layout, '2B model', model, both)}   (sum of medians x weights per model)`);
   }
   console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }

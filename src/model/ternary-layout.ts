@@ -205,19 +205,16 @@ export async function readRepacked(src: ByteSource, t: GgufTensorInfo, layout: T
     const scales = layout.scaleTensor === undefined ? undefined : await readScales(src, layout.scaleTensor);
     return repackI2sFlavor(layout.flavor, stored, t.nElements, k, scales, t.name).bytes;
   }
-  // Rows that are whole x86 blocks (every real model's) repack tile row by tile row; other shapes unpack first, so that
-  // a bad nibble is reported before the shape packI2sFast refuses (and the scale check in between) as before.
-  const x86 = k % I2S_BLOCK_ELEMENTS === 0 ? repackTlToI2s(layout.type, stored, m, k, layout.tiles, t.name) : undefined;
-  const codes = x86 === undefined ? unpackTl(layout.type, stored, m, k, layout.tiles, t.name) : undefined;
+  // Rows of whole x86 blocks (every real model's) repack straight from the tiles (formats/tl.ts repackTlToI2s); other
+  // shapes are unpacked first, so a bad nibble is still reported before the scale and the shape packI2sFast refuses.
+  const decoded = k % I2S_BLOCK_ELEMENTS === 0 ? { x86: repackTlToI2s(layout.type, stored, m, k, layout.tiles, t.name) } : { codes: unpackTl(layout.type, stored, m, k, layout.tiles, t.name) };
   const scale = layout.scaleTensor === undefined ? readF32(stored, tlInlineScaleOffset(layout.type, m, k)) : ((await readScales(src, layout.scaleTensor))[0] ?? NaN);
   if (!Number.isFinite(scale)) {
     throw new BitNetError('BAD_TENSOR_DATA', `${layout.type} tensor '${t.name}' has a non-finite scale (${scale})`, { details: { tensor: t.name } });
   }
-  if (x86 !== undefined) {
-    writeF32(x86, (m * k) / 4, scale);
-    return x86;
-  }
-  return packI2sFast(codes ?? new Int8Array(0), scale, k, t.name); // refuses the shape (BAD_TENSOR_SHAPE)
+  if ('codes' in decoded) return packI2sFast(decoded.codes, scale, k, t.name); // refuses the shape (BAD_TENSOR_SHAPE)
+  writeF32(decoded.x86, (m * k) / 4, scale);
+  return decoded.x86;
 }
 
 /** One line on a layout for `inspect` and load receipts. */
