@@ -277,16 +277,19 @@ export function unpackTl(type: TlType, bytes: Uint8Array, m: number, k: number, 
 /** Row within a 32-row block of byte p of a TL2 index tile or pair tile (the middle groups of 8 swapped). */
 const SWAPPED_ROW = Uint8Array.from({ length: 32 }, (_, p) => (SWAP_GROUPS[p >>> 3] ?? 0) * 8 + (p & 7));
 
+/**
+ * Or'ed into a table entry for a nibble out of range (a pair above 8, a triple above 13). Lane values stay below 4,
+ * so the bit (bit 7 of the last lane) is never a code's; the decoders or the unshifted entries together and test it.
+ */
+const OUT_OF_RANGE = 0x80000000;
+
 interface TlTables {
   /** A pair byte (pairs c, c+1 high, c+2, c+3 low) as the x86 codes of columns c..c+3, one per byte lane. */
   readonly pairLanes: Uint32Array;
-  /** 1 where a pair byte holds a nibble above 8. */
-  readonly pairBad: Uint8Array;
-  /** 1 where a TL2 index byte holds a nibble above 13. */
-  readonly tripleBad: Uint8Array;
   /**
    * Two index bytes of neighbouring tiles hold four triples t0..t3 of one row, columns c..c+11 (c a multiple of 4):
-   * three x86 words, lanes x, y, z of each triple as below. Indexed by |v| + 16 * sign.
+   * three x86 words, lanes x, y, z of each triple as below. Indexed by |v| + 16 * sign; |v| 14 and 15 are
+   * OUT_OF_RANGE in every table.
    */
   readonly xyz012: Uint32Array; // t0 in word 0 lanes 0-2
   readonly x3: Uint32Array; // t1's x in word 0 lane 3
@@ -299,22 +302,19 @@ let tlTables: TlTables | undefined;
 
 function buildTlTables(): TlTables {
   const pairLanes = new Uint32Array(256);
-  const pairBad = new Uint8Array(256);
-  const tripleBad = new Uint8Array(256);
   const word = new Uint32Array(1);
   const lanes = new Uint8Array(word.buffer);
   for (let byte = 0; byte < 256; byte++) {
     const hi = byte >>> 4;
     const lo = byte & 15;
-    pairBad[byte] = hi > 8 || lo > 8 ? 1 : 0;
-    tripleBad[byte] = hi > 13 || lo > 13 ? 1 : 0;
     lanes[0] = Math.floor(hi / 3) & 3; // nibble 3*w0 + w1 + 4 = 3*(w0 + 1) + (w1 + 1): x86 codes w + 1
     lanes[1] = (hi % 3) & 3;
     lanes[2] = Math.floor(lo / 3) & 3;
     lanes[3] = (lo % 3) & 3;
-    pairLanes[byte] = word[0] ?? 0;
+    pairLanes[byte] = hi > 8 || lo > 8 ? (word[0] ?? 0) | OUT_OF_RANGE : (word[0] ?? 0);
   }
   const tables = { xyz012: new Uint32Array(32), x3: new Uint32Array(32), y0z1: new Uint32Array(32), x2y3: new Uint32Array(32), z0: new Uint32Array(32), xyz123: new Uint32Array(32) };
+  for (const table of Object.values(tables)) table.fill(OUT_OF_RANGE); // the entries below overwrite |v| <= 13
   const put = (table: Uint32Array, at: number, laneCodes: readonly (readonly [number, number])[]): void => {
     lanes.fill(0);
     for (const [lane, c] of laneCodes) lanes[lane] = c;
@@ -335,7 +335,7 @@ function buildTlTables(): TlTables {
       put(tables.xyz123, at, [[1, x], [2, y], [3, z]]);
     }
   }
-  return { pairLanes, pairBad, tripleBad, ...tables };
+  return { pairLanes, ...tables };
 }
 
 /**
@@ -362,29 +362,46 @@ export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: num
   return out;
 }
 
-/** TL1 straight into the x86 words: a pair byte's four columns c..c+3 are one word's lanes at shift 6 - 2 ((c & 127) >> 5). */
+/**
+ * TL1 into the x86 words in output order. The byte holding row `row`, columns c..c+3 is rowOffset[row] +
+ * colOffset[c / 4]: of the tile indices (module header) i0, i2, i4 and r depend on the row only and i1, i3, i5 on the
+ * column only, and each adds its own term. x86 word w of a row's 128-column block then takes the bytes of column
+ * groups w, w+8, w+16, w+24 (columns 4w + 32g), each a pair byte whose four codes are one lane word.
+ */
 function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
-  const { pairLanes, pairBad } = tables;
+  const { pairLanes } = tables;
   const by = 256 / t.bmm;
-  const rowWords = k / 16;
+  const perI4 = 4 * by; // (by / 4) * 16 bytes
+  const perI3 = (t.bmm * by) / 4;
+  const perI2 = (t.bmm * t.bk) / 4;
+  const perI1 = (t.bm * t.bk) / 4;
+  const perI0 = (k / t.bk) * perI1;
+  const rowOffset = new Int32Array(m);
+  for (let row = 0; row < m; row++) {
+    const inTile = row % t.bm;
+    const inBlock = inTile % t.bmm;
+    rowOffset[row] = Math.floor(row / t.bm) * perI0 + Math.floor(inTile / t.bmm) * perI2 + (inBlock >>> 4) * perI4 + (inBlock & 15);
+  }
+  const colOffset = new Int32Array(k / 4);
+  for (let c = 0; c < k; c += 4) {
+    const inTile = c % t.bk;
+    colOffset[c / 4] = Math.floor(c / t.bk) * perI1 + Math.floor(inTile / by) * perI3 + ((inTile % by) >>> 2) * 16;
+  }
   let flags = 0;
-  let b = 0;
-  for (let i0 = 0; i0 < m / t.bm; i0++)
-    for (let i1 = 0; i1 < k / t.bk; i1++)
-      for (let i2 = 0; i2 < t.bm / t.bmm; i2++)
-        for (let i3 = 0; i3 < t.bk / by; i3++)
-          for (let i4 = 0; i4 < t.bmm / 16; i4++)
-            for (let i5 = 0; i5 < by / 4; i5++) {
-              const c = i1 * t.bk + i3 * by + 4 * i5;
-              const shift = 6 - 2 * ((c & 127) >>> 5);
-              let at = (i0 * t.bm + i2 * t.bmm + i4 * 16) * rowWords + (c >>> 7) * 8 + ((c & 31) >>> 2);
-              for (let r = 0; r < 16; r++, at += rowWords) {
-                const byte = bytes[b++];
-                flags |= pairBad[byte];
-                out32[at] |= pairLanes[byte] << shift;
-              }
-            }
-  return flags === 0;
+  for (let row = 0, o = 0; row < m; row++) {
+    const rb = rowOffset[row];
+    for (let c4 = 0; c4 < k / 4; c4 += 32) {
+      for (let w = c4; w < c4 + 8; w++, o++) {
+        const l0 = pairLanes[bytes[rb + colOffset[w]]];
+        const l1 = pairLanes[bytes[rb + colOffset[w + 8]]];
+        const l2 = pairLanes[bytes[rb + colOffset[w + 16]]];
+        const l3 = pairLanes[bytes[rb + colOffset[w + 24]]];
+        flags |= l0 | l1 | l2 | l3;
+        out32[o] = (l0 << 6) | (l1 << 4) | (l2 << 2) | l3;
+      }
+    }
+  }
+  return (flags & OUT_OF_RANGE) === 0;
 }
 
 /** The x86 word within a row holding columns c..c+3 (c a multiple of 4), and the shift of their codes there. */
@@ -400,7 +417,7 @@ function x86Shift(c: number): number {
  * columns from a multiple of 4 (BK is a multiple of 24), with their signs in one sign group; the pair tail as TL1's.
  */
 function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
-  const { pairLanes, pairBad, tripleBad, xyz012, x3, y0z1, x2y3, z0, xyz123 } = tables;
+  const { pairLanes, xyz012, x3, y0z1, x2y3, z0, xyz123 } = tables;
   const k3 = k - (k % t.bk);
   const rowWords = k / 16;
   const signStart = (m * k3) / 6; // after the index tiles (32 bytes per 32 rows x 6 columns)
@@ -420,7 +437,6 @@ function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: 
           for (let p = 0; p < 32; p++) {
             const byte0 = bytes[b + p];
             const byte1 = bytes[b + 32 + p];
-            flags |= tripleBad[byte0] | tripleBad[byte1];
             const r = SWAPPED_ROW[p];
             const signs = (bytes[group + 2 * (r & 15)] | (bytes[group + 2 * (r & 15) + 1] << 8)) >>> (firstBit - (r >>> 4) - 6);
             // the signs of t0..t3 are now bits 6, 4, 2, 0 of `signs`; each goes to bit 4 of its table index
@@ -429,9 +445,13 @@ function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: 
             const t2 = (byte1 >>> 4) | ((signs << 2) & 16);
             const t3 = (byte1 & 15) | ((signs << 4) & 16);
             const row = (rowBase + r) * rowWords;
-            out32[row + w0] |= (xyz012[t0] | x3[t1]) << s0;
-            out32[row + w1] |= (y0z1[t1] | x2y3[t2]) << s1;
-            out32[row + w2] |= (z0[t2] | xyz123[t3]) << s2;
+            const word0 = xyz012[t0] | x3[t1];
+            const word1 = y0z1[t1] | x2y3[t2];
+            const word2 = z0[t2] | xyz123[t3];
+            flags |= word0 | word1 | word2;
+            out32[row + w0] |= word0 << s0;
+            out32[row + w1] |= word1 << s1;
+            out32[row + w2] |= word2 << s2;
           }
         }
       }
@@ -445,10 +465,10 @@ function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: 
           const word = x86Word(c);
           const rowBase = i0 * t.bm + i2 * 32;
           for (let p = 0; p < 32; p++) {
-            const byte = bytes[b++];
-            flags |= pairBad[byte];
-            out32[(rowBase + SWAPPED_ROW[p]) * rowWords + word] |= pairLanes[byte] << shift;
+            const lanes = pairLanes[bytes[b++]];
+            flags |= lanes;
+            out32[(rowBase + SWAPPED_ROW[p]) * rowWords + word] |= lanes << shift;
           }
         }
-  return flags === 0;
+  return (flags & OUT_OF_RANGE) === 0;
 }

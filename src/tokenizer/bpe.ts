@@ -38,10 +38,14 @@ const utf8Encoder = new TextEncoder();
 /** Stable counting sort of `items` by `keyOf[item]` (keys in [0, nKeys)). */
 function countingSort(items: Int32Array, keyOf: Int32Array, nKeys: number): Int32Array {
   const next = new Int32Array(nKeys + 1);
-  for (const item of items) next[(keyOf[item] ?? 0) + 1]++;
-  for (let k = 0; k < nKeys; k++) next[k + 1] = (next[k + 1] ?? 0) + (next[k] ?? 0);
-  const out = new Int32Array(items.length);
-  for (const item of items) out[next[keyOf[item] ?? 0]++] = item;
+  const n = items.length;
+  for (let i = 0; i < n; i++) next[keyOf[items[i]] + 1]++;
+  for (let k = 0; k < nKeys; k++) next[k + 1] += next[k];
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    out[next[keyOf[item]]++] = item;
+  }
   return out;
 }
 
