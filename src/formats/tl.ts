@@ -1,6 +1,6 @@
 // TL1 / TL2 (bitnet.cpp fork only; ggml type ids 38 and 39 in its ggml.h): the lookup-table layouts bitnet.cpp's
-// converter writes for its ARM (TL1) and x86 (TL2) LUT kernels. The engine does not run them: the loader unpacks
-// the codes and repacks them as x86 I2_S (formats/i2s.ts).
+// converter writes for its ARM (TL1) and x86 (TL2) LUT kernels. The engine does not run them: the loader repacks
+// them as x86 I2_S (formats/i2s.ts) with repackTlToI2s below; packTl / unpackTl are the readable reference.
 //
 // Sources (read for facts, no code copied), microsoft/BitNet commit 16da220:
 // - utils/convert-hf-to-gguf-bitnet.py: preprocess_weights_tl1 / process_tl1, preprocess_weights_tl2 /
