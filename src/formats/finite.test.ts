@@ -33,9 +33,9 @@ describe('firstNonFinite', () => {
   }
   it('F16: every position, aligned or not, and an odd byte count (the word scan and the byte tail agree)', () => {
     for (const shift of [0, 1, 2, 3]) {
-      for (const n of [1, 2, 7, 8, 9, 33]) {
+      for (const n of [1, 2, 7, 8, 9, 33, 47, 64]) {
         for (let at = -1; at < n; at++) {
-          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? (i % 2 === 0 ? Infinity : NaN) : 0.5 - i));
+          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? [Infinity, NaN, -Infinity][i % 3] ?? NaN : 0.5 - i));
           const enc = quantizeF16(values);
           const buf = new Uint8Array(enc.length + 8);
           buf.set(enc, shift);

@@ -28,7 +28,7 @@ function expectRepacksTo(flavor: (typeof I2S_FLAVORS)[number], bytes: Uint8Array
   expect(s).toBe(scale);
   expect(Array.from(unpackI2s(x86, codes.length))).toEqual(Array.from(codes));
   expect(i2sScale(x86, codes.length)).toBe(scale);
-  expect(x86).toEqual(packI2s(codes, scale, rowLength));
+  expect(x86).toEqual(packI2s(codes, scale, rowLength % 128 === 0 ? rowLength : 128)); // the x86 bytes do not depend on the row length
 }
 
 describe('I2_S flavors', () => {
@@ -111,6 +111,27 @@ describe('I2_S flavors', () => {
     const codes = seededRng(7).codes(rowLength * 8);
     const packed = packI2sFlavor(flavor, codes, 0.375, rowLength);
     expectRepacksTo(flavor, packed.bytes, codes, 0.375, rowLength, packed.blockScales);
+  });
+
+  it.each(I2S_FLAVORS)('%s: other row lengths, an unaligned source, 4-row groups of rows that are not whole blocks', (flavor) => {
+    for (const [rowLength, rows] of [[384, 12], [96, 8]] as const) {
+      const codes = seededRng(rowLength).codes(rowLength * rows);
+      const packed = packI2sFlavor(flavor, codes, 0.5, rowLength);
+      expectRepacksTo(flavor, packed.bytes, codes, 0.5, rowLength, packed.blockScales);
+      const shifted = new Uint8Array(packed.bytes.length + 1);
+      shifted.set(packed.bytes, 1);
+      expectRepacksTo(flavor, shifted.subarray(1), codes, 0.5, rowLength, packed.blockScales);
+    }
+  });
+
+  it.each(['bitnet32-f16', 'split32'] as const)('%s: the first code 0 (value -2) is named wherever it sits', (flavor) => {
+    const codes = seededRng(5).codes(256 * 8);
+    const packed = packI2sFlavor(flavor, codes, 0.5, 256);
+    const bytes = packed.bytes.slice();
+    const at = (e: number): number => (flavor === 'split32' ? e >>> 2 : (e >>> 5) * 10 + ((e & 31) >>> 2));
+    bytes[at(1500)] &= ~(3 << (2 * (1500 & 3)));
+    bytes[at(1900)] &= ~(3 << (2 * (1900 & 3)));
+    expect(() => repackI2sFlavor(flavor, bytes, codes.length, 256, packed.blockScales)).toThrow(/element 1500 holds code 0 \(value -2\)/);
   });
 
   it('refuses what cannot be one x86 I2_S tensor: non-ternary codes, disagreeing or missing scales, short data', () => {

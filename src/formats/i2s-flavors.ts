@@ -219,17 +219,7 @@ export function repackI2sFlavor(flavor: I2sFlavor, bytes: Uint8Array, nElements:
   const scale = flavorScale(flavor, bytes, nElements, blockScales, name);
   const out = new Uint8Array(i2sByteSize(nElements));
   if (flavor === 'x86') out.set(bytes.subarray(0, nElements / 4));
-  else if (flavor !== 'x86-4row' && nElements % REPACK_PERIOD === 0) repackPeriodic(flavor, bytes, nElements, out, name);
-  else {
-    const offset = codeOffset(flavor);
-    for (let e = 0; e < nElements; e++) {
-      const at = i2sFlavorPosition(flavor, e, rowLength);
-      const code = (bytes[at.byteIndex] >>> at.shift) & 3;
-      if (code < offset - 1) throw notTernary(name, flavor, e, code);
-      const to = i2sPosition(e);
-      out[to.byteIndex] |= (code - offset + 1) << to.shift;
-    }
-  }
+  else if (!repackFast(flavor, bytes, nElements, rowLength, out)) repackReference(flavor, bytes, nElements, rowLength, out, name);
   writeF32(out, nElements / 4, scale);
   return { bytes: out, scale };
 }
@@ -240,43 +230,144 @@ function notTernary(name: string, flavor: I2sFlavor, e: number, code: number): B
   });
 }
 
-/** Elements after which the arm / bitnet32-f16 / split32 / qk256 positions and the x86 ones repeat (lcm of their blocks). */
-const REPACK_PERIOD = 256;
-const periodTables = new Map<I2sFlavor, { srcBytes: number; src: Int32Array; dst: Int32Array }>();
-
-/**
- * Element e of each period as (source byte << 3 | source shift) and (x86 byte << 3 | x86 shift), built from the
- * position functions above, so the repack of a 2B model is a table walk rather than a position call per weight.
- */
-function periodTable(flavor: I2sFlavor): { srcBytes: number; src: Int32Array; dst: Int32Array } {
-  let table = periodTables.get(flavor);
-  if (table === undefined) {
-    const spec = I2S_FLAVOR_SPECS[flavor];
-    const src = new Int32Array(REPACK_PERIOD);
-    const dst = new Int32Array(REPACK_PERIOD);
-    for (let e = 0; e < REPACK_PERIOD; e++) {
-      const a = i2sFlavorPosition(flavor, e, REPACK_PERIOD);
-      const b = i2sPosition(e);
-      src[e] = (a.byteIndex << 3) | a.shift;
-      dst[e] = (b.byteIndex << 3) | b.shift;
-    }
-    table = { srcBytes: (REPACK_PERIOD / spec.blockElements) * spec.blockBytes, src, dst };
-    periodTables.set(flavor, table);
+/** The per-element repack: positions from the layout functions above. Slow (a position call per weight); the fast
+ * paths below fall back to it for shapes they do not cover and to report the first non-ternary code exactly. */
+function repackReference(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, rowLength: number, out: Uint8Array, name: string): void {
+  out.fill(0, 0, nElements / 4);
+  const offset = codeOffset(flavor);
+  for (let e = 0; e < nElements; e++) {
+    const at = i2sFlavorPosition(flavor, e, rowLength);
+    const code = (bytes[at.byteIndex] >>> at.shift) & 3;
+    if (code < offset - 1) throw notTernary(name, flavor, e, code);
+    const to = i2sPosition(e);
+    out[to.byteIndex] |= (code - offset + 1) << to.shift;
   }
-  return table;
 }
 
-function repackPeriodic(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, out: Uint8Array, name: string): void {
-  const { srcBytes, src, dst } = periodTable(flavor);
-  const offset = codeOffset(flavor);
-  const lowest = offset - 1;
-  for (let p = 0, inBase = 0, outBase = 0; p < nElements; p += REPACK_PERIOD, inBase += srcBytes, outBase += REPACK_PERIOD / 4) {
-    for (let e = 0; e < REPACK_PERIOD; e++) {
-      const s = src[e] ?? 0;
-      const d = dst[e] ?? 0;
-      const code = ((bytes[inBase + (s >>> 3)] ?? 0) >>> (s & 7)) & 3;
-      if (code < lowest) throw notTernary(name, flavor, p + e, code);
-      out[outBase + (d >>> 3)] |= (code - lowest) << (d & 7);
+// The fast repacks write the x86 layout one 32-bit word (four code bytes, positions p..p+3 of a 128-element block) at
+// a time. Byte p of an x86 block holds elements p, 32+p, 64+p, 96+p at shifts 6, 4, 2, 0, so a word is four
+// groups of four elements, each group shifted into its bit pair of every byte lane. Every operation below keeps each
+// byte lane apart (masks before shifts of at most 6 bits within a lane), so the results do not depend on the
+// platform's byte order, and the lane tables are built through a byte view of the same word for the same reason.
+
+/**
+ * Per source byte of a four-elements-per-byte flavor (element 4i+j at bits 2j): its four x86 codes, one per byte
+ * lane, or'ed with NOT_TERNARY where the byte holds a code that is not ternary in the flavor (code 0 of bitnet32-f16
+ * and split32). Lane values stay below 4, so the flag bit (bit 7 of the last lane) is never a code's.
+ */
+const NOT_TERNARY = 0x80000000;
+const quadLaneTables = new Map<number, Uint32Array>();
+
+function quadLanes(offset: number): Uint32Array {
+  let lanes = quadLaneTables.get(offset);
+  if (lanes === undefined) {
+    lanes = new Uint32Array(256);
+    const word = new Uint32Array(1);
+    const laneBytes = new Uint8Array(word.buffer);
+    for (let byte = 0; byte < 256; byte++) {
+      let bad = false;
+      for (let j = 0; j < 4; j++) {
+        const code = (byte >>> (2 * j)) & 3;
+        if (code < offset - 1) bad = true;
+        laneBytes[j] = (code - offset + 1) & 3;
+      }
+      lanes[byte] = bad ? (word[0] ?? 0) | NOT_TERNARY : (word[0] ?? 0);
+    }
+    quadLaneTables.set(offset, lanes);
+  }
+  return lanes;
+}
+
+/**
+ * Repacks into `out` (zeroed) a word at a time where the flavor and shape allow; false when it did not (a shape the
+ * fast paths do not cover, or a non-ternary code somewhere: the reference repack then reports the first one).
+ */
+function repackFast(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, rowLength: number, out: Uint8Array): boolean {
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, nElements / 16);
+  switch (flavor) {
+    case 'x86':
+      return false;
+    case 'bitnet32-f16':
+    case 'split32':
+    case 'qk256':
+      return repackQuads(flavor, bytes, nElements, out32);
+    case 'arm':
+      repackArm(aligned(bytes, nElements / 4), nElements, out32);
+      return true;
+    case 'x86-4row':
+      if (rowLength % I2S_BLOCK_ELEMENTS !== 0) return false;
+      repackFourRow(aligned(bytes, nElements / 4), nElements / rowLength, rowLength, out32);
+      return true;
+  }
+}
+
+/** The first `byteLength` bytes of `bytes` as 32-bit words (copied when they do not start on a 4-byte boundary). */
+function aligned(bytes: Uint8Array, byteLength: number): Uint32Array {
+  const at = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, byteLength);
+  return new Uint32Array(at.buffer, at.byteOffset, byteLength / 4);
+}
+
+/**
+ * bitnet32-f16, split32, qk256: x86 word w of block b takes the source bytes of quads w, w+8, w+16, w+24 (elements
+ * 4w+32g..+3 for g = 0..3). qk256 and split32 keep a block's 32 quad bytes together; bitnet32-f16 puts 8 of them
+ * in each 10-byte block (its f16 scale after them).
+ */
+function repackQuads(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, out32: Uint32Array): boolean {
+  const lanes = quadLanes(codeOffset(flavor));
+  const nBlocks = nElements / I2S_BLOCK_ELEMENTS;
+  const groupStride = flavor === 'bitnet32-f16' ? 10 : 8; // source bytes from quad i to quad i + 8
+  let flags = 0;
+  for (let b = 0, o = 0, s = 0; b < nBlocks; b++, s += 4 * groupStride) {
+    for (let w = 0; w < 8; w++, o++) {
+      const l0 = lanes[bytes[s + w]];
+      const l1 = lanes[bytes[s + groupStride + w]];
+      const l2 = lanes[bytes[s + 2 * groupStride + w]];
+      const l3 = lanes[bytes[s + 3 * groupStride + w]];
+      flags |= l0 | l1 | l2 | l3;
+      out32[o] = (l0 << 6) | (l1 << 4) | (l2 << 2) | l3;
+    }
+  }
+  return (flags & NOT_TERNARY) === 0;
+}
+
+/**
+ * arm: an x86 block is two 16-byte ARM blocks A, B (byte p holds elements p, 16+p, 32+p, 48+p at shifts 6, 4, 2, 0).
+ * x86 byte p < 16 takes A[p] bits 7-6 and 3-2, then B[p]'s; byte 16 + p takes bits 5-4 and 1-0 of A[p], then B[p]'s.
+ */
+function repackArm(src32: Uint32Array, nElements: number, out32: Uint32Array): void {
+  const nBlocks = nElements / I2S_BLOCK_ELEMENTS;
+  for (let b = 0, o = 0; b < nBlocks; b++, o += 8) {
+    for (let w = 0; w < 4; w++) {
+      const a = src32[o + w];
+      const c = src32[o + 4 + w];
+      out32[o + w] = (a & 0xc0c0c0c0) | ((a & 0x0c0c0c0c) << 2) | ((c & 0xc0c0c0c0) >>> 4) | ((c & 0x0c0c0c0c) >>> 2);
+      out32[o + 4 + w] = ((a & 0x30303030) << 2) | ((a & 0x03030303) << 4) | ((c & 0x30303030) >>> 2) | (c & 0x03030303);
+    }
+  }
+}
+
+/**
+ * x86-4row: byte q*cols + c holds column c of rows 4q..4q+3 at shifts 6, 4, 2, 0. For rows 4q+j and the x86 word w of
+ * column block cb, source words w, w+8, w+16, w+24 of that column block give the four element groups.
+ */
+function repackFourRow(src32: Uint32Array, rows: number, cols: number, out32: Uint32Array): void {
+  const rowWords = cols / 16;
+  for (let q = 0; q < rows / 4; q++) {
+    const srcRow = q * (cols / 4);
+    const outRow = 4 * q * rowWords;
+    for (let cb = 0; cb < cols; cb += I2S_BLOCK_ELEMENTS) {
+      for (let w = 0; w < 8; w++) {
+        const s = srcRow + cb / 4 + w;
+        const g0 = src32[s];
+        const g1 = src32[s + 8];
+        const g2 = src32[s + 16];
+        const g3 = src32[s + 24];
+        const o = outRow + cb / 16 + w;
+        for (let j = 0, shift = 6; j < 4; j++, shift -= 2) {
+          out32[o + j * rowWords] =
+            (((g0 >>> shift) & 0x03030303) << 6) | (((g1 >>> shift) & 0x03030303) << 4) | (((g2 >>> shift) & 0x03030303) << 2) | ((g3 >>> shift) & 0x03030303);
+        }
+      }
     }
   }
 }
@@ -286,34 +377,30 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
   const spec = I2S_FLAVOR_SPECS[flavor];
   if (spec.scale === 'f32 tail per tensor') return readF32(bytes, nElements / 4);
   const nBlocks = nElements / spec.blockElements;
-  let scaleOf: (b: number) => number;
-  if (flavor === 'bitnet32-f16') {
-    scaleOf = (b) => readF16(bytes, b * 10 + 8);
-  } else {
-    if (blockScales === undefined || blockScales.length !== nBlocks) {
-      throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per ${spec.blockElements} elements), got ${blockScales?.length ?? 'none'}`, {
-        details: { flavor, expected: nBlocks, actual: blockScales?.length ?? 0 },
-      });
-    }
-    scaleOf = (b) => blockScales[b] ?? NaN;
+  const inline = flavor === 'bitnet32-f16';
+  if (!inline && (blockScales === undefined || blockScales.length !== nBlocks)) {
+    throw new BitNetError('BAD_TENSOR_DATA', `${name}: needs ${nBlocks} block scales (one per ${spec.blockElements} elements), got ${blockScales?.length ?? 'none'}`, {
+      details: { flavor, expected: nBlocks, actual: blockScales?.length ?? 0 },
+    });
   }
   const zeroByte = codeOffset(flavor) === 2 ? 0xaa : 0x55; // every code meaning 0
   const codeBytes = spec.blockElements / 4;
   let scale: number | undefined;
   let first = -1;
-  for (let b = 0; b < nBlocks; b++) {
-    const s = scaleOf(b);
+  for (let b = 0, at = 0; b < nBlocks; b++, at += spec.blockBytes) {
+    // blockScales is defined here unless the flavor is bitnet32-f16 (checked above)
+    const s = inline ? readF16(bytes, at + 8) : (blockScales?.[b] ?? NaN);
+    if (s === scale) continue; // the common case: finite, and the tensor's scale already
     if (!Number.isFinite(s)) {
       throw new BitNetError('BAD_TENSOR_DATA', `${name}: block ${b} has a non-finite scale (${s})`, { details: { flavor, block: b } });
     }
-    const at = b * spec.blockBytes;
     let zero = true;
     for (let i = 0; i < codeBytes && zero; i++) zero = bytes[at + i] === zeroByte;
     if (zero) continue;
     if (scale === undefined) {
       scale = s;
       first = b;
-    } else if (s !== scale) {
+    } else {
       throw new BitNetError(
         'UNSUPPORTED_TENSOR_TYPE',
         `${name}: block ${b} has scale ${s} but block ${first} has ${scale}; the engine's ternary kernels take one scale per tensor (BitNet b1.58 weights have one)`,
@@ -321,7 +408,8 @@ function flavorScale(flavor: I2sFlavor, bytes: Uint8Array, nElements: number, bl
       );
     }
   }
-  return scale ?? (nBlocks > 0 ? scaleOf(0) : 0);
+  if (scale !== undefined || nBlocks === 0) return scale ?? 0;
+  return inline ? readF16(bytes, 8) : (blockScales?.[0] ?? NaN);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../../test/kernels/seeded-rng.js';
 import { isBitNetError } from '../errors.js';
-import { checkTlTiles, findTlTiles, packTl, parseKernelConfigIni, TL_PRESET_TILES, tlByteSize, tlInlineScaleOffset, unpackTl } from './tl.js';
+import { packI2s } from './i2s.js';
+import { checkTlTiles, findTlTiles, packTl, parseKernelConfigIni, repackTlToI2s, TL_PRESET_TILES, tlByteSize, tlInlineScaleOffset, unpackTl } from './tl.js';
 import type { TlTiles, TlType } from './tl.js';
 
 function codesOf(m: number, k: number, set: Record<string, readonly number[]>): Int8Array {
@@ -72,11 +73,15 @@ describe('TL1 / TL2 layouts (bitnet.cpp utils/convert-hf-to-gguf-bitnet.py)', ()
     ['TL2', { m: 256, k: 256, bm: 128, bk: 96, bmm: 32 }],
     ['TL2', { m: 64, k: 512, bm: 32, bk: 240, bmm: 32 }],
     ['TL2', { m: 96, k: 192, bm: 96, bk: 192, bmm: 32 }],
+    ['TL2', { m: 64, k: 384, bm: 64, bk: 96, bmm: 32 }], // no pair tail
   ] as const)('%s %o: random codes survive pack then unpack', (type, tiles) => {
     const codes = randomCodes(tiles.m * tiles.k, tiles.m + tiles.bk);
     const bytes = packTl(type, codes, tiles.m, tiles.k, tiles);
     expect(bytes.length).toBe(tlByteSize(type, tiles.m, tiles.k));
     expect(unpackTl(type, bytes, tiles.m, tiles.k, tiles)).toEqual(codes);
+    // the loader's direct repack gives the bytes packI2s gives for the same codes (the tail's scale left zero)
+    if (tiles.k % 128 === 0) expect(repackTlToI2s(type, bytes, tiles.m, tiles.k, tiles)).toEqual(packI2s(codes, 0, tiles.k));
+    else expect(code(() => repackTlToI2s(type, bytes, tiles.m, tiles.k, tiles))).toBe('BAD_TENSOR_SHAPE');
     // other tiles give other bytes: the layout really depends on them
     if (type === 'TL1') {
       const other = { ...tiles, bmm: tiles.bmm === 32 ? 64 : 32 };
@@ -140,5 +145,25 @@ describe('TL1 / TL2 layouts (bitnet.cpp utils/convert-hf-to-gguf-bitnet.py)', ()
     b2[3] = 0xe0; // |v| = 14 > 13
     expect(code(() => unpackTl('TL2', b2, 32, 80, t2))).toBe('BAD_TENSOR_DATA');
     expect(code(() => packTl('TL1', new Int8Array(256).fill(2), 32, 8, tiles))).toBe('BAD_ARGUMENT');
+  });
+
+  it.each([
+    ['TL1', { m: 128, k: 512, bm: 64, bk: 128, bmm: 64 }, 0x0f, 15, 8],
+    ['TL2', { m: 64, k: 512, bm: 32, bk: 240, bmm: 32 }, 0xe0, 14, 13],
+  ] as const)('%s: the direct repack names the same first bad byte as unpackTl', (type, t, bad, nibble, max) => {
+    const bytes = packTl(type, randomCodes(t.m * t.k, 7), t.m, t.k, t);
+    bytes[3000] = bad; // in the second tile row
+    bytes[5000] = bad;
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return isBitNetError(e) ? `${e.code}: ${e.message}` : String(e);
+      }
+      return 'no error';
+    };
+    const expected = message(() => unpackTl(type, bytes, t.m, t.k, t, 'w'));
+    expect(expected).toContain(`byte 3000 holds a code ${nibble}, above ${max}`);
+    expect(message(() => repackTlToI2s(type, bytes, t.m, t.k, t, 'w'))).toBe(expected);
   });
 });

@@ -1,6 +1,6 @@
 // TL1 / TL2 (bitnet.cpp fork only; ggml type ids 38 and 39 in its ggml.h): the lookup-table layouts bitnet.cpp's
-// converter writes for its ARM (TL1) and x86 (TL2) LUT kernels. The engine does not run them: the loader unpacks
-// the codes and repacks them as x86 I2_S (formats/i2s.ts).
+// converter writes for its ARM (TL1) and x86 (TL2) LUT kernels. The engine does not run them: the loader repacks
+// them as x86 I2_S (formats/i2s.ts) with repackTlToI2s below; packTl / unpackTl are the readable reference.
 //
 // Sources (read for facts, no code copied), microsoft/BitNet commit 16da220:
 // - utils/convert-hf-to-gguf-bitnet.py: preprocess_weights_tl1 / process_tl1, preprocess_weights_tl2 /
@@ -38,6 +38,7 @@
 //   (d) zero bytes up to (k - 256)*m//3*5//8 + 256*m//2*4//8 (Python floor divisions, left to right).
 
 import { BitNetError } from '../errors.js';
+import { I2S_BLOCK_ELEMENTS, i2sByteSize, packI2s } from './i2s.js';
 import { requireTernaryCodes } from './ternary-common.js';
 import { requireBytes } from './validate.js';
 
@@ -265,4 +266,209 @@ export function unpackTl(type: TlType, bytes: Uint8Array, m: number, k: number, 
     },
   });
   return codes;
+}
+
+// The repack into x86 I2_S (formats/i2s.ts) that the loader runs, without unpacking the whole tensor into codes:
+// byte tables turn each stored byte into x86 codes (0, 1, 2 for -1, 0, +1) in the byte lanes of a 32-bit word, which
+// is or'ed into the x86 word holding those four columns of the row at the bit pair of their 32-column group. Every lane
+// operation keeps byte lanes apart and the tables are built through a byte view of the same word, so nothing depends
+// on the platform's byte order.
+
+/** Row within a 32-row block of byte p of a TL2 index tile or pair tile (the middle groups of 8 swapped). */
+const SWAPPED_ROW = Uint8Array.from({ length: 32 }, (_, p) => (SWAP_GROUPS[p >>> 3] ?? 0) * 8 + (p & 7));
+
+/**
+ * Or'ed into a table entry for a nibble out of range (a pair above 8, a triple above 13). Lane values stay below 4,
+ * so the bit (bit 7 of the last lane) is never a code's; the decoders or the unshifted entries together and test it.
+ */
+const OUT_OF_RANGE = 0x80000000;
+
+interface TlTables {
+  /** A pair byte (pairs c, c+1 high, c+2, c+3 low) as the x86 codes of columns c..c+3, one per byte lane. */
+  readonly pairLanes: Uint32Array;
+  /**
+   * Two index bytes of neighbouring tiles hold four triples t0..t3 of one row, columns c..c+11 (c a multiple of 4):
+   * three x86 words, lanes x, y, z of each triple as below. Indexed by |v| + 16 * sign; |v| 14 and 15 are
+   * OUT_OF_RANGE in every table.
+   */
+  readonly xyz012: Uint32Array; // t0 in word 0 lanes 0-2
+  readonly x3: Uint32Array; // t1's x in word 0 lane 3
+  readonly y0z1: Uint32Array; // t1's y, z in word 1 lanes 0-1
+  readonly x2y3: Uint32Array; // t2's x, y in word 1 lanes 2-3
+  readonly z0: Uint32Array; // t2's z in word 2 lane 0
+  readonly xyz123: Uint32Array; // t3 in word 2 lanes 1-3
+}
+let tlTables: TlTables | undefined;
+
+function buildTlTables(): TlTables {
+  const pairLanes = new Uint32Array(256);
+  const word = new Uint32Array(1);
+  const lanes = new Uint8Array(word.buffer);
+  for (let byte = 0; byte < 256; byte++) {
+    const hi = byte >>> 4;
+    const lo = byte & 15;
+    lanes[0] = Math.floor(hi / 3) & 3; // nibble 3*w0 + w1 + 4 = 3*(w0 + 1) + (w1 + 1): x86 codes w + 1
+    lanes[1] = (hi % 3) & 3;
+    lanes[2] = Math.floor(lo / 3) & 3;
+    lanes[3] = (lo % 3) & 3;
+    pairLanes[byte] = hi > 8 || lo > 8 ? (word[0] ?? 0) | OUT_OF_RANGE : (word[0] ?? 0);
+  }
+  const tables = { xyz012: new Uint32Array(32), x3: new Uint32Array(32), y0z1: new Uint32Array(32), x2y3: new Uint32Array(32), z0: new Uint32Array(32), xyz123: new Uint32Array(32) };
+  for (const table of Object.values(tables)) table.fill(OUT_OF_RANGE); // the entries below overwrite |v| <= 13
+  const put = (table: Uint32Array, at: number, laneCodes: readonly (readonly [number, number])[]): void => {
+    lanes.fill(0);
+    for (const [lane, c] of laneCodes) lanes[lane] = c;
+    table[at] = word[0] ?? 0;
+  };
+  for (let abs = 0; abs < 14; abs++) {
+    for (let sign = 0; sign < 2; sign++) {
+      const u = (sign === 1 ? -abs : abs) + 13; // 9 (w0 + 1) + 3 (w1 + 1) + (w2 + 1): x86 codes w + 1
+      const x = Math.floor(u / 9);
+      const y = Math.floor(u / 3) % 3;
+      const z = u % 3;
+      const at = abs + 16 * sign;
+      put(tables.xyz012, at, [[0, x], [1, y], [2, z]]);
+      put(tables.x3, at, [[3, x]]);
+      put(tables.y0z1, at, [[0, y], [1, z]]);
+      put(tables.x2y3, at, [[2, x], [3, y]]);
+      put(tables.z0, at, [[0, z]]);
+      put(tables.xyz123, at, [[1, x], [2, y], [3, z]]);
+    }
+  }
+  return { pairLanes, ...tables };
+}
+
+/**
+ * The x86 I2_S bytes (i2sByteSize(m * k): codes, then a zeroed tail where the caller writes the scale) of TL1 / TL2
+ * bytes written for tiles `t`: the same codes unpackTl gives, packed as packI2s packs them. k must be a multiple of
+ * the x86 block (128). No scratch beyond the result.
+ */
+export function repackTlToI2s(type: TlType, bytes: Uint8Array, m: number, k: number, t: TlTiles, tensorName = '?'): Uint8Array {
+  checkTlTiles(type, m, k, t);
+  requireBytes(type, bytes, tlByteSize(type, m, k));
+  if (k % I2S_BLOCK_ELEMENTS !== 0) {
+    throw new BitNetError('BAD_TENSOR_SHAPE', `tensor '${tensorName}': I2_S needs rows that are a multiple of ${I2S_BLOCK_ELEMENTS} elements, got row length ${k}`, {
+      details: { tensor: tensorName, type: 'I2_S', rowLength: k, nElements: m * k, blockElements: I2S_BLOCK_ELEMENTS },
+    });
+  }
+  tlTables ??= buildTlTables();
+  const out = new Uint8Array(i2sByteSize(m * k));
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, (m * k) / 16);
+  const ok = type === 'TL1' ? decodeTl1(bytes, m, k, t, tlTables, out32) : decodeTl2(bytes, m, k, t, tlTables, out32);
+  if (!ok) {
+    // Some nibble is out of range: the reference decoder names the first one.
+    return packI2s(unpackTl(type, bytes, m, k, t, tensorName), 0, k);
+  }
+  return out;
+}
+
+/**
+ * TL1 into the x86 words in output order. The byte holding row `row`, columns c..c+3 is rowOffset[row] +
+ * colOffset[c / 4]: of the tile indices (module header) i0, i2, i4 and r depend on the row only and i1, i3, i5 on the
+ * column only, and each adds its own term. x86 word w of a row's 128-column block then takes the bytes of column
+ * groups w, w+8, w+16, w+24 (columns 4w + 32g), each a pair byte whose four codes are one lane word.
+ */
+function decodeTl1(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
+  const { pairLanes } = tables;
+  const by = 256 / t.bmm;
+  const perI4 = 4 * by; // (by / 4) * 16 bytes
+  const perI3 = (t.bmm * by) / 4;
+  const perI2 = (t.bmm * t.bk) / 4;
+  const perI1 = (t.bm * t.bk) / 4;
+  const perI0 = (k / t.bk) * perI1;
+  const rowOffset = new Int32Array(m);
+  for (let row = 0; row < m; row++) {
+    const inTile = row % t.bm;
+    const inBlock = inTile % t.bmm;
+    rowOffset[row] = Math.floor(row / t.bm) * perI0 + Math.floor(inTile / t.bmm) * perI2 + (inBlock >>> 4) * perI4 + (inBlock & 15);
+  }
+  const colOffset = new Int32Array(k / 4);
+  for (let c = 0; c < k; c += 4) {
+    const inTile = c % t.bk;
+    colOffset[c / 4] = Math.floor(c / t.bk) * perI1 + Math.floor(inTile / by) * perI3 + ((inTile % by) >>> 2) * 16;
+  }
+  let flags = 0;
+  for (let row = 0, o = 0; row < m; row++) {
+    const rb = rowOffset[row];
+    for (let c4 = 0; c4 < k / 4; c4 += 32) {
+      for (let w = c4; w < c4 + 8; w++, o++) {
+        const l0 = pairLanes[bytes[rb + colOffset[w]]];
+        const l1 = pairLanes[bytes[rb + colOffset[w + 8]]];
+        const l2 = pairLanes[bytes[rb + colOffset[w + 16]]];
+        const l3 = pairLanes[bytes[rb + colOffset[w + 24]]];
+        flags |= l0 | l1 | l2 | l3;
+        out32[o] = (l0 << 6) | (l1 << 4) | (l2 << 2) | l3;
+      }
+    }
+  }
+  return (flags & OUT_OF_RANGE) === 0;
+}
+
+/** The x86 word within a row holding columns c..c+3 (c a multiple of 4), and the shift of their codes there. */
+function x86Word(c: number): number {
+  return (c >>> 7) * 8 + ((c & 31) >>> 2);
+}
+function x86Shift(c: number): number {
+  return 6 - 2 * ((c & 127) >>> 5);
+}
+
+/**
+ * TL2 straight into the x86 words: tiles i3 and i3 + 1 (i3 even) hold triples 2 i3 .. 2 i3 + 3 of each row, twelve
+ * columns from a multiple of 4 (BK is a multiple of 24), with their signs in one sign group; the pair tail as TL1's.
+ */
+function decodeTl2(bytes: Uint8Array, m: number, k: number, t: TlTiles, tables: TlTables, out32: Uint32Array): boolean {
+  const { pairLanes, xyz012, x3, y0z1, x2y3, z0, xyz123 } = tables;
+  const k3 = k - (k % t.bk);
+  const rowWords = k / 16;
+  const signStart = (m * k3) / 6; // after the index tiles (32 bytes per 32 rows x 6 columns)
+  const tailStart = signStart + (m * k3) / 24; // after the sign groups (32 bytes per 32 rows x 24 columns)
+  let flags = 0;
+  let b = 0;
+  for (let i0 = 0; i0 < m / t.bm; i0++)
+    for (let i1 = 0; i1 < k3 / t.bk; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++) {
+        const rowBase = i0 * t.bm + i2 * 32;
+        for (let i3 = 0; i3 < t.bk / 6; i3 += 2, b += 64) {
+          const group = signStart + (((i0 * (k3 / t.bk) + i1) * (t.bm / 32) + i2) * (t.bk / 24) + (i3 >>> 2)) * 32;
+          const firstBit = 15 - 2 * ((2 * i3) & 7); // triple j of the group, row half h: sign bit 15 - (2j + h)
+          const c = i1 * t.bk + 6 * i3;
+          const [w0, w1, w2] = [x86Word(c), x86Word(c + 4), x86Word(c + 8)];
+          const [s0, s1, s2] = [x86Shift(c), x86Shift(c + 4), x86Shift(c + 8)];
+          for (let p = 0; p < 32; p++) {
+            const byte0 = bytes[b + p];
+            const byte1 = bytes[b + 32 + p];
+            const r = SWAPPED_ROW[p];
+            const signs = (bytes[group + 2 * (r & 15)] | (bytes[group + 2 * (r & 15) + 1] << 8)) >>> (firstBit - (r >>> 4) - 6);
+            // the signs of t0..t3 are now bits 6, 4, 2, 0 of `signs`; each goes to bit 4 of its table index
+            const t0 = (byte0 >>> 4) | ((signs >>> 2) & 16);
+            const t1 = (byte0 & 15) | (signs & 16);
+            const t2 = (byte1 >>> 4) | ((signs << 2) & 16);
+            const t3 = (byte1 & 15) | ((signs << 4) & 16);
+            const row = (rowBase + r) * rowWords;
+            const word0 = xyz012[t0] | x3[t1];
+            const word1 = y0z1[t1] | x2y3[t2];
+            const word2 = z0[t2] | xyz123[t3];
+            flags |= word0 | word1 | word2;
+            out32[row + w0] |= word0 << s0;
+            out32[row + w1] |= word1 << s1;
+            out32[row + w2] |= word2 << s2;
+          }
+        }
+      }
+  b = tailStart;
+  for (let i0 = 0; i0 < m / t.bm; i0++)
+    for (let i1 = 0; i1 < (k - k3) / 32; i1++)
+      for (let i2 = 0; i2 < t.bm / 32; i2++)
+        for (let i3 = 0; i3 < 8; i3++) {
+          const c = k3 + 32 * i1 + 4 * i3;
+          const shift = x86Shift(c);
+          const word = x86Word(c);
+          const rowBase = i0 * t.bm + i2 * 32;
+          for (let p = 0; p < 32; p++) {
+            const lanes = pairLanes[bytes[b++]];
+            flags |= lanes;
+            out32[(rowBase + SWAPPED_ROW[p]) * rowWords + word] |= lanes << shift;
+          }
+        }
+  return (flags & OUT_OF_RANGE) === 0;
 }

@@ -6,11 +6,11 @@ import { GgmlType } from '../formats/ggml-type.js';
 import { dequantizeRows } from '../formats/index.js';
 import { I2S_FLAVOR_OPTIONS, I2S_FLAVOR_SPECS, i2sFlavorByteSize, i2sStoredSizes, repackI2sFlavor } from '../formats/i2s-flavors.js';
 import type { I2sFlavor, I2sFlavorOption } from '../formats/i2s-flavors.js';
-import { i2sByteSize } from '../formats/i2s.js';
+import { I2S_BLOCK_ELEMENTS, i2sByteSize } from '../formats/i2s.js';
 import { packI2sFast } from '../synth/fast-pack.js';
-import { findTlTiles, parseKernelConfigIni, TL_PRESET_TILES, tlByteSize, tlInlineScaleOffset, unpackTl } from '../formats/tl.js';
+import { findTlTiles, parseKernelConfigIni, repackTlToI2s, TL_PRESET_TILES, tlByteSize, tlInlineScaleOffset, unpackTl } from '../formats/tl.js';
 import type { TlTiles, TlType } from '../formats/tl.js';
-import { readF32 } from '../formats/f32.js';
+import { readF32, writeF32 } from '../formats/f32.js';
 import { readTensorData } from '../gguf/reader.js';
 import type { ByteSource, GgufHeader, GgufTensorInfo } from '../gguf/types.js';
 
@@ -205,12 +205,16 @@ export async function readRepacked(src: ByteSource, t: GgufTensorInfo, layout: T
     const scales = layout.scaleTensor === undefined ? undefined : await readScales(src, layout.scaleTensor);
     return repackI2sFlavor(layout.flavor, stored, t.nElements, k, scales, t.name).bytes;
   }
-  const codes = unpackTl(layout.type, stored, m, k, layout.tiles, t.name);
+  // Rows of whole x86 blocks (every real model's) repack straight from the tiles (formats/tl.ts repackTlToI2s); other
+  // shapes are unpacked first, so a bad nibble is still reported before the scale and the shape packI2sFast refuses.
+  const decoded = k % I2S_BLOCK_ELEMENTS === 0 ? { x86: repackTlToI2s(layout.type, stored, m, k, layout.tiles, t.name) } : { codes: unpackTl(layout.type, stored, m, k, layout.tiles, t.name) };
   const scale = layout.scaleTensor === undefined ? readF32(stored, tlInlineScaleOffset(layout.type, m, k)) : ((await readScales(src, layout.scaleTensor))[0] ?? NaN);
   if (!Number.isFinite(scale)) {
     throw new BitNetError('BAD_TENSOR_DATA', `${layout.type} tensor '${t.name}' has a non-finite scale (${scale})`, { details: { tensor: t.name } });
   }
-  return packI2sFast(codes, scale, k, t.name); // the same bytes as formats/i2s.ts packI2s (synthesize.test.ts checks), table-driven
+  if ('codes' in decoded) return packI2sFast(decoded.codes, scale, k, t.name); // refuses the shape (BAD_TENSOR_SHAPE)
+  writeF32(decoded.x86, (m * k) / 4, scale);
+  return decoded.x86;
 }
 
 /** One line on a layout for `inspect` and load receipts. */

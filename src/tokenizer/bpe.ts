@@ -38,11 +38,80 @@ const utf8Encoder = new TextEncoder();
 /** Stable counting sort of `items` by `keyOf[item]` (keys in [0, nKeys)). */
 function countingSort(items: Int32Array, keyOf: Int32Array, nKeys: number): Int32Array {
   const next = new Int32Array(nKeys + 1);
-  for (const item of items) next[(keyOf[item] ?? 0) + 1]++;
-  for (let k = 0; k < nKeys; k++) next[k + 1] = (next[k + 1] ?? 0) + (next[k] ?? 0);
-  const out = new Int32Array(items.length);
-  for (const item of items) out[next[keyOf[item] ?? 0]++] = item;
+  const n = items.length;
+  for (let i = 0; i < n; i++) next[keyOf[items[i]] + 1]++;
+  for (let k = 0; k < nKeys; k++) next[k + 1] += next[k];
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    out[next[keyOf[item]]++] = item;
+  }
   return out;
+}
+
+/** Multiplier of the piece hash (FNV-1's prime; any odd constant works, collisions are settled by comparing text). */
+const HASH_MULTIPLIER = 0x01000193;
+
+/** Bit-mixes a piece hash before it picks a slot (the low bits of a polynomial hash alone cluster). */
+function slotHash(h: number): number {
+  const x = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return x ^ (x >>> 13);
+}
+
+/**
+ * Piece text -> id for the tokens BPE may produce, used while the merges are read: open addressing keyed by a
+ * polynomial hash of the UTF-16 units, so that a merge 'left right' finds left, right and left + right from ranges of
+ * its own string (hash(a + b) = hash(a) * M^|b| + hash(b)) without slicing or concatenating a string per merge,
+ * which is what made the constructor slow (three Map lookups of new strings for each of LLaMA-3's 280k merges).
+ */
+class PieceTable {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  constructor(
+    private readonly tokens: readonly string[],
+    ids: readonly number[],
+  ) {
+    let size = 16;
+    while (size < 2 * ids.length) size *= 2;
+    this.slots = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+    for (const id of ids) {
+      const text = tokens[id] ?? '';
+      let at = slotHash(hashRange(text, 0, text.length)) & this.mask;
+      while ((this.slots[at] ?? -1) >= 0) at = (at + 1) & this.mask; // texts are unique (readVocab refuses duplicates)
+      this.slots[at] = id;
+    }
+  }
+
+  /** Id of the token whose text is s[from, to) (h = hashRange of it), or -1. */
+  find(h: number, s: string, from: number, to: number): number {
+    for (let at = slotHash(h) & this.mask; ; at = (at + 1) & this.mask) {
+      const id = this.slots[at] ?? -1;
+      if (id < 0) return -1;
+      const text = this.tokens[id] ?? '';
+      if (text.length === to - from && s.startsWith(text, from)) return id;
+    }
+  }
+
+  /** Id of the token whose text is the texts of tokens `left` and `right` joined (h = hash of that text), or -1. */
+  findJoined(h: number, left: number, right: number): number {
+    const a = this.tokens[left] ?? '';
+    const b = this.tokens[right] ?? '';
+    for (let at = slotHash(h) & this.mask; ; at = (at + 1) & this.mask) {
+      const id = this.slots[at] ?? -1;
+      if (id < 0) return -1;
+      const text = this.tokens[id] ?? '';
+      if (text.length === a.length + b.length && text.startsWith(a) && text.endsWith(b)) return id;
+    }
+  }
+}
+
+/** Polynomial hash (mod 2^32) of the UTF-16 units s[from, to). */
+function hashRange(s: string, from: number, to: number): number {
+  let h = 0;
+  for (let i = from; i < to; i++) h = (Math.imul(h, HASH_MULTIPLIER) + s.charCodeAt(i)) | 0;
+  return h;
 }
 
 export class BpeEncoder {
@@ -58,8 +127,10 @@ export class BpeEncoder {
   private readonly mergeResult: Int32Array;
   /** Token of each single byte-level character (-1 where the vocabulary lacks it). */
   private readonly byteTokenIds = new Int32Array(256).fill(-1);
-  /** Text -> id for the tokens BPE may produce (everything but control/unknown/unused tokens). */
-  private readonly pieceIds = new Map<string, number>();
+  /** Text -> id of every token (readVocab's; texts are unique). */
+  private readonly idByText: ReadonlyMap<string, number>;
+  /** 1 for the tokens BPE may produce: everything but control/unknown/unused tokens. */
+  private readonly isPiece: Uint8Array;
   private readonly nTokens: number;
   private readonly wordCache = new Map<string, readonly number[]>();
   private readonly heap = new PairHeap();
@@ -68,15 +139,20 @@ export class BpeEncoder {
     this.nTokens = vocab.tokens.length;
     this.regexes = rules.patterns.map((p) => new RegExp(p, 'gu'));
     this.ignoreMerges = rules.ignoreMerges;
+    this.idByText = vocab.idByText;
 
+    this.isPiece = new Uint8Array(this.nTokens);
+    const pieces: number[] = [];
     for (let id = 0; id < this.nTokens; id++) {
       const type = vocab.tokenTypes[id];
       if (type === TokenType.CONTROL || type === TokenType.UNKNOWN || type === TokenType.UNUSED) continue;
-      this.pieceIds.set(vocab.tokens[id] ?? '', id);
+      this.isPiece[id] = 1;
+      pieces.push(id);
     }
-    for (let byte = 0; byte < 256; byte++) this.byteTokenIds[byte] = this.pieceIds.get(BYTE_TO_CHAR[byte] ?? '') ?? -1;
+    for (let byte = 0; byte < 256; byte++) this.byteTokenIds[byte] = this.pieceId(BYTE_TO_CHAR[byte] ?? '') ?? -1;
 
     // Merges: 'left right', split at the first space after the first character (llama.cpp: `word.find(' ', 1)`).
+    const table = new PieceTable(vocab.tokens, pieces);
     const nMerges = merges.length;
     this.mergeResult = new Int32Array(nMerges);
     const lefts = new Int32Array(nMerges);
@@ -89,13 +165,20 @@ export class BpeEncoder {
           details: { field: 'tokenizer.ggml.merges', index: rank, actual: merge },
         });
       }
-      const left = merge.slice(0, space);
-      const right = merge.slice(space + 1);
-      const leftId = this.pieceIds.get(left);
-      const rightId = this.pieceIds.get(right);
-      const resultId = this.pieceIds.get(left + right);
-      if (leftId === undefined || rightId === undefined || resultId === undefined) {
-        const missing = leftId === undefined ? left : rightId === undefined ? right : left + right;
+      const leftHash = hashRange(merge, 0, space);
+      let rightHash = 0;
+      let rightPower = 1; // HASH_MULTIPLIER ** |right|
+      for (let i = space + 1; i < merge.length; i++) {
+        rightHash = (Math.imul(rightHash, HASH_MULTIPLIER) + merge.charCodeAt(i)) | 0;
+        rightPower = Math.imul(rightPower, HASH_MULTIPLIER);
+      }
+      const leftId = table.find(leftHash, merge, 0, space);
+      const rightId = table.find(rightHash, merge, space + 1, merge.length);
+      const resultId = leftId < 0 || rightId < 0 ? -1 : table.findJoined((Math.imul(leftHash, rightPower) + rightHash) | 0, leftId, rightId);
+      if (resultId < 0) {
+        const left = merge.slice(0, space);
+        const right = merge.slice(space + 1);
+        const missing = leftId < 0 ? left : rightId < 0 ? right : left + right;
         throw new BitNetError('TOKENIZER_BAD_VOCAB', `tokenizer.ggml.merges[${rank}]: '${merge}' needs '${missing}', which is not in the vocabulary`, {
           details: { field: 'tokenizer.ggml.merges', index: rank, missing },
         });
@@ -106,7 +189,9 @@ export class BpeEncoder {
     }
     // Rows by left token, each row ascending by right token, equal pairs by rank: two stable counting sorts
     // (by right, then by left), O(nMerges + nTokens).
-    const byRight = countingSort(Int32Array.from({ length: nMerges }, (_, rank) => rank), rights, this.nTokens);
+    const ranks = new Int32Array(nMerges);
+    for (let rank = 0; rank < nMerges; rank++) ranks[rank] = rank;
+    const byRight = countingSort(ranks, rights, this.nTokens);
     const sorted = countingSort(byRight, lefts, this.nTokens);
     this.pairStart = new Int32Array(this.nTokens + 1);
     for (let rank = 0; rank < nMerges; rank++) this.pairStart[(lefts[rank] ?? 0) + 1]++;
@@ -118,6 +203,12 @@ export class BpeEncoder {
       this.pairRight[k] = rights[rank] ?? 0;
       this.pairRank[k] = rank;
     }
+  }
+
+  /** Id of the token BPE may produce whose text is `text`, or undefined. */
+  private pieceId(text: string): number | undefined {
+    const id = this.idByText.get(text);
+    return id !== undefined && this.isPiece[id] === 1 ? id : undefined;
   }
 
   /** Rank of the merge of tokens `left` and `right`, or -1 when they do not merge. */
@@ -170,7 +261,7 @@ export class BpeEncoder {
   private mergeWord(word: string): number[] {
     const bytes = utf8Encoder.encode(word);
     if (this.ignoreMerges) {
-      const whole = this.pieceIds.get(bytesToByteLevel(bytes));
+      const whole = this.pieceId(bytesToByteLevel(bytes));
       if (whole !== undefined) return [whole];
     }
     const n = bytes.length;

@@ -205,6 +205,14 @@ describe('bad input', () => {
   it('rejects merges that name pieces outside the vocabulary or are not two pieces', () => {
     expectCode(() => createTokenizer(bpeMeta({ extra: ['ab'], merges: ['a b', 'q r'] })), 'TOKENIZER_BAD_VOCAB', "merges[1]: 'q r' needs 'qr'");
     expectCode(() => createTokenizer(bpeMeta({ merges: ['ab'] })), 'TOKENIZER_BAD_VOCAB', 'merges[0]');
+    // each missing piece is named, left first; pieces are whole tokens (not prefixes or suffixes of one)
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['abc', 'xyz'], merges: ['ab c'] })), 'TOKENIZER_BAD_VOCAB', "needs 'ab'");
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['abc', 'bc', 'xy'], merges: ['a bc', 'x yz'] })), 'TOKENIZER_BAD_VOCAB', "merges[1]: 'x yz' needs 'yz'");
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['bc', 'abcd'], merges: ['a bc'] })), 'TOKENIZER_BAD_VOCAB', "needs 'abc'");
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['ab'], merges: ['a '] })), 'TOKENIZER_BAD_VOCAB', "needs ''");
+    // a control token is no piece: a merge producing one, or made of one, is refused as before
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['ab', 'cd'], extraTypes: [3, 1], merges: ['a b'] })), 'TOKENIZER_BAD_VOCAB', "needs 'ab'");
+    expectCode(() => createTokenizer(bpeMeta({ extra: ['ab', 'abc'], extraTypes: [3, 1], merges: ['ab c'] })), 'TOKENIZER_BAD_VOCAB', "needs 'ab'");
   });
 
   it('rejects duplicate tokens, short token_type arrays and add_bos without a BOS', () => {

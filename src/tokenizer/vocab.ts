@@ -145,11 +145,11 @@ export function readVocab(
   for (let id = 0; id < nTokens; id++) {
     const text = tokens[id] ?? '';
     if (text === '') throw bad('tokenizer.ggml.tokens', `token ${id} is empty`, { tokenId: id });
-    const previous = idByText.get(text);
-    if (previous !== undefined) {
+    idByText.set(text, id); // one lookup per token: a duplicate shows as a map that did not grow
+    if (idByText.size !== id + 1) {
+      const previous = tokens.indexOf(text);
       throw bad('tokenizer.ggml.tokens', `duplicate token '${text}' at ids ${previous} and ${id}`, { tokenId: id, previousId: previous });
     }
-    idByText.set(text, id);
   }
 
   const bosTokenId = specialIdFromMeta(meta, 'tokenizer.ggml.bos_token_id', nTokens, warnings) ?? firstPresent(idByText, defaults.bos);
