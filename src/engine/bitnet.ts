@@ -20,7 +20,7 @@ import { checkPooling, PoolAccumulator } from './pooling.js';
 import { DEFAULT_MAX_TOKENS, generateOn, type GenerationHost } from './generation.js';
 import { KvBlocks } from './kv-blocks.js';
 import { Scheduler } from './scheduler.js';
-import { Sequence } from './sequence.js';
+import { collectCompletion, Sequence } from './sequence.js';
 import { yieldToEventLoop } from './yield.js';
 import { SeqState } from './sequence-state.js';
 import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
@@ -311,19 +311,7 @@ export class BitNet implements LoadedModel {
   }
 
   async complete(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<CompletionResult> {
-    let text = '';
-    const tokenIds: number[] = [];
-    const logprobs: NonNullable<GeneratedPiece['logprobs']>[number][] = [];
-    for await (const piece of this.generate(prompt, options)) {
-      text += piece.text;
-      tokenIds.push(...piece.tokenIds);
-      if (piece.logprobs !== undefined) logprobs.push(...piece.logprobs);
-      if (piece.finish !== undefined) {
-        const result: CompletionResult = { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
-        return (options.topLogprobs ?? 0) > 0 ? { ...result, logprobs } : result;
-      }
-    }
-    throw new BitNetError('INTERNAL', 'generation ended without a finish piece');
+    return collectCompletion(this.generate(prompt, options), options);
   }
 
   /**

@@ -44,19 +44,7 @@ export class Sequence {
 
   /** generate, collected. */
   async complete(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<CompletionResult> {
-    let text = '';
-    const tokenIds: number[] = [];
-    const logprobs: NonNullable<GeneratedPiece['logprobs']>[number][] = [];
-    for await (const piece of this.generate(prompt, options)) {
-      text += piece.text;
-      tokenIds.push(...piece.tokenIds);
-      if (piece.logprobs !== undefined) logprobs.push(...piece.logprobs);
-      if (piece.finish !== undefined) {
-        const result: CompletionResult = { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
-        return (options.topLogprobs ?? 0) > 0 ? { ...result, logprobs } : result;
-      }
-    }
-    throw new BitNetError('INTERNAL', 'generation ended without a finish piece');
+    return collectCompletion(this.generate(prompt, options), options);
   }
 
   /** A new sequence holding the same tokens, sharing this one's KV blocks until either writes (copy-on-write). */
@@ -70,4 +58,21 @@ export class Sequence {
   free(): void {
     this.host.free(this.state);
   }
+}
+
+/** A generation's pieces collected into one result (log-probabilities kept when topLogprobs asked for them). */
+export async function collectCompletion(pieces: AsyncIterable<GeneratedPiece>, options: GenerateOptions): Promise<CompletionResult> {
+  let text = '';
+  const tokenIds: number[] = [];
+  const logprobs: NonNullable<GeneratedPiece['logprobs']>[number][] = [];
+  for await (const piece of pieces) {
+    text += piece.text;
+    tokenIds.push(...piece.tokenIds);
+    if (piece.logprobs !== undefined) logprobs.push(...piece.logprobs);
+    if (piece.finish !== undefined) {
+      const result: CompletionResult = { text, tokenIds, finishReason: piece.finish.reason, usage: piece.finish.usage, timings: piece.finish.timings };
+      return (options.topLogprobs ?? 0) > 0 ? { ...result, logprobs } : result;
+    }
+  }
+  throw new BitNetError('INTERNAL', 'generation ended without a finish piece');
 }
