@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BitNet } from '../../src/engine/bitnet.js';
 import type { SynthArch } from '../../src/inspect/arch-spec.js';
 import type { SynthWeightType } from '../../src/synth/synthesize.js';
+import { rowAgreement } from '../helpers/logit-rows.js';
 import { tinyModel } from '../helpers/tiny-models.js';
 import type { TestReport } from './vitest-shim.js';
 
@@ -133,23 +134,9 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
         const logits = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         expect(logits.length).toBe(tokens.length * vocab);
         for (let p = 0; p < tokens.length; p++) {
-          let dot = 0;
-          let na = 0;
-          let nb = 0;
-          let argA = 0;
-          let argB = 0;
-          for (let i = 0; i < vocab; i++) {
-            const a = logits[p * vocab + i];
-            const e = want[p * vocab + i];
-            dot += a * e;
-            na += a * a;
-            nb += e * e;
-            if (a > logits[p * vocab + argA]) argA = i;
-            if (e > want[p * vocab + argB]) argB = i;
-          }
-          const cosine = dot / Math.sqrt(na * nb);
-          expect(cosine, `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
-          expect(argA, `argmax at position ${p}`).toBe(argB);
+          const r = rowAgreement(logits, want, vocab, p);
+          expect(r.cosine, `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
+          expect(r.argGot, `argmax at position ${p}`).toBe(r.argWant);
         }
         expect(got.greedy).toEqual([...wantGreedy]);
       } finally {

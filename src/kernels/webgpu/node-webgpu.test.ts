@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
+import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { tinyModel } from '../../../test/helpers/tiny-models.js';
 import { BitNet } from '../../engine/bitnet.js';
 import { selectBackend } from '../../engine/backend-select.js';
@@ -145,22 +146,9 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       const got = await gpuModel.evaluateLogits(tokens);
       expect(got.length).toBe(want.length);
       for (let p = 0; p < tokens.length; p++) {
-        let dot = 0;
-        let na = 0;
-        let nb = 0;
-        let argA = 0;
-        let argB = 0;
-        for (let i = 0; i < vocab; i++) {
-          const a = got[p * vocab + i];
-          const e = want[p * vocab + i];
-          dot += a * e;
-          na += a * a;
-          nb += e * e;
-          if (a > got[p * vocab + argA]) argA = i;
-          if (e > want[p * vocab + argB]) argB = i;
-        }
-        expect(dot / Math.sqrt(na * nb), `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
-        expect(argA, `argmax at position ${p}`).toBe(argB);
+        const r = rowAgreement(got, want, vocab, p);
+        expect(r.cosine, `cosine at position ${p}`).toBeGreaterThanOrEqual(0.9999);
+        expect(r.argGot, `argmax at position ${p}`).toBe(r.argWant);
       }
       const opts = { maxTokens: 8, sampling: { kind: 'greedy' } as const, ignoreEos: true };
       const a = await wasm.complete(tokens, opts);
