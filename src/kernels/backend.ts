@@ -32,6 +32,11 @@ export interface WeightInfo {
   readonly byteSize: number;
   /** Ternary weights only: override the activation quantization (default: the format's native one). */
   readonly activationQuant?: ActivationQuant;
+  /**
+   * F32/F16/BF16: the caller refuses any NaN or Inf in the data before prepareWeight (the model loader does), so a
+   * backend may skip its own scan for them.
+   */
+  readonly checkedFinite?: boolean;
 }
 
 /** A weight tensor owned by a backend. Opaque except for its shape. */

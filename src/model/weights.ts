@@ -170,7 +170,8 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       progress(t.byteSize);
       return weight;
     }
-    const { weight, target } = backend.createWeight(winfo);
+    // the float types' NaN/Inf scan below runs before prepareWeight: the backend need not repeat it
+    const { weight, target } = backend.createWeight({ ...winfo, checkedFinite: true });
     await readTensorData(src, t, target);
     requireFiniteFloats(t.type, target, name); // backends check the scales of quantized types in prepareWeight
     backend.prepareWeight(weight);

@@ -664,7 +664,7 @@ class WasmBackend implements KernelBackend {
         checkBlockScales(210, 208, nElements / 256);
         break;
       case GgmlType.F16: {
-        w.f16NonFinite = this.exports.hasF16NonFinite(base, nElements) !== 0;
+        w.f16NonFinite = w.info.checkedFinite !== true && this.exports.hasF16NonFinite(base, nElements) !== 0;
         // subnormal weights would cost a microcode assist per multiply: move them to per-row lists (a few per row in
         // real tables; past 1 in 64 the lists would cost more than the assists)
         const nSub = this.exports.f16SubnormalCount(base, nElements);
