@@ -625,10 +625,10 @@ describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-v
       }
       be.kvWrite(cache, 0, k, v, { nTokens, seqs: new Int32Array(nTokens), positions: Int32Array.from({ length: nTokens }, (_, t) => 2 + t) });
       const internals = be as unknown as { memory: WebAssembly.Memory };
-      const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number };
+      const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number; regionAt(block: number): number };
       const u16 = new Uint16Array(internals.memory.buffer);
       for (const [plane, src] of [[c.kOffset(0), k], [c.vOffset(0), v]] as const) {
-        const at = plane / 2 + 8 * kvDim + 2 * kvDim; // block 1, position 2
+        const at = (c.regionAt(1) + plane) / 2 + 2 * kvDim; // block 1, position 2
         for (let i = 0; i < src.length; i++) {
           const want = f32ToF16Bits(src[i]);
           const got = u16[at + i];
