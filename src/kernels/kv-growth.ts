@@ -6,9 +6,9 @@
 import type { KvPool } from './backend.js';
 
 /**
- * Bytes of KV memory a pool grows by at once (at least one block, at most what the budget has left): one
- * memory.grow per ~200 positions of a 2B-4T model (1.2 MB per 16-position block), few enough to be cheap, small
- * enough that a short conversation holds little more than it uses.
+ * The most KV memory a pool grows by at once. Growth doubles what the pool holds (one block first) until a chunk
+ * reaches this size, then goes on in chunks of it: a short conversation holds at most about twice what it uses, and
+ * a long one grows once per ~200 positions of a 2B-4T model (1.2 MB per 16-position block), few memory.grow calls.
  */
 export const KV_GROW_CHUNK_BYTES = 16 * 1024 * 1024;
 
@@ -28,7 +28,7 @@ export class KvHomes {
 
   constructor(
     readonly nBlocks: number,
-    /** Blocks per growth (>= 1). */
+    /** The most blocks one growth takes (>= 1). */
     private readonly chunkBlocks: number,
     /** Takes memory for `count` more blocks; returns their homes. Throws (nothing taken) when it cannot. */
     private readonly grow: (count: number) => number[],
@@ -36,7 +36,7 @@ export class KvHomes {
     this.home = new Int32Array(nBlocks).fill(-1);
   }
 
-  /** Blocks per growth for blocks of `blockBytes`: KV_GROW_CHUNK_BYTES worth, at least one. */
+  /** The most blocks per growth for blocks of `blockBytes`: KV_GROW_CHUNK_BYTES worth, at least one. */
   static chunkBlocks(blockBytes: number): number {
     return Math.max(1, Math.floor(KV_GROW_CHUNK_BYTES / blockBytes));
   }
@@ -47,7 +47,7 @@ export class KvHomes {
     if (h >= 0) return h;
     if (this.spare.length === 0) {
       // every block gets a home at most once, so while a block lacks one, allocated < nBlocks
-      const count = Math.min(this.chunkBlocks, this.nBlocks - this.allocated);
+      const count = Math.min(Math.max(1, this.allocated), this.chunkBlocks, this.nBlocks - this.allocated);
       const homes = this.grow(count);
       this.allocated += count;
       for (let i = homes.length - 1; i >= 0; i--) this.spare.push(homes[i]);

@@ -18,7 +18,7 @@ import { packTq1_0 } from '../../formats/tq1_0.js';
 import { packTq2_0 } from '../../formats/tq2_0.js';
 import type { ActivationQuant, KernelBackend, Weight } from '../backend.js';
 import { createReferenceBackend } from '../reference/index.js';
-import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets } from './index.js';
+import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets, wasmMemoryBytes } from './index.js';
 
 const probe = await probeKernelSets();
 /** Kernel sets this runtime runs. */
@@ -696,6 +696,52 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
     } finally {
       await be.dispose();
       await ref.dispose();
+    }
+  });
+});
+
+describe('KV pool memory', () => {
+  it('reserve checks the KV budget fits but does not take it; blocks take memory when first named, a chunk at a time, up to the budget', async () => {
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      const [nLayers, kvDim, headDim, blockSize, nBlocks] = [4, 1024, 128, 16, 1024];
+      const blockBytes = 2 * 2 * nLayers * kvDim * blockSize; // 512 KiB: the 512 MiB budget is far past the heap's slack
+      const start = wasmMemoryBytes(be);
+      be.reserve({ weightBytes: 0, activationFloats: 1024, kvBytes: nBlocks * blockBytes });
+      const reserved = wasmMemoryBytes(be);
+      expect(reserved - start).toBeLessThan(8 * 2 ** 20);
+      const pool = be.createKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+      expect(pool.allocatedBlocks).toBe(0);
+      expect(wasmMemoryBytes(be)).toBe(reserved);
+      // 64 blocks named: doubling from one block, 32 MiB in all (16 MiB chunks at most)
+      be.setBlockTables(pool, Int32Array.from({ length: 64 }, (_, i) => 1000 - 3 * i), 1, 64);
+      expect(pool.allocatedBlocks).toBe(64);
+      const grown = wasmMemoryBytes(be) - reserved;
+      expect(grown).toBeGreaterThanOrEqual(64 * blockBytes - 8 * 2 ** 20); // what the slack did not hold
+      expect(grown).toBeLessThanOrEqual(64 * blockBytes + 2 * 2 ** 20); // alignment, touch-ahead
+      // blocks named again take nothing more; every block named takes the budget and no more
+      be.setBlockTables(pool, Int32Array.from({ length: 64 }, (_, i) => 1000 - 3 * i), 1, 64);
+      expect(pool.allocatedBlocks).toBe(64);
+      be.setBlockTables(pool, Int32Array.from({ length: nBlocks }, (_, i) => i), 1, nBlocks);
+      expect(pool.allocatedBlocks).toBe(nBlocks);
+      expect(wasmMemoryBytes(be) - reserved).toBeLessThanOrEqual(nBlocks * blockBytes + 8 * 2 ** 20);
+    } finally {
+      await be.dispose();
+    }
+  });
+
+  it('a budget past what a wasm32 memory holds is refused at reserve (BACKEND_UNAVAILABLE), before anything is loaded', async () => {
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      let err: unknown;
+      try {
+        be.reserve({ weightBytes: 2 ** 31, activationFloats: 0, kvBytes: 2 ** 31 });
+      } catch (e) {
+        err = e;
+      }
+      expect(isBitNetError(err, 'BACKEND_UNAVAILABLE')).toBe(true);
+    } finally {
+      await be.dispose();
     }
   });
 });
