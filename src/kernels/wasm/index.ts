@@ -262,14 +262,28 @@ class WasmWeight implements Weight {
  */
 type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
 
-/** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
+/**
+ * An activation tensor: a range of the backend's memory and a Float32Array view over it. The view is remade when the
+ * memory has grown since: the old SharedArrayBuffer stays valid, but a view kept on it keeps that whole buffer
+ * object alive beside the new one, and Chromium's memory measurement (performance.measureUserAgentSpecificMemory)
+ * counts each such buffer object at its full length, so one stale view made the page's wasm memory count twice.
+ */
 class WasmTensor implements Tensor {
+  private view: Float32Array;
+
   constructor(
     readonly owner: WasmBackend,
     readonly byteOffset: number,
     readonly nElements: number,
-    readonly data: Float32Array,
-  ) {}
+  ) {
+    this.view = new Float32Array(owner.buffer, byteOffset, nElements);
+  }
+
+  get data(): Float32Array {
+    const buffer = this.owner.buffer;
+    if (this.view.buffer !== buffer) this.view = new Float32Array(buffer, this.byteOffset, this.nElements);
+    return this.view;
+  }
 }
 
 /**
@@ -412,9 +426,10 @@ class WasmBackend implements KernelBackend {
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
   private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'copyBlocks' | 'shiftKeys' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
-  private readonly job32: Int32Array;
-  private readonly jobF32: Float32Array;
-  private readonly jobF64: Float64Array;
+  /** Views of the job block, remade with every other view when the memory grows (refreshViews). */
+  private job32 = new Int32Array(0);
+  private jobF32 = new Float32Array(0);
+  private jobF64 = new Float64Array(0);
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
@@ -440,16 +455,25 @@ class WasmBackend implements KernelBackend {
       ropeNormal: `${k}.rope.normal`,
       gatherRows: `${k}.gather_rows`,
     };
-    this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
-    this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
-    this.jobF32 = new Float32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
   }
 
   // ------------------------------------------------------------------ memory
 
+  /** The memory's current buffer (memory.buffer is a new, longer SharedArrayBuffer object after each grow). */
+  get buffer(): ArrayBufferLike {
+    return this.u8.buffer;
+  }
+
+  /**
+   * Views over the memory's current buffer. Called after every grow so that no view held here keeps an older buffer
+   * object alive (tensors remake theirs on next use: WasmTensor.data); the ones made for a single op are dropped after it.
+   */
   private refreshViews(): Uint8Array {
     const buffer = this.memory.buffer;
     this.u8 = new Uint8Array(buffer);
+    this.job32 = new Int32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
+    this.jobF64 = new Float64Array(buffer, MEMORY_MAP.jobByteOffset, 32);
+    this.jobF32 = new Float32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
     return this.u8;
   }
 
@@ -739,7 +763,7 @@ class WasmBackend implements KernelBackend {
     this.live('alloc');
     requireInt('alloc', 'nElements', nElements, 0);
     const byteOffset = this.allocBytes(nElements * 4, 'alloc');
-    return new WasmTensor(this, byteOffset, nElements, new Float32Array(this.memory.buffer, byteOffset, nElements));
+    return new WasmTensor(this, byteOffset, nElements);
   }
 
   write(dst: Tensor, src: Float32Array, dstOffset = 0): void {
