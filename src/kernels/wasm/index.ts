@@ -263,26 +263,21 @@ class WasmWeight implements Weight {
 type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
 
 /**
- * An activation tensor: a range of the backend's memory and a Float32Array view over it. The view is remade when the
- * memory has grown since: the old SharedArrayBuffer stays valid, but a view kept on it keeps that whole buffer
- * object alive beside the new one, and Chromium's memory measurement (performance.measureUserAgentSpecificMemory)
- * counts each such buffer object at its full length, so one stale view made the page's wasm memory count twice.
+ * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
+ * memory's current buffer, never kept: after memory.grow the old SharedArrayBuffer object stays valid, and a view
+ * kept on it keeps that buffer object alive beside the new one; Chromium's memory measurement
+ * (performance.measureUserAgentSpecificMemory) counts every live buffer object of the wasm memory at its full
+ * length, so tensors holding views of older buffers made the page's memory count two and three times over.
  */
 class WasmTensor implements Tensor {
-  private view: Float32Array;
-
   constructor(
     readonly owner: WasmBackend,
     readonly byteOffset: number,
     readonly nElements: number,
-  ) {
-    this.view = new Float32Array(owner.buffer, byteOffset, nElements);
-  }
+  ) {}
 
   get data(): Float32Array {
-    const buffer = this.owner.buffer;
-    if (this.view.buffer !== buffer) this.view = new Float32Array(buffer, this.byteOffset, this.nElements);
-    return this.view;
+    return new Float32Array(this.owner.buffer, this.byteOffset, this.nElements);
   }
 }
 
