@@ -3,6 +3,8 @@
 // dispose rules, the kernel-set decision (relaxed SIMD self-check), and staleness of the generated modules.
 
 import { execFile } from 'node:child_process';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -725,6 +727,32 @@ describe('KV pool memory', () => {
       be.setBlockTables(pool, Int32Array.from({ length: nBlocks }, (_, i) => i), 1, nBlocks);
       expect(pool.allocatedBlocks).toBe(nBlocks);
       expect(wasmMemoryBytes(be) - reserved).toBeLessThanOrEqual(nBlocks * blockBytes + 8 * 2 ** 20);
+    } finally {
+      await be.dispose();
+    }
+  });
+
+  it('after the KV pool grows the memory, nothing the backend keeps holds the old buffer object (Chromium counts each live one in full)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      be.reserve({ weightBytes: 0, activationFloats: 4096, kvBytes: 64 * 2 ** 20 });
+      const x = be.alloc(1024);
+      be.write(x, new Float32Array(1024).fill(2));
+      be.rmsnorm(x, x, x, 1, 1024, 1e-5); // a job: the job block's views are in use
+      const internals = be as unknown as { memory: WebAssembly.Memory };
+      const old = new WeakRef(internals.memory.buffer);
+      const pool = be.createKvPool(4, 1024, 128, 16, 128);
+      be.setBlockTables(pool, Int32Array.from({ length: 128 }, (_, i) => i), 1, 128); // 64 MiB: past the heap's slack
+      expect(internals.memory.buffer).not.toBe(old.deref());
+      be.write(x, new Float32Array(1024).fill(3));
+      be.rmsnorm(x, x, x, 1, 1024, 1e-5);
+      expect((await be.read(x, 0, 1))[0]).toBeCloseTo(3, 5); // x / rms(x) * x, x = 3
+      // a WeakRef target lives at least until the end of the job that made it: collect on a later turn
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+      expect(old.deref()).toBeUndefined();
     } finally {
       await be.dispose();
     }
