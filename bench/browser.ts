@@ -1,8 +1,9 @@
-// `npm run bench:browser [-- --shape 2b-4t --threads 2 --pp 128 --tg 64 --runs 3 --json OUT --wllama]`: the engine in headless
+// `npm run bench:browser [-- --shape 2b-4t --threads 2 --pp 128 --tg 64 --runs 3 --json OUT --wllama --format i2_s --skip-cache-load]`: the engine in headless
 // Chromium (Debian's /usr/bin/chromium, worker-hosted, cross-origin isolated) beside the same engine in Node, on the
 // bench's synthetic I2_S and TQ2_0 files of one shape: prefill and decode tok/s (medians of --runs fresh prompts),
 // the browser/Node ratio (the cost of WASM in a browser), and the time from BitNet.load to the first token when the
-// file comes from the browser's persistent model cache.
+// file comes from the browser's persistent model cache. Memory: the page's (Chromium: the whole agent cluster after the
+// runs) and Node's RSS right after BitNet.load. --format runs one of the two files only; --skip-cache-load the last part.
 
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -30,7 +31,10 @@ interface Row {
   readonly file: string;
   readonly prefillTokS: number | null;
   readonly decodeTokS: number | null;
-  /** Memory of the page and its workers (wasm memory included) after the runs, from measureUserAgentSpecificMemory. */
+  /**
+   * Chromium: memory of the page and its workers (wasm memory included) after the runs, from
+   * measureUserAgentSpecificMemory. Node: the process RSS right after BitNet.load.
+   */
   readonly memoryBytes?: number | null;
 }
 
@@ -51,12 +55,15 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       json: { type: 'string' },
       wllama: { type: 'boolean', default: false },
+      format: { type: 'string' },
+      'skip-cache-load': { type: 'boolean', default: false },
     },
   });
   const shape = values.shape as ShapeName;
   if (!SHAPE_NAMES.includes(shape)) throw new Error(`--shape: one of ${SHAPE_NAMES.join(', ')}`);
   const [threads, pp, tg, runs] = [values.threads, values.pp, values.tg, values.runs].map(Number);
   if (![threads, pp, tg, runs].every((n) => Number.isInteger(n) && n > 0)) throw new Error('--threads, --pp, --tg and --runs take positive integers');
+  if (values.format !== undefined && values.format !== 'i2_s' && values.format !== 'tq2_0') throw new Error('--format: i2_s or tq2_0');
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed (apt-get install -y chromium)`);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const vocab = getShape(shape).vocabSize;
@@ -64,7 +71,7 @@ async function main(): Promise<void> {
   const release = await acquireBenchLock(join(benchCacheDir(), 'bench.lock'), log);
   try {
     const { model, peerModel } = await ensureBenchModels(shape, benchCacheDir(), log, { withPeer: true });
-    const files = [model, ...(peerModel === null ? [] : [peerModel])];
+    const files = [...(values.format === 'tq2_0' ? [] : [model]), ...(peerModel === null || values.format === 'i2_s' ? [] : [peerModel])];
     const options: GenerateOptions = { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true };
     log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     const rows: Row[] = [];
@@ -72,6 +79,7 @@ async function main(): Promise<void> {
     // ---- Node ----
     for (const file of files) {
       const m = await BitNet.load(file, { backend: 'wasm', threads });
+      const rssAfterLoad = process.memoryUsage().rss;
       try {
         await m.complete(promptIds(8, 99, vocab), { ...options, maxTokens: 4 }); // warm-up (tier-up, page faults)
         const prefill: number[] = [];
@@ -81,7 +89,7 @@ async function main(): Promise<void> {
           prefill.push(res.timings.prefillTokPerS);
           decode.push(res.timings.decodeTokPerS);
         }
-        rows.push({ runtime: 'node', file, prefillTokS: median(prefill), decodeTokS: median(decode) });
+        rows.push({ runtime: 'node', file, prefillTokS: median(prefill), decodeTokS: median(decode), memoryBytes: rssAfterLoad });
         log(`node     ${file}: prefill ${prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${m.info.kernelSet})`);
       } finally {
         await m.dispose();
@@ -127,7 +135,7 @@ async function main(): Promise<void> {
         log(`chromium ${file}: prefill ${out.prefill.map((x) => x.toFixed(1)).join(' ')}, decode ${out.decode.map((x) => x.toFixed(1)).join(' ')} tok/s (${out.kernelSet} x${out.threads})`);
       }
       // Load from the persistent cache: store once, then time BitNet.load + a 1-token completion from a fresh proxy.
-      cacheLoadMs = await page.evaluate(
+      if (values['skip-cache-load'] !== true) cacheLoadMs = await page.evaluate(
         async ({ url, threads }) => {
           const first = await window.bitnet.BitNet.load(url, { threads });
           await first.dispose();
@@ -215,7 +223,7 @@ async function main(): Promise<void> {
     }
 
     // ---- report ----
-    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode | page memory |', '| --- | --- | --- | --- | --- | --- |'];
+    const lines = [`shape ${shape}, ${threads} threads, pp${pp} / tg${tg}, median of ${runs} runs; Node ${process.versions.node}, ${browserVersion}`, '', '| file | runtime | prefill tok/s | decode tok/s | decode / our Node decode | memory (page; Node: RSS after load) |', '| --- | --- | --- | --- | --- | --- |'];
     for (const r of rows) {
       const nodeRow = rows.find((x) => x.runtime === 'node' && x.file === r.file);
       const ratio = r.runtime !== 'node' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';

@@ -198,7 +198,7 @@ async function main(): Promise<number> {
       `server on ${server.url}; ${args.clients} clients, ${args.durationS === undefined ? `${args.requests} requests` : `${args.durationS} s`}, max_tokens ${args.maxTokens}, max queue ${args.maxQueue}, parallel ${args.parallel}, KV ${kv0.blocks.nBlocks} blocks of ${kv0.blockSize}${args.systemWords > 0 ? `, a shared ${args.systemWords}-word system prompt` : ''}`,
     );
     let maxUsedBlocks = 0;
-    let maxTouchedBlocks = 0; // used + cached: KV pages the run has written (first writes grow RSS, within the budget)
+    let maxTouchedBlocks = 0; // blocks the pool took memory for (it grows as used; first writes grow RSS, within the budget)
 
     const rss: { tMs: number; bytes: number }[] = [];
     const tStart = performance.now();
@@ -206,7 +206,7 @@ async function main(): Promise<number> {
       rss.push({ tMs: performance.now() - tStart, bytes: process.memoryUsage().rss });
       const b = model.kvStats().blocks;
       maxUsedBlocks = Math.max(maxUsedBlocks, b.used);
-      maxTouchedBlocks = Math.max(maxTouchedBlocks, b.used + b.cachedIdle);
+      maxTouchedBlocks = Math.max(maxTouchedBlocks, b.allocated);
     }, RSS_SAMPLE_MS);
     const budgetLeft = (): boolean => (args.durationS === undefined ? issued < args.requests : performance.now() - tStart < args.durationS * 1000);
 

@@ -184,6 +184,69 @@ describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
   });
 });
 
+describe('in-flight prefix dedup', () => {
+  // 4 prompts arriving together: a 70-token shared prefix (4 full blocks of 16 and 6 tokens), then tails of their own
+  const shared = Array.from({ length: 70 }, (_, i) => 40 + ((i * 37) % 3000));
+  const tails = [[7, 8, 9], [11, 12], [13, 14, 15, 16, 17], [7, 8, 9]];
+  const maxTokens = 4;
+  // run alone one after another: the first computes the prefix, the others take its 4 blocks from the prefix cache
+  const sequential = tails.reduce((sum, t, i) => sum + (i === 0 ? shared.length : shared.length - 64) + t.length + maxTokens - 1, 0);
+
+  for (const [backend, threads] of [['wasm', 1], ['wasm', 2], ['reference', 1]] as const) {
+    it(`${backend} x${threads}: sequences arriving together with a shared prefix compute its full blocks once, and give what they give one after another`, async () => {
+      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const opts = { ...OPTS, maxTokens };
+      const one = await BitNet.load(path, { backend, threads });
+      const alone: unknown[] = [];
+      let f0 = one.kvStats().forwardTokens;
+      try {
+        for (const t of tails) alone.push(fingerprint(await complete(one, [...shared, ...t], opts)));
+        expect(one.kvStats().forwardTokens - f0).toBe(sequential);
+      } finally {
+        await one.dispose();
+      }
+      const model = await BitNet.load(path, { backend, threads });
+      try {
+        f0 = model.kvStats().forwardTokens;
+        const together = await Promise.all(tails.map((t) => complete(model, [...shared, ...t], opts)));
+        expect(together.map((r) => fingerprint(r))).toEqual(alone);
+        // without the dedup each would compute the whole prefix: 4 x 70 positions
+        expect(model.kvStats().forwardTokens - f0).toBe(sequential);
+        expect(model.kvStats().blocks.used).toBe(0);
+      } finally {
+        await model.dispose();
+      }
+    }, 120_000);
+  }
+
+  it('a sequence that would wait goes on by itself when the one filling its block is aborted, with the same result', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const opts = { ...OPTS, maxTokens };
+    const one = await BitNet.load(path, { backend: 'wasm', threads: 1 });
+    let want: unknown;
+    try {
+      want = fingerprint(await complete(one, [...shared, 99], opts));
+    } finally {
+      await one.dispose();
+    }
+    const model = await BitNet.load(path, { backend: 'wasm', threads: 1 });
+    try {
+      const ac = new AbortController();
+      const leader = complete(model, [...shared, 98], { ...opts, signal: ac.signal }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const follower = complete(model, [...shared, 99], opts);
+      ac.abort();
+      expect(isBitNetError(await leader, 'ABORTED')).toBe(true);
+      expect(fingerprint(await follower)).toEqual(want);
+      expect(model.kvStats().blocks.used).toBe(0);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
 describe('context shift', () => {
   it('generation past the context length continues (reference and wasm agree token for token); opting out stops with length', async () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');

@@ -28,7 +28,8 @@ export interface KvBudget {
 /**
  * The default KV budget for `parallel` concurrent requests: one full context each, capped by half the free memory
  * and, on the wasm backend, by what a 4 GiB wasm memory leaves beside the weights and activations; never less than
- * one context (what a single-sequence load reserves).
+ * one context (a load's default budget). A budget is the most the cache may take: on CPU it grows into it as requests
+ * need blocks (kernels/kv-growth.ts), so a large default costs nothing until it is used.
  */
 export async function defaultKvBudget(path: string, load: LoadOptions, parallel: number): Promise<KvBudget> {
   const plan = await BitNet.plan(path, load.contextLength === undefined ? {} : { contextLength: load.contextLength });

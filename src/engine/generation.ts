@@ -108,12 +108,14 @@ export async function* generateOn(
     let reuse = 0;
     while (reuse < seq.tokens.length && reuse < promptTokens.length && seq.tokens[reuse] === promptTokens[reuse]) reuse++;
     seq.truncate(reuse);
-    reuse += seq.takeCachedPrefix(promptTokens, promptTokens.length);
+    reuse += seq.takeCachedPrefix(promptTokens.slice(reuse), promptTokens.length - reuse);
     if (reuse === promptTokens.length) seq.truncate(--reuse); // the last prompt token must run to give logits
+    // the scheduler may take more from the prefix cache on the way: blocks another sequence computes meanwhile
+    const takenBefore = seq.cacheTaken;
     step = await scheduler.submit(seq, promptTokens.slice(reuse), true, signal);
     if (step === undefined) throw new BitNetError('INTERNAL', 'prefill produced no logits');
     const prefillMs = now() - tPrefill;
-    const evaluated = promptTokens.length - reuse;
+    const evaluated = promptTokens.length - reuse - (seq.cacheTaken - takenBefore);
 
     // ---- decode: sample, stream, feed back ----
     const tDecode = now();

@@ -3,6 +3,10 @@
 // budget, so one step reads each weight once for all of them and a long prompt never stalls running streams.
 // Works are queued by generations (engine/generation.ts); a step starts one macrotask turn after the previous
 // step's logits were read, so every sequence that sampled in between joins it.
+// Prompts that share a prefix are computed once even when they arrive together (in-flight prefix dedup, as vLLM's
+// and llama.cpp's block-hash reuse of blocks being filled): a prefill at a block boundary first takes the full blocks
+// the prefix cache has for its next tokens; if another queued work is filling the block it needs next (the same
+// chain of blocks before it, the same tokens in it), it waits a step and takes that block once it is registered.
 
 import { BitNetError } from '../errors.js';
 import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
@@ -120,6 +124,8 @@ export class Scheduler {
         this.drop(work, new BitNetError('DISPOSED', 'the sequence was freed'));
         continue;
       }
+      this.takeCached(work);
+      if (this.waitsForBlock(work)) continue;
       const n = Math.min(work.tokens.length, budget);
       const last = n === work.tokens.length;
       if (last && work.wantLogits && logitRows === maxLogitRows) continue;
@@ -194,6 +200,42 @@ export class Scheduler {
       );
     }
     return reads;
+  }
+
+  /** Tokens of `work` that may come from the prefix cache: all but the last when the work wants its logits. */
+  private static shareable(work: Work): number {
+    return work.tokens.length - (work.wantLogits ? 1 : 0);
+  }
+
+  /** At a block boundary: the full blocks the prefix cache holds for the work's next tokens, taken instead of computed. */
+  private takeCached(work: Work): void {
+    const seq = work.seq;
+    const max = Scheduler.shareable(work);
+    if (max < seq.blockSize || seq.tokens.length % seq.blockSize !== 0) return;
+    const taken = seq.takeCachedPrefix(work.tokens, max);
+    if (taken > 0) work.tokens = work.tokens.slice(taken);
+  }
+
+  /**
+   * Whether another queued work is filling the full block `work` needs next (see the file comment): then `work` waits
+   * for it rather than computing it too. Of works at the same position the first queued fills, so one always runs.
+   */
+  private waitsForBlock(work: Work): boolean {
+    const seq = work.seq;
+    const bs = seq.blockSize;
+    const p = seq.tokens.length;
+    if (Scheduler.shareable(work) < bs || p % bs !== 0) return false;
+    const i = p / bs;
+    if (i >= seq.cacheLimit || seq.chainIds.length !== i) return false;
+    const parentId = i === 0 ? 0 : seq.chainIds[i - 1];
+    const block = work.tokens.slice(0, bs);
+    const mine = this.queue.indexOf(work);
+    return this.queue.some((other, j) => {
+      if (other === work || other.seq === seq) return false;
+      // equal positions: only a work queued earlier leads (no two works wait on each other)
+      if (other.seq.tokens.length === p && j > mine) return false;
+      return other.signal?.aborted !== true && other.seq.willFill(i, parentId, block, other.tokens);
+    });
   }
 
   /**

@@ -16,6 +16,8 @@ export class SeqState {
   /** Blocks from this index on never enter the prefix cache (a context shift made their K differ from a fresh run). */
   cacheLimit = Number.POSITIVE_INFINITY;
   freed = false;
+  /** Tokens taken from the prefix cache so far (takeCachedPrefix): a generation counts what it did not compute. */
+  cacheTaken = 0;
   /** One generation at a time on a sequence. */
   readonly lock = new Mutex();
 
@@ -84,17 +86,17 @@ export class SeqState {
   }
 
   /**
-   * Extends the cached tokens with full blocks of `prompt` found in the prefix cache (the sequence must end on a
-   * block boundary with all its blocks listed); returns how many tokens were taken. At most `limit` tokens in all.
+   * Extends the cached tokens with full blocks of `following` (the tokens that come after this sequence's) found in
+   * the prefix cache, at most `maxTake` tokens (the sequence must end on a block boundary with all its blocks listed);
+   * returns how many tokens were taken.
    */
-  takeCachedPrefix(prompt: readonly number[], limit: number): number {
+  takeCachedPrefix(following: readonly number[], maxTake: number): number {
     const bs = this.kv.blockSize;
     let taken = 0;
-    while (this.tokens.length % bs === 0 && this.chainIds.length * bs === this.tokens.length && this.tokens.length + bs <= limit) {
+    while (this.tokens.length % bs === 0 && this.chainIds.length * bs === this.tokens.length && taken + bs <= Math.min(maxTake, following.length)) {
       const i = this.blocks.length;
       if (i !== this.chainIds.length || i >= this.cacheLimit) break;
-      const chunk = prompt.slice(i * bs, (i + 1) * bs);
-      if (chunk.length < bs) break;
+      const chunk = following.slice(taken, taken + bs);
       const hit = this.kv.lookup(KvBlocks.key(i === 0 ? 0 : this.chainIds[i - 1], chunk));
       if (hit === undefined) break;
       this.blocks.push(hit.block);
@@ -102,7 +104,25 @@ export class SeqState {
       for (const t of chunk) this.tokens.push(t);
       taken += bs;
     }
+    this.cacheTaken += taken;
     return taken;
+  }
+
+  /**
+   * Whether this sequence, at its current length, will register the full block `i` holding exactly `block` after
+   * the chain `parentId` once its work `pending` runs: its blocks before i are listed under that chain, it has not
+   * filled block i yet, and its own tokens and `pending` cover block i with the same tokens.
+   */
+  willFill(i: number, parentId: number, block: readonly number[], pending: readonly number[]): boolean {
+    const bs = this.kv.blockSize;
+    if (this.freed || i >= this.cacheLimit || this.chainIds.length !== i || (i > 0 && this.chainIds[i - 1] !== parentId)) return false;
+    const have = this.tokens.length;
+    if (have + pending.length < (i + 1) * bs) return false;
+    for (let j = 0; j < bs; j++) {
+      const q = i * bs + j;
+      if ((q < have ? this.tokens[q] : pending[q - have]) !== block[j]) return false;
+    }
+    return true;
   }
 
   /** A new state in `slot` sharing every block of this one (reference counts up). */

@@ -72,7 +72,10 @@ export interface LoadMemory {
   readonly weightBytes: number;
   /** Norm vectors as F32 and the activation buffers of one prefill batch. */
   readonly activationBytes: number;
-  /** F16 K and V for every layer and position of the context. */
+  /**
+   * The KV budget: F16 K and V for every layer and position of the context (or of kvMemory). CPU backends take this
+   * memory as sequences grow, not at load; it is counted here as the most the load can come to use.
+   */
   readonly kvBytes: number;
   readonly totalBytes: number;
 }
@@ -133,7 +136,13 @@ export interface KvStats {
   /** Positions per block. */
   readonly blockSize: number;
   readonly blocks: {
+    /** Blocks the KV memory budget holds (kvMemory, or one full context): the capacity. */
     readonly nBlocks: number;
+    /**
+     * Blocks' worth of memory taken so far: CPU backends take it as blocks are first used, in chunks, up to nBlocks
+     * (nothing at load); WebGPU holds all nBlocks from the load.
+     */
+    readonly allocated: number;
     /** Blocks nothing holds. */
     readonly free: number;
     /** Unreferenced blocks the prefix cache keeps (reclaimed least recently used first). */

@@ -60,7 +60,14 @@ export interface KvPool {
   readonly headDim: number;
   /** Positions per block. */
   readonly blockSize: number;
+  /** Blocks the pool may hold: the KV budget. */
   readonly nBlocks: number;
+  /**
+   * Blocks' worth of memory the pool holds now (<= nBlocks). CPU backends take memory for a block when it is first used
+   * (setBlockTables, copyBlocks), a chunk at a time (kernels/kv-growth.ts), so a load reserves none; WebGPU allocates
+   * all nBlocks at createKvPool.
+   */
+  readonly allocatedBlocks: number;
 }
 
 /**
@@ -93,7 +100,10 @@ export interface MemoryPlan {
   readonly weightBytes: number;
   /** Sum of the element counts of all alloc calls that will follow (an upper bound is fine). */
   readonly activationFloats: number;
-  /** KV pool bytes that createKvPool will need. */
+  /**
+   * KV pool bytes createKvPool may need at most (its budget). CPU backends check that it fits and grow into it as blocks
+   * are used; they do not reserve it.
+   */
   readonly kvBytes: number;
 }
 
@@ -161,7 +171,9 @@ export interface KernelBackend {
   /**
    * A paged KV pool of nBlocks blocks of blockSize positions, nLayers layers of kvDim (= nKvHeads * headDim) F16 keys
    * and values per position. Within a block the layout is the backend's (wasm and reference: each KV head's
-   * positions together). Its block contents start as zeros.
+   * positions together). Its block contents start as zeros. Block tables and copy pairs may name any block below
+   * nBlocks; a backend that takes memory on first use does so in setBlockTables and copyBlocks (KV_CACHE_FULL when the
+   * memory cannot grow).
    */
   createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool;
   /**

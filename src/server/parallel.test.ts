@@ -70,6 +70,40 @@ describe('ServerOptions.parallel', () => {
     }
   });
 
+  it('requests arriving together with a shared system prompt compute its full blocks once: as many forward tokens as one after another', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const system = Array.from({ length: 60 }, (_, i) => `word${i % 17}`).join(' ');
+    const prompts = ['alpha', 'beta gamma', 'delta', 'epsilon zeta eta'].map((q) => `${system}\nQuestion: ${q}`);
+    // on a fresh model each time; every request runs on a sequence of its own, so one after another they share the
+    // prompt's full blocks through the prefix cache, and together through the in-flight dedup
+    let promptTokens = 0;
+    const run = async (together: boolean): Promise<{ tokens: number; texts: string[] }> => {
+      const model = await BitNet.load(path, { backend: 'wasm', threads: 2, contextLength: 256, kvMemory: 1 << 24 });
+      try {
+        promptTokens = model.tokenize(prompts[0]).length;
+        const app = createServerApp(model, { parallel: 4 });
+        const metric = async (): Promise<number> => Number(/^bitnet_forward_tokens_total (\d+)$/m.exec(await (await app.fetch(new Request(`${BASE}/metrics`))).text())?.[1]);
+        const t0 = await metric();
+        const answer = async (p: string): Promise<string> => ((await (await app.fetch(completion(p))).json()) as { choices: { text: string }[] }).choices[0].text;
+        const texts = together ? await Promise.all(prompts.map(answer)) : [];
+        if (!together) for (const p of prompts) texts.push(await answer(p));
+        const tokens = (await metric()) - t0;
+        await app.close();
+        return { tokens, texts };
+      } finally {
+        await model.dispose();
+      }
+    };
+    const apart = await run(false);
+    const together = await run(true);
+    expect(together.texts).toEqual(apart.texts);
+    expect(together.tokens).toBe(apart.tokens);
+    // the others take at least the first 4 blocks (64 tokens) of the first one's prompt (without the dedup, together,
+    // each would compute all of its own)
+    expect(promptTokens).toBeGreaterThan(80);
+    expect(apart.tokens).toBeLessThanOrEqual(4 * (promptTokens + 6) - 3 * 64);
+  });
+
   it('refuses a parallel count outside 1..64', () => {
     for (const parallel of [0, 1.5, 65]) {
       let error: unknown;

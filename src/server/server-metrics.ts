@@ -141,6 +141,8 @@ export class ServerMetrics {
       out.push(`bitnet_kv_blocks{state="used"} ${kv.blocks.used}`, `bitnet_kv_blocks{state="cached"} ${kv.blocks.cachedIdle}`, `bitnet_kv_blocks{state="free"} ${kv.blocks.free}`);
       family('bitnet_kv_blocks_capacity', 'gauge', 'Blocks the KV memory budget holds.');
       out.push(`bitnet_kv_blocks_capacity ${kv.blocks.nBlocks}`);
+      family('bitnet_kv_blocks_allocated', 'gauge', 'Blocks with memory behind them: the cache takes memory as it is used, up to the capacity.');
+      out.push(`bitnet_kv_blocks_allocated ${kv.blocks.allocated}`);
       family('bitnet_forward_tokens_total', 'counter', 'Token positions run through the model (prompt positions reused from the prefix cache are not).');
       out.push(`bitnet_forward_tokens_total ${kv.forwardTokens}`);
       family('bitnet_forward_steps_total', 'counter', 'Forward steps; one step serves every running sequence.');

@@ -1140,6 +1140,76 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         });
       }
 
+      it('blocks first named one step at a time, in a scrambled order, hold what was written, as in a pool whose every block was named up front', async () => {
+        const [nHeads, nKvHeads, headDim, nLayers, blockSize, nSeqs, nSteps] = [4, 2, 8, 2, 2, 2, 20];
+        const maxBlocks = nSteps / blockSize;
+        const nBlocks = nSeqs * maxBlocks + 5; // 5 never named by the sequences; one gets a copy at the end
+        const kvDim = nKvHeads * headDim;
+        const qDim = nHeads * headDim;
+        const order = shuffledBlocks(seededRng(6700), nBlocks);
+        // the same writes and queries on two pools: `lazy` meets each block when a sequence reaches it, `upFront` has
+        // every block named (given memory, where a backend takes it on first use) before the first write
+        const run = async (upFront: boolean): Promise<{ outs: Float32Array[]; allocated: number[] }> => {
+          const rng = seededRng(6701);
+          const outs: Float32Array[] = [];
+          const allocated: number[] = [];
+          await withBackend(make, { activationFloats: 4 * nSeqs * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nLayers * nBlocks * blockSize * kvDim }, async (be) => {
+            const pool = be.createKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+            // lazy CPU pools hold nothing yet; WebGPU holds all (the browser's expect shim has toBe and >=, not toContain)
+            expect(pool.allocatedBlocks === 0 || pool.allocatedBlocks === nBlocks, `allocatedBlocks ${pool.allocatedBlocks}`).toBe(true);
+            if (upFront) be.setBlockTables(pool, order.slice().reverse(), 1, nBlocks);
+            const tables = new Int32Array(nSeqs * maxBlocks).fill(-1);
+            const kT = be.alloc(nSeqs * kvDim);
+            const vT = be.alloc(nSeqs * kvDim);
+            const qT = be.alloc(nSeqs * qDim);
+            const outT = poisoned(be, nSeqs * qDim);
+            for (let p = 0; p < nSteps; p++) {
+              // a new block per sequence every blockSize positions, the next of the scrambled order
+              if (p % blockSize === 0) for (let s = 0; s < nSeqs; s++) tables[s * maxBlocks + p / blockSize] = order[(p / blockSize) * nSeqs + s];
+              be.setBlockTables(pool, tables, nSeqs, maxBlocks);
+              allocated.push(pool.allocatedBlocks);
+              const batch = kvBatch(Array.from({ length: nSeqs }, (_, s) => [s, p] as const));
+              for (let layer = 0; layer < nLayers; layer++) {
+                be.write(kT, rng.f32(nSeqs * kvDim, -2, 2));
+                be.write(vT, rng.f32(nSeqs * kvDim, -2, 2));
+                be.kvWrite(pool, layer, kT, vT, batch);
+                be.write(qT, rng.f32(nSeqs * qDim, -2, 2));
+                be.attention(outT, qT, pool, layer, batch, nHeads, nKvHeads);
+                outs.push((await got(be, outT)).slice(0, nSeqs * qDim));
+              }
+            }
+            // a copy onto a block no table named yet: slot 1 becomes slot 0 with a copied first block
+            const spare = order[nSeqs * maxBlocks];
+            be.copyBlocks(pool, Int32Array.of(tables[0], spare));
+            const both = Int32Array.from([...tables.subarray(0, maxBlocks), spare, ...tables.subarray(1, maxBlocks)]);
+            be.setBlockTables(pool, both, 2, maxBlocks);
+            allocated.push(pool.allocatedBlocks);
+            const last = kvBatch([[0, nSteps - 1], [1, nSteps - 1]]);
+            be.write(qT, Float32Array.from({ length: nSeqs * qDim }, (_, i) => Math.sin(i % qDim)));
+            be.attention(outT, qT, pool, 1, last, nHeads, nKvHeads);
+            const out = await got(be, outT);
+            for (let i = 0; i < qDim; i++) if (out[i] !== out[qDim + i]) expect.fail(`a copied block reads differently at ${i}: ${out[i]} vs ${out[qDim + i]}`);
+            outs.push(out.slice(0, nSeqs * qDim));
+          });
+          return { outs, allocated };
+        };
+        const lazy = await run(false);
+        const upFront = await run(true);
+        for (let i = 0; i < lazy.outs.length; i++) {
+          for (let j = 0; j < lazy.outs[i].length; j++) {
+            if (!Object.is(lazy.outs[i][j], upFront.outs[i][j])) expect.fail(`output ${i}[${j}]: ${lazy.outs[i][j]} (blocks met on the way) vs ${upFront.outs[i][j]} (all up front)`);
+          }
+        }
+        // memory grows with the blocks named (never past nBlocks), in steps; all of it when named up front
+        lazy.allocated.forEach((a, step) => {
+          const named = Math.min(nSeqs * maxBlocks, nSeqs * (Math.floor(step / blockSize) + 1)) + (step === nSteps ? 1 : 0);
+          expect(a).toBeGreaterThanOrEqual(Math.min(named, nBlocks));
+          expect(nBlocks).toBeGreaterThanOrEqual(a);
+          if (step > 0) expect(a).toBeGreaterThanOrEqual(lazy.allocated[step - 1]);
+        });
+        expect(upFront.allocated.every((a) => a === nBlocks)).toBe(true);
+      });
+
       for (const style of ['neox', 'normal'] as const) {
         it(`copyBlocks copies every layer; shiftKeys (${style}) moves positions down and re-rotates their keys`, async () => {
           const rng = seededRng(style === 'neox' ? 6601 : 6602);

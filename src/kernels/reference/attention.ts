@@ -93,9 +93,10 @@ export function attentionRef(
 /** Block `dst` of every layer becomes a copy of block `src`. */
 export function copyBlockRef(pool: RefKvPool, src: number, dst: number): void {
   const n = pool.blockSize * pool.kvDim;
+  const [from, to] = [pool.blockAt(src), pool.blockAt(dst)];
   for (let l = 0; l < pool.nLayers; l++) {
-    pool.keys[l].copyWithin(dst * n, src * n, (src + 1) * n);
-    pool.values[l].copyWithin(dst * n, src * n, (src + 1) * n);
+    pool.keys[l].copyWithin(to, from, from + n);
+    pool.values[l].copyWithin(to, from, from + n);
   }
 }
 

@@ -138,13 +138,16 @@ class ReferenceBackend implements KernelBackend {
 
   setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
     this.live('setBlockTables');
-    this.ownPool('setBlockTables', pool).tables.set(tables, nSeqs, maxBlocks);
+    const p = this.ownPool('setBlockTables', pool);
+    p.tables.set(tables, nSeqs, maxBlocks);
+    p.homes.ensureAll(p.tables.tables); // blocks used for the first time get memory
   }
 
   copyBlocks(pool: KvPool, pairs: Int32Array): void {
     this.live('copyBlocks');
     const p = this.ownPool('copyBlocks', pool);
     checkCopyPairs(p, pairs);
+    p.homes.ensureAll(pairs);
     for (let i = 0; i < pairs.length; i += 2) copyBlockRef(p, pairs[i], pairs[i + 1]);
     this.count('ref.copy_blocks');
   }

@@ -3,6 +3,7 @@
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
+import { KvHomes, kvBlockBytes } from '../kv-growth.js';
 import { ropeRef } from '../reference/rope.js';
 import { f16ToF32Table, f32ToF16Bits } from '../../formats/f16.js';
 import { BitNetError } from '../../errors.js';
@@ -166,6 +167,12 @@ interface QuantizedBatch {
 
 type WeightKind = 'i2s' | 'tq2' | 'q8_0' | 'q4_0' | 'q6_k' | 'f16' | 'bf16' | 'f32';
 
+function lcm(a: number, b: number): number {
+  let [x, y] = [a, b];
+  while (y !== 0) [x, y] = [y, x % y];
+  return (a / x) * b;
+}
+
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
@@ -255,23 +262,43 @@ class WasmWeight implements Weight {
  */
 type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
 
-/** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
+/**
+ * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
+ * memory's current buffer, never kept: after memory.grow the old SharedArrayBuffer object stays valid, and a view
+ * kept on it keeps that buffer object alive beside the new one; Chromium's memory measurement
+ * (performance.measureUserAgentSpecificMemory) counts every live buffer object of the wasm memory at its full
+ * length, so tensors holding views of older buffers made the page's memory count two and three times over.
+ */
 class WasmTensor implements Tensor {
   constructor(
     readonly owner: WasmBackend,
     readonly byteOffset: number,
     readonly nElements: number,
-    readonly data: Float32Array,
   ) {}
+
+  get data(): Float32Array {
+    return new Float32Array(this.owner.buffer, this.byteOffset, this.nElements);
+  }
 }
 
+/**
+ * The paged KV pool in wasm memory. Memory comes as blocks are first used (kernels/kv-growth.ts), in chunks taken
+ * from the heap wherever it ends then, so blocks do not sit at one base: each used block has a region of its own,
+ * [K layer 0, V layer 0, K layer 1, ...] of blockBytes each, at a byte address that is a multiple of blockBytes.
+ * homes.home[block] is that address / blockBytes, and the kernels' "block index" is the home: a layer's K of a block
+ * is at kOffset(layer) + home * blockBytes with kOffset(layer) = 2 * layer * blockBytes, so kv-write and attention
+ * index blocks as before (assembly/attention.ts, kv-write.ts) while block ids stay the engine's.
+ */
 class WasmKvPool implements KvPool {
   /** Per layer: 1 once a stored K or V value was +-Inf or NaN (attention then converts the F16 cache exactly). */
   readonly nonFinite: Uint8Array;
   readonly tables: BlockTables;
-  /** Byte offset of the block tables' copy in wasm memory (set by setBlockTables). */
+  readonly homes: KvHomes;
+  /** Names this pool's scratch regions. */
+  readonly id = nextPoolId++;
+  /** Byte offset of the block tables' copy in wasm memory, homes in place of block ids (set by setBlockTables). */
   tablesOffset = 0;
-  /** The last batch's kvWrite (block, slot) pairs and attention entries in scratch, reused by every layer of a step. */
+  /** The last batch's kvWrite (home, slot) pairs and attention entries in scratch, reused by every layer of a step. */
   kvEntries: { batch: KvBatch; tables: Int32Array; at: number } | undefined;
   attEntries: { batch: KvBatch; tablesOffset: number; at: number; maxPositions: number } | undefined;
 
@@ -283,35 +310,49 @@ class WasmKvPool implements KvPool {
     readonly headDim: number,
     readonly blockSize: number,
     readonly nBlocks: number,
-    readonly byteOffset: number,
+    /** Takes wasm memory for `count` block regions; returns their homes. */
+    grow: (pool: WasmKvPool, count: number) => number[],
   ) {
     this.nonFinite = new Uint8Array(nLayers);
     this.tables = new BlockTables(this);
+    this.homes = new KvHomes(nBlocks, KvHomes.chunkBlocks(kvBlockBytes(this)), (count) => grow(this, count));
   }
 
-  /** Bytes of one block of one plane. */
+  get allocatedBlocks(): number {
+    return this.homes.allocated;
+  }
+
+  /** Bytes of one block of one plane (one layer's K or V). */
   get blockBytes(): number {
     return this.blockSize * this.kvDim * 2;
   }
 
-  /** Bytes of one layer's K (= V) plane. */
-  get planeBytes(): number {
-    return this.nBlocks * this.blockBytes;
+  /** Bytes of a block's region: every layer's K and V. */
+  get regionBytes(): number {
+    return 2 * this.nLayers * this.blockBytes;
   }
 
+  /** Offset of a layer's K in every region: the kernels' "plane" base, to which home * blockBytes is added. */
   kOffset(layer: number): number {
-    return this.byteOffset + 2 * layer * this.planeBytes;
+    return 2 * layer * this.blockBytes;
   }
 
   vOffset(layer: number): number {
-    return this.kOffset(layer) + this.planeBytes;
+    return this.kOffset(layer) + this.blockBytes;
   }
 
-  /** Byte offset within a plane of (position `pos` of slot `seq`, KV head h). */
+  /** Byte address of `block`'s region (the block has memory). */
+  regionAt(block: number): number {
+    return this.homes.home[block] * this.blockBytes;
+  }
+
+  /** Byte offset, from a plane base (kOffset / vOffset), of (position `pos` of slot `seq`, KV head h). */
   at(seq: number, pos: number, h: number): number {
-    return this.tables.block(seq, pos) * this.blockBytes + (h * this.blockSize + (pos % this.blockSize)) * this.headDim * 2;
+    return this.regionAt(this.tables.block(seq, pos)) + (h * this.blockSize + (pos % this.blockSize)) * this.headDim * 2;
   }
 }
+
+let nextPoolId = 1;
 
 /** Which file types this backend reads, and how it stores them. */
 function kindOf(type: GgmlType): WeightKind | undefined {
@@ -380,9 +421,10 @@ class WasmBackend implements KernelBackend {
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
   private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'copyBlocks' | 'shiftKeys' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
-  private readonly job32: Int32Array;
-  private readonly jobF32: Float32Array;
-  private readonly jobF64: Float64Array;
+  /** Views of the job block, remade with every other view when the memory grows (refreshViews). */
+  private job32 = new Int32Array(0);
+  private jobF32 = new Float32Array(0);
+  private jobF64 = new Float64Array(0);
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
@@ -408,16 +450,25 @@ class WasmBackend implements KernelBackend {
       ropeNormal: `${k}.rope.normal`,
       gatherRows: `${k}.gather_rows`,
     };
-    this.job32 = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
-    this.jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
-    this.jobF32 = new Float32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
   }
 
   // ------------------------------------------------------------------ memory
 
+  /** The memory's current buffer (memory.buffer is a new, longer SharedArrayBuffer object after each grow). */
+  get buffer(): ArrayBufferLike {
+    return this.u8.buffer;
+  }
+
+  /**
+   * Views over the memory's current buffer. Called after every grow so that no view held here keeps an older buffer
+   * object alive (tensors remake theirs on next use: WasmTensor.data); the ones made for a single op are dropped after it.
+   */
   private refreshViews(): Uint8Array {
     const buffer = this.memory.buffer;
     this.u8 = new Uint8Array(buffer);
+    this.job32 = new Int32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
+    this.jobF64 = new Float64Array(buffer, MEMORY_MAP.jobByteOffset, 32);
+    this.jobF32 = new Float32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
     return this.u8;
   }
 
@@ -564,8 +615,15 @@ class WasmBackend implements KernelBackend {
     requireInt('reserve', 'weightBytes', plan.weightBytes, 0);
     requireInt('reserve', 'activationFloats', plan.activationFloats, 0);
     requireInt('reserve', 'kvBytes', plan.kvBytes, 0);
-    // One grow for everything planned, plus slack for alignment and kernel scratch.
-    this.ensure(align(this.top) + wasmPlanBytes(plan), 'reserve');
+    // The whole plan must fit a wasm32 memory (the KV budget included: the pool may grow to it), but one grow now
+    // covers weights, activations and scratch only; the KV pool takes memory as blocks are used (growKvPool).
+    const whole = align(this.top) + wasmPlanBytes(plan);
+    if (whole > WASM_MEMORY_MAX_BYTES) {
+      throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: the plan needs ${whole} bytes of WebAssembly memory (KV cache ${plan.kvBytes}), more than the 4 GiB a wasm32 memory can hold`, {
+        details: { what: 'reserve', bytes: whole, kvBytes: plan.kvBytes },
+      });
+    }
+    this.ensure(align(this.top) + wasmPlanBytes({ ...plan, kvBytes: 0 }), 'reserve');
   }
 
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
@@ -700,7 +758,7 @@ class WasmBackend implements KernelBackend {
     this.live('alloc');
     requireInt('alloc', 'nElements', nElements, 0);
     const byteOffset = this.allocBytes(nElements * 4, 'alloc');
-    return new WasmTensor(this, byteOffset, nElements, new Float32Array(this.memory.buffer, byteOffset, nElements));
+    return new WasmTensor(this, byteOffset, nElements);
   }
 
   write(dst: Tensor, src: Float32Array, dstOffset = 0): void {
@@ -762,31 +820,55 @@ class WasmBackend implements KernelBackend {
   createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool {
     this.live('createKvPool');
     checkKvPoolArgs(nLayers, kvDim, headDim, blockSize, nBlocks);
-    const byteOffset = this.allocBytes(2 * 2 * nLayers * nBlocks * blockSize * kvDim, 'KV cache');
-    return new WasmKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, byteOffset);
+    // no memory yet: block regions come on first use (growKvPool)
+    return new WasmKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, (p, count) => this.growKvPool(p, count));
+  }
+
+  /**
+   * Regions for `count` more blocks of `p`, in one piece at the heap's end, at an address that is a multiple of the
+   * pool's blockBytes (and of 64): their homes. memory.grow on a shared memory leaves every view made before valid (the
+   * SharedArrayBuffer is not detached; memory.buffer becomes a longer one), and refreshViews renews the whole-memory view.
+   */
+  private growKvPool(p: WasmKvPool, count: number): number[] {
+    const unit = lcm(p.blockBytes, 64);
+    const at = Math.ceil(align(this.top) / unit) * unit;
+    const nBytes = count * p.regionBytes;
+    try {
+      this.ensure(at + nBytes + TOUCH_AHEAD_BYTES, 'KV cache');
+    } catch (e) {
+      throw new BitNetError('KV_CACHE_FULL', `the KV cache could not grow by ${count} blocks (${nBytes} bytes) beyond its ${p.allocatedBlocks} of ${p.nBlocks}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+        details: { nBlocks: p.nBlocks, allocatedBlocks: p.allocatedBlocks, bytes: nBytes },
+      });
+    }
+    this.top = at + nBytes;
+    // fresh memory.grow pages are zero; a region below the old end was never handed out before either (the heap only grows)
+    return Array.from({ length: count }, (_, i) => (at + i * p.regionBytes) / p.blockBytes);
   }
 
   setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
     this.live('setBlockTables');
     const p = this.ownPool('setBlockTables', pool);
     p.tables.set(tables, nSeqs, maxBlocks);
-    // the kernels read the tables from wasm memory: a copy per pool (scratch grows, never shrinks)
-    p.tablesOffset = this.scratchAt(`blockTables ${p.byteOffset}`, Math.max(4, nSeqs * maxBlocks * 4));
-    new Int32Array(this.u8.buffer, p.tablesOffset, nSeqs * maxBlocks).set(p.tables.tables);
+    p.homes.ensureAll(p.tables.tables); // blocks used for the first time get memory
+    // the kernels read the tables from wasm memory, homes in place of block ids: a copy per pool (scratch grows, never shrinks)
+    p.tablesOffset = this.scratchAt(`blockTables ${p.id}`, Math.max(4, nSeqs * maxBlocks * 4));
+    const copy = new Int32Array(this.u8.buffer, p.tablesOffset, nSeqs * maxBlocks);
+    const home = p.homes.home;
+    const host = p.tables.tables;
+    for (let i = 0; i < copy.length; i++) copy[i] = host[i] < 0 ? -1 : home[host[i]];
   }
 
   copyBlocks(pool: KvPool, pairs: Int32Array): void {
     this.live('copyBlocks');
     const p = this.ownPool('copyBlocks', pool);
     checkCopyPairs(p, pairs);
+    p.homes.ensureAll(pairs);
     const bytes = new Uint8Array(this.memory.buffer);
-    for (let l = 0; l < p.nLayers; l++) {
-      for (const plane of [p.kOffset(l), p.vOffset(l)]) {
-        for (let i = 0; i < pairs.length; i += 2) {
-          const src = plane + pairs[i] * p.blockBytes;
-          bytes.copyWithin(plane + pairs[i + 1] * p.blockBytes, src, src + p.blockBytes);
-        }
-      }
+    for (let i = 0; i < pairs.length; i += 2) {
+      // a block's every layer, K and V, is one region
+      const src = p.regionAt(pairs[i]);
+      bytes.copyWithin(p.regionAt(pairs[i + 1]), src, src + p.regionBytes);
     }
     this.count(this.ids.copyBlocks);
   }
@@ -1079,12 +1161,12 @@ class WasmBackend implements KernelBackend {
     const nTokens = batch.nTokens;
     const kp = this.ptr('kvWrite', 'k', k, nTokens * p.kvDim);
     const vp = this.ptr('kvWrite', 'v', v, nTokens * p.kvDim);
-    // (block, slot) of each entry, resolved through the table once per batch (every layer of a step shares it)
+    // (home, slot) of each entry, resolved through the table once per batch (every layer of a step shares it)
     if (p.kvEntries?.batch !== batch || p.kvEntries.tables !== p.tables.tables) {
-      const at = this.scratchAt(`kvEntries ${p.byteOffset}`, Math.max(8, nTokens * 8));
+      const at = this.scratchAt(`kvEntries ${p.id}`, Math.max(8, nTokens * 8));
       const pairs = new Int32Array(this.u8.buffer, at, 2 * nTokens);
       for (let t = 0; t < nTokens; t++) {
-        pairs[2 * t] = p.tables.block(batch.seqs[t], batch.positions[t]);
+        pairs[2 * t] = p.homes.home[p.tables.block(batch.seqs[t], batch.positions[t])];
         pairs[2 * t + 1] = batch.positions[t] % p.blockSize;
       }
       p.kvEntries = { batch, tables: p.tables.tables, at };
@@ -1106,7 +1188,7 @@ class WasmBackend implements KernelBackend {
     if (nTokens > 0) {
       // per entry: byte offset of its table row, positions to attend (once per batch: every layer of a step shares it)
       if (p.attEntries?.batch !== batch || p.attEntries.tablesOffset !== p.tablesOffset) {
-        const at = this.scratchAt(`attEntries ${p.byteOffset}`, nTokens * 8);
+        const at = this.scratchAt(`attEntries ${p.id}`, nTokens * 8);
         const words = new Uint32Array(this.u8.buffer, at, 2 * nTokens);
         let maxPositions = 0;
         for (let t = 0; t < nTokens; t++) {
@@ -1190,6 +1272,11 @@ class WasmBackend implements KernelBackend {
   // ------------------------------------------------------------------ benchmarks
 
   /** Read `mebibytes` MiB of memory at byteOffset with all threads (bench/kernels.ts); returns seconds. */
+  /** Bytes of WebAssembly memory the backend holds (wasmMemoryBytes). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   readBandwidth(byteOffset: number, mebibytes: number, now: () => number): number {
     const [sink] = this.threadScratch(64);
     this.setJob(OP.bandwidth, mebibytes, 1);
@@ -1375,4 +1462,10 @@ export function wasmReadSeconds(backend: KernelBackend, buffer: Tensor): number 
   if (!(backend instanceof WasmBackend) || !(buffer instanceof WasmTensor) || buffer.owner !== backend) throw badArgument('wasmReadSeconds', 'not a wasm backend and one of its tensors');
   const mebibytes = Math.floor((buffer.nElements * 4) / (1024 * 1024));
   return backend.readBandwidth(buffer.byteOffset, mebibytes, () => performance.now());
+}
+
+/** The hook for tests and benches (not part of KernelBackend): bytes of WebAssembly memory a wasm backend holds now. */
+export function wasmMemoryBytes(backend: KernelBackend): number {
+  if (!(backend instanceof WasmBackend)) throw badArgument('wasmMemoryBytes', 'not a wasm backend');
+  return backend.memoryBytes;
 }

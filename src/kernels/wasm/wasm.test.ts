@@ -3,6 +3,8 @@
 // dispose rules, the kernel-set decision (relaxed SIMD self-check), and staleness of the generated modules.
 
 import { execFile } from 'node:child_process';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -18,7 +20,7 @@ import { packTq1_0 } from '../../formats/tq1_0.js';
 import { packTq2_0 } from '../../formats/tq2_0.js';
 import type { ActivationQuant, KernelBackend, Weight } from '../backend.js';
 import { createReferenceBackend } from '../reference/index.js';
-import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets } from './index.js';
+import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets, wasmMemoryBytes } from './index.js';
 
 const probe = await probeKernelSets();
 /** Kernel sets this runtime runs. */
@@ -625,10 +627,10 @@ describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-v
       }
       be.kvWrite(cache, 0, k, v, { nTokens, seqs: new Int32Array(nTokens), positions: Int32Array.from({ length: nTokens }, (_, t) => 2 + t) });
       const internals = be as unknown as { memory: WebAssembly.Memory };
-      const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number };
+      const c = cache as unknown as { kOffset(l: number): number; vOffset(l: number): number; regionAt(block: number): number };
       const u16 = new Uint16Array(internals.memory.buffer);
       for (const [plane, src] of [[c.kOffset(0), k], [c.vOffset(0), v]] as const) {
-        const at = plane / 2 + 8 * kvDim + 2 * kvDim; // block 1, position 2
+        const at = (c.regionAt(1) + plane) / 2 + 2 * kvDim; // block 1, position 2
         for (let i = 0; i < src.length; i++) {
           const want = f32ToF16Bits(src[i]);
           const got = u16[at + i];
@@ -696,6 +698,78 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
     } finally {
       await be.dispose();
       await ref.dispose();
+    }
+  });
+});
+
+describe('KV pool memory', () => {
+  it('reserve checks the KV budget fits but does not take it; blocks take memory when first named, a chunk at a time, up to the budget', async () => {
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      const [nLayers, kvDim, headDim, blockSize, nBlocks] = [4, 1024, 128, 16, 1024];
+      const blockBytes = 2 * 2 * nLayers * kvDim * blockSize; // 512 KiB: the 512 MiB budget is far past the heap's slack
+      const start = wasmMemoryBytes(be);
+      be.reserve({ weightBytes: 0, activationFloats: 1024, kvBytes: nBlocks * blockBytes });
+      const reserved = wasmMemoryBytes(be);
+      expect(reserved - start).toBeLessThan(8 * 2 ** 20);
+      const pool = be.createKvPool(nLayers, kvDim, headDim, blockSize, nBlocks);
+      expect(pool.allocatedBlocks).toBe(0);
+      expect(wasmMemoryBytes(be)).toBe(reserved);
+      // 64 blocks named: doubling from one block, 32 MiB in all (16 MiB chunks at most)
+      be.setBlockTables(pool, Int32Array.from({ length: 64 }, (_, i) => 1000 - 3 * i), 1, 64);
+      expect(pool.allocatedBlocks).toBe(64);
+      const grown = wasmMemoryBytes(be) - reserved;
+      expect(grown).toBeGreaterThanOrEqual(64 * blockBytes - 8 * 2 ** 20); // what the slack did not hold
+      expect(grown).toBeLessThanOrEqual(64 * blockBytes + 2 * 2 ** 20); // alignment, touch-ahead
+      // blocks named again take nothing more; every block named takes the budget and no more
+      be.setBlockTables(pool, Int32Array.from({ length: 64 }, (_, i) => 1000 - 3 * i), 1, 64);
+      expect(pool.allocatedBlocks).toBe(64);
+      be.setBlockTables(pool, Int32Array.from({ length: nBlocks }, (_, i) => i), 1, nBlocks);
+      expect(pool.allocatedBlocks).toBe(nBlocks);
+      expect(wasmMemoryBytes(be) - reserved).toBeLessThanOrEqual(nBlocks * blockBytes + 8 * 2 ** 20);
+    } finally {
+      await be.dispose();
+    }
+  });
+
+  it('after the KV pool grows the memory, nothing the backend keeps holds the old buffer object (Chromium counts each live one in full)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      be.reserve({ weightBytes: 0, activationFloats: 4096, kvBytes: 64 * 2 ** 20 });
+      const x = be.alloc(1024);
+      be.write(x, new Float32Array(1024).fill(2));
+      be.rmsnorm(x, x, x, 1, 1024, 1e-5); // a job: the job block's views are in use
+      const internals = be as unknown as { memory: WebAssembly.Memory };
+      const old = new WeakRef(internals.memory.buffer);
+      const pool = be.createKvPool(4, 1024, 128, 16, 128);
+      be.setBlockTables(pool, Int32Array.from({ length: 128 }, (_, i) => i), 1, 128); // 64 MiB: past the heap's slack
+      expect(internals.memory.buffer).not.toBe(old.deref());
+      be.write(x, new Float32Array(1024).fill(3));
+      be.rmsnorm(x, x, x, 1, 1024, 1e-5);
+      expect((await be.read(x, 0, 1))[0]).toBeCloseTo(3, 5); // x / rms(x) * x, x = 3
+      // a WeakRef target lives at least until the end of the job that made it: collect on a later turn
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+      expect(old.deref()).toBeUndefined();
+    } finally {
+      await be.dispose();
+    }
+  });
+
+  it('a budget past what a wasm32 memory holds is refused at reserve (BACKEND_UNAVAILABLE), before anything is loaded', async () => {
+    const be = await createWasmBackend({ threads: 1, kernelSet: 'simd128' });
+    try {
+      let err: unknown;
+      try {
+        be.reserve({ weightBytes: 2 ** 31, activationFloats: 0, kvBytes: 2 ** 31 });
+      } catch (e) {
+        err = e;
+      }
+      expect(isBitNetError(err, 'BACKEND_UNAVAILABLE')).toBe(true);
+    } finally {
+      await be.dispose();
     }
   });
 });

@@ -134,6 +134,14 @@ class GpuKvPool implements KvPool {
     this.tables = new BlockTables(this);
   }
 
+  /**
+   * Every block has its buffers from createKvPool: growing per-layer GPU buffers would mean new buffers, a copy of the
+   * old contents and new bind groups for every pipeline that reads them, so the WebGPU pool stays allocated up front.
+   */
+  get allocatedBlocks(): number {
+    return this.nBlocks;
+  }
+
   /** u32 words per position (a position's values start on a word). */
   get rowWords(): number {
     return Math.ceil(this.kvDim / 2);
