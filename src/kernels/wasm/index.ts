@@ -48,7 +48,7 @@ interface KernelExports {
   initConstants(): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
-  roundActivationsF16(x: number, n: number, out: number, scaled: number): void;
+  roundActivationsF16(x: number, nTokens: number, cols: number, out: number, scaled: number): void;
   roundActivationsBF16(x: number, n: number, out: number): void;
   hasF16NonFinite(p: number, n: number): number;
   hasCode3(p: number, nBytes: number, blockBytes: number, codeBytes: number): number;
@@ -926,7 +926,8 @@ class WasmBackend implements KernelBackend {
       else this.exports.quantizeQ8_0Act(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
     } else if (kind === 'f16' || kind === 'bf16') {
       x = this.scratchAt('xconv', nTokens * xStride);
-      if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
+      // F16: even columns first in each group of 8 of the whole 64-column chunks (the kernel's layout, assembly/matmul-f16.ts)
+      if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens, cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
     const [scratch, scratchStride] = this.threadScratch(64);
