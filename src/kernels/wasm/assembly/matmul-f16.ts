@@ -4,9 +4,9 @@
 // arithmetic shift right 3) and the odd ones (arithmetic shift right 3 alone), each masked into f32 bits worth
 // w * 2^-112; the activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
 // (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits). The split costs
-// no shuffle per weight: the previous v128.load16x4_s per four weights was a shuffle (pmovsxwd) each, and that port
-// bounded the kernel at ~26 GB/s on 2 threads. Sums of 16 products per lane in f32 (four accumulators: eight
-// spilled registers in a probe and ran slower), put back into the lanes of the natural column order at the end of
+// no shuffle per weight (the previous v128.load16x4_s per four weights is a load plus a pmovsxwd shuffle): 6-16% more
+// weights per CPU-second (bench/README.md). Sums of 16 products per lane in f32 (four accumulators: eight spilled
+// registers in a probe and ran slower), put back into the lanes of the natural column order at the end of
 // each 64-column chunk (four shuffles per 64 weights) and added to f64: the same additions in the same order as
 // before the split, so results are bit-identical to it. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion
 // of the same split halves, unscaled x in the same layout. Subnormal weights were moved to per-row lists at load

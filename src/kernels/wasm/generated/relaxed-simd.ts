@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '461fc500e0bbd69f67f6af8531a256f54bf7ecaa1354fbb9daad9b89478fc152';
+export const SOURCE_HASH = '23c0e6d054af1cd9aa6f76fd8aa21c3da81b9db00d08f2c399b705e7ca303059';
 
 /** The wasm binary (55818 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '5aa722bb8d861df7a8b018e843531482a50985a67728aeb39f197c74cdae12a3';
+export const SOURCE_HASH = '4467fe9203e6fb925c349e0324c4951b072f3a2f100e6a9171def71af4f31da3';
 
 /** The wasm binary (57137 bytes), base64. */
 export const WASM_BASE64 =
