@@ -47,6 +47,11 @@ interface Row {
   gmacPerS: number;
   /** The fastest run (least disturbed by other jobs on the machine). */
   bestGbPerS: number;
+  /**
+   * The untimed first pass, per GEMV: V8 starts a wasm function in its baseline compiler (Liftoff) and swaps in
+   * TurboFan code compiled in the background, for the next call; far above `microseconds`, a kernel ran unoptimized.
+   */
+  firstMicroseconds: number;
 }
 
 function weightBytes(s: Shape): number {
@@ -90,7 +95,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number }> {
+async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number; first: number }> {
   const bytes = randomWeightBytes(s, s.rows * 31 + s.cols);
   const copies = Math.max(1, Math.ceil(ringBytes / bytes.length));
   const weights: Weight[] = [];
@@ -108,11 +113,11 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
     for (const w of weights) be.matmul(out, w, x, 1);
     return (performance.now() - t0) / 1000 / weights.length;
   };
-  pass();
+  const first = pass();
   const times: number[] = [];
   for (let r = 0; r < runs; r++) times.push(pass());
   await Promise.resolve();
-  return { seconds: median(times), best: Math.min(...times) };
+  return { seconds: median(times), best: Math.min(...times), first };
 }
 
 /** The live floats of a CPU backend's tensor (these benchmarks run the CPU backends only). */
@@ -200,7 +205,7 @@ async function main(): Promise<void> {
           bandwidth.set(threads, ringBytes / median(times) / 1e9);
         }
         for (const s of shapes) {
-          const { seconds, best } = await measureShape(be, s, ringBytes, runs);
+          const { seconds, best, first } = await measureShape(be, s, ringBytes, runs);
           const row = {
             kernelSet,
             threads,
@@ -209,10 +214,11 @@ async function main(): Promise<void> {
             gbPerS: weightBytes(s) / seconds / 1e9,
             gmacPerS: (s.rows * s.cols) / seconds / 1e9,
             bestGbPerS: weightBytes(s) / best / 1e9,
+            firstMicroseconds: first * 1e6,
           };
           rows.push(row);
           console.log(
-            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s)`,
+            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s; first pass ${fmt(row.firstMicroseconds, 0)} us)`,
           );
         }
         for (const s of pp > 0 ? shapes.filter((sh) => sh.type === GgmlType.I2_S) : []) {

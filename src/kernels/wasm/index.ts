@@ -49,7 +49,7 @@ interface KernelExports {
   initConstants(): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
-  roundActivationsF16(x: number, n: number, out: number, scaled: number): void;
+  roundActivationsF16(x: number, nTokens: number, cols: number, out: number, scaled: number): void;
   roundActivationsBF16(x: number, n: number, out: number): void;
   hasF16NonFinite(p: number, n: number): number;
   hasCode3(p: number, nBytes: number, blockBytes: number, codeBytes: number): number;
@@ -85,6 +85,12 @@ const SILU_PARALLEL_MIN_ELEMENTS = 2048;
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
 const CHUNKS_PER_THREAD = 8;
+/**
+ * F16 weights the kernel reads once at load (warmUpF16): enough loop iterations to spend V8's tier-up budget
+ * (--wasm-tiering-budget, 13e6 "bytes executed" in Node 22) so the kernel is compiled by TurboFan in the background
+ * during the rest of the load; 8 MB, a few ms in V8's baseline compiler (Liftoff).
+ */
+const F16_WARM_UP_WEIGHTS = 1 << 22;
 /** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
 const TOUCH_AHEAD_BYTES = 4096;
 /** Scratch in the low region (below the heap) for the start-up self-check. */
@@ -414,6 +420,8 @@ class WasmBackend implements KernelBackend {
   private readonly exports: KernelExports;
   private pool: ThreadPool | undefined;
   private disposed = false;
+  /** The F16 kernel ran once at load (warmUpF16). */
+  private f16WarmedUp = false;
   /** Next free heap byte. */
   private top: number = MEMORY_MAP.heapByteOffset;
   private u8: Uint8Array;
@@ -732,6 +740,7 @@ class WasmBackend implements KernelBackend {
           w.subValues = this.allocBytes(nSub * 4, `tensor '${name}' subnormal lists`);
           this.exports.f16ExtractSubnormals(base, w.rows, w.cols, w.subRows, w.subCols, w.subValues);
         }
+        this.warmUpF16(w);
         break;
       }
       default:
@@ -991,7 +1000,7 @@ class WasmBackend implements KernelBackend {
    * Float / quantized weights: x converted to the weight type's vec_dot_type first (kernels/reference/matmul.ts):
    * F16 / BF16 rounded, Q8_0 / Q4_0 to Q8_0 blocks, Q6_K to Q8_K blocks, into the 'xconv' scratch.
    */
-  private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number): void {
+  private matmulFloat(outPtr: number, w: WasmWeight, xPtr: number, nTokens: number, scale: number, rows = w.rows, counted = true): void {
     const kind = w.kind as keyof typeof FLOAT_OPS;
     const cols = w.cols;
     let x = xPtr;
@@ -1008,19 +1017,20 @@ class WasmBackend implements KernelBackend {
       else this.exports.quantizeQ8_0Act(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
     } else if (kind === 'f16' || kind === 'bf16') {
       x = this.scratchAt('xconv', nTokens * xStride);
-      if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
+      // F16: even columns first in each group of 8 of the whole 64-column chunks (the kernel's layout, assembly/matmul-f16.ts)
+      if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens, cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
     const [scratch, scratchStride] = this.threadScratch(64);
-    this.setJob(FLOAT_OPS[kind], w.rows, 16);
+    this.setJob(FLOAT_OPS[kind], rows, 16);
     this.setArg(ARG.scratch, scratch);
     this.setArg(ARG.scratchStride, scratchStride);
     this.setArg(ARG.aux, scales);
     this.setArg(ARG.auxStride, scalesStride);
     this.setArg(ARG.out, outPtr);
-    this.setArg(ARG.outStride, w.rows);
+    this.setArg(ARG.outStride, rows);
     this.setArg(ARG.w, w.byteOffset);
-    this.setArg(ARG.rows, w.rows);
+    this.setArg(ARG.rows, rows);
     this.setArg(ARG.cols, cols);
     this.setArg(ARG.x, x);
     this.setArg(ARG.xStride, xStride);
@@ -1031,7 +1041,23 @@ class WasmBackend implements KernelBackend {
     this.setArg(ARG.subValues, w.subValues);
     this.setArgF64(ARG.scaleF64, Math.fround(scale));
     this.runJob();
-    this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+    if (counted) this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+  }
+
+  /**
+   * Why: V8 runs a wasm function first as Liftoff code and compiles it with TurboFan once it has used its tiering
+   * budget, in the background; a call keeps the code it started with. The 128256 x 2560 output matrix is one GEMV
+   * per token in 16 chunks, so without this the first token's chunks run at ~1/3 of the speed (Liftoff) while the
+   * compile competes with the spinning workers. One product of zeros with the first rows at load (results unused,
+   * not counted in kernelCalls) spends the budget; the compile is done long before the first token.
+   */
+  private warmUpF16(w: WasmWeight): void {
+    if (this.f16WarmedUp) return;
+    this.f16WarmedUp = true;
+    const rows = Math.min(w.rows, Math.ceil(F16_WARM_UP_WEIGHTS / w.cols / 16) * 16);
+    const x = this.scratchAt('f16 warm-up', (w.cols + rows) * 4);
+    new Float32Array(this.memory.buffer, x, w.cols).fill(0);
+    this.matmulFloat(x + w.cols * 4, w, x, 1, 1, rows, false);
   }
 
   /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */

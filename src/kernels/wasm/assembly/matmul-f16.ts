@@ -1,10 +1,16 @@
 // Matmul for F16 weights with F16-rounded activations (F16's vec_dot_type in ggml's CPU matmul, ggml-cpu.c
 // type_traits_cpu): out[t, r] = scale * sum_c W[r, c] * f16(x[t, c]).
-// Fast path (weights all finite): four weights per v128.load16x4_s become f32 bits worth w * 2^-112 with a shift
-// and a mask (common.ts f16x4ScaledDown), the activations come rounded and pre-scaled by 2^112
-// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits); sums of 16
-// products per lane in f32, then f64. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion, unscaled x.
-// Subnormal weights were moved to per-row lists at load (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
+// Fast path (weights all finite): eight weights per 16-byte load, split into the even columns (shift left 16, then
+// arithmetic shift right 3) and the odd ones (arithmetic shift right 3 alone), each masked into f32 bits worth
+// w * 2^-112; the activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
+// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits). The split costs
+// no shuffle per weight (the previous v128.load16x4_s per four weights is a load plus a pmovsxwd shuffle): 6-16% more
+// weights per CPU-second (bench/README.md). Sums of 16 products per lane in f32 (four accumulators: eight spilled
+// registers in a probe and ran slower), put back into the lanes of the natural column order at the end of
+// each 64-column chunk (four shuffles per 64 weights) and added to f64: the same additions in the same order as
+// before the split, so results are bit-identical to it. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion
+// of the same split halves, unscaled x in the same layout. Subnormal weights were moved to per-row lists at load
+// (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
 
 import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
@@ -28,34 +34,56 @@ type Scaled = f32;
   return f32x4.mul(w4, v128.load(xp));
 }
 
-/**
- * acc + w * x for four weights at wp and four activations at xp. Every product is exact (11 x 11 significant bits),
- * so a fused multiply-add rounds once, as mul-then-add does: relaxed SIMD's madd (FMA where the CPU has it, else
- * mul + add) gives the same bits with one instruction fewer.
- */
+/** The even-column weights (low halves of the i32 lanes) of eight F16 values `h`, as f32 (see the file header). */
 // @ts-ignore: decorator
-@inline function madd4<M>(acc: v128, wp: usize, xp: usize, bits: v128): v128 {
-  const exact = sizeof<M>() == 8;
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const w4 = exact ? f16x4ToF32x4(v128.load16x4_u(wp)) : v128.and(i32x4.shl(v128.load16x4_s(wp), 13), bits);
-    return f32x4.relaxed_madd(w4, v128.load(xp), acc);
-  }
-  return f32x4.add(acc, prod4<M>(wp, xp, bits));
+@inline function evenW<M>(h: v128, bits: v128): v128 {
+  // Exact: f16x4ToF32x4 masks each lane to its low 16 bits itself
+  return sizeof<M>() == 8 ? f16x4ToF32x4(h) : v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), bits);
 }
 
-/** acc (f64x2) + the 64 products of one chunk (weights at wp, activations at xp), summed as rowDot does. */
+/** The odd-column weights (high halves) of eight F16 values `h`, as f32; the mask clears the even half's bits. */
+// @ts-ignore: decorator
+@inline function oddW<M>(h: v128, bits: v128): v128 {
+  return sizeof<M>() == 8 ? f16x4ToF32x4(i32x4.shr_u(h, 16)) : v128.and(i32x4.shr_s(h, 3), bits);
+}
+
+/**
+ * acc + w * x on four lanes. Every product is exact (11 x 11 significant bits), so a fused multiply-add rounds once,
+ * as mul-then-add does: relaxed SIMD's madd (FMA where the CPU has it, else mul + add) gives the same bits with one
+ * instruction fewer.
+ */
+// @ts-ignore: decorator
+@inline function madd(acc: v128, w: v128, x: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(w, x, acc);
+  return f32x4.add(acc, f32x4.mul(w, x));
+}
+
+/**
+ * acc (f64x2) + the 64 products of one chunk (weights at wp in column order, activations at xp even-first per 8).
+ * Lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l of each 16, the 16-column groups in turn:
+ * exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit kernel kept in lane m % 4 of accumulator m / 4.
+ * The shuffles rebuild those four accumulators, [S0..S3], [S4..S7], [S8..S11], [S12..S15], and they are added
+ * as before: (a0 + a1) + (a2 + a3), then lanes 0 + 2 and 1 + 3 into the two f64 lanes.
+ */
 // @ts-ignore: decorator
 @inline function chunk64<M>(wp: usize, xp: usize, acc: v128, bits: v128): v128 {
-  let a0 = f32x4.splat(0);
-  let a1 = f32x4.splat(0);
-  let a2 = f32x4.splat(0);
-  let a3 = f32x4.splat(0);
+  let e0 = f32x4.splat(0);
+  let o0 = f32x4.splat(0);
+  let e1 = f32x4.splat(0);
+  let o1 = f32x4.splat(0);
   for (let k: usize = 0; k < 64; k += 16) {
-    a0 = madd4<M>(a0, wp + (k << 1), xp + (k << 2), bits);
-    a1 = madd4<M>(a1, wp + (k << 1) + 8, xp + (k << 2) + 16, bits);
-    a2 = madd4<M>(a2, wp + (k << 1) + 16, xp + (k << 2) + 32, bits);
-    a3 = madd4<M>(a3, wp + (k << 1) + 24, xp + (k << 2) + 48, bits);
+    const h0 = v128.load(wp + (k << 1));
+    const h1 = v128.load(wp + (k << 1) + 16);
+    const xk = xp + (k << 2);
+    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xk));
+    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xk + 16));
+    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xk + 32));
+    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xk + 48));
   }
+  const a0 = i8x16.shuffle(e0, o0, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const a1 = i8x16.shuffle(e0, o0, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  const a2 = i8x16.shuffle(e1, o1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const a3 = i8x16.shuffle(e1, o1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
   return addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
 }
 
@@ -73,15 +101,20 @@ type Scaled = f32;
   return sum;
 }
 
-/** The products of the listed (subnormal) weights of row r with x, scaled back (see matmulF16Rows). */
-function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, subScale: f64): f64 {
+/**
+ * The products of the listed (subnormal) weights of row r with x, scaled back (see matmulF16Rows). Column c sits at
+ * position c of x past the whole chunks (`whole` columns), else at its place in its group of 8, even columns first.
+ */
+function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, subScale: f64, whole: u32): f64 {
   if (subRows == 0) return 0;
   const k0 = load<u32>(subRows + (<usize>r << 2));
   const k1 = load<u32>(subRows + (<usize>r << 2), 4);
   if (k1 <= k0) return 0;
   let extra: f64 = 0;
   for (let k = k0; k < k1; k++) {
-    extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>load<u32>(subCols + (<usize>k << 2)) << 2));
+    const c = load<u32>(subCols + (<usize>k << 2));
+    const at = c < whole ? (c & ~7) | ((c & 1) << 2) | ((c & 7) >> 1) : c;
+    extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>at << 2));
   }
   return extra * subScale;
 }
@@ -115,10 +148,10 @@ function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: 
       a2 = chunk64<M>(wp + 2 * stride, xp, a2, bits);
       a3 = chunk64<M>(wp + 3 * stride, xp, a3, bits);
     }
-    const s0 = rowTail<M>(w0, xt, whole, cols, a0, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale);
-    const s1 = rowTail<M>(w0 + stride, xt, whole, cols, a1, bits) + subExtra(subRows, subCols, subValues, r + quarter, xt, subScale);
-    const s2 = rowTail<M>(w0 + 2 * stride, xt, whole, cols, a2, bits) + subExtra(subRows, subCols, subValues, r + 2 * quarter, xt, subScale);
-    const s3 = rowTail<M>(w0 + 3 * stride, xt, whole, cols, a3, bits) + subExtra(subRows, subCols, subValues, r + 3 * quarter, xt, subScale);
+    const s0 = rowTail<M>(w0, xt, whole, cols, a0, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
+    const s1 = rowTail<M>(w0 + stride, xt, whole, cols, a1, bits) + subExtra(subRows, subCols, subValues, r + quarter, xt, subScale, whole);
+    const s2 = rowTail<M>(w0 + 2 * stride, xt, whole, cols, a2, bits) + subExtra(subRows, subCols, subValues, r + 2 * quarter, xt, subScale, whole);
+    const s3 = rowTail<M>(w0 + 3 * stride, xt, whole, cols, a3, bits) + subExtra(subRows, subCols, subValues, r + 3 * quarter, xt, subScale, whole);
     store<f32>(o + (<usize>r << 2), <f32>(s0 * scale));
     store<f32>(o + (<usize>(r + quarter) << 2), <f32>(s1 * scale));
     store<f32>(o + (<usize>(r + 2 * quarter) << 2), <f32>(s2 * scale));
@@ -130,7 +163,7 @@ function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: 
     const wr = w + <usize>r * rowBytes;
     let acc = f64x2.splat(0);
     for (let c: u32 = 0; c < whole; c += 64) acc = chunk64<M>(wr + (<usize>c << 1), xt + (<usize>c << 2), acc, bits);
-    const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale);
+    const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
     store<f32>(o + (<usize>r << 2), <f32>(sum * scale));
   }
 }

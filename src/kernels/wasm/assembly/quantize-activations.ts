@@ -6,7 +6,7 @@
 //   magnitude (signed), iscale = f32(-127 / max), q = min(127, round-half-even(f32(iscale * x))),
 //   d = f32(1 / iscale); an all-zero block has d = 0.
 
-import { f16ToF32, f32ToF16 } from './common';
+import { f16RoundF32x4, f16ToF32, f32ToF16 } from './common';
 
 /**
  * Quantize `nTokens` tokens of `cols` floats (x[t*cols + c]). Writes xq (int8, xqStride bytes per token,
@@ -292,12 +292,28 @@ export function quantizeQ8KAct(x: usize, nTokens: u32, cols: u32, out: usize, ou
 }
 
 /**
- * x rounded to F16 (ties to even; F16's vec_dot_type is F16) as f32, for n values: times 2^112 when `scaled`
- * (the fast F16 kernel reads weights as f32 bits worth w * 2^-112), else as is.
+ * x rounded to F16 (ties to even; F16's vec_dot_type is F16) as f32, `nTokens` tokens of `cols` values, token t at
+ * out + t * cols * 4: times 2^112 when `scaled` (the fast F16 kernel reads weights as f32 bits worth w * 2^-112),
+ * else as is. The layout is the F16 kernel's (matmul-f16.ts): in each token's whole 64-column chunks every group
+ * of 8 columns is stored even columns first, [x0, x2, x4, x6, x1, x3, x5, x7], matching the even and odd weights
+ * the kernel splits one 16-byte load into; the columns past the last whole chunk stay in order.
  */
-export function roundActivationsF16(x: usize, n: u32, out: usize, scaled: u32): void {
+export function roundActivationsF16(x: usize, nTokens: u32, cols: u32, out: usize, scaled: u32): void {
   const k: f32 = scaled != 0 ? F32_2_POW_112 : 1;
-  for (let i: usize = 0; i < <usize>n; i++) store<f32>(out + (i << 2), f16ToF32(f32ToF16(load<f32>(x + (i << 2)))) * k);
+  const kv = f32x4.splat(k);
+  const whole = <usize>(cols & ~63);
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + ((<usize>t * cols) << 2);
+    const ot = out + ((<usize>t * cols) << 2);
+    for (let c: usize = 0; c < whole; c += 8) {
+      // f16RoundF32x4 is f16ToF32(f32ToF16(.)) bit for bit, so these values equal the scalar loop's below
+      const a = f32x4.mul(f16RoundF32x4(v128.load(xt + (c << 2))), kv);
+      const b = f32x4.mul(f16RoundF32x4(v128.load(xt + (c << 2) + 16)), kv);
+      v128.store(ot + (c << 2), i8x16.shuffle(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27));
+      v128.store(ot + (c << 2) + 16, i8x16.shuffle(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+    }
+    for (let c = whole; c < <usize>cols; c++) store<f32>(ot + (c << 2), f16ToF32(f32ToF16(load<f32>(xt + (c << 2)))) * k);
+  }
 }
 
 /** x rounded to BF16 (ties to even, NaN kept; BF16's vec_dot_type is BF16) as f32, for n values (formats/bf16.ts). */

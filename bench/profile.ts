@@ -1,0 +1,215 @@
+// `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]`:
+// where one decode token's wall time goes, per backend op, on a loaded model.
+//
+// Every KernelBackend method of the loaded model's backend is wrapped with a timer (self time: a wrapped call inside
+// another, e.g. the wasm backend's activation quantization inside matmul, counts for the inner one only); for the
+// wasm backend also its activation quantization and lookup tables, and the thread pool's waits (the main thread
+// waiting for workers at the end of a job, or for a late worker to leave before the next: the hand-off cost).
+// "outside the backend" is the rest of the token: sampling, the scheduler, detokenizing, the generator's awaits.
+// Sampling alone is timed apart too, on a row of the model's vocabulary size. Tokens are timed from the first
+// generated piece to the last (the prefill is left out). The ops are synchronous on CPU backends, so wall time per
+// call is the op's cost; on a loaded machine the numbers include time the threads were descheduled.
+
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { BitNet } from '../src/engine/bitnet.js';
+import { TYPE_TRAITS } from '../src/formats/ggml-type.js';
+import type { Weight } from '../src/kernels/backend.js';
+import { createSampler } from '../src/sampling/sampler.js';
+import type { SamplingConfig } from '../src/sampling/types.js';
+
+const HELP = `usage: npm run bench:profile -- --model FILE [options]
+
+  --model FILE      the GGUF file to profile
+  --threads N       wasm threads (default 2)
+  --pp N            prompt tokens (default 16)
+  --tg N            generated tokens per run (default 32)
+  --runs N          runs per sampling mode; the report sums them (default 2)
+  --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
+  -h, --help`;
+
+const SAMPLING: Record<string, SamplingConfig> = {
+  greedy: { kind: 'greedy' },
+  'top-k': { kind: 'sample', temperature: 0.8, topK: 40 },
+  'top-p': { kind: 'sample', temperature: 0.8, topP: 0.95 },
+};
+
+/** Backend methods timed (KernelBackend's per-step ops). */
+const BACKEND_OPS = [
+  'embed', 'rmsnorm', 'matmul', 'matmulMany', 'rope', 'kvWrite', 'attention', 'addInPlace', 'reluSqrMul', 'siluMul',
+  'gatherRows', 'argmax', 'topK', 'beginStep', 'endStep', 'read', 'setBlockTables', 'copyBlocks', 'shiftKeys',
+] as const;
+
+interface Slot {
+  ms: number;
+  calls: number;
+}
+
+/** Self-time accounting over nested wrapped calls. */
+class Profile {
+  readonly slots = new Map<string, Slot>();
+  private readonly childMs: number[] = [];
+
+  reset(): void {
+    this.slots.clear();
+  }
+
+  time<T>(label: string, f: () => T): T {
+    this.childMs.push(0);
+    const t0 = performance.now();
+    try {
+      return f();
+    } finally {
+      const ms = performance.now() - t0;
+      const children = this.childMs.pop() ?? 0;
+      if (this.childMs.length > 0) this.childMs[this.childMs.length - 1] += ms;
+      const s = this.slots.get(label) ?? { ms: 0, calls: 0 };
+      s.ms += ms - children;
+      s.calls++;
+      this.slots.set(label, s);
+    }
+  }
+}
+
+type Method = (...args: unknown[]) => unknown;
+
+/** Replace obj[name] (own or inherited function) with a timed call; `label` names the slot from the arguments. */
+function wrap(p: Profile, obj: object, name: string, label: (args: unknown[]) => string): void {
+  const target = obj as Record<string, unknown>;
+  const f = target[name];
+  if (typeof f !== 'function') return;
+  const method = f as Method;
+  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args));
+}
+
+function weightLabel(w: unknown): string {
+  const info = (w as Partial<Weight> | undefined)?.info;
+  return info === undefined ? '?' : TYPE_TRAITS[info.type].name;
+}
+
+function instrument(p: Profile, backend: object): void {
+  for (const op of BACKEND_OPS) {
+    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1])}`);
+    else if (op === 'matmulMany') wrap(p, backend, op, (a) => `matmulMany ${weightLabel((a[2] as { w: unknown }[] | undefined)?.[0]?.w)}`);
+    else wrap(p, backend, op, () => op);
+  }
+  // wasm backend internals (absent elsewhere: wrap skips them)
+  wrap(p, backend, 'quantize', () => '  activation quantization (ternary)');
+  wrap(p, backend, 'lutTables', () => '  lookup tables');
+  const pool = (backend as Record<string, unknown>).pool;
+  if (typeof pool === 'object' && pool !== null) {
+    wrap(p, pool, 'begin', () => '  pool: wait for a late worker (begin)');
+    wrap(p, pool, 'waitIdle', () => '  pool: wait for workers (end of job)');
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      threads: { type: 'string', default: '2' },
+      pp: { type: 'string', default: '16' },
+      tg: { type: 'string', default: '32' },
+      runs: { type: 'string', default: '2' },
+      sampling: { type: 'string', default: 'greedy,top-p' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help || values.model === undefined) {
+    console.log(HELP);
+    return;
+  }
+  const threads = Number(values.threads);
+  const pp = Number(values.pp);
+  const tg = Number(values.tg);
+  const runs = Number(values.runs);
+  const modes = String(values.sampling).split(',');
+  for (const m of modes) if (SAMPLING[m] === undefined) throw new Error(`unknown sampling mode ${m}; one of ${Object.keys(SAMPLING).join(', ')}`);
+
+  console.log(`node ${process.versions.node}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const model = await BitNet.load(values.model, { backend: 'wasm', threads });
+  try {
+    const vocab = model.config.vocabSize;
+    const p = new Profile();
+    instrument(p, model.backend);
+    // warm-up: every kernel runs (and tiers up) before the timed runs
+    for await (const piece of model.generate(Array.from({ length: pp }, (_, i) => 1000 + i), { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true, seed: 1 })) void piece;
+    const kernelSet = [...model.backend.kernelCalls().keys()].find((k) => k.startsWith('wasm.'))?.split('.')[1] ?? model.backend.name;
+    console.log(`${values.model}: ${model.backend.name} backend, ${threads} threads, kernel set ${kernelSet}; pp ${pp}, tg ${tg}, ${runs} runs per mode`);
+    for (const mode of modes) {
+      // per op: the decode part of every run (slots at the last piece minus slots at the first)
+      const decode = new Map<string, Slot>();
+      let decodeMs = 0;
+      let tokens = 0;
+      const perToken: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const prompt = Array.from({ length: pp }, (_, i) => 2000 + 97 * r + 31 * i);
+        let last = -1;
+        p.reset();
+        const snapshot = (): Map<string, Slot> => new Map([...p.slots].map(([k, v]) => [k, { ...v }]));
+        let first = new Map<string, Slot>();
+        let end = first;
+        for await (const piece of model.generate(prompt, { maxTokens: tg, sampling: SAMPLING[mode], ignoreEos: true, seed: 7 + r })) {
+          // a piece holds the tokens decoded since the previous one (none: the closing piece)
+          if (piece.tokenIds.length === 0) continue;
+          const t = performance.now();
+          if (last < 0) first = snapshot();
+          else {
+            perToken.push((t - last) / piece.tokenIds.length);
+            decodeMs += t - last;
+            tokens += piece.tokenIds.length;
+          }
+          end = snapshot();
+          last = t;
+        }
+        for (const [k, v] of end) {
+          const f = first.get(k) ?? { ms: 0, calls: 0 };
+          const d = decode.get(k) ?? { ms: 0, calls: 0 };
+          d.ms += v.ms - f.ms;
+          d.calls += v.calls - f.calls;
+          decode.set(k, d);
+        }
+      }
+      const rows = [...decode].filter(([, s]) => s.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
+      const inBackend = rows.reduce((sum, [, s]) => sum + s.ms, 0);
+      const msTok = decodeMs / tokens;
+      console.log(`\n${mode}: ${tokens} decode tokens, ${msTok.toFixed(2)} ms/token mean (${(1000 / msTok).toFixed(2)} tok/s), median ${median(perToken).toFixed(2)} ms`);
+      for (const [label, s] of rows) {
+        console.log(`  ${label.padEnd(44)} ${(s.ms / tokens).toFixed(3).padStart(8)} ms/token ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / tokens).toFixed(1).padStart(6)} calls/token`);
+      }
+      const outside = decodeMs - inBackend;
+      console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / tokens).toFixed(3).padStart(8)} ms/token ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
+    }
+    // sampling alone over one row of the vocabulary (random logits, the engine's sampler)
+    const logits = new Float32Array(vocab);
+    let s = 12345;
+    for (let i = 0; i < vocab; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      logits[i] = (s / 4294967296) * 8 - 4;
+    }
+    console.log(`\nsampling alone, ${vocab} logits (median of 50 calls after 10):`);
+    for (const mode of Object.keys(SAMPLING)) {
+      const sampler = createSampler(SAMPLING[mode], 3, vocab);
+      const times: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const t0 = performance.now();
+        sampler.sample(logits, []);
+        if (i >= 10) times.push(performance.now() - t0);
+      }
+      console.log(`  ${mode.padEnd(8)} ${median(times).toFixed(3)} ms`);
+    }
+  } finally {
+    await model.dispose();
+  }
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(2);
+});
