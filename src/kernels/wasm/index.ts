@@ -72,6 +72,10 @@ const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRow
  * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
  */
 const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
+/** Tokens per pass of the multi-token Q8_0 kernel (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; its scratch is 80 B per token). */
+const GEMM_Q8_0_TOKENS = 16;
+/** From this many tokens on, Q8_0 takes the multi-token kernel (one token stays on the four-stream GEMV, memory bound). */
+const GEMM_Q8_0_MIN_TOKENS = 2;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -251,9 +255,10 @@ class WasmWeight implements Weight {
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
- * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact'.
+ * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
+ * Q8_0 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
+type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact' | 'gemm-rows';
 
 /** An activation tensor: a range of the backend's memory and the Float32Array view over it (made once, at alloc). */
 class WasmTensor implements Tensor {
@@ -929,27 +934,34 @@ class WasmBackend implements KernelBackend {
       if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
-    const [scratch, scratchStride] = this.threadScratch(64);
-    this.setJob(FLOAT_OPS[kind], w.rows, 16);
-    this.setArg(ARG.scratch, scratch);
-    this.setArg(ARG.scratchStride, scratchStride);
-    this.setArg(ARG.aux, scales);
-    this.setArg(ARG.auxStride, scalesStride);
-    this.setArg(ARG.out, outPtr);
-    this.setArg(ARG.outStride, w.rows);
-    this.setArg(ARG.w, w.byteOffset);
-    this.setArg(ARG.rows, w.rows);
-    this.setArg(ARG.cols, cols);
-    this.setArg(ARG.x, x);
-    this.setArg(ARG.xStride, xStride);
-    this.setArg(ARG.nTokens, nTokens);
-    this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
-    this.setArg(ARG.subRows, w.subRows);
-    this.setArg(ARG.subCols, w.subCols);
-    this.setArg(ARG.subValues, w.subValues);
-    this.setArgF64(ARG.scaleF64, Math.fround(scale));
-    this.runJob();
-    this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+    // Q8_0 with several tokens: the multi-token kernel (assembly/gemm-q8_0.ts) in passes of up to GEMM_Q8_0_TOKENS,
+    // each weight block widened once for the pass's tokens; same bits as the per-row kernel
+    const gemm = kind === 'q8_0' && nTokens >= GEMM_Q8_0_MIN_TOKENS;
+    const tokensPerPass = gemm ? GEMM_Q8_0_TOKENS : Math.max(1, nTokens);
+    const [scratch, scratchStride] = this.threadScratch(gemm ? GEMM_Q8_0_TOKENS * (64 + 16) : 64);
+    for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
+      const nt = Math.min(tokensPerPass, nTokens - t0);
+      this.setJob(gemm ? OP.gemmQ8_0 : FLOAT_OPS[kind], w.rows, 16);
+      this.setArg(ARG.scratch, scratch);
+      this.setArg(ARG.scratchStride, scratchStride);
+      this.setArg(ARG.aux, scales + t0 * scalesStride);
+      this.setArg(ARG.auxStride, scalesStride);
+      this.setArg(ARG.out, outPtr + t0 * w.rows * 4);
+      this.setArg(ARG.outStride, w.rows);
+      this.setArg(ARG.w, w.byteOffset);
+      this.setArg(ARG.rows, w.rows);
+      this.setArg(ARG.cols, cols);
+      this.setArg(ARG.x, x + t0 * xStride);
+      this.setArg(ARG.xStride, xStride);
+      this.setArg(ARG.nTokens, nt);
+      this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
+      this.setArg(ARG.subRows, w.subRows);
+      this.setArg(ARG.subCols, w.subCols);
+      this.setArg(ARG.subValues, w.subValues);
+      this.setArgF64(ARG.scaleF64, Math.fround(scale));
+      this.runJob();
+      this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+    }
   }
 
   /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */

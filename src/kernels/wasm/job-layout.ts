@@ -55,6 +55,7 @@ export const OP = {
   gemmTq2: 14,
   tokens: 15,
   i2sDot: 16,
+  gemmQ8_0: 17,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

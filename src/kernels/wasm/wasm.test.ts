@@ -502,8 +502,67 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+/**
+ * Random Q8_0 bytes: F16 scales of varied magnitude and sign (some subnormal, some zero), int8 weights over the whole
+ * byte range (-128 included, which ggml's quantizer never writes but a file may hold).
+ */
+function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+  const bytes = new Uint8Array((rows * cols / 32) * 34);
+  for (let o = 0; o < bytes.length; o += 34) {
+    const kind = rng.int(0, 9);
+    const d = kind === 0 ? 0 : kind === 1 ? rng.uniform(-1, 1) * 2 ** -20 : rng.uniform(-1, 1) * 2 ** rng.int(-12, 2);
+    const bits = f32ToF16Bits(d);
+    bytes[o] = bits & 0xff;
+    bytes[o + 1] = bits >>> 8;
+    for (let i = 2; i < 34; i++) bytes[o + i] = rng.int(0, 255);
+  }
+  return bytes;
+}
+
+describe('multi-token Q8_0 matmul (assembly/gemm-q8_0.ts) equals one matmul per token, bit for bit', () => {
+  // rows: not a multiple of the 16-row job quantum; cols: 3 blocks (no whole 4-block step), 81 blocks (a tail block)
+  const cases: [number, number][] = [[37, 96], [21, 2592], [50, 256]];
+  for (const kernelSet of sets) {
+    for (const threads of [1, 2]) {
+      it(`${kernelSet} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
+        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        try {
+          for (const [rows, cols] of cases) {
+            const rng = seededRng(rows * 131 + cols + threads);
+            const w = load(be, GgmlType.Q8_0, rows, cols, randomQ8_0(rng, rows, cols));
+            const maxTokens = 17;
+            const x = be.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);
+            x.fill(0, 2 * cols, 3 * cols); // an all-zero token
+            const one = be.allocF32(rows);
+            const expected = new Float32Array(maxTokens * rows);
+            const xt = be.allocF32(cols);
+            for (let t = 0; t < maxTokens; t++) {
+              xt.set(x.subarray(t * cols, (t + 1) * cols));
+              one.fill(Number.NaN);
+              be.matmul(one, w, xt, 1, 0.75);
+              expected.set(one, t * rows);
+            }
+            const out = be.allocF32(maxTokens * rows + 8);
+            for (const n of [2, 3, 4, 5, 8, 16, 17]) {
+              out.fill(Number.NaN);
+              be.matmul(out, w, x, n, 0.75);
+              for (let i = 0; i < n * rows; i++) {
+                if (!Object.is(out[i], expected[i])) expect.fail(`${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: one token ${expected[i]}, ${n} tokens ${out[i]}`);
+              }
+              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`nTokens=${n}: wrote past its output at ${i}`);
+            }
+          }
+        } finally {
+          await be.dispose();
+        }
+      });
+    }
+  }
+});
+
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -524,6 +583,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       const wQ = load(be, GgmlType.I2_S, rows, cols, i2s, 'q8k-block');
       const wF = load(be, GgmlType.F16, rows, cols, f16);
       const wInf = load(be, GgmlType.F16, rows, cols, f16Inf);
+      const wQ8 = load(be, GgmlType.Q8_0, rows, cols, randomQ8_0(rng, rows, cols));
       const x = be.allocF32(16 * cols);
       for (let i = 0; i < x.length; i++) x[i] = rng.normal();
       const out = be.allocF32(16 * rows);
@@ -540,6 +600,9 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
       expect(delta(() => be.matmul(out, wF, x, 2))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
       expect(delta(() => be.matmul(out, wInf, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
+      // Q8_0: one token on the per-row kernel, several on the multi-token one (one job per pass of up to 16)
+      expect(delta(() => be.matmul(out, wQ8, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q8_0`]);
+      expect(delta(() => be.matmul(out, wQ8, x, 3))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q8_0`]);
     } finally {
       await be.dispose();
     }

@@ -6,6 +6,7 @@ import { matmulI2SRows } from './matmul-i2s';
 import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
 import { matmulQ8_0Rows } from './matmul-q8_0';
+import { gemmQ8_0Rows } from './gemm-q8_0';
 import { matmulQ6KRows } from './matmul-q6_k';
 import { matmulQ4_0Rows } from './matmul-q4_0';
 import { matmulF16Rows } from './matmul-f16';
@@ -48,6 +49,7 @@ const OP_GEMM_I2_S: u32 = 13;
 const OP_GEMM_TQ2_0: u32 = 14;
 const OP_TOKENS: u32 = 15;
 const OP_I2_S_DOT: u32 = 16;
+const OP_GEMM_Q8_0: u32 = 17;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -79,6 +81,7 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_TQ2_0) gemmTQ2Rows(job, start, end, thread);
     else if (op == OP_TOKENS) tokenJobRows(job, start, end, thread);
     else if (op == OP_I2_S_DOT) matmulI2SDotRows(job, start, end, thread);
+    else if (op == OP_GEMM_Q8_0) gemmQ8_0Rows(job, start, end, thread);
     else unreachable();
   }
 }
