@@ -71,7 +71,9 @@ const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRow
  * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
  */
-const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
+const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 6 };
+/** Passes of at most this many tokens take the Narrow GEMM (assembly/ternary-gemm.ts GEMM_NARROW_TOKENS). */
+const GEMM_NARROW_TOKENS = 8;
 /** Tokens per pass of the multi-token Q8_0 kernel (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; its scratch is 80 B per token). */
 const GEMM_Q8_0_TOKENS = 16;
 /** From this many tokens on, Q8_0 takes the multi-token kernel (one token stays on the four-stream GEMV, memory bound). */
@@ -983,7 +985,10 @@ class WasmBackend implements KernelBackend {
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
       const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
-      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups)
+      const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
+      const gemmOp = w.kind === 'i2s' ? (narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
+      this.setJob(gemm ? gemmOp : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);

@@ -56,6 +56,8 @@ export const OP = {
   tokens: 15,
   i2sDot: 16,
   gemmQ8_0: 17,
+  gemmNarrowI2s: 18,
+  gemmNarrowTq2: 19,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -234,7 +234,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   });
 
   it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
-    // 70 rows = 2 tiles of 32 through the GEMM tables + 6 rows through the per-token kernels
+    // 70 rows = 2 tiles of 32 through the GEMM tables (Narrow for passes of up to 8 tokens, Wide above) + 6 rows
+    // through the per-token kernels
     const rows = 70;
     // extreme: every code the largest (+1, or 3 = +2) and every activation the same, so the i16 partial sums reach
     // their bound (64 x 508 = 32512; with code 3 only 32 groups fit before widening)

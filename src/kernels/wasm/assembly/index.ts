@@ -15,7 +15,7 @@ import { matmulF32Rows } from './matmul-f32';
 import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
-import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
+import { gemmI2SRows, gemmNarrowI2SRows, gemmNarrowTQ2Rows, gemmTQ2Rows } from './ternary-gemm';
 import { tokenJobRows } from './token-jobs';
 
 export { buildLutTables, quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
@@ -50,6 +50,8 @@ const OP_GEMM_TQ2_0: u32 = 14;
 const OP_TOKENS: u32 = 15;
 const OP_I2_S_DOT: u32 = 16;
 const OP_GEMM_Q8_0: u32 = 17;
+const OP_GEMM_NARROW_I2_S: u32 = 18;
+const OP_GEMM_NARROW_TQ2_0: u32 = 19;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -82,6 +84,8 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_TOKENS) tokenJobRows(job, start, end, thread);
     else if (op == OP_I2_S_DOT) matmulI2SDotRows(job, start, end, thread);
     else if (op == OP_GEMM_Q8_0) gemmQ8_0Rows(job, start, end, thread);
+    else if (op == OP_GEMM_NARROW_I2_S) gemmNarrowI2SRows(job, start, end, thread);
+    else if (op == OP_GEMM_NARROW_TQ2_0) gemmNarrowTQ2Rows(job, start, end, thread);
     else unreachable();
   }
 }
