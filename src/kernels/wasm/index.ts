@@ -74,10 +74,17 @@ const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRow
 const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 6 };
 /** Passes of at most this many tokens take the Narrow GEMM (assembly/ternary-gemm.ts GEMM_NARROW_TOKENS). */
 const GEMM_NARROW_TOKENS = 8;
-/** Tokens per pass of the multi-token Q8_0 kernel (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; its scratch is 80 B per token). */
-const GEMM_Q8_0_TOKENS = 16;
-/** From this many tokens on, Q8_0 takes the multi-token kernel (one token stays on the four-stream GEMV, memory bound). */
-const GEMM_Q8_0_MIN_TOKENS = 2;
+/**
+ * Tokens per pass of the multi-token Q8_0 / F16 kernels (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; scratch: Q8_0 80 B
+ * per token, F16 a 256 B chunk and 16 B per token).
+ */
+const GEMM_TOKENS_PER_PASS = 16;
+/**
+ * From this many tokens on, Q8_0 / F16 take the multi-token kernels; one token stays on the four-stream GEMV (memory
+ * bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
+ * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between.
+ */
+const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 6 };
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -258,7 +265,7 @@ class WasmWeight implements Weight {
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
  * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
- * Q8_0 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts).
+ * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
  */
 type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact' | 'gemm-rows';
 
@@ -936,14 +943,15 @@ class WasmBackend implements KernelBackend {
       if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens * cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
-    // Q8_0 with several tokens: the multi-token kernel (assembly/gemm-q8_0.ts) in passes of up to GEMM_Q8_0_TOKENS,
-    // each weight block widened once for the pass's tokens; same bits as the per-row kernel
-    const gemm = kind === 'q8_0' && nTokens >= GEMM_Q8_0_MIN_TOKENS;
-    const tokensPerPass = gemm ? GEMM_Q8_0_TOKENS : Math.max(1, nTokens);
-    const [scratch, scratchStride] = this.threadScratch(gemm ? GEMM_Q8_0_TOKENS * (64 + 16) : 64);
+    // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
+    // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
+    const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
+    const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
+    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : 256 + GEMM_TOKENS_PER_PASS * 16;
+    const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : 64);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      this.setJob(gemm ? OP.gemmQ8_0 : FLOAT_OPS[kind], w.rows, 16);
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], w.rows, 16);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.aux, scales + t0 * scalesStride);

@@ -58,6 +58,7 @@ export const OP = {
   gemmQ8_0: 17,
   gemmNarrowI2s: 18,
   gemmNarrowTq2: 19,
+  gemmF16: 20,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -520,17 +520,37 @@ function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: numbe
   return bytes;
 }
 
-describe('multi-token Q8_0 matmul (assembly/gemm-q8_0.ts) equals one matmul per token, bit for bit', () => {
-  // rows: not a multiple of the 16-row job quantum; cols: 3 blocks (no whole 4-block step), 81 blocks (a tail block)
-  const cases: [number, number][] = [[37, 96], [21, 2592], [50, 256]];
+/** Random F16 bytes of varied magnitude and sign, with some subnormals (listed apart at load) and zeros of both signs. */
+function randomF16(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+  const bytes = new Uint8Array(rows * cols * 2);
+  for (let i = 0; i < rows * cols; i++) {
+    const kind = rng.int(0, 49);
+    const bits = kind === 0 ? rng.int(1, 0x3ff) | (rng.int(0, 1) << 15) : kind === 1 ? rng.int(0, 1) << 15 : f32ToF16Bits(rng.normal() * 2 ** rng.int(-8, 3));
+    bytes[2 * i] = bits & 0xff;
+    bytes[2 * i + 1] = bits >>> 8;
+  }
+  return bytes;
+}
+
+describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) equal one matmul per token, bit for bit', () => {
+  // rows: not a multiple of the 16-row job quantum. Q8_0 cols: 3 blocks (no whole 4-block step), 81 blocks (a tail
+  // block); F16 cols: 97 (one 64-column chunk, 8 columns four at a time, one alone), 2600 (40 chunks and a tail)
+  const cases: [GgmlType, number, number][] = [
+    [GgmlType.Q8_0, 37, 96],
+    [GgmlType.Q8_0, 21, 2592],
+    [GgmlType.Q8_0, 50, 256],
+    [GgmlType.F16, 37, 97],
+    [GgmlType.F16, 21, 2600],
+    [GgmlType.F16, 50, 256],
+  ];
   for (const kernelSet of sets) {
     for (const threads of [1, 2]) {
       it(`${kernelSet} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
         const be = hostViews(await createWasmBackend({ threads, kernelSet }));
         try {
-          for (const [rows, cols] of cases) {
-            const rng = seededRng(rows * 131 + cols + threads);
-            const w = load(be, GgmlType.Q8_0, rows, cols, randomQ8_0(rng, rows, cols));
+          for (const [type, rows, cols] of cases) {
+            const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
+            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols) : randomF16(rng, rows, cols));
             const maxTokens = 17;
             const x = be.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);
@@ -545,13 +565,14 @@ describe('multi-token Q8_0 matmul (assembly/gemm-q8_0.ts) equals one matmul per 
               expected.set(one, t * rows);
             }
             const out = be.allocF32(maxTokens * rows + 8);
+            const name = TYPE_TRAITS[type].name;
             for (const n of [2, 3, 4, 5, 8, 16, 17]) {
               out.fill(Number.NaN);
               be.matmul(out, w, x, n, 0.75);
               for (let i = 0; i < n * rows; i++) {
-                if (!Object.is(out[i], expected[i])) expect.fail(`${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: one token ${expected[i]}, ${n} tokens ${out[i]}`);
+                if (!Object.is(out[i], expected[i])) expect.fail(`${name} ${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: one token ${expected[i]}, ${n} tokens ${out[i]}`);
               }
-              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`nTokens=${n}: wrote past its output at ${i}`);
+              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`${name} nTokens=${n}: wrote past its output at ${i}`);
             }
           }
         } finally {
@@ -563,7 +584,7 @@ describe('multi-token Q8_0 matmul (assembly/gemm-q8_0.ts) equals one matmul per 
 });
 
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf; Q8_0 1 and 3 tokens', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -599,7 +620,10 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wI, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
       expect(delta(() => be.matmul(out, wI, x, 16))).toEqual([`wasm.${kernelSet}.matmul.gemm-lut.i2_s`]);
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
+      expect(delta(() => be.matmul(out, wF, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
       expect(delta(() => be.matmul(out, wF, x, 2))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
+      expect(delta(() => be.matmul(out, wF, x, 8))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.f16`]);
+      expect(delta(() => be.matmul(out, wInf, x, 8))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
       expect(delta(() => be.matmul(out, wInf, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
       // Q8_0: one token on the per-row kernel, several on the multi-token one (one job per pass of up to 16)
       expect(delta(() => be.matmul(out, wQ8, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q8_0`]);
