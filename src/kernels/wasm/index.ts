@@ -75,6 +75,18 @@ const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-si
 /** Passes of at most this many tokens take the Narrow GEMM (assembly/ternary-gemm.ts GEMM_NARROW_TOKENS). */
 const GEMM_NARROW_TOKENS = 8;
 /**
+ * Cost model of a Narrow pass against nt per-token passes, per thread (each thread builds the tables of every column
+ * for its one chunk of rows): tables cost `table` ns per column, the GEMM's lookups `gemm` ns per weight, a per-token
+ * pass `perToken` ns per weight. The GEMM wins when rowsPerThread * (nt * perToken - gemm) > table (columns cancel).
+ * Measured in CPU time, I2_S x 2560 columns, 1 thread, Node 22, load ~8: 32 rows at 8 tokens 0.26 ms (the tables:
+ * ~98 ns per column), 2560 rows 0.98 ms relaxed SIMD / 0.76 ms simd128; per token 1024 rows 0.076 ms relaxed / 0.097
+ * ms simd128. So K and V (640 rows) stay per token at 2 threads and Q, O, gate, up and down take the GEMM at 8 tokens.
+ */
+const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken: number }> = {
+  simd128: { table: 98, gemm: 0.078, perToken: 0.037 },
+  'relaxed-simd': { table: 98, gemm: 0.111, perToken: 0.029 },
+};
+/**
  * Tokens per pass of the multi-token Q8_0 / F16 kernels (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; scratch: Q8_0 80 B
  * per token, F16 a 256 B chunk and 16 B per token).
  */
@@ -986,7 +998,9 @@ class WasmBackend implements KernelBackend {
     const q8k = w.activationQuant === 'q8k-block';
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
+      const cost = NARROW_COST[this.kernelSet];
+      const narrowWins = (gemmRows / this.threads) * (nt * cost.perToken - cost.gemm) > cost.table;
+      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet] && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once

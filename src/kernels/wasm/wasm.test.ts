@@ -234,7 +234,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   });
 
   it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
-    // 70 rows = 2 tiles of 32 through the GEMM tables (Narrow for passes of up to 8 tokens, Wide above) + 6 rows
+    // 70 rows = 2 tiles of 32 through the GEMM tables (passes above 8 tokens: too few rows for the Narrow one) + 6 rows
     // through the per-token kernels
     const rows = 70;
     // extreme: every code the largest (+1, or 3 = +2) and every activation the same, so the i16 partial sums reach
@@ -281,6 +281,62 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
               const scale = nTokens % 3 === 0 ? 0.75 : 1;
               be.matmul(out, wa, x, nTokens, scale);
               ref.matmul(outR, wb, xr, nTokens, scale);
+              for (let i = 0; i < nTokens * rows; i++) {
+                if (!Object.is(out[i], outR[i])) {
+                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+                }
+              }
+              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 120_000);
+
+  it('decode-batch GEMM (Narrow, 8 token lanes): nTokens 5..8 on a weight tall enough to take it, both activation schemes, I2_S / TQ2_0 per-block d, code 3, tail rows: bit-identical', async () => {
+    // the glue takes the Narrow GEMM only where its tables pay off (NARROW_COST in index.ts: rows per thread above
+    // ~1600 at 6 tokens), so the weight is tall: 101 tiles of 32 and 7 rows through the per-token kernels
+    const rows = 3239;
+    const cases: [string, GgmlType, boolean, boolean][] = [
+      ['I2_S', GgmlType.I2_S, false, false],
+      ['I2_S with code 3', GgmlType.I2_S, false, true],
+      ['TQ2_0 per-block d', GgmlType.TQ2_0, true, false],
+      ['TQ2_0 per-block d, code 3', GgmlType.TQ2_0, true, true],
+    ];
+    const cols = 256;
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [label, type, blockScales, code3] of cases) {
+          const rng = seededRng(4242 + type + (code3 ? 1 : 0) + threads);
+          const codes = rng.codes(rows * cols);
+          let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : packTq2_0(codes, 0.0123, cols);
+          if (blockScales) bytes = withBlockScales(bytes, cols);
+          if (code3) {
+            const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
+            for (let i = 0; i < codeBytes; i += 29) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
+          }
+          for (const mode of ['per-token', 'q8k-block'] as const) {
+            const wa = load(be, type, rows, cols, bytes, mode);
+            const wb = load(ref, type, rows, cols, bytes, mode);
+            const x = be.allocF32(8 * cols);
+            const xr = ref.allocF32(8 * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 89 === 0 ? 20 : 1);
+            const out = be.allocF32(8 * rows + 3);
+            const outR = ref.allocF32(8 * rows);
+            for (const nTokens of [5, 6, 7, 8]) {
+              out.fill(NaN);
+              const before = be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0;
+              be.matmul(out, wa, x, nTokens, 0.75);
+              const gemmRan = (be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0) > before;
+              // where the cost model takes it (8 tokens always here), the GEMM ran
+              if (nTokens === 8) expect(gemmRan, `${label} ${mode} threads=${threads}: the Narrow GEMM ran`).toBe(true);
+              ref.matmul(outR, wb, xr, nTokens, 0.75);
               for (let i = 0; i < nTokens * rows; i++) {
                 if (!Object.is(out[i], outR[i])) {
                   expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
