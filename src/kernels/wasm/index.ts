@@ -68,8 +68,10 @@ const GEMM_TABLE_BYTES = 8192 + 192;
 /** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
 const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
 /**
- * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
- * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
+ * From this many tokens in a pass on, a tiled ternary matmul may take the GEMM: the measured crossover against the
+ * per-token kernel (2560x2560 I2_S, 1 thread: a 16-lane GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes;
+ * a Narrow pass 0.76 ms simd128 against 0.20 ms per token, 0.88 ms relaxed SIMD against 0.155). Passes of up to 8
+ * tokens also ask NARROW_COST.
  */
 const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 6 };
 /** Passes of at most this many tokens take the Narrow GEMM (assembly/ternary-gemm.ts GEMM_NARROW_TOKENS). */
