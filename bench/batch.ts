@@ -5,6 +5,7 @@
 // Each run gives every stream its own short prompt (8 tokens, prefilled in the same first steps) and times greedy
 // decoding of --tg tokens per stream from the first generated token of the slowest stream to the last token of all:
 // aggregate tok/s = streams x (tg - 1) / that time. Medians of --runs; the ratio is against 1 stream in the same run.
+// Beside it, tokens per CPU-second of the process over the same interval (a shared machine's load skews it less).
 
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,25 +24,48 @@ function promptIds(stream: number, run: number): number[] {
   return [128000, ...Array.from({ length: 7 }, (_, i) => 1000 + ((i * 7919 + stream * 104729 + run * 15485863) % 100_000))];
 }
 
-async function timeStreams(model: BitNet, n: number, tg: number, run: number): Promise<number> {
+/** Aggregate decode tok/s, and tokens per CPU-second of this process (all its threads) over the same interval. */
+interface StreamsResult {
+  readonly tokS: number;
+  readonly tokPerCpuS: number;
+}
+
+/** CPU seconds (user + system, every thread of the process) since process start. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+async function timeStreams(model: BitNet, n: number, tg: number, run: number): Promise<StreamsResult> {
   const seqs: Sequence[] = Array.from({ length: n }, () => model.createSequence());
   try {
     const firstAt: number[] = [];
+    const firstCpu: number[] = [];
     let lastAt = 0;
+    let lastCpu = 0;
     await Promise.all(
       seqs.map(async (seq, i) => {
         let count = 0;
         for await (const piece of seq.generate(promptIds(i, run), { maxTokens: tg, ignoreEos: true, sampling: { kind: 'greedy' }, contextShift: false })) {
           if (piece.tokenIds.length === 0) continue;
           const t = performance.now();
-          if (count === 0) firstAt[i] = t;
+          const c = cpuSeconds();
+          if (count === 0) {
+            firstAt[i] = t;
+            firstCpu[i] = c;
+          }
           count += piece.tokenIds.length;
-          lastAt = Math.max(lastAt, t);
+          if (t >= lastAt) {
+            lastAt = t;
+            lastCpu = c;
+          }
         }
       }),
     );
     const start = Math.max(...firstAt);
-    return (n * (tg - 1)) / ((lastAt - start) / 1000);
+    const startCpu = firstCpu[firstAt.indexOf(start)];
+    const tokens = n * (tg - 1);
+    return { tokS: tokens / ((lastAt - start) / 1000), tokPerCpuS: tokens / (lastCpu - startCpu) };
   } finally {
     for (const s of seqs) s.free();
   }
@@ -72,22 +96,29 @@ async function main(): Promise<void> {
     process.stderr.write(`loaded ${path}: ${model.info.kernelSet} x${model.info.threads}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
     await timeStreams(model, 1, 4, 99); // warm-up
     const results = new Map<number, number[]>();
+    const perCpu = new Map<number, number[]>();
     for (let r = 0; r < runs; r++) {
       for (const n of streams) {
-        const tokS = await timeStreams(model, n, tg, r);
+        const { tokS, tokPerCpuS } = await timeStreams(model, n, tg, r);
         results.set(n, [...(results.get(n) ?? []), tokS]);
-        process.stderr.write(`run ${r + 1}: ${n} stream(s) ${tokS.toFixed(2)} tok/s\n`);
+        perCpu.set(n, [...(perCpu.get(n) ?? []), tokPerCpuS]);
+        process.stderr.write(`run ${r + 1}: ${n} stream(s) ${tokS.toFixed(2)} tok/s, ${tokPerCpuS.toFixed(2)} tok per CPU-s\n`);
       }
     }
     const one = median(results.get(1) ?? []);
+    const oneCpu = median(perCpu.get(1) ?? []);
     const lines = [
       `${path.split('/').pop()}, wasm ${model.info.kernelSet} x${model.info.threads}, tg${tg}, median of ${runs}; Node ${process.versions.node}`,
       '',
-      '| streams | aggregate decode tok/s | per stream | vs 1 stream |',
-      '| --- | --- | --- | --- |',
+      // tokens per CPU-second (every thread of the process, spin-waits included): on a shared machine this moves less
+      // with other jobs' load than wall-clock tok/s does
+      '| streams | aggregate decode tok/s | per stream | vs 1 stream | tok per CPU-s | vs 1 stream |',
+      '| --- | --- | --- | --- | --- | --- |',
       ...streams.map((n) => {
         const m = median(results.get(n) ?? []);
-        return `| ${n} | ${m.toFixed(2)} | ${(m / n).toFixed(2)} | ${Number.isFinite(one) ? `${(m / one).toFixed(2)}x` : 'n/a'} |`;
+        const c = median(perCpu.get(n) ?? []);
+        const ratio = (a: number, b: number): string => (Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : 'n/a');
+        return `| ${n} | ${m.toFixed(2)} | ${(m / n).toFixed(2)} | ${ratio(m, one)} | ${c.toFixed(2)} | ${ratio(c, oneCpu)} |`;
       }),
       '',
       `load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,

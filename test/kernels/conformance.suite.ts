@@ -652,6 +652,8 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         [GgmlType.Q8_0, 3, 128, 2],
         [GgmlType.Q8_0, 17, 2560, 3],
         [GgmlType.Q8_0, 5, 96, 17],
+        [GgmlType.Q8_0, 33, 96, 8],
+        [GgmlType.Q8_0, 7, 2592, 5],
         [GgmlType.Q4_0, 5, 96, 2],
         [GgmlType.Q4_0, 33, 2560, 1],
         [GgmlType.Q6_K, 3, 256, 2],

@@ -69,10 +69,37 @@ const GEMM_TABLE_BYTES = 8192 + 192;
 /** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
 const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
 /**
- * From this many tokens in a pass on, a tiled ternary matmul takes the GEMM: the measured crossover against the
- * per-token kernel (2560x2560 I2_S, 1 thread: the GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes).
+ * From this many tokens in a pass on, a tiled ternary matmul may take the GEMM: the measured crossover against the
+ * per-token kernel (2560x2560 I2_S, 1 thread: a 16-lane GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes;
+ * a Narrow pass 0.76 ms simd128 against 0.20 ms per token, 0.88 ms relaxed SIMD against 0.155). Passes of up to 8
+ * tokens also ask NARROW_COST.
  */
-const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 7 };
+const GEMM_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 5, 'relaxed-simd': 6 };
+/** Passes of at most this many tokens take the Narrow GEMM (assembly/ternary-gemm.ts GEMM_NARROW_TOKENS). */
+const GEMM_NARROW_TOKENS = 8;
+/**
+ * Cost model of a Narrow pass against nt per-token passes, per thread (each thread builds the tables of every column
+ * for its one chunk of rows): tables cost `table` ns per column, the GEMM's lookups `gemm` ns per weight, a per-token
+ * pass `perToken` ns per weight. The GEMM wins when rowsPerThread * (nt * perToken - gemm) > table (columns cancel).
+ * Measured in CPU time, I2_S x 2560 columns, 1 thread, Node 22, load ~8: 32 rows at 8 tokens 0.26 ms (the tables:
+ * ~98 ns per column), 2560 rows 0.98 ms relaxed SIMD / 0.76 ms simd128; per token 1024 rows 0.076 ms relaxed / 0.097
+ * ms simd128. So K and V (640 rows) stay per token at 2 threads and Q, O, gate, up and down take the GEMM at 8 tokens.
+ */
+const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken: number }> = {
+  simd128: { table: 98, gemm: 0.078, perToken: 0.037 },
+  'relaxed-simd': { table: 98, gemm: 0.111, perToken: 0.029 },
+};
+/**
+ * Tokens per pass of the multi-token Q8_0 / F16 kernels (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; scratch: Q8_0 80 B
+ * per token, F16 a 256 B chunk and 16 B per token).
+ */
+const GEMM_TOKENS_PER_PASS = 16;
+/**
+ * From this many tokens on, Q8_0 / F16 take the multi-token kernels; one token stays on the four-stream GEMV (memory
+ * bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
+ * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between.
+ */
+const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 6 };
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -264,9 +291,10 @@ class WasmWeight implements Weight {
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
- * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact'.
+ * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
+ * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact';
+type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact' | 'gemm-rows';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -1021,27 +1049,35 @@ class WasmBackend implements KernelBackend {
       if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens, cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
-    const [scratch, scratchStride] = this.threadScratch(64);
-    this.setJob(FLOAT_OPS[kind], rows, 16);
-    this.setArg(ARG.scratch, scratch);
-    this.setArg(ARG.scratchStride, scratchStride);
-    this.setArg(ARG.aux, scales);
-    this.setArg(ARG.auxStride, scalesStride);
-    this.setArg(ARG.out, outPtr);
-    this.setArg(ARG.outStride, rows);
-    this.setArg(ARG.w, w.byteOffset);
-    this.setArg(ARG.rows, rows);
-    this.setArg(ARG.cols, cols);
-    this.setArg(ARG.x, x);
-    this.setArg(ARG.xStride, xStride);
-    this.setArg(ARG.nTokens, nTokens);
-    this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
-    this.setArg(ARG.subRows, w.subRows);
-    this.setArg(ARG.subCols, w.subCols);
-    this.setArg(ARG.subValues, w.subValues);
-    this.setArgF64(ARG.scaleF64, Math.fround(scale));
-    this.runJob();
-    if (counted) this.count(w.matmulKernelId(kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+    // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
+    // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
+    const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
+    const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
+    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : 256 + GEMM_TOKENS_PER_PASS * 16;
+    const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : 64);
+    for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
+      const nt = Math.min(tokensPerPass, nTokens - t0);
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16);
+      this.setArg(ARG.scratch, scratch);
+      this.setArg(ARG.scratchStride, scratchStride);
+      this.setArg(ARG.aux, scales + t0 * scalesStride);
+      this.setArg(ARG.auxStride, scalesStride);
+      this.setArg(ARG.out, outPtr + t0 * rows * 4);
+      this.setArg(ARG.outStride, rows);
+      this.setArg(ARG.w, w.byteOffset);
+      this.setArg(ARG.rows, rows);
+      this.setArg(ARG.cols, cols);
+      this.setArg(ARG.x, x + t0 * xStride);
+      this.setArg(ARG.xStride, xStride);
+      this.setArg(ARG.nTokens, nt);
+      this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
+      this.setArg(ARG.subRows, w.subRows);
+      this.setArg(ARG.subCols, w.subCols);
+      this.setArg(ARG.subValues, w.subValues);
+      this.setArgF64(ARG.scaleF64, Math.fround(scale));
+      this.runJob();
+      if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+    }
   }
 
   /**
@@ -1072,14 +1108,19 @@ class WasmBackend implements KernelBackend {
     const q8k = w.activationQuant === 'q8k-block';
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
+      const cost = NARROW_COST[this.kernelSet];
+      const narrowWins = (gemmRows / this.threads) * (nt * cost.perToken - cost.gemm) > cost.table;
+      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet] && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
       const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
-      this.setJob(gemm ? (w.kind === 'i2s' ? OP.gemmI2s : OP.gemmTq2) : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups)
+      const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
+      const gemmOp = w.kind === 'i2s' ? (narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
+      this.setJob(gemm ? gemmOp : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);

@@ -55,6 +55,10 @@ export const OP = {
   gemmTq2: 14,
   tokens: 15,
   i2sDot: 16,
+  gemmQ8_0: 17,
+  gemmNarrowI2s: 18,
+  gemmNarrowTq2: 19,
+  gemmF16: 20,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

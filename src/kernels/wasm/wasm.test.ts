@@ -236,7 +236,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   });
 
   it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
-    // 70 rows = 2 tiles of 32 through the GEMM tables + 6 rows through the per-token kernels
+    // 70 rows = 2 tiles of 32 through the GEMM tables (passes above 8 tokens: too few rows for the Narrow one) + 6 rows
+    // through the per-token kernels
     const rows = 70;
     // extreme: every code the largest (+1, or 3 = +2) and every activation the same, so the i16 partial sums reach
     // their bound (64 x 508 = 32512; with code 3 only 32 groups fit before widening)
@@ -282,6 +283,62 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
               const scale = nTokens % 3 === 0 ? 0.75 : 1;
               be.matmul(out, wa, x, nTokens, scale);
               ref.matmul(outR, wb, xr, nTokens, scale);
+              for (let i = 0; i < nTokens * rows; i++) {
+                if (!Object.is(out[i], outR[i])) {
+                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+                }
+              }
+              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 120_000);
+
+  it('decode-batch GEMM (Narrow, 8 token lanes): nTokens 5..8 on a weight tall enough to take it, both activation schemes, I2_S / TQ2_0 per-block d, code 3, tail rows: bit-identical', async () => {
+    // the glue takes the Narrow GEMM only where its tables pay off (NARROW_COST in index.ts: rows per thread above
+    // ~1600 at 6 tokens), so the weight is tall: 101 tiles of 32 and 7 rows through the per-token kernels
+    const rows = 3239;
+    const cases: [string, GgmlType, boolean, boolean][] = [
+      ['I2_S', GgmlType.I2_S, false, false],
+      ['I2_S with code 3', GgmlType.I2_S, false, true],
+      ['TQ2_0 per-block d', GgmlType.TQ2_0, true, false],
+      ['TQ2_0 per-block d, code 3', GgmlType.TQ2_0, true, true],
+    ];
+    const cols = 256;
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [label, type, blockScales, code3] of cases) {
+          const rng = seededRng(4242 + type + (code3 ? 1 : 0) + threads);
+          const codes = rng.codes(rows * cols);
+          let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : packTq2_0(codes, 0.0123, cols);
+          if (blockScales) bytes = withBlockScales(bytes, cols);
+          if (code3) {
+            const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
+            for (let i = 0; i < codeBytes; i += 29) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
+          }
+          for (const mode of ['per-token', 'q8k-block'] as const) {
+            const wa = load(be, type, rows, cols, bytes, mode);
+            const wb = load(ref, type, rows, cols, bytes, mode);
+            const x = be.allocF32(8 * cols);
+            const xr = ref.allocF32(8 * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 89 === 0 ? 20 : 1);
+            const out = be.allocF32(8 * rows + 3);
+            const outR = ref.allocF32(8 * rows);
+            for (const nTokens of [5, 6, 7, 8]) {
+              out.fill(NaN);
+              const before = be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0;
+              be.matmul(out, wa, x, nTokens, 0.75);
+              const gemmRan = (be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0) > before;
+              // where the cost model takes it (8 tokens always here), the GEMM ran
+              if (nTokens === 8) expect(gemmRan, `${label} ${mode} threads=${threads}: the Narrow GEMM ran`).toBe(true);
+              ref.matmul(outR, wb, xr, nTokens, 0.75);
               for (let i = 0; i < nTokens * rows; i++) {
                 if (!Object.is(out[i], outR[i])) {
                   expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
@@ -504,8 +561,88 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
   });
 });
 
+/**
+ * Random Q8_0 bytes: F16 scales of varied magnitude and sign (some subnormal, some zero), int8 weights over the whole
+ * byte range (-128 included, which ggml's quantizer never writes but a file may hold).
+ */
+function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+  const bytes = new Uint8Array((rows * cols / 32) * 34);
+  for (let o = 0; o < bytes.length; o += 34) {
+    const kind = rng.int(0, 9);
+    const d = kind === 0 ? 0 : kind === 1 ? rng.uniform(-1, 1) * 2 ** -20 : rng.uniform(-1, 1) * 2 ** rng.int(-12, 2);
+    const bits = f32ToF16Bits(d);
+    bytes[o] = bits & 0xff;
+    bytes[o + 1] = bits >>> 8;
+    for (let i = 2; i < 34; i++) bytes[o + i] = rng.int(0, 255);
+  }
+  return bytes;
+}
+
+/** Random F16 bytes of varied magnitude and sign, with some subnormals (listed apart at load) and zeros of both signs. */
+function randomF16(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+  const bytes = new Uint8Array(rows * cols * 2);
+  for (let i = 0; i < rows * cols; i++) {
+    const kind = rng.int(0, 49);
+    const bits = kind === 0 ? rng.int(1, 0x3ff) | (rng.int(0, 1) << 15) : kind === 1 ? rng.int(0, 1) << 15 : f32ToF16Bits(rng.normal() * 2 ** rng.int(-8, 3));
+    bytes[2 * i] = bits & 0xff;
+    bytes[2 * i + 1] = bits >>> 8;
+  }
+  return bytes;
+}
+
+describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) equal one matmul per token, bit for bit', () => {
+  // rows: not a multiple of the 16-row job quantum. Q8_0 cols: 3 blocks (no whole 4-block step), 81 blocks (a tail
+  // block); F16 cols: 97 (one 64-column chunk, 8 columns four at a time, one alone), 2600 (40 chunks and a tail)
+  const cases: [GgmlType, number, number][] = [
+    [GgmlType.Q8_0, 37, 96],
+    [GgmlType.Q8_0, 21, 2592],
+    [GgmlType.Q8_0, 50, 256],
+    [GgmlType.F16, 37, 97],
+    [GgmlType.F16, 21, 2600],
+    [GgmlType.F16, 50, 256],
+  ];
+  for (const kernelSet of sets) {
+    for (const threads of [1, 2]) {
+      it(`${kernelSet} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
+        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        try {
+          for (const [type, rows, cols] of cases) {
+            const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
+            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols) : randomF16(rng, rows, cols));
+            const maxTokens = 17;
+            const x = be.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);
+            x.fill(0, 2 * cols, 3 * cols); // an all-zero token
+            const one = be.allocF32(rows);
+            const expected = new Float32Array(maxTokens * rows);
+            const xt = be.allocF32(cols);
+            for (let t = 0; t < maxTokens; t++) {
+              xt.set(x.subarray(t * cols, (t + 1) * cols));
+              one.fill(Number.NaN);
+              be.matmul(one, w, xt, 1, 0.75);
+              expected.set(one, t * rows);
+            }
+            const out = be.allocF32(maxTokens * rows + 8);
+            const name = TYPE_TRAITS[type].name;
+            for (const n of [2, 3, 4, 5, 8, 16, 17]) {
+              out.fill(Number.NaN);
+              be.matmul(out, w, x, n, 0.75);
+              for (let i = 0; i < n * rows; i++) {
+                if (!Object.is(out[i], expected[i])) expect.fail(`${name} ${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: one token ${expected[i]}, ${n} tokens ${out[i]}`);
+              }
+              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`${name} nTokens=${n}: wrote past its output at ${i}`);
+            }
+          }
+        } finally {
+          await be.dispose();
+        }
+      });
+    }
+  }
+});
+
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -526,6 +663,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       const wQ = load(be, GgmlType.I2_S, rows, cols, i2s, 'q8k-block');
       const wF = load(be, GgmlType.F16, rows, cols, f16);
       const wInf = load(be, GgmlType.F16, rows, cols, f16Inf);
+      const wQ8 = load(be, GgmlType.Q8_0, rows, cols, randomQ8_0(rng, rows, cols));
       const x = be.allocF32(16 * cols);
       for (let i = 0; i < x.length; i++) x[i] = rng.normal();
       const out = be.allocF32(16 * rows);
@@ -540,8 +678,14 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wI, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
       expect(delta(() => be.matmul(out, wI, x, 16))).toEqual([`wasm.${kernelSet}.matmul.gemm-lut.i2_s`]);
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
+      expect(delta(() => be.matmul(out, wF, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
       expect(delta(() => be.matmul(out, wF, x, 2))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
+      expect(delta(() => be.matmul(out, wF, x, 8))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.f16`]);
+      expect(delta(() => be.matmul(out, wInf, x, 8))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
       expect(delta(() => be.matmul(out, wInf, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
+      // Q8_0: one token on the per-row kernel, several on the multi-token one (one job per pass of up to 16)
+      expect(delta(() => be.matmul(out, wQ8, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q8_0`]);
+      expect(delta(() => be.matmul(out, wQ8, x, 3))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q8_0`]);
     } finally {
       await be.dispose();
     }

@@ -6,6 +6,8 @@ import { matmulI2SRows } from './matmul-i2s';
 import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
 import { matmulQ8_0Rows } from './matmul-q8_0';
+import { gemmQ8_0Rows } from './gemm-q8_0';
+import { gemmF16Rows } from './gemm-f16';
 import { matmulQ6KRows } from './matmul-q6_k';
 import { matmulQ4_0Rows } from './matmul-q4_0';
 import { matmulF16Rows } from './matmul-f16';
@@ -14,7 +16,7 @@ import { matmulF32Rows } from './matmul-f32';
 import { attentionRows } from './attention';
 import { tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
-import { gemmI2SRows, gemmTQ2Rows } from './ternary-gemm';
+import { gemmI2SRows, gemmNarrowI2SRows, gemmNarrowTQ2Rows, gemmTQ2Rows } from './ternary-gemm';
 import { tokenJobRows } from './token-jobs';
 
 export { buildLutTables, quantizeTernary, quantizeQ8_0Act, quantizeQ8KAct, roundActivationsF16, roundActivationsBF16, hasF16NonFinite } from './quantize-activations';
@@ -48,6 +50,10 @@ const OP_GEMM_I2_S: u32 = 13;
 const OP_GEMM_TQ2_0: u32 = 14;
 const OP_TOKENS: u32 = 15;
 const OP_I2_S_DOT: u32 = 16;
+const OP_GEMM_Q8_0: u32 = 17;
+const OP_GEMM_NARROW_I2_S: u32 = 18;
+const OP_GEMM_NARROW_TQ2_0: u32 = 19;
+const OP_GEMM_F16: u32 = 20;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -79,6 +85,10 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_TQ2_0) gemmTQ2Rows(job, start, end, thread);
     else if (op == OP_TOKENS) tokenJobRows(job, start, end, thread);
     else if (op == OP_I2_S_DOT) matmulI2SDotRows(job, start, end, thread);
+    else if (op == OP_GEMM_Q8_0) gemmQ8_0Rows(job, start, end, thread);
+    else if (op == OP_GEMM_NARROW_I2_S) gemmNarrowI2SRows(job, start, end, thread);
+    else if (op == OP_GEMM_NARROW_TQ2_0) gemmNarrowTQ2Rows(job, start, end, thread);
+    else if (op == OP_GEMM_F16) gemmF16Rows(job, start, end, thread);
     else unreachable();
   }
 }

@@ -45,8 +45,8 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
   return addF32x4ToF64x2(acc, f32x4.mul(f32x4.convert_i32x4_s(s), dwdx));
 }
 
-/** The blocks of a row past its last whole 4-block step, added to sum in block order. */
-function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, sum: f64): f64 {
+/** The blocks of a row past its last whole 4-block step, added to sum in block order (gemm-q8_0.ts shares it). */
+export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, sum: f64): f64 {
   for (; b < nBlocks; b++) {
     const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
     const idot = hsumI32(blockDot(blk, xt + (<usize>b << 6)));

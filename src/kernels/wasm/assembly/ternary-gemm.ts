@@ -18,6 +18,10 @@
 // The partial sums hold at most 64 entries (|entry| <= 4 * 127 = 508, 64 * 508 < 32768), 32 with code 3 (|entry| <=
 // 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d) folded into f64 sums in the
 // reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256 S += d * (f64(idot) * a).
+//
+// Two widths, a compile-time type argument: Wide (16 token lanes, two v128 per entry) and Narrow (8 lanes, one v128
+// per entry, tables of half the size). A decode step of up to 8 sequences takes Narrow: with 16 lanes half of every
+// lookup, add and table byte was spent on zero tokens.
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
@@ -28,13 +32,35 @@ import {
 import { i2sUntiledRow } from './matmul-i2s';
 import { TQ2_TILE_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 
-/** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry. */
+/** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry (Narrow: GEMM_NARROW_TOKENS, one v128). */
 export const GEMM_TOKENS: u32 = 16;
+export const GEMM_NARROW_TOKENS: u32 = 8;
+/** The width type arguments (their sizes tell them apart at compile time, as matmul-f16.ts's Exact / Scaled). */
+type Wide = u64;
+type Narrow = u32;
 /**
  * Bytes from one group's table to the next: 256 entries of 16 tokens' i16 sums (8 KiB) plus 3 cache lines, so that
  * the same entry of consecutive groups falls in different L1 sets (a plain 8 KiB stride maps them all to one).
  */
 export const GEMM_TABLE_BYTES: usize = 8192 + 192;
+/** The same for Narrow: 256 entries of 8 tokens (4 KiB) plus 3 cache lines. */
+export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
+
+/** Bytes of one table entry (one row's i16 partial sums): 32 Wide, 16 Narrow. */
+// @ts-ignore: decorator
+@inline function entryShift<L>(): usize {
+  return sizeof<L>() == 8 ? 5 : 4;
+}
+
+// @ts-ignore: decorator
+@inline function tableBytes<L>(): usize {
+  return sizeof<L>() == 8 ? GEMM_TABLE_BYTES : GEMM_NARROW_TABLE_BYTES;
+}
+
+// @ts-ignore: decorator
+@inline function lanes<L>(): u32 {
+  return sizeof<L>() == 8 ? GEMM_TOKENS : GEMM_NARROW_TOKENS;
+}
 /**
  * Groups per span: the tables a span touches (~3.4 KiB each) and the i16 partial sums of a block of rows (32 bytes
  * each) stay in L1 while every row of the block does its lookups.
@@ -45,10 +71,12 @@ export const GEMM_BLOCK_TILES: u32 = 8;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
- * (xStride bytes per token; group xGroup first), at tab + (g - g0) * GEMM_TABLE_BYTES; tokens past nTokens get zeros. `full` builds all
- * 256 entries (code 3 = +2), else the 81 with codes 0..2.
+ * (xStride bytes per token; group xGroup first), at tab + (g - g0) * tableBytes<L>(); tokens past nTokens (up to the
+ * width's lanes) get zeros. `full` builds all 256 entries (code 3 = +2), else the 81 with codes 0..2.
  */
-function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
+// @ts-ignore: decorator
+@inline function buildTables<L>(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
+  const wide = sizeof<L>() == 8;
   const zero = i32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128; x holds group xGroup first
@@ -57,7 +85,7 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
     let v1 = zero;
     let v2 = zero;
     let v3 = zero;
-    if (nTokens >= GEMM_TOKENS) {
+    if (nTokens >= lanes<L>()) {
       v0 = v128.load32_lane(xg, v0, 0);
       v0 = v128.load32_lane(xg + xStride, v0, 1);
       v0 = v128.load32_lane(xg + 2 * xStride, v0, 2);
@@ -66,6 +94,7 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
       v1 = v128.load32_lane(xg + 5 * xStride, v1, 1);
       v1 = v128.load32_lane(xg + 6 * xStride, v1, 2);
       v1 = v128.load32_lane(xg + 7 * xStride, v1, 3);
+      if (wide) {
       v2 = v128.load32_lane(xg + 8 * xStride, v2, 0);
       v2 = v128.load32_lane(xg + 9 * xStride, v2, 1);
       v2 = v128.load32_lane(xg + 10 * xStride, v2, 2);
@@ -74,8 +103,9 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
       v3 = v128.load32_lane(xg + 13 * xStride, v3, 1);
       v3 = v128.load32_lane(xg + 14 * xStride, v3, 2);
       v3 = v128.load32_lane(xg + 15 * xStride, v3, 3);
+      }
     } else {
-      for (let t: u32 = 0; t < nTokens; t++) {
+      for (let t: u32 = 0; t < min(nTokens, lanes<L>()); t++) {
         const word = i32x4.splat(load<i32>(xg + <usize>t * xStride));
         const keep = i32x4.eq(i32x4(0, 1, 2, 3), i32x4.splat(t & 3));
         if (t < 4) v0 = v128.bitselect(word, v0, keep);
@@ -98,11 +128,11 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
     const x21 = i16x8.extend_low_i8x16_s(b23);
     const x30 = i16x8.extend_high_i8x16_s(a23);
     const x31 = i16x8.extend_high_i8x16_s(b23);
-    const tg = tab + <usize>(g - g0) * GEMM_TABLE_BYTES;
+    const tg = tab + <usize>(g - g0) * tableBytes<L>();
     if (full) {
-      buildTable(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
+      buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
     } else {
-      buildTable(tg, x00, x01, x10, x11, x20, x21, x30, x31, 3);
+      buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 3);
     }
   }
 }
@@ -112,7 +142,7 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
  * (c0 - 1) X0 + (c1 - 1) X1 + (c2 - 1) X2 + (c3 - 1) X3, built by adding X0 step by step to a running value.
  */
 // @ts-ignore: decorator
-@inline function buildTable(tg: usize, x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128, x30: v128, x31: v128, nCodes: u32): void {
+@inline function buildTable<L>(tg: usize, x00: v128, x01: v128, x10: v128, x11: v128, x20: v128, x21: v128, x30: v128, x31: v128, nCodes: u32): void {
   // h = (c2 - 1) X2 + (c3 - 1) X3, starting at c2 = c3 = 0
   let h3_0 = i16x8.sub(i16x8.neg(x20), x30);
   let h3_1 = i16x8.sub(i16x8.neg(x21), x31);
@@ -128,9 +158,9 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
         let e0 = l0;
         let e1 = l1;
         for (let c0: u32 = 0; c0 < nCodes; c0++) {
-          const p = tg + (<usize>(c0 | (c1 << 2) | (m << 4)) << 5);
+          const p = tg + (<usize>(c0 | (c1 << 2) | (m << 4)) << entryShift<L>());
           v128.store(p, e0);
-          v128.store(p, e1, 16);
+          if (sizeof<L>() == 8) v128.store(p, e1, 16);
           e0 = i16x8.add(e0, x00);
           e1 = i16x8.add(e1, x01);
         }
@@ -169,12 +199,12 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
   }
 }
 
-/** The sum of the table entries of 4 groups' weight bytes at wp, wp + 32, ... (tables at tab, GEMM_TABLE_BYTES apart), tokens 0-7 (half 0) or 8-15 (16). */
+/** The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (half 0) or 8-15 (16). */
 // @ts-ignore: decorator
-@inline function quad(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
+@inline function quad<L>(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
   return i16x8.add(
-    i16x8.add(v128.load(e0 + half), v128.load(e1 + half, GEMM_TABLE_BYTES)),
-    i16x8.add(v128.load(e2 + half, 2 * GEMM_TABLE_BYTES), v128.load(e3 + half, 3 * GEMM_TABLE_BYTES)),
+    i16x8.add(v128.load(e0 + half), v128.load(e1 + half, tableBytes<L>())),
+    i16x8.add(v128.load(e2 + half, 2 * tableBytes<L>()), v128.load(e3 + half, 3 * tableBytes<L>())),
   );
 }
 
@@ -184,67 +214,81 @@ function buildTables(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, t
  * the 16 tokens' i16 partial sums at part.
  */
 // @ts-ignore: decorator
-@inline function rowSpan8(wp: usize, tab: usize, part: usize, gs: usize): void {
-  const e0 = tab + (<usize>load<u8>(wp) << 5);
-  const e1 = tab + (<usize>load<u8>(wp + gs) << 5);
-  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 5);
-  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 5);
-  const f0 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 4 * gs) << 5);
-  const f1 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 5 * gs) << 5);
-  const f2 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 6 * gs) << 5);
-  const f3 = tab + 4 * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + 7 * gs) << 5);
-  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad(e0, e1, e2, e3, 0), quad(f0, f1, f2, f3, 0))));
-  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad(e0, e1, e2, e3, 16), quad(f0, f1, f2, f3, 16))), 16);
+@inline function rowSpan8<L>(wp: usize, tab: usize, part: usize, gs: usize): void {
+  const es = entryShift<L>();
+  const tb = tableBytes<L>();
+  const e0 = tab + (<usize>load<u8>(wp) << es);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << es);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << es);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << es);
+  const f0 = tab + 4 * tb + (<usize>load<u8>(wp + 4 * gs) << es);
+  const f1 = tab + 4 * tb + (<usize>load<u8>(wp + 5 * gs) << es);
+  const f2 = tab + 4 * tb + (<usize>load<u8>(wp + 6 * gs) << es);
+  const f3 = tab + 4 * tb + (<usize>load<u8>(wp + 7 * gs) << es);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad<L>(e0, e1, e2, e3, 0), quad<L>(f0, f1, f2, f3, 0))));
+  if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad<L>(e0, e1, e2, e3, 16), quad<L>(f0, f1, f2, f3, 16))), 16);
 }
 
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
-function rowSpanTail(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
+// @ts-ignore: decorator
+@inline function rowSpanTail<L>(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
+  const wide = sizeof<L>() == 8;
   let a0 = v128.load(part);
-  let a1 = v128.load(part, 16);
+  let a1 = wide ? v128.load(part, 16) : a0;
   for (let g: u32 = 0; g < n; g++) {
-    const e = tab + <usize>g * GEMM_TABLE_BYTES + (<usize>load<u8>(wp + <usize>g * gs) << 5);
+    const e = tab + <usize>g * tableBytes<L>() + (<usize>load<u8>(wp + <usize>g * gs) << entryShift<L>());
     a0 = i16x8.add(a0, v128.load(e));
-    a1 = i16x8.add(a1, v128.load(e, 16));
+    if (wide) a1 = i16x8.add(a1, v128.load(e, 16));
   }
   v128.store(part, a0);
-  v128.store(part, a1, 16);
+  if (wide) v128.store(part, a1, 16);
 }
 
-/** Widen the 32 rows' i16 partial sums (32 bytes each) into i32 sums at dst (64 bytes each; added unless `first`) and zero them. */
-function flushPartials(part: usize, dst: usize, first: bool): void {
+/**
+ * Widen the 32 rows' i16 partial sums (2^entryShift bytes each) into i32 sums at dst (twice that per row; added
+ * unless `first`) and zero them.
+ */
+// @ts-ignore: decorator
+@inline function flushPartials<L>(part: usize, dst: usize, first: bool): void {
+  const wide = sizeof<L>() == 8;
   const z = i16x8.splat(0);
   for (let i: usize = 0; i < 32; i++) {
-    const p = part + (i << 5);
-    const d = dst + (i << 6);
+    const p = part + (i << entryShift<L>());
+    const d = dst + (i << (entryShift<L>() + 1));
     const a0 = v128.load(p);
-    const a1 = v128.load(p, 16);
     let s0 = i32x4.extend_low_i16x8_s(a0);
     let s1 = i32x4.extend_high_i16x8_s(a0);
-    let s2 = i32x4.extend_low_i16x8_s(a1);
-    let s3 = i32x4.extend_high_i16x8_s(a1);
     if (!first) {
       s0 = i32x4.add(s0, v128.load(d));
       s1 = i32x4.add(s1, v128.load(d, 16));
-      s2 = i32x4.add(s2, v128.load(d, 32));
-      s3 = i32x4.add(s3, v128.load(d, 48));
     }
     v128.store(d, s0);
     v128.store(d, s1, 16);
-    v128.store(d, s2, 32);
-    v128.store(d, s3, 48);
     v128.store(p, z);
-    v128.store(p, z, 16);
+    if (wide) {
+      const a1 = v128.load(p, 16);
+      let s2 = i32x4.extend_low_i16x8_s(a1);
+      let s3 = i32x4.extend_high_i16x8_s(a1);
+      if (!first) {
+        s2 = i32x4.add(s2, v128.load(d, 32));
+        s3 = i32x4.add(s3, v128.load(d, 48));
+      }
+      v128.store(d, s2, 32);
+      v128.store(d, s3, 48);
+      v128.store(p, z, 16);
+    }
   }
 }
 
-/** sums[i][t] += d_i * (f64(idot[i][t]) * a[t]) for the 32 rows and 16 tokens (d_i = 1 when ds is 0). */
-function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
+/** sums[i][t] += d_i * (f64(idot[i][t]) * a[t]) for the 32 rows and the width's tokens (d_i = 1 when ds is 0). */
+// @ts-ignore: decorator
+@inline function foldBlock<L>(idot: usize, sums: usize, a: usize, ds: usize): void {
   for (let i: usize = 0; i < 32; i++) {
     const d = ds != 0 ? <f64>f16ToF32(load<u16>(ds + (i << 1))) : 1.0;
     const d2 = f64x2.splat(d);
-    const ip = idot + (i << 6);
-    const sp = sums + (i << 7);
-    for (let t: usize = 0; t < 16; t += 4) {
+    const ip = idot + (i << (entryShift<L>() + 1));
+    const sp = sums + (i << (entryShift<L>() + 2));
+    for (let t: usize = 0; t < <usize>lanes<L>(); t += 4) {
       const v = v128.load(ip + (t << 2));
       const vh = i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
       let lo = f64x2.mul(f64x2.convert_low_i32x4_s(v), v128.load(a + (t << 3)));
@@ -266,7 +310,9 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
  * GEMM_SPAN_GROUPS groups (tables in L1), every row of the block. Other rows go through the per-token kernels.
  */
 // @ts-ignore: decorator
-@inline function gemmRows(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+@inline function gemmRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+  const es = entryShift<L>(); // a row's i16 partials: 1 << es bytes; its i32 sums twice that, its f64 sums four times
+  const tb = tableBytes<L>();
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
@@ -289,16 +335,16 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
-  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row), i32 sums (64 B per row)
-  // or f64 sums (128 B per row), i32 fold block sums (64 B per row), 16 f64 token scales, 16 tokens' permuted
-  // activations of one superspan (256 B each, rowMajor only)
+  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row Wide, 16 Narrow), i32
+  // sums (64 B per row Wide) or f64 sums (128 B per row Wide), i32 fold block sums (64 B per row Wide), 16 f64 token
+  // scales, 16 tokens' permuted activations of one superspan (256 B each, rowMajor only)
   const scratch = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const tab = scratch;
-  const part = tab + 64 * GEMM_TABLE_BYTES;
-  const acc = part + (nRows << 5);
+  const part = tab + 64 * tb;
+  const acc = part + (nRows << es);
   const sums = acc; // folds use f64 sums instead of i32 sums
-  const blk = acc + (nRows << 7); // folds: i32 sums of the current fold block (64 B per row)
-  const a = blk + (nRows << 6);
+  const blk = acc + (nRows << (es + 2)); // folds: i32 sums of the current fold block
+  const a = blk + (nRows << (es + 1));
   const xperm = a + 128;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
@@ -311,8 +357,8 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
   if (nTiles > 0) {
     const w0 = w + <usize>start * rowBytes;
     const z = i16x8.splat(0);
-    for (let i: usize = 0; i < (nRows << 5); i += 16) v128.store(part + i, z);
-    if (folds) for (let i: usize = 0; i < (nRows << 7); i += 16) v128.store(sums + i, z);
+    for (let i: usize = 0; i < (nRows << es); i += 16) v128.store(part + i, z);
+    if (folds) for (let i: usize = 0; i < (nRows << (es + 2)); i += 16) v128.store(sums + i, z);
     // superspans of 64 groups: this thread builds their tables (~220 KiB touched), which stay in its L2 while every
     // block of rows uses them (tables built by another core cost more to fetch than to build)
     for (let s0: u32 = 0; s0 < nGroups; s0 += 64) {
@@ -322,40 +368,41 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
         for (let t: u32 = 0; t < nTokens; t++) {
           for (let g = s0; g < sEnd; g += 32) permuteI2SBlock(x + <usize>t * xStride + (<usize>g << 2), xperm + (<usize>t << 8) + (<usize>(g - s0) << 2));
         }
-        buildTables(xperm, 256, nTokens, s0, sEnd, tab, full, s0);
+        buildTables<L>(xperm, 256, nTokens, s0, sEnd, tab, full, s0);
       } else {
-        buildTables(x, xStride, nTokens, s0, sEnd, tab, full, 0);
+        buildTables<L>(x, xStride, nTokens, s0, sEnd, tab, full, 0);
       }
       for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
         const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
         for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
           const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
           const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
-          const tp = tab + <usize>(g0 - s0) * GEMM_TABLE_BYTES;
+          const tp = tab + <usize>(g0 - s0) * tb;
           for (let k = kb; k < kEnd; k++) {
             let wp = w0 + <usize>k * tileBytes + gOff;
-            let pp = part + (<usize>k << 10);
-            const ppEnd = pp + 1024;
+            const pb: usize = 1 << es; // bytes of one row's partials
+            let pp = part + (<usize>k << (es + 5));
+            const ppEnd = pp + (pb << 5);
             if (rowMajor) {
               if (n == GEMM_SPAN_GROUPS) {
-                for (; pp < ppEnd; pp += 32) {
-                  rowSpan8(wp, tp, pp, 1);
+                for (; pp < ppEnd; pp += pb) {
+                  rowSpan8<L>(wp, tp, pp, 1);
                   wp += rowBytes;
                 }
               } else {
-                for (; pp < ppEnd; pp += 32) {
-                  rowSpanTail(wp, tp, n, pp, 1);
+                for (; pp < ppEnd; pp += pb) {
+                  rowSpanTail<L>(wp, tp, n, pp, 1);
                   wp += rowBytes;
                 }
               }
             } else if (n == GEMM_SPAN_GROUPS) {
-              for (; pp < ppEnd; pp += 32) {
-                rowSpan8(wp, tp, pp, 32);
+              for (; pp < ppEnd; pp += pb) {
+                rowSpan8<L>(wp, tp, pp, 32);
                 wp++;
               }
             } else {
-              for (; pp < ppEnd; pp += 32) {
-                rowSpanTail(wp, tp, n, pp, 32);
+              for (; pp < ppEnd; pp += pb) {
+                rowSpanTail<L>(wp, tp, n, pp, 32);
                 wp++;
               }
             }
@@ -365,17 +412,17 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
           const flushStart = (g1 - 1) / flushGroups * flushGroups; // first group of this flush block
           if (folds) {
             const b = flushStart / foldGroups; // fold block index
-            for (let k = kb; k < kEnd; k++) flushPartials(part + (<usize>k << 10), blk + (<usize>k << 11), flushStart % foldGroups == 0);
+            for (let k = kb; k < kEnd; k++) flushPartials<L>(part + (<usize>k << (es + 5)), blk + (<usize>k << (es + 6)), flushStart % foldGroups == 0);
             if (g1 % foldGroups != 0 && g1 < nGroups) continue;
             const sb = isTQ2 ? b : b >> 1; // the 256-column activation block
-            for (let t: u32 = 0; t < GEMM_TOKENS; t++) {
+            for (let t: u32 = 0; t < lanes<L>(); t++) {
               store<f64>(a + (<usize>t << 3), q8k && t < nTokens ? load<f64>(ascales + <usize>t * ascalesStride + (<usize>sb << 3)) : 1.0);
             }
             for (let k = kb; k < kEnd; k++) {
-              foldBlock(blk + (<usize>k << 11), sums + (<usize>k << 12), a, isTQ2 ? w0 + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES + 2048 : 0);
+              foldBlock<L>(blk + (<usize>k << (es + 6)), sums + (<usize>k << (es + 7)), a, isTQ2 ? w0 + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES + 2048 : 0);
             }
           } else {
-            for (let k = kb; k < kEnd; k++) flushPartials(part + (<usize>k << 10), acc + (<usize>k << 11), flushStart == 0);
+            for (let k = kb; k < kEnd; k++) flushPartials<L>(part + (<usize>k << (es + 5)), acc + (<usize>k << (es + 6)), flushStart == 0);
           }
         }
       }
@@ -385,9 +432,9 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
       const s = load<f32>(info + (<usize>t << 4));
       for (let i: usize = 0; i < nRows; i++) {
         let y: f32;
-        if (!folds) y = finishTernary(wscale * <f64>load<i32>(acc + (i << 6) + (<usize>t << 2)), s, scale);
-        else if (q8k) y = finishQ8K(isTQ2 ? load<f64>(sums + (i << 7) + (<usize>t << 3)) : wscale * load<f64>(sums + (i << 7) + (<usize>t << 3)), scale);
-        else y = finishTernary(load<f64>(sums + (i << 7) + (<usize>t << 3)), s, scale);
+        if (!folds) y = finishTernary(wscale * <f64>load<i32>(acc + (i << (es + 1)) + (<usize>t << 2)), s, scale);
+        else if (q8k) y = finishQ8K(isTQ2 ? load<f64>(sums + (i << (es + 2)) + (<usize>t << 3)) : wscale * load<f64>(sums + (i << (es + 2)) + (<usize>t << 3)), scale);
+        else y = finishTernary(load<f64>(sums + (i << (es + 2)) + (<usize>t << 3)), s, scale);
         store<f32>(o + (i << 2), y);
       }
     }
@@ -399,11 +446,21 @@ function foldBlock(idot: usize, sums: usize, a: usize, ds: usize): void {
 }
 
 export function gemmI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows(job, start, end, thread, false);
+  gemmRows<Wide>(job, start, end, thread, false);
 }
 
 export function gemmTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows(job, start, end, thread, true);
+  gemmRows<Wide>(job, start, end, thread, true);
+}
+
+/** The Narrow GEMM (up to GEMM_NARROW_TOKENS tokens per pass), I2_S. */
+export function gemmNarrowI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows<Narrow>(job, start, end, thread, false);
+}
+
+/** The Narrow GEMM, TQ2_0. */
+export function gemmNarrowTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows<Narrow>(job, start, end, thread, true);
 }
 
 /** 1 when any 2-bit field of the first codeBytes bytes of each blockBytes-byte block in [p, p + nBytes) is 3. */

@@ -1,0 +1,148 @@
+// Multi-token matmul for F16 weights (the F16 tied embedding / output of the published BitNet b1.58 2B-4T) when a
+// batched decode step wants several logits rows: each 64-column chunk of a row is converted to f32 once, into
+// per-thread scratch, and every token's dot reads it from L1 instead of converting the F16 weights again.
+//
+// Why: with 8 tokens the output matmul is compute bound; the per-row kernel (matmul-f16.ts) spends 3 of its 5
+// instructions per 4 weights and token on the conversion (load16x4_s, shift, mask). Here a token costs a load of the
+// converted weights, a load of x and the multiply-add.
+//
+// Only the fast path (every weight finite: x rounded to F16 and pre-scaled by 2^112, weights as f32 bits worth
+// w * 2^-112) is here; weights with Inf / NaN stay on the per-row kernel's exact path. The activations come in
+// matmul-f16.ts's layout (quantize-activations.ts roundActivationsF16: in the whole 64-column chunks each group of 8
+// columns even columns first), so the converted weights are stored in the same layout (the even / odd split of one
+// 16-byte load, as matmul-f16.ts does it). Results are bit-identical to matmul-f16.ts's fast path for every
+// (row, token) — wasm.test.ts compares them: per 64-column chunk four f32x4 accumulators e0, o0, e1, o1 take the
+// even / odd columns of each 16-column group's two halves (every product exact, so relaxed SIMD's madd and
+// mul-then-add give the same bits), the same shuffles as matmul-f16.ts chunk64 rebuild the natural-order sums, and
+// (a0 + a1) + (a2 + a3) is added to an f64x2 with addF32x4ToF64x2; then the columns past the last whole chunk four
+// at a time, then one at a time in f64, then the listed subnormal weights (f16-subnormals.ts), then f32(sum * scale).
+
+import { addF32x4ToF64x2, f16ScaledDown, hsumF64 } from './common';
+import { C_F16_BITS, vconst } from './constants';
+import {
+  argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_SUB_COLS,
+  ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_W, ARG_X, ARG_X_STRIDE,
+} from './job';
+
+/** Per-thread scratch: one 64-column chunk of a row converted to f32 (256 bytes). */
+export const GEMM_F16_SCRATCH_BYTES: u32 = 256;
+
+/** Four F16 weights at wp as f32 bits worth w * 2^-112 (exact for finite normal weights; subnormals are listed apart). */
+// @ts-ignore: decorator
+@inline function weights4(wp: usize, bits: v128): v128 {
+  return v128.and(i32x4.shl(v128.load16x4_s(wp), 13), bits);
+}
+
+/** The even-column weights of eight F16 values `h` as f32 bits worth w * 2^-112 (matmul-f16.ts evenW, fast path). */
+// @ts-ignore: decorator
+@inline function evenW(h: v128, bits: v128): v128 {
+  return v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), bits);
+}
+
+/** The odd-column weights of eight F16 values `h` (matmul-f16.ts oddW, fast path). */
+// @ts-ignore: decorator
+@inline function oddW(h: v128, bits: v128): v128 {
+  return v128.and(i32x4.shr_s(h, 3), bits);
+}
+
+/** acc + w * x (four lanes; the product is exact, so one rounding either way). */
+// @ts-ignore: decorator
+@inline function madd(acc: v128, w: v128, x: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(w, x, acc);
+  return f32x4.add(acc, f32x4.mul(w, x));
+}
+
+/** One token's chunk: the converted weights at wc (64 f32), activations at xp; returns acc + the chunk's sum (matmul-f16.ts chunk64). */
+// @ts-ignore: decorator
+@inline function chunkDot(wc: usize, xp: usize, acc: v128): v128 {
+  let e0 = f32x4.splat(0);
+  let o0 = f32x4.splat(0);
+  let e1 = f32x4.splat(0);
+  let o1 = f32x4.splat(0);
+  for (let k: usize = 0; k < 256; k += 64) {
+    e0 = madd(e0, v128.load(wc + k), v128.load(xp + k));
+    o0 = madd(o0, v128.load(wc + k, 16), v128.load(xp + k, 16));
+    e1 = madd(e1, v128.load(wc + k, 32), v128.load(xp + k, 32));
+    o1 = madd(o1, v128.load(wc + k, 48), v128.load(xp + k, 48));
+  }
+  // back to the natural column order's accumulators (matmul-f16.ts chunk64)
+  const a0 = i8x16.shuffle(e0, o0, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const a1 = i8x16.shuffle(e0, o0, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  const a2 = i8x16.shuffle(e1, o1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const a3 = i8x16.shuffle(e1, o1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  return addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+}
+
+/** The listed (subnormal) weights of row r times x, scaled back by 2^-112 (matmul-f16.ts subExtra, fast path). */
+function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, whole: u32): f64 {
+  if (subRows == 0) return 0;
+  const k0 = load<u32>(subRows + (<usize>r << 2));
+  const k1 = load<u32>(subRows + (<usize>r << 2), 4);
+  if (k1 <= k0) return 0;
+  let extra: f64 = 0;
+  for (let k = k0; k < k1; k++) {
+    // column c's activation: at c past the whole chunks, else at its place in its group of 8, even columns first
+    const c = load<u32>(subCols + (<usize>k << 2));
+    const at = c < whole ? (c & ~7) | ((c & 1) << 2) | ((c & 7) >> 1) : c;
+    extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>at << 2));
+  }
+  return extra * 1.925929944387236e-34; // 2^-112
+}
+
+/**
+ * Job body (fast path only, see above): rows [start, end) for every token, rows outer. Per row and 64-column chunk
+ * the weights are converted once into scratch; each token's f64x2 accumulator lives in the output slot's place in
+ * scratch (one per token, after the chunk), so the token loop is a run-time loop with no state in registers.
+ */
+export function gemmF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const subRows = argPtr(job, ARG_SUB_ROWS);
+  const subCols = argPtr(job, ARG_SUB_COLS);
+  const subValues = argPtr(job, ARG_SUB_VALUES);
+  const bits = vconst(C_F16_BITS);
+  const wc = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const accs = wc + GEMM_F16_SCRATCH_BYTES; // nTokens f64x2 accumulators
+  const accEnd = accs + (<usize>nTokens << 4);
+  const rowBytes = <usize>cols << 1;
+  const whole = cols & ~63;
+  const zero = f64x2.splat(0);
+  for (let r = start; r < end; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let ap = accs; ap < accEnd; ap += 16) v128.store(ap, zero);
+    for (let c: u32 = 0; c < whole; c += 64) {
+      const wp = wr + (<usize>c << 1);
+      for (let k: usize = 0; k < 256; k += 64) {
+        // 16 columns: the even and odd columns of each 8, as the activations are laid out
+        const h0 = v128.load(wp + (k >> 1));
+        const h1 = v128.load(wp + (k >> 1) + 16);
+        v128.store(wc + k, evenW(h0, bits));
+        v128.store(wc + k, oddW(h0, bits), 16);
+        v128.store(wc + k, evenW(h1, bits), 32);
+        v128.store(wc + k, oddW(h1, bits), 48);
+      }
+      let xp = x + (<usize>c << 2);
+      for (let ap = accs; ap < accEnd; ap += 16) {
+        v128.store(ap, chunkDot(wc, xp, v128.load(ap)));
+        xp += xStride;
+      }
+    }
+    // per token: the columns past the last whole chunk (matmul-f16.ts rowTail), the listed subnormals, the scale
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      let acc = v128.load(accs + (<usize>t << 4));
+      let c = whole;
+      for (; c + 4 <= cols; c += 4) acc = addF32x4ToF64x2(acc, f32x4.mul(weights4(wr + (<usize>c << 1), bits), v128.load(xt + (<usize>c << 2))));
+      let sum = hsumF64(acc);
+      for (; c < cols; c++) sum += <f64>(f16ScaledDown(<i32>load<i16>(wr + (<usize>c << 1))) * load<f32>(xt + (<usize>c << 2)));
+      sum += subExtra(subRows, subCols, subValues, r, xt, whole);
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+    }
+  }
+}

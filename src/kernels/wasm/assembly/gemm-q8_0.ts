@@ -1,0 +1,112 @@
+// Multi-token matmul for Q8_0 weights (the tied embedding / output of a batched decode step): every weight block is
+// widened to int16 once and dotted with the activations of all the step's tokens, instead of once per token.
+//
+// Why: with 8 logits rows the output matmul (128256 x 2560, 328 M MACs per token) is compute bound, and the
+// per-row kernel (matmul-q8_0.ts) spends 4 of its ~11 instructions per block and token widening the weights
+// again for every token. Here one block's 4 widened vectors stay in registers while a run-time loop over the
+// tokens does the 4 activation loads, 4 i32x4.dot_i16x8_s and 3 adds per token.
+//
+// Results are bit-identical to matmul-q8_0.ts for every (row, token): the same integer block dots (exact), the
+// same 4-block step (sum4I32 of the block sums, times d_w * 2^-112 times d_x * 2^112 in f32, promoted and added to
+// an f64x2 accumulator with addF32x4ToF64x2), the same tail (rowTail) and the same final f32(sum * scale). Only the
+// order in which (row, token) pairs are computed changes.
+
+import { addF32x4ToF64x2, hsumF64, sum4I32 } from './common';
+import { C_F16_BITS, vconst } from './constants';
+import {
+  argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
+  ARG_W, ARG_X, ARG_X_STRIDE,
+} from './job';
+import { Q8_0_BLOCK_BYTES, rowTail as q8RowTail } from './matmul-q8_0';
+
+/** Tokens per pass (the glue splits larger batches); per-thread scratch: 64 B of block sums and a 16 B accumulator per token. */
+export const GEMM_Q8_0_TOKENS: u32 = 16;
+
+
+/**
+ * The integer dots of one block (4 widened weight vectors w0..w3) with the nTokens tokens' activations at xb
+ * (xStride bytes apart), each token's i32x4 partial sums stored at sums + 64 t + j (j: the block's place in its
+ * 4-block step). The weights stay in registers across the token loop: the point of this kernel.
+ */
+// @ts-ignore: decorator
+@inline function blockTokens(blk: usize, xb: usize, xStride: usize, nTokens: u32, sums: usize): void {
+  const w0 = v128.load8x8_s(blk, 2);
+  const w1 = v128.load8x8_s(blk, 10);
+  const w2 = v128.load8x8_s(blk, 18);
+  const w3 = v128.load8x8_s(blk, 26);
+  let xp = xb;
+  let sp = sums;
+  const spEnd = sums + (<usize>nTokens << 6);
+  for (; sp < spEnd; sp += 64) {
+    v128.store(sp, i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xp, 32)), i32x4.dot_i16x8_s(w3, v128.load(xp, 48))),
+    ));
+    xp += xStride;
+  }
+}
+
+/**
+ * Job body: rows [start, end) for nTokens (<= GEMM_Q8_0_TOKENS) tokens of int16 Q8_0 activations, rows outer so a
+ * row (2720 bytes at 2560 columns) comes from DRAM once and from L1 for the other tokens. Per 4-block step: each
+ * block's weights are widened once and dotted with every token (blockTokens), then each token's four block sums are
+ * summed, scaled and added to its f64x2 accumulator (in scratch) exactly as matmul-q8_0.ts step4 does.
+ *
+ * Tried and dropped: four tokens in the lanes of one sum4I32 with their accumulators in registers (no store per
+ * token): V8 issued all 32 loads of a 4-block step first and spilled most of them (--print-wasm-code: 287 spill
+ * moves in the function), 10% slower than this on 1 thread. The store per token and block keeps each token's loads
+ * next to their arithmetic (the same barrier matmul-q8_0.ts and matmul-i2s-dot.ts use).
+ */
+export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const dx = argPtr(job, ARG_AUX);
+  const dxStride = <usize>argU32(job, ARG_AUX_STRIDE);
+  const nTokens = min(argU32(job, ARG_N_TOKENS), GEMM_Q8_0_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const nBlocks = cols >> 5;
+  const nBlocks4 = nBlocks & ~3;
+  const rowBytes = <usize>nBlocks * Q8_0_BLOCK_BYTES;
+  const bits = vconst(C_F16_BITS);
+  const sums = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const accs = sums + (<usize>GEMM_Q8_0_TOKENS << 6);
+  const apEnd = accs + (<usize>nTokens << 4);
+  const zero = f64x2.splat(0);
+  for (let r = start; r < end; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let ap = accs; ap < apEnd; ap += 16) v128.store(ap, zero);
+    for (let b: u32 = 0; b < nBlocks4; b += 4) {
+      const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
+      const xb = x + (<usize>b << 6);
+      blockTokens(blk, xb, xStride, nTokens, sums);
+      blockTokens(blk + 34, xb + 64, xStride, nTokens, sums + 16);
+      blockTokens(blk + 68, xb + 128, xStride, nTokens, sums + 32);
+      blockTokens(blk + 102, xb + 192, xStride, nTokens, sums + 48);
+      // the four blocks' d_w as f32 bits worth d_w * 2^-112 (matmul-q8_0.ts step4), shared by the tokens
+      let h = v128.load16_lane(blk, i32x4.splat(0), 0);
+      h = v128.load16_lane(blk + 34, h, 1);
+      h = v128.load16_lane(blk + 68, h, 2);
+      h = v128.load16_lane(blk + 102, h, 3);
+      const dw = v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits);
+      let dq = dx + (<usize>b << 2);
+      let sp = sums;
+      for (let ap = accs; ap < apEnd; ap += 16) {
+        const s = sum4I32(v128.load(sp), v128.load(sp, 16), v128.load(sp, 32), v128.load(sp, 48));
+        const dwdx = f32x4.mul(dw, v128.load(dq));
+        v128.store(ap, addF32x4ToF64x2(v128.load(ap), f32x4.mul(f32x4.convert_i32x4_s(s), dwdx)));
+        sp += 64;
+        dq += dxStride;
+      }
+    }
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      const dt = dx + <usize>t * dxStride;
+      const sum = q8RowTail(wr, xt, dt, nBlocks4, nBlocks, hsumF64(v128.load(accs + (<usize>t << 4))));
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+    }
+  }
+}
