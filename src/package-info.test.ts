@@ -1,12 +1,12 @@
 // Tests of the package.json lookup behind `bitnet --version` and the peer engine's location: from the repository and from an installed layout.
 
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isBitNetError } from './errors.js';
 import { ENGINE_VERSION } from './engine/receipt.js';
 import { findPackage, PACKAGE_NAME } from './package-info.js';
+import { tempDir } from '../test/helpers/temp-dir.js';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 
@@ -22,7 +22,7 @@ describe('findPackage', () => {
   });
 
   it('finds an installed copy (node_modules/bitnet-engine/dist/src/cli) and skips other package.json files on the way', () => {
-    const top = mkdtempSync(join(tmpdir(), 'bitnet-pkginfo-'));
+    const top = tempDir('bitnet-pkginfo-');
     writeFileSync(join(top, 'package.json'), JSON.stringify({ name: 'someones-app', version: '9.9.9' }));
     const installed = join(top, 'node_modules', PACKAGE_NAME);
     const cliDir = join(installed, 'dist', 'src', 'cli');
@@ -33,7 +33,7 @@ describe('findPackage', () => {
   });
 
   it('fails with a coded error when no package.json above has the name', () => {
-    const top = mkdtempSync(join(tmpdir(), 'bitnet-pkginfo-'));
+    const top = tempDir('bitnet-pkginfo-');
     writeFileSync(join(top, 'package.json'), JSON.stringify({ name: 'bitnet', version: '0.0.0' }));
     let caught: unknown;
     try {

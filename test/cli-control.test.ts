@@ -2,14 +2,13 @@
 // a token, the chat survives a history longer than its context, and environment mistakes are errors, not traces.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'bitnet.js');
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-cli-control-'));
+const dir = tempDir('bitnet-cli-control-');
 
 interface Run {
   code: number | null;

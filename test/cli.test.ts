@@ -1,15 +1,15 @@
 // The CLI end to end (built dist/): run, --dump-logits, --receipt + verify-receipt, chat over stdin.
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'bitnet.js');
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-cli-'));
+const dir = tempDir('bitnet-cli-');
 
 async function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   if (input === undefined) {

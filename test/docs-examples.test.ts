@@ -2,18 +2,18 @@
 // as plain .mjs, `bitnet-engine` resolving to this repository's build as an installed package would); doc links resolve.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const root = join(import.meta.dirname, '..');
 const doc = readFileSync(join(root, 'docs', 'api.md'), 'utf8');
 const examples = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m, i) => ({ n: i + 1, code: m[1], heading: [...doc.slice(0, m.index).matchAll(/^##+ (.+)$/gm)].pop()?.[1] ?? '' }));
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-doc-examples-'));
+const dir = tempDir('bitnet-doc-examples-');
 mkdirSync(join(dir, 'node_modules'));
 symlinkSync(root, join(dir, 'node_modules', 'bitnet-engine'), 'dir');
 let modelReady: Promise<void> | undefined;

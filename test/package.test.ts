@@ -2,13 +2,13 @@
 // package's exports import is inside it or a declared dependency, and an unpacked copy runs (--version, CLI, library).
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -37,7 +37,7 @@ let packed: { files: string[]; tarball: string };
 let app: string;
 
 beforeAll(async () => {
-  const dest = mkdtempSync(join(tmpdir(), 'bitnet-pack-'));
+  const dest = tempDir('bitnet-pack-');
   // --ignore-scripts: prepack would rebuild dist/ under the other tests' feet; `npm test` has just built it.
   const { stdout } = await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dest], root);
   const [info] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];

@@ -2,8 +2,6 @@
 // --pre-tokenizer flag all say which rules were chosen and why.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +11,9 @@ import { openGguf } from '../src/gguf/reader.js';
 import { inspectGguf } from '../src/inspect/inspect.js';
 import { rewriteModel } from './helpers/rewrite-model.js';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-pre-'));
+const dir = tempDir('bitnet-pre-');
 const bin = join(import.meta.dirname, '..', 'bin', 'bitnet.js');
 let noPre = '';
 

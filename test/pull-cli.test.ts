@@ -1,13 +1,13 @@
 // `bitnet pull`, `ls`, `rm` and `-m owner/name` end to end (built dist/) against the fake hub on 127.0.0.1.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeFile, startFakeHub, type FakeHub } from './helpers/fake-hub.js';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'bitnet.js');
 let hub: FakeHub;
@@ -16,7 +16,7 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   hub = await startFakeHub({ 'acme/tiny': { files: [fakeFile('tiny-i2_s.gguf', new Uint8Array(readFileSync(await tinyModel('bitnet-b1.58', 'i2_s'))))] } });
   const { HF_TOKEN: _t, BITNET_OFFLINE: _o, HF_HUB_OFFLINE: _h, ...rest } = process.env;
-  env = { ...rest, BITNET_CACHE_DIR: mkdtempSync(join(tmpdir(), 'bitnet-pull-cli-')), BITNET_HUB_URL: hub.hubUrl };
+  env = { ...rest, BITNET_CACHE_DIR: tempDir('bitnet-pull-cli-'), BITNET_HUB_URL: hub.hubUrl };
 });
 afterAll(async () => hub.close());
 

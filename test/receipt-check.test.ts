@@ -2,8 +2,7 @@
 // with what the engine does when the run is replayed.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +10,9 @@ import { BitNet } from '../src/engine/bitnet.js';
 import { verifyReceipt, type Receipt } from '../src/engine/receipt.js';
 import { checkReceiptAgainstModel } from '../src/engine/receipt-check.js';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-receipt-'));
+const dir = tempDir('bitnet-receipt-');
 
 async function receiptOf(path: string): Promise<Receipt> {
   const model = await BitNet.load(path, { backend: 'wasm', threads: 2 });

@@ -1,8 +1,6 @@
 // Strict mode: every fallback the engine would take silently becomes a STRICT_VIOLATION (CLI exit 8).
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +9,9 @@ import { isBitNetError } from '../src/errors.js';
 import { gv } from '../src/gguf/metadata.js';
 import { rewriteModel } from './helpers/rewrite-model.js';
 import { tinyModel } from './helpers/tiny-models.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-strict-'));
+const dir = tempDir('bitnet-strict-');
 
 async function modelWithRopeScaling(): Promise<string> {
   const path = join(dir, 'rope-scaling.gguf');

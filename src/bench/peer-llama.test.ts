@@ -1,10 +1,10 @@
 // Tests of where the peer engine (node-llama-cpp) is looked for: tools/peer/ of the repository, installed or not.
 
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PEER_INSTALL_HINT, PEER_VERSION, peerDir, peerInstalled } from './peer-llama.js';
+import { tempDir } from '../../test/helpers/temp-dir.js';
 
 describe('peer engine location', () => {
   it('is tools/peer/ of the repository, whose package.json pins the version the types mirror', () => {
@@ -18,7 +18,7 @@ describe('peer engine location', () => {
   });
 
   it('counts as installed only when node_modules/node-llama-cpp/package.json is there', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitnet-peer-'));
+    const dir = tempDir('bitnet-peer-');
     expect(peerInstalled(dir)).toBe(false);
     mkdirSync(join(dir, 'node_modules', 'node-llama-cpp'), { recursive: true });
     expect(peerInstalled(dir)).toBe(false);

@@ -1,14 +1,14 @@
 // pullModel / downloadFile against a local fake hub (test/helpers/fake-hub.ts): resolve, pick, redirect, Range resume,
 // parallel chunks, sha256, auth, offline and the cache index. No real network.
 
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeFile, sha256Hex, startFakeHub, type FakeHub } from '../../test/helpers/fake-hub.js';
 import { isBitNetError, type BitNetErrorCode } from '../errors.js';
 import { ModelCache } from './cache.js';
 import { pullModel, parseModelRef, type PullOptions } from './pull.js';
+import { tempDir } from '../../test/helpers/temp-dir.js';
 
 /** Deterministic pseudo-random bytes (so a wrong offset shows up as wrong content). */
 function bytes(n: number, seed: number): Uint8Array {
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 function opts(h: FakeHub, extra: Partial<PullOptions> = {}): PullOptions {
-  return { cacheRoot: mkdtempSync(join(tmpdir(), 'bitnet-pull-')), hubUrl: h.hubUrl, retries: 0, ...extra };
+  return { cacheRoot: tempDir('bitnet-pull-'), hubUrl: h.hubUrl, retries: 0, ...extra };
 }
 
 async function expectCode(p: Promise<unknown>, code: BitNetErrorCode): Promise<Error> {

@@ -1,8 +1,6 @@
 // Rewrites a synthetic x86 I2_S model with the same ternary weights in another I2_S flavor or as TL1 / TL2, laid out
 // the way each flavor's writer does (the packers in src/formats, whose bytes the format tests check by hand).
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GgmlType } from '../../src/formats/ggml-type.js';
 import { quantizeF32 } from '../../src/formats/f32.js';
@@ -15,9 +13,10 @@ import { openGguf, readTensorData } from '../../src/gguf/reader.js';
 import { writeGgufFile } from '../../src/gguf/writer.js';
 import type { GgufWriteTensor } from '../../src/gguf/writer.js';
 import { tinyModel } from './tiny-models.js';
+import { tempDir } from './temp-dir.js';
 
 /** Where flavorFile writes. */
-export const flavorDir = mkdtempSync(join(tmpdir(), 'bitnet-flavors-'));
+export const flavorDir = tempDir('bitnet-flavors-');
 
 export type FlavorTarget =
   | { readonly kind: 'i2s'; readonly flavor: I2sFlavor; /** qk256: name of the block-scale tensor (default '<base>.scale'). */ readonly scaleSuffix?: string }

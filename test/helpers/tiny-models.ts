@@ -1,12 +1,11 @@
 // Synthetic tiny models for engine tests, generated once per test process into a temp dir.
 
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesizeModel, type SynthEmbedType, type SynthWeightType } from '../../src/synth/synthesize.js';
 import type { SynthArch } from '../../src/inspect/arch-spec.js';
+import { tempDir } from './temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-test-models-'));
+const dir = tempDir('bitnet-test-models-');
 const made = new Map<string, Promise<string>>();
 
 /** Path of a tiny synthetic model with these options (seed 1 unless given), generated on first request. */

@@ -1,15 +1,15 @@
 // NaN / Inf inside plain float weights (F16 projections, F16 embeddings) are refused at load on every backend.
 
-import { copyFileSync, mkdtempSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BitNet } from '../../src/engine/bitnet.js';
 import { isBitNetError } from '../../src/errors.js';
 import { openGguf } from '../../src/gguf/reader.js';
 import { tinyModel } from '../helpers/tiny-models.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bitnet-float-nan-'));
+const dir = tempDir('bitnet-float-nan-');
 
 async function poisoned(from: string, tensor: string, element: number, bits: number): Promise<string> {
   const { source, header } = await openGguf(from);
