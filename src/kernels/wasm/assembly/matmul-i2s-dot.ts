@@ -161,7 +161,8 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
   const chunkEnd = w + <usize>end * rowBytes;
-  let touched: u32 = 0;
+  // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
+  let touched = touchLines(w + <usize>start * rowBytes, min(w + (<usize>start + I2S_DOT_TOUCH_PAIRS * 2) * rowBytes, chunkEnd));
   let r = start;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
