@@ -5,6 +5,8 @@
 // Each shape is measured over a ring of copies of its weight (--ring-mib MiB in all, beyond the last-level
 // cache) so every GEMV reads its weight from DRAM, as decode does; a run is one pass over the ring, the
 // median of --runs runs is reported. The load average is printed: other jobs on the machine skew results.
+// "first call" is a backend's first matmul of the shape, before the warm-up pass: on the first shape of a backend
+// it shows the kernel in V8's baseline compiler (Liftoff), which is replaced by TurboFan's code from the next call.
 
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -90,7 +92,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number }> {
+async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number; first: number }> {
   const bytes = randomWeightBytes(s, s.rows * 31 + s.cols);
   const copies = Math.max(1, Math.ceil(ringBytes / bytes.length));
   const weights: Weight[] = [];
@@ -108,11 +110,15 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
     for (const w of weights) be.matmul(out, w, x, 1);
     return (performance.now() - t0) / 1000 / weights.length;
   };
+  // The backend's first matmul runs its kernel in V8's baseline tier (Liftoff) until TurboFan's code is in.
+  const t0 = performance.now();
+  be.matmul(out, weights[0], x, 1);
+  const first = (performance.now() - t0) / 1000;
   pass();
   const times: number[] = [];
   for (let r = 0; r < runs; r++) times.push(pass());
   await Promise.resolve();
-  return { seconds: median(times), best: Math.min(...times) };
+  return { seconds: median(times), best: Math.min(...times), first };
 }
 
 /** The live floats of a CPU backend's tensor (these benchmarks run the CPU backends only). */
@@ -200,7 +206,7 @@ async function main(): Promise<void> {
           bandwidth.set(threads, ringBytes / median(times) / 1e9);
         }
         for (const s of shapes) {
-          const { seconds, best } = await measureShape(be, s, ringBytes, runs);
+          const { seconds, best, first } = await measureShape(be, s, ringBytes, runs);
           const row = {
             kernelSet,
             threads,
@@ -212,7 +218,7 @@ async function main(): Promise<void> {
           };
           rows.push(row);
           console.log(
-            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s)`,
+            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s; first call ${(first * 1e6).toFixed(0)} us)`,
           );
         }
         for (const s of pp > 0 ? shapes.filter((sh) => sh.type === GgmlType.I2_S) : []) {
