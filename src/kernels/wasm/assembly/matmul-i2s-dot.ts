@@ -28,16 +28,22 @@
 // without it (bd18a00's build; the batch sizes tried with the C probe, 1 to 8 pairs, were best at 1-2).
 //
 // Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
-// deterministic there) and |x| <= 128. One relaxed_dot lane adds two products: x1 fields |lane| <= 2 * 128 * 3 = 768,
-// x4 fields <= 2 * 128 * 12 = 3072 (no pmaddubsw saturation: < 32767). Per pass of two blocks each i16 accumulator
-// adds 8 such lanes: x4 <= 8 * 3072 = 24576, x1 <= 8 * 768 = 6144, both < 32768, so no i16 sum wraps; then they are
-// widened with i32x4.extadd_pairwise_i16x8_s (the x1 sum shifted left by 2 first: 4 * 6144 = 24576 < 32768).
-// The i32 row sum is at most 4 * 3 * 128 * cols in magnitude: exact below cols = 2^31 / 1536 (~1.4M columns).
+// deterministic there), and the per-token activations are in [-128, 127] (quantize-activations.ts clamps them).
+// One relaxed_dot lane adds two products, so no pmaddubsw saturation (|lane| <= 2 * 12 * 128 = 3072 < 32767). A pass
+// sums each i16 accumulator over 2 relaxed dots per group, 8 groups (4 blocks) per pass, or 4 groups (2 blocks) where
+// the weight holds code 3 (ARG_VARIANT: the exact scan of every code byte at prepareWeight, which the prefill GEMM's
+// tables rely on too); a row's last pass may be shorter. Codes 0..2: an x4 lane is in [2 * 8 * -128, 2 * 8 * 127] =
+// [-2048, 2032], 16 of them in [-32768, 32512]; an x1 lane in [-512, 508], 16 of them in [-8192, 8128], x4 (the
+// shift before widening) [-32768, 32512]: both fit i16. With code 3: x4 lanes in [-3072, 3048], 8 of them in
+// [-24576, 24384]; x1 lanes in [-768, 762], 8 of them x4 in [-24576, 24384]. The accumulators are then widened
+// with i32x4.extadd_pairwise_i16x8_s. The i32 row sum is at most 4 * 3 * 128 * cols in magnitude: exact below
+// cols = 2^31 / 1536 (~1.4M columns). The kernel tests drive the bounds: every code +1 (or 3) and equal
+// activations of either sign.
 
 import { dotPairs16, finishTernary } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
@@ -64,13 +70,13 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * but that V8 cannot prove so: it is the scheduling barrier of the file header.
  */
 // @ts-ignore: decorator
-@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, m3: v128, mc: v128): v128 {
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
   const rowEnd = wa + (<usize>nBlocks << 5);
   while (wa < rowEnd) {
-    // a pass of 2 blocks (the i16 bound in the header), or 1 for a last odd block
-    const passEnd = min(wa + 64, rowEnd);
+    // a pass of passBytes / 32 blocks (the i16 bound in the header), or what is left of the row
+    const passEnd = min(wa + passBytes, rowEnd);
     const passLast = passEnd - 16;
     let a1 = i16x8.splat(0);
     let a4 = i16x8.splat(0);
@@ -158,6 +164,8 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const wscale = argF64(job, ARG_WSCALE);
   const rowBytes = <usize>(cols >> 2);
   const nBlocks = cols >> 7;
+  // passes of 4 blocks, 2 where the weight holds code 3 (ARG_VARIANT, the exact scan at load: header)
+  const passBytes: usize = argU32(job, ARG_VARIANT) != 0 ? 64 : 128;
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
   const chunkEnd = w + <usize>end * rowBytes;
@@ -170,7 +178,7 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
     const ahead = wa + I2S_DOT_TOUCH_PAIRS * 2 * rowBytes;
     touched += touchLines(ahead, min(ahead + 2 * rowBytes, chunkEnd));
     for (let t: u32 = 0; t < nTokens; t++) {
-      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, m3, mc);
+      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, m3, mc);
       const rec = info + (<usize>t << 4);
       const s = load<f32>(rec);
       const sum = load<i32>(rec, 4) + <i32>(touched >> 31);
