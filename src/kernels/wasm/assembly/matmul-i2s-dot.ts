@@ -20,7 +20,9 @@
 // but that V8 cannot prove (wa == passLast), so each group is its own basic block, and the accumulators, live on
 // that exit, are computed before it. Per group of 2 x 16 code bytes: 6 loads, 2 shifts, 8 ands, 8 relaxed dots
 // (vpmaddubsw), 8 adds and 2-3 scalar ops, no spill (about 0.3 instructions per weight, two rows counted). The
-// same structure compiled from C with clang 16 (the issue-13 probe) runs at the same speed per thread.
+// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) compiles to the same hot loop but
+// reads ~12.7 GB/s per thread from cache with this touch against ~11.3 here: the rest of a row pair (the f64
+// output rule, stack reloads of loop variables) costs ~10% more in this function.
 // Memory-level parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the
 // weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line
 // of the row pair I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM,

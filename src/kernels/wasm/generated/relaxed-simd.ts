@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'bb6c64f8b976207fd25e7ebf7ff46d52f585052380095bb1a9f04cb543bf1278';
+export const SOURCE_HASH = '5b08bb86fde411d3e5819b3edc3efad97d52763c6306f25796d26f2d7740825c';
 
 /** The wasm binary (54701 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '50aeb76fff27f89c9a70fbbce80786bc4f3593dfc3abb2ec7879e73ae51098c9';
+export const SOURCE_HASH = '7c231ff7fa3d4ec1a62ad1ab4733436391e6fff7c73a9cb2362658ef45856d30';
 
 /** The wasm binary (55636 bytes), base64. */
 export const WASM_BASE64 =
