@@ -240,12 +240,14 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     // through the per-token kernels
     const rows = 70;
     // extreme: every code the largest (+1, or 3 = +2) and every activation the same, so the i16 partial sums reach
-    // their bound (64 x 508 = 32512; with code 3 only 32 groups fit before widening)
-    type Fill = 'random' | 'code3' | 'all+1' | 'all3';
+    // their bound (64 x 508 = 32512; with code 3 only 32 groups fit before widening; the decode GEMV's passes of
+    // 4 blocks reach 32512 with +127 and -32512 with -127, matmul-i2s-dot.ts)
+    type Fill = 'random' | 'code3' | 'all+1' | 'all+1 negative x' | 'all3';
     const cases: [string, GgmlType, number, boolean, Fill][] = [
       ['I2_S', GgmlType.I2_S, 1152, false, 'random'],
       ['I2_S with code 3', GgmlType.I2_S, 640, false, 'code3'],
       ['I2_S all +1, equal x', GgmlType.I2_S, 1024, false, 'all+1'],
+      ['I2_S all +1, equal negative x', GgmlType.I2_S, 1024, false, 'all+1 negative x'],
       ['I2_S all code 3, equal x', GgmlType.I2_S, 1024, false, 'all3'],
       ['TQ2_0 one d', GgmlType.TQ2_0, 768, false, 'random'],
       ['TQ2_0 per-block d', GgmlType.TQ2_0, 512, true, 'random'],
@@ -259,7 +261,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
       try {
         for (const [label, type, cols, blockScales, fill] of cases) {
           const rng = seededRng(cols + (blockScales ? 1 : 0) + fill.length + type);
-          const codes = fill === 'all+1' ? new Int8Array(rows * cols).fill(1) : rng.codes(rows * cols);
+          const codes = fill === 'all+1' || fill === 'all+1 negative x' ? new Int8Array(rows * cols).fill(1) : rng.codes(rows * cols);
           let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
           if (blockScales) bytes = withBlockScales(bytes, cols);
           if (fill === 'code3' || fill === 'all3') {
@@ -268,14 +270,14 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             const step = fill === 'code3' ? 37 : 1;
             for (let i = 0; i < codeBytes; i += step) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
           }
-          const equalX = fill === 'all+1' || fill === 'all3';
+          const equalX = fill === 'all+1' || fill === 'all+1 negative x' || fill === 'all3';
           for (const mode of ['per-token', 'q8k-block'] as const) {
             const wa = load(be, type, rows, cols, bytes, mode);
             const wb = load(ref, type, rows, cols, bytes, mode);
             const maxTokens = 33;
             const x = be.allocF32(maxTokens * cols);
             const xr = ref.allocF32(maxTokens * cols);
-            for (let i = 0; i < x.length; i++) x[i] = xr[i] = equalX ? 1.5 : rng.normal() * (i % 89 === 0 ? 20 : 1);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = equalX ? (fill === 'all+1 negative x' ? -1.5 : 1.5) : rng.normal() * (i % 89 === 0 ? 20 : 1);
             const out = be.allocF32(maxTokens * rows + 3);
             const outR = ref.allocF32(maxTokens * rows);
             for (const nTokens of [...Array.from({ length: 17 }, (_, i) => i + 1), 33]) {

@@ -9,39 +9,48 @@
 // (4 x1 + x4), so one arithmetic shift at the end gives sum_c code[c] x[c] exactly. The activation sum (the -1 of
 // code 0) is subtracted per row, as matmul-i2s.ts's callers do.
 //
-// What made the first version of this kernel (7c3a99d, 9.8 GB/s against the lookup kernel's 12.0) slow, seen with
-// node --print-wasm-code on its build: V8 unrolls small wasm loops, so its loop over the four 16-byte groups of a
-// 2-block pass became one 354-instruction loop body (32 relaxed dots), and TurboFan's scheduler issues every load
-// of a loop body first (loads keep their order on the effect chain; the pure SIMD ops are placed late, next to
-// their uses), so the 24 loaded vectors of the pass outlived V8's ~15 usable xmm registers: 89 spill loads and 86
-// spill stores per 512 weights. Here the groups are written out and each ends with four 16-byte stores of the
-// i16 accumulators to per-thread scratch: a store is effectful, so the group's arithmetic is scheduled before it
-// and the next group's loads after it: 9 spill moves are left per pass, 179 instructions per 512 weights (~0.35 per
-// weight). Second, memory-level parallelism: with that much work per byte the out-of-order window holds only ~3
-// cache lines of the weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line of the row pair
-// I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM, loaded machine,
-// 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7 without it.
+// Instruction scheduling, seen with node --print-wasm-code (TurboFan, x64 AVX): V8 unrolls small wasm loops, and
+// TurboFan's scheduler issues every load of a basic block first (loads keep their order on the effect chain; the
+// pure SIMD ops are placed late, next to their uses). The first version of this kernel (7c3a99d) looped over the
+// four 16-byte groups of a 2-block pass with a constant trip count: one 354-instruction block, 24 loaded vectors
+// live against V8's ~15 usable xmm registers, 89 spill loads and 86 spill stores per 512 weights. The second
+// (bd18a00) wrote the groups out and ended each with four 16-byte stores of the i16 accumulators to scratch (a
+// store is effectful, so it splits the block): 9 spill moves and 16 stores per pass. Now the barrier is a branch:
+// the inner loop runs one block (two groups) per iteration with an exit test between its groups that never fires
+// but that V8 cannot prove (wa == passLast), so each group is its own basic block, and the accumulators, live on
+// that exit, are computed before it. Per group of 2 x 16 code bytes: 6 loads, 2 shifts, 8 ands, 8 relaxed dots
+// (vpmaddubsw), 8 adds and 2-3 scalar ops, no spill (about 0.3 instructions per weight, two rows counted). The
+// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) compiles to the same hot loop but
+// reads ~12.7 GB/s per thread from cache with this touch against ~11.3 here: the rest of a row pair (the f64
+// output rule, stack reloads of loop variables) costs ~10% more in this function.
+// Memory-level parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the
+// weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line
+// of the row pair I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM,
+// loaded machine, 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7
+// without it (bd18a00's build; the batch sizes tried with the C probe, 1 to 8 pairs, were best at 1-2).
 //
 // Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
-// deterministic there) and |x| <= 128. One relaxed_dot lane adds two products: x1 fields |lane| <= 2 * 128 * 3 = 768,
-// x4 fields <= 2 * 128 * 12 = 3072 (no pmaddubsw saturation: < 32767). Per pass of two blocks each i16 accumulator
-// adds 8 such lanes: x4 <= 8 * 3072 = 24576, x1 <= 8 * 768 = 6144, both < 32768, so no i16 sum wraps; then they are
-// widened with i32x4.extadd_pairwise_i16x8_s (the x1 sum shifted left by 2 first: 4 * 6144 = 24576 < 32768).
-// The i32 row sum is at most 4 * 3 * 128 * cols in magnitude: exact below cols = 2^31 / 1536 (~1.4M columns).
+// deterministic there), and the per-token activations are in [-128, 127] (quantize-activations.ts clamps them).
+// One relaxed_dot lane adds two products, so no pmaddubsw saturation (|lane| <= 2 * 12 * 128 = 3072 < 32767). A pass
+// sums each i16 accumulator over 2 relaxed dots per group, 8 groups (4 blocks) per pass, or 4 groups (2 blocks) where
+// the weight holds code 3 (ARG_VARIANT: the exact scan of every code byte at prepareWeight, which the prefill GEMM's
+// tables rely on too); a row's last pass may be shorter. Codes 0..2: an x4 lane is in [2 * 8 * -128, 2 * 8 * 127] =
+// [-2048, 2032], 16 of them in [-32768, 32512]; an x1 lane in [-512, 508], 16 of them in [-8192, 8128], x4 (the
+// shift before widening) [-32768, 32512]: both fit i16. With code 3: x4 lanes in [-3072, 3048], 8 of them in
+// [-24576, 24384]; x1 lanes in [-768, 762], 8 of them x4 in [-24576, 24384]. The accumulators are then widened
+// with i32x4.extadd_pairwise_i16x8_s. The i32 row sum is at most 4 * 3 * 128 * cols in magnitude: exact below
+// cols = 2^31 / 1536 (~1.4M columns). The kernel tests drive the bounds: every code +1 (or 3) and equal
+// activations of either sign.
 
 import { dotPairs16, finishTernary } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH,
-  ARG_SCRATCH_STRIDE, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
 /** Row pairs ahead whose cache lines a row pair touches first (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
 export const I2S_DOT_TOUCH_PAIRS: usize = 2;
-
-/** Bytes of per-thread scratch the kernel stores its i16 accumulators to (the scheduling barrier above). */
-export const I2S_DOT_SCRATCH_BYTES: u32 = 64;
 
 /** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */
 // @ts-ignore: decorator
@@ -49,153 +58,71 @@ export const I2S_DOT_SCRATCH_BYTES: u32 = 64;
   return i16x8.add(acc, dotPairs16(xv, v128.and(v, mask)));
 }
 
-/** The two i32x4 row sums plus the widened pass accumulators: 4 x1 + x4 per i32 lane pair. */
+/** The i32x4 row sum plus the widened pass accumulators: 4 x1 + x4 per i32 lane pair. */
 // @ts-ignore: decorator
 @inline function widen(acc: v128, x1: v128, x4: v128): v128 {
   return i32x4.add(acc, i32x4.add(i32x4.extadd_pairwise_i16x8_s(x4), i32x4.extadd_pairwise_i16x8_s(i16x8.shl(x1, 2))));
 }
 
-/** The scheduling barrier (file header): the four i16 accumulators stored to this thread's scratch. */
-// @ts-ignore: decorator
-@inline function barrier(bar: usize, a1: v128, a4: v128, b1: v128, b4: v128): void {
-  v128.store(bar, a1);
-  v128.store(bar, a4, 16);
-  v128.store(bar, b1, 32);
-  v128.store(bar, b4, 48);
-}
-
 /**
  * Rows at wa and wb (first code byte of each) against one token's int8 activations at x, over nBlocks blocks:
- * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 2. bar: 64 bytes of this thread's scratch. Groups of 16
- * code bytes (bytes p..p+15 of a block: va, vb, and their copies shifted by 4, sa, sb) are written out, so every
- * offset is an immediate; each ends with the barrier.
+ * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 2. An iteration of the inner loop is one block: two
+ * groups of 16 code bytes per row (bytes p..p+15 of the block: va, vb, and their copies shifted by 4, sa, sb),
+ * written out so every offset is an immediate, with an exit test between them that never fires for whole blocks
+ * but that V8 cannot prove so: it is the scheduling barrier of the file header.
  */
 // @ts-ignore: decorator
-@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, m3: v128, mc: v128, bar: usize): v128 {
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
-  let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
-  let b: u32 = 0;
-  // passes of 2 blocks (the i16 bound above)
-  for (; b + 2 <= nBlocks; b += 2) {
+  const rowEnd = wa + (<usize>nBlocks << 5);
+  while (wa < rowEnd) {
+    // a pass of passBytes / 32 blocks (the i16 bound in the header), or what is left of the row
+    const passEnd = min(wa + passBytes, rowEnd);
+    const passLast = passEnd - 16;
     let a1 = i16x8.splat(0);
     let a4 = i16x8.splat(0);
     let b1 = i16x8.splat(0);
     let b4 = i16x8.splat(0);
-    va = v128.load(wa);
-    vb = v128.load(wb);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 64); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 32); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
-    va = v128.load(wa, 16);
-    vb = v128.load(wb, 16);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 112); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 80); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 48); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x, 16); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
-    va = v128.load(wa, 32);
-    vb = v128.load(wb, 32);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 224); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 192); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 160); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x, 128); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
-    va = v128.load(wa, 48);
-    vb = v128.load(wb, 48);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 240); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 208); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 176); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x, 144); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
-    accA = widen(accA, a1, a4);
-    accB = widen(accB, b1, b4);
-    wa += 64;
-    wb += 64;
-    x += 256;
-  }
-  if (b < nBlocks) {
-    // a last odd block
-    let a1 = i16x8.splat(0);
-    let a4 = i16x8.splat(0);
-    let b1 = i16x8.splat(0);
-    let b4 = i16x8.splat(0);
-    va = v128.load(wa);
-    vb = v128.load(wb);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 64); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 32); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
-    va = v128.load(wa, 16);
-    vb = v128.load(wb, 16);
-    sa = i16x8.shr_u(va, 4);
-    sb = i16x8.shr_u(vb, 4);
-    xv = v128.load(x, 112); // shift 0: weights 96 + p, x1
-    a1 = fieldDot(a1, xv, va, m3);
-    b1 = fieldDot(b1, xv, vb, m3);
-    xv = v128.load(x, 80); // shift 2: weights 64 + p, x4
-    a4 = fieldDot(a4, xv, va, mc);
-    b4 = fieldDot(b4, xv, vb, mc);
-    xv = v128.load(x, 48); // shift 4: weights 32 + p, x1
-    a1 = fieldDot(a1, xv, sa, m3);
-    b1 = fieldDot(b1, xv, sb, m3);
-    xv = v128.load(x, 16); // shift 6: weights p, x4
-    a4 = fieldDot(a4, xv, sa, mc);
-    b4 = fieldDot(b4, xv, sb, mc);
-    barrier(bar, a1, a4, b1, b4);
+    let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
+    do {
+      va = v128.load(wa);
+      vb = v128.load(wb);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 64); // shift 2: weights 64 + p, x4
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 32); // shift 4: weights 32 + p, x1
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x); // shift 6: weights p, x4
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+      if (wa == passLast) break; // the barrier: never taken (passes hold whole blocks)
+      va = v128.load(wa, 16);
+      vb = v128.load(wb, 16);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 112); // shift 0: weights 96 + p, x1
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 80); // shift 2: weights 64 + p, x4
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 48); // shift 4: weights 32 + p, x1
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x, 16); // shift 6: weights p, x4
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+      wa += 32;
+      wb += 32;
+      x += 128;
+    } while (wa != passEnd);
     accA = widen(accA, a1, a4);
     accB = widen(accB, b1, b4);
   }
@@ -237,13 +164,15 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
   const wscale = argF64(job, ARG_WSCALE);
-  const bar = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const rowBytes = <usize>(cols >> 2);
   const nBlocks = cols >> 7;
+  // passes of 4 blocks, 2 where the weight holds code 3 (ARG_VARIANT, the exact scan at load: header)
+  const passBytes: usize = argU32(job, ARG_VARIANT) != 0 ? 64 : 128;
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
   const chunkEnd = w + <usize>end * rowBytes;
-  let touched: u32 = 0;
+  // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
+  let touched = touchLines(w + <usize>start * rowBytes, min(w + (<usize>start + I2S_DOT_TOUCH_PAIRS * 2) * rowBytes, chunkEnd));
   let r = start;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
@@ -251,7 +180,7 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
     const ahead = wa + I2S_DOT_TOUCH_PAIRS * 2 * rowBytes;
     touched += touchLines(ahead, min(ahead + 2 * rowBytes, chunkEnd));
     for (let t: u32 = 0; t < nTokens; t++) {
-      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, m3, mc, bar);
+      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, m3, mc);
       const rec = info + (<usize>t << 4);
       const s = load<f32>(rec);
       const sum = load<i32>(rec, 4) + <i32>(touched >> 31);
