@@ -18,11 +18,15 @@
 // at a time, then one at a time in f64, then the listed subnormal weights (f16-subnormals.ts), then f32(sum * scale).
 
 import { addF32x4ToF64x2, f16ScaledDown, hsumF64 } from './common';
+import { addChunkSums, evenW, oddW, subExtra } from './matmul-f16';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_SUB_COLS,
   ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
+
+/** The fast path's scale of the listed subnormal weights' products (matmul-f16.ts: weights read as w * 2^-112). */
+const F16_SUB_SCALE: f64 = 1.925929944387236e-34; // 2^-112
 
 /** Per-thread scratch: one 64-column chunk of a row converted to f32 (256 bytes). */
 export const GEMM_F16_SCRATCH_BYTES: u32 = 256;
@@ -33,17 +37,6 @@ export const GEMM_F16_SCRATCH_BYTES: u32 = 256;
   return v128.and(i32x4.shl(v128.load16x4_s(wp), 13), bits);
 }
 
-/** The even-column weights of eight F16 values `h` as f32 bits worth w * 2^-112 (matmul-f16.ts evenW, fast path). */
-// @ts-ignore: decorator
-@inline function evenW(h: v128, bits: v128): v128 {
-  return v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), bits);
-}
-
-/** The odd-column weights of eight F16 values `h` (matmul-f16.ts oddW, fast path). */
-// @ts-ignore: decorator
-@inline function oddW(h: v128, bits: v128): v128 {
-  return v128.and(i32x4.shr_s(h, 3), bits);
-}
 
 /** acc + w * x (four lanes; the product is exact, so one rounding either way). */
 // @ts-ignore: decorator
@@ -65,28 +58,7 @@ export const GEMM_F16_SCRATCH_BYTES: u32 = 256;
     e1 = madd(e1, v128.load(wc + k, 32), v128.load(xp + k, 32));
     o1 = madd(o1, v128.load(wc + k, 48), v128.load(xp + k, 48));
   }
-  // back to the natural column order's accumulators (matmul-f16.ts chunk64)
-  const a0 = i8x16.shuffle(e0, o0, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-  const a1 = i8x16.shuffle(e0, o0, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-  const a2 = i8x16.shuffle(e1, o1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-  const a3 = i8x16.shuffle(e1, o1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-  return addF32x4ToF64x2(acc, f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-}
-
-/** The listed (subnormal) weights of row r times x, scaled back by 2^-112 (matmul-f16.ts subExtra, fast path). */
-function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, whole: u32): f64 {
-  if (subRows == 0) return 0;
-  const k0 = load<u32>(subRows + (<usize>r << 2));
-  const k1 = load<u32>(subRows + (<usize>r << 2), 4);
-  if (k1 <= k0) return 0;
-  let extra: f64 = 0;
-  for (let k = k0; k < k1; k++) {
-    // column c's activation: at c past the whole chunks, else at its place in its group of 8, even columns first
-    const c = load<u32>(subCols + (<usize>k << 2));
-    const at = c < whole ? (c & ~7) | ((c & 1) << 2) | ((c & 7) >> 1) : c;
-    extra += <f64>load<f32>(subValues + (<usize>k << 2)) * <f64>load<f32>(xt + (<usize>at << 2));
-  }
-  return extra * 1.925929944387236e-34; // 2^-112
+  return addChunkSums(acc, e0, o0, e1, o1);
 }
 
 /**
@@ -122,10 +94,10 @@ export function gemmF16Rows(job: usize, start: u32, end: u32, thread: u32): void
         // 16 columns: the even and odd columns of each 8, as the activations are laid out
         const h0 = v128.load(wp + (k >> 1));
         const h1 = v128.load(wp + (k >> 1) + 16);
-        v128.store(wc + k, evenW(h0, bits));
-        v128.store(wc + k, oddW(h0, bits), 16);
-        v128.store(wc + k, evenW(h1, bits), 32);
-        v128.store(wc + k, oddW(h1, bits), 48);
+        v128.store(wc + k, evenW<f32>(h0, bits));
+        v128.store(wc + k, oddW<f32>(h0, bits), 16);
+        v128.store(wc + k, evenW<f32>(h1, bits), 32);
+        v128.store(wc + k, oddW<f32>(h1, bits), 48);
       }
       let xp = x + (<usize>c << 2);
       for (let ap = accs; ap < accEnd; ap += 16) {
@@ -141,7 +113,7 @@ export function gemmF16Rows(job: usize, start: u32, end: u32, thread: u32): void
       for (; c + 4 <= cols; c += 4) acc = addF32x4ToF64x2(acc, f32x4.mul(weights4(wr + (<usize>c << 1), bits), v128.load(xt + (<usize>c << 2))));
       let sum = hsumF64(acc);
       for (; c < cols; c++) sum += <f64>(f16ScaledDown(<i32>load<i16>(wr + (<usize>c << 1))) * load<f32>(xt + (<usize>c << 2)));
-      sum += subExtra(subRows, subCols, subValues, r, xt, whole);
+      sum += subExtra(subRows, subCols, subValues, r, xt, F16_SUB_SCALE, whole);
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }

@@ -36,14 +36,14 @@ type Scaled = f32;
 
 /** The even-column weights (low halves of the i32 lanes) of eight F16 values `h`, as f32 (see the file header). */
 // @ts-ignore: decorator
-@inline function evenW<M>(h: v128, bits: v128): v128 {
+@inline export function evenW<M>(h: v128, bits: v128): v128 {
   // Exact: f16x4ToF32x4 masks each lane to its low 16 bits itself
   return sizeof<M>() == 8 ? f16x4ToF32x4(h) : v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), bits);
 }
 
 /** The odd-column weights (high halves) of eight F16 values `h`, as f32; the mask clears the even half's bits. */
 // @ts-ignore: decorator
-@inline function oddW<M>(h: v128, bits: v128): v128 {
+@inline export function oddW<M>(h: v128, bits: v128): v128 {
   return sizeof<M>() == 8 ? f16x4ToF32x4(i32x4.shr_u(h, 16)) : v128.and(i32x4.shr_s(h, 3), bits);
 }
 
@@ -80,6 +80,15 @@ type Scaled = f32;
     e1 = madd(e1, evenW<M>(h1, bits), v128.load(xk + 32));
     o1 = madd(o1, oddW<M>(h1, bits), v128.load(xk + 48));
   }
+  return addChunkSums(acc, e0, o0, e1, o1);
+}
+
+/**
+ * acc (f64x2) + one chunk's even / odd accumulators (chunk64's e0, o0, e1, o1), put back into the natural column
+ * order's four accumulators [S0..S3], [S4..S7], [S8..S11], [S12..S15] and added as the unsplit kernel did.
+ */
+// @ts-ignore: decorator
+@inline export function addChunkSums(acc: v128, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
   const a0 = i8x16.shuffle(e0, o0, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const a1 = i8x16.shuffle(e0, o0, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
   const a2 = i8x16.shuffle(e1, o1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
@@ -105,7 +114,7 @@ type Scaled = f32;
  * The products of the listed (subnormal) weights of row r with x, scaled back (see matmulF16Rows). Column c sits at
  * position c of x past the whole chunks (`whole` columns), else at its place in its group of 8, even columns first.
  */
-function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, subScale: f64, whole: u32): f64 {
+export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u32, xt: usize, subScale: f64, whole: u32): f64 {
   if (subRows == 0) return 0;
   const k0 = load<u32>(subRows + (<usize>r << 2));
   const k1 = load<u32>(subRows + (<usize>r << 2), 4);
