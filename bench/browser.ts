@@ -237,7 +237,12 @@ async function main(): Promise<void> {
       const ratio = r.runtime !== 'node' && nodeRow?.decodeTokS != null && r.decodeTokS != null ? (r.decodeTokS / nodeRow.decodeTokS).toFixed(2) : '';
       lines.push(`| ${r.file.split('/').pop()} | ${r.runtime} | ${r.prefillTokS?.toFixed(1) ?? 'n/a'} | ${r.decodeTokS?.toFixed(1) ?? 'n/a'} | ${ratio} | ${r.memoryBytes == null ? '' : `${(r.memoryBytes / 2 ** 30).toFixed(2)} GiB`} |`);
     }
-    lines.push('', `load from the browser's model cache to the first token (${model.split('/').pop()}, median of 3): ${cacheLoadMs === null ? 'n/a' : `${(cacheLoadMs / 1000).toFixed(2)} s`}`);
+    lines.push(
+      '',
+      values['skip-cache-load'] === true
+        ? "load from the browser's model cache: not measured (--skip-cache-load)"
+        : `load from the browser's model cache to the first token (${model.split('/').pop()}, median of 3): ${cacheLoadMs === null ? 'n/a' : `${(cacheLoadMs / 1000).toFixed(2)} s`}`,
+    );
     lines.push(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ shape, threads, pp, tg, runs, rows, cacheLoadMs }, null, 2)}\n`);
