@@ -112,6 +112,13 @@ const GEMM_I2S_DOT_MAX_TOKENS = 16;
  * lookup GEMM builds every table on each thread, which this kernel does not need.
  */
 const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
+/**
+ * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread (the same 1-thread runs: 0.021-
+ * 0.024 over the four 2B-4T shapes at 4 and 8 tokens). Against the Narrow GEMM at 8 tokens it wins below ~1500 rows
+ * per thread: on 2 threads q, o, down, k, v take it and gate / up (3456 rows each) keep the tables; on 1 thread only
+ * k and v.
+ */
+const GEMM_DOT_COST = 0.022;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -1120,11 +1127,17 @@ class WasmBackend implements KernelBackend {
     const q8k = w.activationQuant === 'q8k-block';
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
+      // per thread and column (ns): the Narrow GEMM (lookups and this thread's tables), nt per-token passes
       const cost = NARROW_COST[this.kernelSet];
-      const narrowWins = (gemmRows / this.threads) * (nt * cost.perToken - cost.gemm) > cost.table;
-      // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables)
-      const dotGemm = w.nativeDot && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max;
-      const gemm = !dotGemm && tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet] && (nt > GEMM_NARROW_TOKENS || narrowWins);
+      const rowsPerThread = gemmRows / this.threads;
+      const narrowCost = rowsPerThread * cost.gemm + cost.table;
+      const narrowWins = narrowCost < rowsPerThread * nt * cost.perToken;
+      const gemmTokens = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
+      // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables) unless
+      // the Narrow GEMM's tables pay off over this thread's rows (GEMM_DOT_COST)
+      const dotGemm =
+        w.nativeDot && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * GEMM_DOT_COST);
+      const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
