@@ -3,8 +3,16 @@
 // token's activations by i16x8.relaxed_dot_i8x16_i7x16_s (x86 pmaddubsw). No lookup tables to build.
 //
 // Why: the lookup GEMM (ternary-gemm.ts Narrow) spends ~0.25 ms per thread building its tables for 2560 columns at
-// 8 tokens, and every thread builds all of them for its own rows, so on 2 threads the tables are ~35-40% of a
-// 2560-row matmul; the single-token dot GEMV (matmul-i2s-dot.ts) decodes every code byte again for each token.
+// 8 tokens, and every thread builds all of them for its own rows, so on 2 threads the tables are ~40% of a 2560-row
+// matmul (NARROW_COST in index.ts); the single-token dot GEMV (matmul-i2s-dot.ts) decodes every code byte again for
+// each token. This kernel is no faster per weight and token than the Narrow lookups (1 thread, Node 22, loaded
+// machine: ~45 G weight-tokens per CPU-second at 8 tokens, ~0.3 x64 instructions per weight and token: 4 loads,
+// 4 vpmaddubsw, 4 vpaddw, address arithmetic and a barrier per token and group); it wins where the tables do not pay
+// off over a thread's rows (GEMM_DOT_COST in index.ts) and against per-token passes from 3 tokens on.
+// Tried and dropped (same machine, alternating in one process): 8 tokens per pass (V8 spilled two accumulators and
+// the mask: no faster), two rows x two tokens sharing each activation load (spills; 5-15% slower), activations
+// re-laid out per 128-column block so every token's loads take immediate offsets (+5% on some shapes, -10% on
+// 2560x6912: within the noise of a machine at load 6-9).
 //
 // Layout and codes as matmul-i2s-dot.ts (its header): byte p of a 128-weight block holds weights 96+p, 64+p, 32+p, p
 // at shifts 0, 2, 4, 6. Here all four fields are brought to bits 2-3 (16-bit shifts left 2, none, right 2, right 4,

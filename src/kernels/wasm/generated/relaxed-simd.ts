@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '37d76477a9399309e7cfdedb1eb56cd9e6bf7e4b908822a2b237c218c79f0073';
+export const SOURCE_HASH = '9148652e7388191d1a98eda2ac4c837a38566236f398ed0f0da38822e13eee79';
 
 /** The wasm binary (69383 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '5b8b5be9acc5a9fa2bd1ccbb17f548fdbb59177c21739cc4b772a949b8eda73d';
+export const SOURCE_HASH = '6e934fa6dfbe45985853b1e2c9550327ccbc0891091660cae557f278091bb158';
 
 /** The wasm binary (70818 bytes), base64. */
 export const WASM_BASE64 =
