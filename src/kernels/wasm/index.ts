@@ -113,12 +113,15 @@ const GEMM_I2S_DOT_MAX_TOKENS = 16;
  */
 const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
 /**
- * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread (the same 1-thread runs: 0.021-
- * 0.024 over the four 2B-4T shapes at 4 and 8 tokens). Against the Narrow GEMM at 8 tokens it wins below ~1500 rows
- * per thread: on 2 threads q, o, down, k, v take it and gate / up (3456 rows each) keep the tables; on 1 thread only
- * k and v.
+ * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. The 1-thread runs above gave
+ * 0.021-0.024 over the four 2B-4T shapes at 4 and 8 tokens (load 5-7); with 0.022 on 2 threads q, o and down (1280 rows
+ * per thread) took it at 8 tokens, and a sweep of a layer's ternary matmuls at 8 tokens on a quiet machine (load
+ * 1.2-2, the two choices alternating, medians of 9 and 13) ran 5% and 2% slower in wall time than with the Narrow
+ * tables there. 0.03 keeps the tables for q, o, down, gate and up at 7-8 tokens on 2 threads; k and v (320 rows per
+ * thread) take the dot kernel (the same sweep: 6.48 against 6.60 ms per layer), and so does every pass of 3-5 tokens
+ * (4 tokens, 2 threads: 4.05 against 4.50 ms per layer against per-token passes).
  */
-const GEMM_DOT_COST = 0.022;
+const GEMM_DOT_COST = 0.03;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
