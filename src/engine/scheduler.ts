@@ -12,6 +12,7 @@ import { BitNetError } from '../errors.js';
 import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
 import type { ModelConfig } from '../model/config.js';
 import { forward, type ForwardState } from '../model/forward.js';
+import { callsBetween } from './compute-ledger.js';
 import type { ModelWeights } from '../model/weights.js';
 import { Mutex } from './mutex.js';
 import type { SeqState } from './sequence-state.js';
@@ -164,6 +165,8 @@ export class Scheduler {
     }
 
     let logits: Tensor;
+    // the step's kernel calls go to the ledger of every sequence in it (compute-ledger.ts): its receipts
+    const callsBefore = new Map(this.be.kernelCalls());
     try {
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
@@ -176,6 +179,8 @@ export class Scheduler {
     }
     this.forwardTokens += nTokens;
     this.steps++;
+    const stepCalls = callsBetween(callsBefore, this.be.kernelCalls());
+    for (const { work, n } of picked) work.seq.compute.addStep(stepCalls, n, nTokens);
 
     const reads: Promise<void>[] = [];
     for (const { work, n } of picked) {
@@ -250,11 +255,13 @@ export class Scheduler {
       if (nDiscard < 1) return 0;
       const copies: number[] = [];
       seq.reserve(keep, n, copies); // every block the move writes is this sequence's own and out of the prefix cache
+      const callsBefore = new Map(this.be.kernelCalls());
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
       this.setTables();
       this.be.shiftKeys(this.s.pool, seq.slot, keep + nDiscard, n, -nDiscard, theta, this.c.ropeStyle);
       await this.be.endStep();
+      seq.compute.addCalls(callsBetween(callsBefore, this.be.kernelCalls()));
       seq.tokens.splice(keep, nDiscard);
       seq.cacheLimit = Math.min(seq.cacheLimit, Math.floor(keep / seq.blockSize));
       seq.truncate(seq.tokens.length);

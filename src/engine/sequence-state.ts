@@ -3,6 +3,7 @@
 // a block is written only when this sequence holds it alone and the prefix cache does not list it (copy-on-write).
 
 import { BitNetError } from '../errors.js';
+import { ComputeLedger, type RunRecord } from './compute-ledger.js';
 import { KvBlocks } from './kv-blocks.js';
 import { Mutex } from './mutex.js';
 
@@ -20,6 +21,10 @@ export class SeqState {
   cacheTaken = 0;
   /** One generation at a time on a sequence. */
   readonly lock = new Mutex();
+  /** The steps and kernel calls this sequence's tokens took (its receipts). */
+  readonly compute = new ComputeLedger();
+  /** What the last generation that finished on this sequence did (its receipt); set by the model. */
+  lastRun: RunRecord | undefined = undefined;
 
   constructor(
     /** Row of the block tables. */

@@ -2,6 +2,7 @@
 
 import type { ResponseFormat } from '../sampling/json-schema.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import type { Receipt } from './receipt.js';
 import type { Gpu } from '../kernels/webgpu/gpu-api.js';
 
 export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
@@ -249,6 +250,8 @@ export interface SequenceHandle {
   /** Tokens whose K/V the sequence holds. */
   readonly tokens: readonly number[];
   generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  /** The receipt of the last generation that finished on this sequence (its own compute); optional for fakes. */
+  lastReceipt?(kind?: Receipt['kind']): Receipt | undefined;
   free(): void;
 }
 
@@ -279,5 +282,7 @@ export interface LoadedModel extends AsyncDisposable {
   chatTokens?(messages: readonly ChatMessage[]): number[];
   /** Counters of the paged KV cache and the step scheduler, for /metrics (BitNet has them; fakes may not). */
   kvStats?(): KvStats;
+  /** The receipt of the last generation that finished (BitNet has it; fakes may not). */
+  lastReceipt?(kind?: Receipt['kind']): Receipt | undefined;
   dispose(): Promise<void>;
 }

@@ -22,6 +22,7 @@ export interface ServeFlags extends ModelFlags {
   drainTimeout?: string;
   parallel?: string;
   kvMemory?: string;
+  receipts?: boolean;
 }
 
 /**
@@ -109,6 +110,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const app = createServerApp(loading, {
     maxQueue,
     parallel,
+    receipts: f.receipts === true,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
     onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
@@ -189,6 +191,7 @@ export function register(program: Command): void {
     .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
     .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (default: the full contexts the KV budget holds, 1..8)')
     .option('--kv-memory <size>', 'KV cache the requests share, e.g. 512M or 2G (default: a context per --parallel request, within half the free memory beside the weights)')
+    .option('--receipts', "add each generation's receipt (its own compute, docs/receipts.md) to its response: a `receipt` field")
     .action(async (f: ServeFlags) => {
       // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
       // drain cuts it short; one more exits at once (130).
