@@ -24,6 +24,7 @@ export interface KvBlockStats {
 
 export class KvBlocks {
   private readonly refs: Int32Array;
+
   private readonly freeList: number[] = [];
   /** Prefix cache: key -> entry; and block -> entry for the blocks registered. */
   private readonly byKey = new Map<string, CachedBlock>();
@@ -31,6 +32,7 @@ export class KvBlocks {
   /** Registered blocks with no reference, oldest use first (Map keeps insertion order). */
   private readonly idle = new Map<number, CachedBlock>();
   private nextId = 1;
+  private nextLineage = 1;
 
   constructor(
     readonly nBlocks: number,
@@ -40,9 +42,18 @@ export class KvBlocks {
     for (let b = nBlocks - 1; b >= 0; b--) this.freeList.push(b);
   }
 
-  /** The key of a full block of `tokens` following the block with chain id `parentId` (0: the first block). */
-  static key(parentId: number, tokens: readonly number[]): string {
-    return `${parentId}:${tokens.join(',')}`;
+  /**
+   * The key of a full block of `tokens` following the block with chain id `parentId` (0: the first block). `lineage`
+   * (0: none) marks a block whose K/V differ from a fresh run of its tokens (after a context shift: sequence-state.ts),
+   * so it matches only blocks of the same lineage, never a fresh one.
+   */
+  static key(parentId: number, tokens: readonly number[], lineage = 0): string {
+    return `${lineage === 0 ? '' : `L${lineage}/`}${parentId}:${tokens.join(',')}`;
+  }
+
+  /** A lineage id never given before (for KvBlocks.key). */
+  newLineage(): number {
+    return this.nextLineage++;
   }
 
   refCount(block: number): number {

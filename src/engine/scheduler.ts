@@ -231,15 +231,15 @@ export class Scheduler {
     const p = seq.tokens.length;
     if (Scheduler.shareable(work) < bs || p % bs !== 0) return false;
     const i = p / bs;
-    if (i >= seq.cacheLimit || seq.chainIds.length !== i) return false;
-    const parentId = i === 0 ? 0 : seq.chainIds[i - 1];
+    if (seq.chainIds.length !== i) return false;
     const block = work.tokens.slice(0, bs);
+    const key = seq.blockKey(i, block);
     const mine = this.queue.indexOf(work);
     return this.queue.some((other, j) => {
       if (other === work || other.seq === seq) return false;
       // equal positions: only a work queued earlier leads (no two works wait on each other)
       if (other.seq.tokens.length === p && j > mine) return false;
-      return other.signal?.aborted !== true && other.seq.willFill(i, parentId, block, other.tokens);
+      return other.signal?.aborted !== true && other.seq.willFill(i, key, block, other.tokens);
     });
   }
 
@@ -263,8 +263,9 @@ export class Scheduler {
       await this.be.endStep();
       seq.compute.addCalls(callsBetween(callsBefore, this.be.kernelCalls()));
       seq.tokens.splice(keep, nDiscard);
-      seq.cacheLimit = Math.min(seq.cacheLimit, Math.floor(keep / seq.blockSize));
       seq.truncate(seq.tokens.length);
+      // positions from keep on now differ from a fresh run: their blocks are cached under a lineage of their own
+      seq.shifted(keep);
       return nDiscard;
     });
   }
