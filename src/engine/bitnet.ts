@@ -150,7 +150,7 @@ export class BitNet implements LoadedModel {
     const pool = m.backend.createKvPool(c.nLayers, c.kvDim, c.headDim, KV_BLOCK_SIZE, m.kvBlocks);
     const state = createForwardState(m.backend, c, PREFILL_BATCH, m.batchSequences, pool);
     this.kv = new KvBlocks(m.kvBlocks, KV_BLOCK_SIZE);
-    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks);
+    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks, this.kv);
     this.main = this.newState();
     this.host = {
       config: c,

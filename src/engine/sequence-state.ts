@@ -119,6 +119,25 @@ export class SeqState {
     return KvBlocks.key(parent, tokens, (i + 1) * bs <= this.freshUpTo ? 0 : this.lineage);
   }
 
+  /** The block list before a reserve, for undoReserve. */
+  blocksNow(): number[] {
+    return [...this.blocks];
+  }
+
+  /**
+   * Undoes a reserve made since `before` (blocksNow()): blocks allocated go back, copies made are dropped for the shared
+   * blocks they replaced (the caller drops their pairs from its copy list, unrun). Blocks taken out of the prefix cache
+   * stay out (their content is unchanged; only a cache entry is lost).
+   */
+  undoReserve(before: readonly number[]): void {
+    for (let i = 0; i < this.blocks.length; i++) {
+      if (i < before.length && this.blocks[i] === before[i]) continue;
+      if (i < before.length) this.kv.retain(before[i]);
+      this.kv.release(this.blocks[i]);
+    }
+    this.blocks = [...before];
+  }
+
   /** Records tokens appended at the end (their K/V were written) and lists the blocks they filled in the prefix cache. */
   appended(tokens: readonly number[]): void {
     const bs = this.kv.blockSize;

@@ -22,7 +22,10 @@ export interface LoadOptions {
   /**
    * Bytes of the paged KV cache shared by all sequences (F16 K and V, blocks of 16 positions); default: one full
    * context (`contextLength` positions, rounded up to whole blocks). Unused cached prefixes are reclaimed
-   * first when it runs out; then a generation fails with KV_CACHE_FULL.
+   * first when it runs out; then a generation fails with KV_CACHE_FULL. The same when the runtime refuses the memory
+   * before the budget is reached (CPU backends take it as blocks are first used): blocks that already have memory
+   * (free, then idle cached) are used instead, and if there are none only the generation that needed a new block fails;
+   * the others in its forward steps go on.
    */
   kvMemory?: number;
   /** Most sequences whose logits one forward step computes (decode tokens batched together); default 8. */
