@@ -54,7 +54,7 @@ export class Scheduler {
     private readonly maxBlocks: number,
     private readonly kv: KvBlocks,
   ) {
-    // a pool that holds all its memory from the start (WebGPU) has every block's
+    // a pool that holds all its memory from the start (a backend without lazy growth) has every block's memory already
     if (s.pool.allocatedBlocks >= s.pool.nBlocks) kv.markHomed(Int32Array.from({ length: s.pool.nBlocks }, (_, b) => b));
   }
 
