@@ -45,7 +45,7 @@
 import { dotPairs16 } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ROWS, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
@@ -176,6 +176,8 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const chunkEnd = w + <usize>end * rowBytes;
   const pairBytes = rowBytes << 1;
   const aheadBytes = I2S_DOT_TOUCH_PAIRS * pairBytes;
+  // touches stay within the weight but run past the chunk's end: the rows after it are the next chunk claimed
+  const wEnd = w + <usize>argU32(job, ARG_ROWS) * rowBytes;
   // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
   touchLines(w + <usize>start * rowBytes, min(w + <usize>start * rowBytes + aheadBytes, chunkEnd));
   let r = start;
@@ -183,7 +185,7 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
     const wa = w + <usize>r * rowBytes;
     // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, within this chunk (else this pair's own, harmlessly)
     const ahead = wa + aheadBytes;
-    const tp = ahead + pairBytes <= chunkEnd ? ahead : wa;
+    const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {
       const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
       const rec = info + (<usize>t << 4);
