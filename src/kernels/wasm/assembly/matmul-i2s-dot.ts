@@ -20,14 +20,29 @@
 // but that V8 cannot prove (wa == passLast), so each group is its own basic block, and the accumulators, live on
 // that exit, are computed before it. Per group of 2 x 16 code bytes: 6 loads, 2 shifts, 8 ands, 8 relaxed dots
 // (vpmaddubsw), 8 adds and 2-3 scalar ops, no spill (about 0.3 instructions per weight, two rows counted). The
-// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) compiles to the same hot loop but
-// reads ~12.7 GB/s per thread from cache with this touch against ~11.3 here: the rest of a row pair (the f64
-// output rule, stack reloads of loop variables) costs ~10% more in this function.
+// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) reads ~12.7 GB/s per thread from cache
+// with a touch-ahead; this function now reads ~13.2 from L2 against ~12.2 before (1024x2560, 1 thread, Node 22, min
+// of 3000 calls: 52.4 against 58.3 us, less the fixed cost of a 2-row call, 2.8 against 4.7 us): the row pair's
+// output rule runs on f64x2 lanes for both rows (one vdivpd instead of two scalar divides and their reloads) and the
+// touch is one unused load inside the block loop instead of a loop of its own.
+// What did not pay (measured the same way, and V8's code read): the 4 blocks of a pass written out as one loop body
+// (TurboFan hoisted the activation loads of the unrolled body and spilled ~20 vectors: 23% slower); the pass loop
+// folded into the block loop with a countdown (the pass accumulators moved through the stack every block: no gain);
+// the pass's first block peeled so it sets the i16 accumulators instead of adding to zero (4% slower); a separate
+// row loop for one token (3% slower). V8 does not fold a load into vpand / vpmaddubsw / vpsrlw (a load used once
+// still costs its own vmovdqu), and i32x4.relaxed_dot_i8x16_i7x16_add_s is 5 instructions on this AVX-512-VNNI
+// machine without AVX-VNNI (pmaddubsw, a ones constant, pmaddwd, paddd), so the i16 accumulators stay.
+// Throughput (microbenchmarks on this machine's Zen 4, ~3.7 GHz by a dependent-multiply chain, from L1): relaxed dots
+// issue 2 per cycle, i16 adds 4; this loop alone runs ~8.2 cycles per 2 x 16 code bytes at best (~4.3 instructions
+// per cycle) where its 26 SIMD ops would take 6.5 on 4 pipes: the instruction count, not one unit, bounds it.
 // Memory-level parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the
-// weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line
-// of the row pair I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM,
-// loaded machine, 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7
-// without it (bd18a00's build; the batch sizes tried with the C probe, 1 to 8 pairs, were best at 1-2).
+// weight stream, and wasm has no prefetch instruction. Every block iteration loads one byte of the row pair
+// I2S_DOT_TOUCH_PAIRS ahead (64 bytes apart, nBlocks of them cover the pair); the load's value is unused, but a
+// wasm load may trap, so neither binaryen nor V8 removes it (seen in the wat and in V8's code). The touches run past
+// the end of a chunk (not past the weight's): the rows after a chunk are the next chunk a thread claims. A chunk's
+// first pairs are touched in a burst before it starts. History: the touch took one separate loop per row pair before
+// (1 thread, weights from DRAM, loaded machine: 9.7-10.3 GB/s per CPU-second with it, 4.7 without; 0, 1, 2 or 4 pairs
+// ahead alike); the in-loop touch reads 12-13 GB/s per call from DRAM at best on 1 thread (bench/README.md).
 //
 // Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
 // deterministic there), and the per-token activations are in [-128, 127] (quantize-activations.ts clamps them).
@@ -49,7 +64,7 @@ import {
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
-/** Row pairs ahead whose cache lines a row pair touches first (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
+/** Row pairs ahead whose cache lines a row pair's block loop touches (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
 export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */

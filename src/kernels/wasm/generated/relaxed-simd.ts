@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'e4a9d2e5f796d41d15cd626db85e00015a77250b75a011d6a367bddfc4f9bacf';
+export const SOURCE_HASH = '32b0574f03fa06d0449ac91f0ea74656cff6472dc8a719aec01a31f8e7b7b8bd';
 
 /** The wasm binary (67396 bytes), base64. */
 export const WASM_BASE64 =

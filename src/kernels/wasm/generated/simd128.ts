@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '6f0c3a9c4350077537b35d7410a289be69aae7743e98d702eb48630f385428e0';
+export const SOURCE_HASH = '6fcd63c7a477331d2e56d55b9c8e2acb1703fe6b38e202d1897cf2f8152d932f';
 
 /** The wasm binary (68343 bytes), base64. */
 export const WASM_BASE64 =
