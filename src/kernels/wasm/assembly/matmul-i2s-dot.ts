@@ -60,7 +60,7 @@
 import { dotPairs16 } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ROWS, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_ROWS, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
@@ -198,7 +198,8 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   let r = start;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
-    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, within this chunk (else this pair's own, harmlessly)
+    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, touched by rowPairDots4's block loop; past the weight's
+    // last rows this pair's own (harmless)
     const ahead = wa + aheadBytes;
     const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'ecc1de5452195096efd8181a4cfad29b19e34c4cd417393b5953d6787312d7f4';
+export const SOURCE_HASH = 'ca0c82a744d1a26033872e1df339b0c887d25b39c847f1499a7750ddfa14905e';
 
 /** The wasm binary (66960 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '59a4262a1032b91814004686e3371c368570f694bfaaa57340da62db7da0169f';
+export const SOURCE_HASH = '18dd64ef0211609a1f8a4753433f1a5defcbef8feb316b7028c81e1254b20a3b';
 
 /** The wasm binary (67907 bytes), base64. */
 export const WASM_BASE64 =
