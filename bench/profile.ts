@@ -1,5 +1,6 @@
-// `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]`:
-// where one decode token's wall time goes, per backend op, on a loaded model.
+// `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]
+// [--streams N] [--clock wall|cpu]`: where one decode token's (or, with --streams, one batched step's) time goes, per
+// backend op, on a loaded model.
 //
 // Every KernelBackend method of the loaded model's backend is wrapped with a timer (self time: a wrapped call inside
 // another, e.g. the wasm backend's activation quantization inside matmul, counts for the inner one only); for the
@@ -8,7 +9,10 @@
 // "outside the backend" is the rest of the token: sampling, the scheduler, detokenizing, the generator's awaits.
 // Sampling alone is timed apart too, on a row of the model's vocabulary size. Tokens are timed from the first
 // generated piece to the last (the prefill is left out). The ops are synchronous on CPU backends, so wall time per
-// call is the op's cost; on a loaded machine the numbers include time the threads were descheduled.
+// call is the op's cost; on a loaded machine the numbers include time the threads were descheduled. `--clock cpu`
+// times with process.cpuUsage instead (CPU time of every thread of the process during the call, the workers'
+// spin-waits included): a loaded machine moves it less. `--streams N` decodes N sequences at once (their tokens share
+// forward steps, as `npm run bench:batch`) and reports per step of N tokens, from the slowest stream's first token on.
 
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,6 +30,8 @@ const HELP = `usage: npm run bench:profile -- --model FILE [options]
   --tg N            generated tokens per run (default 32)
   --runs N          runs per sampling mode; the report sums them (default 2)
   --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
+  --streams N       sequences decoding at once; figures per step of N tokens (default 1)
+  --clock KIND      wall (default) or cpu (process.cpuUsage: every thread's CPU time)
   -h, --help`;
 
 const SAMPLING: Record<string, SamplingConfig> = {
@@ -50,17 +56,20 @@ class Profile {
   readonly slots = new Map<string, Slot>();
   private readonly childMs: number[] = [];
 
+  /** now(): milliseconds of the chosen clock. */
+  constructor(readonly now: () => number) {}
+
   reset(): void {
     this.slots.clear();
   }
 
   time<T>(label: string, f: () => T): T {
     this.childMs.push(0);
-    const t0 = performance.now();
+    const t0 = this.now();
     try {
       return f();
     } finally {
-      const ms = performance.now() - t0;
+      const ms = this.now() - t0;
       const children = this.childMs.pop() ?? 0;
       if (this.childMs.length > 0) this.childMs[this.childMs.length - 1] += ms;
       const s = this.slots.get(label) ?? { ms: 0, calls: 0 };
@@ -117,6 +126,8 @@ async function main(): Promise<void> {
       tg: { type: 'string', default: '32' },
       runs: { type: 'string', default: '2' },
       sampling: { type: 'string', default: 'greedy,top-p' },
+      streams: { type: 'string', default: '1' },
+      clock: { type: 'string', default: 'wall' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -129,18 +140,38 @@ async function main(): Promise<void> {
   const tg = Number(values.tg);
   const runs = Number(values.runs);
   const modes = String(values.sampling).split(',');
+  const streams = Number(values.streams);
+  if (!Number.isInteger(streams) || streams < 1) throw new Error(`--streams must be an integer >= 1, got ${values.streams}`);
+  if (values.clock !== 'wall' && values.clock !== 'cpu') throw new Error(`--clock must be wall or cpu, got ${values.clock}`);
+  const now = values.clock === 'cpu' ? (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  } : (): number => performance.now();
   for (const m of modes) if (SAMPLING[m] === undefined) throw new Error(`unknown sampling mode ${m}; one of ${Object.keys(SAMPLING).join(', ')}`);
 
   console.log(`node ${process.versions.node}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const model = await BitNet.load(values.model, { backend: 'wasm', threads });
+  // several streams: a context for the run and KV memory for every stream (as bench/batch.ts)
+  const contextLength = pp + tg + 8;
+  const batchOptions = streams > 1 ? { contextLength, maxBatchSequences: streams, kvMemory: streams * (await BitNet.plan(values.model, { contextLength })).memory.kvBytes } : {};
+  const model = await BitNet.load(values.model, { backend: 'wasm', threads, ...batchOptions });
   try {
     const vocab = model.config.vocabSize;
-    const p = new Profile();
+    const p = new Profile(now);
     instrument(p, model.backend);
     // warm-up: every kernel runs (and tiers up) before the timed runs
-    for await (const piece of model.generate(Array.from({ length: pp }, (_, i) => 1000 + i), { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true, seed: 1 })) void piece;
+    const warm = Array.from({ length: streams }, () => model.createSequence());
+    try {
+      await Promise.all(
+        warm.map(async (seq, i) => {
+          for await (const piece of seq.generate(Array.from({ length: pp }, (_, j) => 1000 + j + 7919 * i), { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true, seed: 1 })) void piece;
+        }),
+      );
+    } finally {
+      for (const seq of warm) seq.free();
+    }
     const kernelSet = [...model.backend.kernelCalls().keys()].find((k) => k.startsWith('wasm.'))?.split('.')[1] ?? model.backend.name;
-    console.log(`${values.model}: ${model.backend.name} backend, ${threads} threads, kernel set ${kernelSet}; pp ${pp}, tg ${tg}, ${runs} runs per mode`);
+    const unit = streams > 1 ? 'step' : 'token';
+    console.log(`${values.model}: ${model.backend.name} backend, ${threads} threads, kernel set ${kernelSet}; pp ${pp}, tg ${tg}, ${runs} runs per mode, ${streams} stream(s), ${values.clock} clock`);
     for (const mode of modes) {
       // per op: the decode part of every run (slots at the last piece minus slots at the first)
       const decode = new Map<string, Slot>();
@@ -148,25 +179,45 @@ async function main(): Promise<void> {
       let tokens = 0;
       const perToken: number[] = [];
       for (let r = 0; r < runs; r++) {
-        const prompt = Array.from({ length: pp }, (_, i) => 2000 + 97 * r + 31 * i);
-        let last = -1;
         p.reset();
         const snapshot = (): Map<string, Slot> => new Map([...p.slots].map(([k, v]) => [k, { ...v }]));
+        // the decode part: from the step that gives the last stream its first token to the last step
         let first = new Map<string, Slot>();
         let end = first;
-        for await (const piece of model.generate(prompt, { maxTokens: tg, sampling: SAMPLING[mode], ignoreEos: true, seed: 7 + r })) {
-          // a piece holds the tokens decoded since the previous one (none: the closing piece)
-          if (piece.tokenIds.length === 0) continue;
-          const t = performance.now();
-          if (last < 0) first = snapshot();
-          else {
-            perToken.push((t - last) / piece.tokenIds.length);
-            decodeMs += t - last;
-            tokens += piece.tokenIds.length;
-          }
-          end = snapshot();
-          last = t;
+        let firstAt = -1;
+        let lastAt = -1;
+        let started = 0;
+        let counted = 0;
+        let stepAt = -1;
+        const seqs = Array.from({ length: streams }, () => model.createSequence());
+        try {
+          await Promise.all(
+            seqs.map(async (seq, i) => {
+              const prompt = Array.from({ length: pp }, (_, j) => 2000 + 97 * r + 31 * j + 7919 * i);
+              let seen = 0;
+              for await (const piece of seq.generate(prompt, { maxTokens: tg, sampling: SAMPLING[mode], ignoreEos: true, seed: 7 + r + 1000 * i })) {
+                // a piece holds the tokens decoded since the previous one (none: the closing piece)
+                if (piece.tokenIds.length === 0) continue;
+                const t = now();
+                if (seen === 0 && ++started === streams) {
+                  first = snapshot();
+                  firstAt = t;
+                } else if (seen > 0 && firstAt >= 0) {
+                  counted += piece.tokenIds.length;
+                  if (t !== stepAt && stepAt >= 0 && streams === 1) perToken.push((t - stepAt) / piece.tokenIds.length);
+                }
+                seen += piece.tokenIds.length;
+                end = snapshot();
+                lastAt = t;
+                stepAt = t;
+              }
+            }),
+          );
+        } finally {
+          for (const seq of seqs) seq.free();
         }
+        decodeMs += lastAt - firstAt;
+        tokens += counted;
         for (const [k, v] of end) {
           const f = first.get(k) ?? { ms: 0, calls: 0 };
           const d = decode.get(k) ?? { ms: 0, calls: 0 };
@@ -177,13 +228,15 @@ async function main(): Promise<void> {
       }
       const rows = [...decode].filter(([, s]) => s.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
       const inBackend = rows.reduce((sum, [, s]) => sum + s.ms, 0);
-      const msTok = decodeMs / tokens;
-      console.log(`\n${mode}: ${tokens} decode tokens, ${msTok.toFixed(2)} ms/token mean (${(1000 / msTok).toFixed(2)} tok/s), median ${median(perToken).toFixed(2)} ms`);
+      const steps = tokens / streams;
+      const msStep = decodeMs / steps;
+      const med = streams === 1 ? `, median ${median(perToken).toFixed(2)} ms` : '';
+      console.log(`\n${mode}: ${tokens} decode tokens, ${msStep.toFixed(2)} ${values.clock}-ms/${unit} mean (${((1000 * streams) / msStep).toFixed(2)} tok per ${values.clock}-s)${med}`);
       for (const [label, s] of rows) {
-        console.log(`  ${label.padEnd(44)} ${(s.ms / tokens).toFixed(3).padStart(8)} ms/token ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / tokens).toFixed(1).padStart(6)} calls/token`);
+        console.log(`  ${label.padEnd(44)} ${(s.ms / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / steps).toFixed(1).padStart(6)} calls/${unit}`);
       }
       const outside = decodeMs - inBackend;
-      console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / tokens).toFixed(3).padStart(8)} ms/token ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
+      console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
     }
     // sampling alone over one row of the vocabulary (random logits, the engine's sampler)
     const logits = new Float32Array(vocab);

@@ -56,7 +56,8 @@ const GEMM_NARROW_TOKENS = 8;
  * pass `perToken` ns per weight. The GEMM wins when rowsPerThread * (nt * perToken - gemm) > table (columns cancel).
  * Measured in CPU time, I2_S x 2560 columns, 1 thread, Node 22, load ~8: 32 rows at 8 tokens 0.26 ms (the tables:
  * ~98 ns per column), 2560 rows 0.98 ms relaxed SIMD / 0.76 ms simd128; per token 1024 rows 0.076 ms relaxed / 0.097
- * ms simd128. So K and V (640 rows) stay per token at 2 threads and Q, O, gate, up and down take the GEMM at 8 tokens.
+ * ms simd128. So K and V (640 rows) stay per token at 2 threads and Q, O, gate, up and down take the GEMM at 8 tokens
+ * (simd128; under relaxed SIMD, native-layout I2_S with per-token activations takes GEMM_DOT_TOKENS passes first).
  */
 const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken: number }> = {
   simd128: { table: 98, gemm: 0.078, perToken: 0.037 },
@@ -73,6 +74,27 @@ const GEMM_TOKENS_PER_PASS = 16;
  * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between.
  */
 const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 6 };
+/** Tokens one job of the multi-token I2_S dot kernel takes (assembly/gemm-i2s-dot.ts GEMM_I2S_DOT_MAX_TOKENS; scratch 16 B each). */
+const GEMM_I2S_DOT_MAX_TOKENS = 16;
+/**
+ * Passes of this many tokens on native-layout I2_S (relaxed SIMD, per-token activations) take the multi-token dot
+ * kernel (assembly/gemm-i2s-dot.ts) instead of the per-token dot GEMV or the lookup GEMM. Measured in CPU time, 1
+ * thread, Node 22, load 5-7 (ms per matmul, dot kernel against the previous choice): 2560x2560 2 tokens 0.385 / 0.338
+ * (GEMV), 3 tokens 0.493 / 0.560, 4 tokens 0.570 / 0.625, 8 tokens 1.147 / 1.242 (Narrow GEMM); 6912x2560 8 tokens 2.99
+ * / 3.11; 640x2560 8 tokens 0.312 / 0.357 (GEMV); 16 tokens 2.63 against 1.68 for the 16-lane GEMM. On 2 threads the
+ * lookup GEMM builds every table on each thread, which this kernel does not need.
+ */
+const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
+/**
+ * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. The 1-thread runs above gave
+ * 0.021-0.024 over the four 2B-4T shapes at 4 and 8 tokens (load 5-7); with 0.022 on 2 threads q, o and down (1280 rows
+ * per thread) took it at 8 tokens, and a sweep of a layer's ternary matmuls at 8 tokens on a quiet machine (load
+ * 1.2-2, the two choices alternating, medians of 9 and 13) ran 5% and 2% slower in wall time than with the Narrow
+ * tables there. 0.03 keeps the tables for q, o, down, gate and up at 7-8 tokens on 2 threads; k and v (320 rows per
+ * thread) take the dot kernel (the same sweep: 6.48 against 6.60 ms per layer), and so does every pass of 3-5 tokens
+ * (4 tokens, 2 threads: 4.05 against 4.50 ms per layer against per-token passes).
+ */
+const GEMM_DOT_COST = 0.03;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -206,10 +228,10 @@ class WasmWeight implements Weight {
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
- * prefill GEMM); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
+ * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
  * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'rows' | 'rows-exact' | 'gemm-rows';
+type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -1023,19 +1045,27 @@ class WasmBackend implements KernelBackend {
     const q8k = w.activationQuant === 'q8k-block';
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
+      // per thread and column (ns): the Narrow GEMM (lookups and this thread's tables), nt per-token passes
       const cost = NARROW_COST[this.kernelSet];
-      const narrowWins = (gemmRows / this.threads) * (nt * cost.perToken - cost.gemm) > cost.table;
-      const gemm = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet] && (nt > GEMM_NARROW_TOKENS || narrowWins);
+      const rowsPerThread = gemmRows / this.threads;
+      const narrowCost = rowsPerThread * cost.gemm + cost.table;
+      const narrowWins = narrowCost < rowsPerThread * nt * cost.perToken;
+      const gemmTokens = tiled && nt >= GEMM_MIN_TOKENS[this.kernelSet];
+      // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables) unless
+      // the Narrow GEMM's tables pay off over this thread's rows (GEMM_DOT_COST)
+      const dotGemm =
+        w.nativeDot && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * GEMM_DOT_COST);
+      const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
-      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : LUT_STREAMS * (128 + 256));
+      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256));
       // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups)
       const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
       const gemmOp = w.kind === 'i2s' ? (narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
-      this.setJob(gemm ? gemmOp : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -1063,7 +1093,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob();
       // the dot kernel hands Q8_K activations to the untiled row kernel (assembly/matmul-i2s-dot.ts)
-      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 

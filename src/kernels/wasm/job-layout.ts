@@ -66,6 +66,7 @@ export const OP = {
   gemmNarrowI2s: 18,
   gemmNarrowTq2: 19,
   gemmF16: 20,
+  gemmI2sDot: 21,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

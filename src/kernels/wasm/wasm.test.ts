@@ -301,7 +301,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   }, 120_000);
 
-  it('decode-batch GEMM (Narrow, 8 token lanes): nTokens 5..8 on a weight tall enough to take it, both activation schemes, I2_S / TQ2_0 per-block d, code 3, tail rows: bit-identical', async () => {
+  it('decode-batch GEMM (Narrow, 8 token lanes; the dot kernel for relaxed-SIMD I2_S): nTokens 5..8 on a weight tall enough to take it, both activation schemes, I2_S / TQ2_0 per-block d, code 3, tail rows: bit-identical', async () => {
     // the glue takes the Narrow GEMM only where its tables pay off (NARROW_COST in index.ts: rows per thread above
     // ~1600 at 6 tokens), so the weight is tall: 101 tiles of 32 and 7 rows through the per-token kernels
     const rows = 3239;
@@ -335,11 +335,15 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             const outR = ref.allocF32(8 * rows);
             for (const nTokens of [5, 6, 7, 8]) {
               out.fill(NaN);
-              const before = be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0;
+              // relaxed SIMD may run native-layout I2_S with per-token activations through the dot kernel instead
+              // (GEMM_DOT_COST in index.ts: whichever costs less for this thread's rows)
+              const type_ = TYPE_TRAITS[type].name.toLowerCase();
+              const ids = [`wasm.${kernelSet}.matmul.gemm-lut.${type_}`, `wasm.${kernelSet}.matmul.gemm-dot.${type_}`];
+              const before = ids.map((id) => be.kernelCalls().get(id) ?? 0);
               be.matmul(out, wa, x, nTokens, 0.75);
-              const gemmRan = (be.kernelCalls().get(`wasm.${kernelSet}.matmul.gemm-lut.${TYPE_TRAITS[type].name.toLowerCase()}`) ?? 0) > before;
-              // where the cost model takes it (8 tokens always here), the GEMM ran
-              if (nTokens === 8) expect(gemmRan, `${label} ${mode} threads=${threads}: the Narrow GEMM ran`).toBe(true);
+              const gemmRan = ids.some((id, i) => (be.kernelCalls().get(id) ?? 0) > before[i]);
+              // where the cost model takes it (8 tokens always here), a GEMM ran
+              if (nTokens === 8) expect(gemmRan, `${label} ${mode} threads=${threads}: the Narrow (or dot) GEMM ran`).toBe(true);
               ref.matmul(outR, wb, xr, nTokens, 0.75);
               for (let i = 0; i < nTokens * rows; i++) {
                 if (!Object.is(out[i], outR[i])) {
@@ -643,8 +647,80 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
   }
 });
 
+// relaxed SIMD only (Node >= 22): under Node 20 the block is skipped, not empty
+describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (assembly/gemm-i2s-dot.ts) equals one matmul per token, bit for bit', () => {
+  // rows: 1, 5, 37 (under one 32-row tile, none whole), 70 (tiles and a tail); cols: 1 block, 3 and 9 blocks (a pass of
+  // 2 blocks left with 1), 2560. Fills: random codes; code 3 sprinkled (passes of 1 block); every code +1 or every
+  // code 3 against equal activations of either sign (the i16 accumulators at their bounds: 16 x 2 x 8 x 127 = 32512
+  // and 8 x 2 x 12 x 127 = 24384; -127 is the quantizer's lowest value: s = 127 / absmax never maps a finite x below it)
+  type Fill = 'random' | 'code3' | 'all+1' | 'all3';
+  const cases: [number, number, Fill][] = [
+    [1, 128, 'random'],
+    [5, 384, 'code3'],
+    [37, 1152, 'random'],
+    [70, 2560, 'random'],
+    [70, 384, 'code3'],
+    [33, 1024, 'all+1'],
+    [33, 1024, 'all3'],
+  ];
+  const kernelSet: WasmKernelSet = 'relaxed-simd';
+  for (const threads of [1, 2]) {
+    it(`${kernelSet} threads=${threads}: nTokens 2..17 against nTokens 1 and the reference (poisoned outputs, odd shapes, code 3, bounds)`, async () => {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [rows, cols, fill] of cases) {
+          const rng = seededRng(rows * 131 + cols + threads + fill.length);
+          const codes = fill === 'all+1' ? new Int8Array(rows * cols).fill(1) : rng.codes(rows * cols);
+          const bytes = packI2s(codes, 0.0123, cols);
+          if (fill === 'code3' || fill === 'all3') for (let i = 0; i < (rows * cols) / 4; i += fill === 'code3' ? 41 : 1) bytes[i] = 0xff;
+          const w = load(be, GgmlType.I2_S, rows, cols, bytes);
+          const wr = load(ref, GgmlType.I2_S, rows, cols, bytes);
+          const maxTokens = 17;
+          for (const sign of fill === 'all+1' || fill === 'all3' ? [1, -1] : [1]) {
+            const x = be.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = fill === 'all+1' || fill === 'all3' ? sign * 1.5 : rng.normal() * (i % 89 === 0 ? 20 : 1);
+            if (fill === 'random') x.fill(0, 2 * cols, 3 * cols); // an all-zero token
+            const xr = ref.allocF32(maxTokens * cols);
+            xr.set(x);
+            const one = be.allocF32(rows);
+            const expected = new Float32Array(maxTokens * rows);
+            const xt = be.allocF32(cols);
+            for (let t = 0; t < maxTokens; t++) {
+              xt.set(x.subarray(t * cols, (t + 1) * cols));
+              one.fill(Number.NaN);
+              be.matmul(one, w, xt, 1, 0.75);
+              expected.set(one, t * rows);
+            }
+            const out = be.allocF32(maxTokens * rows + 8);
+            const outR = ref.allocF32(maxTokens * rows);
+            for (let n = 2; n <= maxTokens; n++) {
+              out.fill(Number.NaN);
+              const id = `wasm.${kernelSet}.matmul.gemm-dot.i2_s`;
+              const before = be.kernelCalls().get(id) ?? 0;
+              be.matmul(out, w, x, n, 0.75);
+              const ran = (be.kernelCalls().get(id) ?? 0) > before;
+              expect(ran, `${rows}x${cols} ${fill} nTokens=${n}: the dot kernel ran`).toBe(n >= 3 && n <= 8);
+              ref.matmul(outR, wr, xr, n, 0.75);
+              for (let i = 0; i < n * rows; i++) {
+                const at = `${rows}x${cols} ${fill} sign ${sign} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}`;
+                if (!Object.is(out[i], expected[i])) expect.fail(`${at}: one token ${expected[i]}, ${n} tokens ${out[i]}`);
+                if (!Object.is(out[i], outR[i])) expect.fail(`${at}: reference ${outR[i]}, wasm ${out[i]}`);
+              }
+              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`${rows}x${cols} nTokens=${n}: wrote past its output at ${i}`);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }, 120_000);
+  }
+});
+
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, a 3-token pass, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -676,8 +752,14 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       };
       const gemv = kernelSet === 'relaxed-simd' ? 'gemv-dot' : 'gemv-lut';
       expect(delta(() => be.matmul(out, wI, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
-      // 3 tokens stay below the GEMM's crossover: the per-token kernel ran (the old ids said gemm for any nTokens > 1)
-      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
+      // 2 tokens (and 3 on simd128) stay below the GEMMs' crossovers: the per-token kernel ran (the old ids said gemm
+      // for any nTokens > 1); relaxed SIMD takes the multi-token dot kernel from 3 to 8 tokens (assembly/gemm-i2s-dot.ts)
+      expect(delta(() => be.matmul(out, wI, x, 2))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
+      const few = kernelSet === 'relaxed-simd' ? 'gemm-dot' : gemv;
+      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${few}.i2_s`]);
+      if (kernelSet === 'relaxed-simd') expect(delta(() => be.matmul(out, wI, x, 8))).toEqual([`wasm.${kernelSet}.matmul.gemm-dot.i2_s`]);
+      // Q8_K activations never take it
+      expect(delta(() => be.matmul(out, wQ, x, 4))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
       expect(delta(() => be.matmul(out, wI, x, 16))).toEqual([`wasm.${kernelSet}.matmul.gemm-lut.i2_s`]);
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
       expect(delta(() => be.matmul(out, wF, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);

@@ -8,6 +8,7 @@ import { matmulTQ2Rows } from './matmul-tq2';
 import { matmulQ8_0Rows } from './matmul-q8_0';
 import { gemmQ8_0Rows } from './gemm-q8_0';
 import { gemmF16Rows } from './gemm-f16';
+import { gemmI2SDotRows } from './gemm-i2s-dot';
 import { matmulQ6KRows } from './matmul-q6_k';
 import { matmulQ4_0Rows } from './matmul-q4_0';
 import { matmulF16Rows } from './matmul-f16';
@@ -54,6 +55,7 @@ const OP_GEMM_Q8_0: u32 = 17;
 const OP_GEMM_NARROW_I2_S: u32 = 18;
 const OP_GEMM_NARROW_TQ2_0: u32 = 19;
 const OP_GEMM_F16: u32 = 20;
+const OP_GEMM_I2_S_DOT: u32 = 21;
 
 /**
  * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
@@ -89,6 +91,7 @@ export function runJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_NARROW_I2_S) gemmNarrowI2SRows(job, start, end, thread);
     else if (op == OP_GEMM_NARROW_TQ2_0) gemmNarrowTQ2Rows(job, start, end, thread);
     else if (op == OP_GEMM_F16) gemmF16Rows(job, start, end, thread);
+    else if (op == OP_GEMM_I2_S_DOT) gemmI2SDotRows(job, start, end, thread);
     else unreachable();
   }
 }

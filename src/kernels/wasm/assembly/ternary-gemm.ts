@@ -21,7 +21,8 @@
 //
 // Two widths, a compile-time type argument: Wide (16 token lanes, two v128 per entry) and Narrow (8 lanes, one v128
 // per entry, tables of half the size). A decode step of up to 8 sequences takes Narrow: with 16 lanes half of every
-// lookup, add and table byte was spent on zero tokens.
+// lookup, add and table byte was spent on zero tokens. Under relaxed SIMD, native-layout I2_S weights whose tables do
+// not pay off over a thread's rows take the table-free dot kernel instead (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
