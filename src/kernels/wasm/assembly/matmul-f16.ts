@@ -59,27 +59,65 @@ type Scaled = f32;
 }
 
 /**
- * acc (f64x2) + the 64 products of one chunk (weights at wp in column order, activations at xp even-first per 8).
- * Lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l of each 16, the 16-column groups in turn:
- * exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit kernel kept in lane m % 4 of accumulator m / 4.
- * The shuffles rebuild those four accumulators, [S0..S3], [S4..S7], [S8..S11], [S12..S15], and they are added
- * as before: (a0 + a1) + (a2 + a3), then lanes 0 + 2 and 1 + 3 into the two f64 lanes.
+ * The f64x2 sum over a row's whole 64-column chunks (weights at wr in column order, activations at xt even-first
+ * per 8; whole > 0, a multiple of 64). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
+ * of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
+ * kernel kept in lane m % 4 of accumulator m / 4; addChunkSums adds them to the f64x2 sum at the chunk's end.
+ * One loop iteration is one chunk, its four groups written out with immediate offsets. Between the groups sits an
+ * exit test that never fires (wp < wEnd inside the loop) but that V8 cannot prove: each group is its own basic
+ * block, so TurboFan's scheduler, which issues a block's loads first, holds 6 loaded vectors at a time instead of
+ * 24 (file header). The first group multiplies instead of adding to zeroed accumulators: the same values except
+ * that a product -0 stays -0 where 0 + -0 gave +0, and a sign of zero cannot reach the f64 sum (which starts at
+ * +0, so it is never -0, and acc + -0 = acc + +0 = acc for every other acc).
  */
 // @ts-ignore: decorator
-@inline function chunk64<M>(wp: usize, xp: usize, acc: v128, bits: v128): v128 {
+@inline function rowChunks<M>(wr: usize, xt: usize, whole: u32, bits: v128): v128 {
+  let acc = f64x2.splat(0);
+  let wp = wr;
+  let xp = xt;
+  const wEnd = wr + (<usize>whole << 1);
+  // three different never-met exit tests: a repeated one would be folded away as known false
+  const xEnd = xt + (<usize>whole << 2);
+  const wOdd = wEnd - 64;
   let e0 = f32x4.splat(0);
   let o0 = f32x4.splat(0);
   let e1 = f32x4.splat(0);
   let o1 = f32x4.splat(0);
-  for (let k: usize = 0; k < 64; k += 16) {
-    const h0 = v128.load(wp + (k << 1));
-    const h1 = v128.load(wp + (k << 1) + 16);
-    const xk = xp + (k << 2);
-    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xk));
-    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xk + 16));
-    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xk + 32));
-    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xk + 48));
-  }
+  let h0: v128, h1: v128;
+  do {
+    // the previous chunk's sums (zeros the first time: +0 + +0 = +0, what the f64 sum starts from)
+    acc = addChunkSums(acc, e0, o0, e1, o1);
+    h0 = v128.load(wp);
+    h1 = v128.load(wp, 16);
+    e0 = f32x4.mul(evenW<M>(h0, bits), v128.load(xp));
+    o0 = f32x4.mul(oddW<M>(h0, bits), v128.load(xp, 16));
+    e1 = f32x4.mul(evenW<M>(h1, bits), v128.load(xp, 32));
+    o1 = f32x4.mul(oddW<M>(h1, bits), v128.load(xp, 48));
+    if (wp == wEnd) break; // the barriers: never taken
+    h0 = v128.load(wp, 32);
+    h1 = v128.load(wp, 48);
+    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 64));
+    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 80));
+    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 96));
+    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 112));
+    if (xp == xEnd) break;
+    h0 = v128.load(wp, 64);
+    h1 = v128.load(wp, 80);
+    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 128));
+    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 144));
+    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 160));
+    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 176));
+    if (wp == wOdd) break;
+    h0 = v128.load(wp, 96);
+    h1 = v128.load(wp, 112);
+    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 192));
+    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 208));
+    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 224));
+    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 240));
+    wp += 128;
+    xp += 256;
+  } while (wp != wEnd);
+  // used on every exit, so each group's products are computed before the barrier that follows it
   return addChunkSums(acc, e0, o0, e1, o1);
 }
 
@@ -128,52 +166,22 @@ export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u3
   return extra * subScale;
 }
 
-/**
- * Rows [start, end) for every token (rows outer, so a row is read once for all tokens): four row streams a quarter of the range apart advance in lockstep (more DRAM
- * lines in flight than one stream; see matmul-q8_0.ts), then the rows past four whole quarters one at a time.
- */
+/** Rows [start, end) for every token (rows outer, so a row is read once for all tokens), one row after the other. */
 // @ts-ignore: decorator
 @inline function f16Rows<M>(
   w: usize, cols: u32, x: usize, xStride: usize, nTokens: u32, out: usize, outStride: usize, start: u32, end: u32,
   scale: f64, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64,
 ): void {
   const rowBytes = <usize>cols << 1;
-  const quarter = (end - start) >> 2;
-  const stride = <usize>quarter * rowBytes;
   const whole = cols & ~63;
-  for (let r = start; r < start + quarter; r++) for (let t: u32 = 0; t < nTokens; t++) {
-    const xt = x + <usize>t * xStride;
-    const o = out + ((<usize>t * outStride) << 2);
-    const w0 = w + <usize>r * rowBytes;
-    let a0 = f64x2.splat(0);
-    let a1 = f64x2.splat(0);
-    let a2 = f64x2.splat(0);
-    let a3 = f64x2.splat(0);
-    for (let c: u32 = 0; c < whole; c += 64) {
-      const wp = w0 + (<usize>c << 1);
-      const xp = xt + (<usize>c << 2);
-      a0 = chunk64<M>(wp, xp, a0, bits);
-      a1 = chunk64<M>(wp + stride, xp, a1, bits);
-      a2 = chunk64<M>(wp + 2 * stride, xp, a2, bits);
-      a3 = chunk64<M>(wp + 3 * stride, xp, a3, bits);
-    }
-    const s0 = rowTail<M>(w0, xt, whole, cols, a0, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
-    const s1 = rowTail<M>(w0 + stride, xt, whole, cols, a1, bits) + subExtra(subRows, subCols, subValues, r + quarter, xt, subScale, whole);
-    const s2 = rowTail<M>(w0 + 2 * stride, xt, whole, cols, a2, bits) + subExtra(subRows, subCols, subValues, r + 2 * quarter, xt, subScale, whole);
-    const s3 = rowTail<M>(w0 + 3 * stride, xt, whole, cols, a3, bits) + subExtra(subRows, subCols, subValues, r + 3 * quarter, xt, subScale, whole);
-    store<f32>(o + (<usize>r << 2), <f32>(s0 * scale));
-    store<f32>(o + (<usize>(r + quarter) << 2), <f32>(s1 * scale));
-    store<f32>(o + (<usize>(r + 2 * quarter) << 2), <f32>(s2 * scale));
-    store<f32>(o + (<usize>(r + 3 * quarter) << 2), <f32>(s3 * scale));
-  }
-  for (let r = start + 4 * quarter; r < end; r++) for (let t: u32 = 0; t < nTokens; t++) {
-    const xt = x + <usize>t * xStride;
-    const o = out + ((<usize>t * outStride) << 2);
+  for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
-    let acc = f64x2.splat(0);
-    for (let c: u32 = 0; c < whole; c += 64) acc = chunk64<M>(wr + (<usize>c << 1), xt + (<usize>c << 2), acc, bits);
-    const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
-    store<f32>(o + (<usize>r << 2), <f32>(sum * scale));
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      const acc = whole != 0 ? rowChunks<M>(wr, xt, whole, bits) : f64x2.splat(0);
+      const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+    }
   }
 }
 
