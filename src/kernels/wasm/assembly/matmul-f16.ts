@@ -48,6 +48,16 @@ type Scaled = f32;
 }
 
 /**
+ * The even-column weights of the eight F16 values at p + 2, as f32: the 16 bytes at p hold them in the high halves
+ * of their i32 lanes, where oddW takes them, one shift fewer than evenW (the low halves, the odd columns before
+ * them, are masked off). p may be 2 bytes before a row: the byte before a weight is in the arena.
+ */
+// @ts-ignore: decorator
+@inline function evenAt<M>(p: usize, bits: v128): v128 {
+  return oddW<M>(v128.load(p), bits);
+}
+
+/**
  * acc + w * x on four lanes. Every product is exact (11 x 11 significant bits), so a fused multiply-add rounds once,
  * as mul-then-add does: relaxed SIMD's madd (FMA where the CPU has it, else mul + add) gives the same bits with one
  * instruction fewer.
@@ -76,44 +86,33 @@ type Scaled = f32;
   let wp = wr;
   let xp = xt;
   const wEnd = wr + (<usize>whole << 1);
-  // three different never-met exit tests: a repeated one would be folded away as known false
-  const xEnd = xt + (<usize>whole << 2);
-  const wOdd = wEnd - 64;
   let e0 = f32x4.splat(0);
   let o0 = f32x4.splat(0);
   let e1 = f32x4.splat(0);
   let o1 = f32x4.splat(0);
-  let h0: v128, h1: v128;
   do {
     // the previous chunk's sums (zeros the first time: +0 + +0 = +0, what the f64 sum starts from)
     acc = addChunkSums(acc, e0, o0, e1, o1);
-    h0 = v128.load(wp);
-    h1 = v128.load(wp, 16);
-    e0 = f32x4.mul(evenW<M>(h0, bits), v128.load(xp));
-    o0 = f32x4.mul(oddW<M>(h0, bits), v128.load(xp, 16));
-    e1 = f32x4.mul(evenW<M>(h1, bits), v128.load(xp, 32));
-    o1 = f32x4.mul(oddW<M>(h1, bits), v128.load(xp, 48));
-    if (wp == wEnd) break; // the barriers: never taken
-    h0 = v128.load(wp, 32);
-    h1 = v128.load(wp, 48);
-    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 64));
-    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 80));
-    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 96));
-    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 112));
-    if (xp == xEnd) break;
-    h0 = v128.load(wp, 64);
-    h1 = v128.load(wp, 80);
-    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 128));
-    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 144));
-    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 160));
-    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 176));
-    if (wp == wOdd) break;
-    h0 = v128.load(wp, 96);
-    h1 = v128.load(wp, 112);
-    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xp, 192));
-    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xp, 208));
-    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xp, 224));
-    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xp, 240));
+    e0 = f32x4.mul(evenAt<M>(wp - 2, bits), v128.load(xp));
+    o0 = f32x4.mul(oddW<M>(v128.load(wp), bits), v128.load(xp, 16));
+    e1 = f32x4.mul(evenAt<M>(wp + 14, bits), v128.load(xp, 32));
+    o1 = f32x4.mul(oddW<M>(v128.load(wp, 16), bits), v128.load(xp, 48));
+    // the barriers: never taken (wp < wEnd in the loop; wp and xp, xp and wr point into different buffers)
+    if (wp == wEnd) break;
+    e0 = madd(e0, evenAt<M>(wp + 30, bits), v128.load(xp, 64));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 32), bits), v128.load(xp, 80));
+    e1 = madd(e1, evenAt<M>(wp + 46, bits), v128.load(xp, 96));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 48), bits), v128.load(xp, 112));
+    if (wp == xp) break;
+    e0 = madd(e0, evenAt<M>(wp + 62, bits), v128.load(xp, 128));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 64), bits), v128.load(xp, 144));
+    e1 = madd(e1, evenAt<M>(wp + 78, bits), v128.load(xp, 160));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 80), bits), v128.load(xp, 176));
+    if (xp == wr) break;
+    e0 = madd(e0, evenAt<M>(wp + 94, bits), v128.load(xp, 192));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 96), bits), v128.load(xp, 208));
+    e1 = madd(e1, evenAt<M>(wp + 110, bits), v128.load(xp, 224));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 112), bits), v128.load(xp, 240));
     wp += 128;
     xp += 256;
   } while (wp != wEnd);
