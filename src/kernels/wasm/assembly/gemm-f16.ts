@@ -3,7 +3,7 @@
 // per-thread scratch, and every token's dot reads it from L1 instead of converting the F16 weights again.
 //
 // Why: with 8 tokens the output matmul is compute bound; the per-row kernel (matmul-f16.ts) spends 3 of its 5
-// instructions per 4 weights and token on the conversion (load16x4_s, shift, mask). Here a token costs a load of the
+// instructions per 4 weights and token on the conversion (a load, a shift, a mask). Here a token costs a load of the
 // converted weights, a load of x and the multiply-add.
 //
 // Only the fast path (every weight finite: x rounded to F16 and pre-scaled by 2^112, weights as f32 bits worth
@@ -11,9 +11,9 @@
 // matmul-f16.ts's layout (quantize-activations.ts roundActivationsF16: in the whole 64-column chunks each group of 8
 // columns even columns first), so the converted weights are stored in the same layout (the even / odd split of one
 // 16-byte load, as matmul-f16.ts does it). Results are bit-identical to matmul-f16.ts's fast path for every
-// (row, token) — wasm.test.ts compares them: per 64-column chunk four f32x4 accumulators e0, o0, e1, o1 take the
+// (row, token) — wasm.test.ts compares them, matmul-f16.test.ts checks both against a scalar model of the order: per 64-column chunk four f32x4 accumulators e0, o0, e1, o1 take the
 // even / odd columns of each 16-column group's two halves (every product exact, so relaxed SIMD's madd and
-// mul-then-add give the same bits), the same shuffles as matmul-f16.ts chunk64 rebuild the natural-order sums, and
+// mul-then-add give the same bits), the same shuffles as matmul-f16.ts rowChunks rebuild the natural-order sums, and
 // (a0 + a1) + (a2 + a3) is added to an f64x2 with addF32x4ToF64x2; then the columns past the last whole chunk four
 // at a time, then one at a time in f64, then the listed subnormal weights (f16-subnormals.ts), then f32(sum * scale).
 

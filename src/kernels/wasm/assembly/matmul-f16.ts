@@ -1,16 +1,27 @@
 // Matmul for F16 weights with F16-rounded activations (F16's vec_dot_type in ggml's CPU matmul, ggml-cpu.c
 // type_traits_cpu): out[t, r] = scale * sum_c W[r, c] * f16(x[t, c]).
-// Fast path (weights all finite): eight weights per 16-byte load, split into the even columns (shift left 16, then
-// arithmetic shift right 3) and the odd ones (arithmetic shift right 3 alone), each masked into f32 bits worth
-// w * 2^-112; the activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
-// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits). The split costs
-// no shuffle per weight (the previous v128.load16x4_s per four weights is a load plus a pmovsxwd shuffle): 6-16% more
-// weights per CPU-second (bench/README.md). Sums of 16 products per lane in f32 (four accumulators: eight spilled
-// registers in a probe and ran slower), put back into the lanes of the natural column order at the end of
-// each 64-column chunk (four shuffles per 64 weights) and added to f64: the same additions in the same order as
-// before the split, so results are bit-identical to it. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion
-// of the same split halves, unscaled x in the same layout. Subnormal weights were moved to per-row lists at load
-// (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
+//
+// Fast path (weights all finite): an F16 weight in the high half of a 32-bit lane becomes f32 bits worth w * 2^-112
+// by an arithmetic shift right 3 and a mask (C_F16_BITS: the sign and the shifted exponent and mantissa). A 16-byte
+// load gives the odd columns of its 8 weights that way; the even ones come from the 16 bytes 2 bytes earlier, where
+// they sit in the high halves (evenAt; before, a shift left 16 moved them up: 2 ops per 4 weights now instead of 2.5).
+// The activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
+// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits).
+//
+// Summation order (what keeps logits unchanged across rewrites; matmul-f16.test.ts checks it bit for bit against a
+// scalar model): per whole 64-column chunk, 16 f32 sums S(m) of columns m, m+16, m+32, m+48 in that order, held in
+// four accumulators of even / odd columns; at the chunk's end four shuffles put them back into the natural order's
+// [S0..S3], [S4..S7], [S8..S11], [S12..S15], added (a0 + a1) + (a2 + a3) and the four lanes into an f64 pair
+// (addChunkSums); the columns past the whole chunks four at a time into that pair, then one at a time in f64.
+// ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion of the same halves, unscaled x in the same layout.
+// Subnormal weights were moved to per-row lists at load (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
+//
+// Speed (issue 13, bench/README.md): one row at a time, one chunk per loop iteration with its four 16-column groups
+// written out between never-taken exit tests (rowChunks says why). The kernel before advanced four rows a quarter of
+// the range apart in lockstep, each row's chunk a loop of 4: V8 kept the 16 f32 accumulators of the four rows on the
+// stack between the loops (16 stores and 16 loads per 256 weights), and from DRAM the four row streams read slower
+// than one sequential stream (the hardware prefetchers follow one stream per thread; touching the next rows' lines
+// ahead, which doubled the I2_S kernel's DRAM reads, made this one 2.5x slower).
 
 import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
@@ -50,7 +61,8 @@ type Scaled = f32;
 /**
  * The even-column weights of the eight F16 values at p + 2, as f32: the 16 bytes at p hold them in the high halves
  * of their i32 lanes, where oddW takes them, one shift fewer than evenW (the low halves, the odd columns before
- * them, are masked off). p may be 2 bytes before a row: the byte before a weight is in the arena.
+ * them, are masked off). p may be 2 bytes before a row's first weight: weights lie past MEMORY_MAP.heapByteOffset,
+ * so p is always inside the memory.
  */
 // @ts-ignore: decorator
 @inline function evenAt<M>(p: usize, bits: v128): v128 {
@@ -73,12 +85,15 @@ type Scaled = f32;
  * per 8; whole > 0, a multiple of 64). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
  * of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
  * kernel kept in lane m % 4 of accumulator m / 4; addChunkSums adds them to the f64x2 sum at the chunk's end.
- * One loop iteration is one chunk, its four groups written out with immediate offsets. Between the groups sits an
- * exit test that never fires (wp < wEnd inside the loop) but that V8 cannot prove: each group is its own basic
- * block, so TurboFan's scheduler, which issues a block's loads first, holds 6 loaded vectors at a time instead of
- * 24 (file header). The first group multiplies instead of adding to zeroed accumulators: the same values except
- * that a product -0 stays -0 where 0 + -0 gave +0, and a sign of zero cannot reach the f64 sum (which starts at
- * +0, so it is never -0, and acc + -0 = acc + +0 = acc for every other acc).
+ * One loop iteration is one chunk, its four groups written out with immediate offsets. TurboFan's scheduler issues
+ * every load of a basic block first and places pure SIMD ops next to their uses (matmul-i2s-dot.ts): as one block,
+ * the chunk's 24 loads would come first, more vectors than registers. Between the groups sits an exit test that
+ * never fires but that V8 cannot prove (three different ones: a repeated test is folded away), so each group is its
+ * own block, and the accumulators are used after the loop, on every exit, so each group's products are computed
+ * before the test that follows it (else they sink into the last block): 6 loaded vectors live at a time, no spill.
+ * The first group multiplies instead of adding to zeroed accumulators: the same values except that a product -0
+ * stays -0 where 0 + -0 gave +0, and a sign of zero cannot reach the f64 sum (which starts at +0, so it is never
+ * -0, and acc + -0 = acc + +0 = acc for every other acc).
  */
 // @ts-ignore: decorator
 @inline function rowChunks<M>(wr: usize, xt: usize, whole: u32, bits: v128): v128 {
@@ -116,12 +131,12 @@ type Scaled = f32;
     wp += 128;
     xp += 256;
   } while (wp != wEnd);
-  // used on every exit, so each group's products are computed before the barrier that follows it
+  // used on every exit (see above)
   return addChunkSums(acc, e0, o0, e1, o1);
 }
 
 /**
- * acc (f64x2) + one chunk's even / odd accumulators (chunk64's e0, o0, e1, o1), put back into the natural column
+ * acc (f64x2) + one chunk's even / odd accumulators (rowChunks's e0, o0, e1, o1), put back into the natural column
  * order's four accumulators [S0..S3], [S4..S7], [S8..S11], [S12..S15] and added as the unsplit kernel did.
  */
 // @ts-ignore: decorator

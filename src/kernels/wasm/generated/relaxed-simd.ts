@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '0f08fa21903b8be0340c6b7b4a085c2e00c23476ae85641c7ba5a3c8afebda52';
+export const SOURCE_HASH = 'aecfc2dbd10f6ef44277cd8fd1a4eef564eb3094489a3cf48d0d90d5e49ac1b4';
 
 /** The wasm binary (62350 bytes), base64. */
 export const WASM_BASE64 =

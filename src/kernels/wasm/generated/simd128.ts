@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '9d9172deff7bd78c21025175796ce78f0d911beca421e204015a637ac4f98a48';
+export const SOURCE_HASH = '37dcfe3ec469114e72a26d9af08f2b2fc84f962ea20c24f249ab2c316febb7bf';
 
 /** The wasm binary (63273 bytes), base64. */
 export const WASM_BASE64 =
