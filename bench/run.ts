@@ -21,6 +21,10 @@ const HELP = `usage: npm run bench -- [options]
 
   --model FILE         our model file (default: synthesize the --shape model, I2_S weights, Q8_0 embeddings,
                        into ${benchCacheDir()} and reuse it on later runs; BITNET_BENCH_CACHE moves it)
+  --no-f16             skip the F16-embedding twin of the synthesized model (the layout of Microsoft's released
+                       2B-4T file: same weights, its 128256 x 2560 output matrix read as F16 every token); it runs
+                       right after the model at every thread count and the F16 decode target is judged on it
+  --extra-model FILE   another file of ours to run beside --model at every thread count (repeatable)
   --peer-model FILE    the TQ2_0/TQ1_0 file llama.cpp runs (default: the synthesized same-seed TQ2_0 file, or
                        --model itself when llama.cpp can read it)
   --shape NAME         tiny | small | 2b-4t (default 2b-4t; 'small' for a quick run)
@@ -42,6 +46,8 @@ async function main(argv: readonly string[]): Promise<number> {
     options: {
       model: { type: 'string' },
       'peer-model': { type: 'string' },
+      'no-f16': { type: 'boolean', default: false },
+      'extra-model': { type: 'string', multiple: true },
       shape: { type: 'string', default: '2b-4t' },
       threads: { type: 'string' },
       backends: { type: 'string', default: 'wasm' },
@@ -78,6 +84,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     let model: string;
     let peerModel: string | null;
+    const extraModels = [...(values['extra-model'] ?? [])];
     if (values.model !== undefined) {
       model = values.model;
       if (values['peer-model'] !== undefined) {
@@ -88,8 +95,9 @@ async function main(argv: readonly string[]): Promise<number> {
         if (peerModel === null && !values['no-peer']) log(`llama.cpp cannot read ${model} (${refusal}); give --peer-model FILE (TQ2_0) for the side-by-side comparison`);
       }
     } else {
-      const files = await ensureBenchModels(shape, cache, log, { withPeer: !values['no-peer'] && values['peer-model'] === undefined });
+      const files = await ensureBenchModels(shape, cache, log, { withPeer: !values['no-peer'] && values['peer-model'] === undefined, withF16: !values['no-f16'] });
       model = files.model;
+      if (files.f16Model !== null) extraModels.unshift(files.f16Model);
       peerModel = values['peer-model'] ?? files.peerModel;
     }
     if (values['no-peer']) peerModel = null;
@@ -98,6 +106,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const { report, receipt } = await runBench({
       model,
       peerModel,
+      extraModels,
       shape: values.model === undefined ? shape : null,
       backends,
       threads,

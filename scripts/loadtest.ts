@@ -11,7 +11,10 @@
 // request budget is spent. Every request must either complete as well-formed SSE (role chunk,
 // content chunks, a finish chunk, a usage chunk, [DONE]) or be refused with 429 + Retry-After
 // (the client then waits that long). Greedy outputs for the same prompt must all be identical.
-// RSS is sampled every 250 ms and must stay flat. Exit code 0 = all checks passed, 1 = not.
+// RSS is sampled every 250 ms and must stay flat. Run under `node --expose-gc` to also sample the JS heap after a full
+// garbage collection every 5 s (RSS alone moves with the allocator and with KV pages first written; a leak of JS
+// objects shows as live heap growing). The harness keeps per-request tallies, not the requests themselves, so its own
+// memory does not grow with the number of requests. Exit code 0 = all checks passed, 1 = not.
 // Only loopback addresses are used.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +42,9 @@ interface Args {
 /** RSS may grow by at most this much between the early and the late part of the run. */
 const RSS_GROWTH_LIMIT_BYTES = 48 * 1024 * 1024;
 const RSS_SAMPLE_MS = 250;
+/** With --expose-gc: live JS heap may grow by at most this much between the early and the late part of the run. */
+const HEAP_GROWTH_LIMIT_BYTES = 8 * 1024 * 1024;
+const HEAP_SAMPLE_MS = 5000;
 const PROMPTS = ['Tell me a story.', 'What is a ternary weight?', 'Count to three.', 'Hello!'];
 
 function parseArgs(argv: readonly string[]): Args {
@@ -208,10 +214,42 @@ async function main(): Promise<number> {
       maxUsedBlocks = Math.max(maxUsedBlocks, b.used);
       maxTouchedBlocks = Math.max(maxTouchedBlocks, b.allocated);
     }, RSS_SAMPLE_MS);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const heap: number[] = [];
+    const heapSampler =
+      gc === undefined
+        ? undefined
+        : setInterval(() => {
+            gc();
+            heap.push(process.memoryUsage().heapUsed);
+          }, HEAP_SAMPLE_MS);
     const budgetLeft = (): boolean => (args.durationS === undefined ? issued < args.requests : performance.now() - tStart < args.durationS * 1000);
 
     let issued = 0;
-    const outcomes: (Outcome & { prompt: string })[] = [];
+    // tallies, not the outcomes themselves (a 10-minute run makes ~20,000 requests)
+    let accounted = 0;
+    let tokens = 0;
+    const ttftMs: number[] = [];
+    const rejected = { count: 0 };
+    const failures: string[] = [];
+    let failedCount = 0;
+    let failedServed = 0; // failures after a 200 (the server counted them as served)
+    const textsByPrompt = new Map<string, Set<string>>();
+    const tally = (outcome: Outcome, prompt: string): void => {
+      accounted++;
+      if (outcome.kind === 'completed') {
+        tokens += outcome.completionTokens;
+        ttftMs.push(outcome.ttftMs);
+        let texts = textsByPrompt.get(prompt);
+        if (texts === undefined) textsByPrompt.set(prompt, (texts = new Set()));
+        if (texts.size < 4) texts.add(outcome.text); // greedy: one text per prompt; a few are enough to show a difference
+      } else if (outcome.kind === 'rejected') rejected.count++;
+      else {
+        failedCount++;
+        if (!outcome.why.startsWith('status')) failedServed++;
+        if (failures.length < 10) failures.push(outcome.why);
+      }
+    };
     const client = async (clientIndex: number): Promise<void> => {
       for (;;) {
         if (!budgetLeft()) return;
@@ -223,13 +261,14 @@ async function main(): Promise<number> {
         } catch (e) {
           outcome = { kind: 'failed', why: `request threw: ${e instanceof Error ? e.message : String(e)}` };
         }
-        outcomes.push({ ...outcome, prompt });
+        tally(outcome, prompt);
         if (outcome.kind === 'rejected') await new Promise((r) => setTimeout(r, outcome.retryAfterS * 1000));
       }
     };
     await Promise.all(Array.from({ length: args.clients }, (_, i) => client(i)));
     const wallS = (performance.now() - tStart) / 1000;
     clearInterval(sampler);
+    if (heapSampler !== undefined) clearInterval(heapSampler);
     const metricsText = await (await fetch(`${server.url}/metrics`)).text();
     const kv1 = model.kvStats();
     await server.close();
@@ -237,22 +276,20 @@ async function main(): Promise<number> {
 
     // ---- checks ----
     const problems: string[] = [];
-    const completed = outcomes.filter((o): o is Extract<Outcome, { kind: 'completed' }> & { prompt: string } => o.kind === 'completed');
-    const rejected = outcomes.filter((o) => o.kind === 'rejected');
-    const failed = outcomes.filter((o): o is Extract<Outcome, { kind: 'failed' }> & { prompt: string } => o.kind === 'failed');
-    if (outcomes.length !== issued) problems.push(`lost requests: ${issued} issued, ${outcomes.length} accounted for`);
+    const completed = ttftMs.length;
+    if (accounted !== issued) problems.push(`lost requests: ${issued} issued, ${accounted} accounted for`);
     if (maxUsedBlocks > kv1.blocks.nBlocks) problems.push(`KV blocks in use (${maxUsedBlocks}) beyond the budget (${kv1.blocks.nBlocks})`);
-    for (const f of failed.slice(0, 10)) problems.push(`failed: ${f.why}`);
-    if (failed.length > 10) problems.push(`... and ${failed.length - 10} more failures`);
-    if (completed.length === 0) problems.push('no request completed');
+    for (const why of failures) problems.push(`failed: ${why}`);
+    if (failedCount > failures.length) problems.push(`... and ${failedCount - failures.length} more failures`);
+    if (completed === 0) problems.push('no request completed');
     for (const prompt of PROMPTS) {
-      const texts = new Set(completed.filter((c) => c.prompt === prompt).map((c) => c.text));
+      const texts = textsByPrompt.get(prompt) ?? new Set<string>();
       if (texts.size > 1) problems.push(`greedy outputs differ for '${prompt}': ${[...texts].map((t) => JSON.stringify(t)).join(' | ')}`);
     }
     const served = Number(/bitnet_http_requests_total\{route="\/v1\/chat\/completions",status="200"\} (\d+)/.exec(metricsText)?.[1] ?? 0);
     const refused = Number(/bitnet_http_requests_total\{route="\/v1\/chat\/completions",status="429"\} (\d+)/.exec(metricsText)?.[1] ?? 0);
-    if (served !== completed.length + failed.filter((f) => !f.why.startsWith('status')).length || refused !== rejected.length) {
-      problems.push(`server metrics disagree: 200 x${served}, 429 x${refused}; clients saw ${completed.length} completed, ${rejected.length} rejected`);
+    if (served !== completed + failedServed || refused !== rejected.count) {
+      problems.push(`server metrics disagree: 200 x${served}, 429 x${refused}; clients saw ${completed} completed, ${rejected.count} rejected`);
     }
     // memory: compare the second quarter of the run (after warm-up) with the last quarter
     let growth = 0;
@@ -267,20 +304,30 @@ async function main(): Promise<number> {
       if (growth > limit) problems.push(`RSS grew by ${mib(growth)} (limit ${mib(limit)}: ${mib(RSS_GROWTH_LIMIT_BYTES)} + ${mib(kvFirstTouch)} of KV blocks first written)`);
     }
 
+    let heapGrowth: number | undefined;
+    if (heap.length >= 8) {
+      const q = Math.floor(heap.length / 4);
+      heapGrowth = median(heap.slice(3 * q)) - median(heap.slice(q, 2 * q));
+      if (heapGrowth > HEAP_GROWTH_LIMIT_BYTES) problems.push(`live JS heap grew by ${mib(heapGrowth)} (limit ${mib(HEAP_GROWTH_LIMIT_BYTES)})`);
+    }
+
     // ---- report ----
-    const ttft = completed.map((c) => c.ttftMs).sort((a, b) => a - b);
-    const tokens = completed.reduce((s, c) => s + c.completionTokens, 0);
+    const ttft = ttftMs.sort((a, b) => a - b);
     const rssBytes = rss.map((s) => s.bytes);
-    console.log(`requests: ${outcomes.length} (${completed.length} completed, ${rejected.length} got 429, ${failed.length} failed) in ${wallS.toFixed(1)} s`);
+    console.log(`requests: ${accounted} (${completed} completed, ${rejected.count} got 429, ${failedCount} failed) in ${wallS.toFixed(1)} s`);
     const promptTokens = Number(/^bitnet_prompt_tokens_total (\d+)$/m.exec(metricsText)?.[1] ?? NaN);
     console.log(
       `forward: ${kv1.forwardTokens - kv0.forwardTokens} token positions in ${kv1.steps - kv0.steps} steps for ${promptTokens} prompt + ${tokens} generated tokens (prefix cache: the rest was reused); KV blocks in use at most ${maxUsedBlocks} of ${kv1.blocks.nBlocks}`,
     );
     console.log(`time to first token: p50 ${percentile(ttft, 50).toFixed(0)} ms, p99 ${percentile(ttft, 99).toFixed(0)} ms (queue wait included)`);
-    console.log(`throughput: ${(tokens / wallS).toFixed(2)} generated tok/s, ${(completed.length / wallS).toFixed(2)} completed req/s`);
+    console.log(`throughput: ${(tokens / wallS).toFixed(2)} generated tok/s, ${(completed / wallS).toFixed(2)} completed req/s`);
     if (rssBytes.length > 0) {
       console.log(`RSS: min ${mib(Math.min(...rssBytes))}, max ${mib(Math.max(...rssBytes))}, growth (2nd -> 4th quarter) ${mib(growth)} over ${rss.length} samples`);
     }
+    if (heapGrowth !== undefined) {
+      console.log(`live JS heap after full GC: min ${mib(Math.min(...heap))}, max ${mib(Math.max(...heap))}, growth (2nd -> 4th quarter) ${mib(heapGrowth)} over ${heap.length} samples`);
+    } else if (gc === undefined) console.log('live JS heap: not sampled (run under node --expose-gc to sample it)');
+    else console.log(`live JS heap: too few samples (${heap.length}; one per ${HEAP_SAMPLE_MS / 1000} s, 8 needed)`);
     if (problems.length > 0) {
       console.log(`FAIL:\n  ${problems.join('\n  ')}`);
       return 1;

@@ -11,6 +11,8 @@ const okRow: BenchRow = {
   threads: 2,
   file: 'm.gguf',
   weightType: 'I2_S',
+  outputType: 'Q8_0',
+  shape: 'small',
   fileBytes: 1e9,
   weightBytes: 5e8,
   status: 'ok',
@@ -40,21 +42,24 @@ describe('formatReport', () => {
     const rows: BenchRow[] = [
       okRow,
       { ...okRow, backend: 'reference', kernelSet: null, status: 'unavailable', error: 'backend missing', prefillTokS: null, decodeTokS: null },
+      { ...okRow, file: 't.gguf', weightType: 'TQ2_0' },
       { ...okRow, engine: 'llama.cpp', backend: 'cpu', kernelSet: null, weightType: 'TQ2_0', file: 't.gguf', prefillTokS: 44.4, decodeTokS: 11.11 },
     ];
     const report = buildReport({
       rows,
       bandwidth: [{ threads: 2, bytesPerS: 1.5e10, method: 'wasm-simd128-sum' }],
       machine: { cpus: 2, cpuModel: 'cpu', totalMemoryBytes: 1, node: 'v20', platform: 'linux', arch: 'x64', loadAverage1m: 0.25 },
-      config: { shape: 'small', model: '/c/m.gguf', peerModel: '/c/t.gguf', pp: 128, tg: 64, runs: 1, threads: [2], backends: ['wasm', 'reference'] },
+      config: { shape: 'small', model: '/c/m.gguf', extraModels: ['/c/m-f16.gguf'], peerModel: '/c/t.gguf', pp: 128, tg: 64, runs: 1, threads: [2], backends: ['wasm', 'reference'] },
       createdAt: new Date(0),
     });
     const text = formatReport(report).join('\n');
     expect(text).toContain('15.0 GB/s');
-    expect(text).toMatch(/bitnet\/wasm\s+relaxed-simd\s+2\s+I2_S\s+1234 \/ 457\s+55\.6\s+22\.2\s+2300\s+1900\s+1200\s+50\.0%/);
-    expect(text).toContain('unavailable: reference x2 I2_S: backend missing');
-    expect(text).toMatch(/wasm x2 I2_S\s+llama\.cpp x2 TQ2_0\s+1\.25x\s+2\.00x/);
-    expect(text).toContain("shape 'small'");
+    expect(text).toContain('also /c/m-f16.gguf');
+    expect(text).toMatch(/bitnet\/wasm\s+relaxed-simd\s+2\s+I2_S\s+Q8_0\s+1234 \/ 457\s+55\.6\s+22\.2\s+2300\s+1900\s+1200\s+50\.0%/);
+    expect(text).toContain('unavailable: reference x2 I2_S (Q8_0 output): backend missing');
+    expect(text).toMatch(/wasm x2 TQ2_0 \(Q8_0 output\)\s+llama\.cpp x2 TQ2_0 \(Q8_0 output\)\s+1\.25x\s+2\.00x/);
+    expect(text).not.toMatch(/wasm x2 I2_S \(Q8_0 output\)\s+llama\.cpp/); // engines are compared on the same file only
+    expect(text).toContain('this run: shape small');
     expect(text).toContain('generated fewer tokens than asked'); // 10 of 64 tokens generated
     for (const t of report.targets) expect(text).toContain(t.description);
     expect(text).not.toMatch(/issue #/i); // user-facing text names no internal tracker entries

@@ -26,12 +26,13 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 
 function rowCells(r: BenchRow): string[] {
   const name = r.engine === 'llama.cpp' ? 'llama.cpp' : `bitnet/${r.backend}`;
-  if (r.status !== 'ok') return [name, r.kernelSet ?? '-', String(r.threads), r.weightType, r.status, '-', '-', '-', '-', '-', '-'];
+  if (r.status !== 'ok') return [name, r.kernelSet ?? '-', String(r.threads), r.weightType, r.outputType, r.status, '-', '-', '-', '-', '-', '-'];
   return [
     name,
     r.kernelSet ?? '-',
     String(r.threads),
     r.weightType,
+    r.outputType,
     `${n(r.loadColdMs, 0)} / ${n(r.loadWarmMs, 0)}`,
     n(r.prefillTokS),
     n(r.decodeTokS),
@@ -48,21 +49,22 @@ export function formatReport(report: BenchReport): string[] {
   const m = report.machine;
   const out: string[] = [];
   out.push(`model ${c.model}${c.shape === null ? '' : ` (synthetic ${c.shape})`}; llama.cpp file ${c.peerModel ?? '-'}`);
+  for (const e of c.extraModels) out.push(`also ${e}`);
   out.push(`pp ${c.pp}, tg ${c.tg}, median of ${c.runs} run(s); ${m.cpus} cpus (${m.cpuModel}), node ${m.node}, load average ${m.loadAverage1m.toFixed(2)} at start`);
   if (report.bandwidth.length > 0) {
     out.push(`memory bandwidth: ${report.bandwidth.map((b) => `${b.threads} thread(s) ${n(b.bytesPerS / GB)} GB/s`).join(', ')} (${report.bandwidth[0].method})`);
   }
   out.push('');
-  const header = ['engine', 'kernels', 'thr', 'weights', 'load cold/warm ms', 'prefill tok/s', 'decode tok/s', 'TTFT ms', 'TTFT warm ms', 'peak RSS MB', 'BW used'];
-  out.push(...renderTable(header, report.rows.map(rowCells), new Set([2, 4, 5, 6, 7, 8, 9, 10])));
+  const header = ['engine', 'kernels', 'thr', 'weights', 'output', 'load cold/warm ms', 'prefill tok/s', 'decode tok/s', 'TTFT ms', 'TTFT warm ms', 'peak RSS MB', 'BW used'];
+  out.push(...renderTable(header, report.rows.map(rowCells), new Set([2, 5, 6, 7, 8, 9, 10, 11])));
   for (const r of report.rows) if (r.status !== 'ok') out.push(`${r.status}: ${rowLabel(r)}: ${r.error ?? ''}`);
   const short = report.rows.filter((r) => r.status === 'ok' && r.runs.some((s) => s.generatedTokens < c.tg));
   for (const r of short) out.push(`note: ${rowLabel(r)} generated fewer tokens than asked in some runs (decode rate is over the tokens generated)`);
   if (report.ratios.length > 0) {
-    out.push('', 'ours / llama.cpp (same threads; > 1 = faster):');
+    out.push('', 'ours / llama.cpp (same file, same threads; > 1 = faster):');
     out.push(...renderTable(['ours', 'llama.cpp', 'prefill', 'decode'], report.ratios.map((r) => [r.ours, r.peer, `${n(r.prefill, 2)}x`, `${n(r.decode, 2)}x`]), new Set([2, 3])));
   }
-  out.push('', `targets${c.shape !== null && c.shape !== '2b-4t' ? ` -- NOTE: shape '${c.shape}', the targets are meant for 2b-4t` : ''}:`);
+  out.push('', 'targets:');
   for (const t of report.targets) out.push(`  [${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}] ${t.description}: ${t.detail}`);
   return out;
 }

@@ -13,7 +13,7 @@ vi.mock('../engine/bitnet.js', () => ({
 
 const { measureBitnet, measureLlamaCpp } = await import('./measure.js');
 
-const file: ModelFileInfo = { path: '/nowhere/m.gguf', fileBytes: 123, arch: 'bitnet-b1.58', weightType: 'I2_S', vocabSize: 128256, weightBytesPerToken: 100, llamaCppRefusal: '' };
+const file: ModelFileInfo = { path: '/nowhere/m.gguf', fileBytes: 123, arch: 'bitnet-b1.58', weightType: 'I2_S', vocabSize: 128256, outputType: 'Q8_0', shape: null, weightBytesPerToken: 100, llamaCppRefusal: '' };
 const spec = { file, threads: 2, runs: 1, pp: 8, tg: 2, log: () => undefined };
 
 describe('measureBitnet failure rows', () => {

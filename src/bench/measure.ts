@@ -45,6 +45,8 @@ function emptyRow(engine: BenchRow['engine'], backend: string, spec: MeasureSpec
     threads: spec.threads,
     file: baseName(spec.file.path),
     weightType: spec.file.weightType,
+    outputType: spec.file.outputType,
+    shape: spec.file.shape,
     fileBytes: spec.file.fileBytes,
     weightBytes: spec.file.weightBytesPerToken,
     status,

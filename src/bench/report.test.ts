@@ -29,6 +29,8 @@ function row(over: Partial<BenchRow> = {}): BenchRow {
     threads: 2,
     file: 'm.gguf',
     weightType: 'I2_S',
+    outputType: 'Q8_0',
+    shape: '2b-4t',
     fileBytes: 1_000_000_000,
     weightBytes: 800_000_000,
     status: 'ok',
@@ -49,6 +51,8 @@ function row(over: Partial<BenchRow> = {}): BenchRow {
 }
 
 const peer = (over: Partial<BenchRow> = {}): BenchRow => row({ engine: 'llama.cpp', backend: 'cpu', kernelSet: null, file: 'm-tq2.gguf', weightType: 'TQ2_0', prefillTokS: 40, decodeTokS: 20, ...over });
+/** Our engine on llama.cpp's file. */
+const onPeerFile = (over: Partial<BenchRow> = {}): BenchRow => row({ file: 'm-tq2.gguf', weightType: 'TQ2_0', prefillTokS: 45, decodeTokS: 22, ...over });
 
 function target(ts: readonly TargetResult[], id: TargetResult['id']): TargetResult {
   const t = ts.find((x) => x.id === id);
@@ -129,39 +133,71 @@ describe('primaryRow', () => {
 });
 
 describe('peerRatios', () => {
-  it('pairs each ok bitnet row with the llama.cpp row at the same thread count', () => {
-    const rows = [row({ threads: 2, prefillTokS: 60, decodeTokS: 30 }), row({ threads: 1, prefillTokS: 30, decodeTokS: 15 }), peer({ threads: 2, prefillTokS: 40, decodeTokS: 20 }), peer({ threads: 1, status: 'error', prefillTokS: null, decodeTokS: null })];
+  it('pairs each ok bitnet row with the llama.cpp row on the same file at the same thread count', () => {
+    const rows = [
+      row({ threads: 2, prefillTokS: 60, decodeTokS: 30 }), // our I2_S file: never compared with llama.cpp's TQ2_0 file
+      onPeerFile({ threads: 2, prefillTokS: 60, decodeTokS: 30 }),
+      onPeerFile({ threads: 1, prefillTokS: 30, decodeTokS: 15 }),
+      peer({ threads: 2, prefillTokS: 40, decodeTokS: 20 }),
+      peer({ threads: 1, status: 'error', prefillTokS: null, decodeTokS: null }),
+    ];
     const r = peerRatios(rows);
     expect(r).toHaveLength(1);
-    expect(r[0]).toMatchObject({ threads: 2, ours: 'wasm x2 I2_S', peer: 'llama.cpp x2 TQ2_0' });
+    expect(r[0]).toMatchObject({ threads: 2, ours: 'wasm x2 TQ2_0 (Q8_0 output)', peer: 'llama.cpp x2 TQ2_0 (Q8_0 output)' });
     expect(r[0].prefill).toBeCloseTo(1.5, 12);
     expect(r[0].decode).toBeCloseTo(1.5, 12);
   });
 });
 
 describe('evaluateTargets', () => {
-  it('marks each performance target met or missed from the primary row', () => {
-    const p = row({ decodeTokS: 25, prefillTokS: 45, ttftWarmMs: 1500, rssPeakBytes: 1_250_000_000, fileBytes: 1_000_000_000 });
-    const ts = evaluateTargets([p, peer({ prefillTokS: 40, decodeTokS: 20 })], p, 128);
-    expect(ts.map((t) => t.id)).toEqual(['decode_tok_s', 'prefill_tok_s', 'faster_than_llama_cpp', 'ttft_warm', 'peak_rss']);
-    expect(ts.every((t) => t.met === true)).toBe(true);
+  /** Our rows of a full default run at 2 threads: the Q8_0-output primary, its F16-output twin, ours on llama.cpp's file. */
+  const full = (over: Partial<BenchRow> = {}, f16: Partial<BenchRow> = {}, same: Partial<BenchRow> = {}): BenchRow[] => [
+    row(over),
+    row({ file: 'm-f16.gguf', outputType: 'F16', fileBytes: 1_300_000_000, decodeTokS: 21, ...f16 }),
+    onPeerFile(same),
+  ];
 
-    const bad = row({ decodeTokS: 19.9, prefillTokS: 39, ttftWarmMs: 2001, rssPeakBytes: 1_000_000_000 + TARGETS.rssOverFileBytes + 1, fileBytes: 1_000_000_000 });
-    const tb = evaluateTargets([bad, peer({ prefillTokS: 38, decodeTokS: 21 })], bad, 128);
-    expect(tb.every((t) => t.met === false)).toBe(true);
+  it('marks each performance target met or missed: decode on the quantized-output and the F16-output rows, llama.cpp on the same file', () => {
+    const rows = full({ decodeTokS: 25, prefillTokS: 85, ttftWarmMs: 1500, rssPeakBytes: 1_250_000_000, fileBytes: 1_000_000_000 }, { decodeTokS: 21 }, { prefillTokS: 41, decodeTokS: 21 });
+    const ts = evaluateTargets([...rows, peer({ prefillTokS: 40, decodeTokS: 20 })], rows[0], 128);
+    expect(ts.map((t) => t.id)).toEqual(['decode_tok_s', 'decode_f16_tok_s', 'prefill_tok_s', 'faster_than_llama_cpp', 'ttft_warm', 'peak_rss']);
+    expect(ts.filter((t) => t.met !== true)).toEqual([]);
+    expect(target(ts, 'decode_f16_tok_s').detail).toContain('wasm x2 I2_S (F16 output)');
+    expect(target(ts, 'faster_than_llama_cpp').detail).toContain('on m-tq2.gguf');
+
+    const bad = full(
+      { decodeTokS: 23.9, prefillTokS: 79, ttftWarmMs: 1601, rssPeakBytes: 1_000_000_000 + TARGETS.rssOverFileBytes + 1, fileBytes: 1_000_000_000 },
+      { decodeTokS: 19.9 },
+      { prefillTokS: 39, decodeTokS: 21 },
+    );
+    const tb = evaluateTargets([...bad, peer({ prefillTokS: 40, decodeTokS: 20 })], bad[0], 128);
+    expect(tb.filter((t) => t.met !== false)).toEqual([]);
   });
 
   it('thresholds are inclusive', () => {
-    const p = row({ decodeTokS: TARGETS.decodeTokS, prefillTokS: TARGETS.prefillTokS, ttftWarmMs: TARGETS.ttftWarmMs, rssPeakBytes: 1e9 + TARGETS.rssOverFileBytes, fileBytes: 1e9 });
-    const ts = evaluateTargets([p], p, 128);
-    for (const id of ['decode_tok_s', 'prefill_tok_s', 'ttft_warm', 'peak_rss'] as const) expect(target(ts, id).met).toBe(true);
+    const rows = full({ decodeTokS: TARGETS.decodeTokS, prefillTokS: TARGETS.prefillTokS, ttftWarmMs: TARGETS.ttftWarmMs, rssPeakBytes: 1e9 + TARGETS.rssOverFileBytes, fileBytes: 1e9 }, { decodeTokS: TARGETS.decodeF16TokS });
+    const ts = evaluateTargets(rows, rows[0], 128);
+    for (const id of ['decode_tok_s', 'decode_f16_tok_s', 'prefill_tok_s', 'ttft_warm', 'peak_rss'] as const) expect(target(ts, id).met).toBe(true);
   });
 
-  it('faster than llama.cpp needs both prefill and decode faster, at the same thread count', () => {
-    const p = row({ threads: 2, prefillTokS: 50, decodeTokS: 10 });
-    expect(target(evaluateTargets([p, peer({ threads: 2, prefillTokS: 40, decodeTokS: 20 })], p, 128), 'faster_than_llama_cpp').met).toBe(false);
-    // a faster llama.cpp row at another thread count is not the comparison
-    expect(target(evaluateTargets([p, peer({ threads: 1, prefillTokS: 1, decodeTokS: 1 })], p, 128), 'faster_than_llama_cpp').met).toBeNull();
+  it('with an F16-output file as the primary, the F16 decode target is judged on it and the quantized one is not measured', () => {
+    const p = row({ outputType: 'F16', decodeTokS: 20.5 });
+    const ts = evaluateTargets([p], p, 128);
+    expect(target(ts, 'decode_f16_tok_s')).toMatchObject({ met: true });
+    expect(target(ts, 'decode_tok_s').met).toBeNull();
+    expect(target(ts, 'decode_tok_s').detail).toContain('not measured');
+  });
+
+  it('compares with llama.cpp only on the same file and thread count', () => {
+    const p = row({ threads: 2, prefillTokS: 500, decodeTokS: 500 });
+    // our I2_S row is far faster, but ours on llama.cpp's file is slower: that is the comparison
+    expect(target(evaluateTargets([p, onPeerFile({ prefillTokS: 50, decodeTokS: 10 }), peer({ threads: 2, prefillTokS: 40, decodeTokS: 20 })], p, 128), 'faster_than_llama_cpp').met).toBe(false);
+    // no row of ours on llama.cpp's file: not measured, whatever the I2_S row did
+    const alone = target(evaluateTargets([p, peer({ threads: 2, prefillTokS: 1, decodeTokS: 1 })], p, 128), 'faster_than_llama_cpp');
+    expect(alone.met).toBeNull();
+    expect(alone.detail).toContain("llama.cpp's file m-tq2.gguf");
+    // a llama.cpp row at another thread count is not the comparison
+    expect(target(evaluateTargets([p, onPeerFile({ threads: 1 }), peer({ threads: 1, prefillTokS: 1, decodeTokS: 1 })], p, 128), 'faster_than_llama_cpp').met).toBeNull();
   });
 
   it('is not measured (null) without a primary row or a llama.cpp row, and says why', () => {
@@ -178,20 +214,28 @@ describe('evaluateTargets', () => {
     expect(noRow.detail).not.toContain('--no-peer');
   });
 
-  it('notes a prompt length other than 128', () => {
-    const p = row();
-    expect(target(evaluateTargets([p], p, 64), 'prefill_tok_s').detail).toContain('pp64');
+  it('judges only the 2b-4t shape at pp128: elsewhere every target is n/a, with the figure measured', () => {
+    for (const [rows, pp, why] of [
+      [full({ shape: 'small', decodeTokS: 99 }, { shape: 'small' }, { shape: 'small' }), 128, 'shape small'],
+      [full({ shape: null, decodeTokS: 99 }, { shape: null }, { shape: null }), 128, 'shape not a named one'],
+      [full({ decodeTokS: 99 }), 64, 'pp64'],
+    ] as const) {
+      const ts = evaluateTargets([...rows, peer()], rows[0], pp);
+      expect(ts.map((t) => t.met)).toEqual([null, null, null, null, null, null]);
+      expect(target(ts, 'decode_tok_s').detail).toContain(`this run: ${why}`);
+      expect(target(ts, 'decode_tok_s').detail).toContain('99.0 tok/s');
+    }
   });
 });
 
 describe('buildReport', () => {
   it('puts the primary row’s numbers at the top level next to rows, ratios, targets and machine info', () => {
-    const rows = [row({ threads: 1, prefillTokS: 11, decodeTokS: 7 }), row({ threads: 2, prefillTokS: 21, decodeTokS: 13, kernelSet: 'relaxed-simd' }), peer({ threads: 2 })];
+    const rows = [row({ threads: 1, prefillTokS: 11, decodeTokS: 7 }), row({ threads: 2, prefillTokS: 21, decodeTokS: 13, kernelSet: 'relaxed-simd' }), onPeerFile({ threads: 2 }), onPeerFile({ threads: 1 }), peer({ threads: 2 })];
     const doc = buildReport({
       rows,
       bandwidth: [{ threads: 2, bytesPerS: 2e10, method: 'wasm-simd128-sum' }],
       machine: { cpus: 2, cpuModel: 'x', totalMemoryBytes: 8e9, node: 'v20', platform: 'linux', arch: 'x64', loadAverage1m: 0.5 },
-      config: { shape: 'small', model: '/tmp/cache/m.gguf', peerModel: '/tmp/cache/m-tq2.gguf', pp: 128, tg: 64, runs: 3, threads: [1, 2], backends: ['wasm'] },
+      config: { shape: 'small', model: '/tmp/cache/m.gguf', extraModels: [], peerModel: '/tmp/cache/m-tq2.gguf', pp: 128, tg: 64, runs: 3, threads: [1, 2], backends: ['wasm'] },
       createdAt: new Date('2026-01-02T03:04:05Z'),
     });
     expect(doc.schema).toBe(BENCH_SCHEMA);
@@ -200,9 +244,9 @@ describe('buildReport', () => {
     expect(doc.decode_tok_s).toBe(13);
     expect(doc.primary).toEqual({ backend: 'wasm', threads: 2, file: 'm.gguf' });
     expect(doc.machine.kernelSet).toBe('relaxed-simd');
-    expect(doc.rows).toHaveLength(3);
-    expect(doc.ratios).toHaveLength(1); // llama.cpp ran at 2 threads only
-    expect(doc.targets).toHaveLength(5);
+    expect(doc.rows).toHaveLength(5);
+    expect(doc.ratios).toHaveLength(1); // llama.cpp ran at 2 threads only, and ours is compared on its file only
+    expect(doc.targets).toHaveLength(6);
     // survives JSON and still reads as a baseline
     const round = JSON.parse(JSON.stringify(doc)) as unknown;
     expect(parseBenchHeadline(round)).toEqual({ prefill_tok_s: 21, decode_tok_s: 13 });
@@ -213,7 +257,7 @@ describe('buildReport', () => {
       rows: [row({ status: 'unavailable', prefillTokS: null, decodeTokS: null })],
       bandwidth: [],
       machine: { cpus: 1, cpuModel: 'x', totalMemoryBytes: 1, node: 'v20', platform: 'linux', arch: 'x64', loadAverage1m: 0 },
-      config: { shape: null, model: 'm.gguf', peerModel: null, pp: 128, tg: 64, runs: 1, threads: [1], backends: ['wasm'] },
+      config: { shape: null, model: 'm.gguf', extraModels: [], peerModel: null, pp: 128, tg: 64, runs: 1, threads: [1], backends: ['wasm'] },
       createdAt: new Date(0),
     });
     expect(doc.prefill_tok_s).toBeNull();

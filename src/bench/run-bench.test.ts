@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelFileInfo } from './models.js';
 import { planConfigurations, validateBenchOptions } from './run-bench.js';
 
-const file = (path: string, weightType: string): ModelFileInfo => ({ path, fileBytes: 1, arch: 'bitnet', weightType, vocabSize: 128256, weightBytesPerToken: 1, llamaCppRefusal: '' });
+const file = (path: string, weightType: string): ModelFileInfo => ({ path, fileBytes: 1, arch: 'bitnet', weightType, vocabSize: 128256, outputType: 'Q8_0', shape: '2b-4t', weightBytesPerToken: 1, llamaCppRefusal: '' });
 const model = file('/c/m-i2s.gguf', 'I2_S');
 const peer = file('/c/m-tq2.gguf', 'TQ2_0');
 const label = (p: { kind: string; backend: string; threads: number; file: ModelFileInfo }): string => `${p.kind}/${p.backend}/x${p.threads}/${p.file.weightType}`;
@@ -26,6 +26,23 @@ describe('planConfigurations', () => {
   it('without a peer file: only our rows; without same-file rows: no ours-on-TQ2_0', () => {
     expect(planConfigurations({ backends: ['wasm'], threads: [2, 1, 2], model, peer: null, sameFileRows: true }).map(label)).toEqual(['bitnet/wasm/x2/I2_S', 'bitnet/wasm/x1/I2_S']);
     expect(planConfigurations({ backends: ['wasm'], threads: [1], model, peer, sameFileRows: false }).map(label)).toEqual(['bitnet/wasm/x1/I2_S', 'llama.cpp/cpu/x1/TQ2_0']);
+  });
+
+  it('extra files of ours run right after the model at each thread count (by the reference backend only when it is the main one)', () => {
+    const f16 = file('/c/m-f16.gguf', 'I2_S');
+    const at = (p: { file: ModelFileInfo } & Parameters<typeof label>[0]): string => `${label(p)}${p.file === f16 ? '/f16' : ''}`;
+    expect(planConfigurations({ backends: ['wasm', 'reference'], threads: [1, 2], model, extras: [f16, model, peer], peer, sameFileRows: true }).map(at)).toEqual([
+      'bitnet/wasm/x2/I2_S',
+      'bitnet/wasm/x2/I2_S/f16',
+      'bitnet/wasm/x2/TQ2_0',
+      'llama.cpp/cpu/x2/TQ2_0',
+      'bitnet/wasm/x1/I2_S',
+      'bitnet/wasm/x1/I2_S/f16',
+      'bitnet/wasm/x1/TQ2_0',
+      'llama.cpp/cpu/x1/TQ2_0',
+      'bitnet/reference/x1/I2_S',
+    ]);
+    expect(planConfigurations({ backends: ['reference'], threads: [2], model, extras: [f16], peer: null, sameFileRows: true }).map(at)).toEqual(['bitnet/reference/x1/I2_S', 'bitnet/reference/x1/I2_S/f16']);
   });
 
   it('no duplicate row when the peer file is the model itself', () => {

@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly model: string;
   /** The file llama.cpp runs (TQ1_0/TQ2_0, arch `bitnet`); null: no llama.cpp rows. */
   readonly peerModel: string | null;
+  /** More of our files, each run by the primary backend right after the model at every thread count (default none). */
+  readonly extraModels?: readonly string[];
   /** Shape name when the files were synthesized (for the report), else null. */
   readonly shape: string | null;
   readonly backends: readonly BitnetBenchBackend[];
@@ -70,12 +72,23 @@ interface Planned {
  * previous configuration left for the garbage collector), each thread count's llama.cpp row right after
  * ours (so both see the same machine load), the slow reference backend last and once (it is single-threaded).
  */
-export function planConfigurations(o: { backends: readonly BitnetBenchBackend[]; threads: readonly number[]; model: ModelFileInfo; peer: ModelFileInfo | null; sameFileRows: boolean }): Planned[] {
+export function planConfigurations(o: {
+  backends: readonly BitnetBenchBackend[];
+  threads: readonly number[];
+  model: ModelFileInfo;
+  extras?: readonly ModelFileInfo[];
+  peer: ModelFileInfo | null;
+  sameFileRows: boolean;
+}): Planned[] {
   const threads = [...new Set(o.threads)].sort((a, b) => b - a);
   const main: BitnetBenchBackend | undefined = o.backends.includes('wasm') ? 'wasm' : o.backends[0];
+  const extras = (o.extras ?? []).filter((e) => e.path !== o.model.path && e.path !== o.peer?.path);
   const out: Planned[] = [];
   for (const t of threads) {
-    if (main === 'wasm') out.push({ kind: 'bitnet', backend: 'wasm', threads: t, file: o.model });
+    if (main === 'wasm') {
+      out.push({ kind: 'bitnet', backend: 'wasm', threads: t, file: o.model });
+      for (const e of extras) out.push({ kind: 'bitnet', backend: 'wasm', threads: t, file: e });
+    }
     if (o.peer !== null) {
       if (main === 'wasm' && o.sameFileRows && o.peer.path !== o.model.path) out.push({ kind: 'bitnet', backend: 'wasm', threads: t, file: o.peer });
       out.push({ kind: 'llama.cpp', backend: 'cpu', threads: t, file: o.peer });
@@ -83,6 +96,7 @@ export function planConfigurations(o: { backends: readonly BitnetBenchBackend[];
   }
   if (o.backends.includes('reference')) {
     out.push({ kind: 'bitnet', backend: 'reference', threads: 1, file: o.model });
+    if (main === 'reference') for (const e of extras) out.push({ kind: 'bitnet', backend: 'reference', threads: 1, file: e });
     if (main === 'reference' && o.peer !== null && o.sameFileRows && o.peer.path !== o.model.path) out.push({ kind: 'bitnet', backend: 'reference', threads: 1, file: o.peer });
   }
   return out;
@@ -102,7 +116,9 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
   };
   const model = await describeModelFile(o.model);
   const peer = o.peerModel === null ? null : await describeModelFile(o.peerModel);
-  const plan = planConfigurations({ backends: o.backends, threads: o.threads, model, peer, sameFileRows: o.sameFileRows ?? true });
+  const extras: ModelFileInfo[] = [];
+  for (const path of o.extraModels ?? []) extras.push(await describeModelFile(path));
+  const plan = planConfigurations({ backends: o.backends, threads: o.threads, model, extras, peer, sameFileRows: o.sameFileRows ?? true });
 
   const rows: BenchRow[] = [];
   /** receipts[i] belongs to rows[i]. */
@@ -147,7 +163,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     rows: withBw,
     bandwidth,
     machine,
-    config: { shape: o.shape, model: o.model, peerModel: o.peerModel, pp: o.pp, tg: o.tg, runs: o.runs, threads: [...o.threads], backends: [...o.backends] },
+    config: { shape: o.shape, model: o.model, extraModels: [...(o.extraModels ?? [])], peerModel: o.peerModel, pp: o.pp, tg: o.tg, runs: o.runs, threads: [...o.threads], backends: [...o.backends] },
     createdAt: startedAt,
   });
   const primary = report.primary;

@@ -11,7 +11,6 @@ import { modelConfigFromGguf, type ModelConfig } from '../model/config.js';
 import { createForwardState, forward, forwardStateFloats, kvCacheBytes, singleSequenceBatch } from '../model/forward.js';
 import { ternaryLayoutOptions } from '../model/ternary-layout.js';
 import { loadWeights, weightMemoryPlan, type ModelWeights } from '../model/weights.js';
-import type { SamplingConfig } from '../sampling/types.js';
 import { chooseChatTemplate, renderChatTemplate } from '../tokenizer/chat-template.js';
 import { checkPreTokenizerName } from '../tokenizer/pre-tokenizer.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
@@ -23,7 +22,8 @@ import { Scheduler } from './scheduler.js';
 import { collectCompletion, Sequence } from './sequence.js';
 import { yieldToEventLoop } from './yield.js';
 import { SeqState } from './sequence-state.js';
-import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, kernelDelta, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
+import type { RunRecord } from './compute-ledger.js';
+import { ENGINE_NAME, ENGINE_VERSION, RECEIPT_SCHEMA, kernelCallsConsistent, runtimeInfo, sha256Hex, type Receipt } from './receipt.js';
 import type {
   BackendChoice,
   LoadMemory,
@@ -38,7 +38,6 @@ import type {
   KvStats,
   LoadOptions,
   ModelInfo,
-  Timings,
   TokenLogprob,
 } from './types.js';
 
@@ -134,16 +133,6 @@ interface Loaded {
   readonly headerSha256: string;
 }
 
-/** What the last finished generation did, for its receipt. */
-interface RunRecord {
-  readonly promptTokens: readonly number[];
-  readonly generated: readonly number[];
-  readonly timings: Timings;
-  readonly sampling: SamplingConfig;
-  readonly seed: number;
-  readonly kernels: { id: string; calls: number }[];
-}
-
 export class BitNet implements LoadedModel {
   private readonly scheduler: Scheduler;
   private readonly kv: KvBlocks;
@@ -161,7 +150,7 @@ export class BitNet implements LoadedModel {
     const pool = m.backend.createKvPool(c.nLayers, c.kvDim, c.headDim, KV_BLOCK_SIZE, m.kvBlocks);
     const state = createForwardState(m.backend, c, PREFILL_BATCH, m.batchSequences, pool);
     this.kv = new KvBlocks(m.kvBlocks, KV_BLOCK_SIZE);
-    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks);
+    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks, this.kv);
     this.main = this.newState();
     this.host = {
       config: c,
@@ -171,8 +160,9 @@ export class BitNet implements LoadedModel {
       loadMs: m.loadMs,
       scheduler: this.scheduler,
       tokenize: (text, o) => this.tokenize(text, o),
-      finished: (run) => {
-        this.lastRun = { promptTokens: run.promptTokens, generated: run.generated, timings: run.timings, sampling: run.sampling, seed: run.seed, kernels: kernelDelta(run.kernelsBefore, m.backend.kernelCalls()) };
+      finished: (seq, run) => {
+        seq.lastRun = run;
+        this.lastRun = run;
       },
     };
     const fileName = m.source.name;
@@ -452,6 +442,7 @@ export class BitNet implements LoadedModel {
         this.checkUsable();
         return this.wrap(this.newState(s));
       },
+      receipt: (s, kind) => (s.lastRun === undefined ? undefined : this.receiptOf(s.lastRun, kind)),
       free: (s) => {
         s.free();
         if (this.slots[s.slot] === s) this.slots[s.slot] = undefined;
@@ -460,20 +451,27 @@ export class BitNet implements LoadedModel {
     });
   }
 
-  /** A receipt for the last generation that finished (undefined before the first). */
+  /**
+   * A receipt for the last generation that finished, on any sequence (undefined before the first): its own tokens and
+   * the kernel calls of the steps they ran in (docs/receipts.md "Per-sequence accounting"). Under concurrency, ask the
+   * sequence: Sequence.lastReceipt.
+   */
   lastReceipt(kind: Receipt['kind'] = 'generate'): Receipt | undefined {
-    const run = this.lastRun;
-    if (run === undefined) return undefined;
+    return this.lastRun === undefined ? undefined : this.receiptOf(this.lastRun, kind);
+  }
+
+  private receiptOf(run: RunRecord, kind: Receipt['kind']): Receipt {
     const { config: c, header, backend } = this.m;
     const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
     const allBytes = header.tensors.reduce((sum, t) => sum + t.byteSize, 0);
     const weightBytes = this.m.weights.tiedOutput || embd === undefined ? allBytes : allBytes - embd.byteSize;
+    const { compute } = run;
     return {
       schema: RECEIPT_SCHEMA,
       engine: { name: ENGINE_NAME, version: ENGINE_VERSION },
       created_at: new Date().toISOString(),
       kind,
-      compute_path: kernelCallsConsistent(run.kernels, c.nLayers, run.promptTokens.length, run.generated.length).ok ? 'real' : 'incomplete',
+      compute_path: kernelCallsConsistent(compute.kernels, c.nLayers, run.promptTokens.length, run.generated.length).ok ? 'real' : 'incomplete',
       model: {
         file: this.m.source.name,
         bytes: header.fileSize,
@@ -484,13 +482,21 @@ export class BitNet implements LoadedModel {
         hyper: { vocab: c.vocabSize, dim: c.dim, ffn: c.ffnDim, layers: c.nLayers, heads: c.nHeads, kv_heads: c.nKvHeads, head_dim: c.headDim, rms_eps: c.rmsEps, rope_theta: c.ropeTheta, rope: c.ropeStyle, ffn_act: c.ffnActivation, context: this.m.contextLength },
       },
       backend: { name: backend.name, kernel_set: backend.kernelSet, threads: backend.threads, fallbacks: [...this.m.fallbacks] },
-      kernels: run.kernels,
+      kernels: compute.kernels.map((k) => ({ ...k })),
       runtime: runtimeInfo(),
       tokens: { prompt_count: run.promptTokens.length, generated_count: run.generated.length, prompt: [...run.promptTokens], generated: [...run.generated] },
       timings: { load_ms: this.m.loadMs, prefill_ms: run.timings.prefillMs, decode_ms: run.timings.decodeMs, prefill_tok_s: run.timings.prefillTokPerS, decode_tok_s: run.timings.decodeTokPerS },
       sampling: run.sampling,
       seed: run.seed,
       strict: this.m.strict,
+      compute: {
+        scope: 'sequence',
+        steps: compute.steps,
+        shared_steps: compute.sharedSteps,
+        own_positions: compute.ownPositions,
+        step_positions: compute.stepPositions,
+        reused_prompt_tokens: run.reusedPromptTokens,
+      },
     };
   }
 

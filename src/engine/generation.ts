@@ -10,6 +10,7 @@ import { createJsonConstraint } from '../sampling/json-constraint.js';
 import { createSampler, type Sampler } from '../sampling/sampler.js';
 import type { SamplingConfig } from '../sampling/types.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { callsBetween, type RunRecord } from './compute-ledger.js';
 import { logitsRead, type LogitsRead } from './logits-read.js';
 import type { Scheduler, StepLogits } from './scheduler.js';
 import type { SeqState } from './sequence-state.js';
@@ -31,8 +32,8 @@ export interface GenerationHost {
   readonly loadMs: number;
   readonly scheduler: Scheduler;
   tokenize(text: string, options: { addBos?: boolean }): number[];
-  /** Called when a generation finished normally (for the receipt). */
-  finished(run: { promptTokens: readonly number[]; generated: readonly number[]; timings: Timings; sampling: SamplingConfig; seed: number; kernelsBefore: ReadonlyMap<string, number> }): void;
+  /** Called when a generation on `seq` finished normally, before its finish piece is yielded (for the receipt). */
+  finished(seq: SeqState, run: RunRecord): void;
 }
 
 /** Row `row` of the logits tensor: the live view on CPU backends, else a read back. */
@@ -103,7 +104,7 @@ export async function* generateOn(
     });
     seq.checkLive();
     // ---- prefill: reuse the sequence's own prefix, then full blocks of the prefix cache; run the rest ----
-    const kernelsBefore = new Map(backend.kernelCalls());
+    const computeBefore = seq.compute.snapshot();
     const tPrefill = now();
     let reuse = 0;
     while (reuse < seq.tokens.length && reuse < promptTokens.length && seq.tokens[reuse] === promptTokens[reuse]) reuse++;
@@ -133,7 +134,11 @@ export async function* generateOn(
         if (signal?.aborted === true) throw new BitNetError('ABORTED', 'generation was aborted', { cause: signal.reason });
         // Tokens still allowed, this one included: by maxTokens and, without a context shift, by the context.
         const remaining = contextShift ? maxTokens - generated.length : Math.min(maxTokens - generated.length, contextLength - seq.tokens.length + 1);
-        token = await sampleRow(backend, read, sampler, current, history, constraint?.mask(remaining));
+        // kernels the sampling dispatches (a GPU argmax) are this sequence's: counted around the synchronous dispatch
+        const callsBefore = new Map(backend.kernelCalls());
+        const sampled = sampleRow(backend, read, sampler, current, history, constraint?.mask(remaining));
+        seq.compute.addCalls(callsBetween(callsBefore, backend.kernelCalls()));
+        token = await sampled;
         lp = topLogprobs > 0 ? sampler.logprobs(await readRowAt(backend, current, c.vocabSize), token, topLogprobs) : undefined;
       } finally {
         current.done();
@@ -179,7 +184,7 @@ export async function* generateOn(
       decodeTokPerS: decodeMs > 0 && nDecoded > 0 ? (nDecoded * 1000) / decodeMs : 0,
       timeToFirstTokenMs: ttft,
     };
-    host.finished({ promptTokens, generated, timings, sampling, seed, kernelsBefore });
+    host.finished(seq, { promptTokens, generated, timings, sampling, seed, compute: seq.compute.since(computeBefore), reusedPromptTokens: promptTokens.length - evaluated });
     yield {
       text: tail,
       tokenIds: [],

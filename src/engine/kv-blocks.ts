@@ -24,6 +24,13 @@ export interface KvBlockStats {
 
 export class KvBlocks {
   private readonly refs: Int32Array;
+  /** homed[b] = 1 once the backend gave block b memory (CPU pools take it on a block's first use: kv-growth.ts). */
+  private readonly homed: Uint8Array;
+  /**
+   * While set, alloc hands out only blocks that have memory (free ones first, then idle cached ones): what the
+   * scheduler retries with when the runtime refused to grow the pool.
+   */
+  homedOnly = false;
   private readonly freeList: number[] = [];
   /** Prefix cache: key -> entry; and block -> entry for the blocks registered. */
   private readonly byKey = new Map<string, CachedBlock>();
@@ -31,18 +38,29 @@ export class KvBlocks {
   /** Registered blocks with no reference, oldest use first (Map keeps insertion order). */
   private readonly idle = new Map<number, CachedBlock>();
   private nextId = 1;
+  private nextLineage = 1;
 
   constructor(
     readonly nBlocks: number,
     readonly blockSize: number,
   ) {
     this.refs = new Int32Array(nBlocks);
+    this.homed = new Uint8Array(nBlocks);
     for (let b = nBlocks - 1; b >= 0; b--) this.freeList.push(b);
   }
 
-  /** The key of a full block of `tokens` following the block with chain id `parentId` (0: the first block). */
-  static key(parentId: number, tokens: readonly number[]): string {
-    return `${parentId}:${tokens.join(',')}`;
+  /**
+   * The key of a full block of `tokens` following the block with chain id `parentId` (0: the first block). `lineage`
+   * (0: none) marks a block whose K/V differ from a fresh run of its tokens (after a context shift: sequence-state.ts),
+   * so it matches only blocks of the same lineage, never a fresh one.
+   */
+  static key(parentId: number, tokens: readonly number[], lineage = 0): string {
+    return `${lineage === 0 ? '' : `L${lineage}/`}${parentId}:${tokens.join(',')}`;
+  }
+
+  /** A lineage id never given before (for KvBlocks.key). */
+  newLineage(): number {
+    return this.nextLineage++;
   }
 
   refCount(block: number): number {
@@ -60,8 +78,37 @@ export class KvBlocks {
     return this.freeList.length + this.idle.size;
   }
 
+  /** Records that the blocks listed (entries < 0 skipped) have backend memory. */
+  markHomed(blocks: ArrayLike<number>): void {
+    for (let i = 0; i < blocks.length; i++) if (blocks[i] >= 0) this.homed[blocks[i]] = 1;
+  }
+
+  isHomed(block: number): boolean {
+    return this.homed[block] === 1;
+  }
+
   /** A block with reference count 1: a free one, else the least recently used idle cached one (evicted). */
   alloc(): number {
+    if (this.homedOnly) {
+      // the most recently freed blocks sit at the end of the free list: those are the ones with memory
+      for (let i = this.freeList.length - 1; i >= 0; i--) {
+        if (this.homed[this.freeList[i]] === 1) {
+          const b = this.freeList.splice(i, 1)[0];
+          this.refs[b] = 1;
+          return b;
+        }
+      }
+      const oldest = this.idle.values().next();
+      if (oldest.done === true) {
+        throw new BitNetError('KV_CACHE_FULL', `the runtime refused more KV memory and none of the ${this.nBlocks} blocks with memory is free (free sequences, or retry later)`, {
+          details: { nBlocks: this.nBlocks, blockSize: this.blockSize, reason: 'memory' },
+        });
+      }
+      this.unregister(oldest.value.block); // back on the free list, with its memory
+      const b = this.freeList.pop() as number;
+      this.refs[b] = 1;
+      return b;
+    }
     if (this.freeList.length === 0) {
       const oldest = this.idle.values().next();
       if (oldest.done === true) {

@@ -44,6 +44,23 @@ export interface Receipt {
   readonly sampling: unknown;
   readonly seed: number | null;
   readonly strict: boolean;
+  /**
+   * How the run's compute was accounted (absent in receipts made before per-sequence accounting). `kernels` lists
+   * every call of the forward steps this generation's tokens ran in; a shared step served other sequences too.
+   */
+  readonly compute?: {
+    readonly scope: 'sequence';
+    /** Forward steps this generation's tokens ran in (= embedding lookups in `kernels`). */
+    readonly steps: number;
+    /** Of those, steps that also ran other sequences' tokens (their calls are listed whole here and in theirs). */
+    readonly shared_steps: number;
+    /** Positions of this generation run through the model: prompt tokens not reused, plus generated tokens fed back. */
+    readonly own_positions: number;
+    /** Positions of every sequence in those steps (equals own_positions when no step was shared). */
+    readonly step_positions: number;
+    /** Prompt tokens not computed: the sequence's cache from before and the prefix cache's blocks (reuse, not compute). */
+    readonly reused_prompt_tokens: number;
+  };
 }
 
 /** What ran where, for the runtime field. */
@@ -98,6 +115,32 @@ export function kernelCallsConsistent(kernels: readonly unknown[], layers: unkno
   return { ok, detail: `${passes} forward passes (tokens allow ${lo}..${hi}), ${attention} attention calls for ${String(layers)} layers` };
 }
 
+/**
+ * Whether a receipt's per-sequence `compute` section agrees with its kernels and tokens: one embedding lookup per step,
+ * no more shared steps than steps, its own positions within the steps' and exactly the prompt tokens not reused plus
+ * the generated tokens fed back (all but the last).
+ */
+export function computeAccounting(compute: unknown, kernels: readonly unknown[], promptCount: unknown, generatedCount: unknown): { ok: boolean; detail: string } {
+  const c = isObj(compute) ? compute : {};
+  const fields = ['steps', 'shared_steps', 'own_positions', 'step_positions', 'reused_prompt_tokens'] as const;
+  if (c.scope !== 'sequence' || !fields.every((f) => Number.isInteger(c[f]) && (c[f] as number) >= 0) || !Number.isInteger(promptCount) || !Number.isInteger(generatedCount)) {
+    return { ok: false, detail: `compute needs scope 'sequence' and non-negative integers ${fields.join(', ')}` };
+  }
+  const [steps, shared, own, all, reused] = fields.map((f) => c[f] as number);
+  const passes = callsOf(kernels, (id) => id.includes('.embed.'));
+  const wantOwn = (promptCount as number) - reused + Math.max((generatedCount as number) - 1, 0);
+  const problems: string[] = [];
+  if (passes !== steps) problems.push(`${passes} embedding lookups for ${steps} steps`);
+  if (shared > steps) problems.push(`${shared} shared of ${steps} steps`);
+  if (own > all || (shared === 0 && own !== all)) problems.push(`${own} own of ${all} step positions with ${shared} shared steps`);
+  if (steps > own) problems.push(`${steps} steps for ${own} positions`);
+  if (reused >= (promptCount as number) && (promptCount as number) > 0) problems.push(`${reused} of ${String(promptCount)} prompt tokens reused (the last one always runs)`);
+  if (own !== wantOwn) problems.push(`${own} own positions, the tokens imply ${wantOwn} (prompt ${String(promptCount)} - reused ${reused} + generated ${String(generatedCount)} - 1)`);
+  return problems.length === 0
+    ? { ok: true, detail: `${steps} steps (${shared} shared), ${own} of ${all} positions this sequence's, ${reused} prompt tokens reused` }
+    : { ok: false, detail: problems.join('; ') };
+}
+
 export interface GateResult {
   readonly gate: string;
   readonly ok: boolean;
@@ -149,6 +192,10 @@ export function verifyReceipt(r: unknown): GateResult[] {
   const hyper = isObj(model.hyper) ? model.hyper : {};
   const consistent = kernelCallsConsistent(kernels, hyper.layers, tokens.prompt_count, tokens.generated_count);
   gate('kernel_calls_consistent', consistent.ok, consistent.detail);
+  if (r.compute !== undefined) {
+    const acc = computeAccounting(r.compute, kernels, tokens.prompt_count, tokens.generated_count);
+    gate('compute_accounting', acc.ok, acc.detail);
+  }
   const fallbacks = Array.isArray(backend.fallbacks) ? backend.fallbacks : undefined;
   gate('strict_no_fallback', r.strict !== true || (fallbacks !== undefined && fallbacks.length === 0), r.strict === true ? `strict run with ${fallbacks?.length ?? '?'} fallbacks` : 'not a strict run');
 

@@ -8,11 +8,13 @@
 // the prefix cache has for its next tokens; if another queued work is filling the block it needs next (the same
 // chain of blocks before it, the same tokens in it), it waits a step and takes that block once it is registered.
 
-import { BitNetError } from '../errors.js';
+import { BitNetError, isBitNetError } from '../errors.js';
 import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
 import type { ModelConfig } from '../model/config.js';
 import { forward, type ForwardState } from '../model/forward.js';
+import { callsBetween } from './compute-ledger.js';
 import type { ModelWeights } from '../model/weights.js';
+import type { KvBlocks } from './kv-blocks.js';
 import { Mutex } from './mutex.js';
 import type { SeqState } from './sequence-state.js';
 import { yieldToEventLoop } from './yield.js';
@@ -50,7 +52,11 @@ export class Scheduler {
     private readonly s: ForwardState,
     private readonly slots: () => readonly (SeqState | undefined)[],
     private readonly maxBlocks: number,
-  ) {}
+    private readonly kv: KvBlocks,
+  ) {
+    // a pool that holds all its memory from the start (a backend without lazy growth) has every block's memory already
+    if (s.pool.allocatedBlocks >= s.pool.nBlocks) kv.markHomed(Int32Array.from({ length: s.pool.nBlocks }, (_, b) => b));
+  }
 
   /**
    * Runs `tokens` on `seq` (appended at its end) in one or more steps; resolves after the last with its logits row
@@ -83,6 +89,46 @@ export class Scheduler {
       for (let i = 0; i < seq.blocks.length && i < this.maxBlocks; i++) tables[slot * this.maxBlocks + i] = seq.blocks[i];
     });
     this.be.setBlockTables(this.s.pool, tables, Math.max(1, slots.length), this.maxBlocks);
+    this.kv.markHomed(tables); // setBlockTables gave every block in the tables memory
+  }
+
+  /**
+   * seq.reserve(from, to) with backend memory behind every block it hands the sequence, before the step: CPU pools take
+   * memory on a block's first use (kernels/kv-growth.ts), and a growth the runtime refuses inside the step would fail
+   * every sequence in it. Here it fails only this one: its blocks without memory are tried one at a time; on a refusal
+   * the reserve is undone and retried with blocks that have memory (free ones, else idle prefix-cache blocks, evicted);
+   * if none is left it throws KV_CACHE_FULL with nothing of this call left behind (no blocks, no copy pairs).
+   */
+  private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): void {
+    const blocksBefore = seq.blocksNow();
+    const copiesBefore = copies.length;
+    const undo = (): void => {
+      seq.undoReserve(blocksBefore);
+      copies.length = copiesBefore;
+    };
+    for (const homedOnly of [false, true]) {
+      this.kv.homedOnly = homedOnly;
+      try {
+        seq.reserve(from, to, copies);
+      } catch (e) {
+        undo();
+        throw e;
+      } finally {
+        this.kv.homedOnly = false;
+      }
+      try {
+        for (const b of seq.blocks) {
+          if (this.kv.isHomed(b)) continue;
+          // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
+          this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
+          this.kv.markHomed([b]);
+        }
+        return;
+      } catch (e) {
+        undo();
+        if (!isBitNetError(e, 'KV_CACHE_FULL') || homedOnly) throw e;
+      }
+    }
   }
 
   private async loop(): Promise<void> {
@@ -131,8 +177,11 @@ export class Scheduler {
       if (last && work.wantLogits && logitRows === maxLogitRows) continue;
       const start = work.seq.tokens.length;
       try {
-        work.seq.reserve(start, start + n, copies);
+        this.reserveWithMemory(work.seq, start, start + n, copies);
       } catch (e) {
+        // This work only: the others of the step go on. It does not wait for blocks instead: a sequence keeps its blocks
+        // until it is freed, so when every running sequence needs one, waiting would stall them all and fail them all;
+        // failing this one lets its owner free its blocks for the others (the server does at once).
         this.drop(work, e);
         continue;
       }
@@ -164,6 +213,8 @@ export class Scheduler {
     }
 
     let logits: Tensor;
+    // the step's kernel calls go to the ledger of every sequence in it (compute-ledger.ts): its receipts
+    const callsBefore = new Map(this.be.kernelCalls());
     try {
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
@@ -176,6 +227,8 @@ export class Scheduler {
     }
     this.forwardTokens += nTokens;
     this.steps++;
+    const stepCalls = callsBetween(callsBefore, this.be.kernelCalls());
+    for (const { work, n } of picked) work.seq.compute.addStep(stepCalls, n, nTokens);
 
     const reads: Promise<void>[] = [];
     for (const { work, n } of picked) {
@@ -226,15 +279,15 @@ export class Scheduler {
     const p = seq.tokens.length;
     if (Scheduler.shareable(work) < bs || p % bs !== 0) return false;
     const i = p / bs;
-    if (i >= seq.cacheLimit || seq.chainIds.length !== i) return false;
-    const parentId = i === 0 ? 0 : seq.chainIds[i - 1];
+    if (seq.chainIds.length !== i) return false;
     const block = work.tokens.slice(0, bs);
+    const key = seq.blockKey(i, block);
     const mine = this.queue.indexOf(work);
     return this.queue.some((other, j) => {
       if (other === work || other.seq === seq) return false;
       // equal positions: only a work queued earlier leads (no two works wait on each other)
       if (other.seq.tokens.length === p && j > mine) return false;
-      return other.signal?.aborted !== true && other.seq.willFill(i, parentId, block, other.tokens);
+      return other.signal?.aborted !== true && other.seq.willFill(i, key, block, other.tokens);
     });
   }
 
@@ -249,15 +302,19 @@ export class Scheduler {
       const nDiscard = Math.floor((n - keep) / 2);
       if (nDiscard < 1) return 0;
       const copies: number[] = [];
-      seq.reserve(keep, n, copies); // every block the move writes is this sequence's own and out of the prefix cache
+      // every block the move writes is this sequence's own, out of the prefix cache and with memory (or nothing changed)
+      this.reserveWithMemory(seq, keep, n, copies);
+      const callsBefore = new Map(this.be.kernelCalls());
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
       this.setTables();
       this.be.shiftKeys(this.s.pool, seq.slot, keep + nDiscard, n, -nDiscard, theta, this.c.ropeStyle);
       await this.be.endStep();
+      seq.compute.addCalls(callsBetween(callsBefore, this.be.kernelCalls()));
       seq.tokens.splice(keep, nDiscard);
-      seq.cacheLimit = Math.min(seq.cacheLimit, Math.floor(keep / seq.blockSize));
       seq.truncate(seq.tokens.length);
+      // positions from keep on now differ from a fresh run: their blocks are cached under a lineage of their own
+      seq.shifted(keep);
       return nDiscard;
     });
   }

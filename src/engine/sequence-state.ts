@@ -3,6 +3,7 @@
 // a block is written only when this sequence holds it alone and the prefix cache does not list it (copy-on-write).
 
 import { BitNetError } from '../errors.js';
+import { ComputeLedger, type RunRecord } from './compute-ledger.js';
 import { KvBlocks } from './kv-blocks.js';
 import { Mutex } from './mutex.js';
 
@@ -13,13 +14,29 @@ export class SeqState {
   blocks: number[] = [];
   /** chainIds[i]: the prefix cache id of full block i (its key's entry), for the next block's key. */
   chainIds: number[] = [];
-  /** Blocks from this index on never enter the prefix cache (a context shift made their K differ from a fresh run). */
-  cacheLimit = Number.POSITIVE_INFINITY;
+  /**
+   * Positions below this hold the K/V a fresh run of their tokens computes; from it on (after a context shift: kept keys
+   * re-rotated, and every later token computed over a context a fresh run lacks) they do not, and their full blocks
+   * enter the prefix cache under `lineage` only, so no fresh sequence is ever handed one.
+   */
+  freshUpTo = Number.POSITIVE_INFINITY;
+  /**
+   * Lineage of the non-fresh blocks (0 while all are fresh): a context shift starts one; forks share it. Within a
+   * lineage the K/V of positions >= lineageFrom are a function of the tokens alone (computed by forward over the same
+   * state at lineageFrom), so same lineage, chain and tokens mean the same block content.
+   */
+  lineage = 0;
+  /** Positions the lineage started from (its state then is shared by every sequence of the lineage). */
+  lineageFrom = 0;
   freed = false;
   /** Tokens taken from the prefix cache so far (takeCachedPrefix): a generation counts what it did not compute. */
   cacheTaken = 0;
   /** One generation at a time on a sequence. */
   readonly lock = new Mutex();
+  /** The steps and kernel calls this sequence's tokens took (its receipts). */
+  readonly compute = new ComputeLedger();
+  /** What the last generation that finished on this sequence did (its receipt); set by the model. */
+  lastRun: RunRecord | undefined = undefined;
 
   constructor(
     /** Row of the block tables. */
@@ -35,6 +52,16 @@ export class SeqState {
   truncate(n: number): void {
     const bs = this.kv.blockSize;
     this.tokens.length = Math.min(n, this.tokens.length);
+    if (this.tokens.length <= this.freshUpTo) {
+      // only fresh positions left: whatever is computed next is what a fresh run computes
+      this.freshUpTo = Number.POSITIVE_INFINITY;
+      this.lineage = 0;
+      this.lineageFrom = 0;
+    } else if (this.tokens.length < this.lineageFrom) {
+      // positions the lineage shares unchanged will be computed again, differently: a lineage of its own from here
+      this.lineage = this.kv.newLineage();
+      this.lineageFrom = this.tokens.length;
+    }
     const keepBlocks = Math.ceil(this.tokens.length / bs);
     for (const b of this.blocks.splice(keepBlocks)) this.kv.release(b);
     this.chainIds.length = Math.min(this.chainIds.length, Math.floor(this.tokens.length / bs));
@@ -75,13 +102,48 @@ export class SeqState {
     }
   }
 
+  /**
+   * After a context shift kept the first `keep` positions and moved the rest down (their keys re-rotated): positions from
+   * `keep` on are no longer fresh, and the sequence starts a lineage of its own from its current length.
+   */
+  shifted(keep: number): void {
+    this.freshUpTo = Math.min(this.freshUpTo, keep);
+    this.lineage = this.kv.newLineage();
+    this.lineageFrom = this.tokens.length;
+  }
+
+  /** The prefix cache key of full block i holding `tokens`, after the sequence's chain of blocks 0..i-1. */
+  blockKey(i: number, tokens: readonly number[]): string {
+    const bs = this.kv.blockSize;
+    const parent = i === 0 ? 0 : this.chainIds[i - 1];
+    return KvBlocks.key(parent, tokens, (i + 1) * bs <= this.freshUpTo ? 0 : this.lineage);
+  }
+
+  /** The block list before a reserve, for undoReserve. */
+  blocksNow(): number[] {
+    return [...this.blocks];
+  }
+
+  /**
+   * Undoes a reserve made since `before` (blocksNow()): blocks allocated go back, copies made are dropped for the shared
+   * blocks they replaced (the caller drops their pairs from its copy list, unrun). Blocks taken out of the prefix cache
+   * stay out (their content is unchanged; only a cache entry is lost).
+   */
+  undoReserve(before: readonly number[]): void {
+    for (let i = 0; i < this.blocks.length; i++) {
+      if (i < before.length && this.blocks[i] === before[i]) continue;
+      if (i < before.length) this.kv.retain(before[i]);
+      this.kv.release(this.blocks[i]);
+    }
+    this.blocks = [...before];
+  }
+
   /** Records tokens appended at the end (their K/V were written) and lists the blocks they filled in the prefix cache. */
   appended(tokens: readonly number[]): void {
     const bs = this.kv.blockSize;
     for (const t of tokens) this.tokens.push(t);
-    for (let i = this.chainIds.length; (i + 1) * bs <= this.tokens.length && i < this.cacheLimit; i++) {
-      const parent = i === 0 ? 0 : this.chainIds[i - 1];
-      this.chainIds.push(this.kv.register(this.blocks[i], KvBlocks.key(parent, this.tokens.slice(i * bs, (i + 1) * bs))));
+    for (let i = this.chainIds.length; (i + 1) * bs <= this.tokens.length; i++) {
+      this.chainIds.push(this.kv.register(this.blocks[i], this.blockKey(i, this.tokens.slice(i * bs, (i + 1) * bs))));
     }
   }
 
@@ -95,9 +157,9 @@ export class SeqState {
     let taken = 0;
     while (this.tokens.length % bs === 0 && this.chainIds.length * bs === this.tokens.length && taken + bs <= Math.min(maxTake, following.length)) {
       const i = this.blocks.length;
-      if (i !== this.chainIds.length || i >= this.cacheLimit) break;
+      if (i !== this.chainIds.length) break;
       const chunk = following.slice(taken, taken + bs);
-      const hit = this.kv.lookup(KvBlocks.key(i === 0 ? 0 : this.chainIds[i - 1], chunk));
+      const hit = this.kv.lookup(this.blockKey(i, chunk));
       if (hit === undefined) break;
       this.blocks.push(hit.block);
       this.chainIds.push(hit.id);
@@ -109,13 +171,13 @@ export class SeqState {
   }
 
   /**
-   * Whether this sequence, at its current length, will register the full block `i` holding exactly `block` after
-   * the chain `parentId` once its work `pending` runs: its blocks before i are listed under that chain, it has not
-   * filled block i yet, and its own tokens and `pending` cover block i with the same tokens.
+   * Whether this sequence, at its current length, will register the full block `i` holding exactly `block` under
+   * `key` once its work `pending` runs: it has not filled block i yet, its own tokens and `pending` cover block i with
+   * the same tokens, and its key for them (its chain before i, its lineage) is `key`.
    */
-  willFill(i: number, parentId: number, block: readonly number[], pending: readonly number[]): boolean {
+  willFill(i: number, key: string, block: readonly number[], pending: readonly number[]): boolean {
     const bs = this.kv.blockSize;
-    if (this.freed || i >= this.cacheLimit || this.chainIds.length !== i || (i > 0 && this.chainIds[i - 1] !== parentId)) return false;
+    if (this.freed || this.chainIds.length !== i || this.blockKey(i, block) !== key) return false;
     const have = this.tokens.length;
     if (have + pending.length < (i + 1) * bs) return false;
     for (let j = 0; j < bs; j++) {
@@ -131,7 +193,9 @@ export class SeqState {
     s.tokens = [...this.tokens];
     s.blocks = [...this.blocks];
     s.chainIds = [...this.chainIds];
-    s.cacheLimit = this.cacheLimit;
+    s.freshUpTo = this.freshUpTo;
+    s.lineage = this.lineage;
+    s.lineageFrom = this.lineageFrom;
     for (const b of s.blocks) this.kv.retain(b);
     return s;
   }

@@ -2,6 +2,7 @@
 // over the shared paged pool. Generations on different sequences run concurrently and share forward steps.
 
 import { BitNetError } from '../errors.js';
+import type { Receipt } from './receipt.js';
 import type { SeqState } from './sequence-state.js';
 import type { CompletionResult, GenerateOptions, GeneratedPiece } from './types.js';
 
@@ -10,6 +11,7 @@ export interface SequenceHost {
   generate(seq: SeqState, prompt: string | readonly number[], options: GenerateOptions): AsyncGenerator<GeneratedPiece>;
   fork(seq: SeqState): Sequence;
   free(seq: SeqState): void;
+  receipt(seq: SeqState, kind: Receipt['kind']): Receipt | undefined;
 }
 
 let nextId = 1;
@@ -52,6 +54,15 @@ export class Sequence {
     this.state.checkLive();
     if (this.state.lock.pending > 0) throw new BitNetError('BAD_ARGUMENT', 'fork: the sequence has generations waiting');
     return this.host.fork(this.state);
+  }
+
+  /**
+   * A receipt for the last generation that finished on this sequence (undefined before the first): its tokens, and the
+   * kernel calls of the forward steps its tokens ran in, with how those steps were shared (docs/receipts.md
+   * "Per-sequence accounting"). Still answers after free().
+   */
+  lastReceipt(kind: Receipt['kind'] = 'generate'): Receipt | undefined {
+    return this.host.receipt(this.state, kind);
   }
 
   /** Returns the sequence's KV blocks (full blocks stay in the prefix cache until memory is needed). Idempotent. */

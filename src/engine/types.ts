@@ -2,6 +2,7 @@
 
 import type { ResponseFormat } from '../sampling/json-schema.js';
 import type { SamplingConfig } from '../sampling/types.js';
+import type { Receipt } from './receipt.js';
 import type { Gpu } from '../kernels/webgpu/gpu-api.js';
 
 export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
@@ -21,7 +22,10 @@ export interface LoadOptions {
   /**
    * Bytes of the paged KV cache shared by all sequences (F16 K and V, blocks of 16 positions); default: one full
    * context (`contextLength` positions, rounded up to whole blocks). Unused cached prefixes are reclaimed
-   * first when it runs out; then a generation fails with KV_CACHE_FULL.
+   * first when it runs out; then a generation fails with KV_CACHE_FULL. The same when the runtime refuses the memory
+   * before the budget is reached (CPU backends take it as blocks are first used): blocks that already have memory
+   * (free, then idle cached) are used instead, and if there are none only the generation that needed a new block fails;
+   * the others in its forward steps go on.
    */
   kvMemory?: number;
   /** Most sequences whose logits one forward step computes (decode tokens batched together); default 8. */
@@ -249,6 +253,8 @@ export interface SequenceHandle {
   /** Tokens whose K/V the sequence holds. */
   readonly tokens: readonly number[];
   generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncIterable<GeneratedPiece>;
+  /** The receipt of the last generation that finished on this sequence (its own compute); optional for fakes. */
+  lastReceipt?(kind?: Receipt['kind']): Receipt | undefined;
   free(): void;
 }
 
@@ -279,5 +285,7 @@ export interface LoadedModel extends AsyncDisposable {
   chatTokens?(messages: readonly ChatMessage[]): number[];
   /** Counters of the paged KV cache and the step scheduler, for /metrics (BitNet has them; fakes may not). */
   kvStats?(): KvStats;
+  /** The receipt of the last generation that finished (BitNet has it; fakes may not). */
+  lastReceipt?(kind?: Receipt['kind']): Receipt | undefined;
   dispose(): Promise<void>;
 }

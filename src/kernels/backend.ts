@@ -63,9 +63,8 @@ export interface KvPool {
   /** Blocks the pool may hold: the KV budget. */
   readonly nBlocks: number;
   /**
-   * Blocks' worth of memory the pool holds now (<= nBlocks). CPU backends take memory for a block when it is first used
-   * (setBlockTables, copyBlocks), a chunk at a time (kernels/kv-growth.ts), so a load reserves none; WebGPU allocates
-   * all nBlocks at createKvPool.
+   * Blocks' worth of memory the pool holds now (<= nBlocks). Every backend takes memory for a block when it is first
+   * used (setBlockTables, copyBlocks), a chunk at a time (kernels/kv-growth.ts), so a load reserves none.
    */
   readonly allocatedBlocks: number;
 }

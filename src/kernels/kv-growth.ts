@@ -47,8 +47,16 @@ export class KvHomes {
     if (h >= 0) return h;
     if (this.spare.length === 0) {
       // every block gets a home at most once, so while a block lacks one, allocated < nBlocks
-      const count = Math.min(Math.max(1, this.allocated), this.chunkBlocks, this.nBlocks - this.allocated);
-      const homes = this.grow(count);
+      let count = Math.min(Math.max(1, this.allocated), this.chunkBlocks, this.nBlocks - this.allocated);
+      let homes: number[];
+      try {
+        homes = this.grow(count);
+      } catch (e) {
+        // a refused chunk: the one block needed now may still fit (near a memory limit); if not, the refusal stands
+        if (count === 1) throw e;
+        count = 1;
+        homes = this.grow(1);
+      }
       this.allocated += count;
       for (let i = homes.length - 1; i >= 0; i--) this.spare.push(homes[i]);
     }

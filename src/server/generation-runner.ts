@@ -1,6 +1,7 @@
 // The generation glue between routes and the model: queue places, cancellation (client, stall, shutdown), and a job run to one JSON body or to an SSE stream.
 
 import { BitNetError, isBitNetError } from '../errors.js';
+import type { Receipt } from '../engine/receipt.js';
 import type { ChatMessage, GeneratedPiece, GenerateOptions, LoadedModel, SequenceHandle, Usage } from '../engine/types.js';
 import { yieldToEventLoop } from '../engine/yield.js';
 import { ApiError, toApiError } from './api-error.js';
@@ -44,6 +45,13 @@ interface JobEnd {
   readonly reason: OpenAIFinishReason;
   readonly usage: Usage | null;
   readonly completionTokens: number;
+  /** The generation's receipt, when ServerOptions.receipts and the model gives one. */
+  readonly receipt?: Receipt;
+}
+
+/** `body` with the job's receipt added (ServerOptions.receipts), else `body`. */
+function withReceipt(body: object, end: JobEnd): object {
+  return end.receipt === undefined ? body : { ...body, receipt: end.receipt };
 }
 
 export interface GenerationRunnerDeps {
@@ -228,7 +236,7 @@ export class GenerationRunner {
         job.kind === 'chat'
           ? chatCompletionJson(who, text, finish, usage, job.topLogprobs === null ? null : chatLps)
           : completionJson(who, text, finish, usage, job.topLogprobs === null ? null : legacyLps);
-      return Response.json(body);
+      return Response.json(withReceipt(body, end));
     } catch (e) {
       throw this.#cancelledAsApiError(e, ac);
     } finally {
@@ -263,8 +271,8 @@ export class GenerationRunner {
         return send(completionChunkJson(who, piece.text, null, lp, job.includeUsage));
       });
       const usage = usageJson(end.usage ?? fallbackUsage(job.promptTokens, end.completionTokens));
-      if (job.kind === 'chat') await send(chatChunkJson(who, {}, end.reason, null, job.includeUsage));
-      else await send(completionChunkJson(who, '', end.reason, null, job.includeUsage));
+      if (job.kind === 'chat') await send(withReceipt(chatChunkJson(who, {}, end.reason, null, job.includeUsage), end));
+      else await send(withReceipt(completionChunkJson(who, '', end.reason, null, job.includeUsage), end));
       if (job.includeUsage) await send(usageChunkJson(who, job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', usage));
       await sink.send('[DONE]');
     } catch (e) {
@@ -291,20 +299,30 @@ export class GenerationRunner {
     // The sequence is freed after: its full blocks stay in the model's prefix cache, so a request sharing the prompt
     // (a chat growing turn by turn) reuses them, and idle blocks never hold memory a running request needs.
     const seq = this.#options.parallel > 1 ? sequenceFor(m, job) : undefined;
+    // the receipt is read when the finish piece arrives: the engine recorded the run just before yielding it, and no other
+    // generation can finish on the same sequence meanwhile (a request's own sequence, or the model's one at a time)
+    const receipt = !this.#options.receipts ? undefined : seq !== undefined ? () => seq.handle.lastReceipt?.() : () => m.lastReceipt?.();
     try {
       const pieces = seq !== undefined ? seq.handle.generate(seq.prompt, options) : job.kind === 'chat' ? m.chat(job.messages, options) : m.generate(job.prompt, options);
-      return await this.#drain(pieces, job, signal, onPiece);
+      return await this.#drain(pieces, job, signal, onPiece, receipt);
     } finally {
       seq?.handle.free();
     }
   }
 
-  async #drain(pieces: AsyncIterable<GeneratedPiece>, job: GenerationJob, signal: AbortSignal, onPiece: (piece: GeneratedPiece) => Promise<void> | void): Promise<JobEnd> {
+  async #drain(
+    pieces: AsyncIterable<GeneratedPiece>,
+    job: GenerationJob,
+    signal: AbortSignal,
+    onPiece: (piece: GeneratedPiece) => Promise<void> | void,
+    receiptOf?: () => Receipt | undefined,
+  ): Promise<JobEnd> {
     const metrics = this.#metrics;
     let completionTokens = 0;
     let first = true;
     for await (const piece of pieces) {
       if (signal.aborted) throw abortedError(signal);
+      const receipt = piece.finish === undefined ? undefined : receiptOf?.();
       if (first && piece.tokenIds.length > 0) {
         first = false;
         metrics.recordTimeToFirstToken((this.#options.now() - job.startMs) / 1000);
@@ -319,7 +337,8 @@ export class GenerationRunner {
         if (piece.finish.reason === 'abort') throw abortedError(signal);
         metrics.recordUsage(piece.finish.usage.promptTokens, piece.finish.usage.completionTokens);
         metrics.recordSpeeds(piece.finish.timings.prefillTokPerS, piece.finish.timings.decodeTokPerS);
-        return { reason: finishReasonJson(piece.finish.reason), usage: piece.finish.usage, completionTokens };
+        const end = { reason: finishReasonJson(piece.finish.reason), usage: piece.finish.usage, completionTokens };
+        return receipt === undefined ? end : { ...end, receipt };
       }
     }
     if (signal.aborted) throw abortedError(signal);

@@ -34,6 +34,12 @@ export interface ServerOptions {
    * (LoadOptions.kvMemory).
    */
   readonly parallel?: number;
+  /**
+   * Add the generation's receipt (docs/receipts.md: its own tokens and the kernel calls of the steps they ran in) to
+   * each completion: a `receipt` field in the JSON body, or in the stream's last chunk (the one with the finish
+   * reason). Default false (a receipt holds the prompt's token ids: a few KB per request).
+   */
+  readonly receipts?: boolean;
   /** Largest accepted request body in bytes (default 1 MiB); more gets 413. */
   readonly maxBodyBytes?: number;
   /** Milliseconds a request body may take to arrive after its headers (default 30 s); longer gets 408. */
@@ -64,6 +70,7 @@ export interface ServerOptions {
 export interface ResolvedServerOptions {
   readonly maxQueue: number;
   readonly parallel: number;
+  readonly receipts: boolean;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
   readonly streamStallTimeoutMs: number;
@@ -85,6 +92,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   return {
     maxQueue: opts.maxQueue ?? DEFAULT_MAX_QUEUE,
     parallel,
+    receipts: opts.receipts ?? false,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
     streamStallTimeoutMs: opts.streamStallTimeoutMs ?? DEFAULT_STREAM_STALL_TIMEOUT_MS,

@@ -3,6 +3,8 @@
 import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { FakeModel } from '../../../test/server/fake-model.js';
+import { tinyModel } from '../../../test/helpers/tiny-models.js';
+import { BitNet } from '../../engine/bitnet.js';
 import type { LoadedModel } from '../../engine/types.js';
 import { clientAbortSummary } from '../client-abort-summary.js';
 import { runServe, type ServeFlags } from './serve.js';
@@ -168,5 +170,38 @@ describe('bitnet serve', () => {
     await expect(runServe({ port: '0', drainTimeout: 'soon' }, base)).rejects.toThrow(/--drain-timeout/);
     await expect(runServe({ port: '0', kvMemory: 'lots' }, base)).rejects.toThrow(/--kv-memory: expected a size/);
     await expect(runServe({ port: '0', kvMemory: '0' }, base)).rejects.toThrow(/--kv-memory/);
+    await expect(runServe({ port: '0', parallel: '0' }, base)).rejects.toThrow(/--parallel: expected 1\.\.64/);
+    await expect(runServe({ port: '0', parallel: '65' }, base)).rejects.toThrow(/--parallel/);
   });
+
+  it('without --parallel, serves as many requests at once as full contexts fit the free memory (logged, in /readyz), at most 8', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const plan = await BitNet.plan(path, { contextLength: 64 });
+    const beside = plan.memory.weightBytes + plan.memory.activationBytes;
+    const serveWith = async (freeBytes: number, flags: ServeFlags = {}): Promise<{ maxRunning: number; logged: string[] }> => {
+      const ac = new AbortController();
+      const printed: string[] = [];
+      const logged: string[] = [];
+      const done = runServe({ port: '0', model: path, ctx: '64', backend: 'wasm', threads: '1', ...flags }, { signal: ac.signal, log: (l) => logged.push(l), print: (l) => printed.push(l), env: {}, freeMemoryBytes: () => freeBytes });
+      try {
+        await until(() => logged.some((l) => l.startsWith('model ready')), 20_000);
+        const url = /listening on (http:\/\/\S+) /.exec(printed[0] ?? '')?.[1] ?? '';
+        const ready = (await (await fetch(`${url}/readyz`)).json()) as { max_running: number };
+        return { maxRunning: ready.max_running, logged };
+      } finally {
+        ac.abort();
+        await done;
+      }
+    };
+    // room for 3 contexts beside the weights (half the free memory), then for 100 (capped at 8)
+    const three = await serveWith(beside + 2 * 3 * plan.memory.kvBytes + 1000);
+    expect(three.maxRunning).toBe(3);
+    expect(three.logged.join('\n')).toMatch(/serving 3 request\(s\) at once \(half the free memory beside the weights holds 3 64-token contexts; --parallel sets it\)/);
+    expect(three.logged.find((l) => l.startsWith('model ready'))).toMatch(/parallel 3 \(/);
+    const many = await serveWith(beside + 2 * 100 * plan.memory.kvBytes);
+    expect(many.maxRunning).toBe(8);
+    expect(many.logged.join('\n')).toMatch(/capped at 8, the sequences one forward step batches/);
+    // the flag wins
+    expect((await serveWith(beside + 2 * 100 * plan.memory.kvBytes, { parallel: '2' })).maxRunning).toBe(2);
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 // `bitnet serve`: the OpenAI-compatible HTTP server on one model (the built-in demo model without -m).
 
+import { freemem } from 'node:os';
 import type { Command } from 'commander';
 import { BitNetError } from '../../errors.js';
 import type { LoadedModel } from '../../engine/types.js';
@@ -8,7 +9,7 @@ import { MAX_PARALLEL } from '../../server/server-options.js';
 import { DEFAULT_HOST, DEFAULT_PORT, listen } from '../../server/node.js';
 import { clientAbortSummary } from '../client-abort-summary.js';
 import { ensureDemoModel } from '../demo-model.js';
-import { defaultKvBudget, sizeFromFlag } from '../kv-memory.js';
+import { serveMemory, serveSizing, sizeFromFlag } from '../kv-memory.js';
 import { loadModelFromFlags } from '../load-model.js';
 import { addModelFlags, modelArgsFromFlags, num, type ModelFlags } from '../options.js';
 
@@ -21,6 +22,7 @@ export interface ServeFlags extends ModelFlags {
   drainTimeout?: string;
   parallel?: string;
   kvMemory?: string;
+  receipts?: boolean;
 }
 
 /**
@@ -48,6 +50,8 @@ export interface ServeDeps {
   readonly print: (line: string) => void;
   /** Environment for BITNET_API_KEY (default process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Free memory in bytes, for the default --parallel and --kv-memory (default os.freemem). */
+  readonly freeMemoryBytes?: () => number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -68,8 +72,10 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   if (drainS < 0 || drainS > MAX_DRAIN_TIMEOUT_S) {
     throw new BitNetError('BAD_ARGUMENT', `--drain-timeout: expected seconds in 0..${MAX_DRAIN_TIMEOUT_S}, got ${drainS}`, { details: { flag: 'drain-timeout', value: drainS } });
   }
-  const parallel = num('parallel', f.parallel, true) ?? 1;
-  if (parallel < 1 || parallel > MAX_PARALLEL) throw new BitNetError('BAD_ARGUMENT', `--parallel: expected 1..${MAX_PARALLEL}, got ${parallel}`, { details: { flag: 'parallel', value: parallel } });
+  const parallelFlag = num('parallel', f.parallel, true);
+  if (parallelFlag !== undefined && (parallelFlag < 1 || parallelFlag > MAX_PARALLEL)) {
+    throw new BitNetError('BAD_ARGUMENT', `--parallel: expected 1..${MAX_PARALLEL}, got ${parallelFlag}`, { details: { flag: 'parallel', value: parallelFlag } });
+  }
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
   const kvMemory = sizeFromFlag('kv-memory', f.kvMemory);
@@ -77,17 +83,25 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const log = deps.log;
   if (deps.signal.aborted) return;
 
-  // The KV cache the concurrent requests share: --kv-memory, else a context per request within the memory there is.
-  const loadWithBudget = async (_flags: ModelFlags, l: (line: string) => void): Promise<LoadedModel> => {
-    const path = args.path ?? (await ensureDemoModel(l));
-    let bytes = kvMemory;
-    if (bytes === undefined && parallel > 1) {
-      const budget = await defaultKvBudget(path, args.load, parallel);
-      bytes = budget.bytes;
-      l(`KV cache: ${(bytes / 2 ** 20).toFixed(0)} MiB (${budget.why}; --kv-memory sets it)`);
-    }
-    return loadModelFromFlags({ path, load: { ...args.load, ...(bytes === undefined ? {} : { kvMemory: bytes }) } }, l);
-  };
+  // Requests at once and the KV cache they share: the flags, else derived from the model's header and the free memory
+  // (kv-memory.ts serveSizing). The header is read (and the demo model written) before the port opens; the weights
+  // load after, while /health answers 503.
+  let parallel = parallelFlag ?? 1;
+  let parallelWhy = parallelFlag === undefined ? 'the default with an injected model loader' : '--parallel';
+  let kvBytes = kvMemory;
+  if (deps.loadModel === undefined) {
+    const path = args.path ?? (await ensureDemoModel(log));
+    const sizing = serveSizing(await serveMemory(path, args.load, (deps.freeMemoryBytes ?? freemem)()), {
+      ...(parallelFlag === undefined ? {} : { parallel: parallelFlag }),
+      ...(kvMemory === undefined ? {} : { kvMemory }),
+    });
+    parallel = sizing.parallel;
+    parallelWhy = sizing.parallelWhy;
+    kvBytes = sizing.kv.bytes;
+    log(`serving ${parallel} request(s) at once (${parallelWhy}${parallelFlag === undefined ? '; --parallel sets it' : ''}); KV cache ${(kvBytes / 2 ** 20).toFixed(0)} MiB (${sizing.kv.why}${kvMemory === undefined ? '; --kv-memory sets it' : ''})`);
+  }
+  const loadWithBudget = async (_flags: ModelFlags, l: (line: string) => void): Promise<LoadedModel> =>
+    loadModelFromFlags({ path: args.path, load: { ...args.load, ...(kvBytes === undefined ? {} : { kvMemory: kvBytes }) } }, l);
   const loadModel = deps.loadModel ?? loadWithBudget;
   const loading = loadModel(f, log);
   loading.catch(() => undefined); // reported below, after the listener is up
@@ -96,6 +110,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const app = createServerApp(loading, {
     maxQueue,
     parallel,
+    receipts: f.receipts === true,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(f.cors === undefined ? {} : { corsOrigin: f.cors }),
     onInternalError: (e) => log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
@@ -128,7 +143,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   try {
     model = await Promise.race([app.ready, stop.then(() => undefined)]);
     if (model !== undefined) {
-      log(`model ready: ${model.info.name} (ctx ${model.info.contextLength}); max queue ${maxQueue}; Ctrl-C stops, SIGTERM drains (${drainS} s)`);
+      log(`model ready: ${model.info.name} (ctx ${model.info.contextLength}); parallel ${parallel} (${parallelWhy}); max queue ${maxQueue}; Ctrl-C stops, SIGTERM drains (${drainS} s)`);
     }
     if ((await stop) === 'drain' && !deps.signal.aborted) {
       const accepted = app.queue.running + app.queue.waiting;
@@ -174,8 +189,9 @@ export function register(program: Command): void {
     .option('--cors <origin>', 'allow cross-origin requests from this origin (* for any); off by default')
     .option('--max-queue <n>', 'requests that may wait for the model; more get 429', String(DEFAULT_MAX_QUEUE))
     .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
-    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps', '1')
-    .option('--kv-memory <size>', 'KV cache the requests share, e.g. 512M or 2G (default: a context per --parallel request, within half the free memory)')
+    .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (default: the full contexts the KV budget holds, 1..8)')
+    .option('--kv-memory <size>', 'KV cache the requests share, e.g. 512M or 2G (default: a context per --parallel request, within half the free memory beside the weights)')
+    .option('--receipts', "add each generation's receipt (its own compute, docs/receipts.md) to its response: a `receipt` field")
     .action(async (f: ServeFlags) => {
       // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
       // drain cuts it short; one more exits at once (130).

@@ -2,6 +2,7 @@
 // within a block (a position's kvDim values together), like llama.cpp's default F16 cache. Memory grows as blocks are
 // first used (kernels/kv-growth.ts): block b lives at row home[b] of each layer's planes, which grow a chunk at a time.
 
+import { BitNetError } from '../../errors.js';
 import type { KvPool } from '../backend.js';
 import { BlockTables } from '../block-tables.js';
 import { KvHomes, kvBlockBytes } from '../kv-growth.js';
@@ -38,12 +39,21 @@ export class RefKvPool implements KvPool {
   private grow(count: number): number[] {
     const first = this.homes.allocated;
     const values = (first + count) * this.blockSize * this.kvDim;
+    // all planes first, then swapped in: a refused allocation (RangeError) leaves the pool as it was
+    const bigger: Uint16Array[][] = [];
+    try {
+      for (let l = 0; l < this.nLayers; l++) bigger.push([new Uint16Array(values), new Uint16Array(values)]);
+    } catch (e) {
+      throw new BitNetError('KV_CACHE_FULL', `the KV cache could not grow by ${count} blocks beyond its ${first} of ${this.nBlocks}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+        details: { nBlocks: this.nBlocks, allocatedBlocks: first },
+      });
+    }
     for (let l = 0; l < this.nLayers; l++) {
-      for (const planes of [this.keys, this.values]) {
-        const bigger = new Uint16Array(values);
-        bigger.set(planes[l]);
-        planes[l] = bigger;
-      }
+      bigger[l][0].set(this.keys[l]);
+      bigger[l][1].set(this.values[l]);
+      this.keys[l] = bigger[l][0];
+      this.values[l] = bigger[l][1];
     }
     return Array.from({ length: count }, (_, i) => first + i);
   }

@@ -13,14 +13,17 @@ import { nativeActivationQuant } from '../../formats/index.js';
 import type { ActivationQuant, KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
-import { ARG, ATT, BW, FMT, JOB, MEMORY_MAP, OP, TJ } from './job-layout.js';
-import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, kernelBytes, validates } from './kernel-set.js';
+import { attentionRows } from './attention-rows.js';
+import { ARG, ATT, BW, FMT, JOB, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET, TJ } from './job-layout.js';
+import type { KernelExports } from './kernel-exports.js';
+import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, validates } from './kernel-set.js';
+import { compiledModule, defaultThreads, probeKernelSets } from './probe.js';
 import { ThreadPool } from './thread-pool.js';
 import { threadsUnavailableReason } from './worker-host.js';
-import { isNodeRuntime, nodeBuiltin } from '../../platform/node-builtin.js';
 
 export { threadsUnavailableReason } from './worker-host.js';
 export { chooseKernelSet, type KernelSetProbe, type KernelSetRequest, type WasmKernelSet } from './kernel-set.js';
+export { probeKernelSets } from './probe.js';
 
 export interface WasmBackendOptions {
   /** Threads per op, the calling thread included (default: os.availableParallelism() / navigator.hardwareConcurrency). */
@@ -29,36 +32,6 @@ export interface WasmBackendOptions {
   kernelSet?: KernelSetRequest;
 }
 
-/** The kernel module's exports (assembly/index.ts). */
-interface KernelExports {
-  runJob(job: number, thread: number): void;
-  quantizeTernary(
-    x: number, nTokens: number, cols: number, xq: number, xqStride: number, info: number,
-    bsums: number, bsumsStride: number, tab: number, tabStride: number, q8k: number, ascales: number, ascalesStride: number,
-  ): void;
-  buildLutTables(xq: number, xqStride: number, nTokens: number, cols: number, tab: number, tabStride: number): void;
-  repackTQ1ToTQ2(p: number, nBlocks: number, tmp: number): void;
-  embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number): void;
-  rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
-  rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
-  kvWrite(kPlane: number, vPlane: number, k: number, v: number, dst: number, nTokens: number, kvDim: number, headDim: number, blockSize: number): number;
-  addInPlace(x: number, y: number, n: number): void;
-  reluSqrMul(gate: number, up: number, n: number): void;
-  siluMul(gate: number, up: number, n: number): void;
-  selfCheckRelaxedDot(): number;
-  initConstants(): void;
-  quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
-  quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
-  roundActivationsF16(x: number, nTokens: number, cols: number, out: number, scaled: number): void;
-  roundActivationsBF16(x: number, n: number, out: number): void;
-  hasF16NonFinite(p: number, n: number): number;
-  hasCode3(p: number, nBytes: number, blockBytes: number, codeBytes: number): number;
-  f16SubnormalCount(p: number, n: number): number;
-  f16ExtractSubnormals(p: number, rows: number, cols: number, rowStarts: number, colsOut: number, valuesOut: number): void;
-}
-
-const PAGE_BYTES = 65536;
-const MAX_PAGES = 65536;
 /** Alignment of every allocation (a cache line; v128 loads need 16). */
 const ALIGN = 64;
 /** Tokens per pass of the tiled (lookup-table) ternary kernel: their tables (16 bytes per column each) stay in L2. */
@@ -121,66 +94,8 @@ const CHUNKS_PER_THREAD = 8;
 const F16_WARM_UP_WEIGHTS = 1 << 22;
 /** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
 const TOUCH_AHEAD_BYTES = 4096;
-/** Scratch in the low region (below the heap) for the start-up self-check. */
-const SELF_CHECK_BYTE_OFFSET = 4096;
-
 /** Query heads one pass over a KV head's K and V serves (assembly/attention.ts BATCH). */
 const ATT_BATCH = 4;
-/** From this many (token, KV head) units per thread on, attention rows of whole units spread evenly enough. */
-const ATT_SPLIT_MAX_UNITS_PER_THREAD = 4;
-
-/**
- * Cost of an attention job row beyond its heads' own work, in units of one head's share (its K and V row loads and
- * conversions: measured ~1.2 at 160 positions, headDim 128; a row of 4 heads ~2x a row of 1).
- */
-const ATT_ROW_COST_HEADS = 1;
-
-/** How an attention job cuts its (token, KV head) units into rows (assembly/attention.ts ATT_WHOLE_ROWS, ATT_SPLIT_HEADS). */
-interface AttentionRows {
-  rows: number;
-  /** Leading rows that take a whole unit (all `group` query heads of one KV head). */
-  wholeRows: number;
-  /** Heads of each later row: the remaining units are cut into group / splitHeads rows each. */
-  splitHeads: number;
-}
-
-/** Finish time of rows claimed in order by the first free of `threads` threads (the pool's chunks of one row). */
-function makespan(costs: readonly number[], threads: number): number {
-  const free = new Array<number>(threads).fill(0);
-  for (const c of costs) {
-    let k = 0;
-    for (let i = 1; i < threads; i++) if (free[i] < free[k]) k = i;
-    free[k] += c;
-  }
-  return Math.max(...free);
-}
-
-/**
- * Rows for nUnits (token, KV head) units of `group` heads: whole units share each K / V row load among all their
- * heads, but few units spread unevenly over the threads (decode, 5 KV heads on 2 threads: 3 + 2). Then the last
- * units are cut in parts, whichever cut the cost model (ATT_ROW_COST_HEADS) finishes first.
- */
-function attentionRows(nUnits: number, group: number, threads: number): AttentionRows {
-  let best: AttentionRows = { rows: nUnits, wholeRows: nUnits, splitHeads: group };
-  if (threads === 1 || nUnits % threads === 0 || nUnits >= ATT_SPLIT_MAX_UNITS_PER_THREAD * threads) return best;
-  const cost = (heads: number): number => ATT_ROW_COST_HEADS + heads;
-  let bestTime = makespan(new Array<number>(nUnits).fill(cost(group)), threads);
-  for (let parts = 2; parts <= group; parts++) {
-    if (group % parts !== 0) continue;
-    for (let split = 1; split <= nUnits; split++) {
-      const rows = nUnits - split + split * parts;
-      if (rows > CHUNKS_PER_THREAD * threads) break; // beyond this a pool chunk holds several rows
-      const costs = [...new Array<number>(nUnits - split).fill(cost(group)), ...new Array<number>(split * parts).fill(cost(group / parts))];
-      const time = makespan(costs, threads);
-      if (time < bestTime) {
-        bestTime = time;
-        best = { rows, wholeRows: nUnits - split, splitHeads: group / parts };
-      }
-    }
-  }
-  return best;
-}
-
 const TQ1_BLOCK_BYTES = 54;
 const TQ2_BLOCK_BYTES = 66;
 
@@ -1268,7 +1183,7 @@ class WasmBackend implements KernelBackend {
       }
       const entries = p.attEntries.at;
       const nPositions = p.attEntries.maxPositions;
-      const rows = attentionRows(nTokens * nKvHeads, nHeads / nKvHeads, this.threads);
+      const rows = attentionRows(nTokens * nKvHeads, nHeads / nKvHeads, this.threads, CHUNKS_PER_THREAD * this.threads);
       // assembly/attention.ts: BATCH maxima, BATCH queries in 8-element chunks, BATCH score rows, BATCH probabilities per position
       const [scratch, stride] = this.threadScratch(
         ATT_BATCH * 8 + Math.ceil(headDim / 8) * 8 * 4 * ATT_BATCH + ATT_BATCH * (nPositions * 8 + 16) + nPositions * 4 * ATT_BATCH,
@@ -1362,117 +1277,6 @@ function f16ToNumber(bits: number): number {
   const mantissa = bits & 0x3ff;
   const magnitude = exponent === 0 ? mantissa * 2 ** -24 : (1024 + mantissa) * 2 ** (exponent - 25);
   return bits & 0x8000 ? -magnitude : magnitude;
-}
-
-async function defaultThreads(): Promise<number> {
-  if (isNodeRuntime()) {
-    const os = await nodeBuiltin<typeof import('node:os')>('node:os');
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  }
-  const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
-  return typeof hc === 'number' && hc > 0 ? hc : 1;
-}
-
-/**
- * Run the relaxed module's self-checks on `memory` (low scratch region): the relaxed dot instruction on
- * known inputs, and a small I2_S matmul through the relaxed kernels (lookup and multiply-add) and the SIMD128 kernel,
- * compared bit for bit.
- */
-function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
-  try {
-    const r = new WebAssembly.Instance(relaxed, { env: { memory } }).exports as unknown as KernelExports;
-    const s = new WebAssembly.Instance(simd128, { env: { memory } }).exports as unknown as KernelExports;
-    r.initConstants();
-    if (r.selfCheckRelaxedDot() !== 0) return false;
-    // 4 rows x 256 columns of I2_S codes (all four code values), activations with both signs and extremes.
-    const rows = 4;
-    const cols = 256;
-    const base = SELF_CHECK_BYTE_OFFSET;
-    const w = base;
-    const x = w + (rows * cols) / 4 + 64;
-    const xq = x + cols * 4;
-    const info = xq + cols;
-    const out = info + 64;
-    const u8 = new Uint8Array(memory.buffer);
-    const f32 = new Float32Array(memory.buffer);
-    let seed = 12345;
-    const next = (): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed >>> 8;
-    };
-    for (let i = 0; i < (rows * cols) / 4; i++) u8[w + i] = next() & 0xff;
-    for (let c = 0; c < cols; c++) f32[x / 4 + c] = ((next() % 2001) - 1000) / 7;
-    f32[x / 4] = -1000;
-    const job = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
-    const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
-    const scratch = out + 64;
-    const results: number[][] = [];
-    // the relaxed module twice: its lookup / untiled kernel, then the multiply-add GEMV on the native layout
-    for (const [k, op] of [[r, OP.i2s], [r, OP.i2sDot], [s, OP.i2s]] as const) {
-      k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
-      job.fill(0);
-      job[JOB.op] = op;
-      job[JOB.chunks] = 1;
-      job[JOB.chunkRows] = rows;
-      job[JOB.totalRows] = rows;
-      job[JOB.args + ARG.out] = out;
-      job[JOB.args + ARG.outStride] = rows;
-      job[JOB.args + ARG.w] = w;
-      job[JOB.args + ARG.rows] = rows;
-      job[JOB.args + ARG.cols] = cols;
-      job[JOB.args + ARG.x] = xq;
-      job[JOB.args + ARG.xStride] = cols;
-      job[JOB.args + ARG.aux] = info;
-      job[JOB.args + ARG.nTokens] = 1;
-      jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
-      jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
-      job[JOB.args + ARG.scratch] = scratch;
-      k.runJob(MEMORY_MAP.jobByteOffset, 0);
-      results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
-    }
-    u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
-    r.initConstants();
-    new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
-    return results.every((res) => res.every((v, i) => Object.is(v, results[2][i])));
-  } catch {
-    return false;
-  }
-}
-
-let probed: Promise<KernelSetProbe> | undefined;
-
-/**
- * Probe this runtime: which binaries validate, and whether relaxed SIMD computes right (runs the self-check
- * on a small memory of its own). Done once per process; later calls share the result.
- */
-export function probeKernelSets(): Promise<KernelSetProbe> {
-  probed ??= probeNow();
-  return probed;
-}
-
-const compiled = new Map<WasmKernelSet, Promise<WebAssembly.Module>>();
-
-/**
- * The compiled module of a kernel set, once per process: V8 first runs wasm on its baseline compiler and tiers hot
- * functions up in the background, so a backend created later (a model loaded again) starts on the optimized code.
- */
-function compiledModule(set: WasmKernelSet): Promise<WebAssembly.Module> {
-  let m = compiled.get(set);
-  if (m === undefined) {
-    m = WebAssembly.compile(kernelBytes(set));
-    compiled.set(set, m);
-    m.catch(() => compiled.delete(set));
-  }
-  return m;
-}
-
-async function probeNow(): Promise<KernelSetProbe> {
-  const simd128 = validates('simd128');
-  const relaxedValidates = validates('relaxed-simd');
-  if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
-  const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
-  const [r, s] = await Promise.all([compiledModule('relaxed-simd'), compiledModule('simd128')]);
-  return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
 }
 
 /** The most a wasm32 memory holds (65536 pages of 64 KiB). */

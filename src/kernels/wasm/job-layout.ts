@@ -1,6 +1,13 @@
 // The memory map and job-block layout shared with the kernels (mirrors assembly/job.ts, assembly/index.ts,
 // assembly/embed.ts and assembly/attention.ts; wasm.test.ts checks the two stay in step by running ops).
 
+/** Bytes of a wasm memory page, and the most pages a wasm32 memory holds (4 GiB). */
+export const PAGE_BYTES = 65536;
+export const MAX_PAGES = 65536;
+
+/** Scratch in the low region (below the heap) for the start-up self-check and the TQ1_0 repack. */
+export const SELF_CHECK_BYTE_OFFSET = 4096;
+
 /** Byte offsets of the fixed low region of the shared memory (the modules have no static data). */
 export const MEMORY_MAP = {
   /** Thread-pool control words (Int32), each on its own 64-byte line. */

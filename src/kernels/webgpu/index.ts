@@ -8,6 +8,7 @@
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
+import { KvHomes, kvBlockBytes } from '../kv-growth.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
 import type { KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
@@ -115,10 +116,20 @@ class GpuWeight implements Weight {
 
 class GpuKvPool implements KvPool {
   readonly tables: BlockTables;
-  /** The block tables on the device (uploaded by setBlockTables, ordered with the step's commands). */
+  /** The block tables on the device, as homes (uploaded by setBlockTables, ordered with the step's commands). */
   tablesBuffer: GpuBuffer | undefined;
   /** The last batch whose (seq, position) entries were uploaded, and where (kvWrite and attention of a step share it). */
   entries: { batch: KvBatch; buffer: GpuBuffer } | undefined;
+  /**
+   * Where each used block sits in the layers' buffers (block home h at byte h * blockBytes). Memory grows as blocks
+   * are first used (kernels/kv-growth.ts): a growth replaces every layer's K and V buffer by a larger one with the old
+   * contents copied in on the device, recorded in order with the step's commands. Bind groups are made per dispatch,
+   * so nothing else refers to the old buffers, which are destroyed once the step that copied them has run.
+   */
+  readonly homes: KvHomes;
+  /** Per layer, F16 pairs: rowWords u32 per position, position-major within a block (empty until the first growth). */
+  readonly keys: GpuBuffer[] = [];
+  readonly values: GpuBuffer[] = [];
 
   constructor(
     readonly owner: WebGpuBackend,
@@ -127,19 +138,14 @@ class GpuKvPool implements KvPool {
     readonly headDim: number,
     readonly blockSize: number,
     readonly nBlocks: number,
-    /** Per layer, F16 pairs: rowWords u32 per position, position-major within a block. */
-    readonly keys: GpuBuffer[],
-    readonly values: GpuBuffer[],
+    grow: (pool: GpuKvPool, count: number) => number[],
   ) {
     this.tables = new BlockTables(this);
+    this.homes = new KvHomes(nBlocks, KvHomes.chunkBlocks(kvBlockBytes(this)), (count) => grow(this, count));
   }
 
-  /**
-   * Every block has its buffers from createKvPool: growing per-layer GPU buffers would mean new buffers, a copy of the
-   * old contents and new bind groups for every pipeline that reads them, so the WebGPU pool stays allocated up front.
-   */
   get allocatedBlocks(): number {
-    return this.nBlocks;
+    return this.homes.allocated;
   }
 
   /** u32 words per position (a position's values start on a word). */
@@ -149,6 +155,11 @@ class GpuKvPool implements KvPool {
 
   get blockBytes(): number {
     return this.blockSize * this.rowWords * 4;
+  }
+
+  /** Block ids (-1: none) as homes, for the shaders; every block named has one (setBlockTables / copyBlocks). */
+  homesOf(blocks: Int32Array): Int32Array {
+    return blocks.map((b) => (b < 0 ? -1 : this.homes.home[b]));
   }
 }
 
@@ -478,22 +489,44 @@ class WebGpuBackend implements KernelBackend {
   createKvPool(nLayers: number, kvDim: number, headDim: number, blockSize: number, nBlocks: number): KvPool {
     this.live('createKvPool');
     checkKvPoolArgs(nLayers, kvDim, headDim, blockSize, nBlocks);
-    const bytes = nBlocks * blockSize * Math.ceil(kvDim / 2) * 4;
-    const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
-    const keys: GpuBuffer[] = [];
-    const values: GpuBuffer[] = [];
-    for (let l = 0; l < nLayers; l++) {
-      keys.push(this.buffer(bytes, usage, `K layer ${l}`));
-      values.push(this.buffer(bytes, usage, `V layer ${l}`));
+    return new GpuKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, (p, count) => this.growPool(p, count));
+  }
+
+  /**
+   * Memory for `count` more blocks of a pool (KvHomes' growth): larger K and V buffers for every layer, the blocks
+   * held so far copied in on the device. Throws KV_CACHE_FULL, taking nothing, when a layer's buffer would pass what
+   * the adapter can bind to a shader (maxStorageBufferBindingSize) or allocate.
+   */
+  private growPool(p: GpuKvPool, count: number): number[] {
+    const first = p.homes.allocated;
+    const bytes = (first + count) * p.blockBytes;
+    const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (roundUp4(bytes) > limit) {
+      throw new BitNetError('KV_CACHE_FULL', `webgpu backend: ${first + count} KV blocks take ${bytes} bytes per layer, more than this adapter binds (${limit}); lower kvMemory`, {
+        details: { blocks: first + count, bytes, limit },
+      });
     }
-    return new GpuKvPool(this, nLayers, kvDim, headDim, blockSize, nBlocks, keys, values);
+    const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
+    for (let l = 0; l < p.nLayers; l++) {
+      for (const [planes, what] of [[p.keys, 'K'], [p.values, 'V']] as const) {
+        const bigger = this.buffer(bytes, usage, `${what} layer ${l}`);
+        const old = planes[l] as GpuBuffer | undefined;
+        if (old !== undefined) {
+          this.enc().copyBufferToBuffer(old, 0, bigger, 0, first * p.blockBytes);
+          this.transient.push(old);
+        }
+        planes[l] = bigger;
+      }
+    }
+    return Array.from({ length: count }, (_, i) => first + i);
   }
 
   setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
     this.live('setBlockTables');
     const p = this.ownPool('setBlockTables', pool);
     p.tables.set(tables, nSeqs, maxBlocks);
-    const host = p.tables.tables.length > 0 ? p.tables.tables : Int32Array.of(-1);
+    p.homes.ensureAll(p.tables.tables); // blocks used for the first time get memory
+    const host = p.tables.tables.length > 0 ? p.homesOf(p.tables.tables) : Int32Array.of(-1);
     const buffer = this.buffer(host.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'block tables');
     this.upload(buffer, 0, host);
     if (p.tablesBuffer !== undefined) this.transient.push(p.tablesBuffer);
@@ -504,13 +537,15 @@ class WebGpuBackend implements KernelBackend {
     this.live('copyBlocks');
     const p = this.ownPool('copyBlocks', pool);
     checkCopyPairs(p, pairs);
+    p.homes.ensureAll(pairs);
+    const homes = p.homesOf(pairs);
     // a buffer cannot be both the source and the destination of one copy: through a scratch block
     const tmp = this.scratchBuffer('copy block', p.blockBytes);
     for (let l = 0; l < p.nLayers; l++) {
       for (const plane of [p.keys[l], p.values[l]]) {
         for (let i = 0; i < pairs.length; i += 2) {
-          this.enc().copyBufferToBuffer(plane, pairs[i] * p.blockBytes, tmp, 0, p.blockBytes);
-          this.enc().copyBufferToBuffer(tmp, 0, plane, pairs[i + 1] * p.blockBytes, p.blockBytes);
+          this.enc().copyBufferToBuffer(plane, homes[i] * p.blockBytes, tmp, 0, p.blockBytes);
+          this.enc().copyBufferToBuffer(tmp, 0, plane, homes[i + 1] * p.blockBytes, p.blockBytes);
         }
       }
     }
@@ -535,7 +570,7 @@ class WebGpuBackend implements KernelBackend {
       }
       const csBuffer = this.buffer(cs.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'shift table');
       this.upload(csBuffer, 0, cs);
-      const row = p.tables.tables.slice(seq * p.tables.maxBlocks, (seq + 1) * p.tables.maxBlocks);
+      const row = p.homesOf(p.tables.tables.subarray(seq * p.tables.maxBlocks, (seq + 1) * p.tables.maxBlocks));
       const rowBuffer = this.buffer(Math.max(4, row.byteLength), BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'shift table row');
       this.upload(rowBuffer, 0, row);
       this.transient.push(csBuffer, rowBuffer);

@@ -25,6 +25,10 @@ export const C_F16_MIN_NORMAL: u32 = 16; // i32x4.splat(0x38800000): 2^-14 as f3
 export const C_F16_OVERFLOW: u32 = 17; // i32x4.splat(0x477ff000): 65520, the least f32 that rounds to F16 inf
 export const C_F32_QUIET: u32 = 18; // i32x4.splat(0x00400000): an f32 NaN's quiet bit
 export const C_0C: u32 = 19; // i8x16.splat(0x0c)
+export const C_F32_ONE: u32 = 20; // f32x4.splat(1.0)
+export const C_F32_M128: u32 = 21; // f32x4.splat(-128.0)
+export const C_F32_127: u32 = 22; // f32x4.splat(127.0)
+export const C_F32_MAGIC: u32 = 23; // f32x4.splat(1.5 * 2^23), bits 0x4b400000: r + it holds integer r in the low mantissa bits
 
 /** Write every constant (idempotent). */
 export function initConstants(): void {
@@ -48,6 +52,10 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F16_OVERFLOW << 4), i32x4.splat(0x477ff000));
   v128.store(CONST_BASE + (<usize>C_F32_QUIET << 4), i32x4.splat(0x00400000));
   v128.store(CONST_BASE + (<usize>C_0C << 4), i8x16.splat(0x0c));
+  v128.store(CONST_BASE + (<usize>C_F32_ONE << 4), f32x4.splat(1.0));
+  v128.store(CONST_BASE + (<usize>C_F32_M128 << 4), f32x4.splat(-128.0));
+  v128.store(CONST_BASE + (<usize>C_F32_127 << 4), f32x4.splat(127.0));
+  v128.store(CONST_BASE + (<usize>C_F32_MAGIC << 4), f32x4.splat(12582912.0));
 }
 
 /** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */

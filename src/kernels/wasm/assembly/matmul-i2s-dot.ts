@@ -20,14 +20,29 @@
 // but that V8 cannot prove (wa == passLast), so each group is its own basic block, and the accumulators, live on
 // that exit, are computed before it. Per group of 2 x 16 code bytes: 6 loads, 2 shifts, 8 ands, 8 relaxed dots
 // (vpmaddubsw), 8 adds and 2-3 scalar ops, no spill (about 0.3 instructions per weight, two rows counted). The
-// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) compiles to the same hot loop but
-// reads ~12.7 GB/s per thread from cache with this touch against ~11.3 here: the rest of a row pair (the f64
-// output rule, stack reloads of loop variables) costs ~10% more in this function.
+// same loop compiled from C with clang 16 (the issue-13 probe, bench/README.md) reads ~12.7 GB/s per thread from cache
+// with a touch-ahead; this function now reads ~13.2 from L2 against ~12.2 before (1024x2560, 1 thread, Node 22, min
+// of 3000 calls: 52.4 against 58.3 us, less the fixed cost of a 2-row call, 2.8 against 4.7 us): the row pair's
+// output rule runs on f64x2 lanes for both rows (one vdivpd instead of two scalar divides and their reloads) and the
+// touch is one unused load inside the block loop instead of a loop of its own.
+// What did not pay (measured the same way, and V8's code read): the 4 blocks of a pass written out as one loop body
+// (TurboFan hoisted the activation loads of the unrolled body and spilled ~20 vectors: 23% slower); the pass loop
+// folded into the block loop with a countdown (the pass accumulators moved through the stack every block: no gain);
+// the pass's first block peeled so it sets the i16 accumulators instead of adding to zero (4% slower); a separate
+// row loop for one token (3% slower). V8 does not fold a load into vpand / vpmaddubsw / vpsrlw (a load used once
+// still costs its own vmovdqu), and i32x4.relaxed_dot_i8x16_i7x16_add_s is 5 instructions on this AVX-512-VNNI
+// machine without AVX-VNNI (pmaddubsw, a ones constant, pmaddwd, paddd), so the i16 accumulators stay.
+// Throughput (microbenchmarks on this machine's Zen 4, ~3.7 GHz by a dependent-multiply chain, from L1): relaxed dots
+// issue 2 per cycle, i16 adds 4; this loop alone runs ~8.2 cycles per 2 x 16 code bytes at best (~4.3 instructions
+// per cycle) where its 26 SIMD ops would take 6.5 on 4 pipes: the instruction count, not one unit, bounds it.
 // Memory-level parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the
-// weight stream, and wasm has no prefetch instruction. Each row pair first touches one byte of every 64-byte line
-// of the row pair I2S_DOT_TOUCH_PAIRS ahead, so those lines are in flight together: 1 thread, weights from DRAM,
-// loaded machine, 9.7-10.3 GB/s per CPU-second with the touch (0, 1, 2 or 4 pairs ahead alike) against 4.7
-// without it (bd18a00's build; the batch sizes tried with the C probe, 1 to 8 pairs, were best at 1-2).
+// weight stream, and wasm has no prefetch instruction. Every block iteration loads one byte of the row pair
+// I2S_DOT_TOUCH_PAIRS ahead (64 bytes apart, nBlocks of them cover the pair); the load's value is unused, but a
+// wasm load may trap, so neither binaryen nor V8 removes it (seen in the wat and in V8's code). The touches run past
+// the end of a chunk (not past the weight's): the rows after a chunk are the next chunk a thread claims. A chunk's
+// first pairs are touched in a burst before it starts. History: the touch took one separate loop per row pair before
+// (1 thread, weights from DRAM, loaded machine: 9.7-10.3 GB/s per CPU-second with it, 4.7 without; 0, 1, 2 or 4 pairs
+// ahead alike); the in-loop touch reads 12-13 GB/s per call from DRAM at best on 1 thread (bench/README.md).
 //
 // Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
 // deterministic there), and the per-token activations are in [-128, 127] (quantize-activations.ts clamps them).
@@ -42,14 +57,14 @@
 // cols = 2^31 / 1536 (~1.4M columns). The kernel tests drive the bounds: every code +1 (or 3) and equal
 // activations of either sign.
 
-import { dotPairs16, finishTernary } from './common';
+import { dotPairs16 } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_ROWS, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
 
-/** Row pairs ahead whose cache lines a row pair touches first (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
+/** Row pairs ahead whose cache lines a row pair's block loop touches (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
 export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */
@@ -66,13 +81,14 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /**
  * Rows at wa and wb (first code byte of each) against one token's int8 activations at x, over nBlocks blocks:
- * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 2. An iteration of the inner loop is one block: two
+ * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 1. An iteration of the inner loop is one block: two
  * groups of 16 code bytes per row (bytes p..p+15 of the block: va, vb, and their copies shifted by 4, sa, sb),
  * written out so every offset is an immediate, with an exit test between them that never fires for whole blocks
- * but that V8 cannot prove so: it is the scheduling barrier of the file header.
+ * but that V8 cannot prove so: it is the scheduling barrier of the file header. Each iteration also touches the
+ * byte at tp (tp += 64): nBlocks iterations cover 2 x rowBytes bytes, the lines of one row pair.
  */
 // @ts-ignore: decorator
-@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, m3: v128, mc: v128): v128 {
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
   const rowEnd = wa + (<usize>nBlocks << 5);
@@ -86,6 +102,7 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
     let b4 = i16x8.splat(0);
     let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
     do {
+      load<u8>(tp); // the touch: a load that may trap is kept although unused (binaryen and V8 alike)
       va = v128.load(wa);
       vb = v128.load(wb);
       sa = i16x8.shr_u(va, 4);
@@ -122,32 +139,33 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
       wa += 32;
       wb += 32;
       x += 128;
+      tp += 64;
     } while (wa != passEnd);
     accA = widen(accA, a1, a4);
     accB = widen(accB, b1, b4);
   }
+  // lanes (0 + 1, 2 + 3) of each row, then the two rows' halves added: row a in lane 0, row b in lane 1
   const t = i32x4.add(
-    i8x16.shuffle(accA, accB, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-    i8x16.shuffle(accA, accB, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+    i8x16.shuffle(accA, accB, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+    i8x16.shuffle(accA, accB, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31),
   );
-  return i32x4.add(t, i8x16.shuffle(t, t, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+  return i32x4.add(t, i8x16.shuffle(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /**
- * Touch one byte of every 64-byte line of [p, end): their loads are in flight together. Returns their sum, which the
- * caller folds into a result as (sum >> 31) = 0 so the loads stay (each byte <= 255, at most 2^23 lines).
+ * Touch one byte of every 64-byte line of [p, end): their loads are in flight together (a load that may trap is
+ * kept although its value is unused).
  */
 // @ts-ignore: decorator
-@inline function touchLines(p: usize, end: usize): u32 {
-  let sum: u32 = 0;
-  for (; p < end; p += 64) sum += load<u8>(p);
-  return sum;
+@inline function touchLines(p: usize, end: usize): void {
+  for (; p < end; p += 64) load<u8>(p);
 }
 
 /**
  * Job body (op i2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, every token. Per-token
- * activations: two rows at a time through rowPairDots4, y = f32(w_scale * (dot - sum x) / s) as matmul-i2s.ts;
- * a last odd row and Q8_K activations go through i2sUntiledRow.
+ * activations: two rows at a time through rowPairDots4, y = f32(w_scale * (dot - sum x) / s) as matmul-i2s.ts
+ * (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same order, so the same bits; a last
+ * odd row and Q8_K activations go through i2sUntiledRow.
  */
 export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32): void {
   if (argU32(job, ARG_ACT_QUANT) != 0) {
@@ -163,7 +181,7 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const info = argPtr(job, ARG_AUX);
   const nTokens = argU32(job, ARG_N_TOKENS);
   const scale = argF64(job, ARG_SCALE);
-  const wscale = argF64(job, ARG_WSCALE);
+  const wscale = f64x2.splat(argF64(job, ARG_WSCALE));
   const rowBytes = <usize>(cols >> 2);
   const nBlocks = cols >> 7;
   // passes of 4 blocks, 2 where the weight holds code 3 (ARG_VARIANT, the exact scan at load: header)
@@ -171,22 +189,27 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
   const chunkEnd = w + <usize>end * rowBytes;
+  const pairBytes = rowBytes << 1;
+  const aheadBytes = I2S_DOT_TOUCH_PAIRS * pairBytes;
+  // touches stay within the weight but run past the chunk's end: the rows after it are the next chunk claimed
+  const wEnd = w + <usize>argU32(job, ARG_ROWS) * rowBytes;
   // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
-  let touched = touchLines(w + <usize>start * rowBytes, min(w + (<usize>start + I2S_DOT_TOUCH_PAIRS * 2) * rowBytes, chunkEnd));
+  touchLines(w + <usize>start * rowBytes, min(w + <usize>start * rowBytes + aheadBytes, chunkEnd));
   let r = start;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
-    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, within this chunk
-    const ahead = wa + I2S_DOT_TOUCH_PAIRS * 2 * rowBytes;
-    touched += touchLines(ahead, min(ahead + 2 * rowBytes, chunkEnd));
+    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, touched by rowPairDots4's block loop; past the weight's
+    // last rows this pair's own (harmless)
+    const ahead = wa + aheadBytes;
+    const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {
-      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, m3, mc);
+      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
       const rec = info + (<usize>t << 4);
-      const s = load<f32>(rec);
-      const sum = load<i32>(rec, 4) + <i32>(touched >> 31);
-      const o = out + ((<usize>t * outStride + r) << 2);
-      store<f32>(o, finishTernary(wscale * <f64>((i32x4.extract_lane(d4, 0) >> 2) - sum), s, scale));
-      store<f32>(o, finishTernary(wscale * <f64>((i32x4.extract_lane(d4, 2) >> 2) - sum), s, scale), 4);
+      // (dot >> 2) - sum x for both rows, then the output rule on f64x2 lanes
+      const d = i32x4.sub(i32x4.shr_s(d4, 2), i32x4.splat(load<i32>(rec, 4)));
+      let y = f32x4.demote_f64x2_zero(f64x2.div(f64x2.mul(wscale, f64x2.convert_low_i32x4_s(d)), f64x2.splat(<f64>load<f32>(rec))));
+      if (scale != 1.0) y = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(y), f64x2.splat(scale)));
+      v128.store64_lane(out + ((<usize>t * outStride + r) << 2), y, 0);
     }
   }
   if (r < end) i2sUntiledRow(job, r);

@@ -7,6 +7,7 @@
 //   d = f32(1 / iscale); an all-zero block has d = 0.
 
 import { f16RoundF32x4, f16ToF32, f32ToF16 } from './common';
+import { C_F32_127, C_F32_M128, C_F32_MAGIC, C_F32_ONE, C_F32_SIGN, C_HALF, vconst } from './constants';
 
 /**
  * Quantize `nTokens` tokens of `cols` floats (x[t*cols + c]). Writes xq (int8, xqStride bytes per token,
@@ -21,11 +22,6 @@ export function quantizeTernary(
   bsums: usize, bsumsStride: u32, tab: usize, tabStride: u32,
   q8k: u32, ascales: usize, ascalesStride: u32,
 ): void {
-  const half = f32x4.splat(0.5);
-  const one = f32x4.splat(1.0);
-  const signMask = i32x4.splat(0x80000000);
-  const lo = f32x4.splat(-128.0);
-  const hi = f32x4.splat(127.0);
   for (let t: u32 = 0; t < nTokens; t++) {
     const xt = x + ((<usize>t * cols) << 2);
     const qt = xq + <usize>t * xqStride;
@@ -34,38 +30,42 @@ export function quantizeTernary(
       finishToken(qt, cols, t, bsums, bsumsStride, tab, tabStride);
       continue;
     }
-    // max is exact in any order (and NaN wins in any order): four chains side by side
+    // max is exact in any order: four chains side by side. f32x4.pmax is one x86 instruction (maxps) where f32x4.max
+    // costs V8 about seven (NaN and signed-zero rules); it drops NaN, so NaN lanes are collected apart (x != x) and
+    // make absmax NaN, as the reference's max does. |x| has no -0, so pmax and max agree on everything else.
     let m4 = f32x4.splat(0);
     let n4 = f32x4.splat(0);
     let o4 = f32x4.splat(0);
     let p4 = f32x4.splat(0);
+    let nan4 = i32x4.splat(0);
     let c: u32 = 0;
     for (; c + 16 <= cols; c += 16) {
       const p = xt + (<usize>c << 2);
-      m4 = f32x4.max(m4, f32x4.abs(v128.load(p)));
-      n4 = f32x4.max(n4, f32x4.abs(v128.load(p, 16)));
-      o4 = f32x4.max(o4, f32x4.abs(v128.load(p, 32)));
-      p4 = f32x4.max(p4, f32x4.abs(v128.load(p, 48)));
+      const v0 = v128.load(p);
+      const v1 = v128.load(p, 16);
+      const v2 = v128.load(p, 32);
+      const v3 = v128.load(p, 48);
+      m4 = f32x4.pmax(m4, f32x4.abs(v0));
+      n4 = f32x4.pmax(n4, f32x4.abs(v1));
+      o4 = f32x4.pmax(o4, f32x4.abs(v2));
+      p4 = f32x4.pmax(p4, f32x4.abs(v3));
+      nan4 = v128.or(nan4, v128.or(v128.or(f32x4.ne(v0, v0), f32x4.ne(v1, v1)), v128.or(f32x4.ne(v2, v2), f32x4.ne(v3, v3))));
     }
-    for (; c + 4 <= cols; c += 4) m4 = f32x4.max(m4, f32x4.abs(v128.load(xt + (<usize>c << 2))));
-    m4 = f32x4.max(f32x4.max(m4, n4), f32x4.max(o4, p4));
+    for (; c + 4 <= cols; c += 4) {
+      const v0 = v128.load(xt + (<usize>c << 2));
+      m4 = f32x4.pmax(m4, f32x4.abs(v0));
+      nan4 = v128.or(nan4, f32x4.ne(v0, v0));
+    }
+    m4 = f32x4.pmax(f32x4.pmax(m4, n4), f32x4.pmax(o4, p4));
     let absmax = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+    if (v128.any_true(nan4)) absmax = NaN;
     for (; c < cols; c++) absmax = max(absmax, abs(load<f32>(xt + (<usize>c << 2))));
     const s = <f32>(127.0 / max(<f64>absmax, 1e-5));
     const s4 = f32x4.splat(s);
-    let sum4 = i32x4.splat(0);
     // finite values give integers in [-128, 127] here: converted by the 1.5 * 2^23 bias instead of trunc_sat (NaN
-    // or +-Inf anywhere keep trunc_sat's rules)
-    const fast = isFinite(absmax);
-    for (c = 0; c + 16 <= cols; c += 16) {
-      const p = xt + (<usize>c << 2);
-      const q0 = roundClamp(f32x4.mul(v128.load(p), s4), half, one, signMask, lo, hi, fast);
-      const q1 = roundClamp(f32x4.mul(v128.load(p, 16), s4), half, one, signMask, lo, hi, fast);
-      const q2 = roundClamp(f32x4.mul(v128.load(p, 32), s4), half, one, signMask, lo, hi, fast);
-      const q3 = roundClamp(f32x4.mul(v128.load(p, 48), s4), half, one, signMask, lo, hi, fast);
-      sum4 = i32x4.add(sum4, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
-      v128.store(qt + c, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-    }
+    // or +-Inf anywhere keep trunc_sat's rules); one loop per case, so the test is not redone per vector
+    const sum4 = isFinite(absmax) ? quantizeScaled(xt, qt, cols, s4, true) : quantizeScaled(xt, qt, cols, s4, false);
+    c = cols & ~15;
     let sum = i32x4.extract_lane(sum4, 0) + i32x4.extract_lane(sum4, 1) + i32x4.extract_lane(sum4, 2) + i32x4.extract_lane(sum4, 3);
     for (; c < cols; c++) {
       const v = load<f32>(xt + (<usize>c << 2)) * s;
@@ -148,18 +148,49 @@ function quantizeQ8K(xt: usize, cols: u32, qt: usize, dt: usize): void {
 }
 
 /**
+ * q = roundClamp(x * s) for the whole groups of 16 columns of one token (x at xt, int8 q at qt); returns the i32x4
+ * partial sums of q. The constants come from memory (constants.ts): as immediates V8 rebuilt each of them at every
+ * iteration (3 instructions apiece, seen with --print-wasm-code).
+ */
+// @ts-ignore: decorator
+@inline function quantizeScaled(xt: usize, qt: usize, cols: u32, s4: v128, finite: bool): v128 {
+  const half = vconst(C_HALF);
+  const one = vconst(C_F32_ONE);
+  const signMask = vconst(C_F32_SIGN);
+  const lo = vconst(C_F32_M128);
+  const hi = vconst(C_F32_127);
+  const magic = vconst(C_F32_MAGIC);
+  let sum4 = i32x4.splat(0);
+  for (let c: u32 = 0; c + 16 <= cols; c += 16) {
+    const p = xt + (<usize>c << 2);
+    const q0 = roundClamp(f32x4.mul(v128.load(p), s4), half, one, signMask, lo, hi, magic, finite);
+    const q1 = roundClamp(f32x4.mul(v128.load(p, 16), s4), half, one, signMask, lo, hi, magic, finite);
+    const q2 = roundClamp(f32x4.mul(v128.load(p, 32), s4), half, one, signMask, lo, hi, magic, finite);
+    const q3 = roundClamp(f32x4.mul(v128.load(p, 48), s4), half, one, signMask, lo, hi, magic, finite);
+    sum4 = i32x4.add(sum4, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+    v128.store(qt + c, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  }
+  return sum4;
+}
+
+/**
  * round-half-away-from-zero(v) clamped to [-128, 127] as i32x4, exactly: t = trunc(v) and v - t are exact
  * in f32, so |v - t| >= 0.5 decides the step away from zero without any rounding of v + 0.5.
  */
 // @ts-ignore: decorator
-@inline function roundClamp(v: v128, half: v128, one: v128, signMask: v128, lo: v128, hi: v128, finite: bool): v128 {
+@inline function roundClamp(v: v128, half: v128, one: v128, signMask: v128, lo: v128, hi: v128, magic: v128, finite: bool): v128 {
   const t = f32x4.trunc(v);
   const away = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), half);
   const step = v128.and(away, v128.or(one, v128.and(v, signMask)));
-  const r = f32x4.min(f32x4.max(f32x4.add(t, step), lo), hi);
-  // r integral in [-128, 127]: r + 1.5 * 2^23 is exact and holds r in its low mantissa bits
-  if (finite) return i32x4.sub(f32x4.add(r, f32x4.splat(12582912.0)), i32x4.splat(0x4b400000));
-  return i32x4.trunc_sat_f32x4_s(r);
+  const u = f32x4.add(t, step);
+  if (finite) {
+    // no NaN here: pmin / pmax (one instruction each, where min / max cost V8 about seven) clamp the same way, -0
+    // included (pmax(lo, -0) and pmin(hi, -0) are -0); then r integral in [-128, 127]: r + 1.5 * 2^23 is exact and
+    // holds r in its low mantissa bits
+    const r = f32x4.pmin(hi, f32x4.pmax(lo, u));
+    return i32x4.sub(f32x4.add(r, magic), magic);
+  }
+  return i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(u, lo), hi));
 }
 
 /** The tiled kernel's lookup tables of nTokens quantized tokens (xq, xqStride bytes apart), tabStride bytes apart at tab. */

@@ -1,0 +1,120 @@
+// Start-up of the wasm backend: which kernel binaries this runtime validates, the relaxed-SIMD self-check (the
+// relaxed dot on known inputs and a small I2_S matmul through the relaxed and SIMD128 kernels, bit for bit), the
+// once-per-process compiled modules, and the default thread count.
+
+import { isNodeRuntime, nodeBuiltin } from '../../platform/node-builtin.js';
+import { ARG, JOB, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET } from './job-layout.js';
+import type { KernelExports } from './kernel-exports.js';
+import { type KernelSetProbe, type WasmKernelSet, kernelBytes, validates } from './kernel-set.js';
+
+/** Threads when none are asked for: the cores Node reports, or navigator.hardwareConcurrency. */
+export async function defaultThreads(): Promise<number> {
+  if (isNodeRuntime()) {
+    const os = await nodeBuiltin<typeof import('node:os')>('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof hc === 'number' && hc > 0 ? hc : 1;
+}
+
+/**
+ * Run the relaxed module's self-checks on `memory` (low scratch region): the relaxed dot instruction on
+ * known inputs, and a small I2_S matmul through the relaxed kernels (lookup and multiply-add) and the SIMD128 kernel,
+ * compared bit for bit.
+ */
+function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
+  try {
+    const r = new WebAssembly.Instance(relaxed, { env: { memory } }).exports as unknown as KernelExports;
+    const s = new WebAssembly.Instance(simd128, { env: { memory } }).exports as unknown as KernelExports;
+    r.initConstants();
+    if (r.selfCheckRelaxedDot() !== 0) return false;
+    // 4 rows x 256 columns of I2_S codes (all four code values), activations with both signs and extremes.
+    const rows = 4;
+    const cols = 256;
+    const base = SELF_CHECK_BYTE_OFFSET;
+    const w = base;
+    const x = w + (rows * cols) / 4 + 64;
+    const xq = x + cols * 4;
+    const info = xq + cols;
+    const out = info + 64;
+    const u8 = new Uint8Array(memory.buffer);
+    const f32 = new Float32Array(memory.buffer);
+    let seed = 12345;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 8;
+    };
+    for (let i = 0; i < (rows * cols) / 4; i++) u8[w + i] = next() & 0xff;
+    for (let c = 0; c < cols; c++) f32[x / 4 + c] = ((next() % 2001) - 1000) / 7;
+    f32[x / 4] = -1000;
+    const job = new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64);
+    const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
+    const scratch = out + 64;
+    const results: number[][] = [];
+    // the relaxed module twice: its lookup / untiled kernel, then the multiply-add GEMV on the native layout
+    for (const [k, op] of [[r, OP.i2s], [r, OP.i2sDot], [s, OP.i2s]] as const) {
+      k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
+      job.fill(0);
+      job[JOB.op] = op;
+      job[JOB.chunks] = 1;
+      job[JOB.chunkRows] = rows;
+      job[JOB.totalRows] = rows;
+      job[JOB.args + ARG.out] = out;
+      job[JOB.args + ARG.outStride] = rows;
+      job[JOB.args + ARG.w] = w;
+      job[JOB.args + ARG.rows] = rows;
+      job[JOB.args + ARG.cols] = cols;
+      job[JOB.args + ARG.x] = xq;
+      job[JOB.args + ARG.xStride] = cols;
+      job[JOB.args + ARG.aux] = info;
+      job[JOB.args + ARG.nTokens] = 1;
+      jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
+      jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
+      job[JOB.args + ARG.scratch] = scratch;
+      k.runJob(MEMORY_MAP.jobByteOffset, 0);
+      results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
+    }
+    u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
+    r.initConstants();
+    new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
+    return results.every((res) => res.every((v, i) => Object.is(v, results[2][i])));
+  } catch {
+    return false;
+  }
+}
+
+let probed: Promise<KernelSetProbe> | undefined;
+
+/**
+ * Probe this runtime: which binaries validate, and whether relaxed SIMD computes right (runs the self-check
+ * on a small memory of its own). Done once per process; later calls share the result.
+ */
+export function probeKernelSets(): Promise<KernelSetProbe> {
+  probed ??= probeNow();
+  return probed;
+}
+
+const compiled = new Map<WasmKernelSet, Promise<WebAssembly.Module>>();
+
+/**
+ * The compiled module of a kernel set, once per process: V8 first runs wasm on its baseline compiler and tiers hot
+ * functions up in the background, so a backend created later (a model loaded again) starts on the optimized code.
+ */
+export function compiledModule(set: WasmKernelSet): Promise<WebAssembly.Module> {
+  let m = compiled.get(set);
+  if (m === undefined) {
+    m = WebAssembly.compile(kernelBytes(set));
+    compiled.set(set, m);
+    m.catch(() => compiled.delete(set));
+  }
+  return m;
+}
+
+async function probeNow(): Promise<KernelSetProbe> {
+  const simd128 = validates('simd128');
+  const relaxedValidates = validates('relaxed-simd');
+  if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
+  const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
+  const [r, s] = await Promise.all([compiledModule('relaxed-simd'), compiledModule('simd128')]);
+  return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
+}
