@@ -4,7 +4,9 @@
 //
 // Each shape is measured over a ring of copies of its weight (--ring-mib MiB in all, beyond the last-level
 // cache) so every GEMV reads its weight from DRAM, as decode does; a run is one pass over the ring, the
-// median of --runs runs is reported. The load average is printed: other jobs on the machine skew results.
+// median of --runs runs is reported. The load average is printed: other jobs on the machine skew results; "per
+// CPU-s" divides the same bytes by the process's CPU time over the pass (process.cpuUsage: every thread, spin-waits
+// included), which other jobs skew much less than wall-clock time on a shared machine.
 // "first call" is a backend's first matmul of the shape, before the warm-up pass: on the first shape of a backend
 // it shows the kernel in V8's baseline compiler (Liftoff), which is replaced by TurboFan's code from the next call.
 
@@ -49,6 +51,8 @@ interface Row {
   gmacPerS: number;
   /** The fastest run (least disturbed by other jobs on the machine). */
   bestGbPerS: number;
+  /** Median over runs of the weight bytes per second of process CPU time (all threads, spin-waits included). */
+  cpuGbPerS: number;
   /**
    * The untimed first pass, per GEMV: V8 starts a wasm function in its baseline compiler (Liftoff) and swaps in
    * TurboFan code compiled in the background, for the next call; far above `microseconds`, a kernel ran unoptimized.
@@ -97,7 +101,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number; first: number }> {
+async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs: number): Promise<{ seconds: number; best: number; first: number; cpuSeconds: number }> {
   const bytes = randomWeightBytes(s, s.rows * 31 + s.cols);
   const copies = Math.max(1, Math.ceil(ringBytes / bytes.length));
   const weights: Weight[] = [];
@@ -110,20 +114,26 @@ async function measureShape(be: KernelBackend, s: Shape, ringBytes: number, runs
   const x = be.alloc(s.cols);
   be.write(x, Float32Array.from({ length: s.cols }, (_, i) => Math.sin(i * 0.37) * 2));
   const out = be.alloc(s.rows);
+  const cpuTimes: number[] = [];
   const pass = (): number => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (const w of weights) be.matmul(out, w, x, 1);
-    return (performance.now() - t0) / 1000 / weights.length;
+    const seconds = (performance.now() - t0) / 1000 / weights.length;
+    const c = process.cpuUsage(c0);
+    cpuTimes.push((c.user + c.system) / 1e6 / weights.length);
+    return seconds;
   };
   // The backend's first matmul runs its kernel in V8's baseline tier (Liftoff) until TurboFan's code is in.
   const t0 = performance.now();
   be.matmul(out, weights[0], x, 1);
   const first = (performance.now() - t0) / 1000;
   pass();
+  cpuTimes.length = 0;
   const times: number[] = [];
   for (let r = 0; r < runs; r++) times.push(pass());
   await Promise.resolve();
-  return { seconds: median(times), best: Math.min(...times), first };
+  return { seconds: median(times), best: Math.min(...times), first, cpuSeconds: median(cpuTimes) };
 }
 
 /** The live floats of a CPU backend's tensor (these benchmarks run the CPU backends only). */
@@ -211,7 +221,7 @@ async function main(): Promise<void> {
           bandwidth.set(threads, ringBytes / median(times) / 1e9);
         }
         for (const s of shapes) {
-          const { seconds, best, first } = await measureShape(be, s, ringBytes, runs);
+          const { seconds, best, first, cpuSeconds } = await measureShape(be, s, ringBytes, runs);
           const row = {
             kernelSet,
             threads,
@@ -220,11 +230,12 @@ async function main(): Promise<void> {
             gbPerS: weightBytes(s) / seconds / 1e9,
             gmacPerS: (s.rows * s.cols) / seconds / 1e9,
             bestGbPerS: weightBytes(s) / best / 1e9,
+            cpuGbPerS: weightBytes(s) / cpuSeconds / 1e9,
             firstMicroseconds: first * 1e6,
           };
           rows.push(row);
           console.log(
-            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s; first call ${fmt(row.firstMicroseconds, 0)} us)`,
+            `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} ${fmt(row.microseconds, 0)} us ${fmt(row.gbPerS)} GB/s ${fmt(row.gmacPerS)} GMAC/s   (best run ${fmt(row.bestGbPerS)} GB/s; ${fmt(row.cpuGbPerS)} GB per CPU-s; first call ${fmt(row.firstMicroseconds, 0)} us)`,
           );
         }
         for (const s of pp > 0 ? shapes.filter((sh) => sh.type === GgmlType.I2_S) : []) {

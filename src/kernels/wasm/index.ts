@@ -69,9 +69,10 @@ const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken
  */
 const GEMM_TOKENS_PER_PASS = 16;
 /**
- * From this many tokens on, Q8_0 / F16 take the multi-token kernels; one token stays on the four-stream GEMV (memory
+ * From this many tokens on, Q8_0 / F16 take the multi-token kernels; one token stays on the per-row GEMV (memory
  * bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
- * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between.
+ * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between
+ * (still so with the one-row F16 kernel: 4096x2560, GEMM against per-row, 2.93 / 2.63 GB/s at 6 tokens, 2.40 / 2.06 at 8).
  */
 const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 6 };
 /** Tokens one job of the multi-token I2_S dot kernel takes (assembly/gemm-i2s-dot.ts GEMM_I2S_DOT_MAX_TOKENS; scratch 16 B each). */

@@ -3,7 +3,7 @@
 // per-thread scratch, and every token's dot reads it from L1 instead of converting the F16 weights again.
 //
 // Why: with 8 tokens the output matmul is compute bound; the per-row kernel (matmul-f16.ts) spends 3 of its 5
-// instructions per 4 weights and token on the conversion (load16x4_s, shift, mask). Here a token costs a load of the
+// instructions per 4 weights and token on the conversion (a load, a shift, a mask). Here a token costs a load of the
 // converted weights, a load of x and the multiply-add.
 //
 // Only the fast path (every weight finite: x rounded to F16 and pre-scaled by 2^112, weights as f32 bits worth
@@ -11,9 +11,9 @@
 // matmul-f16.ts's layout (quantize-activations.ts roundActivationsF16: in the whole 64-column chunks each group of 8
 // columns even columns first), so the converted weights are stored in the same layout (the even / odd split of one
 // 16-byte load, as matmul-f16.ts does it). Results are bit-identical to matmul-f16.ts's fast path for every
-// (row, token) — wasm.test.ts compares them: per 64-column chunk four f32x4 accumulators e0, o0, e1, o1 take the
+// (row, token) — wasm.test.ts compares them, matmul-f16.test.ts checks both against a scalar model of the order: per 64-column chunk four f32x4 accumulators e0, o0, e1, o1 take the
 // even / odd columns of each 16-column group's two halves (every product exact, so relaxed SIMD's madd and
-// mul-then-add give the same bits), the same shuffles as matmul-f16.ts chunk64 rebuild the natural-order sums, and
+// mul-then-add give the same bits), the same shuffles as matmul-f16.ts rowChunks rebuild the natural-order sums, and
 // (a0 + a1) + (a2 + a3) is added to an f64x2 with addF32x4ToF64x2; then the columns past the last whole chunk four
 // at a time, then one at a time in f64, then the listed subnormal weights (f16-subnormals.ts), then f32(sum * scale).
 
@@ -45,19 +45,35 @@ export const GEMM_F16_SCRATCH_BYTES: u32 = 256;
   return f32x4.add(acc, f32x4.mul(w, x));
 }
 
-/** One token's chunk: the converted weights at wc (64 f32), activations at xp; returns acc + the chunk's sum (matmul-f16.ts chunk64). */
+/**
+ * One token's chunk: the converted weights at wc (64 f32), activations at xp; returns acc + the chunk's sum (the sums
+ * of matmul-f16.ts rowChunks). The four 16-column groups are written out, each its own basic block behind an exit
+ * test that never fires (xp points into the activations, never into this thread's scratch at wc; matmul-f16.ts says
+ * why), and the first group multiplies (rowChunks: the same values as adding to zeroed accumulators).
+ */
 // @ts-ignore: decorator
 @inline function chunkDot(wc: usize, xp: usize, acc: v128): v128 {
-  let e0 = f32x4.splat(0);
-  let o0 = f32x4.splat(0);
-  let e1 = f32x4.splat(0);
-  let o1 = f32x4.splat(0);
-  for (let k: usize = 0; k < 256; k += 64) {
-    e0 = madd(e0, v128.load(wc + k), v128.load(xp + k));
-    o0 = madd(o0, v128.load(wc + k, 16), v128.load(xp + k, 16));
-    e1 = madd(e1, v128.load(wc + k, 32), v128.load(xp + k, 32));
-    o1 = madd(o1, v128.load(wc + k, 48), v128.load(xp + k, 48));
-  }
+  let e0 = f32x4.mul(v128.load(wc), v128.load(xp));
+  let o0 = f32x4.mul(v128.load(wc, 16), v128.load(xp, 16));
+  let e1 = f32x4.mul(v128.load(wc, 32), v128.load(xp, 32));
+  let o1 = f32x4.mul(v128.load(wc, 48), v128.load(xp, 48));
+  do {
+    if (xp == wc) break;
+    e0 = madd(e0, v128.load(wc, 64), v128.load(xp, 64));
+    o0 = madd(o0, v128.load(wc, 80), v128.load(xp, 80));
+    e1 = madd(e1, v128.load(wc, 96), v128.load(xp, 96));
+    o1 = madd(o1, v128.load(wc, 112), v128.load(xp, 112));
+    if (xp == wc + 64) break;
+    e0 = madd(e0, v128.load(wc, 128), v128.load(xp, 128));
+    o0 = madd(o0, v128.load(wc, 144), v128.load(xp, 144));
+    e1 = madd(e1, v128.load(wc, 160), v128.load(xp, 160));
+    o1 = madd(o1, v128.load(wc, 176), v128.load(xp, 176));
+    if (xp == wc + 128) break;
+    e0 = madd(e0, v128.load(wc, 192), v128.load(xp, 192));
+    o0 = madd(o0, v128.load(wc, 208), v128.load(xp, 208));
+    e1 = madd(e1, v128.load(wc, 224), v128.load(xp, 224));
+    o1 = madd(o1, v128.load(wc, 240), v128.load(xp, 240));
+  } while (false);
   return addChunkSums(acc, e0, o0, e1, o1);
 }
 

@@ -1,16 +1,27 @@
 // Matmul for F16 weights with F16-rounded activations (F16's vec_dot_type in ggml's CPU matmul, ggml-cpu.c
 // type_traits_cpu): out[t, r] = scale * sum_c W[r, c] * f16(x[t, c]).
-// Fast path (weights all finite): eight weights per 16-byte load, split into the even columns (shift left 16, then
-// arithmetic shift right 3) and the odd ones (arithmetic shift right 3 alone), each masked into f32 bits worth
-// w * 2^-112; the activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
-// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits). The split costs
-// no shuffle per weight (the previous v128.load16x4_s per four weights is a load plus a pmovsxwd shuffle): 6-16% more
-// weights per CPU-second (bench/README.md). Sums of 16 products per lane in f32 (four accumulators: eight spilled
-// registers in a probe and ran slower), put back into the lanes of the natural column order at the end of
-// each 64-column chunk (four shuffles per 64 weights) and added to f64: the same additions in the same order as
-// before the split, so results are bit-identical to it. ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion
-// of the same split halves, unscaled x in the same layout. Subnormal weights were moved to per-row lists at load
-// (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
+//
+// Fast path (weights all finite): an F16 weight in the high half of a 32-bit lane becomes f32 bits worth w * 2^-112
+// by an arithmetic shift right 3 and a mask (C_F16_BITS: the sign and the shifted exponent and mantissa). A 16-byte
+// load gives the odd columns of its 8 weights that way; the even ones come from the 16 bytes 2 bytes earlier, where
+// they sit in the high halves (evenAt; before, a shift left 16 moved them up: 2 ops per 4 weights now instead of 2.5).
+// The activations come rounded, pre-scaled by 2^112 and stored even columns first in each group of 8
+// (quantize-activations.ts roundActivationsF16), so every product is w * x exactly (11 x 11 bits).
+//
+// Summation order (what keeps logits unchanged across rewrites; matmul-f16.test.ts checks it bit for bit against a
+// scalar model): per whole 64-column chunk, 16 f32 sums S(m) of columns m, m+16, m+32, m+48 in that order, held in
+// four accumulators of even / odd columns; at the chunk's end four shuffles put them back into the natural order's
+// [S0..S3], [S4..S7], [S8..S11], [S12..S15], added (a0 + a1) + (a2 + a3) and the four lanes into an f64 pair
+// (addChunkSums); the columns past the whole chunks four at a time into that pair, then one at a time in f64.
+// ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion of the same halves, unscaled x in the same layout.
+// Subnormal weights were moved to per-row lists at load (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
+//
+// Speed (issue 13, bench/README.md): one row at a time, one chunk per loop iteration with its four 16-column groups
+// written out between never-taken exit tests (rowChunks says why). The kernel before advanced four rows a quarter of
+// the range apart in lockstep, each row's chunk a loop of 4: V8 kept the 16 f32 accumulators of the four rows on the
+// stack between the loops (16 stores and 16 loads per 256 weights), and from DRAM the four row streams read slower
+// than one sequential stream (the hardware prefetchers follow one stream per thread; touching the next rows' lines
+// ahead, which doubled the I2_S kernel's DRAM reads, made this one 2.5x slower).
 
 import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
@@ -48,6 +59,17 @@ type Scaled = f32;
 }
 
 /**
+ * The even-column weights of the eight F16 values at p + 2, as f32: the 16 bytes at p hold them in the high halves
+ * of their i32 lanes, where oddW takes them, one shift fewer than evenW (the low halves, the odd columns before
+ * them, are masked off). p may be 2 bytes before a row's first weight: weights lie past MEMORY_MAP.heapByteOffset,
+ * so p is always inside the memory.
+ */
+// @ts-ignore: decorator
+@inline function evenAt<M>(p: usize, bits: v128): v128 {
+  return oddW<M>(v128.load(p), bits);
+}
+
+/**
  * acc + w * x on four lanes. Every product is exact (11 x 11 significant bits), so a fused multiply-add rounds once,
  * as mul-then-add does: relaxed SIMD's madd (FMA where the CPU has it, else mul + add) gives the same bits with one
  * instruction fewer.
@@ -59,32 +81,62 @@ type Scaled = f32;
 }
 
 /**
- * acc (f64x2) + the 64 products of one chunk (weights at wp in column order, activations at xp even-first per 8).
- * Lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l of each 16, the 16-column groups in turn:
- * exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit kernel kept in lane m % 4 of accumulator m / 4.
- * The shuffles rebuild those four accumulators, [S0..S3], [S4..S7], [S8..S11], [S12..S15], and they are added
- * as before: (a0 + a1) + (a2 + a3), then lanes 0 + 2 and 1 + 3 into the two f64 lanes.
+ * The f64x2 sum over a row's whole 64-column chunks (weights at wr in column order, activations at xt even-first
+ * per 8; whole > 0, a multiple of 64). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
+ * of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
+ * kernel kept in lane m % 4 of accumulator m / 4; addChunkSums adds them to the f64x2 sum at the chunk's end.
+ * One loop iteration is one chunk, its four groups written out with immediate offsets. TurboFan's scheduler issues
+ * every load of a basic block first and places pure SIMD ops next to their uses (matmul-i2s-dot.ts): as one block,
+ * the chunk's 24 loads would come first, more vectors than registers. Between the groups sits an exit test that
+ * never fires but that V8 cannot prove (three different ones: a repeated test is folded away), so each group is its
+ * own block, and the accumulators are used after the loop, on every exit, so each group's products are computed
+ * before the test that follows it (else they sink into the last block): 6 loaded vectors live at a time, no spill.
+ * The first group multiplies instead of adding to zeroed accumulators: the same values except that a product -0
+ * stays -0 where 0 + -0 gave +0, and a sign of zero cannot reach the f64 sum (which starts at +0, so it is never
+ * -0, and acc + -0 = acc + +0 = acc for every other acc).
  */
 // @ts-ignore: decorator
-@inline function chunk64<M>(wp: usize, xp: usize, acc: v128, bits: v128): v128 {
+@inline function rowChunks<M>(wr: usize, xt: usize, whole: u32, bits: v128): v128 {
+  let acc = f64x2.splat(0);
+  let wp = wr;
+  let xp = xt;
+  const wEnd = wr + (<usize>whole << 1);
   let e0 = f32x4.splat(0);
   let o0 = f32x4.splat(0);
   let e1 = f32x4.splat(0);
   let o1 = f32x4.splat(0);
-  for (let k: usize = 0; k < 64; k += 16) {
-    const h0 = v128.load(wp + (k << 1));
-    const h1 = v128.load(wp + (k << 1) + 16);
-    const xk = xp + (k << 2);
-    e0 = madd(e0, evenW<M>(h0, bits), v128.load(xk));
-    o0 = madd(o0, oddW<M>(h0, bits), v128.load(xk + 16));
-    e1 = madd(e1, evenW<M>(h1, bits), v128.load(xk + 32));
-    o1 = madd(o1, oddW<M>(h1, bits), v128.load(xk + 48));
-  }
+  do {
+    // the previous chunk's sums (zeros the first time: +0 + +0 = +0, what the f64 sum starts from)
+    acc = addChunkSums(acc, e0, o0, e1, o1);
+    e0 = f32x4.mul(evenAt<M>(wp - 2, bits), v128.load(xp));
+    o0 = f32x4.mul(oddW<M>(v128.load(wp), bits), v128.load(xp, 16));
+    e1 = f32x4.mul(evenAt<M>(wp + 14, bits), v128.load(xp, 32));
+    o1 = f32x4.mul(oddW<M>(v128.load(wp, 16), bits), v128.load(xp, 48));
+    // the barriers: never taken (wp < wEnd in the loop; wp and xp, xp and wr point into different buffers)
+    if (wp == wEnd) break;
+    e0 = madd(e0, evenAt<M>(wp + 30, bits), v128.load(xp, 64));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 32), bits), v128.load(xp, 80));
+    e1 = madd(e1, evenAt<M>(wp + 46, bits), v128.load(xp, 96));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 48), bits), v128.load(xp, 112));
+    if (wp == xp) break;
+    e0 = madd(e0, evenAt<M>(wp + 62, bits), v128.load(xp, 128));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 64), bits), v128.load(xp, 144));
+    e1 = madd(e1, evenAt<M>(wp + 78, bits), v128.load(xp, 160));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 80), bits), v128.load(xp, 176));
+    if (xp == wr) break;
+    e0 = madd(e0, evenAt<M>(wp + 94, bits), v128.load(xp, 192));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 96), bits), v128.load(xp, 208));
+    e1 = madd(e1, evenAt<M>(wp + 110, bits), v128.load(xp, 224));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 112), bits), v128.load(xp, 240));
+    wp += 128;
+    xp += 256;
+  } while (wp != wEnd);
+  // used on every exit (see above)
   return addChunkSums(acc, e0, o0, e1, o1);
 }
 
 /**
- * acc (f64x2) + one chunk's even / odd accumulators (chunk64's e0, o0, e1, o1), put back into the natural column
+ * acc (f64x2) + one chunk's even / odd accumulators (rowChunks's e0, o0, e1, o1), put back into the natural column
  * order's four accumulators [S0..S3], [S4..S7], [S8..S11], [S12..S15] and added as the unsplit kernel did.
  */
 // @ts-ignore: decorator
@@ -128,52 +180,22 @@ export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u3
   return extra * subScale;
 }
 
-/**
- * Rows [start, end) for every token (rows outer, so a row is read once for all tokens): four row streams a quarter of the range apart advance in lockstep (more DRAM
- * lines in flight than one stream; see matmul-q8_0.ts), then the rows past four whole quarters one at a time.
- */
+/** Rows [start, end) for every token (rows outer, so a row is read once for all tokens), one row after the other. */
 // @ts-ignore: decorator
 @inline function f16Rows<M>(
   w: usize, cols: u32, x: usize, xStride: usize, nTokens: u32, out: usize, outStride: usize, start: u32, end: u32,
   scale: f64, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64,
 ): void {
   const rowBytes = <usize>cols << 1;
-  const quarter = (end - start) >> 2;
-  const stride = <usize>quarter * rowBytes;
   const whole = cols & ~63;
-  for (let r = start; r < start + quarter; r++) for (let t: u32 = 0; t < nTokens; t++) {
-    const xt = x + <usize>t * xStride;
-    const o = out + ((<usize>t * outStride) << 2);
-    const w0 = w + <usize>r * rowBytes;
-    let a0 = f64x2.splat(0);
-    let a1 = f64x2.splat(0);
-    let a2 = f64x2.splat(0);
-    let a3 = f64x2.splat(0);
-    for (let c: u32 = 0; c < whole; c += 64) {
-      const wp = w0 + (<usize>c << 1);
-      const xp = xt + (<usize>c << 2);
-      a0 = chunk64<M>(wp, xp, a0, bits);
-      a1 = chunk64<M>(wp + stride, xp, a1, bits);
-      a2 = chunk64<M>(wp + 2 * stride, xp, a2, bits);
-      a3 = chunk64<M>(wp + 3 * stride, xp, a3, bits);
-    }
-    const s0 = rowTail<M>(w0, xt, whole, cols, a0, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
-    const s1 = rowTail<M>(w0 + stride, xt, whole, cols, a1, bits) + subExtra(subRows, subCols, subValues, r + quarter, xt, subScale, whole);
-    const s2 = rowTail<M>(w0 + 2 * stride, xt, whole, cols, a2, bits) + subExtra(subRows, subCols, subValues, r + 2 * quarter, xt, subScale, whole);
-    const s3 = rowTail<M>(w0 + 3 * stride, xt, whole, cols, a3, bits) + subExtra(subRows, subCols, subValues, r + 3 * quarter, xt, subScale, whole);
-    store<f32>(o + (<usize>r << 2), <f32>(s0 * scale));
-    store<f32>(o + (<usize>(r + quarter) << 2), <f32>(s1 * scale));
-    store<f32>(o + (<usize>(r + 2 * quarter) << 2), <f32>(s2 * scale));
-    store<f32>(o + (<usize>(r + 3 * quarter) << 2), <f32>(s3 * scale));
-  }
-  for (let r = start + 4 * quarter; r < end; r++) for (let t: u32 = 0; t < nTokens; t++) {
-    const xt = x + <usize>t * xStride;
-    const o = out + ((<usize>t * outStride) << 2);
+  for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
-    let acc = f64x2.splat(0);
-    for (let c: u32 = 0; c < whole; c += 64) acc = chunk64<M>(wr + (<usize>c << 1), xt + (<usize>c << 2), acc, bits);
-    const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
-    store<f32>(o + (<usize>r << 2), <f32>(sum * scale));
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      const acc = whole != 0 ? rowChunks<M>(wr, xt, whole, bits) : f64x2.splat(0);
+      const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+    }
   }
 }
 
