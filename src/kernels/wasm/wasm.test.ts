@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostViews } from '../../../test/helpers/host-views.js';
+import { hostViews, type ViewBackend } from '../../../test/helpers/host-views.js';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
 import { seededRng } from '../../../test/kernels/seeded-rng.js';
 import { isBitNetError } from '../../errors.js';
@@ -571,6 +571,20 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
  * Random Q8_0 bytes: F16 scales of varied magnitude and sign (some subnormal, some zero), int8 weights over the whole
  * byte range (-128 included, which ggml's quantizer never writes but a file may hold).
  */
+/** Outputs of `maxTokens` one-token matmuls (scale 0.75) of `w` by the rows of `x`: what a multi-token kernel must give. */
+function perTokenOutputs(be: ViewBackend, w: Weight, x: Float32Array, maxTokens: number, rows: number, cols: number): Float32Array {
+  const one = be.allocF32(rows);
+  const expected = new Float32Array(maxTokens * rows);
+  const xt = be.allocF32(cols);
+  for (let t = 0; t < maxTokens; t++) {
+    xt.set(x.subarray(t * cols, (t + 1) * cols));
+    one.fill(Number.NaN);
+    be.matmul(one, w, xt, 1, 0.75);
+    expected.set(one, t * rows);
+  }
+  return expected;
+}
+
 function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
   const bytes = new Uint8Array((rows * cols / 32) * 34);
   for (let o = 0; o < bytes.length; o += 34) {
@@ -619,15 +633,7 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
             const x = be.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);
             x.fill(0, 2 * cols, 3 * cols); // an all-zero token
-            const one = be.allocF32(rows);
-            const expected = new Float32Array(maxTokens * rows);
-            const xt = be.allocF32(cols);
-            for (let t = 0; t < maxTokens; t++) {
-              xt.set(x.subarray(t * cols, (t + 1) * cols));
-              one.fill(Number.NaN);
-              be.matmul(one, w, xt, 1, 0.75);
-              expected.set(one, t * rows);
-            }
+            const expected = perTokenOutputs(be, w, x, maxTokens, rows, cols);
             const out = be.allocF32(maxTokens * rows + 8);
             const name = TYPE_TRAITS[type].name;
             for (const n of [2, 3, 4, 5, 8, 16, 17]) {
@@ -683,15 +689,7 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
             if (fill === 'random') x.fill(0, 2 * cols, 3 * cols); // an all-zero token
             const xr = ref.allocF32(maxTokens * cols);
             xr.set(x);
-            const one = be.allocF32(rows);
-            const expected = new Float32Array(maxTokens * rows);
-            const xt = be.allocF32(cols);
-            for (let t = 0; t < maxTokens; t++) {
-              xt.set(x.subarray(t * cols, (t + 1) * cols));
-              one.fill(Number.NaN);
-              be.matmul(one, w, xt, 1, 0.75);
-              expected.set(one, t * rows);
-            }
+            const expected = perTokenOutputs(be, w, x, maxTokens, rows, cols);
             const out = be.allocF32(maxTokens * rows + 8);
             const outR = ref.allocF32(maxTokens * rows);
             for (let n = 2; n <= maxTokens; n++) {
