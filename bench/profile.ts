@@ -1,5 +1,5 @@
 // `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]
-// [--streams N] [--clock wall|cpu]`: where one decode token's (or, with --streams, one batched step's) time goes, per
+// [--streams N] [--clock wall|cpu] [--shapes]`: where one decode token's (or, with --streams, one batched step's) time goes, per
 // backend op, on a loaded model.
 //
 // Every KernelBackend method of the loaded model's backend is wrapped with a timer (self time: a wrapped call inside
@@ -32,6 +32,7 @@ const HELP = `usage: npm run bench:profile -- --model FILE [options]
   --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
   --streams N       sequences decoding at once; figures per step of N tokens (default 1)
   --clock KIND      wall (default) or cpu (process.cpuUsage: every thread's CPU time)
+  --shapes          one row per matmul weight shape (rows x cols), with the GB/s of its weight bytes
   -h, --help`;
 
 const SAMPLING: Record<string, SamplingConfig> = {
@@ -49,6 +50,8 @@ const BACKEND_OPS = [
 interface Slot {
   ms: number;
   calls: number;
+  /** Weight bytes the calls read (matmuls). */
+  bytes?: number;
 }
 
 /** Self-time accounting over nested wrapped calls. */
@@ -63,7 +66,7 @@ class Profile {
     this.slots.clear();
   }
 
-  time<T>(label: string, f: () => T): T {
+  time<T>(label: string, f: () => T, bytes = 0): T {
     this.childMs.push(0);
     const t0 = this.now();
     try {
@@ -75,6 +78,7 @@ class Profile {
       const s = this.slots.get(label) ?? { ms: 0, calls: 0 };
       s.ms += ms - children;
       s.calls++;
+      s.bytes = (s.bytes ?? 0) + bytes;
       this.slots.set(label, s);
     }
   }
@@ -83,24 +87,39 @@ class Profile {
 type Method = (...args: unknown[]) => unknown;
 
 /** Replace obj[name] (own or inherited function) with a timed call; `label` names the slot from the arguments. */
-function wrap(p: Profile, obj: object, name: string, label: (args: unknown[]) => string): void {
+function wrap(p: Profile, obj: object, name: string, label: (args: unknown[]) => string, bytes: (args: unknown[]) => number = () => 0): void {
   const target = obj as Record<string, unknown>;
   const f = target[name];
   if (typeof f !== 'function') return;
   const method = f as Method;
-  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args));
+  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args), bytes(args));
 }
 
-function weightLabel(w: unknown): string {
+/** The weight's type name, and with `shapes` its ggml dims as rows x cols. */
+function weightLabel(w: unknown, shapes: boolean): string {
   const info = (w as Partial<Weight> | undefined)?.info;
-  return info === undefined ? '?' : TYPE_TRAITS[info.type].name;
+  if (info === undefined) return '?';
+  const name = TYPE_TRAITS[info.type].name;
+  return shapes ? `${name} ${info.dims[1] ?? 1}x${info.dims[0]}` : name;
 }
 
-function instrument(p: Profile, backend: object): void {
+function weightBytes(w: unknown): number {
+  return (w as Partial<Weight> | undefined)?.info?.byteSize ?? 0;
+}
+
+function instrument(p: Profile, backend: object, shapes: boolean): void {
   for (const op of BACKEND_OPS) {
-    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1])}`);
-    else if (op === 'matmulMany') wrap(p, backend, op, (a) => `matmulMany ${weightLabel((a[2] as { w: unknown }[] | undefined)?.[0]?.w)}`);
-    else wrap(p, backend, op, () => op);
+    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1], shapes)}`, (a) => weightBytes(a[1]));
+    else if (op === 'matmulMany') {
+      const ws = (a: unknown[]): unknown[] => ((a[2] as { w: unknown }[] | undefined) ?? []).map((t) => t.w);
+      wrap(
+        p,
+        backend,
+        op,
+        (a) => `matmulMany ${shapes ? ws(a).map((w) => weightLabel(w, true)).join(' + ') : weightLabel(ws(a)[0], false)}`,
+        (a) => ws(a).reduce((n: number, w) => n + weightBytes(w), 0),
+      );
+    } else wrap(p, backend, op, () => op);
   }
   // wasm backend internals (absent elsewhere: wrap skips them)
   wrap(p, backend, 'quantize', () => '  activation quantization (ternary)');
@@ -128,6 +147,7 @@ async function main(): Promise<void> {
       sampling: { type: 'string', default: 'greedy,top-p' },
       streams: { type: 'string', default: '1' },
       clock: { type: 'string', default: 'wall' },
+      shapes: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -157,7 +177,7 @@ async function main(): Promise<void> {
   try {
     const vocab = model.config.vocabSize;
     const p = new Profile(now);
-    instrument(p, model.backend);
+    instrument(p, model.backend, values.shapes);
     // warm-up: every kernel runs (and tiers up) before the timed runs
     const warm = Array.from({ length: streams }, () => model.createSequence());
     try {
@@ -223,6 +243,7 @@ async function main(): Promise<void> {
           const d = decode.get(k) ?? { ms: 0, calls: 0 };
           d.ms += v.ms - f.ms;
           d.calls += v.calls - f.calls;
+          d.bytes = (d.bytes ?? 0) + (v.bytes ?? 0) - (f.bytes ?? 0);
           decode.set(k, d);
         }
       }
@@ -233,7 +254,8 @@ async function main(): Promise<void> {
       const med = streams === 1 ? `, median ${median(perToken).toFixed(2)} ms` : '';
       console.log(`\n${mode}: ${tokens} decode tokens, ${msStep.toFixed(2)} ${values.clock}-ms/${unit} mean (${((1000 * streams) / msStep).toFixed(2)} tok per ${values.clock}-s)${med}`);
       for (const [label, s] of rows) {
-        console.log(`  ${label.padEnd(44)} ${(s.ms / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / steps).toFixed(1).padStart(6)} calls/${unit}`);
+        const gbs = values.shapes && (s.bytes ?? 0) > 0 && s.ms > 0 ? `  ${((s.bytes ?? 0) / s.ms / 1e6).toFixed(1).padStart(5)} GB/s` : '';
+        console.log(`  ${label.padEnd(44)} ${(s.ms / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / steps).toFixed(1).padStart(6)} calls/${unit}${gbs}`);
       }
       const outside = decodeMs - inBackend;
       console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
