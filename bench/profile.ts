@@ -1,6 +1,6 @@
 // `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]
 // [--streams N] [--clock wall|cpu] [--shapes]`: where one decode token's (or, with --streams, one batched step's) time goes, per
-// backend op, on a loaded model.
+// backend op, on a loaded model; with one stream also where the prefill of the --pp token prompt goes.
 //
 // Every KernelBackend method of the loaded model's backend is wrapped with a timer (self time: a wrapped call inside
 // another, e.g. the wasm backend's activation quantization inside matmul, counts for the inner one only); for the
@@ -195,6 +195,9 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       // per op: the decode part of every run (slots at the last piece minus slots at the first)
       const decode = new Map<string, Slot>();
+      // per op: the prefill of every run (from the start of generate to its first token; one stream only)
+      const prefill = new Map<string, Slot>();
+      let prefillMs = 0;
       let decodeMs = 0;
       let tokens = 0;
       const perToken: number[] = [];
@@ -209,6 +212,7 @@ async function main(): Promise<void> {
         let started = 0;
         let counted = 0;
         let stepAt = -1;
+        const runStart = now();
         const seqs = Array.from({ length: streams }, () => model.createSequence());
         try {
           await Promise.all(
@@ -238,6 +242,14 @@ async function main(): Promise<void> {
         }
         decodeMs += lastAt - firstAt;
         tokens += counted;
+        prefillMs += firstAt - runStart;
+        for (const [k, v] of first) {
+          const d = prefill.get(k) ?? { ms: 0, calls: 0 };
+          d.ms += v.ms;
+          d.calls += v.calls;
+          d.bytes = (d.bytes ?? 0) + (v.bytes ?? 0);
+          prefill.set(k, d);
+        }
         for (const [k, v] of end) {
           const f = first.get(k) ?? { ms: 0, calls: 0 };
           const d = decode.get(k) ?? { ms: 0, calls: 0 };
@@ -259,6 +271,16 @@ async function main(): Promise<void> {
       }
       const outside = decodeMs - inBackend;
       console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
+      if (streams === 1) {
+        const pRows = [...prefill].filter(([, s]) => s.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
+        const pIn = pRows.reduce((sum, [, s]) => sum + s.ms, 0);
+        console.log(`\n${mode} prefill: ${pp} tokens, ${(prefillMs / runs).toFixed(1)} ${values.clock}-ms per prompt (${((1000 * pp * runs) / prefillMs).toFixed(1)} tok per ${values.clock}-s), to the first token`);
+        for (const [label, s] of pRows) {
+          const gbs = values.shapes && (s.bytes ?? 0) > 0 && s.ms > 0 ? `  ${((s.bytes ?? 0) / s.ms / 1e6).toFixed(1).padStart(5)} GB/s of weights` : '';
+          console.log(`  ${label.padEnd(44)} ${(s.ms / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * s.ms) / prefillMs).toFixed(1).padStart(5)} %  ${(s.calls / runs).toFixed(1).padStart(6)} calls/prompt${gbs}`);
+        }
+        console.log(`  ${'outside the backend (tokens, engine, awaits)'.padEnd(44)} ${((prefillMs - pIn) / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * (prefillMs - pIn)) / prefillMs).toFixed(1).padStart(5)} %`);
+      }
     }
     // sampling alone over one row of the vocabulary (random logits, the engine's sampler)
     const logits = new Float32Array(vocab);
