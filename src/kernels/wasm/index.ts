@@ -979,8 +979,31 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('matmul', 'x', x, nTokens * cols);
     const op = this.ptr('matmul', 'out', out, nTokens * rows);
     if (nTokens > 0) {
-      if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, nTokens, scale, this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block'));
-      else this.matmulFloat(op, weight, xp, nTokens, scale);
+      // the passes of a prefill batch (16 tokens each) run as chained jobs
+      if (weight.kind === 'i2s' || weight.kind === 'tq2') {
+        const q = this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block');
+        this.chained(() => this.matmulTernary(op, weight, nTokens, scale, q));
+      } else {
+        this.chained(() => this.matmulFloat(op, weight, xp, nTokens, scale));
+      }
+    }
+  }
+
+  /** f() with deferJobs on (unless it is already), then the deferred jobs run; on an error none of them does. */
+  private chained(f: () => void): void {
+    if (this.deferJobs) {
+      f();
+      return;
+    }
+    this.deferJobs = true;
+    let done = false;
+    try {
+      f();
+      done = true;
+    } finally {
+      this.deferJobs = false;
+      if (done) this.flushJobs();
+      else this.pendingJobs = 0; // an argument error mid-way: run nothing of a half-written chain
     }
   }
 
@@ -993,16 +1016,7 @@ class WasmBackend implements KernelBackend {
     // ternary weights share one quantization per activation scheme (q, k, v; gate, up), and their jobs run chained
     // as one pool job (deferJobs)
     const batches = new Map<boolean, QuantizedBatch>();
-    this.deferJobs = true;
-    let done = false;
-    try {
-      this.matmulManyTargets(xp, outs, nTokens, cols, targets, batches);
-      done = true;
-    } finally {
-      this.deferJobs = false;
-      if (done) this.flushJobs();
-      else this.pendingJobs = 0; // an argument error mid-way: run nothing of a half-written chain
-    }
+    this.chained(() => this.matmulManyTargets(xp, outs, nTokens, cols, targets, batches));
   }
 
   private matmulManyTargets(xp: number, outs: readonly number[], nTokens: number, cols: number, targets: readonly MatmulTarget[], batches: Map<boolean, QuantizedBatch>): void {
@@ -1036,6 +1050,7 @@ class WasmBackend implements KernelBackend {
     let xStride = cols * 4;
     let scales = 0;
     let scalesStride = 0;
+    this.flushJobs(); // deferred jobs may read the 'xconv' scratch written below
     if (kind === 'q8_0' || kind === 'q4_0' || kind === 'q6_k') {
       // int16 activations (2 bytes per column) and a scale per block: f32 per 32 (Q8_0) or f64 per 256 (Q8_K)
       xStride = align(cols * 2);
@@ -1058,7 +1073,7 @@ class WasmBackend implements KernelBackend {
     const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : 64);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16);
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16, undefined, this.deferJobs);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.aux, scales + t0 * scalesStride);
@@ -1076,7 +1091,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.subCols, w.subCols);
       this.setArg(ARG.subValues, w.subValues);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
-      this.runJob();
+      this.runJob(this.deferJobs);
       if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
     }
   }
