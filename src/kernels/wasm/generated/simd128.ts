@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '0aac81b7fbe9e0b33a9ba18e3a149e45bbcbfc1aeceb0a5d25a062581547423c';
+export const SOURCE_HASH = '179e54909342e26a25af123a88eeb8cb62ee2b3b382652a31d0bf410d2ad04f2';
 
 /** The wasm binary (65784 bytes), base64. */
 export const WASM_BASE64 =
