@@ -32,7 +32,8 @@ const HELP = `usage: npm run bench:profile -- --model FILE [options]
   --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
   --streams N       sequences decoding at once; figures per step of N tokens (default 1)
   --clock KIND      wall (default) or cpu (process.cpuUsage: every thread's CPU time)
-  --shapes          one row per matmul weight shape (rows x cols), with the GB/s of its weight bytes
+  --shapes          one row per matmul weight shape (rows x cols), with the GB/s of its weight bytes (decode)
+                    and its multiply-adds per second (prefill)
   -h, --help`;
 
 const SAMPLING: Record<string, SamplingConfig> = {
@@ -52,6 +53,8 @@ interface Slot {
   calls: number;
   /** Weight bytes the calls read (matmuls). */
   bytes?: number;
+  /** Multiply-adds of the calls (matmuls: weight elements x tokens). */
+  macs?: number;
 }
 
 /** Self-time accounting over nested wrapped calls. */
@@ -66,7 +69,7 @@ class Profile {
     this.slots.clear();
   }
 
-  time<T>(label: string, f: () => T, bytes = 0): T {
+  time<T>(label: string, f: () => T, bytes = 0, macs = 0): T {
     this.childMs.push(0);
     const t0 = this.now();
     try {
@@ -79,6 +82,7 @@ class Profile {
       s.ms += ms - children;
       s.calls++;
       s.bytes = (s.bytes ?? 0) + bytes;
+      s.macs = (s.macs ?? 0) + macs;
       this.slots.set(label, s);
     }
   }
@@ -87,12 +91,19 @@ class Profile {
 type Method = (...args: unknown[]) => unknown;
 
 /** Replace obj[name] (own or inherited function) with a timed call; `label` names the slot from the arguments. */
-function wrap(p: Profile, obj: object, name: string, label: (args: unknown[]) => string, bytes: (args: unknown[]) => number = () => 0): void {
+function wrap(
+  p: Profile,
+  obj: object,
+  name: string,
+  label: (args: unknown[]) => string,
+  bytes: (args: unknown[]) => number = () => 0,
+  macs: (args: unknown[]) => number = () => 0,
+): void {
   const target = obj as Record<string, unknown>;
   const f = target[name];
   if (typeof f !== 'function') return;
   const method = f as Method;
-  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args), bytes(args));
+  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args), bytes(args), macs(args));
 }
 
 /** The weight's type name, and with `shapes` its ggml dims as rows x cols. */
@@ -107,9 +118,13 @@ function weightBytes(w: unknown): number {
   return (w as Partial<Weight> | undefined)?.info?.byteSize ?? 0;
 }
 
+function weightElements(w: unknown): number {
+  return ((w as Partial<Weight> | undefined)?.info?.dims ?? []).reduce((a, b) => a * b, 1);
+}
+
 function instrument(p: Profile, backend: object, shapes: boolean): void {
   for (const op of BACKEND_OPS) {
-    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1], shapes)}`, (a) => weightBytes(a[1]));
+    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1], shapes)}`, (a) => weightBytes(a[1]), (a) => weightElements(a[1]) * Number(a[3]));
     else if (op === 'matmulMany') {
       const ws = (a: unknown[]): unknown[] => ((a[2] as { w: unknown }[] | undefined) ?? []).map((t) => t.w);
       wrap(
@@ -118,6 +133,7 @@ function instrument(p: Profile, backend: object, shapes: boolean): void {
         op,
         (a) => `matmulMany ${shapes ? ws(a).map((w) => weightLabel(w, true)).join(' + ') : weightLabel(ws(a)[0], false)}`,
         (a) => ws(a).reduce((n: number, w) => n + weightBytes(w), 0),
+        (a) => ws(a).reduce((n: number, w) => n + weightElements(w), 0) * Number(a[1]),
       );
     } else wrap(p, backend, op, () => op);
   }
@@ -248,6 +264,7 @@ async function main(): Promise<void> {
           d.ms += v.ms;
           d.calls += v.calls;
           d.bytes = (d.bytes ?? 0) + (v.bytes ?? 0);
+          d.macs = (d.macs ?? 0) + (v.macs ?? 0);
           prefill.set(k, d);
         }
         for (const [k, v] of end) {
@@ -276,7 +293,7 @@ async function main(): Promise<void> {
         const pIn = pRows.reduce((sum, [, s]) => sum + s.ms, 0);
         console.log(`\n${mode} prefill: ${pp} tokens, ${(prefillMs / runs).toFixed(1)} ${values.clock}-ms per prompt (${((1000 * pp * runs) / prefillMs).toFixed(1)} tok per ${values.clock}-s), to the first token`);
         for (const [label, s] of pRows) {
-          const gbs = values.shapes && (s.bytes ?? 0) > 0 && s.ms > 0 ? `  ${((s.bytes ?? 0) / s.ms / 1e6).toFixed(1).padStart(5)} GB/s of weights` : '';
+          const gbs = values.shapes && (s.macs ?? 0) > 0 && s.ms > 0 ? `  ${((s.macs ?? 0) / s.ms / 1e6).toFixed(1).padStart(6)} GMAC/s` : '';
           console.log(`  ${label.padEnd(44)} ${(s.ms / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * s.ms) / prefillMs).toFixed(1).padStart(5)} %  ${(s.calls / runs).toFixed(1).padStart(6)} calls/prompt${gbs}`);
         }
         console.log(`  ${'outside the backend (tokens, engine, awaits)'.padEnd(44)} ${((prefillMs - pIn) / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * (prefillMs - pIn)) / prefillMs).toFixed(1).padStart(5)} %`);
