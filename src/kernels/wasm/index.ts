@@ -108,6 +108,8 @@ const SILU_PARALLEL_MIN_ELEMENTS = 2048;
 const TILE_ROWS = 32;
 /** Chunks per thread a job is cut into, so a thread that falls behind is helped by the others. */
 const CHUNKS_PER_THREAD = 8;
+/** The last chunk of each thread is cut into this many (setJob): the threads end a job closer together. */
+const TAIL_SPLIT = 4;
 /**
  * F16 weights the kernel reads once at load (warmUpF16): enough loop iterations to spend V8's tier-up budget
  * (--wasm-tiering-budget, 13e6 "bytes executed" in Node 22) so the kernel is compiled by TurboFan in the background
@@ -555,8 +557,10 @@ class WasmBackend implements KernelBackend {
 
   /**
    * Fill the job header for `totalRows` rows cut into chunks of a multiple of `rowQuantum` rows: CHUNKS_PER_THREAD
-   * chunks per thread, or with `maxChunkRows` the fewest chunks of at most that many rows, a multiple of the threads.
-   * Returns the rows per chunk.
+   * chunks per thread, the last `threads` of them cut into TAIL_SPLIT smaller ones (a thread's last chunk is short,
+   * so the threads finish close together: the wait at the end of a job is about a small chunk, not a whole one), or
+   * with `maxChunkRows` the fewest chunks of at most that many rows, a multiple of the threads, none smaller.
+   * Returns the rows per (whole) chunk.
    */
   private setJob(op: number, totalRows: number, rowQuantum: number, maxChunkRows?: number, chained = false): number {
     const pool = this.pool;
@@ -571,13 +575,27 @@ class WasmBackend implements KernelBackend {
       this.job32[JOB.link] = MEMORY_MAP.jobByteOffset + this.pendingJobs * JOB_SLOT_BYTES;
       this.jobViews(this.pendingJobs);
     }
+    let big = Math.ceil(totalRows / chunkRows);
+    let tailChunks = 0;
+    let tailRows = 0;
+    if (maxChunkRows === undefined && this.threads > 1) {
+      tailRows = Math.max(rowQuantum, Math.ceil(chunkRows / TAIL_SPLIT / rowQuantum) * rowQuantum);
+      if (tailRows < chunkRows) {
+        big = Math.floor(Math.max(0, totalRows - this.threads * chunkRows) / chunkRows);
+        tailChunks = Math.ceil((totalRows - big * chunkRows) / tailRows);
+      } else {
+        tailRows = 0;
+      }
+    }
     const j = this.job32;
     j[JOB.op] = op;
     j[JOB.next] = 0;
-    j[JOB.chunks] = Math.ceil(totalRows / chunkRows);
+    j[JOB.chunks] = big + tailChunks;
     j[JOB.chunkRows] = chunkRows;
     j[JOB.totalRows] = totalRows;
     j[JOB.link] = 0;
+    j[JOB.tailChunks] = tailChunks;
+    j[JOB.tailRows] = tailRows;
     return chunkRows;
   }
 

@@ -45,7 +45,7 @@ export const CTL = {
 } as const;
 
 /** Word offsets inside the job block (assembly/job.ts JOB_*). */
-export const JOB = { op: 0, next: 1, chunks: 2, chunkRows: 3, totalRows: 4, link: 5, args: 8 } as const;
+export const JOB = { op: 0, next: 1, chunks: 2, chunkRows: 3, totalRows: 4, link: 5, tailChunks: 6, tailRows: 7, args: 8 } as const;
 
 /** Job blocks between jobByteOffset and constantsByteOffset, and the bytes of each. */
 export const JOB_SLOTS = 4;

@@ -1,7 +1,7 @@
 // Entry of the kernel module: the parallel job dispatcher and the single-threaded ops the glue calls.
 // Built twice by scripts/build-wasm.mjs (SIMD128 and relaxed SIMD); imports env.memory (shared).
 
-import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_LINK, JOB_NEXT, JOB_OP, JOB_TOTAL_ROWS } from './job';
+import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_LINK, JOB_NEXT, JOB_OP, JOB_TAIL_CHUNKS, JOB_TAIL_ROWS, JOB_TOTAL_ROWS } from './job';
 import { matmulI2SRows } from './matmul-i2s';
 import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
@@ -77,11 +77,15 @@ function runOneJob(job: usize, thread: u32): void {
   const nChunks = load<u32>(job + JOB_CHUNKS);
   const chunkRows = load<u32>(job + JOB_CHUNK_ROWS);
   const total = load<u32>(job + JOB_TOTAL_ROWS);
+  // chunks of chunkRows rows, then JOB_TAIL_CHUNKS smaller ones of JOB_TAIL_ROWS: the threads' last chunks are short,
+  // so they finish a job close together
+  const nBig = nChunks - load<u32>(job + JOB_TAIL_CHUNKS);
+  const tailRows = load<u32>(job + JOB_TAIL_ROWS);
   for (;;) {
     const c = atomic.add<u32>(job + JOB_NEXT, 1);
     if (c >= nChunks) break;
-    const start = c * chunkRows;
-    const end = min(total, start + chunkRows);
+    const start = c < nBig ? c * chunkRows : nBig * chunkRows + (c - nBig) * tailRows;
+    const end = min(total, start + (c < nBig ? chunkRows : tailRows));
     if (op == OP_I2_S) matmulI2SRows(job, start, end, thread);
     else if (op == OP_TQ2_0) matmulTQ2Rows(job, start, end, thread);
     else if (op == OP_Q8_0) matmulQ8_0Rows(job, start, end, thread);

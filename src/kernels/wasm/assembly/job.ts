@@ -4,6 +4,7 @@
 // counter until none are left. Word offsets (u32 each):
 //   0 op id, 1 next chunk (atomic), 2 chunk count, 3 rows per chunk, 4 total rows,
 //   5 link: byte offset of the job block run after this one by the same call (0: none), no barrier between them,
+//   6 tail chunks: the last chunks are this many smaller ones (0: none), 7 rows per tail chunk,
 //   8.. arguments (ARG_*), op-specific; floats are stored as f32 bits.
 
 export const JOB_OP: u32 = 0;
@@ -12,6 +13,8 @@ export const JOB_CHUNKS: u32 = 8;
 export const JOB_CHUNK_ROWS: u32 = 12;
 export const JOB_TOTAL_ROWS: u32 = 16;
 export const JOB_LINK: u32 = 20;
+export const JOB_TAIL_CHUNKS: u32 = 24;
+export const JOB_TAIL_ROWS: u32 = 28;
 export const JOB_ARGS: u32 = 32;
 
 // Matmul arguments (all matmul ops share them).
