@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isBitNetError } from '../errors.js';
 import { createRng } from './rng.js';
-import { createSampler, type CandidateProb } from './sampler.js';
+import { createSampler, TopSelector, topKOnePass, type CandidateProb } from './sampler.js';
 import type { SamplingConfig } from './types.js';
 
 const f32 = (xs: readonly number[]): Float32Array => Float32Array.from(xs);
@@ -474,5 +474,73 @@ describe('full-size vocabulary', () => {
         expect(b.sample(logits, history)).toBe(t);
       }
     }
+  });
+});
+
+describe('top-k in one pass (k <= 128): the same candidates in the same order as the histogram selection', () => {
+  /** The histogram path: every finite id in id order, then TopSelector.selectTopK, then the candidates' minimum. */
+  function bucketed(values: Float32Array, k: number): { ids: number[]; minValue: number } {
+    const ids = new Uint32Array(values.length);
+    let n = 0;
+    let max = -Infinity;
+    let min = Infinity;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === -Infinity) continue;
+      max = Math.max(max, v);
+      min = Math.min(min, v);
+      ids[n++] = i;
+    }
+    if (k < n) {
+      n = new TopSelector(values.length).selectTopK(values, ids, n, k, max, min);
+      min = Infinity;
+      for (let j = 0; j < n; j++) min = Math.min(min, values[ids[j]]);
+    }
+    return { ids: [...ids.subarray(0, n)], minValue: min };
+  }
+
+  it('random logits with ties, -Infinity, coarse values, all equal, fewer finite than k; the draws of a seeded sampler', () => {
+    const cases: [string, Float32Array][] = [];
+    for (const [seed, scale] of [
+      [1, 1],
+      [2, 6],
+      [3, 0.01],
+    ] as const) {
+      const l = randomLogits(30_000, seed, scale);
+      for (let i = 0; i < l.length; i += 5) l[i] = l[i + 2] ?? 0; // ties
+      for (let i = 3; i < l.length; i += 41) l[i] = -Infinity;
+      cases.push([`normal seed ${seed} scale ${scale}`, l]);
+    }
+    // few distinct values: large boundary buckets and many ties at the cut
+    cases.push(['coarse', Float32Array.from(randomLogits(5000, 4, 3), (v) => Math.round(v))]);
+    cases.push(['all equal', new Float32Array(1000).fill(0.5)]);
+    const sparse = new Float32Array(1000).fill(-Infinity);
+    for (const i of [7, 100, 3, 999, 500]) sparse[i] = i / 100;
+    cases.push(['5 finite', sparse]);
+    for (const [label, values] of cases) {
+      for (const k of [1, 2, 5, 40, 127, 128]) {
+        const want = bucketed(values, k);
+        const cand = new Uint32Array(values.length);
+        const got = topKOnePass(values, k, new Uint32Array(128), cand);
+        expect([...cand.subarray(0, got.n)], `${label} k=${k}`).toEqual(want.ids);
+        expect(got.minValue, `${label} k=${k} min`).toBe(want.minValue);
+      }
+    }
+    // end to end: the draws follow the candidates' order. These are the draws the histogram path gave before the one
+    // pass existed (same logits, seed 42), for two configurations
+    const logits = cases[0][1];
+    const drawn = (cfg: SamplingConfig): number[] => {
+      const s = createSampler(cfg, 42, logits.length);
+      return Array.from({ length: 40 }, () => s.sample(logits, []));
+    };
+    expect(drawn({ kind: 'sample', temperature: 1.5, topK: 40, topP: 0.97, minP: 0.001 })).toEqual([17265,3130,27340,27340,27421,27342,27342,11601,23313,26661,14503,15076,29052,26863,26661,27782,25514,14503,27340,3132,27340,14503,17265,11506,10300,25514,17265,27782,26863,27782,14582,27342,14582,7266,19009,15072,26661,10302,6203,27340]);
+    expect(drawn({ kind: 'sample', temperature: 3, topK: 128 })).toEqual([15070,89,23531,24287,27371,25508,27340,6549,17267,22508,11506,14489,28847,23313,21762,28593,21760,10756,23313,593,23694,10300,15072,6203,3130,21760,14952,27782,23068,28258,12143,27340,12449,29737,17265,13483,22621,5373,1841,25065]);
+  });
+
+  it('NaN and +Infinity are refused as before', () => {
+    const s = createSampler({ kind: 'sample', temperature: 1, topK: 40 }, 1, 4);
+    expect(() => s.sample(Float32Array.of(1, NaN, 2, 3), [])).toThrow(/logits\[1\]/);
+    expect(() => s.sample(Float32Array.of(1, 2, Infinity, 3), [])).toThrow(/logits\[2\]/);
+    expect(() => s.sample(new Float32Array(4).fill(-Infinity), [])).toThrow(/every logit is -Infinity/);
   });
 });

@@ -87,6 +87,73 @@ const MAX_VOCAB_SIZE = 2 ** 30;
 const EMPTY = new Float32Array(0);
 /** Up to this many `logprobs` entries are ranked by insertion during the validation pass (OpenAI allows 20). */
 const SMALL_TOP_N = 32;
+/**
+ * Up to this top-k (llama.cpp's default is 40) the k best are kept by insertion during the validation pass (topKOnePass)
+ * instead of listing every finite id and selecting by histogram: one pass over the vocabulary instead of three.
+ */
+const ONE_PASS_TOP_K = 128;
+
+/**
+ * Candidates for top-k with a small k in one pass over the logits: rejects NaN / +Infinity (BAD_ARGUMENT), finds the
+ * finite range, keeps the k best sorted by (value desc, id asc) in `top` by insertion (ids ascend, so an equal value
+ * never displaces an earlier id), then writes to cand[0..n) the candidates listing every finite id and selecting with
+ * TopSelector.selectTopK gives, in its order (orderAsBucketed), or every finite id in id order when there are at most
+ * k. minValue is then the smallest candidate's value, as after selectTopK.
+ */
+export function topKOnePass(view: Float32Array, k: number, top: Uint32Array, cand: Uint32Array): { n: number; maxValue: number; minValue: number } {
+  let maxValue = -Infinity;
+  let minValue = Infinity;
+  let nTop = 0;
+  let nFinite = 0;
+  let worst = -Infinity; // the value of top[k - 1] once the list is full
+  for (let i = 0; i < view.length; i++) {
+    const v = view[i];
+    if (v !== v || v === Infinity) throw badLogit(i, v);
+    if (v === -Infinity) continue;
+    nFinite++;
+    if (v > maxValue) maxValue = v;
+    if (v < minValue) minValue = v;
+    if (nTop < k || v > worst) {
+      let j = nTop < k ? nTop++ : nTop - 1;
+      for (; j > 0 && view[top[j - 1]] < v; j--) top[j] = top[j - 1];
+      top[j] = i;
+      if (nTop === k) worst = view[top[k - 1]];
+    }
+  }
+  if (nFinite === 0) throw noFiniteLogit();
+  let n = 0;
+  if (nFinite <= k) {
+    for (let i = 0; i < view.length; i++) if (view[i] !== -Infinity) cand[n++] = i;
+    return { n, maxValue, minValue };
+  }
+  n = orderAsBucketed(view, top, k, maxValue, minValue, cand);
+  let least = Infinity;
+  for (let j = 0; j < n; j++) least = Math.min(least, view[cand[j]]);
+  return { n, maxValue, minValue: least };
+}
+
+/**
+ * The k best of the `top` list (ids sorted by value desc, id asc; the k best finite values of the vocabulary, whose
+ * finite values span [minValue, maxValue]) into out[0..k), in the order TopSelector.selectTopK leaves them: the ids of
+ * the histogram buckets above the boundary bucket in id order, then the boundary bucket's by (value desc, id asc). The
+ * same order gives the same draw for the same random number. Returns k.
+ */
+export function orderAsBucketed(values: Float32Array, top: Uint32Array, k: number, maxValue: number, minValue: number, out: Uint32Array): number {
+  if (!(maxValue > minValue)) {
+    // all equal: selectTopK keeps the k lowest ids, which is the top list's order here
+    out.set(top.subarray(0, k));
+    return k;
+  }
+  const scale = N_BUCKETS / (maxValue - minValue);
+  const bucket = (v: number): number => Math.min(N_BUCKETS - 1, Math.floor((maxValue - v) * scale));
+  const boundary = bucket(values[top[k - 1]]);
+  let above = 0;
+  for (let j = 0; j < k; j++) if (bucket(values[top[j]]) < boundary) out[above++] = top[j];
+  out.subarray(0, above).sort();
+  let at = above;
+  for (let j = 0; j < k; j++) if (bucket(values[top[j]]) === boundary) out[at++] = top[j];
+  return k;
+}
 
 interface ResolvedConfig {
   readonly greedy: boolean;
@@ -181,7 +248,7 @@ function noFiniteLogit(): BitNetError {
  * Input contract for both selections: ids[0..n) are distinct and, when all their values are equal,
  * in ascending id order (then the sort is skipped).
  */
-class TopSelector {
+export class TopSelector {
   private readonly bucketCount = new Uint32Array(N_BUCKETS);
   private readonly bucketMass = new Float64Array(N_BUCKETS);
   private readonly boundaryIds: Uint32Array;
@@ -311,6 +378,7 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
   const idBuffer = (): Uint32Array => (ids ??= new Uint32Array(vocabSize));
   const weightBuffer = (): Float64Array => (weights ??= new Float64Array(vocabSize));
   const smallTopIds = new Uint32Array(SMALL_TOP_N);
+  let topKIds: Uint32Array | null = null; // prepare's one-pass top-k list
   let masked: Float32Array | null = null; // the logits with disallowed tokens at -Infinity
 
   /** Logits with the tokens `mask` disallows set to -Infinity (a copy; `logits` is never written). */
@@ -441,26 +509,33 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
       return { view, n: vocabSize, identity: true, total };
     }
 
-    // One pass: reject NaN/+Inf, find the finite range, list the finite ids (in id order).
     const cand = idBuffer();
     let maxValue = -Infinity;
     let minValue = Infinity;
     let n = 0;
-    for (let i = 0; i < vocabSize; i++) {
-      const v = view[i];
-      if (v !== v || v === Infinity) throw badLogit(i, v);
-      if (v === -Infinity) continue;
-      if (v > maxValue) maxValue = v;
-      if (v < minValue) minValue = v;
-      cand[n++] = i;
-    }
-    if (n === 0) throw noFiniteLogit();
-
-    // top-k, then top-p over the softmax of the unscaled logits of the survivors; both keep the max.
-    if (cfg.topK > 0 && cfg.topK < n) {
-      n = selector().selectTopK(view, cand, n, cfg.topK, maxValue, minValue);
-      minValue = Infinity;
-      for (let j = 0; j < n; j++) minValue = Math.min(minValue, view[cand[j]]);
+    const k = cfg.topK;
+    if (k > 0 && k <= ONE_PASS_TOP_K && k < vocabSize) {
+      const r = topKOnePass(view, k, (topKIds ??= new Uint32Array(ONE_PASS_TOP_K)), cand);
+      n = r.n;
+      maxValue = r.maxValue;
+      minValue = r.minValue;
+    } else {
+      // One pass: reject NaN/+Inf, find the finite range, list the finite ids (in id order).
+      for (let i = 0; i < vocabSize; i++) {
+        const v = view[i];
+        if (v !== v || v === Infinity) throw badLogit(i, v);
+        if (v === -Infinity) continue;
+        if (v > maxValue) maxValue = v;
+        if (v < minValue) minValue = v;
+        cand[n++] = i;
+      }
+      if (n === 0) throw noFiniteLogit();
+      // top-k, then top-p over the softmax of the unscaled logits of the survivors; both keep the max.
+      if (k > 0 && k < n) {
+        n = selector().selectTopK(view, cand, n, k, maxValue, minValue);
+        minValue = Infinity;
+        for (let j = 0; j < n; j++) minValue = Math.min(minValue, view[cand[j]]);
+      }
     }
     if (cfg.topP < 1) n = selector().selectTopP(view, cand, n, cfg.topP, maxValue, minValue);
     // min-p: p_i >= minP * p_max  <=>  logit_i >= max + ln(minP), in float32 as llama.cpp does.
