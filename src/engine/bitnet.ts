@@ -420,7 +420,7 @@ export class BitNet implements LoadedModel {
 
   /** Block and step counters of the paged KV cache and the scheduler. */
   kvStats(): KvStats {
-    return { blockSize: KV_BLOCK_SIZE, blocks: { ...this.kv.stats(), allocated: this.scheduler.pool.allocatedBlocks }, forwardTokens: this.scheduler.forwardTokens, steps: this.scheduler.steps };
+    return { blockSize: KV_BLOCK_SIZE, blocks: { ...this.kv.stats(), allocated: this.scheduler.pool.allocatedBlocks }, forwardTokens: this.scheduler.forwardTokens, steps: this.scheduler.steps, preemptions: this.scheduler.preemptions };
   }
 
   private newState(fork?: SeqState): SeqState {
