@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BitNet } from '../src/engine/bitnet.js';
 import type { GenerateOptions } from '../src/engine/types.js';
-import { BitNetError, isBitNetError } from '../src/errors.js';
+import { BitNetError } from '../src/errors.js';
 import { createServerApp } from '../src/server/app.js';
 import { tinyModel } from './helpers/tiny-models.js';
 
