@@ -19,8 +19,10 @@
 // frees them); alone, it fails with KV_CACHE_FULL, as does any work needing more blocks than the whole cache has.
 // Waiting works (new, or preempted) never preempt running ones: they are admitted in order while the blocks their
 // whole work needs are free, and none after one that does not fit (no new sequence overtakes a preempted one).
-// Sequences not in the queue at the time (sampling, or idle between generations) are never preempted; one that was
-// context-shifted is computed again from its shifted tokens (a fresh run of them, not its re-rotated keys).
+// Before any running sequence, idle ones give their blocks (no generation on them: their K/V is a cache, as the prefix
+// cache's; their tokens are dropped, and a later generation on them takes back what the prefix cache still holds).
+// A sequence sampling between two works (its work not queued) is never preempted. One that was context-shifted is
+// computed again from its shifted tokens (a fresh run of them, not its re-rotated keys: its continuation may differ).
 
 import { BitNetError, isBitNetError } from '../errors.js';
 import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
@@ -30,7 +32,7 @@ import { callsBetween } from './compute-ledger.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { KvBlocks } from './kv-blocks.js';
 import { Mutex } from './mutex.js';
-import type { SeqState } from './sequence-state.js';
+import { SeqState } from './sequence-state.js';
 import { yieldToEventLoop } from './yield.js';
 
 /** A step's logits row for one work; `done` must be called once the row was read (the next step reuses the tensor). */
@@ -62,6 +64,8 @@ export class Scheduler {
   steps = 0;
   /** Running sequences preempted (their blocks freed, their tokens to compute again) because the KV cache was full. */
   preemptions = 0;
+  /** Idle sequences (no generation on them) whose blocks were taken for running ones: their tokens dropped. */
+  idleEvictions = 0;
   /** Sequences admitted (a work of theirs ran, and they were not preempted since). */
   private readonly admitted = new Set<SeqState>();
   /** Admission order of admitted and preempted sequences: the higher, the later (the first to be preempted). */
@@ -243,7 +247,7 @@ export class Scheduler {
         // admitted only while the blocks its whole work needs are there (idle cached ones count; other waiting works'
         // blocks are taken back); else it waits, and so does every waiting work after it
         const need = (): number => total - seq.blocks.length;
-        for (let v = this.victim(work, pickedSet, false); need() > this.kv.available() && v !== undefined; v = this.victim(work, pickedSet, false)) this.preempt(v);
+        for (let v = this.victim(work, pickedSet, false); need() > this.kv.available() && v !== undefined; v = this.victim(work, pickedSet, false)) this.evict(v);
         if (need() > this.kv.available() && this.othersRunning(seq)) {
           this.preempt(work);
           gateClosed = true;
@@ -261,7 +265,7 @@ export class Scheduler {
           if (!isBitNetError(e, 'KV_CACHE_FULL')) break;
           const v = this.victim(work, pickedSet, admitted);
           if (v === undefined) break;
-          this.preempt(v);
+          this.evict(v);
           gateClosed = true; // nothing new is admitted in a step that preempted
         }
       }
@@ -375,15 +379,18 @@ export class Scheduler {
   }
 
   /**
-   * The queued work whose sequence gives its blocks for `work`'s: not in this step, holding blocks; one of a waiting
-   * sequence first (its blocks are only cache hits it took), then, for an admitted `work`, the latest admitted sequence
-   * admitted after it.
+   * Whose blocks go to `work`'s: a queued work not in this step of a waiting sequence holding blocks (only cache hits
+   * it took) first; then an idle sequence (no generation on it: its blocks are a cache, as the prefix cache's); then, for
+   * an admitted `work`, the queued work (not in this step) of the latest sequence admitted after it. Sequences sampling
+   * between two works are never taken (their generation reads their tokens).
    */
-  private victim(work: Work, picked: ReadonlySet<Work>, admitted: boolean): Work | undefined {
+  private victim(work: Work, picked: ReadonlySet<Work>, admitted: boolean): Work | SeqState | undefined {
     const mine = this.order.get(work.seq) ?? Number.POSITIVE_INFINITY;
     let best: Work | undefined;
     let bestOrder = -1;
+    const queued = new Set<SeqState>();
     for (const v of this.queue) {
+      queued.add(v.seq);
       if (v === work || v.seq === work.seq || picked.has(v) || v.seq.freed || v.seq.blocks.length === 0 || v.signal?.aborted === true) continue;
       if (!this.admitted.has(v.seq)) return v;
       const o = this.order.get(v.seq) ?? -1;
@@ -392,7 +399,23 @@ export class Scheduler {
         bestOrder = o;
       }
     }
+    for (const seq of this.slots()) {
+      if (seq !== undefined && seq !== work.seq && !seq.freed && seq.blocks.length > 0 && !seq.lock.locked && !queued.has(seq)) return seq;
+    }
     return best;
+  }
+
+  /** Takes the blocks of a victim (see `victim`): a queued work is preempted; an idle sequence just drops its cache. */
+  private evict(v: Work | SeqState): void {
+    if (!(v instanceof SeqState)) {
+      this.preempt(v);
+      return;
+    }
+    // the tokens a later generation on it asks for again come from the prefix cache while their blocks are there
+    v.truncate(0);
+    this.admitted.delete(v);
+    this.order.delete(v);
+    this.idleEvictions++;
   }
 
   /**
