@@ -31,13 +31,14 @@ export function ensurePromptFits(promptTokens: number, contextLength: number, pa
 }
 
 /**
- * A prompt the KV cache could never hold, even with every other request preempted (the whole KV budget, --kv-memory):
- * refused before anything is streamed. Prompts that fit wait for blocks instead (engine/scheduler.ts).
+ * The tokens one request may hold in the KV cache (the whole KV budget, --kv-memory; Infinity when the model does not
+ * say): a prompt that leaves no room in it is refused before anything is streamed, and the completion is capped by it
+ * as by the context. Requests that fit wait for blocks when others hold them (engine/scheduler.ts), never fail.
  */
-export function ensurePromptFitsKv(promptTokens: number, kv: KvStats | undefined, param: 'messages' | 'prompt'): void {
-  if (kv === undefined) return;
+export function ensurePromptFitsKv(promptTokens: number, kv: KvStats | undefined, param: 'messages' | 'prompt'): number {
+  if (kv === undefined) return Number.POSITIVE_INFINITY;
   const capacity = kv.blocks.nBlocks * kv.blockSize;
-  if (promptTokens < capacity) return;
+  if (promptTokens < capacity) return capacity;
   throw new ApiError(
     400,
     `This server's KV cache holds ${capacity} tokens (${kv.blocks.nBlocks} blocks of ${kv.blockSize}; raise --kv-memory). However, your ${param} resulted in ${promptTokens} tokens, which leaves no room for a completion. Please reduce the length of the ${param}.`,

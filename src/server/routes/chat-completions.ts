@@ -20,8 +20,8 @@ export function chatCompletionsRoute(app: Hono, ctx: ServerContext): void {
     const promptTokens = m.tokenize(m.renderChat(messages), { addBos: false, parseSpecial: true }).length;
     const contextLength = m.info.contextLength;
     ensurePromptFits(promptTokens, contextLength, 'messages');
-    ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'messages');
-    const room = contextLength - promptTokens;
+    const kvTokens = ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'messages');
+    const room = Math.min(contextLength, kvTokens) - promptTokens;
     const requested = req.max_completion_tokens ?? req.max_tokens ?? ctx.options.defaultMaxTokens ?? room;
     const topLogprobs = req.logprobs === true ? (req.top_logprobs ?? 0) : null;
     return ctx.generations.start(c.req.raw.signal, m, {

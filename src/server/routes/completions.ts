@@ -20,8 +20,8 @@ export function completionsRoute(app: Hono, ctx: ServerContext): void {
     const promptTokens = typeof prompt === 'string' ? m.tokenize(prompt).length : prompt.length;
     const contextLength = m.info.contextLength;
     ensurePromptFits(promptTokens, contextLength, 'prompt');
-    ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'prompt');
-    const room = contextLength - promptTokens;
+    const kvTokens = ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'prompt');
+    const room = Math.min(contextLength, kvTokens) - promptTokens;
     const requested = req.max_tokens ?? LEGACY_COMPLETIONS_DEFAULT_MAX_TOKENS;
     const topLogprobs = req.logprobs ?? null;
     return ctx.generations.start(c.req.raw.signal, m, {
