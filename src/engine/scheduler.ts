@@ -64,8 +64,6 @@ export class Scheduler {
   steps = 0;
   /** Running sequences preempted (their blocks freed, their tokens to compute again) because the KV cache was full. */
   preemptions = 0;
-  /** Idle sequences (no generation on them) whose blocks were taken for running ones: their tokens dropped. */
-  idleEvictions = 0;
   /** Sequences admitted (a work of theirs ran, and they were not preempted since). */
   private readonly admitted = new Set<SeqState>();
   /** Admission order of admitted and preempted sequences: the higher, the later (the first to be preempted). */
@@ -415,7 +413,6 @@ export class Scheduler {
     v.truncate(0);
     this.admitted.delete(v);
     this.order.delete(v);
-    this.idleEvictions++;
   }
 
   /**
