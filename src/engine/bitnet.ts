@@ -496,6 +496,7 @@ export class BitNet implements LoadedModel {
         own_positions: compute.ownPositions,
         step_positions: compute.stepPositions,
         reused_prompt_tokens: run.reusedPromptTokens,
+        ...(compute.recomputedPositions > 0 ? { recomputed_positions: compute.recomputedPositions } : {}),
       },
     };
   }

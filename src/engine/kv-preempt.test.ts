@@ -8,6 +8,7 @@ import { tinyModel } from '../../test/helpers/tiny-models.js';
 import { isBitNetError } from '../errors.js';
 import { kvCacheBytes } from '../model/forward.js';
 import { BitNet } from './bitnet.js';
+import { verifyReceipt, type Receipt } from './receipt.js';
 import type { CompletionResult, GenerateOptions } from './types.js';
 
 const BLOCKS = 6;
@@ -42,10 +43,15 @@ function fingerprint(r: CompletionResult): unknown {
   return { tokenIds: r.tokenIds, logprobs: r.logprobs, finish: r.finishReason };
 }
 
+const receipts: Receipt[] = [];
+
 async function alone(model: BitNet, prompt: readonly number[], opts: GenerateOptions): Promise<unknown> {
   const seq = model.createSequence();
   try {
-    return fingerprint(await seq.complete(prompt, opts));
+    const r = fingerprint(await seq.complete(prompt, opts));
+    const receipt = seq.lastReceipt();
+    if (receipt !== undefined) receipts.push(receipt);
+    return r;
   } finally {
     seq.free();
   }
@@ -73,10 +79,15 @@ describe('a full KV cache preempts instead of failing', () => {
         const want: unknown[] = [];
         for (const p of PROMPTS) want.push(await alone(model, p, opts));
         expect(model.kvStats().preemptions).toBe(0);
-        // each freed when it completes (as the server does: an idle sequence keeps its blocks, and is never preempted)
+        // each freed when it completes, as the server does
+        receipts.length = 0;
         const got = await Promise.all(PROMPTS.map((p) => alone(model, p, opts)));
         expect(got).toEqual(want);
         expect(model.kvStats().preemptions).toBeGreaterThan(0);
+        // the receipts of preempted generations count what they computed again, and pass every gate
+        expect(receipts.length).toBe(PROMPTS.length);
+        expect(receipts.some((r) => (r.compute?.recomputed_positions ?? 0) > 0)).toBe(true);
+        for (const r of receipts) expect(verifyReceipt(r).filter((g) => !g.ok)).toEqual([]);
         expectNothingHeld(model);
       } finally {
         await model.dispose();

@@ -327,7 +327,10 @@ export class Scheduler {
     this.forwardTokens += nTokens;
     this.steps++;
     const stepCalls = callsBetween(callsBefore, this.be.kernelCalls());
-    for (const { work, n } of picked) work.seq.compute.addStep(stepCalls, n, nTokens);
+    for (const { work, n } of picked) {
+      const start = work.seq.tokens.length;
+      work.seq.compute.addStep(stepCalls, n, nTokens, Math.max(0, Math.min(start + n, work.recompute) - start));
+    }
 
     const reads: Promise<void>[] = [];
     for (const { work, n } of picked) {
