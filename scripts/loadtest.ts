@@ -2,9 +2,10 @@
 //
 // Usage: npm run loadtest -- [--clients 32] [--requests 128] [--max-tokens 3] [--max-queue 16]
 //                            [--model FILE] [--backend auto|wasm|reference] [--parallel 1] [--kv-mib M]
-//                            [--system-words 0] [--duration S]
+//                            [--kv-kib K] [--system-words 0] [--duration S]
 // --parallel N serves N requests at once in shared forward steps (the server's continuous batching); --kv-mib sets
-// the paged KV cache they share (default: a context per parallel request); --system-words N puts a shared system
+// the paged KV cache they share (default: a context per parallel request; --kv-kib in KiB, for a budget of a few blocks
+// that binds before the slot count does: requests then wait, preempted, and 'preemptions' counts them); --system-words N puts a shared system
 // prompt of N words in front of every request (the prefix cache should compute it once: see 'forward tokens');
 // --duration S keeps the clients going for S seconds instead of stopping after --requests.
 // Each client sends streaming chat requests (greedy, one of a few fixed prompts) until the shared
@@ -35,6 +36,7 @@ interface Args {
   backend: BackendChoice;
   parallel: number;
   kvMib: number | undefined;
+  kvKib: number | undefined;
   systemWords: number;
   durationS: number | undefined;
 }
@@ -48,7 +50,7 @@ const HEAP_SAMPLE_MS = 5000;
 const PROMPTS = ['Tell me a story.', 'What is a ternary weight?', 'Count to three.', 'Hello!'];
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { clients: 32, requests: 128, maxTokens: 3, maxQueue: 16, model: undefined, backend: 'auto', parallel: 1, kvMib: undefined, systemWords: 0, durationS: undefined };
+  const args: Args = { clients: 32, requests: 128, maxTokens: 3, maxQueue: 16, model: undefined, backend: 'auto', parallel: 1, kvMib: undefined, kvKib: undefined, systemWords: 0, durationS: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -66,6 +68,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--backend') args.backend = value as BackendChoice;
     else if (flag === '--parallel') args.parallel = int();
     else if (flag === '--kv-mib') args.kvMib = int();
+    else if (flag === '--kv-kib') args.kvKib = int();
     else if (flag === '--system-words') args.systemWords = int();
     else if (flag === '--duration') args.durationS = int();
     else throw new Error(`unknown flag ${flag}`);
@@ -193,7 +196,7 @@ async function main(): Promise<number> {
       await synthesizeModel({ shape: 'tiny', arch: 'bitnet-b1.58', weightType: 'i2_s', embedType: 'q8_0', seed: 1, path });
     }
     const probe = await BitNet.plan(path);
-    const kvMemory = args.kvMib !== undefined ? args.kvMib * 2 ** 20 : args.parallel > 1 ? args.parallel * probe.memory.kvBytes : undefined;
+    const kvMemory = args.kvKib !== undefined ? args.kvKib * 2 ** 10 : args.kvMib !== undefined ? args.kvMib * 2 ** 20 : args.parallel > 1 ? args.parallel * probe.memory.kvBytes : undefined;
     const model = await BitNet.load(path, { backend: args.backend, ...(kvMemory === undefined ? {} : { kvMemory }) });
     console.log(`model ${model.info.name}: backend ${model.info.backend}/${model.info.kernelSet} x${model.info.threads}, ctx ${model.info.contextLength}`);
     const app = createServerApp(model, { maxQueue: args.maxQueue, parallel: args.parallel });
@@ -317,7 +320,7 @@ async function main(): Promise<number> {
     console.log(`requests: ${accounted} (${completed} completed, ${rejected.count} got 429, ${failedCount} failed) in ${wallS.toFixed(1)} s`);
     const promptTokens = Number(/^bitnet_prompt_tokens_total (\d+)$/m.exec(metricsText)?.[1] ?? NaN);
     console.log(
-      `forward: ${kv1.forwardTokens - kv0.forwardTokens} token positions in ${kv1.steps - kv0.steps} steps for ${promptTokens} prompt + ${tokens} generated tokens (prefix cache: the rest was reused); KV blocks in use at most ${maxUsedBlocks} of ${kv1.blocks.nBlocks}`,
+      `forward: ${kv1.forwardTokens - kv0.forwardTokens} token positions in ${kv1.steps - kv0.steps} steps for ${promptTokens} prompt + ${tokens} generated tokens (prefix cache: the rest was reused); KV blocks in use at most ${maxUsedBlocks} of ${kv1.blocks.nBlocks}; preemptions ${kv1.preemptions - kv0.preemptions}`,
     );
     console.log(`time to first token: p50 ${percentile(ttft, 50).toFixed(0)} ms, p99 ${percentile(ttft, 99).toFixed(0)} ms (queue wait included)`);
     console.log(`throughput: ${(tokens / wallS).toFixed(2)} generated tok/s, ${(completed / wallS).toFixed(2)} completed req/s`);

@@ -153,7 +153,7 @@ describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
     }
   });
 
-  it('under memory pressure idle cached prefixes are reclaimed; beyond that KV_CACHE_FULL, and bad budgets are refused', async () => {
+  it('under memory pressure idle cached prefixes are reclaimed, then idle sequences\' blocks; beyond the whole cache KV_CACHE_FULL, and bad budgets are refused', async () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');
     await expect(BitNet.load(path, { backend: 'reference', kvMemory: 1 })).rejects.toSatisfy((e: unknown) => isBitNetError(e, 'BAD_ARGUMENT'));
     await expect(BitNet.load(path, { backend: 'reference', kvMemory: -5 })).rejects.toSatisfy((e: unknown) => isBitNetError(e, 'BAD_ARGUMENT'));
@@ -167,8 +167,16 @@ describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
       for (let i = 0; i < 3; i++) await complete(model, Array.from({ length: 40 }, (_, j) => 1000 * (i + 1) + j), { ...OPTS, maxTokens: 2 });
       const a = model.createSequence();
       await a.complete(Array.from({ length: 40 }, (_, j) => 7 + j), { ...OPTS, maxTokens: 1 });
+      expect(a.tokens).toHaveLength(40);
+      // b needs 3 blocks, 1 is free: idle a gives its blocks (its tokens dropped; engine/scheduler.ts)
       const b = model.createSequence();
-      const err = await b.complete(Array.from({ length: 40 }, (_, j) => 9 + j), { ...OPTS, maxTokens: 1 }).then(
+      const want = await complete(model, Array.from({ length: 40 }, (_, j) => 9 + j), { ...OPTS, maxTokens: 1 });
+      const got = await b.complete(Array.from({ length: 40 }, (_, j) => 9 + j), { ...OPTS, maxTokens: 1 });
+      expect([got.tokenIds, got.logprobs]).toEqual([want.tokenIds, want.logprobs]);
+      expect(a.tokens).toEqual([]);
+      expect(model.kvStats().preemptions).toBe(0); // no generation was preempted
+      // more than the whole cache: KV_CACHE_FULL at once
+      const err = await b.complete(Array.from({ length: 65 }, (_, j) => 9 + j), { ...OPTS, maxTokens: 1 }).then(
         () => undefined,
         (e: unknown) => e,
       );

@@ -420,7 +420,7 @@ export class BitNet implements LoadedModel {
 
   /** Block and step counters of the paged KV cache and the scheduler. */
   kvStats(): KvStats {
-    return { blockSize: KV_BLOCK_SIZE, blocks: { ...this.kv.stats(), allocated: this.scheduler.pool.allocatedBlocks }, forwardTokens: this.scheduler.forwardTokens, steps: this.scheduler.steps };
+    return { blockSize: KV_BLOCK_SIZE, blocks: { ...this.kv.stats(), allocated: this.scheduler.pool.allocatedBlocks }, forwardTokens: this.scheduler.forwardTokens, steps: this.scheduler.steps, preemptions: this.scheduler.preemptions };
   }
 
   private newState(fork?: SeqState): SeqState {
@@ -496,6 +496,7 @@ export class BitNet implements LoadedModel {
         own_positions: compute.ownPositions,
         step_positions: compute.stepPositions,
         reused_prompt_tokens: run.reusedPromptTokens,
+        ...(compute.recomputedPositions > 0 ? { recomputed_positions: compute.recomputedPositions } : {}),
       },
     };
   }

@@ -23,6 +23,7 @@ export interface ComputeSnapshot {
   readonly sharedSteps: number;
   readonly ownPositions: number;
   readonly stepPositions: number;
+  readonly recomputedPositions: number;
 }
 
 /** What a run cost between two snapshots. */
@@ -37,6 +38,8 @@ export interface ComputeUsage {
   readonly ownPositions: number;
   /** Positions of every sequence in those steps (ownPositions when no step was shared). */
   readonly stepPositions: number;
+  /** Of ownPositions, those computed again after a preemption freed their K/V (engine/scheduler.ts). */
+  readonly recomputedPositions: number;
 }
 
 export class ComputeLedger {
@@ -45,29 +48,34 @@ export class ComputeLedger {
   private sharedSteps = 0;
   private ownPositions = 0;
   private stepPositions = 0;
+  private recomputedPositions = 0;
 
   /** Adds kernel calls made for this sequence alone outside a forward step (a context shift's key rotation, sampling). */
   addCalls(calls: ReadonlyMap<string, number>): void {
     for (const [id, n] of calls) this.kernels.set(id, (this.kernels.get(id) ?? 0) + n);
   }
 
-  /** Adds a forward step this sequence took part in: the step's calls, its own positions and the step's. */
-  addStep(calls: ReadonlyMap<string, number>, ownPositions: number, stepPositions: number): void {
+  /**
+   * Adds a forward step this sequence took part in: the step's calls, its own positions and the step's, and how many of
+   * its own were computed again after a preemption.
+   */
+  addStep(calls: ReadonlyMap<string, number>, ownPositions: number, stepPositions: number, recomputed = 0): void {
     this.addCalls(calls);
     this.steps++;
     if (stepPositions > ownPositions) this.sharedSteps++;
     this.ownPositions += ownPositions;
     this.stepPositions += stepPositions;
+    this.recomputedPositions += recomputed;
   }
 
   snapshot(): ComputeSnapshot {
-    return { kernels: new Map(this.kernels), steps: this.steps, sharedSteps: this.sharedSteps, ownPositions: this.ownPositions, stepPositions: this.stepPositions };
+    return { kernels: new Map(this.kernels), steps: this.steps, sharedSteps: this.sharedSteps, ownPositions: this.ownPositions, stepPositions: this.stepPositions, recomputedPositions: this.recomputedPositions };
   }
 
   /** What was added since `s`. */
   since(s: ComputeSnapshot): ComputeUsage {
     const kernels = [...callsBetween(s.kernels, this.kernels)].map(([id, calls]) => ({ id, calls })).sort((a, b) => a.id.localeCompare(b.id));
-    return { kernels, steps: this.steps - s.steps, sharedSteps: this.sharedSteps - s.sharedSteps, ownPositions: this.ownPositions - s.ownPositions, stepPositions: this.stepPositions - s.stepPositions };
+    return { kernels, steps: this.steps - s.steps, sharedSteps: this.sharedSteps - s.sharedSteps, ownPositions: this.ownPositions - s.ownPositions, stepPositions: this.stepPositions - s.stepPositions, recomputedPositions: this.recomputedPositions - s.recomputedPositions };
   }
 }
 

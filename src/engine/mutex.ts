@@ -3,10 +3,16 @@
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
   private waiting = 0;
+  private holding = false;
 
   /** Number of callers waiting (not counting the holder). */
   get pending(): number {
     return this.waiting;
+  }
+
+  /** Whether a caller holds the lock now. */
+  get locked(): boolean {
+    return this.holding;
   }
 
   /** Resolves with a release function once the lock is held; rejects if `signal` aborts while waiting. */
@@ -32,7 +38,14 @@ export class Mutex {
         if (done) return;
         done = true;
         this.waiting--;
-        resolve(release);
+        this.holding = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.holding = false;
+          release();
+        });
       });
       if (signal?.aborted === true) onAbort();
     });

@@ -60,6 +60,11 @@ export interface Receipt {
     readonly step_positions: number;
     /** Prompt tokens not computed: the sequence's cache from before and the prefix cache's blocks (reuse, not compute). */
     readonly reused_prompt_tokens: number;
+    /**
+     * Of own_positions, those computed again after a preemption (the KV cache was full: engine/scheduler.ts) freed their
+     * K/V; absent when none.
+     */
+    readonly recomputed_positions?: number;
   };
 }
 
@@ -102,7 +107,7 @@ function callsOf(kernels: readonly unknown[], match: (id: string) => boolean): n
  * prompt + decode, where decode = generated - 1 (the last sampled token is never run), and attention ran once per
  * layer and pass. A list of kernels made up or copied from another run rarely satisfies all three.
  */
-export function kernelCallsConsistent(kernels: readonly unknown[], layers: unknown, promptCount: unknown, generatedCount: unknown): { ok: boolean; detail: string } {
+export function kernelCallsConsistent(kernels: readonly unknown[], layers: unknown, promptCount: unknown, generatedCount: unknown, recomputed = 0): { ok: boolean; detail: string } {
   if (!Number.isInteger(layers) || (layers as number) < 1 || !Number.isInteger(promptCount) || !Number.isInteger(generatedCount)) {
     return { ok: false, detail: 'model.hyper.layers or the token counts are missing' };
   }
@@ -110,7 +115,8 @@ export function kernelCallsConsistent(kernels: readonly unknown[], layers: unkno
   const attention = callsOf(kernels, (id) => id.endsWith('.attention'));
   const decode = Math.max((generatedCount as number) - 1, 0);
   const lo = 1 + decode;
-  const hi = (promptCount as number) + decode;
+  // a position computed again after a preemption may take a step of its own
+  const hi = (promptCount as number) + decode + recomputed;
   const ok = passes >= lo && passes <= hi && attention === (layers as number) * passes;
   return { ok, detail: `${passes} forward passes (tokens allow ${lo}..${hi}), ${attention} attention calls for ${String(layers)} layers` };
 }
@@ -127,15 +133,17 @@ export function computeAccounting(compute: unknown, kernels: readonly unknown[],
     return { ok: false, detail: `compute needs scope 'sequence' and non-negative integers ${fields.join(', ')}` };
   }
   const [steps, shared, own, all, reused] = fields.map((f) => c[f] as number);
+  const recomputed = recomputedOf(c);
+  if (recomputed === undefined) return { ok: false, detail: 'compute.recomputed_positions must be a non-negative integer when present' };
   const passes = callsOf(kernels, (id) => id.includes('.embed.'));
-  const wantOwn = (promptCount as number) - reused + Math.max((generatedCount as number) - 1, 0);
+  const wantOwn = (promptCount as number) - reused + Math.max((generatedCount as number) - 1, 0) + recomputed;
   const problems: string[] = [];
   if (passes !== steps) problems.push(`${passes} embedding lookups for ${steps} steps`);
   if (shared > steps) problems.push(`${shared} shared of ${steps} steps`);
   if (own > all || (shared === 0 && own !== all)) problems.push(`${own} own of ${all} step positions with ${shared} shared steps`);
   if (steps > own) problems.push(`${steps} steps for ${own} positions`);
   if (reused >= (promptCount as number) && (promptCount as number) > 0) problems.push(`${reused} of ${String(promptCount)} prompt tokens reused (the last one always runs)`);
-  if (own !== wantOwn) problems.push(`${own} own positions, the tokens imply ${wantOwn} (prompt ${String(promptCount)} - reused ${reused} + generated ${String(generatedCount)} - 1)`);
+  if (own !== wantOwn) problems.push(`${own} own positions, the tokens imply ${wantOwn} (prompt ${String(promptCount)} - reused ${reused} + generated ${String(generatedCount)} - 1 + recomputed ${recomputed})`);
   return problems.length === 0
     ? { ok: true, detail: `${steps} steps (${shared} shared), ${own} of ${all} positions this sequence's, ${reused} prompt tokens reused` }
     : { ok: false, detail: problems.join('; ') };
@@ -145,6 +153,13 @@ export interface GateResult {
   readonly gate: string;
   readonly ok: boolean;
   readonly detail: string;
+}
+
+/** compute.recomputed_positions (0 when absent); undefined when present but not a non-negative integer. */
+function recomputedOf(c: Record<string, unknown>): number | undefined {
+  const v = c.recomputed_positions;
+  if (v === undefined) return 0;
+  return Number.isInteger(v) && (v as number) >= 0 ? (v as number) : undefined;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -190,7 +205,7 @@ export function verifyReceipt(r: unknown): GateResult[] {
   const foreign = kernels.filter((k) => isObj(k) && typeof k.id === 'string' && !k.id.startsWith(prefix));
   gate('kernels_match_backend', backendName !== '' && foreign.length === 0, foreign.length === 0 ? `all kernels from backend '${backendName}'` : `${foreign.length} kernel ids do not belong to backend '${backendName}'`);
   const hyper = isObj(model.hyper) ? model.hyper : {};
-  const consistent = kernelCallsConsistent(kernels, hyper.layers, tokens.prompt_count, tokens.generated_count);
+  const consistent = kernelCallsConsistent(kernels, hyper.layers, tokens.prompt_count, tokens.generated_count, (isObj(r.compute) ? recomputedOf(r.compute) : 0) ?? 0);
   gate('kernel_calls_consistent', consistent.ok, consistent.detail);
   if (r.compute !== undefined) {
     const acc = computeAccounting(r.compute, kernels, tokens.prompt_count, tokens.generated_count);

@@ -7,6 +7,22 @@
 // and llama.cpp's block-hash reuse of blocks being filled): a prefill at a block boundary first takes the full blocks
 // the prefix cache has for its next tokens; if another queued work is filling the block it needs next (the same
 // chain of blocks before it, the same tokens in it), it waits a step and takes that block once it is registered.
+//
+// When the KV cache is full (vLLM's recompute preemption, vllm/v1/core/sched/scheduler.py): a sequence is admitted when
+// its first work runs, and keeps its admission order. A running sequence that needs a block none is free for takes the
+// blocks of the latest admitted sequence whose work waits in the queue (not yet in this step): that one is preempted,
+// its blocks freed (shared ones by reference count, full ones stay in the prefix cache) and its work put back at the
+// front of the queue with its whole token history, to be computed again (from the prefix cache where it still holds
+// them) once blocks are free. Its generation sees nothing but a slower step: the work resolves with the same logits row
+// (the history is what the sequence held), its sampler state never left the generation. When no later sequence is
+// there to preempt, the sequence preempts itself while another running one holds blocks (it goes on once that one
+// frees them); alone, it fails with KV_CACHE_FULL, as does any work needing more blocks than the whole cache has.
+// Waiting works (new, or preempted) never preempt running ones: they are admitted in order while the blocks their
+// whole work needs are free, and none after one that does not fit (no new sequence overtakes a preempted one).
+// Before any running sequence, idle ones give their blocks (no generation on them: their K/V is a cache, as the prefix
+// cache's; their tokens are dropped, and a later generation on them takes back what the prefix cache still holds).
+// A sequence sampling between two works (its work not queued) is never preempted. One that was context-shifted is
+// computed again from its shifted tokens (a fresh run of them, not its re-rotated keys: its continuation may differ).
 
 import { BitNetError, isBitNetError } from '../errors.js';
 import type { KernelBackend, StepBatch, Tensor } from '../kernels/backend.js';
@@ -16,7 +32,7 @@ import { callsBetween } from './compute-ledger.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { KvBlocks } from './kv-blocks.js';
 import { Mutex } from './mutex.js';
-import type { SeqState } from './sequence-state.js';
+import { SeqState } from './sequence-state.js';
 import { yieldToEventLoop } from './yield.js';
 
 /** A step's logits row for one work; `done` must be called once the row was read (the next step reuses the tensor). */
@@ -30,6 +46,8 @@ interface Work {
   readonly seq: SeqState;
   /** Tokens still to run, at positions seq.tokens.length.. */
   tokens: number[];
+  /** Positions below this were computed before and dropped by a preemption: taking them from the prefix cache is no reuse. */
+  recompute: number;
   readonly wantLogits: boolean;
   readonly signal: AbortSignal | undefined;
   resolve(r: StepLogits | undefined): void;
@@ -44,6 +62,15 @@ export class Scheduler {
   /** Entries run through forward so far (for tests and stats: prefix reuse shows as fewer). */
   forwardTokens = 0;
   steps = 0;
+  /** Running sequences preempted (their blocks freed, their tokens to compute again) because the KV cache was full. */
+  preemptions = 0;
+  /** Sequences admitted (a work of theirs ran, and they were not preempted since). */
+  private readonly admitted = new Set<SeqState>();
+  /** Admission order of admitted and preempted sequences: the higher, the later (the first to be preempted). */
+  private readonly order = new Map<SeqState, number>();
+  private nextOrder = 0;
+  /** Wakes the loop when it waits for blocks (a new work came). */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly be: KernelBackend,
@@ -65,8 +92,9 @@ export class Scheduler {
   submit(seq: SeqState, tokens: readonly number[], wantLogits: boolean, signal?: AbortSignal): Promise<StepLogits | undefined> {
     return new Promise((resolve, reject) => {
       if (tokens.length === 0) throw new BitNetError('INTERNAL', 'scheduler: empty work');
-      this.queue.push({ seq, tokens: [...tokens], wantLogits, signal, resolve, reject });
+      this.queue.push({ seq, tokens: [...tokens], recompute: 0, wantLogits, signal, resolve, reject });
       if (!this.running) void this.loop();
+      this.wake?.();
     });
   }
 
@@ -138,11 +166,24 @@ export class Scheduler {
         // a macrotask turn per step: sequences that just sampled queue their next token; timers and sockets are served
         await yieldToEventLoop();
         const release = await this.stepLock.acquire();
-        let reads: Promise<void>[] = [];
+        let reads: Promise<void>[] | undefined = [];
         try {
           reads = await this.step();
         } finally {
           release();
+        }
+        if (reads === undefined) {
+          // every queued work waits for blocks that running sequences not in the queue now hold: wait for a new work, or
+          // a little (a sequence freed, a signal aborted)
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => resolve(), 2);
+            this.wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.wake = undefined;
+          continue;
         }
         await Promise.all(reads);
       }
@@ -151,14 +192,27 @@ export class Scheduler {
     }
   }
 
-  /** One step: choose entries, reserve blocks, run forward, hand out logits rows. Returns the rows' read promises. */
-  private async step(): Promise<Promise<void>[]> {
+  /**
+   * One step: choose entries, reserve blocks (preempting when full), run forward, hand out logits rows. Returns the
+   * rows' read promises; undefined when nothing could run because every queued work waits for blocks.
+   */
+  private async step(): Promise<Promise<void>[] | undefined> {
     const { maxBatch, maxLogitRows } = this.s;
     const picked: { work: Work; n: number }[] = [];
+    const pickedSet = new Set<Work>();
     const copies: number[] = [];
     let budget = maxBatch;
     let logitRows = 0;
-    // decode tokens first (one entry each), then prefill chunks in arrival order
+    for (const seq of this.order.keys()) {
+      if (seq.freed) {
+        this.order.delete(seq);
+        this.admitted.delete(seq);
+      }
+    }
+    // preempted works waiting: no new sequence is admitted before them; a work that does not fit closes the gate
+    let preemptedWaiting = this.queue.filter((w) => this.isPreempted(w.seq)).length;
+    let gateClosed = false;
+    // decode tokens first (one entry each), then prefill chunks in arrival order (preempted works at the front)
     const order = [...this.queue.filter((x) => x.tokens.length === 1), ...this.queue.filter((x) => x.tokens.length > 1)];
     for (const work of order) {
       if (budget === 0) break;
@@ -170,28 +224,73 @@ export class Scheduler {
         this.drop(work, new BitNetError('DISPOSED', 'the sequence was freed'));
         continue;
       }
+      const seq = work.seq;
+      const admitted = this.admitted.has(seq);
+      const preempted = this.isPreempted(seq);
+      if (!admitted && (gateClosed || (!preempted && preemptedWaiting > 0))) continue;
       this.takeCached(work);
-      if (this.waitsForBlock(work)) continue;
+      if (this.waitsForBlock(work, admitted)) continue;
       const n = Math.min(work.tokens.length, budget);
       const last = n === work.tokens.length;
       if (last && work.wantLogits && logitRows === maxLogitRows) continue;
-      const start = work.seq.tokens.length;
-      try {
-        this.reserveWithMemory(work.seq, start, start + n, copies);
-      } catch (e) {
-        // This work only: the others of the step go on. It does not wait for blocks instead: a sequence keeps its blocks
-        // until it is freed, so when every running sequence needs one, waiting would stall them all and fail them all;
-        // failing this one lets its owner free its blocks for the others (the server does at once).
-        this.drop(work, e);
+      const start = seq.tokens.length;
+      const bs = seq.blockSize;
+      const total = Math.ceil((start + work.tokens.length) / bs);
+      if (total > this.kv.nBlocks) {
+        // more than the whole cache: no preemption or wait makes it fit
+        this.drop(work, tooLong(start + work.tokens.length, this.kv.nBlocks, bs));
         continue;
       }
+      if (!admitted) {
+        // admitted only while the blocks its whole work needs are there (idle cached ones count; other waiting works'
+        // blocks are taken back); else it waits, and so does every waiting work after it
+        const need = (): number => total - seq.blocks.length;
+        for (let v = this.victim(work, pickedSet, false); need() > this.kv.available() && v !== undefined; v = this.victim(work, pickedSet, false)) this.evict(v);
+        if (need() > this.kv.available() && this.othersRunning(seq)) {
+          this.preempt(work);
+          gateClosed = true;
+          continue;
+        }
+      }
+      let full: unknown;
+      for (;;) {
+        try {
+          this.reserveWithMemory(seq, start, start + n, copies);
+          full = undefined;
+          break;
+        } catch (e) {
+          full = e;
+          if (!isBitNetError(e, 'KV_CACHE_FULL')) break;
+          const v = this.victim(work, pickedSet, admitted);
+          if (v === undefined) break;
+          this.evict(v);
+          gateClosed = true; // nothing new is admitted in a step that preempted
+        }
+      }
+      if (full !== undefined) {
+        if (isBitNetError(full, 'KV_CACHE_FULL') && this.othersRunning(seq)) {
+          // no later sequence to take blocks from: this one waits (preempted) until running ones free theirs
+          this.preempt(work);
+          gateClosed = true;
+          continue;
+        }
+        // alone (or another failure): this work fails; its owner frees its blocks
+        this.drop(work, full);
+        continue;
+      }
+      if (!admitted) {
+        this.admitted.add(seq);
+        if (!this.order.has(seq)) this.order.set(seq, this.nextOrder++);
+        if (preempted) preemptedWaiting--;
+      }
       picked.push({ work, n });
+      pickedSet.add(work);
       budget -= n;
       if (last && work.wantLogits) logitRows++;
     }
     if (picked.length === 0) {
       if (copies.length > 0) await this.runCopies(copies);
-      return [];
+      return this.queue.length > 0 ? undefined : [];
     }
 
     const nTokens = picked.reduce((sum, p) => sum + p.n, 0);
@@ -228,7 +327,10 @@ export class Scheduler {
     this.forwardTokens += nTokens;
     this.steps++;
     const stepCalls = callsBetween(callsBefore, this.be.kernelCalls());
-    for (const { work, n } of picked) work.seq.compute.addStep(stepCalls, n, nTokens);
+    for (const { work, n } of picked) {
+      const start = work.seq.tokens.length;
+      work.seq.compute.addStep(stepCalls, n, nTokens, Math.max(0, Math.min(start + n, work.recompute) - start));
+    }
 
     const reads: Promise<void>[] = [];
     for (const { work, n } of picked) {
@@ -265,15 +367,95 @@ export class Scheduler {
     const seq = work.seq;
     const max = Scheduler.shareable(work);
     if (max < seq.blockSize || seq.tokens.length % seq.blockSize !== 0) return;
+    const from = seq.tokens.length;
     const taken = seq.takeCachedPrefix(work.tokens, max);
     if (taken > 0) work.tokens = work.tokens.slice(taken);
+    // positions computed before a preemption and taken back are not reuse (the generation counted them once)
+    seq.cacheTaken -= Math.max(0, Math.min(from + taken, work.recompute) - from);
+  }
+
+  /** Preempted: admitted once, not now (its work waits at the front of the queue with its whole history). */
+  private isPreempted(seq: SeqState): boolean {
+    return this.order.has(seq) && !this.admitted.has(seq);
+  }
+
+  /**
+   * Whose blocks go to `work`'s: a queued work not in this step of a waiting sequence holding blocks (only cache hits
+   * it took) first; then an idle sequence (no generation on it: its blocks are a cache, as the prefix cache's); then, for
+   * an admitted `work`, the queued work (not in this step) of the latest sequence admitted after it. Sequences sampling
+   * between two works are never taken (their generation reads their tokens).
+   */
+  private victim(work: Work, picked: ReadonlySet<Work>, admitted: boolean): Work | SeqState | undefined {
+    const mine = this.order.get(work.seq) ?? Number.POSITIVE_INFINITY;
+    let best: Work | undefined;
+    let bestOrder = -1;
+    const queued = new Set<SeqState>();
+    for (const v of this.queue) {
+      queued.add(v.seq);
+      if (v === work || v.seq === work.seq || picked.has(v) || v.seq.freed || v.seq.blocks.length === 0 || v.signal?.aborted === true) continue;
+      if (!this.admitted.has(v.seq)) return v;
+      const o = this.order.get(v.seq) ?? -1;
+      if (admitted && o > mine && o > bestOrder) {
+        best = v;
+        bestOrder = o;
+      }
+    }
+    for (const seq of this.slots()) {
+      if (seq !== undefined && seq !== work.seq && !seq.freed && seq.blocks.length > 0 && !seq.lock.locked && !queued.has(seq)) return seq;
+    }
+    return best;
+  }
+
+  /** Takes the blocks of a victim (see `victim`): a queued work is preempted; an idle sequence just drops its cache. */
+  private evict(v: Work | SeqState): void {
+    if (!(v instanceof SeqState)) {
+      this.preempt(v);
+      return;
+    }
+    // the tokens a later generation on it asks for again come from the prefix cache while their blocks are there
+    v.truncate(0);
+    this.admitted.delete(v);
+    this.order.delete(v);
+  }
+
+  /**
+   * Frees the blocks of `work`'s sequence (shared ones by reference count; its full blocks stay in the prefix cache
+   * while nothing needs them) and puts the work back at the front of the queue with the sequence's whole history, so
+   * that its next run computes (or takes from the prefix cache) what the sequence held. A preemption when the sequence
+   * was admitted; else the blocks a waiting work took (cache hits, a reused prefix) given back.
+   */
+  private preempt(work: Work): void {
+    const seq = work.seq;
+    const history = seq.tokens.slice();
+    if (history.length > 0) {
+      work.tokens = [...history, ...work.tokens];
+      work.recompute = Math.max(work.recompute, history.length);
+      // the tokens go back to the work: the next takes count again only past `recompute`
+    }
+    seq.truncate(0);
+    if (this.admitted.delete(seq)) this.preemptions++;
+    const i = this.queue.indexOf(work);
+    if (i >= 0) this.queue.splice(i, 1);
+    // waiting preempted works first, earliest admitted first
+    let at = 0;
+    while (at < this.queue.length && this.isPreempted(this.queue[at].seq) && (this.order.get(this.queue[at].seq) ?? 0) < (this.order.get(seq) ?? 0)) at++;
+    this.queue.splice(at, 0, work);
+  }
+
+  /** Whether another admitted sequence holds blocks and runs (its work queued, or a generation on it), so blocks will free. */
+  private othersRunning(seq: SeqState): boolean {
+    for (const s of this.admitted) {
+      if (s === seq || s.freed || s.blocks.length === 0) continue;
+      if (s.lock.locked || this.queue.some((w) => w.seq === s)) return true;
+    }
+    return false;
   }
 
   /**
    * Whether another queued work is filling the full block `work` needs next (see the file comment): then `work` waits
    * for it rather than computing it too. Of works at the same position the first queued fills, so one always runs.
    */
-  private waitsForBlock(work: Work): boolean {
+  private waitsForBlock(work: Work, admitted: boolean): boolean {
     const seq = work.seq;
     const bs = seq.blockSize;
     const p = seq.tokens.length;
@@ -285,6 +467,8 @@ export class Scheduler {
     const mine = this.queue.indexOf(work);
     return this.queue.some((other, j) => {
       if (other === work || other.seq === seq) return false;
+      // an admitted work never waits for a waiting one (that one may wait for the blocks this one holds)
+      if (admitted && !this.admitted.has(other.seq)) return false;
       // equal positions: only a work queued earlier leads (no two works wait on each other)
       if (other.seq.tokens.length === p && j > mine) return false;
       return other.signal?.aborted !== true && other.seq.willFill(i, key, block, other.tokens);
@@ -326,6 +510,11 @@ export class Scheduler {
   }
 
   private drop(work: Work, e: unknown): void {
+    if (isBitNetError(e, 'ABORTED') || isBitNetError(e, 'DISPOSED') || this.isPreempted(work.seq)) {
+      // a waiting sequence's history is gone with its work: it holds nothing now
+      this.admitted.delete(work.seq);
+      this.order.delete(work.seq);
+    }
     const i = this.queue.indexOf(work);
     if (i >= 0) this.queue.splice(i, 1);
     work.reject(e);
@@ -339,4 +528,13 @@ export class Scheduler {
   get pool(): ForwardState['pool'] {
     return this.s.pool;
   }
+}
+
+/** KV_CACHE_FULL for a work needing more blocks than the whole cache has: it can never run, whatever frees. */
+function tooLong(positions: number, nBlocks: number, blockSize: number): BitNetError {
+  return new BitNetError(
+    'KV_CACHE_FULL',
+    `the sequence needs ${positions} KV positions (${Math.ceil(positions / blockSize)} blocks of ${blockSize}); the whole KV cache holds ${nBlocks * blockSize} (${nBlocks} blocks): raise kvMemory, or shorten the prompt`,
+    { details: { nBlocks, blockSize, positions, reason: 'too_long' } },
+  );
 }

@@ -24,7 +24,11 @@ export class Sequence {
     private readonly host: SequenceHost,
   ) {}
 
-  /** Tokens whose K/V the sequence holds, in order (the last sampled token is not among them until it runs). */
+  /**
+   * Tokens whose K/V the sequence holds, in order (the last sampled token is not among them until it runs). An idle
+   * sequence (no generation on it) gives its blocks when the KV cache is full: its tokens are then empty, and its next
+   * generation takes back from the prefix cache what it still holds (engine/scheduler.ts).
+   */
   get tokens(): readonly number[] {
     return [...this.state.tokens];
   }

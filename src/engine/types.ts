@@ -158,6 +158,11 @@ export interface KvStats {
   readonly forwardTokens: number;
   /** Forward steps run so far. */
   readonly steps: number;
+  /**
+   * Running sequences preempted so far because the KV cache was full: their blocks freed, their tokens computed again
+   * once blocks were free (engine/scheduler.ts). Each shows as recomputed forwardTokens, never as changed output.
+   */
+  readonly preemptions: number;
 }
 
 export interface TokenLogprob {

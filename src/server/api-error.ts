@@ -91,7 +91,10 @@ export function toApiError(e: unknown): ApiError {
       case 'DISPOSED':
         return new ApiError(503, 'The server is shutting down.', { apiCode: 'shutting_down' });
       case 'KV_CACHE_FULL':
-        // parallel generations share the model's KV cache: this one did not fit beside the others now
+        // more than the whole KV cache (the routes refuse such prompts before streaming; a generation growing past it)
+        if (e.details.reason === 'too_long') return new ApiError(400, e.message, { param: 'max_tokens', apiCode: 'context_length_exceeded' });
+        // the engine makes requests wait for blocks (preempting later ones); this one's blocks are held by sequences that
+        // do not run (or the runtime refused memory with nothing else running): retry
         return new ApiError(503, 'The KV cache is full with other requests; retry shortly.', { apiCode: 'kv_cache_full', headers: { 'retry-after': '1' } });
       case 'ABORTED':
         return new ApiError(499, 'The request was cancelled.', { type: 'invalid_request_error', apiCode: 'cancelled' });

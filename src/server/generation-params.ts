@@ -1,6 +1,6 @@
 // OpenAI request fields shared by chat and legacy completions -> the engine's GenerateOptions, with the checks both endpoints make.
 
-import type { GenerateOptions } from '../engine/types.js';
+import type { GenerateOptions, KvStats } from '../engine/types.js';
 import { isBitNetError } from '../errors.js';
 import { checkResponseFormat, type ResponseFormat } from '../sampling/json-schema.js';
 import type { Penalties, SamplingConfig } from '../sampling/types.js';
@@ -26,6 +26,22 @@ export function ensurePromptFits(promptTokens: number, contextLength: number, pa
   throw new ApiError(
     400,
     `This model's maximum context length is ${contextLength} tokens. However, your ${param} resulted in ${promptTokens} tokens, which leaves no room for a completion. Please reduce the length of the ${param}.`,
+    { param, apiCode: 'context_length_exceeded' },
+  );
+}
+
+/**
+ * The tokens one request may hold in the KV cache (the whole KV budget, --kv-memory; Infinity when the model does not
+ * say): a prompt that leaves no room in it is refused before anything is streamed, and the completion is capped by it
+ * as by the context. Requests that fit wait for blocks when others hold them (engine/scheduler.ts), never fail.
+ */
+export function ensurePromptFitsKv(promptTokens: number, kv: KvStats | undefined, param: 'messages' | 'prompt'): number {
+  if (kv === undefined) return Number.POSITIVE_INFINITY;
+  const capacity = kv.blocks.nBlocks * kv.blockSize;
+  if (promptTokens < capacity) return capacity;
+  throw new ApiError(
+    400,
+    `This server's KV cache holds ${capacity} tokens (${kv.blocks.nBlocks} blocks of ${kv.blockSize}; raise --kv-memory). However, your ${param} resulted in ${promptTokens} tokens, which leaves no room for a completion. Please reduce the length of the ${param}.`,
     { param, apiCode: 'context_length_exceeded' },
   );
 }

@@ -147,6 +147,8 @@ export class ServerMetrics {
       out.push(`bitnet_forward_tokens_total ${kv.forwardTokens}`);
       family('bitnet_forward_steps_total', 'counter', 'Forward steps; one step serves every running sequence.');
       out.push(`bitnet_forward_steps_total ${kv.steps}`);
+      family('bitnet_kv_preemptions_total', 'counter', 'Running generations preempted because the KV cache was full: their blocks freed, their tokens computed again once blocks were free (the stream pauses, its tokens do not change).');
+      out.push(`bitnet_kv_preemptions_total ${kv.preemptions}`);
     }
     return out.join('\n') + '\n';
   }

@@ -3,7 +3,7 @@
 import type { Hono } from 'hono';
 import type { ChatMessage } from '../../engine/types.js';
 import { ApiError } from '../api-error.js';
-import { checkCommonParams, ensurePromptFits, generateOptions, unsupported } from '../generation-params.js';
+import { checkCommonParams, ensurePromptFits, ensurePromptFitsKv, generateOptions, unsupported } from '../generation-params.js';
 import { readJsonBody } from '../request-body.js';
 import { chatCompletionRequestSchema, parseRequest, type ChatCompletionRequest } from '../request-schemas.js';
 import type { ServerContext } from '../server-context.js';
@@ -20,7 +20,8 @@ export function chatCompletionsRoute(app: Hono, ctx: ServerContext): void {
     const promptTokens = m.tokenize(m.renderChat(messages), { addBos: false, parseSpecial: true }).length;
     const contextLength = m.info.contextLength;
     ensurePromptFits(promptTokens, contextLength, 'messages');
-    const room = contextLength - promptTokens;
+    const kvTokens = ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'messages');
+    const room = Math.min(contextLength, kvTokens) - promptTokens;
     const requested = req.max_completion_tokens ?? req.max_tokens ?? ctx.options.defaultMaxTokens ?? room;
     const topLogprobs = req.logprobs === true ? (req.top_logprobs ?? 0) : null;
     return ctx.generations.start(c.req.raw.signal, m, {

@@ -2,7 +2,7 @@
 
 import type { Hono } from 'hono';
 import { ApiError } from '../api-error.js';
-import { checkCommonParams, ensurePromptFits, generateOptions, unsupported } from '../generation-params.js';
+import { checkCommonParams, ensurePromptFits, ensurePromptFitsKv, generateOptions, unsupported } from '../generation-params.js';
 import { readJsonBody } from '../request-body.js';
 import { completionRequestSchema, parseRequest, type CompletionRequest } from '../request-schemas.js';
 import type { ServerContext } from '../server-context.js';
@@ -20,7 +20,8 @@ export function completionsRoute(app: Hono, ctx: ServerContext): void {
     const promptTokens = typeof prompt === 'string' ? m.tokenize(prompt).length : prompt.length;
     const contextLength = m.info.contextLength;
     ensurePromptFits(promptTokens, contextLength, 'prompt');
-    const room = contextLength - promptTokens;
+    const kvTokens = ensurePromptFitsKv(promptTokens, m.kvStats?.(), 'prompt');
+    const room = Math.min(contextLength, kvTokens) - promptTokens;
     const requested = req.max_tokens ?? LEGACY_COMPLETIONS_DEFAULT_MAX_TOKENS;
     const topLogprobs = req.logprobs ?? null;
     return ctx.generations.start(c.req.raw.signal, m, {
