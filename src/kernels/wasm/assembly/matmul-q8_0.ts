@@ -45,6 +45,43 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
   return addF32x4ToF64x2(acc, f32x4.mul(f32x4.convert_i32x4_s(s), dwdx));
 }
 
+/** Integer dot of one block (qs at blk + 2) with 32 int16 activations already in x0..x3, as i32x4 partial sums. */
+// @ts-ignore: decorator
+@inline function blockDotX(blk: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(blk, 2), x0), i32x4.dot_i16x8_s(v128.load8x8_s(blk, 10), x1)),
+    i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(blk, 18), x2), i32x4.dot_i16x8_s(v128.load8x8_s(blk, 26), x3)),
+  );
+}
+
+/**
+ * The block terms d_w d_x idot of one block (at blk in row 0; rows 1..3 rowBytes apart) of four rows sharing one load
+ * of the block's activations (at xb, scale at dq), as f32x4 [row 0, row 1, row 2, row 3]: the same integer sums,
+ * f32 products and order of rounding as step4's lanes. The store of rows 0-1's partial transpose to tmp is the
+ * scheduling barrier (file header): rows 2-3's loads are issued after it.
+ */
+// @ts-ignore: decorator
+@inline function quadBlock(blk: usize, rowBytes: usize, xb: usize, dq: usize, bits: v128, tmp: usize): v128 {
+  const x0 = v128.load(xb);
+  const x1 = v128.load(xb, 16);
+  const x2 = v128.load(xb, 32);
+  const x3 = v128.load(xb, 48);
+  const s0 = blockDotX(blk, x0, x1, x2, x3);
+  const s1 = blockDotX(blk + rowBytes, x0, x1, x2, x3);
+  const ab = i32x4.add(i8x16.shuffle(s0, s1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(s0, s1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
+  v128.store(tmp, ab);
+  const s2 = blockDotX(blk + 2 * rowBytes, x0, x1, x2, x3);
+  const s3 = blockDotX(blk + 3 * rowBytes, x0, x1, x2, x3);
+  const cd = i32x4.add(i8x16.shuffle(s2, s3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(s2, s3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
+  const s = i32x4.add(i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+  let h = v128.load16_lane(blk, i32x4.splat(0), 0);
+  h = v128.load16_lane(blk + rowBytes, h, 1);
+  h = v128.load16_lane(blk + 2 * rowBytes, h, 2);
+  h = v128.load16_lane(blk + 3 * rowBytes, h, 3);
+  const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load32_splat(dq));
+  return f32x4.mul(f32x4.convert_i32x4_s(s), dwdx);
+}
+
 /** The blocks of a row past its last whole 4-block step, added to sum in block order (gemm-q8_0.ts shares it). */
 export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, sum: f64): f64 {
   for (; b < nBlocks; b++) {
@@ -56,10 +93,10 @@ export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, s
 }
 
 /**
- * Job body: rows [start, end) for every token. The rows are taken as four streams a quarter of the range apart,
- * advanced in lockstep: one row stream at a time left most of the DRAM latency exposed (a single thread reached
- * 6.9 GB/s from DRAM against 12.7 GB/s from L2); four concurrent streams keep more lines in flight (11.9 GB/s,
- * 128256x2560 from DRAM, Node 22). Each row's arithmetic is unchanged.
+ * Job body: rows [start, end) for every token, four consecutive rows at a time sharing each activation load
+ * (quadBlock); two blocks per iteration, the even one to the rows' lane-0 accumulators and the odd one to their
+ * lane-1 accumulators, so each row's f64 sums run in the order step4's acc lanes take (even blocks, odd blocks, then
+ * lane 0 + lane 1 and rowTail). Rows past the last group of four: one at a time with step4.
  */
 export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ARG_OUT);
@@ -79,34 +116,41 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
   const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE); // 64 bytes
   const quarter = (end - start) >> 2;
   const stride = <usize>quarter * rowBytes;
+  const q4 = <usize>quarter << 2;
   for (let r = start; r < start + quarter; r++) {
     const w0 = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
       const dt = dx + <usize>t * dxStride;
-      let a0 = f64x2.splat(0);
-      let a1 = f64x2.splat(0);
-      let a2 = f64x2.splat(0);
-      let a3 = f64x2.splat(0);
-      for (let b: u32 = 0; b < nBlocks4; b += 4) {
-        const blk = w0 + <usize>b * Q8_0_BLOCK_BYTES;
-        const xb = xt + (<usize>b << 6);
-        const dq = dt + (<usize>b << 2);
-        a0 = step4(blk, xb, dq, a0, bits, tmp);
-        a1 = step4(blk + stride, xb, dq, a1, bits, tmp);
-        a2 = step4(blk + 2 * stride, xb, dq, a2, bits, tmp);
-        a3 = step4(blk + 3 * stride, xb, dq, a3, bits, tmp);
+      let e01 = f64x2.splat(0);
+      let e23 = f64x2.splat(0);
+      let o01 = f64x2.splat(0);
+      let o23 = f64x2.splat(0);
+      let blk = w0;
+      let xb = xt;
+      let dq = dt;
+      const xEnd = xt + (<usize>nBlocks4 << 6);
+      while (xb < xEnd) {
+        let p = quadBlock(blk, stride, xb, dq, bits, tmp);
+        e01 = f64x2.add(e01, f64x2.promote_low_f32x4(p));
+        e23 = f64x2.add(e23, f64x2.promote_low_f32x4(i8x16.shuffle(p, p, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
+        p = quadBlock(blk + Q8_0_BLOCK_BYTES, stride, xb + 64, dq + 4, bits, tmp);
+        o01 = f64x2.add(o01, f64x2.promote_low_f32x4(p));
+        o23 = f64x2.add(o23, f64x2.promote_low_f32x4(i8x16.shuffle(p, p, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
+        blk += 2 * Q8_0_BLOCK_BYTES;
+        xb += 128;
+        dq += 8;
       }
       const o = out + ((<usize>t * outStride + r) << 2);
-      const q4 = <usize>quarter << 2;
-      store<f32>(o, <f32>(rowTail(w0, xt, dt, nBlocks4, nBlocks, hsumF64(a0)) * scale));
-      store<f32>(o + q4, <f32>(rowTail(w0 + stride, xt, dt, nBlocks4, nBlocks, hsumF64(a1)) * scale));
-      store<f32>(o + 2 * q4, <f32>(rowTail(w0 + 2 * stride, xt, dt, nBlocks4, nBlocks, hsumF64(a2)) * scale));
-      store<f32>(o + 3 * q4, <f32>(rowTail(w0 + 3 * stride, xt, dt, nBlocks4, nBlocks, hsumF64(a3)) * scale));
+      store<f32>(o, <f32>(rowTail(w0, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 0) + f64x2.extract_lane(o01, 0)) * scale));
+      store<f32>(o + q4, <f32>(rowTail(w0 + stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 1) + f64x2.extract_lane(o01, 1)) * scale));
+      store<f32>(o + 2 * q4, <f32>(rowTail(w0 + 2 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 0) + f64x2.extract_lane(o23, 0)) * scale));
+      store<f32>(o + 3 * q4, <f32>(rowTail(w0 + 3 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 1) + f64x2.extract_lane(o23, 1)) * scale));
     }
   }
-  // rows past four whole quarters, one at a time
-  for (let r = start + 4 * quarter; r < end; r++) {
+  const quadEnd = start + 4 * quarter;
+  // rows past the last group of four, one at a time
+  for (let r = quadEnd; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
