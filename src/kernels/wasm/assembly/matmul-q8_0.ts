@@ -6,6 +6,26 @@
 // widened by v128.load8x8_s. Four blocks at a time: their integer sums are gathered into one i32x4, their four
 // d_w read as f32 bits worth d_w * 2^-112 (common.ts f16x4ScaledDown) times d_x * 2^112, so every block term
 // d_w d_x idot is one f32 rounding from exact, and the terms are summed in f64.
+//
+// Summation order (kept across rewrites; wasm.test.ts checks the kernels bit for bit against a host model of it):
+// per row, the block terms f32(f32(idot) * f32(d_w 2^-112 * d_x 2^112)) of the whole 4-block steps summed in f64 as
+// two chains, even blocks and odd blocks, each in block order (step4's acc lanes 0 and 1); then even + odd, the tail
+// blocks in order (rowTail), and f32(sum * scale).
+//
+// Speed (issue 13): the job body takes four rows a quarter of the chunk apart and runs them in lockstep, the four
+// rows of one block sharing its four activation loads (quadBlock: their integer sums transposed into the lanes of
+// one i32x4, four d_w gathered, one d_x splat), two blocks per loop iteration for the even / odd chains, which now
+// hold the four rows' sums in f64x2 pairs. Per 4 blocks x 4 rows ~80 x64 instructions (--print-wasm-code) against
+// ~100 and more spill moves before (each row's step4 loaded its own activations). 1 thread, Node 22 relaxed-simd and
+// simd128 alike, CPU time, min of 300: 256x2560 (L2) 18.5 against 14.1 GB/s; 8192x2560 over a 256 MiB ring (DRAM)
+// 16-17 against 12-13 GB/s (bench/README.md has the 2-thread figures).
+// Tried and dropped: the four rows consecutive instead of a quarter apart (four streams 2720 bytes apart): 5-7 GB/s
+// from DRAM on 1 thread against 16-17; an in-loop touch 1536 bytes ahead in each of the four streams (as
+// matmul-i2s-dot.ts): 11.5-12.4 against 16.5-17.4 GB/s from DRAM; a second barrier store after the transpose: no
+// change; relaxed SIMD (i16x8.relaxed_dot_i8x16_i7x16_s on 16 weights whose signs are moved from the activations,
+// |x| the 7-bit operand): a speed probe with a stand-in activation layout ran 19.9 against 18.6 GB/s from L2 (7%),
+// the same instruction count per block and row (2 loads, 2 xor, 2 sub, 2 dots, 2 widening dots, 1 add against 4
+// widening loads, 4 dots, 3 adds); not worth a second activation layout and a scan of every weight for -128.
 
 import { addF32x4ToF64x2, f16ScaledDown, hsumF64, hsumI32, sum4I32 } from './common';
 import { C_F16_BITS, vconst } from './constants';

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '81a31e57a399be7306a70a41251b8d7b86e2bd842910c7884ffd5652fed0ecfb';
+export const SOURCE_HASH = 'e5e9ca6d56b53a07ebcddb64f766d7491500c473c6914b5b97e60bdb0ba206fa';
 
 /** The wasm binary (62974 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '61490093bd6ab35d83bdac54ea30b875e4eb9f41382a2514d202bd87f85aca0e';
+export const SOURCE_HASH = 'b93bc091bab22d2e1a217fc9f2745a4286399b26f084e2bff8f2cb002e0525a6';
 
 /** The wasm binary (64385 bytes), base64. */
 export const WASM_BASE64 =
