@@ -22,7 +22,8 @@
 // Tried and dropped: the four rows consecutive instead of a quarter apart (four streams 2720 bytes apart): 5-7 GB/s
 // from DRAM on 1 thread against 16-17; an in-loop touch 1536 bytes ahead in each of the four streams (as
 // matmul-i2s-dot.ts): 11.5-12.4 against 16.5-17.4 GB/s from DRAM; a second barrier store after the transpose: no
-// change; relaxed SIMD (i16x8.relaxed_dot_i8x16_i7x16_s on 16 weights whose signs are moved from the activations,
+// change; four blocks per loop iteration: 15.7-16.0 against 18.6 GB/s from L2; one block per iteration with the
+// even / odd accumulators swapped: 17.9-18.1 against 17.8-19.1 (no gain); relaxed SIMD (i16x8.relaxed_dot_i8x16_i7x16_s on 16 weights whose signs are moved from the activations,
 // |x| the 7-bit operand): a speed probe with a stand-in activation layout ran 19.9 against 18.6 GB/s from L2 (7%),
 // the same instruction count per block and row (2 loads, 2 xor, 2 sub, 2 dots, 2 widening dots, 1 add against 4
 // widening loads, 4 dots, 3 adds); not worth a second activation layout and a scan of every weight for -128.

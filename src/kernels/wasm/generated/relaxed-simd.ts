@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'e5e9ca6d56b53a07ebcddb64f766d7491500c473c6914b5b97e60bdb0ba206fa';
+export const SOURCE_HASH = '1326f985caf2926694a6e201f1ef8128cde41ccb6777c414b8e10418effdc74e';
 
 /** The wasm binary (62974 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'b93bc091bab22d2e1a217fc9f2745a4286399b26f084e2bff8f2cb002e0525a6';
+export const SOURCE_HASH = '28baa393bbeaddc633bf8aff1e4a7c176593a3ea198393d593334e327317299b';
 
 /** The wasm binary (64385 bytes), base64. */
 export const WASM_BASE64 =
