@@ -23,8 +23,9 @@
 // from DRAM on 1 thread against 16-17; an in-loop touch 1536 bytes ahead in each of the four streams (as
 // matmul-i2s-dot.ts): 11.5-12.4 against 16.5-17.4 GB/s from DRAM; a second barrier store after the transpose: no
 // change; four blocks per loop iteration: 15.7-16.0 against 18.6 GB/s from L2; one block per iteration with the
-// even / odd accumulators swapped: 17.9-18.1 against 17.8-19.1 (no gain); relaxed SIMD (i16x8.relaxed_dot_i8x16_i7x16_s on 16 weights whose signs are moved from the activations,
-// |x| the 7-bit operand): a speed probe with a stand-in activation layout ran 19.9 against 18.6 GB/s from L2 (7%),
+// even / odd accumulators swapped: 17.9-18.1 against 17.8-19.1 (no gain); relaxed SIMD
+// (i16x8.relaxed_dot_i8x16_i7x16_s on 16 weights whose signs are moved from the activations, |x| the 7-bit
+// operand): a speed probe with a stand-in activation layout ran 19.9 against 18.6 GB/s from L2 (7%),
 // the same instruction count per block and row (2 loads, 2 xor, 2 sub, 2 dots, 2 widening dots, 1 add against 4
 // widening loads, 4 dots, 3 adds); not worth a second activation layout and a scan of every weight for -128.
 
@@ -76,29 +77,29 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
 }
 
 /**
- * The block terms d_w d_x idot of one block (at blk in row 0; rows 1..3 rowBytes apart) of four rows sharing one load
+ * The block terms d_w d_x idot of one block (at blk in row 0; rows 1..3 rowStride apart) of four rows sharing one load
  * of the block's activations (at xb, scale at dq), as f32x4 [row 0, row 1, row 2, row 3]: the same integer sums,
  * f32 products and order of rounding as step4's lanes. The store of rows 0-1's partial transpose to tmp is the
  * scheduling barrier (file header): rows 2-3's loads are issued after it.
  */
 // @ts-ignore: decorator
-@inline function quadBlock(blk: usize, rowBytes: usize, xb: usize, dq: usize, bits: v128, tmp: usize): v128 {
+@inline function quadBlock(blk: usize, rowStride: usize, xb: usize, dq: usize, bits: v128, tmp: usize): v128 {
   const x0 = v128.load(xb);
   const x1 = v128.load(xb, 16);
   const x2 = v128.load(xb, 32);
   const x3 = v128.load(xb, 48);
   const s0 = blockDotX(blk, x0, x1, x2, x3);
-  const s1 = blockDotX(blk + rowBytes, x0, x1, x2, x3);
+  const s1 = blockDotX(blk + rowStride, x0, x1, x2, x3);
   const ab = i32x4.add(i8x16.shuffle(s0, s1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(s0, s1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
   v128.store(tmp, ab);
-  const s2 = blockDotX(blk + 2 * rowBytes, x0, x1, x2, x3);
-  const s3 = blockDotX(blk + 3 * rowBytes, x0, x1, x2, x3);
+  const s2 = blockDotX(blk + 2 * rowStride, x0, x1, x2, x3);
+  const s3 = blockDotX(blk + 3 * rowStride, x0, x1, x2, x3);
   const cd = i32x4.add(i8x16.shuffle(s2, s3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(s2, s3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
   const s = i32x4.add(i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
   let h = v128.load16_lane(blk, i32x4.splat(0), 0);
-  h = v128.load16_lane(blk + rowBytes, h, 1);
-  h = v128.load16_lane(blk + 2 * rowBytes, h, 2);
-  h = v128.load16_lane(blk + 3 * rowBytes, h, 3);
+  h = v128.load16_lane(blk + rowStride, h, 1);
+  h = v128.load16_lane(blk + 2 * rowStride, h, 2);
+  h = v128.load16_lane(blk + 3 * rowStride, h, 3);
   const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load32_splat(dq));
   return f32x4.mul(f32x4.convert_i32x4_s(s), dwdx);
 }
@@ -114,10 +115,12 @@ export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, s
 }
 
 /**
- * Job body: rows [start, end) for every token, four consecutive rows at a time sharing each activation load
- * (quadBlock); two blocks per iteration, the even one to the rows' lane-0 accumulators and the odd one to their
- * lane-1 accumulators, so each row's f64 sums run in the order step4's acc lanes take (even blocks, odd blocks, then
- * lane 0 + lane 1 and rowTail). Rows past the last group of four: one at a time with step4.
+ * Job body: rows [start, end) for every token. The rows are taken as four streams a quarter of the range apart,
+ * advanced in lockstep: one row stream at a time left most of the DRAM latency exposed (a single thread reached
+ * 6.9 GB/s from DRAM against 12.7 GB/s from L2); four concurrent streams keep more lines in flight. The four rows of
+ * a step share each activation load (quadBlock); two blocks per iteration, the even one to the rows' even-block
+ * accumulators and the odd one to their odd-block ones, so each row's f64 sums run in the order step4's acc lanes
+ * take (even blocks, odd blocks, then even + odd and rowTail). Rows past four whole quarters: one at a time (step4).
  */
 export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ARG_OUT);
@@ -170,7 +173,7 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
     }
   }
   const quadEnd = start + 4 * quarter;
-  // rows past the last group of four, one at a time
+  // rows past four whole quarters, one at a time
   for (let r = quadEnd; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {

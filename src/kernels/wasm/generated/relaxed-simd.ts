@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '0a325f5bca800f9fc9f60bb00fadeabb5de8ff3236c975369a70937bdf239c97';
+export const SOURCE_HASH = '7de5c6fda9e109183df2cff7e89d9189e9356b8be21df7915bf74245e9e904d7';
 
 /** The wasm binary (62852 bytes), base64. */
 export const WASM_BASE64 =

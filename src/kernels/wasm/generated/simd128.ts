@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'd8a47ecaaaaec7b2b0688430b41dee885fcdadde9de83605fe77392cfc27c164';
+export const SOURCE_HASH = '97570e8b8cac3def05deb7e2f27e6f69ad284d50fd11c8a6b36bf71957540f08';
 
 /** The wasm binary (64263 bytes), base64. */
 export const WASM_BASE64 =
