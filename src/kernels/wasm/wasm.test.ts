@@ -14,6 +14,7 @@ import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.
 import { seededRng } from '../../../test/kernels/seeded-rng.js';
 import { isBitNetError } from '../../errors.js';
 import { f32ToF16Bits } from '../../formats/f16.js';
+import { quantizeActivationsQ8_0 } from '../../formats/q8_0.js';
 import { GgmlType, TYPE_TRAITS } from '../../formats/ggml-type.js';
 import { packI2s } from '../../formats/i2s.js';
 import { packTq1_0 } from '../../formats/tq1_0.js';
@@ -609,6 +610,97 @@ function randomF16(rng: ReturnType<typeof seededRng>, rows: number, cols: number
   }
   return bytes;
 }
+
+/**
+ * The Q8_0 kernels' documented arithmetic (assembly/matmul-q8_0.ts header) on the host: x quantized as the reference
+ * does; per block the exact integer dot, times f32(d_w 2^-112 (the F16 bits shifted into an f32) * d_x 2^112), rounded
+ * to f32; the blocks of the whole 4-block steps summed in f64 as two chains (even blocks, odd blocks, each in block
+ * order), the chains added, the tail blocks added in order, and f32(sum * scale). A change in the f32 block terms
+ * shows as differing bits (checked by breaking the kernel: f32(idot d_w) d_x in place of idot f32(d_w d_x) fails);
+ * a change in the order of the f64 additions almost never does (the final f32 rounding hides it; checked too), so
+ * the kernels keep that order by construction.
+ */
+function q8_0ModelOutputs(bytes: Uint8Array, rows: number, cols: number, x: Float32Array, nTokens: number, scale: number): Float32Array {
+  const nBlocks = cols / 32;
+  const nBlocks4 = nBlocks & ~3;
+  const out = new Float32Array(nTokens * rows);
+  const q = new Int8Array(cols);
+  const d = new Float32Array(nBlocks);
+  const bits = new DataView(new ArrayBuffer(4));
+  for (let t = 0; t < nTokens; t++) {
+    quantizeActivationsQ8_0(x, t * cols, cols, q, d);
+    for (let r = 0; r < rows; r++) {
+      let even = 0;
+      let odd = 0;
+      let sum = 0;
+      for (let b = 0; b < nBlocks; b++) {
+        const o = (r * nBlocks + b) * 34;
+        let idot = 0;
+        for (let j = 0; j < 32; j++) idot += ((bytes[o + 2 + j] << 24) >> 24) * q[b * 32 + j];
+        const h = ((bytes[o + 1] << 8) | bytes[o]) << 16 >> 16; // sign-extended F16 bits
+        bits.setInt32(0, (h << 13) & 0x8fffe000);
+        const dwdx = Math.fround(bits.getFloat32(0) * Math.fround(d[b] * 2 ** 112));
+        const term = Math.fround(idot * dwdx);
+        if (b === nBlocks4) sum = even + odd;
+        if (b >= nBlocks4) sum += term;
+        else if (b % 2 === 0) even += term;
+        else odd += term;
+      }
+      if (nBlocks4 === nBlocks) sum = even + odd;
+      out[t * rows + r] = Math.fround(sum * scale);
+    }
+  }
+  return out;
+}
+
+describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit (assembly/matmul-q8_0.ts, gemm-q8_0.ts)', () => {
+  // rows: 1, 3 (under one group of four), 37 and 70 (groups and rows left over, not a multiple of the 16-row quantum),
+  // 130; cols: 3 blocks (no whole 4-block step), 7 (one step and a tail of 3), 80 (2560), 81 (a tail block)
+  const cases: [number, number][] = [
+    [1, 2560],
+    [3, 224],
+    [37, 96],
+    [70, 2592],
+    [130, 2560],
+    [21, 224],
+  ];
+  for (const kernelSet of sets) {
+    for (const threads of [1, 2]) {
+      it(`${kernelSet} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers)`, async () => {
+        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        try {
+          for (const [rows, cols] of cases) {
+            const rng = seededRng(rows * 7919 + cols + threads);
+            const bytes = randomQ8_0(rng, rows, cols);
+            // scales over the whole F16 range (subnormals included) and activations over 9 binary orders
+            for (let o = 0; o < bytes.length; o += 34) {
+              const h = f32ToF16Bits((rng.next() < 0.5 ? -1 : 1) * rng.uniform(1, 2) * 2 ** rng.int(-24, 14));
+              bytes[o] = h & 0xff;
+              bytes[o + 1] = h >>> 8;
+            }
+            const w = load(be, GgmlType.Q8_0, rows, cols, bytes);
+            const maxTokens = 8;
+            const x = be.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = rng.normal() * 2 ** ((i >> 5) % 9) * (i % 11 === 0 ? 40 : 1);
+            x.fill(0, cols, 2 * cols); // an all-zero token
+            const expected = q8_0ModelOutputs(bytes, rows, cols, x, maxTokens, 0.75);
+            const out = be.allocF32(maxTokens * rows + 8);
+            for (const n of [1, 2, 3, 8]) {
+              out.fill(Number.NaN);
+              be.matmul(out, w, x, n, 0.75);
+              for (let i = 0; i < n * rows; i++) {
+                if (!Object.is(out[i], expected[i])) expect.fail(`${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: model ${expected[i]}, wasm ${out[i]}`);
+              }
+              for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`${rows}x${cols} nTokens=${n}: wrote past its output at ${i}`);
+            }
+          }
+        } finally {
+          await be.dispose();
+        }
+      });
+    }
+  }
+});
 
 describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) equal one matmul per token, bit for bit', () => {
   // rows: not a multiple of the 16-row job quantum. Q8_0 cols: 3 blocks (no whole 4-block step), 81 blocks (a tail

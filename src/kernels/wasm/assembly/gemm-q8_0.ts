@@ -3,15 +3,15 @@
 //
 // Why: with 8 logits rows the output matmul (128256 x 2560, 328 M MACs per token) is compute bound, and the
 // per-row kernel (matmul-q8_0.ts) spends 4 of its ~11 instructions per block and token widening the weights
-// again for every token. Here one block's 4 widened vectors stay in registers while a run-time loop over the
-// tokens does the 4 activation loads, 4 i32x4.dot_i16x8_s and 3 adds per token.
+// again for every token. Here two blocks' 8 widened vectors stay in registers while a run-time loop over the
+// tokens does the 4 activation loads, 4 i32x4.dot_i16x8_s and 3 adds per block and token.
 //
 // Results are bit-identical to matmul-q8_0.ts for every (row, token): the same integer block dots (exact), the
 // same 4-block step (sum4I32 of the block sums, times d_w * 2^-112 times d_x * 2^112 in f32, promoted and added to
 // an f64x2 accumulator with addF32x4ToF64x2), the same tail (rowTail) and the same final f32(sum * scale). Only the
 // order in which (row, token) pairs are computed changes.
 
-import { addF32x4ToF64x2, hsumF64, sum4I32 } from './common';
+import { addF32x4ToF64x2, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
@@ -24,24 +24,36 @@ export const GEMM_Q8_0_TOKENS: u32 = 16;
 
 
 /**
- * The integer dots of one block (4 widened weight vectors w0..w3) with the nTokens tokens' activations at xb
- * (xStride bytes apart), each token's i32x4 partial sums stored at sums + 64 t + j (j: the block's place in its
- * 4-block step). The weights stay in registers across the token loop: the point of this kernel.
+ * The integer dots of two consecutive blocks (at blk, blk + 34; 4 widened weight vectors each) with the nTokens
+ * tokens' activations at xb (xStride bytes apart): per token, the two blocks' i32x4 partial sums a and b, half
+ * transposed as sum4I32 does first ([a0 + a2, a1 + a3, b0 + b2, b1 + b3]), stored at sums + 64 t + j (j: 0 for the
+ * first pair of a 4-block step, 16 for the second). The weights stay in registers across the token loop: the point
+ * of this kernel.
  */
 // @ts-ignore: decorator
-@inline function blockTokens(blk: usize, xb: usize, xStride: usize, nTokens: u32, sums: usize): void {
+@inline function blockPairTokens(blk: usize, xb: usize, xStride: usize, nTokens: u32, sums: usize): void {
   const w0 = v128.load8x8_s(blk, 2);
   const w1 = v128.load8x8_s(blk, 10);
   const w2 = v128.load8x8_s(blk, 18);
   const w3 = v128.load8x8_s(blk, 26);
+  const v0 = v128.load8x8_s(blk, 36);
+  const v1 = v128.load8x8_s(blk, 44);
+  const v2 = v128.load8x8_s(blk, 52);
+  const v3 = v128.load8x8_s(blk, 60);
   let xp = xb;
   let sp = sums;
   const spEnd = sums + (<usize>nTokens << 6);
   for (; sp < spEnd; sp += 64) {
-    v128.store(sp, i32x4.add(
+    const a = i32x4.add(
       i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16))),
       i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xp, 32)), i32x4.dot_i16x8_s(w3, v128.load(xp, 48))),
-    ));
+    );
+    v128.store(sp, a); // the barrier: b's loads are issued after it
+    const b = i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(v0, v128.load(xp, 64)), i32x4.dot_i16x8_s(v1, v128.load(xp, 80))),
+      i32x4.add(i32x4.dot_i16x8_s(v2, v128.load(xp, 96)), i32x4.dot_i16x8_s(v3, v128.load(xp, 112))),
+    );
+    v128.store(sp, i32x4.add(i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)));
     xp += xStride;
   }
 }
@@ -49,13 +61,21 @@ export const GEMM_Q8_0_TOKENS: u32 = 16;
 /**
  * Job body: rows [start, end) for nTokens (<= GEMM_Q8_0_TOKENS) tokens of int16 Q8_0 activations, rows outer so a
  * row (2720 bytes at 2560 columns) comes from DRAM once and from L1 for the other tokens. Per 4-block step: each
- * block's weights are widened once and dotted with every token (blockTokens), then each token's four block sums are
- * summed, scaled and added to its f64x2 accumulator (in scratch) exactly as matmul-q8_0.ts step4 does.
+ * pair of blocks' weights are widened once (8 vectors) and dotted with every token (blockPairTokens: one store of the
+ * pair's half-transposed sums per token, where each block stored its own sums before), then each token's four block
+ * sums are summed, scaled and added to its f64x2 accumulator (in scratch) exactly as matmul-q8_0.ts step4 does.
+ * Against one block per token loop (each block's sums stored, four loads and the whole transpose per token and step):
+ * 0.460-0.468 against 0.513-0.517 ms at 8 tokens, 0.250 against 0.277 at 4, 0.911 against 0.975 at 16 (512x2560,
+ * 1 thread, Node 22, CPU time, min of 100; bench/README.md).
  *
  * Tried and dropped: four tokens in the lanes of one sum4I32 with their accumulators in registers (no store per
  * token): V8 issued all 32 loads of a 4-block step first and spilled most of them (--print-wasm-code: 287 spill
  * moves in the function), 10% slower than this on 1 thread. The store per token and block keeps each token's loads
- * next to their arithmetic (the same barrier matmul-q8_0.ts and matmul-i2s-dot.ts use).
+ * next to their arithmetic (the same barrier matmul-q8_0.ts and matmul-i2s-dot.ts use). The block pair without the
+ * store of the first block's sums between the two blocks' loads: V8 issued all 8 activation loads first and spilled
+ * weight vectors, 0.491-0.498 ms at 8 tokens. The second pair's token loop also finishing the step (transpose, scale,
+ * f64 add) instead of a loop of its own: 0.511-0.524 against 0.463 ms. Four tokens in the lanes of one i32x4 per
+ * block (transposed d_x, f64 accumulators per token in scratch): no gain (bench/README.md).
  */
 export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ARG_OUT);
@@ -82,10 +102,8 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
     for (let b: u32 = 0; b < nBlocks4; b += 4) {
       const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
       const xb = x + (<usize>b << 6);
-      blockTokens(blk, xb, xStride, nTokens, sums);
-      blockTokens(blk + 34, xb + 64, xStride, nTokens, sums + 16);
-      blockTokens(blk + 68, xb + 128, xStride, nTokens, sums + 32);
-      blockTokens(blk + 102, xb + 192, xStride, nTokens, sums + 48);
+      blockPairTokens(blk, xb, xStride, nTokens, sums);
+      blockPairTokens(blk + 68, xb + 128, xStride, nTokens, sums + 16);
       // the four blocks' d_w as f32 bits worth d_w * 2^-112 (matmul-q8_0.ts step4), shared by the tokens
       let h = v128.load16_lane(blk, i32x4.splat(0), 0);
       h = v128.load16_lane(blk + 34, h, 1);
@@ -95,7 +113,9 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
       let dq = dx + (<usize>b << 2);
       let sp = sums;
       for (let ap = accs; ap < apEnd; ap += 16) {
-        const s = sum4I32(v128.load(sp), v128.load(sp, 16), v128.load(sp, 32), v128.load(sp, 48));
+        const ab = v128.load(sp);
+        const cd = v128.load(sp, 16);
+        const s = i32x4.add(i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
         const dwdx = f32x4.mul(dw, v128.load(dq));
         v128.store(ap, addF32x4ToF64x2(v128.load(ap), f32x4.mul(f32x4.convert_i32x4_s(s), dwdx)));
         sp += 64;
