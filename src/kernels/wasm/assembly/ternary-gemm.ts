@@ -200,12 +200,23 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   }
 }
 
-/** The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (half 0) or 8-15 (16). */
+/**
+ * The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (quadLo) or
+ * 8-15 (quadHi). The half and the table offsets are load immediates (they must be literal constants), no address adds.
+ */
 // @ts-ignore: decorator
-@inline function quad<L>(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
+@inline function quadLo<L>(e0: usize, e1: usize, e2: usize, e3: usize): v128 {
   return i16x8.add(
-    i16x8.add(v128.load(e0 + half), v128.load(e1 + half, tableBytes<L>())),
-    i16x8.add(v128.load(e2 + half, 2 * tableBytes<L>()), v128.load(e3 + half, 3 * tableBytes<L>())),
+    i16x8.add(v128.load(e0), v128.load(e1, tableBytes<L>())),
+    i16x8.add(v128.load(e2, 2 * tableBytes<L>()), v128.load(e3, 3 * tableBytes<L>())),
+  );
+}
+
+// @ts-ignore: decorator
+@inline function quadHi<L>(e0: usize, e1: usize, e2: usize, e3: usize): v128 {
+  return i16x8.add(
+    i16x8.add(v128.load(e0, 16), v128.load(e1, 16 + tableBytes<L>())),
+    i16x8.add(v128.load(e2, 16 + 2 * tableBytes<L>()), v128.load(e3, 16 + 3 * tableBytes<L>())),
   );
 }
 
@@ -226,8 +237,8 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const f1 = tab + 4 * tb + (<usize>load<u8>(wp + 5 * gs) << es);
   const f2 = tab + 4 * tb + (<usize>load<u8>(wp + 6 * gs) << es);
   const f3 = tab + 4 * tb + (<usize>load<u8>(wp + 7 * gs) << es);
-  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad<L>(e0, e1, e2, e3, 0), quad<L>(f0, f1, f2, f3, 0))));
-  if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad<L>(e0, e1, e2, e3, 16), quad<L>(f0, f1, f2, f3, 16))), 16);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quadLo<L>(e0, e1, e2, e3), quadLo<L>(f0, f1, f2, f3))));
+  if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quadHi<L>(e0, e1, e2, e3), quadHi<L>(f0, f1, f2, f3))), 16);
 }
 
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
