@@ -39,8 +39,10 @@ const LUT_TOKENS = 16;
 // The ternary GEMM (assembly/ternary-gemm.ts) takes passes of GEMM_TOKENS = 16 tokens too: 16 i16 lanes per table entry.
 /** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
 const GEMM_TABLE_BYTES = 8192 + 192;
-/** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
-const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
+/** Bytes of the GEMM's staged native I2_S weights: GEMM_BLOCK_TILES (8) tiles of 32 rows x 64 groups (assembly/ternary-gemm.ts stageI2STile). */
+const GEMM_STAGE_BYTES = 8 * 32 * 64;
+/** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums, 16 tokens' permuted activations, staged weights. */
+const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256 + GEMM_STAGE_BYTES;
 /**
  * From this many tokens in a pass on, a tiled ternary matmul may take the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: a 16-lane GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes;

@@ -201,6 +201,34 @@ export const GEMM_BLOCK_TILES: u32 = 8;
 }
 
 /**
+ * Stage one 32-row tile of native row-major I2_S bytes for a superspan: nq * 16 bytes (nq = 2 or 4: 32 or 64 groups)
+ * of each row at src (rows rowBytes apart) go to dst span-major: span s (8 groups) of row i at dst + 256 s + 8 i. The
+ * lookups then walk 256 consecutive bytes per tile and span, as the tiled layout's, instead of touching 32 rows' cache
+ * lines (which pushed the tables out of L1).
+ */
+// @ts-ignore: decorator
+@inline function stageI2STile(src: usize, rowBytes: usize, dst: usize, nq: u32): void {
+  for (let i: usize = 0; i < 32; i++) {
+    const d = dst + (i << 3);
+    const v0 = v128.load(src);
+    const v1 = v128.load(src, 16);
+    v128.store64_lane(d, v0, 0);
+    v128.store64_lane(d, v0, 1, 256);
+    v128.store64_lane(d, v1, 0, 512);
+    v128.store64_lane(d, v1, 1, 768);
+    if (nq > 2) {
+      const v2 = v128.load(src, 32);
+      const v3 = v128.load(src, 48);
+      v128.store64_lane(d, v2, 0, 1024);
+      v128.store64_lane(d, v2, 1, 1280);
+      v128.store64_lane(d, v3, 0, 1536);
+      v128.store64_lane(d, v3, 1, 1792);
+    }
+    src += rowBytes;
+  }
+}
+
+/**
  * The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (quadLo) or
  * 8-15 (quadHi). The half and the table offsets are load immediates (they must be literal constants), no address adds.
  */
@@ -358,6 +386,7 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const blk = acc + (nRows << (es + 2)); // folds: i32 sums of the current fold block
   const a = blk + (nRows << (es + 1));
   const xperm = a + 128;
+  const stage = xperm + 16 * 256;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
   const tileBytes = rowBytes << 5;
@@ -386,6 +415,10 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       }
       for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
         const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
+        if (rowMajor) {
+          // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2SBlock)
+          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4);
+        }
         for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
           const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
           const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
@@ -396,16 +429,12 @@ export const GEMM_BLOCK_TILES: u32 = 8;
             let pp = part + (<usize>k << (es + 5));
             const ppEnd = pp + (pb << 5);
             if (rowMajor) {
-              if (n == GEMM_SPAN_GROUPS) {
-                for (; pp < ppEnd; pp += pb) {
-                  rowSpan8<L>(wp, tp, pp, 1);
-                  wp += rowBytes;
-                }
-              } else {
-                for (; pp < ppEnd; pp += pb) {
-                  rowSpanTail<L>(wp, tp, n, pp, 1);
-                  wp += rowBytes;
-                }
+              // staged: the tile's 32 rows of this span, 8 bytes each (superspans are whole 128-column blocks, so
+              // spans are always full)
+              wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
+              for (; pp < ppEnd; pp += pb) {
+                rowSpan8<L>(wp, tp, pp, 1);
+                wp += GEMM_SPAN_GROUPS;
               }
             } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += pb) {
