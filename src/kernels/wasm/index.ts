@@ -39,10 +39,21 @@ const LUT_TOKENS = 16;
 // The ternary GEMM (assembly/ternary-gemm.ts) takes passes of GEMM_TOKENS = 16 tokens too: 16 i16 lanes per table entry.
 /** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
 const GEMM_TABLE_BYTES = 8192 + 192;
-/** Bytes of the GEMM's staged native I2_S weights: GEMM_BLOCK_TILES (8) tiles of 32 rows x 64 groups (assembly/ternary-gemm.ts stageI2STile). */
+/** Bytes of one group's table of the 32-lane GEMM (assembly/ternary-gemm.ts GEMM_WIDE32_TABLE_BYTES). */
+const GEMM_WIDE32_TABLE_BYTES = 16384 + 17 * 64;
+/** Tokens per pass of the 32-lane GEMM (assembly/ternary-gemm.ts GEMM_WIDE32_TOKENS): passes above 16 tokens take it. */
+const GEMM_WIDE32_TOKENS = 32;
+/** Bytes of the GEMM's staged weights: up to 8 tiles (GEMM_BLOCK_TILES) of 32 rows x 64 groups (assembly/ternary-gemm.ts stageI2STile). */
 const GEMM_STAGE_BYTES = 8 * 32 * 64;
-/** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums, 16 tokens' permuted activations, staged weights. */
-const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256 + GEMM_STAGE_BYTES;
+/**
+ * Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then
+ * per-row i16 partials, f64 (or i32) sums and i32 fold sums, the tokens' scales and permuted activations, staged
+ * weights. 16 lanes (the Narrow GEMM fits too) or 32.
+ */
+const gemmScratchBytes = (nRows: number, wide32: boolean): number =>
+  wide32
+    ? 64 * GEMM_WIDE32_TABLE_BYTES + nRows * (64 + 256 + 128) + 32 * 8 + 32 * 256 + GEMM_STAGE_BYTES
+    : 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 16 * 8 + 16 * 256 + GEMM_STAGE_BYTES;
 /**
  * From this many tokens in a pass on, a tiled ternary matmul may take the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: a 16-lane GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes;
@@ -1042,8 +1053,9 @@ class WasmBackend implements KernelBackend {
     // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place
     const gemmRows = w.nativeDot ? Math.floor(rows / TILE_ROWS) * TILE_ROWS : w.tiledRows;
     const tiled = gemmRows > 0;
-    // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
-    const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
+    // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel;
+    // more than 16 tokens: passes of 32 through the 32-lane GEMM (half the weight reads and table addressing per token)
+    const tokensPerPass = !tiled ? nTokens : nTokens > LUT_TOKENS ? GEMM_WIDE32_TOKENS : LUT_TOKENS;
     const { xqStride, bsumsStride } = q;
     const q8k = w.activationQuant === 'q8k-block';
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
@@ -1064,10 +1076,14 @@ class WasmBackend implements KernelBackend {
       // the GEMM: one chunk per thread, so each builds its tables once
       const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
-      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256));
-      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups)
+      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups); above 16: 32 lanes
       const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
-      const gemmOp = w.kind === 'i2s' ? (narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
+      const wide32 = gemm && nt > LUT_TOKENS;
+      const [scratch, scratchStride] = this.threadScratch(
+        gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows), wide32) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256),
+      );
+      const gemmOp =
+        w.kind === 'i2s' ? (wide32 ? OP.gemmWide32I2s : narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : wide32 ? OP.gemmWide32Tq2 : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
       this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);

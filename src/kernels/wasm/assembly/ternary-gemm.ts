@@ -36,9 +36,12 @@ import { TQ2_TILE_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 /** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry (Narrow: GEMM_NARROW_TOKENS, one v128). */
 export const GEMM_TOKENS: u32 = 16;
 export const GEMM_NARROW_TOKENS: u32 = 8;
+/** Tokens per pass of the 32-lane GEMM (Wide32: four v128 per table entry, one cache line). */
+export const GEMM_WIDE32_TOKENS: u32 = 32;
 /** The width type arguments (their sizes tell them apart at compile time, as matmul-f16.ts's Exact / Scaled). */
 type Wide = u64;
 type Narrow = u32;
+type Wide32 = v128;
 /**
  * Bytes from one group's table to the next: 256 entries of 16 tokens' i16 sums (8 KiB) plus 3 cache lines, so that
  * the same entry of consecutive groups falls in different L1 sets (a plain 8 KiB stride maps them all to one).
@@ -46,21 +49,38 @@ type Narrow = u32;
 export const GEMM_TABLE_BYTES: usize = 8192 + 192;
 /** The same for Narrow: 256 entries of 8 tokens (4 KiB) plus 3 cache lines. */
 export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
+/**
+ * Wide32: room for 256 entries of 64 bytes (code 3), plus 17 cache lines. Without code 3 its tables are dense (entry
+ * c0 + 3 c1 + 9 c2 + 27 c3: 81 consecutive lines), and the 17-line offset spreads a span's 4 tables over the L1 sets.
+ */
+export const GEMM_WIDE32_TABLE_BYTES: usize = 16384 + 17 * 64;
 
-/** Bytes of one table entry (one row's i16 partial sums): 32 Wide, 16 Narrow. */
+/** Bytes of one table entry (one row's i16 partial sums): 64 Wide32, 32 Wide, 16 Narrow. */
 // @ts-ignore: decorator
 @inline function entryShift<L>(): usize {
-  return sizeof<L>() == 8 ? 5 : 4;
+  return sizeof<L>() == 16 ? 6 : sizeof<L>() == 8 ? 5 : 4;
 }
 
 // @ts-ignore: decorator
 @inline function tableBytes<L>(): usize {
-  return sizeof<L>() == 8 ? GEMM_TABLE_BYTES : GEMM_NARROW_TABLE_BYTES;
+  return sizeof<L>() == 16 ? GEMM_WIDE32_TABLE_BYTES : sizeof<L>() == 8 ? GEMM_TABLE_BYTES : GEMM_NARROW_TABLE_BYTES;
 }
 
 // @ts-ignore: decorator
 @inline function lanes<L>(): u32 {
-  return sizeof<L>() == 8 ? GEMM_TOKENS : GEMM_NARROW_TOKENS;
+  return sizeof<L>() == 16 ? GEMM_WIDE32_TOKENS : sizeof<L>() == 8 ? GEMM_TOKENS : GEMM_NARROW_TOKENS;
+}
+
+/** Groups per span (GEMM_SPAN_GROUPS; Wide32: 4, its tables are twice the size). */
+// @ts-ignore: decorator
+@inline function spanGroups<L>(): u32 {
+  return sizeof<L>() == 16 ? 4 : GEMM_SPAN_GROUPS;
+}
+
+/** Tiles per block of rows (GEMM_BLOCK_TILES; Wide32: GEMM_WIDE32_BLOCK_TILES). */
+// @ts-ignore: decorator
+@inline function blockTiles<L>(): u32 {
+  return sizeof<L>() == 16 ? GEMM_WIDE32_BLOCK_TILES : GEMM_BLOCK_TILES;
 }
 /**
  * Groups per span: the tables a span touches (~3.4 KiB each) and the i16 partial sums of a block of rows (32 bytes
@@ -69,6 +89,8 @@ export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
 export const GEMM_SPAN_GROUPS: u32 = 8;
 /** Tiles per block of rows: their i16 partial sums (8 KiB) stay in L1 next to a span's tables (~27 KiB). */
 export const GEMM_BLOCK_TILES: u32 = 8;
+/** Wide32: 4 tiles (partial sums 8 KiB) next to a span's 4 dense tables (~20 KiB). */
+export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
@@ -77,7 +99,21 @@ export const GEMM_BLOCK_TILES: u32 = 8;
  */
 // @ts-ignore: decorator
 @inline function buildTables<L>(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
-  const wide = sizeof<L>() == 8;
+  if (sizeof<L>() == 16) {
+    // Wide32: tokens 0-15 in bytes 0-31 of each 64-byte entry, tokens 16-31 in bytes 32-63
+    buildTables16<L>(x, xStride, nTokens, g0, g1, tab, full, xGroup);
+    if (nTokens > 16) buildTables16<L>(x + (xStride << 4), xStride, nTokens - 16, g0, g1, tab + 32, full, xGroup);
+    else buildTables16<L>(x, xStride, 0, g0, g1, tab + 32, full, xGroup);
+  } else {
+    buildTables16<L>(x, xStride, nTokens, g0, g1, tab, full, xGroup);
+  }
+}
+
+/** buildTables for up to 16 tokens (8 Narrow) at the entries' first 32 (16) bytes. */
+// @ts-ignore: decorator
+@inline function buildTables16<L>(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
+  const wide = sizeof<L>() >= 8;
+  const n16: u32 = wide ? 16 : 8;
   const zero = i32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128; x holds group xGroup first
@@ -86,7 +122,7 @@ export const GEMM_BLOCK_TILES: u32 = 8;
     let v1 = zero;
     let v2 = zero;
     let v3 = zero;
-    if (nTokens >= lanes<L>()) {
+    if (nTokens >= n16) {
       v0 = v128.load32_lane(xg, v0, 0);
       v0 = v128.load32_lane(xg + xStride, v0, 1);
       v0 = v128.load32_lane(xg + 2 * xStride, v0, 2);
@@ -106,7 +142,7 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       v3 = v128.load32_lane(xg + 15 * xStride, v3, 3);
       }
     } else {
-      for (let t: u32 = 0; t < min(nTokens, lanes<L>()); t++) {
+      for (let t: u32 = 0; t < min(nTokens, n16); t++) {
         const word = i32x4.splat(load<i32>(xg + <usize>t * xStride));
         const keep = i32x4.eq(i32x4(0, 1, 2, 3), i32x4.splat(t & 3));
         if (t < 4) v0 = v128.bitselect(word, v0, keep);
@@ -159,9 +195,11 @@ export const GEMM_BLOCK_TILES: u32 = 8;
         let e0 = l0;
         let e1 = l1;
         for (let c0: u32 = 0; c0 < nCodes; c0++) {
-          const p = tg + (<usize>(c0 | (c1 << 2) | (m << 4)) << entryShift<L>());
+          // Wide32 without code 3: dense entries (stageTile maps each weight byte to c0 + 3 c1 + 9 c2 + 27 c3)
+          const idx = sizeof<L>() == 16 && nCodes == 3 ? c0 + 3 * c1 + 9 * c2 + 27 * c3 : c0 | (c1 << 2) | (m << 4);
+          const p = tg + (<usize>idx << entryShift<L>());
           v128.store(p, e0);
-          if (sizeof<L>() == 8) v128.store(p, e1, 16);
+          if (sizeof<L>() >= 8) v128.store(p, e1, 16);
           e0 = i16x8.add(e0, x00);
           e1 = i16x8.add(e1, x01);
         }
@@ -207,18 +245,26 @@ export const GEMM_BLOCK_TILES: u32 = 8;
  * lines (which pushed the tables out of L1).
  */
 // @ts-ignore: decorator
-@inline function stageI2STile(src: usize, rowBytes: usize, dst: usize, nq: u32): void {
+@inline function stageI2STile(src: usize, rowBytes: usize, dst: usize, nq: u32, dense: bool): void {
   for (let i: usize = 0; i < 32; i++) {
     const d = dst + (i << 3);
-    const v0 = v128.load(src);
-    const v1 = v128.load(src, 16);
+    let v0 = v128.load(src);
+    let v1 = v128.load(src, 16);
+    if (dense) {
+      v0 = denseIndex(v0);
+      v1 = denseIndex(v1);
+    }
     v128.store64_lane(d, v0, 0);
     v128.store64_lane(d, v0, 1, 256);
     v128.store64_lane(d, v1, 0, 512);
     v128.store64_lane(d, v1, 1, 768);
     if (nq > 2) {
-      const v2 = v128.load(src, 32);
-      const v3 = v128.load(src, 48);
+      let v2 = v128.load(src, 32);
+      let v3 = v128.load(src, 48);
+      if (dense) {
+        v2 = denseIndex(v2);
+        v3 = denseIndex(v3);
+      }
       v128.store64_lane(d, v2, 0, 1024);
       v128.store64_lane(d, v2, 1, 1280);
       v128.store64_lane(d, v3, 0, 1536);
@@ -226,6 +272,76 @@ export const GEMM_BLOCK_TILES: u32 = 8;
     }
     src += rowBytes;
   }
+}
+
+/**
+ * The dense table index c0 + 3 c1 + 9 c2 + 27 c3 (0..80) of 16 weight bytes c0 | c1 << 2 | c2 << 4 | c3 << 6 with codes
+ * 0..2 (Wide32's tables without code 3): one nibble lookup per half.
+ */
+// @ts-ignore: decorator
+@inline function denseIndex(v: v128): v128 {
+  const lo = v128.and(v, i8x16.splat(15));
+  const hi = i8x16.shr_u(v, 4);
+  return i8x16.add(
+    i8x16.swizzle(i8x16(0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 0, 0, 0, 0), lo),
+    i8x16.swizzle(i8x16(0, 9, 18, 0, 27, 36, 45, 0, 54, 63, 72, 0, 0, 0, 0, 0), hi),
+  );
+}
+
+/**
+ * Stage a tiled tile's bytes of nGroups groups (32 per group, contiguous) for Wide32, as dense indices unless not
+ * `dense`: group g of row i at dst + 32 g + i, as in the tiles.
+ */
+// @ts-ignore: decorator
+@inline function stageTiledTile(src: usize, dst: usize, nGroups: u32, dense: bool): void {
+  const n = <usize>nGroups << 5;
+  for (let i: usize = 0; i < n; i += 32) {
+    let v0 = v128.load(src + i);
+    let v1 = v128.load(src + i, 16);
+    if (dense) {
+      v0 = denseIndex(v0);
+      v1 = denseIndex(v1);
+    }
+    v128.store(dst + i, v0);
+    v128.store(dst + i, v1, 16);
+  }
+}
+
+/**
+ * Wide32 lookups of one row over a span of 4 groups: weight bytes (staged) at wp, wp + gs, ...; 4 v128 of 8 tokens per
+ * entry; adds to the 32 tokens' i16 partial sums at part. Offsets are load immediates.
+ */
+// @ts-ignore: decorator
+@inline function rowSpan4W32(wp: usize, tab: usize, part: usize, gs: usize): void {
+  const tb = GEMM_WIDE32_TABLE_BYTES;
+  const e0 = tab + (<usize>load<u8>(wp) << 6);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << 6);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 6);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 6);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(i16x8.add(v128.load(e0), v128.load(e1, tb)), i16x8.add(v128.load(e2, 2 * tb), v128.load(e3, 3 * tb)))));
+  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(i16x8.add(v128.load(e0, 16), v128.load(e1, tb + 16)), i16x8.add(v128.load(e2, 2 * tb + 16), v128.load(e3, 3 * tb + 16)))), 16);
+  v128.store(part, i16x8.add(v128.load(part, 32), i16x8.add(i16x8.add(v128.load(e0, 32), v128.load(e1, tb + 32)), i16x8.add(v128.load(e2, 2 * tb + 32), v128.load(e3, 3 * tb + 32)))), 32);
+  v128.store(part, i16x8.add(v128.load(part, 48), i16x8.add(i16x8.add(v128.load(e0, 48), v128.load(e1, tb + 48)), i16x8.add(v128.load(e2, 2 * tb + 48), v128.load(e3, 3 * tb + 48)))), 48);
+}
+
+/** rowSpan4W32 for a partial span of n < 4 groups. */
+// @ts-ignore: decorator
+@inline function rowSpanTailW32(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
+  let a0 = v128.load(part);
+  let a1 = v128.load(part, 16);
+  let a2 = v128.load(part, 32);
+  let a3 = v128.load(part, 48);
+  for (let g: u32 = 0; g < n; g++) {
+    const e = tab + <usize>g * GEMM_WIDE32_TABLE_BYTES + (<usize>load<u8>(wp + <usize>g * gs) << 6);
+    a0 = i16x8.add(a0, v128.load(e));
+    a1 = i16x8.add(a1, v128.load(e, 16));
+    a2 = i16x8.add(a2, v128.load(e, 32));
+    a3 = i16x8.add(a3, v128.load(e, 48));
+  }
+  v128.store(part, a0);
+  v128.store(part, a1, 16);
+  v128.store(part, a2, 32);
+  v128.store(part, a3, 48);
 }
 
 /**
@@ -290,32 +406,23 @@ export const GEMM_BLOCK_TILES: u32 = 8;
  */
 // @ts-ignore: decorator
 @inline function flushPartials<L>(part: usize, dst: usize, first: bool): void {
-  const wide = sizeof<L>() == 8;
   const z = i16x8.splat(0);
   for (let i: usize = 0; i < 32; i++) {
-    const p = part + (i << entryShift<L>());
-    const d = dst + (i << (entryShift<L>() + 1));
-    const a0 = v128.load(p);
-    let s0 = i32x4.extend_low_i16x8_s(a0);
-    let s1 = i32x4.extend_high_i16x8_s(a0);
-    if (!first) {
-      s0 = i32x4.add(s0, v128.load(d));
-      s1 = i32x4.add(s1, v128.load(d, 16));
-    }
-    v128.store(d, s0);
-    v128.store(d, s1, 16);
-    v128.store(p, z);
-    if (wide) {
-      const a1 = v128.load(p, 16);
-      let s2 = i32x4.extend_low_i16x8_s(a1);
-      let s3 = i32x4.extend_high_i16x8_s(a1);
+    const p0 = part + (i << entryShift<L>());
+    const d0 = dst + (i << (entryShift<L>() + 1));
+    for (let h: usize = 0; h < <usize>(lanes<L>() >> 3); h++) {
+      const p = p0 + (h << 4);
+      const d = d0 + (h << 5);
+      const a0 = v128.load(p);
+      let s0 = i32x4.extend_low_i16x8_s(a0);
+      let s1 = i32x4.extend_high_i16x8_s(a0);
       if (!first) {
-        s2 = i32x4.add(s2, v128.load(d, 32));
-        s3 = i32x4.add(s3, v128.load(d, 48));
+        s0 = i32x4.add(s0, v128.load(d));
+        s1 = i32x4.add(s1, v128.load(d, 16));
       }
-      v128.store(d, s2, 32);
-      v128.store(d, s3, 48);
-      v128.store(p, z, 16);
+      v128.store(d, s0);
+      v128.store(d, s1, 16);
+      v128.store(p, z);
     }
   }
 }
@@ -385,8 +492,9 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const sums = acc; // folds use f64 sums instead of i32 sums
   const blk = acc + (nRows << (es + 2)); // folds: i32 sums of the current fold block
   const a = blk + (nRows << (es + 1));
-  const xperm = a + 128;
-  const stage = xperm + 16 * 256;
+  const xperm = a + (<usize>lanes<L>() << 3);
+  const stage = xperm + (<usize>lanes<L>() << 8);
+  const w32 = sizeof<L>() == 16;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
   const tileBytes = rowBytes << 5;
@@ -413,14 +521,19 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       } else {
         buildTables<L>(x, xStride, nTokens, s0, sEnd, tab, full, 0);
       }
-      for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
-        const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
+      for (let kb: u32 = 0; kb < nTiles; kb += blockTiles<L>()) {
+        const kEnd = min(nTiles, kb + blockTiles<L>());
         if (rowMajor) {
-          // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2SBlock)
-          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4);
+          // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2STile); Wide32: as
+          // dense table indices unless code 3
+          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
+        } else if (w32) {
+          // Wide32, tiled: the tiles' bytes of this superspan (contiguous), as dense table indices unless code 3
+          const sOff = isTQ2 ? <usize>(s0 >> 6) * TQ2_TILE_BLOCK_BYTES : <usize>s0 << 5;
+          for (let k = kb; k < kEnd; k++) stageTiledTile(w0 + <usize>k * tileBytes + sOff, stage + (<usize>(k - kb) << 11), sEnd - s0, !full);
         }
-        for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
-          const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
+        for (let g0 = s0; g0 < sEnd; g0 += spanGroups<L>()) {
+          const n = min(spanGroups<L>(), sEnd - g0);
           const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
           const tp = tab + <usize>(g0 - s0) * tb;
           for (let k = kb; k < kEnd; k++) {
@@ -428,7 +541,30 @@ export const GEMM_BLOCK_TILES: u32 = 8;
             const pb: usize = 1 << es; // bytes of one row's partials
             let pp = part + (<usize>k << (es + 5));
             const ppEnd = pp + (pb << 5);
-            if (rowMajor) {
+            if (w32) {
+              if (rowMajor) {
+                // staged span-major: 8 bytes per row and span of 8 groups (spans are always full here)
+                wp = stage + (<usize>(k - kb) << 11) + (<usize>((g0 - s0) >> 3) << 8) + <usize>((g0 - s0) & 4);
+                for (; pp < ppEnd; pp += pb) {
+                  rowSpan4W32(wp, tp, pp, 1);
+                  wp += 8;
+                }
+              } else {
+                // staged as the tiles: 32 bytes per group
+                wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
+                if (n == 4) {
+                  for (; pp < ppEnd; pp += pb) {
+                    rowSpan4W32(wp, tp, pp, 32);
+                    wp++;
+                  }
+                } else {
+                  for (; pp < ppEnd; pp += pb) {
+                    rowSpanTailW32(wp, tp, n, pp, 32);
+                    wp++;
+                  }
+                }
+              }
+            } else if (rowMajor) {
               // staged: the tile's 32 rows of this span, 8 bytes each (superspans are whole 128-column blocks, so
               // spans are always full)
               wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
@@ -492,6 +628,16 @@ export function gemmI2SRows(job: usize, start: u32, end: u32, thread: u32): void
 
 export function gemmTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
   gemmRows<Wide>(job, start, end, thread, true);
+}
+
+/** The 32-lane GEMM (up to GEMM_WIDE32_TOKENS tokens per pass), I2_S. */
+export function gemmWide32I2SRows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows<Wide32>(job, start, end, thread, false);
+}
+
+/** The 32-lane GEMM, TQ2_0. */
+export function gemmWide32TQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmRows<Wide32>(job, start, end, thread, true);
 }
 
 /** The Narrow GEMM (up to GEMM_NARROW_TOKENS tokens per pass), I2_S. */
