@@ -90,7 +90,7 @@ export const GEMM_SPAN_GROUPS: u32 = 8;
 /** Tiles per block of rows: their i16 partial sums (8 KiB) stay in L1 next to a span's tables (~27 KiB). */
 export const GEMM_BLOCK_TILES: u32 = 8;
 /** Wide32: 4 tiles (partial sums 8 KiB) next to a span's 4 dense tables (~20 KiB). */
-export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
+export const GEMM_WIDE32_BLOCK_TILES: u32 = 8;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
