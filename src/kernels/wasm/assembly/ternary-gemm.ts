@@ -1,5 +1,5 @@
-// The prefill GEMM of the tiled ternary layout (ternary-lut.ts): each weight byte of a tile is read once per pass of
-// up to GEMM_TOKENS tokens and applied to all of them at once.
+// The prefill GEMM of the tiled ternary layout (ternary-lut.ts) and of native I2_S: each weight byte of a tile is read
+// once per pass of up to GEMM_WIDE32_TOKENS tokens and applied to all of them at once.
 //
 // Why: the decode kernel (ternary-lut.ts) holds 16 rows in the lanes of a v128 and spends ~0.28 instructions per
 // weight per token on table lookups and byte joins; with several tokens the weight decoding is shared but the
@@ -19,10 +19,25 @@
 // 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d) folded into f64 sums in the
 // reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256 S += d * (f64(idot) * a).
 //
-// Two widths, a compile-time type argument: Wide (16 token lanes, two v128 per entry) and Narrow (8 lanes, one v128
-// per entry, tables of half the size). A decode step of up to 8 sequences takes Narrow: with 16 lanes half of every
-// lookup, add and table byte was spent on zero tokens. Under relaxed SIMD, native-layout I2_S weights whose tables do
-// not pay off over a thread's rows take the table-free dot kernel instead (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts).
+// Three widths, a compile-time type argument: Wide32 (32 token lanes, four v128 per entry: one cache line), Wide (16
+// lanes, two v128) and Narrow (8 lanes, one v128, tables of half the size). A decode step of up to 8 sequences takes
+// Narrow: with 16 lanes half of every lookup, add and table byte was spent on zero tokens. Under relaxed SIMD,
+// native-layout I2_S weights whose tables do not pay off over a thread's rows take the table-free dot kernel instead
+// (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts). Passes above 16 tokens (a prefill) take Wide32: one byte load and its
+// address arithmetic (movzx, shl, add, and V8's add of the memory base) serve four v128 loads and adds instead of two,
+// and a prefill reads every weight byte 4 times per 128 tokens instead of 8. Its tables are twice the size, so its
+// spans are 4 groups (~20 KiB of tables in L1) and, without code 3, dense: entry c0 + 3 c1 + 9 c2 + 27 c3 (81
+// consecutive cache lines, spread over the L1 sets; the sparse 256-entry layout put them in 27 sets, 3 lines each),
+// the weight bytes mapped to those indices when they are staged (denseIndex: two nibble swizzles).
+// Native row-major I2_S bytes are staged per block of rows and superspan (stageI2STile), so the lookups walk 256
+// consecutive bytes per tile and span as in the tiled layout rather than touching 32 rows' cache lines each (those
+// pushed the tables out of L1).
+//
+// Measured (2026-12-07, 1 thread, 128 tokens, CPU time of the fastest of 20-30 calls, load 6-7 on the 2 cores, so
+// only indicative): relaxed SIMD 2560x2560 77 GMAC/s (Wide) -> 84 (Wide, staged) -> 89-91 (Wide32); 6912x2560 and
+// 2560x6912 ~78 -> ~90. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
+// the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
+// registers and the tables from L2 (2-4x slower); Wide32 blocks of 2 or 4 tiles (no faster than 8, within noise).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {

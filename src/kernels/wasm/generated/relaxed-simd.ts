@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '1e80b66a9c82a871a1a70f7b236127d49310a6c56853d6bcc491860bfd91dacd';
+export const SOURCE_HASH = '8820c960b6bbf95f5f9c6171f4c8e78cce49840313dcecc3bdd05982e0f518d2';
 
 /** The wasm binary (78688 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'f36e00b4751f1adf4ac49df205ffc43c929cfac622cff81a67cfe9f77ccf6759';
+export const SOURCE_HASH = '14e8391bb19eb1cedbe4d0add0bf0216b02edecf7c41ef94cc7207caf047f011';
 
 /** The wasm binary (80099 bytes), base64. */
 export const WASM_BASE64 =
