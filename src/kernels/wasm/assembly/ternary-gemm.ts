@@ -26,18 +26,18 @@
 // (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts). Passes above 16 tokens (a prefill) take Wide32: one byte load and its
 // address arithmetic (movzx, shl, add, and V8's add of the memory base) serve four v128 loads and adds instead of two,
 // and a prefill reads every weight byte 4 times per 128 tokens instead of 8. Its tables are twice the size, so its
-// spans are 4 groups (~20 KiB of tables in L1) and, without code 3, dense: entry c0 + 3 c1 + 9 c2 + 27 c3 (81
-// consecutive cache lines, spread over the L1 sets; the sparse 256-entry layout put them in 27 sets, 3 lines each),
-// the weight bytes mapped to those indices when they are staged (denseIndex: two nibble swizzles).
+// blocks are 4 tiles, and without code 3 they are dense: entry c0 + 3 c1 + 9 c2 + 27 c3 (81 consecutive cache lines,
+// spread over the L1 sets; the sparse 256-entry layout put them in 27 sets, 3 lines each), the weight bytes mapped to
+// those indices when they are staged (denseIndex: two nibble swizzles).
 // Native row-major I2_S bytes are staged per block of rows and superspan (stageI2STile), so the lookups walk 256
 // consecutive bytes per tile and span as in the tiled layout rather than touching 32 rows' cache lines each (those
 // pushed the tables out of L1).
 //
 // Measured (2026-12-07, 1 thread, 128 tokens, CPU time of the fastest of 20-30 calls, load 6-7 on the 2 cores, so
-// only indicative): relaxed SIMD 2560x2560 77 GMAC/s (Wide) -> 84 (Wide, staged) -> 89-91 (Wide32); 6912x2560 and
-// 2560x6912 ~78 -> ~90. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
+// only indicative): relaxed SIMD 2560x2560 77 GMAC/s (Wide) -> 84 (Wide, staged) -> 89-91 (Wide32, spans of 4
+// groups, blocks of 8 tiles) -> 87-93 (spans of 8, blocks of 4); 6912x2560 and 2560x6912 ~78 -> ~90 -> 89-94. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
 // the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
-// registers and the tables from L2 (2-4x slower); Wide32 blocks of 2 or 4 tiles (no faster than 8, within noise).
+// registers and the tables from L2 (2-4x slower).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
@@ -89,7 +89,7 @@ export const GEMM_WIDE32_TABLE_BYTES: usize = 16384 + 17 * 64;
 /** Groups per span (GEMM_SPAN_GROUPS; Wide32: 4, its tables are twice the size). */
 // @ts-ignore: decorator
 @inline function spanGroups<L>(): u32 {
-  return sizeof<L>() == 16 ? 4 : GEMM_SPAN_GROUPS;
+  return sizeof<L>() == 16 ? GEMM_WIDE32_SPAN_GROUPS : GEMM_SPAN_GROUPS;
 }
 
 /** Tiles per block of rows (GEMM_BLOCK_TILES; Wide32: GEMM_WIDE32_BLOCK_TILES). */
@@ -104,8 +104,13 @@ export const GEMM_WIDE32_TABLE_BYTES: usize = 16384 + 17 * 64;
 export const GEMM_SPAN_GROUPS: u32 = 8;
 /** Tiles per block of rows: their i16 partial sums (8 KiB) stay in L1 next to a span's tables (~27 KiB). */
 export const GEMM_BLOCK_TILES: u32 = 8;
-/** Wide32: 4 tiles (partial sums 8 KiB) next to a span's 4 dense tables (~20 KiB). */
-export const GEMM_WIDE32_BLOCK_TILES: u32 = 8;
+/**
+ * Wide32: groups per span (rowSpan8W32 or rowSpan4W32). 8 (~41 KiB of dense tables, more than L1) measured a few
+ * percent faster than 4 (~20 KiB): the partial sums' loads and stores are paid per span.
+ */
+export const GEMM_WIDE32_SPAN_GROUPS: u32 = 8;
+/** Wide32: tiles per block of rows (partial sums 64 bytes per row: 8 KiB); 2 measured the same, 8 a little slower. */
+export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
@@ -339,6 +344,32 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 8;
   v128.store(part, i16x8.add(v128.load(part, 48), i16x8.add(i16x8.add(v128.load(e0, 48), v128.load(e1, tb + 48)), i16x8.add(v128.load(e2, 2 * tb + 48), v128.load(e3, 3 * tb + 48)))), 48);
 }
 
+/** rowSpan4W32 over 8 groups. */
+// @ts-ignore: decorator
+@inline function rowSpan8W32(wp: usize, tab: usize, part: usize, gs: usize): void {
+  const tb = GEMM_WIDE32_TABLE_BYTES;
+  const e0 = tab + (<usize>load<u8>(wp) << 6);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << 6);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 6);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 6);
+  const f0 = tab + 4 * tb + (<usize>load<u8>(wp + 4 * gs) << 6);
+  const f1 = tab + 4 * tb + (<usize>load<u8>(wp + 5 * gs) << 6);
+  const f2 = tab + 4 * tb + (<usize>load<u8>(wp + 6 * gs) << 6);
+  const f3 = tab + 4 * tb + (<usize>load<u8>(wp + 7 * gs) << 6);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0), v128.load(e1, tb)), i16x8.add(v128.load(e2, 2 * tb), v128.load(e3, 3 * tb))),
+    i16x8.add(i16x8.add(v128.load(f0), v128.load(f1, tb)), i16x8.add(v128.load(f2, 2 * tb), v128.load(f3, 3 * tb))))));
+  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 16), v128.load(e1, tb + 16)), i16x8.add(v128.load(e2, 2 * tb + 16), v128.load(e3, 3 * tb + 16))),
+    i16x8.add(i16x8.add(v128.load(f0, 16), v128.load(f1, tb + 16)), i16x8.add(v128.load(f2, 2 * tb + 16), v128.load(f3, 3 * tb + 16))))), 16);
+  v128.store(part, i16x8.add(v128.load(part, 32), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 32), v128.load(e1, tb + 32)), i16x8.add(v128.load(e2, 2 * tb + 32), v128.load(e3, 3 * tb + 32))),
+    i16x8.add(i16x8.add(v128.load(f0, 32), v128.load(f1, tb + 32)), i16x8.add(v128.load(f2, 2 * tb + 32), v128.load(f3, 3 * tb + 32))))), 32);
+  v128.store(part, i16x8.add(v128.load(part, 48), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 48), v128.load(e1, tb + 48)), i16x8.add(v128.load(e2, 2 * tb + 48), v128.load(e3, 3 * tb + 48))),
+    i16x8.add(i16x8.add(v128.load(f0, 48), v128.load(f1, tb + 48)), i16x8.add(v128.load(f2, 2 * tb + 48), v128.load(f3, 3 * tb + 48))))), 48);
+}
+
 /** rowSpan4W32 for a partial span of n < 4 groups. */
 // @ts-ignore: decorator
 @inline function rowSpanTailW32(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
@@ -561,15 +592,17 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 8;
                 // staged span-major: 8 bytes per row and span of 8 groups (spans are always full here)
                 wp = stage + (<usize>(k - kb) << 11) + (<usize>((g0 - s0) >> 3) << 8) + <usize>((g0 - s0) & 4);
                 for (; pp < ppEnd; pp += pb) {
-                  rowSpan4W32(wp, tp, pp, 1);
+                  if (GEMM_WIDE32_SPAN_GROUPS == 8) rowSpan8W32(wp, tp, pp, 1);
+                  else rowSpan4W32(wp, tp, pp, 1);
                   wp += 8;
                 }
               } else {
                 // staged as the tiles: 32 bytes per group
                 wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
-                if (n == 4) {
+                if (n == GEMM_WIDE32_SPAN_GROUPS) {
                   for (; pp < ppEnd; pp += pb) {
-                    rowSpan4W32(wp, tp, pp, 32);
+                    if (GEMM_WIDE32_SPAN_GROUPS == 8) rowSpan8W32(wp, tp, pp, 32);
+                    else rowSpan4W32(wp, tp, pp, 32);
                     wp++;
                   }
                 } else {
