@@ -541,6 +541,8 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const xperm = a + (<usize>lanes<L>() << 3);
   const stage = xperm + (<usize>lanes<L>() << 8);
   const w32 = sizeof<L>() == 16;
+  // native row-major I2_S weights are staged per block and superspan for 16 and 32 lanes (not Narrow)
+  const staged = sizeof<L>() >= 8;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
   const tileBytes = rowBytes << 5;
@@ -569,7 +571,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
       }
       for (let kb: u32 = 0; kb < nTiles; kb += blockTiles<L>()) {
         const kEnd = min(nTiles, kb + blockTiles<L>());
-        if (rowMajor) {
+        if (rowMajor && staged) {
           // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2STile); Wide32: as
           // dense table indices unless code 3
           for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
@@ -612,13 +614,19 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
                   }
                 }
               }
-            } else if (rowMajor) {
+            } else if (rowMajor && staged) {
               // staged: the tile's 32 rows of this span, 8 bytes each (superspans are whole 128-column blocks, so
               // spans are always full)
               wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
               for (; pp < ppEnd; pp += pb) {
                 rowSpan8<L>(wp, tp, pp, 1);
                 wp += GEMM_SPAN_GROUPS;
+              }
+            } else if (rowMajor) {
+              // Narrow: the rows' bytes in place (staging cost more than it saved at 8 tokens)
+              for (; pp < ppEnd; pp += pb) {
+                rowSpan8<L>(wp, tp, pp, 1);
+                wp += rowBytes;
               }
             } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += pb) {
