@@ -1058,8 +1058,14 @@ class WasmBackend implements KernelBackend {
     const tokensPerPass = !tiled ? nTokens : nTokens > LUT_TOKENS ? GEMM_WIDE32_TOKENS : LUT_TOKENS;
     const { xqStride, bsumsStride } = q;
     const q8k = w.activationQuant === 'q8k-block';
-    for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
-      const nt = Math.min(tokensPerPass, nTokens - t0);
+    // several threads and whole 32-token passes for each: one job of passes, each thread taking whole passes (it builds
+    // the tables of its own passes only; with one pass split by rows every thread builds all of them). Only where every
+    // row is in whole tiles (the rows past them run per token, for all of a job's tokens at once)
+    const wholePasses = Math.floor(nTokens / GEMM_WIDE32_TOKENS);
+    const passJobTokens = tiled && this.threads > 1 && gemmRows === rows ? Math.floor(wholePasses / this.threads) * this.threads * GEMM_WIDE32_TOKENS : 0;
+    for (let t0 = 0, nt = 0; t0 < nTokens; t0 += nt) {
+      const passJob = t0 === 0 && passJobTokens > 0;
+      nt = passJob ? passJobTokens : Math.min(tokensPerPass, nTokens - t0);
       // per thread and column (ns): the Narrow GEMM (lookups and this thread's tables), nt per-token passes
       const cost = NARROW_COST[this.kernelSet];
       const rowsPerThread = gemmRows / this.threads;
@@ -1073,18 +1079,19 @@ class WasmBackend implements KernelBackend {
       const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
-      // the GEMM: one chunk per thread, so each builds its tables once
-      const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
+      // the GEMM: one chunk per thread, so each builds its tables once (a job of passes: one chunk per pass)
+      const maxChunkRows = passJob ? rows : gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
+      const jobRows = passJob ? (nt / GEMM_WIDE32_TOKENS) * rows : rows;
       // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups); above 16: 32 lanes
       const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
       const wide32 = gemm && nt > LUT_TOKENS;
       const [scratch, scratchStride] = this.threadScratch(
-        gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows), wide32) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256),
+        gemm ? gemmScratchBytes(this.chunkRows(jobRows, quantum, maxChunkRows), wide32) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256),
       );
       const gemmOp =
         w.kind === 'i2s' ? (wide32 ? OP.gemmWide32I2s : narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : wide32 ? OP.gemmWide32Tq2 : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
-      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows);
+      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, jobRows, quantum, maxChunkRows);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);

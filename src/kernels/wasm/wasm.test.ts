@@ -303,14 +303,17 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   }, 120_000);
 
-  it('32-lane prefill GEMM over several row blocks and superspans: 9..21 tiles plus tail rows, I2_S / TQ2_0 per-block d, code 3, both activation schemes, 1 and 2 threads: bit-identical', async () => {
-    // the 32-lane GEMM walks blocks of GEMM_WIDE32_BLOCK_TILES (8) tiles per superspan of 64 groups: rows past one
-    // block (and an odd tile count per thread) and columns ending in a 32-group superspan exercise its staging
+  it('32-lane prefill GEMM over several row blocks and superspans: 8..21 tiles with or without tail rows, jobs of whole passes on 2 threads, I2_S / TQ2_0 per-block d, code 3, both activation schemes: bit-identical', async () => {
+    // the 32-lane GEMM walks blocks of GEMM_WIDE32_BLOCK_TILES (4) tiles per superspan of 64 groups: rows past one
+    // block (and an odd tile count per thread) and columns ending in a 32-group superspan exercise its staging. On 2
+    // threads, weights in whole tiles with 64 tokens or more take one job of 32-token passes (a thread per pass)
     const cases: [string, GgmlType, number, number, boolean, boolean][] = [
       ['I2_S', GgmlType.I2_S, 300, 1152, false, false],
       ['I2_S with code 3', GgmlType.I2_S, 620, 640, false, true],
       ['TQ2_0 per-block d', GgmlType.TQ2_0, 300, 768, true, false],
       ['TQ2_0 per-block d, code 3', GgmlType.TQ2_0, 690, 512, true, true],
+      ['I2_S, whole tiles', GgmlType.I2_S, 320, 1152, false, false],
+      ['TQ2_0 per-block d, code 3, whole tiles', GgmlType.TQ2_0, 256, 768, true, true],
     ];
     for (const threads of [1, 2]) {
       const be = hostViews(await createWasmBackend({ threads, kernelSet }));
@@ -328,13 +331,13 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           for (const mode of ['per-token', 'q8k-block'] as const) {
             const wa = load(be, type, rows, cols, bytes, mode);
             const wb = load(ref, type, rows, cols, bytes, mode);
-            const maxTokens = 45;
+            const maxTokens = 128;
             const x = be.allocF32(maxTokens * cols);
             const xr = ref.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
             const out = be.allocF32(maxTokens * rows + 3);
             const outR = ref.allocF32(maxTokens * rows);
-            for (const nTokens of [17, 32, 45]) {
+            for (const nTokens of [17, 32, 45, 64, 100, 128]) {
               out.fill(NaN);
               const id = `wasm.${kernelSet}.matmul.gemm-lut.${type === GgmlType.I2_S ? 'i2_s' : 'tq2_0'}`;
               const before = be.kernelCalls().get(id) ?? 0;

@@ -41,7 +41,7 @@
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_ROWS,
   ARG_OUT_STRIDE, ARG_ROW_MAJOR, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
   ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
@@ -501,25 +501,27 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
  * at ARG_X. The whole tiles below ARG_TILED_ROWS go through tables this thread builds (the glue gives each thread one
  * chunk): per superspan of 64 groups (tables in L2), per block of GEMM_BLOCK_TILES tiles, per span of
  * GEMM_SPAN_GROUPS groups (tables in L1), every row of the block. Other rows go through the per-token kernels.
+ * Tokens [t0, t0 + lanes) of the job's (a pass of a multi-pass job, gemmPassRows); the other rows' per-token kernels
+ * take all of the job's tokens, so only the pass t0 = 0 runs them.
  */
 // @ts-ignore: decorator
-@inline function gemmRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+@inline function gemmRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool, t0: u32): void {
   const es = entryShift<L>(); // a row's i16 partials: 1 << es bytes; its i32 sums twice that, its f64 sums four times
   const tb = tableBytes<L>();
-  const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const out = argPtr(job, ARG_OUT) + ((<usize>t0 * outStride) << 2);
   const w = argPtr(job, ARG_W);
   const cols = argU32(job, ARG_COLS);
-  const info = argPtr(job, ARG_AUX);
-  const nTokens = argU32(job, ARG_N_TOKENS);
+  const info = argPtr(job, ARG_AUX) + (<usize>t0 << 4);
+  const nTokens = min(argU32(job, ARG_N_TOKENS) - t0, lanes<L>());
   const scale = argF64(job, ARG_SCALE);
   const wscale = argF64(job, ARG_WSCALE);
   const q8k = argU32(job, ARG_ACT_QUANT) != 0;
-  const ascales = argPtr(job, ARG_ASCALES);
   const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const ascales = argPtr(job, ARG_ASCALES) + <usize>t0 * ascalesStride;
   const uniform = isTQ2 && !q8k && argU32(job, ARG_UNIFORM) != 0;
-  const x = argPtr(job, ARG_X);
   const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const x = argPtr(job, ARG_X) + <usize>t0 * xStride;
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const full = argU32(job, ARG_VARIANT) != 0;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
@@ -672,38 +674,51 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
       }
     }
   }
-  for (let r = max(start, tiledEnd); r < end; r++) {
+  if (t0 == 0) for (let r = max(start, tiledEnd); r < end; r++) {
     if (isTQ2) tq2UntiledRow(job, r);
     else i2sUntiledRow(job, r);
   }
 }
 
+/**
+ * A job of one or several passes: rows [start, end) of pass p = start / ARG_ROWS (tokens 32p..32p + 31 of the job's
+ * ARG_N_TOKENS). With several passes the glue makes each chunk one whole pass (ARG_ROWS rows), so that on 2 threads
+ * each thread builds the tables of its own passes only instead of both building every pass's tables for half the rows;
+ * with one pass (totalRows = ARG_ROWS) it is the one-pass row split.
+ */
+// @ts-ignore: decorator
+@inline function gemmPassRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+  const rows = argU32(job, ARG_ROWS);
+  const p = start / rows;
+  gemmRows<L>(job, start - p * rows, end - p * rows, thread, isTQ2, p * lanes<L>());
+}
+
 export function gemmI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide>(job, start, end, thread, false);
+  gemmRows<Wide>(job, start, end, thread, false, 0);
 }
 
 export function gemmTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide>(job, start, end, thread, true);
+  gemmRows<Wide>(job, start, end, thread, true, 0);
 }
 
 /** The 32-lane GEMM (up to GEMM_WIDE32_TOKENS tokens per pass), I2_S. */
 export function gemmWide32I2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide32>(job, start, end, thread, false);
+  gemmPassRows<Wide32>(job, start, end, thread, false);
 }
 
 /** The 32-lane GEMM, TQ2_0. */
 export function gemmWide32TQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide32>(job, start, end, thread, true);
+  gemmPassRows<Wide32>(job, start, end, thread, true);
 }
 
 /** The Narrow GEMM (up to GEMM_NARROW_TOKENS tokens per pass), I2_S. */
 export function gemmNarrowI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Narrow>(job, start, end, thread, false);
+  gemmRows<Narrow>(job, start, end, thread, false, 0);
 }
 
 /** The Narrow GEMM, TQ2_0. */
 export function gemmNarrowTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Narrow>(job, start, end, thread, true);
+  gemmRows<Narrow>(job, start, end, thread, true, 0);
 }
 
 /** 1 when any 2-bit field of the first codeBytes bytes of each blockBytes-byte block in [p, p + nBytes) is 3. */
