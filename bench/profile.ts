@@ -1,6 +1,6 @@
 // `npm run bench:profile -- --model FILE [--threads N] [--pp N] [--tg N] [--runs N] [--sampling greedy,top-k,top-p]
-// [--streams N] [--clock wall|cpu]`: where one decode token's (or, with --streams, one batched step's) time goes, per
-// backend op, on a loaded model.
+// [--streams N] [--clock wall|cpu] [--shapes]`: where one decode token's (or, with --streams, one batched step's) time goes, per
+// backend op, on a loaded model; with one stream also where the prefill of the --pp token prompt goes.
 //
 // Every KernelBackend method of the loaded model's backend is wrapped with a timer (self time: a wrapped call inside
 // another, e.g. the wasm backend's activation quantization inside matmul, counts for the inner one only); for the
@@ -32,6 +32,8 @@ const HELP = `usage: npm run bench:profile -- --model FILE [options]
   --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
   --streams N       sequences decoding at once; figures per step of N tokens (default 1)
   --clock KIND      wall (default) or cpu (process.cpuUsage: every thread's CPU time)
+  --shapes          one row per matmul weight shape (rows x cols), with the GB/s of its weight bytes (decode)
+                    and its multiply-adds per second (prefill)
   -h, --help`;
 
 const SAMPLING: Record<string, SamplingConfig> = {
@@ -49,6 +51,10 @@ const BACKEND_OPS = [
 interface Slot {
   ms: number;
   calls: number;
+  /** Weight bytes the calls read (matmuls). */
+  bytes?: number;
+  /** Multiply-adds of the calls (matmuls: weight elements x tokens). */
+  macs?: number;
 }
 
 /** Self-time accounting over nested wrapped calls. */
@@ -63,7 +69,7 @@ class Profile {
     this.slots.clear();
   }
 
-  time<T>(label: string, f: () => T): T {
+  time<T>(label: string, f: () => T, bytes = 0, macs = 0): T {
     this.childMs.push(0);
     const t0 = this.now();
     try {
@@ -75,6 +81,8 @@ class Profile {
       const s = this.slots.get(label) ?? { ms: 0, calls: 0 };
       s.ms += ms - children;
       s.calls++;
+      s.bytes = (s.bytes ?? 0) + bytes;
+      s.macs = (s.macs ?? 0) + macs;
       this.slots.set(label, s);
     }
   }
@@ -83,24 +91,51 @@ class Profile {
 type Method = (...args: unknown[]) => unknown;
 
 /** Replace obj[name] (own or inherited function) with a timed call; `label` names the slot from the arguments. */
-function wrap(p: Profile, obj: object, name: string, label: (args: unknown[]) => string): void {
+function wrap(
+  p: Profile,
+  obj: object,
+  name: string,
+  label: (args: unknown[]) => string,
+  bytes: (args: unknown[]) => number = () => 0,
+  macs: (args: unknown[]) => number = () => 0,
+): void {
   const target = obj as Record<string, unknown>;
   const f = target[name];
   if (typeof f !== 'function') return;
   const method = f as Method;
-  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args));
+  target[name] = (...args: unknown[]): unknown => p.time(label(args), () => method.apply(obj, args), bytes(args), macs(args));
 }
 
-function weightLabel(w: unknown): string {
+/** The weight's type name, and with `shapes` its ggml dims as rows x cols. */
+function weightLabel(w: unknown, shapes: boolean): string {
   const info = (w as Partial<Weight> | undefined)?.info;
-  return info === undefined ? '?' : TYPE_TRAITS[info.type].name;
+  if (info === undefined) return '?';
+  const name = TYPE_TRAITS[info.type].name;
+  return shapes ? `${name} ${info.dims[1] ?? 1}x${info.dims[0]}` : name;
 }
 
-function instrument(p: Profile, backend: object): void {
+function weightBytes(w: unknown): number {
+  return (w as Partial<Weight> | undefined)?.info?.byteSize ?? 0;
+}
+
+function weightElements(w: unknown): number {
+  return ((w as Partial<Weight> | undefined)?.info?.dims ?? []).reduce((a, b) => a * b, 1);
+}
+
+function instrument(p: Profile, backend: object, shapes: boolean): void {
   for (const op of BACKEND_OPS) {
-    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1])}`);
-    else if (op === 'matmulMany') wrap(p, backend, op, (a) => `matmulMany ${weightLabel((a[2] as { w: unknown }[] | undefined)?.[0]?.w)}`);
-    else wrap(p, backend, op, () => op);
+    if (op === 'matmul') wrap(p, backend, op, (a) => `matmul ${weightLabel(a[1], shapes)}`, (a) => weightBytes(a[1]), (a) => weightElements(a[1]) * Number(a[3]));
+    else if (op === 'matmulMany') {
+      const ws = (a: unknown[]): unknown[] => ((a[2] as { w: unknown }[] | undefined) ?? []).map((t) => t.w);
+      wrap(
+        p,
+        backend,
+        op,
+        (a) => `matmulMany ${shapes ? ws(a).map((w) => weightLabel(w, true)).join(' + ') : weightLabel(ws(a)[0], false)}`,
+        (a) => ws(a).reduce((n: number, w) => n + weightBytes(w), 0),
+        (a) => ws(a).reduce((n: number, w) => n + weightElements(w), 0) * Number(a[1]),
+      );
+    } else wrap(p, backend, op, () => op);
   }
   // wasm backend internals (absent elsewhere: wrap skips them)
   wrap(p, backend, 'quantize', () => '  activation quantization (ternary)');
@@ -128,6 +163,7 @@ async function main(): Promise<void> {
       sampling: { type: 'string', default: 'greedy,top-p' },
       streams: { type: 'string', default: '1' },
       clock: { type: 'string', default: 'wall' },
+      shapes: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -157,7 +193,7 @@ async function main(): Promise<void> {
   try {
     const vocab = model.config.vocabSize;
     const p = new Profile(now);
-    instrument(p, model.backend);
+    instrument(p, model.backend, values.shapes);
     // warm-up: every kernel runs (and tiers up) before the timed runs
     const warm = Array.from({ length: streams }, () => model.createSequence());
     try {
@@ -175,6 +211,9 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       // per op: the decode part of every run (slots at the last piece minus slots at the first)
       const decode = new Map<string, Slot>();
+      // per op: the prefill of every run (from the start of generate to its first token; one stream only)
+      const prefill = new Map<string, Slot>();
+      let prefillMs = 0;
       let decodeMs = 0;
       let tokens = 0;
       const perToken: number[] = [];
@@ -189,6 +228,7 @@ async function main(): Promise<void> {
         let started = 0;
         let counted = 0;
         let stepAt = -1;
+        const runStart = now();
         const seqs = Array.from({ length: streams }, () => model.createSequence());
         try {
           await Promise.all(
@@ -218,11 +258,21 @@ async function main(): Promise<void> {
         }
         decodeMs += lastAt - firstAt;
         tokens += counted;
+        prefillMs += firstAt - runStart;
+        for (const [k, v] of first) {
+          const d = prefill.get(k) ?? { ms: 0, calls: 0 };
+          d.ms += v.ms;
+          d.calls += v.calls;
+          d.bytes = (d.bytes ?? 0) + (v.bytes ?? 0);
+          d.macs = (d.macs ?? 0) + (v.macs ?? 0);
+          prefill.set(k, d);
+        }
         for (const [k, v] of end) {
           const f = first.get(k) ?? { ms: 0, calls: 0 };
           const d = decode.get(k) ?? { ms: 0, calls: 0 };
           d.ms += v.ms - f.ms;
           d.calls += v.calls - f.calls;
+          d.bytes = (d.bytes ?? 0) + (v.bytes ?? 0) - (f.bytes ?? 0);
           decode.set(k, d);
         }
       }
@@ -233,10 +283,21 @@ async function main(): Promise<void> {
       const med = streams === 1 ? `, median ${median(perToken).toFixed(2)} ms` : '';
       console.log(`\n${mode}: ${tokens} decode tokens, ${msStep.toFixed(2)} ${values.clock}-ms/${unit} mean (${((1000 * streams) / msStep).toFixed(2)} tok per ${values.clock}-s)${med}`);
       for (const [label, s] of rows) {
-        console.log(`  ${label.padEnd(44)} ${(s.ms / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / steps).toFixed(1).padStart(6)} calls/${unit}`);
+        const gbs = values.shapes && (s.bytes ?? 0) > 0 && s.ms > 0 ? `  ${((s.bytes ?? 0) / s.ms / 1e6).toFixed(1).padStart(5)} GB/s` : '';
+        console.log(`  ${label.padEnd(44)} ${(s.ms / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * s.ms) / decodeMs).toFixed(1).padStart(5)} %  ${(s.calls / steps).toFixed(1).padStart(6)} calls/${unit}${gbs}`);
       }
       const outside = decodeMs - inBackend;
       console.log(`  ${'outside the backend (sampling, engine, awaits)'.padEnd(44)} ${(outside / steps).toFixed(3).padStart(8)} ms/${unit} ${((100 * outside) / decodeMs).toFixed(1).padStart(5)} %`);
+      if (streams === 1) {
+        const pRows = [...prefill].filter(([, s]) => s.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
+        const pIn = pRows.reduce((sum, [, s]) => sum + s.ms, 0);
+        console.log(`\n${mode} prefill: ${pp} tokens, ${(prefillMs / runs).toFixed(1)} ${values.clock}-ms per prompt (${((1000 * pp * runs) / prefillMs).toFixed(1)} tok per ${values.clock}-s), to the first token`);
+        for (const [label, s] of pRows) {
+          const gbs = values.shapes && (s.macs ?? 0) > 0 && s.ms > 0 ? `  ${((s.macs ?? 0) / s.ms / 1e6).toFixed(1).padStart(6)} GMAC/s` : '';
+          console.log(`  ${label.padEnd(44)} ${(s.ms / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * s.ms) / prefillMs).toFixed(1).padStart(5)} %  ${(s.calls / runs).toFixed(1).padStart(6)} calls/prompt${gbs}`);
+        }
+        console.log(`  ${'outside the backend (tokens, engine, awaits)'.padEnd(44)} ${((prefillMs - pIn) / runs).toFixed(3).padStart(9)} ms/prompt ${((100 * (prefillMs - pIn)) / prefillMs).toFixed(1).padStart(5)} %`);
+      }
     }
     // sampling alone over one row of the vocabulary (random logits, the engine's sampler)
     const logits = new Float32Array(vocab);

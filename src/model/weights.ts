@@ -247,6 +247,10 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       },
     });
   }
+  // an empty step: a GPU backend's uploads have run when it resolves, and a device that had no memory for a weight says
+  // so here (MODEL_TOO_LARGE, naming it) rather than at the first token
+  backend.beginStep();
+  await backend.endStep();
   return { tokenEmbedding, outputNorm, output, tiedOutput: !hasOutput, layers, bytesRead: loadedBytes };
 }
 

@@ -14,7 +14,7 @@ import type { ActivationQuant, KernelBackend, KvBatch, KvPool, MatmulTarget, Mem
 import { checkMatmulMany } from '../matmul-many.js';
 import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { attentionRows } from './attention-rows.js';
-import { ARG, ATT, BW, FMT, JOB, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET, TJ } from './job-layout.js';
+import { ARG, ATT, BW, FMT, JOB, JOB_SLOT_BYTES, JOB_SLOTS, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET, TJ } from './job-layout.js';
 import type { KernelExports } from './kernel-exports.js';
 import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, validates } from './kernel-set.js';
 import { compiledModule, defaultThreads, probeKernelSets } from './probe.js';
@@ -408,10 +408,25 @@ class WasmBackend implements KernelBackend {
   private ropeTable: { cs: number; headDim: number; theta: number; positions: Float64Array } | undefined;
   /** Kernel ids of the element-wise ops for kernelCalls() (built once: these ops run hundreds of times per token). */
   private readonly ids: Record<'rmsnorm' | 'kvWrite' | 'attention' | 'copyBlocks' | 'shiftKeys' | 'add' | 'reluSqrMul' | 'siluMul' | 'ropeNeox' | 'ropeNormal' | 'gatherRows', string>;
-  /** Views of the job block, remade with every other view when the memory grows (refreshViews). */
+  /**
+   * Views of the job block being written (slot `jobSlot` of JOB_SLOTS), remade with every other view when the memory
+   * grows (refreshViews) and when the slot changes (setJob).
+   */
   private job32 = new Int32Array(0);
   private jobF32 = new Float32Array(0);
   private jobF64 = new Float64Array(0);
+  private jobSlot = 0;
+  /**
+   * While true (inside matmulMany), runJob() defers a job instead of running it: the next setJob writes the next slot
+   * and links it after this one, and flushJobs() publishes the chain as one pool job. The threads go from one job's
+   * chunks to the next without meeting in between (assembly/index.ts runJob), so only independent jobs may be
+   * deferred: the ternary matmuls of one matmulMany, which read the same quantized activations and write their own
+   * outputs. Why: q, k and v (640 of 3840 rows for k and v on 2B-4T) and gate and up were a pool hand-off each, and
+   * each hand-off ends with the threads waiting for the slowest one and starts the next weight's stream cold.
+   */
+  private deferJobs = false;
+  /** Jobs written and deferred, not yet run (slots 0 .. pendingJobs - 1). */
+  private pendingJobs = 0;
   private readonly calls = new Map<string, number>();
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
@@ -453,10 +468,17 @@ class WasmBackend implements KernelBackend {
   private refreshViews(): Uint8Array {
     const buffer = this.memory.buffer;
     this.u8 = new Uint8Array(buffer);
-    this.job32 = new Int32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
-    this.jobF64 = new Float64Array(buffer, MEMORY_MAP.jobByteOffset, 32);
-    this.jobF32 = new Float32Array(buffer, MEMORY_MAP.jobByteOffset, 64);
+    this.jobViews(this.jobSlot);
     return this.u8;
+  }
+
+  private jobViews(slot: number): void {
+    const buffer = this.memory.buffer;
+    const at = MEMORY_MAP.jobByteOffset + slot * JOB_SLOT_BYTES;
+    this.jobSlot = slot;
+    this.job32 = new Int32Array(buffer, at, JOB_SLOT_BYTES / 4);
+    this.jobF64 = new Float64Array(buffer, at, JOB_SLOT_BYTES / 8);
+    this.jobF32 = new Float32Array(buffer, at, JOB_SLOT_BYTES / 4);
   }
 
   /** Grow the memory so that bytes [0, byteEnd) exist. */
@@ -497,10 +519,14 @@ class WasmBackend implements KernelBackend {
     return byteOffset;
   }
 
-  /** Per-thread scratch of `bytesPerThread` each; returns [base, stride]. */
+  /**
+   * Per-thread scratch of `bytesPerThread` each; returns [base, stride]. A job chained after deferred ones (deferJobs)
+   * gets a region of its own: a thread may be in an earlier job of the chain, in its own part of that job's region,
+   * while another runs this one, and with another stride the parts would overlap.
+   */
   private threadScratch(bytesPerThread: number): [number, number] {
     const stride = align(Math.max(bytesPerThread, 512));
-    return [this.scratchAt('thread', stride * this.threads), stride];
+    return [this.scratchAt(this.deferJobs && this.pendingJobs > 0 ? `thread ${this.pendingJobs}` : 'thread', stride * this.threads), stride];
   }
 
   /** Byte offset of a tensor this backend made holding at least n floats, else BAD_ARGUMENT. */
@@ -545,17 +571,26 @@ class WasmBackend implements KernelBackend {
    * chunks per thread, or with `maxChunkRows` the fewest chunks of at most that many rows, a multiple of the threads.
    * Returns the rows per chunk.
    */
-  private setJob(op: number, totalRows: number, rowQuantum: number, maxChunkRows?: number): number {
+  private setJob(op: number, totalRows: number, rowQuantum: number, maxChunkRows?: number, chained = false): number {
     const pool = this.pool;
     if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
     const chunkRows = this.chunkRows(totalRows, rowQuantum, maxChunkRows);
-    pool.begin();
+    if (this.pendingJobs > 0 && !chained) this.flushJobs();
+    if (this.pendingJobs === 0) {
+      pool.begin();
+      if (this.jobSlot !== 0) this.jobViews(0);
+    } else {
+      // chained after the last deferred job (the generation stays odd: no thread reads a block until flushJobs)
+      this.job32[JOB.link] = MEMORY_MAP.jobByteOffset + this.pendingJobs * JOB_SLOT_BYTES;
+      this.jobViews(this.pendingJobs);
+    }
     const j = this.job32;
     j[JOB.op] = op;
     j[JOB.next] = 0;
     j[JOB.chunks] = Math.ceil(totalRows / chunkRows);
     j[JOB.chunkRows] = chunkRows;
     j[JOB.totalRows] = totalRows;
+    j[JOB.link] = 0;
     return chunkRows;
   }
 
@@ -574,7 +609,21 @@ class WasmBackend implements KernelBackend {
     this.jobF64[(JOB.args + i) / 2] = v;
   }
 
-  private runJob(): void {
+  /** Run the job written since setJob; `chained` (as setJob's): defer it to flushJobs. */
+  private runJob(chained = false): void {
+    const pool = this.pool;
+    if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
+    if (chained) {
+      if (++this.pendingJobs === JOB_SLOTS) this.flushJobs();
+      return;
+    }
+    pool.run();
+  }
+
+  /** Run the deferred jobs (deferJobs) as one pool job. */
+  private flushJobs(): void {
+    if (this.pendingJobs === 0) return;
+    this.pendingJobs = 0;
     const pool = this.pool;
     if (pool === undefined) throw new BitNetError('DISPOSED', 'wasm backend: used after dispose()');
     pool.run();
@@ -943,8 +992,31 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('matmul', 'x', x, nTokens * cols);
     const op = this.ptr('matmul', 'out', out, nTokens * rows);
     if (nTokens > 0) {
-      if (weight.kind === 'i2s' || weight.kind === 'tq2') this.matmulTernary(op, weight, nTokens, scale, this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block'));
-      else this.matmulFloat(op, weight, xp, nTokens, scale);
+      // the passes of a prefill batch (16 or 32 tokens each, or one job of 32-token passes) run as chained jobs
+      if (weight.kind === 'i2s' || weight.kind === 'tq2') {
+        const q = this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block');
+        this.chained(() => this.matmulTernary(op, weight, nTokens, scale, q));
+      } else {
+        this.chained(() => this.matmulFloat(op, weight, xp, nTokens, scale));
+      }
+    }
+  }
+
+  /** f() with deferJobs on (unless it is already), then the deferred jobs run; on an error none of them does. */
+  private chained(f: () => void): void {
+    if (this.deferJobs) {
+      f();
+      return;
+    }
+    this.deferJobs = true;
+    let done = false;
+    try {
+      f();
+      done = true;
+    } finally {
+      this.deferJobs = false;
+      if (done) this.flushJobs();
+      else this.pendingJobs = 0; // an argument error mid-way: run nothing of a half-written chain
     }
   }
 
@@ -954,8 +1026,13 @@ class WasmBackend implements KernelBackend {
     const cols = (targets[0].w as WasmWeight).cols;
     const xp = this.ptr('matmulMany', 'x', x, nTokens * cols);
     const outs = targets.map((t, i) => this.ptr('matmulMany', `targets[${i}].out`, t.out, nTokens * (t.w as WasmWeight).rows));
-    // ternary weights share one quantization per activation scheme (q, k, v; gate, up)
+    // ternary weights share one quantization per activation scheme (q, k, v; gate, up), and their jobs run chained
+    // as one pool job (deferJobs)
     const batches = new Map<boolean, QuantizedBatch>();
+    this.chained(() => this.matmulManyTargets(xp, outs, nTokens, cols, targets, batches));
+  }
+
+  private matmulManyTargets(xp: number, outs: readonly number[], nTokens: number, cols: number, targets: readonly MatmulTarget[], batches: Map<boolean, QuantizedBatch>): void {
     for (let i = 0; i < targets.length; i++) {
       const w = targets[i].w as WasmWeight;
       const scale = targets[i].scale ?? 1;
@@ -986,6 +1063,7 @@ class WasmBackend implements KernelBackend {
     let xStride = cols * 4;
     let scales = 0;
     let scalesStride = 0;
+    this.flushJobs(); // deferred jobs may read the 'xconv' scratch written below
     if (kind === 'q8_0' || kind === 'q4_0' || kind === 'q6_k') {
       // int16 activations (2 bytes per column) and a scale per block: f32 per 32 (Q8_0) or f64 per 256 (Q8_K)
       xStride = align(cols * 2);
@@ -1008,7 +1086,7 @@ class WasmBackend implements KernelBackend {
     const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : 64);
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16);
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16, undefined, this.deferJobs);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.aux, scales + t0 * scalesStride);
@@ -1026,7 +1104,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.subCols, w.subCols);
       this.setArg(ARG.subValues, w.subValues);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
-      this.runJob();
+      this.runJob(this.deferJobs);
       if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
     }
   }
@@ -1091,7 +1169,7 @@ class WasmBackend implements KernelBackend {
       );
       const gemmOp =
         w.kind === 'i2s' ? (wide32 ? OP.gemmWide32I2s : narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : wide32 ? OP.gemmWide32Tq2 : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
-      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, jobRows, quantum, maxChunkRows);
+      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, jobRows, quantum, maxChunkRows, this.deferJobs);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -1117,7 +1195,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.ascales, q.ascales + t0 * q.ascalesStride);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
-      this.runJob();
+      this.runJob(this.deferJobs);
       // the dot kernel hands Q8_K activations to the untiled row kernel (assembly/matmul-i2s-dot.ts)
       this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
@@ -1156,6 +1234,7 @@ class WasmBackend implements KernelBackend {
     const tab = this.scratchAt(q.q8k ? 'lut-q8k' : 'lut', nt * tabStride);
     const c = q.tables;
     if (c !== undefined && c.t0 === t0 && c.nt === nt && c.tab === tab) return tab;
+    if (c !== undefined) this.flushJobs(); // deferred jobs may read the tables this overwrites (each scheme has its own)
     this.exports.buildLutTables(q.xq + t0 * q.xqStride, q.xqStride, nt, q.cols, tab, tabStride);
     q.tables = { t0, nt, tab };
     return tab;

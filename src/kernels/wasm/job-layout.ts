@@ -12,7 +12,10 @@ export const SELF_CHECK_BYTE_OFFSET = 4096;
 export const MEMORY_MAP = {
   /** Thread-pool control words (Int32), each on its own 64-byte line. */
   controlByteOffset: 1024,
-  /** The job block the threads read (256 bytes). */
+  /**
+   * The job blocks the threads read: JOB_SLOTS blocks of JOB_SLOT_BYTES from here. A job is the one at this offset
+   * and the ones its JOB.link words chain after it (WasmBackend's deferred jobs: assembly/index.ts runJob).
+   */
   jobByteOffset: 2048,
   /** Vector constants written by the module's initConstants() (assembly/constants.ts CONST_BASE). */
   constantsByteOffset: 3072,
@@ -42,7 +45,11 @@ export const CTL = {
 } as const;
 
 /** Word offsets inside the job block (assembly/job.ts JOB_*). */
-export const JOB = { op: 0, next: 1, chunks: 2, chunkRows: 3, totalRows: 4, args: 8 } as const;
+export const JOB = { op: 0, next: 1, chunks: 2, chunkRows: 3, totalRows: 4, link: 5, args: 8 } as const;
+
+/** Job blocks between jobByteOffset and constantsByteOffset, and the bytes of each. */
+export const JOB_SLOTS = 4;
+export const JOB_SLOT_BYTES = 256;
 
 /** Job op ids (assembly/index.ts OP_*). */
 export const OP = {

@@ -833,6 +833,59 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
   });
 });
 
+describe('matmulMany: the ternary targets run as one chained pool job', () => {
+  it.each(sets)('%s, 2 threads: 6 targets (past the 4 job slots) of different heights, both activation schemes, 1 / 7 / 20 tokens: equal to separate matmuls bit for bit, in 2 pool runs', async (kernelSet) => {
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    try {
+      const pool = (be as unknown as { pool: { run: () => void } }).pool;
+      const run = pool.run.bind(pool);
+      let runs = 0;
+      pool.run = () => {
+        runs++;
+        run();
+      };
+      const rng = seededRng(4242);
+      const cols = 512;
+      // heights with many chunks and few, odd ones (a last odd row, a tail below the 32-row groups)
+      const specs: [GgmlType, number, ActivationQuant][] = [
+        [GgmlType.I2_S, 640, 'per-token'],
+        [GgmlType.I2_S, 96, 'per-token'],
+        [GgmlType.TQ2_0, 520, 'q8k-block'],
+        [GgmlType.I2_S, 37, 'per-token'],
+        [GgmlType.I2_S, 1000, 'per-token'],
+        [GgmlType.TQ2_0, 64, 'per-token'],
+      ];
+      const weights = specs.map(([type, rows, aq]) => {
+        const codes = rng.codes(rows * cols);
+        return load(be, type, rows, cols, type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : withBlockScales(packTq2_0(codes, 0.0123, cols), rows), aq);
+      });
+      for (const nTokens of [1, 7, 20]) {
+        const x = be.allocF32(nTokens * cols);
+        for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+        for (let round = 0; round < 3; round++) {
+          const many = specs.map(([, rows]) => be.allocF32(nTokens * rows).fill(NaN));
+          const single = specs.map(([, rows]) => be.allocF32(nTokens * rows).fill(NaN));
+          runs = 0;
+          be.matmulMany(x, nTokens, weights.map((w, i) => ({ out: many[i], w, scale: i === 2 ? 0.5 : 1 })));
+          const manyRuns = runs;
+          weights.forEach((w, i) => be.matmul(single[i], w, x, nTokens, i === 2 ? 0.5 : 1));
+          for (let i = 0; i < specs.length; i++) {
+            for (let j = 0; j < single[i].length; j++) {
+              if (!Object.is(many[i][j], single[i][j])) expect.fail(`nTokens ${nTokens} target ${i} index ${j}: matmul ${single[i][j]}, matmulMany ${many[i][j]}`);
+            }
+          }
+          // one pool run per 4 deferred jobs, plus the parallel quantizations of a prefill batch (one per scheme) and
+          // the jobs a full chain or a table rebuild publishes early: always fewer than the 6 targets' own runs
+          if (nTokens === 1) expect(manyRuns).toBe(2);
+          else expect(manyRuns).toBeLessThan(runs - manyRuns);
+        }
+      }
+    } finally {
+      await be.dispose();
+    }
+  });
+});
+
 describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 threads)', () => {
   it.each(sets)('%s: rmsnorm, rope (both styles, repeated positions), relu^2 * up, silu * up, add: bit-identical to the reference', async (kernelSet) => {
     const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));

@@ -183,6 +183,14 @@ class WebGpuBackend implements KernelBackend {
   private readonly pipelines = new Map<ShaderName, GpuComputePipeline>();
   private readonly scratch = new Map<string, GpuBuffer>();
   private readonly calls = new Map<string, number>();
+  /**
+   * The out-of-memory error scope of every buffer made by buffer() since the last flush: a device that cannot hold a
+   * buffer says so asynchronously (the buffer is made invalid and the commands using it fail validation), so flush
+   * awaits these first and names the buffer instead of the validation errors that follow (deviceMemoryError).
+   */
+  private memoryScopes: { readonly scope: Promise<{ readonly message: string } | null>; readonly label: string; readonly bytes: number }[] = [];
+  /** Bytes of the buffers made by buffer() and not destroyed, for the out-of-memory message. */
+  private bufferBytes = 0;
   private firstError: string | undefined;
   private lost: string | undefined;
   private ropeTable: { key: string; buffer: GpuBuffer } | undefined;
@@ -217,9 +225,56 @@ class WebGpuBackend implements KernelBackend {
         details: { bytes: size },
       });
     }
-    const b = this.device.createBuffer({ size: roundUp4(size), usage, label });
+    this.device.pushErrorScope('out-of-memory');
+    let b: GpuBuffer;
+    try {
+      b = this.createBuffer({ size: roundUp4(size), usage, label });
+    } finally {
+      this.memoryScopes.push({ scope: this.device.popErrorScope(), label, bytes: roundUp4(size) });
+    }
     this.owned.add(b);
+    this.bufferBytes += roundUp4(size);
     return b;
+  }
+
+  /**
+   * device.createBuffer, with the RangeError a device throws when it cannot map a new buffer at creation (out of
+   * memory) turned into deviceMemoryError's BitNetError.
+   */
+  private createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean; label: string }): GpuBuffer {
+    try {
+      return this.device.createBuffer(d);
+    } catch (e) {
+      if (e instanceof RangeError) throw this.deviceMemoryError(d.label, d.size, e.message, e);
+      throw e;
+    }
+  }
+
+  /**
+   * The error for a buffer the device had no memory for: KV_CACHE_FULL for the KV cache's layer buffers (a smaller
+   * kvMemory fits), MODEL_TOO_LARGE for the rest (weights, activations, staging: the model does not fit this GPU).
+   */
+  private deviceMemoryError(label: string, bytes: number, message: string, cause?: unknown): BitNetError {
+    const kv = /^[KV] layer /.test(label);
+    const held = `${(this.bufferBytes / 2 ** 20).toFixed(0)} MiB`;
+    return new BitNetError(
+      kv ? 'KV_CACHE_FULL' : 'MODEL_TOO_LARGE',
+      `webgpu backend: the GPU has no memory for ${label} (${bytes} bytes, with ${held} of buffers held): ${message}` + (kv ? '; lower kvMemory' : '; use a smaller model or the wasm backend'),
+      { details: { label, bytes, heldBytes: this.bufferBytes }, ...(cause === undefined ? {} : { cause }) },
+    );
+  }
+
+  /** Throws deviceMemoryError for the first buffer since the last call that the device could not hold. */
+  private async checkDeviceMemory(): Promise<void> {
+    const scopes = this.memoryScopes;
+    if (scopes.length === 0) return;
+    this.memoryScopes = [];
+    const errors = await Promise.all(scopes.map((s) => s.scope));
+    const i = errors.findIndex((e) => e !== null);
+    if (i >= 0) {
+      this.firstError = undefined; // the commands that used the invalid buffer: consequences of this one
+      throw this.deviceMemoryError(scopes[i].label, scopes[i].bytes, errors[i]?.message ?? '');
+    }
   }
 
   private tensor(op: string, what: string, t: Tensor, n: number): GpuTensor {
@@ -280,7 +335,7 @@ class WebGpuBackend implements KernelBackend {
   /** Records one dispatch of `name` over `groups` workgroups with the parameter block (8 u32, 4 f32) and bindings 1... */
   private dispatch(name: ShaderName, groups: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     if (groups === 0) return;
-    const uniform = this.device.createBuffer({ size: 48, usage: BUFFER_USAGE.UNIFORM, mappedAtCreation: true, label: `${name} params` });
+    const uniform = this.createBuffer({ size: 48, usage: BUFFER_USAGE.UNIFORM, mappedAtCreation: true, label: `${name} params` });
     const range = uniform.getMappedRange();
     const u32 = new Uint32Array(range, 0, 8);
     const f32 = new Float32Array(range, 32, 4);
@@ -303,7 +358,7 @@ class WebGpuBackend implements KernelBackend {
 
   /** Host data into a buffer, ordered with the recorded commands (a staging copy inside the step). */
   private upload(dst: GpuBuffer, byteOffset: number, data: ArrayBufferView): void {
-    const staging = this.device.createBuffer({ size: roundUp4(data.byteLength), usage: BUFFER_USAGE.COPY_SRC, mappedAtCreation: true, label: 'upload' });
+    const staging = this.createBuffer({ size: roundUp4(data.byteLength), usage: BUFFER_USAGE.COPY_SRC, mappedAtCreation: true, label: `upload of ${data.byteLength} bytes` });
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     staging.unmap();
     this.transient.push(staging);
@@ -319,10 +374,11 @@ class WebGpuBackend implements KernelBackend {
     if (enc !== undefined) this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     for (const b of done) {
-      this.owned.delete(b);
+      if (this.owned.delete(b)) this.bufferBytes -= b.size;
       b.destroy();
     }
     if (this.lost !== undefined) throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: the device was lost (${this.lost})`);
+    await this.checkDeviceMemory();
     if (this.firstError !== undefined) {
       const message = this.firstError;
       this.firstError = undefined;

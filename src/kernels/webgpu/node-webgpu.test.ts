@@ -80,6 +80,44 @@ function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
   };
 }
 
+/**
+ * A GPU whose devices report running out of memory for the buffers whose label matches `label` (the buffer is still
+ * made, as a real device makes an invalid one): 'scope' records an out-of-memory error in the innermost
+ * 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
+ */
+function outOfMemoryFor(gpu: Gpu, label: RegExp, how: 'scope' | 'throw'): Gpu {
+  return {
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, {
+        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
+          const device = await a.requestDevice(d);
+          const scopes: { filter: string; injected: string | undefined }[] = [];
+          return override<GpuDevice>(device, {
+            pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
+              scopes.push({ filter, injected: undefined });
+              device.pushErrorScope(filter);
+            },
+            popErrorScope: () => {
+              const top = scopes.pop();
+              return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
+            },
+            createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
+              if (desc.label !== undefined && label.test(desc.label)) {
+                if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
+                const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
+                if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
+              }
+              return device.createBuffer(desc);
+            },
+          });
+        },
+      });
+    },
+  };
+}
+
 describe('WebGPU in Node: what is missing is named', () => {
   it('no `webgpu` package: BACKEND_UNAVAILABLE naming it and how to install it', async () => {
     const missing = Object.assign(new Error("Cannot find package 'webgpu' imported from /x/node-gpu.js"), { code: 'ERR_MODULE_NOT_FOUND' });
@@ -158,6 +196,21 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     } finally {
       await wasm.dispose();
       await gpuModel.dispose();
+    }
+  }, 300_000);
+
+  it('a device out of memory: for a weight, the load fails with MODEL_TOO_LARGE naming it; for the KV cache, the generation with KV_CACHE_FULL; a failed staging map is a BitNetError too', async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const weight = await codeAndMessage(BitNet.load(path, { backend: 'webgpu', gpu: outOfMemoryFor(gpu, /^weight blk\.0\.ffn_up\.weight/, 'scope') }));
+    expect(weight).toMatch(/^MODEL_TOO_LARGE: webgpu backend: the GPU has no memory for weight blk\.0\.ffn_up\.weight rows 0\.\.\d+ \(\d+ bytes, with \d+ MiB of buffers held\): injected/);
+    const staging = await codeAndMessage(BitNet.load(path, { backend: 'webgpu', gpu: outOfMemoryFor(gpu, /^upload of /, 'throw') }));
+    expect(staging).toMatch(/^MODEL_TOO_LARGE: webgpu backend: the GPU has no memory for upload of \d+ bytes .*injected: could not map/);
+    const model = await BitNet.load(path, { backend: 'webgpu', gpu: outOfMemoryFor(gpu, /^K layer 1$/, 'scope') });
+    try {
+      const run = model.complete(model.tokenize('Hello'), { maxTokens: 2, sampling: { kind: 'greedy' } });
+      expect(await codeAndMessage(run)).toMatch(/^KV_CACHE_FULL: webgpu backend: the GPU has no memory for K layer 1 \(\d+ bytes.*lower kvMemory/);
+    } finally {
+      await model.dispose();
     }
   }, 300_000);
 

@@ -16,6 +16,9 @@
 // shift and a mask (common.ts f16x4ScaledDown) and q and the probabilities are scaled by 2^112: the products are the
 // same exact values (11 x 11 significant bits) as with a full F16 conversion, at a third of the instructions.
 // F16 rounding of q and of the probabilities: four lanes at a time (common.ts f16RoundF32x4, the same values).
+// Every product of the two passes is exact in f32 (F16 values: 11 x 11 significant bits; with the 2^112 scalings the
+// factors stay finite and the products normal), so acc + a * b rounds once whether fused or not: the relaxed-SIMD build
+// multiplies and adds with f32x4.relaxed_madd (one x64 vfmadd instead of a multiply and an add), the same bits (madd).
 
 import { expF64, expF64x2, f16RoundF32x4, f16ScaledDown, f16ToF32, f16x4ScaledDown, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
 import { C_F16_BITS, vconst } from './constants';
@@ -43,6 +46,16 @@ export const ATT_BLOCK_SIZE: u32 = 18; // positions per block
 
 /** Heads served by one pass over K and V (8 f32x4 accumulators, within the 16 vector registers of x64 SSE). */
 const BATCH: u32 = 4;
+
+/**
+ * acc + a * b for an exact product a * b (header): f32x4.relaxed_madd in the relaxed-SIMD build, fused or not the same
+ * bits. The exact conversion's path (a cache with Inf / NaN) keeps the multiply and the add.
+ */
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, acc: v128, exact: bool): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD && !exact) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
 
 /** 4 f16 at p as f32x4; `exact` false: the scaled-down bits (value * 2^-112). */
 // @ts-ignore: decorator
@@ -96,19 +109,19 @@ const BATCH: u32 = 4;
         const kq = k + (<usize>i << 1);
         const k0 = loadF16x4(kq, exact, bits);
         const k1 = loadF16x4(kq + 8, exact, bits);
-        a00 = f32x4.add(a00, f32x4.mul(k0, v128.load(qc)));
-        a10 = f32x4.add(a10, f32x4.mul(k1, v128.load(qc, 16)));
+        a00 = madd(k0, v128.load(qc), a00, exact);
+        a10 = madd(k1, v128.load(qc, 16), a10, exact);
         if (nb > 1) {
-          a01 = f32x4.add(a01, f32x4.mul(k0, v128.load(qc, 32)));
-          a11 = f32x4.add(a11, f32x4.mul(k1, v128.load(qc, 48)));
+          a01 = madd(k0, v128.load(qc, 32), a01, exact);
+          a11 = madd(k1, v128.load(qc, 48), a11, exact);
         }
         if (nb > 2) {
-          a02 = f32x4.add(a02, f32x4.mul(k0, v128.load(qc, 64)));
-          a12 = f32x4.add(a12, f32x4.mul(k1, v128.load(qc, 80)));
+          a02 = madd(k0, v128.load(qc, 64), a02, exact);
+          a12 = madd(k1, v128.load(qc, 80), a12, exact);
         }
         if (nb > 3) {
-          a03 = f32x4.add(a03, f32x4.mul(k0, v128.load(qc, 96)));
-          a13 = f32x4.add(a13, f32x4.mul(k1, v128.load(qc, 112)));
+          a03 = madd(k0, v128.load(qc, 96), a03, exact);
+          a13 = madd(k1, v128.load(qc, 112), a13, exact);
         }
         qc += chunkBytes;
       }
@@ -179,22 +192,22 @@ const BATCH: u32 = 4;
         const v0 = loadF16x4(v, exact, bits);
         const v1 = loadF16x4(v + 8, exact, bits);
         const w0 = v128.load32_splat(wp);
-        o00 = f32x4.add(o00, f32x4.mul(v0, w0));
-        o10 = f32x4.add(o10, f32x4.mul(v1, w0));
+        o00 = madd(v0, w0, o00, exact);
+        o10 = madd(v1, w0, o10, exact);
         if (nb > 1) {
           const w1 = v128.load32_splat(wp, 4);
-          o01 = f32x4.add(o01, f32x4.mul(v0, w1));
-          o11 = f32x4.add(o11, f32x4.mul(v1, w1));
+          o01 = madd(v0, w1, o01, exact);
+          o11 = madd(v1, w1, o11, exact);
         }
         if (nb > 2) {
           const w2 = v128.load32_splat(wp, 8);
-          o02 = f32x4.add(o02, f32x4.mul(v0, w2));
-          o12 = f32x4.add(o12, f32x4.mul(v1, w2));
+          o02 = madd(v0, w2, o02, exact);
+          o12 = madd(v1, w2, o12, exact);
         }
         if (nb > 3) {
           const w3 = v128.load32_splat(wp, 12);
-          o03 = f32x4.add(o03, f32x4.mul(v0, w3));
-          o13 = f32x4.add(o13, f32x4.mul(v1, w3));
+          o03 = madd(v0, w3, o03, exact);
+          o13 = madd(v1, w3, o13, exact);
         }
         v += rowBytes;
         wp += 16;

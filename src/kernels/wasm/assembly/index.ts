@@ -1,7 +1,7 @@
 // Entry of the kernel module: the parallel job dispatcher and the single-threaded ops the glue calls.
 // Built twice by scripts/build-wasm.mjs (SIMD128 and relaxed SIMD); imports env.memory (shared).
 
-import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_NEXT, JOB_OP, JOB_TOTAL_ROWS } from './job';
+import { JOB_CHUNKS, JOB_CHUNK_ROWS, JOB_LINK, JOB_NEXT, JOB_OP, JOB_TOTAL_ROWS } from './job';
 import { matmulI2SRows } from './matmul-i2s';
 import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
@@ -60,10 +60,21 @@ const OP_GEMM_WIDE32_I2_S: u32 = 22;
 const OP_GEMM_WIDE32_TQ2_0: u32 = 23;
 
 /**
- * Run the job at `job` on this thread: claim chunks of rows with an atomic counter until none are left.
- * Every thread (the main one included) calls this once per job; each chunk runs exactly once.
+ * Run the job at `first` on this thread: claim chunks of rows with an atomic counter until none are left, then the
+ * same for each job block chained after it (JOB_LINK): a thread done with one job's chunks goes on to the next
+ * without waiting for the others, so chained jobs must not read what another one writes (the glue chains the
+ * independent matmuls of one matmulMany). Every thread (the main one included) calls this once per published job;
+ * each chunk runs exactly once.
  */
-export function runJob(job: usize, thread: u32): void {
+export function runJob(first: usize, thread: u32): void {
+  let job = first;
+  do {
+    runOneJob(job, thread);
+    job = <usize>load<u32>(job + JOB_LINK);
+  } while (job != 0);
+}
+
+function runOneJob(job: usize, thread: u32): void {
   const op = load<u32>(job + JOB_OP);
   const nChunks = load<u32>(job + JOB_CHUNKS);
   const chunkRows = load<u32>(job + JOB_CHUNK_ROWS);

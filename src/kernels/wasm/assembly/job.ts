@@ -3,6 +3,7 @@
 // A job is written by the main thread, then run by every thread: each claims row chunks with an atomic
 // counter until none are left. Word offsets (u32 each):
 //   0 op id, 1 next chunk (atomic), 2 chunk count, 3 rows per chunk, 4 total rows,
+//   5 link: byte offset of the job block run after this one by the same call (0: none), no barrier between them,
 //   8.. arguments (ARG_*), op-specific; floats are stored as f32 bits.
 
 export const JOB_OP: u32 = 0;
@@ -10,6 +11,7 @@ export const JOB_NEXT: u32 = 4;
 export const JOB_CHUNKS: u32 = 8;
 export const JOB_CHUNK_ROWS: u32 = 12;
 export const JOB_TOTAL_ROWS: u32 = 16;
+export const JOB_LINK: u32 = 20;
 export const JOB_ARGS: u32 = 32;
 
 // Matmul arguments (all matmul ops share them).
