@@ -1125,7 +1125,7 @@ class WasmBackend implements KernelBackend {
     this.matmulFloat(x + w.cols * 4, w, x, 1, 1, rows, false);
   }
 
-  /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */
+  /** One job per pass of up to 16 or 32 tokens (or one job of 32-token passes); each counts the kernel it ran (matmulKernelId). */
   private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
     // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place

@@ -497,7 +497,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
 }
 
 /**
- * Job body for I2_S (isTQ2 false) or TQ2_0 (true) weights: rows [start, end) for up to 16 tokens of int8 activations
+ * Job body for I2_S (isTQ2 false) or TQ2_0 (true) weights: rows [start, end) for up to lanes<L>() tokens of int8 activations
  * at ARG_X. The whole tiles below ARG_TILED_ROWS go through tables this thread builds (the glue gives each thread one
  * chunk): per superspan of 64 groups (tables in L2), per block of GEMM_BLOCK_TILES tiles, per span of
  * GEMM_SPAN_GROUPS groups (tables in L1), every row of the block. Other rows go through the per-token kernels.
@@ -530,9 +530,10 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
-  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row Wide, 16 Narrow), i32
-  // sums (64 B per row Wide) or f64 sums (128 B per row Wide), i32 fold block sums (64 B per row Wide), 16 f64 token
-  // scales, 16 tokens' permuted activations of one superspan (256 B each, rowMajor only)
+  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (2 B per row and lane: 32 B per row
+  // Wide), i32 sums (4 B per row and lane) or f64 sums (8 B), i32 fold block sums (4 B), an f64 scale per lane, the
+  // lanes' permuted activations of one superspan (256 B each, rowMajor only), the staged weights of a block (2 KiB per
+  // tile; not Narrow). index.ts gemmScratchBytes sizes it.
   const scratch = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const tab = scratch;
   const part = tab + 64 * tb;

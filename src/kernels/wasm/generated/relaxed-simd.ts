@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '8842eb89333a59595aa845420f75fdef85353bea80464e98878c9ddadd0f7177';
+export const SOURCE_HASH = 'd9d0321321a13bd2db99ee5b7dc4feaed2dc9cffb9957b31b16e31cd731c814a';
 
 /** The wasm binary (79586 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'bbe7167d2353f0dcbe713acfb517d94d071eb87b90f8dbdd7434340909c2957a';
+export const SOURCE_HASH = '07610fe724769464e0b3dffd9aedad7229e00bdbc0207ed78ee0f8b98d2cc85e';
 
 /** The wasm binary (81049 bytes), base64. */
 export const WASM_BASE64 =
