@@ -39,8 +39,21 @@ const LUT_TOKENS = 16;
 // The ternary GEMM (assembly/ternary-gemm.ts) takes passes of GEMM_TOKENS = 16 tokens too: 16 i16 lanes per table entry.
 /** Bytes of one 4-column group's GEMM table (assembly/ternary-gemm.ts GEMM_TABLE_BYTES). */
 const GEMM_TABLE_BYTES = 8192 + 192;
-/** Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then per-row sums. */
-const gemmScratchBytes = (nRows: number): number => 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 128 + 16 * 256;
+/** Bytes of one group's table of the 32-lane GEMM (assembly/ternary-gemm.ts GEMM_WIDE32_TABLE_BYTES). */
+const GEMM_WIDE32_TABLE_BYTES = 16384 + 17 * 64;
+/** Tokens per pass of the 32-lane GEMM (assembly/ternary-gemm.ts GEMM_WIDE32_TOKENS): passes above 16 tokens take it. */
+const GEMM_WIDE32_TOKENS = 32;
+/** Bytes of the GEMM's staged weights: up to 8 tiles (GEMM_BLOCK_TILES) of 32 rows x 64 groups (assembly/ternary-gemm.ts stageI2STile). */
+const GEMM_STAGE_BYTES = 8 * 32 * 64;
+/**
+ * Per-thread scratch of the GEMM job for a chunk of n rows (assembly/ternary-gemm.ts gemmRows): 64 groups' tables, then
+ * per-row i16 partials, f64 (or i32) sums and i32 fold sums, the tokens' scales and permuted activations, staged
+ * weights. 16 lanes (the Narrow GEMM fits too) or 32.
+ */
+const gemmScratchBytes = (nRows: number, wide32: boolean): number =>
+  wide32
+    ? 64 * GEMM_WIDE32_TABLE_BYTES + nRows * (64 + 256 + 128) + 32 * 8 + 32 * 256 + GEMM_STAGE_BYTES
+    : 64 * GEMM_TABLE_BYTES + nRows * (32 + 128 + 64) + 16 * 8 + 16 * 256 + GEMM_STAGE_BYTES;
 /**
  * From this many tokens in a pass on, a tiled ternary matmul may take the GEMM: the measured crossover against the
  * per-token kernel (2560x2560 I2_S, 1 thread: a 16-lane GEMM pass costs ~5 simd128 / ~6 relaxed-SIMD per-token passes;
@@ -997,7 +1010,7 @@ class WasmBackend implements KernelBackend {
     const xp = this.ptr('matmul', 'x', x, nTokens * cols);
     const op = this.ptr('matmul', 'out', out, nTokens * rows);
     if (nTokens > 0) {
-      // the passes of a prefill batch (16 tokens each) run as chained jobs
+      // the passes of a prefill batch (16 or 32 tokens each, or one job of 32-token passes) run as chained jobs
       if (weight.kind === 'i2s' || weight.kind === 'tq2') {
         const q = this.quantize(xp, nTokens, cols, weight.activationQuant === 'q8k-block');
         this.chained(() => this.matmulTernary(op, weight, nTokens, scale, q));
@@ -1130,18 +1143,25 @@ class WasmBackend implements KernelBackend {
     this.matmulFloat(x + w.cols * 4, w, x, 1, 1, rows, false);
   }
 
-  /** One job per pass of up to 16 tokens; each counts the kernel it ran (matmulKernelId). */
+  /** One job per pass of up to 16 or 32 tokens (or one job of 32-token passes); each counts the kernel it ran (matmulKernelId). */
   private matmulTernary(outPtr: number, w: WasmWeight, nTokens: number, scale: number, q: QuantizedBatch): void {
     const { rows, cols } = w;
     // native-layout I2_S (relaxed SIMD): the GEMM reads its whole 32-row groups in place
     const gemmRows = w.nativeDot ? Math.floor(rows / TILE_ROWS) * TILE_ROWS : w.tiledRows;
     const tiled = gemmRows > 0;
-    // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel
-    const tokensPerPass = tiled ? LUT_TOKENS : nTokens;
+    // tiled weights: passes of 16 tokens (LUT_TOKENS = GEMM_TOKENS), each through the GEMM or the per-token kernel;
+    // more than 16 tokens: passes of 32 through the 32-lane GEMM (half the weight reads and table addressing per token)
+    const tokensPerPass = !tiled ? nTokens : nTokens > LUT_TOKENS ? GEMM_WIDE32_TOKENS : LUT_TOKENS;
     const { xqStride, bsumsStride } = q;
     const q8k = w.activationQuant === 'q8k-block';
-    for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
-      const nt = Math.min(tokensPerPass, nTokens - t0);
+    // several threads and whole 32-token passes for each: one job of passes, each thread taking whole passes (it builds
+    // the tables of its own passes only; with one pass split by rows every thread builds all of them). Only where every
+    // row is in whole tiles (the rows past them run per token, for all of a job's tokens at once)
+    const wholePasses = Math.floor(nTokens / GEMM_WIDE32_TOKENS);
+    const passJobTokens = tiled && this.threads > 1 && gemmRows === rows ? Math.floor(wholePasses / this.threads) * this.threads * GEMM_WIDE32_TOKENS : 0;
+    for (let t0 = 0, nt = 0; t0 < nTokens; t0 += nt) {
+      const passJob = t0 === 0 && passJobTokens > 0;
+      nt = passJob ? passJobTokens : Math.min(tokensPerPass, nTokens - t0);
       // per thread and column (ns): the Narrow GEMM (lookups and this thread's tables), nt per-token passes
       const cost = NARROW_COST[this.kernelSet];
       const rowsPerThread = gemmRows / this.threads;
@@ -1155,14 +1175,19 @@ class WasmBackend implements KernelBackend {
       const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
-      // the GEMM: one chunk per thread, so each builds its tables once
-      const maxChunkRows = gemm ? Math.ceil(rows / this.threads) : undefined;
+      // the GEMM: one chunk per thread, so each builds its tables once (a job of passes: one chunk per pass)
+      const maxChunkRows = passJob ? rows : gemm ? Math.ceil(rows / this.threads) : undefined;
       const quantum = tiled ? TILE_ROWS : 4;
-      const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratchBytes(this.chunkRows(rows, quantum, maxChunkRows)) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256));
-      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups)
+      const jobRows = passJob ? (nt / GEMM_WIDE32_TOKENS) * rows : rows;
+      // up to 8 tokens: the Narrow GEMM (8 token lanes per table entry, half the tables and lookups); above 16: 32 lanes
       const narrow = gemm && nt <= GEMM_NARROW_TOKENS;
-      const gemmOp = w.kind === 'i2s' ? (narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
-      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, rows, quantum, maxChunkRows, this.deferJobs);
+      const wide32 = gemm && nt > LUT_TOKENS;
+      const [scratch, scratchStride] = this.threadScratch(
+        gemm ? gemmScratchBytes(this.chunkRows(jobRows, quantum, maxChunkRows), wide32) : dotGemm ? GEMM_I2S_DOT_MAX_TOKENS * 16 : LUT_STREAMS * (128 + 256),
+      );
+      const gemmOp =
+        w.kind === 'i2s' ? (wide32 ? OP.gemmWide32I2s : narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : wide32 ? OP.gemmWide32Tq2 : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
+      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, jobRows, quantum, maxChunkRows, this.deferJobs);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);

@@ -74,6 +74,8 @@ export const OP = {
   gemmNarrowTq2: 19,
   gemmF16: 20,
   gemmI2sDot: 21,
+  gemmWide32I2s: 22,
+  gemmWide32Tq2: 23,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -236,7 +236,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   });
 
-  it('prefill GEMM: every nTokens 1..17 and 33, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
+  it('prefill GEMM: every nTokens 1..17, the 32-lane one at 18..33, 48 and 65, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
     // 70 rows = 2 tiles of 32 through the GEMM tables (passes above 8 tokens: too few rows for the Narrow one) + 6 rows
     // through the per-token kernels
     const rows = 70;
@@ -275,17 +275,76 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           for (const mode of ['per-token', 'q8k-block'] as const) {
             const wa = load(be, type, rows, cols, bytes, mode);
             const wb = load(ref, type, rows, cols, bytes, mode);
-            const maxTokens = 33;
+            const maxTokens = 65;
             const x = be.allocF32(maxTokens * cols);
             const xr = ref.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = xr[i] = equalX ? (fill === 'all+1 negative x' ? -1.5 : 1.5) : rng.normal() * (i % 89 === 0 ? 20 : 1);
             const out = be.allocF32(maxTokens * rows + 3);
             const outR = ref.allocF32(maxTokens * rows);
-            for (const nTokens of [...Array.from({ length: 17 }, (_, i) => i + 1), 33]) {
+            // above 16 tokens the glue takes passes of 32 through the 32-lane GEMM (Wide32): 17..32 fill its lanes partly
+            // or fully, 33 leaves one token for the per-token kernel, 48 and 65 take a 16- or 1-token pass after it
+            for (const nTokens of [...Array.from({ length: 17 }, (_, i) => i + 1), 18, 20, 24, 31, 32, 33, 48, 65]) {
               out.fill(NaN);
               const scale = nTokens % 3 === 0 ? 0.75 : 1;
               be.matmul(out, wa, x, nTokens, scale);
               ref.matmul(outR, wb, xr, nTokens, scale);
+              for (let i = 0; i < nTokens * rows; i++) {
+                if (!Object.is(out[i], outR[i])) {
+                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+                }
+              }
+              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 120_000);
+
+  it('32-lane prefill GEMM over several row blocks and superspans: 8..21 tiles with or without tail rows, jobs of whole passes on 2 threads, I2_S / TQ2_0 per-block d, code 3, both activation schemes: bit-identical', async () => {
+    // the 32-lane GEMM walks blocks of GEMM_WIDE32_BLOCK_TILES (4) tiles per superspan of 64 groups: rows past one
+    // block (and an odd tile count per thread) and columns ending in a 32-group superspan exercise its staging. On 2
+    // threads, weights in whole tiles with 64 tokens or more take one job of 32-token passes (a thread per pass)
+    const cases: [string, GgmlType, number, number, boolean, boolean][] = [
+      ['I2_S', GgmlType.I2_S, 300, 1152, false, false],
+      ['I2_S with code 3', GgmlType.I2_S, 620, 640, false, true],
+      ['TQ2_0 per-block d', GgmlType.TQ2_0, 300, 768, true, false],
+      ['TQ2_0 per-block d, code 3', GgmlType.TQ2_0, 690, 512, true, true],
+      ['I2_S, whole tiles', GgmlType.I2_S, 320, 1152, false, false],
+      ['TQ2_0 per-block d, code 3, whole tiles', GgmlType.TQ2_0, 256, 768, true, true],
+    ];
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [label, type, rows, cols, blockScales, code3] of cases) {
+          const rng = seededRng(rows * 7 + cols + type);
+          const codes = rng.codes(rows * cols);
+          let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : packTq2_0(codes, 0.0123, cols);
+          if (blockScales) bytes = withBlockScales(bytes, cols);
+          if (code3) {
+            const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
+            for (let i = 0; i < codeBytes; i += 53) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
+          }
+          for (const mode of ['per-token', 'q8k-block'] as const) {
+            const wa = load(be, type, rows, cols, bytes, mode);
+            const wb = load(ref, type, rows, cols, bytes, mode);
+            const maxTokens = 128;
+            const x = be.allocF32(maxTokens * cols);
+            const xr = ref.allocF32(maxTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
+            const out = be.allocF32(maxTokens * rows + 3);
+            const outR = ref.allocF32(maxTokens * rows);
+            for (const nTokens of [17, 32, 45, 64, 100, 128]) {
+              out.fill(NaN);
+              const id = `wasm.${kernelSet}.matmul.gemm-lut.${type === GgmlType.I2_S ? 'i2_s' : 'tq2_0'}`;
+              const before = be.kernelCalls().get(id) ?? 0;
+              be.matmul(out, wa, x, nTokens);
+              expect((be.kernelCalls().get(id) ?? 0) > before, `${label}: the lookup GEMM ran`).toBe(true);
+              ref.matmul(outR, wb, xr, nTokens);
               for (let i = 0; i < nTokens * rows; i++) {
                 if (!Object.is(out[i], outR[i])) {
                   expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);

@@ -1,5 +1,5 @@
-// The prefill GEMM of the tiled ternary layout (ternary-lut.ts): each weight byte of a tile is read once per pass of
-// up to GEMM_TOKENS tokens and applied to all of them at once.
+// The prefill GEMM of the tiled ternary layout (ternary-lut.ts) and of native I2_S: each weight byte of a tile is read
+// once per pass of up to GEMM_WIDE32_TOKENS tokens and applied to all of them at once.
 //
 // Why: the decode kernel (ternary-lut.ts) holds 16 rows in the lanes of a v128 and spends ~0.28 instructions per
 // weight per token on table lookups and byte joins; with several tokens the weight decoding is shared but the
@@ -19,14 +19,29 @@
 // 1016); then they are widened to i32 per token, or (Q8_K activations, TQ2_0 per-block d) folded into f64 sums in the
 // reference's order: I2_S per 128 columns S += f64(idot) * a, TQ2_0 per 256 S += d * (f64(idot) * a).
 //
-// Two widths, a compile-time type argument: Wide (16 token lanes, two v128 per entry) and Narrow (8 lanes, one v128
-// per entry, tables of half the size). A decode step of up to 8 sequences takes Narrow: with 16 lanes half of every
-// lookup, add and table byte was spent on zero tokens. Under relaxed SIMD, native-layout I2_S weights whose tables do
-// not pay off over a thread's rows take the table-free dot kernel instead (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts).
+// Three widths, a compile-time type argument: Wide32 (32 token lanes, four v128 per entry: one cache line), Wide (16
+// lanes, two v128) and Narrow (8 lanes, one v128, tables of half the size). A decode step of up to 8 sequences takes
+// Narrow: with 16 lanes half of every lookup, add and table byte was spent on zero tokens. Under relaxed SIMD,
+// native-layout I2_S weights whose tables do not pay off over a thread's rows take the table-free dot kernel instead
+// (gemm-i2s-dot.ts; GEMM_DOT_COST in index.ts). Passes above 16 tokens (a prefill) take Wide32: one byte load and its
+// address arithmetic (movzx, shl, add, and V8's add of the memory base) serve four v128 loads and adds instead of two,
+// and a prefill reads every weight byte 4 times per 128 tokens instead of 8. Its tables are twice the size, so its
+// blocks are 4 tiles, and without code 3 they are dense: entry c0 + 3 c1 + 9 c2 + 27 c3 (81 consecutive cache lines,
+// spread over the L1 sets; the sparse 256-entry layout put them in 27 sets, 3 lines each), the weight bytes mapped to
+// those indices when they are staged (denseIndex: two nibble swizzles).
+// Native row-major I2_S bytes are staged per block of rows and superspan (stageI2STile), so the lookups walk 256
+// consecutive bytes per tile and span as in the tiled layout rather than touching 32 rows' cache lines each (those
+// pushed the tables out of L1).
+//
+// Measured (2026-12-07, 1 thread, 128 tokens, CPU time of the fastest of 20-30 calls, load 6-7 on the 2 cores, so
+// only indicative): relaxed SIMD 2560x2560 77 GMAC/s (Wide) -> 84 (Wide, staged) -> 89-91 (Wide32, spans of 4
+// groups, blocks of 8 tiles) -> 87-93 (spans of 8, blocks of 4); 6912x2560 and 2560x6912 ~78 -> ~90 -> 89-94. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
+// the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
+// registers and the tables from L2 (2-4x slower).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_ROWS,
   ARG_OUT_STRIDE, ARG_ROW_MAJOR, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
   ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
@@ -36,9 +51,12 @@ import { TQ2_TILE_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 /** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry (Narrow: GEMM_NARROW_TOKENS, one v128). */
 export const GEMM_TOKENS: u32 = 16;
 export const GEMM_NARROW_TOKENS: u32 = 8;
+/** Tokens per pass of the 32-lane GEMM (Wide32: four v128 per table entry, one cache line). */
+export const GEMM_WIDE32_TOKENS: u32 = 32;
 /** The width type arguments (their sizes tell them apart at compile time, as matmul-f16.ts's Exact / Scaled). */
 type Wide = u64;
 type Narrow = u32;
+type Wide32 = v128;
 /**
  * Bytes from one group's table to the next: 256 entries of 16 tokens' i16 sums (8 KiB) plus 3 cache lines, so that
  * the same entry of consecutive groups falls in different L1 sets (a plain 8 KiB stride maps them all to one).
@@ -46,21 +64,38 @@ type Narrow = u32;
 export const GEMM_TABLE_BYTES: usize = 8192 + 192;
 /** The same for Narrow: 256 entries of 8 tokens (4 KiB) plus 3 cache lines. */
 export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
+/**
+ * Wide32: room for 256 entries of 64 bytes (code 3), plus 17 cache lines. Without code 3 its tables are dense (entry
+ * c0 + 3 c1 + 9 c2 + 27 c3: 81 consecutive lines), and the 17-line offset spreads a span's 4 tables over the L1 sets.
+ */
+export const GEMM_WIDE32_TABLE_BYTES: usize = 16384 + 17 * 64;
 
-/** Bytes of one table entry (one row's i16 partial sums): 32 Wide, 16 Narrow. */
+/** Bytes of one table entry (one row's i16 partial sums): 64 Wide32, 32 Wide, 16 Narrow. */
 // @ts-ignore: decorator
 @inline function entryShift<L>(): usize {
-  return sizeof<L>() == 8 ? 5 : 4;
+  return sizeof<L>() == 16 ? 6 : sizeof<L>() == 8 ? 5 : 4;
 }
 
 // @ts-ignore: decorator
 @inline function tableBytes<L>(): usize {
-  return sizeof<L>() == 8 ? GEMM_TABLE_BYTES : GEMM_NARROW_TABLE_BYTES;
+  return sizeof<L>() == 16 ? GEMM_WIDE32_TABLE_BYTES : sizeof<L>() == 8 ? GEMM_TABLE_BYTES : GEMM_NARROW_TABLE_BYTES;
 }
 
 // @ts-ignore: decorator
 @inline function lanes<L>(): u32 {
-  return sizeof<L>() == 8 ? GEMM_TOKENS : GEMM_NARROW_TOKENS;
+  return sizeof<L>() == 16 ? GEMM_WIDE32_TOKENS : sizeof<L>() == 8 ? GEMM_TOKENS : GEMM_NARROW_TOKENS;
+}
+
+/** Groups per span (GEMM_SPAN_GROUPS; Wide32: 4, its tables are twice the size). */
+// @ts-ignore: decorator
+@inline function spanGroups<L>(): u32 {
+  return sizeof<L>() == 16 ? GEMM_WIDE32_SPAN_GROUPS : GEMM_SPAN_GROUPS;
+}
+
+/** Tiles per block of rows (GEMM_BLOCK_TILES; Wide32: GEMM_WIDE32_BLOCK_TILES). */
+// @ts-ignore: decorator
+@inline function blockTiles<L>(): u32 {
+  return sizeof<L>() == 16 ? GEMM_WIDE32_BLOCK_TILES : GEMM_BLOCK_TILES;
 }
 /**
  * Groups per span: the tables a span touches (~3.4 KiB each) and the i16 partial sums of a block of rows (32 bytes
@@ -69,6 +104,13 @@ export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
 export const GEMM_SPAN_GROUPS: u32 = 8;
 /** Tiles per block of rows: their i16 partial sums (8 KiB) stay in L1 next to a span's tables (~27 KiB). */
 export const GEMM_BLOCK_TILES: u32 = 8;
+/**
+ * Wide32: groups per span (rowSpan8W32 or rowSpan4W32). 8 (~41 KiB of dense tables, more than L1) measured a few
+ * percent faster than 4 (~20 KiB): the partial sums' loads and stores are paid per span.
+ */
+export const GEMM_WIDE32_SPAN_GROUPS: u32 = 8;
+/** Wide32: tiles per block of rows (partial sums 64 bytes per row: 8 KiB); 2 measured the same, 8 a little slower. */
+export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
 
 /**
  * The tables of groups [g0, g1) (group g = columns 4g..4g+3) for the `nTokens` tokens of int8 activations at x
@@ -77,7 +119,21 @@ export const GEMM_BLOCK_TILES: u32 = 8;
  */
 // @ts-ignore: decorator
 @inline function buildTables<L>(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
-  const wide = sizeof<L>() == 8;
+  if (sizeof<L>() == 16) {
+    // Wide32: tokens 0-15 in bytes 0-31 of each 64-byte entry, tokens 16-31 in bytes 32-63
+    buildTables16<L>(x, xStride, nTokens, g0, g1, tab, full, xGroup);
+    if (nTokens > 16) buildTables16<L>(x + (xStride << 4), xStride, nTokens - 16, g0, g1, tab + 32, full, xGroup);
+    else buildTables16<L>(x, xStride, 0, g0, g1, tab + 32, full, xGroup);
+  } else {
+    buildTables16<L>(x, xStride, nTokens, g0, g1, tab, full, xGroup);
+  }
+}
+
+/** buildTables for up to 16 tokens (8 Narrow) at the entries' first 32 (16) bytes. */
+// @ts-ignore: decorator
+@inline function buildTables16<L>(x: usize, xStride: usize, nTokens: u32, g0: u32, g1: u32, tab: usize, full: bool, xGroup: u32): void {
+  const wide = sizeof<L>() >= 8;
+  const n16: u32 = wide ? 16 : 8;
   const zero = i32x4.splat(0);
   for (let g = g0; g < g1; g++) {
     // the 4 bytes of the group for each of the 16 tokens (zeros past nTokens), 4 tokens per v128; x holds group xGroup first
@@ -86,7 +142,7 @@ export const GEMM_BLOCK_TILES: u32 = 8;
     let v1 = zero;
     let v2 = zero;
     let v3 = zero;
-    if (nTokens >= lanes<L>()) {
+    if (nTokens >= n16) {
       v0 = v128.load32_lane(xg, v0, 0);
       v0 = v128.load32_lane(xg + xStride, v0, 1);
       v0 = v128.load32_lane(xg + 2 * xStride, v0, 2);
@@ -106,7 +162,7 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       v3 = v128.load32_lane(xg + 15 * xStride, v3, 3);
       }
     } else {
-      for (let t: u32 = 0; t < min(nTokens, lanes<L>()); t++) {
+      for (let t: u32 = 0; t < min(nTokens, n16); t++) {
         const word = i32x4.splat(load<i32>(xg + <usize>t * xStride));
         const keep = i32x4.eq(i32x4(0, 1, 2, 3), i32x4.splat(t & 3));
         if (t < 4) v0 = v128.bitselect(word, v0, keep);
@@ -159,9 +215,11 @@ export const GEMM_BLOCK_TILES: u32 = 8;
         let e0 = l0;
         let e1 = l1;
         for (let c0: u32 = 0; c0 < nCodes; c0++) {
-          const p = tg + (<usize>(c0 | (c1 << 2) | (m << 4)) << entryShift<L>());
+          // Wide32 without code 3: dense entries (stageTile maps each weight byte to c0 + 3 c1 + 9 c2 + 27 c3)
+          const idx = sizeof<L>() == 16 && nCodes == 3 ? c0 + 3 * c1 + 9 * c2 + 27 * c3 : c0 | (c1 << 2) | (m << 4);
+          const p = tg + (<usize>idx << entryShift<L>());
           v128.store(p, e0);
-          if (sizeof<L>() == 8) v128.store(p, e1, 16);
+          if (sizeof<L>() >= 8) v128.store(p, e1, 16);
           e0 = i16x8.add(e0, x00);
           e1 = i16x8.add(e1, x01);
         }
@@ -200,12 +258,155 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   }
 }
 
-/** The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (half 0) or 8-15 (16). */
+/**
+ * Stage one 32-row tile of native row-major I2_S bytes for a superspan: nq * 16 bytes (nq = 2 or 4: 32 or 64 groups)
+ * of each row at src (rows rowBytes apart) go to dst span-major: span s (8 groups) of row i at dst + 256 s + 8 i. The
+ * lookups then walk 256 consecutive bytes per tile and span, as the tiled layout's, instead of touching 32 rows' cache
+ * lines (which pushed the tables out of L1).
+ */
 // @ts-ignore: decorator
-@inline function quad<L>(e0: usize, e1: usize, e2: usize, e3: usize, half: usize): v128 {
+@inline function stageI2STile(src: usize, rowBytes: usize, dst: usize, nq: u32, dense: bool): void {
+  for (let i: usize = 0; i < 32; i++) {
+    const d = dst + (i << 3);
+    let v0 = v128.load(src);
+    let v1 = v128.load(src, 16);
+    if (dense) {
+      v0 = denseIndex(v0);
+      v1 = denseIndex(v1);
+    }
+    v128.store64_lane(d, v0, 0);
+    v128.store64_lane(d, v0, 1, 256);
+    v128.store64_lane(d, v1, 0, 512);
+    v128.store64_lane(d, v1, 1, 768);
+    if (nq > 2) {
+      let v2 = v128.load(src, 32);
+      let v3 = v128.load(src, 48);
+      if (dense) {
+        v2 = denseIndex(v2);
+        v3 = denseIndex(v3);
+      }
+      v128.store64_lane(d, v2, 0, 1024);
+      v128.store64_lane(d, v2, 1, 1280);
+      v128.store64_lane(d, v3, 0, 1536);
+      v128.store64_lane(d, v3, 1, 1792);
+    }
+    src += rowBytes;
+  }
+}
+
+/**
+ * The dense table index c0 + 3 c1 + 9 c2 + 27 c3 (0..80) of 16 weight bytes c0 | c1 << 2 | c2 << 4 | c3 << 6 with codes
+ * 0..2 (Wide32's tables without code 3): one nibble lookup per half.
+ */
+// @ts-ignore: decorator
+@inline function denseIndex(v: v128): v128 {
+  const lo = v128.and(v, i8x16.splat(15));
+  const hi = i8x16.shr_u(v, 4);
+  return i8x16.add(
+    i8x16.swizzle(i8x16(0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 0, 0, 0, 0), lo),
+    i8x16.swizzle(i8x16(0, 9, 18, 0, 27, 36, 45, 0, 54, 63, 72, 0, 0, 0, 0, 0), hi),
+  );
+}
+
+/**
+ * Stage a tiled tile's bytes of nGroups groups (32 per group, contiguous) for Wide32, as dense indices unless not
+ * `dense`: group g of row i at dst + 32 g + i, as in the tiles.
+ */
+// @ts-ignore: decorator
+@inline function stageTiledTile(src: usize, dst: usize, nGroups: u32, dense: bool): void {
+  const n = <usize>nGroups << 5;
+  for (let i: usize = 0; i < n; i += 32) {
+    let v0 = v128.load(src + i);
+    let v1 = v128.load(src + i, 16);
+    if (dense) {
+      v0 = denseIndex(v0);
+      v1 = denseIndex(v1);
+    }
+    v128.store(dst + i, v0);
+    v128.store(dst + i, v1, 16);
+  }
+}
+
+/**
+ * Wide32 lookups of one row over a span of 4 groups: weight bytes (staged) at wp, wp + gs, ...; 4 v128 of 8 tokens per
+ * entry; adds to the 32 tokens' i16 partial sums at part. Offsets are load immediates.
+ */
+// @ts-ignore: decorator
+@inline function rowSpan4W32(wp: usize, tab: usize, part: usize, gs: usize): void {
+  const tb = GEMM_WIDE32_TABLE_BYTES;
+  const e0 = tab + (<usize>load<u8>(wp) << 6);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << 6);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 6);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 6);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(i16x8.add(v128.load(e0), v128.load(e1, tb)), i16x8.add(v128.load(e2, 2 * tb), v128.load(e3, 3 * tb)))));
+  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(i16x8.add(v128.load(e0, 16), v128.load(e1, tb + 16)), i16x8.add(v128.load(e2, 2 * tb + 16), v128.load(e3, 3 * tb + 16)))), 16);
+  v128.store(part, i16x8.add(v128.load(part, 32), i16x8.add(i16x8.add(v128.load(e0, 32), v128.load(e1, tb + 32)), i16x8.add(v128.load(e2, 2 * tb + 32), v128.load(e3, 3 * tb + 32)))), 32);
+  v128.store(part, i16x8.add(v128.load(part, 48), i16x8.add(i16x8.add(v128.load(e0, 48), v128.load(e1, tb + 48)), i16x8.add(v128.load(e2, 2 * tb + 48), v128.load(e3, 3 * tb + 48)))), 48);
+}
+
+/** rowSpan4W32 over 8 groups. */
+// @ts-ignore: decorator
+@inline function rowSpan8W32(wp: usize, tab: usize, part: usize, gs: usize): void {
+  const tb = GEMM_WIDE32_TABLE_BYTES;
+  const e0 = tab + (<usize>load<u8>(wp) << 6);
+  const e1 = tab + (<usize>load<u8>(wp + gs) << 6);
+  const e2 = tab + (<usize>load<u8>(wp + 2 * gs) << 6);
+  const e3 = tab + (<usize>load<u8>(wp + 3 * gs) << 6);
+  const f0 = tab + 4 * tb + (<usize>load<u8>(wp + 4 * gs) << 6);
+  const f1 = tab + 4 * tb + (<usize>load<u8>(wp + 5 * gs) << 6);
+  const f2 = tab + 4 * tb + (<usize>load<u8>(wp + 6 * gs) << 6);
+  const f3 = tab + 4 * tb + (<usize>load<u8>(wp + 7 * gs) << 6);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0), v128.load(e1, tb)), i16x8.add(v128.load(e2, 2 * tb), v128.load(e3, 3 * tb))),
+    i16x8.add(i16x8.add(v128.load(f0), v128.load(f1, tb)), i16x8.add(v128.load(f2, 2 * tb), v128.load(f3, 3 * tb))))));
+  v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 16), v128.load(e1, tb + 16)), i16x8.add(v128.load(e2, 2 * tb + 16), v128.load(e3, 3 * tb + 16))),
+    i16x8.add(i16x8.add(v128.load(f0, 16), v128.load(f1, tb + 16)), i16x8.add(v128.load(f2, 2 * tb + 16), v128.load(f3, 3 * tb + 16))))), 16);
+  v128.store(part, i16x8.add(v128.load(part, 32), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 32), v128.load(e1, tb + 32)), i16x8.add(v128.load(e2, 2 * tb + 32), v128.load(e3, 3 * tb + 32))),
+    i16x8.add(i16x8.add(v128.load(f0, 32), v128.load(f1, tb + 32)), i16x8.add(v128.load(f2, 2 * tb + 32), v128.load(f3, 3 * tb + 32))))), 32);
+  v128.store(part, i16x8.add(v128.load(part, 48), i16x8.add(
+    i16x8.add(i16x8.add(v128.load(e0, 48), v128.load(e1, tb + 48)), i16x8.add(v128.load(e2, 2 * tb + 48), v128.load(e3, 3 * tb + 48))),
+    i16x8.add(i16x8.add(v128.load(f0, 48), v128.load(f1, tb + 48)), i16x8.add(v128.load(f2, 2 * tb + 48), v128.load(f3, 3 * tb + 48))))), 48);
+}
+
+/** rowSpan4W32 for a partial span of n < 4 groups. */
+// @ts-ignore: decorator
+@inline function rowSpanTailW32(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
+  let a0 = v128.load(part);
+  let a1 = v128.load(part, 16);
+  let a2 = v128.load(part, 32);
+  let a3 = v128.load(part, 48);
+  for (let g: u32 = 0; g < n; g++) {
+    const e = tab + <usize>g * GEMM_WIDE32_TABLE_BYTES + (<usize>load<u8>(wp + <usize>g * gs) << 6);
+    a0 = i16x8.add(a0, v128.load(e));
+    a1 = i16x8.add(a1, v128.load(e, 16));
+    a2 = i16x8.add(a2, v128.load(e, 32));
+    a3 = i16x8.add(a3, v128.load(e, 48));
+  }
+  v128.store(part, a0);
+  v128.store(part, a1, 16);
+  v128.store(part, a2, 32);
+  v128.store(part, a3, 48);
+}
+
+/**
+ * The sum of the table entries e0..e3 of 4 consecutive groups (tables tableBytes<L>() apart), tokens 0-7 (quadLo) or
+ * 8-15 (quadHi). The half and the table offsets are load immediates (they must be literal constants), no address adds.
+ */
+// @ts-ignore: decorator
+@inline function quadLo<L>(e0: usize, e1: usize, e2: usize, e3: usize): v128 {
   return i16x8.add(
-    i16x8.add(v128.load(e0 + half), v128.load(e1 + half, tableBytes<L>())),
-    i16x8.add(v128.load(e2 + half, 2 * tableBytes<L>()), v128.load(e3 + half, 3 * tableBytes<L>())),
+    i16x8.add(v128.load(e0), v128.load(e1, tableBytes<L>())),
+    i16x8.add(v128.load(e2, 2 * tableBytes<L>()), v128.load(e3, 3 * tableBytes<L>())),
+  );
+}
+
+// @ts-ignore: decorator
+@inline function quadHi<L>(e0: usize, e1: usize, e2: usize, e3: usize): v128 {
+  return i16x8.add(
+    i16x8.add(v128.load(e0, 16), v128.load(e1, 16 + tableBytes<L>())),
+    i16x8.add(v128.load(e2, 16 + 2 * tableBytes<L>()), v128.load(e3, 16 + 3 * tableBytes<L>())),
   );
 }
 
@@ -226,8 +427,8 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const f1 = tab + 4 * tb + (<usize>load<u8>(wp + 5 * gs) << es);
   const f2 = tab + 4 * tb + (<usize>load<u8>(wp + 6 * gs) << es);
   const f3 = tab + 4 * tb + (<usize>load<u8>(wp + 7 * gs) << es);
-  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quad<L>(e0, e1, e2, e3, 0), quad<L>(f0, f1, f2, f3, 0))));
-  if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quad<L>(e0, e1, e2, e3, 16), quad<L>(f0, f1, f2, f3, 16))), 16);
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(quadLo<L>(e0, e1, e2, e3), quadLo<L>(f0, f1, f2, f3))));
+  if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quadHi<L>(e0, e1, e2, e3), quadHi<L>(f0, f1, f2, f3))), 16);
 }
 
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
@@ -251,32 +452,23 @@ export const GEMM_BLOCK_TILES: u32 = 8;
  */
 // @ts-ignore: decorator
 @inline function flushPartials<L>(part: usize, dst: usize, first: bool): void {
-  const wide = sizeof<L>() == 8;
   const z = i16x8.splat(0);
   for (let i: usize = 0; i < 32; i++) {
-    const p = part + (i << entryShift<L>());
-    const d = dst + (i << (entryShift<L>() + 1));
-    const a0 = v128.load(p);
-    let s0 = i32x4.extend_low_i16x8_s(a0);
-    let s1 = i32x4.extend_high_i16x8_s(a0);
-    if (!first) {
-      s0 = i32x4.add(s0, v128.load(d));
-      s1 = i32x4.add(s1, v128.load(d, 16));
-    }
-    v128.store(d, s0);
-    v128.store(d, s1, 16);
-    v128.store(p, z);
-    if (wide) {
-      const a1 = v128.load(p, 16);
-      let s2 = i32x4.extend_low_i16x8_s(a1);
-      let s3 = i32x4.extend_high_i16x8_s(a1);
+    const p0 = part + (i << entryShift<L>());
+    const d0 = dst + (i << (entryShift<L>() + 1));
+    for (let h: usize = 0; h < <usize>(lanes<L>() >> 3); h++) {
+      const p = p0 + (h << 4);
+      const d = d0 + (h << 5);
+      const a0 = v128.load(p);
+      let s0 = i32x4.extend_low_i16x8_s(a0);
+      let s1 = i32x4.extend_high_i16x8_s(a0);
       if (!first) {
-        s2 = i32x4.add(s2, v128.load(d, 32));
-        s3 = i32x4.add(s3, v128.load(d, 48));
+        s0 = i32x4.add(s0, v128.load(d));
+        s1 = i32x4.add(s1, v128.load(d, 16));
       }
-      v128.store(d, s2, 32);
-      v128.store(d, s3, 48);
-      v128.store(p, z, 16);
+      v128.store(d, s0);
+      v128.store(d, s1, 16);
+      v128.store(p, z);
     }
   }
 }
@@ -305,29 +497,31 @@ export const GEMM_BLOCK_TILES: u32 = 8;
 }
 
 /**
- * Job body for I2_S (isTQ2 false) or TQ2_0 (true) weights: rows [start, end) for up to 16 tokens of int8 activations
+ * Job body for I2_S (isTQ2 false) or TQ2_0 (true) weights: rows [start, end) for up to lanes<L>() tokens of int8 activations
  * at ARG_X. The whole tiles below ARG_TILED_ROWS go through tables this thread builds (the glue gives each thread one
  * chunk): per superspan of 64 groups (tables in L2), per block of GEMM_BLOCK_TILES tiles, per span of
  * GEMM_SPAN_GROUPS groups (tables in L1), every row of the block. Other rows go through the per-token kernels.
+ * Tokens [t0, t0 + lanes) of the job's (a pass of a multi-pass job, gemmPassRows); the other rows' per-token kernels
+ * take all of the job's tokens, so only the pass t0 = 0 runs them.
  */
 // @ts-ignore: decorator
-@inline function gemmRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+@inline function gemmRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool, t0: u32): void {
   const es = entryShift<L>(); // a row's i16 partials: 1 << es bytes; its i32 sums twice that, its f64 sums four times
   const tb = tableBytes<L>();
-  const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const out = argPtr(job, ARG_OUT) + ((<usize>t0 * outStride) << 2);
   const w = argPtr(job, ARG_W);
   const cols = argU32(job, ARG_COLS);
-  const info = argPtr(job, ARG_AUX);
-  const nTokens = argU32(job, ARG_N_TOKENS);
+  const info = argPtr(job, ARG_AUX) + (<usize>t0 << 4);
+  const nTokens = min(argU32(job, ARG_N_TOKENS) - t0, lanes<L>());
   const scale = argF64(job, ARG_SCALE);
   const wscale = argF64(job, ARG_WSCALE);
   const q8k = argU32(job, ARG_ACT_QUANT) != 0;
-  const ascales = argPtr(job, ARG_ASCALES);
   const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const ascales = argPtr(job, ARG_ASCALES) + <usize>t0 * ascalesStride;
   const uniform = isTQ2 && !q8k && argU32(job, ARG_UNIFORM) != 0;
-  const x = argPtr(job, ARG_X);
   const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const x = argPtr(job, ARG_X) + <usize>t0 * xStride;
   const tiledRows = argU32(job, ARG_TILED_ROWS);
   const full = argU32(job, ARG_VARIANT) != 0;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
@@ -336,9 +530,10 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
-  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (32 B per row Wide, 16 Narrow), i32
-  // sums (64 B per row Wide) or f64 sums (128 B per row Wide), i32 fold block sums (64 B per row Wide), 16 f64 token
-  // scales, 16 tokens' permuted activations of one superspan (256 B each, rowMajor only)
+  // per-thread scratch: the tables of one superspan (64 groups), i16 partials (2 B per row and lane: 32 B per row
+  // Wide), i32 sums (4 B per row and lane) or f64 sums (8 B), i32 fold block sums (4 B), an f64 scale per lane, the
+  // lanes' permuted activations of one superspan (256 B each, rowMajor only), the staged weights of a block (2 KiB per
+  // tile; not Narrow). index.ts gemmScratchBytes sizes it.
   const scratch = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const tab = scratch;
   const part = tab + 64 * tb;
@@ -346,7 +541,11 @@ export const GEMM_BLOCK_TILES: u32 = 8;
   const sums = acc; // folds use f64 sums instead of i32 sums
   const blk = acc + (nRows << (es + 2)); // folds: i32 sums of the current fold block
   const a = blk + (nRows << (es + 1));
-  const xperm = a + 128;
+  const xperm = a + (<usize>lanes<L>() << 3);
+  const stage = xperm + (<usize>lanes<L>() << 8);
+  const w32 = sizeof<L>() == 16;
+  // native row-major I2_S weights are staged per block and superspan for 16 and 32 lanes (not Narrow)
+  const staged = sizeof<L>() >= 8;
   const nGroups = cols >> 2;
   const rowBytes: usize = isTQ2 ? <usize>(cols >> 8) * 66 : <usize>(cols >> 2);
   const tileBytes = rowBytes << 5;
@@ -373,10 +572,19 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       } else {
         buildTables<L>(x, xStride, nTokens, s0, sEnd, tab, full, 0);
       }
-      for (let kb: u32 = 0; kb < nTiles; kb += GEMM_BLOCK_TILES) {
-        const kEnd = min(nTiles, kb + GEMM_BLOCK_TILES);
-        for (let g0 = s0; g0 < sEnd; g0 += GEMM_SPAN_GROUPS) {
-          const n = min(GEMM_SPAN_GROUPS, sEnd - g0);
+      for (let kb: u32 = 0; kb < nTiles; kb += blockTiles<L>()) {
+        const kEnd = min(nTiles, kb + blockTiles<L>());
+        if (rowMajor && staged) {
+          // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2STile); Wide32: as
+          // dense table indices unless code 3
+          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
+        } else if (w32) {
+          // Wide32, tiled: the tiles' bytes of this superspan (contiguous), as dense table indices unless code 3
+          const sOff = isTQ2 ? <usize>(s0 >> 6) * TQ2_TILE_BLOCK_BYTES : <usize>s0 << 5;
+          for (let k = kb; k < kEnd; k++) stageTiledTile(w0 + <usize>k * tileBytes + sOff, stage + (<usize>(k - kb) << 11), sEnd - s0, !full);
+        }
+        for (let g0 = s0; g0 < sEnd; g0 += spanGroups<L>()) {
+          const n = min(spanGroups<L>(), sEnd - g0);
           const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
           const tp = tab + <usize>(g0 - s0) * tb;
           for (let k = kb; k < kEnd; k++) {
@@ -384,17 +592,44 @@ export const GEMM_BLOCK_TILES: u32 = 8;
             const pb: usize = 1 << es; // bytes of one row's partials
             let pp = part + (<usize>k << (es + 5));
             const ppEnd = pp + (pb << 5);
-            if (rowMajor) {
-              if (n == GEMM_SPAN_GROUPS) {
+            if (w32) {
+              if (rowMajor) {
+                // staged span-major: 8 bytes per row and span of 8 groups (spans are always full here)
+                wp = stage + (<usize>(k - kb) << 11) + (<usize>((g0 - s0) >> 3) << 8) + <usize>((g0 - s0) & 4);
                 for (; pp < ppEnd; pp += pb) {
-                  rowSpan8<L>(wp, tp, pp, 1);
-                  wp += rowBytes;
+                  if (GEMM_WIDE32_SPAN_GROUPS == 8) rowSpan8W32(wp, tp, pp, 1);
+                  else rowSpan4W32(wp, tp, pp, 1);
+                  wp += 8;
                 }
               } else {
-                for (; pp < ppEnd; pp += pb) {
-                  rowSpanTail<L>(wp, tp, n, pp, 1);
-                  wp += rowBytes;
+                // staged as the tiles: 32 bytes per group
+                wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
+                if (n == GEMM_WIDE32_SPAN_GROUPS) {
+                  for (; pp < ppEnd; pp += pb) {
+                    if (GEMM_WIDE32_SPAN_GROUPS == 8) rowSpan8W32(wp, tp, pp, 32);
+                    else rowSpan4W32(wp, tp, pp, 32);
+                    wp++;
+                  }
+                } else {
+                  for (; pp < ppEnd; pp += pb) {
+                    rowSpanTailW32(wp, tp, n, pp, 32);
+                    wp++;
+                  }
                 }
+              }
+            } else if (rowMajor && staged) {
+              // staged: the tile's 32 rows of this span, 8 bytes each (superspans are whole 128-column blocks, so
+              // spans are always full)
+              wp = stage + (<usize>(k - kb) << 11) + (<usize>(g0 - s0) << 5);
+              for (; pp < ppEnd; pp += pb) {
+                rowSpan8<L>(wp, tp, pp, 1);
+                wp += GEMM_SPAN_GROUPS;
+              }
+            } else if (rowMajor) {
+              // Narrow: the rows' bytes in place (staging cost more than it saved at 8 tokens)
+              for (; pp < ppEnd; pp += pb) {
+                rowSpan8<L>(wp, tp, pp, 1);
+                wp += rowBytes;
               }
             } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += pb) {
@@ -440,28 +675,51 @@ export const GEMM_BLOCK_TILES: u32 = 8;
       }
     }
   }
-  for (let r = max(start, tiledEnd); r < end; r++) {
+  if (t0 == 0) for (let r = max(start, tiledEnd); r < end; r++) {
     if (isTQ2) tq2UntiledRow(job, r);
     else i2sUntiledRow(job, r);
   }
 }
 
+/**
+ * A job of one or several passes: rows [start, end) of pass p = start / ARG_ROWS (tokens 32p..32p + 31 of the job's
+ * ARG_N_TOKENS). With several passes the glue makes each chunk one whole pass (ARG_ROWS rows), so that on 2 threads
+ * each thread builds the tables of its own passes only instead of both building every pass's tables for half the rows;
+ * with one pass (totalRows = ARG_ROWS) it is the one-pass row split.
+ */
+// @ts-ignore: decorator
+@inline function gemmPassRows<L>(job: usize, start: u32, end: u32, thread: u32, isTQ2: bool): void {
+  const rows = argU32(job, ARG_ROWS);
+  const p = start / rows;
+  gemmRows<L>(job, start - p * rows, end - p * rows, thread, isTQ2, p * lanes<L>());
+}
+
 export function gemmI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide>(job, start, end, thread, false);
+  gemmRows<Wide>(job, start, end, thread, false, 0);
 }
 
 export function gemmTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Wide>(job, start, end, thread, true);
+  gemmRows<Wide>(job, start, end, thread, true, 0);
+}
+
+/** The 32-lane GEMM (up to GEMM_WIDE32_TOKENS tokens per pass), I2_S. */
+export function gemmWide32I2SRows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmPassRows<Wide32>(job, start, end, thread, false);
+}
+
+/** The 32-lane GEMM, TQ2_0. */
+export function gemmWide32TQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  gemmPassRows<Wide32>(job, start, end, thread, true);
 }
 
 /** The Narrow GEMM (up to GEMM_NARROW_TOKENS tokens per pass), I2_S. */
 export function gemmNarrowI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Narrow>(job, start, end, thread, false);
+  gemmRows<Narrow>(job, start, end, thread, false, 0);
 }
 
 /** The Narrow GEMM, TQ2_0. */
 export function gemmNarrowTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  gemmRows<Narrow>(job, start, end, thread, true);
+  gemmRows<Narrow>(job, start, end, thread, true, 0);
 }
 
 /** 1 when any 2-bit field of the first codeBytes bytes of each blockBytes-byte block in [p, p + nBytes) is 3. */
