@@ -4,9 +4,8 @@
 // cancelled while it waits frees everything, and a prompt larger than the whole cache fails at once with KV_CACHE_FULL.
 
 import { describe, expect, it } from 'vitest';
-import { tinyModel } from '../../test/helpers/tiny-models.js';
+import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
 import { isBitNetError } from '../errors.js';
-import { kvCacheBytes } from '../model/forward.js';
 import { BitNet } from './bitnet.js';
 import { verifyReceipt, type Receipt } from './receipt.js';
 import type { CompletionResult, GenerateOptions } from './types.js';
@@ -27,16 +26,8 @@ interface Internals {
   scheduler: { queue: unknown[]; admitted: Set<unknown>; order: Map<unknown, number> };
 }
 
-let blockBytes = 0;
-
-async function load(): Promise<BitNet> {
-  const path = await tinyModel('bitnet-b1.58', 'i2_s');
-  if (blockBytes === 0) {
-    const probe = await BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 16 });
-    blockBytes = kvCacheBytes(probe.config, 16);
-    await probe.dispose();
-  }
-  return BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 128, kvMemory: BLOCKS * blockBytes });
+function load(): Promise<BitNet> {
+  return loadWithKvBlocks(BLOCKS);
 }
 
 function fingerprint(r: CompletionResult): unknown {

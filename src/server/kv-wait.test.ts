@@ -3,9 +3,8 @@
 // preemptions show in /metrics; a prompt the whole KV cache could never hold gets a 400 before any stream starts.
 
 import { describe, expect, it } from 'vitest';
-import { tinyModel } from '../../test/helpers/tiny-models.js';
+import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
 import { BitNet } from '../engine/bitnet.js';
-import { kvCacheBytes } from '../model/forward.js';
 import { createServerApp } from './app.js';
 
 const BASE = 'http://localhost';
@@ -35,16 +34,8 @@ async function text(r: Response): Promise<string> {
   return out;
 }
 
-let blockBytes = 0;
-
-async function load(): Promise<BitNet> {
-  const path = await tinyModel('bitnet-b1.58', 'i2_s');
-  if (blockBytes === 0) {
-    const probe = await BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 16 });
-    blockBytes = kvCacheBytes(probe.config, 16);
-    await probe.dispose();
-  }
-  return BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 128, kvMemory: BLOCKS * blockBytes });
+function load(): Promise<BitNet> {
+  return loadWithKvBlocks(BLOCKS);
 }
 
 describe('the server when the KV budget binds', () => {

@@ -427,6 +427,8 @@ class WasmBackend implements KernelBackend {
    * each hand-off ends with the threads waiting for the slowest one and starts the next weight's stream cold.
    */
   private deferJobs = false;
+  /** The per-thread scratch (threadScratch). */
+  private threadRegion: { readonly base: number; readonly stride: number } | undefined;
   /** Jobs written and deferred, not yet run (slots 0 .. pendingJobs - 1). */
   private pendingJobs = 0;
   private readonly calls = new Map<string, number>();
@@ -522,13 +524,19 @@ class WasmBackend implements KernelBackend {
   }
 
   /**
-   * Per-thread scratch of `bytesPerThread` each; returns [base, stride]. A job chained after deferred ones (deferJobs)
-   * gets a region of its own: a thread may be in an earlier job of the chain, in its own part of that job's region,
-   * while another runs this one, and with another stride the parts would overlap.
+   * Per-thread scratch of at least `bytesPerThread` each; returns [base, stride]. The stride only grows, and a larger one
+   * gets a fresh region: chained jobs (deferJobs) run on the threads at once, a thread in an earlier job's part of the
+   * region while another is in a later one's, so two jobs on one region must cut it the same way.
    */
   private threadScratch(bytesPerThread: number): [number, number] {
-    const stride = align(Math.max(bytesPerThread, 512));
-    return [this.scratchAt(this.deferJobs && this.pendingJobs > 0 ? `thread ${this.pendingJobs}` : 'thread', stride * this.threads), stride];
+    const need = align(Math.max(bytesPerThread, 512));
+    let r = this.threadRegion;
+    if (r === undefined || need > r.stride) {
+      // the old region stays allocated (jobs written before may use it); the arena does not reuse it
+      r = { base: this.allocBytes(need * this.threads, 'per-thread scratch'), stride: need };
+      this.threadRegion = r;
+    }
+    return [r.base, r.stride];
   }
 
   /** Byte offset of a tensor this backend made holding at least n floats, else BAD_ARGUMENT. */

@@ -81,6 +81,14 @@ function load(be: Pick<KernelBackend, 'createWeight' | 'prepareWeight'>, type: G
   return weight;
 }
 
+/** The first nTokens x rows outputs equal to the reference's bit for bit, and the 3 after them still NaN (not written). */
+function expectSameRows(what: string, nTokens: number, rows: number, out: Float32Array, outR: Float32Array): void {
+  for (let i = 0; i < nTokens * rows; i++) {
+    if (!Object.is(out[i], outR[i])) expect.fail(`${what} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+  }
+  for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+}
+
 /** TQ2_0 bytes with a different d per block (packTq2_0 writes one scale everywhere). */
 function withBlockScales(bytes: Uint8Array, seed: number): Uint8Array {
   const rng = seededRng(seed);
@@ -288,12 +296,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
               const scale = nTokens % 3 === 0 ? 0.75 : 1;
               be.matmul(out, wa, x, nTokens, scale);
               ref.matmul(outR, wb, xr, nTokens, scale);
-              for (let i = 0; i < nTokens * rows; i++) {
-                if (!Object.is(out[i], outR[i])) {
-                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
-                }
-              }
-              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+              expectSameRows(`${label} ${mode} threads=${threads}`, nTokens, rows, out, outR);
             }
           }
         }
@@ -345,12 +348,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
               be.matmul(out, wa, x, nTokens);
               expect((be.kernelCalls().get(id) ?? 0) > before, `${label}: the lookup GEMM ran`).toBe(true);
               ref.matmul(outR, wb, xr, nTokens);
-              for (let i = 0; i < nTokens * rows; i++) {
-                if (!Object.is(out[i], outR[i])) {
-                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
-                }
-              }
-              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+              expectSameRows(`${label} ${mode} threads=${threads}`, nTokens, rows, out, outR);
             }
           }
         }
@@ -405,12 +403,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
               // where the cost model takes it (8 tokens always here), a GEMM ran
               if (nTokens === 8) expect(gemmRan, `${label} ${mode} threads=${threads}: the Narrow (or dot) GEMM ran`).toBe(true);
               ref.matmul(outR, wb, xr, nTokens, 0.75);
-              for (let i = 0; i < nTokens * rows; i++) {
-                if (!Object.is(out[i], outR[i])) {
-                  expect.fail(`${label} ${mode} threads=${threads} nTokens=${nTokens} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
-                }
-              }
-              for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
+              expectSameRows(`${label} ${mode} threads=${threads}`, nTokens, rows, out, outR);
             }
           }
         }
