@@ -98,7 +98,7 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
     parallel = sizing.parallel;
     parallelWhy = sizing.parallelWhy;
     kvBytes = sizing.kv.bytes;
-    log(`serving ${parallel} request(s) at once (${parallelWhy}${parallelFlag === undefined ? '; --parallel sets it' : ''}); KV cache ${(kvBytes / 2 ** 20).toFixed(0)} MiB (${sizing.kv.why}${kvMemory === undefined ? '; --kv-memory sets it' : ''})`);
+    log(`serving ${parallel} request(s) at once (${parallelWhy}${parallelFlag === undefined ? '; --parallel sets it' : ''}); KV cache ${kvBytes >= 2 ** 30 ? `${(kvBytes / 2 ** 30).toFixed(1)} GiB` : kvBytes >= 2 ** 20 ? `${(kvBytes / 2 ** 20).toFixed(kvBytes < 10 * 2 ** 20 ? 1 : 0)} MiB` : `${(kvBytes / 2 ** 10).toFixed(0)} KiB`} (${sizing.kv.why}${kvMemory === undefined ? '; --kv-memory sets it' : ''})`);
   }
   const loadWithBudget = async (_flags: ModelFlags, l: (line: string) => void): Promise<LoadedModel> =>
     loadModelFromFlags({ path: args.path, load: { ...args.load, ...(kvBytes === undefined ? {} : { kvMemory: kvBytes }) } }, l);
