@@ -85,22 +85,19 @@ const N_BUCKETS = 1024;
 /** Largest vocabulary accepted: token ids must fit the Uint32Array candidate buffers with room to spare. */
 const MAX_VOCAB_SIZE = 2 ** 30;
 const EMPTY = new Float32Array(0);
-/** Up to this many `logprobs` entries are ranked by insertion during the validation pass (OpenAI allows 20). */
-const SMALL_TOP_N = 32;
 /**
- * Up to this top-k (llama.cpp's default is 40) the k best are kept by insertion during the validation pass (topKOnePass)
- * instead of listing every finite id and selecting by histogram: one pass over the vocabulary instead of three.
+ * Up to this top-k (llama.cpp's default is 40) or this many `logprobs` entries (OpenAI allows 20) the best are kept by
+ * insertion during the validation pass (scanTop) instead of listing every finite id and selecting by histogram: one
+ * pass over the vocabulary instead of three.
  */
 const ONE_PASS_TOP_K = 128;
 
 /**
- * Candidates for top-k with a small k in one pass over the logits: rejects NaN / +Infinity (BAD_ARGUMENT), finds the
- * finite range, keeps the k best sorted by (value desc, id asc) in `top` by insertion (ids ascend, so an equal value
- * never displaces an earlier id), then writes to cand[0..n) the candidates listing every finite id and selecting with
- * TopSelector.selectTopK gives, in its order (orderAsBucketed), or every finite id in id order when there are at most
- * k. minValue is then the smallest candidate's value, as after selectTopK.
+ * One pass over the logits: rejects NaN / +Infinity (BAD_ARGUMENT) and an all -Infinity row, finds the finite range
+ * and count, and keeps the k best (k <= top.length; 0: none) sorted by (value desc, id asc) in top[0..nTop) by
+ * insertion (ids ascend, so an equal value never displaces an earlier id).
  */
-export function topKOnePass(view: Float32Array, k: number, top: Uint32Array, cand: Uint32Array): { n: number; maxValue: number; minValue: number } {
+function scanTop(view: Float32Array, k: number, top: Uint32Array): { nTop: number; nFinite: number; maxValue: number; minValue: number } {
   let maxValue = -Infinity;
   let minValue = Infinity;
   let nTop = 0;
@@ -113,7 +110,7 @@ export function topKOnePass(view: Float32Array, k: number, top: Uint32Array, can
     nFinite++;
     if (v > maxValue) maxValue = v;
     if (v < minValue) minValue = v;
-    if (nTop < k || v > worst) {
+    if (k > 0 && (nTop < k || v > worst)) {
       let j = nTop < k ? nTop++ : nTop - 1;
       for (; j > 0 && view[top[j - 1]] < v; j--) top[j] = top[j - 1];
       top[j] = i;
@@ -121,6 +118,16 @@ export function topKOnePass(view: Float32Array, k: number, top: Uint32Array, can
     }
   }
   if (nFinite === 0) throw noFiniteLogit();
+  return { nTop, nFinite, maxValue, minValue };
+}
+
+/**
+ * Candidates for top-k with a small k in one pass over the logits (scanTop, the k best in `top`), then writes to cand[0..n) the candidates listing every finite id and selecting with
+ * TopSelector.selectTopK gives, in its order (orderAsBucketed), or every finite id in id order when there are at most
+ * k. minValue is then the smallest candidate's value, as after selectTopK.
+ */
+export function topKOnePass(view: Float32Array, k: number, top: Uint32Array, cand: Uint32Array): { n: number; maxValue: number; minValue: number } {
+  const { nFinite, maxValue, minValue } = scanTop(view, k, top);
   let n = 0;
   if (nFinite <= k) {
     for (let i = 0; i < view.length; i++) if (view[i] !== -Infinity) cand[n++] = i;
@@ -377,8 +384,8 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
   let weights: Float64Array | null = null; // unnormalized temperature-scaled probabilities of ids[j]
   const idBuffer = (): Uint32Array => (ids ??= new Uint32Array(vocabSize));
   const weightBuffer = (): Float64Array => (weights ??= new Float64Array(vocabSize));
-  const smallTopIds = new Uint32Array(SMALL_TOP_N);
-  let topKIds: Uint32Array | null = null; // prepare's one-pass top-k list
+  let topIds: Uint32Array | null = null; // the one-pass top list (scanTop)
+  const topBuffer = (): Uint32Array => (topIds ??= new Uint32Array(ONE_PASS_TOP_K));
   let masked: Float32Array | null = null; // the logits with disallowed tokens at -Infinity
 
   /** Logits with the tokens `mask` disallows set to -Infinity (a copy; `logits` is never written). */
@@ -515,7 +522,7 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     let n = 0;
     const k = cfg.topK;
     if (k > 0 && k <= ONE_PASS_TOP_K && k < vocabSize) {
-      const r = topKOnePass(view, k, (topKIds ??= new Uint32Array(ONE_PASS_TOP_K)), cand);
+      const r = topKOnePass(view, k, topBuffer(), cand);
       n = r.n;
       maxValue = r.maxValue;
       minValue = r.minValue;
@@ -603,25 +610,11 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     }
     if (typeof topN !== 'number' || !Number.isInteger(topN) || topN < 0) throw badArgument('topN', 'an integer >= 0', topN);
     // One pass: validate, find the range, and (for small topN) keep a sorted top list by insertion.
-    const small = topN <= SMALL_TOP_N;
-    const topIds = smallTopIds;
-    let nTop = 0;
-    let maxValue = -Infinity;
-    let minValue = Infinity;
-    for (let i = 0; i < vocabSize; i++) {
-      const v = logits[i];
-      if (v !== v || v === Infinity) throw badLogit(i, v);
-      if (v === -Infinity) continue;
-      if (v > maxValue) maxValue = v;
-      if (v < minValue) minValue = v;
-      // Ids arrive in ascending order, so an equal value never displaces an earlier id.
-      if (small && (nTop < topN || v > logits[topIds[nTop - 1]])) {
-        let j = nTop < topN ? nTop++ : nTop - 1;
-        for (; j > 0 && logits[topIds[j - 1]] < v; j--) topIds[j] = topIds[j - 1];
-        topIds[j] = i;
-      }
-    }
-    if (maxValue === -Infinity) throw noFiniteLogit();
+    const small = topN <= ONE_PASS_TOP_K;
+    const topIds = topBuffer();
+    const scan = scanTop(logits, small ? topN : 0, topIds);
+    const { maxValue, minValue } = scan;
+    let nTop = scan.nTop;
     let sum = 0;
     for (let i = 0; i < vocabSize; i++) sum += Math.exp(logits[i] - maxValue);
     const logSumExp = maxValue + Math.log(sum);
