@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/kernels/wasm/assembly/**', 'src/kernels/wasm/generated/**', 'src/kernels/webgpu/generated/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/kernels/wasm/assembly/**', 'src/kernels/wasm/generated/**', 'src/sampling/assembly/**', 'src/sampling/generated/**', 'src/kernels/webgpu/generated/**', 'coverage/**'] },
   js.configs.recommended,
   { files: ['bin/**/*.js', 'scripts/**/*.mjs', 'examples/**/*.mjs', '*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } } },
   ...tseslint.configs.recommended,

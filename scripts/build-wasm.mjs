@@ -1,5 +1,7 @@
 // Builds the WebAssembly kernels: compiles src/kernels/wasm/assembly/ with the AssemblyScript compiler API
-// into src/kernels/wasm/generated/*.ts modules that embed the wasm bytes (base64) and a hash of the inputs.
+// into src/kernels/wasm/generated/*.ts modules that embed the wasm bytes (base64) and a hash of the inputs; and the
+// sampler's small module (src/sampling/assembly/ -> src/sampling/generated/exp-weights.ts: its own non-shared
+// memory, exported, SIMD128 only; see src/sampling/exp-weights.ts).
 //
 // Usage: node scripts/build-wasm.mjs           build (rewrites a generated file only when its hash changed)
 //        node scripts/build-wasm.mjs --check   exit 1 when a generated file is stale or missing (tests use this)
@@ -17,11 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const assemblyDir = join(root, 'src/kernels/wasm/assembly');
-const generatedDir = join(root, 'src/kernels/wasm/generated');
-const entry = join(assemblyDir, 'index.ts');
 
-const COMMON_FLAGS = [
+const KERNEL_FLAGS = [
   '-O3',
   '--noAssert',
   '--runtime', 'stub',
@@ -33,10 +32,17 @@ const COMMON_FLAGS = [
   '--maximumMemory', '65536',
 ];
 
-/** The binaries to build: name, output module, features. */
+/** The sampler's module: one instance per sampler, with its own memory (grown by the host to the vocabulary). */
+const SAMPLING_FLAGS = ['-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=', '--initialMemory', '1'];
+
+const kernels = { dir: 'src/kernels/wasm/assembly', out: 'src/kernels/wasm/generated', flags: KERNEL_FLAGS, what: 'kernel module' };
+const sampling = { dir: 'src/sampling/assembly', out: 'src/sampling/generated', flags: SAMPLING_FLAGS, what: "sampler's exp module" };
+
+/** The binaries to build: name, sources and flags, output module, features. */
 export const VARIANTS = [
-  { name: 'simd128', file: 'simd128.ts', features: 'simd,threads' },
-  { name: 'relaxed-simd', file: 'relaxed-simd.ts', features: 'simd,threads,relaxed-simd' },
+  { name: 'simd128', ...kernels, file: 'simd128.ts', features: 'simd,threads' },
+  { name: 'relaxed-simd', ...kernels, file: 'relaxed-simd.ts', features: 'simd,threads,relaxed-simd' },
+  { name: 'exp-weights', ...sampling, file: 'exp-weights.ts', features: 'simd' },
 ];
 
 function ascVersion() {
@@ -48,10 +54,11 @@ function ascVersion() {
 export async function sourceHash(variant) {
   const h = createHash('sha256');
   h.update(`asc ${ascVersion()}\n`);
-  h.update(`flags ${[...COMMON_FLAGS, '--enable', variant.features].join(' ')}\n`);
-  const files = (await readdir(assemblyDir)).filter((f) => f.endsWith('.ts')).sort();
+  h.update(`flags ${[...variant.flags, '--enable', variant.features].join(' ')}\n`);
+  const dir = join(root, variant.dir);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts')).sort();
   for (const f of files) {
-    const text = (await readFile(join(assemblyDir, f), 'utf8')).replace(/\r\n/g, '\n');
+    const text = (await readFile(join(dir, f), 'utf8')).replace(/\r\n/g, '\n');
     h.update(`file ${f} ${text.length}\n${text}\n`);
   }
   return h.digest('hex');
@@ -62,7 +69,8 @@ async function compile(variant) {
   let wasm;
   const stderr = asc.createMemoryStream();
   const stdout = asc.createMemoryStream();
-  const argv = [relative(process.cwd(), entry), '--outFile', 'kernels.wasm', ...COMMON_FLAGS, '--enable', variant.features];
+  const entry = join(root, variant.dir, 'index.ts');
+  const argv = [relative(process.cwd(), entry), '--outFile', 'out.wasm', ...variant.flags, '--enable', variant.features];
   const { error } = await asc.main(argv, {
     stdout,
     stderr,
@@ -107,8 +115,8 @@ function render(variant, hash, wasm) {
   const lines = [];
   for (let i = 0; i < b64.length; i += 120) lines.push(`  '${b64.slice(i, i + 120)}' +`);
   return [
-    `// generated — do not edit. The ${variant.name} kernel module, built by scripts/build-wasm.mjs from`,
-    `// src/kernels/wasm/assembly/ (asc ${ascVersion()}, --enable ${variant.features}); rebuild with \`npm run build:wasm\`.`,
+    `// generated — do not edit. The ${variant.name} ${variant.what}, built by scripts/build-wasm.mjs from`,
+    `// ${variant.dir}/ (asc ${ascVersion()}, --enable ${variant.features}); rebuild with \`npm run build:wasm\`.`,
     '',
     `/** sha256 of the compiler version, flags and assembly sources this binary was built from. */`,
     `export const SOURCE_HASH = '${hash}';`,
@@ -121,9 +129,9 @@ function render(variant, hash, wasm) {
   ].join('\n');
 }
 
-async function generatedHash(file) {
+async function generatedHash(variant) {
   try {
-    const text = await readFile(join(generatedDir, file), 'utf8');
+    const text = await readFile(join(root, variant.out, variant.file), 'utf8');
     return /export const SOURCE_HASH = '([0-9a-f]{64})'/.exec(text)?.[1];
   } catch {
     return undefined;
@@ -135,7 +143,7 @@ async function main() {
   const stale = [];
   for (const variant of VARIANTS) {
     const hash = await sourceHash(variant);
-    const have = await generatedHash(variant.file);
+    const have = await generatedHash(variant);
     if (args.has('--check')) {
       if (have !== hash) stale.push(`${variant.file}: generated from ${have ?? 'nothing'}, sources hash to ${hash}`);
       continue;
@@ -145,12 +153,12 @@ async function main() {
       continue;
     }
     const wasm = await compile(variant);
-    await mkdir(generatedDir, { recursive: true });
-    await writeFile(join(generatedDir, variant.file), render(variant, hash, wasm));
-    console.log(`wasm ${variant.name}: ${wasm.length} bytes -> src/kernels/wasm/generated/${variant.file}`);
+    await mkdir(join(root, variant.out), { recursive: true });
+    await writeFile(join(root, variant.out, variant.file), render(variant, hash, wasm));
+    console.log(`wasm ${variant.name}: ${wasm.length} bytes -> ${variant.out}/${variant.file}`);
   }
   if (stale.length > 0) {
-    console.error(`stale wasm kernels (run npm run build:wasm):\n  ${stale.join('\n  ')}`);
+    console.error(`stale wasm modules (run npm run build:wasm):\n  ${stale.join('\n  ')}`);
     process.exit(1);
   }
 }

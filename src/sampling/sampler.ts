@@ -33,6 +33,7 @@ import { BitNetError } from '../errors.js';
 import { createRng, type Rng } from './rng.js';
 import type { TokenMask } from './json-constraint.js';
 import type { Penalties, SamplingConfig } from './types.js';
+import { softmaxWeights } from './exp-weights.js';
 
 /** One (token, log-probability) pair. */
 export interface TokenLogprobEntry {
@@ -308,17 +309,15 @@ export class TopSelector {
    * id asc) order, whose probability — softmax of `values` over the listed ids — reaches p.
    * Order within the result as for `selectTopK`.
    */
-  selectTopP(values: Float32Array, ids: Uint32Array, n: number, p: number, maxValue: number, minValue: number): number {
+  selectTopP(values: Float32Array, ids: Uint32Array, n: number, p: number, maxValue: number, minValue: number, scratch: () => Float64Array): number {
     const range = maxValue - minValue;
     const scale = range > 0 ? N_BUCKETS / range : 0;
     const bucketMass = this.bucketMass;
     bucketMass.fill(0);
-    let total = 0;
+    // exp(v - max) of every listed id, summed in list order
+    const { w, total } = softmaxWeights(values, ids, n, maxValue, 1, scratch);
     for (let j = 0; j < n; j++) {
-      const v = values[ids[j]];
-      const w = Math.exp(v - maxValue);
-      total += w;
-      bucketMass[Math.min(N_BUCKETS - 1, Math.floor((maxValue - v) * scale))] += w;
+      bucketMass[Math.min(N_BUCKETS - 1, Math.floor((maxValue - values[ids[j]]) * scale))] += w[j];
     }
     const target = p * total;
     let boundary = 0;
@@ -475,11 +474,13 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     return bestId;
   }
 
-  /** Where `prepare` leaves its result: candidates j < n are ids[j] (or token j when `identity`). */
+  /** Where `prepare` leaves its result: candidates j < n are ids[j] (or token j when `identity`), their weights w[j]. */
   interface Prepared {
     readonly view: Float32Array;
     readonly n: number;
     readonly identity: boolean;
+    /** Valid until the next softmaxWeights call: read before returning. */
+    readonly w: Float64Array;
     readonly total: number;
   }
 
@@ -490,7 +491,6 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
   function prepare(logits: Float32Array, history: readonly number[]): Prepared {
     checkLogits(logits, vocabSize);
     const view = applyPenalties(logits, history);
-    const w = weightBuffer();
     const invTemperature = 1 / cfg.temperature;
     const truncating = (cfg.topK > 0 && cfg.topK < vocabSize) || cfg.topP < 1 || cfg.minP > 0;
 
@@ -507,13 +507,8 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
         }
       }
       if (maxValue === -Infinity) throw noFiniteLogit();
-      let total = 0;
-      for (let i = 0; i < vocabSize; i++) {
-        const weight = Math.exp((view[i] - maxValue) * invTemperature);
-        w[i] = weight;
-        total += weight;
-      }
-      return { view, n: vocabSize, identity: true, total };
+      const { w, total } = softmaxWeights(view, null, vocabSize, maxValue, invTemperature, weightBuffer);
+      return { view, n: vocabSize, identity: true, w, total };
     }
 
     const cand = idBuffer();
@@ -544,7 +539,7 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
         for (let j = 0; j < n; j++) minValue = Math.min(minValue, view[cand[j]]);
       }
     }
-    if (cfg.topP < 1) n = selector().selectTopP(view, cand, n, cfg.topP, maxValue, minValue);
+    if (cfg.topP < 1) n = selector().selectTopP(view, cand, n, cfg.topP, maxValue, minValue, weightBuffer);
     // min-p: p_i >= minP * p_max  <=>  logit_i >= max + ln(minP), in float32 as llama.cpp does.
     if (cfg.minP > 0) {
       const threshold = Math.fround(maxValue + Math.log(cfg.minP));
@@ -556,13 +551,8 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
       n = kept;
     }
     // Temperature, then the unnormalized softmax weights the draw uses.
-    let total = 0;
-    for (let j = 0; j < n; j++) {
-      const weight = Math.exp((view[cand[j]] - maxValue) * invTemperature);
-      w[j] = weight;
-      total += weight;
-    }
-    return { view, n, identity: false, total };
+    const { w, total } = softmaxWeights(view, cand, n, maxValue, invTemperature, weightBuffer);
+    return { view, n, identity: false, w, total };
   }
 
   function sample(logits: Float32Array, history: readonly number[], mask?: TokenMask): number {
@@ -572,9 +562,8 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
       return argmax(applyPenalties(mask === undefined ? logits : applyMask(logits, mask), history));
     }
     checkLogits(logits, vocabSize);
-    const { n, identity, total } = prepare(mask === undefined ? logits : applyMask(logits, mask), history);
+    const { n, identity, w, total } = prepare(mask === undefined ? logits : applyMask(logits, mask), history);
     const cand = identity ? null : idBuffer();
-    const w = weightBuffer();
     const target = rng.nextFloat() * total;
     let cum = 0;
     let j = 0;
@@ -591,9 +580,8 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     checkLogits(logits, vocabSize);
     const view0 = mask === undefined ? logits : applyMask(logits, mask);
     if (cfg.greedy) return [{ token: argmax(applyPenalties(view0, history)), prob: 1 }];
-    const { view, n, identity, total } = prepare(view0, history);
+    const { view, n, identity, w, total } = prepare(view0, history);
     const cand = identity ? null : idBuffer();
-    const w = weightBuffer();
     const out: { token: number; prob: number; logit: number }[] = [];
     for (let j = 0; j < n; j++) {
       const token = cand === null ? j : cand[j];
@@ -615,8 +603,7 @@ export function createSampler(config: SamplingConfig, seed: number, vocabSize: n
     const scan = scanTop(logits, small ? topN : 0, topIds);
     const { maxValue, minValue } = scan;
     let nTop = scan.nTop;
-    let sum = 0;
-    for (let i = 0; i < vocabSize; i++) sum += Math.exp(logits[i] - maxValue);
+    const sum = softmaxWeights(logits, null, vocabSize, maxValue, 1, weightBuffer).total;
     const logSumExp = maxValue + Math.log(sum);
     const chosen = { token, logprob: logits[token] - logSumExp };
     let ranked: Uint32Array = topIds;

@@ -2,6 +2,7 @@
 // i32x4.relaxed_dot_i8x16_i7x16_add_s right (a start-up self-check; Node 20's V8 behind its flag does not).
 
 import { BitNetError } from '../../errors.js';
+import { decodeBase64 } from '../../platform/base64.js';
 import { WASM_BASE64 as RELAXED_BASE64 } from './generated/relaxed-simd.js';
 import { WASM_BASE64 as SIMD128_BASE64 } from './generated/simd128.js';
 
@@ -21,13 +22,6 @@ export interface KernelSetProbe {
   readonly relaxedSelfCheck: boolean | undefined;
 }
 
-/** Decode base64 without Node's Buffer (works in browsers too). */
-export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
-  const text = atob(b64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
 
 let simd128Bytes: Uint8Array<ArrayBuffer> | undefined;
 let relaxedBytes: Uint8Array<ArrayBuffer> | undefined;
