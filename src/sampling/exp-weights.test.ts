@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expWeightsInWasm, softmaxWeights, WASM_MIN_VALUES } from './exp-weights.js';
+import { expWeightsInWasm, softmaxBuckets, softmaxWeights, WASM_MIN_VALUES } from './exp-weights.js';
 import { createRng } from './rng.js';
 
 /** The loop the module replaces: every weight and the in-order sum. */
@@ -87,5 +87,43 @@ describe('softmaxWeights (the sampler exp module)', () => {
     const large = randomValues(300_000, 12, 5);
     expectSame(large, null, large.length, maxOf(large), 1);
     expectSame(small, null, small.length, maxOf(small), 1);
+  });
+
+  it("top-p's histogram and partition equal the sampler's loops (same masses, same ids in the same order)", () => {
+    const rng = createRng(21);
+    for (const [n, scale, nb] of [
+      [WASM_MIN_VALUES + 1, 3, 1024],
+      [40_000, 0.2, 1024],
+      [12_345, 30, 64],
+      [WASM_MIN_VALUES - 1, 3, 1024], // the loop: no module partition
+    ] as const) {
+      const values = randomValues(60_000, n, scale);
+      const ids = Uint32Array.from({ length: n }, () => Math.floor(rng.nextFloat() * values.length));
+      let max = -Infinity;
+      let min = Infinity;
+      for (let j = 0; j < n; j++) {
+        max = Math.max(max, values[ids[j]]);
+        min = Math.min(min, values[ids[j]]);
+      }
+      const bucketScale = nb / (max - min);
+      const bucketOf = (id: number): number => Math.min(nb - 1, Math.floor((max - values[id]) * bucketScale));
+      const want = reference(values, ids, n, max, 1);
+      const wantMass = new Float64Array(nb);
+      for (let j = 0; j < n; j++) wantMass[bucketOf(ids[j])] += want.w[j];
+      const got = softmaxBuckets(values, ids, n, max, bucketScale, nb, () => new Float64Array(n), new Float64Array(nb).fill(Number.NaN));
+      expect(Object.is(got.total, want.total)).toBe(true);
+      expect(Array.from(got.mass)).toEqual(Array.from(wantMass));
+      expect(got.partition === null).toBe(n < WASM_MIN_VALUES);
+      if (got.partition === null) continue;
+      const boundary = bucketOf(ids[Math.floor(n / 2)]);
+      const wantAbove = Array.from(ids.subarray(0, n)).filter((id) => bucketOf(id) < boundary);
+      const wantIn = Array.from(ids.subarray(0, n)).filter((id) => bucketOf(id) === boundary);
+      const out = ids.slice();
+      const boundaryIds = new Uint32Array(n).fill(0xffffffff);
+      const [above, inBoundary] = got.partition(boundary, out, boundaryIds);
+      expect([above, inBoundary]).toEqual([wantAbove.length, wantIn.length]);
+      expect(Array.from(out.subarray(0, above))).toEqual(wantAbove);
+      expect(Array.from(boundaryIds.subarray(0, inBoundary))).toEqual(wantIn);
+    }
   });
 });

@@ -33,7 +33,7 @@ import { BitNetError } from '../errors.js';
 import { createRng, type Rng } from './rng.js';
 import type { TokenMask } from './json-constraint.js';
 import type { Penalties, SamplingConfig } from './types.js';
-import { softmaxWeights } from './exp-weights.js';
+import { softmaxBuckets, softmaxWeights } from './exp-weights.js';
 
 /** One (token, log-probability) pair. */
 export interface TokenLogprobEntry {
@@ -312,19 +312,20 @@ export class TopSelector {
   selectTopP(values: Float32Array, ids: Uint32Array, n: number, p: number, maxValue: number, minValue: number, scratch: () => Float64Array): number {
     const range = maxValue - minValue;
     const scale = range > 0 ? N_BUCKETS / range : 0;
-    const bucketMass = this.bucketMass;
-    bucketMass.fill(0);
-    // exp(v - max) of every listed id, summed in list order
-    const { w, total } = softmaxWeights(values, ids, n, maxValue, 1, scratch);
-    for (let j = 0; j < n; j++) {
-      bucketMass[Math.min(N_BUCKETS - 1, Math.floor((maxValue - values[ids[j]]) * scale))] += w[j];
-    }
+    // exp(v - max) of every listed id, summed in list order, and each bucket's share
+    const { total, mass: bucketMass, partition } = softmaxBuckets(values, ids, n, maxValue, scale, N_BUCKETS, scratch, this.bucketMass);
     const target = p * total;
     let boundary = 0;
     let massAbove = 0;
     while (boundary < N_BUCKETS - 1 && massAbove + bucketMass[boundary] < target) massAbove += bucketMass[boundary++];
-    const inBoundary = this.partition(values, ids, n, maxValue, scale, boundary);
-    const nAbove = this.lastAbove;
+    let inBoundary: number;
+    let nAbove: number;
+    if (partition === null) {
+      inBoundary = this.partition(values, ids, n, maxValue, scale, boundary);
+      nAbove = this.lastAbove;
+    } else {
+      [nAbove, inBoundary] = partition(boundary, ids, this.boundaryIds);
+    }
     if (range > 0) this.sort(values, this.boundaryIds, inBoundary);
     let cum = massAbove / total;
     let taken = inBoundary; // rounding may leave the exact sum a hair short: then take the whole bucket

@@ -196,3 +196,41 @@ export function expWeights(x: usize, ids: usize, dst: usize, n: u32, max: f64, i
   }
   return total;
 }
+
+/**
+ * top-p's histogram over the weights w[0..n) of the list (values as expWeights reads them): bucket
+ * b_j = min(nb - 1, floor((max - value j) * scale)) to buckets (u16 each) and mass[b_j] += w[j] in list order (mass:
+ * nb f64, zeroed first). The same f64 operations as sampler.ts's TopSelector loop, so the same sums.
+ */
+export function bucketMass(x: usize, ids: usize, w: usize, n: u32, max: f64, scale: f64, nb: u32, mass: usize, buckets: usize): void {
+  for (let b: u32 = 0; b < nb; b++) store<f64>(mass + (<usize>b << 3), 0.0);
+  const top = <f64>(nb - 1);
+  for (let j: u32 = 0; j < n; j++) {
+    const b = <u32>min(top, Math.floor((max - valueAt(x, ids, j)) * scale));
+    store<u16>(buckets + (<usize>j << 1), <u16>b);
+    const p = mass + (<usize>b << 3);
+    store<f64>(p, load<f64>(p) + load<f64>(w + (<usize>j << 3)));
+  }
+}
+
+/**
+ * top-p's partition, after bucketMass: the list's ids whose bucket is below `boundary` moved to the front of ids (order
+ * kept), those in the boundary bucket copied to out (order kept). Counts at counts (u32) and counts + 4.
+ */
+export function partitionBuckets(ids: usize, buckets: usize, n: u32, boundary: u32, out: usize, counts: usize): void {
+  let above: u32 = 0;
+  let inBoundary: u32 = 0;
+  for (let j: u32 = 0; j < n; j++) {
+    const b = <u32>load<u16>(buckets + (<usize>j << 1));
+    const id = load<u32>(ids + (<usize>j << 2));
+    if (b < boundary) {
+      store<u32>(ids + (<usize>above << 2), id);
+      above++;
+    } else if (b == boundary) {
+      store<u32>(out + (<usize>inBoundary << 2), id);
+      inBoundary++;
+    }
+  }
+  store<u32>(counts, above);
+  store<u32>(counts, inBoundary, 4);
+}
