@@ -29,7 +29,7 @@ const HELP = `usage: npm run bench:profile -- --model FILE [options]
   --pp N            prompt tokens (default 16)
   --tg N            generated tokens per run (default 32)
   --runs N          runs per sampling mode; the report sums them (default 2)
-  --sampling LIST   greedy,top-k,top-p (default greedy,top-p)
+  --sampling LIST   greedy,top-k,top-p,temperature (default greedy,top-p)
   --streams N       sequences decoding at once; figures per step of N tokens (default 1)
   --clock KIND      wall (default) or cpu (process.cpuUsage: every thread's CPU time)
   --shapes          one row per matmul weight shape (rows x cols), with the GB/s of its weight bytes (decode)
@@ -40,6 +40,8 @@ const SAMPLING: Record<string, SamplingConfig> = {
   greedy: { kind: 'greedy' },
   'top-k': { kind: 'sample', temperature: 0.8, topK: 40 },
   'top-p': { kind: 'sample', temperature: 0.8, topP: 0.95 },
+  // the OpenAI-compatible server's default (no top_k / top_p in the request): every vocabulary entry a candidate
+  temperature: { kind: 'sample', temperature: 1 },
 };
 
 /** Backend methods timed (KernelBackend's per-step ops). */
@@ -315,7 +317,7 @@ async function main(): Promise<void> {
         sampler.sample(logits, []);
         if (i >= 10) times.push(performance.now() - t0);
       }
-      console.log(`  ${mode.padEnd(8)} ${median(times).toFixed(3)} ms`);
+      console.log(`  ${mode.padEnd(11)} ${median(times).toFixed(3)} ms`);
     }
   } finally {
     await model.dispose();
