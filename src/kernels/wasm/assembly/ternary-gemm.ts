@@ -64,6 +64,7 @@ type Wide32 = v128;
 export const GEMM_TABLE_BYTES: usize = 8192 + 192;
 /** The same for Narrow: 256 entries of 8 tokens (4 KiB) plus 3 cache lines. */
 export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
+const NARROW_TB: i32 = 4096 + 192;
 /**
  * Wide32: room for 256 entries of 64 bytes (code 3), plus 17 cache lines. Without code 3 its tables are dense (entry
  * c0 + 3 c1 + 9 c2 + 27 c3: 81 consecutive lines), and the 17-line offset spreads a span's 4 tables over the L1 sets.
@@ -431,6 +432,62 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quadHi<L>(e0, e1, e2, e3), quadHi<L>(f0, f1, f2, f3))), 16);
 }
 
+/**
+ * Narrow: the table entry addresses of one tile's 32 rows over a full span, staged at st as u32 (the lookups then take a
+ * load each instead of a movzx, shl and add). Native row-major I2_S (rowMajor; row i's 8 bytes at wp + i * rowBytes):
+ * row i's 8 addresses at st + 32 i; tiled (32 bytes per group, byte i for row i): group j's 32 addresses at st + 128 j.
+ * Tables at tp + j * GEMM_NARROW_TABLE_BYTES.
+ */
+// @ts-ignore: decorator
+@inline function stageNarrowAddresses(wp: usize, rowBytes: usize, tp: usize, st: usize, rowMajor: bool): void {
+  const tpv = i32x4.splat(<i32>tp);
+  if (rowMajor) {
+    const blo = i32x4.add(tpv, i32x4(0, NARROW_TB, 2 * NARROW_TB, 3 * NARROW_TB));
+    const bhi = i32x4.add(tpv, i32x4(4 * NARROW_TB, 5 * NARROW_TB, 6 * NARROW_TB, 7 * NARROW_TB));
+    for (let i: usize = 0; i < 32; i++) {
+      const e = i16x8.shl(i16x8.extend_low_i8x16_u(v128.load64_zero(wp)), 4);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e), blo));
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e), bhi), 16);
+      wp += rowBytes;
+      st += 32;
+    }
+  } else {
+    for (let j: i32 = 0; j < 8; j++) {
+      const base = i32x4.add(tpv, i32x4.splat(j * NARROW_TB));
+      const v0 = v128.load(wp);
+      const v1 = v128.load(wp, 16);
+      const e0 = i16x8.shl(i16x8.extend_low_i8x16_u(v0), 4);
+      const e1 = i16x8.shl(i16x8.extend_high_i8x16_u(v0), 4);
+      const e2 = i16x8.shl(i16x8.extend_low_i8x16_u(v1), 4);
+      const e3 = i16x8.shl(i16x8.extend_high_i8x16_u(v1), 4);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e0), base));
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e0), base), 16);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e1), base), 32);
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e1), base), 48);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e2), base), 64);
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e2), base), 80);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e3), base), 96);
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e3), base), 112);
+      wp += 32;
+      st += 128;
+    }
+  }
+}
+
+/** Narrow: rowSpan8 with the 8 entry addresses staged (stageNarrowAddresses) at sp, sp + gs, ... (gs 4 or 128). */
+// @ts-ignore: decorator
+@inline function rowSpan8Staged(sp: usize, part: usize, gs: usize): void {
+  const s0 = i16x8.add(
+    i16x8.add(v128.load(<usize>load<u32>(sp)), v128.load(<usize>load<u32>(sp + gs))),
+    i16x8.add(v128.load(<usize>load<u32>(sp + 2 * gs)), v128.load(<usize>load<u32>(sp + 3 * gs))),
+  );
+  const s1 = i16x8.add(
+    i16x8.add(v128.load(<usize>load<u32>(sp + 4 * gs)), v128.load(<usize>load<u32>(sp + 5 * gs))),
+    i16x8.add(v128.load(<usize>load<u32>(sp + 6 * gs)), v128.load(<usize>load<u32>(sp + 7 * gs))),
+  );
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(s0, s1)));
+}
+
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
 // @ts-ignore: decorator
 @inline function rowSpanTail<L>(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
@@ -625,11 +682,19 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
                 rowSpan8<L>(wp, tp, pp, 1);
                 wp += GEMM_SPAN_GROUPS;
               }
-            } else if (rowMajor) {
-              // Narrow: the rows' bytes in place (staging cost more than it saved at 8 tokens)
+            } else if (sizeof<L>() == 4 && n == GEMM_SPAN_GROUPS) {
+              // Narrow: the rows' bytes read in place (staging them cost more than it saved at 8 tokens) into the
+              // tile's entry addresses (stageNarrowAddresses), then the lookups
+              stageNarrowAddresses(wp, rowBytes, tp, stage, rowMajor);
+              let sp = stage;
               for (; pp < ppEnd; pp += pb) {
-                rowSpan8<L>(wp, tp, pp, 1);
-                wp += rowBytes;
+                if (rowMajor) {
+                  rowSpan8Staged(sp, pp, 4);
+                  sp += 32;
+                } else {
+                  rowSpan8Staged(sp, pp, 128);
+                  sp += 4;
+                }
               }
             } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += pb) {
