@@ -187,12 +187,66 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
     const x30 = i16x8.extend_high_i8x16_s(a23);
     const x31 = i16x8.extend_high_i8x16_s(b23);
     const tg = tab + <usize>(g - g0) * tableBytes<L>();
-    if (full) {
+    if (sizeof<L>() == 4 && !full) {
+      buildTableNarrow81(tg, x00, x10, x20, x30);
+    } else if (full) {
       buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
     } else {
       buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 3);
     }
   }
+}
+
+/**
+ * Narrow without code 3: the 81 entries of one group's table as the sums of 9 low parts (c0 - 1) X0 + (c1 - 1) X1 and
+ * 9 high parts (c2 - 1) X2 + (c3 - 1) X3, unrolled with constant offsets (buildTable's loops spent most of their
+ * instructions on the index and loop arithmetic). Exact i16 integers as there, so the entries are the same.
+ */
+// @ts-ignore: decorator
+@inline function buildTableNarrow81(tg: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  // low parts: l[c0 + 3 c1] at entry offset (c0 | c1 << 2) * 16
+  const l00 = i16x8.sub(i16x8.neg(x0), x1);
+  const l10 = i16x8.add(l00, x0);
+  const l20 = i16x8.add(l10, x0);
+  const l01 = i16x8.add(l00, x1);
+  const l11 = i16x8.add(l10, x1);
+  const l21 = i16x8.add(l20, x1);
+  const l02 = i16x8.add(l01, x1);
+  const l12 = i16x8.add(l11, x1);
+  const l22 = i16x8.add(l21, x1);
+  // high parts, c2 | c3 << 2 = m: entries at (m << 4) * 16 = m * 256 bytes
+  const h00 = i16x8.sub(i16x8.neg(x2), x3);
+  const h10 = i16x8.add(h00, x2);
+  const h20 = i16x8.add(h10, x2);
+  const h01 = i16x8.add(h00, x3);
+  const h11 = i16x8.add(h10, x3);
+  const h21 = i16x8.add(h20, x3);
+  const h02 = i16x8.add(h01, x3);
+  const h12 = i16x8.add(h11, x3);
+  const h22 = i16x8.add(h21, x3);
+  narrowEntries9(tg, h00, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 256, h10, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 512, h20, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 1024, h01, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 1280, h11, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 1536, h21, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 2048, h02, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 2304, h12, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  narrowEntries9(tg + 2560, h22, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+}
+
+/** The 9 entries h + l[c0 + 3 c1] at p + (c0 | c1 << 2) * 16 (buildTableNarrow81). */
+// @ts-ignore: decorator
+@inline function narrowEntries9(p: usize, h: v128, l00: v128, l10: v128, l20: v128, l01: v128, l11: v128, l21: v128, l02: v128, l12: v128, l22: v128): void {
+  v128.store(p, i16x8.add(h, l00));
+  v128.store(p, i16x8.add(h, l10), 16);
+  v128.store(p, i16x8.add(h, l20), 32);
+  v128.store(p, i16x8.add(h, l01), 64);
+  v128.store(p, i16x8.add(h, l11), 80);
+  v128.store(p, i16x8.add(h, l21), 96);
+  v128.store(p, i16x8.add(h, l02), 128);
+  v128.store(p, i16x8.add(h, l12), 144);
+  v128.store(p, i16x8.add(h, l22), 160);
 }
 
 /**
