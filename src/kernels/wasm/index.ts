@@ -67,17 +67,18 @@ const GEMM_NARROW_TOKENS = 8;
  * Cost model of a Narrow pass against nt per-token passes, per thread (each thread builds the tables of every column
  * for its one chunk of rows): tables cost `table` ns per column, the GEMM's lookups `gemm` ns per weight, a per-token
  * pass `perToken` ns per weight. The GEMM wins when rowsPerThread * (nt * perToken - gemm) > table (columns cancel).
- * Measured 2026-12-07 (after the unrolled tables and staged entry addresses of assembly/ternary-gemm.ts), CPU time, 1
- * thread, 8 tokens, min of 11 calls over a ring of weights, load 3.6-4.4: relaxed SIMD (Node 22, native row-major
- * I2_S) x 2560 columns 64 / 320 / 1280 / 2560 rows 0.052 / 0.142 / 0.477 / 0.920 ms (0.136 ns per weight, ~12 ns per
- * column; x 6912 the same); simd128 (Node 20, tiled) 0.053 / 0.120 / 0.433 / 0.841 ms (0.126 ns per weight, ~12 ns per
- * column), its per-token passes 0.082 / 0.243 / 0.863 / 1.686 ms (0.0315 ns per weight and token). The tables were ~98
- * ns per column before (loops over the 81 entries; measured at load ~8) and ~26-41 on the same machine just before.
- * So at 8 tokens the GEMM pays off from ~100 rows per thread (simd128: K and V take it at 2 threads too).
+ * Measured 2026-12-07 (after the unrolled tables and the staged entry addresses of assembly/ternary-gemm.ts), CPU
+ * time, 1 thread, 8 tokens, min of 11 calls over a ring of weights, load 4-5: relaxed SIMD (Node 22, native row-major
+ * I2_S) x 2560 columns 64 / 320 / 1280 / 2560 rows 0.050 / 0.130 / 0.440 / 0.854 ms (0.125 ns per weight, ~12 ns per
+ * column; x 6912 the same); simd128 (Node 20, tiled) 0.050 / 0.115 / 0.397 / 0.764 ms (0.112 ns per weight, ~12 ns
+ * per column); its per-token passes 0.082 / 0.243 / 0.863 / 1.686 ms (0.0315 ns per weight and token). The tables cost
+ * ~98 ns per column before (loops over the 81 entries; measured at load ~8), ~26-41 on the same machine this session.
+ * So at 8 tokens the GEMM pays off from ~60 rows per thread against per-token passes (simd128: K and V take it at 2
+ * threads too).
  */
 const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken: number }> = {
-  simd128: { table: 12, gemm: 0.126, perToken: 0.0315 },
-  'relaxed-simd': { table: 12, gemm: 0.136, perToken: 0.029 },
+  simd128: { table: 12, gemm: 0.112, perToken: 0.0315 },
+  'relaxed-simd': { table: 12, gemm: 0.125, perToken: 0.029 },
 };
 /**
  * Tokens per pass of the multi-token Q8_0 / F16 kernels (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; scratch: Q8_0 80 B
@@ -104,11 +105,11 @@ const GEMM_I2S_DOT_MAX_TOKENS = 16;
 const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
 /**
  * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. Measured with NARROW_COST's
- * Narrow figures (same session, same script): 8 tokens x 2560 columns, 320 / 1280 / 2560 rows 0.146 / 0.544 / 1.068 ms,
- * 0.0201 ns per weight and token. At 8 tokens on 2 threads the Narrow tables pay off from ~480 rows per thread (Q, O,
- * gate, up, down; K and V take this kernel), at 7 tokens from ~2400 (gate and up), at 6 and fewer never. Before the
- * cheaper tables: 0.021-0.024 (1 thread, load 5-7), set to 0.03 so that Q, O and down kept the tables at 8 tokens
- * (a quiet 2-thread sweep had them 2-5% faster there).
+ * Narrow figures (same script, load 4.4): 8 tokens x 2560 columns, 320 / 1280 / 2560 rows 0.146 / 0.544 / 1.068 ms,
+ * 0.0201 ns per weight and token. So on 2 threads the Narrow tables pay off at 8 tokens from ~330 rows per thread (Q,
+ * O, gate, up, down; K and V, 320, take this kernel), at 7 tokens from ~750, at 6 and fewer never. Before the cheaper
+ * tables: 0.021-0.024 (1 thread, load 5-7), set to 0.03 so that Q, O and down kept the tables at 8 tokens (a quiet
+ * 2-thread sweep had them 2-5% faster there).
  */
 const GEMM_DOT_COST = 0.02;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
