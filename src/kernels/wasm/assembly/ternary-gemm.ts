@@ -38,6 +38,14 @@
 // groups, blocks of 8 tiles) -> 87-93 (spans of 8, blocks of 4); 6912x2560 and 2560x6912 ~78 -> ~90 -> 89-94. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
 // the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
 // registers and the tables from L2 (2-4x slower).
+// Narrow (8 tokens, batched decode), 2026-12-07: its 81-entry tables are built unrolled as 9 low + 9 high parts
+// (buildTableNarrow81: ~12 ns per column against ~26 (relaxed) / ~41 (simd128) with buildTable's loops), and the
+// lookups read table entry addresses staged per tile and span (stageNarrowAddresses), two per u64 load: the lookups
+// are bound by their loads (a byte load and a v128 load each before) more than by their instructions. 1 thread, CPU
+// time, 8 tokens: relaxed SIMD 2560x2560 0.983 -> 0.854 ms, simd128 (Node 20) 0.878 -> 0.764. Tried and dropped: the
+// addresses made in a v128 and taken out with extract_lane (no staging; ~4% where the u32 staging gave ~5%); one u32
+// load per lookup (6-8% slower than the u64 pairs); two u64 from one v128 load and i64x2.extract_lane (~10% slower);
+// spans of 16 groups (fewer instructions, the same time); blocks of 4 tiles (no better).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {

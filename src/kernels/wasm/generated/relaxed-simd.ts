@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'dee89091d9983af8d3faae571d374db3bfca3b5dee01ae0ad9b24ec3dcb86b01';
+export const SOURCE_HASH = 'f8499933436b965140b1e49b6eec8b90afad5011531c167a1cda39219dc28cae';
 
 /** The wasm binary (83043 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '1056381e602cd186b4848b58c13f46eac3f8a9adaf8cb4d45041ddf728a66b90';
+export const SOURCE_HASH = '5235c6f0309413a17f0f06c2639e073c1cbbf6f580b9ce29fd4f124ea4bae6a5';
 
 /** The wasm binary (84506 bytes), base64. */
 export const WASM_BASE64 =
