@@ -39,7 +39,8 @@
 // the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
 // registers and the tables from L2 (2-4x slower).
 // Narrow (8 tokens, batched decode), 2026-12-07: its 81-entry tables are built unrolled as 9 low + 9 high parts
-// (buildTableNarrow81: ~12 ns per column against ~26 (relaxed) / ~41 (simd128) with buildTable's loops), and the
+// (buildTable81: ~12 ns per column against ~26 (relaxed) / ~41 (simd128) with buildTable's loops; the 16- and 32-lane
+// tables too: 128-token prefill 1 thread 2560x2560 8.77 -> 8.14 ms relaxed, 8.60 -> 8.36 simd128), and the
 // lookups read table entry addresses staged per tile and span (stageNarrowAddresses), two per u64 load: the lookups
 // are bound by their loads (a byte load and a v128 load each before) more than by their instructions. 1 thread, CPU
 // time, 8 tokens: relaxed SIMD 2560x2560 0.983 -> 0.854 ms, simd128 (Node 20) 0.878 -> 0.764. Tried and dropped: the
@@ -195,8 +196,10 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
     const x30 = i16x8.extend_high_i8x16_s(a23);
     const x31 = i16x8.extend_high_i8x16_s(b23);
     const tg = tab + <usize>(g - g0) * tableBytes<L>();
-    if (sizeof<L>() == 4 && !full) {
-      buildTableNarrow81(tg, x00, x10, x20, x30);
+    if (!full) {
+      // tokens 0-7 at the entries' first 16 bytes, 8-15 at the next 16 (not Narrow)
+      buildTable81<L>(tg, x00, x10, x20, x30);
+      if (sizeof<L>() >= 8) buildTable81<L>(tg + 16, x01, x11, x21, x31);
     } else if (full) {
       buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
     } else {
@@ -206,13 +209,13 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
 }
 
 /**
- * Narrow without code 3: the 81 entries of one group's table as the sums of 9 low parts (c0 - 1) X0 + (c1 - 1) X1 and
- * 9 high parts (c2 - 1) X2 + (c3 - 1) X3, unrolled with constant offsets (buildTable's loops spent most of their
- * instructions on the index and loop arithmetic). Exact i16 integers as there, so the entries are the same.
+ * Without code 3: the 81 entries of one group's table, 8 tokens' i16 lanes (at the entries' offset 0 or 16, tg), as the
+ * sums of 9 low parts (c0 - 1) X0 + (c1 - 1) X1 and 9 high parts (c2 - 1) X2 + (c3 - 1) X3, unrolled with constant
+ * offsets (buildTable's loops spent most of their instructions on the index and loop arithmetic): entry c0 | c1 << 2 |
+ * c2 << 4 | c3 << 6, or Wide32's dense c0 + 3 c1 + 9 c2 + 27 c3. Exact i16 integers as there, so the entries are the same.
  */
 // @ts-ignore: decorator
-@inline function buildTableNarrow81(tg: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
-  // low parts: l[c0 + 3 c1] at entry offset (c0 | c1 << 2) * 16
+@inline function buildTable81<L>(tg: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
   const l00 = i16x8.sub(i16x8.neg(x0), x1);
   const l10 = i16x8.add(l00, x0);
   const l20 = i16x8.add(l10, x0);
@@ -222,7 +225,6 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const l02 = i16x8.add(l01, x1);
   const l12 = i16x8.add(l11, x1);
   const l22 = i16x8.add(l21, x1);
-  // high parts, c2 | c3 << 2 = m: entries at (m << 4) * 16 = m * 256 bytes
   const h00 = i16x8.sub(i16x8.neg(x2), x3);
   const h10 = i16x8.add(h00, x2);
   const h20 = i16x8.add(h10, x2);
@@ -232,29 +234,45 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const h02 = i16x8.add(h01, x3);
   const h12 = i16x8.add(h11, x3);
   const h22 = i16x8.add(h21, x3);
-  narrowEntries9(tg, h00, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 256, h10, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 512, h20, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 1024, h01, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 1280, h11, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 1536, h21, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 2048, h02, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 2304, h12, l00, l10, l20, l01, l11, l21, l02, l12, l22);
-  narrowEntries9(tg + 2560, h22, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  // the high part's entry index (c2, c3): sparse (c2 << 4 | c3 << 6), dense 9 c2 + 27 c3
+  const dense = sizeof<L>() == 16;
+  const es = entryShift<L>();
+  entries9<L>(tg, h00, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>9 : <usize>16) << es), h10, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>18 : <usize>32) << es), h20, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>27 : <usize>64) << es), h01, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>36 : <usize>80) << es), h11, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>45 : <usize>96) << es), h21, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>54 : <usize>128) << es), h02, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>63 : <usize>144) << es), h12, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>72 : <usize>160) << es), h22, l00, l10, l20, l01, l11, l21, l02, l12, l22);
 }
 
-/** The 9 entries h + l[c0 + 3 c1] at p + (c0 | c1 << 2) * 16 (buildTableNarrow81). */
+/** The 9 entries h + l[c0 + 3 c1] at p + (entry index of c0, c1: c0 | c1 << 2, dense c0 + 3 c1) << entryShift (buildTable81). */
 // @ts-ignore: decorator
-@inline function narrowEntries9(p: usize, h: v128, l00: v128, l10: v128, l20: v128, l01: v128, l11: v128, l21: v128, l02: v128, l12: v128, l22: v128): void {
-  v128.store(p, i16x8.add(h, l00));
-  v128.store(p, i16x8.add(h, l10), 16);
-  v128.store(p, i16x8.add(h, l20), 32);
-  v128.store(p, i16x8.add(h, l01), 64);
-  v128.store(p, i16x8.add(h, l11), 80);
-  v128.store(p, i16x8.add(h, l21), 96);
-  v128.store(p, i16x8.add(h, l02), 128);
-  v128.store(p, i16x8.add(h, l12), 144);
-  v128.store(p, i16x8.add(h, l22), 160);
+@inline function entries9<L>(p: usize, h: v128, l00: v128, l10: v128, l20: v128, l01: v128, l11: v128, l21: v128, l02: v128, l12: v128, l22: v128): void {
+  if (sizeof<L>() == 16) {
+    v128.store(p, i16x8.add(h, l00));
+    v128.store(p, i16x8.add(h, l10), 64);
+    v128.store(p, i16x8.add(h, l20), 128);
+    v128.store(p, i16x8.add(h, l01), 192);
+    v128.store(p, i16x8.add(h, l11), 256);
+    v128.store(p, i16x8.add(h, l21), 320);
+    v128.store(p, i16x8.add(h, l02), 384);
+    v128.store(p, i16x8.add(h, l12), 448);
+    v128.store(p, i16x8.add(h, l22), 512);
+  } else {
+    const e = <usize>1 << entryShift<L>(); // 16 Narrow, 32 Wide
+    v128.store(p, i16x8.add(h, l00));
+    v128.store(p, i16x8.add(h, l10), e);
+    v128.store(p, i16x8.add(h, l20), 2 * e);
+    v128.store(p, i16x8.add(h, l01), 4 * e);
+    v128.store(p, i16x8.add(h, l11), 5 * e);
+    v128.store(p, i16x8.add(h, l21), 6 * e);
+    v128.store(p, i16x8.add(h, l02), 8 * e);
+    v128.store(p, i16x8.add(h, l12), 9 * e);
+    v128.store(p, i16x8.add(h, l22), 10 * e);
+  }
 }
 
 /**
