@@ -67,14 +67,18 @@ const GEMM_NARROW_TOKENS = 8;
  * Cost model of a Narrow pass against nt per-token passes, per thread (each thread builds the tables of every column
  * for its one chunk of rows): tables cost `table` ns per column, the GEMM's lookups `gemm` ns per weight, a per-token
  * pass `perToken` ns per weight. The GEMM wins when rowsPerThread * (nt * perToken - gemm) > table (columns cancel).
- * Measured in CPU time, I2_S x 2560 columns, 1 thread, Node 22, load ~8: 32 rows at 8 tokens 0.26 ms (the tables:
- * ~98 ns per column), 2560 rows 0.98 ms relaxed SIMD / 0.76 ms simd128; per token 1024 rows 0.076 ms relaxed / 0.097
- * ms simd128. So K and V (640 rows) stay per token at 2 threads and Q, O, gate, up and down take the GEMM at 8 tokens
- * (simd128; under relaxed SIMD, native-layout I2_S with per-token activations takes GEMM_DOT_TOKENS passes first).
+ * Measured 2026-12-07 (after the unrolled tables and the staged entry addresses of assembly/ternary-gemm.ts), CPU
+ * time, 1 thread, 8 tokens, min of 11 calls over a ring of weights, load 4-5: relaxed SIMD (Node 22, native row-major
+ * I2_S) x 2560 columns 64 / 320 / 1280 / 2560 rows 0.050 / 0.130 / 0.440 / 0.854 ms (0.125 ns per weight, ~12 ns per
+ * column; x 6912 the same); simd128 (Node 20, tiled) 0.050 / 0.115 / 0.397 / 0.764 ms (0.112 ns per weight, ~12 ns
+ * per column); its per-token passes 0.082 / 0.243 / 0.863 / 1.686 ms (0.0315 ns per weight and token). The tables cost
+ * ~98 ns per column before (loops over the 81 entries; measured at load ~8), ~26-41 on the same machine this session.
+ * So at 8 tokens the GEMM pays off from ~60 rows per thread against per-token passes (simd128: K and V take it at 2
+ * threads too).
  */
 const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken: number }> = {
-  simd128: { table: 98, gemm: 0.078, perToken: 0.037 },
-  'relaxed-simd': { table: 98, gemm: 0.111, perToken: 0.029 },
+  simd128: { table: 12, gemm: 0.112, perToken: 0.0315 },
+  'relaxed-simd': { table: 12, gemm: 0.125, perToken: 0.029 },
 };
 /**
  * Tokens per pass of the multi-token Q8_0 / F16 kernels (assembly/gemm-q8_0.ts GEMM_Q8_0_TOKENS; scratch: Q8_0 80 B
@@ -100,15 +104,14 @@ const GEMM_I2S_DOT_MAX_TOKENS = 16;
  */
 const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
 /**
- * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. The 1-thread runs above gave
- * 0.021-0.024 over the four 2B-4T shapes at 4 and 8 tokens (load 5-7); with 0.022 on 2 threads q, o and down (1280 rows
- * per thread) took it at 8 tokens, and a sweep of a layer's ternary matmuls at 8 tokens on a quiet machine (load
- * 1.2-2, the two choices alternating, medians of 9 and 13) ran 5% and 2% slower in wall time than with the Narrow
- * tables there. 0.03 keeps the tables for q, o, down, gate and up at 7-8 tokens on 2 threads; k and v (320 rows per
- * thread) take the dot kernel (the same sweep: 6.48 against 6.60 ms per layer), and so does every pass of 3-5 tokens
- * (4 tokens, 2 threads: 4.05 against 4.50 ms per layer against per-token passes).
+ * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. Measured with NARROW_COST's
+ * Narrow figures (same script, load 4.4): 8 tokens x 2560 columns, 320 / 1280 / 2560 rows 0.146 / 0.544 / 1.068 ms,
+ * 0.0201 ns per weight and token. So on 2 threads the Narrow tables pay off at 8 tokens from ~330 rows per thread (Q,
+ * O, gate, up, down; K and V, 320, take this kernel), at 7 tokens from ~750, at 6 and fewer never. Before the cheaper
+ * tables: 0.021-0.024 (1 thread, load 5-7), set to 0.03 so that Q, O and down kept the tables at 8 tokens (a quiet
+ * 2-thread sweep had them 2-5% faster there).
  */
-const GEMM_DOT_COST = 0.03;
+const GEMM_DOT_COST = 0.02;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */

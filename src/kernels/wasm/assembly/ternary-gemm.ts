@@ -38,6 +38,15 @@
 // groups, blocks of 8 tiles) -> 87-93 (spans of 8, blocks of 4); 6912x2560 and 2560x6912 ~78 -> ~90 -> 89-94. The table offsets as load immediates (quadLo / quadHi) gained nothing measurable (V8 then adds
 // the memory base to each address instead). Tried and dropped: rows-inner over a whole superspan with the sums in
 // registers and the tables from L2 (2-4x slower).
+// Narrow (8 tokens, batched decode), 2026-12-07: its 81-entry tables are built unrolled as 9 low + 9 high parts
+// (buildTable81: ~12 ns per column against ~26 (relaxed) / ~41 (simd128) with buildTable's loops; the 16- and 32-lane
+// tables too: 128-token prefill 1 thread 2560x2560 8.77 -> 8.14 ms relaxed, 8.60 -> 8.36 simd128), and the
+// lookups read table entry addresses staged per tile and span (stageNarrowAddresses), two per u64 load: the lookups
+// are bound by their loads (a byte load and a v128 load each before) more than by their instructions. 1 thread, CPU
+// time, 8 tokens: relaxed SIMD 2560x2560 0.983 -> 0.854 ms, simd128 (Node 20) 0.878 -> 0.764. Tried and dropped: the
+// addresses made in a v128 and taken out with extract_lane (no staging; ~4% where the u32 staging gave ~5%); one u32
+// load per lookup (6-8% slower than the u64 pairs); two u64 from one v128 load and i64x2.extract_lane (~10% slower);
+// spans of 16 groups (fewer instructions, the same time); blocks of 4 tiles (no better).
 
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
@@ -64,6 +73,7 @@ type Wide32 = v128;
 export const GEMM_TABLE_BYTES: usize = 8192 + 192;
 /** The same for Narrow: 256 entries of 8 tokens (4 KiB) plus 3 cache lines. */
 export const GEMM_NARROW_TABLE_BYTES: usize = 4096 + 192;
+const NARROW_TB: i32 = 4096 + 192;
 /**
  * Wide32: room for 256 entries of 64 bytes (code 3), plus 17 cache lines. Without code 3 its tables are dense (entry
  * c0 + 3 c1 + 9 c2 + 27 c3: 81 consecutive lines), and the 17-line offset spreads a span's 4 tables over the L1 sets.
@@ -186,11 +196,82 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
     const x30 = i16x8.extend_high_i8x16_s(a23);
     const x31 = i16x8.extend_high_i8x16_s(b23);
     const tg = tab + <usize>(g - g0) * tableBytes<L>();
-    if (full) {
+    if (!full) {
+      // tokens 0-7 at the entries' first 16 bytes, 8-15 at the next 16 (not Narrow)
+      buildTable81<L>(tg, x00, x10, x20, x30);
+      if (sizeof<L>() >= 8) buildTable81<L>(tg + 16, x01, x11, x21, x31);
+    } else if (full) {
       buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 4);
     } else {
       buildTable<L>(tg, x00, x01, x10, x11, x20, x21, x30, x31, 3);
     }
+  }
+}
+
+/**
+ * Without code 3: the 81 entries of one group's table, 8 tokens' i16 lanes (at the entries' offset 0 or 16, tg), as the
+ * sums of 9 low parts (c0 - 1) X0 + (c1 - 1) X1 and 9 high parts (c2 - 1) X2 + (c3 - 1) X3, unrolled with constant
+ * offsets (buildTable's loops spent most of their instructions on the index and loop arithmetic): entry c0 | c1 << 2 |
+ * c2 << 4 | c3 << 6, or Wide32's dense c0 + 3 c1 + 9 c2 + 27 c3. Exact i16 integers as there, so the entries are the same.
+ */
+// @ts-ignore: decorator
+@inline function buildTable81<L>(tg: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const l00 = i16x8.sub(i16x8.neg(x0), x1);
+  const l10 = i16x8.add(l00, x0);
+  const l20 = i16x8.add(l10, x0);
+  const l01 = i16x8.add(l00, x1);
+  const l11 = i16x8.add(l10, x1);
+  const l21 = i16x8.add(l20, x1);
+  const l02 = i16x8.add(l01, x1);
+  const l12 = i16x8.add(l11, x1);
+  const l22 = i16x8.add(l21, x1);
+  const h00 = i16x8.sub(i16x8.neg(x2), x3);
+  const h10 = i16x8.add(h00, x2);
+  const h20 = i16x8.add(h10, x2);
+  const h01 = i16x8.add(h00, x3);
+  const h11 = i16x8.add(h10, x3);
+  const h21 = i16x8.add(h20, x3);
+  const h02 = i16x8.add(h01, x3);
+  const h12 = i16x8.add(h11, x3);
+  const h22 = i16x8.add(h21, x3);
+  // the high part's entry index (c2, c3): sparse (c2 << 4 | c3 << 6), dense 9 c2 + 27 c3
+  const dense = sizeof<L>() == 16;
+  const es = entryShift<L>();
+  entries9<L>(tg, h00, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>9 : <usize>16) << es), h10, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>18 : <usize>32) << es), h20, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>27 : <usize>64) << es), h01, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>36 : <usize>80) << es), h11, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>45 : <usize>96) << es), h21, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>54 : <usize>128) << es), h02, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>63 : <usize>144) << es), h12, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+  entries9<L>(tg + ((dense ? <usize>72 : <usize>160) << es), h22, l00, l10, l20, l01, l11, l21, l02, l12, l22);
+}
+
+/** The 9 entries h + l[c0 + 3 c1] at p + (entry index of c0, c1: c0 | c1 << 2, dense c0 + 3 c1) << entryShift (buildTable81). */
+// @ts-ignore: decorator
+@inline function entries9<L>(p: usize, h: v128, l00: v128, l10: v128, l20: v128, l01: v128, l11: v128, l21: v128, l02: v128, l12: v128, l22: v128): void {
+  if (sizeof<L>() == 16) {
+    v128.store(p, i16x8.add(h, l00));
+    v128.store(p, i16x8.add(h, l10), 64);
+    v128.store(p, i16x8.add(h, l20), 128);
+    v128.store(p, i16x8.add(h, l01), 192);
+    v128.store(p, i16x8.add(h, l11), 256);
+    v128.store(p, i16x8.add(h, l21), 320);
+    v128.store(p, i16x8.add(h, l02), 384);
+    v128.store(p, i16x8.add(h, l12), 448);
+    v128.store(p, i16x8.add(h, l22), 512);
+  } else {
+    const e = <usize>1 << entryShift<L>(); // 16 Narrow, 32 Wide
+    v128.store(p, i16x8.add(h, l00));
+    v128.store(p, i16x8.add(h, l10), e);
+    v128.store(p, i16x8.add(h, l20), 2 * e);
+    v128.store(p, i16x8.add(h, l01), 4 * e);
+    v128.store(p, i16x8.add(h, l11), 5 * e);
+    v128.store(p, i16x8.add(h, l21), 6 * e);
+    v128.store(p, i16x8.add(h, l02), 8 * e);
+    v128.store(p, i16x8.add(h, l12), 9 * e);
+    v128.store(p, i16x8.add(h, l22), 10 * e);
   }
 }
 
@@ -431,6 +512,78 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   if (sizeof<L>() == 8) v128.store(part, i16x8.add(v128.load(part, 16), i16x8.add(quadHi<L>(e0, e1, e2, e3), quadHi<L>(f0, f1, f2, f3))), 16);
 }
 
+/**
+ * Narrow: the table entry addresses of one tile's 32 rows over a full span, staged at st as u32 (the lookups then take a
+ * load each instead of a movzx, shl and add). Native row-major I2_S (rowMajor; row i's 8 bytes at wp + i * rowBytes):
+ * row i's 8 addresses at st + 32 i; tiled (32 bytes per group, byte i for row i): groups j and j + 1 (j even) as pairs,
+ * row i's at st + 128 j + 8 i. Tables at tp + j * GEMM_NARROW_TABLE_BYTES.
+ */
+// @ts-ignore: decorator
+@inline function stageNarrowAddresses(wp: usize, rowBytes: usize, tp: usize, st: usize, rowMajor: bool): void {
+  const tpv = i32x4.splat(<i32>tp);
+  if (rowMajor) {
+    const blo = i32x4.add(tpv, i32x4(0, NARROW_TB, 2 * NARROW_TB, 3 * NARROW_TB));
+    const bhi = i32x4.add(tpv, i32x4(4 * NARROW_TB, 5 * NARROW_TB, 6 * NARROW_TB, 7 * NARROW_TB));
+    for (let i: usize = 0; i < 32; i++) {
+      const e = i16x8.shl(i16x8.extend_low_i8x16_u(v128.load64_zero(wp)), 4);
+      v128.store(st, i32x4.add(i32x4.extend_low_i16x8_u(e), blo));
+      v128.store(st, i32x4.add(i32x4.extend_high_i16x8_u(e), bhi), 16);
+      wp += rowBytes;
+      st += 32;
+    }
+  } else {
+    // groups j, j + 1 (j even) interleaved: row i's pair at st + 128 j + 8 i
+    for (let j: i32 = 0; j < 8; j += 2) {
+      const base = i32x4.add(tpv, i32x4.splat(j * NARROW_TB));
+      const base1 = i32x4.add(base, i32x4.splat(NARROW_TB));
+      for (let h: usize = 0; h < 32; h += 16) {
+        const a = v128.load(wp + h);
+        const b = v128.load(wp + h, 32);
+        const a0 = i16x8.shl(i16x8.extend_low_i8x16_u(a), 4);
+        const a1 = i16x8.shl(i16x8.extend_high_i8x16_u(a), 4);
+        const b0 = i16x8.shl(i16x8.extend_low_i8x16_u(b), 4);
+        const b1 = i16x8.shl(i16x8.extend_high_i8x16_u(b), 4);
+        const p = st + (h << 3);
+        stagePairs(p, i32x4.add(i32x4.extend_low_i16x8_u(a0), base), i32x4.add(i32x4.extend_low_i16x8_u(b0), base1));
+        stagePairs(p + 32, i32x4.add(i32x4.extend_high_i16x8_u(a0), base), i32x4.add(i32x4.extend_high_i16x8_u(b0), base1));
+        stagePairs(p + 64, i32x4.add(i32x4.extend_low_i16x8_u(a1), base), i32x4.add(i32x4.extend_low_i16x8_u(b1), base1));
+        stagePairs(p + 96, i32x4.add(i32x4.extend_high_i16x8_u(a1), base), i32x4.add(i32x4.extend_high_i16x8_u(b1), base1));
+      }
+      wp += 64;
+      st += 256;
+    }
+  }
+}
+
+/** Four rows' addresses of two groups (a: group j, b: group j + 1) as pairs (a_i, b_i) at p + 8 i. */
+// @ts-ignore: decorator
+@inline function stagePairs(p: usize, a: v128, b: v128): void {
+  v128.store(p, i8x16.shuffle(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23));
+  v128.store(p, i8x16.shuffle(a, b, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31), 16);
+}
+
+/**
+ * Narrow: the lookups of one row over a full span, its 8 staged entry addresses (stageNarrowAddresses) read as four u64
+ * of two at sp, sp + ps, ... (ps 8 row-major, 256 tiled): one load per two lookups. A load per lookup (u32) was ~6%
+ * slower: the loop is bound by its loads more than by its instructions (16-group spans, fewer instructions, no faster).
+ */
+// @ts-ignore: decorator
+@inline function rowSpan8StagedPairs(sp: usize, part: usize, ps: usize): void {
+  const a01 = load<u64>(sp);
+  const a23 = load<u64>(sp + ps);
+  const a45 = load<u64>(sp + 2 * ps);
+  const a67 = load<u64>(sp + 3 * ps);
+  const s0 = i16x8.add(
+    i16x8.add(v128.load(<usize>(<u32>a01)), v128.load(<usize>(<u32>(a01 >> 32)))),
+    i16x8.add(v128.load(<usize>(<u32>a23)), v128.load(<usize>(<u32>(a23 >> 32)))),
+  );
+  const s1 = i16x8.add(
+    i16x8.add(v128.load(<usize>(<u32>a45)), v128.load(<usize>(<u32>(a45 >> 32)))),
+    i16x8.add(v128.load(<usize>(<u32>a67)), v128.load(<usize>(<u32>(a67 >> 32)))),
+  );
+  v128.store(part, i16x8.add(v128.load(part), i16x8.add(s0, s1)));
+}
+
 /** rowSpan8 for a partial span of n < GEMM_SPAN_GROUPS groups. */
 // @ts-ignore: decorator
 @inline function rowSpanTail<L>(wp: usize, tab: usize, n: u32, part: usize, gs: usize): void {
@@ -625,11 +778,19 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
                 rowSpan8<L>(wp, tp, pp, 1);
                 wp += GEMM_SPAN_GROUPS;
               }
-            } else if (rowMajor) {
-              // Narrow: the rows' bytes in place (staging cost more than it saved at 8 tokens)
+            } else if (sizeof<L>() == 4 && n == GEMM_SPAN_GROUPS) {
+              // Narrow: the rows' bytes read in place (staging them cost more than it saved at 8 tokens) into the
+              // tile's entry addresses (stageNarrowAddresses), then the lookups
+              stageNarrowAddresses(wp, rowBytes, tp, stage, rowMajor);
+              let sp = stage;
               for (; pp < ppEnd; pp += pb) {
-                rowSpan8<L>(wp, tp, pp, 1);
-                wp += rowBytes;
+                if (rowMajor) {
+                  rowSpan8StagedPairs(sp, pp, 8);
+                  sp += 32;
+                } else {
+                  rowSpan8StagedPairs(sp, pp, 256);
+                  sp += 8;
+                }
               }
             } else if (n == GEMM_SPAN_GROUPS) {
               for (; pp < ppEnd; pp += pb) {
