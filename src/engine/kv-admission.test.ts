@@ -3,11 +3,14 @@
 // blocks, several sequences at once complete with the tokens they give alone (greedy and seeded), are preempted less
 // than with eager admission (counted: this fails without the reserve), leak no block and all finish (none starves, a
 // large one behind small ones too); a sequence alone runs whatever its growth; a generation whose consumer stopped
-// pulling holds nobody back (no deadlock); and with a budget that holds everything the steps are eager admission's.
+// pulling holds nobody back (no deadlock); with a budget that holds everything the steps are eager admission's; and an
+// unknown kvAdmission is refused.
 
 import { describe, expect, it } from 'vitest';
 import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
-import type { BitNet } from './bitnet.js';
+import { tinyModel } from '../../test/helpers/tiny-models.js';
+import { isBitNetError } from '../errors.js';
+import { BitNet } from './bitnet.js';
 import type { CompletionResult, GenerateOptions, KvAdmission } from './types.js';
 
 const BLOCKS = 6;
@@ -57,6 +60,14 @@ async function together(nBlocks: number, kvAdmission: KvAdmission, opts: Generat
 }
 
 describe('KV admission keeps a reserve for the running sequences', () => {
+  it('an unknown kvAdmission is BAD_ARGUMENT before the file is opened', async () => {
+    const err = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { kvAdmission: 'lazy' as KvAdmission }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isBitNetError(err, 'BAD_ARGUMENT') && err.details.field === 'kvAdmission', String(err)).toBe(true);
+  });
+
   for (const [name, opts] of [
     ['greedy', GREEDY],
     ['seeded sampling with penalties', SEEDED],
