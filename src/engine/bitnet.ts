@@ -36,6 +36,7 @@ import type {
   GeneratedPiece,
   LoadedModel,
   KvStats,
+  KvAdmission,
   LoadOptions,
   ModelInfo,
   TokenLogprob,
@@ -58,6 +59,7 @@ export type ModelSource = string | Uint8Array | Blob | ByteSource;
 const now = (): number => performance.now();
 
 const BACKEND_CHOICES: readonly string[] = ['auto', 'reference', 'wasm', 'webgpu'] satisfies readonly BackendChoice[];
+const KV_ADMISSIONS: readonly string[] = ['reserve', 'eager'] satisfies readonly KvAdmission[];
 
 /** Checks the options a load can check before opening anything: wrong names and ranges are BAD_ARGUMENT, never a silent default. */
 function checkLoadOptions(o: LoadOptions): void {
@@ -67,6 +69,7 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS)) throw bad('threads', `an integer in 1..${MAX_THREADS}`, o.threads);
   if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 1)) throw bad('contextLength', 'a positive integer', o.contextLength);
   if (o.kvMemory !== undefined && (!Number.isSafeInteger(o.kvMemory) || o.kvMemory < 1)) throw bad('kvMemory', 'a positive integer (bytes)', o.kvMemory);
+  if (o.kvAdmission !== undefined && !KV_ADMISSIONS.includes(o.kvAdmission)) throw bad('kvAdmission', "'reserve' or 'eager'", o.kvAdmission);
   if (o.maxBatchSequences !== undefined && (!Number.isInteger(o.maxBatchSequences) || o.maxBatchSequences < 1 || o.maxBatchSequences > PREFILL_BATCH)) {
     throw bad('maxBatchSequences', `an integer in 1..${PREFILL_BATCH}`, o.maxBatchSequences);
   }
@@ -126,6 +129,7 @@ interface Loaded {
   readonly contextLength: number;
   readonly kvBlocks: number;
   readonly batchSequences: number;
+  readonly kvAdmission: KvAdmission;
   readonly loadMs: number;
   readonly fallbacks: readonly string[];
   readonly strict: boolean;
@@ -150,7 +154,7 @@ export class BitNet implements LoadedModel {
     const pool = m.backend.createKvPool(c.nLayers, c.kvDim, c.headDim, KV_BLOCK_SIZE, m.kvBlocks);
     const state = createForwardState(m.backend, c, PREFILL_BATCH, m.batchSequences, pool);
     this.kv = new KvBlocks(m.kvBlocks, KV_BLOCK_SIZE);
-    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks, this.kv);
+    this.scheduler = new Scheduler(m.backend, c, m.weights, state, () => this.slots, maxBlocks, this.kv, m.kvAdmission);
     this.main = this.newState();
     this.host = {
       config: c,
@@ -219,7 +223,7 @@ export class BitNet implements LoadedModel {
       const headerBytes = new Uint8Array(header.dataOffset);
       await src.read(0, headerBytes);
       const headerSha256 = await sha256Hex(headerBytes);
-      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, kvBlocks, batchSequences, loadMs: now() - t0, fallbacks, strict, headerSha256 });
+      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, kvBlocks, batchSequences, kvAdmission: options.kvAdmission ?? 'reserve', loadMs: now() - t0, fallbacks, strict, headerSha256 });
     } catch (e) {
       await backend?.dispose();
       await src.close?.();

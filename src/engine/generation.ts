@@ -103,6 +103,8 @@ export async function* generateOn(
       throw new BitNetError('ABORTED', `generation (while queued: ${e instanceof Error ? e.message : String(e)}) was aborted`, { cause: signal?.reason });
     });
     seq.checkLive();
+    // what the KV admission keeps blocks for: the last sampled token is never run; a context shift keeps it in the context
+    seq.growTo = Math.min(promptTokens.length + Math.max(0, maxTokens - 1), contextLength);
     // ---- prefill: reuse the sequence's own prefix, then full blocks of the prefix cache; run the rest ----
     const computeBefore = seq.compute.snapshot();
     const tPrefill = now();
@@ -192,6 +194,7 @@ export async function* generateOn(
     };
   } finally {
     step?.done();
+    if (release !== undefined) seq.growTo = undefined;
     release?.();
   }
 }

@@ -1,5 +1,5 @@
-// A full KV cache preempts instead of failing (engine/scheduler.ts): with a budget of a few blocks and several
-// sequences at once, every one completes with the tokens (and log-probabilities) it gives alone, greedy and seeded with
+// A full KV cache preempts instead of failing (engine/scheduler.ts): with a budget of a few blocks, eager admission (the
+// default reserve would keep most of these sequences waiting instead: kv-admission.test.ts) and several sequences at once, every one completes with the tokens (and log-probabilities) it gives alone, greedy and seeded with
 // penalties (the sampler state survives the preemption), preemptions are counted, no block leaks, a preempted sequence
 // cancelled while it waits frees everything, and a prompt larger than the whole cache fails at once with KV_CACHE_FULL.
 
@@ -27,7 +27,7 @@ interface Internals {
 }
 
 function load(): Promise<BitNet> {
-  return loadWithKvBlocks(BLOCKS);
+  return loadWithKvBlocks(BLOCKS, { kvAdmission: 'eager' });
 }
 
 function fingerprint(r: CompletionResult): unknown {

@@ -29,6 +29,12 @@ export class SeqState {
   /** Positions the lineage started from (its state then is shared by every sequence of the lineage). */
   lineageFrom = 0;
   freed = false;
+  /**
+   * The most positions the generation running on this sequence may come to hold (its prompt plus maxTokens - 1, within
+   * the context), set while it runs: the scheduler keeps free blocks for its growth up to there before it admits another
+   * sequence (engine/scheduler.ts). Undefined while no generation runs (nothing to keep).
+   */
+  growTo: number | undefined = undefined;
   /** Tokens taken from the prefix cache so far (takeCachedPrefix): a generation counts what it did not compute. */
   cacheTaken = 0;
   /** One generation at a time on a sequence. */

@@ -7,6 +7,9 @@ import type { Gpu } from '../kernels/webgpu/gpu-api.js';
 
 export type BackendChoice = 'auto' | 'reference' | 'wasm' | 'webgpu';
 
+/** How the scheduler admits waiting generations into the KV cache (LoadOptions.kvAdmission). */
+export type KvAdmission = 'reserve' | 'eager';
+
 export interface LoadOptions {
   backend?: BackendChoice;
   /**
@@ -28,6 +31,14 @@ export interface LoadOptions {
    * the others in its forward steps go on.
    */
   kvMemory?: number;
+  /**
+   * When a waiting generation starts while the KV budget binds (docs/api.md "Sequences"): 'reserve' (default) only while
+   * the free blocks, past its prompt's, also cover the blocks the running generations still need to reach their
+   * maxTokens, so new ones do not take the blocks running ones grow into (vLLM's watermark, sized from maxTokens as TGI's
+   * token budget); 'eager' as soon as its prompt fits (vLLM's optimistic admission: more at once when most stop well
+   * before maxTokens, more preempted and computed again when they do not).
+   */
+  kvAdmission?: KvAdmission;
   /** Most sequences whose logits one forward step computes (decode tokens batched together); default 8. */
   maxBatchSequences?: number;
   signal?: AbortSignal;

@@ -1,6 +1,7 @@
 // The server under KV pressure (parallel mode on the real engine, a KV budget of a few blocks): concurrent streams
-// wait (preempted and computed again) instead of failing, each answer is the one the request gets alone, the
-// preemptions show in /metrics; a prompt the whole KV cache could never hold gets a 400 before any stream starts.
+// wait instead of failing (with eager admission preempted and computed again, the preemptions in /metrics; with the
+// default reserve before they start, none preempted), each answer is the one the request gets alone; a prompt the whole
+// KV cache could never hold gets a 400 before any stream starts.
 
 import { describe, expect, it } from 'vitest';
 import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
@@ -35,7 +36,8 @@ async function text(r: Response): Promise<string> {
 }
 
 function load(): Promise<BitNet> {
-  return loadWithKvBlocks(BLOCKS);
+  // eager admission, so that requests are preempted (the default reserve keeps them waiting before they start instead)
+  return loadWithKvBlocks(BLOCKS, { kvAdmission: 'eager' });
 }
 
 describe('the server when the KV budget binds', () => {
@@ -58,6 +60,27 @@ describe('the server when the KV budget binds', () => {
       expect(preemptions).toBeGreaterThan(0);
       expect(preemptions).toBe(model.kvStats().preemptions);
       expect(metrics).toMatch(/^bitnet_http_requests_total\{route="\/v1\/completions",status="200"\} 5$/m);
+      expect(model.kvStats().blocks.used).toBe(0);
+      await app.close();
+    } finally {
+      await model.dispose();
+    }
+  }, 30_000);
+
+  it('with the default reserve the same 5 requests answer as alone, none preempted (they wait before they start instead)', async () => {
+    const model = await loadWithKvBlocks(BLOCKS);
+    try {
+      const prompts = [8, 25, 14, 11, 20].map((n, k) => Array.from({ length: n }, (_, i) => 30 + ((i * 71 + k * 409) % 2900)));
+      const seeds = [undefined, 11, undefined, 12, 13];
+      const alone = createServerApp(model, { parallel: 1 });
+      const want: string[] = [];
+      for (let i = 0; i < prompts.length; i++) want.push(await text(await alone.fetch(completion(prompts[i], false, seeds[i]))));
+      await alone.close();
+      const app = createServerApp(model, { parallel: 4 });
+      const got = await Promise.all(prompts.map(async (p, i) => text(await app.fetch(completion(p, i % 2 === 0, seeds[i])))));
+      expect(got).toEqual(want);
+      const metrics = await (await app.fetch(new Request(`${BASE}/metrics`))).text();
+      expect(metrics).toMatch(/^bitnet_kv_preemptions_total 0$/m);
       expect(model.kvStats().blocks.used).toBe(0);
       await app.close();
     } finally {
