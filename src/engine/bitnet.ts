@@ -223,7 +223,7 @@ export class BitNet implements LoadedModel {
       const headerBytes = new Uint8Array(header.dataOffset);
       await src.read(0, headerBytes);
       const headerSha256 = await sha256Hex(headerBytes);
-      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, kvBlocks, batchSequences, kvAdmission: options.kvAdmission ?? 'reserve', loadMs: now() - t0, fallbacks, strict, headerSha256 });
+      return new BitNet({ source: src, header, config, backend, weights, tokenizer, chatTemplate, contextLength, kvBlocks, batchSequences, kvAdmission: options.kvAdmission ?? 'eager', loadMs: now() - t0, fallbacks, strict, headerSha256 });
     } catch (e) {
       await backend?.dispose();
       await src.close?.();

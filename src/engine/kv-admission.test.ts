@@ -73,7 +73,7 @@ describe('KV admission keeps a reserve for the running sequences', () => {
     ['seeded sampling with penalties', SEEDED],
   ] as const) {
     it(`${name}: ${PROMPTS.length} sequences over ${BLOCKS} blocks complete as alone, preempted less than with eager admission, no leaks`, async () => {
-      const model = await loadWithKvBlocks(BLOCKS);
+      const model = await loadWithKvBlocks(BLOCKS, { kvAdmission: 'reserve' });
       const want: unknown[] = [];
       try {
         for (const p of PROMPTS) want.push(await alone(model, p, opts));
@@ -100,7 +100,7 @@ describe('KV admission keeps a reserve for the running sequences', () => {
   }, 30_000);
 
   it('a large sequence behind small ones starts once they end, the small ones after it too (none starves); alone it takes the whole cache', async () => {
-    const model = await loadWithKvBlocks(BLOCKS);
+    const model = await loadWithKvBlocks(BLOCKS, { kvAdmission: 'reserve' });
     try {
       // 70 prompt tokens and 20 new: 89 positions, all 6 blocks
       const large = Array.from({ length: 70 }, (_, i) => 40 + ((i * 37) % 2900));
@@ -126,7 +126,7 @@ describe('KV admission keeps a reserve for the running sequences', () => {
   }, 30_000);
 
   it("a generation whose consumer stopped pulling holds no admission back (its reserve is waived), and goes on after", async () => {
-    const model = await loadWithKvBlocks(BLOCKS);
+    const model = await loadWithKvBlocks(BLOCKS, { kvAdmission: 'reserve' });
     try {
       const wantA = await alone(model, PROMPTS[1], GREEDY);
       const wantB = await alone(model, PROMPTS[2], GREEDY);

@@ -32,11 +32,11 @@ export interface LoadOptions {
    */
   kvMemory?: number;
   /**
-   * When a waiting generation starts while the KV budget binds (docs/api.md "Sequences"): 'reserve' (default) only while
-   * the free blocks, past its prompt's, also cover the blocks the running generations still need to reach their
-   * maxTokens, so new ones do not take the blocks running ones grow into (vLLM's watermark, sized from maxTokens as TGI's
-   * token budget); 'eager' as soon as its prompt fits (vLLM's optimistic admission: more at once when most stop well
-   * before maxTokens, more preempted and computed again when they do not).
+   * When a waiting generation starts while the KV budget binds (docs/api.md "Sequences"): 'eager' (default) as soon as
+   * its prompt fits (vLLM's optimistic admission: more at once when most stop well before maxTokens, more preempted and
+   * computed again when they do not); 'reserve' only while the free blocks, past its prompt's, also cover the blocks the
+   * running generations still need to reach their maxTokens, so new ones do not take the blocks running ones grow into
+   * (sized from maxTokens as TGI's token budget: no thrash under a tight budget, fewer at once).
    */
   kvAdmission?: KvAdmission;
   /** Most sequences whose logits one forward step computes (decode tokens batched together); default 8. */

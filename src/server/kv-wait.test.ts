@@ -1,6 +1,6 @@
 // The server under KV pressure (parallel mode on the real engine, a KV budget of a few blocks): concurrent streams
-// wait instead of failing (with eager admission preempted and computed again, the preemptions in /metrics; with the
-// default reserve before they start, none preempted), each answer is the one the request gets alone; a prompt the whole
+// wait instead of failing (with eager admission, the default, preempted and computed again, the preemptions in
+// /metrics; with kvAdmission 'reserve' before they start, none preempted), each answer is the one the request gets alone; a prompt the whole
 // KV cache could never hold gets a 400 before any stream starts.
 
 import { describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ async function text(r: Response): Promise<string> {
 }
 
 function load(): Promise<BitNet> {
-  // eager admission, so that requests are preempted (the default reserve keeps them waiting before they start instead)
+  // eager admission (the default, named here), so that requests are preempted ('reserve' keeps them waiting before they start)
   return loadWithKvBlocks(BLOCKS, { kvAdmission: 'eager' });
 }
 
@@ -67,8 +67,8 @@ describe('the server when the KV budget binds', () => {
     }
   }, 30_000);
 
-  it('with the default reserve the same 5 requests answer as alone, none preempted (they wait before they start instead)', async () => {
-    const model = await loadWithKvBlocks(BLOCKS);
+  it("with kvAdmission 'reserve' (serve --kv-admission reserve) the same 5 requests answer as alone, none preempted (they wait before they start instead)", async () => {
+    const model = await loadWithKvBlocks(BLOCKS, { kvAdmission: 'reserve' });
     try {
       const prompts = [8, 25, 14, 11, 20].map((n, k) => Array.from({ length: n }, (_, i) => 30 + ((i * 71 + k * 409) % 2900)));
       const seeds = [undefined, 11, undefined, 12, 13];

@@ -172,6 +172,7 @@ describe('bitnet serve', () => {
     await expect(runServe({ port: '0', kvMemory: '0' }, base)).rejects.toThrow(/--kv-memory/);
     await expect(runServe({ port: '0', parallel: '0' }, base)).rejects.toThrow(/--parallel: expected 1\.\.64/);
     await expect(runServe({ port: '0', parallel: '65' }, base)).rejects.toThrow(/--parallel/);
+    await expect(runServe({ port: '0', kvAdmission: 'lazy' }, base)).rejects.toThrow(/--kv-admission: expected eager or reserve, got "lazy"/);
   });
 
   it('without --parallel, serves as many requests at once as full contexts fit the free memory (logged, in /readyz), at most 8', async () => {

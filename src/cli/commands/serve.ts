@@ -22,6 +22,7 @@ export interface ServeFlags extends ModelFlags {
   drainTimeout?: string;
   parallel?: string;
   kvMemory?: string;
+  kvAdmission?: string;
   receipts?: boolean;
 }
 
@@ -79,6 +80,12 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
   const apiKey = f.apiKey ?? (deps.env ?? process.env).BITNET_API_KEY;
   if (apiKey === '') throw new BitNetError('BAD_ARGUMENT', '--api-key: the key is empty');
   const kvMemory = sizeFromFlag('kv-memory', f.kvMemory);
+  const kvAdmission = f.kvAdmission;
+  if (kvAdmission !== undefined && kvAdmission !== 'eager' && kvAdmission !== 'reserve') {
+    throw new BitNetError('BAD_ARGUMENT', `--kv-admission: expected eager or reserve, got ${JSON.stringify(kvAdmission)}`, {
+      details: { flag: 'kv-admission', value: kvAdmission },
+    });
+  }
   const args = await modelArgsFromFlags(f); // model flags are checked before the port opens
   const log = deps.log;
   if (deps.signal.aborted) return;
@@ -98,10 +105,13 @@ export async function runServe(f: ServeFlags, deps: ServeDeps): Promise<void> {
     parallel = sizing.parallel;
     parallelWhy = sizing.parallelWhy;
     kvBytes = sizing.kv.bytes;
-    log(`serving ${parallel} request(s) at once (${parallelWhy}${parallelFlag === undefined ? '; --parallel sets it' : ''}); KV cache ${kvBytes >= 2 ** 30 ? `${(kvBytes / 2 ** 30).toFixed(1)} GiB` : kvBytes >= 2 ** 20 ? `${(kvBytes / 2 ** 20).toFixed(kvBytes < 10 * 2 ** 20 ? 1 : 0)} MiB` : `${(kvBytes / 2 ** 10).toFixed(0)} KiB`} (${sizing.kv.why}${kvMemory === undefined ? '; --kv-memory sets it' : ''})`);
+    log(`serving ${parallel} request(s) at once (${parallelWhy}${parallelFlag === undefined ? '; --parallel sets it' : ''}); KV cache ${kvBytes >= 2 ** 30 ? `${(kvBytes / 2 ** 30).toFixed(1)} GiB` : kvBytes >= 2 ** 20 ? `${(kvBytes / 2 ** 20).toFixed(kvBytes < 10 * 2 ** 20 ? 1 : 0)} MiB` : `${(kvBytes / 2 ** 10).toFixed(0)} KiB`} (${sizing.kv.why}${kvMemory === undefined ? '; --kv-memory sets it' : ''})${kvAdmission === 'reserve' ? '; admission keeps room for running requests to reach max_tokens (--kv-admission reserve)' : ''}`);
   }
   const loadWithBudget = async (_flags: ModelFlags, l: (line: string) => void): Promise<LoadedModel> =>
-    loadModelFromFlags({ path: args.path, load: { ...args.load, ...(kvBytes === undefined ? {} : { kvMemory: kvBytes }) } }, l);
+    loadModelFromFlags(
+      { path: args.path, load: { ...args.load, ...(kvBytes === undefined ? {} : { kvMemory: kvBytes }), ...(kvAdmission === undefined ? {} : { kvAdmission }) } },
+      l,
+    );
   const loadModel = deps.loadModel ?? loadWithBudget;
   const loading = loadModel(f, log);
   loading.catch(() => undefined); // reported below, after the listener is up
@@ -191,6 +201,7 @@ export function register(program: Command): void {
     .option('--drain-timeout <s>', 'on SIGTERM: seconds running generations may finish while new requests get 503', String(DEFAULT_DRAIN_TIMEOUT_S))
     .option('--parallel <n>', 'requests generating at once, their tokens batched into shared steps (default: the full contexts the KV budget holds, 1..8)')
     .option('--kv-memory <size>', 'KV cache the requests share, e.g. 512M or 2G (default: a context per --parallel request, within half the free memory beside the weights)')
+    .option('--kv-admission <mode>', 'when a request starts while the KV budget binds: eager (as soon as its prompt fits; preemption when blocks run short) or reserve (only while the running requests keep room to reach their max_tokens)', 'eager')
     .option('--receipts', "add each generation's receipt (its own compute, docs/receipts.md) to its response: a `receipt` field")
     .action(async (f: ServeFlags) => {
       // SIGTERM (a container stop, a rolling update) drains; Ctrl-C (SIGINT) cancels at once; a signal during a
