@@ -7,21 +7,15 @@
 // unknown kvAdmission is refused.
 
 import { describe, expect, it } from 'vitest';
-import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
+import { GREEDY_28, loadWithKvBlocks, seeded28 } from '../../test/helpers/kv-budget-model.js';
 import { tinyModel } from '../../test/helpers/tiny-models.js';
 import { isBitNetError } from '../errors.js';
 import { BitNet } from './bitnet.js';
 import type { CompletionResult, GenerateOptions, KvAdmission } from './types.js';
 
 const BLOCKS = 6;
-const GREEDY: GenerateOptions = { maxTokens: 28, sampling: { kind: 'greedy' }, ignoreEos: true, topLogprobs: 2 };
-const SEEDED: GenerateOptions = {
-  maxTokens: 28,
-  sampling: { kind: 'sample', temperature: 0.9, topK: 40, penalties: { repetition: 1.3, frequency: 0.2, presence: 0.1 } },
-  seed: 77,
-  ignoreEos: true,
-  topLogprobs: 2,
-};
+const GREEDY = GREEDY_28;
+const SEEDED = seeded28(77);
 /** 5 prompts of 5..30 tokens (odd sizes): with 28 new tokens each needs 3-4 blocks of 16; together 17, the cache has 6. */
 const PROMPTS = [9, 30, 17, 12, 5].map((n, k) => Array.from({ length: n }, (_, i) => 30 + ((i * 59 + k * 317) % 2900)));
 

@@ -4,21 +4,15 @@
 // cancelled while it waits frees everything, and a prompt larger than the whole cache fails at once with KV_CACHE_FULL.
 
 import { describe, expect, it } from 'vitest';
-import { loadWithKvBlocks } from '../../test/helpers/kv-budget-model.js';
+import { GREEDY_28, loadWithKvBlocks, seeded28 } from '../../test/helpers/kv-budget-model.js';
 import { isBitNetError } from '../errors.js';
 import { BitNet } from './bitnet.js';
 import { verifyReceipt, type Receipt } from './receipt.js';
 import type { CompletionResult, GenerateOptions } from './types.js';
 
 const BLOCKS = 6;
-const GREEDY: GenerateOptions = { maxTokens: 28, sampling: { kind: 'greedy' }, ignoreEos: true, topLogprobs: 2 };
-const SEEDED: GenerateOptions = {
-  maxTokens: 28,
-  sampling: { kind: 'sample', temperature: 0.9, topK: 40, penalties: { repetition: 1.3, frequency: 0.2, presence: 0.1 } },
-  seed: 1234,
-  ignoreEos: true,
-  topLogprobs: 2,
-};
+const GREEDY = GREEDY_28;
+const SEEDED = seeded28(1234);
 /** 4 prompts of 9..30 tokens: each needs 3-4 blocks of 16 with 28 new tokens; together 14, and the cache has 6. */
 const PROMPTS = [9, 30, 17, 12].map((n, k) => Array.from({ length: n }, (_, i) => 30 + ((i * 53 + k * 301) % 2900)));
 

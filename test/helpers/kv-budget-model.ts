@@ -2,7 +2,7 @@
 // KV-wait tests).
 
 import { BitNet } from '../../src/engine/bitnet.js';
-import type { LoadOptions } from '../../src/engine/types.js';
+import type { GenerateOptions, LoadOptions } from '../../src/engine/types.js';
 import { kvCacheBytes } from '../../src/model/forward.js';
 import { tinyModel } from './tiny-models.js';
 
@@ -17,4 +17,18 @@ export async function loadWithKvBlocks(blocks: number, options: Pick<LoadOptions
     await probe.dispose();
   }
   return BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 128, kvMemory: blocks * blockBytes, ...options });
+}
+
+/** Greedy, 28 new tokens with the top-2 logprobs: the answers the KV-pressure tests compare with running alone. */
+export const GREEDY_28: GenerateOptions = { maxTokens: 28, sampling: { kind: 'greedy' }, ignoreEos: true, topLogprobs: 2 };
+
+/** Seeded sampling with every penalty, 28 new tokens with the top-2 logprobs (the sampler's state must survive waits). */
+export function seeded28(seed: number): GenerateOptions {
+  return {
+    maxTokens: 28,
+    sampling: { kind: 'sample', temperature: 0.9, topK: 40, penalties: { repetition: 1.3, frequency: 0.2, presence: 0.1 } },
+    seed,
+    ignoreEos: true,
+    topLogprobs: 2,
+  };
 }
