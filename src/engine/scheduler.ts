@@ -19,19 +19,21 @@
 // frees them); alone, it fails with KV_CACHE_FULL, as does any work needing more blocks than the whole cache has.
 // Waiting works (new, or preempted) never preempt running ones: they are admitted in order while the blocks their
 // whole work needs are free, and none after one that does not fit (no new sequence overtakes a preempted one).
-// Admission keeps a reserve (LoadOptions.kvAdmission 'reserve', the default): past its work's blocks, the free blocks must
-// also cover what every running generation still needs to reach its growTo (prompt plus maxTokens - 1, within the
-// context), as vLLM's watermark keeps free blocks at admission (vllm/core/block_manager.py, can_allocate: 1% of the
-// blocks there; here sized from what the running ones may still write, as TGI's token budget counts max_new_tokens,
-// text-generation-inference router/src/queue.rs, next_batch). Admitting a sequence as soon as its prompt fits ('eager')
-// let new ones take the blocks the running ones grow into: with 16 blocks and 8 requests of 60 tokens, 340 preemptions
-// and 32% of the positions computed again (15 and 5% with the reserve). The new one's own growth is not reserved: it is
-// the latest admitted, the first preempted if blocks run short. The reserve binds only when the budget cannot hold
-// every running generation whole, and is waived while none of them progresses (none queued or in the last step: one
-// whose consumer stopped pulling would hold the new one back forever), so a sequence alone is admitted as soon as its
-// work fits, and the first waiting one always is once the running ones end (no starvation). Preemption stays for what
-// the reserve does not cover: the new one's growth, eager admission, a waived reserve, copy-on-write of a shared block,
-// work with no growTo (evaluateLogits), memory the runtime refuses.
+// With LoadOptions.kvAdmission 'reserve' (opt-in; 'eager', admission as soon as the work fits, is the default)
+// admission keeps a reserve: past its work's blocks, the free blocks must also cover what every running generation
+// still needs to reach its growTo (prompt plus maxTokens - 1, within the context), as vLLM's watermark keeps free
+// blocks at admission (vllm/core/block_manager.py, can_allocate: 1% of the blocks there; here sized from what the
+// running ones may still write, as TGI's token budget counts max_new_tokens, text-generation-inference
+// router/src/queue.rs, next_batch). Admitting a sequence as soon as its prompt fits ('eager') lets new ones take the
+// blocks the running ones grow into: with 16 blocks and 8 requests of 60 tokens, 340 preemptions and 32% of the
+// positions computed again (15 and 5% with the reserve); but at 64 blocks, where eager admission preempted little, the
+// reserve ran fewer at once (332 against 434 tok/s), hence eager by default. The new one's own growth is not reserved:
+// it is the latest admitted, the first preempted if blocks run short. The reserve binds only when the budget cannot
+// hold every running generation whole, and is waived while none of them progresses (none queued or in the last step:
+// one whose consumer stopped pulling would hold the new one back forever), so a sequence alone is admitted as soon as
+// its work fits, and the first waiting one always is once the running ones end (no starvation). Preemption stays for
+// what the reserve does not cover: the new one's growth, eager admission, a waived reserve, copy-on-write of a shared
+// block, work with no growTo (evaluateLogits), memory the runtime refuses.
 // Before any running sequence, idle ones give their blocks (no generation on them: their K/V is a cache, as the prefix
 // cache's; their tokens are dropped, and a later generation on them takes back what the prefix cache still holds).
 // A sequence sampling between two works (its work not queued) is never preempted. One that was context-shifted is
@@ -97,7 +99,7 @@ export class Scheduler {
     private readonly maxBlocks: number,
     private readonly kv: KvBlocks,
     /** 'reserve': a waiting sequence is admitted only while the running ones' growth stays covered (reserveFor); 'eager': as soon as its work fits. */
-    private readonly admission: KvAdmission = 'reserve',
+    private readonly admission: KvAdmission = 'eager',
   ) {
     // a pool that holds all its memory from the start (a backend without lazy growth) has every block's memory already
     if (s.pool.allocatedBlocks >= s.pool.nBlocks) kv.markHomed(Int32Array.from({ length: s.pool.nBlocks }, (_, b) => b));
