@@ -44,7 +44,7 @@ const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 /** A 2B-4T-like model (4096-token context: 315 MB of KV; 1.2 GB of weights) on a machine with `freeBytes` free. */
 function figures(freeBytes: number, over: Partial<ServeMemory> = {}): ServeMemory {
-  return { perContextBytes: 300 * MiB, contextLength: 4096, weightBytes: 1200 * MiB, activationBytes: 100 * MiB, freeBytes, wasm: false, maxBatchSequences: 8, ...over };
+  return { perContextBytes: 300 * MiB, contextLength: 4096, weightBytes: 1200 * MiB, hostBytes: 0, activationBytes: 100 * MiB, freeBytes, wasm: false, maxBatchSequences: 8, ...over };
 }
 
 describe('serve sizing: --parallel and --kv-memory defaults from memory', () => {
@@ -80,6 +80,14 @@ describe('serve sizing: --parallel and --kv-memory defaults from memory', () => 
     expect(s.kv.bytes).toBe(s.parallel * 600 * MiB);
   });
 
+  it('an untied token embedding (host memory) counts against the free memory, not against the wasm memory', () => {
+    // (4 GiB - 1.3 GiB - 0.6 GiB) / 2 = 1.05 GiB: 3 contexts of 300 MiB, where 4 fit without it
+    expect(serveSizing(figures(4 * GiB, { hostBytes: 600 * MiB }), {}).parallel).toBe(3);
+    const withHost = serveSizing(figures(256 * GiB, { wasm: true, perContextBytes: 600 * MiB, hostBytes: 1024 * MiB }), {});
+    const without = serveSizing(figures(256 * GiB, { wasm: true, perContextBytes: 600 * MiB }), {});
+    expect(withHost).toEqual(without);
+  });
+
   it('flags win: --parallel sets the count (the budget follows it); --kv-memory sets the budget (the count follows it)', () => {
     const p = serveSizing(figures(256 * GiB), { parallel: 12 });
     expect(p).toEqual({ parallel: 12, parallelWhy: '--parallel', kv: { bytes: 12 * 300 * MiB, why: '12 x 4096-token contexts' } });
@@ -99,6 +107,7 @@ describe('serve sizing: --parallel and --kv-memory defaults from memory', () => 
       perContextBytes: plan.memory.kvBytes,
       contextLength: 64,
       weightBytes: plan.memory.weightBytes,
+      hostBytes: 0,
       activationBytes: plan.memory.activationBytes,
       freeBytes: 5 * GiB,
       wasm: true,

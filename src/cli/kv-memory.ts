@@ -35,6 +35,8 @@ export interface ServeMemory {
   readonly perContextBytes: number;
   readonly contextLength: number;
   readonly weightBytes: number;
+  /** Host memory beside the backend's (LoadMemory.hostBytes: an untied token embedding). */
+  readonly hostBytes: number;
   readonly activationBytes: number;
   /** Free memory now (os.freemem()). */
   readonly freeBytes: number;
@@ -49,7 +51,7 @@ export interface ServeMemory {
  * wasm backend what a 4 GiB wasm memory holds beside them; with the name of the cap that binds.
  */
 function kvCap(m: ServeMemory): { bytes: number; name: string } {
-  let cap = { bytes: Math.floor(Math.max(0, m.freeBytes - m.weightBytes - m.activationBytes) / 2), name: 'half the free memory beside the weights' };
+  let cap = { bytes: Math.floor(Math.max(0, m.freeBytes - m.weightBytes - m.hostBytes - m.activationBytes) / 2), name: 'half the free memory beside the weights' };
   if (m.wasm) {
     const wasmCap = WASM_MEMORY_MAX_BYTES - m.weightBytes - m.activationBytes - WASM_RESERVE_BYTES;
     if (wasmCap < cap.bytes) cap = { bytes: wasmCap, name: 'the 4 GiB wasm memory beside the weights' };
@@ -125,6 +127,7 @@ export async function serveMemory(path: string, load: LoadOptions, freeBytes: nu
     perContextBytes: plan.memory.kvBytes,
     contextLength: plan.contextLength,
     weightBytes: plan.memory.weightBytes,
+    hostBytes: plan.memory.hostBytes,
     activationBytes: plan.memory.activationBytes,
     freeBytes,
     wasm: load.backend !== 'reference' && load.backend !== 'webgpu',

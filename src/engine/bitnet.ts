@@ -114,7 +114,7 @@ function prepareLoad(
   const weightBytes = plan.weightBytes;
   const activationBytes = 4 * (plan.normFloats + forwardStateFloats(config, PREFILL_BATCH, batchSequences));
   const kvBytes = kvBlocks * blockBytes;
-  return { config, tokenizer, contextLength, kvBlocks, batchSequences, memory: { weightBytes, activationBytes, kvBytes, totalBytes: weightBytes + activationBytes + kvBytes } };
+  return { config, tokenizer, contextLength, kvBlocks, batchSequences, memory: { weightBytes, activationBytes, kvBytes, totalBytes: weightBytes + activationBytes + kvBytes, hostBytes: plan.hostBytes } };
 }
 
 /** Everything a load produced; the loaded model wraps it. */

@@ -92,7 +92,13 @@ export interface LoadMemory {
    * memory as sequences grow, not at load; it is counted here as the most the load can come to use.
    */
   readonly kvBytes: number;
+  /** weightBytes + activationBytes + kvBytes: the backend's memory. */
   readonly totalBytes: number;
+  /**
+   * Host memory beside the backend's: an untied token embedding (the file has its own output.weight), which only the
+   * prompt's and generated tokens' rows are read from, so it stays out of the wasm or GPU memory (0 when tied).
+   */
+  readonly hostBytes: number;
 }
 
 /** What loading a file would take (BitNet.plan), from its header alone. */

@@ -37,6 +37,13 @@ export interface WeightInfo {
    * backend may skip its own scan for them.
    */
   readonly checkedFinite?: boolean;
+  /**
+   * The weight is read by embed only, never by matmul (an untied token embedding: the logits come from output.weight).
+   * The backend keeps its bytes in host memory, outside its own (wasm or device) memory, and embed dequantizes the
+   * rows asked for there, with the values its embed kernel gives; it is not part of MemoryPlan.weightBytes, and
+   * matmul refuses it (BAD_ARGUMENT). A 128256 x 4096 F16 table is 1 GiB of a wasm32 memory's 4 otherwise.
+   */
+  readonly lookupOnly?: boolean;
 }
 
 /** A weight tensor owned by a backend. Opaque except for its shape. */
@@ -95,7 +102,7 @@ export type RopeStyle = 'neox' | 'normal';
 export type KernelSetName = 'scalar' | 'simd128' | 'relaxed-simd' | 'webgpu';
 
 export interface MemoryPlan {
-  /** Sum of the byte sizes of all weights that will be created. */
+  /** Sum of the byte sizes of all weights that will be created, less the lookup-only ones (WeightInfo.lookupOnly). */
   readonly weightBytes: number;
   /** Sum of the element counts of all alloc calls that will follow (an upper bound is fine). */
   readonly activationFloats: number;

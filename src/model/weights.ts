@@ -133,7 +133,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
 
   /** Scale tensors a projection's layout consumed (qk256 block scales): not output scales. */
   const scaleTensors = new Set<string>();
-  const matrix = async (name: string, cols: number, rows: number, allowed: ReadonlySet<number>): Promise<Weight> => {
+  const matrix = async (name: string, cols: number, rows: number, allowed: ReadonlySet<number>, lookupOnly = false): Promise<Weight> => {
     checkAborted(opts.signal);
     const t = info(name);
     checkShape(t, [cols, rows]);
@@ -147,6 +147,15 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     const repacked = needsRepack(layout) ? await readRepacked(src, t, layout) : undefined;
     const base = repacked === undefined ? { name, type: t.type, dims: t.dims, byteSize: t.byteSize } : { name, type: GgmlType.I2_S, dims: t.dims, byteSize: repacked.length };
     const winfo = opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant };
+    if (lookupOnly) {
+      // read by embed only: the backend keeps it in host memory (WeightInfo.lookupOnly), read straight into it
+      const { weight, target } = backend.createWeight({ ...winfo, lookupOnly: true, checkedFinite: true });
+      await readTensorData(src, t, target);
+      requireFiniteFloats(t.type, target, name);
+      backend.prepareWeight(weight);
+      progress(t.byteSize);
+      return weight;
+    }
     if (repacked !== undefined) {
       // stored as another I2_S flavor or as TL1/TL2: the backend gets the x86 I2_S bytes
       if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
@@ -216,9 +225,10 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
   };
 
   const { dim, ffnDim, kvDim, vocabSize } = config;
-  const tokenEmbedding = await matrix('token_embd.weight', dim, vocabSize, EMBED_TYPES);
-  const outputNorm = await vector('output_norm.weight', dim);
+  // with its own output.weight, token_embd is read only for the step's tokens: kept out of backend memory
   const hasOutput = byName.has('output.weight');
+  const tokenEmbedding = await matrix('token_embd.weight', dim, vocabSize, EMBED_TYPES, hasOutput);
+  const outputNorm = await vector('output_norm.weight', dim);
   const output = hasOutput ? await matrix('output.weight', dim, vocabSize, EMBED_TYPES) : tokenEmbedding;
 
   const layers: LayerWeights[] = [];
@@ -254,16 +264,22 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
   return { tokenEmbedding, outputNorm, output, tiedOutput: !hasOutput, layers, bytesRead: loadedBytes };
 }
 
-/** Bytes of weights (as the backend holds them: repacked ones as x86 I2_S) and floats of norms the backend must reserve. */
-export function weightMemoryPlan(config: ModelConfig, header: GgufHeader, layout: TernaryLayoutOptions = {}): { weightBytes: number; normFloats: number } {
+/**
+ * Bytes of weights (as the backend holds them: repacked ones as x86 I2_S) and floats of norms the backend must reserve;
+ * hostBytes: the untied token embedding, which the backend keeps in host memory instead (WeightInfo.lookupOnly).
+ */
+export function weightMemoryPlan(config: ModelConfig, header: GgufHeader, layout: TernaryLayoutOptions = {}): { weightBytes: number; normFloats: number; hostBytes: number } {
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  const untied = byName.has('output.weight');
   let weightBytes = 0;
   let normFloats = 0;
+  let hostBytes = 0;
   for (const name of requiredTensorNames(config, header)) {
     const t = byName.get(name);
     if (t === undefined) continue;
     if (t.dims.length === 1) normFloats += t.nElements;
+    else if (untied && name === 'token_embd.weight') hostBytes += t.byteSize;
     else weightBytes += backendByteSize(t, TERNARY_TYPES.has(t.type) ? tensorLayout(header, t, layout) : undefined);
   }
-  return { weightBytes, normFloats };
+  return { weightBytes, normFloats, hostBytes };
 }

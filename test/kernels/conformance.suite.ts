@@ -181,8 +181,9 @@ async function got(be: KernelBackend, t: Tensor): Promise<Float32Array> {
   return be.read(t, 0, t.nElements);
 }
 
-function makeWeight(be: KernelBackend, name: string, type: GgmlType, dims: readonly number[], bytes: Uint8Array, activationQuant?: ActivationQuant): Weight {
-  const { weight, target } = be.createWeight(activationQuant === undefined ? { name, type, dims, byteSize: bytes.length } : { name, type, dims, byteSize: bytes.length, activationQuant });
+function makeWeight(be: KernelBackend, name: string, type: GgmlType, dims: readonly number[], bytes: Uint8Array, activationQuant?: ActivationQuant, lookupOnly = false): Weight {
+  const info = activationQuant === undefined ? { name, type, dims, byteSize: bytes.length } : { name, type, dims, byteSize: bytes.length, activationQuant };
+  const { weight, target } = be.createWeight(lookupOnly ? { ...info, lookupOnly } : info);
   expect(target.length).toBe(bytes.length);
   target.set(bytes);
   be.prepareWeight(weight);
@@ -903,29 +904,55 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         [GgmlType.I2_S, 128, 6],
       ];
       for (const [type, dim, vocab] of cases) {
-        it(`${TYPE_TRAITS[type].name} dim=${dim} vocab=${vocab}`, async () => {
-          const rng = seededRng(3000 + type * 7 + dim + vocab);
-          const isTernaryType = type === GgmlType.I2_S || type === GgmlType.TQ1_0 || type === GgmlType.TQ2_0;
-          const table = isTernaryType ? ternaryTensor(type, rng.codes(dim * vocab), ternaryScale(rng), vocab, dim) : floatTensor(rng, type, vocab, dim);
-          const ids = [vocab - 1, 0, rng.int(0, vocab - 1), vocab - 1];
-          const expected = new Float64Array(ids.length * dim);
-          ids.forEach((id, t) => expected.set(table.values.subarray(id * dim, (id + 1) * dim), t * dim));
-          await withBackend(make, { weightBytes: table.bytes.length, activationFloats: expected.length + GUARD }, async (be) => {
-            const weight = makeWeight(be, 'token_embd', type, [dim, vocab], table.bytes);
-            const outT = poisoned(be, expected.length);
-            be.embed(outT, weight, ids);
-            const out = await got(be, outT);
-            expectClose(`embed ${TYPE_TRAITS[type].name}`, out, 0, expected, () => 0);
-            expectGuard('embed', out, expected.length);
-            let threw = false;
-            try {
-              be.embed(outT, weight, [vocab]);
-            } catch (e) {
-              threw = isBitNetError(e);
-            }
-            expect(threw, 'embed of an id >= vocab throws a BitNetError').toBe(true);
+        // lookupOnly: an untied token embedding, kept in host memory (WeightInfo.lookupOnly); the same rows exactly
+        for (const lookupOnly of [false, true]) {
+          it(`${TYPE_TRAITS[type].name} dim=${dim} vocab=${vocab}${lookupOnly ? ' lookup-only' : ''}`, async () => {
+            const rng = seededRng(3000 + type * 7 + dim + vocab);
+            const isTernaryType = type === GgmlType.I2_S || type === GgmlType.TQ1_0 || type === GgmlType.TQ2_0;
+            const table = isTernaryType ? ternaryTensor(type, rng.codes(dim * vocab), ternaryScale(rng), vocab, dim) : floatTensor(rng, type, vocab, dim);
+            const ids = [vocab - 1, 0, rng.int(0, vocab - 1), vocab - 1];
+            const expected = new Float64Array(ids.length * dim);
+            ids.forEach((id, t) => expected.set(table.values.subarray(id * dim, (id + 1) * dim), t * dim));
+            const weightBytes = lookupOnly ? 0 : table.bytes.length;
+            await withBackend(make, { weightBytes, activationFloats: expected.length + GUARD + vocab + GUARD }, async (be) => {
+              const weight = makeWeight(be, 'token_embd', type, [dim, vocab], table.bytes, undefined, lookupOnly);
+              const outT = poisoned(be, expected.length);
+              be.embed(outT, weight, ids);
+              const out = await got(be, outT);
+              expectClose(`embed ${TYPE_TRAITS[type].name}`, out, 0, expected, () => 0);
+              expectGuard('embed', out, expected.length);
+              const ids2 = [...be.kernelCalls().keys()].filter((id) => id.includes('.embed.'));
+              expect(ids2.length, `one embed kernel id: ${ids2.join(', ')}`).toBe(1);
+              if (lookupOnly && be.name !== 'reference') expect(ids2[0].endsWith('.host'), `${ids2[0]} names the host lookup`).toBe(true);
+              let threw = false;
+              try {
+                be.embed(outT, weight, [vocab]);
+              } catch (e) {
+                threw = isBitNetError(e);
+              }
+              expect(threw, 'embed of an id >= vocab throws a BitNetError').toBe(true);
+              if (lookupOnly) {
+                // a lookup-only weight is not a matrix: matmul refuses it and writes nothing
+                const x = poisoned(be, dim);
+                be.write(x, new Float32Array(dim).fill(0.5));
+                const y = poisoned(be, vocab);
+                for (const [what, call] of [
+                  ['matmul', () => be.matmul(y, weight, x, 1)],
+                  ['matmulMany', () => be.matmulMany(x, 1, [{ out: y, w: weight }])],
+                ] as const) {
+                  let err: unknown;
+                  try {
+                    call();
+                  } catch (e) {
+                    err = e;
+                  }
+                  expect(isBitNetError(err) && err.code === 'BAD_ARGUMENT', `${what} of a lookup-only weight: ${String(err)}`).toBe(true);
+                }
+                expect((await got(be, y)).every(Number.isNaN), 'no output written').toBe(true);
+              }
+            });
           });
-        });
+        }
       }
     });
 

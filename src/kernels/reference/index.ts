@@ -53,6 +53,15 @@ class ReferenceBackend implements KernelBackend {
     return w;
   }
 
+  /** own(), for a matmul: a lookup-only weight (WeightInfo.lookupOnly) is refused. */
+  private ownMatrix(op: string, w: Weight): RefWeight {
+    const weight = this.own(op, w);
+    if (weight.info.lookupOnly === true) {
+      throw new BitNetError('BAD_ARGUMENT', `${op}: weight '${w.info.name}' is lookup-only (kept in host memory for embed)`, { details: { op, tensor: w.info.name } });
+    }
+    return weight;
+  }
+
   /** The floats of a tensor this backend made (BAD_ARGUMENT otherwise). */
   private f32(op: string, what: string, t: Tensor): Float32Array {
     if (!(t instanceof RefTensor) || t.owner !== this) {
@@ -186,7 +195,7 @@ class ReferenceBackend implements KernelBackend {
 
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
     this.live('matmulMany');
-    checkMatmulMany(x, nTokens, targets, (t) => this.own('matmulMany', t.w));
+    checkMatmulMany(x, nTokens, targets, (t) => this.ownMatrix('matmulMany', t.w));
     this.f32('matmulMany', 'x', x);
     targets.forEach((t, i) => this.f32('matmulMany', `targets[${i}].out`, t.out));
     for (const t of targets) this.matmul(t.out, t.w, x, nTokens, t.scale ?? 1);
@@ -194,7 +203,7 @@ class ReferenceBackend implements KernelBackend {
 
   matmul(outT: Tensor, w: Weight, xT: Tensor, nTokens: number, scale = 1): void {
     this.live('matmul');
-    const weight = this.own('matmul', w);
+    const weight = this.ownMatrix('matmul', w);
     const out = this.f32('matmul', 'out', outT);
     const x = this.f32('matmul', 'x', xT);
     requireInt('matmul', 'nTokens', nTokens, 0);

@@ -3,6 +3,7 @@
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
+import { HostLookupWeight } from '../host-lookup.js';
 import { KvHomes, kvBlockBytes } from '../kv-growth.js';
 import { ropeRef } from '../reference/rope.js';
 import { f16ToF32Table, f32ToF16Bits } from '../../formats/f16.js';
@@ -562,6 +563,9 @@ class WasmBackend implements KernelBackend {
   }
 
   private own(op: string, w: Weight): WasmWeight {
+    if (w instanceof HostLookupWeight && w.owner === this) {
+      throw badArgument(op, `weight '${w.info.name}' is lookup-only (kept in host memory for embed)`, { tensor: w.info.name });
+    }
     if (!(w instanceof WasmWeight) || w.owner !== this) {
       throw badArgument(op, `weight '${w.info.name}' was not created by this backend`, { tensor: w.info.name });
     }
@@ -693,6 +697,11 @@ class WasmBackend implements KernelBackend {
 
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
     this.live('createWeight');
+    if (info.lookupOnly === true) {
+      // kept in host memory, outside the wasm memory (kernels/host-lookup.ts)
+      const weight = new HostLookupWeight(this, info, `wasm.${this.kernelSet}`);
+      return { weight, target: weight.bytes };
+    }
     const name = info.name;
     const traits = lookupType(info.type);
     if (traits === undefined) {
@@ -726,6 +735,10 @@ class WasmBackend implements KernelBackend {
 
   prepareWeight(weight: Weight): void {
     this.live('prepareWeight');
+    if (weight instanceof HostLookupWeight && weight.owner === this) {
+      weight.prepare();
+      return;
+    }
     if (!(weight instanceof WasmWeight) || weight.owner !== this) {
       throw badArgument('prepareWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
     }
@@ -974,6 +987,13 @@ class WasmBackend implements KernelBackend {
 
   embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
     this.live('embed');
+    if (table instanceof HostLookupWeight && table.owner === this) {
+      if (!table.prepared) throw badArgument('embed', `weight '${table.info.name}' is used before prepareWeight()`, { tensor: table.info.name });
+      const outPtr = this.ptr('embed', 'out', out, tokenIds.length * table.cols);
+      table.rowsInto(new Float32Array(this.memory.buffer, outPtr, tokenIds.length * table.cols), tokenIds);
+      this.count(table.embedId);
+      return;
+    }
     const w = this.own('embed', table);
     const dim = w.cols;
     const outPtr = this.ptr('embed', 'out', out, tokenIds.length * dim);

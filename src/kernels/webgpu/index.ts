@@ -8,6 +8,7 @@
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
+import { HostLookupWeight } from '../host-lookup.js';
 import { KvHomes, kvBlockBytes } from '../kv-growth.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
@@ -284,6 +285,7 @@ class WebGpuBackend implements KernelBackend {
   }
 
   private own(op: string, w: Weight): GpuWeight {
+    if (w instanceof HostLookupWeight && w.owner === this) throw bad(op, `weight '${w.info.name}' is lookup-only (kept in host memory for embed)`, { tensor: w.info.name });
     if (!(w instanceof GpuWeight) || w.owner !== this) throw bad(op, `weight '${w.info.name}' was not created by this backend`, { tensor: w.info.name });
     if (!w.prepared) throw bad(op, `weight '${w.info.name}' is used before prepareWeight()`, { tensor: w.info.name });
     return w;
@@ -425,6 +427,11 @@ class WebGpuBackend implements KernelBackend {
 
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
     this.live('createWeight');
+    if (info.lookupOnly === true) {
+      // kept in host memory, not on the device (kernels/host-lookup.ts)
+      const weight = new HostLookupWeight(this, info, 'webgpu');
+      return { weight, target: weight.bytes };
+    }
     const weight = this.newWeight(info);
     weight.staging = new Uint8Array(info.byteSize);
     return { weight, target: weight.staging };
@@ -432,6 +439,7 @@ class WebGpuBackend implements KernelBackend {
 
   readonly createStreamedWeight = (info: WeightInfo): Weight => {
     this.live('createStreamedWeight');
+    if (info.lookupOnly === true) throw bad('createStreamedWeight', `weight '${info.name}' is lookup-only: it stays in host memory (createWeight)`, { tensor: info.name });
     return this.newWeight(info);
   };
 
@@ -473,6 +481,10 @@ class WebGpuBackend implements KernelBackend {
 
   prepareWeight(weight: Weight): void {
     this.live('prepareWeight');
+    if (weight instanceof HostLookupWeight && weight.owner === this) {
+      weight.prepare();
+      return;
+    }
     if (!(weight instanceof GpuWeight) || weight.owner !== this) throw bad('prepareWeight', `weight '${weight.info.name}' was not created by this backend`, { tensor: weight.info.name });
     if (weight.prepared) return;
     const staging = weight.staging;
@@ -645,6 +657,17 @@ class WebGpuBackend implements KernelBackend {
 
   embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
     this.live('embed');
+    if (table instanceof HostLookupWeight && table.owner === this) {
+      if (!table.prepared) throw bad('embed', `weight '${table.info.name}' is used before prepareWeight()`, { tensor: table.info.name });
+      const n = tokenIds.length * table.cols;
+      const o = this.tensor('embed', 'out', out, n);
+      // the rows dequantized on the host, uploaded in order with the step's commands
+      const rows = new Float32Array(n);
+      table.rowsInto(rows, tokenIds);
+      if (n > 0) this.upload(o.buffer, 0, rows);
+      this.count(table.embedId);
+      return;
+    }
     const w = this.own('embed', table);
     const o = this.tensor('embed', 'out', out, tokenIds.length * w.cols);
     for (let t = 0; t < tokenIds.length; t++) {

@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
 import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { tinyModel } from '../../../test/helpers/tiny-models.js';
+import { untiedSpecs } from '../../../test/helpers/untied-model.js';
+import { miniBytes } from '../../../test/hostile/mini-model.js';
 import { BitNet } from '../../engine/bitnet.js';
 import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
@@ -197,6 +199,27 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       await wasm.dispose();
       await gpuModel.dispose();
     }
+  }, 300_000);
+
+  it('an untied token embedding stays in host memory: the same logits (bit for bit) and tokens as the tied model', async () => {
+    const { tied, untied } = untiedSpecs('Q8_0');
+    const prompt = Array.from({ length: 9 }, (_, i) => (i * 41 + 3) % 258);
+    const results = [];
+    for (const spec of [tied, untied]) {
+      const model = await BitNet.load(miniBytes(spec), { backend: 'webgpu', gpu });
+      try {
+        const logits = await model.evaluateLogits(prompt);
+        const r = await model.complete(prompt, { maxTokens: 8, sampling: { kind: 'greedy' }, ignoreEos: true });
+        results.push({ logits, tokens: [...r.tokenIds], embedIds: [...model.backend.kernelCalls().keys()].filter((k) => k.includes('.embed.')) });
+      } finally {
+        await model.dispose();
+      }
+    }
+    const [a, b] = results;
+    expect(b.tokens).toEqual(a.tokens);
+    for (let i = 0; i < a.logits.length; i++) if (!Object.is(a.logits[i], b.logits[i])) expect.fail(`logit ${i}: tied ${a.logits[i]}, untied ${b.logits[i]}`);
+    expect(a.embedIds).toEqual(['webgpu.embed.q8_0']);
+    expect(b.embedIds).toEqual(['webgpu.embed.q8_0.host']);
   }, 300_000);
 
   it('a device out of memory: for a weight, the load fails with MODEL_TOO_LARGE naming it; for the KV cache, the generation with KV_CACHE_FULL; a failed staging map is a BitNetError too', async () => {
