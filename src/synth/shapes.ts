@@ -26,7 +26,7 @@ export interface ModelShape {
 export const LLAMA3_VOCAB_SIZE = 128256;
 
 /** Names accepted by `getShape` and `bitnet synth --shape`. */
-export type ShapeName = 'tiny' | 'small' | '2b-4t';
+export type ShapeName = 'tiny' | 'small' | '2b-4t' | '8b';
 
 export const SHAPES: Readonly<Record<ShapeName, ModelShape>> = {
   // Small enough for unit tests, yet every feature is exercised: GQA (4 query heads share 2 KV heads),
@@ -72,9 +72,25 @@ export const SHAPES: Readonly<Record<ShapeName, ModelShape>> = {
     rmsEps: 1e-5,
     ropeTheta: 500000,
   },
+  // Llama3-8B-1.58 (HF1BitLLM/Llama3-8B-1.58-100B-tokens config.json, Llama-3-8B's hyper-parameters): llama-shaped,
+  // untied output in the released model (synth --untied); over 2 GiB of weights in any format, so it drives the wasm
+  // memory past 2 GiB offsets.
+  '8b': {
+    name: '8b',
+    hiddenSize: 4096,
+    ffnSize: 14336,
+    nLayers: 32,
+    nHeads: 32,
+    nKvHeads: 8,
+    headDim: 128,
+    contextLength: 8192,
+    vocabSize: LLAMA3_VOCAB_SIZE,
+    rmsEps: 1e-5,
+    ropeTheta: 500000,
+  },
 };
 
-export const SHAPE_NAMES: readonly ShapeName[] = ['tiny', 'small', '2b-4t'];
+export const SHAPE_NAMES: readonly ShapeName[] = ['tiny', 'small', '2b-4t', '8b'];
 
 function isShapeName(name: string): name is ShapeName {
   return (SHAPE_NAMES as readonly string[]).includes(name);

@@ -250,6 +250,30 @@ describe('synthesizeModel', () => {
     }
   });
 
+  it('untiedOutput writes output.weight, a table of its own stream (not for arch bitnet); the 8b shape plans 3.58 GiB of tensors', async () => {
+    for (const arch of ['bitnet-b1.58', 'llama'] as const) {
+      const plan = await planSyntheticModel({ ...BASE, arch, untiedOutput: true });
+      const out = plan.tensors.find((t) => t.name === 'output.weight');
+      const embd = plan.tensors.find((t) => t.name === 'token_embd.weight');
+      if (out === undefined || embd === undefined) throw new Error('missing table');
+      expect(out.dims).toEqual(embd.dims);
+      expect(out.type).toBe(embd.type);
+      expect(Buffer.from(out.data()).equals(Buffer.from(embd.data()))).toBe(false);
+      expect(plan.metadata.find(([k]) => k === 'general.name')?.[1]).toEqual({ type: 8, value: `synthetic-tiny-${arch}-i2_s-untied-s1` });
+    }
+    let err: unknown;
+    try {
+      await planSyntheticModel({ ...BASE, arch: 'bitnet', untiedOutput: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(isBitNetError(err, 'BAD_ARGUMENT')).toBe(true);
+    // Llama3-8B-1.58 as bitnet.cpp converts it: I2_S projections, F16 embedding and output (the data is not generated)
+    const big = await planSyntheticModel({ ...BASE, shape: '8b', arch: 'llama', embedType: 'f16', untiedOutput: true });
+    expect(big.tensors).toHaveLength(3 + 32 * 9);
+    expect(big.tensors.reduce((n, t) => n + t.byteSize, 0)).toBe(3847248896);
+  });
+
   it('stops when its signal is aborted and leaves no partial file', async () => {
     const ac = new AbortController();
     const path = join(dir, 'aborted.gguf');

@@ -4,9 +4,10 @@
 // not depend on the order of generation nor on the storage type. Ternary weights are {-s, 0, +s} with a
 // per-tensor s that is exactly representable in f16: the i2_s, tq1_0, tq2_0, f16 and f32 files of one seed
 // hold the same weights (TQ types keep s as an f16 block scale, I2_S as an f32 tensor scale).
-// Layout per arch (inspect/arch-spec.ts): all three archs are written with tied embeddings (no output.weight;
+// Layout per arch (inspect/arch-spec.ts): all three archs are written with tied embeddings by default (no output.weight;
 // llama.cpp's `bitnet` loader refuses an extra tensor, bitnet.cpp's `bitnet-b1.58` and llama.cpp's `llama`
 // take token_embd when it is absent), no optional `*.scale` tensors, and sub-norms except for `llama`.
+// untiedOutput adds output.weight (embedType, values of its own stream), as Llama3-8B-1.58 and Falcon3-1.58bit have.
 
 import { BitNetError } from '../errors.js';
 import { GgmlType, tensorByteSize } from '../formats/ggml-type.js';
@@ -39,13 +40,15 @@ export interface SynthProgress {
 }
 
 export interface SynthesizeOptions {
-  /** A named shape ('tiny', 'small', '2b-4t') or explicit hyper-parameters. */
+  /** A named shape ('tiny', 'small', '2b-4t', '8b') or explicit hyper-parameters. */
   readonly shape: ShapeName | ModelShape;
   readonly arch: SynthArch;
   /** Storage of the seven projections of each layer. */
   readonly weightType: SynthWeightType;
-  /** Storage of token_embd (also the tied output projection). */
+  /** Storage of token_embd (also the tied output projection) and of output.weight when untied. */
   readonly embedType: SynthEmbedType;
+  /** Write output.weight, a table of its own, instead of tying the output to token_embd (not for arch `bitnet`). */
+  readonly untiedOutput?: boolean;
   /** Any integer in [0, 2^32). Same options and seed -> byte-identical file. */
   readonly seed: number;
   /** Output file; overwritten. */
@@ -278,7 +281,11 @@ export async function planSyntheticModel(opts: Omit<SynthesizeOptions, 'path' | 
   }
 
   const { llama3GgufMetadataEntries } = await import('../tokenizer/llama3-vocab.js');
-  const name = opts.name ?? `synthetic-${shape.name}-${arch}-${weightType}-s${seed}`;
+  const untied = opts.untiedOutput === true;
+  if (untied && arch === 'bitnet') {
+    throw new BitNetError('BAD_ARGUMENT', "untiedOutput: llama.cpp's `bitnet` arch has no output.weight (its loader refuses one)", { details: { field: 'untiedOutput', actual: arch } });
+  }
+  const name = opts.name ?? `synthetic-${shape.name}-${arch}-${weightType}${untied ? '-untied' : ''}-s${seed}`;
   const a = (suffix: string): string => `${arch}.${suffix}`;
   // Key order follows llama.cpp's converter: general.*, then the arch block, then the tokenizer.
   const metadata: [string, GgufValue][] = [
@@ -300,12 +307,13 @@ export async function planSyntheticModel(opts: Omit<SynthesizeOptions, 'path' | 
     ...llama3GgufMetadataEntries(),
   ];
 
-  const expected = expectedTensors(arch, shape).filter((t) => t.required);
+  const expected = expectedTensors(arch, shape).filter((t) => t.required || (untied && t.role === 'output'));
   const tensors: SynthTensorPlan[] = expected.map((t) => {
     const nElements = t.dims.reduce((x, y) => x * y, 1);
     const rowLength = t.dims[0] ?? 1;
     switch (t.role) {
-      case 'embedding': {
+      case 'embedding':
+      case 'output': {
         const type = EMBED_GGML_TYPE[embedType];
         const byteSize = tensorByteSize(type, nElements, rowLength, t.name);
         return { name: t.name, dims: t.dims, type, byteSize, data: () => embeddingBytes(seed, t, embedType, byteSize) };

@@ -14,6 +14,7 @@ interface SynthFlags {
   arch: string;
   weights: string;
   embed: string;
+  untied?: boolean;
   seed: string;
   output: string;
   name?: string;
@@ -65,6 +66,7 @@ export function register(program: Command): void {
     .option('--arch <name>', `GGUF architecture: ${SYNTH_ARCHS.join(' | ')}`, 'bitnet-b1.58')
     .option('--weights <type>', `projection weight type: ${SYNTH_WEIGHT_TYPES.join(' | ')}`, 'i2_s')
     .option('--embed <type>', `token embedding type: ${SYNTH_EMBED_TYPES.join(' | ')}`, 'q8_0')
+    .option('--untied', 'write output.weight of its own instead of tying the output to token_embd (as Llama3-8B-1.58 and Falcon3 have)')
     .option('--seed <n>', 'random seed (same seed and options -> identical file)', '1')
     .requiredOption('-o, --output <file>', 'output GGUF file (overwritten)')
     .option('--name <text>', 'general.name to store')
@@ -81,6 +83,7 @@ export function register(program: Command): void {
         arch,
         weightType,
         embedType,
+        ...(f.untied === true ? { untiedOutput: true } : {}),
         seed,
         path: f.output,
         ...(f.name === undefined ? {} : { name: f.name }),
@@ -89,7 +92,7 @@ export function register(program: Command): void {
       const seconds = (performance.now() - started) / 1000;
       if (f.quiet !== true) {
         process.stderr.write(
-          `wrote ${result.path}: ${shape.name} ${arch} ${weightType}/${embedType} seed ${seed}, ${result.nTensors} tensors, ${result.nParams} params, ${formatBytes(result.fileBytes)} (${result.fileBytes} bytes) in ${seconds.toFixed(1)} s\n`,
+          `wrote ${result.path}: ${shape.name} ${arch} ${weightType}/${embedType}${f.untied === true ? ' untied' : ''} seed ${seed}, ${result.nTensors} tensors, ${result.nParams} params, ${formatBytes(result.fileBytes)} (${result.fileBytes} bytes) in ${seconds.toFixed(1)} s\n`,
         );
       }
     });
