@@ -1,5 +1,5 @@
 // `npm run bench:kernels [-- --runs N --ring-mib M --threads 1,2 --pp N]`: GB/s and GMAC/s of the wasm matmul kernels
-// at the BitNet b1.58 2B-4T decode shapes, the memory read bandwidth measured in the same run, the decode tok/s those
+// at the BitNet b1.58 2B-4T decode shapes (--shape 8b: Llama3-8B-1.58's), the memory read bandwidth measured in the same run, the decode tok/s those
 // figures imply, and the ternary matmuls of a --pp token prefill (the GEMM path) with the prefill tok/s they imply.
 //
 // Each shape is measured over a ring of copies of its weight (--ring-mib MiB in all, beyond the last-level
@@ -16,14 +16,8 @@ import { f32ToF16Bits } from '../src/formats/f16.js';
 import { GgmlType, TYPE_TRAITS } from '../src/formats/ggml-type.js';
 import { packI2s } from '../src/formats/i2s.js';
 import type { KernelBackend, Tensor, Weight } from '../src/kernels/backend.js';
+import { getShape } from '../src/synth/shapes.js';
 import { createWasmBackend, probeKernelSets, wasmReadSeconds, type WasmKernelSet } from '../src/kernels/wasm/index.js';
-
-/** 2B-4T: hidden 2560, ffn 6912, 30 layers, 20 query / 5 KV heads of 128, vocab 128256. */
-const HIDDEN = 2560;
-const FFN = 6912;
-const KV_DIM = 640;
-const LAYERS = 30;
-const VOCAB = 128256;
 
 interface Shape {
   readonly label: string;
@@ -32,14 +26,32 @@ interface Shape {
   readonly cols: number;
 }
 
-const SHAPES: readonly Shape[] = [
-  { label: 'I2_S 2560x2560 (attn q, o)', type: GgmlType.I2_S, rows: HIDDEN, cols: HIDDEN },
-  { label: 'I2_S 6912x2560 (ffn gate, up)', type: GgmlType.I2_S, rows: FFN, cols: HIDDEN },
-  { label: 'I2_S 2560x6912 (ffn down)', type: GgmlType.I2_S, rows: HIDDEN, cols: FFN },
-  { label: 'Q8_0 128256x2560 (output)', type: GgmlType.Q8_0, rows: VOCAB, cols: HIDDEN },
-  { label: 'Q6_K 128256x2560 (output)', type: GgmlType.Q6_K, rows: VOCAB, cols: HIDDEN },
-  { label: 'F16 128256x2560 (output)', type: GgmlType.F16, rows: VOCAB, cols: HIDDEN },
-];
+/** The model dimensions the shapes and estimates come from (--shape: 2B-4T by default, or Llama3-8B-1.58's '8b'). */
+interface Dims {
+  readonly hidden: number;
+  readonly ffn: number;
+  readonly kvDim: number;
+  readonly layers: number;
+  readonly vocab: number;
+}
+
+function dimsOf(name: string): Dims {
+  const m = getShape(name);
+  return { hidden: m.hiddenSize, ffn: m.ffnSize, kvDim: m.nKvHeads * m.headDim, layers: m.nLayers, vocab: m.vocabSize };
+}
+
+/** The decode GEMV shapes: [0] q, o; [1] gate, up; [2] down; [3..5] the output matrix as Q8_0, Q6_K and F16. */
+function shapesOf(d: Dims): Shape[] {
+  const { hidden, ffn, vocab } = d;
+  return [
+    { label: `I2_S ${hidden}x${hidden} (attn q, o)`, type: GgmlType.I2_S, rows: hidden, cols: hidden },
+    { label: `I2_S ${ffn}x${hidden} (ffn gate, up)`, type: GgmlType.I2_S, rows: ffn, cols: hidden },
+    { label: `I2_S ${hidden}x${ffn} (ffn down)`, type: GgmlType.I2_S, rows: hidden, cols: ffn },
+    { label: `Q8_0 ${vocab}x${hidden} (output)`, type: GgmlType.Q8_0, rows: vocab, cols: hidden },
+    { label: `Q6_K ${vocab}x${hidden} (output)`, type: GgmlType.Q6_K, rows: vocab, cols: hidden },
+    { label: `F16 ${vocab}x${hidden} (output)`, type: GgmlType.F16, rows: vocab, cols: hidden },
+  ];
+}
 
 interface Row {
   kernelSet: string;
@@ -187,11 +199,12 @@ async function main(): Promise<void> {
       only: { type: 'string', default: '' },
       sets: { type: 'string', default: '' },
       pp: { type: 'string', default: '128' },
+      shape: { type: 'string', default: '2b-4t' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
-    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd] [--pp N (0: no prefill)]');
+    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd] [--pp N (0: no prefill)] [--shape 2b-4t|8b]');
     return;
   }
   const runs = Number(values.runs);
@@ -200,9 +213,12 @@ async function main(): Promise<void> {
   const probe = await probeKernelSets();
   const available: WasmKernelSet[] = probe.relaxedSelfCheck === true ? ['simd128', 'relaxed-simd'] : ['simd128'];
   const sets = values.sets === '' ? available : available.filter((k) => String(values.sets).split(',').includes(k));
+  const dims = dimsOf(String(values.shape));
+  const { hidden: HIDDEN, kvDim: KV_DIM, layers: LAYERS } = dims;
+  const SHAPES = shapesOf(dims);
   const shapes = SHAPES.filter((s) => s.label.includes(String(values.only)));
   console.log(`node ${process.versions.node}, kernel sets: ${sets.join(', ')}${probe.relaxedValidates && probe.relaxedSelfCheck !== true ? ' (relaxed SIMD validates but fails the self-check)' : ''}`);
-  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs`);
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs; shapes of ${String(values.shape)}`);
 
   const pp = Number(values.pp);
   const rows: Row[] = [];
@@ -253,8 +269,8 @@ async function main(): Promise<void> {
   console.log('');
   for (const [threads, gb] of bandwidth) console.log(`memory read bandwidth, ${threads} thread(s): ${gb.toFixed(2)} GB/s`);
   console.log('');
-  // Decode estimate: per layer q, o (2560x2560), k, v (640x2560, timed at the 2560x2560 rate per byte),
-  // gate, up (6912x2560), down (2560x6912); plus the output matrix. Attention, norms and sampling are left out.
+  // Decode estimate: per layer q, o (hidden x hidden), k, v (kvDim x hidden, timed at the q rate per byte),
+  // gate, up (ffn x hidden), down (hidden x ffn); plus the output matrix. Attention, norms and sampling are left out.
   for (const kernelSet of sets) {
     for (const threads of threadList) {
       const get = (label: string): Row | undefined => rows.find((r) => r.kernelSet === kernelSet && r.threads === threads && r.label === label);
@@ -274,7 +290,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  // Prefill estimate: per layer q, o (2560x2560), k, v (640x2560, at the 2560x2560 rate per weight), gate, up, down,
+  // Prefill estimate: per layer q, o, k, v (at the q rate per weight), gate, up, down,
   // all over the --pp tokens; the output matrix only for the last token (left out). Attention and norms are left out.
   for (const kernelSet of sets) {
     for (const threads of threadList) {

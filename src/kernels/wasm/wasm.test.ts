@@ -244,6 +244,51 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     }
   });
 
+  it('decode GEMV over long rows (8320 and 20608 columns, as 8B-class down projections): 1..3 tokens, odd rows, extremes, code 3, 1 and 2 threads: bit-identical', async () => {
+    // rows longer than the 2B-4T shapes' (Llama3-8B's down projection has 14336 columns, Falcon3-10B's 23040); the
+    // extremes drive each i16 pass accumulator to its bound and the i32 row sums far past it
+    const cases: [number, number, 'random' | 'all+1' | 'all+1 negative x' | 'code3'][] = [
+      [8320, 7, 'random'],
+      [20608, 9, 'random'],
+      [20608, 6, 'all+1'],
+      [20608, 6, 'all+1 negative x'],
+      [8320, 5, 'code3'],
+    ];
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [cols, rows, fill] of cases) {
+          const rng = seededRng(cols + rows + fill.length);
+          const codes = fill === 'random' || fill === 'code3' ? rng.codes(rows * cols) : new Int8Array(rows * cols).fill(1);
+          const bytes = packI2s(codes, 0.0123, cols);
+          if (fill === 'code3') for (let i = 0; i < (rows * cols) / 4; i += 41) bytes[i] = 0xff;
+          const wa = load(be, GgmlType.I2_S, rows, cols, bytes);
+          const wb = load(ref, GgmlType.I2_S, rows, cols, bytes);
+          const x = be.allocF32(3 * cols);
+          const xr = ref.allocF32(3 * cols);
+          for (let i = 0; i < x.length; i++) x[i] = xr[i] = fill === 'all+1' ? 1.5 : fill === 'all+1 negative x' ? -1.5 : rng.normal() * (i % 97 === 0 ? 30 : 1);
+          const out = be.allocF32(3 * rows + 3);
+          const outR = ref.allocF32(3 * rows);
+          for (const nTokens of [1, 2, 3]) {
+            out.fill(NaN);
+            const before = new Map(be.kernelCalls());
+            be.matmul(out, wa, x, nTokens, nTokens === 2 ? 0.5 : 1);
+            ref.matmul(outR, wb, xr, nTokens, nTokens === 2 ? 0.5 : 1);
+            expectSameRows(`${cols}x${rows} ${fill} threads=${threads}`, nTokens, rows, out, outR);
+            if (kernelSet === 'relaxed-simd' && nTokens === 1) {
+              const ran = [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id);
+              expect(ran).toEqual([`wasm.${kernelSet}.matmul.gemv-dot.i2_s`]);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  });
+
   it('prefill GEMM: every nTokens 1..17, the 32-lane one at 18..33, 48 and 65, both activation schemes, I2_S / TQ2_0 (one d, per-block d) / TQ1_0, tail rows, code 3: bit-identical', async () => {
     // 70 rows = 2 tiles of 32 through the GEMM tables (passes above 8 tokens: too few rows for the Narrow one) + 6 rows
     // through the per-token kernels
