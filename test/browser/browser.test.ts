@@ -12,6 +12,8 @@ import { BitNet } from '../../src/engine/bitnet.js';
 import type { CompletionResult, GenerateOptions } from '../../src/engine/types.js';
 import { startDemoServer, type DemoServer } from '../../src/demo/server.js';
 import { tinyModel } from '../helpers/tiny-models.js';
+import { untiedSpecs } from '../helpers/untied-model.js';
+import { miniBytes } from '../hostile/mini-model.js';
 import { encodeGgufHeader } from '../../src/gguf/writer.js';
 import { planSyntheticModel } from '../../src/synth/synthesize.js';
 
@@ -304,6 +306,42 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
       expect(await inPage(page, 'return (await bitnet.BitNet.cachedModels()).length;')).toMatchObject({ ok: true, value: 0 });
       await page.close();
     } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a model with an untied token embedding (kept in host memory) gives in the page the logits and tokens of its tied twin in Node', async () => {
+    const { tied, untied } = untiedSpecs('Q8_0');
+    const dir = await mkdtemp(join(tmpdir(), 'bitnet-untied-'));
+    const file = join(dir, 'untied.gguf');
+    await writeFile(file, miniBytes(untied));
+    const server = await startDemoServer({ models: [file] });
+    const twin = await BitNet.load(miniBytes(tied), { backend: 'wasm', threads: 2 });
+    try {
+      const page = await openPage(server);
+      const ids = [258, 84, 104, 101, 32, 99, 97, 116];
+      const opts: GenerateOptions = { maxTokens: 12, sampling: { kind: 'greedy' }, ignoreEos: true };
+      const r = await inPage(
+        page,
+        `const m = await bitnet.BitNet.load(arg.url, { threads: 2 });
+         const logits = await m.evaluateLogits(arg.ids);
+         const done = await m.complete(arg.ids, arg.opts);
+         const out = { logits: Array.from(logits), tokens: done.tokenIds, backend: m.info.backend };
+         await m.dispose();
+         return out;`,
+        { url: '/models/untied.gguf', ids, opts },
+      );
+      expect(r).toMatchObject({ ok: true });
+      const v = r.value as { logits: number[]; tokens: number[]; backend: string };
+      expect(v.backend).toBe('wasm');
+      const want = await twin.evaluateLogits(ids);
+      expect(v.logits.length).toBe(want.length);
+      for (let i = 0; i < want.length; i++) if (!Object.is(v.logits[i], want[i])) expect.fail(`logit ${i}: page ${v.logits[i]}, tied twin in Node ${want[i]}`);
+      expect(v.tokens).toEqual((await twin.complete(ids, opts)).tokenIds);
+      await page.close();
+    } finally {
+      await twin.dispose();
       await server.close();
       await rm(dir, { recursive: true, force: true });
     }
