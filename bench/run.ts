@@ -27,7 +27,8 @@ const HELP = `usage: npm run bench -- [options]
   --extra-model FILE   another file of ours to run beside --model at every thread count (repeatable)
   --peer-model FILE    the TQ2_0/TQ1_0 file llama.cpp runs (default: the synthesized same-seed TQ2_0 file, or
                        --model itself when llama.cpp can read it)
-  --shape NAME         tiny | small | 2b-4t (default 2b-4t; 'small' for a quick run)
+  --shape NAME         tiny | small | 2b-4t | 8b (default 2b-4t; 'small' for a quick run; '8b': Llama3-8B-1.58's
+                       shape, llama arch with an untied output, 3.6 GiB per file)
   --threads LIST       thread counts, e.g. 1,2 (default: ${defaultThreads().join(',')})
   --backends LIST      wasm,reference (default wasm; reference is slow)
   --runs N             timed runs per configuration; medians are reported (default 3)

@@ -44,13 +44,23 @@ async function isNonEmptyFile(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The archs of a shape's files (ours; llama.cpp's peer) and whether they carry their own output.weight: the BitNet
+ * b1.58 shapes as 2B-4T is published (tied); '8b' as Llama3-8B-1.58 (llama arch, untied: its token embedding stays in
+ * host memory, and llama.cpp reads the same layout).
+ */
+export function benchLayoutOf(shape: ShapeName): { ours: SynthArch; peer: SynthArch; untied: boolean } {
+  return shape === '8b' ? { ours: 'llama', peer: 'llama', untied: true } : { ours: 'bitnet-b1.58', peer: 'bitnet', untied: false };
+}
+
 async function ensureFile(path: string, arch: SynthArch, weightType: SynthWeightType, embedType: SynthEmbedType, shape: ShapeName, log: (line: string) => void, signal: AbortSignal | undefined): Promise<boolean> {
   if (await isNonEmptyFile(path)) return false;
-  log(`synthesizing ${path} (${shape}, ${arch}, ${weightType}, ${embedType} embeddings; one time, reused by later runs) ...`);
+  const untiedOutput = benchLayoutOf(shape).untied;
+  log(`synthesizing ${path} (${shape}, ${arch}, ${weightType}, ${embedType} embeddings${untiedOutput ? ', untied output' : ''}; one time, reused by later runs) ...`);
   // Write aside, then rename: an interrupted run never leaves a truncated file that looks cached.
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    await synthesizeModel({ shape, arch, weightType, embedType, seed: BENCH_SEED, path: tmp, ...(signal === undefined ? {} : { signal }) });
+    await synthesizeModel({ shape, arch, weightType, embedType, ...(untiedOutput ? { untiedOutput } : {}), seed: BENCH_SEED, path: tmp, ...(signal === undefined ? {} : { signal }) });
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
@@ -65,14 +75,16 @@ async function ensureFile(path: string, arch: SynthArch, weightType: SynthWeight
 export async function ensureBenchModels(shape: ShapeName, dir: string, log: (line: string) => void, options: { withPeer?: boolean; withF16?: boolean; signal?: AbortSignal } = {}): Promise<BenchModels> {
   const { signal } = options;
   await mkdir(dir, { recursive: true });
-  const name = (arch: string, weights: string, embed: string): string => join(dir, `bench-${shape}-${arch}-${weights}-${embed}-s${BENCH_SEED}-r${BENCH_REVISION}.gguf`);
-  const model = name('bitnet-b1.58', 'i2_s', 'q8_0');
-  const f16Model = options.withF16 === true ? name('bitnet-b1.58', 'i2_s', 'f16') : null;
-  const peerModel = options.withPeer === false ? null : name('bitnet', 'tq2_0', 'q8_0');
+  const { ours, peer, untied } = benchLayoutOf(shape);
+  const name = (arch: string, weights: string, embed: string): string =>
+    join(dir, `bench-${shape}-${arch}-${weights}-${embed}${untied ? '-untied' : ''}-s${BENCH_SEED}-r${BENCH_REVISION}.gguf`);
+  const model = name(ours, 'i2_s', 'q8_0');
+  const f16Model = options.withF16 === true ? name(ours, 'i2_s', 'f16') : null;
+  const peerModel = options.withPeer === false ? null : name(peer, 'tq2_0', 'q8_0');
   const generated: string[] = [];
-  if (await ensureFile(model, 'bitnet-b1.58', 'i2_s', 'q8_0', shape, log, signal)) generated.push(model);
-  if (f16Model !== null && (await ensureFile(f16Model, 'bitnet-b1.58', 'i2_s', 'f16', shape, log, signal))) generated.push(f16Model);
-  if (peerModel !== null && (await ensureFile(peerModel, 'bitnet', 'tq2_0', 'q8_0', shape, log, signal))) generated.push(peerModel);
+  if (await ensureFile(model, ours, 'i2_s', 'q8_0', shape, log, signal)) generated.push(model);
+  if (f16Model !== null && (await ensureFile(f16Model, ours, 'i2_s', 'f16', shape, log, signal))) generated.push(f16Model);
+  if (peerModel !== null && (await ensureFile(peerModel, peer, 'tq2_0', 'q8_0', shape, log, signal))) generated.push(peerModel);
   return { model, f16Model, peerModel, generated };
 }
 
