@@ -141,20 +141,22 @@ export class Scheduler {
   }
 
   /**
-   * seq.reserve(from, to) with backend memory behind every block it hands the sequence, before the step: CPU pools take
+   * seq.reserve(from, to) with backend memory behind every block it hands the sequence, before the step: pools take
    * memory on a block's first use (kernels/kv-growth.ts), and a growth the runtime refuses inside the step would fail
    * every sequence in it. Here it fails only this one: its blocks without memory are tried one at a time; on a refusal
    * the reserve is undone and retried with blocks that have memory (free ones, else idle prefix-cache blocks, evicted);
    * if none is left it throws KV_CACHE_FULL with nothing of this call left behind (no blocks, no copy pairs).
+   * A backend that learns of a refusal only later (WebGPU: settleKvGrowth) is asked when the pool grew, and the call
+   * returns that promise (same outcome, asynchronously); otherwise it returns undefined, done, with no await.
    */
-  private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): void {
+  private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): Promise<void> | undefined {
     const blocksBefore = seq.blocksNow();
     const copiesBefore = copies.length;
     const undo = (): void => {
       seq.undoReserve(blocksBefore);
       copies.length = copiesBefore;
     };
-    for (const homedOnly of [false, true]) {
+    const reserve = (homedOnly: boolean): void => {
       this.kv.homedOnly = homedOnly;
       try {
         seq.reserve(from, to, copies);
@@ -164,19 +166,60 @@ export class Scheduler {
       } finally {
         this.kv.homedOnly = false;
       }
+    };
+    // gives the sequence's blocks memory; returns the blocks homed from the first one the pool grew for (those lose
+    // their memory when the backend undoes the growth later), undefined when nothing grew; on a throw, undoes the reserve
+    const home = (): number[] | undefined => {
+      let grown: number[] | undefined;
       try {
         for (const b of seq.blocks) {
           if (this.kv.isHomed(b)) continue;
           // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
+          const allocated = this.s.pool.allocatedBlocks;
           this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
           this.kv.markHomed([b]);
+          if (grown === undefined && this.s.pool.allocatedBlocks !== allocated) grown = [];
+          grown?.push(b);
         }
-        return;
       } catch (e) {
         undo();
-        if (!isBitNetError(e, 'KV_CACHE_FULL') || homedOnly) throw e;
+        throw e;
       }
+      return grown;
+    };
+    reserve(false);
+    let grown: number[] | undefined;
+    try {
+      grown = home();
+    } catch (e) {
+      if (!isBitNetError(e, 'KV_CACHE_FULL')) throw e;
+      // again with blocks that have memory: nothing grows
+      reserve(true);
+      home();
+      return undefined;
     }
+    if (grown === undefined || this.be.settleKvGrowth === undefined) return undefined;
+    const lost = grown;
+    return this.be.settleKvGrowth(this.s.pool).then(
+      () => {
+        // freed while the device answered: its blocks went back then
+        if (seq.freed) throw disposed(copies, copiesBefore);
+      },
+      (e: unknown) => {
+        // the blocks that got memory from the refused growth have none again; the others keep theirs
+        this.kv.unmarkHomed(lost);
+        if (seq.freed) throw disposed(copies, copiesBefore);
+        undo();
+        if (!isBitNetError(e, 'KV_CACHE_FULL')) throw e;
+        try {
+          reserve(true);
+          home();
+        } catch (again) {
+          // no block with memory either: the device's refusal says more (what it could not hold, how much it held)
+          throw isBitNetError(again, 'KV_CACHE_FULL') ? e : again;
+        }
+      },
+    );
   }
 
   private async loop(): Promise<void> {
@@ -280,7 +323,8 @@ export class Scheduler {
       let full: unknown;
       for (;;) {
         try {
-          this.reserveWithMemory(seq, start, start + n, copies);
+          const settling = this.reserveWithMemory(seq, start, start + n, copies);
+          if (settling !== undefined) await settling;
           full = undefined;
           break;
         } catch (e) {
@@ -312,6 +356,12 @@ export class Scheduler {
       pickedSet.add(work);
       budget -= n;
       if (last && work.wantLogits) logitRows++;
+    }
+    // a sequence freed while a reserve after its own waited for the device (settleKvGrowth): its blocks went back then
+    for (let i = picked.length - 1; i >= 0; i--) {
+      if (!picked[i].work.seq.freed) continue;
+      this.drop(picked[i].work, new BitNetError('DISPOSED', 'the sequence was freed'));
+      picked.splice(i, 1);
     }
     this.lastRan = new Set(picked.map((p) => p.work.seq));
     if (picked.length === 0) {
@@ -543,7 +593,8 @@ export class Scheduler {
       if (nDiscard < 1) return 0;
       const copies: number[] = [];
       // every block the move writes is this sequence's own, out of the prefix cache and with memory (or nothing changed)
-      this.reserveWithMemory(seq, keep, n, copies);
+      const settling = this.reserveWithMemory(seq, keep, n, copies);
+      if (settling !== undefined) await settling;
       const callsBefore = new Map(this.be.kernelCalls());
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
@@ -584,6 +635,12 @@ export class Scheduler {
   get pool(): ForwardState['pool'] {
     return this.s.pool;
   }
+}
+
+/** DISPOSED for a sequence freed while its reserve waited for the device (free() released its blocks); its copy pairs go. */
+function disposed(copies: number[], copiesBefore: number): BitNetError {
+  copies.length = copiesBefore;
+  return new BitNetError('DISPOSED', 'the sequence was freed');
 }
 
 /** KV_CACHE_FULL for a work needing more blocks than the whole cache has: it can never run, whatever frees. */
