@@ -146,8 +146,9 @@ export class Scheduler {
    * every sequence in it. Here it fails only this one: its blocks without memory are tried one at a time; on a refusal
    * the reserve is undone and retried with blocks that have memory (free ones, else idle prefix-cache blocks, evicted);
    * if none is left it throws KV_CACHE_FULL with nothing of this call left behind (no blocks, no copy pairs).
-   * A backend that learns of a refusal only later (WebGPU: settleKvGrowth) is asked when the pool grew, and the call
-   * returns that promise (same outcome, asynchronously); otherwise it returns undefined, done, with no await.
+   * A backend that learns of a refusal only later (WebGPU) is asked after each growth (settleKvGrowth: a refused one is
+   * undone, the block it was for has no memory again) before the next block is tried; then the call returns a promise
+   * of the same outcome. Otherwise, and whenever nothing grew, it returns undefined, done, with no await.
    */
   private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): Promise<void> | undefined {
     const blocksBefore = seq.blocksNow();
@@ -167,59 +168,69 @@ export class Scheduler {
         this.kv.homedOnly = false;
       }
     };
-    // gives the sequence's blocks memory; returns the blocks homed from the first one the pool grew for (those lose
-    // their memory when the backend undoes the growth later), undefined when nothing grew; on a throw, undoes the reserve
-    const home = (): number[] | undefined => {
-      let grown: number[] | undefined;
-      try {
-        for (const b of seq.blocks) {
-          if (this.kv.isHomed(b)) continue;
-          // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
-          const allocated = this.s.pool.allocatedBlocks;
-          this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
-          this.kv.markHomed([b]);
-          if (grown === undefined && this.s.pool.allocatedBlocks !== allocated) grown = [];
-          grown?.push(b);
-        }
-      } catch (e) {
-        undo();
-        throw e;
+    const settles = this.be.settleKvGrowth !== undefined;
+    // gives seq.blocks[start..] memory; with a backend that settles growths, stops after a block the pool grew for and
+    // returns the index after it; -1 once every block has memory. Throws when the backend refuses at once.
+    const homeFrom = (start: number): number => {
+      for (let i = start; i < seq.blocks.length; i++) {
+        const b = seq.blocks[i];
+        if (this.kv.isHomed(b)) continue;
+        // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
+        const allocated = this.s.pool.allocatedBlocks;
+        this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
+        this.kv.markHomed([b]);
+        if (settles && this.s.pool.allocatedBlocks !== allocated) return i + 1;
       }
-      return grown;
+      return -1;
+    };
+    // after a refusal: the reserve undone and made again with blocks that have memory (nothing grows); when none is
+    // left, KV_CACHE_FULL (the device's refusal when `deviceSaid`: it names what the device could not hold)
+    const fallback = (refusal: unknown, deviceSaid: boolean): void => {
+      undo();
+      if (!isBitNetError(refusal, 'KV_CACHE_FULL')) throw refusal;
+      try {
+        reserve(true);
+        homeFrom(0);
+      } catch (again) {
+        undo();
+        throw deviceSaid && isBitNetError(again, 'KV_CACHE_FULL') ? refusal : again;
+      }
     };
     reserve(false);
-    let grown: number[] | undefined;
+    let next: number;
     try {
-      grown = home();
+      next = homeFrom(0);
     } catch (e) {
-      if (!isBitNetError(e, 'KV_CACHE_FULL')) throw e;
-      // again with blocks that have memory: nothing grows
-      reserve(true);
-      home();
+      fallback(e, false);
       return undefined;
     }
-    if (grown === undefined || this.be.settleKvGrowth === undefined) return undefined;
-    const lost = grown;
-    return this.be.settleKvGrowth(this.s.pool).then(
-      () => {
+    if (next < 0) return undefined;
+    const settleEach = async (): Promise<void> => {
+      for (;;) {
+        const grownFor = seq.blocks[next - 1];
+        let refusal: unknown;
+        try {
+          await this.be.settleKvGrowth?.(this.s.pool);
+        } catch (e) {
+          refusal = e ?? new BitNetError('INTERNAL', 'settleKvGrowth rejected without a reason');
+          this.kv.unmarkHomed([grownFor]); // the growth was undone: the block has no memory again
+        }
         // freed while the device answered: its blocks went back then
         if (seq.freed) throw disposed(copies, copiesBefore);
-      },
-      (e: unknown) => {
-        // the blocks that got memory from the refused growth have none again; the others keep theirs
-        this.kv.unmarkHomed(lost);
-        if (seq.freed) throw disposed(copies, copiesBefore);
-        undo();
-        if (!isBitNetError(e, 'KV_CACHE_FULL')) throw e;
-        try {
-          reserve(true);
-          home();
-        } catch (again) {
-          // no block with memory either: the device's refusal says more (what it could not hold, how much it held)
-          throw isBitNetError(again, 'KV_CACHE_FULL') ? e : again;
+        if (refusal !== undefined) {
+          fallback(refusal, true);
+          return;
         }
-      },
-    );
+        try {
+          next = homeFrom(next);
+        } catch (e) {
+          fallback(e, false);
+          return;
+        }
+        if (next < 0) return;
+      }
+    };
+    return settleEach();
   }
 
   private async loop(): Promise<void> {

@@ -81,11 +81,12 @@ function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
 }
 
 /**
- * A GPU whose devices report running out of memory for the buffers whose label matches `label` (the buffer is still
- * made, as a real device makes an invalid one): 'scope' records an out-of-memory error in the innermost
- * 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
+ * A GPU whose devices report running out of memory for the buffers whose label matches `label` (or that `refuse` says
+ * so of; the buffer is still made, as a real device makes an invalid one): 'scope' records an out-of-memory error in
+ * the innermost 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
  */
-function outOfMemoryFor(gpu: Gpu, label: RegExp, how: 'scope' | 'throw'): Gpu {
+function outOfMemoryFor(gpu: Gpu, label: RegExp | ((desc: { readonly label: string; readonly size: number }) => boolean), how: 'scope' | 'throw'): Gpu {
+  const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
   return {
     async requestAdapter(o) {
       const a = await gpu.requestAdapter(o);
@@ -104,7 +105,7 @@ function outOfMemoryFor(gpu: Gpu, label: RegExp, how: 'scope' | 'throw'): Gpu {
               return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
             },
             createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
-              if (desc.label !== undefined && label.test(desc.label)) {
+              if (desc.label !== undefined && refuse({ label: desc.label, size: desc.size })) {
                 if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
                 const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
                 if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
@@ -213,6 +214,101 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       await model.dispose();
     }
   }, 300_000);
+
+  describe('a KV growth the device refuses (K and V buffers past 2 blocks): it fails only the sequence that needed it, the pool keeps its memory', () => {
+    // each decode step reads the 128k-row output matrix on SwiftShader (seconds): short prompts, 4 tokens each
+    const GREEDY_4 = { sampling: { kind: 'greedy' }, ignoreEos: true, maxTokens: 4 } as const;
+    const A = Array.from({ length: 10 }, (_, i) => 50 + i * 3); // positions 0..12: 1 block
+    const B = Array.from({ length: 20 }, (_, i) => 700 + i * 5); // positions 0..22: 2 blocks
+    const C = Array.from({ length: 40 }, (_, i) => 900 + i * 7); // positions 0..42: 3 blocks, more than the device holds
+    const LOAD = { backend: 'webgpu', contextLength: 128, kvMemory: 1 << 24 } as const;
+    /** Blocks of KV memory the injected device holds (each layer's K and V buffer at most this many blocks). */
+    const HELD_BLOCKS = 2;
+
+    async function complete(model: BitNet, prompt: readonly number[]): Promise<readonly number[]> {
+      const seq = model.createSequence();
+      try {
+        return (await seq.complete(prompt, GREEDY_4)).tokenIds;
+      } finally {
+        seq.free();
+      }
+    }
+
+    let alone: Promise<{ a: readonly number[]; b: readonly number[] }> | undefined;
+    /** A's and B's tokens, each run alone on a device with memory enough. */
+    function wantAlone(path: string): Promise<{ a: readonly number[]; b: readonly number[] }> {
+      alone ??= (async () => {
+        const model = await BitNet.load(path, LOAD);
+        try {
+          return { a: await complete(model, A), b: await complete(model, B) };
+        } finally {
+          await model.dispose();
+        }
+      })();
+      return alone;
+    }
+
+    /** A model whose device refuses KV layer buffers of more than HELD_BLOCKS blocks; counts the growths refused. */
+    async function limited(path: string): Promise<{ model: BitNet; refusals: () => number }> {
+      let maxBytes = Number.POSITIVE_INFINITY;
+      let refusals = 0;
+      const model = await BitNet.load(path, {
+        ...LOAD,
+        gpu: outOfMemoryFor(
+          gpu,
+          (d) => {
+            const refused = /^[KV] layer \d+$/.test(d.label) && d.size > maxBytes;
+            if (refused && d.label === 'K layer 0') refusals++;
+            return refused;
+          },
+          'scope',
+        ),
+      });
+      const pool = (model as unknown as { scheduler: { pool: { blockBytes: number; allocatedBlocks: number } } }).scheduler.pool;
+      expect(pool.allocatedBlocks).toBe(0);
+      maxBytes = HELD_BLOCKS * pool.blockBytes;
+      return { model, refusals: () => refusals };
+    }
+
+    it('two sequences needing 3 blocks: the one refused waits for the blocks with memory and both give their tokens alone; later generations work', async () => {
+      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const want = await wantAlone(path);
+      const { model, refusals } = await limited(path);
+      try {
+        const [ra, rb] = await Promise.allSettled([complete(model, A), complete(model, B)]);
+        expect(ra.status, String(ra.status === 'rejected' ? ra.reason : '')).toBe('fulfilled');
+        expect(ra.status === 'fulfilled' ? ra.value : undefined).toEqual(want.a);
+        expect(rb.status, String(rb.status === 'rejected' ? rb.reason : '')).toBe('fulfilled');
+        expect(rb.status === 'fulfilled' ? rb.value : undefined).toEqual(want.b);
+        expect(refusals()).toBeGreaterThan(0);
+        expect(model.kvStats().blocks.allocated).toBe(HELD_BLOCKS);
+        expect(model.kvStats().blocks.used).toBe(0);
+        // the pool kept its buffers and contents: the model goes on, with the same tokens
+        expect(await complete(model, A)).toEqual(want.a);
+      } finally {
+        await model.dispose();
+      }
+    }, 300_000);
+
+    it('a sequence needing more blocks than the device holds ends with KV_CACHE_FULL naming the refused buffer; the one beside it gives its tokens alone', async () => {
+      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const want = await wantAlone(path);
+      const { model, refusals } = await limited(path);
+      try {
+        const [ra, rc] = await Promise.allSettled([complete(model, A), complete(model, C)]);
+        expect(ra.status, String(ra.status === 'rejected' ? ra.reason : '')).toBe('fulfilled');
+        expect(ra.status === 'fulfilled' ? ra.value : undefined).toEqual(want.a);
+        expect(await codeAndMessage(rc.status === 'rejected' ? Promise.reject(rc.reason as Error) : Promise.resolve())).toMatch(
+          /^KV_CACHE_FULL: webgpu backend: the GPU has no memory for K layer 0 \(\d+ bytes.*injected.*lower kvMemory/,
+        );
+        expect(refusals()).toBeGreaterThan(0);
+        expect(model.kvStats().blocks.allocated).toBe(HELD_BLOCKS);
+        expect(await complete(model, B)).toEqual(want.b);
+      } finally {
+        await model.dispose();
+      }
+    }, 300_000);
+  });
 
   it("'auto' passes over the software adapter for wasm, without recording a fallback", async () => {
     expect(softwareAdapterReason(dawn?.adapter as GpuAdapter)).not.toBe('');
