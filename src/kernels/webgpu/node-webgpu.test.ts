@@ -84,8 +84,14 @@ function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
  * A GPU whose devices report running out of memory for the buffers whose label matches `label` (or that `refuse` says
  * so of; the buffer is still made, as a real device makes an invalid one): 'scope' records an out-of-memory error in
  * the innermost 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
+ * `refused` collects the buffers made invalid ('scope'), and whether they were destroyed since.
  */
-function outOfMemoryFor(gpu: Gpu, label: RegExp | ((desc: { readonly label: string; readonly size: number }) => boolean), how: 'scope' | 'throw'): Gpu {
+function outOfMemoryFor(
+  gpu: Gpu,
+  label: RegExp | ((desc: { readonly label: string; readonly size: number }) => boolean),
+  how: 'scope' | 'throw',
+  refused: { label: string; destroyed: boolean }[] = [],
+): Gpu {
   const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
   return {
     async requestAdapter(o) {
@@ -109,6 +115,15 @@ function outOfMemoryFor(gpu: Gpu, label: RegExp | ((desc: { readonly label: stri
                 if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
                 const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
                 if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
+                const b = device.createBuffer(desc);
+                const record = { label: desc.label, destroyed: false };
+                refused.push(record);
+                const destroy = b.destroy.bind(b);
+                b.destroy = () => {
+                  record.destroyed = true;
+                  destroy();
+                };
+                return b;
               }
               return device.createBuffer(desc);
             },
@@ -214,6 +229,67 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       await model.dispose();
     }
   }, 300_000);
+
+  it('settleKvGrowth: a refused growth is undone (the pool keeps its memory and contents, the block takes memory again on its next use); a refusal not settled fails the step that binds it', async () => {
+    let maxBytes = Number.POSITIVE_INFINITY;
+    const refused: { label: string; destroyed: boolean }[] = [];
+    const be = await createWebGpuBackend({ gpu: outOfMemoryFor(gpu, (d) => /^[KV] layer \d+$/.test(d.label) && d.size > maxBytes, 'scope', refused) });
+    const settle = be.settleKvGrowth;
+    if (settle === undefined) throw new Error('the webgpu backend has no settleKvGrowth');
+    try {
+      // one layer, one KV head of 8, blocks of 4 positions: 64 bytes per block and plane
+      const pool = be.createKvPool(1, 8, 8, 4, 8);
+      maxBytes = 2 * 64;
+      const batch = { nTokens: 3, positions: Int32Array.of(0, 1, 2), seqs: Int32Array.of(0, 0, 0) };
+      const data = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.3));
+      const [k, v, q, out] = [be.alloc(24), be.alloc(24), be.alloc(24), be.alloc(24)];
+      const attend = async (): Promise<Float32Array> => {
+        be.beginStep();
+        be.setBlockTables(pool, Int32Array.of(3), 1, 1);
+        be.attention(out, q, pool, 0, batch, 1, 1);
+        await be.endStep();
+        return be.read(out, 0, 24);
+      };
+      // block 3 gets the first home (growth to 1 block, good); 3 positions written there
+      be.setBlockTables(pool, Int32Array.of(3), 1, 1);
+      await settle(pool);
+      expect(pool.allocatedBlocks).toBe(1);
+      be.beginStep();
+      be.write(k, data(24, 1));
+      be.write(v, data(24, 2));
+      be.write(q, data(24, 3));
+      be.kvWrite(pool, 0, k, v, batch);
+      await be.endStep();
+      const before = await attend();
+      expect(before.every(Number.isFinite)).toBe(true);
+      // block 5: growth to 2 blocks, good; block 6: growth to 4 blocks (256 bytes a plane), refused
+      be.setBlockTables(pool, Int32Array.of(5), 1, 1);
+      await settle(pool);
+      be.setBlockTables(pool, Int32Array.of(6), 1, 1);
+      expect(pool.allocatedBlocks).toBe(4);
+      expect(await codeAndMessage(settle(pool))).toMatch(/^KV_CACHE_FULL: webgpu backend: the GPU has no memory for K layer 0 \(256 bytes.*injected/);
+      expect(pool.allocatedBlocks).toBe(2);
+      // the refused buffers are gone (a step binding one would fail): the pool reads its old ones, block 3 unchanged
+      expect(refused.map((r) => `${r.label} ${r.destroyed}`)).toEqual(['K layer 0 true', 'V layer 0 true']);
+      await settle(pool); // nothing left to settle
+      expect(await attend()).toEqual(before);
+      // block 6 takes memory again on its next use, now given; block 3 kept its contents through the copy
+      maxBytes = Number.POSITIVE_INFINITY;
+      be.setBlockTables(pool, Int32Array.of(6, 5), 1, 2);
+      expect(pool.allocatedBlocks).toBe(4);
+      await settle(pool);
+      expect(await attend()).toEqual(before);
+      // not settled: the refused growth is bound by the next op, and that step fails at endStep, naming the buffer
+      maxBytes = 4 * 64;
+      be.beginStep();
+      be.setBlockTables(pool, Int32Array.of(3, 7, 1), 1, 3);
+      expect(pool.allocatedBlocks).toBe(8);
+      be.attention(out, q, pool, 0, batch, 1, 1);
+      expect(await codeAndMessage(be.endStep())).toMatch(/^KV_CACHE_FULL: webgpu backend: the GPU has no memory for [KV] layer 0 \(512 bytes.*injected/);
+    } finally {
+      await be.dispose();
+    }
+  });
 
   describe('a KV growth the device refuses (K and V buffers past 2 blocks): it fails only the sequence that needed it, the pool keeps its memory', () => {
     // each decode step reads the 128k-row output matrix on SwiftShader (seconds): short prompts, 4 tokens each
