@@ -149,6 +149,8 @@ export class Scheduler {
    * A backend that learns of a refusal only later (WebGPU) is asked after each growth (settleKvGrowth: a refused one is
    * undone, the block it was for has no memory again) before the next block is tried; then the call returns a promise
    * of the same outcome. Otherwise, and whenever nothing grew, it returns undefined, done, with no await.
+   * (A first version settled once per reserve, after all its blocks: a refusal then undid the good growths before it
+   * too, and the sequence fell back on less memory than the device had given. Replaced, not measured.)
    */
   private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): Promise<void> | undefined {
     const blocksBefore = seq.blocksNow();
