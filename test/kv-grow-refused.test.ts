@@ -1,12 +1,16 @@
 // A refused KV memory growth (kernels/kv-growth.ts: the runtime will not give the pool more memory) is a full KV cache
 // like any other: the sequence that needed a new block takes the blocks (with memory) of a later one, which is
 // preempted and computed again once blocks are free (engine/scheduler.ts), so both give the tokens they give alone.
-// The refusal is injected into the pool's growth on the reference and wasm backends.
+// The refusal is injected into the pool's growth on the reference and wasm backends; and, as a GPU device reports it
+// (asynchronously: KernelBackend.settleKvGrowth, undoing the growth), on the reference backend, so the scheduler's
+// asynchronous path is tested without a GPU too (src/kernels/webgpu/node-webgpu.test.ts runs it on Dawn).
 
 import { describe, expect, it } from 'vitest';
 import { BitNet } from '../src/engine/bitnet.js';
+import type { Sequence } from '../src/engine/sequence.js';
 import type { GenerateOptions } from '../src/engine/types.js';
-import { BitNetError } from '../src/errors.js';
+import { BitNetError, isBitNetError } from '../src/errors.js';
+import type { KvPool } from '../src/kernels/backend.js';
 import { createServerApp } from '../src/server/app.js';
 import { tinyModel } from './helpers/tiny-models.js';
 
@@ -110,4 +114,107 @@ describe('a refused KV memory growth', () => {
       await model.dispose();
     }
   });
+});
+
+interface RefPool {
+  allocatedBlocks: number;
+  blockSize: number;
+  kvDim: number;
+  keys: Uint16Array[];
+  values: Uint16Array[];
+  homes: { rollback: (allocated: number, isNew: (home: number) => boolean) => void };
+}
+
+/**
+ * Gives the model's (reference) backend a settleKvGrowth as a GPU's: growths past `limit` blocks are refused a timer
+ * turn after they were made, and undone (homes given back, planes cut back to what the pool held before).
+ * `onSettle` runs while the answer is pending.
+ */
+function refuseLaterBeyond(model: BitNet, limit: number, onSettle: () => void = () => undefined): { refusals: () => number; settles: () => number } {
+  const pool = (model as unknown as { scheduler: { pool: RefPool } }).scheduler.pool;
+  let held = pool.allocatedBlocks;
+  let refusals = 0;
+  let settles = 0;
+  Object.assign(model.backend, {
+    settleKvGrowth: async (p: KvPool): Promise<void> => {
+      expect(p).toBe(pool);
+      settles++;
+      onSettle();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (pool.allocatedBlocks <= limit) {
+        held = pool.allocatedBlocks;
+        return;
+      }
+      refusals++;
+      const from = held;
+      pool.homes.rollback(from, (h) => h >= from);
+      const values = from * pool.blockSize * pool.kvDim;
+      for (const planes of [pool.keys, pool.values]) for (let l = 0; l < planes.length; l++) planes[l] = planes[l].slice(0, values);
+      throw new BitNetError('KV_CACHE_FULL', `injected: the device refused KV memory past ${limit} blocks`);
+    },
+  });
+  return { refusals: () => refusals, settles: () => settles };
+}
+
+describe('a KV memory growth refused later (settleKvGrowth, as a GPU device reports it)', () => {
+  const path = (): Promise<string> => tinyModel('bitnet-b1.58', 'i2_s');
+  const load = async (): Promise<BitNet> => BitNet.load(await path(), { backend: 'reference', contextLength: 128, kvMemory: 1 << 24 });
+  const A2 = A.slice(0, 10); // with 20 tokens: positions 0..28, 2 blocks
+  const B4 = Array.from({ length: 30 }, (_, i) => 700 + i * 5); // with 20 tokens: positions 0..48, 4 blocks
+
+  it('the sequence refused waits for blocks with memory, and both give their tokens alone; the model goes on within the memory it has', async () => {
+    const alone = await load();
+    let wantA: readonly number[];
+    let wantB: readonly number[];
+    try {
+      wantA = await complete(alone, A2, 20);
+      wantB = await complete(alone, B4, 20);
+    } finally {
+      await alone.dispose();
+    }
+    const model = await load();
+    try {
+      const refused = refuseLaterBeyond(model, 4);
+      const [ra, rb] = await Promise.allSettled([complete(model, A2, 20), complete(model, B4, 20)]);
+      expect(ra.status, String(ra.status === 'rejected' ? ra.reason : '')).toBe('fulfilled');
+      expect(ra.status === 'fulfilled' ? ra.value : undefined).toEqual(wantA);
+      expect(rb.status, String(rb.status === 'rejected' ? rb.reason : '')).toBe('fulfilled');
+      expect(rb.status === 'fulfilled' ? rb.value : undefined).toEqual(wantB);
+      expect(refused.refusals()).toBeGreaterThan(0);
+      expect(model.kvStats().blocks.allocated).toBe(4);
+      expect(model.kvStats().blocks.used).toBe(0);
+      expect(await complete(model, B4, 20)).toEqual(wantB);
+      // more than the memory given: KV_CACHE_FULL, with the refusal's message; the pool stays at its memory
+      let err: unknown;
+      await complete(model, Array.from({ length: 70 }, (_, i) => 300 + i), 2).catch((e: unknown) => (err = e));
+      expect(isBitNetError(err, 'KV_CACHE_FULL') && err.message).toMatch(/injected: the device refused/);
+      expect(model.kvStats().blocks.allocated).toBe(4);
+      expect(await complete(model, A2, 20)).toEqual(wantA);
+    } finally {
+      await model.dispose();
+    }
+  }, 120_000);
+
+  for (const answer of ['granted', 'refused'] as const) {
+    it(`a sequence freed while its growth waits for the device's answer (${answer}): its generation ends DISPOSED, no block is left held, the model goes on`, async () => {
+      const model = await load();
+      try {
+        let victim: Sequence | undefined;
+        const refused = refuseLaterBeyond(model, answer === 'granted' ? 1000 : 0, () => victim?.free());
+        victim = model.createSequence();
+        let err: unknown;
+        await victim.complete(B4, { ...GREEDY, maxTokens: 4 }).catch((e: unknown) => (err = e));
+        expect(isBitNetError(err, 'DISPOSED'), String(err)).toBe(true);
+        expect(refused.settles()).toBeGreaterThan(0);
+        expect(model.kvStats().blocks.used).toBe(0);
+        // granted, the memory stays the pool's; refused, it was given back
+        if (answer === 'granted') expect(model.kvStats().blocks.allocated).toBeGreaterThan(0);
+        else expect(model.kvStats().blocks.allocated).toBe(0);
+        victim = undefined;
+        if (answer === 'granted') expect(await complete(model, A2, 4)).toHaveLength(4);
+      } finally {
+        await model.dispose();
+      }
+    }, 120_000);
+  }
 });

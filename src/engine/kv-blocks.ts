@@ -83,6 +83,11 @@ export class KvBlocks {
     for (let i = 0; i < blocks.length; i++) if (blocks[i] >= 0) this.homed[blocks[i]] = 1;
   }
 
+  /** Records that the blocks listed lost their backend memory again (a growth the device refused later, undone). */
+  unmarkHomed(blocks: ArrayLike<number>): void {
+    for (let i = 0; i < blocks.length; i++) if (blocks[i] >= 0) this.homed[blocks[i]] = 0;
+  }
+
   isHomed(block: number): boolean {
     return this.homed[block] === 1;
   }

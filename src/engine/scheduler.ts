@@ -141,20 +141,25 @@ export class Scheduler {
   }
 
   /**
-   * seq.reserve(from, to) with backend memory behind every block it hands the sequence, before the step: CPU pools take
+   * seq.reserve(from, to) with backend memory behind every block it hands the sequence, before the step: pools take
    * memory on a block's first use (kernels/kv-growth.ts), and a growth the runtime refuses inside the step would fail
    * every sequence in it. Here it fails only this one: its blocks without memory are tried one at a time; on a refusal
    * the reserve is undone and retried with blocks that have memory (free ones, else idle prefix-cache blocks, evicted);
    * if none is left it throws KV_CACHE_FULL with nothing of this call left behind (no blocks, no copy pairs).
+   * A backend that learns of a refusal only later (WebGPU) is asked after each growth (settleKvGrowth: a refused one is
+   * undone, the block it was for has no memory again) before the next block is tried; then the call returns a promise
+   * of the same outcome. Otherwise, and whenever nothing grew, it returns undefined, done, with no await.
+   * (A first version settled once per reserve, after all its blocks: a refusal then undid the good growths before it
+   * too, and the sequence fell back on less memory than the device had given. Replaced, not measured.)
    */
-  private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): void {
+  private reserveWithMemory(seq: SeqState, from: number, to: number, copies: number[]): Promise<void> | undefined {
     const blocksBefore = seq.blocksNow();
     const copiesBefore = copies.length;
     const undo = (): void => {
       seq.undoReserve(blocksBefore);
       copies.length = copiesBefore;
     };
-    for (const homedOnly of [false, true]) {
+    const reserve = (homedOnly: boolean): void => {
       this.kv.homedOnly = homedOnly;
       try {
         seq.reserve(from, to, copies);
@@ -164,19 +169,70 @@ export class Scheduler {
       } finally {
         this.kv.homedOnly = false;
       }
-      try {
-        for (const b of seq.blocks) {
-          if (this.kv.isHomed(b)) continue;
-          // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
-          this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
-          this.kv.markHomed([b]);
-        }
-        return;
-      } catch (e) {
-        undo();
-        if (!isBitNetError(e, 'KV_CACHE_FULL') || homedOnly) throw e;
+    };
+    const settles = this.be.settleKvGrowth !== undefined;
+    // gives seq.blocks[start..] memory; with a backend that settles growths, stops after a block the pool grew for and
+    // returns the index after it; -1 once every block has memory. Throws when the backend refuses at once.
+    const homeFrom = (start: number): number => {
+      for (let i = start; i < seq.blocks.length; i++) {
+        const b = seq.blocks[i];
+        if (this.kv.isHomed(b)) continue;
+        // a one-block table: the backend gives the block memory (or refuses) and nothing else changes
+        const allocated = this.s.pool.allocatedBlocks;
+        this.be.setBlockTables(this.s.pool, Int32Array.of(b), 1, 1);
+        this.kv.markHomed([b]);
+        if (settles && this.s.pool.allocatedBlocks !== allocated) return i + 1;
       }
+      return -1;
+    };
+    // after a refusal: the reserve undone and made again with blocks that have memory (nothing grows); when none is
+    // left, KV_CACHE_FULL (the device's refusal when `deviceSaid`: it names what the device could not hold)
+    const fallback = (refusal: unknown, deviceSaid: boolean): void => {
+      undo();
+      if (!isBitNetError(refusal, 'KV_CACHE_FULL')) throw refusal;
+      try {
+        reserve(true);
+        homeFrom(0);
+      } catch (again) {
+        undo();
+        throw deviceSaid && isBitNetError(again, 'KV_CACHE_FULL') ? refusal : again;
+      }
+    };
+    reserve(false);
+    let next: number;
+    try {
+      next = homeFrom(0);
+    } catch (e) {
+      fallback(e, false);
+      return undefined;
     }
+    if (next < 0) return undefined;
+    const settleEach = async (): Promise<void> => {
+      for (;;) {
+        const grownFor = seq.blocks[next - 1];
+        let refusal: unknown;
+        try {
+          await this.be.settleKvGrowth?.(this.s.pool);
+        } catch (e) {
+          refusal = e ?? new BitNetError('INTERNAL', 'settleKvGrowth rejected without a reason');
+          this.kv.unmarkHomed([grownFor]); // the growth was undone: the block has no memory again
+        }
+        // freed while the device answered: its blocks went back then
+        if (seq.freed) throw disposed(copies, copiesBefore);
+        if (refusal !== undefined) {
+          fallback(refusal, true);
+          return;
+        }
+        try {
+          next = homeFrom(next);
+        } catch (e) {
+          fallback(e, false);
+          return;
+        }
+        if (next < 0) return;
+      }
+    };
+    return settleEach();
   }
 
   private async loop(): Promise<void> {
@@ -280,7 +336,8 @@ export class Scheduler {
       let full: unknown;
       for (;;) {
         try {
-          this.reserveWithMemory(seq, start, start + n, copies);
+          const settling = this.reserveWithMemory(seq, start, start + n, copies);
+          if (settling !== undefined) await settling;
           full = undefined;
           break;
         } catch (e) {
@@ -312,6 +369,12 @@ export class Scheduler {
       pickedSet.add(work);
       budget -= n;
       if (last && work.wantLogits) logitRows++;
+    }
+    // a sequence freed while a reserve after its own waited for the device (settleKvGrowth): its blocks went back then
+    for (let i = picked.length - 1; i >= 0; i--) {
+      if (!picked[i].work.seq.freed) continue;
+      this.drop(picked[i].work, new BitNetError('DISPOSED', 'the sequence was freed'));
+      picked.splice(i, 1);
     }
     this.lastRan = new Set(picked.map((p) => p.work.seq));
     if (picked.length === 0) {
@@ -543,7 +606,8 @@ export class Scheduler {
       if (nDiscard < 1) return 0;
       const copies: number[] = [];
       // every block the move writes is this sequence's own, out of the prefix cache and with memory (or nothing changed)
-      this.reserveWithMemory(seq, keep, n, copies);
+      const settling = this.reserveWithMemory(seq, keep, n, copies);
+      if (settling !== undefined) await settling;
       const callsBefore = new Map(this.be.kernelCalls());
       this.be.beginStep();
       if (copies.length > 0) this.be.copyBlocks(this.s.pool, Int32Array.from(copies));
@@ -584,6 +648,12 @@ export class Scheduler {
   get pool(): ForwardState['pool'] {
     return this.s.pool;
   }
+}
+
+/** DISPOSED for a sequence freed while its reserve waited for the device (free() released its blocks); its copy pairs go. */
+function disposed(copies: number[], copiesBefore: number): BitNetError {
+  copies.length = copiesBefore;
+  return new BitNetError('DISPOSED', 'the sequence was freed');
 }
 
 /** KV_CACHE_FULL for a work needing more blocks than the whole cache has: it can never run, whatever frees. */

@@ -193,6 +193,16 @@ export interface KernelBackend {
    * (copy-on-write of a shared block). Pairs run in order.
    */
   copyBlocks(pool: KvPool, pairs: Int32Array): void;
+  /**
+   * Optional, for backends that learn only later that the device refused memory (WebGPU: an out-of-memory error scope
+   * resolves after the call that asked): resolves once the memory the pool took since the last call (in setBlockTables
+   * and copyBlocks, for blocks used the first time) is known to be there. When the device refused it, the pool is as it
+   * was before those growths (its buffers and contents; the blocks that got memory from them lose it and take it again
+   * on their next use, the others keep theirs) and the promise rejects with KV_CACHE_FULL. Call it before any op uses
+   * the new blocks: after one has, a refusal fails the step at endStep instead. Backends whose growth fails at once
+   * (the CPU ones: KV_CACHE_FULL from setBlockTables) leave it undefined.
+   */
+  readonly settleKvGrowth?: (pool: KvPool) => Promise<void>;
 
   // ---- ops ----
   /** out[t, :] = row tokenIds[t] of the embedding table (dims [dim, vocab]), dequantized. */

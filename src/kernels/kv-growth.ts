@@ -65,6 +65,20 @@ export class KvHomes {
     return given;
   }
 
+  /**
+   * Gives back the memory of the growths since `allocated` blocks were held (a GPU learns that its device refused them
+   * only later: kernels/webgpu/index.ts): `allocated` goes back to that count, and the blocks whose home `isNew` says
+   * came from those growths lose it (they take memory again on their next use), as do the spare ones. Homes given
+   * before stay.
+   */
+  rollback(allocated: number, isNew: (home: number) => boolean): void {
+    for (let b = 0; b < this.nBlocks; b++) if (this.home[b] >= 0 && isNew(this.home[b])) this.home[b] = -1;
+    const kept = this.spare.filter((h) => !isNew(h));
+    this.spare.length = 0;
+    this.spare.push(...kept);
+    this.allocated = allocated;
+  }
+
   /** ensure() for each block id in `blocks` (entries < 0, "no block", are skipped). */
   ensureAll(blocks: ArrayLike<number>): void {
     for (let i = 0; i < blocks.length; i++) if (blocks[i] >= 0) this.ensure(blocks[i]);

@@ -5,6 +5,7 @@ import { BitNet } from '../../src/engine/bitnet.js';
 import { isBitNetError } from '../../src/errors.js';
 import { GgmlType } from '../../src/formats/ggml-type.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
+import type { Gpu, GpuAdapter, GpuDevice } from '../../src/kernels/webgpu/gpu-api.js';
 import { createWebGpuBackend } from '../../src/kernels/webgpu/index.js';
 import { defineConformanceSuite } from '../kernels/conformance.suite.js';
 import { runRegistered, type TestReport } from './vitest-shim.js';
@@ -14,6 +15,55 @@ function base64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
 }
+
+/** A proxy of a native object with some members replaced (methods keep their native `this`). */
+function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
+  return new Proxy(target, {
+    get(t, p) {
+      if (Object.prototype.hasOwnProperty.call(members, p)) return (members as Record<string | symbol, unknown>)[p];
+      const v: unknown = Reflect.get(t, p, t);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+/**
+ * navigator.gpu, with devices that report running out of memory (in the innermost 'out-of-memory' error scope, the
+ * buffer still made, as a device makes an invalid one) for the buffers `refuse` names.
+ */
+function outOfMemoryFor(gpu: Gpu, refuse: (label: string, size: number) => boolean): Gpu {
+  return {
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, {
+        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
+          const device = await a.requestDevice(d);
+          const scopes: { filter: string; injected: string | undefined }[] = [];
+          return override<GpuDevice>(device, {
+            pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
+              scopes.push({ filter, injected: undefined });
+              device.pushErrorScope(filter);
+            },
+            popErrorScope: () => {
+              const top = scopes.pop();
+              return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
+            },
+            createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
+              if (desc.label !== undefined && refuse(desc.label, desc.size)) {
+                const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
+                if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
+              }
+              return device.createBuffer(desc);
+            },
+          });
+        },
+      });
+    },
+  };
+}
+
+type Outcome = { tokens: number[] } | { error: string };
 
 const api = {
   /** The adapter, or why there is none. */
@@ -93,6 +143,50 @@ const api = {
       const logits = await model.evaluateLogits(tokens);
       const r = await model.complete(tokens, { maxTokens: nGreedy, sampling: { kind: 'greedy' }, ignoreEos: true });
       return { logits: base64(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)), greedy: [...r.tokenIds], backend: model.info.backend, kernels: [...model.backend.kernelCalls().keys()] };
+    } finally {
+      await model.dispose();
+    }
+  },
+  /**
+   * Two sequences at once (prompts `a`, `b`, 4 greedy tokens each) on a device that refuses KV layer buffers of more
+   * than `heldBlocks` blocks: what each gave, how many growths were refused, the pool's memory after, and `a` once more;
+   * and each alone on a device with memory enough.
+   */
+  async kvRefused(url: string, a: number[], b: number[], heldBlocks: number): Promise<{ alone: Outcome[]; together: Outcome[]; refusals: number; allocated: number; later: Outcome }> {
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const gpu = (navigator as { gpu?: Gpu }).gpu;
+    if (gpu === undefined) throw new Error('no navigator.gpu');
+    const run = async (model: BitNet, prompt: number[]): Promise<Outcome> => {
+      const seq = model.createSequence();
+      try {
+        return { tokens: [...(await seq.complete(prompt, { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true })).tokenIds] };
+      } catch (e) {
+        return { error: isBitNetError(e) ? `${e.code}: ${e.message}` : String(e) };
+      } finally {
+        seq.free();
+      }
+    };
+    const load = { backend: 'webgpu', contextLength: 128, kvMemory: 1 << 24 } as const;
+    const plain = await BitNet.load(bytes, { ...load, gpu });
+    let alone: Outcome[];
+    try {
+      alone = [await run(plain, a), await run(plain, b)];
+    } finally {
+      await plain.dispose();
+    }
+    let maxBytes = Number.POSITIVE_INFINITY;
+    let refusals = 0;
+    const limited = outOfMemoryFor(gpu, (label, size) => {
+      const refused = /^[KV] layer \d+$/.test(label) && size > maxBytes;
+      if (refused && label === 'K layer 0') refusals++;
+      return refused;
+    });
+    const model = await BitNet.load(bytes, { ...load, gpu: limited });
+    try {
+      maxBytes = heldBlocks * (model as unknown as { scheduler: { pool: { blockBytes: number } } }).scheduler.pool.blockBytes;
+      const together = await Promise.all([run(model, a), run(model, b)]);
+      const allocated = model.kvStats().blocks.allocated;
+      return { alone, together, refusals, allocated, later: await run(model, a) };
     } finally {
       await model.dispose();
     }

@@ -30,7 +30,10 @@ interface PageApi {
   conformance(filter: string, maxBindingBytes?: number): Promise<TestReport[]>;
   streamed(): Promise<{ same: boolean; outOfOrder: string; unaligned: string; nanScale: string }>;
   endToEnd(url: string, tokens: number[], nGreedy: number): Promise<{ logits: string; greedy: number[]; backend: string; kernels: string[] }>;
+  kvRefused(url: string, a: number[], b: number[], heldBlocks: number): Promise<{ alone: Outcome[]; together: Outcome[]; refusals: number; allocated: number; later: Outcome }>;
 }
+
+type Outcome = { tokens: number[] } | { error: string };
 
 function summary(reports: readonly TestReport[]): string {
   const failed = reports.filter((r) => !r.ok);
@@ -110,6 +113,18 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
   it('streamed weights (the loader path: pieces of whole blocks, no whole tensor on the host) equal createWeight; bad pieces are refused', async () => {
     expect(await call('streamed')).toEqual({ same: true, outOfOrder: 'BAD_ARGUMENT', unaligned: 'BAD_ARGUMENT', nanScale: 'BAD_TENSOR_DATA' });
   });
+
+  it("a KV growth the device refuses (Chrome's error scopes, the refusal injected): only that sequence waits, both give their tokens alone, the model goes on", async () => {
+    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const a = Array.from({ length: 10 }, (_, i) => 50 + i * 3); // 1 block
+    const b = Array.from({ length: 20 }, (_, i) => 700 + i * 5); // 2 blocks: 3 in all, the device holds 2
+    const r = await call('kvRefused', `${base}/models/${basename(path)}`, a, b, 2);
+    expect(r.alone.every((o) => 'tokens' in o && o.tokens.length === 4)).toBe(true);
+    expect(r.together).toEqual(r.alone);
+    expect(r.refusals).toBeGreaterThan(0);
+    expect(r.allocated).toBe(2);
+    expect(r.later).toEqual(r.alone[0]);
+  }, 600_000);
 
   // the 2B-4T arch on I2_S with every position compared and 12 greedy tokens; the two other archs (SiLU gate, TQ
   // formats, the llama arch's normal RoPE) on a shorter prompt and 4 tokens, to keep the file's run short

@@ -115,6 +115,25 @@ class GpuWeight implements Weight {
   }
 }
 
+/** The out-of-memory error scope of one buffer made by buffer(): resolves to the device's error, or null. */
+interface MemoryScope {
+  readonly scope: Promise<{ readonly message: string } | null>;
+  readonly label: string;
+  readonly bytes: number;
+}
+
+/** Memory a KV pool took for more blocks and no op has bound yet: per layer, K and V buffers of `blocks` blocks. */
+interface KvGrowth {
+  /** Blocks' worth the pool held before this growth: homes from here on are this growth's (or a later one's). */
+  readonly from: number;
+  /** Blocks' worth the buffers hold. */
+  readonly blocks: number;
+  readonly keys: GpuBuffer[];
+  readonly values: GpuBuffer[];
+  /** The buffers' out-of-memory scopes: awaited by settleKvGrowth, or by the step that first binds the buffers. */
+  readonly scopes: MemoryScope[];
+}
+
 class GpuKvPool implements KvPool {
   readonly tables: BlockTables;
   /** The block tables on the device, as homes (uploaded by setBlockTables, ordered with the step's commands). */
@@ -123,14 +142,23 @@ class GpuKvPool implements KvPool {
   entries: { batch: KvBatch; buffer: GpuBuffer } | undefined;
   /**
    * Where each used block sits in the layers' buffers (block home h at byte h * blockBytes). Memory grows as blocks
-   * are first used (kernels/kv-growth.ts): a growth replaces every layer's K and V buffer by a larger one with the old
-   * contents copied in on the device, recorded in order with the step's commands. Bind groups are made per dispatch,
-   * so nothing else refers to the old buffers, which are destroyed once the step that copied them has run.
+   * are first used (kernels/kv-growth.ts): a growth makes larger K and V buffers for every layer (`growths`), and the
+   * first op that binds the pool after it replaces `keys` and `values` by the newest of them, the old contents copied
+   * in on the device, recorded in order with the step's commands. Until then the old buffers stay in use, so a growth
+   * the device refused (known only when its error scopes resolve: settleKvGrowth) is undone by dropping the new
+   * buffers. Bind groups are made per dispatch, so nothing else refers to the old buffers, which are destroyed once
+   * the step that copied them has run.
    */
   readonly homes: KvHomes;
   /** Per layer, F16 pairs: rowWords u32 per position, position-major within a block (empty until the first growth). */
   readonly keys: GpuBuffer[] = [];
   readonly values: GpuBuffer[] = [];
+  /** Blocks' worth of memory `keys` and `values` hold. */
+  heldBlocks = 0;
+  /** Growths since an op last bound the pool, oldest first: each one's buffers supersede the ones before. */
+  growths: KvGrowth[] = [];
+  /** How many of `growths` (the first ones) settleKvGrowth found good. */
+  settledGrowths = 0;
 
   constructor(
     readonly owner: WebGpuBackend,
@@ -189,7 +217,7 @@ class WebGpuBackend implements KernelBackend {
    * buffer says so asynchronously (the buffer is made invalid and the commands using it fail validation), so flush
    * awaits these first and names the buffer instead of the validation errors that follow (deviceMemoryError).
    */
-  private memoryScopes: { readonly scope: Promise<{ readonly message: string } | null>; readonly label: string; readonly bytes: number }[] = [];
+  private memoryScopes: MemoryScope[] = [];
   /** Bytes of the buffers made by buffer() and not destroyed, for the out-of-memory message. */
   private bufferBytes = 0;
   private firstError: string | undefined;
@@ -220,7 +248,7 @@ class WebGpuBackend implements KernelBackend {
     this.calls.set(id, (this.calls.get(id) ?? 0) + 1);
   }
 
-  private buffer(size: number, usage: number, label: string): GpuBuffer {
+  private buffer(size: number, usage: number, label: string, scopes: MemoryScope[] = this.memoryScopes): GpuBuffer {
     if (size > this.device.limits.maxBufferSize) {
       throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: ${label} needs a buffer of ${size} bytes, more than this adapter's maxBufferSize ${this.device.limits.maxBufferSize}`, {
         details: { bytes: size },
@@ -231,11 +259,17 @@ class WebGpuBackend implements KernelBackend {
     try {
       b = this.createBuffer({ size: roundUp4(size), usage, label });
     } finally {
-      this.memoryScopes.push({ scope: this.device.popErrorScope(), label, bytes: roundUp4(size) });
+      scopes.push({ scope: this.device.popErrorScope(), label, bytes: roundUp4(size) });
     }
     this.owned.add(b);
     this.bufferBytes += roundUp4(size);
     return b;
+  }
+
+  /** Destroys a buffer made by buffer() that no recorded command uses. */
+  private discard(b: GpuBuffer): void {
+    if (this.owned.delete(b)) this.bufferBytes -= b.size;
+    b.destroy();
   }
 
   /**
@@ -561,9 +595,10 @@ class WebGpuBackend implements KernelBackend {
   }
 
   /**
-   * Memory for `count` more blocks of a pool (KvHomes' growth): larger K and V buffers for every layer, the blocks
-   * held so far copied in on the device. Throws KV_CACHE_FULL, taking nothing, when a layer's buffer would pass what
-   * the adapter can bind to a shader (maxStorageBufferBindingSize) or allocate.
+   * Memory for `count` more blocks of a pool (KvHomes' growth): larger K and V buffers for every layer, bound (and the
+   * blocks held so far copied in) by the next op on the pool (bindKvGrowth). Throws KV_CACHE_FULL, taking nothing, when
+   * a layer's buffer would pass what the adapter can bind to a shader (maxStorageBufferBindingSize) or allocate; a
+   * device out of memory says so later, through the buffers' error scopes (settleKvGrowth).
    */
   private growPool(p: GpuKvPool, count: number): number[] {
     const first = p.homes.allocated;
@@ -575,19 +610,67 @@ class WebGpuBackend implements KernelBackend {
       });
     }
     const usage = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST | BUFFER_USAGE.COPY_SRC;
-    for (let l = 0; l < p.nLayers; l++) {
-      for (const [planes, what] of [[p.keys, 'K'], [p.values, 'V']] as const) {
-        const bigger = this.buffer(bytes, usage, `${what} layer ${l}`);
-        const old = planes[l] as GpuBuffer | undefined;
-        if (old !== undefined) {
-          this.enc().copyBufferToBuffer(old, 0, bigger, 0, first * p.blockBytes);
-          this.transient.push(old);
-        }
-        planes[l] = bigger;
+    const growth: KvGrowth = { from: first, blocks: first + count, keys: [], values: [], scopes: [] };
+    try {
+      for (let l = 0; l < p.nLayers; l++) {
+        for (const [planes, what] of [[growth.keys, 'K'], [growth.values, 'V']] as const) planes.push(this.buffer(bytes, usage, `${what} layer ${l}`, growth.scopes));
       }
+    } catch (e) {
+      for (const b of [...growth.keys, ...growth.values]) this.discard(b);
+      throw e;
     }
+    p.growths.push(growth);
     return Array.from({ length: count }, (_, i) => first + i);
   }
+
+  /**
+   * Before an op binds the pool's buffers: the newest growth's buffers replace them, the blocks held so far copied in
+   * on the device (recorded in order with the step's commands). Its error scopes go to the step's (checkDeviceMemory),
+   * so a refusal not settled before fails the step at endStep; superseded growths' buffers were never bound.
+   */
+  private bindKvGrowth(p: GpuKvPool): void {
+    const g = p.growths.at(-1);
+    if (g === undefined) return;
+    for (let l = 0; l < p.nLayers; l++) {
+      for (const [planes, grown] of [[p.keys, g.keys], [p.values, g.values]] as const) {
+        const old = planes[l] as GpuBuffer | undefined;
+        if (old !== undefined) {
+          if (p.heldBlocks > 0) this.enc().copyBufferToBuffer(old, 0, grown[l], 0, p.heldBlocks * p.blockBytes);
+          this.transient.push(old);
+        }
+        planes[l] = grown[l];
+      }
+    }
+    for (const superseded of p.growths.slice(0, -1)) this.transient.push(...superseded.keys, ...superseded.values);
+    this.memoryScopes.push(...g.scopes);
+    p.heldBlocks = g.blocks;
+    p.growths = [];
+    p.settledGrowths = 0;
+  }
+
+  /** KernelBackend.settleKvGrowth: awaits the error scopes of the pool's growths since the last call; undoes them on a refusal. */
+  readonly settleKvGrowth = async (pool: KvPool): Promise<void> => {
+    this.live('settleKvGrowth');
+    const p = this.ownPool('settleKvGrowth', pool);
+    const fresh = p.growths.slice(p.settledGrowths);
+    if (fresh.length === 0) return;
+    const scopes = fresh.flatMap((g) => g.scopes);
+    const errors = await Promise.all(scopes.map((s) => s.scope));
+    // an op bound them meanwhile: the step that did checks them at endStep
+    const at = p.growths.indexOf(fresh[0]);
+    if (at < 0) return;
+    const i = errors.findIndex((e) => e !== null);
+    if (i < 0) {
+      p.settledGrowths = Math.max(p.settledGrowths, p.growths.indexOf(fresh[fresh.length - 1]) + 1);
+      return;
+    }
+    // refused: these growths (and any made on top of them meanwhile) go; the pool keeps its buffers and contents
+    for (const g of p.growths.splice(at)) for (const b of [...g.keys, ...g.values]) this.discard(b);
+    p.settledGrowths = Math.min(p.settledGrowths, p.growths.length);
+    const from = fresh[0].from;
+    p.homes.rollback(from, (h) => h >= from);
+    throw this.deviceMemoryError(scopes[i].label, scopes[i].bytes, errors[i]?.message ?? '');
+  };
 
   setBlockTables(pool: KvPool, tables: Int32Array, nSeqs: number, maxBlocks: number): void {
     this.live('setBlockTables');
@@ -606,6 +689,7 @@ class WebGpuBackend implements KernelBackend {
     const p = this.ownPool('copyBlocks', pool);
     checkCopyPairs(p, pairs);
     p.homes.ensureAll(pairs);
+    this.bindKvGrowth(p);
     const homes = p.homesOf(pairs);
     // a buffer cannot be both the source and the destination of one copy: through a scratch block
     const tmp = this.scratchBuffer('copy block', p.blockBytes);
@@ -624,6 +708,7 @@ class WebGpuBackend implements KernelBackend {
     this.live('shiftKeys');
     const p = this.ownPool('shiftKeys', pool);
     checkShift(p.tables, seq, from, to, delta, theta, style);
+    this.bindKvGrowth(p);
     const n = to - from;
     if (n > 0) {
       const half = p.headDim / 2;
@@ -802,6 +887,7 @@ class WebGpuBackend implements KernelBackend {
     p.tables.checkBatch('kvWrite', batch);
     const kt = this.tensor('kvWrite', 'k', k, batch.nTokens * p.kvDim);
     const vt = this.tensor('kvWrite', 'v', v, batch.nTokens * p.kvDim);
+    this.bindKvGrowth(p);
     if (batch.nTokens > 0 && p.tablesBuffer !== undefined) {
       const words = batch.nTokens * p.rowWords;
       const entries = this.entriesOf(p, batch);
@@ -820,6 +906,7 @@ class WebGpuBackend implements KernelBackend {
     const nTokens = batch.nTokens;
     const qt = this.tensor('attention', 'q', q, nTokens * nHeads * headDim);
     const ot = this.tensor('attention', 'out', out, nTokens * nHeads * headDim);
+    this.bindKvGrowth(p);
     if (nTokens > 0 && p.tablesBuffer !== undefined) {
       let stride = 1;
       for (let t = 0; t < nTokens; t++) stride = Math.max(stride, batch.positions[t] + 1);

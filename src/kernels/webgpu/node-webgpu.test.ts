@@ -83,11 +83,18 @@ function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
 }
 
 /**
- * A GPU whose devices report running out of memory for the buffers whose label matches `label` (the buffer is still
- * made, as a real device makes an invalid one): 'scope' records an out-of-memory error in the innermost
- * 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
+ * A GPU whose devices report running out of memory for the buffers whose label matches `label` (or that `refuse` says
+ * so of; the buffer is still made, as a real device makes an invalid one): 'scope' records an out-of-memory error in
+ * the innermost 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
+ * `refused` collects the buffers made invalid ('scope'), and whether they were destroyed since.
  */
-function outOfMemoryFor(gpu: Gpu, label: RegExp, how: 'scope' | 'throw'): Gpu {
+function outOfMemoryFor(
+  gpu: Gpu,
+  label: RegExp | ((desc: { readonly label: string; readonly size: number }) => boolean),
+  how: 'scope' | 'throw',
+  refused: { label: string; destroyed: boolean }[] = [],
+): Gpu {
+  const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
   return {
     async requestAdapter(o) {
       const a = await gpu.requestAdapter(o);
@@ -106,10 +113,19 @@ function outOfMemoryFor(gpu: Gpu, label: RegExp, how: 'scope' | 'throw'): Gpu {
               return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
             },
             createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
-              if (desc.label !== undefined && label.test(desc.label)) {
+              if (desc.label !== undefined && refuse({ label: desc.label, size: desc.size })) {
                 if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
                 const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
                 if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
+                const b = device.createBuffer(desc);
+                const record = { label: desc.label, destroyed: false };
+                refused.push(record);
+                const destroy = b.destroy.bind(b);
+                b.destroy = () => {
+                  record.destroyed = true;
+                  destroy();
+                };
+                return b;
               }
               return device.createBuffer(desc);
             },
@@ -236,6 +252,162 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       await model.dispose();
     }
   }, 300_000);
+
+  it('settleKvGrowth: a refused growth is undone (the pool keeps its memory and contents, the block takes memory again on its next use); a refusal not settled fails the step that binds it', async () => {
+    let maxBytes = Number.POSITIVE_INFINITY;
+    const refused: { label: string; destroyed: boolean }[] = [];
+    const be = await createWebGpuBackend({ gpu: outOfMemoryFor(gpu, (d) => /^[KV] layer \d+$/.test(d.label) && d.size > maxBytes, 'scope', refused) });
+    const settle = be.settleKvGrowth;
+    if (settle === undefined) throw new Error('the webgpu backend has no settleKvGrowth');
+    try {
+      // one layer, one KV head of 8, blocks of 4 positions: 64 bytes per block and plane
+      const pool = be.createKvPool(1, 8, 8, 4, 8);
+      maxBytes = 2 * 64;
+      const batch = { nTokens: 3, positions: Int32Array.of(0, 1, 2), seqs: Int32Array.of(0, 0, 0) };
+      const data = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.3));
+      const [k, v, q, out] = [be.alloc(24), be.alloc(24), be.alloc(24), be.alloc(24)];
+      const attend = async (): Promise<Float32Array> => {
+        be.beginStep();
+        be.setBlockTables(pool, Int32Array.of(3), 1, 1);
+        be.attention(out, q, pool, 0, batch, 1, 1);
+        await be.endStep();
+        return be.read(out, 0, 24);
+      };
+      // block 3 gets the first home (growth to 1 block, good); 3 positions written there
+      be.setBlockTables(pool, Int32Array.of(3), 1, 1);
+      await settle(pool);
+      expect(pool.allocatedBlocks).toBe(1);
+      be.beginStep();
+      be.write(k, data(24, 1));
+      be.write(v, data(24, 2));
+      be.write(q, data(24, 3));
+      be.kvWrite(pool, 0, k, v, batch);
+      await be.endStep();
+      const before = await attend();
+      expect(before.every(Number.isFinite)).toBe(true);
+      // block 5: growth to 2 blocks, good; block 6: growth to 4 blocks (256 bytes a plane), refused
+      be.setBlockTables(pool, Int32Array.of(5), 1, 1);
+      await settle(pool);
+      be.setBlockTables(pool, Int32Array.of(6), 1, 1);
+      expect(pool.allocatedBlocks).toBe(4);
+      expect(await codeAndMessage(settle(pool))).toMatch(/^KV_CACHE_FULL: webgpu backend: the GPU has no memory for K layer 0 \(256 bytes.*injected/);
+      expect(pool.allocatedBlocks).toBe(2);
+      // the refused buffers are gone (a step binding one would fail): the pool reads its old ones, block 3 unchanged
+      expect(refused.map((r) => `${r.label} ${r.destroyed}`)).toEqual(['K layer 0 true', 'V layer 0 true']);
+      await settle(pool); // nothing left to settle
+      expect(await attend()).toEqual(before);
+      // block 6 takes memory again on its next use, now given; block 3 kept its contents through the copy
+      maxBytes = Number.POSITIVE_INFINITY;
+      be.setBlockTables(pool, Int32Array.of(6, 5), 1, 2);
+      expect(pool.allocatedBlocks).toBe(4);
+      await settle(pool);
+      expect(await attend()).toEqual(before);
+      // not settled: the refused growth is bound by the next op, and that step fails at endStep, naming the buffer
+      maxBytes = 4 * 64;
+      be.beginStep();
+      be.setBlockTables(pool, Int32Array.of(3, 7, 1), 1, 3);
+      expect(pool.allocatedBlocks).toBe(8);
+      be.attention(out, q, pool, 0, batch, 1, 1);
+      expect(await codeAndMessage(be.endStep())).toMatch(/^KV_CACHE_FULL: webgpu backend: the GPU has no memory for [KV] layer 0 \(512 bytes.*injected/);
+    } finally {
+      await be.dispose();
+    }
+  });
+
+  describe('a KV growth the device refuses (K and V buffers past 2 blocks): it fails only the sequence that needed it, the pool keeps its memory', () => {
+    // each decode step reads the 128k-row output matrix on SwiftShader (seconds): short prompts, 4 tokens each
+    const GREEDY_4 = { sampling: { kind: 'greedy' }, ignoreEos: true, maxTokens: 4 } as const;
+    const A = Array.from({ length: 10 }, (_, i) => 50 + i * 3); // positions 0..12: 1 block
+    const B = Array.from({ length: 20 }, (_, i) => 700 + i * 5); // positions 0..22: 2 blocks
+    const C = Array.from({ length: 40 }, (_, i) => 900 + i * 7); // positions 0..42: 3 blocks, more than the device holds
+    const LOAD = { backend: 'webgpu', contextLength: 128, kvMemory: 1 << 24 } as const;
+    /** Blocks of KV memory the injected device holds (each layer's K and V buffer at most this many blocks). */
+    const HELD_BLOCKS = 2;
+
+    async function complete(model: BitNet, prompt: readonly number[]): Promise<readonly number[]> {
+      const seq = model.createSequence();
+      try {
+        return (await seq.complete(prompt, GREEDY_4)).tokenIds;
+      } finally {
+        seq.free();
+      }
+    }
+
+    let alone: Promise<{ a: readonly number[]; b: readonly number[] }> | undefined;
+    /** A's and B's tokens, each run alone on a device with memory enough. */
+    function wantAlone(path: string): Promise<{ a: readonly number[]; b: readonly number[] }> {
+      alone ??= (async () => {
+        const model = await BitNet.load(path, LOAD);
+        try {
+          return { a: await complete(model, A), b: await complete(model, B) };
+        } finally {
+          await model.dispose();
+        }
+      })();
+      return alone;
+    }
+
+    /** A model whose device refuses KV layer buffers of more than HELD_BLOCKS blocks; counts the growths refused. */
+    async function limited(path: string): Promise<{ model: BitNet; refusals: () => number }> {
+      let maxBytes = Number.POSITIVE_INFINITY;
+      let refusals = 0;
+      const model = await BitNet.load(path, {
+        ...LOAD,
+        gpu: outOfMemoryFor(
+          gpu,
+          (d) => {
+            const refused = /^[KV] layer \d+$/.test(d.label) && d.size > maxBytes;
+            if (refused && d.label === 'K layer 0') refusals++;
+            return refused;
+          },
+          'scope',
+        ),
+      });
+      const pool = (model as unknown as { scheduler: { pool: { blockBytes: number; allocatedBlocks: number } } }).scheduler.pool;
+      expect(pool.allocatedBlocks).toBe(0);
+      maxBytes = HELD_BLOCKS * pool.blockBytes;
+      return { model, refusals: () => refusals };
+    }
+
+    it('two sequences needing 3 blocks: the one refused waits for the blocks with memory and both give their tokens alone; later generations work', async () => {
+      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const want = await wantAlone(path);
+      const { model, refusals } = await limited(path);
+      try {
+        const [ra, rb] = await Promise.allSettled([complete(model, A), complete(model, B)]);
+        expect(ra.status, String(ra.status === 'rejected' ? ra.reason : '')).toBe('fulfilled');
+        expect(ra.status === 'fulfilled' ? ra.value : undefined).toEqual(want.a);
+        expect(rb.status, String(rb.status === 'rejected' ? rb.reason : '')).toBe('fulfilled');
+        expect(rb.status === 'fulfilled' ? rb.value : undefined).toEqual(want.b);
+        expect(refusals()).toBeGreaterThan(0);
+        expect(model.kvStats().blocks.allocated).toBe(HELD_BLOCKS);
+        expect(model.kvStats().blocks.used).toBe(0);
+        // the pool kept its buffers and contents: the model goes on, with the same tokens
+        expect(await complete(model, A)).toEqual(want.a);
+      } finally {
+        await model.dispose();
+      }
+    }, 300_000);
+
+    it('a sequence needing more blocks than the device holds ends with KV_CACHE_FULL naming the refused buffer; the one beside it gives its tokens alone', async () => {
+      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const want = await wantAlone(path);
+      const { model, refusals } = await limited(path);
+      try {
+        const [ra, rc] = await Promise.allSettled([complete(model, A), complete(model, C)]);
+        expect(ra.status, String(ra.status === 'rejected' ? ra.reason : '')).toBe('fulfilled');
+        expect(ra.status === 'fulfilled' ? ra.value : undefined).toEqual(want.a);
+        expect(await codeAndMessage(rc.status === 'rejected' ? Promise.reject(rc.reason as Error) : Promise.resolve())).toMatch(
+          /^KV_CACHE_FULL: webgpu backend: the GPU has no memory for K layer 0 \(\d+ bytes.*injected.*lower kvMemory/,
+        );
+        expect(refusals()).toBeGreaterThan(0);
+        expect(model.kvStats().blocks.allocated).toBe(HELD_BLOCKS);
+        expect(await complete(model, B)).toEqual(want.b);
+      } finally {
+        await model.dispose();
+      }
+    }, 300_000);
+  });
 
   it("'auto' passes over the software adapter for wasm, without recording a fallback", async () => {
     expect(softwareAdapterReason(dawn?.adapter as GpuAdapter)).not.toBe('');
