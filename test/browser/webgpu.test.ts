@@ -17,6 +17,7 @@ import type { SynthArch } from '../../src/inspect/arch-spec.js';
 import type { SynthWeightType } from '../../src/synth/synthesize.js';
 import { rowAgreement } from '../helpers/logit-rows.js';
 import { tinyModel } from '../helpers/tiny-models.js';
+import { miniBytes, miniSpec } from '../hostile/mini-model.js';
 import type { TestReport } from './vitest-shim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -64,6 +65,7 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
     server = createServer((req, res) => {
       const model = /^\/models\/([\w.-]+\.gguf)$/.exec(req.url ?? '');
       if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+      else if (req.url === '/models/mini.gguf') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(miniBytes(miniSpec()));
       else if (model !== null) {
         readFile(join(modelDir, model[1])).then(
           (bytes) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes),
@@ -115,10 +117,10 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
   });
 
   it("a KV growth the device refuses (Chrome's error scopes, the refusal injected): only that sequence waits, both give their tokens alone, the model goes on", async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    // the one-layer mini model (260-token vocabulary, test/hostile/mini-model.ts): steps of milliseconds on SwiftShader
     const a = Array.from({ length: 10 }, (_, i) => 50 + i * 3); // 1 block
-    const b = Array.from({ length: 20 }, (_, i) => 700 + i * 5); // 2 blocks: 3 in all, the device holds 2
-    const r = await call('kvRefused', `${base}/models/${basename(path)}`, a, b, 2);
+    const b = Array.from({ length: 20 }, (_, i) => 100 + i * 5); // 2 blocks: 3 in all, the device holds 2
+    const r = await call('kvRefused', `${base}/models/mini.gguf`, a, b, 2);
     expect(r.alone.every((o) => 'tokens' in o && o.tokens.length === 4)).toBe(true);
     expect(r.together).toEqual(r.alone);
     expect(r.refusals).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.
 import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { tinyModel } from '../../../test/helpers/tiny-models.js';
 import { untiedSpecs } from '../../../test/helpers/untied-model.js';
-import { miniBytes } from '../../../test/hostile/mini-model.js';
+import { miniBytes, miniSpec } from '../../../test/hostile/mini-model.js';
 import { BitNet } from '../../engine/bitnet.js';
 import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
@@ -315,11 +315,12 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   });
 
   describe('a KV growth the device refuses (K and V buffers past 2 blocks): it fails only the sequence that needed it, the pool keeps its memory', () => {
-    // each decode step reads the 128k-row output matrix on SwiftShader (seconds): short prompts, 4 tokens each
+    // the one-layer mini model with its 260-token vocabulary (test/hostile/mini-model.ts): a 128k-row output matrix
+    // would take seconds per step on SwiftShader; 4 tokens each
     const GREEDY_4 = { sampling: { kind: 'greedy' }, ignoreEos: true, maxTokens: 4 } as const;
     const A = Array.from({ length: 10 }, (_, i) => 50 + i * 3); // positions 0..12: 1 block
-    const B = Array.from({ length: 20 }, (_, i) => 700 + i * 5); // positions 0..22: 2 blocks
-    const C = Array.from({ length: 40 }, (_, i) => 900 + i * 7); // positions 0..42: 3 blocks, more than the device holds
+    const B = Array.from({ length: 20 }, (_, i) => 100 + i * 5); // positions 0..22: 2 blocks
+    const C = Array.from({ length: 40 }, (_, i) => 5 + ((i * 7) % 250)); // positions 0..42: 3 blocks, more than the device holds
     const LOAD = { backend: 'webgpu', contextLength: 128, kvMemory: 1 << 24 } as const;
     /** Blocks of KV memory the injected device holds (each layer's K and V buffer at most this many blocks). */
     const HELD_BLOCKS = 2;
@@ -335,7 +336,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
 
     let alone: Promise<{ a: readonly number[]; b: readonly number[] }> | undefined;
     /** A's and B's tokens, each run alone on a device with memory enough. */
-    function wantAlone(path: string): Promise<{ a: readonly number[]; b: readonly number[] }> {
+    function wantAlone(path: Uint8Array): Promise<{ a: readonly number[]; b: readonly number[] }> {
       alone ??= (async () => {
         const model = await BitNet.load(path, LOAD);
         try {
@@ -348,7 +349,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     }
 
     /** A model whose device refuses KV layer buffers of more than HELD_BLOCKS blocks; counts the growths refused. */
-    async function limited(path: string): Promise<{ model: BitNet; refusals: () => number }> {
+    async function limited(path: Uint8Array): Promise<{ model: BitNet; refusals: () => number }> {
       let maxBytes = Number.POSITIVE_INFINITY;
       let refusals = 0;
       const model = await BitNet.load(path, {
@@ -370,7 +371,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     }
 
     it('two sequences needing 3 blocks: the one refused waits for the blocks with memory and both give their tokens alone; later generations work', async () => {
-      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const path = miniBytes(miniSpec());
       const want = await wantAlone(path);
       const { model, refusals } = await limited(path);
       try {
@@ -390,7 +391,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     }, 300_000);
 
     it('a sequence needing more blocks than the device holds ends with KV_CACHE_FULL naming the refused buffer; the one beside it gives its tokens alone', async () => {
-      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const path = miniBytes(miniSpec());
       const want = await wantAlone(path);
       const { model, refusals } = await limited(path);
       try {
