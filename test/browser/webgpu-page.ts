@@ -5,8 +5,9 @@ import { BitNet } from '../../src/engine/bitnet.js';
 import { isBitNetError } from '../../src/errors.js';
 import { GgmlType } from '../../src/formats/ggml-type.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
-import type { Gpu, GpuAdapter, GpuDevice } from '../../src/kernels/webgpu/gpu-api.js';
+import type { Gpu } from '../../src/kernels/webgpu/gpu-api.js';
 import { createWebGpuBackend } from '../../src/kernels/webgpu/index.js';
+import { outOfMemoryFor } from '../helpers/gpu-fakes.js';
 import { defineConformanceSuite } from '../kernels/conformance.suite.js';
 import { runRegistered, type TestReport } from './vitest-shim.js';
 
@@ -14,53 +15,6 @@ function base64(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
-}
-
-/** A proxy of a native object with some members replaced (methods keep their native `this`). */
-function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
-  return new Proxy(target, {
-    get(t, p) {
-      if (Object.prototype.hasOwnProperty.call(members, p)) return (members as Record<string | symbol, unknown>)[p];
-      const v: unknown = Reflect.get(t, p, t);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
-
-/**
- * navigator.gpu, with devices that report running out of memory (in the innermost 'out-of-memory' error scope, the
- * buffer still made, as a device makes an invalid one) for the buffers `refuse` names.
- */
-function outOfMemoryFor(gpu: Gpu, refuse: (label: string, size: number) => boolean): Gpu {
-  return {
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          const scopes: { filter: string; injected: string | undefined }[] = [];
-          return override<GpuDevice>(device, {
-            pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
-              scopes.push({ filter, injected: undefined });
-              device.pushErrorScope(filter);
-            },
-            popErrorScope: () => {
-              const top = scopes.pop();
-              return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
-            },
-            createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
-              if (desc.label !== undefined && refuse(desc.label, desc.size)) {
-                const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
-                if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
-              }
-              return device.createBuffer(desc);
-            },
-          });
-        },
-      });
-    },
-  };
 }
 
 type Outcome = { tokens: number[] } | { error: string };
@@ -176,11 +130,15 @@ const api = {
     }
     let maxBytes = Number.POSITIVE_INFINITY;
     let refusals = 0;
-    const limited = outOfMemoryFor(gpu, (label, size) => {
-      const refused = /^[KV] layer \d+$/.test(label) && size > maxBytes;
-      if (refused && label === 'K layer 0') refusals++;
-      return refused;
-    });
+    const limited = outOfMemoryFor(
+      gpu,
+      ({ label, size }) => {
+        const refused = /^[KV] layer \d+$/.test(label) && size > maxBytes;
+        if (refused && label === 'K layer 0') refusals++;
+        return refused;
+      },
+      'scope',
+    );
     const model = await BitNet.load(bytes, { ...load, gpu: limited });
     try {
       maxBytes = heldBlocks * (model as unknown as { scheduler: { pool: { blockBytes: number } } }).scheduler.pool.blockBytes;

@@ -5,18 +5,7 @@ import { GgmlType } from '../../src/formats/ggml-type.js';
 import { quantizeF16 } from '../../src/formats/f16.js';
 import { quantizeQ6_K } from '../../src/formats/q6_k.js';
 import { quantizeQ8_0 } from '../../src/formats/q8_0.js';
-import { MINI, MINI_VOCAB_SIZE, miniSpec, setTensor, type MiniSpec } from '../hostile/mini-model.js';
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+import { MINI, MINI_VOCAB_SIZE, miniSpec, setTensor, values, type MiniSpec } from '../hostile/mini-model.js';
 
 const QUANT = { F16: [GgmlType.F16, quantizeF16], Q8_0: [GgmlType.Q8_0, quantizeQ8_0], Q6_K: [GgmlType.Q6_K, quantizeQ6_K] } as const;
 export type EmbedType = keyof typeof QUANT;

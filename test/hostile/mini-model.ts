@@ -24,7 +24,7 @@ export interface MiniSpec {
 }
 
 /** Deterministic values in [-1, 1) (a linear congruential stream). */
-function values(n: number, seed: number): Float32Array {
+export function values(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {

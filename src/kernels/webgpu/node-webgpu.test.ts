@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
+import { hardwareLabelled, outOfMemoryFor } from '../../../test/helpers/gpu-fakes.js';
 import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { tinyModel } from '../../../test/helpers/tiny-models.js';
 import { untiedSpecs } from '../../../test/helpers/untied-model.js';
@@ -17,7 +18,7 @@ import { BitNet } from '../../engine/bitnet.js';
 import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
 import { softwareAdapterReason } from './adapter-kind.js';
-import type { Gpu, GpuAdapter, GpuDevice, GpuQueue } from './gpu-api.js';
+import type { Gpu, GpuAdapter } from './gpu-api.js';
 import { createWebGpuBackend } from './index.js';
 import { loadNodeGpu } from './node-gpu.js';
 
@@ -48,93 +49,6 @@ async function codeAndMessage(p: Promise<unknown>): Promise<string> {
   }
 }
 
-/** A proxy of a native Dawn object with some members replaced (methods keep their native `this`). */
-function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
-  return new Proxy(target, {
-    get(t, p) {
-      if (Object.prototype.hasOwnProperty.call(members, p)) return (members as Record<string | symbol, unknown>)[p];
-      const v: unknown = Reflect.get(t, p, t);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
-}
-
-/**
- * A GPU whose adapter reports itself as hardware (the SwiftShader adapter underneath, so every kernel still really runs
- * in Dawn); `breakQueue` makes its devices drop every submitted command buffer, so results never come back computed.
- */
-function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
-  return {
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        info: { vendor: 'test', architecture: 'hw-labelled', description: 'a CPU adapter relabelled as hardware', isFallbackAdapter: false },
-        isFallbackAdapter: false,
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          if (!breakQueue) return device;
-          const queue = override<GpuQueue>(device.queue, { submit: () => undefined });
-          return override<GpuDevice>(device, { queue });
-        },
-      });
-    },
-  };
-}
-
-/**
- * A GPU whose devices report running out of memory for the buffers whose label matches `label` (or that `refuse` says
- * so of; the buffer is still made, as a real device makes an invalid one): 'scope' records an out-of-memory error in
- * the innermost 'out-of-memory' error scope, as WebGPU does; 'throw' throws the RangeError of a failed mappedAtCreation.
- * `refused` collects the buffers made invalid ('scope'), and whether they were destroyed since.
- */
-function outOfMemoryFor(
-  gpu: Gpu,
-  label: RegExp | ((desc: { readonly label: string; readonly size: number }) => boolean),
-  how: 'scope' | 'throw',
-  refused: { label: string; destroyed: boolean }[] = [],
-): Gpu {
-  const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
-  return {
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          const scopes: { filter: string; injected: string | undefined }[] = [];
-          return override<GpuDevice>(device, {
-            pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
-              scopes.push({ filter, injected: undefined });
-              device.pushErrorScope(filter);
-            },
-            popErrorScope: () => {
-              const top = scopes.pop();
-              return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
-            },
-            createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
-              if (desc.label !== undefined && refuse({ label: desc.label, size: desc.size })) {
-                if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
-                const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
-                if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
-                const b = device.createBuffer(desc);
-                const record = { label: desc.label, destroyed: false };
-                refused.push(record);
-                const destroy = b.destroy.bind(b);
-                b.destroy = () => {
-                  record.destroyed = true;
-                  destroy();
-                };
-                return b;
-              }
-              return device.createBuffer(desc);
-            },
-          });
-        },
-      });
-    },
-  };
-}
 
 describe('WebGPU in Node: what is missing is named', () => {
   it('no `webgpu` package: BACKEND_UNAVAILABLE naming it and how to install it', async () => {
