@@ -1,5 +1,6 @@
 // Lookup-only weights (WeightInfo.lookupOnly): an untied token embedding kept in host memory by the wasm and webgpu
-// backends, outside the memory their kernels address, with embed done on the host by the reference's dequantization.
+// backends, outside the memory their kernels address, with embed done on the host by formats/index.ts dequantizeRows
+// (what the reference's embed uses).
 //
 // Why: a model with its own output.weight reads token_embd only for the rows of the step's tokens, yet the table is
 // as large as the output matrix: 1 GiB of F16 for Llama3-8B-1.58 (128256 x 4096), 768 MiB for Falcon3's 131072 x
@@ -10,8 +11,8 @@
 
 import { BitNetError } from '../errors.js';
 import { TYPE_TRAITS } from '../formats/ggml-type.js';
+import { dequantizeRows } from '../formats/index.js';
 import type { Weight, WeightInfo } from './backend.js';
-import { embedRef } from './reference/embed.js';
 import { createRefWeight, prepareRefWeight, type RefWeight } from './reference/weights.js';
 
 export class HostLookupWeight implements Weight {
@@ -42,17 +43,16 @@ export class HostLookupWeight implements Weight {
     return this.table.bytes;
   }
 
-  get prepared(): boolean {
-    return this.table.prepared;
-  }
-
   /** Checks the block scales as the reference does (BAD_TENSOR_DATA). */
   prepare(): void {
     prepareRefWeight(this.table);
   }
 
-  /** out[t * cols ..] = row tokenIds[t], dequantized; ids checked first (BAD_ARGUMENT, nothing written). */
+  /** out[t * cols ..] = row tokenIds[t], dequantized; prepared and ids checked first (BAD_ARGUMENT, nothing written). */
   rowsInto(out: Float32Array, tokenIds: ArrayLike<number>): void {
+    if (!this.table.prepared) {
+      throw new BitNetError('BAD_ARGUMENT', `embed: weight '${this.info.name}' is used before prepareWeight()`, { details: { op: 'embed', tensor: this.info.name } });
+    }
     for (let t = 0; t < tokenIds.length; t++) {
       const id = tokenIds[t];
       if (!Number.isInteger(id) || id < 0 || id >= this.rows) {
@@ -61,6 +61,6 @@ export class HostLookupWeight implements Weight {
         });
       }
     }
-    embedRef(out, this.table, tokenIds);
+    for (let t = 0; t < tokenIds.length; t++) dequantizeRows(this.info.type, this.table.bytes, tokenIds[t], 1, this.cols, out, t * this.cols);
   }
 }

@@ -147,15 +147,6 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
     const repacked = needsRepack(layout) ? await readRepacked(src, t, layout) : undefined;
     const base = repacked === undefined ? { name, type: t.type, dims: t.dims, byteSize: t.byteSize } : { name, type: GgmlType.I2_S, dims: t.dims, byteSize: repacked.length };
     const winfo = opts.activationQuant === undefined ? base : { ...base, activationQuant: opts.activationQuant };
-    if (lookupOnly) {
-      // read by embed only: the backend keeps it in host memory (WeightInfo.lookupOnly), read straight into it
-      const { weight, target } = backend.createWeight({ ...winfo, lookupOnly: true, checkedFinite: true });
-      await readTensorData(src, t, target);
-      requireFiniteFloats(t.type, target, name);
-      backend.prepareWeight(weight);
-      progress(t.byteSize);
-      return weight;
-    }
     if (repacked !== undefined) {
       // stored as another I2_S flavor or as TL1/TL2: the backend gets the x86 I2_S bytes
       if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
@@ -171,7 +162,8 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       progress(t.byteSize);
       return weight;
     }
-    if (backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
+    // a lookup-only weight (read by embed only) stays in host memory (WeightInfo.lookupOnly): read straight into it below
+    if (!lookupOnly && backend.createStreamedWeight !== undefined && backend.writeWeight !== undefined) {
       // a device the host cannot write in place: the tensor goes over in pieces of whole blocks
       const weight = backend.createStreamedWeight(winfo);
       await streamTensorData(src, t, (byteOffset, piece) => backend.writeWeight?.(weight, byteOffset, piece));
@@ -180,7 +172,7 @@ export async function loadWeights(backend: KernelBackend, src: ByteSource, heade
       return weight;
     }
     // the float types' NaN/Inf scan below runs before prepareWeight: the backend need not repeat it
-    const { weight, target } = backend.createWeight({ ...winfo, checkedFinite: true });
+    const { weight, target } = backend.createWeight({ ...winfo, checkedFinite: true, ...(lookupOnly ? { lookupOnly } : {}) });
     await readTensorData(src, t, target);
     requireFiniteFloats(t.type, target, name); // backends check the scales of quantized types in prepareWeight
     backend.prepareWeight(weight);

@@ -988,7 +988,6 @@ class WasmBackend implements KernelBackend {
   embed(out: Tensor, table: Weight, tokenIds: ArrayLike<number>): void {
     this.live('embed');
     if (table instanceof HostLookupWeight && table.owner === this) {
-      if (!table.prepared) throw badArgument('embed', `weight '${table.info.name}' is used before prepareWeight()`, { tensor: table.info.name });
       const outPtr = this.ptr('embed', 'out', out, tokenIds.length * table.cols);
       table.rowsInto(new Float32Array(this.memory.buffer, outPtr, tokenIds.length * table.cols), tokenIds);
       this.count(table.embedId);
