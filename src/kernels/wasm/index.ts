@@ -133,6 +133,14 @@ const TAIL_SPLIT = 4;
  * during the rest of the load; 8 MB, a few ms in V8's baseline compiler (Liftoff).
  */
 const F16_WARM_UP_WEIGHTS = 1 << 22;
+
+/**
+ * F16 weights with more columns than this (and a multiple of 64) are stored in column panels of F16_PANEL_ROWS rows
+ * (assembly/matmul-f16.ts, which says why: from DRAM, 1 thread, 3072 columns read 16.8 GB per CPU-second, 4096 12.4-13.1).
+ */
+const F16_PANEL_MIN_COLS = 3072;
+/** Rows per group of F16's column-panel layout (assembly/matmul-f16.ts F16_PANEL_ROWS). */
+const F16_PANEL_ROWS = 16;
 /** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
 const TOUCH_AHEAD_BYTES = 4096;
 /** Query heads one pass over a KV head's K and V serves (assembly/attention.ts BATCH). */
@@ -186,7 +194,10 @@ class WasmWeight implements Weight {
   prepared = false;
   /** Storage kind after prepareWeight (TQ1_0 becomes 'tq2'). */
   kind: WeightKind;
-  /** Rows stored in the 32-row tiled layout (SIMD128 ternary kernels). */
+  /**
+   * Rows stored in a repacked layout: the 32-row tiled layout (SIMD128 ternary kernels), or F16's column panels
+   * (long rows, assembly/matmul-f16.ts; whole groups of F16_PANEL_ROWS).
+   */
   tiledRows = 0;
   /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
   nativeDot = false;
@@ -810,6 +821,8 @@ class WasmBackend implements KernelBackend {
           w.subValues = this.allocBytes(nSub * 4, `tensor '${name}' subnormal lists`);
           this.exports.f16ExtractSubnormals(base, w.rows, w.cols, w.subRows, w.subCols, w.subValues);
         }
+        // long rows: the column-panel layout (assembly/matmul-f16.ts), after the scans above read the row-major bytes
+        if (w.cols % 64 === 0 && w.cols > F16_PANEL_MIN_COLS && w.rows >= F16_PANEL_ROWS) this.panelF16(w);
         this.warmUpF16(w);
         break;
       }
@@ -817,6 +830,19 @@ class WasmBackend implements KernelBackend {
         break;
     }
     w.prepared = true;
+  }
+
+  /** Repack the whole F16_PANEL_ROWS-row groups of an F16 weight to the column-panel layout (a parallel job). */
+  private panelF16(w: WasmWeight): void {
+    const panelRows = Math.floor(w.rows / F16_PANEL_ROWS) * F16_PANEL_ROWS;
+    const [scratch, stride] = this.threadScratch(F16_PANEL_ROWS * w.cols * 2);
+    this.setJob(OP.panelF16, panelRows, F16_PANEL_ROWS);
+    this.setArg(ARG.w, w.byteOffset);
+    this.setArg(ARG.cols, w.cols);
+    this.setArg(ARG.scratch, scratch);
+    this.setArg(ARG.scratchStride, stride);
+    this.runJob();
+    w.tiledRows = panelRows;
   }
 
   /** Repack the whole 32-row tiles of a ternary weight to the tiled layout (a parallel job). */
@@ -1131,10 +1157,12 @@ class WasmBackend implements KernelBackend {
     const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
     const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
     const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : 256 + GEMM_TOKENS_PER_PASS * 16;
-    const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : 64);
+    // per-row kernels: Q8_0 64 bytes, F16's column panels a f64x2 sum per row of a group
+    const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : Math.max(64, F16_PANEL_ROWS * 16));
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
-      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, 16, undefined, this.deferJobs);
+      // chunks of whole F16_PANEL_ROWS groups (F16's column panels)
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, F16_PANEL_ROWS, undefined, this.deferJobs);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.aux, scales + t0 * scalesStride);
@@ -1151,6 +1179,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.subRows, w.subRows);
       this.setArg(ARG.subCols, w.subCols);
       this.setArg(ARG.subValues, w.subValues);
+      this.setArg(ARG.tiledRows, kind === 'f16' ? w.tiledRows : 0);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
       this.runJob(this.deferJobs);
       if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));

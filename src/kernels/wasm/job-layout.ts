@@ -76,6 +76,7 @@ export const OP = {
   gemmI2sDot: 21,
   gemmWide32I2s: 22,
   gemmWide32Tq2: 23,
+  panelF16: 24,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -82,7 +82,9 @@ function randomF16Bits(rng: ReturnType<typeof seededRng>, n: number, oneIn: numb
 
 describe('F16 matmul: bit for bit the summation order of the model above', () => {
   // cols: 1, 3 (no chunk, no group of 4), 63, 64 (one chunk, no tail), 97 (a chunk, 8 four at a time, 1 alone),
-  // 2563 (40 chunks, a tail); rows not a multiple of the 16-row job quantum
+  // 2563 (40 chunks, a tail); rows not a multiple of the 16-row job quantum. Past 3072 columns (a multiple of 64) the
+  // weight is stored in column panels of 2048 (matmul-f16.ts): 4160 (2048 + 2048 + 64) with 2 whole 16-row groups
+  // and 5 row-major rows past them, 3136 (2048 + 1088) with one group and 2 rows past it; 3073 stays row-major
   const shapes: [number, number][] = [
     [5, 1],
     [3, 3],
@@ -90,6 +92,9 @@ describe('F16 matmul: bit for bit the summation order of the model above', () =>
     [33, 64],
     [37, 97],
     [41, 2563],
+    [37, 4160],
+    [18, 3136],
+    [17, 3073],
   ];
   for (const kernelSet of sets) {
     for (const threads of [1, 2]) {
@@ -106,6 +111,17 @@ describe('F16 matmul: bit for bit the summation order of the model above', () =>
               const { weight, target } = be.createWeight({ name: `f16 ${rows}x${cols}`, type: GgmlType.F16, dims: [cols, rows], byteSize: rows * cols * 2 });
               target.set(new Uint8Array(bits.buffer));
               be.prepareWeight(weight);
+              // embed reads rows of either layout back: the stored values, subnormals put back
+              const ids = [0, rows - 1, rows >> 1, 17 % rows];
+              const emb = be.allocF32(ids.length * cols);
+              be.embed(emb, weight, ids);
+              for (let k = 0; k < ids.length; k++) {
+                for (let c = 0; c < cols; c++) {
+                  const want = f16BitsToF32(bits[ids[k] * cols + c]);
+                  const got = emb[k * cols + c];
+                  if (!(Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want)))) expect.fail(`${rows}x${cols} embed row ${ids[k]} column ${c}: ${got}, stored ${want}`);
+                }
+              }
               for (const nTokens of [1, 3, 8]) {
                 const x = be.allocF32(nTokens * cols);
                 // activations with outliers (F16 range edges included) and an all-zero token

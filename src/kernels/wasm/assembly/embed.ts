@@ -1,6 +1,7 @@
 // Embedding lookup: one row of a weight table, dequantized to f32 (every weight format this backend stores).
 
 import { f16ToF32 } from './common';
+import { F16_PANEL_COLS, F16_PANEL_ROWS } from './matmul-f16';
 import { Q8_0_BLOCK_BYTES } from './matmul-q8_0';
 import { Q6_K_BLOCK_BYTES } from './matmul-q6_k';
 import { Q4_0_BLOCK_BYTES } from './matmul-q4_0';
@@ -18,15 +19,26 @@ export const FMT_Q4_0: u32 = 7;
 
 /**
  * out[c] = W[row, c] for c < cols. `scale` is the I2_S per-tensor scale; rows below `tiledRows` of
- * ternary formats are in the tiled layout (ternary-lut.ts).
+ * ternary formats are in the tiled layout (ternary-lut.ts), of F16 in the column-panel layout (matmul-f16.ts).
  */
 export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32, scale: f32, tiledRows: u32): void {
   const r = <usize>row;
   if (format == FMT_F32) {
     memory.copy(out, w + ((r * cols) << 2), <usize>cols << 2);
   } else if (format == FMT_F16) {
-    const wr = w + ((r * cols) << 1);
-    for (let c: usize = 0; c < cols; c++) store<f32>(out + (c << 2), f16ToF32(load<u16>(wr + (c << 1))));
+    if (row < tiledRows) {
+      // the row's piece of each panel of its group (matmul-f16.ts: byte 2 (ROWS p PANEL_COLS + i pc + c - p PANEL_COLS))
+      const g = w + ((r - r % F16_PANEL_ROWS) * cols << 1);
+      const i = r % F16_PANEL_ROWS;
+      for (let c0: usize = 0; c0 < <usize>cols; c0 += F16_PANEL_COLS) {
+        const pc = min(<usize>F16_PANEL_COLS, <usize>cols - c0);
+        const piece = g + ((c0 * F16_PANEL_ROWS + i * pc) << 1);
+        for (let c: usize = 0; c < pc; c++) store<f32>(out + ((c0 + c) << 2), f16ToF32(load<u16>(piece + (c << 1))));
+      }
+    } else {
+      const wr = w + ((r * cols) << 1);
+      for (let c: usize = 0; c < cols; c++) store<f32>(out + (c << 2), f16ToF32(load<u16>(wr + (c << 1))));
+    }
   } else if (format == FMT_BF16) {
     const wr = w + ((r * cols) << 1);
     for (let c: usize = 0; c < cols; c++) store<f32>(out + (c << 2), reinterpret<f32>(<u32>load<u16>(wr + (c << 1)) << 16));

@@ -18,11 +18,11 @@
 // at a time, then one at a time in f64, then the listed subnormal weights (f16-subnormals.ts), then f32(sum * scale).
 
 import { addF32x4ToF64x2, f16ScaledDown, hsumF64 } from './common';
-import { addChunkSums, evenW, oddW, subExtra } from './matmul-f16';
+import { addChunkSums, evenW, F16_PANEL_COLS, F16_PANEL_ROWS, oddW, subExtra } from './matmul-f16';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_SUB_COLS,
-  ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_TILED_ROWS, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 
 /** The fast path's scale of the listed subnormal weights' products (matmul-f16.ts: weights read as w * 2^-112). */
@@ -101,25 +101,37 @@ export function gemmF16Rows(job: usize, start: u32, end: u32, thread: u32): void
   const rowBytes = <usize>cols << 1;
   const whole = cols & ~63;
   const zero = f64x2.splat(0);
+  const panelRows = argU32(job, ARG_TILED_ROWS); // rows in matmul-f16.ts's column-panel layout (whole = cols there)
+  const groupBytes = <usize>cols * F16_PANEL_ROWS * 2;
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let ap = accs; ap < accEnd; ap += 16) v128.store(ap, zero);
-    for (let c: u32 = 0; c < whole; c += 64) {
-      const wp = wr + (<usize>c << 1);
-      for (let k: usize = 0; k < 256; k += 64) {
-        // 16 columns: the even and odd columns of each 8, as the activations are laid out
-        const h0 = v128.load(wp + (k >> 1));
-        const h1 = v128.load(wp + (k >> 1) + 16);
-        v128.store(wc + k, evenW<f32>(h0, bits));
-        v128.store(wc + k, oddW<f32>(h0, bits), 16);
-        v128.store(wc + k, evenW<f32>(h1, bits), 32);
-        v128.store(wc + k, oddW<f32>(h1, bits), 48);
+    const panel = r < panelRows;
+    const g = w + <usize>(r / F16_PANEL_ROWS) * groupBytes;
+    const i = <usize>(r % F16_PANEL_ROWS);
+    for (let c0: u32 = 0; c0 < whole; ) {
+      // the row's next piece: one panel (its width pc) in the panel layout, else the whole row
+      const pc = panel ? min(F16_PANEL_COLS, whole - c0) : whole;
+      let wp = panel ? g + ((<usize>c0 * F16_PANEL_ROWS + i * pc) << 1) : wr;
+      const pieceEnd = c0 + pc;
+      for (let c = c0; c < pieceEnd; c += 64) {
+        for (let k: usize = 0; k < 256; k += 64) {
+          // 16 columns: the even and odd columns of each 8, as the activations are laid out
+          const h0 = v128.load(wp + (k >> 1));
+          const h1 = v128.load(wp + (k >> 1) + 16);
+          v128.store(wc + k, evenW<f32>(h0, bits));
+          v128.store(wc + k, oddW<f32>(h0, bits), 16);
+          v128.store(wc + k, evenW<f32>(h1, bits), 32);
+          v128.store(wc + k, oddW<f32>(h1, bits), 48);
+        }
+        wp += 128;
+        let xp = x + (<usize>c << 2);
+        for (let ap = accs; ap < accEnd; ap += 16) {
+          v128.store(ap, chunkDot(wc, xp, v128.load(ap)));
+          xp += xStride;
+        }
       }
-      let xp = x + (<usize>c << 2);
-      for (let ap = accs; ap < accEnd; ap += 16) {
-        v128.store(ap, chunkDot(wc, xp, v128.load(ap)));
-        xp += xStride;
-      }
+      c0 = pieceEnd;
     }
     // per token: the columns past the last whole chunk (matmul-f16.ts rowTail), the listed subnormals, the scale
     for (let t: u32 = 0; t < nTokens; t++) {

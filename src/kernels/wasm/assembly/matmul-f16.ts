@@ -22,12 +22,27 @@
 // stack between the loops (16 stores and 16 loads per 256 weights), and from DRAM the four row streams read slower
 // than one sequential stream (the hardware prefetchers follow one stream per thread; touching the next rows' lines
 // ahead, which doubled the I2_S kernel's DRAM reads, made this one 2.5x slower).
+//
+// Long rows (column panels): the row's activations are 4 bytes per column, and they must stay in L1 (32 KiB here)
+// while the weights stream past them. Past ~3072 columns they no longer do: from DRAM, 1 thread, GB of weights per
+// CPU-second (Node 22, a 384 MiB ring): 2048-3072 columns 16.8-17.2, 3584 14.3, 4096 12.4-13.1, 8192 8.1-8.7; from
+// L2 the same shapes all run 14.5-15.9. With the activation reads confined to an 8 KiB window (wrong sums, a probe)
+// 4096 columns ran 17.3-17.5 and 8192 14.4: the activations' L1 misses, not the arithmetic. Reading the rows in
+// column segments instead (16 rows' first 2048 columns, then their next 2048) ran 6.2-6.8 on every shape: the
+// hardware prefetchers follow one sequential stream, and that order jumps between rows; a touch of the stream 1-3
+// KiB ahead made the plain kernel 10-20% slower (more lines in L1). So such weights are stored in column panels
+// (F16_PANEL_COLS, prepareWeight's repack, panelF16Rows): in each group of F16_PANEL_ROWS rows, the 16 rows'
+// first F16_PANEL_COLS columns, then their next ones, and so on (the last panel takes the rest): reading a group's
+// bytes in order is one sequential stream whose activations stay within one panel's 8 KiB. Each row's f64x2 sum is
+// kept in scratch between its panels and continued in the same order, so the sums are the row-major kernel's, bit
+// for bit. A group's row i, column c (panel p = c / F16_PANEL_COLS, pc its width): byte
+// 2 * (F16_PANEL_ROWS * p * F16_PANEL_COLS + i * pc + c - p * F16_PANEL_COLS) from the group's start.
 
 import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SUB_COLS, ARG_SUB_ROWS, ARG_SUB_VALUES,
-  ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 
 /**
@@ -35,6 +50,11 @@ import {
  * (a `bool` argument of an inlined function stayed a run-time test in the inner loop: a compare and a branch per
  * four weights, seen with --print-wasm-code): `Exact` converts every F16 exactly, `Scaled` takes the shortcut.
  */
+/** Rows per group of the column-panel layout (the header's long rows); job chunks are whole groups. */
+export const F16_PANEL_ROWS: u32 = 16;
+/** Columns per panel (8 KiB of f32 activations); the last panel of a row takes what is left. */
+export const F16_PANEL_COLS: u32 = 2048;
+
 type Exact = f64;
 type Scaled = f32;
 
@@ -81,8 +101,8 @@ type Scaled = f32;
 }
 
 /**
- * The f64x2 sum over a row's whole 64-column chunks (weights at wr in column order, activations at xt even-first
- * per 8; whole > 0, a multiple of 64). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
+ * acc0 (f64x2) plus the sum over a row's whole 64-column chunks (weights at wr in column order, activations at xt
+ * even-first per 8; whole > 0, a multiple of 64): acc0 is +0 or the sum of the row's chunks before these (a panel). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
  * of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
  * kernel kept in lane m % 4 of accumulator m / 4; addChunkSums adds them to the f64x2 sum at the chunk's end.
  * One loop iteration is one chunk, its four groups written out with immediate offsets. TurboFan's scheduler issues
@@ -96,8 +116,8 @@ type Scaled = f32;
  * -0, and acc + -0 = acc + +0 = acc for every other acc).
  */
 // @ts-ignore: decorator
-@inline function rowChunks<M>(wr: usize, xt: usize, whole: u32, bits: v128): v128 {
-  let acc = f64x2.splat(0);
+@inline function rowChunks<M>(wr: usize, xt: usize, whole: u32, bits: v128, acc0: v128): v128 {
+  let acc = acc0;
   let wp = wr;
   let xp = xt;
   const wEnd = wr + (<usize>whole << 1);
@@ -192,14 +212,52 @@ export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u3
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
-      const acc = whole != 0 ? rowChunks<M>(wr, xt, whole, bits) : f64x2.splat(0);
+      const acc = whole != 0 ? rowChunks<M>(wr, xt, whole, bits, f64x2.splat(0)) : f64x2.splat(0);
       const sum = rowTail<M>(wr, xt, whole, cols, acc, bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }
 }
 
-/** Job body: rows [start, end) for every token. */
+/**
+ * Rows [start, end) (whole groups of F16_PANEL_ROWS, cols a multiple of 64) of a weight in the column-panel layout
+ * (file header), for every token: per group and token, the panels in order, each over the group's rows, the rows'
+ * f64x2 sums kept in accs (F16_PANEL_ROWS x 16 bytes) between panels.
+ */
+// @ts-ignore: decorator
+@inline function f16PanelRows<M>(
+  w: usize, cols: u32, x: usize, xStride: usize, nTokens: u32, out: usize, outStride: usize, start: u32, end: u32,
+  scale: f64, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64, accs: usize,
+): void {
+  const groupBytes = <usize>cols * F16_PANEL_ROWS * 2;
+  for (let r0 = start; r0 < end; r0 += F16_PANEL_ROWS) {
+    const g = w + <usize>(r0 / F16_PANEL_ROWS) * groupBytes;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      let piece = g;
+      for (let c0: u32 = 0; c0 < cols; c0 += F16_PANEL_COLS) {
+        const pc = min(F16_PANEL_COLS, cols - c0);
+        const pieceBytes = <usize>pc << 1;
+        const xp = xt + (<usize>c0 << 2);
+        for (let i: u32 = 0; i < F16_PANEL_ROWS; i++) {
+          const slot = accs + (<usize>i << 4);
+          v128.store(slot, rowChunks<M>(piece, xp, pc, bits, c0 == 0 ? f64x2.splat(0) : v128.load(slot)));
+          piece += pieceBytes;
+        }
+      }
+      for (let i: u32 = 0; i < F16_PANEL_ROWS; i++) {
+        const r = r0 + i;
+        const sum = hsumF64(v128.load(accs + (<usize>i << 4))) + subExtra(subRows, subCols, subValues, r, xt, subScale, cols);
+        store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+      }
+    }
+  }
+}
+
+/**
+ * Job body: rows [start, end) for every token. Rows below ARG_TILED_ROWS are in the column-panel layout (file
+ * header; prepareWeight repacked them, and the job's chunks are whole groups), the rest row-major.
+ */
 export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
@@ -216,6 +274,14 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   // the fast path's x is scaled by 2^112: the listed products (value * x) are scaled back
   const subScale: f64 = exact ? 1.0 : 1.925929944387236e-34; // 2^-112
   const bits = vconst(C_F16_BITS);
+  const panelEnd = min(end, argU32(job, ARG_TILED_ROWS));
+  if (start < panelEnd) {
+    const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+    if (exact) f16PanelRows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, panelEnd, scale, bits, subRows, subCols, subValues, subScale, accs);
+    else f16PanelRows<Scaled>(w, cols, x, xStride, nTokens, out, outStride, start, panelEnd, scale, bits, subRows, subCols, subValues, subScale, accs);
+    start = panelEnd;
+  }
+  if (start >= end) return;
   if (exact) f16Rows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale);
   else f16Rows<Scaled>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale);
 }

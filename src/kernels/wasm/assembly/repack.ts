@@ -1,8 +1,10 @@
-// Load-time repacks of ternary weights: TQ1_0 -> TQ2_0 (in place, growing) and native -> 32-row tiled
-// layout of the lookup-table kernel (in place, per tile through a scratch copy).
+// Load-time repacks: ternary weights TQ1_0 -> TQ2_0 (in place, growing) and native -> 32-row tiled layout of the
+// lookup-table kernel (in place, per tile through a scratch copy); long-row F16 weights to matmul-f16.ts's column
+// panels (in place, per group of rows through a scratch copy).
 
 import { TQ2_BLOCK_BYTES, TQ2_TILE_BLOCK_BYTES } from './matmul-tq2';
 import { argPtr, argU32, ARG_COLS, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_W } from './job';
+import { F16_PANEL_COLS, F16_PANEL_ROWS } from './matmul-f16';
 
 export const TQ1_BLOCK_BYTES: u32 = 54;
 
@@ -96,3 +98,27 @@ export function tileTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void
   }
 }
 
+
+/**
+ * Job body: the groups of F16_PANEL_ROWS rows in [start, end) (whole groups) of a row-major F16 weight rewritten in
+ * matmul-f16.ts's column-panel layout: each group copied to scratch (F16_PANEL_ROWS rows), then its rows' pieces of
+ * each panel written back in order.
+ */
+export function panelF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const rowBytes = <usize>cols << 1;
+  const groupBytes = rowBytes * F16_PANEL_ROWS;
+  for (let r = start; r + F16_PANEL_ROWS <= end; r += F16_PANEL_ROWS) {
+    let dst = w + <usize>r * rowBytes;
+    memory.copy(tmp, dst, groupBytes);
+    for (let c0: u32 = 0; c0 < cols; c0 += F16_PANEL_COLS) {
+      const pieceBytes = <usize>min(F16_PANEL_COLS, cols - c0) << 1;
+      for (let i: u32 = 0; i < F16_PANEL_ROWS; i++) {
+        memory.copy(dst, tmp + <usize>i * rowBytes + (<usize>c0 << 1), pieceBytes);
+        dst += pieceBytes;
+      }
+    }
+  }
+}
