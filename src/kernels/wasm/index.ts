@@ -141,6 +141,13 @@ const F16_WARM_UP_WEIGHTS = 1 << 22;
 const F16_PANEL_MIN_COLS = 3072;
 /** Rows per group of F16's column-panel layout (assembly/matmul-f16.ts F16_PANEL_ROWS). */
 const F16_PANEL_ROWS = 16;
+/**
+ * Native I2_S weights (relaxed SIMD) with more columns than this are stored in column panels of I2S_PANEL_ROWS rows
+ * (assembly/matmul-i2s-dot.ts: from DRAM, 1 thread, 8192 columns read 11.1 GB per CPU-second, 14336 6.9).
+ */
+const I2S_PANEL_MIN_COLS = 8192;
+/** Rows per group of native I2_S's column-panel layout (assembly/matmul-i2s-dot.ts I2S_PANEL_ROWS: the GEMM's tile). */
+const I2S_PANEL_ROWS = 32;
 /** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
 const TOUCH_AHEAD_BYTES = 4096;
 /** Query heads one pass over a KV head's K and V serves (assembly/attention.ts BATCH). */
@@ -194,11 +201,13 @@ class WasmWeight implements Weight {
   prepared = false;
   /** Storage kind after prepareWeight (TQ1_0 becomes 'tq2'). */
   kind: WeightKind;
-  /**
-   * Rows stored in a repacked layout: the 32-row tiled layout (SIMD128 ternary kernels), or F16's column panels
-   * (long rows, assembly/matmul-f16.ts; whole groups of F16_PANEL_ROWS).
-   */
+  /** Rows stored in the 32-row tiled layout (SIMD128 ternary kernels). */
   tiledRows = 0;
+  /**
+   * Rows stored in column panels (long rows: F16, assembly/matmul-f16.ts; native I2_S, assembly/matmul-i2s-dot.ts),
+   * whole groups of F16_PANEL_ROWS / I2S_PANEL_ROWS rows; 0: row-major.
+   */
+  panelRows = 0;
   /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
   nativeDot = false;
   /** I2_S per-tensor scale; TQ2_0 d when every block has the same one. */
@@ -781,6 +790,10 @@ class WasmBackend implements KernelBackend {
         w.hasCode3 = this.exports.hasCode3(base, nElements / 4, nElements / 4, nElements / 4) !== 0;
         w.nativeDot = this.kernelSet === 'relaxed-simd' && w.cols % 128 === 0;
         if (!w.nativeDot && w.rows >= TILE_ROWS && w.cols % 4 === 0) this.tile(w, OP.tileI2s, w.cols / 4);
+        // long rows with per-token activations: column panels (assembly/matmul-i2s-dot.ts; the Q8_K path reads rows)
+        if (w.nativeDot && w.activationQuant !== 'q8k-block' && w.cols > I2S_PANEL_MIN_COLS && w.rows >= I2S_PANEL_ROWS) {
+          this.panel(w, OP.panelI2s, I2S_PANEL_ROWS, (I2S_PANEL_ROWS * w.cols) / 4);
+        }
         break;
       }
       case GgmlType.TQ1_0:
@@ -822,7 +835,7 @@ class WasmBackend implements KernelBackend {
           this.exports.f16ExtractSubnormals(base, w.rows, w.cols, w.subRows, w.subCols, w.subValues);
         }
         // long rows: the column-panel layout (assembly/matmul-f16.ts), after the scans above read the row-major bytes
-        if (w.cols % 64 === 0 && w.cols > F16_PANEL_MIN_COLS && w.rows >= F16_PANEL_ROWS) this.panelF16(w);
+        if (w.cols % 64 === 0 && w.cols > F16_PANEL_MIN_COLS && w.rows >= F16_PANEL_ROWS) this.panel(w, OP.panelF16, F16_PANEL_ROWS, F16_PANEL_ROWS * w.cols * 2);
         this.warmUpF16(w);
         break;
       }
@@ -832,17 +845,17 @@ class WasmBackend implements KernelBackend {
     w.prepared = true;
   }
 
-  /** Repack the whole F16_PANEL_ROWS-row groups of an F16 weight to the column-panel layout (a parallel job). */
-  private panelF16(w: WasmWeight): void {
-    const panelRows = Math.floor(w.rows / F16_PANEL_ROWS) * F16_PANEL_ROWS;
-    const [scratch, stride] = this.threadScratch(F16_PANEL_ROWS * w.cols * 2);
-    this.setJob(OP.panelF16, panelRows, F16_PANEL_ROWS);
+  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight to column panels (a parallel job). */
+  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number): void {
+    const panelRows = Math.floor(w.rows / groupRows) * groupRows;
+    const [scratch, stride] = this.threadScratch(groupBytes);
+    this.setJob(op, panelRows, groupRows);
     this.setArg(ARG.w, w.byteOffset);
     this.setArg(ARG.cols, w.cols);
     this.setArg(ARG.scratch, scratch);
     this.setArg(ARG.scratchStride, stride);
     this.runJob();
-    w.tiledRows = panelRows;
+    w.panelRows = panelRows;
   }
 
   /** Repack the whole 32-row tiles of a ternary weight to the tiled layout (a parallel job). */
@@ -1029,7 +1042,7 @@ class WasmBackend implements KernelBackend {
       }
     }
     for (let t = 0; t < tokenIds.length; t++) {
-      this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows);
+      this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows, w.panelRows);
     }
     if (w.subRows !== 0) {
       // put back the subnormal weights moved out of the matrix at load
@@ -1179,7 +1192,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.subRows, w.subRows);
       this.setArg(ARG.subCols, w.subCols);
       this.setArg(ARG.subValues, w.subValues);
-      this.setArg(ARG.tiledRows, kind === 'f16' ? w.tiledRows : 0);
+      this.setArg(ARG.panelRows, kind === 'f16' ? w.panelRows : 0);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
       this.runJob(this.deferJobs);
       if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
@@ -1264,6 +1277,7 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.tiledRows, gemm ? gemmRows : w.tiledRows);
       this.setArg(ARG.rowMajor, w.nativeDot ? 1 : 0);
+      this.setArg(ARG.panelRows, w.panelRows);
       this.setArg(ARG.bsums, q.bsums + t0 * bsumsStride);
       this.setArg(ARG.bsumsStride, bsumsStride);
       this.setArgF64(ARG.wscaleF64, w.weightScale);

@@ -77,6 +77,7 @@ export const OP = {
   gemmWide32I2s: 22,
   gemmWide32Tq2: 23,
   panelF16: 24,
+  panelI2s: 25,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */
@@ -112,6 +113,7 @@ export const ARG = {
   subCols: 28,
   subValues: 29,
   rowMajor: 30,
+  panelRows: 31,
 } as const;
 
 /** Attention argument word indexes (assembly/attention.ts ATT_*). */

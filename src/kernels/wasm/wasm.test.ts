@@ -906,6 +906,95 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
   }
 });
 
+describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/matmul-i2s-dot.ts)', () => {
+  // past 8192 columns a per-token I2_S weight is stored in column panels of 32 rows x 7168 columns: 14464 = 7168 +
+  // 7168 + 128 (two whole groups and 6 row-major rows past them), 8320 = 7168 + 1152 (one group, 1 row past it);
+  // 8192 stays row-major. Token counts reach every kernel that reads the weight: the GEMV (1, and the 33rd token),
+  // the multi-token dot kernel (2-6), the Narrow (8), Wide (16, 17) and Wide32 (33) prefill GEMMs.
+  it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; Q8_K activations keep the row-major layout', async () => {
+    const shapes: [number, number][] = [
+      [70, 14464],
+      [33, 8320],
+      [40, 8192],
+    ];
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd' }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const [rows, cols] of shapes) {
+          for (const code3 of [false, true]) {
+            const rng = seededRng(rows * 31 + cols + threads + (code3 ? 7 : 0));
+            const bytes = packI2s(rng.codes(rows * cols), 0.0123, cols);
+            if (code3) for (let i = 0; i < (rows * cols) / 4; i += 37) bytes[i] = 0xff;
+            for (const mode of ['per-token', 'q8k-block'] as const) {
+              const what = `${rows}x${cols}${code3 ? ' code 3' : ''} ${mode} threads=${threads}`;
+              const wa = load(be, GgmlType.I2_S, rows, cols, bytes, mode);
+              const wb = load(ref, GgmlType.I2_S, rows, cols, bytes, mode);
+              // the layout the backend chose (internal: no receipt or API shows it)
+              const panelRows = (wa as unknown as { panelRows: number }).panelRows;
+              expect(panelRows, `${what}: rows in column panels`).toBe(mode === 'per-token' && cols > 8192 ? Math.floor(rows / 32) * 32 : 0);
+              for (const nTokens of [1, 2, 3, 6, 8, 16, 17, 33]) {
+                const x = be.allocF32(nTokens * cols);
+                const xr = ref.allocF32(nTokens * cols);
+                for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
+                const out = be.allocF32(nTokens * rows + 3);
+                const outR = ref.allocF32(nTokens * rows);
+                out.fill(NaN);
+                be.matmul(out, wa, x, nTokens, 0.5);
+                ref.matmul(outR, wb, xr, nTokens, 0.5);
+                expectSameRows(what, nTokens, rows, out, outR);
+              }
+              const ids = [0, rows - 1, 33 % rows, 37 % rows];
+              const e = be.allocF32(ids.length * cols);
+              const eR = ref.allocF32(ids.length * cols);
+              be.embed(e, wa, ids);
+              ref.embed(eR, wb, ids);
+              for (let i = 0; i < eR.length; i++) if (!Object.is(e[i], eR[i])) expect.fail(`${what} embed row ${ids[Math.floor(i / cols)]} column ${i % cols}: reference ${eR[i]}, wasm ${e[i]}`);
+            }
+          }
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 300_000);
+
+  it.skipIf(!sets.includes('relaxed-simd'))('the Narrow prefill GEMM (8 tokens on a weight tall enough to take it) reads panel weights: bit-identical to the reference', async () => {
+    const rows = 800;
+    const cols = 14464;
+    for (const threads of [1, 2]) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd' }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const code3 of [false, true]) {
+          const rng = seededRng(800 + threads + (code3 ? 7 : 0));
+          const bytes = packI2s(rng.codes(rows * cols), 0.0123, cols);
+          if (code3) for (let i = 0; i < (rows * cols) / 4; i += 37) bytes[i] = 0xff;
+          const wa = load(be, GgmlType.I2_S, rows, cols, bytes, 'per-token');
+          const wb = load(ref, GgmlType.I2_S, rows, cols, bytes, 'per-token');
+          expect((wa as unknown as { panelRows: number }).panelRows).toBe(rows);
+          const x = be.allocF32(8 * cols);
+          const xr = ref.allocF32(8 * cols);
+          for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal();
+          const out = be.allocF32(8 * rows + 3);
+          const outR = ref.allocF32(8 * rows);
+          out.fill(NaN);
+          const id = 'wasm.relaxed-simd.matmul.gemm-lut.i2_s';
+          const before = be.kernelCalls().get(id) ?? 0;
+          be.matmul(out, wa, x, 8, 0.5);
+          expect(be.kernelCalls().get(id) ?? 0, 'the lookup GEMM ran').toBeGreaterThan(before);
+          ref.matmul(outR, wb, xr, 8, 0.5);
+          expectSameRows(`${rows}x${cols}${code3 ? ' code 3' : ''} threads=${threads}`, 8, rows, out, outR);
+        }
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+      }
+    }
+  }, 300_000);
+});
+
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
   it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);

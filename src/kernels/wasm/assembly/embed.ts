@@ -2,6 +2,7 @@
 
 import { f16ToF32 } from './common';
 import { F16_PANEL_COLS, F16_PANEL_ROWS } from './matmul-f16';
+import { I2S_PANEL_COLS, I2S_PANEL_ROWS } from './matmul-i2s-dot';
 import { Q8_0_BLOCK_BYTES } from './matmul-q8_0';
 import { Q6_K_BLOCK_BYTES } from './matmul-q6_k';
 import { Q4_0_BLOCK_BYTES } from './matmul-q4_0';
@@ -19,14 +20,15 @@ export const FMT_Q4_0: u32 = 7;
 
 /**
  * out[c] = W[row, c] for c < cols. `scale` is the I2_S per-tensor scale; rows below `tiledRows` of
- * ternary formats are in the tiled layout (ternary-lut.ts), of F16 in the column-panel layout (matmul-f16.ts).
+ * ternary formats are in the tiled layout (ternary-lut.ts), rows below `panelRows` in column panels (F16:
+ * matmul-f16.ts; I2_S: matmul-i2s-dot.ts).
  */
-export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32, scale: f32, tiledRows: u32): void {
+export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32, scale: f32, tiledRows: u32, panelRows: u32): void {
   const r = <usize>row;
   if (format == FMT_F32) {
     memory.copy(out, w + ((r * cols) << 2), <usize>cols << 2);
   } else if (format == FMT_F16) {
-    if (row < tiledRows) {
+    if (row < panelRows) {
       // the row's piece of each panel of its group (matmul-f16.ts: byte 2 (ROWS p PANEL_COLS + i pc + c - p PANEL_COLS))
       const g = w + ((r - r % F16_PANEL_ROWS) * cols << 1);
       const i = r % F16_PANEL_ROWS;
@@ -94,6 +96,18 @@ export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32,
       for (let g: usize = 0; g < (<usize>cols >> 2); g++) {
         const byte = <u32>load<u8>(tile + (g << 5) + lane);
         for (let k: usize = 0; k < 4; k++) store<f32>(out + ((g * 4 + k) << 2), <f32>(<i32>((byte >> (2 * <u32>k)) & 3) - 1) * scale);
+      }
+    } else if (row < panelRows) {
+      // the row's piece of each panel of its group (matmul-i2s-dot.ts), a row of pc columns each
+      const g = w + ((r - r % I2S_PANEL_ROWS) * cols >> 2);
+      const i = r % I2S_PANEL_ROWS;
+      for (let c0: usize = 0; c0 < <usize>cols; c0 += I2S_PANEL_COLS) {
+        const pc = min(<usize>I2S_PANEL_COLS, <usize>cols - c0);
+        const piece = g + ((c0 * I2S_PANEL_ROWS + i * pc) >> 2);
+        for (let c: usize = 0; c < pc; c++) {
+          const code = (<u32>load<u8>(piece + ((c >> 7) << 5) + (c & 31)) >> (6 - 2 * <u32>((c >> 5) & 3))) & 3;
+          store<f32>(out + ((c0 + c) << 2), <f32>(<i32>code - 1) * scale);
+        }
       }
     } else {
       const e0 = r * cols;

@@ -22,7 +22,7 @@ import { addChunkSums, evenW, F16_PANEL_COLS, F16_PANEL_ROWS, oddW, subExtra } f
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_SUB_COLS,
-  ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_TILED_ROWS, ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_SUB_ROWS, ARG_SUB_VALUES, ARG_PANEL_ROWS, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 
 /** The fast path's scale of the listed subnormal weights' products (matmul-f16.ts: weights read as w * 2^-112). */
@@ -101,7 +101,7 @@ export function gemmF16Rows(job: usize, start: u32, end: u32, thread: u32): void
   const rowBytes = <usize>cols << 1;
   const whole = cols & ~63;
   const zero = f64x2.splat(0);
-  const panelRows = argU32(job, ARG_TILED_ROWS); // rows in matmul-f16.ts's column-panel layout (whole = cols there)
+  const panelRows = argU32(job, ARG_PANEL_ROWS); // rows in matmul-f16.ts's column-panel layout (whole = cols there)
   const groupBytes = <usize>cols * F16_PANEL_ROWS * 2;
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;

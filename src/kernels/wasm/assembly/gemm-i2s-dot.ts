@@ -35,9 +35,10 @@
 import { dotPairs16, finishTernary } from './common';
 import { C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
-  ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_SCALE, ARG_SCRATCH,
+  ARG_SCRATCH_STRIDE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
+import { I2S_PANEL_COLS, I2S_PANEL_ROWS } from './matmul-i2s-dot';
 import { i2sUntiledRow } from './matmul-i2s';
 
 /** Tokens of one pass over a row (registers: 4 codes, 4 accumulators, 1 activation vector). */
@@ -138,15 +139,26 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
   const mc = vconst(C_0C);
   const z = i32x4.splat(0);
   const sumsEnd = sums + (<usize>nTokens << 4);
+  const panelRows = argU32(job, ARG_PANEL_ROWS); // rows in matmul-i2s-dot.ts's column panels
   for (let r = start; r < end; r++) {
-    const wr = w + <usize>r * rowBytes;
     for (let sp = sums; sp < sumsEnd; sp += 16) v128.store(sp, z);
-    let t: u32 = 0;
-    for (; t + 4 <= nTokens; t += 4) rowTokens(wr, rowBytes, x + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
-    const left = nTokens - t;
-    if (left == 3) rowTokens(wr, rowBytes, x + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
-    else if (left == 2) rowTokens(wr, rowBytes, x + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
-    else if (left == 1) rowTokens(wr, rowBytes, x + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
+    // the row's pieces: one per panel (column-panel rows), else the whole row; the i32 sums add across them
+    const panel = r < panelRows;
+    const g = w + <usize>(r - r % I2S_PANEL_ROWS) * rowBytes;
+    const i = <usize>(r % I2S_PANEL_ROWS);
+    for (let c0: u32 = 0; c0 < cols; ) {
+      const pc = panel ? min(I2S_PANEL_COLS, cols - c0) : cols;
+      const pieceBytes = <usize>(pc >> 2);
+      const wr = panel ? g + <usize>(c0 >> 2) * I2S_PANEL_ROWS + i * pieceBytes : w + <usize>r * rowBytes;
+      const xc = x + <usize>c0;
+      let t: u32 = 0;
+      for (; t + 4 <= nTokens; t += 4) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
+      const left = nTokens - t;
+      if (left == 3) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
+      else if (left == 2) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
+      else if (left == 1) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
+      c0 += pc;
+    }
     for (let k: u32 = 0; k < nTokens; k++) {
       const s4 = v128.load(sums + (<usize>k << 4));
       const d4 = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);

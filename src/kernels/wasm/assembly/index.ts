@@ -15,7 +15,7 @@ import { matmulF16Rows } from './matmul-f16';
 import { matmulBF16Rows } from './matmul-bf16';
 import { matmulF32Rows } from './matmul-f32';
 import { attentionRows } from './attention';
-import { panelF16Rows, tileI2SRows, tileTQ2Rows } from './repack';
+import { panelF16Rows, panelI2SRows, tileI2SRows, tileTQ2Rows } from './repack';
 import { bandwidthRows } from './bandwidth';
 import { gemmI2SRows, gemmNarrowI2SRows, gemmNarrowTQ2Rows, gemmTQ2Rows, gemmWide32I2SRows, gemmWide32TQ2Rows } from './ternary-gemm';
 import { tokenJobRows } from './token-jobs';
@@ -59,6 +59,7 @@ const OP_GEMM_I2_S_DOT: u32 = 21;
 const OP_GEMM_WIDE32_I2_S: u32 = 22;
 const OP_GEMM_WIDE32_TQ2_0: u32 = 23;
 const OP_PANEL_F16: u32 = 24;
+const OP_PANEL_I2_S: u32 = 25;
 
 /**
  * Run the job at `first` on this thread: claim chunks of rows with an atomic counter until none are left, then the
@@ -113,6 +114,7 @@ function runOneJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_WIDE32_I2_S) gemmWide32I2SRows(job, start, end, thread);
     else if (op == OP_GEMM_WIDE32_TQ2_0) gemmWide32TQ2Rows(job, start, end, thread);
     else if (op == OP_PANEL_F16) panelF16Rows(job, start, end, thread);
+    else if (op == OP_PANEL_I2_S) panelI2SRows(job, start, end, thread);
     else unreachable();
   }
 }

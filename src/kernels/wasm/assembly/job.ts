@@ -46,6 +46,7 @@ export const ARG_SUB_ROWS: u32 = 27; // F16: u32 start of each row's subnormal l
 export const ARG_SUB_COLS: u32 = 28; // F16: u32 column of each listed subnormal
 export const ARG_SUB_VALUES: u32 = 29; // F16: f32 value of each listed subnormal
 export const ARG_ROW_MAJOR: u32 = 30; // I2_S GEMM: 1 when the codes are in the native row-major layout (matmul-i2s-dot.ts), 0 when tiled
+export const ARG_PANEL_ROWS: u32 = 31; // F16, native I2_S: rows stored in column panels (matmul-f16.ts, matmul-i2s-dot.ts), whole groups
 
 // @ts-ignore: decorator
 @inline export function argU32(job: usize, i: u32): u32 {

@@ -42,7 +42,7 @@ import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, f16x4ToF32x4, hsumF64 } from 
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SUB_COLS, ARG_SUB_ROWS, ARG_SUB_VALUES,
-  ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_PANEL_ROWS, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 
 /**
@@ -255,7 +255,7 @@ export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u3
 }
 
 /**
- * Job body: rows [start, end) for every token. Rows below ARG_TILED_ROWS are in the column-panel layout (file
+ * Job body: rows [start, end) for every token. Rows below ARG_PANEL_ROWS are in the column-panel layout (file
  * header; prepareWeight repacked them, and the job's chunks are whole groups), the rest row-major.
  */
 export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
@@ -274,7 +274,7 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   // the fast path's x is scaled by 2^112: the listed products (value * x) are scaled back
   const subScale: f64 = exact ? 1.0 : 1.925929944387236e-34; // 2^-112
   const bits = vconst(C_F16_BITS);
-  const panelEnd = min(end, argU32(job, ARG_TILED_ROWS));
+  const panelEnd = min(end, argU32(job, ARG_PANEL_ROWS));
   if (start < panelEnd) {
     const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
     if (exact) f16PanelRows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, panelEnd, scale, bits, subRows, subCols, subValues, subScale, accs);

@@ -44,6 +44,19 @@
 // (1 thread, weights from DRAM, loaded machine: 9.7-10.3 GB/s per CPU-second with it, 4.7 without; 0, 1, 2 or 4 pairs
 // ahead alike); the in-loop touch reads 12-13 GB/s per call from DRAM at best on 1 thread (bench/README.md).
 //
+// Long rows (column panels): past ~8192 columns the row's int8 activations no longer stay in L1 beside the row pair
+// and the touched lines ahead. From DRAM, 1 thread, GB of weights per CPU-second (Node 22, 4096 rows, a 384 MiB ring):
+// 2560 columns 10.5, 8192 11.1, 14336 (Llama3-8B's down projection) 6.9; from L2 all of them 9-11 (matmul-f16.ts has
+// the same cliff and the probe that showed the cause). Such weights (more than I2S_PANEL_MIN_COLS columns, index.ts)
+// are stored in column panels: in each group of I2S_PANEL_ROWS rows, the rows' first I2S_PANEL_COLS columns (their
+// code bytes, row after row), then their next ones (the last panel takes the rest). A group read in order is one
+// stream, the touch-ahead runs through it unchanged, and each pass over a panel reads 8 KiB of activations. The
+// integer partial sums of a row pair's panels are added in i32 (exact in any order), so the outputs are the
+// row-major kernel's. A group's row i, column c (panel p = c / I2S_PANEL_COLS, pc its width): code byte
+// (I2S_PANEL_ROWS * p * I2S_PANEL_COLS + i * pc) / 4 + the byte of column c - p * I2S_PANEL_COLS in a row of pc
+// columns, from the group's start. The prefill GEMM (ternary-gemm.ts: its 32-row tiles are the groups, its
+// superspans never straddle a panel), the multi-token dot kernel (gemm-i2s-dot.ts) and embed read the layout.
+//
 // Exactness: codes are at most 3 (hasCode3 files too), so the 7-bit operand is at most 12 (< 128: relaxed_dot is
 // deterministic there), and the per-token activations are in [-128, 127] (quantize-activations.ts clamps them).
 // One relaxed_dot lane adds two products, so no pmaddubsw saturation (|lane| <= 2 * 12 * 128 = 3072 < 32767). A pass
@@ -60,9 +73,15 @@
 import { dotPairs16 } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_ROWS, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_ROWS, ARG_SCALE, ARG_SCRATCH,
+  ARG_SCRATCH_STRIDE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
+
+/** Rows per group of the column-panel layout (the header's long rows): the prefill GEMM's 32-row tile. */
+export const I2S_PANEL_ROWS: u32 = 32;
+/** Columns per panel (8 KiB of int8 activations); the last panel of a row takes what is left. */
+export const I2S_PANEL_COLS: u32 = 7168;
 
 /** Row pairs ahead whose cache lines a row pair's block loop touches (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
 export const I2S_DOT_TOUCH_PAIRS: usize = 2;
@@ -162,6 +181,60 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 }
 
 /**
+ * The outputs of a row pair (rows r, r + 1 of token t) from the x4 dots d4 (lanes 0, 1): y = f32(w_scale * (dot -
+ * sum x) / s) as matmul-i2s.ts (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same
+ * order, so the same bits.
+ */
+// @ts-ignore: decorator
+@inline function finishPair(d4: v128, rec: usize, wscale: v128, scale: f64, o: usize): void {
+  // (dot >> 2) - sum x for both rows, then the output rule on f64x2 lanes
+  const d = i32x4.sub(i32x4.shr_s(d4, 2), i32x4.splat(load<i32>(rec, 4)));
+  let y = f32x4.demote_f64x2_zero(f64x2.div(f64x2.mul(wscale, f64x2.convert_low_i32x4_s(d)), f64x2.splat(<f64>load<f32>(rec))));
+  if (scale != 1.0) y = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(y), f64x2.splat(scale)));
+  v128.store64_lane(o, y, 0);
+}
+
+/**
+ * Rows [start, end) (whole groups of I2S_PANEL_ROWS) of a weight in the column-panel layout (file header), every
+ * token: per group and token, the panels in order, each over the group's row pairs, their i32 x4 dots added in accs
+ * (8 bytes per pair) across panels; then finishPair. The touch runs I2S_DOT_TOUCH_PAIRS of the panel's pairs ahead
+ * through the group's bytes (the next panel's, the next group's: what is read next), within the weight.
+ */
+// @ts-ignore: decorator
+@inline function panelPairRows(
+  w: usize, wEnd: usize, cols: u32, x: usize, xStride: usize, info: usize, nTokens: u32, out: usize, outStride: usize,
+  start: u32, end: u32, passBytes: usize, wscale: v128, scale: f64, m3: v128, mc: v128, accs: usize,
+): void {
+  const rowBytes = <usize>(cols >> 2);
+  for (let r0 = start; r0 < end; r0 += I2S_PANEL_ROWS) {
+    const g = w + <usize>r0 * rowBytes;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      let wa = g;
+      for (let c0: u32 = 0; c0 < cols; c0 += I2S_PANEL_COLS) {
+        const pc = min(I2S_PANEL_COLS, cols - c0);
+        const pieceBytes = <usize>(pc >> 2);
+        const pairBytes = pieceBytes << 1;
+        const xp = xt + <usize>c0;
+        for (let i: u32 = 0; i < I2S_PANEL_ROWS; i += 2) {
+          const ahead = wa + I2S_DOT_TOUCH_PAIRS * pairBytes;
+          const tp = ahead + pairBytes <= wEnd ? ahead : wa;
+          let d4 = rowPairDots4(wa, wa + pieceBytes, xp, pc >> 7, passBytes, tp, m3, mc);
+          const slot = accs + (<usize>i << 2);
+          if (c0 != 0) d4 = i32x4.add(d4, v128.load64_zero(slot));
+          v128.store64_lane(slot, d4, 0);
+          wa += pairBytes;
+        }
+      }
+      const rec = info + (<usize>t << 4);
+      for (let i: u32 = 0; i < I2S_PANEL_ROWS; i += 2) {
+        finishPair(v128.load64_zero(accs + (<usize>i << 2)), rec, wscale, scale, out + ((<usize>t * outStride + r0 + i) << 2));
+      }
+    }
+  }
+}
+
+/**
  * Job body (op i2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, every token. Per-token
  * activations: two rows at a time through rowPairDots4, y = f32(w_scale * (dot - sum x) / s) as matmul-i2s.ts
  * (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same order, so the same bits; a last
@@ -195,6 +268,13 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const wEnd = w + <usize>argU32(job, ARG_ROWS) * rowBytes;
   // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
   touchLines(w + <usize>start * rowBytes, min(w + <usize>start * rowBytes + aheadBytes, chunkEnd));
+  // rows in column panels first (whole groups; the job's chunks are whole groups), then the row-major rest
+  const panelEnd = min(end, argU32(job, ARG_PANEL_ROWS));
+  if (start < panelEnd) {
+    const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+    panelPairRows(w, wEnd, cols, x, xStride, info, nTokens, out, outStride, start, panelEnd, passBytes, wscale, scale, m3, mc, accs);
+    start = panelEnd;
+  }
   let r = start;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
@@ -204,12 +284,7 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
     const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {
       const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
-      const rec = info + (<usize>t << 4);
-      // (dot >> 2) - sum x for both rows, then the output rule on f64x2 lanes
-      const d = i32x4.sub(i32x4.shr_s(d4, 2), i32x4.splat(load<i32>(rec, 4)));
-      let y = f32x4.demote_f64x2_zero(f64x2.div(f64x2.mul(wscale, f64x2.convert_low_i32x4_s(d)), f64x2.splat(<f64>load<f32>(rec))));
-      if (scale != 1.0) y = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(y), f64x2.splat(scale)));
-      v128.store64_lane(out + ((<usize>t * outStride + r) << 2), y, 0);
+      finishPair(d4, info + (<usize>t << 4), wscale, scale, out + ((<usize>t * outStride + r) << 2));
     }
   }
   if (r < end) i2sUntiledRow(job, r);

@@ -1,10 +1,11 @@
 // Load-time repacks: ternary weights TQ1_0 -> TQ2_0 (in place, growing) and native -> 32-row tiled layout of the
-// lookup-table kernel (in place, per tile through a scratch copy); long-row F16 weights to matmul-f16.ts's column
-// panels (in place, per group of rows through a scratch copy).
+// lookup-table kernel (in place, per tile through a scratch copy); long-row F16 and native I2_S weights to column
+// panels (matmul-f16.ts, matmul-i2s-dot.ts; in place, per group of rows through a scratch copy).
 
 import { TQ2_BLOCK_BYTES, TQ2_TILE_BLOCK_BYTES } from './matmul-tq2';
 import { argPtr, argU32, ARG_COLS, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_W } from './job';
 import { F16_PANEL_COLS, F16_PANEL_ROWS } from './matmul-f16';
+import { I2S_PANEL_COLS, I2S_PANEL_ROWS } from './matmul-i2s-dot';
 
 export const TQ1_BLOCK_BYTES: u32 = 54;
 
@@ -100,25 +101,34 @@ export function tileTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void
 
 
 /**
- * Job body: the groups of F16_PANEL_ROWS rows in [start, end) (whole groups) of a row-major F16 weight rewritten in
- * matmul-f16.ts's column-panel layout: each group copied to scratch (F16_PANEL_ROWS rows), then its rows' pieces of
- * each panel written back in order.
+ * The whole groups of `groupRows` rows in [start, end) of a row-major weight (rowBytes per row) rewritten as column
+ * panels: each group copied to tmp, then its rows' pieces of each panel (panelBytes each, the last one what is left
+ * of the row) written back in order (matmul-f16.ts, matmul-i2s-dot.ts).
  */
-export function panelF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
-  const w = argPtr(job, ARG_W);
-  const cols = argU32(job, ARG_COLS);
-  const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
-  const rowBytes = <usize>cols << 1;
-  const groupBytes = rowBytes * F16_PANEL_ROWS;
-  for (let r = start; r + F16_PANEL_ROWS <= end; r += F16_PANEL_ROWS) {
+// @ts-ignore: decorator
+@inline function panelGroups(w: usize, rowBytes: usize, panelBytes: usize, groupRows: u32, start: u32, end: u32, tmp: usize): void {
+  const groupBytes = rowBytes * groupRows;
+  for (let r = start; r + groupRows <= end; r += groupRows) {
     let dst = w + <usize>r * rowBytes;
     memory.copy(tmp, dst, groupBytes);
-    for (let c0: u32 = 0; c0 < cols; c0 += F16_PANEL_COLS) {
-      const pieceBytes = <usize>min(F16_PANEL_COLS, cols - c0) << 1;
-      for (let i: u32 = 0; i < F16_PANEL_ROWS; i++) {
-        memory.copy(dst, tmp + <usize>i * rowBytes + (<usize>c0 << 1), pieceBytes);
+    for (let b0: usize = 0; b0 < rowBytes; b0 += panelBytes) {
+      const pieceBytes = min(panelBytes, rowBytes - b0);
+      for (let i: u32 = 0; i < groupRows; i++) {
+        memory.copy(dst, tmp + <usize>i * rowBytes + b0, pieceBytes);
         dst += pieceBytes;
       }
     }
   }
+}
+
+/** Job body: the F16_PANEL_ROWS-row groups in [start, end) of a row-major F16 weight to matmul-f16.ts's column panels. */
+export function panelF16Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  panelGroups(argPtr(job, ARG_W), <usize>argU32(job, ARG_COLS) << 1, <usize>F16_PANEL_COLS << 1, F16_PANEL_ROWS, start, end, tmp);
+}
+
+/** Job body: the I2S_PANEL_ROWS-row groups in [start, end) of a native I2_S weight to matmul-i2s-dot.ts's column panels. */
+export function panelI2SRows(job: usize, start: u32, end: u32, thread: u32): void {
+  const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  panelGroups(argPtr(job, ARG_W), <usize>argU32(job, ARG_COLS) >> 2, <usize>I2S_PANEL_COLS >> 2, I2S_PANEL_ROWS, start, end, tmp);
 }

@@ -51,10 +51,11 @@
 import { finishQ8K, finishTernary, f16ToF32 } from './common';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_ROWS,
-  ARG_OUT_STRIDE, ARG_ROW_MAJOR, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
+  ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_ROW_MAJOR, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W,
   ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
+import { I2S_PANEL_COLS } from './matmul-i2s-dot';
 import { TQ2_TILE_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 
 /** Tokens per GEMM pass: 16 i16 lanes (two v128) per table entry (Narrow: GEMM_NARROW_TOKENS, one v128). */
@@ -680,6 +681,8 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
   // a row's group bytes are consecutive, and the activations are permuted per 128-column block (permuteI2SBlock)
   const rowMajor = !isTQ2 && argU32(job, ARG_ROW_MAJOR) != 0;
+  // native I2_S in column panels (matmul-i2s-dot.ts): every whole tile (ARG_PANEL_ROWS = the tiled rows then)
+  const panels = rowMajor && argU32(job, ARG_PANEL_ROWS) != 0;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
@@ -716,6 +719,16 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
     // block of rows uses them (tables built by another core cost more to fetch than to build)
     for (let s0: u32 = 0; s0 < nGroups; s0 += 64) {
       const sEnd = min(s0 + 64, nGroups);
+      // native row-major I2_S: the superspan's byte in a tile's first row and the bytes between its rows; in column
+      // panels (matmul-i2s-dot.ts: the tiles are its groups, and a superspan of 256 columns never straddles a panel)
+      // the panel's piece of each row
+      let spanOff: usize = <usize>s0;
+      let rowStride: usize = rowBytes;
+      if (panels) {
+        const p0 = s0 / (I2S_PANEL_COLS >> 2) * (I2S_PANEL_COLS >> 2); // the panel's first group (4 columns each)
+        rowStride = <usize>min(I2S_PANEL_COLS >> 2, nGroups - p0);
+        spanOff = (<usize>p0 << 5) + <usize>(s0 - p0);
+      }
       if (rowMajor) {
         // superspans are whole 128-column blocks here (cols % 128 == 0): 2 blocks per token at most
         for (let t: u32 = 0; t < nTokens; t++) {
@@ -730,7 +743,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
         if (rowMajor && staged) {
           // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2STile); Wide32: as
           // dense table indices unless code 3
-          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + <usize>s0, rowBytes, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
+          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + spanOff, rowStride, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
         } else if (w32) {
           // Wide32, tiled: the tiles' bytes of this superspan (contiguous), as dense table indices unless code 3
           const sOff = isTQ2 ? <usize>(s0 >> 6) * TQ2_TILE_BLOCK_BYTES : <usize>s0 << 5;
@@ -738,7 +751,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
         }
         for (let g0 = s0; g0 < sEnd; g0 += spanGroups<L>()) {
           const n = min(spanGroups<L>(), sEnd - g0);
-          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? <usize>g0 : <usize>g0 << 5;
+          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? spanOff + <usize>(g0 - s0) : <usize>g0 << 5;
           const tp = tab + <usize>(g0 - s0) * tb;
           for (let k = kb; k < kEnd; k++) {
             let wp = w0 + <usize>k * tileBytes + gOff;
@@ -781,7 +794,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
             } else if (sizeof<L>() == 4 && n == GEMM_SPAN_GROUPS) {
               // Narrow: the rows' bytes read in place (staging them cost more than it saved at 8 tokens) into the
               // tile's entry addresses (stageNarrowAddresses), then the lookups
-              stageNarrowAddresses(wp, rowBytes, tp, stage, rowMajor);
+              stageNarrowAddresses(wp, rowStride, tp, stage, rowMajor);
               let sp = stage;
               for (; pp < ppEnd; pp += pb) {
                 if (rowMajor) {
