@@ -210,6 +210,8 @@ class WasmWeight implements Weight {
   panelRows = 0;
   /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
   nativeDot = false;
+  /** TQ2_0 under relaxed SIMD: rows in the multiply-add kernel's dot layout (assembly/matmul-tq2-dot.ts; whole 32-row tiles). */
+  dotRows = 0;
   /** I2_S per-tensor scale; TQ2_0 d when every block has the same one. */
   weightScale = 1;
   /** TQ2_0: every block has the same d. */
@@ -811,7 +813,17 @@ class WasmBackend implements KernelBackend {
         w.uniformScale = uniform;
         w.weightScale = f16ToNumber(d0);
         w.hasCode3 = this.exports.hasCode3(base, nBlocks * TQ2_BLOCK_BYTES, TQ2_BLOCK_BYTES, 64) !== 0;
-        if (w.rows >= TILE_ROWS) this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
+        if (w.rows >= TILE_ROWS && this.kernelSet === 'relaxed-simd') {
+          // the multiply-add GEMV (assembly/matmul-tq2-dot.ts): codes in I2_S's byte order, read by the GEMM row-major
+          const dotRows = Math.floor(w.rows / TILE_ROWS) * TILE_ROWS;
+          const tileBytes = TILE_ROWS * (w.cols / 256) * TQ2_BLOCK_BYTES;
+          this.flushJobs();
+          this.exports.dotLayoutTQ2(base, w.cols, dotRows, this.scratchAt('tq2 dot layout', tileBytes + dotRows * (w.cols / 256) * 2));
+          w.dotRows = dotRows;
+          w.nativeDot = true;
+        } else if (w.rows >= TILE_ROWS) {
+          this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
+        }
         break;
       }
       case GgmlType.Q8_0:
@@ -1042,7 +1054,7 @@ class WasmBackend implements KernelBackend {
       }
     }
     for (let t = 0; t < tokenIds.length; t++) {
-      this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows, w.panelRows);
+      this.exports.embedRow(outPtr + t * dim * 4, w.byteOffset, EMBED_FORMATS[w.kind], dim, tokenIds[t], w.weightScale, w.tiledRows, w.panelRows, w.dotRows);
     }
     if (w.subRows !== 0) {
       // put back the subnormal weights moved out of the matrix at load
@@ -1243,7 +1255,7 @@ class WasmBackend implements KernelBackend {
       // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables) unless
       // the Narrow GEMM's tables pay off over this thread's rows (GEMM_DOT_COST)
       const dotGemm =
-        w.nativeDot && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * GEMM_DOT_COST);
+        w.nativeDot && w.kind === 'i2s' && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * GEMM_DOT_COST);
       const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
@@ -1259,7 +1271,8 @@ class WasmBackend implements KernelBackend {
       );
       const gemmOp =
         w.kind === 'i2s' ? (wide32 ? OP.gemmWide32I2s : narrow ? OP.gemmNarrowI2s : OP.gemmI2s) : wide32 ? OP.gemmWide32Tq2 : narrow ? OP.gemmNarrowTq2 : OP.gemmTq2;
-      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : w.nativeDot ? OP.i2sDot : w.kind === 'i2s' ? OP.i2s : OP.tq2, jobRows, quantum, maxChunkRows, this.deferJobs);
+      const gemvOp = w.nativeDot ? (w.kind === 'i2s' ? OP.i2sDot : OP.tq2Dot) : w.kind === 'i2s' ? OP.i2s : OP.tq2;
+      this.setJob(gemm ? gemmOp : dotGemm ? OP.gemmI2sDot : gemvOp, jobRows, quantum, maxChunkRows, this.deferJobs);
       this.setArg(ARG.out, outPtr + t0 * rows * 4);
       this.setArg(ARG.outStride, rows);
       this.setArg(ARG.w, w.byteOffset);
@@ -1275,7 +1288,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.tabStride, tabStride);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
-      this.setArg(ARG.tiledRows, gemm ? gemmRows : w.tiledRows);
+      // the GEMM's whole tiles; the GEMVs' tiled (SIMD128 lookup kernels) or dot-layout (TQ2_0 multiply-add) rows
+      this.setArg(ARG.tiledRows, gemm ? gemmRows : w.kind === 'tq2' && w.nativeDot ? w.dotRows : w.tiledRows);
       this.setArg(ARG.rowMajor, w.nativeDot ? 1 : 0);
       this.setArg(ARG.panelRows, w.panelRows);
       this.setArg(ARG.bsums, q.bsums + t0 * bsumsStride);
@@ -1287,8 +1301,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.ascalesStride, q.ascalesStride);
       this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
       this.runJob(this.deferJobs);
-      // the dot kernel hands Q8_K activations to the untiled row kernel (assembly/matmul-i2s-dot.ts)
-      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
+      // (the I2_S dot kernel hands Q8_K activations to the untiled row kernel; the TQ2_0 one folds them itself)
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k && w.kind === 'i2s' ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 

@@ -78,6 +78,7 @@ export const OP = {
   gemmWide32Tq2: 23,
   panelF16: 24,
   panelI2s: 25,
+  tq2Dot: 26,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -10,7 +10,8 @@ export interface KernelExports {
   ): void;
   buildLutTables(xq: number, xqStride: number, nTokens: number, cols: number, tab: number, tabStride: number): void;
   repackTQ1ToTQ2(p: number, nBlocks: number, tmp: number): void;
-  embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number, panelRows: number): void;
+  dotLayoutTQ2(w: number, cols: number, dotRows: number, tmp: number): void;
+  embedRow(out: number, w: number, format: number, cols: number, row: number, scale: number, tiledRows: number, panelRows: number, dotRows: number): void;
   rmsnorm(out: number, x: number, weight: number, nTokens: number, dim: number, eps: number): void;
   rope(x: number, nTokens: number, nHeads: number, headDim: number, cs: number, neox: number): void;
   kvWrite(kPlane: number, vPlane: number, k: number, v: number, dst: number, nTokens: number, kvDim: number, headDim: number, blockSize: number): number;

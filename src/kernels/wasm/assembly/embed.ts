@@ -21,9 +21,9 @@ export const FMT_Q4_0: u32 = 7;
 /**
  * out[c] = W[row, c] for c < cols. `scale` is the I2_S per-tensor scale; rows below `tiledRows` of
  * ternary formats are in the tiled layout (ternary-lut.ts), rows below `panelRows` in column panels (F16:
- * matmul-f16.ts; I2_S: matmul-i2s-dot.ts).
+ * matmul-f16.ts; I2_S: matmul-i2s-dot.ts), TQ2_0 rows below `dotRows` in matmul-tq2-dot.ts's dot layout.
  */
-export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32, scale: f32, tiledRows: u32, panelRows: u32): void {
+export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32, scale: f32, tiledRows: u32, panelRows: u32, dotRows: u32): void {
   const r = <usize>row;
   if (format == FMT_F32) {
     memory.copy(out, w + ((r * cols) << 2), <usize>cols << 2);
@@ -120,7 +120,18 @@ export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32,
   } else if (format == FMT_TQ2_0) {
     const nb = <usize>cols >> 8;
     const rowBytes = nb * TQ2_BLOCK_BYTES;
-    if (row < tiledRows) {
+    if (row < dotRows) {
+      // the row's codes (fields reversed: element 32 l + p of a 128-column half at shift 6 - 2 l) and its scales
+      const codes = w + r * (<usize>cols >> 2);
+      const ds = w + <usize>dotRows * (<usize>cols >> 2) + (r >> 5) * (nb << 6) + ((r & 31) << 1);
+      for (let b: usize = 0; b < nb; b++) {
+        const d = f16ToF32(load<u16>(ds + (b << 6)));
+        for (let e: usize = 0; e < 256; e++) {
+          const byte = <u32>load<u8>(codes + (b << 6) + ((e >> 7) << 5) + (e & 31));
+          store<f32>(out + ((b * 256 + e) << 2), <f32>(<i32>((byte >> (6 - 2 * <u32>((e >> 5) & 3))) & 3) - 1) * d);
+        }
+      }
+    } else if (row < tiledRows) {
       const tile = w + (r & ~31) * rowBytes;
       const lane = r & 31;
       for (let b: usize = 0; b < nb; b++) {

@@ -16,6 +16,7 @@ import { matmulBF16Rows } from './matmul-bf16';
 import { matmulF32Rows } from './matmul-f32';
 import { attentionRows } from './attention';
 import { panelF16Rows, panelI2SRows, tileI2SRows, tileTQ2Rows } from './repack';
+import { matmulTQ2DotRows } from './matmul-tq2-dot';
 import { bandwidthRows } from './bandwidth';
 import { gemmI2SRows, gemmNarrowI2SRows, gemmNarrowTQ2Rows, gemmTQ2Rows, gemmWide32I2SRows, gemmWide32TQ2Rows } from './ternary-gemm';
 import { tokenJobRows } from './token-jobs';
@@ -25,6 +26,7 @@ export { repackTQ1ToTQ2 } from './repack';
 export { hasCode3 } from './ternary-gemm';
 export { f16SubnormalCount, f16ExtractSubnormals } from './f16-subnormals';
 export { embedRow } from './embed';
+export { dotLayoutTQ2 } from './repack';
 export { rmsnorm } from './rmsnorm';
 export { rope } from './rope';
 export { kvWrite } from './kv-write';
@@ -60,6 +62,7 @@ const OP_GEMM_WIDE32_I2_S: u32 = 22;
 const OP_GEMM_WIDE32_TQ2_0: u32 = 23;
 const OP_PANEL_F16: u32 = 24;
 const OP_PANEL_I2_S: u32 = 25;
+const OP_TQ2_0_DOT: u32 = 26;
 
 /**
  * Run the job at `first` on this thread: claim chunks of rows with an atomic counter until none are left, then the
@@ -115,6 +118,7 @@ function runOneJob(job: usize, thread: u32): void {
     else if (op == OP_GEMM_WIDE32_TQ2_0) gemmWide32TQ2Rows(job, start, end, thread);
     else if (op == OP_PANEL_F16) panelF16Rows(job, start, end, thread);
     else if (op == OP_PANEL_I2_S) panelI2SRows(job, start, end, thread);
+    else if (op == OP_TQ2_0_DOT) matmulTQ2DotRows(job, start, end, thread);
     else unreachable();
   }
 }

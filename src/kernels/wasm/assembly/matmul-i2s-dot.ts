@@ -88,13 +88,13 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */
 // @ts-ignore: decorator
-@inline function fieldDot(acc: v128, xv: v128, v: v128, mask: v128): v128 {
+@inline export function fieldDot(acc: v128, xv: v128, v: v128, mask: v128): v128 {
   return i16x8.add(acc, dotPairs16(xv, v128.and(v, mask)));
 }
 
 /** The i32x4 row sum plus the widened pass accumulators: 4 x1 + x4 per i32 lane pair. */
 // @ts-ignore: decorator
-@inline function widen(acc: v128, x1: v128, x4: v128): v128 {
+@inline export function widen(acc: v128, x1: v128, x4: v128): v128 {
   return i32x4.add(acc, i32x4.add(i32x4.extadd_pairwise_i16x8_s(x4), i32x4.extadd_pairwise_i16x8_s(i16x8.shl(x1, 2))));
 }
 
@@ -107,7 +107,7 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * byte at tp (tp += 64): nBlocks iterations cover 2 x rowBytes bytes, the lines of one row pair.
  */
 // @ts-ignore: decorator
-@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
+@inline export function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
   const rowEnd = wa + (<usize>nBlocks << 5);

@@ -132,3 +132,38 @@ export function panelI2SRows(job: usize, start: u32, end: u32, thread: u32): voi
   const tmp = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   panelGroups(argPtr(job, ARG_W), <usize>argU32(job, ARG_COLS) >> 2, <usize>I2S_PANEL_COLS >> 2, I2S_PANEL_ROWS, start, end, tmp);
 }
+
+/** The byte's four 2-bit fields in reverse order (TQ2_0's element order to I2_S's, matmul-tq2-dot.ts). */
+// @ts-ignore: decorator
+@inline function reverseFields(v: u32): u32 {
+  return ((v & 3) << 6) | ((v & 0xc) << 2) | ((v >> 2) & 0xc) | (v >> 6);
+}
+
+/**
+ * The whole 32-row tiles (dotRows rows) of a TQ2_0 weight at w (rows of cols / 256 blocks) rewritten in
+ * matmul-tq2-dot.ts's dot layout, in place: the rows' code bytes (fields reversed) row after row, then the scales, 32
+ * per tile and block in row order. One thread, tiles in order: tile t's codes land below its old place and over no
+ * tile not yet copied; its scales wait in tmp (tile bytes, then 2 bytes per row and block) until every tile moved.
+ */
+export function dotLayoutTQ2(w: usize, cols: u32, dotRows: u32, tmp: usize): void {
+  const nBlocks = <usize>(cols >> 8);
+  const rowBytes = nBlocks * TQ2_BLOCK_BYTES;
+  const codeBytes = <usize>(cols >> 2);
+  const tileBytes = rowBytes << 5;
+  const ds = tmp + tileBytes;
+  for (let r: u32 = 0; r + 32 <= dotRows; r += 32) {
+    memory.copy(tmp, w + <usize>r * rowBytes, tileBytes);
+    const dt = ds + <usize>(r >> 5) * (nBlocks << 6);
+    for (let i: usize = 0; i < 32; i++) {
+      const src = tmp + i * rowBytes;
+      const dst = w + (<usize>r + i) * codeBytes;
+      for (let b: usize = 0; b < nBlocks; b++) {
+        const s = src + b * TQ2_BLOCK_BYTES;
+        const dd = dst + (b << 6);
+        for (let m: usize = 0; m < 64; m++) store<u8>(dd + m, reverseFields(<u32>load<u8>(s + m)));
+        store<u16>(dt + (b << 6) + (i << 1), load<u16>(s, 64));
+      }
+    }
+  }
+  memory.copy(w + <usize>dotRows * codeBytes, ds, <usize>dotRows * (nBlocks << 1));
+}

@@ -680,9 +680,11 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const full = argU32(job, ARG_VARIANT) != 0;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
   // a row's group bytes are consecutive, and the activations are permuted per 128-column block (permuteI2SBlock)
-  const rowMajor = !isTQ2 && argU32(job, ARG_ROW_MAJOR) != 0;
+  // TQ2_0 in matmul-tq2-dot.ts's dot layout (relaxed SIMD) is row-major too: its codes in I2_S's byte order, cols / 4
+  // bytes per row, the tile's scales after its 32 rows' codes (block b's 32 at 64 b)
+  const rowMajor = argU32(job, ARG_ROW_MAJOR) != 0;
   // native I2_S in column panels (matmul-i2s-dot.ts): every whole tile (ARG_PANEL_ROWS = the tiled rows then)
-  const panels = rowMajor && argU32(job, ARG_PANEL_ROWS) != 0;
+  const panels = rowMajor && !isTQ2 && argU32(job, ARG_PANEL_ROWS) != 0;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
@@ -712,6 +714,11 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const flushGroups: u32 = min(full ? 32 : 64, folds ? foldGroups : 64);
   if (nTiles > 0) {
     const w0 = w + <usize>start * rowBytes;
+    // row-major codes (native I2_S, TQ2_0's dot layout): the tile's first row and the bytes between tiles; TQ2_0's
+    // scales of the job's first tile (matmul-tq2-dot.ts: after the dot layout's codes, 32 per tile and block)
+    const cw0 = w + <usize>start * <usize>(cols >> 2);
+    const cTile = <usize>(cols >> 2) << 5;
+    const dq0 = w + <usize>argU32(job, ARG_TILED_ROWS) * <usize>(cols >> 2) + <usize>(start >> 5) * (<usize>(cols >> 8) << 6);
     const z = i16x8.splat(0);
     for (let i: usize = 0; i < (nRows << es); i += 16) v128.store(part + i, z);
     if (folds) for (let i: usize = 0; i < (nRows << (es + 2)); i += 16) v128.store(sums + i, z);
@@ -723,7 +730,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
       // panels (matmul-i2s-dot.ts: the tiles are its groups, and a superspan of 256 columns never straddles a panel)
       // the panel's piece of each row
       let spanOff: usize = <usize>s0;
-      let rowStride: usize = rowBytes;
+      let rowStride: usize = rowMajor ? <usize>(cols >> 2) : rowBytes;
       if (panels) {
         const p0 = s0 / (I2S_PANEL_COLS >> 2) * (I2S_PANEL_COLS >> 2); // the panel's first group (4 columns each)
         rowStride = <usize>min(I2S_PANEL_COLS >> 2, nGroups - p0);
@@ -743,7 +750,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
         if (rowMajor && staged) {
           // the block's bytes of this superspan, staged span-major as the tiled layout's (stageI2STile); Wide32: as
           // dense table indices unless code 3
-          for (let k = kb; k < kEnd; k++) stageI2STile(w0 + <usize>k * tileBytes + spanOff, rowStride, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
+          for (let k = kb; k < kEnd; k++) stageI2STile(cw0 + <usize>k * cTile + spanOff, rowStride, stage + (<usize>(k - kb) << 11), (sEnd - s0) >> 4, w32 && !full);
         } else if (w32) {
           // Wide32, tiled: the tiles' bytes of this superspan (contiguous), as dense table indices unless code 3
           const sOff = isTQ2 ? <usize>(s0 >> 6) * TQ2_TILE_BLOCK_BYTES : <usize>s0 << 5;
@@ -751,10 +758,10 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
         }
         for (let g0 = s0; g0 < sEnd; g0 += spanGroups<L>()) {
           const n = min(spanGroups<L>(), sEnd - g0);
-          const gOff = isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : rowMajor ? spanOff + <usize>(g0 - s0) : <usize>g0 << 5;
+          const gOff = rowMajor ? spanOff + <usize>(g0 - s0) : isTQ2 ? <usize>(g0 >> 6) * TQ2_TILE_BLOCK_BYTES + (<usize>(g0 & 63) << 5) : <usize>g0 << 5;
           const tp = tab + <usize>(g0 - s0) * tb;
           for (let k = kb; k < kEnd; k++) {
-            let wp = w0 + <usize>k * tileBytes + gOff;
+            let wp = (rowMajor ? cw0 + <usize>k * cTile : w0 + <usize>k * tileBytes) + gOff;
             const pb: usize = 1 << es; // bytes of one row's partials
             let pp = part + (<usize>k << (es + 5));
             const ppEnd = pp + (pb << 5);
@@ -829,7 +836,8 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
               store<f64>(a + (<usize>t << 3), q8k && t < nTokens ? load<f64>(ascales + <usize>t * ascalesStride + (<usize>sb << 3)) : 1.0);
             }
             for (let k = kb; k < kEnd; k++) {
-              foldBlock<L>(blk + (<usize>k << (es + 6)), sums + (<usize>k << (es + 7)), a, isTQ2 ? w0 + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES + 2048 : 0);
+              const dq: usize = !isTQ2 ? 0 : rowMajor ? dq0 + <usize>k * (<usize>(cols >> 8) << 6) + (<usize>b << 6) : w0 + <usize>k * tileBytes + <usize>b * TQ2_TILE_BLOCK_BYTES + 2048;
+              foldBlock<L>(blk + (<usize>k << (es + 6)), sums + (<usize>k << (es + 7)), a, dq);
             }
           } else {
             for (let k = kb; k < kEnd; k++) flushPartials<L>(part + (<usize>k << (es + 5)), acc + (<usize>k << (es + 6)), flushStart == 0);

@@ -1,0 +1,246 @@
+// Decode GEMV for TQ2_0 weights (llama.cpp's ternary type; TQ1_0 is repacked to it) under relaxed SIMD: the I2_S
+// multiply-add kernel's groups (matmul-i2s-dot.ts: two rows per activation load) on TQ2_0 codes repacked at load into
+// I2_S's native byte order, with TQ2_0's per-block scales folded per 256 columns as the reference does.
+//
+// Why: the tiled lookup-table GEMV (matmul-tq2.ts) read 5.7-6.0 GB of weights per CPU-second from DRAM (1 thread,
+// 4096x2560, Q8_K activations, in-process sweep) where the I2_S multiply-add kernel reads ~11; this one reads 8.3-8.6
+// (the per-block fold costs it the rest), and from L2 8.5 against 6.3-6.5.
+//
+// Layout ("dot" layout, repack.ts dotLayoutTQ2; the whole 32-row tiles, rows past them stay TQ2_0 blocks): first
+// every row's code bytes (cols / 4 of them, row after row, as native I2_S), block b's 64 bytes at b * 64 of the row,
+// each byte with its four 2-bit fields in reverse order; then the scales, 32 f16 per tile and block (row order): the
+// same bytes as the TQ2_0 blocks (rows x cols / 256 x 66). TQ2_0 (ggml-common.h block_tq2_0: qs[64], f16 d;
+// ggml-quants.c dequantize_row_tq2_0): byte m of half j holds elements 128 j + m + 32 l at shift 2 l; I2_S's byte p
+// of block k holds 128 k + p + 32 l at shift 6 - 2 l (matmul-i2s.ts): half j of TQ2_0 block b is I2_S block 2 b + j
+// once the fields are reversed. The prefill GEMM (ternary-gemm.ts: rowMajor with TQ2_0's folds, a tile's scales of a
+// block in the shape the tiled layout keeps them) and embed read this layout. The scales apart from the codes: with
+// each tile's scales after its codes (a 640-byte gap every 20 KiB at 2560 columns) this kernel read 8.4 GB per
+// CPU-second from DRAM where the same code over contiguous rows read 10.8 (1 thread, 4096x2560).
+//
+// Arithmetic (tq2UntiledRow's, the reference's, bit for bit): per row and 256-column block the exact integer dot
+// idot = sum code x - sum x (codes 0..3; a block's i16 sums hold 8 relaxed dots per lane: x4 lanes at most
+// 8 * 2 * 12 * 128 = 24576, x1 lanes 8 * 2 * 3 * 128 = 6144, times 4 when widened: both below 32768, code 3 too, so
+// a block is one pass whatever the codes; activations in [-128, 127]); Q8_K activations (llama.cpp's
+// scheme, TQ2_0's default): dot += d * (f64(idot) * a_b) in block order, y = finishQ8K(dot); per-token activations:
+// with one d for the whole weight y = finishTernary(wscale * sum idot), else dot += d * f64(idot), finishTernary(dot).
+// The two rows of a pair run in the two lanes of f64x2 with the same operations in the same order.
+
+import { finishQ8K, finishTernary } from './common';
+import { C_03, C_0C, C_F16_BITS, vconst } from './constants';
+import {
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS, ARG_N_TOKENS,
+  ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+} from './job';
+import { fieldDot, widen } from './matmul-i2s-dot';
+import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
+
+/**
+ * Job body (op tq2Dot): rows [start, end) of a TQ2_0 weight whose first ARG_TILED_ROWS rows are in the dot layout
+ * (whole 32-row tiles; the job's chunks are whole tiles), every token; rows past them through tq2UntiledRow.
+ */
+export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32): void {
+  const dotEnd = min(end, argU32(job, ARG_TILED_ROWS));
+  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, argU32(job, ARG_TILED_ROWS));
+  for (let r = max(start, dotEnd); r < end; r++) tq2UntiledRow(job, r);
+}
+
+/** 2^112: F16 bits shifted into f32 read as d * 2^-112 (common.ts f16x4ScaledDown); times this in f64, d exactly. */
+const P112: f64 = 5.192296858534828e33;
+/** Row pairs ahead whose lines a pair's block loop touches (matmul-i2s-dot.ts I2S_DOT_TOUCH_PAIRS). */
+const TQ2_TOUCH: usize = 2;
+
+/**
+ * Row pair (codes at wa and wb) of the dot layout against one token's activations at x over nBlocks TQ2_0 blocks:
+ * the f64x2 sums of the header (row a in lane 0, row b in lane 1): dot += d * (idot * a_b) (Q8_K), or d * idot (per
+ * token), or, with `uniform`, the i32 sum of idot in the lanes of the result's bits (the caller converts). One loop
+ * iteration is one block: four groups of 16 code bytes per row, each its own basic block behind a test that never
+ * fires (wa, wb and x point into different places) and leaves a do-while(false) whose exit uses the accumulators, as
+ * matmul-i2s-dot.ts explains; then the block's i16 sums are widened, the two rows' lanes added into lanes 0 and 1,
+ * and folded with the block's scales. tp: one touch per half block.
+ */
+// @ts-ignore: decorator
+@inline function pairBlocks(
+  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+): v128 {
+  let dot = f64x2.splat(0);
+  let idot = i32x4.splat(0);
+  const end = wa + (<usize>nBlocks << 6);
+  let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
+  while (wa < end) {
+    let a1 = i16x8.splat(0);
+    let a4 = i16x8.splat(0);
+    let b1 = i16x8.splat(0);
+    let b4 = i16x8.splat(0);
+    do {
+      // half 0, bytes 0..15 (weights p + 96 at shift 0 ... p at shift 6: matmul-i2s-dot.ts)
+      load<u8>(tp);
+      va = v128.load(wa);
+      vb = v128.load(wb);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 96);
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 64);
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 32);
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x);
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+      if (wa == wb) break; // the barriers: never taken
+      // half 0, bytes 16..31
+      va = v128.load(wa, 16);
+      vb = v128.load(wb, 16);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 112);
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 80);
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 48);
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x, 16);
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+      if (wa == x) break;
+      // half 1, bytes 0..15
+      load<u8>(tp, 64);
+      va = v128.load(wa, 32);
+      vb = v128.load(wb, 32);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 224);
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 192);
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 160);
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x, 128);
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+      if (x == wb) break;
+      // half 1, bytes 16..31
+      va = v128.load(wa, 48);
+      vb = v128.load(wb, 48);
+      sa = i16x8.shr_u(va, 4);
+      sb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 240);
+      a1 = fieldDot(a1, xv, va, m3);
+      b1 = fieldDot(b1, xv, vb, m3);
+      xv = v128.load(x, 208);
+      a4 = fieldDot(a4, xv, va, mc);
+      b4 = fieldDot(b4, xv, vb, mc);
+      xv = v128.load(x, 176);
+      a1 = fieldDot(a1, xv, sa, m3);
+      b1 = fieldDot(b1, xv, sb, m3);
+      xv = v128.load(x, 144);
+      a4 = fieldDot(a4, xv, sa, mc);
+      b4 = fieldDot(b4, xv, sb, mc);
+    } while (false);
+    // the block's 4 sum code x of both rows, lanes (0 + 1, 2 + 3) of each row, then the halves: row a in lane 0, b in 1
+    const ra = widen(i32x4.splat(0), a1, a4);
+    const rb = widen(i32x4.splat(0), b1, b4);
+    const t = i32x4.add(
+      i8x16.shuffle(ra, rb, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+      i8x16.shuffle(ra, rb, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31),
+    );
+    const s4 = i32x4.add(t, i8x16.shuffle(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+    // idot = sum code x - sum x (the 128-column block sums of the activations)
+    const bd = i32x4.sub(i32x4.shr_s(s4, 2), i32x4.splat(load<i32>(bs) + load<i32>(bs, 4)));
+    if (uniform) {
+      idot = i32x4.add(idot, bd);
+    } else {
+      // the two rows' d of this block, exactly (d * 2^-112 as f32, then times 2^112 in f64)
+      const d = f64x2.mul(f64x2.promote_low_f32x4(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v128.load32_zero(dTab)), 13), bits)), f64x2.splat(P112));
+      let f = f64x2.convert_low_i32x4_s(bd);
+      if (q8k) f = f64x2.mul(f, v128.load64_splat(at));
+      dot = f64x2.add(dot, f64x2.mul(d, f));
+    }
+    wa += 64;
+    wb += 64;
+    x += 256;
+    tp += 128;
+    dTab += 64;
+    bs += 8;
+    at += 8;
+  }
+  return uniform ? idot : dot;
+}
+
+/** Rows [start, end) (whole tiles) in the dot layout, two at a time. */
+function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const info = argPtr(job, ARG_AUX);
+  const nTokens = argU32(job, ARG_N_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const q8k = argU32(job, ARG_ACT_QUANT) != 0;
+  const ascales = argPtr(job, ARG_ASCALES);
+  const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
+  const uniform = !q8k && argU32(job, ARG_UNIFORM) != 0;
+  const wscale = argF64(job, ARG_WSCALE);
+  const bsums = argPtr(job, ARG_BSUMS);
+  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
+  const nBlocks = cols >> 8;
+  const codeBytes = <usize>(cols >> 2); // one row's codes
+  const dBase = w + <usize>dotRows * codeBytes; // the scales: 32 per tile and block
+  const pairBytes = codeBytes << 1;
+  const m3 = vconst(C_03);
+  const mc = vconst(C_0C);
+  const bits = vconst(C_F16_BITS);
+  // touches stay within the dot layout's tiles but run past the chunk's end: the rows after it are the next chunk
+  // claimed; the chunk's first pairs are touched in a burst before it starts (matmul-i2s-dot.ts)
+  const wEnd = dBase;
+  const first = w + <usize>start * codeBytes;
+  for (let p = first; p < min(first + TQ2_TOUCH * pairBytes, wEnd); p += 64) load<u8>(p);
+  // the scales are a second, slower stream (64 bytes per tile and block): each pair of a tile touches its share of
+  // the next tile's lines (without it Q8_K activations ran at 4-6 GB per CPU-second instead of ~9)
+  const dTileBytes = <usize>nBlocks << 6;
+  const dShare = ((dTileBytes >> 4) + 63) & ~63;
+  for (let r = start; r < end; r += 2) {
+    const wa = w + <usize>r * codeBytes;
+    if (!uniform) {
+      const dNext = dBase + <usize>((r >> 5) + 1) * dTileBytes + <usize>((r & 31) >> 1) * dShare;
+      const dEnd = min(dNext + dShare, dBase + <usize>(dotRows >> 5) * dTileBytes);
+      for (let p = dNext; p < dEnd; p += 64) load<u8>(p);
+    }
+    const dTab = dBase + <usize>(r >> 5) * (<usize>nBlocks << 6) + (<usize>(r & 31) << 1); // block b's scales of rows r, r + 1 at dTab + 64 b
+    // the lines of the row pair TQ2_TOUCH ahead
+    const ahead = wa + TQ2_TOUCH * pairBytes;
+    const tp = ahead + pairBytes <= wEnd ? ahead : wa;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const bs = bsums + <usize>t * bsumsStride;
+      const at = ascales + <usize>t * ascalesStride;
+      const o = out + ((<usize>t * outStride + r) << 2);
+      if (q8k) {
+        const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits);
+        store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 0), scale));
+        store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 1), scale), 4);
+      } else {
+        const s = load<f32>(info + (<usize>t << 4));
+        if (uniform) {
+          const idot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits);
+          store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 0), s, scale));
+          store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale), 4);
+        } else {
+          const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits);
+          store<f32>(o, finishTernary(f64x2.extract_lane(dot, 0), s, scale));
+          store<f32>(o, finishTernary(f64x2.extract_lane(dot, 1), s, scale), 4);
+        }
+      }
+    }
+  }
+}
