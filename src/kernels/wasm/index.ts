@@ -821,6 +821,8 @@ class WasmBackend implements KernelBackend {
           this.exports.dotLayoutTQ2(base, w.cols, dotRows, this.scratchAt('tq2 dot layout', tileBytes + dotRows * (w.cols / 256) * 2));
           w.dotRows = dotRows;
           w.nativeDot = true;
+          // long rows: the codes in column panels too (assembly/matmul-i2s-dot.ts; the scales stay where they are)
+          if (w.cols > I2S_PANEL_MIN_COLS) this.panel(w, OP.panelI2s, I2S_PANEL_ROWS, (I2S_PANEL_ROWS * w.cols) / 4, dotRows);
         } else if (w.rows >= TILE_ROWS) {
           this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
         }
@@ -857,9 +859,9 @@ class WasmBackend implements KernelBackend {
     w.prepared = true;
   }
 
-  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight to column panels (a parallel job). */
-  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number): void {
-    const panelRows = Math.floor(w.rows / groupRows) * groupRows;
+  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight's first `rows` to column panels (a parallel job). */
+  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number, rows = w.rows): void {
+    const panelRows = Math.floor(rows / groupRows) * groupRows;
     const [scratch, stride] = this.threadScratch(groupBytes);
     this.setJob(op, panelRows, groupRows);
     this.setArg(ARG.w, w.byteOffset);

@@ -911,28 +911,34 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
   // 7168 + 128 (two whole groups and 6 row-major rows past them), 8320 = 7168 + 1152 (one group, 1 row past it);
   // 8192 stays row-major. Token counts reach every kernel that reads the weight: the GEMV (1, and the 33rd token),
   // the multi-token dot kernel (2-6), the Narrow (8), Wide (16, 17) and Wide32 (33) prefill GEMMs.
-  it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; Q8_K activations keep the row-major layout', async () => {
-    const shapes: [number, number][] = [
-      [70, 14464],
-      [33, 8320],
-      [40, 8192],
+  it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; I2_S with Q8_K activations keeps the row-major layout; TQ2_0 (its dot layout) with per-block scales', async () => {
+    // TQ2_0: 14592 = 7168 + 7168 + 256, 8448 = 7168 + 1280 (its dot layout's codes in panels, matmul-tq2-dot.ts)
+    const shapes: [GgmlType, number, number][] = [
+      [GgmlType.I2_S, 70, 14464],
+      [GgmlType.I2_S, 33, 8320],
+      [GgmlType.I2_S, 40, 8192],
+      [GgmlType.TQ2_0, 70, 14592],
+      [GgmlType.TQ2_0, 33, 8448],
     ];
     for (const threads of [1, 2]) {
       const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd' }));
       const ref = hostViews(createReferenceBackend());
       try {
-        for (const [rows, cols] of shapes) {
+        for (const [type, rows, cols] of shapes) {
           for (const code3 of [false, true]) {
             const rng = seededRng(rows * 31 + cols + threads + (code3 ? 7 : 0));
-            const bytes = packI2s(rng.codes(rows * cols), 0.0123, cols);
-            if (code3) for (let i = 0; i < (rows * cols) / 4; i += 37) bytes[i] = 0xff;
+            const codes = rng.codes(rows * cols);
+            const bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : withBlockScales(packTq2_0(codes, 0.0123, cols), rows + cols);
+            const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
+            if (code3) for (let i = 0; i < codeBytes; i += 37) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
             for (const mode of ['per-token', 'q8k-block'] as const) {
-              const what = `${rows}x${cols}${code3 ? ' code 3' : ''} ${mode} threads=${threads}`;
-              const wa = load(be, GgmlType.I2_S, rows, cols, bytes, mode);
-              const wb = load(ref, GgmlType.I2_S, rows, cols, bytes, mode);
+              const what = `${TYPE_TRAITS[type].name} ${rows}x${cols}${code3 ? ' code 3' : ''} ${mode} threads=${threads}`;
+              const wa = load(be, type, rows, cols, bytes, mode);
+              const wb = load(ref, type, rows, cols, bytes, mode);
               // the layout the backend chose (internal: no receipt or API shows it)
               const panelRows = (wa as unknown as { panelRows: number }).panelRows;
-              expect(panelRows, `${what}: rows in column panels`).toBe(mode === 'per-token' && cols > 8192 ? Math.floor(rows / 32) * 32 : 0);
+              const paneled = cols > 8192 && (type === GgmlType.TQ2_0 || mode === 'per-token');
+              expect(panelRows, `${what}: rows in column panels`).toBe(paneled ? Math.floor(rows / 32) * 32 : 0);
               for (const nTokens of [1, 2, 3, 6, 8, 16, 17, 33]) {
                 const x = be.allocF32(nTokens * cols);
                 const xr = ref.allocF32(nTokens * cols);
