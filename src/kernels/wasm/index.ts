@@ -148,6 +148,14 @@ const F16_PANEL_ROWS = 16;
 const I2S_PANEL_MIN_COLS = 8192;
 /** Rows per group of native I2_S's column-panel layout (assembly/matmul-i2s-dot.ts I2S_PANEL_ROWS: the GEMM's tile). */
 const I2S_PANEL_ROWS = 32;
+/**
+ * TQ2_0 / TQ1_0 weights with at most this many columns take the multiply-add GEMV's dot layout under relaxed SIMD
+ * (assembly/matmul-tq2-dot.ts); longer rows keep the tiled lookup kernels. From DRAM, 1 thread, Q8_K activations, GB
+ * per CPU-second: 2560 columns 8.2-8.6 against the lookup kernel's 5.7-6.0, but 14336 columns 5.3-5.8 against 6.0-6.3
+ * even with the codes in column panels (and 5.6-5.7 without): the per-block scale loads of long rows stall there (a
+ * per-row-pair scale layout was slower at 2560 too, 5.8-7.2).
+ */
+const TQ2_DOT_MAX_COLS = 8192;
 /** The tiled ternary kernel reads this far past the weights (assembly/ternary-lut.ts TOUCH_AHEAD_BYTES). */
 const TOUCH_AHEAD_BYTES = 4096;
 /** Query heads one pass over a KV head's K and V serves (assembly/attention.ts BATCH). */
@@ -813,7 +821,7 @@ class WasmBackend implements KernelBackend {
         w.uniformScale = uniform;
         w.weightScale = f16ToNumber(d0);
         w.hasCode3 = this.exports.hasCode3(base, nBlocks * TQ2_BLOCK_BYTES, TQ2_BLOCK_BYTES, 64) !== 0;
-        if (w.rows >= TILE_ROWS && this.kernelSet === 'relaxed-simd') {
+        if (w.rows >= TILE_ROWS && this.kernelSet === 'relaxed-simd' && w.cols <= TQ2_DOT_MAX_COLS) {
           // the multiply-add GEMV (assembly/matmul-tq2-dot.ts): codes in I2_S's byte order, read by the GEMM row-major
           const dotRows = Math.floor(w.rows / TILE_ROWS) * TILE_ROWS;
           const tileBytes = TILE_ROWS * (w.cols / 256) * TQ2_BLOCK_BYTES;
@@ -821,8 +829,6 @@ class WasmBackend implements KernelBackend {
           this.exports.dotLayoutTQ2(base, w.cols, dotRows, this.scratchAt('tq2 dot layout', tileBytes + dotRows * (w.cols / 256) * 2));
           w.dotRows = dotRows;
           w.nativeDot = true;
-          // long rows: the codes in column panels too (assembly/matmul-i2s-dot.ts; the scales stay where they are)
-          if (w.cols > I2S_PANEL_MIN_COLS) this.panel(w, OP.panelI2s, I2S_PANEL_ROWS, (I2S_PANEL_ROWS * w.cols) / 4, dotRows);
         } else if (w.rows >= TILE_ROWS) {
           this.tile(w, OP.tileTq2, (w.cols / 256) * TQ2_BLOCK_BYTES);
         }
@@ -859,9 +865,9 @@ class WasmBackend implements KernelBackend {
     w.prepared = true;
   }
 
-  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight's first `rows` to column panels (a parallel job). */
-  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number, rows = w.rows): void {
-    const panelRows = Math.floor(rows / groupRows) * groupRows;
+  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight to column panels (a parallel job). */
+  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number): void {
+    const panelRows = Math.floor(w.rows / groupRows) * groupRows;
     const [scratch, stride] = this.threadScratch(groupBytes);
     this.setJob(op, panelRows, groupRows);
     this.setArg(ARG.w, w.byteOffset);

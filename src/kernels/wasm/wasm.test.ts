@@ -911,8 +911,8 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
   // 7168 + 128 (two whole groups and 6 row-major rows past them), 8320 = 7168 + 1152 (one group, 1 row past it);
   // 8192 stays row-major. Token counts reach every kernel that reads the weight: the GEMV (1, and the 33rd token),
   // the multi-token dot kernel (2-6), the Narrow (8), Wide (16, 17) and Wide32 (33) prefill GEMMs.
-  it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; I2_S with Q8_K activations keeps the row-major layout; TQ2_0 (its dot layout) with per-block scales', async () => {
-    // TQ2_0: 14592 = 7168 + 7168 + 256, 8448 = 7168 + 1280 (its dot layout's codes in panels, matmul-tq2-dot.ts)
+  it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; I2_S with Q8_K activations keeps the row-major layout; long TQ2_0 rows keep the tiled kernels', async () => {
+    // TQ2_0 past 8192 columns stays in the tiled layout (index.ts TQ2_DOT_MAX_COLS): no panels, the same outputs
     const shapes: [GgmlType, number, number][] = [
       [GgmlType.I2_S, 70, 14464],
       [GgmlType.I2_S, 33, 8320],
@@ -937,7 +937,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
               const wb = load(ref, type, rows, cols, bytes, mode);
               // the layout the backend chose (internal: no receipt or API shows it)
               const panelRows = (wa as unknown as { panelRows: number }).panelRows;
-              const paneled = cols > 8192 && (type === GgmlType.TQ2_0 || mode === 'per-token');
+              const paneled = cols > 8192 && type === GgmlType.I2_S && mode === 'per-token';
               expect(panelRows, `${what}: rows in column panels`).toBe(paneled ? Math.floor(rows / 32) * 32 : 0);
               for (const nTokens of [1, 2, 3, 6, 8, 16, 17, 33]) {
                 const x = be.allocF32(nTokens * cols);

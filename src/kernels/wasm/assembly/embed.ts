@@ -122,18 +122,12 @@ export function embedRow(out: usize, w: usize, format: u32, cols: u32, row: u32,
     const rowBytes = nb * TQ2_BLOCK_BYTES;
     if (row < dotRows) {
       // the row's codes (fields reversed: element 32 l + p of a 128-column half at shift 6 - 2 l) and its scales
+      const codes = w + r * (<usize>cols >> 2);
       const ds = w + <usize>dotRows * (<usize>cols >> 2) + (r >> 5) * (nb << 6) + ((r & 31) << 1);
       for (let b: usize = 0; b < nb; b++) {
         const d = f16ToF32(load<u16>(ds + (b << 6)));
-        // block b's 64 code bytes: in the row, or in its piece of a column panel (matmul-i2s-dot.ts)
-        let codes = w + r * (<usize>cols >> 2) + (b << 6);
-        if (row < panelRows) {
-          const c0 = (b << 8) / I2S_PANEL_COLS * I2S_PANEL_COLS;
-          const pc = min(<usize>I2S_PANEL_COLS, <usize>cols - c0);
-          codes = w + ((r - r % I2S_PANEL_ROWS) * cols >> 2) + ((c0 * I2S_PANEL_ROWS + (r % I2S_PANEL_ROWS) * pc) >> 2) + ((b << 6) - (c0 >> 2));
-        }
         for (let e: usize = 0; e < 256; e++) {
-          const byte = <u32>load<u8>(codes + ((e >> 7) << 5) + (e & 31));
+          const byte = <u32>load<u8>(codes + (b << 6) + ((e >> 7) << 5) + (e & 31));
           store<f32>(out + ((b * 256 + e) << 2), <f32>(<i32>((byte >> (6 - 2 * <u32>((e >> 5) & 3))) & 3) - 1) * d);
         }
       }

@@ -29,9 +29,9 @@ import { finishQ8K, finishTernary } from './common';
 import { C_03, C_0C, C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS, ARG_N_TOKENS,
-  ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { fieldDot, I2S_PANEL_COLS, I2S_PANEL_ROWS, widen } from './matmul-i2s-dot';
+import { fieldDot, widen } from './matmul-i2s-dot';
 import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 
 /**
@@ -40,7 +40,7 @@ import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
  */
 export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32): void {
   const dotEnd = min(end, argU32(job, ARG_TILED_ROWS));
-  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, argU32(job, ARG_TILED_ROWS), thread);
+  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, argU32(job, ARG_TILED_ROWS));
   for (let r = max(start, dotEnd); r < end; r++) tq2UntiledRow(job, r);
 }
 
@@ -61,10 +61,9 @@ const TQ2_TOUCH: usize = 2;
 // @ts-ignore: decorator
 @inline function pairBlocks(
   wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
-  init: v128,
 ): v128 {
-  let dot = init;
-  let idot = init;
+  let dot = f64x2.splat(0);
+  let idot = i32x4.splat(0);
   const end = wa + (<usize>nBlocks << 6);
   let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
   while (wa < end) {
@@ -178,7 +177,7 @@ const TQ2_TOUCH: usize = 2;
 }
 
 /** Rows [start, end) (whole tiles) in the dot layout, two at a time. */
-function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32, thread: u32): void {
+function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
@@ -211,11 +210,6 @@ function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32, thread: u32
   // the next tile's lines (without it Q8_K activations ran at 4-6 GB per CPU-second instead of ~9)
   const dTileBytes = <usize>nBlocks << 6;
   const dShare = ((dTileBytes >> 4) + 63) & ~63;
-  const zero = i32x4.splat(0);
-  if (argU32(job, ARG_PANEL_ROWS) != 0) {
-    tq2DotPanels(job, start, end, dBase, q8k, uniform, wscale, m3, mc, bits, thread);
-    return;
-  }
   for (let r = start; r < end; r += 2) {
     const wa = w + <usize>r * codeBytes;
     if (!uniform) {
@@ -232,101 +226,19 @@ function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32, thread: u32
       const at = ascales + <usize>t * ascalesStride;
       const o = out + ((<usize>t * outStride + r) << 2);
       if (q8k) {
-        const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits, zero);
+        const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits);
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 0), scale));
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 1), scale), 4);
       } else {
         const s = load<f32>(info + (<usize>t << 4));
         if (uniform) {
-          const idot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits, zero);
+          const idot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits);
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 0), s, scale));
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale), 4);
         } else {
-          const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits, zero);
+          const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits);
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 0), s, scale));
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 1), s, scale), 4);
-        }
-      }
-    }
-  }
-}
-
-/**
- * tq2DotPairs for codes in column panels (matmul-i2s-dot.ts's layout over the dot layout's codes: groups of
- * I2S_PANEL_ROWS = 32 rows, the tiles): per group and token, the panels in order, each over the group's row pairs,
- * each pair's sums carried in scratch (16 bytes per pair) into its next panel's blocks, so every row folds its blocks
- * in block order as without panels.
- */
-function tq2DotPanels(
-  job: usize, start: u32, end: u32, dBase: usize, q8k: bool, uniform: bool, wscale: f64, m3: v128, mc: v128, bits: v128, thread: u32,
-): void {
-  const out = argPtr(job, ARG_OUT);
-  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
-  const w = argPtr(job, ARG_W);
-  const cols = argU32(job, ARG_COLS);
-  const x = argPtr(job, ARG_X);
-  const xStride = <usize>argU32(job, ARG_X_STRIDE);
-  const info = argPtr(job, ARG_AUX);
-  const nTokens = argU32(job, ARG_N_TOKENS);
-  const scale = argF64(job, ARG_SCALE);
-  const ascales = argPtr(job, ARG_ASCALES);
-  const ascalesStride = <usize>argU32(job, ARG_ASCALES_STRIDE);
-  const bsums = argPtr(job, ARG_BSUMS);
-  const bsumsStride = <usize>argU32(job, ARG_BSUMS_STRIDE);
-  const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
-  const nBlocks = <usize>(cols >> 8);
-  const codeBytes = <usize>(cols >> 2);
-  const dTileBytes = nBlocks << 6;
-  const wEnd = dBase;
-  const zero = i32x4.splat(0);
-  const dShare = ((dTileBytes >> 4) + 63) & ~63;
-  const dEndAll = dBase + <usize>(argU32(job, ARG_TILED_ROWS) >> 5) * dTileBytes;
-  for (let r0 = start; r0 < end; r0 += I2S_PANEL_ROWS) {
-    const g = w + <usize>r0 * codeBytes;
-    const dg = dBase + <usize>(r0 >> 5) * dTileBytes;
-    for (let t: u32 = 0; t < nTokens; t++) {
-      const xt = x + <usize>t * xStride;
-      const bs = bsums + <usize>t * bsumsStride;
-      const at = ascales + <usize>t * ascalesStride;
-      let wa = g;
-      for (let c0: u32 = 0; c0 < cols; c0 += I2S_PANEL_COLS) {
-        const pc = min(I2S_PANEL_COLS, cols - c0);
-        const pieceBytes = <usize>(pc >> 2);
-        const pairBytes = pieceBytes << 1;
-        const b0 = <usize>(c0 >> 8);
-        for (let i: usize = 0; i < <usize>I2S_PANEL_ROWS; i += 2) {
-          if (c0 == 0 && !uniform) {
-            // this pair's share of the next group's scales (tq2DotPairs)
-            const dNext = dg + dTileBytes + (i >> 1) * dShare;
-            const dEnd = min(dNext + dShare, dEndAll);
-            for (let p = dNext; p < dEnd; p += 64) load<u8>(p);
-          }
-          const ahead = wa + TQ2_TOUCH * pairBytes;
-          const tp = ahead + pairBytes <= wEnd ? ahead : wa;
-          const slot = accs + (i << 3);
-          const init = c0 == 0 ? zero : v128.load(slot);
-          const dTab = dg + (b0 << 6) + (i << 1);
-          let v: v128;
-          if (q8k) v = pairBlocks(wa, wa + pieceBytes, xt + <usize>c0, pc >> 8, tp, dTab, bs + (b0 << 3), at + (b0 << 3), true, false, m3, mc, bits, init);
-          else if (uniform) v = pairBlocks(wa, wa + pieceBytes, xt + <usize>c0, pc >> 8, tp, dTab, bs + (b0 << 3), at + (b0 << 3), false, true, m3, mc, bits, init);
-          else v = pairBlocks(wa, wa + pieceBytes, xt + <usize>c0, pc >> 8, tp, dTab, bs + (b0 << 3), at + (b0 << 3), false, false, m3, mc, bits, init);
-          v128.store(slot, v);
-          wa += pairBytes;
-        }
-      }
-      const s = load<f32>(info + (<usize>t << 4));
-      for (let i: usize = 0; i < <usize>I2S_PANEL_ROWS; i += 2) {
-        const v = v128.load(accs + (i << 3));
-        const o = out + ((<usize>t * outStride + <usize>r0 + i) << 2);
-        if (q8k) {
-          store<f32>(o, finishQ8K(f64x2.extract_lane(v, 0), scale));
-          store<f32>(o, finishQ8K(f64x2.extract_lane(v, 1), scale), 4);
-        } else if (uniform) {
-          store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(v, 0), s, scale));
-          store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(v, 1), s, scale), 4);
-        } else {
-          store<f32>(o, finishTernary(f64x2.extract_lane(v, 0), s, scale));
-          store<f32>(o, finishTernary(f64x2.extract_lane(v, 1), s, scale), 4);
         }
       }
     }

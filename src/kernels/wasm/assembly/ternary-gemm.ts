@@ -683,9 +683,8 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   // TQ2_0 in matmul-tq2-dot.ts's dot layout (relaxed SIMD) is row-major too: its codes in I2_S's byte order, cols / 4
   // bytes per row, the tile's scales after its 32 rows' codes (block b's 32 at 64 b)
   const rowMajor = argU32(job, ARG_ROW_MAJOR) != 0;
-  // row-major codes in column panels (matmul-i2s-dot.ts; TQ2_0's dot layout too): every whole tile (ARG_PANEL_ROWS =
-  // the tiled rows then)
-  const panels = rowMajor && argU32(job, ARG_PANEL_ROWS) != 0;
+  // native I2_S in column panels (matmul-i2s-dot.ts): every whole tile (ARG_PANEL_ROWS = the tiled rows then)
+  const panels = rowMajor && !isTQ2 && argU32(job, ARG_PANEL_ROWS) != 0;
   const tiledEnd = min(end, tiledRows);
   const nTiles = tiledEnd > start ? (tiledEnd - start) >> 5 : 0;
   const nRows = <usize>nTiles << 5;
