@@ -865,31 +865,31 @@ class WasmBackend implements KernelBackend {
     w.prepared = true;
   }
 
-  /** Repack the whole groups of `groupRows` rows (`groupBytes` each) of a weight to column panels (a parallel job). */
-  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number): void {
-    const panelRows = Math.floor(w.rows / groupRows) * groupRows;
+  /**
+   * Repack the whole groups of `groupRows` rows (`groupBytes` of them each) of a weight in place through per-thread
+   * scratch (a parallel job of op, a group per chunk step); returns the rows repacked.
+   */
+  private repackGroups(w: WasmWeight, op: number, groupRows: number, groupBytes: number): number {
+    const rows = Math.floor(w.rows / groupRows) * groupRows;
     const [scratch, stride] = this.threadScratch(groupBytes);
-    this.setJob(op, panelRows, groupRows);
-    this.setArg(ARG.w, w.byteOffset);
-    this.setArg(ARG.cols, w.cols);
-    this.setArg(ARG.scratch, scratch);
-    this.setArg(ARG.scratchStride, stride);
-    this.runJob();
-    w.panelRows = panelRows;
-  }
-
-  /** Repack the whole 32-row tiles of a ternary weight to the tiled layout (a parallel job). */
-  private tile(w: WasmWeight, op: number, rowBytes: number): void {
-    const tiledRows = Math.floor(w.rows / TILE_ROWS) * TILE_ROWS;
-    const [scratch, stride] = this.threadScratch(TILE_ROWS * rowBytes);
-    this.setJob(op, tiledRows, TILE_ROWS);
+    this.setJob(op, rows, groupRows);
     this.setArg(ARG.w, w.byteOffset);
     this.setArg(ARG.rows, w.rows);
     this.setArg(ARG.cols, w.cols);
     this.setArg(ARG.scratch, scratch);
     this.setArg(ARG.scratchStride, stride);
     this.runJob();
-    w.tiledRows = tiledRows;
+    return rows;
+  }
+
+  /** Long rows to column panels (assembly/matmul-f16.ts, matmul-i2s-dot.ts). */
+  private panel(w: WasmWeight, op: number, groupRows: number, groupBytes: number): void {
+    w.panelRows = this.repackGroups(w, op, groupRows, groupBytes);
+  }
+
+  /** The whole 32-row tiles of a ternary weight to the tiled layout of the lookup kernels. */
+  private tile(w: WasmWeight, op: number, rowBytes: number): void {
+    w.tiledRows = this.repackGroups(w, op, TILE_ROWS, TILE_ROWS * rowBytes);
   }
 
   alloc(nElements: number): Tensor {
