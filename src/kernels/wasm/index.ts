@@ -216,7 +216,10 @@ class WasmWeight implements Weight {
    * whole groups of F16_PANEL_ROWS / I2S_PANEL_ROWS rows; 0: row-major.
    */
   panelRows = 0;
-  /** I2_S kept in its native layout for the relaxed-SIMD multiply-add GEMV (assembly/matmul-i2s-dot.ts). */
+  /**
+   * Relaxed SIMD's multiply-add GEMVs: I2_S kept in its native layout (assembly/matmul-i2s-dot.ts), TQ2_0 in the dot
+   * layout (dotRows; assembly/matmul-tq2-dot.ts); the GEMM reads either row-major.
+   */
   nativeDot = false;
   /** TQ2_0 under relaxed SIMD: rows in the multiply-add kernel's dot layout (assembly/matmul-tq2-dot.ts; whole 32-row tiles). */
   dotRows = 0;

@@ -45,16 +45,16 @@ import {
   ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_PANEL_ROWS, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 
-/**
- * Compile-time choice of the weight conversion, a type argument so that each instantiation holds one path only
- * (a `bool` argument of an inlined function stayed a run-time test in the inner loop: a compare and a branch per
- * four weights, seen with --print-wasm-code): `Exact` converts every F16 exactly, `Scaled` takes the shortcut.
- */
 /** Rows per group of the column-panel layout (the header's long rows); job chunks are whole groups. */
 export const F16_PANEL_ROWS: u32 = 16;
 /** Columns per panel (8 KiB of f32 activations); the last panel of a row takes what is left. */
 export const F16_PANEL_COLS: u32 = 2048;
 
+/**
+ * Compile-time choice of the weight conversion, a type argument so that each instantiation holds one path only
+ * (a `bool` argument of an inlined function stayed a run-time test in the inner loop: a compare and a branch per
+ * four weights, seen with --print-wasm-code): `Exact` converts every F16 exactly, `Scaled` takes the shortcut.
+ */
 type Exact = f64;
 type Scaled = f32;
 
@@ -102,8 +102,8 @@ type Scaled = f32;
 
 /**
  * acc0 (f64x2) plus the sum over a row's whole 64-column chunks (weights at wr in column order, activations at xt
- * even-first per 8; whole > 0, a multiple of 64): acc0 is +0 or the sum of the row's chunks before these (a panel). Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l
- * of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
+ * even-first per 8; whole > 0, a multiple of 64): acc0 is +0 or the sum of the row's chunks before these (a panel).
+ * Per chunk, lane l of e0 / o0 / e1 / o1 sums columns 2l / 2l+1 / 8+2l / 9+2l of each 16, the four 16-column groups in turn: exactly the sums S(m) (columns m, m+16, m+32, m+48) the unsplit
  * kernel kept in lane m % 4 of accumulator m / 4; addChunkSums adds them to the f64x2 sum at the chunk's end.
  * One loop iteration is one chunk, its four groups written out with immediate offsets. TurboFan's scheduler issues
  * every load of a basic block first and places pure SIMD ops next to their uses (matmul-i2s-dot.ts): as one block,

@@ -107,7 +107,7 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * byte at tp (tp += 64): nBlocks iterations cover 2 x rowBytes bytes, the lines of one row pair.
  */
 // @ts-ignore: decorator
-@inline export function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
   const rowEnd = wa + (<usize>nBlocks << 5);

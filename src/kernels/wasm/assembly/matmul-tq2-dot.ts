@@ -39,8 +39,9 @@ import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
  * (whole 32-row tiles; the job's chunks are whole tiles), every token; rows past them through tq2UntiledRow.
  */
 export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32): void {
-  const dotEnd = min(end, argU32(job, ARG_TILED_ROWS));
-  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, argU32(job, ARG_TILED_ROWS));
+  const dotRows = argU32(job, ARG_TILED_ROWS);
+  const dotEnd = min(end, dotRows);
+  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, dotRows);
   for (let r = max(start, dotEnd); r < end; r++) tq2UntiledRow(job, r);
 }
 

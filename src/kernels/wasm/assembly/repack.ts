@@ -99,7 +99,6 @@ export function tileTQ2Rows(job: usize, start: u32, end: u32, thread: u32): void
   }
 }
 
-
 /**
  * The whole groups of `groupRows` rows in [start, end) of a row-major weight (rowBytes per row) rewritten as column
  * panels: each group copied to tmp, then its rows' pieces of each panel (panelBytes each, the last one what is left

@@ -681,7 +681,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
   // a row's group bytes are consecutive, and the activations are permuted per 128-column block (permuteI2SBlock)
   // TQ2_0 in matmul-tq2-dot.ts's dot layout (relaxed SIMD) is row-major too: its codes in I2_S's byte order, cols / 4
-  // bytes per row, the tile's scales after its 32 rows' codes (block b's 32 at 64 b)
+  // bytes per row, the scales after all the codes (a tile's 32 of block b at 64 b of the tile's part)
   const rowMajor = argU32(job, ARG_ROW_MAJOR) != 0;
   // native I2_S in column panels (matmul-i2s-dot.ts): every whole tile (ARG_PANEL_ROWS = the tiled rows then)
   const panels = rowMajor && !isTQ2 && argU32(job, ARG_PANEL_ROWS) != 0;

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'ce67d547064ed0630bc56e2a1313994ccfd92b6e296c69e4aab011d36606f313';
+export const SOURCE_HASH = 'cd122a443884ae16025cb3af37e1803ee34f27b93a35f5d21c62e0340c29e572';
 
 /** The wasm binary (150415 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '2d6c23aa88a44727e5a756161c5f5eb797d68c4ff73e67a7f30f20113ef52752';
+export const SOURCE_HASH = '23b569a7e96d7078b8c6a622612496f87df292134bc93abcb936c1f4dbbd54f6';
 
 /** The wasm binary (153294 bytes), base64. */
 export const WASM_BASE64 =
