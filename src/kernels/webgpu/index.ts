@@ -19,7 +19,7 @@ import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../referenc
 import { nativeActivationQuant } from '../../formats/index.js';
 import { checkK, checkRows } from '../row-select.js';
 import { SHADERS, type ShaderName } from './generated/shaders.js';
-import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBuffer, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice } from './gpu-api.js';
+import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBindGroup, type GpuBuffer, type GpuComputePass, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice } from './gpu-api.js';
 
 /** Bytes of one upload of a createWeight array (queue.writeBuffer) in prepareWeight. */
 export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -27,6 +27,14 @@ export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
 const MAX_HEAD_DIM = 256;
 /** Largest k of topK (one pass over the row per k). */
 export const MAX_TOP_K = 1024;
+/** Bytes of a dispatch's parameter block (common.wgsl Params: 8 u32, 4 f32). */
+const PARAM_BYTES = 48;
+/** Bytes between parameter blocks in their uniform buffer (WebGPU's default minUniformBufferOffsetAlignment). */
+const PARAM_SLOT_BYTES = 256;
+/** Parameter blocks per uniform buffer: a 2b-4t decode step records ~420 dispatches. */
+const PARAM_CHUNK_SLOTS = 1024;
+/** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
+const MAX_CACHED_BIND_GROUPS = 8192;
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_GROUPS_PER_DIM = 65535;
 
@@ -59,6 +67,18 @@ function bad(op: string, message: string, details: Record<string, string | numbe
 }
 
 const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+
+/**
+ * A uniform buffer of PARAM_CHUNK_SLOTS parameter blocks and its host copy: dispatch() fills slots in the host copy,
+ * flush() writes the used ones (queue.writeBuffer, ordered before the step's commands) and starts over at slot 0.
+ */
+interface ParamChunk {
+  readonly buffer: GpuBuffer;
+  readonly host: ArrayBuffer;
+  readonly u32: Uint32Array;
+  readonly f32: Float32Array;
+  used: number;
+}
 
 class GpuTensor implements Tensor {
   constructor(
@@ -206,6 +226,15 @@ class WebGpuBackend implements KernelBackend {
 
   private disposed = false;
   private encoder: GpuCommandEncoder | undefined;
+  /** The compute pass the step's dispatches go into (ended before a copy and at flush). */
+  private pass: GpuComputePass | undefined;
+  /** Parameter blocks of the dispatches recorded since the last flush (ParamChunk), uploaded by flush before submit. */
+  private readonly paramChunks: ParamChunk[] = [];
+  private paramSlots = 0;
+  /** Bind groups by pipeline, parameter slot and buffers: a decode step records the same dispatches every token. */
+  private readonly bindGroups = new Map<string, GpuBindGroup>();
+  private readonly bufferIds = new WeakMap<GpuBuffer, number>();
+  private nextBufferId = 1;
   /** Buffers of recorded commands (uniforms, staging), destroyed once their step has run. */
   private transient: GpuBuffer[] = [];
   private readonly owned = new Set<GpuBuffer>();
@@ -371,25 +400,70 @@ class WebGpuBackend implements KernelBackend {
   /** Records one dispatch of `name` over `groups` workgroups with the parameter block (8 u32, 4 f32) and bindings 1... */
   private dispatch(name: ShaderName, groups: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     if (groups === 0) return;
-    const uniform = this.createBuffer({ size: 48, usage: BUFFER_USAGE.UNIFORM, mappedAtCreation: true, label: `${name} params` });
-    const range = uniform.getMappedRange();
-    const u32 = new Uint32Array(range, 0, 8);
-    const f32 = new Float32Array(range, 32, 4);
-    for (let i = 0; i < u.length; i++) u32[i] = u[i];
-    for (let i = 0; i < f.length; i++) f32[i] = f[i];
-    uniform.unmap();
-    this.transient.push(uniform);
+    // the parameter block goes into this step's slot of a persistent uniform buffer (written once, at flush), and
+    // the bind group is reused when the same pipeline, slot and buffers come again (the next token's same dispatch)
+    const slot = this.paramSlots++;
+    const chunkIndex = Math.floor(slot / PARAM_CHUNK_SLOTS);
+    if (chunkIndex === this.paramChunks.length) {
+      const buffer = this.buffer(PARAM_CHUNK_SLOTS * PARAM_SLOT_BYTES, BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST, 'dispatch parameters');
+      const host = new ArrayBuffer(PARAM_CHUNK_SLOTS * PARAM_SLOT_BYTES);
+      this.paramChunks.push({ buffer, host, u32: new Uint32Array(host), f32: new Float32Array(host), used: 0 });
+    }
+    const chunk = this.paramChunks[chunkIndex];
+    const inChunk = slot - chunkIndex * PARAM_CHUNK_SLOTS;
+    chunk.used = inChunk + 1;
+    const base = inChunk * (PARAM_SLOT_BYTES / 4);
+    chunk.u32.fill(0, base, base + PARAM_BYTES / 4);
+    for (let i = 0; i < u.length; i++) chunk.u32[base + i] = u[i];
+    for (let i = 0; i < f.length; i++) chunk.f32[base + 8 + i] = f[i];
     const pipeline = this.pipeline(name);
-    const group = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: uniform } }, ...bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b } }))],
-    });
-    const pass = this.enc().beginComputePass();
+    let key = `${name}:${slot}`;
+    for (const b of bindings) key += `:${this.bufferId(b)}`;
+    let group = this.bindGroups.get(key);
+    if (group === undefined) {
+      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
+      group = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: chunk.buffer, offset: inChunk * PARAM_SLOT_BYTES, size: PARAM_BYTES } },
+          ...bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
+        ],
+      });
+      this.bindGroups.set(key, group);
+    }
+    const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     const x = Math.min(groups, MAX_GROUPS_PER_DIM);
     pass.dispatchWorkgroups(x, Math.ceil(groups / x));
-    pass.end();
+  }
+
+  /** A small number naming a buffer in bind-group keys (buffers have no id of their own). */
+  private bufferId(b: GpuBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(b, id);
+    }
+    return id;
+  }
+
+  /** The step's open compute pass (dispatches in one pass are ordered like separate passes: WebGPU usage scopes). */
+  private computePass(): GpuComputePass {
+    this.pass ??= this.enc().beginComputePass();
+    return this.pass;
+  }
+
+  /** Ends the open compute pass, so that a copy can be recorded after its dispatches. */
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  /** A buffer-to-buffer copy, in order after the dispatches recorded so far. */
+  private copy(src: GpuBuffer, srcOffset: number, dst: GpuBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
   /** Host data into a buffer, ordered with the recorded commands (a staging copy inside the step). */
@@ -398,15 +472,22 @@ class WebGpuBackend implements KernelBackend {
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     staging.unmap();
     this.transient.push(staging);
-    this.enc().copyBufferToBuffer(staging, 0, dst, byteOffset, data.byteLength);
+    this.copy(staging, 0, dst, byteOffset, data.byteLength);
   }
 
   /** Submits what is recorded; resolves when the GPU has run it. GPU errors become BitNetErrors here. */
   private async flush(): Promise<void> {
+    this.endPass();
     const enc = this.encoder;
     this.encoder = undefined;
     const done = this.transient;
     this.transient = [];
+    // the step's parameter blocks, written before the commands that read them (queue order)
+    for (const c of this.paramChunks) {
+      if (c.used > 0) this.device.queue.writeBuffer(c.buffer, 0, new Uint8Array(c.host, 0, c.used * PARAM_SLOT_BYTES));
+      c.used = 0;
+    }
+    this.paramSlots = 0;
     if (enc !== undefined) this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     for (const b of done) {
@@ -426,7 +507,7 @@ class WebGpuBackend implements KernelBackend {
   private async readBytes(src: GpuBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
     if (byteLength === 0) return new ArrayBuffer(0);
     const rb = this.device.createBuffer({ size: roundUp4(byteLength), usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST, label: 'read back' });
-    this.enc().copyBufferToBuffer(src, byteOffset, rb, 0, roundUp4(byteLength));
+    this.copy(src, byteOffset, rb, 0, roundUp4(byteLength));
     try {
       await this.flush();
       await rb.mapAsync(MAP_READ);
@@ -635,7 +716,7 @@ class WebGpuBackend implements KernelBackend {
       for (const [planes, grown] of [[p.keys, g.keys], [p.values, g.values]] as const) {
         const old = planes[l] as GpuBuffer | undefined;
         if (old !== undefined) {
-          if (p.heldBlocks > 0) this.enc().copyBufferToBuffer(old, 0, grown[l], 0, p.heldBlocks * p.blockBytes);
+          if (p.heldBlocks > 0) this.copy(old, 0, grown[l], 0, p.heldBlocks * p.blockBytes);
           this.transient.push(old);
         }
         planes[l] = grown[l];
@@ -696,8 +777,8 @@ class WebGpuBackend implements KernelBackend {
     for (let l = 0; l < p.nLayers; l++) {
       for (const plane of [p.keys[l], p.values[l]]) {
         for (let i = 0; i < pairs.length; i += 2) {
-          this.enc().copyBufferToBuffer(plane, homes[i] * p.blockBytes, tmp, 0, p.blockBytes);
-          this.enc().copyBufferToBuffer(tmp, 0, plane, homes[i + 1] * p.blockBytes, p.blockBytes);
+          this.copy(plane, homes[i] * p.blockBytes, tmp, 0, p.blockBytes);
+          this.copy(tmp, 0, plane, homes[i + 1] * p.blockBytes, p.blockBytes);
         }
       }
     }
@@ -934,7 +1015,7 @@ class WebGpuBackend implements KernelBackend {
     let bBuffer = bt.buffer;
     if (at === bt) {
       bBuffer = this.scratchBuffer('self-add', n * 4);
-      this.enc().copyBufferToBuffer(bt.buffer, 0, bBuffer, 0, n * 4);
+      this.copy(bt.buffer, 0, bBuffer, 0, n * 4);
     }
     this.dispatch('elementwise', Math.ceil(n / 64), [code, n], [], [at.buffer, bBuffer]);
     this.count(id);
@@ -1011,6 +1092,8 @@ class WebGpuBackend implements KernelBackend {
     if (this.disposed) return;
     this.disposed = true;
     this.encoder = undefined;
+    this.pass = undefined;
+    this.bindGroups.clear();
     try {
       if (this.lost === undefined) await this.device.queue.onSubmittedWorkDone();
     } finally {
