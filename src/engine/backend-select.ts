@@ -75,7 +75,8 @@ async function autoWebGpu(gpu: Gpu): Promise<BackendSelection | { readonly fallb
   const name = adapterName(adapter);
   let problem: string;
   try {
-    const probe = await webgpu.createWebGpuBackend({ gpu: { requestAdapter: () => Promise.resolve(adapter) } });
+    // the adapter already found, and the same WGSL features, so the probe runs the kernels the backend will
+    const probe = await webgpu.createWebGpuBackend({ gpu: { requestAdapter: () => Promise.resolve(adapter), wgslLanguageFeatures: gpu.wgslLanguageFeatures } });
     try {
       problem = await selfCheckAgainstReference(probe);
     } finally {

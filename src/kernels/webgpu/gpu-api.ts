@@ -94,4 +94,6 @@ export interface GpuAdapter {
 /** navigator.gpu, or a Node binding's equivalent. */
 export interface Gpu {
   requestAdapter(options?: { powerPreference?: 'high-performance' | 'low-power' }): Promise<GpuAdapter | null>;
+  /** The WGSL language features (e.g. packed_4x8_integer_dot_product); absent in older implementations. */
+  readonly wgslLanguageFeatures?: { has(name: string): boolean } | undefined;
 }

@@ -43,6 +43,11 @@ export interface WebGpuBackendOptions {
   readonly gpu?: Gpu;
   /** Split weights into GPU buffers of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
   readonly maxBindingBytes?: number;
+  /**
+   * Only the kernels every adapter runs: no packed 4 x int8 dot products even where WGSL has them (tests run both
+   * kernel sets; default false).
+   */
+  readonly portableKernels?: boolean;
 }
 
 const FORMAT = {
@@ -72,6 +77,9 @@ const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
  * A uniform buffer of PARAM_CHUNK_SLOTS parameter blocks and its host copy: dispatch() fills slots in the host copy,
  * flush() writes the used ones (queue.writeBuffer, ordered before the step's commands) and starts over at slot 0.
  */
+/** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
+type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
+
 interface ParamChunk {
   readonly buffer: GpuBuffer;
   readonly host: ArrayBuffer;
@@ -257,6 +265,8 @@ class WebGpuBackend implements KernelBackend {
     private readonly device: GpuDevice,
     readonly adapterInfo: string,
     private readonly maxBindingBytes: number,
+    /** WGSL's packed_4x8_integer_dot_product is there (dot4I8Packed): the I2_S kernel matmul-i2s-dp4a.wgsl. */
+    private readonly dp4a: boolean,
   ) {
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
@@ -871,8 +881,8 @@ class WebGpuBackend implements KernelBackend {
     requireFinite('matmul', 'scale', scale);
     const xt = this.tensor('matmul', 'x', x, nTokens * weight.cols);
     const ot = this.tensor('matmul', 'out', out, nTokens * weight.rows);
-    if (nTokens > 0) this.matmulRecorded(ot, weight, xt, nTokens, scale);
-    this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}`);
+    const variant = nTokens > 0 ? this.matmulRecorded(ot, weight, xt, nTokens, scale) : '';
+    this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}${variant === '' ? '' : `.${variant}`}`);
   }
 
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
@@ -881,21 +891,29 @@ class WebGpuBackend implements KernelBackend {
     const cols = targets[0].w.cols;
     const xt = this.tensor('matmulMany', 'x', x, nTokens * cols);
     const outs = targets.map((t, i) => this.tensor('matmulMany', `targets[${i}].out`, t.out, nTokens * t.w.rows));
+    // the ternary targets of one activation scheme (q, k, v; gate, up) share one quantization of x
+    const quantized = new Map<string, Quantized>();
     targets.forEach((t, i) => {
       const w = t.w as GpuWeight;
-      if (nTokens > 0) this.matmulRecorded(outs[i], w, xt, nTokens, t.scale ?? 1);
-      this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${w.typeName}`);
+      const variant = nTokens > 0 ? this.matmulRecorded(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : '';
+      this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${w.typeName}${variant === '' ? '' : `.${variant}`}`);
     });
   }
 
-  /** Quantize x as `mode` says into the xq / xs scratch; returns them. */
-  private quantize(x: GpuTensor, nTokens: number, cols: number, mode: 0 | 1 | 2): [GpuBuffer, GpuBuffer] {
+  /**
+   * Quantize x as `mode` says into the scratch: xq (int8, four to a u32), xs (scales), qsum (mode 0: each token's
+   * sum of its int8 values); returns them.
+   */
+  private quantize(x: GpuTensor, nTokens: number, cols: number, mode: 0 | 1 | 2, scratch = ''): Quantized {
     const block = mode === 0 ? cols : mode === 1 ? 256 : 32;
+    // every weight type quantized here has whole blocks of 32 or more columns (checkWeightInfo), so whole u32 words
+    if (cols % 4 !== 0) throw new BitNetError('INTERNAL', `webgpu backend: activations of ${cols} columns cannot be packed four to a word`);
     const perToken = Math.ceil(cols / block);
-    const xq = this.scratchBuffer('xq', nTokens * cols * 4);
-    const xs = this.scratchBuffer('xs', nTokens * perToken * 4);
-    this.dispatch('quantize', nTokens * perToken, [mode, block, cols, perToken], [], [x.buffer, xq, xs]);
-    return [xq, xs];
+    const xq = this.scratchBuffer(`xq${scratch}`, nTokens * cols);
+    const xs = this.scratchBuffer(`xs${scratch}`, nTokens * perToken * 4);
+    const qsum = this.scratchBuffer(`qsum${scratch}`, nTokens * 4);
+    this.dispatch('quantize', nTokens * perToken, [mode, block, cols, perToken], [], [x.buffer, xq, xs, qsum]);
+    return [xq, xs, qsum];
   }
 
   /**
@@ -908,7 +926,8 @@ class WebGpuBackend implements KernelBackend {
     this.dispatch(name, Math.ceil(pairs / (64 / tpr)), [...u, tpr], f, bindings);
   }
 
-  private matmulRecorded(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number): void {
+  /** Records the matmul; returns the kernel variant that ran ('dp4a'), or '' for the portable kernels. */
+  private matmulRecorded(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number, quantized?: Map<string, Quantized>): string {
     const type = w.info.type;
     const { rows, cols } = w;
     const ternary = FORMAT.ternary[type];
@@ -916,20 +935,35 @@ class WebGpuBackend implements KernelBackend {
     const quant = FORMAT.quant[type];
     if (ternary !== undefined) {
       const q8k = w.activationQuant === 'q8k-block';
-      const [xq, xs] = this.quantize(x, nTokens, cols, q8k ? 1 : 0);
+      let q = quantized?.get(w.activationQuant);
+      if (q === undefined) {
+        q = this.quantize(x, nTokens, cols, q8k ? 1 : 0, q8k ? 'q8k' : '');
+        quantized?.set(w.activationQuant, q);
+      }
+      const [xq, xs, qsum] = q;
+      const dp4a = this.dp4a && !q8k && type === GgmlType.I2_S;
       for (const p of w.parts) {
+        if (dp4a) {
+          // matmul-i2s-dp4a.wgsl: 8 rows x 8 tokens per workgroup
+          const groups = Math.ceil(p.rows / 8) * Math.ceil(nTokens / 8);
+          this.dispatch('matmul-i2s-dp4a', groups, [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, qsum, out.buffer]);
+          continue;
+        }
         const intPath = !q8k && type === GgmlType.I2_S;
         this.matmulDispatch('matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
       }
+      return dp4a ? 'dp4a' : '';
     } else if (float !== undefined) {
       for (const p of w.parts) this.matmulDispatch('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]);
     } else if (quant !== undefined) {
-      const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2);
+      // scratch of its own: a matmulMany's ternary targets may still reuse theirs after this one
+      const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');
       const blocks = cols / (quant === 2 ? 256 : 32);
       for (const p of w.parts) this.matmulDispatch('matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
     } else {
       throw bad('matmul', `weight type ${w.typeName} has no webgpu matmul`);
     }
+    return '';
   }
 
   rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
@@ -1133,5 +1167,6 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   }
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
-  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit));
+  const dp4a = opts.portableKernels !== true && gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true;
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a);
 }

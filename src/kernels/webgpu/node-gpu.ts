@@ -74,6 +74,8 @@ async function createNodeGpu(importer: ModuleImporter): Promise<Gpu> {
       if (adapter === null) throw new BitNetError('BACKEND_UNAVAILABLE', NO_ADAPTER, { details: { missing: 'Vulkan driver' } });
       return adapter;
     },
+    // the kernels choose by these (packed_4x8_integer_dot_product)
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
   };
 }
 

@@ -103,6 +103,8 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   });
 
   defineConformanceSuite('webgpu (Node, Dawn)', () => createWebGpuBackend({ gpu }));
+  // the kernels for adapters without WGSL's packed 4 x int8 dot products (the I2_S matmul then runs matmul-ternary.wgsl)
+  defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu, portableKernels: true }));
 
   it('a tiny model: logits at every position and 8 greedy tokens as the wasm backend gives them', async () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');
@@ -124,7 +126,12 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       const a = await wasm.complete(tokens, opts);
       const b = await gpuModel.complete(tokens, opts);
       expect([...b.tokenIds]).toEqual([...a.tokenIds]);
-      expect([...gpuModel.backend.kernelCalls().keys()].some((k) => k.startsWith('webgpu.matmul'))).toBe(true);
+      const kernels = [...gpuModel.backend.kernelCalls().keys()];
+      expect(kernels.some((k) => k.startsWith('webgpu.matmul'))).toBe(true);
+      // Dawn has WGSL's packed_4x8_integer_dot_product: the I2_S matmuls take the dot-product kernel
+      expect(gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product')).toBe(true);
+      expect(kernels).toContain('webgpu.matmul.gemv.i2_s.dp4a');
+      expect(kernels).toContain('webgpu.matmul.gemm.i2_s.dp4a');
     } finally {
       await wasm.dispose();
       await gpuModel.dispose();

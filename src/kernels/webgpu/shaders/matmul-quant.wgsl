@@ -3,11 +3,14 @@
 // (token, row) of one weight part. P.a = rows of this part, P.b = cols, P.c = format (0 Q8_0, 1 Q4_0, 2 Q6_K),
 // P.e = rowOffset, P.f = out row stride, P.g = nTokens, P.h = threads per row; P.x1 = out scale.
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> xq: array<i32>;
+@group(0) @binding(2) var<storage, read> xq: array<u32>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> red_f: array<vec2<f32>, 64>;
+
+// Activation i (int8, four to a u32 word: quantize.wgsl), sign-extended.
+fn xq_at(i: u32) -> i32 { return extractBits(bitcast<i32>(xq[i >> 2u]), (i & 3u) * 8u, 8u); }
 
 fn wbyte(i: u32) -> u32 { return byte_of(w[i >> 2u], i); }
 fn f16_at(i: u32) -> f32 { return f16_value(wbyte(i) | (wbyte(i + 1u) << 8u)); }
@@ -40,7 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let hi = (wbyte(o + 128u + 32u * h + l) >> (2u * g)) & 3u;
         let q = i32(lo | (hi << 4u)) - 32;
         let sc = i8_of(wbyte(o + 192u + 8u * h + 2u * g + (l >> 4u)));
-        isum = isum + sc * q * xq[xBase + b * 256u + e];
+        isum = isum + sc * q * xq_at(xBase + b * 256u + e);
       }
       acc = acc_add_prod3(acc, f32(isum), f16_at(o + 208u), xs[t * nb + b]);
     }
@@ -54,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var q: i32;
         if (fmt == 0u) { q = i8_of(wbyte(o + 2u + j)); }
         else { q = i32((wbyte(o + 2u + (j & 15u)) >> select(0u, 4u, j >= 16u)) & 15u) - 8; }
-        isum = isum + q * xq[xBase + b * 32u + j];
+        isum = isum + q * xq_at(xBase + b * 32u + j);
       }
       acc = acc_add_prod3(acc, f32(isum), f16_at(o), xs[t * nb + b]);
     }

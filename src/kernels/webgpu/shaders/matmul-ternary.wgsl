@@ -6,12 +6,15 @@
 // Per token with one tensor scale (I2_S): one exact integer sum per row, y = f32(sum) scale / s.
 // Otherwise per 128-value segment: integer sum times weight scale times activation scale, summed compensated.
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> xq: array<i32>;
+@group(0) @binding(2) var<storage, read> xq: array<u32>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> red_i: array<i32, 64>;
 var<workgroup> red_f: array<vec2<f32>, 64>;
+
+// Activation i (int8, four to a u32 word: quantize.wgsl), sign-extended.
+fn xq_at(i: u32) -> i32 { return extractBits(bitcast<i32>(xq[i >> 2u]), (i & 3u) * 8u, 8u); }
 
 fn wbyte(i: u32) -> u32 { return byte_of(w[i >> 2u], i); }
 
@@ -64,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (mode == 0u && fmt == 0u) {
     var acc = 0;
     for (var c = lane; c < select(0u, cols, valid); c = c + tpr) {
-      acc = acc + (code_at(fmt, rowBase + c) - 1) * xq[xBase + c];
+      acc = acc + (code_at(fmt, rowBase + c) - 1) * xq_at(xBase + c);
     }
     red_i[lid] = acc;
     workgroupBarrier();
@@ -85,7 +88,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var isum = 0;
     let c0 = seg * 128u;
     for (var c = c0; c < c0 + 128u; c = c + 1u) {
-      isum = isum + (code_at(fmt, rowBase + c) - 1) * xq[xBase + c];
+      isum = isum + (code_at(fmt, rowBase + c) - 1) * xq_at(xBase + c);
     }
     let xd = select(1.0, xs[t * nq + (c0 >> 8u)], mode == 1u);
     acc = acc_add_prod3(acc, f32(isum), block_scale(fmt, rowBase + c0), xd);

@@ -3,13 +3,27 @@
 // one s per token; 1 Q8_K blocks: iscale = -127 / (signed max), q = min(127, nearest-even(iscale x)), d = 1 / iscale;
 // 2 Q8_0 blocks: d = F16(amax / 127), q = nearest-even(x * (127 / amax))); P.b = block length (cols for mode 0),
 // P.c = cols, P.d = blocks per token. One workgroup per (token, block).
+// xq holds the int8 values packed four to a u32 (little-endian: column c in byte c % 4 of word c / 4), the layout
+// dot4I8Packed reads; cols and the block length are multiples of 4 (the glue checks). Mode 0 also writes the sum of
+// the token's int8 values (qsum), which the dot-product ternary kernel subtracts (codes 0..2 stand for -1..+1).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> xq: array<i32>;
+@group(0) @binding(2) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;
+@group(0) @binding(4) var<storage, read_write> qsum: array<i32>;
 
 var<workgroup> red_abs: array<f32, 64>;
 var<workgroup> red_idx: array<u32, 64>;
 var<workgroup> red_bad: array<u32, 64>;
+var<workgroup> red_sum: array<i32, 64>;
+
+// Four int8 values (each in [-128, 127]) in one u32, the first in the low byte.
+fn pack_i8x4(q: vec4<i32>) -> u32 {
+  let b = vec4<u32>(q) & vec4<u32>(0xffu);
+  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+}
+
+// The four f32 values from column i (a multiple of 4) of x.
+fn x4(i: u32) -> vec4<f32> { return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -51,28 +65,49 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let amax = red_abs[0];
   let first = red_idx[0];
   let nonFinite = red_bad[0] != 0u;
+  // start, end and base are multiples of 4: word (base + i) / 4 holds columns i..i+3
   if (mode == 0u) {
     let s = div_rn(127.0, max(amax, 1e-5));
-    for (var i = start + lid; i < end; i = i + 64u) {
-      xq[base + i] = i32(clamp(round_away(x[base + i] * s), -128.0, 127.0));
+    var sum = 0;
+    for (var i = start + 4u * lid; i < end; i = i + 256u) {
+      let v = x4(base + i);
+      let q = vec4<i32>(
+        i32(clamp(round_away(v.x * s), -128.0, 127.0)), i32(clamp(round_away(v.y * s), -128.0, 127.0)),
+        i32(clamp(round_away(v.z * s), -128.0, 127.0)), i32(clamp(round_away(v.w * s), -128.0, 127.0)));
+      xq[(base + i) >> 2u] = pack_i8x4(q);
+      sum = sum + q.x + q.y + q.z + q.w;
     }
-    if (lid == 0u) { scales[t] = s; }
+    red_sum[lid] = sum;
+    workgroupBarrier();
+    for (var h = 32u; h > 0u; h = h >> 1u) {
+      if (lid < h) { red_sum[lid] = red_sum[lid] + red_sum[lid + h]; }
+      workgroupBarrier();
+    }
+    if (lid == 0u) {
+      scales[t] = s;
+      qsum[t] = red_sum[0];
+    }
   } else if (mode == 1u) {
     if (amax == 0.0) {
-      for (var i = start + lid; i < end; i = i + 64u) { xq[base + i] = 0; }
+      for (var i = start + 4u * lid; i < end; i = i + 256u) { xq[(base + i) >> 2u] = 0u; }
       if (lid == 0u) { scales[w] = 0.0; }
     } else {
       let iscale = div_rn(-127.0, x[base + first]);
-      for (var i = start + lid; i < end; i = i + 64u) {
-        xq[base + i] = i32(min(127.0, round_even(iscale * x[base + i])));
+      for (var i = start + 4u * lid; i < end; i = i + 256u) {
+        let v = x4(base + i);
+        xq[(base + i) >> 2u] = pack_i8x4(vec4<i32>(
+          i32(min(127.0, round_even(iscale * v.x))), i32(min(127.0, round_even(iscale * v.y))),
+          i32(min(127.0, round_even(iscale * v.z))), i32(min(127.0, round_even(iscale * v.w)))));
       }
       if (lid == 0u) { scales[w] = select(div_rn(1.0, iscale), bitcast<f32>(0x7fc00000u | (P.a & 0u)), nonFinite); }
     }
   } else {
     let d = select(round_f16(div_rn(amax, 127.0)), 0.0, amax == 0.0);
     let id = select(div_rn(127.0, amax), 0.0, amax == 0.0);
-    for (var i = start + lid; i < end; i = i + 64u) {
-      xq[base + i] = i32(round_even(x[base + i] * id));
+    for (var i = start + 4u * lid; i < end; i = i + 256u) {
+      let v = x4(base + i);
+      xq[(base + i) >> 2u] = pack_i8x4(vec4<i32>(
+        i32(round_even(v.x * id)), i32(round_even(v.y * id)), i32(round_even(v.z * id)), i32(round_even(v.w * id))));
     }
     if (lid == 0u) { scales[w] = d; }
   }
