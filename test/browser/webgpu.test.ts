@@ -147,6 +147,8 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'webgpu backend in Chromium (Swi
         const got = await call('endToEnd', `${base}/models/${basename(path)}`, tokens, nGreedy);
         expect(got.backend).toBe('webgpu');
         expect(got.kernels.some((k) => k.startsWith(`webgpu.matmul.gemv.${weights}`))).toBe(true);
+        // Chromium's WGSL has packed_4x8_integer_dot_product: I2_S takes the dot-product kernel, decode and prefill
+        if (weights === 'i2_s') expect(got.kernels).toEqual(expect.arrayContaining(['webgpu.matmul.gemv.i2_s.dp4a', 'webgpu.matmul.gemm.i2_s.dp4a']));
         const b = Buffer.from(got.logits, 'base64');
         const logits = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         expect(logits.length).toBe(tokens.length * vocab);

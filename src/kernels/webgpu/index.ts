@@ -162,7 +162,11 @@ interface KvGrowth {
   readonly scopes: MemoryScope[];
 }
 
+let nextPoolId = 1;
+
 class GpuKvPool implements KvPool {
+  /** Names this pool's scratch buffers (block tables, batch entries). */
+  readonly id = nextPoolId++;
   readonly tables: BlockTables;
   /** The block tables on the device, as homes (uploaded by setBlockTables, ordered with the step's commands). */
   tablesBuffer: GpuBuffer | undefined;
@@ -265,7 +269,7 @@ class WebGpuBackend implements KernelBackend {
     private readonly device: GpuDevice,
     readonly adapterInfo: string,
     private readonly maxBindingBytes: number,
-    /** WGSL's packed_4x8_integer_dot_product is there (dot4I8Packed): the I2_S kernel matmul-i2s-dp4a.wgsl. */
+    /** WGSL's packed_4x8_integer_dot_product is there (dot4I8Packed): matmul-i2s-dp4a.wgsl, matmul-q8_0-dp4a.wgsl. */
     private readonly dp4a: boolean,
   ) {
     device.addEventListener('uncapturederror', (e) => {
@@ -375,9 +379,7 @@ class WebGpuBackend implements KernelBackend {
     if (p.entries?.batch === batch) return p.entries.buffer;
     const host = new Int32Array(Math.max(2, 2 * batch.nTokens));
     for (let t = 0; t < batch.nTokens; t++) [host[2 * t], host[2 * t + 1]] = [batch.seqs[t], batch.positions[t]];
-    const buffer = this.buffer(host.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'KV entries');
-    this.upload(buffer, 0, host);
-    if (p.entries !== undefined) this.transient.push(p.entries.buffer);
+    const buffer = this.uploadTo(`KV entries ${p.id}`, host);
     p.entries = { batch, buffer };
     return buffer;
   }
@@ -474,6 +476,16 @@ class WebGpuBackend implements KernelBackend {
   private copy(src: GpuBuffer, srcOffset: number, dst: GpuBuffer, dstOffset: number, size: number): void {
     this.endPass();
     this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /**
+   * Host data into the named scratch buffer (upload: ordered with the recorded commands). The same buffer every step,
+   * so the bind groups of the ops that read it are reused; the copy comes after the commands that read its last contents.
+   */
+  private uploadTo(name: string, data: ArrayBufferView): GpuBuffer {
+    const buffer = this.scratchBuffer(name, data.byteLength);
+    this.upload(buffer, 0, data);
+    return buffer;
   }
 
   /** Host data into a buffer, ordered with the recorded commands (a staging copy inside the step). */
@@ -769,10 +781,7 @@ class WebGpuBackend implements KernelBackend {
     p.tables.set(tables, nSeqs, maxBlocks);
     p.homes.ensureAll(p.tables.tables); // blocks used for the first time get memory
     const host = p.tables.tables.length > 0 ? p.homesOf(p.tables.tables) : Int32Array.of(-1);
-    const buffer = this.buffer(host.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'block tables');
-    this.upload(buffer, 0, host);
-    if (p.tablesBuffer !== undefined) this.transient.push(p.tablesBuffer);
-    p.tablesBuffer = buffer;
+    p.tablesBuffer = this.uploadTo(`block tables ${p.id}`, host);
   }
 
   copyBlocks(pool: KvPool, pairs: Int32Array): void {
@@ -959,7 +968,13 @@ class WebGpuBackend implements KernelBackend {
       // scratch of its own: a matmulMany's ternary targets may still reuse theirs after this one
       const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');
       const blocks = cols / (quant === 2 ? 256 : 32);
-      for (const p of w.parts) this.matmulDispatch('matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+      const dp4a = this.dp4a && type === GgmlType.Q8_0;
+      for (const p of w.parts) {
+        // matmul-q8_0-dp4a.wgsl: 8 rows x 4 tokens per workgroup
+        if (dp4a) this.dispatch('matmul-q8_0-dp4a', Math.ceil(p.rows / 8) * Math.ceil(nTokens / 4), [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+        else this.matmulDispatch('matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+      }
+      return dp4a ? 'dp4a' : '';
     } else {
       throw bad('matmul', `weight type ${w.typeName} has no webgpu matmul`);
     }
@@ -986,10 +1001,7 @@ class WebGpuBackend implements KernelBackend {
           angle = Math.fround(angle * thetaScale);
         }
       }
-      const buffer = this.buffer(table.byteLength, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, 'rope table');
-      if (this.ropeTable !== undefined) this.transient.push(this.ropeTable.buffer);
-      this.upload(buffer, 0, table);
-      this.ropeTable = { key, buffer };
+      this.ropeTable = { key, buffer: this.uploadTo('rope table', table) };
     }
     this.dispatch('rope', Math.ceil((nTokens * nHeads * half) / 64), [nTokens, nHeads, headDim, style === 'neox' ? 1 : 0], [], [xt.buffer, this.ropeTable.buffer]);
     this.count(`webgpu.rope.${style}`);
