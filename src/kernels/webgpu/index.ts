@@ -929,7 +929,7 @@ class WebGpuBackend implements KernelBackend {
    * Records a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
    * blocks or segments) decide the threads per row (a power of two up to 64), the rest of the 64 threads take other rows.
    */
-  private matmulDispatch(name: 'matmul-ternary' | 'matmul-float' | 'matmul-quant', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
+  private matmulDispatch(name: 'matmul-ternary' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     const tpr = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, units))));
     const pairs = p.rows * nTokens;
     this.dispatch(name, Math.ceil(pairs / (64 / tpr)), [...u, tpr], f, bindings);
@@ -969,11 +969,7 @@ class WebGpuBackend implements KernelBackend {
       const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');
       const blocks = cols / (quant === 2 ? 256 : 32);
       const dp4a = this.dp4a && type === GgmlType.Q8_0;
-      for (const p of w.parts) {
-        // matmul-q8_0-dp4a.wgsl: 8 rows x 4 tokens per workgroup
-        if (dp4a) this.dispatch('matmul-q8_0-dp4a', Math.ceil(p.rows / 8) * Math.ceil(nTokens / 4), [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
-        else this.matmulDispatch('matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
-      }
+      for (const p of w.parts) this.matmulDispatch(dp4a ? 'matmul-q8_0-dp4a' : 'matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
       return dp4a ? 'dp4a' : '';
     } else {
       throw bad('matmul', `weight type ${w.typeName} has no webgpu matmul`);

@@ -17,6 +17,8 @@ import { miniBytes, miniSpec } from '../../../test/hostile/mini-model.js';
 import { BitNet } from '../../engine/bitnet.js';
 import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
+import { GgmlType } from '../../formats/ggml-type.js';
+import { packI2s } from '../../formats/i2s.js';
 import { softwareAdapterReason } from './adapter-kind.js';
 import type { Gpu, GpuAdapter } from './gpu-api.js';
 import { createWebGpuBackend } from './index.js';
@@ -105,6 +107,42 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   defineConformanceSuite('webgpu (Node, Dawn)', () => createWebGpuBackend({ gpu }));
   // the kernels for adapters without WGSL's packed 4 x int8 dot products (the I2_S matmul then runs matmul-ternary.wgsl)
   defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu, portableKernels: true }));
+
+  it('the dot-product kernels (I2_S, Q8_0) give the portable kernels\' outputs bit for bit, decode and batched', async () => {
+    let seed = 7;
+    const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
+    // odd row counts, a Q8_0 row of an odd block count (its blocks alternate between word-aligned and not), 1 and 11 tokens
+    const cases = [
+      { type: GgmlType.I2_S, rows: 37, cols: 384, bytes: packI2s(Int8Array.from({ length: 37 * 384 }, () => (next() % 3) - 1), 0.031, 384) },
+      { type: GgmlType.Q8_0, rows: 29, cols: 96, bytes: Uint8Array.from({ length: 29 * 3 * 34 }, (_, i) => (i % 34 === 1 ? 0x2c : next() & 0xff)) },
+    ];
+    const inputs = cases.map((c) => [1, 11].map((n) => Float32Array.from({ length: n * c.cols }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * 6)));
+    const outputs: Float32Array[][] = [];
+    for (const portableKernels of [false, true]) {
+      const be = await createWebGpuBackend({ gpu, portableKernels });
+      const got: Float32Array[] = [];
+      try {
+        for (const [ci, c] of cases.entries()) {
+          const { weight, target } = be.createWeight({ name: 'w', type: c.type, dims: [c.cols, c.rows], byteSize: c.bytes.length });
+          target.set(c.bytes);
+          be.prepareWeight(weight);
+          for (const [ti, nTokens] of [1, 11].entries()) {
+            const x = be.alloc(nTokens * c.cols);
+            be.write(x, inputs[ci][ti]);
+            const out = be.alloc(nTokens * c.rows);
+            be.matmul(out, weight, x, nTokens);
+            got.push(await be.read(out, 0, nTokens * c.rows));
+          }
+        }
+        const ids = [...be.kernelCalls().keys()];
+        expect(ids.some((k) => k.endsWith('.dp4a'))).toBe(!portableKernels);
+      } finally {
+        await be.dispose();
+      }
+      outputs.push(got);
+    }
+    for (let i = 0; i < outputs[0].length; i++) expect(Array.from(outputs[0][i])).toEqual(Array.from(outputs[1][i]));
+  });
 
   it('a tiny model: logits at every position and 8 greedy tokens as the wasm backend gives them', async () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');
