@@ -56,6 +56,8 @@ export function countGpuMemory(gpu: Gpu): GpuMemoryCounter {
         name = [i?.vendor, i?.architecture, i?.description].filter((s) => s !== undefined && s !== '').join(' ');
         return override<GpuAdapter>(a, { requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => counted(await a.requestDevice(d)) });
       },
+      // the backend picks its kernels by these (packed_4x8_integer_dot_product): measure the ones it would run
+      wgslLanguageFeatures: gpu.wgslLanguageFeatures,
     },
     liveBytes: () => live,
     peakBytes: () => peak,

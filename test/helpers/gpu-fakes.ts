@@ -20,6 +20,8 @@ export function override<T extends object>(target: T, members: Partial<Record<ke
  */
 export function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
   return {
+    // the same WGSL features, so the backend picks the kernels it would on `gpu`
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
     async requestAdapter(o) {
       const a = await gpu.requestAdapter(o);
       if (a === null) return null;
@@ -51,6 +53,8 @@ export function outOfMemoryFor(
 ): Gpu {
   const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
   return {
+    // the same WGSL features, so the backend picks the kernels it would on `gpu`
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
     async requestAdapter(o) {
       const a = await gpu.requestAdapter(o);
       if (a === null) return null;

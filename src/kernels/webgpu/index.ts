@@ -5,6 +5,15 @@
 // formats on activations quantized exactly as the CPU backends do (quantize.wgsl), F16 K/V cache with q and the
 // probabilities rounded to F16, F16/BF16 rounding and divisions done exactly in integer arithmetic (common.wgsl).
 // Float sums run in a different order than on the CPU, so float outputs differ by a few ulp (conformance tolerances).
+//
+// Kernel sets: where WGSL has packed_4x8_integer_dot_product (navigator.gpu.wgslLanguageFeatures; Chromium and Dawn
+// do), I2_S, TQ2_0 and Q8_0 matmuls run matmul-i2s-dp4a.wgsl / matmul-tq2-dp4a.wgsl / matmul-q8_0-dp4a.wgsl
+// (dot4I8Packed on activations packed four to a word; the portable kernels' outputs bit for bit), else
+// matmul-ternary.wgsl / matmul-quant.wgsl.
+// Recording cost (a decode step of 2b-4t is ~665 dispatches): one compute pass per step (ended only for copies),
+// parameter blocks in slots of persistent uniform buffers written once at flush, bind groups reused by (pipeline,
+// slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go into persistent scratch
+// buffers for the same reason (uploadTo).
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
@@ -31,7 +40,7 @@ export const MAX_TOP_K = 1024;
 const PARAM_BYTES = 48;
 /** Bytes between parameter blocks in their uniform buffer (WebGPU's default minUniformBufferOffsetAlignment). */
 const PARAM_SLOT_BYTES = 256;
-/** Parameter blocks per uniform buffer: a 2b-4t decode step records ~420 dispatches. */
+/** Parameter blocks per uniform buffer: a 2b-4t decode step records ~665 dispatches. */
 const PARAM_CHUNK_SLOTS = 1024;
 /** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
 const MAX_CACHED_BIND_GROUPS = 8192;
@@ -73,13 +82,13 @@ function bad(op: string, message: string, details: Record<string, string | numbe
 
 const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 
+/** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
+type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
+
 /**
  * A uniform buffer of PARAM_CHUNK_SLOTS parameter blocks and its host copy: dispatch() fills slots in the host copy,
  * flush() writes the used ones (queue.writeBuffer, ordered before the step's commands) and starts over at slot 0.
  */
-/** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
-type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
-
 interface ParamChunk {
   readonly buffer: GpuBuffer;
   readonly host: ArrayBuffer;
@@ -929,7 +938,7 @@ class WebGpuBackend implements KernelBackend {
    * Records a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
    * blocks or segments) decide the threads per row (a power of two up to 64), the rest of the 64 threads take other rows.
    */
-  private matmulDispatch(name: 'matmul-ternary' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
+  private matmulDispatch(name: 'matmul-ternary' | 'matmul-tq2-dp4a' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     const tpr = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, units))));
     const pairs = p.rows * nTokens;
     this.dispatch(name, Math.ceil(pairs / (64 / tpr)), [...u, tpr], f, bindings);
@@ -951,6 +960,8 @@ class WebGpuBackend implements KernelBackend {
       }
       const [xq, xs, qsum] = q;
       const dp4a = this.dp4a && !q8k && type === GgmlType.I2_S;
+      // TQ2_0 (either activation scheme): the portable kernel's work split with dot products per 128 values
+      const tq2Dp4a = this.dp4a && type === GgmlType.TQ2_0;
       for (const p of w.parts) {
         if (dp4a) {
           // matmul-i2s-dp4a.wgsl: 8 rows x 8 tokens per workgroup
@@ -959,9 +970,9 @@ class WebGpuBackend implements KernelBackend {
           continue;
         }
         const intPath = !q8k && type === GgmlType.I2_S;
-        this.matmulDispatch('matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+        this.matmulDispatch(tq2Dp4a ? 'matmul-tq2-dp4a' : 'matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
       }
-      return dp4a ? 'dp4a' : '';
+      return dp4a || tq2Dp4a ? 'dp4a' : '';
     } else if (float !== undefined) {
       for (const p of w.parts) this.matmulDispatch('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]);
     } else if (quant !== undefined) {

@@ -19,6 +19,7 @@ import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
 import { GgmlType } from '../../formats/ggml-type.js';
 import { packI2s } from '../../formats/i2s.js';
+import { packTq2_0 } from '../../formats/tq2_0.js';
 import { softwareAdapterReason } from './adapter-kind.js';
 import type { Gpu, GpuAdapter } from './gpu-api.js';
 import { createWebGpuBackend } from './index.js';
@@ -108,13 +109,16 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   // the kernels for adapters without WGSL's packed 4 x int8 dot products (the I2_S matmul then runs matmul-ternary.wgsl)
   defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu, portableKernels: true }));
 
-  it('the dot-product kernels (I2_S, Q8_0) give the portable kernels\' outputs bit for bit, decode and batched', async () => {
+  it('the dot-product kernels (I2_S, TQ2_0, Q8_0) give the portable kernels\' outputs bit for bit, decode and batched', async () => {
     let seed = 7;
     const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
     // odd row counts, a Q8_0 row of an odd block count (its blocks alternate between word-aligned and not), 1 and 11 tokens
     const cases = [
       { type: GgmlType.I2_S, rows: 37, cols: 384, bytes: packI2s(Int8Array.from({ length: 37 * 384 }, () => (next() % 3) - 1), 0.031, 384) },
       { type: GgmlType.Q8_0, rows: 29, cols: 96, bytes: Uint8Array.from({ length: 29 * 3 * 34 }, (_, i) => (i % 34 === 1 ? 0x2c : next() & 0xff)) },
+      // TQ2_0 rows of 3 blocks (every other block starts mid-word), its own Q8_K activations and per-token ones
+      { type: GgmlType.TQ2_0, rows: 13, cols: 768, bytes: packTq2_0(Int8Array.from({ length: 13 * 768 }, () => (next() % 3) - 1), 0.047, 768) },
+      { type: GgmlType.TQ2_0, rows: 13, cols: 768, bytes: packTq2_0(Int8Array.from({ length: 13 * 768 }, () => (next() % 3) - 1), 0.047, 768), activationQuant: 'per-token' as const },
     ];
     const inputs = cases.map((c) => [1, 11].map((n) => Float32Array.from({ length: n * c.cols }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * 6)));
     const outputs: Float32Array[][] = [];
@@ -123,7 +127,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       const got: Float32Array[] = [];
       try {
         for (const [ci, c] of cases.entries()) {
-          const { weight, target } = be.createWeight({ name: 'w', type: c.type, dims: [c.cols, c.rows], byteSize: c.bytes.length });
+          const { weight, target } = be.createWeight({ name: 'w', type: c.type, dims: [c.cols, c.rows], byteSize: c.bytes.length, ...('activationQuant' in c ? { activationQuant: c.activationQuant } : {}) });
           target.set(c.bytes);
           be.prepareWeight(weight);
           for (const [ti, nTokens] of [1, 11].entries()) {

@@ -1,0 +1,161 @@
+// The one-shot WebGPU check for a machine with a real GPU (scripts/device-webgpu.sh runs it there from a carried kit;
+// bench/README.md "WebGPU on a real GPU"): in Node through Dawn, no browser, no network.
+//   node dist/bench/webgpu-device.js [--out DIR] [--shape 2b-4t] [--pp 128] [--tg 64] [--skip-speed]
+// 1. The adapter: vendor, architecture, features, WGSL language features, limits.
+// 2. Correctness on it: the tiny synthetic models (I2_S with Q8_0 and F16 embeddings, TQ2_0) against the wasm backend:
+//    cosine and argmax of the logits at every prompt position, and 16 greedy tokens.
+// 3. Speed: prefill pp and decode tg on the shape's I2_S file (Q8_0 embeddings) and its F16-embedding twin: tok/s,
+//    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies.
+// Writes webgpu-device.json and webgpu-device.md to --out (default: the current directory) and prints the markdown.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BitNet } from '../src/engine/bitnet.js';
+import { benchCacheDir, describeModelFile, ensureBenchModels } from '../src/bench/models.js';
+import { loadNodeGpu } from '../src/kernels/webgpu/node-gpu.js';
+import { SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
+import { countGpuMemory } from './gpu-memory.js';
+import { benchPrompt, measure, type Measured } from './webgpu-measure.js';
+
+interface Agreement {
+  readonly model: string;
+  readonly positions: number;
+  readonly minCosine: number;
+  readonly argmaxEqual: number;
+  readonly greedyEqual: boolean;
+  readonly kernels: string[];
+}
+
+function cosineRow(a: Float32Array, b: Float32Array, row: number, n: number): { cos: number; argA: number; argB: number } {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  let argA = 0;
+  let argB = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[row * n + i];
+    const y = b[row * n + i];
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+    if (x > a[row * n + argA]) argA = i;
+    if (y > b[row * n + argB]) argB = i;
+  }
+  return { cos: dot / Math.sqrt(na * nb), argA, argB };
+}
+
+async function agreement(path: string, gpu: ReturnType<typeof countGpuMemory>['gpu']): Promise<Agreement> {
+  const wasm = await BitNet.load(path, { backend: 'wasm', threads: Math.min(8, cpus().length) });
+  const web = await BitNet.load(path, { backend: 'webgpu', gpu });
+  try {
+    const tokens = benchPrompt(24, wasm.info.vocabSize);
+    const vocab = wasm.info.vocabSize;
+    const want = await wasm.evaluateLogits(tokens);
+    const got = await web.evaluateLogits(tokens);
+    let minCosine = 1;
+    let argmaxEqual = 0;
+    for (let p = 0; p < tokens.length; p++) {
+      const r = cosineRow(got, want, p, vocab);
+      minCosine = Math.min(minCosine, r.cos);
+      if (r.argA === r.argB) argmaxEqual++;
+    }
+    const greedy = { maxTokens: 16, sampling: { kind: 'greedy' } as const, ignoreEos: true };
+    const a = await wasm.complete(tokens, greedy);
+    const b = await web.complete(tokens, greedy);
+    const greedyEqual = a.tokenIds.length === b.tokenIds.length && a.tokenIds.every((t, i) => t === b.tokenIds[i]);
+    return { model: path.split('/').pop() ?? path, positions: tokens.length, minCosine, argmaxEqual, greedyEqual, kernels: [...web.backend.kernelCalls().keys()].sort() };
+  } finally {
+    await wasm.dispose();
+    await web.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string', default: '.' },
+      shape: { type: 'string', default: '2b-4t' },
+      pp: { type: 'string', default: '128' },
+      tg: { type: 'string', default: '64' },
+      'skip-speed': { type: 'boolean', default: false },
+    },
+  });
+  const shape = values.shape as ShapeName;
+  if (!SHAPE_NAMES.includes(shape)) throw new Error(`--shape: one of ${SHAPE_NAMES.join(', ')}`);
+  const pp = Number(values.pp);
+  const tg = Number(values.tg);
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const started = Date.now();
+  const counter = countGpuMemory(await loadNodeGpu());
+  const adapter = await counter.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter === null) throw new Error('no adapter');
+  const features: string[] = [];
+  for (const f of ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix']) if (adapter.features.has(f)) features.push(f);
+  const wgsl = ['packed_4x8_integer_dot_product', 'subgroup_id', 'subgroup_uniformity', 'unrestricted_pointer_parameters'].filter((f) => counter.gpu.wgslLanguageFeatures?.has(f) === true);
+  const limits = adapter.limits as unknown as Record<string, number>;
+  const report = {
+    adapter: [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].filter((s) => s !== undefined && s !== '').join(' '),
+    features,
+    wgslLanguageFeatures: wgsl,
+    limits: Object.fromEntries(['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup'].map((k) => [k, limits[k]])),
+    node: process.versions.node,
+    cpus: cpus().length,
+    loadAverage: loadavg(),
+    correctness: [] as Agreement[],
+    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null })[],
+    seconds: 0,
+  };
+  log(`adapter: ${report.adapter}; features ${features.join(', ') || 'none'}; WGSL ${wgsl.join(', ') || 'none'}`);
+
+  const cache = benchCacheDir();
+  const tiny = await ensureBenchModels('tiny', cache, log, { withF16: true, withPeer: true });
+  for (const path of [tiny.model, tiny.f16Model, tiny.peerModel]) {
+    if (path === null) continue;
+    const a = await agreement(path, counter.gpu);
+    report.correctness.push(a);
+    log(`${a.model}: min cosine ${a.minCosine.toFixed(7)}, argmax equal ${a.argmaxEqual}/${a.positions}, 16 greedy tokens ${a.greedyEqual ? 'equal' : 'DIFFER'}`);
+  }
+
+  if (values['skip-speed'] !== true) {
+    const big = await ensureBenchModels(shape, cache, log, { withF16: true, withPeer: false });
+    for (const path of [big.model, big.f16Model]) {
+      if (path === null) continue;
+      const info = await describeModelFile(path);
+      const r = await measure(path, { backend: 'webgpu', gpu: counter.gpu }, pp, tg);
+      const decodeGBps = r.decodeTokPerS === null ? null : (r.decodeTokPerS * info.weightBytesPerToken) / 1e9;
+      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps });
+      log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s`);
+    }
+  }
+  report.seconds = (Date.now() - started) / 1000;
+
+  const lines = [
+    `adapter: ${report.adapter} (node ${report.node}, ${report.cpus} CPUs)`,
+    `features: ${features.join(', ') || 'none'}; WGSL language features: ${wgsl.join(', ') || 'none'}`,
+    `limits: ${Object.entries(report.limits).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    '',
+    '| tiny model | positions | min cosine vs wasm | argmax equal | 16 greedy tokens |',
+    '| --- | --- | --- | --- | --- |',
+    ...report.correctness.map((a) => `| ${a.model} | ${a.positions} | ${a.minCosine.toFixed(7)} | ${a.argmaxEqual}/${a.positions} | ${a.greedyEqual ? 'equal' : 'differ'} |`),
+    '',
+    `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | GPU memory (peak) |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...report.speed.map(
+      (r) =>
+        `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
+    ),
+    '',
+    `${report.seconds.toFixed(0)} s in all`,
+  ];
+  await mkdir(values.out, { recursive: true });
+  await writeFile(join(values.out, 'webgpu-device.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(values.out, 'webgpu-device.md'), `${lines.join('\n')}\n`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`webgpu-device: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
