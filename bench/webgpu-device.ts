@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BitNet } from '../src/engine/bitnet.js';
+import { rowAgreement } from '../src/bench/logit-rows.js';
 import { benchCacheDir, describeModelFile, ensureBenchModels } from '../src/bench/models.js';
 import { loadNodeGpu } from '../src/kernels/webgpu/node-gpu.js';
 import { SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
@@ -28,24 +29,6 @@ interface Agreement {
   readonly kernels: string[];
 }
 
-function cosineRow(a: Float32Array, b: Float32Array, row: number, n: number): { cos: number; argA: number; argB: number } {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  let argA = 0;
-  let argB = 0;
-  for (let i = 0; i < n; i++) {
-    const x = a[row * n + i];
-    const y = b[row * n + i];
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-    if (x > a[row * n + argA]) argA = i;
-    if (y > b[row * n + argB]) argB = i;
-  }
-  return { cos: dot / Math.sqrt(na * nb), argA, argB };
-}
-
 async function agreement(path: string, gpu: ReturnType<typeof countGpuMemory>['gpu']): Promise<Agreement> {
   const wasm = await BitNet.load(path, { backend: 'wasm', threads: Math.min(8, cpus().length) });
   const web = await BitNet.load(path, { backend: 'webgpu', gpu });
@@ -57,9 +40,9 @@ async function agreement(path: string, gpu: ReturnType<typeof countGpuMemory>['g
     let minCosine = 1;
     let argmaxEqual = 0;
     for (let p = 0; p < tokens.length; p++) {
-      const r = cosineRow(got, want, p, vocab);
-      minCosine = Math.min(minCosine, r.cos);
-      if (r.argA === r.argB) argmaxEqual++;
+      const r = rowAgreement(got, want, vocab, p);
+      minCosine = Math.min(minCosine, r.cosine);
+      if (r.argGot === r.argWant) argmaxEqual++;
     }
     const greedy = { maxTokens: 16, sampling: { kind: 'greedy' } as const, ignoreEos: true };
     const a = await wasm.complete(tokens, greedy);

@@ -14,8 +14,6 @@
 @group(0) @binding(7) var<storage, read> entries: array<i32>;
 
 var<workgroup> qh: array<f32, 256>;
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 fn half_at(plane_is_k: bool, seq: u32, p: u32, e: u32) -> f32 {
   let blk = u32(tables[seq * P.a + p / P.g]);
   let wi = (blk * P.g + p % P.g) * P.e + (e >> 1u);
@@ -60,18 +58,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let s2 = two_sum(acc.x, e);
     acc = vec2<f32>(s2.x, acc.y + s2.y);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
-  let sum = red_f[0].x + red_f[0].y;
+  let joined = join_sums(acc, lid, lid, 64u);
+  let sum = joined.x + joined.y;
   for (var p = lid; p < nPos; p = p + 64u) {
     scratch[sBase + p] = round_f16(div_rn(scratch[sBase + p], sum));
   }

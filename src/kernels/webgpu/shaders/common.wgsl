@@ -154,6 +154,27 @@ fn two_sum(a: f32, b: f32) -> vec2<f32> {
   return vec2<f32>(s, e);
 }
 
+// Workgroup scratch of the compensated sums' trees (join_sums; attention.wgsl's max tree too).
+var<workgroup> red_f: array<vec2<f32>, 64>;
+
+// Joins the compensated sums (hi, lo) `acc` of each slice of `width` consecutive threads (a power of two <= 64; lane =
+// the thread's index in its slice) in a tree of two_sums, and gives every thread its slice's sum. Has barriers: every
+// thread of the workgroup calls it, in uniform control flow; a later write to red_f needs a barrier first.
+fn join_sums(acc: vec2<f32>, lid: u32, lane: u32, width: u32) -> vec2<f32> {
+  red_f[lid] = acc;
+  workgroupBarrier();
+  for (var s = width / 2u; s > 0u; s = s >> 1u) {
+    if (lane < s) {
+      let a = red_f[lid];
+      let b = red_f[lid + s];
+      let s2 = two_sum(a.x, b.x);
+      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
+    }
+    workgroupBarrier();
+  }
+  return red_f[lid - lane];
+}
+
 // NaN and infinity tests on the bits: WGSL lets compilers assume finite floats, so v != v may fold to false.
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 fn is_inf(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) == 0x7f800000u; }

@@ -6,8 +6,6 @@
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 fn weight_at(fmt: u32, g: u32) -> f32 {
   if (fmt == 0u) { return bitcast<f32>(w[g]); }
   let half = (w[g >> 1u] >> ((g & 1u) * 16u)) & 0xffffu;
@@ -38,18 +36,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let p = two_prod(weight_at(fmt, r * cols + c), x_as(fmt, x[t * cols + c]));
     acc = acc_add(acc_add(acc, p.x), p.y);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
+  let sum = join_sums(acc, lid, lane, tpr);
   if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (red_f[lid].x + red_f[lid].y) * P.x1;
+    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
   }
 }

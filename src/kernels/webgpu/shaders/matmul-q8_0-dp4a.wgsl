@@ -17,8 +17,6 @@
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 // Quant word k (quants 4k..4k+3) of a block from the words lo, hi covering it, sh = 0 (aligned: lo is the word) or
 // 16 (its halves are lo's high and hi's low): branch-free, so neighbouring threads (blocks of both alignments) agree.
 fn funnel(lo: u32, hi: u32, sh: u32) -> u32 { return (lo >> sh) | ((hi << 16u) << (16u - sh)); }
@@ -62,18 +60,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       + dot4I8Packed(funnel(w6, w7, sh), xb.z) + dot4I8Packed(funnel(w7, w8, sh), xb.w);
     acc = acc_add_prod3(acc, f32(isum), scale_at(o), xs[t * nb + b]);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) {
-      let a = red_f[lid];
-      let c = red_f[lid + s];
-      let s2 = two_sum(a.x, c.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + c.y + s2.y);
-    }
-    workgroupBarrier();
-  }
+  let sum = join_sums(acc, lid, lane, tpr);
   if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (red_f[lid].x + red_f[lid].y) * P.x1;
+    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
   }
 }

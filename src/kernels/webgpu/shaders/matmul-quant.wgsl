@@ -7,8 +7,6 @@
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 // Activation i (int8, four to a u32 word: quantize.wgsl), sign-extended.
 fn xq_at(i: u32) -> i32 { return extractBits(bitcast<i32>(xq[i >> 2u]), (i & 3u) * 8u, 8u); }
 
@@ -62,18 +60,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       acc = acc_add_prod3(acc, f32(isum), f16_at(o), xs[t * nb + b]);
     }
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
+  let sum = join_sums(acc, lid, lane, tpr);
   if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (red_f[lid].x + red_f[lid].y) * P.x1;
+    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
   }
 }

@@ -11,8 +11,6 @@
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> red_i: array<i32, 64>;
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 // Activation i (int8, four to a u32 word: quantize.wgsl), sign-extended.
 fn xq_at(i: u32) -> i32 { return extractBits(bitcast<i32>(xq[i >> 2u]), (i & 3u) * 8u, 8u); }
 
@@ -93,19 +91,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let xd = select(1.0, xs[t * nq + (c0 >> 8u)], mode == 1u);
     acc = acc_add_prod3(acc, f32(isum), block_scale(fmt, rowBase + c0), xd);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
+  let sum = join_sums(acc, lid, lane, tpr);
   if (lane == 0u && valid) {
-    let total = red_f[lid].x + red_f[lid].y;
+    let total = sum.x + sum.y;
     var y = total;
     if (mode == 0u) { y = div_rn(total, xs[t]); }
     out[outIndex] = select(y * P.x1, y, P.x1 == 1.0);

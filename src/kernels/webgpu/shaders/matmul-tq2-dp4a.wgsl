@@ -16,8 +16,6 @@
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 fn funnel(lo: u32, hi: u32, sh: u32) -> u32 { return (lo >> sh) | ((hi << 16u) << (16u - sh)); }
 
 // Four codes (low 2 bits of each byte of c) as code - 1 in signed bytes.
@@ -71,19 +69,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let d = f16_value((w[(o + 64u) >> 2u] >> (((o + 64u) & 2u) * 8u)) & 0xffffu);
     acc = acc_add_prod3(acc, f32(isum), d, xd);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-    if (lane < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
+  let sum = join_sums(acc, lid, lane, tpr);
   if (lane == 0u && valid) {
-    let total = red_f[lid].x + red_f[lid].y;
+    let total = sum.x + sum.y;
     var y = total;
     if (mode == 0u) { y = div_rn(total, xs[t]); }
     out[t * P.f + P.e + r] = select(y * P.x1, y, P.x1 == 1.0);

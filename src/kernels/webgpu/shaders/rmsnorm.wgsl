@@ -5,8 +5,6 @@
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red_f: array<vec2<f32>, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let dim = P.a;
@@ -17,18 +15,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let s2 = two_sum(acc.x, v * v);
     acc = vec2<f32>(s2.x, acc.y + s2.y);
   }
-  red_f[lid] = acc;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      let a = red_f[lid];
-      let b = red_f[lid + s];
-      let s2 = two_sum(a.x, b.x);
-      red_f[lid] = vec2<f32>(s2.x, a.y + b.y + s2.y);
-    }
-    workgroupBarrier();
-  }
-  let mean = div_rn(red_f[0].x + red_f[0].y, f32(dim));
+  let sum = join_sums(acc, lid, lid, 64u);
+  let mean = div_rn(sum.x + sum.y, f32(dim));
   let scale = div_rn(1.0, sqrt(mean + P.x0));
   workgroupBarrier();
   for (var i = lid; i < dim; i = i + 64u) {
