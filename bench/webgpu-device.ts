@@ -1,11 +1,12 @@
 // The one-shot WebGPU check for a machine with a real GPU (scripts/device-webgpu.sh runs it there from a carried kit;
 // bench/README.md "WebGPU on a real GPU"): in Node through Dawn, no browser, no network.
-//   node dist/bench/webgpu-device.js [--out DIR] [--shape 2b-4t] [--pp 128] [--tg 64] [--skip-speed]
+//   node dist/bench/webgpu-device.js [--out DIR] [--shape 2b-4t] [--pp 128] [--tg 64] [--skip-speed] [--skip-correctness]
 // 1. The adapter: vendor, architecture, features, WGSL language features, limits.
 // 2. Correctness on it: the tiny synthetic models (I2_S with Q8_0 and F16 embeddings, TQ2_0) against the wasm backend:
 //    cosine and argmax of the logits at every prompt position, and 16 greedy tokens.
 // 3. Speed: prefill pp and decode tg on the shape's I2_S file (Q8_0 embeddings) and its F16-embedding twin: tok/s,
-//    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies.
+//    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies, and the
+//    JavaScript time that recording one decode step takes (against the decode time: CPU-bound or GPU-bound).
 // Writes webgpu-device.json and webgpu-device.md to --out (default: the current directory) and prints the markdown.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -55,6 +56,35 @@ async function agreement(path: string, gpu: ReturnType<typeof countGpuMemory>['g
   }
 }
 
+/**
+ * Milliseconds of JavaScript per decode step spent recording it (beginStep to endStep's submit: the forward pass's
+ * ops and their WebGPU calls), the median over `tg` greedy tokens: set against the decode time per token, it tells a
+ * CPU-bound decode from a GPU-bound one.
+ */
+async function recordingPerStep(path: string, gpu: ReturnType<typeof countGpuMemory>['gpu'], tg: number): Promise<number> {
+  const m = await BitNet.load(path, { backend: 'webgpu', gpu });
+  try {
+    const be = m.backend;
+    const begin = be.beginStep.bind(be);
+    const end = be.endStep.bind(be);
+    const steps: number[] = [];
+    let t0 = 0;
+    be.beginStep = () => {
+      t0 = performance.now();
+      begin();
+    };
+    be.endStep = () => {
+      steps.push(performance.now() - t0);
+      return end();
+    };
+    await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true });
+    const decode = steps.slice(1).sort((a, b) => a - b);
+    return decode.length === 0 ? Number.NaN : decode[decode.length >> 1];
+  } finally {
+    await m.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -63,6 +93,7 @@ async function main(): Promise<void> {
       pp: { type: 'string', default: '128' },
       tg: { type: 'string', default: '64' },
       'skip-speed': { type: 'boolean', default: false },
+      'skip-correctness': { type: 'boolean', default: false },
     },
   });
   const shape = values.shape as ShapeName;
@@ -87,14 +118,14 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     loadAverage: loadavg(),
     correctness: [] as Agreement[],
-    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null })[],
+    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number })[],
     seconds: 0,
   };
   log(`adapter: ${report.adapter}; features ${features.join(', ') || 'none'}; WGSL ${wgsl.join(', ') || 'none'}`);
 
   const cache = benchCacheDir();
-  const tiny = await ensureBenchModels('tiny', cache, log, { withF16: true, withPeer: true });
-  for (const path of [tiny.model, tiny.f16Model, tiny.peerModel]) {
+  const tiny = values['skip-correctness'] === true ? null : await ensureBenchModels('tiny', cache, log, { withF16: true, withPeer: true });
+  for (const path of tiny === null ? [] : [tiny.model, tiny.f16Model, tiny.peerModel]) {
     if (path === null) continue;
     const a = await agreement(path, counter.gpu);
     report.correctness.push(a);
@@ -108,8 +139,9 @@ async function main(): Promise<void> {
       const info = await describeModelFile(path);
       const r = await measure(path, { backend: 'webgpu', gpu: counter.gpu }, pp, tg);
       const decodeGBps = r.decodeTokPerS === null ? null : (r.decodeTokPerS * info.weightBytesPerToken) / 1e9;
-      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps });
-      log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s`);
+      const recordMs = await recordingPerStep(path, counter.gpu, tg);
+      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps, recordMs });
+      log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s, ${recordMs.toFixed(2)} ms of JavaScript recording per decode step`);
     }
   }
   report.seconds = (Date.now() - started) / 1000;
@@ -123,11 +155,11 @@ async function main(): Promise<void> {
     '| --- | --- | --- | --- | --- |',
     ...report.correctness.map((a) => `| ${a.model} | ${a.positions} | ${a.minCosine.toFixed(7)} | ${a.argmaxEqual}/${a.positions} | ${a.greedyEqual ? 'equal' : 'differ'} |`),
     '',
-    `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | GPU memory (peak) |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | JS recording per decode step | GPU memory (peak) |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...report.speed.map(
       (r) =>
-        `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
+        `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${r.recordMs.toFixed(2)} ms | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
     ),
     '',
     `${report.seconds.toFixed(0)} s in all`,
