@@ -109,6 +109,27 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   // the kernels for adapters without WGSL's packed 4 x int8 dot products (the I2_S matmul then runs matmul-ternary.wgsl)
   defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu, portableKernels: true }));
 
+  it('a step of more dispatches than one parameter buffer holds (1024) runs them all, in order, and the next step reuses the slots', async () => {
+    const be = await createWebGpuBackend({ gpu });
+    try {
+      const x = be.alloc(8);
+      const y = be.alloc(8);
+      be.write(x, new Float32Array(8));
+      be.write(y, Float32Array.from({ length: 8 }, (_, i) => i + 1));
+      be.beginStep();
+      for (let k = 0; k < 1100; k++) be.addInPlace(x, y, 8);
+      await be.endStep();
+      expect(Array.from(await be.read(x, 0, 8))).toEqual(Array.from({ length: 8 }, (_, i) => 1100 * (i + 1)));
+      // the same dispatches (same bind groups, same slots) with new parameters: n = 3 adds to the first 3 values only
+      be.beginStep();
+      for (let k = 0; k < 5; k++) be.addInPlace(x, y, 3);
+      await be.endStep();
+      expect(Array.from(await be.read(x, 0, 8))).toEqual(Array.from({ length: 8 }, (_, i) => (i < 3 ? 1105 : 1100) * (i + 1)));
+    } finally {
+      await be.dispose();
+    }
+  });
+
   it('the dot-product kernels (I2_S, TQ2_0, Q8_0) give the portable kernels\' outputs bit for bit, decode and batched', async () => {
     let seed = 7;
     const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
