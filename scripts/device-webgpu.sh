@@ -18,8 +18,10 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 R=/tmp/bitnet-kit
 rm -rf "$R" && mkdir -p "$R"
-xz -dc "$K/node.xz" > "$R/node" && chmod +x "$R/node"
-tar -xJf "$K/app.tar.xz" -C "$R"
+# xz where the machine has it, else Python's lzma (the device images have python3)
+unxz_to() { if command -v xz >/dev/null 2>&1; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
+unxz_to "$K/node.xz" > "$R/node" && chmod +x "$R/node"
+unxz_to "$K/app.tar.xz" | tar -x -C "$R"
 {
   echo "== machine"; uname -a; nproc; (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || echo 'no nvidia-smi')
   echo "== vulkan"; ldconfig -p | grep libvulkan || echo 'no libvulkan'; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-} VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-}"
