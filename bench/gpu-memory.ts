@@ -16,7 +16,7 @@ export interface GpuMemoryCounter {
 }
 
 /** Forwards every member to the native object (methods bound to it), except those in `members`. */
-function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
+export function override<T extends object>(target: T, members: Partial<Record<keyof T, unknown>>): T {
   return new Proxy(target, {
     get(t, p) {
       if (Object.prototype.hasOwnProperty.call(members, p)) return (members as Record<string | symbol, unknown>)[p];

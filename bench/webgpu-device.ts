@@ -5,8 +5,9 @@
 // 2. Correctness on it: the tiny synthetic models (I2_S with Q8_0 and F16 embeddings, TQ2_0) against the wasm backend:
 //    cosine and argmax of the logits at every prompt position, and 16 greedy tokens.
 // 3. Speed: prefill pp and decode tg on the shape's I2_S file (Q8_0 embeddings) and its F16-embedding twin: tok/s,
-//    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies, and the
-//    JavaScript time that recording one decode step takes (against the decode time: CPU-bound or GPU-bound).
+//    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies, and per
+//    decode step the wall time, the JavaScript time of recording it and the GPU time of its passes (timestamp
+//    queries: bench/gpu-timing.ts), which tell a CPU-bound decode from a GPU-bound one.
 // Writes webgpu-device.json and webgpu-device.md to --out (default: the current directory) and prints the markdown.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,7 +19,9 @@ import { rowAgreement } from '../src/bench/logit-rows.js';
 import { benchCacheDir, describeModelFile, ensureBenchModels } from '../src/bench/models.js';
 import { loadNodeGpu } from '../src/kernels/webgpu/node-gpu.js';
 import { SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
+import type { Gpu } from '../src/kernels/webgpu/gpu-api.js';
 import { countGpuMemory } from './gpu-memory.js';
+import { timeGpuPasses } from './gpu-timing.js';
 import { benchPrompt, measure, type Measured } from './webgpu-measure.js';
 
 interface Agreement {
@@ -57,12 +60,14 @@ async function agreement(path: string, gpu: ReturnType<typeof countGpuMemory>['g
 }
 
 /**
- * Milliseconds of JavaScript per decode step spent recording it (beginStep to endStep's submit: the forward pass's
- * ops and their WebGPU calls), the median over `tg` greedy tokens: set against the decode time per token, it tells a
- * CPU-bound decode from a GPU-bound one.
+ * Per decode step: the JavaScript time of recording it (beginStep to endStep's submit: the forward pass's ops and
+ * their WebGPU calls; the median over `tg` greedy tokens), and per token of that completion its wall time and the GPU
+ * time of its compute passes (timestamp queries, where the adapter has them; NaN else). Set side by side, they tell a CPU-bound decode from a
+ * GPU-bound one.
  */
-async function recordingPerStep(path: string, gpu: ReturnType<typeof countGpuMemory>['gpu'], tg: number): Promise<number> {
-  const m = await BitNet.load(path, { backend: 'webgpu', gpu });
+async function stepTimes(path: string, gpu: Gpu, tg: number): Promise<{ recordMs: number; gpuMs: number; wallMs: number }> {
+  const timer = timeGpuPasses(gpu);
+  const m = await BitNet.load(path, { backend: 'webgpu', gpu: timer.gpu });
   try {
     const be = m.backend;
     const begin = be.beginStep.bind(be);
@@ -77,9 +82,16 @@ async function recordingPerStep(path: string, gpu: ReturnType<typeof countGpuMem
       steps.push(performance.now() - t0);
       return end();
     };
-    await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true });
-    const decode = steps.slice(1).sort((a, b) => a - b);
-    return decode.length === 0 ? Number.NaN : decode[decode.length >> 1];
+    const median = (a: number[]): number => (a.length === 0 ? Number.NaN : [...a].sort((x, y) => x - y)[a.length >> 1]);
+    await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: 2, sampling: { kind: 'greedy' }, ignoreEos: true });
+    steps.length = 0;
+    await timer.take();
+    const w0 = performance.now();
+    const r = await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true });
+    const wallMs = (performance.now() - w0) / Math.max(1, r.tokenIds.length);
+    // every submission of the completion (steps, read-backs; the 4-token prompt's too) over its tokens
+    const gpuMs = timer.available() ? (await timer.take()).reduce((a, b) => a + b, 0) / Math.max(1, r.tokenIds.length) : Number.NaN;
+    return { recordMs: median(steps.slice(1)), gpuMs, wallMs };
   } finally {
     await m.dispose();
   }
@@ -102,7 +114,8 @@ async function main(): Promise<void> {
   const tg = Number(values.tg);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const started = Date.now();
-  const counter = countGpuMemory(await loadNodeGpu());
+  const gpu = await loadNodeGpu();
+  const counter = countGpuMemory(gpu);
   const adapter = await counter.gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter === null) throw new Error('no adapter');
   const features: string[] = [];
@@ -118,7 +131,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     loadAverage: loadavg(),
     correctness: [] as Agreement[],
-    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number })[],
+    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number; gpuMs: number; wallMs: number })[],
     seconds: 0,
   };
   log(`adapter: ${report.adapter}; features ${features.join(', ') || 'none'}; WGSL ${wgsl.join(', ') || 'none'}`);
@@ -139,9 +152,9 @@ async function main(): Promise<void> {
       const info = await describeModelFile(path);
       const r = await measure(path, { backend: 'webgpu', gpu: counter.gpu }, pp, tg);
       const decodeGBps = r.decodeTokPerS === null ? null : (r.decodeTokPerS * info.weightBytesPerToken) / 1e9;
-      const recordMs = await recordingPerStep(path, counter.gpu, tg);
-      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps, recordMs });
-      log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s, ${recordMs.toFixed(2)} ms of JavaScript recording per decode step`);
+      const step = await stepTimes(path, gpu, tg);
+      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps, ...step });
+      log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s; per decode step ${step.wallMs.toFixed(2)} ms wall, ${step.recordMs.toFixed(2)} ms of JavaScript recording, ${step.gpuMs.toFixed(2)} ms of GPU passes`);
     }
   }
   report.seconds = (Date.now() - started) / 1000;
@@ -155,11 +168,11 @@ async function main(): Promise<void> {
     '| --- | --- | --- | --- | --- |',
     ...report.correctness.map((a) => `| ${a.model} | ${a.positions} | ${a.minCosine.toFixed(7)} | ${a.argmaxEqual}/${a.positions} | ${a.greedyEqual ? 'equal' : 'differ'} |`),
     '',
-    `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | JS recording per decode step | GPU memory (peak) |`,
+    `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | decode step: wall / JS recording / GPU passes | GPU memory (peak) |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...report.speed.map(
       (r) =>
-        `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${r.recordMs.toFixed(2)} ms | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
+        `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${r.wallMs.toFixed(2)} / ${r.recordMs.toFixed(2)} / ${r.gpuMs.toFixed(2)} ms | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
     ),
     '',
     `${report.seconds.toFixed(0)} s in all`,
