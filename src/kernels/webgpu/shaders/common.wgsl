@@ -143,6 +143,19 @@ struct Params {
 // Flat workgroup index of a dispatch laid out as (min(n, 65535), ceil(n / 65535)).
 fn flat_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
 
+// The (token t, row r) slice a thread works on in the matmuls with one slice of threads per (token, row): P.h threads
+// per slice (a power of two <= 64; lane: the thread's index in it), 64 / P.h slices per workgroup of 64, P.a rows x
+// P.g tokens. valid is false for the threads past the last slice (their t and r are 0). Loops with barriers take
+// their bounds from P.h itself (uniform), not from the slice.
+struct Slice { t: u32, r: u32, lane: u32, valid: bool }
+
+fn row_slice(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Slice {
+  let wi = flat_wg(wid, nwg) * (64u / P.h) + lid / P.h;
+  let valid = wi < P.a * P.g;
+  let i = select(0u, wi, valid);
+  return Slice(i / P.a, i % P.a, lid % P.h, valid);
+}
+
 // Byte i of a u32 storage array (little-endian).
 fn byte_of(word: u32, i: u32) -> u32 { return (word >> ((i & 3u) * 8u)) & 0xffu; }
 

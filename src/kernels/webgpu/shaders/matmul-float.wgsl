@@ -21,23 +21,16 @@ fn x_as(fmt: u32, v: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
   let fmt = P.c;
-  // P.h threads (a power of two) per (token, row); 64 / P.h rows per workgroup
-  let tpr = P.h;
-  let lane = lid % tpr;
-  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
-  let valid = wi < rows * P.g;
-  let t = select(0u, wi, valid) / rows;
-  let r = select(0u, wi, valid) % rows;
+  let sl = row_slice(wid, nwg, lid); // P.h threads per (token, row)
   var acc = vec2<f32>(0.0, 0.0);
-  for (var c = lane; c < select(0u, cols, valid); c = c + tpr) {
-    let p = two_prod(weight_at(fmt, r * cols + c), x_as(fmt, x[t * cols + c]));
+  for (var c = sl.lane; c < select(0u, cols, sl.valid); c = c + P.h) {
+    let p = two_prod(weight_at(fmt, sl.r * cols + c), x_as(fmt, x[sl.t * cols + c]));
     acc = acc_add(acc_add(acc, p.x), p.y);
   }
-  let sum = join_sums(acc, lid, lane, tpr);
-  if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
+  let sum = join_sums(acc, lid, sl.lane, P.h);
+  if (sl.lane == 0u && sl.valid) {
+    out[sl.t * P.f + P.e + sl.r] = (sum.x + sum.y) * P.x1;
   }
 }

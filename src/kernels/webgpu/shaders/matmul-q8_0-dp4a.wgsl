@@ -26,18 +26,12 @@ fn scale_at(o: u32) -> f32 { return f16_value((w[o >> 2u] >> ((o & 2u) * 8u)) & 
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
-  let tpr = P.h;
-  let lane = lid % tpr;
-  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
-  let valid = wi < rows * P.g;
-  let t = select(0u, wi, valid) / rows;
-  let r = select(0u, wi, valid) % rows;
+  let sl = row_slice(wid, nwg, lid); // P.h threads per (token, row)
   let nb = cols / 32u;
   var acc = vec2<f32>(0.0, 0.0);
-  for (var b = lane; b < select(0u, nb, valid); b = b + tpr) {
-    let o = (r * nb + b) * 34u;
+  for (var b = sl.lane; b < select(0u, nb, sl.valid); b = b + P.h) {
+    let o = (sl.r * nb + b) * 34u;
     // the quants start at byte o + 2: 9 words cover them (the 9th holds nothing of them when aligned; past the end of
     // the buffer it may read as anything, and then funnel shifts it out)
     let i = (o + 2u) >> 2u;
@@ -52,16 +46,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let w7 = w[i + 7u];
     let w8 = w[i + 8u];
     // the block's 32 activations: vec4s 2b, 2b + 1 of the token
-    let xa = xq[t * (cols / 16u) + 2u * b];
-    let xb = xq[t * (cols / 16u) + 2u * b + 1u];
+    let xa = xq[sl.t * (cols / 16u) + 2u * b];
+    let xb = xq[sl.t * (cols / 16u) + 2u * b + 1u];
     let isum = dot4I8Packed(funnel(w0, w1, sh), xa.x) + dot4I8Packed(funnel(w1, w2, sh), xa.y)
       + dot4I8Packed(funnel(w2, w3, sh), xa.z) + dot4I8Packed(funnel(w3, w4, sh), xa.w)
       + dot4I8Packed(funnel(w4, w5, sh), xb.x) + dot4I8Packed(funnel(w5, w6, sh), xb.y)
       + dot4I8Packed(funnel(w6, w7, sh), xb.z) + dot4I8Packed(funnel(w7, w8, sh), xb.w);
-    acc = acc_add_prod3(acc, f32(isum), scale_at(o), xs[t * nb + b]);
+    acc = acc_add_prod3(acc, f32(isum), scale_at(o), xs[sl.t * nb + b]);
   }
-  let sum = join_sums(acc, lid, lane, tpr);
-  if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
+  let sum = join_sums(acc, lid, sl.lane, P.h);
+  if (sl.lane == 0u && sl.valid) {
+    out[sl.t * P.f + P.e + sl.r] = (sum.x + sum.y) * P.x1;
   }
 }

@@ -16,22 +16,15 @@ fn i8_of(b: u32) -> i32 { return select(i32(b), i32(b) - 256, b >= 128u); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
   let fmt = P.c;
-  // P.h threads (a power of two) per (token, row); 64 / P.h rows per workgroup
-  let tpr = P.h;
-  let lane = lid % tpr;
-  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
-  let valid = wi < rows * P.g;
-  let t = select(0u, wi, valid) / rows;
-  let r = select(0u, wi, valid) % rows;
-  let xBase = t * cols;
+  let sl = row_slice(wid, nwg, lid); // P.h threads per (token, row)
+  let xBase = sl.t * cols;
   var acc = vec2<f32>(0.0, 0.0);
   if (fmt == 2u) {
     let nb = cols / 256u;
-    for (var b = lane; b < select(0u, nb, valid); b = b + tpr) {
-      let o = (r * nb + b) * 210u;
+    for (var b = sl.lane; b < select(0u, nb, sl.valid); b = b + P.h) {
+      let o = (sl.r * nb + b) * 210u;
       var isum = 0;
       for (var e = 0u; e < 256u; e = e + 1u) {
         let h = e >> 7u;
@@ -43,13 +36,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let sc = i8_of(wbyte(o + 192u + 8u * h + 2u * g + (l >> 4u)));
         isum = isum + sc * q * xq_at(xBase + b * 256u + e);
       }
-      acc = acc_add_prod3(acc, f32(isum), f16_at(o + 208u), xs[t * nb + b]);
+      acc = acc_add_prod3(acc, f32(isum), f16_at(o + 208u), xs[sl.t * nb + b]);
     }
   } else {
     let nb = cols / 32u;
     let bb = select(34u, 18u, fmt == 1u);
-    for (var b = lane; b < select(0u, nb, valid); b = b + tpr) {
-      let o = (r * nb + b) * bb;
+    for (var b = sl.lane; b < select(0u, nb, sl.valid); b = b + P.h) {
+      let o = (sl.r * nb + b) * bb;
       var isum = 0;
       for (var j = 0u; j < 32u; j = j + 1u) {
         var q: i32;
@@ -57,11 +50,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         else { q = i32((wbyte(o + 2u + (j & 15u)) >> select(0u, 4u, j >= 16u)) & 15u) - 8; }
         isum = isum + q * xq_at(xBase + b * 32u + j);
       }
-      acc = acc_add_prod3(acc, f32(isum), f16_at(o), xs[t * nb + b]);
+      acc = acc_add_prod3(acc, f32(isum), f16_at(o), xs[sl.t * nb + b]);
     }
   }
-  let sum = join_sums(acc, lid, lane, tpr);
-  if (lane == 0u && valid) {
-    out[t * P.f + P.e + r] = (sum.x + sum.y) * P.x1;
+  let sum = join_sums(acc, lid, sl.lane, P.h);
+  if (sl.lane == 0u && sl.valid) {
+    out[sl.t * P.f + P.e + sl.r] = (sum.x + sum.y) * P.x1;
   }
 }

@@ -48,33 +48,26 @@ fn block_scale(fmt: u32, g: u32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
   let fmt = P.c;
   let mode = P.d;
-  // P.h threads (a power of two) per (token, row); 64 / P.h rows per workgroup
-  let tpr = P.h;
-  let lane = lid % tpr;
-  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
-  let valid = wi < rows * P.g;
-  let t = select(0u, wi, valid) / rows;
-  let r = select(0u, wi, valid) % rows;
-  let rowBase = r * cols;
-  let xBase = t * cols;
-  let outIndex = t * P.f + P.e + r;
+  let sl = row_slice(wid, nwg, lid); // P.h threads per (token, row)
+  let rowBase = sl.r * cols;
+  let xBase = sl.t * cols;
+  let outIndex = sl.t * P.f + P.e + sl.r;
   if (mode == 0u && fmt == 0u) {
     var acc = 0;
-    for (var c = lane; c < select(0u, cols, valid); c = c + tpr) {
+    for (var c = sl.lane; c < select(0u, cols, sl.valid); c = c + P.h) {
       acc = acc + (code_at(fmt, rowBase + c) - 1) * xq_at(xBase + c);
     }
     red_i[lid] = acc;
     workgroupBarrier();
-    for (var s = tpr / 2u; s > 0u; s = s >> 1u) {
-      if (lane < s) { red_i[lid] = red_i[lid] + red_i[lid + s]; }
+    for (var s = P.h / 2u; s > 0u; s = s >> 1u) {
+      if (sl.lane < s) { red_i[lid] = red_i[lid] + red_i[lid + s]; }
       workgroupBarrier();
     }
-    if (lane == 0u && valid) {
-      let y = div_rn(f32(red_i[lid]) * P.x0, xs[t]);
+    if (sl.lane == 0u && sl.valid) {
+      let y = div_rn(f32(red_i[lid]) * P.x0, xs[sl.t]);
       out[outIndex] = select(y * P.x1, y, P.x1 == 1.0);
     }
     return;
@@ -82,20 +75,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let nSeg = cols / 128u;
   let nq = (cols + 255u) / 256u;
   var acc = vec2<f32>(0.0, 0.0);
-  for (var seg = lane; seg < select(0u, nSeg, valid); seg = seg + tpr) {
+  for (var seg = sl.lane; seg < select(0u, nSeg, sl.valid); seg = seg + P.h) {
     var isum = 0;
     let c0 = seg * 128u;
     for (var c = c0; c < c0 + 128u; c = c + 1u) {
       isum = isum + (code_at(fmt, rowBase + c) - 1) * xq_at(xBase + c);
     }
-    let xd = select(1.0, xs[t * nq + (c0 >> 8u)], mode == 1u);
+    let xd = select(1.0, xs[sl.t * nq + (c0 >> 8u)], mode == 1u);
     acc = acc_add_prod3(acc, f32(isum), block_scale(fmt, rowBase + c0), xd);
   }
-  let sum = join_sums(acc, lid, lane, tpr);
-  if (lane == 0u && valid) {
+  let sum = join_sums(acc, lid, sl.lane, P.h);
+  if (sl.lane == 0u && sl.valid) {
     let total = sum.x + sum.y;
     var y = total;
-    if (mode == 0u) { y = div_rn(total, xs[t]); }
+    if (mode == 0u) { y = div_rn(total, xs[sl.t]); }
     out[outIndex] = select(y * P.x1, y, P.x1 == 1.0);
   }
 }

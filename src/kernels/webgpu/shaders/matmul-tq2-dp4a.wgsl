@@ -36,21 +36,15 @@ fn half_dot(cw: array<u32, 8>, xw: u32) -> i32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
   let mode = P.d;
-  let tpr = P.h;
-  let lane = lid % tpr;
-  let wi = flat_wg(wid, nwg) * (64u / tpr) + lid / tpr;
-  let valid = wi < rows * P.g;
-  let t = select(0u, wi, valid) / rows;
-  let r = select(0u, wi, valid) % rows;
+  let sl = row_slice(wid, nwg, lid); // P.h threads per (token, row)
   let nSeg = cols / 128u;
   let nq = (cols + 255u) / 256u;
   let nb = cols / 256u;
   var acc = vec2<f32>(0.0, 0.0);
-  for (var seg = lane; seg < select(0u, nSeg, valid); seg = seg + tpr) {
-    let block = r * nb + (seg >> 1u);
+  for (var seg = sl.lane; seg < select(0u, nSeg, sl.valid); seg = seg + P.h) {
+    let block = sl.r * nb + (seg >> 1u);
     let o = block * 66u;
     // the half's 32 code bytes start at byte o + 32 h: 9 words cover them (sh 0 or 16)
     let start = o + 32u * (seg & 1u);
@@ -63,17 +57,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       cw[k] = funnel(lo, hi, sh);
       lo = hi;
     }
-    let isum = half_dot(cw, (t * cols + seg * 128u) >> 2u);
-    let xd = select(1.0, xs[t * nq + (seg >> 1u)], mode == 1u);
+    let isum = half_dot(cw, (sl.t * cols + seg * 128u) >> 2u);
+    let xd = select(1.0, xs[sl.t * nq + (seg >> 1u)], mode == 1u);
     // the block's F16 scale at byte o + 64 (even)
     let d = f16_value((w[(o + 64u) >> 2u] >> (((o + 64u) & 2u) * 8u)) & 0xffffu);
     acc = acc_add_prod3(acc, f32(isum), d, xd);
   }
-  let sum = join_sums(acc, lid, lane, tpr);
-  if (lane == 0u && valid) {
+  let sum = join_sums(acc, lid, sl.lane, P.h);
+  if (sl.lane == 0u && sl.valid) {
     let total = sum.x + sum.y;
     var y = total;
-    if (mode == 0u) { y = div_rn(total, xs[t]); }
-    out[t * P.f + P.e + r] = select(y * P.x1, y, P.x1 == 1.0);
+    if (mode == 0u) { y = div_rn(total, xs[sl.t]); }
+    out[sl.t * P.f + P.e + sl.r] = select(y * P.x1, y, P.x1 == 1.0);
   }
 }
