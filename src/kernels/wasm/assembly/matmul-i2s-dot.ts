@@ -176,7 +176,7 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * kept although its value is unused).
  */
 // @ts-ignore: decorator
-@inline function touchLines(p: usize, end: usize): void {
+@inline export function touchLines(p: usize, end: usize): void {
   for (; p < end; p += 64) load<u8>(p);
 }
 

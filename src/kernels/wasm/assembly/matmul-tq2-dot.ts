@@ -31,7 +31,7 @@ import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS, ARG_N_TOKENS,
   ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { fieldDot, widen } from './matmul-i2s-dot';
+import { fieldDot, touchLines, widen } from './matmul-i2s-dot';
 import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 
 /**
@@ -206,7 +206,7 @@ function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
   // claimed; the chunk's first pairs are touched in a burst before it starts (matmul-i2s-dot.ts)
   const wEnd = dBase;
   const first = w + <usize>start * codeBytes;
-  for (let p = first; p < min(first + TQ2_TOUCH * pairBytes, wEnd); p += 64) load<u8>(p);
+  touchLines(first, min(first + TQ2_TOUCH * pairBytes, wEnd));
   // the scales are a second, slower stream (64 bytes per tile and block): each pair of a tile touches its share of
   // the next tile's lines (without it Q8_K activations ran at 4-6 GB per CPU-second instead of ~9)
   const dTileBytes = <usize>nBlocks << 6;
@@ -218,7 +218,7 @@ function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
       const dEnd = min(dNext + dShare, dBase + <usize>(dotRows >> 5) * dTileBytes);
       for (let p = dNext; p < dEnd; p += 64) load<u8>(p);
     }
-    const dTab = dBase + <usize>(r >> 5) * (<usize>nBlocks << 6) + (<usize>(r & 31) << 1); // block b's scales of rows r, r + 1 at dTab + 64 b
+    const dTab = dBase + <usize>(r >> 5) * dTileBytes + (<usize>(r & 31) << 1); // block b's scales of rows r, r + 1 at dTab + 64 b
     // the lines of the row pair TQ2_TOUCH ahead
     const ahead = wa + TQ2_TOUCH * pairBytes;
     const tp = ahead + pairBytes <= wEnd ? ahead : wa;
