@@ -94,3 +94,35 @@ export function outOfMemoryFor(
     },
   };
 }
+
+/** A GPU whose devices count the compute dispatches recorded on them (`counter.dispatches`). */
+export function dispatchCounting(gpu: Gpu, counter: { dispatches: number }): Gpu {
+  return {
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, {
+        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
+          const device = await a.requestDevice(d);
+          return override<GpuDevice>(device, {
+            createCommandEncoder: () => {
+              const enc = device.createCommandEncoder();
+              return override(enc, {
+                beginComputePass: () => {
+                  const pass = enc.beginComputePass();
+                  return override(pass, {
+                    dispatchWorkgroups: (x: number, y?: number) => {
+                      counter.dispatches++;
+                      pass.dispatchWorkgroups(x, y);
+                    },
+                  });
+                },
+              });
+            },
+          });
+        },
+      });
+    },
+  };
+}

@@ -14,6 +14,9 @@
 // parameter blocks in slots of persistent uniform buffers written once at flush, bind groups reused by (pipeline,
 // slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go into persistent scratch
 // buffers for the same reason (uploadTo).
+// Fusion (fuseOps, default on; docs/next-shape.md "Where the code stands"): an op that the next one may take in is
+// held back (defer) until something else is recorded; gating + norm + per-token quantization run as one rmsnorm.wgsl
+// dispatch, the RoPE of q and k as one rope.wgsl dispatch: 16 dispatches per layer instead of 22, the same bits.
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
@@ -57,6 +60,13 @@ export interface WebGpuBackendOptions {
    * kernel sets; default false).
    */
   readonly portableKernels?: boolean;
+  /**
+   * Fuse neighbouring ops into one dispatch where the second consumes the first (default true; false records every op
+   * as its own dispatch, for tests and bisection): the feed-forward gating, the norm after it and the per-token
+   * activation quantization of the matmul after that; a norm and that quantization; the q and k RoPE of a layer.
+   * Fused kernels do each op's arithmetic as its own kernel does, so the outputs are the same bits.
+   */
+  readonly fuseOps?: boolean;
 }
 
 const FORMAT = {
@@ -84,6 +94,26 @@ const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 
 /** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
 type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
+
+/** A gating op (reluSqrMul 1, siluMul 2) waiting to be recorded: a = gate(a) b over n values. */
+interface DeferredGate {
+  readonly kind: 'gate';
+  readonly code: 1 | 2;
+  readonly name: string;
+  readonly a: GpuTensor;
+  readonly b: GpuTensor;
+  readonly n: number;
+}
+
+/**
+ * An op recorded late (WebGpuBackend.defer), so that the op after it can take it into its own dispatch: a gating
+ * that an rmsnorm of the same values applies first, an rmsnorm whose output a matmul quantizes per token, a RoPE of q
+ * that the RoPE of k (same positions) joins. Any other recording emits it first, so the step's order stays.
+ */
+type Deferred =
+  | DeferredGate
+  | { readonly kind: 'rmsnorm'; readonly out: GpuTensor; readonly x: GpuTensor; readonly weight: GpuTensor; readonly nTokens: number; readonly dim: number; readonly eps: number; readonly gate: DeferredGate | undefined }
+  | { readonly kind: 'rope'; readonly x: GpuTensor; readonly nTokens: number; readonly nHeads: number; readonly headDim: number; readonly neox: boolean; readonly table: GpuBuffer; readonly key: string };
 
 /**
  * A uniform buffer of PARAM_CHUNK_SLOTS parameter blocks and its host copy: dispatch() fills slots in the host copy,
@@ -273,6 +303,8 @@ class WebGpuBackend implements KernelBackend {
   private firstError: string | undefined;
   private lost: string | undefined;
   private ropeTable: { key: string; buffer: GpuBuffer } | undefined;
+  /** The op waiting for the next one (defer); emitted by any other recording. */
+  private deferred: Deferred | undefined;
 
   constructor(
     private readonly device: GpuDevice,
@@ -280,6 +312,8 @@ class WebGpuBackend implements KernelBackend {
     private readonly maxBindingBytes: number,
     /** WGSL's packed_4x8_integer_dot_product is there (dot4I8Packed): matmul-i2s-dp4a.wgsl, matmul-q8_0-dp4a.wgsl. */
     private readonly dp4a: boolean,
+    /** WebGpuBackendOptions.fuseOps. */
+    private readonly fuseOps: boolean,
   ) {
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
@@ -421,6 +455,7 @@ class WebGpuBackend implements KernelBackend {
   /** Records one dispatch of `name` over `groups` workgroups with the parameter block (8 u32, 4 f32) and bindings 1... */
   private dispatch(name: ShaderName, groups: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     if (groups === 0) return;
+    if (this.deferred !== undefined) this.emitDeferred();
     // the parameter block goes into this step's slot of a persistent uniform buffer (written once, at flush), and
     // the bind group is reused when the same pipeline, slot and buffers come again (the next token's same dispatch)
     const slot = this.paramSlots++;
@@ -483,6 +518,7 @@ class WebGpuBackend implements KernelBackend {
 
   /** A buffer-to-buffer copy, in order after the dispatches recorded so far. */
   private copy(src: GpuBuffer, srcOffset: number, dst: GpuBuffer, dstOffset: number, size: number): void {
+    if (this.deferred !== undefined) this.emitDeferred();
     this.endPass();
     this.enc().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
@@ -508,6 +544,7 @@ class WebGpuBackend implements KernelBackend {
 
   /** Submits what is recorded; resolves when the GPU has run it. GPU errors become BitNetErrors here. */
   private async flush(): Promise<void> {
+    if (this.deferred !== undefined) this.emitDeferred();
     this.endPass();
     const enc = this.encoder;
     this.encoder = undefined;
@@ -886,10 +923,66 @@ class WebGpuBackend implements KernelBackend {
     const xt = this.tensor('rmsnorm', 'x', x, nTokens * dim);
     const ot = this.tensor('rmsnorm', 'out', out, nTokens * dim);
     const wt = this.tensor('rmsnorm', 'weight', weight, dim);
-    const inPlace = xt === ot;
-    const outBuffer = inPlace ? this.scratchBuffer('unused', 4) : ot.buffer;
-    this.dispatch('rmsnorm', nTokens, [dim, inPlace ? 1 : 0], [eps], [xt.buffer, wt.buffer, outBuffer]);
-    this.count('webgpu.rmsnorm');
+    // the gating just recorded on these values is applied by the norm's kernel first (not when it would bind `up` as out)
+    const d = this.deferred;
+    const gate = this.fuseOps && d?.kind === 'gate' && d.a === xt && d.b !== ot && d.n === nTokens * dim ? d : undefined;
+    if (gate !== undefined) this.deferred = undefined;
+    this.defer({ kind: 'rmsnorm', out: ot, x: xt, weight: wt, nTokens, dim, eps, gate });
+  }
+
+  /**
+   * Records a deferred rmsnorm (with the gating it took on); with `quantize`, also the per-token quantization of its
+   * output (quantize.wgsl mode 0, into the scratch quantize() would use), which it returns.
+   */
+  private recordRmsnorm(d: Extract<Deferred, { kind: 'rmsnorm' }>, quantize: boolean): Quantized | undefined {
+    if (d.nTokens === 0) {
+      this.count('webgpu.rmsnorm');
+      return undefined;
+    }
+    const inPlace = d.x === d.out;
+    const q: Quantized | undefined = quantize ? [this.scratchBuffer('xq', d.nTokens * d.dim), this.scratchBuffer('xs', d.nTokens * 4), this.scratchBuffer('qsum', d.nTokens * 4)] : undefined;
+    const gate = d.gate;
+    // writable bindings may not alias: an unused one gets a scratch buffer of its own
+    const bindings = [d.x.buffer, d.weight.buffer, inPlace ? this.scratchBuffer('unused', 4) : d.out.buffer, gate?.b.buffer ?? d.weight.buffer, ...(q ?? ['xq', 'xs', 'qsum'].map((n) => this.scratchBuffer(`unused ${n}`, 4)))];
+    this.dispatch('rmsnorm', d.nTokens, [d.dim, inPlace ? 1 : 0, gate?.code ?? 0, q !== undefined ? 1 : 0], [d.eps], bindings);
+    const fused = [...(gate !== undefined ? [gate.name] : []), 'rmsnorm', ...(q !== undefined ? ['quantize'] : [])];
+    this.count(fused.length === 1 ? 'webgpu.rmsnorm' : `webgpu.fused.${fused.join('+')}`);
+    return q;
+  }
+
+  /** Holds an op back for the next one to take in (fuseOps), after emitting the one held before. */
+  private defer(d: Deferred): void {
+    if (this.deferred !== undefined) this.emitDeferred();
+    this.deferred = d;
+    if (!this.fuseOps) this.emitDeferred();
+  }
+
+  /** Records the deferred op as its own dispatch. */
+  private emitDeferred(): void {
+    const d = this.deferred;
+    if (d === undefined) return;
+    this.deferred = undefined;
+    if (d.kind === 'gate') {
+      this.dispatch('elementwise', Math.ceil(d.n / 64), [d.code, d.n], [], [d.a.buffer, d.b.buffer]);
+      this.count(`webgpu.${d.name}`);
+    } else if (d.kind === 'rmsnorm') {
+      this.recordRmsnorm(d, false);
+    } else {
+      this.recordRope(d, undefined);
+    }
+  }
+
+  /**
+   * The deferred rmsnorm that wrote x, taken into a matmul of nTokens tokens that quantizes x per token: recorded now
+   * with that quantization fused in, whose buffers go into `quantized` under 'per-token'.
+   */
+  private takeNormQuantize(x: GpuTensor, nTokens: number, cols: number, weights: readonly GpuWeight[], quantized: Map<string, Quantized>): void {
+    const d = this.deferred;
+    if (d?.kind !== 'rmsnorm' || d.out !== x || d.nTokens !== nTokens || d.dim !== cols || cols % 4 !== 0) return;
+    if (!weights.some((w) => FORMAT.ternary[w.info.type] !== undefined && w.activationQuant === 'per-token')) return;
+    this.deferred = undefined;
+    const q = this.recordRmsnorm(d, true);
+    if (q !== undefined) quantized.set('per-token', q);
   }
 
   matmul(out: Tensor, w: Weight, x: Tensor, nTokens: number, scale = 1): void {
@@ -899,7 +992,9 @@ class WebGpuBackend implements KernelBackend {
     requireFinite('matmul', 'scale', scale);
     const xt = this.tensor('matmul', 'x', x, nTokens * weight.cols);
     const ot = this.tensor('matmul', 'out', out, nTokens * weight.rows);
-    const variant = nTokens > 0 ? this.matmulRecorded(ot, weight, xt, nTokens, scale) : '';
+    const quantized = new Map<string, Quantized>();
+    if (nTokens > 0) this.takeNormQuantize(xt, nTokens, weight.cols, [weight], quantized);
+    const variant = nTokens > 0 ? this.matmulRecorded(ot, weight, xt, nTokens, scale, quantized) : '';
     this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}${variant === '' ? '' : `.${variant}`}`);
   }
 
@@ -911,6 +1006,7 @@ class WebGpuBackend implements KernelBackend {
     const outs = targets.map((t, i) => this.tensor('matmulMany', `targets[${i}].out`, t.out, nTokens * t.w.rows));
     // the ternary targets of one activation scheme (q, k, v; gate, up) share one quantization of x
     const quantized = new Map<string, Quantized>();
+    if (nTokens > 0) this.takeNormQuantize(xt, nTokens, cols, targets.map((t) => t.w as GpuWeight), quantized);
     targets.forEach((t, i) => {
       const w = t.w as GpuWeight;
       const variant = nTokens > 0 ? this.matmulRecorded(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : '';
@@ -1010,8 +1106,24 @@ class WebGpuBackend implements KernelBackend {
       }
       this.ropeTable = { key, buffer: this.uploadTo('rope table', table) };
     }
-    this.dispatch('rope', Math.ceil((nTokens * nHeads * half) / 64), [nTokens, nHeads, headDim, style === 'neox' ? 1 : 0], [], [xt.buffer, this.ropeTable.buffer]);
-    this.count(`webgpu.rope.${style}`);
+    const neox = style === 'neox';
+    // the RoPE of q just recorded with the same table joins this one (k) in one dispatch
+    const d = this.deferred;
+    if (this.fuseOps && d?.kind === 'rope' && d.key === key && d.neox === neox && d.x !== xt) {
+      this.deferred = undefined;
+      this.recordRope(d, { x: xt, nHeads });
+      return;
+    }
+    this.defer({ kind: 'rope', x: xt, nTokens, nHeads, headDim, neox, table: this.ropeTable.buffer, key });
+  }
+
+  /** Records a deferred RoPE, and `second` (another tensor of the same tokens and table) in the same dispatch. */
+  private recordRope(d: Extract<Deferred, { kind: 'rope' }>, second: { x: GpuTensor; nHeads: number } | undefined): void {
+    const heads = d.nHeads + (second?.nHeads ?? 0);
+    const x2 = second?.x.buffer ?? this.scratchBuffer('unused', 4);
+    this.dispatch('rope', Math.ceil((d.nTokens * heads * (d.headDim / 2)) / 64), [d.nTokens, d.nHeads, d.headDim, d.neox ? 1 : 0, second?.nHeads ?? 0], [], [d.x.buffer, d.table, x2]);
+    const style = d.neox ? 'neox' : 'normal';
+    this.count(second === undefined ? `webgpu.rope.${style}` : `webgpu.fused.rope+rope.${style}`);
   }
 
   kvWrite(pool: KvPool, layer: number, k: Tensor, v: Tensor, batch: KvBatch): void {
@@ -1070,8 +1182,15 @@ class WebGpuBackend implements KernelBackend {
       bBuffer = this.scratchBuffer('self-add', n * 4);
       this.copy(bt.buffer, 0, bBuffer, 0, n * 4);
     }
-    this.dispatch('elementwise', Math.ceil(n / 64), [code, n], [], [at.buffer, bBuffer]);
-    this.count(id);
+    if (code === 0) {
+      this.dispatch('elementwise', Math.ceil(n / 64), [code, n], [], [at.buffer, bBuffer]);
+      this.count(id);
+    } else if (n > 0) {
+      // a norm of the gated values may take it in (rmsnorm)
+      this.defer({ kind: 'gate', code: code === 1 ? 1 : 2, name: id.slice('webgpu.'.length), a: at, b: bt, n });
+    } else {
+      this.count(id);
+    }
   }
 
   addInPlace(x: Tensor, y: Tensor, n: number): void {
@@ -1187,5 +1306,5 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
   const dp4a = opts.portableKernels !== true && gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true;
-  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a);
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false);
 }

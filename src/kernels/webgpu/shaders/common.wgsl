@@ -217,3 +217,33 @@ fn acc_add_prod3(acc: vec2<f32>, a: f32, b: f32, c: f32) -> vec2<f32> {
   let abc = two_prod(ab.x, c);
   return acc_add(acc_add(acc, abc.x), abc.y + ab.y * c);
 }
+
+// Four int8 values (each in [-128, 127]) in one u32, the first in the low byte (the layout dot4I8Packed reads).
+fn pack_i8x4(q: vec4<i32>) -> u32 {
+  let b = vec4<u32>(q) & vec4<u32>(0xffu);
+  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+}
+
+// Per-token activation quantization of four values with the token's scale s (quantize.wgsl mode 0, as
+// kernels/reference/quantize-activations.ts): round-away(v s) clamped to [-128, 127].
+fn quant_token4(v: vec4<f32>, s: f32) -> vec4<i32> {
+  return vec4<i32>(
+    i32(clamp(round_away(v.x * s), -128.0, 127.0)), i32(clamp(round_away(v.y * s), -128.0, 127.0)),
+    i32(clamp(round_away(v.z * s), -128.0, 127.0)), i32(clamp(round_away(v.w * s), -128.0, 127.0)));
+}
+
+// The larger of best and |v|; a NaN v leaves best (quantize.wgsl's `|v| > best` scan).
+fn max_abs(best: f32, v: f32) -> f32 {
+  let a = abs(v);
+  return select(best, a, a > best);
+}
+
+// The gated value of a feed-forward gate g and up value u (kernels/reference/elementwise.ts): code 1 f32(relu(g)^2) u,
+// code 2 silu(g) u with silu(g) = g / (1 + exp(-g)) in f32 steps.
+fn gate_mul(code: u32, g: f32, u: f32) -> f32 {
+  if (code == 1u) {
+    let r = max(g, 0.0);
+    return (r * r) * u;
+  }
+  return div_rn(g, 1.0 + exp(-g)) * u;
+}

@@ -16,12 +16,6 @@ var<workgroup> red_idx: array<u32, 64>;
 var<workgroup> red_bad: array<u32, 64>;
 var<workgroup> red_sum: array<i32, 64>;
 
-// Four int8 values (each in [-128, 127]) in one u32, the first in the low byte.
-fn pack_i8x4(q: vec4<i32>) -> u32 {
-  let b = vec4<u32>(q) & vec4<u32>(0xffu);
-  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
-}
-
 // The four f32 values from column i (a multiple of 4) of x.
 fn x4(i: u32) -> vec4<f32> { return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]); }
 
@@ -71,9 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var sum = 0;
     for (var i = start + 4u * lid; i < end; i = i + 256u) {
       let v = x4(base + i);
-      let q = vec4<i32>(
-        i32(clamp(round_away(v.x * s), -128.0, 127.0)), i32(clamp(round_away(v.y * s), -128.0, 127.0)),
-        i32(clamp(round_away(v.z * s), -128.0, 127.0)), i32(clamp(round_away(v.w * s), -128.0, 127.0)));
+      let q = quant_token4(v, s);
       xq[(base + i) >> 2u] = pack_i8x4(q);
       sum = sum + q.x + q.y + q.z + q.w;
     }
