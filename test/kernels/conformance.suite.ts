@@ -1169,6 +1169,44 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
         });
       }
 
+      // contexts past 64 and 128 positions (kernels that work through positions in chunks), query groups past 4
+      // heads, a head past 128 (and past 192) dimensions: a prefill of every position at once, on shuffled blocks
+      for (const [nHeads, nKvHeads, headDim, nPos] of [
+        [10, 2, 72, 150],
+        [2, 1, 200, 70],
+      ]) {
+        it(`nHeads=${nHeads} nKvHeads=${nKvHeads} headDim=${headDim}: a prefill of ${nPos} positions (long context)`, async () => {
+          const rng = seededRng(6600 + headDim);
+          const blockSize = 16;
+          const maxBlocks = Math.ceil(nPos / blockSize);
+          const nBlocks = maxBlocks + 2;
+          const kvDim = nKvHeads * headDim;
+          const qDim = nHeads * headDim;
+          const table = shuffledBlocks(rng, nBlocks).slice(0, maxBlocks);
+          const kb = new Float32Array(nPos * kvDim).map(() => rng.normal());
+          const vb = new Float32Array(nPos * kvDim).map(() => rng.normal());
+          const qb = new Float32Array(nPos * qDim).map(() => rng.normal() * 2);
+          const kRef = Float64Array.from(kb, (v) => roundToF16(v));
+          const vRef = Float64Array.from(vb, (v) => roundToF16(v));
+          await withBackend(make, { activationFloats: 4 * nPos * Math.max(qDim, kvDim) + 8 * GUARD, kvBytes: 2 * 2 * nBlocks * blockSize * kvDim }, async (be) => {
+            const pool = be.createKvPool(1, kvDim, headDim, blockSize, nBlocks);
+            be.setBlockTables(pool, table, 1, maxBlocks);
+            const [kT, vT, qT] = [be.alloc(nPos * kvDim), be.alloc(nPos * kvDim), be.alloc(nPos * qDim)];
+            const outT = poisoned(be, nPos * qDim);
+            be.write(kT, kb);
+            be.write(vT, vb);
+            be.write(qT, qb);
+            const batch = kvBatch(Array.from({ length: nPos }, (_, p) => [0, p] as const));
+            be.kvWrite(pool, 0, kT, vT, batch);
+            be.attention(outT, qT, pool, 0, batch, nHeads, nKvHeads);
+            const { expected, maxV } = expectedAttention(qb, batch, [kRef], [vRef], nHeads, nKvHeads, headDim);
+            const out = await got(be, outT);
+            expectClose(`attention over ${nPos} positions`, out, 0, expected, () => 2e-3 * maxV);
+            expectGuard('attention', out, nPos * qDim);
+          });
+        });
+      }
+
       it('blocks first named one step at a time, in a scrambled order, hold what was written, as in a pool whose every block was named up front', async () => {
         const [nHeads, nKvHeads, headDim, nLayers, blockSize, nSeqs, nSteps] = [4, 2, 8, 2, 2, 2, 20];
         const maxBlocks = nSteps / blockSize;

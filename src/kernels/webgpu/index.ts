@@ -1157,7 +1157,9 @@ class WebGpuBackend implements KernelBackend {
       for (let t = 0; t < nTokens; t++) stride = Math.max(stride, batch.positions[t] + 1);
       const scratch = this.scratchBuffer('scores', nTokens * nHeads * stride * 4);
       const entries = this.entriesOf(p, batch);
-      this.dispatch('attention', nTokens * nHeads, [p.tables.maxBlocks, nHeads, nKvHeads, headDim, p.rowWords, stride, p.blockSize], [1 / Math.sqrt(headDim)], [
+      // a workgroup per (entry, KV head, up to 4 of its query heads)
+      const headGroups = Math.ceil(nHeads / nKvHeads / 4);
+      this.dispatch('attention', nTokens * nKvHeads * headGroups, [p.tables.maxBlocks, nHeads, nKvHeads, headDim, p.rowWords, stride, p.blockSize, headGroups], [1 / Math.sqrt(headDim)], [
         qt.buffer,
         p.keys[layer],
         p.values[layer],

@@ -1,10 +1,14 @@
 // Causal grouped-query attention over one layer's paged F16 pool, as kernels/reference/attention.ts (llama.cpp's
 // non-flash path): q rounded to F16, scores = q.k / sqrt(headDim), softmax with the max subtracted, probabilities
-// rounded to F16 before their product with the F16 values. One workgroup per (entry, head); entry t attends to
-// positions 0..entries[2t + 1] of sequence slot entries[2t], position p in block tables[seq * maxBlocks + p / blockSize]
-// (kv-write.wgsl's layout: rowWords u32 words per position). The scores of a workgroup sit in `scratch` (global,
-// P.f floats each). P.a = maxBlocks, P.b = nHeads, P.c = nKvHeads, P.d = headDim (<= 256), P.e = rowWords,
-// P.f = score stride, P.g = blockSize; P.x0 = 1 / sqrt(headDim).
+// rounded to F16 before their product with the F16 values. Entry t attends to positions 0..entries[2t + 1] of
+// sequence slot entries[2t], position p in block tables[seq * maxBlocks + p / blockSize] (kv-write.wgsl's layout:
+// rowWords u32 words per position). P.a = maxBlocks, P.b = nHeads, P.c = nKvHeads, P.d = headDim (<= 256),
+// P.e = rowWords, P.f = score stride, P.g = blockSize, P.h = head groups per KV head (ceil(group / 4)); P.x0 =
+// 1 / sqrt(headDim). The scores of a head sit in `scratch` (global, P.f floats each).
+// One workgroup per (entry, KV head, group of up to 4 of its query heads): the 4 heads are the lanes of vec4 sums, so
+// every K and V value is read once for them, and a position's block is looked up once per workgroup. Each lane sums
+// in the order of one head alone (scores over d, softmax over p by thread, then a two-sum tree; values over p), so
+// the group changes no result.
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<u32>;
 @group(0) @binding(3) var<storage, read> vc: array<u32>;
@@ -13,61 +17,137 @@
 @group(0) @binding(6) var<storage, read> tables: array<i32>;
 @group(0) @binding(7) var<storage, read> entries: array<i32>;
 
-var<workgroup> qh: array<f32, 256>;
-fn half_at(plane_is_k: bool, seq: u32, p: u32, e: u32) -> f32 {
+// the query heads' F16-rounded values by dimension (lane i: head h0 + i; 0 past the group)
+var<workgroup> qh: array<vec4<f32>, 256>;
+// a chunk of 64 positions for the value sums: each one's first word, and its probabilities
+var<workgroup> rows: array<u32, 64>;
+var<workgroup> probs: array<vec4<f32>, 64>;
+// the max and compensated-sum trees, a lane per head
+var<workgroup> red_hi: array<vec4<f32>, 64>;
+var<workgroup> red_lo: array<vec4<f32>, 64>;
+
+// The first word of position p of sequence slot seq.
+fn row_of(seq: u32, p: u32) -> u32 {
   let blk = u32(tables[seq * P.a + p / P.g]);
-  let wi = (blk * P.g + p % P.g) * P.e + (e >> 1u);
-  let word = select(vc[wi], kc[wi], plane_is_k);
-  return f16_value((word >> ((e & 1u) * 16u)) & 0xffffu);
+  return (blk * P.g + p % P.g) * P.e;
+}
+
+// Element e of a position's row from its first word, in a plane (K or V words).
+fn k_at(row: u32, e: u32) -> f32 { return f16_value((kc[row + (e >> 1u)] >> ((e & 1u) * 16u)) & 0xffffu); }
+fn v_at(row: u32, e: u32) -> f32 { return f16_value((vc[row + (e >> 1u)] >> ((e & 1u) * 16u)) & 0xffffu); }
+
+// a + b exactly as (hi, lo) per lane (common.wgsl two_sum on vec4).
+fn two_sum4(a: vec4<f32>, b: vec4<f32>) -> array<vec4<f32>, 2> {
+  let s = a + b;
+  let bb = s - a;
+  return array<vec4<f32>, 2>(s, (a - (s - bb)) + (b - bb));
 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let nHeads = P.b;
   let headDim = P.d;
+  let group = nHeads / P.c;
   let w = flat_wg(wid, nwg);
-  let t = w / nHeads;
-  let h = w % nHeads;
+  let perEntry = P.c * P.h;
+  let t = w / perEntry;
+  let kvh = (w % perEntry) / P.h;
+  let h0 = kvh * group + (w % P.h) * 4u;
+  let nh = min(4u, (kvh + 1u) * group - h0);
   let seq = u32(entries[2u * t]);
   let nPos = u32(entries[2u * t + 1u]) + 1u;
-  let kvOff = (h / (nHeads / P.c)) * headDim;
-  let qBase = w * headDim;
-  let sBase = w * P.f;
-  for (var d = lid; d < headDim; d = d + 64u) { qh[d] = round_f16(q[qBase + d]); }
+  let kvOff = kvh * headDim;
+  let qBase = (t * nHeads + h0) * headDim;
+  let sBase = (t * nHeads + h0) * P.f;
+  for (var d = lid; d < headDim; d = d + 64u) {
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < nh; i = i + 1u) { v[i] = round_f16(q[qBase + i * headDim + d]); }
+    qh[d] = v;
+  }
   workgroupBarrier();
-  var mx = -3.4028234e38;
+  // scores, a thread per position
+  var mx = vec4<f32>(-3.4028234e38);
   for (var p = lid; p < nPos; p = p + 64u) {
-    var dot = 0.0;
-    for (var d = 0u; d < headDim; d = d + 1u) { dot = dot + qh[d] * half_at(true, seq, p, kvOff + d); }
+    let row = row_of(seq, p);
+    var dot = vec4<f32>(0.0);
+    for (var d = 0u; d < headDim; d = d + 1u) { dot = dot + qh[d] * k_at(row, kvOff + d); }
     let s = dot * P.x0;
-    scratch[sBase + p] = s;
+    for (var i = 0u; i < nh; i = i + 1u) { scratch[sBase + i * P.f + p] = s[i]; }
     mx = max(mx, s);
   }
-  red_f[lid] = vec2<f32>(mx, 0.0);
+  red_hi[lid] = mx;
   workgroupBarrier();
   for (var s = 32u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red_f[lid] = vec2<f32>(max(red_f[lid].x, red_f[lid + s].x), 0.0); }
+    if (lid < s) { red_hi[lid] = max(red_hi[lid], red_hi[lid + s]); }
     workgroupBarrier();
   }
-  let m = red_f[0].x;
+  let m = red_hi[0];
   workgroupBarrier();
-  var acc = vec2<f32>(0.0, 0.0);
+  // exp(s - max), each thread over the positions it scored, summed with two-sums (the values it wrote itself)
+  var hi = vec4<f32>(0.0);
+  var lo = vec4<f32>(0.0);
   for (var p = lid; p < nPos; p = p + 64u) {
-    let e = exp(scratch[sBase + p] - m);
-    scratch[sBase + p] = e;
-    let s2 = two_sum(acc.x, e);
-    acc = vec2<f32>(s2.x, acc.y + s2.y);
+    var e = vec4<f32>(0.0);
+    for (var i = 0u; i < nh; i = i + 1u) {
+      let at = sBase + i * P.f + p;
+      e[i] = exp(scratch[at] - m[i]);
+      scratch[at] = e[i];
+    }
+    let s2 = two_sum4(hi, e);
+    hi = s2[0];
+    lo = lo + s2[1];
   }
-  let joined = join_sums(acc, lid, lid, 64u);
-  let sum = joined.x + joined.y;
+  // common.wgsl join_sums, a lane per head
+  red_hi[lid] = hi;
+  red_lo[lid] = lo;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      let s2 = two_sum4(red_hi[lid], red_hi[lid + s]);
+      red_lo[lid] = red_lo[lid] + red_lo[lid + s] + s2[1];
+      red_hi[lid] = s2[0];
+    }
+    workgroupBarrier();
+  }
+  let sum = red_hi[0] + red_lo[0];
   for (var p = lid; p < nPos; p = p + 64u) {
-    scratch[sBase + p] = round_f16(div_rn(scratch[sBase + p], sum));
+    for (var i = 0u; i < nh; i = i + 1u) {
+      let at = sBase + i * P.f + p;
+      scratch[at] = round_f16(div_rn(scratch[at], sum[i]));
+    }
   }
   storageBarrier();
   workgroupBarrier();
-  for (var d = lid; d < headDim; d = d + 64u) {
-    var o = 0.0;
-    for (var p = 0u; p < nPos; p = p + 1u) { o = o + scratch[sBase + p] * half_at(false, seq, p, kvOff + d); }
-    out[qBase + d] = o;
+  // the values: a thread per dimension (up to 4 of them), over the positions in chunks of 64 staged by the threads
+  var a0 = vec4<f32>(0.0);
+  var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
+  for (var c = 0u; c < nPos; c = c + 64u) {
+    let p = c + lid;
+    if (p < nPos) {
+      rows[lid] = row_of(seq, p);
+      var pr = vec4<f32>(0.0);
+      for (var i = 0u; i < nh; i = i + 1u) { pr[i] = scratch[sBase + i * P.f + p]; }
+      probs[lid] = pr;
+    }
+    workgroupBarrier();
+    let n = min(64u, nPos - c);
+    for (var j = 0u; j < n; j = j + 1u) {
+      let row = rows[j];
+      let pr = probs[j];
+      if (lid < headDim) { a0 = a0 + pr * v_at(row, kvOff + lid); }
+      if (lid + 64u < headDim) { a1 = a1 + pr * v_at(row, kvOff + lid + 64u); }
+      if (lid + 128u < headDim) { a2 = a2 + pr * v_at(row, kvOff + lid + 128u); }
+      if (lid + 192u < headDim) { a3 = a3 + pr * v_at(row, kvOff + lid + 192u); }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < nh; i = i + 1u) {
+    let o = qBase + i * headDim;
+    if (lid < headDim) { out[o + lid] = a0[i]; }
+    if (lid + 64u < headDim) { out[o + lid + 64u] = a1[i]; }
+    if (lid + 128u < headDim) { out[o + lid + 128u] = a2[i]; }
+    if (lid + 192u < headDim) { out[o + lid + 192u] = a3[i]; }
   }
 }
