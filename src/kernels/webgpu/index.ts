@@ -1,5 +1,5 @@
-// The WebGPU backend: KernelBackend ops recorded as compute passes into one command encoder per step and submitted
-// once at endStep (docs/next-shape.md sections 1-4); WGSL kernels in shaders/*.wgsl, bundled by scripts/build-wgsl.mjs.
+// The WebGPU backend: KernelBackend ops recorded as compute passes into a command encoder per step and submitted as
+// the step goes (docs/next-shape.md sections 1-4); WGSL kernels in shaders/*.wgsl, bundled by scripts/build-wgsl.mjs.
 //
 // Numerics follow the reference backend (docs/numerics.md): integer dot products for the ternary and block-quantized
 // formats on activations quantized exactly as the CPU backends do (quantize.wgsl), F16 K/V cache with q and the
@@ -10,10 +10,11 @@
 // do), I2_S, TQ2_0 and Q8_0 matmuls run matmul-i2s-dp4a.wgsl / matmul-tq2-dp4a.wgsl / matmul-q8_0-dp4a.wgsl
 // (dot4I8Packed on activations packed four to a word; the portable kernels' outputs bit for bit), else
 // matmul-ternary.wgsl / matmul-quant.wgsl.
-// Recording cost (a decode step of 2b-4t is ~665 dispatches): one compute pass per step (ended only for copies),
-// parameter blocks in slots of persistent uniform buffers written once at flush, bind groups reused by (pipeline,
-// slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go into persistent scratch
-// buffers for the same reason (uploadTo).
+// Recording cost (a decode step of 2b-4t is 485 dispatches): one compute pass per submission (ended only for copies),
+// parameter blocks in slots of persistent uniform buffers written before the submit that reads them, bind groups
+// reused by (pipeline, slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go
+// into persistent scratch buffers for the same reason (uploadTo). A step is submitted in pieces (32 dispatches, then 64, then 128 at a time:
+// submitRecorded), so the GPU runs the first layers while the JavaScript records the next; endStep submits the rest.
 // Fusion (fuseOps, default on; docs/next-shape.md "Where the code stands"): an op that the next one may take in is
 // held back (defer) until something else is recorded; gating + norm + per-token quantization run as one rmsnorm.wgsl
 // dispatch, the RoPE of q and k as one rope.wgsl dispatch: 16 dispatches per layer instead of 22, the same bits.
@@ -45,6 +46,13 @@ const PARAM_BYTES = 48;
 const PARAM_SLOT_BYTES = 256;
 /** Parameter blocks per uniform buffer: a 2b-4t decode step records ~665 dispatches. */
 const PARAM_CHUNK_SLOTS = 1024;
+/**
+ * Dispatches recorded before a step's first submit, doubled after each submit up to SUBMIT_MOST: the GPU runs what is
+ * recorded while the rest of the step is recorded (ggml-vulkan submits every 100 nodes, the first ones sooner, for
+ * the same reason: ggml/src/ggml-vulkan/ggml-vulkan.cpp, nodes_per_submit).
+ */
+const SUBMIT_FIRST = 32;
+const SUBMIT_MOST = 128;
 /** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
 const MAX_CACHED_BIND_GROUPS = 8192;
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -125,6 +133,8 @@ interface ParamChunk {
   readonly u32: Uint32Array;
   readonly f32: Float32Array;
   used: number;
+  /** Slots [0, written) are on the device for this step (written before a submit that reads them). */
+  written: number;
 }
 
 class GpuTensor implements Tensor {
@@ -282,6 +292,9 @@ class WebGpuBackend implements KernelBackend {
   /** Parameter blocks of the dispatches recorded since the last flush (ParamChunk), uploaded by flush before submit. */
   private readonly paramChunks: ParamChunk[] = [];
   private paramSlots = 0;
+  /** Dispatches recorded since the step's last submit, and how many the next submit waits for. */
+  private sinceSubmit = 0;
+  private submitAt = SUBMIT_FIRST;
   /** Bind groups by pipeline, parameter slot and buffers: a decode step records the same dispatches every token. */
   private readonly bindGroups = new Map<string, GpuBindGroup>();
   private readonly bufferIds = new WeakMap<GpuBuffer, number>();
@@ -463,7 +476,7 @@ class WebGpuBackend implements KernelBackend {
     if (chunkIndex === this.paramChunks.length) {
       const buffer = this.buffer(PARAM_CHUNK_SLOTS * PARAM_SLOT_BYTES, BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST, 'dispatch parameters');
       const host = new ArrayBuffer(PARAM_CHUNK_SLOTS * PARAM_SLOT_BYTES);
-      this.paramChunks.push({ buffer, host, u32: new Uint32Array(host), f32: new Float32Array(host), used: 0 });
+      this.paramChunks.push({ buffer, host, u32: new Uint32Array(host), f32: new Float32Array(host), used: 0, written: 0 });
     }
     const chunk = this.paramChunks[chunkIndex];
     const inChunk = slot - chunkIndex * PARAM_CHUNK_SLOTS;
@@ -492,6 +505,26 @@ class WebGpuBackend implements KernelBackend {
     pass.setBindGroup(0, group);
     const x = Math.min(groups, MAX_GROUPS_PER_DIM);
     pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+    if (++this.sinceSubmit >= this.submitAt) this.submitRecorded();
+  }
+
+  /** Writes the parameter blocks recorded since the last write (queue order: before the commands submitted next). */
+  private writeParams(): void {
+    for (const c of this.paramChunks) {
+      if (c.used > c.written) this.device.queue.writeBuffer(c.buffer, c.written * PARAM_SLOT_BYTES, new Uint8Array(c.host, c.written * PARAM_SLOT_BYTES, (c.used - c.written) * PARAM_SLOT_BYTES));
+      c.written = c.used;
+    }
+  }
+
+  /** Submits what the step has recorded so far, so that the GPU starts on it; the step goes on in a new encoder. */
+  private submitRecorded(): void {
+    this.endPass();
+    const enc = this.encoder;
+    this.encoder = undefined;
+    this.writeParams();
+    if (enc !== undefined) this.device.queue.submit([enc.finish()]);
+    this.sinceSubmit = 0;
+    this.submitAt = Math.min(2 * this.submitAt, SUBMIT_MOST);
   }
 
   /** A small number naming a buffer in bind-group keys (buffers have no id of their own). */
@@ -550,12 +583,12 @@ class WebGpuBackend implements KernelBackend {
     this.encoder = undefined;
     const done = this.transient;
     this.transient = [];
-    // the step's parameter blocks, written before the commands that read them (queue order)
-    for (const c of this.paramChunks) {
-      if (c.used > 0) this.device.queue.writeBuffer(c.buffer, 0, new Uint8Array(c.host, 0, c.used * PARAM_SLOT_BYTES));
-      c.used = 0;
-    }
+    // the step's parameter blocks not written yet, before the commands that read them (queue order)
+    this.writeParams();
+    for (const c of this.paramChunks) c.used = c.written = 0;
     this.paramSlots = 0;
+    this.sinceSubmit = 0;
+    this.submitAt = SUBMIT_FIRST;
     if (enc !== undefined) this.device.queue.submit([enc.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     for (const b of done) {
