@@ -10,14 +10,15 @@
 // do), I2_S, TQ2_0 and Q8_0 matmuls run matmul-i2s-dp4a.wgsl / matmul-tq2-dp4a.wgsl / matmul-q8_0-dp4a.wgsl
 // (dot4I8Packed on activations packed four to a word; the portable kernels' outputs bit for bit), else
 // matmul-ternary.wgsl / matmul-quant.wgsl.
-// Recording cost (a decode step of 2b-4t is 485 dispatches): one compute pass per submission (ended only for copies),
+// Recording cost (a decode step of 2b-4t is 425 dispatches): one compute pass per submission (ended only for copies),
 // parameter blocks in slots of persistent uniform buffers written before the submit that reads them, bind groups
 // reused by (pipeline, slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go
 // into persistent scratch buffers for the same reason (uploadTo). A step is submitted in pieces (32 dispatches, then 64, then 128 at a time:
 // submitRecorded), so the GPU runs the first layers while the JavaScript records the next; endStep submits the rest.
 // Fusion (fuseOps, default on; docs/next-shape.md "Where the code stands"): an op that the next one may take in is
 // held back (defer) until something else is recorded; gating + norm + per-token quantization run as one rmsnorm.wgsl
-// dispatch, the RoPE of q and k as one rope.wgsl dispatch: 16 dispatches per layer instead of 22, the same bits.
+// dispatch, a matmul and the residual add of its output as one matmul dispatch, the RoPE of q and k as one rope.wgsl
+// dispatch: 14 dispatches per layer instead of 22, the same bits.
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
@@ -71,7 +72,8 @@ export interface WebGpuBackendOptions {
   /**
    * Fuse neighbouring ops into one dispatch where the second consumes the first (default true; false records every op
    * as its own dispatch, for tests and bisection): the feed-forward gating, the norm after it and the per-token
-   * activation quantization of the matmul after that; a norm and that quantization; the q and k RoPE of a layer.
+   * activation quantization of the matmul after that; a norm and that quantization; a matmul and the residual add of
+   * its output; the q and k RoPE of a layer.
    * Fused kernels do each op's arithmetic as its own kernel does, so the outputs are the same bits.
    */
   readonly fuseOps?: boolean;
@@ -103,6 +105,16 @@ const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 /** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
 type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
 
+/** One dispatch of a matmul kernel, as matmulCalls plans it (recordMatmul adds the residual binding and flag). */
+interface KernelCall {
+  readonly name: ShaderName;
+  readonly groups: number;
+  readonly u: readonly number[];
+  /** x0 and x1 of the parameter block (x2 is the residual flag). */
+  readonly f: readonly [number, number];
+  readonly bindings: readonly GpuBuffer[];
+}
+
 /** A gating op (reluSqrMul 1, siluMul 2) waiting to be recorded: a = gate(a) b over n values. */
 interface DeferredGate {
   readonly kind: 'gate';
@@ -115,12 +127,14 @@ interface DeferredGate {
 
 /**
  * An op recorded late (WebGpuBackend.defer), so that the op after it can take it into its own dispatch: a gating
- * that an rmsnorm of the same values applies first, an rmsnorm whose output a matmul quantizes per token, a RoPE of q
- * that the RoPE of k (same positions) joins. Any other recording emits it first, so the step's order stays.
+ * that an rmsnorm of the same values applies first, an rmsnorm whose output a matmul quantizes per token, a matmul
+ * whose output the next op adds to the residual stream (the matmul kernel adds it), a RoPE of q that the RoPE of k
+ * (same positions) joins. Any other recording emits it first, so the step's order stays.
  */
 type Deferred =
   | DeferredGate
   | { readonly kind: 'rmsnorm'; readonly out: GpuTensor; readonly x: GpuTensor; readonly weight: GpuTensor; readonly nTokens: number; readonly dim: number; readonly eps: number; readonly gate: DeferredGate | undefined }
+  | { readonly kind: 'matmul'; readonly out: GpuTensor; readonly input: GpuTensor; readonly n: number; readonly calls: readonly KernelCall[] }
   | { readonly kind: 'rope'; readonly x: GpuTensor; readonly nTokens: number; readonly nHeads: number; readonly headDim: number; readonly neox: boolean; readonly table: GpuBuffer; readonly key: string };
 
 /**
@@ -1000,6 +1014,8 @@ class WebGpuBackend implements KernelBackend {
       this.count(`webgpu.${d.name}`);
     } else if (d.kind === 'rmsnorm') {
       this.recordRmsnorm(d, false);
+    } else if (d.kind === 'matmul') {
+      this.recordMatmul(d.calls, undefined);
     } else {
       this.recordRope(d, undefined);
     }
@@ -1027,8 +1043,10 @@ class WebGpuBackend implements KernelBackend {
     const ot = this.tensor('matmul', 'out', out, nTokens * weight.rows);
     const quantized = new Map<string, Quantized>();
     if (nTokens > 0) this.takeNormQuantize(xt, nTokens, weight.cols, [weight], quantized);
-    const variant = nTokens > 0 ? this.matmulRecorded(ot, weight, xt, nTokens, scale, quantized) : '';
+    const { variant, calls } = nTokens > 0 ? this.matmulCalls(ot, weight, xt, nTokens, scale, quantized) : { variant: '', calls: [] };
     this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}${variant === '' ? '' : `.${variant}`}`);
+    // an addInPlace of the output into the residual stream next may go into the kernel (elementwise)
+    if (calls.length > 0) this.defer({ kind: 'matmul', out: ot, input: xt, n: nTokens * weight.rows, calls });
   }
 
   matmulMany(x: Tensor, nTokens: number, targets: readonly MatmulTarget[]): void {
@@ -1042,7 +1060,8 @@ class WebGpuBackend implements KernelBackend {
     if (nTokens > 0) this.takeNormQuantize(xt, nTokens, cols, targets.map((t) => t.w as GpuWeight), quantized);
     targets.forEach((t, i) => {
       const w = t.w as GpuWeight;
-      const variant = nTokens > 0 ? this.matmulRecorded(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : '';
+      const { variant, calls } = nTokens > 0 ? this.matmulCalls(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : { variant: '', calls: [] };
+      this.recordMatmul(calls, undefined);
       this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${w.typeName}${variant === '' ? '' : `.${variant}`}`);
     });
   }
@@ -1067,19 +1086,29 @@ class WebGpuBackend implements KernelBackend {
    * Records a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
    * blocks or segments) decide the threads per row (a power of two up to 64), the rest of the 64 threads take other rows.
    */
-  private matmulDispatch(name: 'matmul-ternary' | 'matmul-tq2-dp4a' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
+  private sliceCall(name: 'matmul-ternary' | 'matmul-tq2-dp4a' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly [number, number], bindings: readonly GpuBuffer[]): KernelCall {
     const tpr = Math.min(64, 2 ** Math.floor(Math.log2(Math.max(1, units))));
     const pairs = p.rows * nTokens;
-    this.dispatch(name, Math.ceil(pairs / (64 / tpr)), [...u, tpr], f, bindings);
+    return { name, groups: Math.ceil(pairs / (64 / tpr)), u: [...u, tpr], f, bindings };
   }
 
-  /** Records the matmul; returns the kernel variant that ran ('dp4a'), or '' for the portable kernels. */
-  private matmulRecorded(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number, quantized?: Map<string, Quantized>): string {
+  /** Records a matmul's kernel calls; with `residual`, each also adds its outputs to that buffer (the fused add). */
+  private recordMatmul(calls: readonly KernelCall[], residual: GpuBuffer | undefined): void {
+    const res = residual ?? this.scratchBuffer('unused residual', 4);
+    for (const c of calls) this.dispatch(c.name, c.groups, c.u, [...c.f, residual === undefined ? 0 : 1], [...c.bindings, res]);
+  }
+
+  /**
+   * Plans the matmul's kernel calls over the weight's parts, recording the activation quantization it needs now;
+   * returns them and the kernel variant ('dp4a', or '' for the portable kernels).
+   */
+  private matmulCalls(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number, quantized?: Map<string, Quantized>): { variant: string; calls: KernelCall[] } {
     const type = w.info.type;
     const { rows, cols } = w;
     const ternary = FORMAT.ternary[type];
     const float = FORMAT.float[type];
     const quant = FORMAT.quant[type];
+    const calls: KernelCall[] = [];
     if (ternary !== undefined) {
       const q8k = w.activationQuant === 'q8k-block';
       let q = quantized?.get(w.activationQuant);
@@ -1095,26 +1124,26 @@ class WebGpuBackend implements KernelBackend {
         if (dp4a) {
           // matmul-i2s-dp4a.wgsl: 8 rows x 8 tokens per workgroup
           const groups = Math.ceil(p.rows / 8) * Math.ceil(nTokens / 8);
-          this.dispatch('matmul-i2s-dp4a', groups, [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, qsum, out.buffer]);
+          calls.push({ name: 'matmul-i2s-dp4a', groups, u: [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], f: [w.tensorScale, Math.fround(scale)], bindings: [p.buffer, xq, xs, qsum, out.buffer] });
           continue;
         }
         const intPath = !q8k && type === GgmlType.I2_S;
-        this.matmulDispatch(tq2Dp4a ? 'matmul-tq2-dp4a' : 'matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
+        calls.push(this.sliceCall(tq2Dp4a ? 'matmul-tq2-dp4a' : 'matmul-ternary', p, nTokens, intPath ? cols / 16 : cols / 128, [p.rows, cols, ternary, q8k ? 1 : 0, p.rowStart, rows, nTokens], [w.tensorScale, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]));
       }
-      return dp4a || tq2Dp4a ? 'dp4a' : '';
+      return { variant: dp4a || tq2Dp4a ? 'dp4a' : '', calls };
     } else if (float !== undefined) {
-      for (const p of w.parts) this.matmulDispatch('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]);
+      for (const p of w.parts) calls.push(this.sliceCall('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]));
     } else if (quant !== undefined) {
       // scratch of its own: a matmulMany's ternary targets may still reuse theirs after this one
       const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');
       const blocks = cols / (quant === 2 ? 256 : 32);
       const dp4a = this.dp4a && type === GgmlType.Q8_0;
-      for (const p of w.parts) this.matmulDispatch(dp4a ? 'matmul-q8_0-dp4a' : 'matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]);
-      return dp4a ? 'dp4a' : '';
+      for (const p of w.parts) calls.push(this.sliceCall(dp4a ? 'matmul-q8_0-dp4a' : 'matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]));
+      return { variant: dp4a ? 'dp4a' : '', calls };
     } else {
       throw bad('matmul', `weight type ${w.typeName} has no webgpu matmul`);
     }
-    return '';
+    return { variant: '', calls };
   }
 
   rope(x: Tensor, nTokens: number, nHeads: number, headDim: number, positions: ArrayLike<number>, theta: number, style: RopeStyle): void {
@@ -1211,6 +1240,14 @@ class WebGpuBackend implements KernelBackend {
     const at = this.tensor(op, aName, a, n);
     const bt = this.tensor(op, bName, b, n);
     if (at === bt && code !== 0) throw bad(op, `${aName} and ${bName} must be different tensors`);
+    // the residual add of the matmul just recorded (b its whole output, a not one of its inputs): its kernel adds
+    const d = this.deferred;
+    if (code === 0 && d?.kind === 'matmul' && d.out === bt && d.n === n && at !== bt && at !== d.input) {
+      this.deferred = undefined;
+      this.recordMatmul(d.calls, at.buffer);
+      this.count('webgpu.fused.matmul+add');
+      return;
+    }
     // a tensor added to itself: bind a copy of b (a buffer cannot be both read-only and writable in one dispatch)
     let bBuffer = bt.buffer;
     if (at === bt) {

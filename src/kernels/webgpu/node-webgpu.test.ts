@@ -19,6 +19,7 @@ import { selectBackend } from '../../engine/backend-select.js';
 import { BitNetError, isBitNetError } from '../../errors.js';
 import { GgmlType } from '../../formats/ggml-type.js';
 import { packI2s } from '../../formats/i2s.js';
+import { f32ToF16Bits } from '../../formats/f16.js';
 import { packTq2_0 } from '../../formats/tq2_0.js';
 import type { Tensor } from '../backend.js';
 import { softwareAdapterReason } from './adapter-kind.js';
@@ -170,7 +171,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     for (let i = 0; i < outputs[0].length; i++) expect(Array.from(outputs[0][i])).toEqual(Array.from(outputs[1][i]));
   });
 
-  it('fused ops (gating + norm + per-token quantization, norm + quantization, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches', async () => {
+  it('fused ops (gating + norm + per-token quantization, norm + quantization, a matmul + the residual add, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches, on both kernel sets', async () => {
     let seed = 11;
     const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
     const rnd = (n: number, scale = 4): Float32Array => Float32Array.from({ length: n }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * scale);
@@ -181,64 +182,79 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       { name: 'k', type: GgmlType.TQ2_0, rows: 2 * hd, cols: dim, bytes: packTq2_0(ternary(2 * hd * dim), 0.04, dim), activationQuant: 'per-token' as const },
       { name: 'r', type: GgmlType.Q8_0, rows: 40, cols: dim, bytes: Uint8Array.from({ length: 40 * (dim / 32) * 34 }, (_, i) => (i % 34 === 1 ? 0x2c : next() & 0xff)) },
       { name: 'down', type: GgmlType.I2_S, rows: dim, cols: ffn, bytes: packI2s(ternary(dim * ffn), 0.05, ffn) },
+      { name: 'f16', type: GgmlType.F16, rows: 24, cols: dim, bytes: new Uint8Array(Uint16Array.from(rnd(24 * dim, 0.2), (v) => f32ToF16Bits(v)).buffer) },
     ];
     const inputs = { x: rnd(nT * dim), g: rnd(nT * ffn), u: rnd(nT * ffn), g2: rnd(nT * ffn), u2: rnd(nT * ffn), nw: rnd(dim, 2), fw: rnd(ffn, 2), q2: rnd(nT * dim), k2: rnd(nT * 2 * hd) };
-    const runs: { out: Float32Array[]; ids: string[]; dispatches: number }[] = [];
-    for (const fuseOps of [true, false]) {
-      const counter = { dispatches: 0 };
-      const be = await createWebGpuBackend({ gpu: dispatchCounting(gpu, counter), fuseOps });
-      try {
-        const [wq, wk, wr, wd] = weights.map((w) => {
-          const { weight, target } = be.createWeight({ name: w.name, type: w.type, dims: [w.cols, w.rows], byteSize: w.bytes.length, ...('activationQuant' in w ? { activationQuant: w.activationQuant } : {}) });
-          target.set(w.bytes);
-          be.prepareWeight(weight);
-          return weight;
-        });
-        const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, be.alloc(v.length)])) as Record<keyof typeof inputs, Tensor>;
-        for (const [k, v] of Object.entries(inputs)) be.write(t[k as keyof typeof inputs], v);
-        const a = (n: number): Tensor => be.alloc(n);
-        const [xb, q, k, r, o, h, o2, xb2, r2] = [a(nT * dim), a(nT * dim), a(nT * 2 * hd), a(nT * 40), a(nT * dim), a(nT * ffn), a(nT * dim), a(nT * dim), a(nT * 40)];
-        await be.endStep();
-        const before = counter.dispatches;
-        be.beginStep();
-        // norm + per-token quantization (the I2_S and per-token TQ2_0 targets share it; Q8_0 quantizes its own)
-        be.rmsnorm(xb, t.x, t.nw, nT, dim, 1e-5);
-        be.matmulMany(xb, nT, [{ out: q, w: wq }, { out: k, w: wk, scale: 0.5 }, { out: r, w: wr }]);
-        be.rope(q, nT, 4, hd, [5, 6, 7], 10000, 'neox');
-        be.rope(k, nT, 2, hd, [5, 6, 7], 10000, 'neox');
-        // not adjacent: each RoPE alone
-        be.rope(t.q2, nT, 4, hd, [1, 9, 30], 500000, 'normal');
-        be.addInPlace(xb, q, nT * dim);
-        be.rope(t.k2, nT, 2, hd, [1, 9, 30], 500000, 'normal');
-        // gating + norm in place + quantization; gating + norm into another tensor + quantization
-        be.reluSqrMul(t.g, t.u, nT * ffn);
-        be.rmsnorm(t.g, t.g, t.fw, nT, ffn, 1e-6);
-        be.matmul(o, wd, t.g, nT, 0.7);
-        be.siluMul(t.g2, t.u2, nT * ffn);
-        be.rmsnorm(h, t.g2, t.fw, nT, ffn, 1e-6);
-        be.matmul(o2, wd, h, nT);
-        // a norm before a Q8_0 matmul only (no per-token quantization to take in)
-        be.rmsnorm(xb2, t.x, t.nw, nT, dim, 1e-5);
-        be.matmul(r2, wr, xb2, nT);
-        await be.endStep();
-        const dispatches = counter.dispatches - before;
-        const out: Float32Array[] = [];
-        for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40]] as const) out.push(await be.read(tt, 0, n));
-        runs.push({ out, ids: [...be.kernelCalls().keys()], dispatches });
-      } finally {
-        await be.dispose();
+    for (const portableKernels of [false, true]) {
+      const runs: { out: Float32Array[]; ids: string[]; calls: ReadonlyMap<string, number>; dispatches: number }[] = [];
+      for (const fuseOps of [true, false]) {
+        const counter = { dispatches: 0 };
+        const be = await createWebGpuBackend({ gpu: dispatchCounting(gpu, counter), fuseOps, portableKernels });
+        try {
+          const [wq, wk, wr, wd, wf] = weights.map((w) => {
+            const { weight, target } = be.createWeight({ name: w.name, type: w.type, dims: [w.cols, w.rows], byteSize: w.bytes.length, ...('activationQuant' in w ? { activationQuant: w.activationQuant } : {}) });
+            target.set(w.bytes);
+            be.prepareWeight(weight);
+            return weight;
+          });
+          const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, be.alloc(v.length)])) as Record<keyof typeof inputs, Tensor>;
+          for (const [k, v] of Object.entries(inputs)) be.write(t[k as keyof typeof inputs], v);
+          const a = (n: number): Tensor => be.alloc(n);
+          const [xb, q, k, r, o, h, o2, xb2, r2] = [a(nT * dim), a(nT * dim), a(nT * 2 * hd), a(nT * 40), a(nT * dim), a(nT * ffn), a(nT * dim), a(nT * dim), a(nT * 40)];
+          await be.endStep();
+          const before = counter.dispatches;
+          be.beginStep();
+          // norm + per-token quantization (the I2_S and per-token TQ2_0 targets share it; Q8_0 quantizes its own)
+          be.rmsnorm(xb, t.x, t.nw, nT, dim, 1e-5);
+          be.matmulMany(xb, nT, [{ out: q, w: wq }, { out: k, w: wk, scale: 0.5 }, { out: r, w: wr }]);
+          be.rope(q, nT, 4, hd, [5, 6, 7], 10000, 'neox');
+          be.rope(k, nT, 2, hd, [5, 6, 7], 10000, 'neox');
+          // not adjacent: each RoPE alone
+          be.rope(t.q2, nT, 4, hd, [1, 9, 30], 500000, 'normal');
+          be.addInPlace(xb, q, nT * dim);
+          be.rope(t.k2, nT, 2, hd, [1, 9, 30], 500000, 'normal');
+          // gating + norm in place + quantization; gating + norm into another tensor + quantization
+          be.reluSqrMul(t.g, t.u, nT * ffn);
+          be.rmsnorm(t.g, t.g, t.fw, nT, ffn, 1e-6);
+          be.matmul(o, wd, t.g, nT, 0.7);
+          // the residual add of the matmul's output goes into its kernel
+          be.addInPlace(t.x, o, nT * dim);
+          be.siluMul(t.g2, t.u2, nT * ffn);
+          be.rmsnorm(h, t.g2, t.fw, nT, ffn, 1e-6);
+          be.matmul(o2, wd, h, nT);
+          // an add of something else into the matmul's output: no fusion
+          be.addInPlace(o2, xb, nT * dim);
+          // a norm before a Q8_0 matmul only (no per-token quantization to take in), then its residual add (a Q8_0 kernel)
+          be.rmsnorm(xb2, t.x, t.nw, nT, dim, 1e-5);
+          be.matmul(r2, wr, xb2, nT);
+          be.addInPlace(t.x, r2, nT * 40);
+          // the same through the TQ2_0 and F16 kernels
+          be.matmul(k, wk, xb, nT);
+          be.addInPlace(t.k2, k, nT * 2 * hd);
+          be.matmul(r, wf, xb, nT);
+          be.addInPlace(t.q2, r, nT * 24);
+          await be.endStep();
+          const dispatches = counter.dispatches - before;
+          const out: Float32Array[] = [];
+          for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40], [t.x, nT * dim]] as const) out.push(await be.read(tt, 0, n));
+          runs.push({ out, ids: [...be.kernelCalls().keys()], calls: be.kernelCalls(), dispatches });
+        } finally {
+          await be.dispose();
+        }
       }
+      const [fused, plain] = runs;
+      for (let i = 0; i < plain.out.length; i++) {
+        for (let j = 0; j < plain.out[i].length; j++) if (!Object.is(fused.out[i][j], plain.out[i][j])) expect.fail(`${portableKernels ? 'portable' : 'dp4a'} kernels, output ${i}, value ${j}: fused ${fused.out[i][j]}, unfused ${plain.out[i][j]}`);
+      }
+      expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm', 'webgpu.fused.matmul+add', 'webgpu.add']));
+      expect(fused.calls.get('webgpu.fused.matmul+add')).toBe(4);
+      expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(5);
+      expect(plain.ids.filter((id) => id.includes('fused'))).toEqual([]);
+      // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization, one by each
+      // residual add
+      expect(plain.dispatches - fused.dispatches).toBe(10);
     }
-    const [fused, plain] = runs;
-    for (let i = 0; i < plain.out.length; i++) {
-      for (let j = 0; j < plain.out[i].length; j++) if (!Object.is(fused.out[i][j], plain.out[i][j])) expect.fail(`output ${i}, value ${j}: fused ${fused.out[i][j]}, unfused ${plain.out[i][j]}`);
-    }
-    expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm']));
-    expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(4);
-    expect(plain.ids.filter((id) => id.includes('fused'))).toEqual([]);
-    // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization
-    expect(plain.dispatches - fused.dispatches).toBe(6);
-  }, 120_000);
+  }, 180_000);
 
   it('a tiny model: logits at every position and 8 greedy tokens as the wasm backend gives them', async () => {
     const path = await tinyModel('bitnet-b1.58', 'i2_s');
@@ -267,7 +283,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       expect(kernels).toContain('webgpu.matmul.gemv.i2_s.dp4a');
       expect(kernels).toContain('webgpu.matmul.gemm.i2_s.dp4a');
       // the forward's norms feed its I2_S matmuls (fuseOps): gating, norm and quantization in one kernel
-      expect(kernels).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox']));
+      expect(kernels).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add']));
     } finally {
       await wasm.dispose();
       await gpuModel.dispose();

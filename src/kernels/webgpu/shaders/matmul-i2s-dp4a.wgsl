@@ -21,6 +21,8 @@
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read> qsum: array<i32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
+@group(0) @binding(6) var<storage, read_write> res: array<f32>;
 
 const ROWS = 8u;
 const TPR = 16u;
@@ -76,7 +78,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (row < rows && j < nt) {
       let t = t0 + j;
       let y = div_rn(f32(atomicLoad(&sums[lid]) - qsum[t]) * P.x0, xs[t]);
-      out[t * P.f + P.e + row] = select(y * P.x1, y, P.x1 == 1.0);
+      let o = t * P.f + P.e + row;
+      let v = select(y * P.x1, y, P.x1 == 1.0);
+      out[o] = v;
+      if (P.x2 != 0.0) { res[o] = res[o] + v; }
     }
   }
 }
