@@ -133,7 +133,18 @@ interface DeferredGate {
  */
 type Deferred =
   | DeferredGate
-  | { readonly kind: 'rmsnorm'; readonly out: GpuTensor; readonly x: GpuTensor; readonly weight: GpuTensor; readonly nTokens: number; readonly dim: number; readonly eps: number; readonly gate: DeferredGate | undefined }
+  | {
+      readonly kind: 'rmsnorm';
+      readonly out: GpuTensor;
+      readonly x: GpuTensor;
+      readonly weight: GpuTensor;
+      readonly nTokens: number;
+      readonly dim: number;
+      readonly eps: number;
+      readonly gate: DeferredGate | undefined;
+      /** false: no norm, only the gating (and the quantization) of x in place (takeNormQuantize). */
+      readonly norm?: false;
+    }
   | { readonly kind: 'matmul'; readonly out: GpuTensor; readonly input: GpuTensor; readonly n: number; readonly calls: readonly KernelCall[] }
   | { readonly kind: 'rope'; readonly x: GpuTensor; readonly nTokens: number; readonly nHeads: number; readonly headDim: number; readonly neox: boolean; readonly table: GpuBuffer; readonly key: string };
 
@@ -991,8 +1002,8 @@ class WebGpuBackend implements KernelBackend {
     const gate = d.gate;
     // writable bindings may not alias: an unused one gets a scratch buffer of its own
     const bindings = [d.x.buffer, d.weight.buffer, inPlace ? this.scratchBuffer('unused', 4) : d.out.buffer, gate?.b.buffer ?? d.weight.buffer, ...(q ?? ['xq', 'xs', 'qsum'].map((n) => this.scratchBuffer(`unused ${n}`, 4)))];
-    this.dispatch('rmsnorm', d.nTokens, [d.dim, inPlace ? 1 : 0, gate?.code ?? 0, q !== undefined ? 1 : 0], [d.eps], bindings);
-    const fused = [...(gate !== undefined ? [gate.name] : []), 'rmsnorm', ...(q !== undefined ? ['quantize'] : [])];
+    this.dispatch('rmsnorm', d.nTokens, [d.dim, inPlace ? 1 : 0, gate?.code ?? 0, q !== undefined ? 1 : 0, d.norm === false ? 1 : 0], [d.eps], bindings);
+    const fused = [...(gate !== undefined ? [gate.name] : []), ...(d.norm === false ? [] : ['rmsnorm']), ...(q !== undefined ? ['quantize'] : [])];
     this.count(fused.length === 1 ? 'webgpu.rmsnorm' : `webgpu.fused.${fused.join('+')}`);
     return q;
   }
@@ -1022,15 +1033,24 @@ class WebGpuBackend implements KernelBackend {
   }
 
   /**
-   * The deferred rmsnorm that wrote x, taken into a matmul of nTokens tokens that quantizes x per token: recorded now
-   * with that quantization fused in, whose buffers go into `quantized` under 'per-token'.
+   * The deferred rmsnorm that wrote x (or gating, with no norm after it), taken into a matmul of nTokens tokens that
+   * quantizes x per token: recorded now with that quantization fused in, whose buffers go into `quantized` under
+   * 'per-token'.
    */
   private takeNormQuantize(x: GpuTensor, nTokens: number, cols: number, weights: readonly GpuWeight[], quantized: Map<string, Quantized>): void {
     const d = this.deferred;
-    if (d?.kind !== 'rmsnorm' || d.out !== x || d.nTokens !== nTokens || d.dim !== cols || cols % 4 !== 0) return;
-    if (!weights.some((w) => FORMAT.ternary[w.info.type] !== undefined && w.activationQuant === 'per-token')) return;
+    if (cols % 4 !== 0 || !weights.some((w) => FORMAT.ternary[w.info.type] !== undefined && w.activationQuant === 'per-token')) return;
+    let norm: Extract<Deferred, { kind: 'rmsnorm' }>;
+    if (d?.kind === 'rmsnorm' && d.out === x && d.nTokens === nTokens && d.dim === cols) {
+      norm = d;
+    } else if (d?.kind === 'gate' && d.a === x && d.n === nTokens * cols) {
+      // a gating right before the matmul (no sub-norm): the same kernel without its norm
+      norm = { kind: 'rmsnorm', out: x, x, weight: d.b, nTokens, dim: cols, eps: 0, gate: d, norm: false };
+    } else {
+      return;
+    }
     this.deferred = undefined;
-    const q = this.recordRmsnorm(d, true);
+    const q = this.recordRmsnorm(norm, true);
     if (q !== undefined) quantized.set('per-token', q);
   }
 

@@ -171,7 +171,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     for (let i = 0; i < outputs[0].length; i++) expect(Array.from(outputs[0][i])).toEqual(Array.from(outputs[1][i]));
   });
 
-  it('fused ops (gating + norm + per-token quantization, norm + quantization, a matmul + the residual add, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches, on both kernel sets', async () => {
+  it('fused ops (gating + norm + per-token quantization, norm or gating + quantization, a matmul + the residual add, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches, on both kernel sets', async () => {
     let seed = 11;
     const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
     const rnd = (n: number, scale = 4): Float32Array => Float32Array.from({ length: n }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * scale);
@@ -184,7 +184,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       { name: 'down', type: GgmlType.I2_S, rows: dim, cols: ffn, bytes: packI2s(ternary(dim * ffn), 0.05, ffn) },
       { name: 'f16', type: GgmlType.F16, rows: 24, cols: dim, bytes: new Uint8Array(Uint16Array.from(rnd(24 * dim, 0.2), (v) => f32ToF16Bits(v)).buffer) },
     ];
-    const inputs = { x: rnd(nT * dim), g: rnd(nT * ffn), u: rnd(nT * ffn), g2: rnd(nT * ffn), u2: rnd(nT * ffn), nw: rnd(dim, 2), fw: rnd(ffn, 2), q2: rnd(nT * dim), k2: rnd(nT * 2 * hd) };
+    const inputs = { x: rnd(nT * dim), g: rnd(nT * ffn), u: rnd(nT * ffn), g2: rnd(nT * ffn), u2: rnd(nT * ffn), g3: rnd(nT * ffn), u3: rnd(nT * ffn), nw: rnd(dim, 2), fw: rnd(ffn, 2), q2: rnd(nT * dim), k2: rnd(nT * 2 * hd) };
     for (const portableKernels of [false, true]) {
       const runs: { out: Float32Array[]; ids: string[]; calls: ReadonlyMap<string, number>; dispatches: number }[] = [];
       for (const fuseOps of [true, false]) {
@@ -228,6 +228,10 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
           be.rmsnorm(xb2, t.x, t.nw, nT, dim, 1e-5);
           be.matmul(r2, wr, xb2, nT);
           be.addInPlace(t.x, r2, nT * 40);
+          // a gating right before the matmul (no norm): gating + quantization, then the matmul with its residual add
+          be.siluMul(t.g3, t.u3, nT * ffn);
+          be.matmul(o2, wd, t.g3, nT);
+          be.addInPlace(xb, o2, nT * dim);
           // the same through the TQ2_0 and F16 kernels
           be.matmul(k, wk, xb, nT);
           be.addInPlace(t.k2, k, nT * 2 * hd);
@@ -236,7 +240,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
           await be.endStep();
           const dispatches = counter.dispatches - before;
           const out: Float32Array[] = [];
-          for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40], [t.x, nT * dim]] as const) out.push(await be.read(tt, 0, n));
+          for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40], [t.x, nT * dim], [t.g3, nT * ffn]] as const) out.push(await be.read(tt, 0, n));
           runs.push({ out, ids: [...be.kernelCalls().keys()], calls: be.kernelCalls(), dispatches });
         } finally {
           await be.dispose();
@@ -246,18 +250,22 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       for (let i = 0; i < plain.out.length; i++) {
         for (let j = 0; j < plain.out[i].length; j++) if (!Object.is(fused.out[i][j], plain.out[i][j])) expect.fail(`${portableKernels ? 'portable' : 'dp4a'} kernels, output ${i}, value ${j}: fused ${fused.out[i][j]}, unfused ${plain.out[i][j]}`);
       }
-      expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm', 'webgpu.fused.matmul+add', 'webgpu.add']));
-      expect(fused.calls.get('webgpu.fused.matmul+add')).toBe(4);
-      expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(5);
+      expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm', 'webgpu.fused.matmul+add', 'webgpu.add', 'webgpu.fused.silu_mul+quantize']));
+      expect(fused.calls.get('webgpu.fused.matmul+add')).toBe(5);
+      expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(6);
       expect(plain.ids.filter((id) => id.includes('fused'))).toEqual([]);
-      // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization, one by each
-      // residual add
-      expect(plain.dispatches - fused.dispatches).toBe(10);
+      // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization, one by the
+      // gating + quantization, one by each residual add
+      expect(plain.dispatches - fused.dispatches).toBe(12);
     }
   }, 180_000);
 
-  it('a tiny model: logits at every position and 8 greedy tokens as the wasm backend gives them', async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+  // bitnet-b1.58: squared-ReLU gating and sub-norms; llama: SiLU gating straight into the down projection, normal RoPE
+  it.each([
+    ['bitnet-b1.58', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add']],
+    ['llama', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.silu_mul+quantize', 'webgpu.fused.rope+rope.normal', 'webgpu.fused.matmul+add']],
+  ] as const)('a tiny %s model: logits at every position and 8 greedy tokens as the wasm backend gives them', async (arch, fusedIds) => {
+    const path = await tinyModel(arch, 'i2_s');
     const wasm = await BitNet.load(path, { backend: 'wasm', threads: 1 });
     const gpuModel = await BitNet.load(path, { backend: 'webgpu', gpu });
     try {
@@ -282,8 +290,8 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       expect(gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product')).toBe(true);
       expect(kernels).toContain('webgpu.matmul.gemv.i2_s.dp4a');
       expect(kernels).toContain('webgpu.matmul.gemm.i2_s.dp4a');
-      // the forward's norms feed its I2_S matmuls (fuseOps): gating, norm and quantization in one kernel
-      expect(kernels).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add']));
+      // the forward's norms and gatings feed its I2_S matmuls (fuseOps): gating, norm and quantization in one kernel
+      expect(kernels).toEqual(expect.arrayContaining([...fusedIds]));
     } finally {
       await wasm.dispose();
       await gpuModel.dispose();
