@@ -97,6 +97,33 @@ async function stepTimes(path: string, gpu: Gpu, tg: number): Promise<{ recordMs
   }
 }
 
+/** One kernel's share of a decode token (kernelTimes). */
+interface KernelShare {
+  readonly kernel: string;
+  readonly msPerToken: number;
+  readonly dispatchesPerToken: number;
+}
+
+/**
+ * Where a decode token's GPU time goes, by kernel: every dispatch timed in a pass of its own (gpu-timing.ts
+ * perDispatch) over `tg` greedy tokens after a warm-up, summed by kernel per token, largest first. The pass per
+ * dispatch adds its own cost, so the total is a breakdown, not the step's time (stepTimes has that).
+ */
+async function kernelTimes(path: string, gpu: Gpu, tg: number): Promise<KernelShare[]> {
+  const timer = timeGpuPasses(gpu, { perDispatch: true });
+  const m = await BitNet.load(path, { backend: 'webgpu', gpu: timer.gpu });
+  try {
+    if (!timer.available()) return [];
+    await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: 2, sampling: { kind: 'greedy' }, ignoreEos: true });
+    await timer.takeKernels();
+    const r = await m.complete(benchPrompt(4, m.info.vocabSize), { maxTokens: tg, sampling: { kind: 'greedy' }, ignoreEos: true });
+    const n = Math.max(1, r.tokenIds.length);
+    return [...(await timer.takeKernels())].map(([kernel, k]) => ({ kernel: kernel === '' ? '(unlabelled)' : kernel, msPerToken: k.ms / n, dispatchesPerToken: k.count / n })).sort((a, b) => b.msPerToken - a.msPerToken);
+  } finally {
+    await m.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -131,7 +158,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     loadAverage: loadavg(),
     correctness: [] as Agreement[],
-    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number; gpuMs: number; wallMs: number })[],
+    speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number; gpuMs: number; wallMs: number; kernels: KernelShare[] })[],
     seconds: 0,
   };
   log(`adapter: ${report.adapter}; features ${features.join(', ') || 'none'}; WGSL ${wgsl.join(', ') || 'none'}`);
@@ -153,7 +180,8 @@ async function main(): Promise<void> {
       const r = await measure(path, { backend: 'webgpu', gpu: counter.gpu }, pp, tg);
       const decodeGBps = r.decodeTokPerS === null ? null : (r.decodeTokPerS * info.weightBytesPerToken) / 1e9;
       const step = await stepTimes(path, gpu, tg);
-      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps, ...step });
+      const kernels = await kernelTimes(path, gpu, Math.min(tg, 16));
+      report.speed.push({ ...r, model: path.split('/').pop() ?? path, weightBytesPerToken: info.weightBytesPerToken, gpuPeakBytes: counter.peakBytes(), decodeGBps, ...step, kernels });
       log(`${path.split('/').pop()}: prefill ${r.prefillTokPerS?.toFixed(1)} tok/s, decode ${r.decodeTokPerS?.toFixed(1)} tok/s (${decodeGBps?.toFixed(0)} GB/s of weights), TTFT ${r.ttftMs?.toFixed(0)} ms, load ${(r.loadMs / 1000).toFixed(1)} s; per decode step ${step.wallMs.toFixed(2)} ms wall, ${step.recordMs.toFixed(2)} ms of JavaScript recording, ${step.gpuMs.toFixed(2)} ms of GPU passes`);
     }
   }
@@ -173,6 +201,18 @@ async function main(): Promise<void> {
     ...report.speed.map(
       (r) =>
         `| ${r.model} | ${(r.loadMs / 1000).toFixed(2)} s | ${((r.warmupMs ?? 0) / 1000).toFixed(2)} s | ${r.prefillTokPerS?.toFixed(1)} | ${r.decodeTokPerS?.toFixed(1)} | ${r.ttftMs?.toFixed(0)} ms | ${(r.weightBytesPerToken / 1e6).toFixed(0)} MB | ${r.decodeGBps?.toFixed(0)} | ${r.wallMs.toFixed(2)} / ${r.recordMs.toFixed(2)} / ${r.gpuMs.toFixed(2)} ms | ${(r.gpuPeakBytes / 2 ** 20).toFixed(0)} MiB |`,
+    ),
+    ...report.speed.flatMap((r) =>
+      r.kernels.length === 0
+        ? []
+        : [
+            '',
+            `${r.model}: GPU time per decode token by kernel (each dispatch timed in a pass of its own; ${r.kernels.reduce((a, k) => a + k.msPerToken, 0).toFixed(2)} ms in all)`,
+            '',
+            '| kernel | ms per token | dispatches per token | us per dispatch |',
+            '| --- | --- | --- | --- |',
+            ...r.kernels.map((k) => `| ${k.kernel} | ${k.msPerToken.toFixed(3)} | ${k.dispatchesPerToken.toFixed(1)} | ${((1000 * k.msPerToken) / Math.max(1e-9, k.dispatchesPerToken)).toFixed(1)} |`),
+          ],
     ),
     '',
     `${report.seconds.toFixed(0)} s in all`,

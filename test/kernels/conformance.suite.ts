@@ -241,7 +241,8 @@ function floatTensor(rng: SeededRng, type: GgmlType, rows: number, cols: number)
       return { type, rows, cols, values, bytes: quantizeF32(values) };
     }
     case GgmlType.F16: {
-      for (let i = 0; i < n; i++) values[i] = rng.int(-2048, 2048) * 2 ** -11;
+      // every 7th value subnormal in F16 (|v| < 2^-14), which a GPU may not convert on its own terms
+      for (let i = 0; i < n; i++) values[i] = i % 7 === 3 ? rng.int(-1023, 1023) * 2 ** -24 : rng.int(-2048, 2048) * 2 ** -11;
       return { type, rows, cols, values, bytes: quantizeF16(values) };
     }
     case GgmlType.BF16: {

@@ -1152,7 +1152,13 @@ class WebGpuBackend implements KernelBackend {
       }
       return { variant: dp4a || tq2Dp4a ? 'dp4a' : '', calls };
     } else if (float !== undefined) {
-      for (const p of w.parts) calls.push(this.sliceCall('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, x.buffer, out.buffer]));
+      // x rounded to the weight's type once (matmul-float.wgsl reads it so), not once per row
+      let xr = x.buffer;
+      if (float !== 0) {
+        xr = this.scratchBuffer('x rounded', nTokens * cols * 4);
+        this.dispatch('elementwise', Math.ceil((nTokens * cols) / 64), [float === 1 ? 3 : 4, nTokens * cols], [], [xr, x.buffer]);
+      }
+      for (const p of w.parts) calls.push(this.sliceCall('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xr, out.buffer]));
     } else if (quant !== undefined) {
       // scratch of its own: a matmulMany's ternary targets may still reuse theirs after this one
       const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');

@@ -30,14 +30,15 @@ fn f16_bits(x: f32) -> u32 {
   return sign | r;
 }
 
-// The f32 value of F16 bits (exact).
+// The f32 value of F16 bits (exact): the bits moved into place (normal: exponent re-biased by 112; subnormal: the
+// integer m times 2^-24, an exact normal f32), no float arithmetic that an implementation may round.
 fn f16_value(h: u32) -> f32 {
-  let sign = select(1.0, -1.0, (h & 0x8000u) != 0u);
+  let s = (h & 0x8000u) << 16u;
   let e = (h >> 10u) & 0x1fu;
-  let m = f32(h & 0x3ffu);
-  if (e == 0u) { return sign * m * 5.9604644775390625e-8; }
-  if (e == 31u) { return bitcast<f32>(((h & 0x8000u) << 16u) | 0x7f800000u | ((h & 0x3ffu) << 13u)); }
-  return sign * (1.0 + m / 1024.0) * exp2(f32(i32(e) - 15));
+  let m = h & 0x3ffu;
+  if (e == 0u) { return bitcast<f32>(s | bitcast<u32>(f32(m) * 5.9604644775390625e-8)); }
+  if (e == 31u) { return bitcast<f32>(s | 0x7f800000u | (m << 13u)); }
+  return bitcast<f32>(s | ((e + 112u) << 23u) | (m << 13u));
 }
 
 fn round_f16(x: f32) -> f32 { return f16_value(f16_bits(x)); }
