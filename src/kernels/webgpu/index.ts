@@ -9,7 +9,9 @@
 // Kernel sets: where WGSL has packed_4x8_integer_dot_product (navigator.gpu.wgslLanguageFeatures; Chromium and Dawn
 // do), I2_S, TQ2_0 and Q8_0 matmuls run matmul-i2s-dp4a.wgsl / matmul-tq2-dp4a.wgsl / matmul-q8_0-dp4a.wgsl
 // (dot4I8Packed on activations packed four to a word; the portable kernels' outputs bit for bit), else
-// matmul-ternary.wgsl / matmul-quant.wgsl.
+// matmul-ternary.wgsl / matmul-quant.wgsl. Where the adapter has 'subgroups', the norm and quantization kernels take
+// their order-free reductions (max, integer sums) from reduce-subgroups.wgsl, else reduce-portable.wgsl: same values.
+// No shader-f16 kernels: F16 data is read from its bits and computed in f32 (exactly as the CPU backends round).
 // Recording cost (a decode step of 2b-4t is 425 dispatches): one compute pass per submission (ended only for copies),
 // parameter blocks in slots of persistent uniform buffers written before the submit that reads them, bind groups
 // reused by (pipeline, slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go
@@ -54,6 +56,8 @@ const PARAM_CHUNK_SLOTS = 1024;
  */
 const SUBMIT_FIRST = 32;
 const SUBMIT_MOST = 128;
+/** Kernels that include reduce-portable.wgsl or reduce-subgroups.wgsl (workgroups of 64, order-free reductions). */
+const REDUCE_USERS: ReadonlySet<ShaderName> = new Set<ShaderName>(['rmsnorm', 'quantize']);
 /** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
 const MAX_CACHED_BIND_GROUPS = 8192;
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -65,8 +69,8 @@ export interface WebGpuBackendOptions {
   /** Split weights into GPU buffers of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
   readonly maxBindingBytes?: number;
   /**
-   * Only the kernels every adapter runs: no packed 4 x int8 dot products even where WGSL has them (tests run both
-   * kernel sets; default false).
+   * Only the kernels every adapter runs: no packed 4 x int8 dot products even where WGSL has them, no subgroup
+   * operations even where the adapter has them (tests run both kernel sets; default false).
    */
   readonly portableKernels?: boolean;
   /**
@@ -352,6 +356,8 @@ class WebGpuBackend implements KernelBackend {
     private readonly dp4a: boolean,
     /** WebGpuBackendOptions.fuseOps. */
     private readonly fuseOps: boolean,
+    /** The device has the 'subgroups' feature: REDUCE_USERS take reduce-subgroups.wgsl. */
+    readonly subgroups: boolean,
   ) {
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
@@ -473,7 +479,10 @@ class WebGpuBackend implements KernelBackend {
   private pipeline(name: ShaderName): GpuComputePipeline {
     let p = this.pipelines.get(name);
     if (p === undefined) {
-      const module = this.device.createShaderModule({ code: `${SHADERS.common}\n${SHADERS[name]}`, label: name });
+      // kernels with order-free workgroup reductions take them from reduce-subgroups.wgsl where the device has subgroups
+      const reduce = REDUCE_USERS.has(name) ? (this.subgroups ? `${SHADERS['reduce-subgroups']}\n` : `${SHADERS['reduce-portable']}\n`) : '';
+      const enable = reduce !== '' && this.subgroups ? 'enable subgroups;\n' : '';
+      const module = this.device.createShaderModule({ code: `${enable}${SHADERS.common}\n${reduce}${SHADERS[name]}`, label: name });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
       this.pipelines.set(name, p);
     }
@@ -1394,9 +1403,12 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter === null) throw new BitNetError('BACKEND_UNAVAILABLE', 'webgpu backend: navigator.gpu gave no adapter (no GPU, or WebGPU disabled)');
   let device: GpuDevice;
+  // subgroup operations where the adapter has them (not for portableKernels)
+  const subgroups = opts.portableKernels !== true && adapter.features.has('subgroups');
   try {
     device = await adapter.requestDevice({
       requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+      ...(subgroups ? { requiredFeatures: ['subgroups'] } : {}),
     });
   } catch (e) {
     throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: requestDevice failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
@@ -1404,5 +1416,5 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
   const dp4a = opts.portableKernels !== true && gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true;
-  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false);
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false, subgroups);
 }

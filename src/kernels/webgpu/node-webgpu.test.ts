@@ -185,12 +185,17 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       { name: 'f16', type: GgmlType.F16, rows: 24, cols: dim, bytes: new Uint8Array(Uint16Array.from(rnd(24 * dim, 0.2), (v) => f32ToF16Bits(v)).buffer) },
     ];
     const inputs = { x: rnd(nT * dim), g: rnd(nT * ffn), u: rnd(nT * ffn), g2: rnd(nT * ffn), u2: rnd(nT * ffn), g3: rnd(nT * ffn), u3: rnd(nT * ffn), nw: rnd(dim, 2), fw: rnd(ffn, 2), q2: rnd(nT * dim), k2: rnd(nT * 2 * hd) };
+    // SwiftShader has subgroups, so the subgroup reductions are tested here
+    expect(dawn?.adapter.features.has('subgroups'), 'the adapter has subgroups').toBe(true);
+    const fusedOuts: Float32Array[][] = [];
     for (const portableKernels of [false, true]) {
       const runs: { out: Float32Array[]; ids: string[]; calls: ReadonlyMap<string, number>; dispatches: number }[] = [];
       for (const fuseOps of [true, false]) {
         const counter = { dispatches: 0 };
         const be = await createWebGpuBackend({ gpu: dispatchCounting(gpu, counter), fuseOps, portableKernels });
         try {
+          // SwiftShader has subgroups: the norm and quantization kernels reduce with them unless portableKernels
+          expect((be as unknown as { subgroups: boolean }).subgroups).toBe(!portableKernels && dawn?.adapter.features.has('subgroups') === true);
           const [wq, wk, wr, wd, wf] = weights.map((w) => {
             const { weight, target } = be.createWeight({ name: w.name, type: w.type, dims: [w.cols, w.rows], byteSize: w.bytes.length, ...('activationQuant' in w ? { activationQuant: w.activationQuant } : {}) });
             target.set(w.bytes);
@@ -257,6 +262,11 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization, one by the
       // gating + quantization, one by each residual add
       expect(plain.dispatches - fused.dispatches).toBe(12);
+      fusedOuts.push(fused.out);
+    }
+    // the dot-product kernels and subgroup reductions give the portable kernels' bits here too
+    for (let i = 0; i < fusedOuts[0].length; i++) {
+      for (let j = 0; j < fusedOuts[0][i].length; j++) if (!Object.is(fusedOuts[0][i][j], fusedOuts[1][i][j])) expect.fail(`output ${i}, value ${j}: ${fusedOuts[0][i][j]} against the portable kernels' ${fusedOuts[1][i][j]}`);
     }
   }, 180_000);
 

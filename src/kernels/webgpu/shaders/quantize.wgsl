@@ -14,7 +14,6 @@
 var<workgroup> red_abs: array<f32, 64>;
 var<workgroup> red_idx: array<u32, 64>;
 var<workgroup> red_bad: array<u32, 64>;
-var<workgroup> red_sum: array<i32, 64>;
 
 // The four f32 values from column i (a multiple of 4) of x.
 fn x4(i: u32) -> vec4<f32> { return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]); }
@@ -69,15 +68,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       xq[(base + i) >> 2u] = pack_i8x4(q);
       sum = sum + q.x + q.y + q.z + q.w;
     }
-    red_sum[lid] = sum;
-    workgroupBarrier();
-    for (var h = 32u; h > 0u; h = h >> 1u) {
-      if (lid < h) { red_sum[lid] = red_sum[lid] + red_sum[lid + h]; }
-      workgroupBarrier();
-    }
+    let total = wg_sum_i32(sum, lid);
     if (lid == 0u) {
       scales[t] = s;
-      qsum[t] = red_sum[0];
+      qsum[t] = total;
     }
   } else if (mode == 1u) {
     if (amax == 0.0) {

@@ -4,7 +4,7 @@
 // Fused stages (the backend's deferred ops, docs/next-shape.md), each as its own kernel would do it, so the same bits:
 // P.c = 1 or 2 first applies elementwise.wgsl's gating to the token's row of x, in place (x = relu(x)^2 up or
 // silu(x) up: gate_mul), and P.d = 1 then quantizes the normed row per token as quantize.wgsl's mode 0 into xq / xs /
-// qsum (unused bindings otherwise). P.e = 1 leaves the norm out (the gated values quantized as they are: a gating
+// qsum (unused bindings otherwise); its max and sum come from reduce-portable.wgsl or reduce-subgroups.wgsl. P.e = 1 leaves the norm out (the gated values quantized as they are: a gating
 // whose matmul has no norm before it; x is then written in place with the gated values, weight is unused).
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -13,8 +13,6 @@
 @group(0) @binding(5) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(6) var<storage, read_write> xs: array<f32>;
 @group(0) @binding(7) var<storage, read_write> qsum: array<i32>;
-
-var<workgroup> red_i: array<i32, 64>;
 
 fn y_at(i: u32) -> f32 {
   if (P.b == 1u) { return x[i]; }
@@ -52,28 +50,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (P.d == 0u) { return; }
   // quantize.wgsl mode 0 on the normed row: the largest |y| (order-free), s = 127 / max(amax, 1e-5), the int8 words
-  red_f[lid] = vec2<f32>(best, 0.0);
   storageBarrier();
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h = h >> 1u) {
-    if (lid < h) { red_f[lid] = vec2<f32>(max_abs(red_f[lid].x, red_f[lid + h].x), 0.0); }
-    workgroupBarrier();
-  }
-  let s = div_rn(127.0, max(red_f[0].x, 1e-5));
+  let s = div_rn(127.0, max(wg_max_nonneg(best, lid), 1e-5));
   var qs = 0;
   for (var i = 4u * lid; i < dim; i = i + 256u) {
     let q = quant_token4(vec4<f32>(y_at(base + i), y_at(base + i + 1u), y_at(base + i + 2u), y_at(base + i + 3u)), s);
     xq[(base + i) >> 2u] = pack_i8x4(q);
     qs = qs + q.x + q.y + q.z + q.w;
   }
-  red_i[lid] = qs;
-  workgroupBarrier();
-  for (var h = 32u; h > 0u; h = h >> 1u) {
-    if (lid < h) { red_i[lid] = red_i[lid] + red_i[lid + h]; }
-    workgroupBarrier();
-  }
+  let total = wg_sum_i32(qs, lid);
   if (lid == 0u) {
     xs[t] = s;
-    qsum[t] = red_i[0];
+    qsum[t] = total;
   }
 }
