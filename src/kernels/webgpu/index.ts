@@ -15,8 +15,9 @@
 // Recording cost (a decode step of 2b-4t is 425 dispatches): one compute pass per submission (ended only for copies),
 // parameter blocks in slots of persistent uniform buffers written before the submit that reads them, bind groups
 // reused by (pipeline, slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go
-// into persistent scratch buffers for the same reason (uploadTo). A step is submitted in pieces (32 dispatches, then 64, then 128 at a time:
-// submitRecorded), so the GPU runs the first layers while the JavaScript records the next; endStep submits the rest.
+// into persistent scratch buffers for the same reason (uploadTo). A step is submitted in pieces (32 dispatches, then
+// 64, then 128 at a time: submitRecorded), so the GPU runs the first layers while the JavaScript records the next;
+// endStep submits the rest.
 // Fusion (fuseOps, default on; docs/next-shape.md "Where the code stands"): an op that the next one may take in is
 // held back (defer) until something else is recorded; gating + norm + per-token quantization run as one rmsnorm.wgsl
 // dispatch, a matmul and the residual add of its output as one matmul dispatch, the RoPE of q and k as one rope.wgsl
@@ -47,7 +48,7 @@ export const MAX_TOP_K = 1024;
 const PARAM_BYTES = 48;
 /** Bytes between parameter blocks in their uniform buffer (WebGPU's default minUniformBufferOffsetAlignment). */
 const PARAM_SLOT_BYTES = 256;
-/** Parameter blocks per uniform buffer: a 2b-4t decode step records ~665 dispatches. */
+/** Parameter blocks per uniform buffer: a 2b-4t decode step records 425 dispatches. */
 const PARAM_CHUNK_SLOTS = 1024;
 /**
  * Dispatches recorded before a step's first submit, doubled after each submit up to SUBMIT_MOST: the GPU runs what is
@@ -1112,7 +1113,7 @@ class WebGpuBackend implements KernelBackend {
   }
 
   /**
-   * Records a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
+   * Plans a matmul kernel over the (token, row) pairs of one weight part: `units` pieces of work per row (values,
    * blocks or segments) decide the threads per row (a power of two up to 64), the rest of the 64 threads take other rows.
    */
   private sliceCall(name: 'matmul-ternary' | 'matmul-tq2-dp4a' | 'matmul-float' | 'matmul-quant' | 'matmul-q8_0-dp4a', p: WeightPart, nTokens: number, units: number, u: readonly number[], f: readonly [number, number], bindings: readonly GpuBuffer[]): KernelCall {
