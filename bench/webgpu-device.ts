@@ -8,6 +8,8 @@
 //    TTFT, upload time, GPU memory, the weight bytes read per decoded token and the bandwidth that implies, and per
 //    decode step the wall time, the JavaScript time of recording it and the GPU time of its passes (timestamp
 //    queries: bench/gpu-timing.ts), which tell a CPU-bound decode from a GPU-bound one.
+// 4. The cost of one dispatch: a step of 2000 tiny adds, each reading what the one before wrote (wall and GPU time per
+//    dispatch), and the GPU time per decode token by kernel (each dispatch timed in a pass of its own).
 // Writes webgpu-device.json and webgpu-device.md to --out (default: the current directory) and prints the markdown.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { BitNet } from '../src/engine/bitnet.js';
 import { rowAgreement } from '../src/bench/logit-rows.js';
 import { benchCacheDir, describeModelFile, ensureBenchModels } from '../src/bench/models.js';
+import { createWebGpuBackend } from '../src/kernels/webgpu/index.js';
 import { loadNodeGpu } from '../src/kernels/webgpu/node-gpu.js';
 import { SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
 import type { Gpu } from '../src/kernels/webgpu/gpu-api.js';
@@ -97,6 +100,37 @@ async function stepTimes(path: string, gpu: Gpu, tg: number): Promise<{ recordMs
   }
 }
 
+/**
+ * What one more dispatch costs: a step of `n` adds of 64 floats, each reading what the one before wrote (so the GPU
+ * cannot overlap them), after a warm-up step; wall time and GPU pass time (timestamp queries) per dispatch.
+ */
+async function dispatchCost(gpu: Gpu, n = 2000): Promise<{ wallUs: number; gpuUs: number }> {
+  const timer = timeGpuPasses(gpu);
+  const be = await createWebGpuBackend({ gpu: timer.gpu });
+  try {
+    const x = be.alloc(64);
+    const y = be.alloc(64);
+    be.write(x, new Float32Array(64));
+    be.write(y, new Float32Array(64).fill(1));
+    const step = async (): Promise<void> => {
+      be.beginStep();
+      for (let i = 0; i < n; i++) be.addInPlace(x, y, 64);
+      await be.endStep();
+    };
+    await step();
+    await timer.take();
+    const t0 = performance.now();
+    await step();
+    const wallMs = performance.now() - t0;
+    const gpuMs = timer.available() ? (await timer.take()).reduce((a, b) => a + b, 0) : Number.NaN;
+    const got = (await be.read(x, 0, 1))[0];
+    if (got !== 2 * n) throw new Error(`dispatch cost: ${n} dependent adds twice gave ${got}, expected ${2 * n}`);
+    return { wallUs: (1000 * wallMs) / n, gpuUs: (1000 * gpuMs) / n };
+  } finally {
+    await be.dispose();
+  }
+}
+
 /** One kernel's share of a decode token (kernelTimes). */
 interface KernelShare {
   readonly kernel: string;
@@ -158,6 +192,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     loadAverage: loadavg(),
     correctness: [] as Agreement[],
+    dispatch: null as { wallUs: number; gpuUs: number } | null,
     speed: [] as (Measured & { model: string; weightBytesPerToken: number; gpuPeakBytes: number; decodeGBps: number | null; recordMs: number; gpuMs: number; wallMs: number; kernels: KernelShare[] })[],
     seconds: 0,
   };
@@ -173,6 +208,8 @@ async function main(): Promise<void> {
   }
 
   if (values['skip-speed'] !== true) {
+    report.dispatch = await dispatchCost(gpu);
+    log(`one dependent dispatch: ${report.dispatch.wallUs.toFixed(1)} us wall, ${report.dispatch.gpuUs.toFixed(1)} us of GPU time`);
     const big = await ensureBenchModels(shape, cache, log, { withF16: true, withPeer: false });
     for (const path of [big.model, big.f16Model]) {
       if (path === null) continue;
@@ -196,6 +233,7 @@ async function main(): Promise<void> {
     '| --- | --- | --- | --- | --- |',
     ...report.correctness.map((a) => `| ${a.model} | ${a.positions} | ${a.minCosine.toFixed(7)} | ${a.argmaxEqual}/${a.positions} | ${a.greedyEqual ? 'equal' : 'differ'} |`),
     '',
+    ...(report.dispatch === null ? [] : [`one dependent dispatch (2000 tiny adds in a step): ${report.dispatch.wallUs.toFixed(1)} us wall, ${report.dispatch.gpuUs.toFixed(1)} us of GPU time`, '']),
     `| ${shape} model | load (read + upload) | warm-up | prefill pp${pp} tok/s | decode tg${tg} tok/s | TTFT | weight bytes per token | decode GB/s of weights | decode step: wall / JS recording / GPU passes | GPU memory (peak) |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...report.speed.map(

@@ -39,6 +39,18 @@ export function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
   };
 }
 
+/** `gpu` with each device it gives replaced by wrap(device) (the same WGSL features, so the backend picks the same kernels). */
+function wrapDevices(gpu: Gpu, wrap: (device: GpuDevice) => GpuDevice): Gpu {
+  return {
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, { requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => wrap(await a.requestDevice(d)) });
+    },
+  };
+}
+
 /**
  * A GPU whose devices report running out of memory for the buffers whose label matches `label` (or that `refuse` says
  * so of; the buffer is still made, as a real device makes an invalid one): 'scope' records an out-of-memory error in
@@ -52,77 +64,56 @@ export function outOfMemoryFor(
   refused: { label: string; destroyed: boolean }[] = [],
 ): Gpu {
   const refuse = label instanceof RegExp ? (d: { readonly label: string }) => label.test(d.label) : label;
-  return {
-    // the same WGSL features, so the backend picks the kernels it would on `gpu`
-    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          const scopes: { filter: string; injected: string | undefined }[] = [];
-          return override<GpuDevice>(device, {
-            pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
-              scopes.push({ filter, injected: undefined });
-              device.pushErrorScope(filter);
-            },
-            popErrorScope: () => {
-              const top = scopes.pop();
-              return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
-            },
-            createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
-              if (desc.label !== undefined && refuse({ label: desc.label, size: desc.size })) {
-                if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
-                const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
-                if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
-                const b = device.createBuffer(desc);
-                const record = { label: desc.label, destroyed: false };
-                refused.push(record);
-                const destroy = b.destroy.bind(b);
-                b.destroy = () => {
-                  record.destroyed = true;
-                  destroy();
-                };
-                return b;
-              }
-              return device.createBuffer(desc);
-            },
-          });
-        },
-      });
-    },
-  };
+  return wrapDevices(gpu, (device) => {
+    const scopes: { filter: string; injected: string | undefined }[] = [];
+    return override<GpuDevice>(device, {
+      pushErrorScope: (filter: 'validation' | 'out-of-memory' | 'internal') => {
+        scopes.push({ filter, injected: undefined });
+        device.pushErrorScope(filter);
+      },
+      popErrorScope: () => {
+        const top = scopes.pop();
+        return device.popErrorScope().then((real) => (top?.injected !== undefined ? { message: top.injected } : real));
+      },
+      createBuffer: (desc: Parameters<GpuDevice['createBuffer']>[0]) => {
+        if (desc.label !== undefined && refuse({ label: desc.label, size: desc.size })) {
+          if (how === 'throw') throw new RangeError(`injected: could not map ${desc.size} bytes at creation`);
+          const oom = scopes.findLast((s) => s.filter === 'out-of-memory');
+          if (oom !== undefined) oom.injected = `injected: out of memory for ${desc.label}`;
+          const b = device.createBuffer(desc);
+          const record = { label: desc.label, destroyed: false };
+          refused.push(record);
+          const destroy = b.destroy.bind(b);
+          b.destroy = () => {
+            record.destroyed = true;
+            destroy();
+          };
+          return b;
+        }
+        return device.createBuffer(desc);
+      },
+    });
+  });
 }
 
 /** A GPU whose devices count the compute dispatches recorded on them (`counter.dispatches`). */
 export function dispatchCounting(gpu: Gpu, counter: { dispatches: number }): Gpu {
-  return {
-    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          return override<GpuDevice>(device, {
-            createCommandEncoder: () => {
-              const enc = device.createCommandEncoder();
-              return override(enc, {
-                beginComputePass: () => {
-                  const pass = enc.beginComputePass();
-                  return override(pass, {
-                    dispatchWorkgroups: (x: number, y?: number) => {
-                      counter.dispatches++;
-                      pass.dispatchWorkgroups(x, y);
-                    },
-                  });
-                },
-              });
-            },
-          });
-        },
-      });
-    },
-  };
+  return wrapDevices(gpu, (device) =>
+    override<GpuDevice>(device, {
+      createCommandEncoder: () => {
+        const enc = device.createCommandEncoder();
+        return override(enc, {
+          beginComputePass: () => {
+            const pass = enc.beginComputePass();
+            return override(pass, {
+              dispatchWorkgroups: (x: number, y?: number) => {
+                counter.dispatches++;
+                pass.dispatchWorkgroups(x, y);
+              },
+            });
+          },
+        });
+      },
+    }),
+  );
 }
