@@ -24,6 +24,7 @@
 // dispatch: 14 dispatches per layer instead of 22, the same bits.
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
+import { softwareAdapterReason } from './adapter-kind.js';
 import { BlockTables, checkCopyPairs, checkShift } from '../block-tables.js';
 import { HostLookupWeight } from '../host-lookup.js';
 import { KvHomes, kvBlockBytes } from '../kv-growth.js';
@@ -44,8 +45,8 @@ export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
 const MAX_HEAD_DIM = 256;
 /** Largest k of topK (one pass over the row per k). */
 export const MAX_TOP_K = 1024;
-/** Bytes of a dispatch's parameter block (common.wgsl Params: 8 u32, 4 f32). */
-const PARAM_BYTES = 48;
+/** Bytes of a dispatch's parameter block (common.wgsl Params: 8 u32, 4 f32, 4 u32). */
+const PARAM_BYTES = 64;
 /** Bytes between parameter blocks in their uniform buffer (WebGPU's default minUniformBufferOffsetAlignment). */
 const PARAM_SLOT_BYTES = 256;
 /** Parameter blocks per uniform buffer: a 2b-4t decode step records 425 dispatches. */
@@ -57,6 +58,10 @@ const PARAM_CHUNK_SLOTS = 1024;
  */
 const SUBMIT_FIRST = 32;
 const SUBMIT_MOST = 128;
+/** Positions per workgroup chunk of a split attention (attention.wgsl modes 1-3). */
+const ATTENTION_CHUNK = 256;
+/** Attention splits long contexts when a step has fewer (entry, KV head, head group) units than this (decode). */
+const ATTENTION_SPLIT_UNITS = 64;
 /** Kernels that include reduce-portable.wgsl or reduce-subgroups.wgsl (workgroups of 64, order-free reductions). */
 const REDUCE_USERS: ReadonlySet<ShaderName> = new Set<ShaderName>(['rmsnorm', 'quantize']);
 /** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
@@ -82,6 +87,12 @@ export interface WebGpuBackendOptions {
    * Fused kernels do each op's arithmetic as its own kernel does, so the outputs are the same bits.
    */
   readonly fuseOps?: boolean;
+  /**
+   * Positions per chunk when attention splits a long context over workgroups (default ATTENTION_CHUNK, no split on a
+   * software adapter); it splits when an entry attends to more positions than that and the step has few (entry, KV
+   * head, head group) units, as a decode step has. Tests set it small to run the split path on short contexts.
+   */
+  readonly attentionChunk?: number;
 }
 
 const FORMAT = {
@@ -359,6 +370,8 @@ class WebGpuBackend implements KernelBackend {
     private readonly fuseOps: boolean,
     /** The device has the 'subgroups' feature: REDUCE_USERS take reduce-subgroups.wgsl. */
     readonly subgroups: boolean,
+    /** WebGpuBackendOptions.attentionChunk. */
+    private readonly attentionChunk: number,
   ) {
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
@@ -500,7 +513,7 @@ class WebGpuBackend implements KernelBackend {
     return b;
   }
 
-  /** Records one dispatch of `name` over `groups` workgroups with the parameter block (8 u32, 4 f32) and bindings 1... */
+  /** Records one dispatch of `name` over `groups` workgroups with the parameter block (12 u32, 4 f32) and bindings 1... */
   private dispatch(name: ShaderName, groups: number, u: readonly number[], f: readonly number[], bindings: readonly GpuBuffer[]): void {
     if (groups === 0) return;
     if (this.deferred !== undefined) this.emitDeferred();
@@ -518,7 +531,8 @@ class WebGpuBackend implements KernelBackend {
     chunk.used = inChunk + 1;
     const base = inChunk * (PARAM_SLOT_BYTES / 4);
     chunk.u32.fill(0, base, base + PARAM_BYTES / 4);
-    for (let i = 0; i < u.length; i++) chunk.u32[base + i] = u[i];
+    // u[0..7] are a..h, u[8..11] are i..l (after the 4 floats)
+    for (let i = 0; i < u.length; i++) chunk.u32[base + (i < 8 ? i : i + 4)] = u[i];
     for (let i = 0; i < f.length; i++) chunk.f32[base + 8 + i] = f[i];
     const pipeline = this.pipeline(name);
     let key = `${name}:${slot}`;
@@ -1253,19 +1267,23 @@ class WebGpuBackend implements KernelBackend {
     if (nTokens > 0 && p.tablesBuffer !== undefined) {
       let stride = 1;
       for (let t = 0; t < nTokens; t++) stride = Math.max(stride, batch.positions[t] + 1);
-      const scratch = this.scratchBuffer('scores', nTokens * nHeads * stride * 4);
-      const entries = this.entriesOf(p, batch);
-      // a workgroup per (entry, KV head, up to 4 of its query heads)
+      // a workgroup per (entry, KV head, up to 4 of its query heads); a long context with few of them (decode) is split
+      // into chunks of positions, a workgroup each (attention.wgsl modes 1-3)
       const headGroups = Math.ceil(nHeads / nKvHeads / 4);
-      this.dispatch('attention', nTokens * nKvHeads * headGroups, [p.tables.maxBlocks, nHeads, nKvHeads, headDim, p.rowWords, stride, p.blockSize, headGroups], [1 / Math.sqrt(headDim)], [
-        qt.buffer,
-        p.keys[layer],
-        p.values[layer],
-        ot.buffer,
-        scratch,
-        p.tablesBuffer,
-        entries,
-      ]);
+      const units = nTokens * nKvHeads * headGroups;
+      const chunk = this.attentionChunk;
+      const chunks = stride > chunk && units < ATTENTION_SPLIT_UNITS ? Math.ceil(stride / chunk) : 0;
+      const splitAt = nTokens * nHeads * stride;
+      const scratch = this.scratchBuffer('scores', (splitAt + nTokens * nHeads * chunks * (1 + headDim)) * 4);
+      const entries = this.entriesOf(p, batch);
+      const u = [p.tables.maxBlocks, nHeads, nKvHeads, headDim, p.rowWords, stride, p.blockSize, headGroups];
+      const bindings = [qt.buffer, p.keys[layer], p.values[layer], ot.buffer, scratch, p.tablesBuffer, entries];
+      if (chunks > 0) {
+        for (const mode of [1, 2, 3]) this.dispatch('attention', mode === 3 ? units : units * chunks, [...u, mode, chunk, chunks, splitAt], [1 / Math.sqrt(headDim)], bindings);
+        this.count('webgpu.attention.split');
+        return;
+      }
+      this.dispatch('attention', units, [...u, 0, chunk, 1, splitAt], [1 / Math.sqrt(headDim)], bindings);
     }
     this.count('webgpu.attention');
   }
@@ -1416,6 +1434,10 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   }
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
+  if (opts.attentionChunk !== undefined) requireInt('createWebGpuBackend', 'attentionChunk', opts.attentionChunk, 1);
   const dp4a = opts.portableKernels !== true && gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true;
-  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false, subgroups);
+  // a CPU-emulated adapter has a few cores: splitting attention over more workgroups only adds work there (SwiftShader,
+  // 2b-4t heads at 1024 positions: 48-50 ms unsplit, 64-66 split)
+  const software = softwareAdapterReason(adapter) !== '';
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false, subgroups, opts.attentionChunk ?? (software ? Number.POSITIVE_INFINITY : ATTENTION_CHUNK));
 }

@@ -270,6 +270,62 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     }
   }, 180_000);
 
+  it('attention split over chunks of positions (long contexts, few workgroups) gives the unsplit kernel\'s outputs to a few ulp', async () => {
+    let seed = 21;
+    const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
+    const rnd = (n: number, scale: number): Float32Array => Float32Array.from({ length: n }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * scale);
+    // query groups of 4, 5 (two head groups) and 8 with one KV head; odd and > 128 head sizes; 1-3 entries of one and
+    // two sequences; contexts past several chunks of 7 positions and a last partial chunk
+    const cases = [
+      { nHeads: 20, nKv: 5, headDim: 128, nPos: 200, entries: [[0, 199]] },
+      { nHeads: 10, nKv: 2, headDim: 72, nPos: 90, entries: [[0, 87], [0, 88], [0, 89]] },
+      { nHeads: 8, nKv: 1, headDim: 13, nPos: 40, entries: [[0, 39], [1, 22]] },
+      { nHeads: 2, nKv: 1, headDim: 200, nPos: 30, entries: [[1, 29]] },
+      // scores spread over hundreds: a softmax not taking the true max (of any chunk) overflows
+      { nHeads: 4, nKv: 1, headDim: 64, nPos: 50, entries: [[0, 49]], qScale: 1000 },
+    ];
+    for (const c of cases) {
+      const outs: Float32Array[] = [];
+      const ids: string[][] = [];
+      for (const attentionChunk of [7, 1 << 20]) {
+        const be = await createWebGpuBackend({ gpu, attentionChunk });
+        try {
+          const kvDim = c.nKv * c.headDim;
+          const blockSize = 16;
+          const maxBlocks = Math.ceil(c.nPos / blockSize);
+          const pool = be.createKvPool(1, kvDim, c.headDim, blockSize, 2 * maxBlocks + 1);
+          // each sequence's blocks in reverse order
+          const tables = Int32Array.from({ length: 2 * maxBlocks }, (_, i) => 2 * maxBlocks - i);
+          be.setBlockTables(pool, tables, 2, maxBlocks);
+          const k = be.alloc(c.nPos * kvDim);
+          const v = be.alloc(c.nPos * kvDim);
+          for (const seq of [0, 1]) {
+            seed = 100 + seq;
+            be.write(k, rnd(c.nPos * kvDim, 4));
+            be.write(v, rnd(c.nPos * kvDim, 4));
+            be.kvWrite(pool, 0, k, v, { nTokens: c.nPos, positions: Int32Array.from({ length: c.nPos }, (_, i) => i), seqs: new Int32Array(c.nPos).fill(seq) });
+          }
+          const n = c.entries.length;
+          const q = be.alloc(n * c.nHeads * c.headDim);
+          seed = 7;
+          be.write(q, rnd(n * c.nHeads * c.headDim, 'qScale' in c ? c.qScale : 6));
+          const out = be.alloc(n * c.nHeads * c.headDim);
+          be.attention(out, q, pool, 0, { nTokens: n, seqs: Int32Array.from(c.entries, (e) => e[0]), positions: Int32Array.from(c.entries, (e) => e[1]) }, c.nHeads, c.nKv);
+          outs.push(await be.read(out, 0, n * c.nHeads * c.headDim));
+          ids.push([...be.kernelCalls().keys()]);
+        } finally {
+          await be.dispose();
+        }
+      }
+      expect(ids[0]).toContain('webgpu.attention.split');
+      expect(ids[1]).not.toContain('webgpu.attention.split');
+      const scale = Math.max(...outs[1].map(Math.abs));
+      for (let i = 0; i < outs[0].length; i++) {
+        if (!(Math.abs(outs[0][i] - outs[1][i]) <= 1e-6 * scale)) expect.fail(`${JSON.stringify(c)} value ${i}: split ${outs[0][i]}, unsplit ${outs[1][i]}`);
+      }
+    }
+  }, 120_000);
+
   // bitnet-b1.58: squared-ReLU gating and sub-norms; llama: SiLU gating straight into the down projection, normal RoPE
   it.each([
     ['bitnet-b1.58', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add']],

@@ -138,6 +138,7 @@ struct Params {
   a: u32, b: u32, c: u32, d: u32,
   e: u32, f: u32, g: u32, h: u32,
   x0: f32, x1: f32, x2: f32, x3: f32,
+  i: u32, j: u32, k: u32, l: u32,
 };
 @group(0) @binding(0) var<uniform> P: Params;
 
