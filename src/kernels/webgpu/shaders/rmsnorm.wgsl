@@ -4,8 +4,9 @@
 // Fused stages (the backend's deferred ops, docs/next-shape.md), each as its own kernel would do it, so the same bits:
 // P.c = 1 or 2 first applies elementwise.wgsl's gating to the token's row of x, in place (x = relu(x)^2 up or
 // silu(x) up: gate_mul), and P.d = 1 then quantizes the normed row per token as quantize.wgsl's mode 0 into xq / xs /
-// qsum (unused bindings otherwise); its max and sum come from reduce-portable.wgsl or reduce-subgroups.wgsl. P.e = 1 leaves the norm out (the gated values quantized as they are: a gating
-// whose matmul has no norm before it; x is then written in place with the gated values, weight is unused).
+// qsum (unused bindings otherwise); its max and sum come from reduce-portable.wgsl or reduce-subgroups.wgsl.
+// P.e = 1 leaves the norm out (the gated values quantized as they are: a gating whose matmul has no norm before it;
+// x is then written in place with the gated values, weight is unused).
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
