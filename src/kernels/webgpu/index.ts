@@ -1415,6 +1415,9 @@ function describeAdapter(a: GpuAdapter): string {
  * when there is no WebGPU or no adapter.
  */
 export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Promise<KernelBackend> {
+  // options first: a bad one must not leave a device behind
+  if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
+  if (opts.attentionChunk !== undefined) requireInt('createWebGpuBackend', 'attentionChunk', opts.attentionChunk, 1);
   const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
   if (gpu === undefined) {
     throw new BitNetError('BACKEND_UNAVAILABLE', 'webgpu backend: WebGPU is not available here (no navigator.gpu; in Node pass a binding such as the `webgpu` package)');
@@ -1433,8 +1436,6 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
     throw new BitNetError('BACKEND_UNAVAILABLE', `webgpu backend: requestDevice failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
-  if (opts.attentionChunk !== undefined) requireInt('createWebGpuBackend', 'attentionChunk', opts.attentionChunk, 1);
   const dp4a = opts.portableKernels !== true && gpu.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true;
   // a CPU-emulated adapter has a few cores: splitting attention over more workgroups only adds work there (SwiftShader,
   // 2b-4t heads at 1024 positions: 48-50 ms unsplit, 64-66 split)
