@@ -121,6 +121,14 @@ const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 /** A quantized activation batch (WebGpuBackend.quantize): int8 four to a u32, scales, per-token sums. */
 type Quantized = [xq: GpuBuffer, xs: GpuBuffer, qsum: GpuBuffer];
 
+/** A RoPE cos / sin table on the device and what it was built for. */
+interface RopeTable {
+  readonly headDim: number;
+  readonly theta: number;
+  readonly positions: Float64Array;
+  readonly buffer: GpuBuffer;
+}
+
 /** One dispatch of a matmul kernel, as matmulCalls plans it (recordMatmul adds the residual binding and flag). */
 interface KernelCall {
   readonly name: ShaderName;
@@ -129,13 +137,35 @@ interface KernelCall {
   /** x0 and x1 of the parameter block (x2 is the residual flag). */
   readonly f: readonly [number, number];
   readonly bindings: readonly GpuBuffer[];
+  /** Bindings after the residual one (matmul-i2s-dp4a.wgsl: a second weight and its output). */
+  readonly extra?: readonly GpuBuffer[];
+}
+
+const bitsF32 = new Float32Array(1);
+const bitsU32 = new Uint32Array(bitsF32.buffer);
+const RMSNORM_IDS: string[] = [];
+/** The kernelCalls id of an rmsnorm.wgsl dispatch with the stages it ran: gating code (0 none), norm, quantization. */
+function rmsnormId(gate: number, norm: boolean, quantize: boolean): string {
+  const k = gate * 4 + (norm ? 2 : 0) + (quantize ? 1 : 0);
+  let id = RMSNORM_IDS[k];
+  if (id === undefined) {
+    const fused = [...(gate === 1 ? ['relu_sqr_mul'] : gate === 2 ? ['silu_mul'] : []), ...(norm ? ['rmsnorm'] : []), ...(quantize ? ['quantize'] : [])];
+    id = fused.length === 1 ? 'webgpu.rmsnorm' : `webgpu.fused.${fused.join('+')}`;
+    RMSNORM_IDS[k] = id;
+  }
+  return id;
+}
+
+/** The bits of f32(v), for a float passed in a u32 parameter. */
+function f32Bits(v: number): number {
+  bitsF32[0] = v;
+  return bitsU32[0];
 }
 
 /** A gating op (reluSqrMul 1, siluMul 2) waiting to be recorded: a = gate(a) b over n values. */
 interface DeferredGate {
   readonly kind: 'gate';
   readonly code: 1 | 2;
-  readonly name: string;
   readonly a: GpuTensor;
   readonly b: GpuTensor;
   readonly n: number;
@@ -162,7 +192,7 @@ type Deferred =
       readonly norm?: false;
     }
   | { readonly kind: 'matmul'; readonly out: GpuTensor; readonly input: GpuTensor; readonly n: number; readonly calls: readonly KernelCall[] }
-  | { readonly kind: 'rope'; readonly x: GpuTensor; readonly nTokens: number; readonly nHeads: number; readonly headDim: number; readonly neox: boolean; readonly table: GpuBuffer; readonly key: string };
+  | { readonly kind: 'rope'; readonly x: GpuTensor; readonly nTokens: number; readonly nHeads: number; readonly headDim: number; readonly neox: boolean; readonly table: RopeTable };
 
 /**
  * A uniform buffer of PARAM_CHUNK_SLOTS parameter blocks and its host copy: dispatch() fills slots in the host copy,
@@ -217,6 +247,8 @@ class GpuWeight implements Weight {
   staging: Uint8Array | undefined;
   readonly typeName: string;
   readonly activationQuant: 'per-token' | 'q8k-block';
+  /** kernelCalls ids of its matmuls, one token and several (the variant is fixed per backend): built once. */
+  private ids: [gemv: string, gemm: string] | undefined;
 
   constructor(
     readonly owner: WebGpuBackend,
@@ -230,6 +262,12 @@ class GpuWeight implements Weight {
     this.parts = parts;
     this.activationQuant = info.activationQuant ?? nativeActivationQuant(info.type);
     this.typeName = TYPE_TRAITS[info.type].name.toLowerCase();
+  }
+
+  /** The kernelCalls id of a matmul on this weight of nTokens tokens by the kernel variant ('' or 'dp4a'). */
+  matmulId(nTokens: number, variant: string): string {
+    this.ids ??= [`webgpu.matmul.gemv.${this.typeName}${variant === '' ? '' : `.${variant}`}`, `webgpu.matmul.gemm.${this.typeName}${variant === '' ? '' : `.${variant}`}`];
+    return this.ids[nTokens > 1 ? 1 : 0];
   }
 }
 
@@ -338,6 +376,8 @@ class WebGpuBackend implements KernelBackend {
   private submitAt = SUBMIT_FIRST;
   /** Bind groups by pipeline, parameter slot and buffers: a decode step records the same dispatches every token. */
   private readonly bindGroups = new Map<string, GpuBindGroup>();
+  /** The last bind group of each parameter slot, found again without building its key when the dispatch repeats. */
+  private readonly slotGroups: ({ name: ShaderName; buffers: readonly GpuBuffer[]; group: GpuBindGroup } | undefined)[] = [];
   private readonly bufferIds = new WeakMap<GpuBuffer, number>();
   private nextBufferId = 1;
   /** Buffers of recorded commands (uniforms, staging), destroyed once their step has run. */
@@ -356,7 +396,8 @@ class WebGpuBackend implements KernelBackend {
   private bufferBytes = 0;
   private firstError: string | undefined;
   private lost: string | undefined;
-  private ropeTable: { key: string; buffer: GpuBuffer } | undefined;
+  /** The RoPE table of the last set of positions (q and k of every layer of a step share it). */
+  private ropeTable: RopeTable | undefined;
   /** The op waiting for the next one (defer); emitted by any other recording. */
   private deferred: Deferred | undefined;
 
@@ -535,19 +576,26 @@ class WebGpuBackend implements KernelBackend {
     for (let i = 0; i < u.length; i++) chunk.u32[base + (i < 8 ? i : i + 4)] = u[i];
     for (let i = 0; i < f.length; i++) chunk.f32[base + 8 + i] = f[i];
     const pipeline = this.pipeline(name);
-    let key = `${name}:${slot}`;
-    for (const b of bindings) key += `:${this.bufferId(b)}`;
-    let group = this.bindGroups.get(key);
-    if (group === undefined) {
-      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
-      group = this.device.createBindGroup({
-        layout: pipeline.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: { buffer: chunk.buffer, offset: inChunk * PARAM_SLOT_BYTES, size: PARAM_BYTES } },
-          ...bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
-        ],
-      });
-      this.bindGroups.set(key, group);
+    const last = this.slotGroups[slot];
+    let group: GpuBindGroup | undefined;
+    if (last !== undefined && last.name === name && last.buffers.length === bindings.length && last.buffers.every((b, i) => b === bindings[i])) {
+      group = last.group;
+    } else {
+      let key = `${name}:${slot}`;
+      for (const b of bindings) key += `:${this.bufferId(b)}`;
+      group = this.bindGroups.get(key);
+      if (group === undefined) {
+        if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
+        group = this.device.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [
+            { binding: 0, resource: { buffer: chunk.buffer, offset: inChunk * PARAM_SLOT_BYTES, size: PARAM_BYTES } },
+            ...bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
+          ],
+        });
+        this.bindGroups.set(key, group);
+      }
+      this.slotGroups[slot] = { name, buffers: bindings, group };
     }
     const pass = this.computePass();
     pass.setPipeline(pipeline);
@@ -1025,10 +1073,9 @@ class WebGpuBackend implements KernelBackend {
     const q: Quantized | undefined = quantize ? [this.scratchBuffer('xq', d.nTokens * d.dim), this.scratchBuffer('xs', d.nTokens * 4), this.scratchBuffer('qsum', d.nTokens * 4)] : undefined;
     const gate = d.gate;
     // writable bindings may not alias: an unused one gets a scratch buffer of its own
-    const bindings = [d.x.buffer, d.weight.buffer, inPlace ? this.scratchBuffer('unused', 4) : d.out.buffer, gate?.b.buffer ?? d.weight.buffer, ...(q ?? ['xq', 'xs', 'qsum'].map((n) => this.scratchBuffer(`unused ${n}`, 4)))];
+    const bindings = [d.x.buffer, d.weight.buffer, inPlace ? this.scratchBuffer('unused', 4) : d.out.buffer, gate?.b.buffer ?? d.weight.buffer, ...(q ?? [this.scratchBuffer('unused xq', 4), this.scratchBuffer('unused xs', 4), this.scratchBuffer('unused qsum', 4)])];
     this.dispatch('rmsnorm', d.nTokens, [d.dim, inPlace ? 1 : 0, gate?.code ?? 0, q !== undefined ? 1 : 0, d.norm === false ? 1 : 0], [d.eps], bindings);
-    const fused = [...(gate !== undefined ? [gate.name] : []), ...(d.norm === false ? [] : ['rmsnorm']), ...(q !== undefined ? ['quantize'] : [])];
-    this.count(fused.length === 1 ? 'webgpu.rmsnorm' : `webgpu.fused.${fused.join('+')}`);
+    this.count(rmsnormId(gate?.code ?? 0, d.norm !== false, q !== undefined));
     return q;
   }
 
@@ -1046,7 +1093,7 @@ class WebGpuBackend implements KernelBackend {
     this.deferred = undefined;
     if (d.kind === 'gate') {
       this.dispatch('elementwise', Math.ceil(d.n / 64), [d.code, d.n], [], [d.a.buffer, d.b.buffer]);
-      this.count(`webgpu.${d.name}`);
+      this.count(d.code === 1 ? 'webgpu.relu_sqr_mul' : 'webgpu.silu_mul');
     } else if (d.kind === 'rmsnorm') {
       this.recordRmsnorm(d, false);
     } else if (d.kind === 'matmul') {
@@ -1088,7 +1135,7 @@ class WebGpuBackend implements KernelBackend {
     const quantized = new Map<string, Quantized>();
     if (nTokens > 0) this.takeNormQuantize(xt, nTokens, weight.cols, [weight], quantized);
     const { variant, calls } = nTokens > 0 ? this.matmulCalls(ot, weight, xt, nTokens, scale, quantized) : { variant: '', calls: [] };
-    this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${weight.typeName}${variant === '' ? '' : `.${variant}`}`);
+    this.count(weight.matmulId(nTokens, variant));
     // an addInPlace of the output into the residual stream next may go into the kernel (elementwise)
     if (calls.length > 0) this.defer({ kind: 'matmul', out: ot, input: xt, n: nTokens * weight.rows, calls });
   }
@@ -1102,12 +1149,28 @@ class WebGpuBackend implements KernelBackend {
     // the ternary targets of one activation scheme (q, k, v; gate, up) share one quantization of x
     const quantized = new Map<string, Quantized>();
     if (nTokens > 0) this.takeNormQuantize(xt, nTokens, cols, targets.map((t) => t.w as GpuWeight), quantized);
+    // single-part I2_S weights on the dot-product kernel go two to a dispatch (q and k; gate and up)
+    let waiting: { call: KernelCall; out: GpuTensor; w: GpuWeight; scale: number } | undefined;
     targets.forEach((t, i) => {
       const w = t.w as GpuWeight;
       const { variant, calls } = nTokens > 0 ? this.matmulCalls(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : { variant: '', calls: [] };
+      this.count(w.matmulId(nTokens, variant));
+      if (this.fuseOps && calls.length === 1 && calls[0].name === 'matmul-i2s-dp4a' && w.parts.length === 1) {
+        if (waiting === undefined) {
+          waiting = { call: calls[0], out: outs[i], w, scale: Math.fround(t.scale ?? 1) };
+          return;
+        }
+        const a = waiting.call;
+        waiting = undefined;
+        const groups = (Math.ceil(a.u[0] / 8) + Math.ceil(w.rows / 8)) * Math.ceil(nTokens / 8);
+        const pair: KernelCall = { ...a, groups, u: [...a.u.slice(0, 8), w.rows, f32Bits(w.tensorScale), f32Bits(Math.fround(t.scale ?? 1))], extra: [w.parts[0].buffer, outs[i].buffer] };
+        this.recordMatmul([pair], undefined);
+        this.count('webgpu.fused.matmul+matmul');
+        return;
+      }
       this.recordMatmul(calls, undefined);
-      this.count(`webgpu.matmul.${nTokens > 1 ? 'gemm' : 'gemv'}.${w.typeName}${variant === '' ? '' : `.${variant}`}`);
     });
+    if (waiting !== undefined) this.recordMatmul([waiting.call], undefined);
   }
 
   /**
@@ -1139,7 +1202,7 @@ class WebGpuBackend implements KernelBackend {
   /** Records a matmul's kernel calls; with `residual`, each also adds its outputs to that buffer (the fused add). */
   private recordMatmul(calls: readonly KernelCall[], residual: GpuBuffer | undefined): void {
     const res = residual ?? this.scratchBuffer('unused residual', 4);
-    for (const c of calls) this.dispatch(c.name, c.groups, c.u, [...c.f, residual === undefined ? 0 : 1], [...c.bindings, res]);
+    for (const c of calls) this.dispatch(c.name, c.groups, c.u, [...c.f, residual === undefined ? 0 : 1], [...c.bindings, res, ...(c.extra ?? [])]);
   }
 
   /**
@@ -1168,7 +1231,9 @@ class WebGpuBackend implements KernelBackend {
         if (dp4a) {
           // matmul-i2s-dp4a.wgsl: 8 rows x 8 tokens per workgroup
           const groups = Math.ceil(p.rows / 8) * Math.ceil(nTokens / 8);
-          calls.push({ name: 'matmul-i2s-dp4a', groups, u: [p.rows, cols, 0, 0, p.rowStart, rows, nTokens], f: [w.tensorScale, Math.fround(scale)], bindings: [p.buffer, xq, xs, qsum, out.buffer] });
+          // no second weight: its bindings are this weight (read) and a scratch nothing writes to
+          const extra = [p.buffer, this.scratchBuffer('unused out2', 4)];
+          calls.push({ name: 'matmul-i2s-dp4a', groups, u: [p.rows, cols, 0, 0, p.rowStart, rows, nTokens, 0, 0], f: [w.tensorScale, Math.fround(scale)], bindings: [p.buffer, xq, xs, qsum, out.buffer], extra });
           continue;
         }
         const intPath = !q8k && type === GgmlType.I2_S;
@@ -1204,38 +1269,41 @@ class WebGpuBackend implements KernelBackend {
     // cos / sin per token and pair as kernels/reference/rope.ts (ggml_rope_cache_init), built on the host once per
     // set of positions (q and k of every layer share it)
     const half = headDim / 2;
-    const key = `${headDim}/${theta}/${Array.from({ length: nTokens }, (_, t) => positions[t]).join(',')}`;
-    if (this.ropeTable?.key !== key) {
-      const table = new Float32Array(nTokens * half * 2);
+    let table = this.ropeTable;
+    let same = table !== undefined && table.headDim === headDim && table.theta === theta && table.positions.length === nTokens;
+    for (let t = 0; same && t < nTokens; t++) same = table?.positions[t] === positions[t];
+    if (!same || table === undefined) {
+      const cs = new Float32Array(nTokens * half * 2);
       const thetaScale = Math.fround(Math.pow(Math.fround(theta), Math.fround(-2 / headDim)));
       for (let t = 0; t < nTokens; t++) {
         let angle = Math.fround(positions[t]);
         for (let i = 0; i < half; i++) {
-          table[2 * (t * half + i)] = Math.fround(Math.cos(angle));
-          table[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
+          cs[2 * (t * half + i)] = Math.fround(Math.cos(angle));
+          cs[2 * (t * half + i) + 1] = Math.fround(Math.sin(angle));
           angle = Math.fround(angle * thetaScale);
         }
       }
-      this.ropeTable = { key, buffer: this.uploadTo('rope table', table) };
+      table = { headDim, theta, positions: Float64Array.from({ length: nTokens }, (_, t) => positions[t]), buffer: this.uploadTo('rope table', cs) };
+      this.ropeTable = table;
     }
     const neox = style === 'neox';
     // the RoPE of q just recorded with the same table joins this one (k) in one dispatch
     const d = this.deferred;
-    if (this.fuseOps && d?.kind === 'rope' && d.key === key && d.neox === neox && d.x !== xt) {
+    if (this.fuseOps && d?.kind === 'rope' && d.table === table && d.neox === neox && d.x !== xt) {
       this.deferred = undefined;
       this.recordRope(d, { x: xt, nHeads });
       return;
     }
-    this.defer({ kind: 'rope', x: xt, nTokens, nHeads, headDim, neox, table: this.ropeTable.buffer, key });
+    this.defer({ kind: 'rope', x: xt, nTokens, nHeads, headDim, neox, table });
   }
 
   /** Records a deferred RoPE, and `second` (another tensor of the same tokens and table) in the same dispatch. */
   private recordRope(d: Extract<Deferred, { kind: 'rope' }>, second: { x: GpuTensor; nHeads: number } | undefined): void {
     const heads = d.nHeads + (second?.nHeads ?? 0);
     const x2 = second?.x.buffer ?? this.scratchBuffer('unused', 4);
-    this.dispatch('rope', Math.ceil((d.nTokens * heads * (d.headDim / 2)) / 64), [d.nTokens, d.nHeads, d.headDim, d.neox ? 1 : 0, second?.nHeads ?? 0], [], [d.x.buffer, d.table, x2]);
-    const style = d.neox ? 'neox' : 'normal';
-    this.count(second === undefined ? `webgpu.rope.${style}` : `webgpu.fused.rope+rope.${style}`);
+    this.dispatch('rope', Math.ceil((d.nTokens * heads * (d.headDim / 2)) / 64), [d.nTokens, d.nHeads, d.headDim, d.neox ? 1 : 0, second?.nHeads ?? 0], [], [d.x.buffer, d.table.buffer, x2]);
+    if (second === undefined) this.count(d.neox ? 'webgpu.rope.neox' : 'webgpu.rope.normal');
+    else this.count(d.neox ? 'webgpu.fused.rope+rope.neox' : 'webgpu.fused.rope+rope.normal');
   }
 
   kvWrite(pool: KvPool, layer: number, k: Tensor, v: Tensor, batch: KvBatch): void {
@@ -1313,7 +1381,7 @@ class WebGpuBackend implements KernelBackend {
       this.count(id);
     } else if (n > 0) {
       // a norm of the gated values may take it in (rmsnorm)
-      this.defer({ kind: 'gate', code: code === 1 ? 1 : 2, name: id.slice('webgpu.'.length), a: at, b: bt, n });
+      this.defer({ kind: 'gate', code: code === 1 ? 1 : 2, a: at, b: bt, n });
     } else {
       this.count(id);
     }
@@ -1392,6 +1460,7 @@ class WebGpuBackend implements KernelBackend {
     this.encoder = undefined;
     this.pass = undefined;
     this.bindGroups.clear();
+    this.slotGroups.length = 0;
     try {
       if (this.lost === undefined) await this.device.queue.onSubmittedWorkDone();
     } finally {

@@ -171,7 +171,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     for (let i = 0; i < outputs[0].length; i++) expect(Array.from(outputs[0][i])).toEqual(Array.from(outputs[1][i]));
   });
 
-  it('fused ops (gating + norm + per-token quantization, norm or gating + quantization, a matmul + the residual add, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches, on both kernel sets', async () => {
+  it('fused ops (gating + norm + per-token quantization, norm or gating + quantization, a matmul + the residual add, two I2_S matmuls of one input, the RoPE of q and k) give the unfused outputs bit for bit in fewer dispatches, on both kernel sets', async () => {
     let seed = 11;
     const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
     const rnd = (n: number, scale = 4): Float32Array => Float32Array.from({ length: n }, () => ((next() >>> 8) / 2 ** 24 - 0.5) * scale);
@@ -182,6 +182,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       { name: 'k', type: GgmlType.TQ2_0, rows: 2 * hd, cols: dim, bytes: packTq2_0(ternary(2 * hd * dim), 0.04, dim), activationQuant: 'per-token' as const },
       { name: 'r', type: GgmlType.Q8_0, rows: 40, cols: dim, bytes: Uint8Array.from({ length: 40 * (dim / 32) * 34 }, (_, i) => (i % 34 === 1 ? 0x2c : next() & 0xff)) },
       { name: 'down', type: GgmlType.I2_S, rows: dim, cols: ffn, bytes: packI2s(ternary(dim * ffn), 0.05, ffn) },
+      { name: 'q3', type: GgmlType.I2_S, rows: 24, cols: dim, bytes: packI2s(ternary(24 * dim), 0.07, dim) },
       { name: 'f16', type: GgmlType.F16, rows: 24, cols: dim, bytes: new Uint8Array(Uint16Array.from(rnd(24 * dim, 0.2), (v) => f32ToF16Bits(v)).buffer) },
     ];
     const inputs = { x: rnd(nT * dim), g: rnd(nT * ffn), u: rnd(nT * ffn), g2: rnd(nT * ffn), u2: rnd(nT * ffn), g3: rnd(nT * ffn), u3: rnd(nT * ffn), nw: rnd(dim, 2), fw: rnd(ffn, 2), q2: rnd(nT * dim), k2: rnd(nT * 2 * hd) };
@@ -196,7 +197,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
         try {
           // SwiftShader has subgroups: the norm and quantization kernels reduce with them unless portableKernels
           expect((be as unknown as { subgroups: boolean }).subgroups).toBe(!portableKernels && dawn?.adapter.features.has('subgroups') === true);
-          const [wq, wk, wr, wd, wf] = weights.map((w) => {
+          const [wq, wk, wr, wd, wd2, wf] = weights.map((w) => {
             const { weight, target } = be.createWeight({ name: w.name, type: w.type, dims: [w.cols, w.rows], byteSize: w.bytes.length, ...('activationQuant' in w ? { activationQuant: w.activationQuant } : {}) });
             target.set(w.bytes);
             be.prepareWeight(weight);
@@ -205,13 +206,14 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
           const t = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, be.alloc(v.length)])) as Record<keyof typeof inputs, Tensor>;
           for (const [k, v] of Object.entries(inputs)) be.write(t[k as keyof typeof inputs], v);
           const a = (n: number): Tensor => be.alloc(n);
-          const [xb, q, k, r, o, h, o2, xb2, r2] = [a(nT * dim), a(nT * dim), a(nT * 2 * hd), a(nT * 40), a(nT * dim), a(nT * ffn), a(nT * dim), a(nT * dim), a(nT * 40)];
+          const [xb, q, k, r, o, h, o2, xb2, r2, q3] = [a(nT * dim), a(nT * dim), a(nT * 2 * hd), a(nT * 40), a(nT * dim), a(nT * ffn), a(nT * dim), a(nT * dim), a(nT * 40), a(nT * 24)];
           await be.endStep();
           const before = counter.dispatches;
           be.beginStep();
           // norm + per-token quantization (the I2_S and per-token TQ2_0 targets share it; Q8_0 quantizes its own)
           be.rmsnorm(xb, t.x, t.nw, nT, dim, 1e-5);
-          be.matmulMany(xb, nT, [{ out: q, w: wq }, { out: k, w: wk, scale: 0.5 }, { out: r, w: wr }]);
+          // two I2_S targets share a dispatch (with a TQ2_0 and a Q8_0 target between them)
+          be.matmulMany(xb, nT, [{ out: q, w: wq }, { out: k, w: wk, scale: 0.5 }, { out: r, w: wr }, { out: q3, w: wd2, scale: 0.75 }]);
           be.rope(q, nT, 4, hd, [5, 6, 7], 10000, 'neox');
           be.rope(k, nT, 2, hd, [5, 6, 7], 10000, 'neox');
           // not adjacent: each RoPE alone
@@ -245,7 +247,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
           await be.endStep();
           const dispatches = counter.dispatches - before;
           const out: Float32Array[] = [];
-          for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40], [t.x, nT * dim], [t.g3, nT * ffn]] as const) out.push(await be.read(tt, 0, n));
+          for (const [tt, n] of [[xb, nT * dim], [q, nT * dim], [k, nT * 2 * hd], [r, nT * 40], [t.q2, nT * dim], [t.k2, nT * 2 * hd], [t.g, nT * ffn], [o, nT * dim], [t.g2, nT * ffn], [h, nT * ffn], [o2, nT * dim], [xb2, nT * dim], [r2, nT * 40], [t.x, nT * dim], [t.g3, nT * ffn], [q3, nT * 24]] as const) out.push(await be.read(tt, 0, n));
           runs.push({ out, ids: [...be.kernelCalls().keys()], calls: be.kernelCalls(), dispatches });
         } finally {
           await be.dispose();
@@ -255,13 +257,13 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       for (let i = 0; i < plain.out.length; i++) {
         for (let j = 0; j < plain.out[i].length; j++) if (!Object.is(fused.out[i][j], plain.out[i][j])) expect.fail(`${portableKernels ? 'portable' : 'dp4a'} kernels, output ${i}, value ${j}: fused ${fused.out[i][j]}, unfused ${plain.out[i][j]}`);
       }
-      expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm', 'webgpu.fused.matmul+add', 'webgpu.add', 'webgpu.fused.silu_mul+quantize']));
+      expect(fused.ids).toEqual(expect.arrayContaining(['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.rope.normal', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.silu_mul+rmsnorm+quantize', 'webgpu.rmsnorm', 'webgpu.fused.matmul+add', 'webgpu.add', 'webgpu.fused.silu_mul+quantize', ...(portableKernels ? [] : ['webgpu.fused.matmul+matmul'])]));
       expect(fused.calls.get('webgpu.fused.matmul+add')).toBe(5);
-      expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(6);
+      expect(fused.ids.filter((id) => id.includes('fused') || id.includes('relu') || id.includes('silu'))).toHaveLength(portableKernels ? 6 : 7);
       expect(plain.ids.filter((id) => id.includes('fused'))).toEqual([]);
       // one dispatch saved by the first norm, one by the RoPE pair, two by each gating + norm + quantization, one by the
-      // gating + quantization, one by each residual add
-      expect(plain.dispatches - fused.dispatches).toBe(12);
+      // gating + quantization, one by each residual add, one by the I2_S pair (dot-product kernels only)
+      expect(plain.dispatches - fused.dispatches).toBe(portableKernels ? 12 : 13);
       fusedOuts.push(fused.out);
     }
     // the dot-product kernels and subgroup reductions give the portable kernels' bits here too
@@ -328,8 +330,8 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
 
   // bitnet-b1.58: squared-ReLU gating and sub-norms; llama: SiLU gating straight into the down projection, normal RoPE
   it.each([
-    ['bitnet-b1.58', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add']],
-    ['llama', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.silu_mul+quantize', 'webgpu.fused.rope+rope.normal', 'webgpu.fused.matmul+add']],
+    ['bitnet-b1.58', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add', 'webgpu.fused.matmul+matmul']],
+    ['llama', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.silu_mul+quantize', 'webgpu.fused.rope+rope.normal', 'webgpu.fused.matmul+add', 'webgpu.fused.matmul+matmul']],
   ] as const)('a tiny %s model: logits at every position and 8 greedy tokens as the wasm backend gives them', async (arch, fusedIds) => {
     const path = await tinyModel(arch, 'i2_s');
     const wasm = await BitNet.load(path, { backend: 'wasm', threads: 1 });

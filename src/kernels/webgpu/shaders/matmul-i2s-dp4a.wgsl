@@ -16,6 +16,9 @@
 // consecutive 16-byte pieces); each thread decodes a piece's codes once for the workgroup's tokens. Per (row, token)
 // the threads' sums meet in workgroup atomics (exact). P.a = rows of this part, P.b = cols, P.e = rowOffset,
 // P.f = out row stride, P.g = nTokens; P.x0 = tensor scale, P.x1 = out scale. Workgroups: row groups x token tiles.
+// A second weight of the same columns and activations (a matmulMany's q and k, gate and up) may share the dispatch:
+// P.i = its rows (0: none), P.j / P.k = the bits of its tensor scale / out scale; its row groups follow the first's,
+// into out2 (rows P.i, no residual). Each output is computed as its own dispatch would, so the same bits.
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
@@ -23,12 +26,20 @@
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 // P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
 @group(0) @binding(6) var<storage, read_write> res: array<f32>;
+@group(0) @binding(7) var<storage, read> w2: array<vec4<u32>>;
+@group(0) @binding(8) var<storage, read_write> out2: array<f32>;
 
 const ROWS = 8u;
 const TPR = 16u;
 const TT = 8u;
 
 var<workgroup> sums: array<atomic<i32>, 64>;
+
+// 16 bytes of the first or the second weight.
+fn w_at(second: bool, i: u32) -> vec4<u32> {
+  if (second) { return w2[i]; }
+  return w[i];
+}
 
 // sum over 16 bytes of code * x (codes non-negative int8, x int8).
 fn dot16(c: vec4<u32>, x: vec4<u32>) -> i32 {
@@ -37,11 +48,13 @@ fn dot16(c: vec4<u32>, x: vec4<u32>) -> i32 {
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = P.a;
   let cols = P.b;
-  let rowGroups = (rows + ROWS - 1u) / ROWS;
+  let firstGroups = (P.a + ROWS - 1u) / ROWS;
+  let rowGroups = firstGroups + (P.i + ROWS - 1u) / ROWS;
   let g = flat_wg(wid, nwg);
-  let rowGroup = g % rowGroups;
+  let second = g % rowGroups >= firstGroups;
+  let rowGroup = select(g % rowGroups, g % rowGroups - firstGroups, second);
+  let rows = select(P.a, P.i, second);
   let t0 = (g / rowGroups) * TT;
   let nt = min(TT, P.g - t0);
   let r = rowGroup * ROWS + lid / TPR;
@@ -54,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let mask = vec4<u32>(0x03030303u);
   let vEnd = select(0u, vecsPerRow, r < rows);
   for (var v = lane; v < vEnd; v = v + TPR) {
-    let wv = w[r * vecsPerRow + v];
+    let wv = w_at(second, r * vecsPerRow + v);
     let c0 = (wv >> vec4<u32>(6u)) & mask;
     let c1 = (wv >> vec4<u32>(4u)) & mask;
     let c2 = (wv >> vec4<u32>(2u)) & mask;
@@ -77,11 +90,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let j = lid % TT;
     if (row < rows && j < nt) {
       let t = t0 + j;
-      let y = div_rn(f32(atomicLoad(&sums[lid]) - qsum[t]) * P.x0, xs[t]);
-      let o = t * P.f + P.e + row;
-      let v = select(y * P.x1, y, P.x1 == 1.0);
-      out[o] = v;
-      if (P.x2 != 0.0) { res[o] = res[o] + v; }
+      let scale = select(P.x1, bitcast<f32>(P.k), second);
+      let y = div_rn(f32(atomicLoad(&sums[lid]) - qsum[t]) * select(P.x0, bitcast<f32>(P.j), second), xs[t]);
+      let v = select(y * scale, y, scale == 1.0);
+      if (second) {
+        out2[t * P.i + row] = v;
+      } else {
+        let o = t * P.f + P.e + row;
+        out[o] = v;
+        if (P.x2 != 0.0) { res[o] = res[o] + v; }
+      }
     }
   }
 }
