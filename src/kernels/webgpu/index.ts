@@ -12,7 +12,7 @@
 // matmul-ternary.wgsl / matmul-quant.wgsl. Where the adapter has 'subgroups', the norm and quantization kernels take
 // their order-free reductions (max, integer sums) from reduce-subgroups.wgsl, else reduce-portable.wgsl: same values.
 // No shader-f16 kernels: F16 data is read from its bits and computed in f32 (exactly as the CPU backends round).
-// Recording cost (a decode step of 2b-4t is 425 dispatches): one compute pass per submission (ended only for copies),
+// Recording cost (a decode step of 2b-4t is 365 dispatches): one compute pass per submission (ended only for copies),
 // parameter blocks in slots of persistent uniform buffers written before the submit that reads them, bind groups
 // reused by (pipeline, slot, buffers), so the same dispatch of the next token finds its group; per-step uploads go
 // into persistent scratch buffers for the same reason (uploadTo). A step is submitted in pieces (32 dispatches, then
@@ -21,7 +21,8 @@
 // Fusion (fuseOps, default on; docs/next-shape.md "Where the code stands"): an op that the next one may take in is
 // held back (defer) until something else is recorded; gating + norm + per-token quantization run as one rmsnorm.wgsl
 // dispatch, a matmul and the residual add of its output as one matmul dispatch, the RoPE of q and k as one rope.wgsl
-// dispatch: 14 dispatches per layer instead of 22, the same bits.
+// dispatch, two I2_S weights of one input (q and k, gate and up) as one dispatch: 12 dispatches per layer instead
+// of 22, the same bits.
 
 import { checkAttentionShape, checkKvPoolArgs, checkRopeArgs } from '../op-args.js';
 import { softwareAdapterReason } from './adapter-kind.js';
@@ -49,7 +50,7 @@ export const MAX_TOP_K = 1024;
 const PARAM_BYTES = 64;
 /** Bytes between parameter blocks in their uniform buffer (WebGPU's default minUniformBufferOffsetAlignment). */
 const PARAM_SLOT_BYTES = 256;
-/** Parameter blocks per uniform buffer: a 2b-4t decode step records 425 dispatches. */
+/** Parameter blocks per uniform buffer: a 2b-4t decode step records 365 dispatches. */
 const PARAM_CHUNK_SLOTS = 1024;
 /**
  * Dispatches recorded before a step's first submit, doubled after each submit up to SUBMIT_MOST: the GPU runs what is
