@@ -779,7 +779,7 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
     describe('matmulMany (one input, several weights)', () => {
       // nTokens 1 (decode), 5 and 20 (GEMM passes of 16 plus a per-token tail that needs lookup tables on wasm)
       for (const nTokens of [1, 5, 20]) {
-        it(`equals separate matmul calls bit for bit: I2_S, TQ2_0 per token and Q8_K, TQ1_0, Q8_0, F16; nTokens=${nTokens}`, async () => {
+        it(`equals separate matmul calls bit for bit: I2_S, TQ2_0 per token and Q8_K, TQ1_0, Q8_0, F16, and a second I2_S and F16; nTokens=${nTokens}`, async () => {
           const rng = seededRng(8100 + nTokens);
           const cols = 256;
           const specs: [GgmlType, number, ActivationQuant | undefined][] = [
@@ -789,6 +789,10 @@ export function defineConformanceSuite(name: string, make: MakeBackend): void {
             [GgmlType.TQ1_0, 32, undefined],
             [GgmlType.Q8_0, 9, undefined],
             [GgmlType.F16, 5, undefined],
+            // a second weight of a type already there: backends may share work between them (webgpu: one rounding of
+            // x for the F16 weights, one dispatch for two I2_S weights)
+            [GgmlType.I2_S, 19, undefined],
+            [GgmlType.F16, 7, undefined],
           ];
           const tensors = specs.map(([type, rows]) =>
             type === GgmlType.Q8_0 || type === GgmlType.F16 ? floatTensor(rng, type, rows, cols) : ternaryTensor(type, rng.codes(rows * cols), ternaryScale(rng), rows, cols),

@@ -65,6 +65,8 @@ const ATTENTION_CHUNK = 256;
 const ATTENTION_SPLIT_UNITS = 64;
 /** Kernels that include reduce-portable.wgsl or reduce-subgroups.wgsl (workgroups of 64, order-free reductions). */
 const REDUCE_USERS: ReadonlySet<ShaderName> = new Set<ShaderName>(['rmsnorm', 'quantize']);
+/** Matmul kernels, which take their out / res bindings and store_out from matmul-out.wgsl. */
+const MATMUL_OUT_USERS: ReadonlySet<ShaderName> = new Set<ShaderName>(['matmul-float', 'matmul-i2s-dp4a', 'matmul-q8_0-dp4a', 'matmul-quant', 'matmul-ternary', 'matmul-tq2-dp4a']);
 /** Bind groups kept for reuse (cleared when full: entries of destroyed buffers are never looked up again). */
 const MAX_CACHED_BIND_GROUPS = 8192;
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -538,7 +540,8 @@ class WebGpuBackend implements KernelBackend {
       // kernels with order-free workgroup reductions take them from reduce-subgroups.wgsl where the device has subgroups
       const reduce = REDUCE_USERS.has(name) ? (this.subgroups ? `${SHADERS['reduce-subgroups']}\n` : `${SHADERS['reduce-portable']}\n`) : '';
       const enable = reduce !== '' && this.subgroups ? 'enable subgroups;\n' : '';
-      const module = this.device.createShaderModule({ code: `${enable}${SHADERS.common}\n${reduce}${SHADERS[name]}`, label: name });
+      const outputs = MATMUL_OUT_USERS.has(name) ? `${SHADERS['matmul-out']}\n` : '';
+      const module = this.device.createShaderModule({ code: `${enable}${SHADERS.common}\n${reduce}${outputs}${SHADERS[name]}`, label: name });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
       this.pipelines.set(name, p);
     }
@@ -1150,11 +1153,12 @@ class WebGpuBackend implements KernelBackend {
     // the ternary targets of one activation scheme (q, k, v; gate, up) share one quantization of x
     const quantized = new Map<string, Quantized>();
     if (nTokens > 0) this.takeNormQuantize(xt, nTokens, cols, targets.map((t) => t.w as GpuWeight), quantized);
+    const rounded = new Map<number, GpuBuffer>();
     // single-part I2_S weights on the dot-product kernel go two to a dispatch (q and k; gate and up)
     let waiting: { call: KernelCall; out: GpuTensor; w: GpuWeight; scale: number } | undefined;
     targets.forEach((t, i) => {
       const w = t.w as GpuWeight;
-      const { variant, calls } = nTokens > 0 ? this.matmulCalls(outs[i], w, xt, nTokens, t.scale ?? 1, quantized) : { variant: '', calls: [] };
+      const { variant, calls } = nTokens > 0 ? this.matmulCalls(outs[i], w, xt, nTokens, t.scale ?? 1, quantized, rounded) : { variant: '', calls: [] };
       this.count(w.matmulId(nTokens, variant));
       if (this.fuseOps && calls.length === 1 && calls[0].name === 'matmul-i2s-dp4a' && w.parts.length === 1) {
         if (waiting === undefined) {
@@ -1210,7 +1214,7 @@ class WebGpuBackend implements KernelBackend {
    * Plans the matmul's kernel calls over the weight's parts, recording the activation quantization it needs now;
    * returns them and the kernel variant ('dp4a', or '' for the portable kernels).
    */
-  private matmulCalls(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number, quantized?: Map<string, Quantized>): { variant: string; calls: KernelCall[] } {
+  private matmulCalls(out: GpuTensor, w: GpuWeight, x: GpuTensor, nTokens: number, scale: number, quantized?: Map<string, Quantized>, rounded?: Map<number, GpuBuffer>): { variant: string; calls: KernelCall[] } {
     const type = w.info.type;
     const { rows, cols } = w;
     const ternary = FORMAT.ternary[type];
@@ -1242,11 +1246,13 @@ class WebGpuBackend implements KernelBackend {
       }
       return { variant: dp4a || tq2Dp4a ? 'dp4a' : '', calls };
     } else if (float !== undefined) {
-      // x rounded to the weight's type once (matmul-float.wgsl reads it so), not once per row
-      let xr = x.buffer;
-      if (float !== 0) {
-        xr = this.scratchBuffer('x rounded', nTokens * cols * 4);
+      // x rounded to the weight's type once (matmul-float.wgsl reads it so), not once per row, and once for a
+      // matmulMany's weights of one type
+      let xr = float === 0 ? x.buffer : rounded?.get(float);
+      if (xr === undefined) {
+        xr = this.scratchBuffer(`x rounded ${float}`, nTokens * cols * 4);
         this.dispatch('elementwise', Math.ceil((nTokens * cols) / 64), [float === 1 ? 3 : 4, nTokens * cols], [], [xr, x.buffer]);
+        rounded?.set(float, xr);
       }
       for (const p of w.parts) calls.push(this.sliceCall('matmul-float', p, nTokens, cols / 8, [p.rows, cols, float, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xr, out.buffer]));
     } else if (quant !== undefined) {

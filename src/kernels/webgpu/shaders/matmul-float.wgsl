@@ -5,9 +5,8 @@
 // P.g = nTokens, P.h = threads per row; P.x1 = out scale.
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-// P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
-@group(0) @binding(4) var<storage, read_write> res: array<f32>;
+// out and res (the fused residual add): matmul-out.wgsl
+const OUT_BINDING = 3u;
 
 fn weight_at(fmt: u32, g: u32) -> f32 {
   if (fmt == 0u) { return bitcast<f32>(w[g]); }
@@ -34,9 +33,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let sum = join_sums(acc, lid, sl.lane, P.h);
   if (sl.lane == 0u && sl.valid) {
-    let o = sl.t * P.f + P.e + sl.r;
-    let v = (sum.x + sum.y) * P.x1;
-    out[o] = v;
-    if (P.x2 != 0.0) { res[o] = res[o] + v; }
+    store_out(sl.t * P.f + P.e + sl.r, (sum.x + sum.y) * P.x1);
   }
 }

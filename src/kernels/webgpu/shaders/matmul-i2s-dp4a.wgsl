@@ -23,9 +23,8 @@
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read> qsum: array<i32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-// P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
-@group(0) @binding(6) var<storage, read_write> res: array<f32>;
+// out and res (the fused residual add): matmul-out.wgsl
+const OUT_BINDING = 5u;
 @group(0) @binding(7) var<storage, read> w2: array<vec4<u32>>;
 @group(0) @binding(8) var<storage, read_write> out2: array<f32>;
 
@@ -96,9 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (second) {
         out2[t * P.i + row] = v;
       } else {
-        let o = t * P.f + P.e + row;
-        out[o] = v;
-        if (P.x2 != 0.0) { res[o] = res[o] + v; }
+        store_out(t * P.f + P.e + row, v);
       }
     }
   }

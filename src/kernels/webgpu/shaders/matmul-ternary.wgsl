@@ -8,9 +8,8 @@
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> xq: array<u32>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
-@group(0) @binding(5) var<storage, read_write> res: array<f32>;
+// out and res (the fused residual add): matmul-out.wgsl
+const OUT_BINDING = 4u;
 
 var<workgroup> red_i: array<i32, 64>;
 // Activation i (int8, four to a u32 word: quantize.wgsl), sign-extended.
@@ -70,9 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     if (sl.lane == 0u && sl.valid) {
       let y = div_rn(f32(red_i[lid]) * P.x0, xs[sl.t]);
-      let v = select(y * P.x1, y, P.x1 == 1.0);
-      out[outIndex] = v;
-      if (P.x2 != 0.0) { res[outIndex] = res[outIndex] + v; }
+      store_out(outIndex, select(y * P.x1, y, P.x1 == 1.0));
     }
     return;
   }
@@ -93,8 +90,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let total = sum.x + sum.y;
     var y = total;
     if (mode == 0u) { y = div_rn(total, xs[sl.t]); }
-    let v = select(y * P.x1, y, P.x1 == 1.0);
-    out[outIndex] = v;
-    if (P.x2 != 0.0) { res[outIndex] = res[outIndex] + v; }
+    store_out(outIndex, select(y * P.x1, y, P.x1 == 1.0));
   }
 }

@@ -14,9 +14,8 @@
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> xq: array<u32>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-// P.x2 != 0: the residual add of the next op fused in (res[i] += out[i], the elementwise add's f32 sum)
-@group(0) @binding(5) var<storage, read_write> res: array<f32>;
+// out and res (the fused residual add): matmul-out.wgsl
+const OUT_BINDING = 4u;
 
 fn funnel(lo: u32, hi: u32, sh: u32) -> u32 { return (lo >> sh) | ((hi << 16u) << (16u - sh)); }
 
@@ -70,9 +69,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let total = sum.x + sum.y;
     var y = total;
     if (mode == 0u) { y = div_rn(total, xs[sl.t]); }
-    let o = sl.t * P.f + P.e + sl.r;
-    let v = select(y * P.x1, y, P.x1 == 1.0);
-    out[o] = v;
-    if (P.x2 != 0.0) { res[o] = res[o] + v; }
+    store_out(sl.t * P.f + P.e + sl.r, select(y * P.x1, y, P.x1 == 1.0));
   }
 }
