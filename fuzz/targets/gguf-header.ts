@@ -52,7 +52,8 @@ async function checkAccepted(src: ByteSource, header: GgufHeader, readData: bool
   for (const t of header.tensors) {
     invariant(Number.isSafeInteger(t.byteOffset) && Number.isSafeInteger(t.byteSize) && t.byteSize > 0, `tensor '${t.name}' has a bad offset/size ${t.byteOffset}/${t.byteSize}`);
     invariant(t.byteOffset >= header.dataOffset && t.byteOffset + t.byteSize <= src.size, `tensor '${t.name}' [${t.byteOffset}, +${t.byteSize}) leaves the data section`);
-    invariant(t.dims.length >= 1 && t.dims.length <= 4 && t.dims.reduce((a, b) => a * b, 1) === t.nElements, `tensor '${t.name}' dims ${t.dims.join('x')} vs ${t.nElements} elements`);
+    // n_dims 0 is a scalar of one element (the reader takes it, as llama.cpp does: ac05823)
+    invariant(t.dims.length <= 4 && t.dims.reduce((a, b) => a * b, 1) === t.nElements, `tensor '${t.name}' dims ${t.dims.join('x')} vs ${t.nElements} elements`);
     spans.push([t.byteOffset, t.byteOffset + t.byteSize, t.name]);
     if (readData && t.byteSize <= 1 << 20) await readTensorData(src, t, new Uint8Array(t.byteSize));
   }
