@@ -1,4 +1,4 @@
-// `npm run bench:batch [-- --shape 2b-4t --threads 2 --streams 1,2,4,8 --tg 32 --runs 2 --model FILE]`: aggregate
+// `npm run bench:batch [-- --shape 2b-4t --threads 2 --streams 1,2,4,8 --tg 32 --runs 2 --model FILE --fused-dot M]`: aggregate
 // decode speed of N sequences generating at once (their tokens share forward steps, so each ternary weight is read
 // once per step for all of them) beside one sequence alone, on the bench's synthetic I2_S model.
 //
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { BitNet } from '../src/engine/bitnet.js';
 import type { Sequence } from '../src/engine/sequence.js';
 import { benchCacheDir, ensureBenchModels } from '../src/bench/models.js';
+import { applyFusedDot, parseFusedDot } from '../src/bench/options.js';
 import { SHAPE_NAMES, type ShapeName } from '../src/synth/shapes.js';
 
 function median(xs: readonly number[]): number {
@@ -80,8 +81,10 @@ async function main(): Promise<void> {
       streams: { type: 'string', default: '1,2,4,8' },
       tg: { type: 'string', default: '32' },
       runs: { type: 'string', default: '2' },
+      'fused-dot': { type: 'string', default: 'auto' },
     },
   });
+  process.stderr.write(`${await applyFusedDot(parseFusedDot('--fused-dot', values['fused-dot']))}\n`);
   const shape = values.shape as ShapeName;
   if (!SHAPE_NAMES.includes(shape)) throw new Error(`--shape: one of ${SHAPE_NAMES.join(', ')}`);
   const streams = values.streams.split(',').map(Number);

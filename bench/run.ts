@@ -11,7 +11,7 @@ import { isBitNetError } from '../src/errors.js';
 import { formatComparison, formatReport } from '../src/bench/format.js';
 import { exposeGc } from '../src/bench/gc.js';
 import { benchCacheDir, describeModelFile, ensureBenchModels } from '../src/bench/models.js';
-import { acquireBenchLock, parseBackendList, parseIntList, parsePositiveInt, parseTolerance, readBaseline } from '../src/bench/options.js';
+import { acquireBenchLock, applyFusedDot, parseBackendList, parseFusedDot, parseIntList, parsePositiveInt, parseTolerance, readBaseline } from '../src/bench/options.js';
 import { compareToBaseline, DEFAULT_REGRESSION_TOLERANCE } from '../src/bench/report.js';
 import { defaultThreads, runBench } from '../src/bench/run-bench.js';
 import { getShape } from '../src/synth/shapes.js';
@@ -35,6 +35,8 @@ const HELP = `usage: npm run bench -- [options]
   --pp N               prompt tokens per run (default 128)
   --tg N               generated tokens per run (default 64)
   --no-peer            skip node-llama-cpp
+  --fused-dot MODE     auto | on | off: the wasm backend's fused i32 ternary kernels (default auto: on where the
+                       relaxed dot is one AVX-VNNI instruction; on / off to compare them)
   --json FILE          write the report as JSON (prefill_tok_s / decode_tok_s of the primary row, all rows, targets)
   --receipt FILE       write the receipt of the primary row's last run
   --compare FILE       compare with a saved --json report; exit 1 on a drop beyond --tolerance
@@ -56,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
       pp: { type: 'string', default: '128' },
       tg: { type: 'string', default: '64' },
       'no-peer': { type: 'boolean', default: false },
+      'fused-dot': { type: 'string', default: 'auto' },
       json: { type: 'string' },
       receipt: { type: 'string' },
       compare: { type: 'string' },
@@ -78,6 +81,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const tg = parsePositiveInt('--tg', values.tg, 2);
   const tolerance = values.tolerance === undefined ? DEFAULT_REGRESSION_TOLERANCE : parseTolerance('--tolerance', values.tolerance);
   const baseline = values.compare === undefined ? undefined : await readBaseline(values.compare);
+  const fusedDot = parseFusedDot('--fused-dot', values['fused-dot']);
 
   const cache = benchCacheDir();
   await mkdir(cache, { recursive: true });
@@ -103,6 +107,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     if (values['no-peer']) peerModel = null;
 
+    if (backends.includes('wasm')) log(await applyFusedDot(fusedDot));
     const gc = exposeGc();
     const { report, receipt } = await runBench({
       model,

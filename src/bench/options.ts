@@ -33,6 +33,35 @@ export function parseBackendList(flag: string, s: string): BitnetBenchBackend[] 
   return parts as BitnetBenchBackend[];
 }
 
+/** --fused-dot: 'auto' | 'on' | 'off' -> the wasm backend's fusedDot choice ('auto', true, false). */
+export function parseFusedDot(flag: string, s: string): 'auto' | boolean {
+  const t = s.trim();
+  if (t === 'auto') return 'auto';
+  if (t === 'on') return true;
+  if (t === 'off') return false;
+  throw new BitNetError('BAD_ARGUMENT', `${flag}: expected auto, on or off, got '${s}'`, { details: { field: flag, actual: s } });
+}
+
+/**
+ * Applies --fused-dot to every wasm backend this process creates and says what the runtime offers: e.g. "wasm
+ * fused i32 dot kernels: on (relaxed dot lowering: vnni; --fused-dot auto)".
+ */
+export async function applyFusedDot(choice: 'auto' | boolean): Promise<string> {
+  const wasm = await import('../kernels/wasm/index.js');
+  wasm.setFusedDotDefault(choice);
+  const probe = await wasm.probeKernelSets();
+  const set = wasm.chooseKernelSet('auto', probe);
+  let on: boolean;
+  try {
+    on = wasm.chooseFusedDot(choice, set, probe);
+  } catch (e) {
+    on = false;
+    if (choice === true) throw e;
+  }
+  const name = choice === 'auto' ? 'auto' : choice ? 'on' : 'off';
+  return `wasm fused i32 dot kernels: ${on ? 'on' : 'off'} (kernel set ${set}, relaxed dot lowering: ${probe.relaxedDotLowering ?? 'n/a'}; --fused-dot ${name})`;
+}
+
 /** A regression tolerance given as a fraction ('0.1') or a percentage ('10%'). */
 export function parseTolerance(flag: string, s: string): number {
   const t = s.trim();

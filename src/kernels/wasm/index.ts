@@ -17,13 +17,13 @@ import { argmaxRows, checkK, checkRows, topKRows } from '../row-select.js';
 import { attentionRows } from './attention-rows.js';
 import { ARG, ATT, BW, FMT, JOB, JOB_SLOT_BYTES, JOB_SLOTS, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET, TJ } from './job-layout.js';
 import type { KernelExports } from './kernel-exports.js';
-import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseKernelSet, validates } from './kernel-set.js';
+import { type KernelSetProbe, type KernelSetRequest, type WasmKernelSet, chooseFusedDot, chooseKernelSet, validates } from './kernel-set.js';
 import { compiledModule, defaultThreads, probeKernelSets } from './probe.js';
 import { ThreadPool } from './thread-pool.js';
 import { threadsUnavailableReason } from './worker-host.js';
 
 export { threadsUnavailableReason } from './worker-host.js';
-export { chooseKernelSet, type KernelSetProbe, type KernelSetRequest, type WasmKernelSet } from './kernel-set.js';
+export { chooseFusedDot, chooseKernelSet, type KernelSetProbe, type KernelSetRequest, type RelaxedDotLowering, type WasmKernelSet } from './kernel-set.js';
 export { probeKernelSets } from './probe.js';
 
 export interface WasmBackendOptions {
@@ -31,6 +31,24 @@ export interface WasmBackendOptions {
   threads?: number;
   /** 'auto' (default) takes relaxed SIMD only where it validates and passes the self-check. */
   kernelSet?: KernelSetRequest;
+  /**
+   * The fused i32 ternary kernels (relaxed SIMD, kernel-set.ts chooseFusedDot): 'auto' takes them where the relaxed
+   * dot lowers to one AVX-VNNI instruction; default: setFusedDotDefault's value, 'auto' unless changed.
+   */
+  fusedDot?: 'auto' | boolean;
+}
+
+let fusedDotDefault: 'auto' | boolean = 'auto';
+
+/**
+ * What createWasmBackend uses when its options name no fusedDot (benchmarks A/B the kernels through models loaded
+ * with the engine's defaults). Returns the previous value.
+ */
+export function setFusedDotDefault(value: 'auto' | boolean): 'auto' | boolean {
+  if (value !== 'auto' && value !== true && value !== false) throw badArgument('setFusedDotDefault', `value must be 'auto', true or false, got ${String(value)}`);
+  const prev = fusedDotDefault;
+  fusedDotDefault = value;
+  return prev;
 }
 
 /** Alignment of every allocation (a cache line; v128 loads need 16). */
@@ -280,11 +298,11 @@ class WasmWeight implements Weight {
 
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
- * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
+ * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' (the same on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
  * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
  * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
+type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -432,6 +450,8 @@ interface Scratch {
 class WasmBackend implements KernelBackend {
   readonly name = 'wasm' as const;
   readonly kernelSet: WasmKernelSet;
+  /** Native-layout I2_S GEMVs run the fused i32 kernel (assembly/matmul-i2s-dot.ts rowPairDotsFused; chooseFusedDot). */
+  readonly fusedDot: boolean;
   readonly threads: number;
 
   private readonly memory: WebAssembly.Memory;
@@ -472,10 +492,11 @@ class WasmBackend implements KernelBackend {
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
 
-  constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool) {
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool, fusedDot: boolean) {
     this.memory = memory;
     this.exports = exports;
     this.kernelSet = kernelSet;
+    this.fusedDot = fusedDot;
     this.pool = pool;
     this.threads = pool.threads;
     this.u8 = this.refreshViews();
@@ -1310,10 +1331,12 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.actQuant, q8k ? 1 : 0);
       this.setArg(ARG.ascales, q.ascales + t0 * q.ascalesStride);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
-      this.setArg(ARG.variant, w.hasCode3 ? 1 : 0);
+      // bit 1: code 3 present; bit 2: the fused i32 GEMV (native I2_S only)
+      const fusedGemv = this.fusedDot && gemvOp === OP.i2sDot && !gemm && !dotGemm && !q8k;
+      this.setArg(ARG.variant, (w.hasCode3 ? 1 : 0) | (fusedGemv ? 2 : 0));
       this.runJob(this.deferJobs);
       // (the I2_S dot kernel hands Q8_K activations to the untiled row kernel; the TQ2_0 one folds them itself)
-      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k && w.kind === 'i2s' ? 'gemv-rows' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k && w.kind === 'i2s' ? 'gemv-rows' : fusedGemv ? 'gemv-dot-i32' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 
@@ -1560,6 +1583,10 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (threads > 1 && noThreads !== '') {
     throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: ${threads} threads were asked for but ${noThreads}; use threads: 1`, { details: { threads } });
   }
+  const fd = opts.fusedDot;
+  if (fd !== undefined && fd !== 'auto' && fd !== true && fd !== false) {
+    throw new BitNetError('BAD_ARGUMENT', `createWasmBackend: fusedDot must be 'auto', true or false, got '${String(fd)}'`, { details: { field: 'fusedDot' } });
+  }
   const probe: KernelSetProbe =
     requested === 'simd128' ? { simd128: validates('simd128'), relaxedValidates: false, relaxedSelfCheck: undefined } : await probeKernelSets();
   const kernelSet = chooseKernelSet(requested, probe);
@@ -1569,11 +1596,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   } catch (e) {
     throw new BitNetError('BACKEND_UNAVAILABLE', `wasm backend: could not create a shared WebAssembly memory: ${String(e)}`, { cause: e });
   }
+  const fusedDot = chooseFusedDot(opts.fusedDot ?? fusedDotDefault, kernelSet, probe);
   const module = await compiledModule(kernelSet);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   exports.initConstants();
   const pool = await ThreadPool.create(module, memory, threads, (job, thread) => exports.runJob(job, thread));
-  return new WasmBackend(memory, exports, kernelSet, pool);
+  return new WasmBackend(memory, exports, kernelSet, pool, fusedDot);
 }
 
 /**

@@ -19,6 +19,7 @@ export interface KernelExports {
   reluSqrMul(gate: number, up: number, n: number): void;
   siluMul(gate: number, up: number, n: number): void;
   selfCheckRelaxedDot(): number;
+  relaxedDotLowering(): number;
   initConstants(): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;

@@ -20,6 +20,39 @@ export interface KernelSetProbe {
    * matmul equal the exact / SIMD128 results; false = they differ; undefined = not run (binary invalid).
    */
   readonly relaxedSelfCheck: boolean | undefined;
+  /**
+   * How the runtime lowers i32x4.relaxed_dot_i8x16_i7x16_add_s (assembly/self-check.ts relaxedDotLowering): 'vnni'
+   * (one x86 vpdpbusd: V8 13.6+ on a CPU with AVX-VNNI), 'signed' (exact, the 7-bit operand read signed: Arm sdot,
+   * x86 vpdpbssd, or an emulation), 'saturating' (V8's 5-instruction x86 lowering without AVX-VNNI), 'other';
+   * undefined when the relaxed module did not run.
+   */
+  readonly relaxedDotLowering?: RelaxedDotLowering;
+  /** The fused i32 ternary kernels (fusedDot) equal the SIMD128 results in the self-check; undefined when not run. */
+  readonly fusedDotSelfCheck?: boolean;
+}
+
+export type RelaxedDotLowering = 'vnni' | 'signed' | 'saturating' | 'other';
+
+/** relaxedDotLowering()'s codes (assembly/self-check.ts) by name. */
+export const RELAXED_DOT_LOWERINGS: readonly RelaxedDotLowering[] = ['saturating', 'vnni', 'signed', 'other'];
+
+/**
+ * Whether a backend on `kernelSet` runs the fused i32 ternary kernels (assembly/common.ts dotAdd32): 'auto' takes
+ * them where the relaxed dot lowers to AVX-VNNI and they pass the self-check (measured faster there: bench/README.md);
+ * true requires them (BACKEND_UNAVAILABLE without relaxed SIMD, KERNEL_SELF_CHECK_FAILED when they compute wrong);
+ * false never.
+ */
+export function chooseFusedDot(requested: 'auto' | boolean, kernelSet: WasmKernelSet, probe: KernelSetProbe): boolean {
+  if (requested === false) return false;
+  const ok = kernelSet === 'relaxed-simd' && probe.fusedDotSelfCheck === true;
+  if (requested === 'auto') return ok && probe.relaxedDotLowering === 'vnni';
+  if (kernelSet !== 'relaxed-simd') {
+    throw new BitNetError('BACKEND_UNAVAILABLE', 'wasm backend: fusedDot needs the relaxed-SIMD kernel set', { details: { fusedDot: requested, kernelSet } });
+  }
+  if (!ok) {
+    throw new BitNetError('KERNEL_SELF_CHECK_FAILED', 'wasm backend: the fused relaxed-dot kernels give wrong results on this runtime', { details: { fusedDot: requested } });
+  }
+  return true;
 }
 
 

@@ -5,7 +5,7 @@
 import { isNodeRuntime, nodeBuiltin } from '../../platform/node-builtin.js';
 import { ARG, JOB, MAX_PAGES, MEMORY_MAP, OP, PAGE_BYTES, SELF_CHECK_BYTE_OFFSET } from './job-layout.js';
 import type { KernelExports } from './kernel-exports.js';
-import { type KernelSetProbe, type WasmKernelSet, kernelBytes, validates } from './kernel-set.js';
+import { type KernelSetProbe, type RelaxedDotLowering, type WasmKernelSet, RELAXED_DOT_LOWERINGS, kernelBytes, validates } from './kernel-set.js';
 
 /** Threads when none are asked for: the cores Node reports, or navigator.hardwareConcurrency. */
 export async function defaultThreads(): Promise<number> {
@@ -22,12 +22,18 @@ export async function defaultThreads(): Promise<number> {
  * known inputs, and a small I2_S matmul through the relaxed kernels (lookup and multiply-add) and the SIMD128 kernel,
  * compared bit for bit.
  */
-function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Module, simd128: WebAssembly.Module): boolean {
+function relaxedSelfCheck(
+  memory: WebAssembly.Memory,
+  relaxed: WebAssembly.Module,
+  simd128: WebAssembly.Module,
+): { ok: boolean; fusedOk: boolean | undefined; lowering: RelaxedDotLowering | undefined } {
+  let lowering: RelaxedDotLowering | undefined;
   try {
     const r = new WebAssembly.Instance(relaxed, { env: { memory } }).exports as unknown as KernelExports;
     const s = new WebAssembly.Instance(simd128, { env: { memory } }).exports as unknown as KernelExports;
     r.initConstants();
-    if (r.selfCheckRelaxedDot() !== 0) return false;
+    lowering = RELAXED_DOT_LOWERINGS[r.relaxedDotLowering()] ?? 'other';
+    if (r.selfCheckRelaxedDot() !== 0) return { ok: false, fusedOk: undefined, lowering };
     // 4 rows x 256 columns of I2_S codes (all four code values), activations with both signs and extremes.
     const rows = 4;
     const cols = 256;
@@ -51,8 +57,9 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
     const jobF64 = new Float64Array(memory.buffer, MEMORY_MAP.jobByteOffset, 32);
     const scratch = out + 64;
     const results: number[][] = [];
-    // the relaxed module twice: its lookup / untiled kernel, then the multiply-add GEMV on the native layout
-    for (const [k, op] of [[r, OP.i2s], [r, OP.i2sDot], [s, OP.i2s]] as const) {
+    // the relaxed module three times: its lookup / untiled kernel, the multiply-add GEMV on the native layout, the
+    // same with the fused i32 dots (ARG.variant 2); then SIMD128
+    for (const [k, op, variant] of [[r, OP.i2s, 0], [r, OP.i2sDot, 0], [r, OP.i2sDot, 2], [s, OP.i2s, 0]] as const) {
       k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
       job.fill(0);
       job[JOB.op] = op;
@@ -71,15 +78,17 @@ function relaxedSelfCheck(memory: WebAssembly.Memory, relaxed: WebAssembly.Modul
       jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
       jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
       job[JOB.args + ARG.scratch] = scratch;
+      job[JOB.args + ARG.variant] = variant;
       k.runJob(MEMORY_MAP.jobByteOffset, 0);
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
     u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
     r.initConstants();
     new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
-    return results.every((res) => res.every((v, i) => Object.is(v, results[2][i])));
+    const same = (res: number[]): boolean => res.every((v, i) => Object.is(v, results[3][i]));
+    return { ok: same(results[0]) && same(results[1]), fusedOk: same(results[2]), lowering };
   } catch {
-    return false;
+    return { ok: false, fusedOk: undefined, lowering };
   }
 }
 
@@ -116,5 +125,12 @@ async function probeNow(): Promise<KernelSetProbe> {
   if (!simd128 || !relaxedValidates) return { simd128, relaxedValidates, relaxedSelfCheck: undefined };
   const memory = new WebAssembly.Memory({ initial: MEMORY_MAP.heapByteOffset / PAGE_BYTES + 1, maximum: MAX_PAGES, shared: true });
   const [r, s] = await Promise.all([compiledModule('relaxed-simd'), compiledModule('simd128')]);
-  return { simd128, relaxedValidates, relaxedSelfCheck: relaxedSelfCheck(memory, r, s) };
+  const check = relaxedSelfCheck(memory, r, s);
+  return {
+    simd128,
+    relaxedValidates,
+    relaxedSelfCheck: check.ok,
+    ...(check.lowering === undefined ? {} : { relaxedDotLowering: check.lowering }),
+    ...(check.fusedOk === undefined ? {} : { fusedDotSelfCheck: check.fusedOk }),
+  };
 }

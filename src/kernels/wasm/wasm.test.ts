@@ -21,7 +21,7 @@ import { packTq1_0 } from '../../formats/tq1_0.js';
 import { packTq2_0 } from '../../formats/tq2_0.js';
 import type { ActivationQuant, KernelBackend, Weight } from '../backend.js';
 import { createReferenceBackend } from '../reference/index.js';
-import { type KernelSetProbe, type WasmKernelSet, chooseKernelSet, createWasmBackend, probeKernelSets, wasmMemoryBytes } from './index.js';
+import { type KernelSetProbe, type WasmKernelSet, chooseFusedDot, chooseKernelSet, createWasmBackend, probeKernelSets, wasmMemoryBytes } from './index.js';
 
 const probe = await probeKernelSets();
 /** Kernel sets this runtime runs. */
@@ -31,9 +31,18 @@ const nodeMajor = Number(process.versions.node.split('.')[0]);
 const requireRelaxed = process.env.BITNET_WASM_REQUIRE_RELAXED === '1' || nodeMajor >= 22;
 const NEWER_NODE = resolve('node_modules/node/bin/node');
 
+/**
+ * The fused i32 ternary GEMV (assembly/matmul-i2s-dot.ts rowPairDotsFused) is tested wherever its self-check passes,
+ * whatever 'auto' would pick here (slow but exact where the relaxed dot is not one AVX-VNNI instruction); every other
+ * backend of these tests names fusedDot: false, so the kernel ids they expect do not depend on the CPU.
+ */
+const fusedModes = (kernelSet: WasmKernelSet): boolean[] => (kernelSet === 'relaxed-simd' && probe.fusedDotSelfCheck === true ? [false, true] : [false]);
+
 for (const kernelSet of sets) {
-  for (const threads of [1, 2]) {
-    defineConformanceSuite(`wasm ${kernelSet} threads=${threads}`, () => createWasmBackend({ threads, kernelSet }));
+  for (const fusedDot of fusedModes(kernelSet)) {
+    for (const threads of [1, 2]) {
+      defineConformanceSuite(`wasm ${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}`, () => createWasmBackend({ threads, kernelSet, fusedDot }));
+    }
   }
 }
 
@@ -113,7 +122,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   ];
   for (const threads of [1, 2]) {
     for (const [label, type, rows, cols, nTokens, blockScales] of ternary) {
-      it(`${label} rows=${rows} cols=${cols} nTokens=${nTokens} threads=${threads}: bit-identical`, async () => {
+      for (const fusedDot of type === GgmlType.I2_S ? fusedModes(kernelSet) : [false]) {
+      it(`${label} rows=${rows} cols=${cols} nTokens=${nTokens} threads=${threads}${fusedDot ? ' fused-dot' : ''}: bit-identical`, async () => {
         const rng = seededRng(rows * 7 + cols + nTokens * 131 + type);
         const codes = rng.codes(rows * cols);
         let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
@@ -125,7 +135,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             bytes[b * 54 + 53] = bits >>> 8;
           }
         }
-        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
         const ref = hostViews(createReferenceBackend());
         try {
           const w = load(be, type, rows, cols, bytes);
@@ -155,13 +165,14 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
           await ref.dispose();
         }
       });
+      }
     }
   }
 
   it('per-token ternary kernels advance up to 4 tiles at once: chunks of 1..5 tiles, tail rows, both activation schemes: bit-identical', async () => {
     // 1 thread cuts a job into 8 chunks: 8 * k tiles + 6 rows gives chunks of k tiles (k = 1..5) and an untiled tail
     const cols = 256;
-    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot: false }));
     const ref = hostViews(createReferenceBackend());
     try {
       for (const tilesPerChunk of [1, 2, 3, 4, 5]) {
@@ -197,7 +208,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   it('ternary matmul with non-finite, zero and tiny activations equals the reference (both quantization paths)', async () => {
     const cols = 512;
     const rows = 40;
-    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet, fusedDot: false }));
     const ref = hostViews(createReferenceBackend());
     try {
       const rng = seededRng(31337);
@@ -254,8 +265,8 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
       [20608, 6, 'all+1 negative x'],
       [8320, 5, 'code3'],
     ];
-    for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+    for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [cols, rows, fill] of cases) {
@@ -275,10 +286,10 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
             const before = new Map(be.kernelCalls());
             be.matmul(out, wa, x, nTokens, nTokens === 2 ? 0.5 : 1);
             ref.matmul(outR, wb, xr, nTokens, nTokens === 2 ? 0.5 : 1);
-            expectSameRows(`${cols}x${rows} ${fill} threads=${threads}`, nTokens, rows, out, outR);
+            expectSameRows(`${cols}x${rows} ${fill} threads=${threads}${fusedDot ? ' fused-dot' : ''}`, nTokens, rows, out, outR);
             if (kernelSet === 'relaxed-simd' && nTokens === 1) {
               const ran = [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id);
-              expect(ran).toEqual([`wasm.${kernelSet}.matmul.gemv-dot.i2_s`]);
+              expect(ran).toEqual([`wasm.${kernelSet}.matmul.${fusedDot ? 'gemv-dot-i32' : 'gemv-dot'}.i2_s`]);
             }
           }
         }
@@ -310,7 +321,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
       ['TQ1_0', GgmlType.TQ1_0, 512, false, 'random'],
     ];
     for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [label, type, cols, blockScales, fill] of cases) {
@@ -365,7 +376,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
       ['TQ2_0 per-block d, code 3, whole tiles', GgmlType.TQ2_0, 256, 768, true, true],
     ];
     for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [label, type, rows, cols, blockScales, code3] of cases) {
@@ -416,7 +427,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
     ];
     const cols = 256;
     for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [label, type, blockScales, code3] of cases) {
@@ -486,7 +497,7 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
         const f = new Float32Array(bytes.buffer);
         for (let i = 0; i < f.length; i++) f[i] = rng.normal();
       }
-      const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+      const be = hostViews(await createWasmBackend({ threads: 2, kernelSet, fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         const w = load(be, type, rows, cols, bytes);
@@ -633,7 +644,7 @@ describe('F16 subnormal weights (moved to per-row lists at load)', () => {
         bytes[2 * i + 1] = bits >>> 8;
       }
       for (const threads of [1, 2]) {
-        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
         const ref = hostViews(createReferenceBackend());
         try {
           const w = load(be, GgmlType.F16, rows, cols, bytes);
@@ -764,7 +775,7 @@ describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit
   for (const kernelSet of sets) {
     for (const threads of [1, 2]) {
       it(`${kernelSet} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers)`, async () => {
-        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
         try {
           for (const [rows, cols] of cases) {
             const rng = seededRng(rows * 7919 + cols + threads);
@@ -813,7 +824,7 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
   for (const kernelSet of sets) {
     for (const threads of [1, 2]) {
       it(`${kernelSet} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
-        const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
         try {
           for (const [type, rows, cols] of cases) {
             const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
@@ -861,7 +872,7 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
   const kernelSet: WasmKernelSet = 'relaxed-simd';
   for (const threads of [1, 2]) {
     it(`${kernelSet} threads=${threads}: nTokens 2..17 against nTokens 1 and the reference (poisoned outputs, odd shapes, code 3, bounds)`, async () => {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet }));
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [rows, cols, fill] of cases) {
@@ -920,8 +931,9 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
       [GgmlType.TQ2_0, 70, 14592],
       [GgmlType.TQ2_0, 33, 8448],
     ];
-    for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd' }));
+    // the fused i32 GEMV (where its self-check passes) on the GEMV's token counts only: 1, and the 33rd token
+    for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes('relaxed-simd').map((f) => [t, f] as const))) {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd', fusedDot }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [type, rows, cols] of shapes) {
@@ -932,14 +944,14 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
             const codeBytes = type === GgmlType.I2_S ? (rows * cols) / 4 : bytes.length;
             if (code3) for (let i = 0; i < codeBytes; i += 37) if (type === GgmlType.I2_S || i % 66 < 64) bytes[i] = 0xff;
             for (const mode of ['per-token', 'q8k-block'] as const) {
-              const what = `${TYPE_TRAITS[type].name} ${rows}x${cols}${code3 ? ' code 3' : ''} ${mode} threads=${threads}`;
+              const what = `${TYPE_TRAITS[type].name} ${rows}x${cols}${code3 ? ' code 3' : ''} ${mode} threads=${threads}${fusedDot ? ' fused-dot' : ''}`;
               const wa = load(be, type, rows, cols, bytes, mode);
               const wb = load(ref, type, rows, cols, bytes, mode);
               // the layout the backend chose (internal: no receipt or API shows it)
               const panelRows = (wa as unknown as { panelRows: number }).panelRows;
               const paneled = cols > 8192 && type === GgmlType.I2_S && mode === 'per-token';
               expect(panelRows, `${what}: rows in column panels`).toBe(paneled ? Math.floor(rows / 32) * 32 : 0);
-              for (const nTokens of [1, 2, 3, 6, 8, 16, 17, 33]) {
+              for (const nTokens of fusedDot ? [1, 33] : [1, 2, 3, 6, 8, 16, 17, 33]) {
                 const x = be.allocF32(nTokens * cols);
                 const xr = ref.allocF32(nTokens * cols);
                 for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
@@ -970,7 +982,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
     const rows = 800;
     const cols = 14464;
     for (const threads of [1, 2]) {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd' }));
+      const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd', fusedDot: false }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const code3 of [false, true]) {
@@ -1017,7 +1029,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
     const f16Inf = f16.slice();
     f16Inf[1] = 0x7c; // weight 0 = +Inf (low byte 0x00 after the next line)
     f16Inf[0] = 0;
-    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot: false }));
     try {
       const wI = load(be, GgmlType.I2_S, rows, cols, i2s);
       const wQ = load(be, GgmlType.I2_S, rows, cols, i2s, 'q8k-block');
@@ -1056,11 +1068,38 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       await be.dispose();
     }
   });
+
+  it.skipIf(!fusedModes('relaxed-simd').includes(true))('relaxed-simd with fusedDot: the I2_S GEMV (1 and 2 tokens) is gemv-dot-i32; the multi-token and Q8_K kernels are unchanged', async () => {
+    const rng = seededRng(516);
+    const rows = 64;
+    const cols = 256;
+    const i2s = packI2s(Int8Array.from({ length: rows * cols }, () => rng.int(-1, 1)), 0.5, cols);
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet: 'relaxed-simd', fusedDot: true }));
+    try {
+      const wI = load(be, GgmlType.I2_S, rows, cols, i2s);
+      const wQ = load(be, GgmlType.I2_S, rows, cols, i2s, 'q8k-block');
+      const x = be.allocF32(16 * cols);
+      for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+      const out = be.allocF32(16 * rows);
+      const delta = (run: () => void): string[] => {
+        const before = be.kernelCalls();
+        run();
+        return [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id).sort();
+      };
+      expect(delta(() => be.matmul(out, wI, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
+      expect(delta(() => be.matmul(out, wI, x, 2))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
+      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot.i2_s']);
+      expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-rows.i2_s']);
+      expect(delta(() => be.matmul(out, wI, x, 16))).toEqual(['wasm.relaxed-simd.matmul.gemm-lut.i2_s']);
+    } finally {
+      await be.dispose();
+    }
+  });
 });
 
 describe('matmulMany: the ternary targets run as one chained pool job', () => {
   it.each(sets)('%s, 2 threads: 6 targets (past the 4 job slots) of different heights, both activation schemes, 1 / 7 / 20 tokens: equal to separate matmuls bit for bit, in 2 pool runs', async (kernelSet) => {
-    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet, fusedDot: false }));
     try {
       const pool = (be as unknown as { pool: { run: () => void } }).pool;
       const run = pool.run.bind(pool);
@@ -1113,7 +1152,7 @@ describe('matmulMany: the ternary targets run as one chained pool job', () => {
 
 describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 threads)', () => {
   it.each(sets)('%s: rmsnorm, rope (both styles, repeated positions), relu^2 * up, silu * up, add: bit-identical to the reference', async (kernelSet) => {
-    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet, fusedDot: false }));
     const ref = hostViews(createReferenceBackend());
     try {
       const rng = seededRng(9090);
@@ -1168,7 +1207,7 @@ describe('per-token and element-wise ops as parallel jobs (prefill batches, 2 th
 
 describe('kvWrite rounds to F16 exactly as formats/f16.ts (vector path and per-value fallback)', () => {
   it.each(sets)('%s: ties, the F16 range edges, subnormals, zeros, Inf and NaN, in runs of 8 and a tail', async (kernelSet) => {
-    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot: false }));
     try {
       const kvDim = 40;
       const nTokens = 5; // 200 values per plane: 25 runs of 8
@@ -1217,7 +1256,7 @@ describe('attention over an F16 cache holding Inf (exact conversion path)', () =
     const headDim = 32;
     const kvDim = nKvHeads * headDim;
     const nTokens = 6;
-    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet }));
+    const be = hostViews(await createWasmBackend({ threads: 2, kernelSet, fusedDot: false }));
     const ref = hostViews(createReferenceBackend());
     try {
       const outs: Float32Array[] = [];
@@ -1407,6 +1446,56 @@ describe('wasm backend rules', () => {
     expect(codeOf(wrong, 'relaxed-simd')).toBe('KERNEL_SELF_CHECK_FAILED');
     expect(codeOf(absent, 'relaxed-simd')).toBe('BACKEND_UNAVAILABLE');
     expect(codeOf(none, 'auto')).toBe('BACKEND_UNAVAILABLE');
+  });
+
+  it('chooses the fused i32 kernels by default only where the relaxed dot is one AVX-VNNI instruction and they pass the self-check', () => {
+    const base: KernelSetProbe = { simd128: true, relaxedValidates: true, relaxedSelfCheck: true };
+    const vnni: KernelSetProbe = { ...base, relaxedDotLowering: 'vnni', fusedDotSelfCheck: true };
+    const saturating: KernelSetProbe = { ...base, relaxedDotLowering: 'saturating', fusedDotSelfCheck: true };
+    const signed: KernelSetProbe = { ...base, relaxedDotLowering: 'signed', fusedDotSelfCheck: true };
+    const wrong: KernelSetProbe = { ...base, relaxedDotLowering: 'vnni', fusedDotSelfCheck: false };
+    expect(chooseFusedDot('auto', 'relaxed-simd', vnni)).toBe(true);
+    expect(chooseFusedDot('auto', 'simd128', vnni)).toBe(false);
+    expect(chooseFusedDot('auto', 'relaxed-simd', saturating)).toBe(false);
+    expect(chooseFusedDot('auto', 'relaxed-simd', signed)).toBe(false);
+    expect(chooseFusedDot('auto', 'relaxed-simd', wrong)).toBe(false);
+    expect(chooseFusedDot('auto', 'relaxed-simd', base)).toBe(false);
+    expect(chooseFusedDot(true, 'relaxed-simd', saturating)).toBe(true);
+    expect(chooseFusedDot(false, 'relaxed-simd', vnni)).toBe(false);
+    const codeOf = (r: boolean, set: WasmKernelSet, p: KernelSetProbe): string | undefined => {
+      try {
+        chooseFusedDot(r, set, p);
+      } catch (e) {
+        return isBitNetError(e) ? e.code : 'other';
+      }
+      return undefined;
+    };
+    expect(codeOf(true, 'relaxed-simd', wrong)).toBe('KERNEL_SELF_CHECK_FAILED');
+    expect(codeOf(true, 'simd128', vnni)).toBe('BACKEND_UNAVAILABLE');
+  });
+
+  it('this runtime: the relaxed dot lowering is read, the fused kernels pass their self-check, and auto follows them', async () => {
+    if (probe.relaxedSelfCheck !== true) {
+      expect(probe.fusedDotSelfCheck).toBeUndefined();
+      return;
+    }
+    expect(['vnni', 'signed', 'saturating', 'other']).toContain(probe.relaxedDotLowering);
+    expect(probe.fusedDotSelfCheck).toBe(true);
+    // Node 22's V8 (12.4) lowers it without AVX-VNNI on x86 whatever the CPU has (bench/README.md)
+    if (process.arch === 'x64' && nodeMajor === 22) expect(probe.relaxedDotLowering).toBe('saturating');
+    if (process.arch === 'arm64') expect(probe.relaxedDotLowering).toBe('signed');
+    const be = await createWasmBackend({ threads: 1 });
+    expect((be as unknown as { fusedDot: boolean }).fusedDot).toBe(probe.relaxedDotLowering === 'vnni');
+    await be.dispose();
+    for (const bad of ['yes', 1, null]) {
+      let code: string | undefined;
+      try {
+        await createWasmBackend({ threads: 1, fusedDot: bad as unknown as boolean });
+      } catch (e) {
+        code = isBitNetError(e) ? e.code : 'other';
+      }
+      expect(code, String(bad)).toBe('BAD_ARGUMENT');
+    }
   });
 
   it('this runtime: auto follows the probe; a relaxed request fails cleanly where relaxed SIMD is unusable', async () => {

@@ -110,6 +110,21 @@ export function f32ToF16(x: f32): u32 {
   }
 }
 
+/**
+ * acc + the dot products of 16 signed bytes `x` with 16 codes `c` (0..127) in groups of four, as i32x4: lane i +=
+ * sum_{j<4} x[4i+j] c[4i+j], exact. Relaxed SIMD: i32x4.relaxed_dot_i8x16_i7x16_add_s, one x86 vpdpbusd where V8
+ * has AVX-VNNI (Node 24's V8 13.6 does, Node 22's 12.4 does not: 5 instructions there); the glue uses the kernels
+ * built on it only where the start-up probe (self-check.ts relaxedDotLowering) says so. SIMD128: the i16 pairs widened.
+ */
+// @ts-ignore: decorator
+@inline export function dotAdd32(acc: v128, x: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, c, acc);
+  } else {
+    return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(dotPairs16(x, c)));
+  }
+}
+
 const LN2_HI: f64 = 6.93147180369123816490e-01;
 const LN2_LO: f64 = 1.90821492927058770002e-10;
 const INV_LN2: f64 = 1.44269504088896338700e+00;

@@ -135,7 +135,7 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
   const sums = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const rowBytes = <usize>(cols >> 2);
   // passes of 2 blocks, 1 where the weight holds code 3 (ARG_VARIANT: the header's i16 bound)
-  const passBytes: usize = argU32(job, ARG_VARIANT) != 0 ? 32 : 64;
+  const passBytes: usize = (argU32(job, ARG_VARIANT) & 1) != 0 ? 32 : 64;
   const mc = vconst(C_0C);
   const z = i32x4.splat(0);
   const sumsEnd = sums + (<usize>nTokens << 4);

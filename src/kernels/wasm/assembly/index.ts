@@ -33,7 +33,7 @@ export { kvWrite } from './kv-write';
 export { addInPlace } from './add';
 export { reluSqrMul } from './relu-sqr-mul';
 export { siluMul } from './silu-mul';
-export { selfCheckRelaxedDot } from './self-check';
+export { relaxedDotLowering, selfCheckRelaxedDot } from './self-check';
 export { initConstants } from './constants';
 
 // Op ids (mirrored in ../job-layout.ts OP).

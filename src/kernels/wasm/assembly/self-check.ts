@@ -29,3 +29,22 @@ export function selfCheckRelaxedDot(): u32 {
   if (v128.any_true(v128.xor(i8x16.relaxed_swizzle(table, idx), i8x16.swizzle(table, idx)))) bad |= 16;
   return bad;
 }
+
+/**
+ * How this runtime lowers i32x4.relaxed_dot_i8x16_i7x16_add_s, read from its result where the 7-bit operand is out
+ * of range (0xff bytes against 127s; the instruction's result is then implementation-defined): 1 = exact, the
+ * 7-bit operand read unsigned (4 x 255 x 127 = 129540: x86 vpdpbusd, V8 with AVX-VNNI), 2 = exact, read signed
+ * (-508: vpdpbssd, Arm sdot or an emulation), 0 = two saturated pmaddubsw pairs added (2 x 32767: V8's x86 lowering
+ * without AVX-VNNI, 5 instructions), 3 = anything else or lanes that disagree; 0 in the SIMD128 build. The glue runs
+ * the fused i32 kernels (common.ts dotAdd32) by default only on 1, the one lowering measured to pay off.
+ */
+export function relaxedDotLowering(): u32 {
+  if (!ASC_FEATURE_RELAXED_SIMD) return 0;
+  const got = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat(127), i8x16.splat(-1), i32x4.splat(0));
+  const v = i32x4.extract_lane(got, 0);
+  if (v128.any_true(v128.xor(got, i32x4.splat(v)))) return 3;
+  if (v == 4 * 255 * 127) return 1;
+  if (v == -4 * 127) return 2;
+  if (v == 2 * 32767) return 0;
+  return 3;
+}

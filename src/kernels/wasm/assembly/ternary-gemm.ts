@@ -677,7 +677,7 @@ export const GEMM_WIDE32_BLOCK_TILES: u32 = 4;
   const xStride = <usize>argU32(job, ARG_X_STRIDE);
   const x = argPtr(job, ARG_X) + <usize>t0 * xStride;
   const tiledRows = argU32(job, ARG_TILED_ROWS);
-  const full = argU32(job, ARG_VARIANT) != 0;
+  const full = (argU32(job, ARG_VARIANT) & 1) != 0;
   // I2_S in the native row-major layout (relaxed SIMD, matmul-i2s-dot.ts): tile row i of tile k is weight row 32k + i,
   // a row's group bytes are consecutive, and the activations are permuted per 128-column block (permuteI2SBlock)
   // TQ2_0 in matmul-tq2-dot.ts's dot layout (relaxed SIMD) is row-major too: its codes in I2_S's byte order, cols / 4
