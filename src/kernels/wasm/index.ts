@@ -131,6 +131,13 @@ const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
  * 2-thread sweep had them 2-5% faster there).
  */
 const GEMM_DOT_COST = 0.02;
+/**
+ * GEMM_DOT_COST of the fused i32 dot kernel (WasmBackend.fusedDot, assembly/gemm-i2s-dot.ts rowTokensFused). Measured
+ * on an Intel Xeon with AVX-VNNI (Node 24, 1 thread, CPU time, weights rotated through 96 MB): 4 tokens 2560x2560
+ * 0.392 against 0.498 ms for the i16 kernel (0.0150 against 0.0190 ns per weight and token; 6912x2560 1.02 / 1.31),
+ * the Narrow GEMM at 8 tokens 0.755 ms there. So on 2 threads it takes every 2B-4T matmul at 8 tokens.
+ */
+const GEMM_DOT_COST_FUSED = 0.016;
 /** Tiles the per-token ternary kernels advance at once (assembly/ternary-lut.ts LUT_STREAMS): their scratch is 4 x (32 i32 + 32 f64). */
 const LUT_STREAMS = 4;
 /** From this many tokens on, per-token ops (quantize, rmsnorm, rope) run as parallel jobs (a job costs a few us). */
@@ -298,11 +305,11 @@ class WasmWeight implements Weight {
 
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
- * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' (the same on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
+ * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' and 'gemm-dot-i32' (the GEMV and the multi-token dot kernel on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
  * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
  * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
+type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -1287,7 +1294,7 @@ class WasmBackend implements KernelBackend {
       // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables) unless
       // the Narrow GEMM's tables pay off over this thread's rows (GEMM_DOT_COST)
       const dotGemm =
-        w.nativeDot && w.kind === 'i2s' && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * GEMM_DOT_COST);
+        w.nativeDot && w.kind === 'i2s' && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * (this.fusedDot ? GEMM_DOT_COST_FUSED : GEMM_DOT_COST));
       const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;
@@ -1331,12 +1338,13 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.actQuant, q8k ? 1 : 0);
       this.setArg(ARG.ascales, q.ascales + t0 * q.ascalesStride);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
-      // bit 1: code 3 present; bit 2: the fused i32 GEMV (native I2_S only)
+      // bit 1: code 3 present; bit 2: the fused i32 kernels (native I2_S: the GEMV, the multi-token dot kernel)
       const fusedGemv = this.fusedDot && gemvOp === OP.i2sDot && !gemm && !dotGemm && !q8k;
-      this.setArg(ARG.variant, (w.hasCode3 ? 1 : 0) | (fusedGemv ? 2 : 0));
+      const fusedGemm = this.fusedDot && dotGemm;
+      this.setArg(ARG.variant, (w.hasCode3 ? 1 : 0) | (fusedGemv || fusedGemm ? 2 : 0));
       this.runJob(this.deferJobs);
       // (the I2_S dot kernel hands Q8_K activations to the untiled row kernel; the TQ2_0 one folds them itself)
-      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? 'gemm-dot' : w.nativeDot ? (q8k && w.kind === 'i2s' ? 'gemv-rows' : fusedGemv ? 'gemv-dot-i32' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
+      this.count(w.matmulKernelId(gemm ? 'gemm-lut' : dotGemm ? (fusedGemm ? 'gemm-dot-i32' : 'gemm-dot') : w.nativeDot ? (q8k && w.kind === 'i2s' ? 'gemv-rows' : fusedGemv ? 'gemv-dot-i32' : 'gemv-dot') : w.tiledRows > 0 ? 'gemv-lut' : 'gemv-rows'));
     }
   }
 

@@ -870,9 +870,10 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
     [33, 1024, 'all3'],
   ];
   const kernelSet: WasmKernelSet = 'relaxed-simd';
-  for (const threads of [1, 2]) {
-    it(`${kernelSet} threads=${threads}: nTokens 2..17 against nTokens 1 and the reference (poisoned outputs, odd shapes, code 3, bounds)`, async () => {
-      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
+  // fused: the i32 kernel (rowTokensFused) against the fused GEMV one token at a time, and the reference
+  for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
+    it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 2..17 against nTokens 1 and the reference (poisoned outputs, odd shapes, code 3, bounds)`, async () => {
+      const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
       const ref = hostViews(createReferenceBackend());
       try {
         for (const [rows, cols, fill] of cases) {
@@ -894,7 +895,7 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
             const outR = ref.allocF32(maxTokens * rows);
             for (let n = 2; n <= maxTokens; n++) {
               out.fill(Number.NaN);
-              const id = `wasm.${kernelSet}.matmul.gemm-dot.i2_s`;
+              const id = `wasm.${kernelSet}.matmul.${fusedDot ? 'gemm-dot-i32' : 'gemm-dot'}.i2_s`;
               const before = be.kernelCalls().get(id) ?? 0;
               be.matmul(out, w, x, n, 0.75);
               const ran = (be.kernelCalls().get(id) ?? 0) > before;
@@ -1069,7 +1070,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
     }
   });
 
-  it.skipIf(!fusedModes('relaxed-simd').includes(true))('relaxed-simd with fusedDot: the I2_S GEMV (1 and 2 tokens) is gemv-dot-i32; the multi-token and Q8_K kernels are unchanged', async () => {
+  it.skipIf(!fusedModes('relaxed-simd').includes(true))('relaxed-simd with fusedDot: the I2_S GEMV (1 and 2 tokens) is gemv-dot-i32, the multi-token dot kernel (3, 8 tokens) gemm-dot-i32; Q8_K and prefill kernels are unchanged', async () => {
     const rng = seededRng(516);
     const rows = 64;
     const cols = 256;
@@ -1088,7 +1089,8 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       };
       expect(delta(() => be.matmul(out, wI, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
       expect(delta(() => be.matmul(out, wI, x, 2))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
-      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot.i2_s']);
+      expect(delta(() => be.matmul(out, wI, x, 3))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot-i32.i2_s']);
+      expect(delta(() => be.matmul(out, wI, x, 8))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot-i32.i2_s']);
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-rows.i2_s']);
       expect(delta(() => be.matmul(out, wI, x, 16))).toEqual(['wasm.relaxed-simd.matmul.gemm-lut.i2_s']);
     } finally {

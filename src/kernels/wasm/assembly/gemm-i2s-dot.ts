@@ -32,7 +32,7 @@
 // widened with i32x4.extadd_pairwise_i16x8_s into the token's i32 sums (scratch). The i32 row sum is at most
 // 4 * 3 * 128 * cols in magnitude: exact below cols = 2^31 / 1536 (~1.4M columns).
 
-import { dotPairs16, finishTernary } from './common';
+import { dotAdd32, dotPairs16, finishTernary } from './common';
 import { C_0C, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_SCALE, ARG_SCRATCH,
@@ -111,6 +111,67 @@ export const GEMM_I2S_DOT_MAX_TOKENS: u32 = 16;
   }
 }
 
+/** acc + the i32 dots of 16 activations at x + off with the codes x4 c (fused: one vpdpbusd under AVX-VNNI). */
+// @ts-ignore: decorator
+@inline function tokenDot32(acc: v128, x: usize, off: usize, c: v128): v128 {
+  return dotAdd32(acc, v128.load(x + off), c);
+}
+
+/**
+ * rowTokens on fused i32 dots (ARG_VARIANT bit 2: common.ts dotAdd32), no i16 passes: two accumulators per token
+ * (fields at shifts 0, 2 and 4, 6), so a token's chain of dependent dots is two per group, not four (vpdpbusd has a
+ * ~5-cycle latency). Live vectors at 4 tokens: 4 codes, 8 accumulators, one activation vector, the mask.
+ */
+// @ts-ignore: decorator
+@inline function rowTokensFused(wr: usize, rowBytes: usize, x: usize, xStride: usize, K: u32, mc: v128, sums: usize): void {
+  const rowEnd = wr + rowBytes;
+  const x1 = x + xStride;
+  const x2 = x1 + xStride;
+  const x3 = x2 + xStride;
+  let wp = wr;
+  let xo: usize = 0;
+  let a0 = i32x4.splat(0);
+  let b0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let b1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let b2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  let b3 = i32x4.splat(0);
+  do {
+    const v = v128.load(wp);
+    const c0 = v128.and(i16x8.shl(v, 2), mc);
+    const c1 = v128.and(v, mc);
+    const c2 = v128.and(i16x8.shr_u(v, 2), mc);
+    const c3 = v128.and(i16x8.shr_u(v, 4), mc);
+    const g: usize = (wp - wr) & 16;
+    const xg = xo + g;
+    a0 = tokenDot32(tokenDot32(a0, x + xg, 96, c0), x + xg, 64, c1);
+    b0 = tokenDot32(tokenDot32(b0, x + xg, 32, c2), x + xg, 0, c3);
+    if (K > 1) {
+      if (wp + 1 == rowEnd) break; // barriers: never taken (rowTokens)
+      a1 = tokenDot32(tokenDot32(a1, x1 + xg, 96, c0), x1 + xg, 64, c1);
+      b1 = tokenDot32(tokenDot32(b1, x1 + xg, 32, c2), x1 + xg, 0, c3);
+    }
+    if (K > 2) {
+      if (wp + 2 == rowEnd) break;
+      a2 = tokenDot32(tokenDot32(a2, x2 + xg, 96, c0), x2 + xg, 64, c1);
+      b2 = tokenDot32(tokenDot32(b2, x2 + xg, 32, c2), x2 + xg, 0, c3);
+    }
+    if (K > 3) {
+      if (wp + 3 == rowEnd) break;
+      a3 = tokenDot32(tokenDot32(a3, x3 + xg, 96, c0), x3 + xg, 64, c1);
+      b3 = tokenDot32(tokenDot32(b3, x3 + xg, 32, c2), x3 + xg, 0, c3);
+    }
+    wp += 16;
+    xo += g << 3;
+  } while (wp != rowEnd);
+  v128.store(sums, i32x4.add(v128.load(sums), i32x4.add(a0, b0)));
+  if (K > 1) v128.store(sums, i32x4.add(v128.load(sums, 16), i32x4.add(a1, b1)), 16);
+  if (K > 2) v128.store(sums, i32x4.add(v128.load(sums, 32), i32x4.add(a2, b2)), 32);
+  if (K > 3) v128.store(sums, i32x4.add(v128.load(sums, 48), i32x4.add(a3, b3)), 48);
+}
+
 /**
  * Job body (op gemmI2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, for nTokens (<=
  * GEMM_I2S_DOT_MAX_TOKENS) tokens of per-token int8 activations. Per row: passes of 4 tokens (then 3, 2 or 1) through
@@ -134,8 +195,11 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
   const wscale = argF64(job, ARG_WSCALE);
   const sums = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   const rowBytes = <usize>(cols >> 2);
-  // passes of 2 blocks, 1 where the weight holds code 3 (ARG_VARIANT: the header's i16 bound)
-  const passBytes: usize = (argU32(job, ARG_VARIANT) & 1) != 0 ? 32 : 64;
+  // passes of 2 blocks, 1 where the weight holds code 3 (ARG_VARIANT bit 1: the header's i16 bound); bit 2: the fused
+  // i32 kernel (rowTokensFused)
+  const variant = argU32(job, ARG_VARIANT);
+  const passBytes: usize = (variant & 1) != 0 ? 32 : 64;
+  const fused = (variant & 2) != 0;
   const mc = vconst(C_0C);
   const z = i32x4.splat(0);
   const sumsEnd = sums + (<usize>nTokens << 4);
@@ -152,11 +216,19 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
       const wr = panel ? g + <usize>(c0 >> 2) * I2S_PANEL_ROWS + i * pieceBytes : w + <usize>r * rowBytes;
       const xc = x + <usize>c0;
       let t: u32 = 0;
-      for (; t + 4 <= nTokens; t += 4) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
-      const left = nTokens - t;
-      if (left == 3) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
-      else if (left == 2) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
-      else if (left == 1) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
+      if (fused) {
+        for (; t + 4 <= nTokens; t += 4) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, mc, sums + (<usize>t << 4));
+        const left = nTokens - t;
+        if (left == 3) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, mc, sums + (<usize>t << 4));
+        else if (left == 2) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, mc, sums + (<usize>t << 4));
+        else if (left == 1) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, mc, sums + (<usize>t << 4));
+      } else {
+        for (; t + 4 <= nTokens; t += 4) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
+        const left = nTokens - t;
+        if (left == 3) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
+        else if (left == 2) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
+        else if (left == 1) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
+      }
       c0 += pc;
     }
     for (let k: u32 = 0; k < nTokens; k++) {
