@@ -19,6 +19,8 @@
 // then & 0x0c), so each is the code x4 (0, 4, 8 or 12) and one i16 accumulator per token takes all four relaxed dots
 // of a group: 1 load, 3 shifts and 4 ands per group of 64 weights, then per token 4 activation loads, 4 relaxed dots
 // and 4 adds. One row and up to 4 tokens per pass: 4 codes and 4 accumulators stay in registers.
+// Under fused i32 dots (ARG_VARIANT bit 2, where the relaxed dot-add is one vpdpbusd: matmul-i2s-dot.ts header)
+// rowTokensFused replaces rowTokens: the same codes and sums, 4 activation loads and 4 fused dots per token and group.
 // Scheduling: TurboFan issues every load of a basic block first (matmul-i2s-dot.ts header), so the token steps of a
 // group are separated by branches that are never taken (wp + k == groupEnd with 0 < k < 16: wp and groupEnd are
 // multiples of 16 apart) but that V8 cannot prove so; each token's 4 activation loads stay next to their dots.

@@ -31,7 +31,9 @@
 // the pass's first block peeled so it sets the i16 accumulators instead of adding to zero (4% slower); a separate
 // row loop for one token (3% slower). V8 does not fold a load into vpand / vpmaddubsw / vpsrlw (a load used once
 // still costs its own vmovdqu), and i32x4.relaxed_dot_i8x16_i7x16_add_s is 5 instructions on this AVX-512-VNNI
-// machine without AVX-VNNI (pmaddubsw, a ones constant, pmaddwd, paddd), so the i16 accumulators stay.
+// machine without AVX-VNNI (pmaddubsw, a ones constant, pmaddwd, paddd), so the i16 accumulators stay. Where V8
+// lowers it to one vpdpbusd (V8 13.6+ with AVX-VNNI; the start-up probe self-check.ts relaxedDotLowering says so),
+// rowPairDotsFused runs instead (ARG_VARIANT bit 2): the same sums on i32 accumulators, no passes.
 // Throughput (microbenchmarks on this machine's Zen 4, ~3.7 GHz by a dependent-multiply chain, from L1): relaxed dots
 // issue 2 per cycle, i16 adds 4; this loop alone runs ~8.2 cycles per 2 x 16 code bytes at best (~4.3 instructions
 // per cycle) where its 26 SIMD ops would take 6.5 on 4 pipes: the instruction count, not one unit, bounds it.

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '9aa0272ec3bee268d6ea3c311e1c24997d56d6ab6643728ab388752edbda399a';
+export const SOURCE_HASH = '8f855ce119d523fb605688334c1e8d73265c2893499c00594553a63413e7fc8a';
 
 /** The wasm binary (154036 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '91b7d8ed1d0a138cb6b1b3669c8080166e8827a9a31ed058d326a6e906824269';
+export const SOURCE_HASH = '1e290c849b4483b6b6d5151ade8bbd688366c4ef1b68748ab8254f2867c6f7be';
 
 /** The wasm binary (158013 bytes), base64. */
 export const WASM_BASE64 =
