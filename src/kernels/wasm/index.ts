@@ -1338,8 +1338,9 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.actQuant, q8k ? 1 : 0);
       this.setArg(ARG.ascales, q.ascales + t0 * q.ascalesStride);
       this.setArg(ARG.ascalesStride, q.ascalesStride);
-      // bit 1: code 3 present; bit 2: the fused i32 kernels (native I2_S: the GEMV, the multi-token dot kernel)
-      const fusedGemv = this.fusedDot && gemvOp === OP.i2sDot && !gemm && !dotGemm && !q8k;
+      // bit 1: code 3 present; bit 2: the fused i32 kernels (native I2_S: the GEMV, the multi-token dot kernel; the
+      // TQ2_0 dot-layout GEMV, either activation scheme)
+      const fusedGemv = this.fusedDot && !gemm && !dotGemm && ((gemvOp === OP.i2sDot && !q8k) || gemvOp === OP.tq2Dot);
       const fusedGemm = this.fusedDot && dotGemm;
       this.setArg(ARG.variant, (w.hasCode3 ? 1 : 0) | (fusedGemv || fusedGemm ? 2 : 0));
       this.runJob(this.deferJobs);

@@ -122,86 +122,94 @@ describe.each(sets)('wasm %s against the reference, shapes of the tiled and thre
   ];
   for (const threads of [1, 2]) {
     for (const [label, type, rows, cols, nTokens, blockScales] of ternary) {
-      for (const fusedDot of type === GgmlType.I2_S ? fusedModes(kernelSet) : [false]) {
-      it(`${label} rows=${rows} cols=${cols} nTokens=${nTokens} threads=${threads}${fusedDot ? ' fused-dot' : ''}: bit-identical`, async () => {
-        const rng = seededRng(rows * 7 + cols + nTokens * 131 + type);
-        const codes = rng.codes(rows * cols);
-        let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
-        if (blockScales && type === GgmlType.TQ2_0) bytes = withBlockScales(bytes, rows);
-        if (blockScales && type === GgmlType.TQ1_0) {
-          for (let b = 0; b < bytes.length / 54; b++) {
-            const bits = f32ToF16Bits((1 + (b % 7)) * 2 ** -8);
-            bytes[b * 54 + 52] = bits & 0xff;
-            bytes[b * 54 + 53] = bits >>> 8;
-          }
-        }
-        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
-        const ref = hostViews(createReferenceBackend());
-        try {
-          const w = load(be, type, rows, cols, bytes);
-          const wr = load(ref, type, rows, cols, bytes);
-          const x = be.allocF32(nTokens * cols);
-          const xr = ref.allocF32(nTokens * cols);
-          for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
-          for (const scale of [1, 0.75]) {
-            const out = be.allocF32(nTokens * rows);
-            const outR = ref.allocF32(nTokens * rows);
-            out.fill(NaN);
-            be.matmul(out, w, x, nTokens, scale);
-            ref.matmul(outR, wr, xr, nTokens, scale);
-            for (let i = 0; i < outR.length; i++) {
-              if (!Object.is(out[i], outR[i])) expect.fail(`scale ${scale} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+      for (const fusedDot of fusedModes(kernelSet)) {
+        it(`${label} rows=${rows} cols=${cols} nTokens=${nTokens} threads=${threads}${fusedDot ? ' fused-dot' : ''}: bit-identical`, async () => {
+          const rng = seededRng(rows * 7 + cols + nTokens * 131 + type);
+          const codes = rng.codes(rows * cols);
+          let bytes = type === GgmlType.I2_S ? packI2s(codes, 0.0123, cols) : type === GgmlType.TQ2_0 ? packTq2_0(codes, 0.0123, cols) : packTq1_0(codes, 0.0123, cols);
+          if (blockScales && type === GgmlType.TQ2_0) bytes = withBlockScales(bytes, rows);
+          if (blockScales && type === GgmlType.TQ1_0) {
+            for (let b = 0; b < bytes.length / 54; b++) {
+              const bits = f32ToF16Bits((1 + (b % 7)) * 2 ** -8);
+              bytes[b * 54 + 52] = bits & 0xff;
+              bytes[b * 54 + 53] = bits >>> 8;
             }
           }
-          // embed reads rows from the same (possibly tiled) storage
-          const ids = [0, rows - 1, Math.floor(rows / 2), 31 % rows];
-          const e = be.allocF32(ids.length * cols);
-          const er = ref.allocF32(ids.length * cols);
-          be.embed(e, w, ids);
-          ref.embed(er, wr, ids);
-          expect(Array.from(e)).toEqual(Array.from(er));
-        } finally {
-          await be.dispose();
-          await ref.dispose();
-        }
-      });
+          const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
+          const ref = hostViews(createReferenceBackend());
+          try {
+            const w = load(be, type, rows, cols, bytes);
+            const wr = load(ref, type, rows, cols, bytes);
+            const x = be.allocF32(nTokens * cols);
+            const xr = ref.allocF32(nTokens * cols);
+            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);
+            for (const scale of [1, 0.75]) {
+              const out = be.allocF32(nTokens * rows);
+              const outR = ref.allocF32(nTokens * rows);
+              out.fill(NaN);
+              be.matmul(out, w, x, nTokens, scale);
+              ref.matmul(outR, wr, xr, nTokens, scale);
+              for (let i = 0; i < outR.length; i++) {
+                if (!Object.is(out[i], outR[i])) expect.fail(`scale ${scale} index ${i} (token ${Math.floor(i / rows)}, row ${i % rows}): reference ${outR[i]}, wasm ${out[i]}`);
+              }
+            }
+            // embed reads rows from the same (possibly tiled) storage
+            const ids = [0, rows - 1, Math.floor(rows / 2), 31 % rows];
+            const e = be.allocF32(ids.length * cols);
+            const er = ref.allocF32(ids.length * cols);
+            be.embed(e, w, ids);
+            ref.embed(er, wr, ids);
+            expect(Array.from(e)).toEqual(Array.from(er));
+          } finally {
+            await be.dispose();
+            await ref.dispose();
+          }
+        });
       }
     }
   }
 
-  it('per-token ternary kernels advance up to 4 tiles at once: chunks of 1..5 tiles, tail rows, both activation schemes: bit-identical', async () => {
+  it('per-token ternary kernels advance up to 4 tiles at once: chunks of 1..5 tiles, tail rows, both activation schemes, the fused i32 GEMVs too: bit-identical', async () => {
     // 1 thread cuts a job into 8 chunks: 8 * k tiles + 6 rows gives chunks of k tiles (k = 1..5) and an untiled tail
     const cols = 256;
-    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot: false }));
-    const ref = hostViews(createReferenceBackend());
-    try {
-      for (const tilesPerChunk of [1, 2, 3, 4, 5]) {
-        const rows = 8 * 32 * tilesPerChunk + 6;
-        for (const [label, type, blockScales] of [['I2_S', GgmlType.I2_S, false], ['TQ2_0 one d', GgmlType.TQ2_0, false], ['TQ2_0 per-block d', GgmlType.TQ2_0, true]] as const) {
-          const rng = seededRng(rows + type + (blockScales ? 7 : 0));
-          let bytes = type === GgmlType.I2_S ? packI2s(rng.codes(rows * cols), 0.0123, cols) : packTq2_0(rng.codes(rows * cols), 0.0123, cols);
-          if (blockScales) bytes = withBlockScales(bytes, cols);
-          for (const mode of ['per-token', 'q8k-block'] as const) {
-            const wa = load(be, type, rows, cols, bytes, mode);
-            const wb = load(ref, type, rows, cols, bytes, mode);
-            const nTokens = 2;
-            const x = be.allocF32(nTokens * cols);
-            const xr = ref.allocF32(nTokens * cols);
-            for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal();
-            const out = be.allocF32(nTokens * rows + 1).fill(NaN);
-            const outR = ref.allocF32(nTokens * rows);
-            be.matmul(out, wa, x, nTokens, 1);
-            ref.matmul(outR, wb, xr, nTokens, 1);
-            for (let i = 0; i < nTokens * rows; i++) {
-              if (!Object.is(out[i], outR[i])) expect.fail(`${label} ${mode} ${tilesPerChunk} tiles per chunk: index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
+    for (const fusedDot of fusedModes(kernelSet)) {
+      const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot }));
+      const ref = hostViews(createReferenceBackend());
+      try {
+        for (const tilesPerChunk of [1, 2, 3, 4, 5]) {
+          const rows = 8 * 32 * tilesPerChunk + 6;
+          for (const [label, type, blockScales] of [['I2_S', GgmlType.I2_S, false], ['TQ2_0 one d', GgmlType.TQ2_0, false], ['TQ2_0 per-block d', GgmlType.TQ2_0, true]] as const) {
+            const rng = seededRng(rows + type + (blockScales ? 7 : 0));
+            let bytes = type === GgmlType.I2_S ? packI2s(rng.codes(rows * cols), 0.0123, cols) : packTq2_0(rng.codes(rows * cols), 0.0123, cols);
+            if (blockScales) bytes = withBlockScales(bytes, cols);
+            for (const mode of ['per-token', 'q8k-block'] as const) {
+              const wa = load(be, type, rows, cols, bytes, mode);
+              const wb = load(ref, type, rows, cols, bytes, mode);
+              const nTokens = 2;
+              const x = be.allocF32(nTokens * cols);
+              const xr = ref.allocF32(nTokens * cols);
+              for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal();
+              const out = be.allocF32(nTokens * rows + 1).fill(NaN);
+              const outR = ref.allocF32(nTokens * rows);
+              be.matmul(out, wa, x, nTokens, 1);
+              ref.matmul(outR, wb, xr, nTokens, 1);
+              for (let i = 0; i < nTokens * rows; i++) {
+                if (!Object.is(out[i], outR[i])) expect.fail(`${label} ${mode}${fusedDot ? ' fused-dot' : ''} ${tilesPerChunk} tiles per chunk: index ${i}: reference ${outR[i]}, wasm ${out[i]}`);
+              }
+              expect(Number.isNaN(out[nTokens * rows]), 'no write past the output').toBe(true);
+              if (kernelSet === 'relaxed-simd' && !(type === GgmlType.I2_S && mode === 'q8k-block')) {
+                const before = be.kernelCalls();
+                be.matmul(out, wa, x, 1, 1);
+                const ran = [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id);
+                expect(ran).toEqual([`wasm.relaxed-simd.matmul.${fusedDot ? 'gemv-dot-i32' : 'gemv-dot'}.${type === GgmlType.I2_S ? 'i2_s' : 'tq2_0'}`]);
+              }
             }
-            expect(Number.isNaN(out[nTokens * rows]), 'no write past the output').toBe(true);
           }
         }
-      }
-    } finally {
-      await be.dispose();
-      await ref.dispose();
+      } finally {
+        await be.dispose();
+        await ref.dispose();
+    }
     }
   }, 120_000);
 

@@ -25,11 +25,11 @@
 // with one d for the whole weight y = finishTernary(wscale * sum idot), else dot += d * f64(idot), finishTernary(dot).
 // The two rows of a pair run in the two lanes of f64x2 with the same operations in the same order.
 
-import { finishQ8K, finishTernary } from './common';
+import { dotAdd32, finishQ8K, finishTernary } from './common';
 import { C_03, C_0C, C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS, ARG_N_TOKENS,
-  ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
+  ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { fieldDot, touchLines, widen } from './matmul-i2s-dot';
 import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
@@ -41,7 +41,11 @@ import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32): void {
   const dotRows = argU32(job, ARG_TILED_ROWS);
   const dotEnd = min(end, dotRows);
-  if (start < dotEnd) tq2DotPairs(job, start, dotEnd, dotRows);
+  if (start < dotEnd) {
+    // ARG_VARIANT bit 2: the fused i32 dots (WasmBackend.fusedDot)
+    if ((argU32(job, ARG_VARIANT) & 2) != 0) tq2DotPairs(job, start, dotEnd, dotRows, true);
+    else tq2DotPairs(job, start, dotEnd, dotRows, false);
+  }
   for (let r = max(start, dotEnd); r < end; r++) tq2UntiledRow(job, r);
 }
 
@@ -49,6 +53,28 @@ export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32):
 const P112: f64 = 5.192296858534828e33;
 /** Row pairs ahead whose lines a pair's block loop touches (matmul-i2s-dot.ts I2S_DOT_TOUCH_PAIRS). */
 const TQ2_TOUCH: usize = 2;
+
+/**
+ * One block folded into acc (pairBlocks's result so far): ra, rb the block's i32x4 sums (4 sum code x) of rows a and
+ * b; their lanes (0 + 1, 2 + 3), then the halves added (row a in lane 0, b in 1); idot = sum code x - sum x (the
+ * 128-column block sums of the activations at bs); with `uniform` idot is added as i32, else the two rows' d of the
+ * block (at dTab) times f64(idot) (times the Q8_K scale at `at` with q8k) is added in f64.
+ */
+// @ts-ignore: decorator
+@inline function foldBlock(acc: v128, ra: v128, rb: v128, bs: usize, dTab: usize, at: usize, q8k: bool, uniform: bool, bits: v128): v128 {
+  const t = i32x4.add(
+    i8x16.shuffle(ra, rb, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+    i8x16.shuffle(ra, rb, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  const s4 = i32x4.add(t, i8x16.shuffle(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  const bd = i32x4.sub(i32x4.shr_s(s4, 2), i32x4.splat(load<i32>(bs) + load<i32>(bs, 4)));
+  if (uniform) return i32x4.add(acc, bd);
+  // the two rows' d of this block, exactly (d * 2^-112 as f32, then times 2^112 in f64)
+  const d = f64x2.mul(f64x2.promote_low_f32x4(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v128.load32_zero(dTab)), 13), bits)), f64x2.splat(P112));
+  let f = f64x2.convert_low_i32x4_s(bd);
+  if (q8k) f = f64x2.mul(f, v128.load64_splat(at));
+  return f64x2.add(acc, f64x2.mul(d, f));
+}
 
 /**
  * Row pair (codes at wa and wb) of the dot layout against one token's activations at x over nBlocks TQ2_0 blocks:
@@ -63,8 +89,7 @@ const TQ2_TOUCH: usize = 2;
 @inline function pairBlocks(
   wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
 ): v128 {
-  let dot = f64x2.splat(0);
-  let idot = i32x4.splat(0);
+  let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
   const end = wa + (<usize>nBlocks << 6);
   let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
   while (wa < end) {
@@ -147,25 +172,8 @@ const TQ2_TOUCH: usize = 2;
       a4 = fieldDot(a4, xv, sa, mc);
       b4 = fieldDot(b4, xv, sb, mc);
     } while (false);
-    // the block's 4 sum code x of both rows, lanes (0 + 1, 2 + 3) of each row, then the halves: row a in lane 0, b in 1
-    const ra = widen(i32x4.splat(0), a1, a4);
-    const rb = widen(i32x4.splat(0), b1, b4);
-    const t = i32x4.add(
-      i8x16.shuffle(ra, rb, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-      i8x16.shuffle(ra, rb, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31),
-    );
-    const s4 = i32x4.add(t, i8x16.shuffle(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-    // idot = sum code x - sum x (the 128-column block sums of the activations)
-    const bd = i32x4.sub(i32x4.shr_s(s4, 2), i32x4.splat(load<i32>(bs) + load<i32>(bs, 4)));
-    if (uniform) {
-      idot = i32x4.add(idot, bd);
-    } else {
-      // the two rows' d of this block, exactly (d * 2^-112 as f32, then times 2^112 in f64)
-      const d = f64x2.mul(f64x2.promote_low_f32x4(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v128.load32_zero(dTab)), 13), bits)), f64x2.splat(P112));
-      let f = f64x2.convert_low_i32x4_s(bd);
-      if (q8k) f = f64x2.mul(f, v128.load64_splat(at));
-      dot = f64x2.add(dot, f64x2.mul(d, f));
-    }
+    // the block's 4 sum code x of both rows
+    acc = foldBlock(acc, widen(i32x4.splat(0), a1, a4), widen(i32x4.splat(0), b1, b4), bs, dTab, at, q8k, uniform, bits);
     wa += 64;
     wb += 64;
     x += 256;
@@ -174,11 +182,117 @@ const TQ2_TOUCH: usize = 2;
     bs += 8;
     at += 8;
   }
-  return uniform ? idot : dot;
+  return acc;
 }
 
-/** Rows [start, end) (whole tiles) in the dot layout, two at a time. */
-function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
+/**
+ * pairBlocks on fused i32 dots (ARG_VARIANT bit 2; common.ts dotAdd32: one vpdpbusd under AVX-VNNI): the same
+ * groups, barriers and fold, with eight i32 accumulators per block, one per row, field scale (x1 / x4) and half of the
+ * byte (as loaded / shifted by 4), for the fused dots' latency (matmul-i2s-dot.ts rowPairDotsFused). The i16 kernel
+ * keeps four: eight made it 10-25% slower (1 thread, from L2, Node 22 and 24).
+ */
+// @ts-ignore: decorator
+@inline function pairBlocksFused(
+  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+): v128 {
+  let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
+  const end = wa + (<usize>nBlocks << 6);
+  let va: v128, vb: v128, xv: v128;
+  while (wa < end) {
+    let a1 = i32x4.splat(0);
+    let a4 = i32x4.splat(0);
+    let b1 = i32x4.splat(0);
+    let b4 = i32x4.splat(0);
+    let c1 = i32x4.splat(0);
+    let c4 = i32x4.splat(0);
+    let d1 = i32x4.splat(0);
+    let d4 = i32x4.splat(0);
+    do {
+      load<u8>(tp);
+      va = v128.load(wa);
+      vb = v128.load(wb);
+      xv = v128.load(x, 96);
+      a1 = dotAdd32(a1, xv, v128.and(va, m3));
+      b1 = dotAdd32(b1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 64);
+      a4 = dotAdd32(a4, xv, v128.and(va, mc));
+      b4 = dotAdd32(b4, xv, v128.and(vb, mc));
+      va = i16x8.shr_u(va, 4);
+      vb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 32);
+      c1 = dotAdd32(c1, xv, v128.and(va, m3));
+      d1 = dotAdd32(d1, xv, v128.and(vb, m3));
+      xv = v128.load(x);
+      c4 = dotAdd32(c4, xv, v128.and(va, mc));
+      d4 = dotAdd32(d4, xv, v128.and(vb, mc));
+      if (wa == wb) break; // the barriers (pairBlocks)
+      va = v128.load(wa, 16);
+      vb = v128.load(wb, 16);
+      xv = v128.load(x, 112);
+      a1 = dotAdd32(a1, xv, v128.and(va, m3));
+      b1 = dotAdd32(b1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 80);
+      a4 = dotAdd32(a4, xv, v128.and(va, mc));
+      b4 = dotAdd32(b4, xv, v128.and(vb, mc));
+      va = i16x8.shr_u(va, 4);
+      vb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 48);
+      c1 = dotAdd32(c1, xv, v128.and(va, m3));
+      d1 = dotAdd32(d1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 16);
+      c4 = dotAdd32(c4, xv, v128.and(va, mc));
+      d4 = dotAdd32(d4, xv, v128.and(vb, mc));
+      if (wa == x) break;
+      load<u8>(tp, 64);
+      va = v128.load(wa, 32);
+      vb = v128.load(wb, 32);
+      xv = v128.load(x, 224);
+      a1 = dotAdd32(a1, xv, v128.and(va, m3));
+      b1 = dotAdd32(b1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 192);
+      a4 = dotAdd32(a4, xv, v128.and(va, mc));
+      b4 = dotAdd32(b4, xv, v128.and(vb, mc));
+      va = i16x8.shr_u(va, 4);
+      vb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 160);
+      c1 = dotAdd32(c1, xv, v128.and(va, m3));
+      d1 = dotAdd32(d1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 128);
+      c4 = dotAdd32(c4, xv, v128.and(va, mc));
+      d4 = dotAdd32(d4, xv, v128.and(vb, mc));
+      if (x == wb) break;
+      va = v128.load(wa, 48);
+      vb = v128.load(wb, 48);
+      xv = v128.load(x, 240);
+      a1 = dotAdd32(a1, xv, v128.and(va, m3));
+      b1 = dotAdd32(b1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 208);
+      a4 = dotAdd32(a4, xv, v128.and(va, mc));
+      b4 = dotAdd32(b4, xv, v128.and(vb, mc));
+      va = i16x8.shr_u(va, 4);
+      vb = i16x8.shr_u(vb, 4);
+      xv = v128.load(x, 176);
+      c1 = dotAdd32(c1, xv, v128.and(va, m3));
+      d1 = dotAdd32(d1, xv, v128.and(vb, m3));
+      xv = v128.load(x, 144);
+      c4 = dotAdd32(c4, xv, v128.and(va, mc));
+      d4 = dotAdd32(d4, xv, v128.and(vb, mc));
+    } while (false);
+    acc = foldBlock(acc, i32x4.add(i32x4.shl(i32x4.add(a1, c1), 2), i32x4.add(a4, c4)), i32x4.add(i32x4.shl(i32x4.add(b1, d1), 2), i32x4.add(b4, d4)), bs, dTab, at, q8k, uniform, bits);
+    wa += 64;
+    wb += 64;
+    x += 256;
+    tp += 128;
+    dTab += 64;
+    bs += 8;
+    at += 8;
+  }
+  return acc;
+}
+
+/** Rows [start, end) (whole tiles) in the dot layout, two at a time; FUSED (a constant after inlining): pairBlocksFused. */
+// @ts-ignore: decorator
+@inline function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32, FUSED: bool): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
@@ -227,17 +341,23 @@ function tq2DotPairs(job: usize, start: u32, end: u32, dotRows: u32): void {
       const at = ascales + <usize>t * ascalesStride;
       const o = out + ((<usize>t * outStride + r) << 2);
       if (q8k) {
-        const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits);
+        const dot = FUSED
+          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits)
+          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits);
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 0), scale));
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 1), scale), 4);
       } else {
         const s = load<f32>(info + (<usize>t << 4));
         if (uniform) {
-          const idot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits);
+          const idot = FUSED
+          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits)
+          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits);
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 0), s, scale));
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale), 4);
         } else {
-          const dot = pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits);
+          const dot = FUSED
+          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits)
+          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits);
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 0), s, scale));
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 1), s, scale), 4);
         }
