@@ -142,7 +142,7 @@ export async function measureBitnet(spec: MeasureSpec & { readonly backend: Bitn
     return {
       row: {
         ...emptyRow('bitnet', backend, spec, 'ok', null),
-        kernelSet: info.kernelSet,
+        kernelSet: [info.kernelSet, ...info.kernelFeatures].join('+'),
         threads: info.threads,
         weightBytes: receipt?.model.weight_bytes ?? spec.file.weightBytesPerToken,
         loadColdMs,

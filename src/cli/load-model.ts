@@ -19,7 +19,7 @@ export async function loadModelFromFlags(f: ModelFlags | ModelArgs, log: (line: 
     ...(signal === undefined ? {} : { signal }),
   });
   const i = model.info;
-  log(`loaded ${i.fileName}: ${i.arch}, ${(i.nParams / 1e6).toFixed(1)}M params, ctx ${i.contextLength}, backend ${i.backend}/${i.kernelSet} x${i.threads}, ${model.timingsLoadMs().toFixed(0)} ms`);
+  log(`loaded ${i.fileName}: ${i.arch}, ${(i.nParams / 1e6).toFixed(1)}M params, ctx ${i.contextLength}, backend ${i.backend}/${[i.kernelSet, ...i.kernelFeatures].join('+')} x${i.threads}, ${model.timingsLoadMs().toFixed(0)} ms`);
   for (const fb of model.fallbacks) log(`warning: ${fb}`);
   return model;
 }

@@ -181,6 +181,7 @@ export class BitNet implements LoadedModel {
       nParams: m.header.tensors.reduce((s, t) => s + t.nElements, 0),
       backend: m.backend.name,
       kernelSet: m.backend.kernelSet,
+      kernelFeatures: [...(m.backend.kernelFeatures ?? [])],
       threads: m.backend.threads,
     };
   }

@@ -267,6 +267,8 @@ export interface ModelInfo {
   readonly nParams: number;
   readonly backend: string;
   readonly kernelSet: string;
+  /** Options of the kernel set in effect: 'fused-dot' where the wasm ternary kernels run on fused i32 dots (AVX-VNNI). */
+  readonly kernelFeatures: readonly string[];
   readonly threads: number;
 }
 

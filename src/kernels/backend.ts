@@ -137,6 +137,8 @@ export interface MatmulTarget {
 export interface KernelBackend {
   readonly name: 'reference' | 'wasm' | 'webgpu';
   readonly kernelSet: KernelSetName;
+  /** Options of the kernel set in effect, e.g. ['fused-dot'] (wasm: the fused i32 ternary kernels); none when absent. */
+  readonly kernelFeatures?: readonly string[];
   readonly threads: number;
 
   /** Called once before any allocation so a backend can size its memory in one step. */

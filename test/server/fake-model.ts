@@ -70,6 +70,7 @@ export class FakeModel implements LoadedModel {
       nParams: 0,
       backend: 'reference',
       kernelSet: 'fake',
+      kernelFeatures: [],
       threads: 1,
     };
   }

@@ -97,9 +97,10 @@ async function loadModel(): Promise<void> {
     const from = model.loadedFrom === 'cache' ? ' from the browser cache' : model.loadedFrom === 'network+cache' ? ', downloaded and cached' : '';
     $('progress-text').textContent = `Loaded ${info.name} (${mib(info.fileBytes)})${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s`;
     void listCached();
-    $('engine-line').textContent = `${info.name} · ${info.backend}/${info.kernelSet} · ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+    const kernels = [info.kernelSet, ...info.kernelFeatures].join('+');
+    $('engine-line').textContent = `${info.name} · ${info.backend}/${kernels} · ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
     $('stat-threads').textContent = String(info.threads);
-    $('stat-kernels').textContent = `${info.backend} · ${info.kernelSet}`;
+    $('stat-kernels').textContent = `${info.backend} · ${kernels}`;
     if (warnings.length > 0) notice('warn', warnings.join('\n'));
     setReady(true);
   } catch (e) {

@@ -457,8 +457,9 @@ interface Scratch {
 class WasmBackend implements KernelBackend {
   readonly name = 'wasm' as const;
   readonly kernelSet: WasmKernelSet;
-  /** Native-layout I2_S GEMVs run the fused i32 kernel (assembly/matmul-i2s-dot.ts rowPairDotsFused; chooseFusedDot). */
+  /** The ternary dot kernels run on fused i32 dots (assembly/matmul-i2s-dot.ts rowPairDotsFused; chooseFusedDot). */
   readonly fusedDot: boolean;
+  readonly kernelFeatures: readonly string[];
   readonly threads: number;
 
   private readonly memory: WebAssembly.Memory;
@@ -504,6 +505,7 @@ class WasmBackend implements KernelBackend {
     this.exports = exports;
     this.kernelSet = kernelSet;
     this.fusedDot = fusedDot;
+    this.kernelFeatures = fusedDot ? ['fused-dot'] : [];
     this.pool = pool;
     this.threads = pool.threads;
     this.u8 = this.refreshViews();
