@@ -245,6 +245,113 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 }
 
 /**
+ * One group step of the four-stream kernels: v's 16 code bytes (the fields at shifts 0 / 2, or 4 / 6 once shifted by
+ * 4) against the activations xv (x1 field, mask 0x03) and xw (x4 field, mask 0x0c), into the row's accumulators
+ * acc1 / acc4: i16 pairs (fieldDot) or, `fused`, i32 fused dots (common.ts dotAdd32). Returns nothing: the two
+ * accumulators are updated through the caller's locals by the macros below.
+ */
+// @ts-ignore: decorator
+@inline function quadField(acc: v128, xv: v128, v: v128, mask: v128, fused: bool): v128 {
+  return fused ? dotAdd32(acc, xv, v128.and(v, mask)) : fieldDot(acc, xv, v, mask);
+}
+
+/**
+ * Four rows (code bytes at wa, wb, wc, wd: a quarter of the chunk apart) against one token's activations at x over
+ * nBlocks blocks, in lockstep: every group of 16 code bytes of the four rows shares its four activation loads (two
+ * per half: x1 and x4 fields). Writes the four x4 dots to res: rows a, b in lanes 0, 1 of the v128 at res, rows c, d
+ * in lanes 0, 1 of the one at res + 16 (pairSums).
+ *
+ * Why four streams: on an Intel Xeon (2 vCPUs, AVX-VNNI; bench/README.md) one thread read its weights from DRAM at
+ * 6.2-6.9 GB/s through the row-pair kernels (two adjacent rows: one stream) whatever the touch-ahead, against 13-16
+ * from L2; four streams a quarter of the chunk apart (as the Q8_0 kernel has them) read 9.2-9.7 (i16) and 11.1-11.8
+ * (fused) GB/s from DRAM, the thread's bandwidth, with the same i16 rate from L2 (fused: 13.1 against 15.6). Two
+ * streams (the pair's rows half a chunk apart) read 8.0-8.2 (i16) and 9.2-9.4 (fused). No touch-ahead: with the
+ * streams apart it changed nothing or cost 3%.
+ *
+ * Accumulators: two per row (x1, x4), eight; each takes two dots per group, so a fused chain is two vpdpbusd per
+ * group, as in rowPairDotsFused. i16 (`fused` false): passes of passBytes as rowPairDots4 (the same two dots per group
+ * and accumulator, so the same bounds: file header), each row's i32 sums kept in res between passes (12 live
+ * accumulators would not fit V8's 15 registers). Each row's code bytes are loaded twice per group (as loaded, then for
+ * the shifted fields), which keeps the live vectors at 8 accumulators, 2 masks, 2 activations and 1 code vector.
+ */
+// @ts-ignore: decorator
+@inline function rowQuadDots(
+  wa: usize, wb: usize, wc: usize, wd: usize, x: usize, nBlocks: u32, passBytes: usize, fused: bool, m3: v128, mc: v128, res: usize,
+): void {
+  const rowEnd = wa + (<usize>nBlocks << 5);
+  const z = i32x4.splat(0);
+  if (!fused) {
+    v128.store(res, z);
+    v128.store(res, z, 16);
+    v128.store(res, z, 32);
+    v128.store(res, z, 48);
+  }
+  let g: usize = 0; // offset of the group in each row
+  while (wa + g < rowEnd) {
+    const passEnd = fused ? rowEnd : min(wa + g + passBytes, rowEnd);
+    let a1 = z;
+    let a4 = z;
+    let b1 = z;
+    let b4 = z;
+    let c1 = z;
+    let c4 = z;
+    let d1 = z;
+    let d4 = z;
+    let v: v128, xv: v128, xw: v128;
+    do {
+      // fields at shift 0 (weights 96 + p, x1) and 2 (weights 64 + p, x4); x + g: the block's activations, + 16 for
+      // its second group (x advances by 96 more per block below: 128 per block in all)
+      xv = v128.load(x + g, 96);
+      xw = v128.load(x + g, 64);
+      v = v128.load(wa + g);
+      a1 = quadField(a1, xv, v, m3, fused);
+      a4 = quadField(a4, xw, v, mc, fused);
+      v = v128.load(wb + g);
+      b1 = quadField(b1, xv, v, m3, fused);
+      b4 = quadField(b4, xw, v, mc, fused);
+      v = v128.load(wc + g);
+      c1 = quadField(c1, xv, v, m3, fused);
+      c4 = quadField(c4, xw, v, mc, fused);
+      v = v128.load(wd + g);
+      d1 = quadField(d1, xv, v, m3, fused);
+      d4 = quadField(d4, xw, v, mc, fused);
+      if (wa + g == passEnd) break; // the barrier (rowPairDots4): never taken
+      // fields at shift 4 (weights 32 + p, x1) and 6 (weights p, x4)
+      xv = v128.load(x + g, 32);
+      xw = v128.load(x + g);
+      v = i16x8.shr_u(v128.load(wa + g), 4);
+      a1 = quadField(a1, xv, v, m3, fused);
+      a4 = quadField(a4, xw, v, mc, fused);
+      v = i16x8.shr_u(v128.load(wb + g), 4);
+      b1 = quadField(b1, xv, v, m3, fused);
+      b4 = quadField(b4, xw, v, mc, fused);
+      v = i16x8.shr_u(v128.load(wc + g), 4);
+      c1 = quadField(c1, xv, v, m3, fused);
+      c4 = quadField(c4, xw, v, mc, fused);
+      v = i16x8.shr_u(v128.load(wd + g), 4);
+      d1 = quadField(d1, xv, v, m3, fused);
+      d4 = quadField(d4, xw, v, mc, fused);
+      if ((g & 16) != 0) x += 96;
+      g += 16;
+    } while (wa + g != passEnd);
+    if (fused) {
+      // 4 x1 + x4 per row (rowPairDotsFused)
+      v128.store(res, pairSums(i32x4.add(i32x4.shl(a1, 2), a4), i32x4.add(i32x4.shl(b1, 2), b4)));
+      v128.store(res, pairSums(i32x4.add(i32x4.shl(c1, 2), c4), i32x4.add(i32x4.shl(d1, 2), d4)), 16);
+      return;
+    }
+    v128.store(res, widen(v128.load(res), a1, a4));
+    v128.store(res, widen(v128.load(res, 16), b1, b4), 16);
+    v128.store(res, widen(v128.load(res, 32), c1, c4), 32);
+    v128.store(res, widen(v128.load(res, 48), d1, d4), 48);
+  }
+  if (!fused) {
+    v128.store(res, pairSums(v128.load(res), v128.load(res, 16)));
+    v128.store(res, pairSums(v128.load(res, 32), v128.load(res, 48)), 16);
+  }
+}
+
+/**
  * Touch one byte of every 64-byte line of [p, end): their loads are in flight together (a load that may trap is
  * kept although its value is unused).
  */
@@ -254,17 +361,18 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 }
 
 /**
- * The outputs of a row pair (rows r, r + 1 of token t) from the x4 dots d4 (lanes 0, 1): y = f32(w_scale * (dot -
+ * The outputs of a row pair (rows r and r2 of token t, at o and o2) from the x4 dots d4 (lanes 0, 1): y = f32(w_scale * (dot -
  * sum x) / s) as matmul-i2s.ts (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same
  * order, so the same bits.
  */
 // @ts-ignore: decorator
-@inline function finishPair(d4: v128, rec: usize, wscale: v128, scale: f64, o: usize): void {
+@inline function finishPair(d4: v128, rec: usize, wscale: v128, scale: f64, o: usize, o2: usize): void {
   // (dot >> 2) - sum x for both rows, then the output rule on f64x2 lanes
   const d = i32x4.sub(i32x4.shr_s(d4, 2), i32x4.splat(load<i32>(rec, 4)));
   let y = f32x4.demote_f64x2_zero(f64x2.div(f64x2.mul(wscale, f64x2.convert_low_i32x4_s(d)), f64x2.splat(<f64>load<f32>(rec))));
   if (scale != 1.0) y = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(y), f64x2.splat(scale)));
-  v128.store64_lane(o, y, 0);
+  v128.store32_lane(o, y, 0);
+  v128.store32_lane(o2, y, 1);
 }
 
 /**
@@ -301,7 +409,8 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
       }
       const rec = info + (<usize>t << 4);
       for (let i: u32 = 0; i < I2S_PANEL_ROWS; i += 2) {
-        finishPair(v128.load64_zero(accs + (<usize>i << 2)), rec, wscale, scale, out + ((<usize>t * outStride + r0 + i) << 2));
+        const o = out + ((<usize>t * outStride + r0 + i) << 2);
+        finishPair(v128.load64_zero(accs + (<usize>i << 2)), rec, wscale, scale, o, o + 4);
       }
     }
   }
@@ -342,36 +451,47 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const aheadBytes = I2S_DOT_TOUCH_PAIRS * pairBytes;
   // touches stay within the weight but run past the chunk's end: the rows after it are the next chunk claimed
   const wEnd = w + <usize>argU32(job, ARG_ROWS) * rowBytes;
-  // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
-  touchLines(w + <usize>start * rowBytes, min(w + <usize>start * rowBytes + aheadBytes, chunkEnd));
   // rows in column panels first (whole groups; the job's chunks are whole groups), then the row-major rest
   const panelEnd = min(end, argU32(job, ARG_PANEL_ROWS));
   if (start < panelEnd) {
+    // the lines of the chunk's first I2S_DOT_TOUCH_PAIRS row pairs, in flight together before the first is used
+    touchLines(w + <usize>start * rowBytes, min(w + <usize>start * rowBytes + aheadBytes, chunkEnd));
     const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
     panelPairRows(w, wEnd, cols, x, xStride, info, nTokens, out, outStride, start, panelEnd, passBytes, fused, wscale, scale, m3, mc, accs);
     start = panelEnd;
   }
-  let r = start;
-  if (fused) {
-    for (; r + 2 <= end; r += 2) {
-      const wa = w + <usize>r * rowBytes;
-      const ahead = wa + aheadBytes;
-      const tp = ahead + pairBytes <= wEnd ? ahead : wa;
-      for (let t: u32 = 0; t < nTokens; t++) {
-        const d4 = rowPairDotsFused(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, tp, m3, mc);
-        finishPair(d4, info + (<usize>t << 4), wscale, scale, out + ((<usize>t * outStride + r) << 2));
-      }
+  // row-major rows: four streams a quarter of the rows apart (rowQuadDots), then the rows past four whole quarters
+  // (at most 3) as adjacent pairs and a last single row
+  const res = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const q = (end - start) >> 2;
+  const qBytes = <usize>q * rowBytes;
+  const q4 = <usize>q << 2;
+  for (let i: u32 = 0; i < q; i++) {
+    const r = start + i;
+    const wa = w + <usize>r * rowBytes;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      if (fused) rowQuadDots(wa, wa + qBytes, wa + 2 * qBytes, wa + 3 * qBytes, xt, nBlocks, passBytes, true, m3, mc, res);
+      else rowQuadDots(wa, wa + qBytes, wa + 2 * qBytes, wa + 3 * qBytes, xt, nBlocks, passBytes, false, m3, mc, res);
+      const rec = info + (<usize>t << 4);
+      const o = out + ((<usize>t * outStride + r) << 2);
+      finishPair(v128.load(res), rec, wscale, scale, o, o + q4);
+      finishPair(v128.load(res, 16), rec, wscale, scale, o + 2 * q4, o + 3 * q4);
     }
   }
+  let r = start + 4 * q;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
-    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, touched by rowPairDots4's block loop; past the weight's
+    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, touched by the pair kernels' block loop; past the weight's
     // last rows this pair's own (harmless)
     const ahead = wa + aheadBytes;
     const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {
-      const d4 = rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
-      finishPair(d4, info + (<usize>t << 4), wscale, scale, out + ((<usize>t * outStride + r) << 2));
+      const d4 = fused
+        ? rowPairDotsFused(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, tp, m3, mc)
+        : rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
+      const o = out + ((<usize>t * outStride + r) << 2);
+      finishPair(d4, info + (<usize>t << 4), wscale, scale, o, o + 4);
     }
   }
   if (r < end) i2sUntiledRow(job, r);
