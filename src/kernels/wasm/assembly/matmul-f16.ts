@@ -16,12 +16,14 @@
 // ARG_VARIANT 1 (a weight with Inf / NaN): exact conversion of the same halves, unscaled x in the same layout.
 // Subnormal weights were moved to per-row lists at load (f16-subnormals.ts, ARG_SUB_*): added after each row's dot.
 //
-// Speed (issue 13, bench/README.md): one row at a time, one chunk per loop iteration with its four 16-column groups
-// written out between never-taken exit tests (rowChunks says why). The kernel before advanced four rows a quarter of
-// the range apart in lockstep, each row's chunk a loop of 4: V8 kept the 16 f32 accumulators of the four rows on the
-// stack between the loops (16 stores and 16 loads per 256 weights), and from DRAM the four row streams read slower
-// than one sequential stream (the hardware prefetchers follow one stream per thread; touching the next rows' lines
-// ahead, which doubled the I2_S kernel's DRAM reads, made this one 2.5x slower).
+// Speed (issue 13, bench/README.md): one chunk per loop iteration with its four 16-column groups written out between
+// never-taken exit tests (rowChunks says why). An older kernel advanced four rows a quarter of the range apart in
+// lockstep, each row's chunk a loop of 4: V8 kept the 16 f32 accumulators of the four rows on the stack between the
+// loops (16 stores and 16 loads per 256 weights), and on the Zen 4 of those measurements one row after the other read
+// DRAM at the L2 rate. On an Intel Xeon a single row stream read DRAM at 6.2-7.4 GB/s per thread against 15-17 from L2,
+// so the row-major rows now run four rows a quarter of the range apart again (rowChunksQuad), a chunk of each in turn
+// with only their f64 sums live between chunks: 11.3-11.7 GB/s from DRAM on 1 thread, 22.3 on 2 (the whole
+// 128256x2560 matrix) against 13.5; from L2 it costs 3-13% (rotation and stream bookkeeping per chunk).
 //
 // Long rows (column panels): the row's activations are 4 bytes per column, and they must stay in L1 (32 KiB here)
 // while the weights stream past them. Past ~3072 columns they no longer do: from DRAM, 1 thread, GB of weights per
@@ -156,6 +158,80 @@ type Scaled = f32;
 }
 
 /**
+ * Four rows (at wa, wa + qBytes, wa + 2 qBytes, wa + 3 qBytes: a quarter of the chunk apart) over their whole 64-column
+ * chunks against one token's activations at xt: the four weight streams advance together, a chunk of each row in turn
+ * (row a's chunk k, b's, c's, d's, then chunk k + 1). Each row's sums are rowChunks's, in the same order: a chunk's
+ * four f32 accumulators start from its first group's products and are added (addChunkSums) into that row's f64x2
+ * sum before the next chunk; only the four f64x2 sums (q0..q3, rotated one place per chunk so the loop body is
+ * rowChunks's) stay live between chunks. Row d's sum takes one +0 first (the loop adds the previous chunk's sums at its
+ * top: zeros the first time), which leaves it unchanged (it starts at +0). Writes the four f64x2 sums to res (rows a, b,
+ * c, d, 16 bytes each).
+ *
+ * Why: on an Intel Xeon (2 vCPUs; bench/README.md) one thread read a sequential row at 6.2-7.4 GB/s from DRAM against
+ * 15-17 from L2, where four streams a quarter of the chunk apart keep more lines in flight (the I2_S and Q8_0 GEMVs
+ * read the thread's bandwidth that way). The barriers are comparisons that never hold whatever the rows (weights and
+ * activations are different buffers; no weight sits at address 0).
+ */
+// @ts-ignore: decorator
+@inline function rowChunksQuad<M>(wa: usize, qBytes: usize, xt: usize, whole: u32, bits: v128, res: usize): void {
+  const wholeBytes = <usize>whole << 1;
+  let q0 = f64x2.splat(0);
+  let q1 = f64x2.splat(0);
+  let q2 = f64x2.splat(0);
+  let q3 = f64x2.splat(0);
+  let e0 = f32x4.splat(0);
+  let o0 = f32x4.splat(0);
+  let e1 = f32x4.splat(0);
+  let o1 = f32x4.splat(0);
+  let k: usize = 0; // the chunk's byte offset in each row
+  let sOff: usize = 0; // the stream's offset from wa: 0, qBytes, 2 qBytes, 3 qBytes
+  const sLast: usize = qBytes * 3;
+  do {
+    // the previous chunk's sums into its row's sum (q3 after the rotation below)
+    q3 = addChunkSums(q3, e0, o0, e1, o1);
+    const wp = wa + sOff + k;
+    const xp = xt + (k << 1);
+    e0 = f32x4.mul(evenAt<M>(wp - 2, bits), v128.load(xp));
+    o0 = f32x4.mul(oddW<M>(v128.load(wp), bits), v128.load(xp, 16));
+    e1 = f32x4.mul(evenAt<M>(wp + 14, bits), v128.load(xp, 32));
+    o1 = f32x4.mul(oddW<M>(v128.load(wp, 16), bits), v128.load(xp, 48));
+    if (wp == xp) break; // the barriers (rowChunks): never taken
+    e0 = madd(e0, evenAt<M>(wp + 30, bits), v128.load(xp, 64));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 32), bits), v128.load(xp, 80));
+    e1 = madd(e1, evenAt<M>(wp + 46, bits), v128.load(xp, 96));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 48), bits), v128.load(xp, 112));
+    if (xp == wa) break;
+    e0 = madd(e0, evenAt<M>(wp + 62, bits), v128.load(xp, 128));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 64), bits), v128.load(xp, 144));
+    e1 = madd(e1, evenAt<M>(wp + 78, bits), v128.load(xp, 160));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 80), bits), v128.load(xp, 176));
+    if (wp == 0) break;
+    e0 = madd(e0, evenAt<M>(wp + 94, bits), v128.load(xp, 192));
+    o0 = madd(o0, oddW<M>(v128.load(wp, 96), bits), v128.load(xp, 208));
+    e1 = madd(e1, evenAt<M>(wp + 110, bits), v128.load(xp, 224));
+    o1 = madd(o1, oddW<M>(v128.load(wp, 112), bits), v128.load(xp, 240));
+    // rotate: the row just done becomes q3, the next row's sum q0
+    const t = q0;
+    q0 = q1;
+    q1 = q2;
+    q2 = q3;
+    q3 = t;
+    if (sOff == sLast) {
+      sOff = 0;
+      k += 128;
+    } else {
+      sOff += qBytes;
+    }
+  } while (k != wholeBytes);
+  // used on every exit (rowChunks); after a multiple of 4 rotations q0..q3 are rows a..d again
+  q3 = addChunkSums(q3, e0, o0, e1, o1);
+  v128.store(res, q0);
+  v128.store(res, q1, 16);
+  v128.store(res, q2, 32);
+  v128.store(res, q3, 48);
+}
+
+/**
  * acc (f64x2) + one chunk's even / odd accumulators (rowChunks's e0, o0, e1, o1), put back into the natural column
  * order's four accumulators [S0..S3], [S4..S7], [S8..S11], [S12..S15] and added as the unsplit kernel did.
  */
@@ -200,15 +276,33 @@ export function subExtra(subRows: usize, subCols: usize, subValues: usize, r: u3
   return extra * subScale;
 }
 
-/** Rows [start, end) for every token (rows outer, so a row is read once for all tokens), one row after the other. */
+/**
+ * Rows [start, end) for every token (rows outer, so a row is read once for all tokens): four rows a quarter of the
+ * range apart at a time (rowChunksQuad; res: 64 bytes of scratch), the rest one after the other.
+ */
 // @ts-ignore: decorator
 @inline function f16Rows<M>(
   w: usize, cols: u32, x: usize, xStride: usize, nTokens: u32, out: usize, outStride: usize, start: u32, end: u32,
-  scale: f64, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64,
+  scale: f64, bits: v128, subRows: usize, subCols: usize, subValues: usize, subScale: f64, res: usize,
 ): void {
   const rowBytes = <usize>cols << 1;
   const whole = cols & ~63;
-  for (let r = start; r < end; r++) {
+  // four streams a quarter of the rows apart (rowChunksQuad), then the rows past four whole quarters one at a time
+  const q = whole != 0 ? (end - start) >> 2 : 0;
+  const qBytes = <usize>q * rowBytes;
+  for (let i: u32 = 0; i < q; i++) {
+    const wa = w + <usize>(start + i) * rowBytes;
+    for (let t: u32 = 0; t < nTokens; t++) {
+      const xt = x + <usize>t * xStride;
+      rowChunksQuad<M>(wa, qBytes, xt, whole, bits, res);
+      for (let j: u32 = 0; j < 4; j++) {
+        const r = start + i + j * q;
+        const sum = rowTail<M>(wa + <usize>j * qBytes, xt, whole, cols, v128.load(res + (<usize>j << 4)), bits) + subExtra(subRows, subCols, subValues, r, xt, subScale, whole);
+        store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
+      }
+    }
+  }
+  for (let r = start + 4 * q; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
@@ -275,13 +369,13 @@ export function matmulF16Rows(job: usize, start: u32, end: u32, thread: u32): vo
   const subScale: f64 = exact ? 1.0 : 1.925929944387236e-34; // 2^-112
   const bits = vconst(C_F16_BITS);
   const panelEnd = min(end, argU32(job, ARG_PANEL_ROWS));
+  const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
   if (start < panelEnd) {
-    const accs = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
     if (exact) f16PanelRows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, panelEnd, scale, bits, subRows, subCols, subValues, subScale, accs);
     else f16PanelRows<Scaled>(w, cols, x, xStride, nTokens, out, outStride, start, panelEnd, scale, bits, subRows, subCols, subValues, subScale, accs);
     start = panelEnd;
   }
   if (start >= end) return;
-  if (exact) f16Rows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale);
-  else f16Rows<Scaled>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale);
+  if (exact) f16Rows<Exact>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale, accs);
+  else f16Rows<Scaled>(w, cols, x, xStride, nTokens, out, outStride, start, end, scale, bits, subRows, subCols, subValues, subScale, accs);
 }
