@@ -45,6 +45,9 @@
 // first pairs are touched in a burst before it starts. History: the touch took one separate loop per row pair before
 // (1 thread, weights from DRAM, loaded machine: 9.7-10.3 GB/s per CPU-second with it, 4.7 without; 0, 1, 2 or 4 pairs
 // ahead alike); the in-loop touch reads 12-13 GB/s per call from DRAM at best on 1 thread (bench/README.md).
+// On an Intel Xeon (2 vCPUs) no touch distance helped: one thread read 6.1-6.9 GB/s from DRAM through the row pair,
+// against 9.4-16 from L2. Row-major rows now go four at a time, a quarter of the chunk apart (rowQuadDots: four
+// weight streams, as the Q8_0 GEMV reads them), which reads 9.1-11.8 GB/s there on one thread.
 //
 // Long rows (column panels): past ~8192 columns the row's int8 activations no longer stay in L1 beside the row pair
 // and the touched lines ahead. From DRAM, 1 thread, GB of weights per CPU-second (Node 22, 4096 rows, a 384 MiB ring):
@@ -418,9 +421,10 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /**
  * Job body (op i2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, every token. Per-token
- * activations: two rows at a time through rowPairDots4, y = f32(w_scale * (dot - sum x) / s) as matmul-i2s.ts
- * (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same order, so the same bits; a last
- * odd row and Q8_K activations go through i2sUntiledRow.
+ * activations: rows in column panels through panelPairRows; row-major rows four at a time, a quarter of the rows
+ * apart (rowQuadDots), the rest two at a time (rowPairDots4 / rowPairDotsFused); y = f32(w_scale * (dot - sum x) /
+ * s) as matmul-i2s.ts (finishTernary), in f64x2 for two rows: the same IEEE operations in the same order, so the same
+ * bits; a last odd row and Q8_K activations go through i2sUntiledRow.
  */
 export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32): void {
   if (argU32(job, ARG_ACT_QUANT) != 0) {

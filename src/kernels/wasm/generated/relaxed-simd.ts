@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '7088653ceade831b52cfcbdf22b8e9110c58b8c8cb6f71b7fa76db722e122520';
+export const SOURCE_HASH = 'ccadd9191d0a1b4e55444ca22a65d376eef41b4b1ca9dc9c74ea9f236548197e';
 
 /** The wasm binary (163220 bytes), base64. */
 export const WASM_BASE64 =

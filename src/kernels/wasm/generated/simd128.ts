@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '93184375fe4b90479cef5fdb5725071fbac0768613c71f949baf8212af944bac';
+export const SOURCE_HASH = 'f861ee2d95f5f741a14a8a39bacb90fa6a2ac8c4c546bec7969fd35758c34335';
 
 /** The wasm binary (169377 bytes), base64. */
 export const WASM_BASE64 =
