@@ -4,7 +4,9 @@
 //
 // Why: the tiled lookup-table GEMV (matmul-tq2.ts) read 5.7-6.0 GB of weights per CPU-second from DRAM (1 thread,
 // 4096x2560, Q8_K activations, in-process sweep) where the I2_S multiply-add kernel reads ~11; this one reads 8.3-8.6
-// (the per-block fold costs it the rest), and from L2 8.5 against 6.3-6.5.
+// (the per-block fold costs it the rest), and from L2 8.5 against 6.3-6.5. Row pairs are rows r and r + half of a
+// job chunk (two weight streams; matmul-i2s-dot.ts rowQuadDots says why): on an Intel Xeon, 4096x2560 from DRAM, 1
+// thread 8.0 (i16) / 9.0 (fused) GB/s against 6.9 for adjacent rows (fused), 2 threads 14.1-16.0 against 11.9-12.3.
 //
 // Layout ("dot" layout, repack.ts dotLayoutTQ2; the whole 32-row tiles, rows past them stay TQ2_0 blocks): first
 // every row's code bytes (cols / 4 of them, row after row, as native I2_S), block b's 64 bytes at b * 64 of the row,
@@ -58,10 +60,10 @@ const TQ2_TOUCH: usize = 2;
  * One block folded into acc (pairBlocks's result so far): ra, rb the block's i32x4 sums (4 sum code x) of rows a and
  * b; their lanes (0 + 1, 2 + 3), then the halves added (row a in lane 0, b in 1); idot = sum code x - sum x (the
  * 128-column block sums of the activations at bs); with `uniform` idot is added as i32, else the two rows' d of the
- * block (at dTab) times f64(idot) (times the Q8_K scale at `at` with q8k) is added in f64.
+ * block (row a's at dTab, row b's at dTab + dOff) times f64(idot) (times the Q8_K scale at `at` with q8k) is added in f64.
  */
 // @ts-ignore: decorator
-@inline function foldBlock(acc: v128, ra: v128, rb: v128, bs: usize, dTab: usize, at: usize, q8k: bool, uniform: bool, bits: v128): v128 {
+@inline function foldBlock(acc: v128, ra: v128, rb: v128, bs: usize, dTab: usize, dOff: usize, at: usize, q8k: bool, uniform: bool, bits: v128): v128 {
   const t = i32x4.add(
     i8x16.shuffle(ra, rb, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
     i8x16.shuffle(ra, rb, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31),
@@ -70,7 +72,8 @@ const TQ2_TOUCH: usize = 2;
   const bd = i32x4.sub(i32x4.shr_s(s4, 2), i32x4.splat(load<i32>(bs) + load<i32>(bs, 4)));
   if (uniform) return i32x4.add(acc, bd);
   // the two rows' d of this block, exactly (d * 2^-112 as f32, then times 2^112 in f64)
-  const d = f64x2.mul(f64x2.promote_low_f32x4(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(v128.load32_zero(dTab)), 13), bits)), f64x2.splat(P112));
+  const d16 = v128.load16_lane(dTab + dOff, v128.load16_lane(dTab, i32x4.splat(0), 0), 1);
+  const d = f64x2.mul(f64x2.promote_low_f32x4(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(d16), 13), bits)), f64x2.splat(P112));
   let f = f64x2.convert_low_i32x4_s(bd);
   if (q8k) f = f64x2.mul(f, v128.load64_splat(at));
   return f64x2.add(acc, f64x2.mul(d, f));
@@ -87,7 +90,7 @@ const TQ2_TOUCH: usize = 2;
  */
 // @ts-ignore: decorator
 @inline function pairBlocks(
-  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
 ): v128 {
   let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
   const end = wa + (<usize>nBlocks << 6);
@@ -173,7 +176,7 @@ const TQ2_TOUCH: usize = 2;
       b4 = fieldDot(b4, xv, sb, mc);
     } while (false);
     // the block's 4 sum code x of both rows
-    acc = foldBlock(acc, widen(i32x4.splat(0), a1, a4), widen(i32x4.splat(0), b1, b4), bs, dTab, at, q8k, uniform, bits);
+    acc = foldBlock(acc, widen(i32x4.splat(0), a1, a4), widen(i32x4.splat(0), b1, b4), bs, dTab, dOff, at, q8k, uniform, bits);
     wa += 64;
     wb += 64;
     x += 256;
@@ -193,7 +196,7 @@ const TQ2_TOUCH: usize = 2;
  */
 // @ts-ignore: decorator
 @inline function pairBlocksFused(
-  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
 ): v128 {
   let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
   const end = wa + (<usize>nBlocks << 6);
@@ -278,7 +281,7 @@ const TQ2_TOUCH: usize = 2;
       c4 = dotAdd32(c4, xv, v128.and(va, mc));
       d4 = dotAdd32(d4, xv, v128.and(vb, mc));
     } while (false);
-    acc = foldBlock(acc, i32x4.add(i32x4.shl(i32x4.add(a1, c1), 2), i32x4.add(a4, c4)), i32x4.add(i32x4.shl(i32x4.add(b1, d1), 2), i32x4.add(b4, d4)), bs, dTab, at, q8k, uniform, bits);
+    acc = foldBlock(acc, i32x4.add(i32x4.shl(i32x4.add(a1, c1), 2), i32x4.add(a4, c4)), i32x4.add(i32x4.shl(i32x4.add(b1, d1), 2), i32x4.add(b4, d4)), bs, dTab, dOff, at, q8k, uniform, bits);
     wa += 64;
     wb += 64;
     x += 256;
@@ -325,41 +328,52 @@ const TQ2_TOUCH: usize = 2;
   // the next tile's lines (without it Q8_K activations ran at 4-6 GB per CPU-second instead of ~9)
   const dTileBytes = <usize>nBlocks << 6;
   const dShare = ((dTileBytes >> 4) + 63) & ~63;
-  for (let r = start; r < end; r += 2) {
+  // row pairs (r, r + half): two weight streams half the chunk apart (matmul-i2s-dot.ts rowQuadDots says why); the
+  // chunk is whole tiles, so half is a whole number of rows
+  const half = (end - start) >> 1;
+  const halfBytes = <usize>half * codeBytes;
+  const dTiles = dBase + <usize>(dotRows >> 5) * dTileBytes;
+  for (let r = start; r < start + half; r++) {
+    const r2 = r + half;
     const wa = w + <usize>r * codeBytes;
-    if (!uniform) {
-      const dNext = dBase + <usize>((r >> 5) + 1) * dTileBytes + <usize>((r & 31) >> 1) * dShare;
-      const dEnd = min(dNext + dShare, dBase + <usize>(dotRows >> 5) * dTileBytes);
-      for (let p = dNext; p < dEnd; p += 64) load<u8>(p);
+    if (!uniform && (r & 1) == 0) {
+      // the next tile's scale lines, the share of this pair index, for both streams' tiles
+      for (let k: u32 = 0; k < 2; k++) {
+        const rr = k == 0 ? r : r2;
+        const dNext = dBase + <usize>((rr >> 5) + 1) * dTileBytes + <usize>((rr & 31) >> 1) * dShare;
+        const dEnd = min(dNext + dShare, dTiles);
+        for (let p = dNext; p < dEnd; p += 64) load<u8>(p);
+      }
     }
-    const dTab = dBase + <usize>(r >> 5) * dTileBytes + (<usize>(r & 31) << 1); // block b's scales of rows r, r + 1 at dTab + 64 b
-    // the lines of the row pair TQ2_TOUCH ahead
-    const ahead = wa + TQ2_TOUCH * pairBytes;
-    const tp = ahead + pairBytes <= wEnd ? ahead : wa;
+    const dTab = dBase + <usize>(r >> 5) * dTileBytes + (<usize>(r & 31) << 1); // block b's scale of row r at dTab + 64 b
+    const dOff = dBase + <usize>(r2 >> 5) * dTileBytes + (<usize>(r2 & 31) << 1) - dTab; // row r2's, from row r's
+    const tp = wa; // no touch-ahead: the pair's own lines (with the streams apart it gained nothing: rowQuadDots)
     for (let t: u32 = 0; t < nTokens; t++) {
       const bs = bsums + <usize>t * bsumsStride;
       const at = ascales + <usize>t * ascalesStride;
       const o = out + ((<usize>t * outStride + r) << 2);
+      const o2 = o + (<usize>half << 2);
+      const xt = x + <usize>t * xStride;
       if (q8k) {
         const dot = FUSED
-          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits)
-          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, true, false, m3, mc, bits);
+          ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, true, false, m3, mc, bits)
+          : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, true, false, m3, mc, bits);
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 0), scale));
-        store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 1), scale), 4);
+        store<f32>(o2, finishQ8K(f64x2.extract_lane(dot, 1), scale));
       } else {
         const s = load<f32>(info + (<usize>t << 4));
         if (uniform) {
           const idot = FUSED
-          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits)
-          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, true, m3, mc, bits);
+            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, true, m3, mc, bits)
+            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, true, m3, mc, bits);
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 0), s, scale));
-          store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale), 4);
+          store<f32>(o2, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale));
         } else {
           const dot = FUSED
-          ? pairBlocksFused(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits)
-          : pairBlocks(wa, wa + codeBytes, x + <usize>t * xStride, nBlocks, tp, dTab, bs, at, false, false, m3, mc, bits);
+            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, false, m3, mc, bits)
+            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, false, m3, mc, bits);
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 0), s, scale));
-          store<f32>(o, finishTernary(f64x2.extract_lane(dot, 1), s, scale), 4);
+          store<f32>(o2, finishTernary(f64x2.extract_lane(dot, 1), s, scale));
         }
       }
     }
