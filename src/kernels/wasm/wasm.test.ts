@@ -98,6 +98,13 @@ function expectSameRows(what: string, nTokens: number, rows: number, out: Float3
   for (let i = nTokens * rows; i < nTokens * rows + 3; i++) expect(Number.isNaN(out[i]), 'no write past the output').toBe(true);
 }
 
+/** The kernel ids whose call counts `run` raised, sorted. */
+function kernelsRan(be: Pick<KernelBackend, 'kernelCalls'>, run: () => void): string[] {
+  const before = be.kernelCalls();
+  run();
+  return [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id).sort();
+}
+
 /** TQ2_0 bytes with a different d per block (packTq2_0 writes one scale everywhere). */
 function withBlockScales(bytes: Uint8Array, seed: number): Uint8Array {
   const rng = seededRng(seed);
@@ -1048,11 +1055,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       const x = be.allocF32(16 * cols);
       for (let i = 0; i < x.length; i++) x[i] = rng.normal();
       const out = be.allocF32(16 * rows);
-      const delta = (run: () => void): string[] => {
-        const before = be.kernelCalls();
-        run();
-        return [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id).sort();
-      };
+      const delta = (run: () => void): string[] => kernelsRan(be, run);
       const gemv = kernelSet === 'relaxed-simd' ? 'gemv-dot' : 'gemv-lut';
       expect(delta(() => be.matmul(out, wI, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${gemv}.i2_s`]);
       // 2 tokens (and 3 on simd128) stay below the GEMMs' crossovers: the per-token kernel ran (the old ids said gemm
@@ -1090,11 +1093,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       const x = be.allocF32(16 * cols);
       for (let i = 0; i < x.length; i++) x[i] = rng.normal();
       const out = be.allocF32(16 * rows);
-      const delta = (run: () => void): string[] => {
-        const before = be.kernelCalls();
-        run();
-        return [...be.kernelCalls()].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id).sort();
-      };
+      const delta = (run: () => void): string[] => kernelsRan(be, run);
       expect(delta(() => be.matmul(out, wI, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
       expect(delta(() => be.matmul(out, wI, x, 2))).toEqual(['wasm.relaxed-simd.matmul.gemv-dot-i32.i2_s']);
       expect(delta(() => be.matmul(out, wI, x, 3))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot-i32.i2_s']);

@@ -174,6 +174,13 @@ export const GEMM_I2S_DOT_MAX_TOKENS: u32 = 16;
   if (K > 3) v128.store(sums, i32x4.add(v128.load(sums, 48), i32x4.add(a3, b3)), 48);
 }
 
+/** rowTokens, or rowTokensFused with `fused` (ARG_VARIANT bit 2). */
+// @ts-ignore: decorator
+@inline function rowPass(wr: usize, rowBytes: usize, x: usize, xStride: usize, K: u32, passBytes: usize, fused: bool, mc: v128, sums: usize): void {
+  if (fused) rowTokensFused(wr, rowBytes, x, xStride, K, mc, sums);
+  else rowTokens(wr, rowBytes, x, xStride, K, passBytes, mc, sums);
+}
+
 /**
  * Job body (op gemmI2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, for nTokens (<=
  * GEMM_I2S_DOT_MAX_TOKENS) tokens of per-token int8 activations. Per row: passes of 4 tokens (then 3, 2 or 1) through
@@ -218,19 +225,11 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
       const wr = panel ? g + <usize>(c0 >> 2) * I2S_PANEL_ROWS + i * pieceBytes : w + <usize>r * rowBytes;
       const xc = x + <usize>c0;
       let t: u32 = 0;
-      if (fused) {
-        for (; t + 4 <= nTokens; t += 4) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, mc, sums + (<usize>t << 4));
-        const left = nTokens - t;
-        if (left == 3) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, mc, sums + (<usize>t << 4));
-        else if (left == 2) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, mc, sums + (<usize>t << 4));
-        else if (left == 1) rowTokensFused(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, mc, sums + (<usize>t << 4));
-      } else {
-        for (; t + 4 <= nTokens; t += 4) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
-        const left = nTokens - t;
-        if (left == 3) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
-        else if (left == 2) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
-        else if (left == 1) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
-      }
+      for (; t + 4 <= nTokens; t += 4) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, fused, mc, sums + (<usize>t << 4));
+      const left = nTokens - t;
+      if (left == 3) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, fused, mc, sums + (<usize>t << 4));
+      else if (left == 2) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, fused, mc, sums + (<usize>t << 4));
+      else if (left == 1) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, fused, mc, sums + (<usize>t << 4));
       c0 += pc;
     }
     for (let k: u32 = 0; k < nTokens; k++) {
