@@ -54,10 +54,10 @@
 // 2560 columns 10.5, 8192 11.1, 14336 (Llama3-8B's down projection) 6.9; from L2 all of them 9-11 (matmul-f16.ts has
 // the same cliff and the probe that showed the cause). Such weights (more than I2S_PANEL_MIN_COLS columns, index.ts)
 // are stored in column panels: in each group of I2S_PANEL_ROWS rows, the rows' first I2S_PANEL_COLS columns (their
-// code bytes, row after row), then their next ones (the last panel takes the rest). A group read in order is one
-// stream, the touch-ahead runs through it unchanged, and each pass over a panel reads 8 KiB of activations. The
-// integer partial sums of a row pair's panels are added in i32 (exact in any order), so the outputs are the
-// row-major kernel's. A group's row i, column c (panel p = c / I2S_PANEL_COLS, pc its width): code byte
+// code bytes, row after row), then their next ones (the last panel takes the rest). Each pass over a panel reads 8 KiB
+// of activations; a panel's piece of the group is read as four streams, rows i, i + 8, i + 16, i + 24 (panelRows,
+// rowQuadDots). The integer partial sums of a row's panels are added in i32 (exact in any order), so the outputs are
+// the row-major kernel's. A group's row i, column c (panel p = c / I2S_PANEL_COLS, pc its width): code byte
 // (I2S_PANEL_ROWS * p * I2S_PANEL_COLS + i * pc) / 4 + the byte of column c - p * I2S_PANEL_COLS in a row of pc
 // columns, from the group's start. The prefill GEMM (ternary-gemm.ts: its 32-row tiles are the groups, its
 // superspans never straddle a panel), the multi-token dot kernel (gemm-i2s-dot.ts) and embed read the layout.

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '7af812c18439194f7088676a4a3f522a3d4772d1592581f456987885733e9a34';
+export const SOURCE_HASH = '603f9b7b1a0fc09b211b832833d125f9615fc746695d9c364522e8eaa4fd3ee3';
 
 /** The wasm binary (163732 bytes), base64. */
 export const WASM_BASE64 =

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = 'be6806b2a90abe5a2a462e1910131d195bb72acb7ed2e4073e6fcfc242351e97';
+export const SOURCE_HASH = 'b3ceeecd495deb607663cd5272e82088746fb1b5b9a5abdf4428a5f06af7be13';
 
 /** The wasm binary (169905 bytes), base64. */
 export const WASM_BASE64 =
