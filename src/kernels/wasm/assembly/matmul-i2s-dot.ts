@@ -38,16 +38,12 @@
 // issue 2 per cycle, i16 adds 4; this loop alone runs ~8.2 cycles per 2 x 16 code bytes at best (~4.3 instructions
 // per cycle) where its 26 SIMD ops would take 6.5 on 4 pipes: the instruction count, not one unit, bounds it.
 // Memory-level parallelism: with that much work per byte the out-of-order window holds only ~3 cache lines of the
-// weight stream, and wasm has no prefetch instruction. Every block iteration loads one byte of the row pair
-// I2S_DOT_TOUCH_PAIRS ahead (64 bytes apart, nBlocks of them cover the pair); the load's value is unused, but a
-// wasm load may trap, so neither binaryen nor V8 removes it (seen in the wat and in V8's code). The touches run past
-// the end of a chunk (not past the weight's): the rows after a chunk are the next chunk a thread claims. A chunk's
-// first pairs are touched in a burst before it starts. History: the touch took one separate loop per row pair before
-// (1 thread, weights from DRAM, loaded machine: 9.7-10.3 GB/s per CPU-second with it, 4.7 without; 0, 1, 2 or 4 pairs
-// ahead alike); the in-loop touch reads 12-13 GB/s per call from DRAM at best on 1 thread (bench/README.md).
-// On an Intel Xeon (2 vCPUs) no touch distance helped: one thread read 6.1-6.9 GB/s from DRAM through the row pair,
-// against 9.4-16 from L2. Row-major rows now go four at a time, a quarter of the chunk apart (rowQuadDots: four
-// weight streams, as the Q8_0 GEMV reads them), which reads 9.1-11.8 GB/s there on one thread.
+// weight stream, and wasm has no prefetch instruction. History: the row pair touched one byte per line of the pair two
+// pairs ahead in its block loop (an unused load that may trap, so kept; 1 thread, DRAM, a loaded Zen 4: 9.7-10.3 GB/s
+// per CPU-second with a touch, 4.7 without; 12-13 at best, bench/README.md). On an Intel Xeon (2 vCPUs) no touch
+// distance helped: one thread read 6.1-6.9 GB/s from DRAM through the row pair, against 9.4-16 from L2. The rows now
+// go four at a time, a quarter of the chunk apart (rowQuadDots: four weight streams, as the Q8_0 GEMV reads them),
+// 9.1-11.8 GB/s there on one thread, and the touch is gone (with the streams apart it changed nothing or cost 3%).
 //
 // Long rows (column panels): past ~8192 columns the row's int8 activations no longer stay in L1 beside the row pair
 // and the touched lines ahead. From DRAM, 1 thread, GB of weights per CPU-second (Node 22, 4096 rows, a 384 MiB ring):
@@ -78,7 +74,7 @@
 import { dotAdd32, dotPairs16 } from './common';
 import { C_03, C_0C, vconst } from './constants';
 import {
-  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_ROWS, ARG_SCALE, ARG_SCRATCH,
+  argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_AUX, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_PANEL_ROWS, ARG_SCALE, ARG_SCRATCH,
   ARG_SCRATCH_STRIDE, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { i2sUntiledRow } from './matmul-i2s';
@@ -87,9 +83,6 @@ import { i2sUntiledRow } from './matmul-i2s';
 export const I2S_PANEL_ROWS: u32 = 32;
 /** Columns per panel (8 KiB of int8 activations); the last panel of a row takes what is left. */
 export const I2S_PANEL_COLS: u32 = 7168;
-
-/** Row pairs ahead whose cache lines a row pair's block loop touches (0, 1, 2 and 4 measured alike on 1 thread; 2 leaves more lead). */
-export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 
 /** acc + the pair sums of 16 activations xv times the codes (v & mask: x1 with 0x03, x4 with 0x0c). */
 // @ts-ignore: decorator
@@ -108,11 +101,11 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * 4 sum_c code[c] x[c] of row a in lane 0, of row b in lane 1. An iteration of the inner loop is one block: two
  * groups of 16 code bytes per row (bytes p..p+15 of the block: va, vb, and their copies shifted by 4, sa, sb),
  * written out so every offset is an immediate, with an exit test between them that never fires for whole blocks
- * but that V8 cannot prove so: it is the scheduling barrier of the file header. Each iteration also touches the
- * byte at tp (tp += 64): nBlocks iterations cover 2 x rowBytes bytes, the lines of one row pair.
+ * but that V8 cannot prove so: it is the scheduling barrier of the file header. Used for the rows past a chunk's
+ * whole quarters (rowQuadDots takes the rest).
  */
 // @ts-ignore: decorator
-@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, tp: usize, m3: v128, mc: v128): v128 {
+@inline function rowPairDots4(wa: usize, wb: usize, x: usize, nBlocks: u32, passBytes: usize, m3: v128, mc: v128): v128 {
   let accA = i32x4.splat(0);
   let accB = i32x4.splat(0);
   const rowEnd = wa + (<usize>nBlocks << 5);
@@ -126,7 +119,6 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
     let b4 = i16x8.splat(0);
     let va: v128, vb: v128, sa: v128, sb: v128, xv: v128;
     do {
-      load<u8>(tp); // the touch: a load that may trap is kept although unused (binaryen and V8 alike)
       va = v128.load(wa);
       vb = v128.load(wb);
       sa = i16x8.shr_u(va, 4);
@@ -163,7 +155,6 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
       wa += 32;
       wb += 32;
       x += 128;
-      tp += 64;
     } while (wa != passEnd);
     accA = widen(accA, a1, a4);
     accB = widen(accB, b1, b4);
@@ -191,7 +182,7 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
  * masks, the row pair's 16 bytes (then shifted in place), one activation vector and one masked field: 14 of V8's 15.
  */
 // @ts-ignore: decorator
-@inline function rowPairDotsFused(wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, m3: v128, mc: v128): v128 {
+@inline function rowPairDotsFused(wa: usize, wb: usize, x: usize, nBlocks: u32, m3: v128, mc: v128): v128 {
   const rowEnd = wa + (<usize>nBlocks << 5);
   const last = rowEnd - 16;
   let a1 = i32x4.splat(0);
@@ -204,7 +195,6 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
   let d4 = i32x4.splat(0);
   let va: v128, vb: v128, xv: v128;
   do {
-    load<u8>(tp); // the touch (rowPairDots4)
     va = v128.load(wa);
     vb = v128.load(wb);
     xv = v128.load(x, 96); // shift 0: weights 96 + p, x1
@@ -241,7 +231,6 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
     wa += 32;
     wb += 32;
     x += 128;
-    tp += 64;
   } while (wa != rowEnd);
   // 4 x1 + x4 per row, as rowPairDots4
   return pairSums(i32x4.add(i32x4.shl(i32x4.add(a1, c1), 2), i32x4.add(a4, c4)), i32x4.add(i32x4.shl(i32x4.add(b1, d1), 2), i32x4.add(b4, d4)));
@@ -355,15 +344,6 @@ export const I2S_DOT_TOUCH_PAIRS: usize = 2;
 }
 
 /**
- * Touch one byte of every 64-byte line of [p, end): their loads are in flight together (a load that may trap is
- * kept although its value is unused).
- */
-// @ts-ignore: decorator
-@inline export function touchLines(p: usize, end: usize): void {
-  for (; p < end; p += 64) load<u8>(p);
-}
-
-/**
  * The outputs of a row pair (rows r and r2 of token t, at o and o2) from the x4 dots d4 (lanes 0, 1): y = f32(w_scale * (dot -
  * sum x) / s) as matmul-i2s.ts (finishTernary), in f64x2 for the row pair: the same IEEE operations in the same
  * order, so the same bits.
@@ -460,10 +440,6 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   const fused = (variant & 2) != 0;
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
-  const pairBytes = rowBytes << 1;
-  const aheadBytes = I2S_DOT_TOUCH_PAIRS * pairBytes;
-  // touches stay within the weight but run past the chunk's end: the rows after it are the next chunk claimed
-  const wEnd = w + <usize>argU32(job, ARG_ROWS) * rowBytes;
   // rows in column panels first (whole groups; the job's chunks are whole groups), then the row-major rest
   const panelEnd = min(end, argU32(job, ARG_PANEL_ROWS));
   if (start < panelEnd) {
@@ -493,14 +469,10 @@ export function matmulI2SDotRows(job: usize, start: u32, end: u32, thread: u32):
   let r = start + 4 * q;
   for (; r + 2 <= end; r += 2) {
     const wa = w + <usize>r * rowBytes;
-    // the lines of the row pair I2S_DOT_TOUCH_PAIRS ahead, touched by the pair kernels' block loop; past the weight's
-    // last rows this pair's own (harmless)
-    const ahead = wa + aheadBytes;
-    const tp = ahead + pairBytes <= wEnd ? ahead : wa;
     for (let t: u32 = 0; t < nTokens; t++) {
       const d4 = fused
-        ? rowPairDotsFused(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, tp, m3, mc)
-        : rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, tp, m3, mc);
+        ? rowPairDotsFused(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, m3, mc)
+        : rowPairDots4(wa, wa + rowBytes, x + <usize>t * xStride, nBlocks, passBytes, m3, mc);
       const o = out + ((<usize>t * outStride + r) << 2);
       finishPair(d4, info + (<usize>t << 4), wscale, scale, o, o + 4);
     }

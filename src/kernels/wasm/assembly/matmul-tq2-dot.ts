@@ -33,7 +33,7 @@ import {
   argF64, argPtr, argU32, ARG_ACT_QUANT, ARG_ASCALES, ARG_ASCALES_STRIDE, ARG_AUX, ARG_BSUMS, ARG_BSUMS_STRIDE, ARG_COLS, ARG_N_TOKENS,
   ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_TILED_ROWS, ARG_UNIFORM, ARG_VARIANT, ARG_W, ARG_WSCALE, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { fieldDot, touchLines, widen } from './matmul-i2s-dot';
+import { fieldDot, widen } from './matmul-i2s-dot';
 import { TQ2_BLOCK_BYTES, tq2UntiledRow } from './matmul-tq2';
 
 /**
@@ -53,8 +53,6 @@ export function matmulTQ2DotRows(job: usize, start: u32, end: u32, thread: u32):
 
 /** 2^112: F16 bits shifted into f32 read as d * 2^-112 (common.ts f16x4ScaledDown); times this in f64, d exactly. */
 const P112: f64 = 5.192296858534828e33;
-/** Row pairs ahead whose lines a pair's block loop touches (matmul-i2s-dot.ts I2S_DOT_TOUCH_PAIRS). */
-const TQ2_TOUCH: usize = 2;
 
 /**
  * One block folded into acc (pairBlocks's result so far): ra, rb the block's i32x4 sums (4 sum code x) of rows a and
@@ -86,11 +84,12 @@ const TQ2_TOUCH: usize = 2;
  * iteration is one block: four groups of 16 code bytes per row, each its own basic block behind a test that never
  * fires (wa, wb and x point into different places) and leaves a do-while(false) whose exit uses the accumulators, as
  * matmul-i2s-dot.ts explains; then the block's i16 sums are widened, the two rows' lanes added into lanes 0 and 1,
- * and folded with the block's scales. tp: one touch per half block.
+ * and folded with the block's scales. No touch-ahead of the codes (the pair's rows are two streams apart:
+ * tq2DotPairs).
  */
 // @ts-ignore: decorator
 @inline function pairBlocks(
-  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+  wa: usize, wb: usize, x: usize, nBlocks: u32, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
 ): v128 {
   let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
   const end = wa + (<usize>nBlocks << 6);
@@ -102,7 +101,6 @@ const TQ2_TOUCH: usize = 2;
     let b4 = i16x8.splat(0);
     do {
       // half 0, bytes 0..15 (weights p + 96 at shift 0 ... p at shift 6: matmul-i2s-dot.ts)
-      load<u8>(tp);
       va = v128.load(wa);
       vb = v128.load(wb);
       sa = i16x8.shr_u(va, 4);
@@ -139,7 +137,6 @@ const TQ2_TOUCH: usize = 2;
       b4 = fieldDot(b4, xv, sb, mc);
       if (wa == x) break;
       // half 1, bytes 0..15
-      load<u8>(tp, 64);
       va = v128.load(wa, 32);
       vb = v128.load(wb, 32);
       sa = i16x8.shr_u(va, 4);
@@ -180,7 +177,6 @@ const TQ2_TOUCH: usize = 2;
     wa += 64;
     wb += 64;
     x += 256;
-    tp += 128;
     dTab += 64;
     bs += 8;
     at += 8;
@@ -196,7 +192,7 @@ const TQ2_TOUCH: usize = 2;
  */
 // @ts-ignore: decorator
 @inline function pairBlocksFused(
-  wa: usize, wb: usize, x: usize, nBlocks: u32, tp: usize, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
+  wa: usize, wb: usize, x: usize, nBlocks: u32, dTab: usize, dOff: usize, bs: usize, at: usize, q8k: bool, uniform: bool, m3: v128, mc: v128, bits: v128,
 ): v128 {
   let acc = uniform ? i32x4.splat(0) : f64x2.splat(0);
   const end = wa + (<usize>nBlocks << 6);
@@ -211,7 +207,6 @@ const TQ2_TOUCH: usize = 2;
     let d1 = i32x4.splat(0);
     let d4 = i32x4.splat(0);
     do {
-      load<u8>(tp);
       va = v128.load(wa);
       vb = v128.load(wb);
       xv = v128.load(x, 96);
@@ -246,7 +241,6 @@ const TQ2_TOUCH: usize = 2;
       c4 = dotAdd32(c4, xv, v128.and(va, mc));
       d4 = dotAdd32(d4, xv, v128.and(vb, mc));
       if (wa == x) break;
-      load<u8>(tp, 64);
       va = v128.load(wa, 32);
       vb = v128.load(wb, 32);
       xv = v128.load(x, 224);
@@ -285,7 +279,6 @@ const TQ2_TOUCH: usize = 2;
     wa += 64;
     wb += 64;
     x += 256;
-    tp += 128;
     dTab += 64;
     bs += 8;
     at += 8;
@@ -315,15 +308,9 @@ const TQ2_TOUCH: usize = 2;
   const nBlocks = cols >> 8;
   const codeBytes = <usize>(cols >> 2); // one row's codes
   const dBase = w + <usize>dotRows * codeBytes; // the scales: 32 per tile and block
-  const pairBytes = codeBytes << 1;
   const m3 = vconst(C_03);
   const mc = vconst(C_0C);
   const bits = vconst(C_F16_BITS);
-  // touches stay within the dot layout's tiles but run past the chunk's end: the rows after it are the next chunk
-  // claimed; the chunk's first pairs are touched in a burst before it starts (matmul-i2s-dot.ts)
-  const wEnd = dBase;
-  const first = w + <usize>start * codeBytes;
-  touchLines(first, min(first + TQ2_TOUCH * pairBytes, wEnd));
   // the scales are a second, slower stream (64 bytes per tile and block): each pair of a tile touches its share of
   // the next tile's lines (without it Q8_K activations ran at 4-6 GB per CPU-second instead of ~9)
   const dTileBytes = <usize>nBlocks << 6;
@@ -347,7 +334,6 @@ const TQ2_TOUCH: usize = 2;
     }
     const dTab = dBase + <usize>(r >> 5) * dTileBytes + (<usize>(r & 31) << 1); // block b's scale of row r at dTab + 64 b
     const dOff = dBase + <usize>(r2 >> 5) * dTileBytes + (<usize>(r2 & 31) << 1) - dTab; // row r2's, from row r's
-    const tp = wa; // no touch-ahead: the pair's own lines (with the streams apart it gained nothing: rowQuadDots)
     for (let t: u32 = 0; t < nTokens; t++) {
       const bs = bsums + <usize>t * bsumsStride;
       const at = ascales + <usize>t * ascalesStride;
@@ -356,22 +342,22 @@ const TQ2_TOUCH: usize = 2;
       const xt = x + <usize>t * xStride;
       if (q8k) {
         const dot = FUSED
-          ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, true, false, m3, mc, bits)
-          : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, true, false, m3, mc, bits);
+          ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, true, false, m3, mc, bits)
+          : pairBlocks(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, true, false, m3, mc, bits);
         store<f32>(o, finishQ8K(f64x2.extract_lane(dot, 0), scale));
         store<f32>(o2, finishQ8K(f64x2.extract_lane(dot, 1), scale));
       } else {
         const s = load<f32>(info + (<usize>t << 4));
         if (uniform) {
           const idot = FUSED
-            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, true, m3, mc, bits)
-            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, true, m3, mc, bits);
+            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, false, true, m3, mc, bits)
+            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, false, true, m3, mc, bits);
           store<f32>(o, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 0), s, scale));
           store<f32>(o2, finishTernary(wscale * <f64>i32x4.extract_lane(idot, 1), s, scale));
         } else {
           const dot = FUSED
-            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, false, m3, mc, bits)
-            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, tp, dTab, dOff, bs, at, false, false, m3, mc, bits);
+            ? pairBlocksFused(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, false, false, m3, mc, bits)
+            : pairBlocks(wa, wa + halfBytes, xt, nBlocks, dTab, dOff, bs, at, false, false, m3, mc, bits);
           store<f32>(o, finishTernary(f64x2.extract_lane(dot, 0), s, scale));
           store<f32>(o2, finishTernary(f64x2.extract_lane(dot, 1), s, scale));
         }
