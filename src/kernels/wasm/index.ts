@@ -307,9 +307,10 @@ class WasmWeight implements Weight {
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' and 'gemm-dot-i32' (the GEMV and the multi-token dot kernel on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
  * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
- * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts).
+ * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts), Q8_0 on fused dots 'gemm-rows-i32'
+ * (WasmBackend.fusedQ8).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows';
+type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows' | 'gemm-rows-i32';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -459,6 +460,11 @@ class WasmBackend implements KernelBackend {
   readonly kernelSet: WasmKernelSet;
   /** The ternary dot kernels run on fused i32 dots (assembly/matmul-i2s-dot.ts rowPairDotsFused; chooseFusedDot). */
   readonly fusedDot: boolean;
+  /**
+   * The multi-token Q8_0 kernel runs on fused dots of the weight bytes with byte activations x + 128 (assembly/gemm-q8_0.ts
+   * header): fusedDot where the relaxed dot-add lowers to vpdpbusd ('vnni'), the only lowering that reads them right.
+   */
+  readonly fusedQ8: boolean;
   readonly kernelFeatures: readonly string[];
   readonly threads: number;
 
@@ -500,11 +506,12 @@ class WasmBackend implements KernelBackend {
   private readonly scratch = new Map<string, Scratch>();
   /** The matmul input whose quantization sits in the 'xq' scratch (reused when the next input is identical). */
 
-  constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool, fusedDot: boolean) {
+  constructor(memory: WebAssembly.Memory, exports: KernelExports, kernelSet: WasmKernelSet, pool: ThreadPool, fusedDot: boolean, fusedQ8: boolean) {
     this.memory = memory;
     this.exports = exports;
     this.kernelSet = kernelSet;
     this.fusedDot = fusedDot;
+    this.fusedQ8 = fusedDot && fusedQ8;
     this.kernelFeatures = fusedDot ? ['fused-dot'] : [];
     this.pool = pool;
     this.threads = pool.threads;
@@ -1203,24 +1210,33 @@ class WasmBackend implements KernelBackend {
     let xStride = cols * 4;
     let scales = 0;
     let scalesStride = 0;
+    // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
+    // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
+    const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
+    // the multi-token Q8_0 kernel on fused dots (fusedQ8) also reads the activations as bytes x + 128
+    const fusedQ8 = gemm && kind === 'q8_0' && this.fusedQ8;
+    let xu = 0;
+    let xuStride = 0;
     this.flushJobs(); // deferred jobs may read the 'xconv' scratch written below
     if (kind === 'q8_0' || kind === 'q4_0' || kind === 'q6_k') {
       // int16 activations (2 bytes per column) and a scale per block: f32 per 32 (Q8_0) or f64 per 256 (Q8_K)
       xStride = align(cols * 2);
       scalesStride = align(kind === 'q6_k' ? (cols / 256) * 8 : (cols / 32) * 4);
-      x = this.scratchAt('xconv', nTokens * (xStride + scalesStride));
+      xuStride = fusedQ8 ? align(cols) : 0;
+      x = this.scratchAt('xconv', nTokens * (xStride + scalesStride + xuStride));
       scales = x + nTokens * xStride;
       if (kind === 'q6_k') this.exports.quantizeQ8KAct(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
       else this.exports.quantizeQ8_0Act(xPtr, nTokens, cols, x, xStride, scales, scalesStride);
+      if (fusedQ8) {
+        xu = scales + nTokens * scalesStride;
+        this.exports.biasQ8_0Act(x, nTokens, cols, xStride, xu, xuStride);
+      }
     } else if (kind === 'f16' || kind === 'bf16') {
       x = this.scratchAt('xconv', nTokens * xStride);
       // F16: even columns first in each group of 8 of the whole 64-column chunks (the kernel's layout, assembly/matmul-f16.ts)
       if (kind === 'f16') this.exports.roundActivationsF16(xPtr, nTokens, cols, x, w.f16NonFinite ? 0 : 1);
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
-    // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
-    // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
-    const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
     const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
     const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : 256 + GEMM_TOKENS_PER_PASS * 16;
     // per-row kernels: Q8_0 64 bytes, F16's column panels a f64x2 sum per row of a group
@@ -1241,14 +1257,16 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.x, x + t0 * xStride);
       this.setArg(ARG.xStride, xStride);
       this.setArg(ARG.nTokens, nt);
-      this.setArg(ARG.variant, w.f16NonFinite ? 1 : 0);
+      this.setArg(ARG.variant, fusedQ8 ? 2 : w.f16NonFinite ? 1 : 0);
+      this.setArg(ARG.tab, xu + t0 * xuStride);
+      this.setArg(ARG.tabStride, xuStride);
       this.setArg(ARG.subRows, w.subRows);
       this.setArg(ARG.subCols, w.subCols);
       this.setArg(ARG.subValues, w.subValues);
       this.setArg(ARG.panelRows, kind === 'f16' ? w.panelRows : 0);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
       this.runJob(this.deferJobs);
-      if (counted) this.count(w.matmulKernelId(gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+      if (counted) this.count(w.matmulKernelId(fusedQ8 ? 'gemm-rows-i32' : gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
     }
   }
 
@@ -1612,7 +1630,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
   exports.initConstants();
   const pool = await ThreadPool.create(module, memory, threads, (job, thread) => exports.runJob(job, thread));
-  return new WasmBackend(memory, exports, kernelSet, pool, fusedDot);
+  return new WasmBackend(memory, exports, kernelSet, pool, fusedDot, probe.relaxedDotLowering === 'vnni');
 }
 
 /**

@@ -22,6 +22,7 @@ export interface KernelExports {
   relaxedDotLowering(): number;
   initConstants(): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
+  biasQ8_0Act(x: number, nTokens: number, cols: number, xStride: number, out: number, outStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   roundActivationsF16(x: number, nTokens: number, cols: number, out: number, scaled: number): void;
   roundActivationsBF16(x: number, n: number, out: number): void;

@@ -82,14 +82,73 @@ function relaxedSelfCheck(
       k.runJob(MEMORY_MAP.jobByteOffset, 0);
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
+    // where the fused dot is vpdpbusd ('vnni'), the multi-token Q8_0 kernel on it (assembly/gemm-q8_0.ts, ARG.variant
+    // 2: signed weight bytes of every value, -128 included, against bytes x + 128) against its int16 path
+    const q8Ok = lowering !== 'vnni' || q8FusedSelfCheck(r, memory, next, job, jobF64);
     u8.fill(0, SELF_CHECK_BYTE_OFFSET, MEMORY_MAP.heapByteOffset);
     r.initConstants();
     new Int32Array(memory.buffer, MEMORY_MAP.jobByteOffset, 64).fill(0);
     const same = (res: number[]): boolean => res.every((v, i) => Object.is(v, results[3][i]));
-    return { ok: same(results[0]) && same(results[1]), fusedOk: same(results[2]), lowering };
+    return { ok: same(results[0]) && same(results[1]), fusedOk: same(results[2]) && q8Ok, lowering };
   } catch {
     return { ok: false, fusedOk: undefined, lowering };
   }
+}
+
+/**
+ * The multi-token Q8_0 kernel's fused variant against its int16 path, bit for bit: 3 rows x 160 columns (a 4-block
+ * step and a tail block) of random weight bytes (every row's first -128) for 3 tokens, in the self-check region
+ * past relaxedSelfCheck's buffers.
+ */
+function q8FusedSelfCheck(r: KernelExports, memory: WebAssembly.Memory, next: () => number, job: Int32Array, jobF64: Float64Array): boolean {
+  const rows = 3;
+  const cols = 160;
+  const nTokens = 3;
+  const rowBytes = (cols / 32) * 34;
+  const w = SELF_CHECK_BYTE_OFFSET + 8192;
+  const x = w + rows * rowBytes + 64 - ((rows * rowBytes) % 16);
+  const xq = x + nTokens * cols * 4;
+  const scales = xq + nTokens * cols * 2;
+  const xu = scales + nTokens * (cols / 32) * 4;
+  const out = xu + nTokens * cols;
+  const scratch = out + rows * nTokens * 4 + 64;
+  const u8 = new Uint8Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer);
+  for (let i = 0; i < rows * rowBytes; i++) u8[w + i] = next() & 0xff;
+  for (let b = 0; b < rows * (cols / 32); b++) {
+    u8[w + b * 34] = next() & 0xff;
+    u8[w + b * 34 + 1] = 0x20 + (next() % 0x10); // d_w: a normal f16 of moderate size
+  }
+  for (let row = 0; row < rows; row++) u8[w + row * rowBytes + 2] = 0x80;
+  for (let i = 0; i < nTokens * cols; i++) f32[x / 4 + i] = ((next() % 2001) - 1000) / 13;
+  r.quantizeQ8_0Act(x, nTokens, cols, xq, cols * 2, scales, (cols / 32) * 4);
+  r.biasQ8_0Act(xq, nTokens, cols, cols * 2, xu, cols);
+  const results: number[][] = [];
+  for (const variant of [0, 2]) {
+    job.fill(0);
+    job[JOB.op] = OP.gemmQ8_0;
+    job[JOB.chunks] = 1;
+    job[JOB.chunkRows] = rows;
+    job[JOB.totalRows] = rows;
+    job[JOB.args + ARG.out] = out;
+    job[JOB.args + ARG.outStride] = rows;
+    job[JOB.args + ARG.w] = w;
+    job[JOB.args + ARG.rows] = rows;
+    job[JOB.args + ARG.cols] = cols;
+    job[JOB.args + ARG.x] = xq;
+    job[JOB.args + ARG.xStride] = cols * 2;
+    job[JOB.args + ARG.aux] = scales;
+    job[JOB.args + ARG.auxStride] = (cols / 32) * 4;
+    job[JOB.args + ARG.tab] = xu;
+    job[JOB.args + ARG.tabStride] = cols;
+    job[JOB.args + ARG.nTokens] = nTokens;
+    jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
+    job[JOB.args + ARG.scratch] = scratch;
+    job[JOB.args + ARG.variant] = variant;
+    r.runJob(MEMORY_MAP.jobByteOffset, 0);
+    results.push(Array.from(f32.subarray(out / 4, out / 4 + rows * nTokens)));
+  }
+  return results[0].every((v, i) => Number.isFinite(v) && Object.is(v, results[1][i]));
 }
 
 let probed: Promise<KernelSetProbe> | undefined;

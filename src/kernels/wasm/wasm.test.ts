@@ -788,9 +788,9 @@ describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit
     [21, 224],
   ];
   for (const kernelSet of sets) {
-    for (const threads of [1, 2]) {
-      it(`${kernelSet} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers)`, async () => {
-        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
+    for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
+      it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers)`, async () => {
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
         try {
           for (const [rows, cols] of cases) {
             const rng = seededRng(rows * 7919 + cols + threads);
@@ -837,9 +837,9 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
     [GgmlType.F16, 50, 256],
   ];
   for (const kernelSet of sets) {
-    for (const threads of [1, 2]) {
-      it(`${kernelSet} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
-        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot: false }));
+    for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
+      it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 2, 3, 4, 5, 8, 16, 17 against nTokens 1 (poisoned outputs, odd shapes)`, async () => {
+        const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
         try {
           for (const [type, rows, cols] of cases) {
             const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
@@ -1081,7 +1081,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
     }
   });
 
-  it.skipIf(!fusedModes('relaxed-simd').includes(true))('relaxed-simd with fusedDot: the I2_S GEMV (1 and 2 tokens) is gemv-dot-i32, the multi-token dot kernel (3, 8 tokens) gemm-dot-i32; Q8_K and prefill kernels are unchanged', async () => {
+  it.skipIf(!fusedModes('relaxed-simd').includes(true))('relaxed-simd with fusedDot: the I2_S GEMV (1 and 2 tokens) is gemv-dot-i32, the multi-token dot kernel (3, 8 tokens) gemm-dot-i32, Q8_0 with 3 tokens gemm-rows-i32 under the vnni lowering; Q8_K and prefill kernels are unchanged', async () => {
     const rng = seededRng(516);
     const rows = 64;
     const cols = 256;
@@ -1100,6 +1100,11 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wI, x, 8))).toEqual(['wasm.relaxed-simd.matmul.gemm-dot-i32.i2_s']);
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual(['wasm.relaxed-simd.matmul.gemv-rows.i2_s']);
       expect(delta(() => be.matmul(out, wI, x, 16))).toEqual(['wasm.relaxed-simd.matmul.gemm-lut.i2_s']);
+      // Q8_0 with several tokens: byte activations on vpdpbusd only where the fused dot is that instruction
+      const wQ8 = load(be, GgmlType.Q8_0, rows, cols, randomQ8_0(rng, rows, cols));
+      const q8 = probe.relaxedDotLowering === 'vnni' ? 'gemm-rows-i32' : 'gemm-rows';
+      expect(delta(() => be.matmul(out, wQ8, x, 3))).toEqual([`wasm.relaxed-simd.matmul.${q8}.q8_0`]);
+      expect(delta(() => be.matmul(out, wQ8, x, 1))).toEqual(['wasm.relaxed-simd.matmul.rows.q8_0']);
     } finally {
       await be.dispose();
     }

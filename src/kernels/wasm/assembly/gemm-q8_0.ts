@@ -10,12 +10,21 @@
 // same 4-block step (sum4I32 of the block sums, times d_w * 2^-112 times d_x * 2^112 in f32, promoted and added to
 // an f64x2 accumulator with addF32x4ToF64x2), the same tail (rowTail) and the same final f32(sum * scale). Only the
 // order in which (row, token) pairs are computed changes.
+//
+// Fused variant (ARG_VARIANT 2; the glue sets it only where self-check.ts relaxedDotLowering reads 'vnni', i.e. the
+// relaxed dot-add is one x86 vpdpbusd, which reads its second operand as unsigned bytes, and the start-up self-check
+// passed, probe.ts): the activations come a second time as bytes u = x + 128 (biasQ8_0Act, 1..255) at ARG_TAB, and a
+// block's integer dot is sum w u - 128 sum w: two vpdpbusd per block and token on the file's signed weight bytes, no
+// widening, started from the block's -128 sum w (two vpdpbusd against bytes of 128, once per block for all tokens).
+// The same integers as the i16 path (|lane| <= 8 * 255 * 128: no overflow), so the same outputs bit for bit. Only
+// valid under that lowering: a signed reading of u (Arm sdot, vpdpbssd) or V8's saturating pmaddubsw pairs would be
+// wrong, so no other lowering may take it.
 
 import { addF32x4ToF64x2, hsumF64 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
-  ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_TAB, ARG_TAB_STRIDE, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
 import { Q8_0_BLOCK_BYTES, rowTail as q8RowTail } from './matmul-q8_0';
 
@@ -58,6 +67,55 @@ export const GEMM_Q8_0_TOKENS: u32 = 16;
   }
 }
 
+/** acc + the i32 dots of the signed bytes w with the unsigned bytes u (one vpdpbusd under the 'vnni' lowering). */
+// @ts-ignore: decorator
+@inline function dotU8(acc: v128, w: v128, u: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, u, acc);
+  return unreachable(); // the SIMD128 build never sets the fused variant
+}
+
+/**
+ * blockPairTokens on fused dots (the header's fused variant): the pair's 4 weight vectors are the file's bytes, each
+ * block's sums start from its -128 sum w, and a token costs 4 activation loads and 4 vpdpbusd per block pair (against
+ * 8 loads, 8 pmaddwd and 6 adds). Stores the same half-transposed sums.
+ */
+// @ts-ignore: decorator
+@inline function blockPairTokensFused(blk: usize, xb: usize, xStride: usize, nTokens: u32, sums: usize, k128: v128): void {
+  const w0 = v128.load(blk, 2);
+  const w1 = v128.load(blk, 18);
+  const v0 = v128.load(blk, 36);
+  const v1 = v128.load(blk, 52);
+  const z = i32x4.splat(0);
+  const na = i32x4.sub(z, dotU8(dotU8(z, w0, k128), w1, k128));
+  const nb = i32x4.sub(z, dotU8(dotU8(z, v0, k128), v1, k128));
+  let xp = xb;
+  let sp = sums;
+  const spEnd = sums + (<usize>nTokens << 6);
+  for (; sp < spEnd; sp += 64) {
+    const a = dotU8(dotU8(na, w0, v128.load(xp)), w1, v128.load(xp, 16));
+    const b = dotU8(dotU8(nb, v0, v128.load(xp, 32)), v1, v128.load(xp, 48));
+    v128.store(sp, i32x4.add(i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)));
+    xp += xStride;
+  }
+}
+
+/**
+ * The fused variant's byte activations: u = x + 128 for the int16 Q8_0 activations x (in [-127, 127] or 0:
+ * quantize-activations.ts quantizeQ8_0Act) of nTokens tokens, cols (a multiple of 32) per token.
+ */
+export function biasQ8_0Act(x: usize, nTokens: u32, cols: u32, xStride: u32, out: usize, outStride: u32): void {
+  const k = i8x16.splat(-128);
+  for (let t: u32 = 0; t < nTokens; t++) {
+    const xt = x + <usize>t * xStride;
+    const ot = out + <usize>t * outStride;
+    for (let c: usize = 0; c < <usize>cols; c += 32) {
+      const p = xt + (c << 1);
+      v128.store(ot + c, v128.xor(i8x16.narrow_i16x8_s(v128.load(p), v128.load(p, 16)), k));
+      v128.store(ot + c, v128.xor(i8x16.narrow_i16x8_s(v128.load(p, 32), v128.load(p, 48)), k), 16);
+    }
+  }
+}
+
 /**
  * Job body: rows [start, end) for nTokens (<= GEMM_Q8_0_TOKENS) tokens of int16 Q8_0 activations, rows outer so a
  * row (2720 bytes at 2560 columns) comes from DRAM once and from L1 for the other tokens. Per 4-block step: each
@@ -96,14 +154,25 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
   const accs = sums + (<usize>GEMM_Q8_0_TOKENS << 6);
   const apEnd = accs + (<usize>nTokens << 4);
   const zero = f64x2.splat(0);
+  // the fused variant (header): byte activations x + 128 at ARG_TAB
+  const fused = ASC_FEATURE_RELAXED_SIMD && argU32(job, ARG_VARIANT) == 2;
+  const u = argPtr(job, ARG_TAB);
+  const uStride = <usize>argU32(job, ARG_TAB_STRIDE);
+  const k128 = i8x16.splat(-128);
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let ap = accs; ap < apEnd; ap += 16) v128.store(ap, zero);
     for (let b: u32 = 0; b < nBlocks4; b += 4) {
       const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
       const xb = x + (<usize>b << 6);
-      blockPairTokens(blk, xb, xStride, nTokens, sums);
-      blockPairTokens(blk + 68, xb + 128, xStride, nTokens, sums + 16);
+      if (fused) {
+        const ub = u + (<usize>b << 5);
+        blockPairTokensFused(blk, ub, uStride, nTokens, sums, k128);
+        blockPairTokensFused(blk + 68, ub + 64, uStride, nTokens, sums + 16, k128);
+      } else {
+        blockPairTokens(blk, xb, xStride, nTokens, sums);
+        blockPairTokens(blk + 68, xb + 128, xStride, nTokens, sums + 16);
+      }
       // the four blocks' d_w as f32 bits worth d_w * 2^-112 (matmul-q8_0.ts step4), shared by the tokens
       let h = v128.load16_lane(blk, i32x4.splat(0), 0);
       h = v128.load16_lane(blk + 34, h, 1);

@@ -7,6 +7,7 @@ import { matmulI2SDotRows } from './matmul-i2s-dot';
 import { matmulTQ2Rows } from './matmul-tq2';
 import { matmulQ8_0Rows } from './matmul-q8_0';
 import { gemmQ8_0Rows } from './gemm-q8_0';
+export { biasQ8_0Act } from './gemm-q8_0';
 import { gemmF16Rows } from './gemm-f16';
 import { gemmI2SDotRows } from './gemm-i2s-dot';
 import { matmulQ6KRows } from './matmul-q6_k';
