@@ -120,8 +120,12 @@ const GEMM_I2S_DOT_MAX_TOKENS = 16;
  * (GEMV), 3 tokens 0.493 / 0.560, 4 tokens 0.570 / 0.625, 8 tokens 1.147 / 1.242 (Narrow GEMM); 6912x2560 8 tokens 2.99
  * / 3.11; 640x2560 8 tokens 0.312 / 0.357 (GEMV); 16 tokens 2.63 against 1.68 for the 16-lane GEMM. On 2 threads the
  * lookup GEMM builds every table on each thread, which this kernel does not need.
+ * maxFused: on fused dots (passes of 5 tokens, rowTokensFused5) up to 14 tokens take it, past the Narrow GEMM's 8:
+ * Node 24, Intel Xeon, 1 thread, CPU ms, 2560x2560 / 6912x2560 / 2560x6912: 10 tokens 0.99 / 2.58 / 2.72 against
+ * 1.38 / 3.65 / 3.84 for the 16-lane GEMM, 15 tokens 1.44 / 3.95 / 4.07 against 1.42 / 3.89 / 3.92, 16 tokens 1.71
+ * / 4.56 / 4.90 against 1.42 / 3.80 / 3.91.
  */
-const GEMM_DOT_TOKENS = { min: 3, max: 8 } as const;
+const GEMM_DOT_TOKENS = { min: 3, max: 8, maxFused: 14 } as const;
 /**
  * The dot kernel's cost in NARROW_COST's units: ns per weight and token on one thread. Measured with NARROW_COST's
  * Narrow figures (same script, load 4.4): 8 tokens x 2560 columns, 320 / 1280 / 2560 rows 0.146 / 0.544 / 1.068 ms,
@@ -1314,7 +1318,12 @@ class WasmBackend implements KernelBackend {
       // native-layout I2_S with per-token activations, a decode batch: the multi-token dot kernel (no tables) unless
       // the Narrow GEMM's tables pay off over this thread's rows (GEMM_DOT_COST)
       const dotGemm =
-        w.nativeDot && w.kind === 'i2s' && !q8k && nt >= GEMM_DOT_TOKENS.min && nt <= GEMM_DOT_TOKENS.max && !(gemmTokens && narrowCost < (rows / this.threads) * nt * (this.fusedDot ? GEMM_DOT_COST_FUSED : GEMM_DOT_COST));
+        w.nativeDot &&
+        w.kind === 'i2s' &&
+        !q8k &&
+        nt >= GEMM_DOT_TOKENS.min &&
+        nt <= (this.fusedDot ? GEMM_DOT_TOKENS.maxFused : GEMM_DOT_TOKENS.max) &&
+        (nt > GEMM_NARROW_TOKENS || !(gemmTokens && narrowCost < (rows / this.threads) * nt * (this.fusedDot ? GEMM_DOT_COST_FUSED : GEMM_DOT_COST)));
       const gemm = !dotGemm && gemmTokens && (nt > GEMM_NARROW_TOKENS || narrowWins);
       const tabStride = tiled && !gemm && !w.nativeDot ? cols * 16 : 0;
       const tab = tabStride > 0 ? this.lutTables(q, t0, nt) : 0;

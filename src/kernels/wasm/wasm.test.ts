@@ -885,7 +885,7 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
     [33, 1024, 'all3'],
   ];
   const kernelSet: WasmKernelSet = 'relaxed-simd';
-  // fused: the i32 kernel (rowTokensFused) against the fused GEMV one token at a time, and the reference
+  // fused: the i32 kernels (rowTokensFused, rowTokensFused5) against the fused GEMV one token at a time, and the reference
   for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
     it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 2..17 against nTokens 1 and the reference (poisoned outputs, odd shapes, code 3, bounds)`, async () => {
       const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
@@ -914,7 +914,8 @@ describe.skipIf(!sets.includes('relaxed-simd'))('multi-token I2_S dot kernel (as
               const before = be.kernelCalls().get(id) ?? 0;
               be.matmul(out, w, x, n, 0.75);
               const ran = (be.kernelCalls().get(id) ?? 0) > before;
-              expect(ran, `${rows}x${cols} ${fill} nTokens=${n}: the dot kernel ran`).toBe(n >= 3 && n <= 8);
+              // fused: up to 14 tokens, in even passes of at most 5 (rowTokensFused5)
+              expect(ran, `${rows}x${cols} ${fill} nTokens=${n}: the dot kernel ran`).toBe(n >= 3 && n <= (fusedDot ? 14 : 8));
               ref.matmul(outR, wr, xr, n, 0.75);
               for (let i = 0; i < n * rows; i++) {
                 const at = `${rows}x${cols} ${fill} sign ${sign} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}`;
@@ -937,7 +938,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
   // past 8192 columns a per-token I2_S weight is stored in column panels of 32 rows x 7168 columns: 14464 = 7168 +
   // 7168 + 128 (two whole groups and 6 row-major rows past them), 8320 = 7168 + 1152 (one group, 1 row past it);
   // 8192 stays row-major. Token counts reach every kernel that reads the weight: the GEMV (1, and the 33rd token),
-  // the multi-token dot kernel (2-6), the Narrow (8), Wide (16, 17) and Wide32 (33) prefill GEMMs.
+  // the multi-token dot kernel (2-6; fused 5 and 11), the Narrow (8), Wide (16, 17) and Wide32 (33) prefill GEMMs.
   it.skipIf(!sets.includes('relaxed-simd'))('every matmul kernel and embed: bit-identical to the reference, code 3 too; I2_S with Q8_K activations keeps the row-major layout; long TQ2_0 rows keep the tiled kernels', async () => {
     // TQ2_0 past 8192 columns stays in the tiled layout (index.ts TQ2_DOT_MAX_COLS): no panels, the same outputs
     const shapes: [GgmlType, number, number][] = [
@@ -947,7 +948,8 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
       [GgmlType.TQ2_0, 70, 14592],
       [GgmlType.TQ2_0, 33, 8448],
     ];
-    // the fused i32 GEMV (where its self-check passes) on the GEMV's token counts only: 1, and the 33rd token
+    // the fused i32 kernels (where their self-check passes): the GEMV's token counts (1, and the 33rd token) and the
+    // multi-token dot kernel's passes of 5 (5, 11 = 4 + 4 + 3)
     for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes('relaxed-simd').map((f) => [t, f] as const))) {
       const be = hostViews(await createWasmBackend({ threads, kernelSet: 'relaxed-simd', fusedDot }));
       const ref = hostViews(createReferenceBackend());
@@ -967,7 +969,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
               const panelRows = (wa as unknown as { panelRows: number }).panelRows;
               const paneled = cols > 8192 && type === GgmlType.I2_S && mode === 'per-token';
               expect(panelRows, `${what}: rows in column panels`).toBe(paneled ? Math.floor(rows / 32) * 32 : 0);
-              for (const nTokens of fusedDot ? [1, 33] : [1, 2, 3, 6, 8, 16, 17, 33]) {
+              for (const nTokens of fusedDot ? [1, 5, 11, 33] : [1, 2, 3, 6, 8, 16, 17, 33]) {
                 const x = be.allocF32(nTokens * cols);
                 const xr = ref.allocF32(nTokens * cols);
                 for (let i = 0; i < x.length; i++) x[i] = xr[i] = rng.normal() * (i % 97 === 0 ? 30 : 1);

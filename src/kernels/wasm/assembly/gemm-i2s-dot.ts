@@ -20,7 +20,9 @@
 // of a group: 1 load, 3 shifts and 4 ands per group of 64 weights, then per token 4 activation loads, 4 relaxed dots
 // and 4 adds. One row and up to 4 tokens per pass: 4 codes and 4 accumulators stay in registers.
 // Under fused i32 dots (ARG_VARIANT bit 2, where the relaxed dot-add is one vpdpbusd: matmul-i2s-dot.ts header)
-// rowTokensFused replaces rowTokens: the same codes and sums, 4 activation loads and 4 fused dots per token and group.
+// rowTokensFused replaces rowTokens: the same codes and sums, 4 activation loads and 4 fused dots per token and group;
+// rowTokensFused5 takes 5 tokens a pass (10 accumulators), and a job's tokens go in the fewest even passes of at
+// most 5, so fused dots take up to 14 tokens (index.ts GEMM_DOT_TOKENS.maxFused).
 // Scheduling: TurboFan issues every load of a basic block first (matmul-i2s-dot.ts header), so the token steps of a
 // group are separated by branches that are never taken (wp + k == groupEnd with 0 < k < 16: wp and groupEnd are
 // multiples of 16 apart) but that V8 cannot prove so; each token's 4 activation loads stay next to their dots.
@@ -174,6 +176,77 @@ export const GEMM_I2S_DOT_MAX_TOKENS: u32 = 16;
   if (K > 3) v128.store(sums, i32x4.add(v128.load(sums, 48), i32x4.add(a3, b3)), 48);
 }
 
+/**
+ * rowTokensFused for 5 tokens: 10 accumulators (two per token), so a group's 20 dots meet dependency chains of two
+ * per accumulator (vpdpbusd: ~5-cycle latency, 2 per cycle), where 4 tokens' 8 accumulators leave the dots
+ * latency-bound (~1.6 per cycle at best; a microbenchmark: 8 accumulators 4.2 G dots/s per core, 10 with register
+ * operands 5.4 G). The codes are decoded per field (one live vector, not four): 10 accumulators, the group's codes,
+ * one field, one activation vector and the mask. The barriers of rowTokens sit between the fields. Measured (Node 24,
+ * Intel Xeon, 1 thread, CPU time, weights rotated through 64 MiB): 61-68 G weight-tokens/s against 43-45 for 4 + 1
+ * tokens (5 tokens) and 46-49 for the 16-lane lookup GEMM (10 tokens); at 8 tokens (5 + 3) even with 4 + 4.
+ * Tried and dropped: two rows x 5 tokens sharing each activation load (10 accumulators, each field's codes reloaded
+ * per row): 49-53 G/s, slower than one row.
+ */
+// @ts-ignore: decorator
+@inline function rowTokensFused5(wr: usize, rowBytes: usize, x: usize, xStride: usize, mc: v128, sums: usize): void {
+  const rowEnd = wr + rowBytes;
+  const x1 = x + xStride;
+  const x2 = x1 + xStride;
+  const x3 = x2 + xStride;
+  const x4 = x3 + xStride;
+  let wp = wr;
+  let xo: usize = 0;
+  let a0 = i32x4.splat(0);
+  let b0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let b1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let b2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  let b3 = i32x4.splat(0);
+  let a4 = i32x4.splat(0);
+  let b4 = i32x4.splat(0);
+  do {
+    const v = v128.load(wp);
+    const g: usize = (wp - wr) & 16;
+    const xg = xo + g;
+    let c = v128.and(i16x8.shl(v, 2), mc);
+    a0 = tokenDot32(a0, x + xg, 96, c);
+    a1 = tokenDot32(a1, x1 + xg, 96, c);
+    a2 = tokenDot32(a2, x2 + xg, 96, c);
+    a3 = tokenDot32(a3, x3 + xg, 96, c);
+    a4 = tokenDot32(a4, x4 + xg, 96, c);
+    if (wp + 1 == rowEnd) break; // barriers: never taken (rowTokens)
+    c = v128.and(v, mc);
+    a0 = tokenDot32(a0, x + xg, 64, c);
+    a1 = tokenDot32(a1, x1 + xg, 64, c);
+    a2 = tokenDot32(a2, x2 + xg, 64, c);
+    a3 = tokenDot32(a3, x3 + xg, 64, c);
+    a4 = tokenDot32(a4, x4 + xg, 64, c);
+    if (wp + 2 == rowEnd) break;
+    c = v128.and(i16x8.shr_u(v, 2), mc);
+    b0 = tokenDot32(b0, x + xg, 32, c);
+    b1 = tokenDot32(b1, x1 + xg, 32, c);
+    b2 = tokenDot32(b2, x2 + xg, 32, c);
+    b3 = tokenDot32(b3, x3 + xg, 32, c);
+    b4 = tokenDot32(b4, x4 + xg, 32, c);
+    if (wp + 3 == rowEnd) break;
+    c = v128.and(i16x8.shr_u(v, 4), mc);
+    b0 = tokenDot32(b0, x + xg, 0, c);
+    b1 = tokenDot32(b1, x1 + xg, 0, c);
+    b2 = tokenDot32(b2, x2 + xg, 0, c);
+    b3 = tokenDot32(b3, x3 + xg, 0, c);
+    b4 = tokenDot32(b4, x4 + xg, 0, c);
+    wp += 16;
+    xo += g << 3;
+  } while (wp != rowEnd);
+  v128.store(sums, i32x4.add(v128.load(sums), i32x4.add(a0, b0)));
+  v128.store(sums, i32x4.add(v128.load(sums, 16), i32x4.add(a1, b1)), 16);
+  v128.store(sums, i32x4.add(v128.load(sums, 32), i32x4.add(a2, b2)), 32);
+  v128.store(sums, i32x4.add(v128.load(sums, 48), i32x4.add(a3, b3)), 48);
+  v128.store(sums, i32x4.add(v128.load(sums, 64), i32x4.add(a4, b4)), 64);
+}
+
 /** rowTokens, or rowTokensFused with `fused` (ARG_VARIANT bit 2). */
 // @ts-ignore: decorator
 @inline function rowPass(wr: usize, rowBytes: usize, x: usize, xStride: usize, K: u32, passBytes: usize, fused: bool, mc: v128, sums: usize): void {
@@ -183,7 +256,7 @@ export const GEMM_I2S_DOT_MAX_TOKENS: u32 = 16;
 
 /**
  * Job body (op gemmI2sDot): rows [start, end) of an untiled I2_S weight with cols % 128 == 0, for nTokens (<=
- * GEMM_I2S_DOT_MAX_TOKENS) tokens of per-token int8 activations. Per row: passes of 4 tokens (then 3, 2 or 1) through
+ * GEMM_I2S_DOT_MAX_TOKENS) tokens of per-token int8 activations. Per row: passes of 4 tokens (then 3, 2 or 1; fused: even passes of up to 5) through
  * rowTokens, the row's code bytes coming from L1 after the first; y = f32(w_scale * (dot - sum x) / s) as
  * matmul-i2s-dot.ts. Q8_K activations go through i2sUntiledRow.
  */
@@ -225,6 +298,27 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
       const wr = panel ? g + <usize>(c0 >> 2) * I2S_PANEL_ROWS + i * pieceBytes : w + <usize>r * rowBytes;
       const xc = x + <usize>c0;
       let t: u32 = 0;
+      if (fused) {
+        // fused: the fewest passes of at most 5 tokens, as even as can be (6 = 3 + 3, 7 = 4 + 3, 11 = 4 + 4 + 3): a
+        // pass of few tokens has few accumulators and runs latency-bound (1 thread, 2560x6912: a pass of 1 token
+        // costs 0.85 ms, of 5 tokens 1.35)
+        const passes = (nTokens + 4) / 5;
+        const base = nTokens / passes;
+        const longer = nTokens % passes; // passes of base + 1 tokens (first)
+        for (let p: u32 = 0; p < passes; p++) {
+          const k = base + (p < longer ? 1 : 0);
+          const xp = xc + <usize>t * xStride;
+          const sp = sums + (<usize>t << 4);
+          if (k == 5) rowTokensFused5(wr, pieceBytes, xp, xStride, mc, sp);
+          else if (k == 4) rowTokensFused(wr, pieceBytes, xp, xStride, 4, mc, sp);
+          else if (k == 3) rowTokensFused(wr, pieceBytes, xp, xStride, 3, mc, sp);
+          else if (k == 2) rowTokensFused(wr, pieceBytes, xp, xStride, 2, mc, sp);
+          else rowTokensFused(wr, pieceBytes, xp, xStride, 1, mc, sp);
+          t += k;
+        }
+        c0 += pc;
+        continue;
+      }
       for (; t + 4 <= nTokens; t += 4) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, fused, mc, sums + (<usize>t << 4));
       const left = nTokens - t;
       if (left == 3) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, fused, mc, sums + (<usize>t << 4));
