@@ -1261,7 +1261,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.x, x + t0 * xStride);
       this.setArg(ARG.xStride, xStride);
       this.setArg(ARG.nTokens, nt);
-      this.setArg(ARG.variant, fusedQ8 ? 2 : w.f16NonFinite ? 1 : 0);
+      // 2: the fused Q8_0 kernel; multi-token F16: tokens two at a time (assembly/gemm-f16.ts chunkDot2)
+      this.setArg(ARG.variant, fusedQ8 || (gemm && kind === 'f16') ? 2 : w.f16NonFinite ? 1 : 0);
       this.setArg(ARG.tab, xu + t0 * xuStride);
       this.setArg(ARG.tabStride, xuStride);
       this.setArg(ARG.subRows, w.subRows);
