@@ -247,11 +247,38 @@ export const GEMM_I2S_DOT_MAX_TOKENS: u32 = 16;
   v128.store(sums, i32x4.add(v128.load(sums, 64), i32x4.add(a4, b4)), 64);
 }
 
-/** rowTokens, or rowTokensFused with `fused` (ARG_VARIANT bit 2). */
+/**
+ * Adds sum_c code[c] x[c] (x4, as rowTokens) of the row piece at wr (pieceBytes) for each of nTokens tokens (their
+ * activations at xc, xStride apart) to the token's i32x4 at sums + 16 t. The i16 kernel: passes of 4 tokens, then 3,
+ * 2 or 1. Fused: the fewest passes of at most 5 tokens, as even as can be (6 = 3 + 3, 7 = 4 + 3, 11 = 4 + 4 + 3): a
+ * pass of few tokens has few accumulators and runs latency-bound (1 thread, 2560x6912: a pass of 1 token costs 0.85
+ * ms, of 5 tokens 1.35).
+ */
 // @ts-ignore: decorator
-@inline function rowPass(wr: usize, rowBytes: usize, x: usize, xStride: usize, K: u32, passBytes: usize, fused: bool, mc: v128, sums: usize): void {
-  if (fused) rowTokensFused(wr, rowBytes, x, xStride, K, mc, sums);
-  else rowTokens(wr, rowBytes, x, xStride, K, passBytes, mc, sums);
+@inline function tokenPasses(wr: usize, pieceBytes: usize, xc: usize, xStride: usize, nTokens: u32, passBytes: usize, fused: bool, mc: v128, sums: usize): void {
+  let t: u32 = 0;
+  if (fused) {
+    const passes = (nTokens + 4) / 5;
+    const base = nTokens / passes;
+    const longer = nTokens % passes; // passes of base + 1 tokens (first)
+    for (let p: u32 = 0; p < passes; p++) {
+      const k = base + (p < longer ? 1 : 0);
+      const xp = xc + <usize>t * xStride;
+      const sp = sums + (<usize>t << 4);
+      if (k == 5) rowTokensFused5(wr, pieceBytes, xp, xStride, mc, sp);
+      else if (k == 4) rowTokensFused(wr, pieceBytes, xp, xStride, 4, mc, sp);
+      else if (k == 3) rowTokensFused(wr, pieceBytes, xp, xStride, 3, mc, sp);
+      else if (k == 2) rowTokensFused(wr, pieceBytes, xp, xStride, 2, mc, sp);
+      else rowTokensFused(wr, pieceBytes, xp, xStride, 1, mc, sp);
+      t += k;
+    }
+    return;
+  }
+  for (; t + 4 <= nTokens; t += 4) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, mc, sums + (<usize>t << 4));
+  const left = nTokens - t;
+  if (left == 3) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, mc, sums + (<usize>t << 4));
+  else if (left == 2) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, mc, sums + (<usize>t << 4));
+  else if (left == 1) rowTokens(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, mc, sums + (<usize>t << 4));
 }
 
 /**
@@ -297,33 +324,7 @@ export function gemmI2SDotRows(job: usize, start: u32, end: u32, thread: u32): v
       const pieceBytes = <usize>(pc >> 2);
       const wr = panel ? g + <usize>(c0 >> 2) * I2S_PANEL_ROWS + i * pieceBytes : w + <usize>r * rowBytes;
       const xc = x + <usize>c0;
-      let t: u32 = 0;
-      if (fused) {
-        // fused: the fewest passes of at most 5 tokens, as even as can be (6 = 3 + 3, 7 = 4 + 3, 11 = 4 + 4 + 3): a
-        // pass of few tokens has few accumulators and runs latency-bound (1 thread, 2560x6912: a pass of 1 token
-        // costs 0.85 ms, of 5 tokens 1.35)
-        const passes = (nTokens + 4) / 5;
-        const base = nTokens / passes;
-        const longer = nTokens % passes; // passes of base + 1 tokens (first)
-        for (let p: u32 = 0; p < passes; p++) {
-          const k = base + (p < longer ? 1 : 0);
-          const xp = xc + <usize>t * xStride;
-          const sp = sums + (<usize>t << 4);
-          if (k == 5) rowTokensFused5(wr, pieceBytes, xp, xStride, mc, sp);
-          else if (k == 4) rowTokensFused(wr, pieceBytes, xp, xStride, 4, mc, sp);
-          else if (k == 3) rowTokensFused(wr, pieceBytes, xp, xStride, 3, mc, sp);
-          else if (k == 2) rowTokensFused(wr, pieceBytes, xp, xStride, 2, mc, sp);
-          else rowTokensFused(wr, pieceBytes, xp, xStride, 1, mc, sp);
-          t += k;
-        }
-        c0 += pc;
-        continue;
-      }
-      for (; t + 4 <= nTokens; t += 4) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 4, passBytes, fused, mc, sums + (<usize>t << 4));
-      const left = nTokens - t;
-      if (left == 3) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 3, passBytes, fused, mc, sums + (<usize>t << 4));
-      else if (left == 2) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 2, passBytes, fused, mc, sums + (<usize>t << 4));
-      else if (left == 1) rowPass(wr, pieceBytes, xc + <usize>t * xStride, xStride, 1, passBytes, fused, mc, sums + (<usize>t << 4));
+      tokenPasses(wr, pieceBytes, xc, xStride, nTokens, passBytes, fused, mc, sums);
       c0 += pc;
     }
     for (let k: u32 = 0; k < nTokens; k++) {
