@@ -199,12 +199,15 @@ async function main(): Promise<void> {
       only: { type: 'string', default: '' },
       sets: { type: 'string', default: '' },
       pp: { type: 'string', default: '128' },
+      batch: { type: 'string', default: '8' },
       shape: { type: 'string', default: '2b-4t' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
-    console.log('usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd] [--pp N (0: no prefill)] [--shape 2b-4t|8b]');
+    console.log(
+      'usage: npm run bench:kernels -- [--runs N] [--ring-mib M] [--threads 1,2] [--only SUBSTRING] [--sets simd128,relaxed-simd] [--pp N (0: no prefill)] [--batch N (tokens of a batched decode step; 0: none)] [--shape 2b-4t|8b]',
+    );
     return;
   }
   const runs = Number(values.runs);
@@ -221,7 +224,11 @@ async function main(): Promise<void> {
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs; shapes of ${String(values.shape)}`);
 
   const pp = Number(values.pp);
+  const batch = Number(values.batch);
+  if (!Number.isInteger(batch) || batch < 0 || batch > 64) throw new Error(`--batch must be an integer 0..64, got ${String(values.batch)}`);
   const rows: Row[] = [];
+  // a batched decode step (issue 12): every shape with `batch` tokens at once, the multi-token kernels
+  const batched: { kernelSet: string; threads: number; label: string; seconds: number }[] = [];
   const prefill: { kernelSet: string; threads: number; label: string; seconds: number }[] = [];
   const bandwidth = new Map<number, number>();
   for (const kernelSet of sets) {
@@ -264,6 +271,23 @@ async function main(): Promise<void> {
       } finally {
         await be.dispose();
       }
+      // a fresh backend (the weights above would not leave room in a wasm32 memory for another ring of each shape)
+      if (batch > 1) {
+        const bb = await createWasmBackend({ threads, kernelSet });
+        try {
+          for (const s of shapes) {
+            const before = bb.kernelCalls();
+            const { seconds, best } = await measurePrefill(bb, s, ringBytes, runs, batch);
+            batched.push({ kernelSet, threads, label: s.label, seconds });
+            const ran = [...bb.kernelCalls()].filter(([id, n]) => id.includes('.matmul.') && n > (before.get(id) ?? 0)).map(([id]) => id.split('.')[3]);
+            console.log(
+              `${kernelSet.padEnd(13)} t=${threads} ${s.label.padEnd(30)} x ${batch} tokens (a decode step) ${fmt(seconds * 1e3, 2)} ms = ${fmt((batch * s.rows * s.cols) / seconds / 1e9, 1)} G weight-tokens/s   (best run ${fmt(best * 1e3, 2)} ms; ${ran.join(', ')})`,
+            );
+          }
+        } finally {
+          await bb.dispose();
+        }
+      }
     }
   }
   console.log('');
@@ -286,6 +310,32 @@ async function main(): Promise<void> {
         const tokenSeconds = LAYERS * layerSeconds + o.microseconds / 1e6;
         console.log(
           `estimate ${kernelSet.padEnd(13)} t=${threads} with ${TYPE_TRAITS[out.type].name} output: ${(tokenSeconds * 1e3).toFixed(1)} ms/token = ${(1 / tokenSeconds).toFixed(1)} tok/s (GEMVs only)`,
+        );
+      }
+    }
+  }
+  // Batched decode estimate: the same sum with every matmul at `batch` tokens; aggregate tok/s against one stream's
+  for (const kernelSet of sets) {
+    for (const threads of threadList) {
+      const one = (label: string): number | undefined => {
+        const r = rows.find((x) => x.kernelSet === kernelSet && x.threads === threads && x.label === label);
+        return r === undefined ? undefined : r.microseconds / 1e6;
+      };
+      const many = (label: string): number | undefined => batched.find((r) => r.kernelSet === kernelSet && r.threads === threads && r.label === label)?.seconds;
+      const step = (get: (label: string) => number | undefined, outLabel: string): number | undefined => {
+        const sq = get(SHAPES[0].label);
+        const up = get(SHAPES[1].label);
+        const down = get(SHAPES[2].label);
+        const o = get(outLabel);
+        if (sq === undefined || up === undefined || down === undefined || o === undefined) return undefined;
+        return LAYERS * (2 * sq + 2 * sq * (KV_DIM / HIDDEN) + 2 * up + down) + o;
+      };
+      for (const out of [SHAPES[3], SHAPES[5]]) {
+        const s1 = step(one, out.label);
+        const sN = step(many, out.label);
+        if (s1 === undefined || sN === undefined) continue;
+        console.log(
+          `batch estimate ${kernelSet.padEnd(13)} t=${threads} with ${TYPE_TRAITS[out.type].name} output: ${batch} streams ${(batch / sN).toFixed(1)} tok/s against one ${(1 / s1).toFixed(1)} = ${(s1 * batch / sN).toFixed(2)}x (matmuls only)`,
         );
       }
     }
