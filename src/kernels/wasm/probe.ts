@@ -61,24 +61,8 @@ function relaxedSelfCheck(
     // same with the fused i32 dots (ARG.variant 2); then SIMD128
     for (const [k, op, variant] of [[r, OP.i2s, 0], [r, OP.i2sDot, 0], [r, OP.i2sDot, 2], [s, OP.i2s, 0]] as const) {
       k.quantizeTernary(x, 1, cols, xq, cols, info, 0, 0, 0, 0, 0, 0, 0);
-      job.fill(0);
-      job[JOB.op] = op;
-      job[JOB.chunks] = 1;
-      job[JOB.chunkRows] = rows;
-      job[JOB.totalRows] = rows;
-      job[JOB.args + ARG.out] = out;
-      job[JOB.args + ARG.outStride] = rows;
-      job[JOB.args + ARG.w] = w;
-      job[JOB.args + ARG.rows] = rows;
-      job[JOB.args + ARG.cols] = cols;
-      job[JOB.args + ARG.x] = xq;
-      job[JOB.args + ARG.xStride] = cols;
-      job[JOB.args + ARG.aux] = info;
-      job[JOB.args + ARG.nTokens] = 1;
-      jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
+      oneChunkJob(job, jobF64, op, rows, { out, outStride: rows, w, rows, cols, x: xq, xStride: cols, aux: info, nTokens: 1, scratch, variant });
       jobF64[(JOB.args + ARG.wscaleF64) / 2] = 1;
-      job[JOB.args + ARG.scratch] = scratch;
-      job[JOB.args + ARG.variant] = variant;
       k.runJob(MEMORY_MAP.jobByteOffset, 0);
       results.push(Array.from(f32.subarray(out / 4, out / 4 + rows)));
     }
@@ -93,6 +77,17 @@ function relaxedSelfCheck(
   } catch {
     return { ok: false, fusedOk: undefined, lowering };
   }
+}
+
+/** A job of one chunk of `rows` rows at the job block (views job / jobF64): op, the integer arguments, scale 1. */
+function oneChunkJob(job: Int32Array, jobF64: Float64Array, op: number, rows: number, args: Partial<Record<keyof typeof ARG, number>>): void {
+  job.fill(0);
+  job[JOB.op] = op;
+  job[JOB.chunks] = 1;
+  job[JOB.chunkRows] = rows;
+  job[JOB.totalRows] = rows;
+  for (const [name, value] of Object.entries(args)) job[JOB.args + ARG[name as keyof typeof ARG]] = value;
+  jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
 }
 
 /**
@@ -125,26 +120,8 @@ function q8FusedSelfCheck(r: KernelExports, memory: WebAssembly.Memory, next: ()
   r.biasQ8_0Act(xq, nTokens, cols, cols * 2, xu, cols);
   const results: number[][] = [];
   for (const variant of [0, 2]) {
-    job.fill(0);
-    job[JOB.op] = OP.gemmQ8_0;
-    job[JOB.chunks] = 1;
-    job[JOB.chunkRows] = rows;
-    job[JOB.totalRows] = rows;
-    job[JOB.args + ARG.out] = out;
-    job[JOB.args + ARG.outStride] = rows;
-    job[JOB.args + ARG.w] = w;
-    job[JOB.args + ARG.rows] = rows;
-    job[JOB.args + ARG.cols] = cols;
-    job[JOB.args + ARG.x] = xq;
-    job[JOB.args + ARG.xStride] = cols * 2;
-    job[JOB.args + ARG.aux] = scales;
-    job[JOB.args + ARG.auxStride] = (cols / 32) * 4;
-    job[JOB.args + ARG.tab] = xu;
-    job[JOB.args + ARG.tabStride] = cols;
-    job[JOB.args + ARG.nTokens] = nTokens;
-    jobF64[(JOB.args + ARG.scaleF64) / 2] = 1;
-    job[JOB.args + ARG.scratch] = scratch;
-    job[JOB.args + ARG.variant] = variant;
+    const args = { out, outStride: rows, w, rows, cols, x: xq, xStride: cols * 2, aux: scales, auxStride: (cols / 32) * 4, tab: xu, tabStride: cols, nTokens, scratch, variant };
+    oneChunkJob(job, jobF64, OP.gemmQ8_0, rows, args);
     r.runJob(MEMORY_MAP.jobByteOffset, 0);
     results.push(Array.from(f32.subarray(out / 4, out / 4 + rows * nTokens)));
   }
