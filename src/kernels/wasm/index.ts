@@ -109,8 +109,12 @@ const GEMM_TOKENS_PER_PASS = 16;
  * bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
  * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between
  * (still so with the one-row F16 kernel: 4096x2560, GEMM against per-row, 2.93 / 2.63 GB/s at 6 tokens, 2.40 / 2.06 at 8).
+ * Since the F16 GEMM takes tokens two at a time (assembly/gemm-f16.ts chunkDot2) it wins from 3 (Intel Xeon, 16384x2560,
+ * per-row against GEMM, 1 thread CPU ms: 2 tokens 12.9 / 15.2 (Node 24), 12.6 / 15.4 (22), 14.0 / 15.8 (20); 3 tokens
+ * 18.0 / 17.1, 17.6 / 17.3, 20.1 / 18.1; 4 tokens 23.1 / 19.1, 22.7 / 19.5, 26.1 / 21.0; 2 threads wall, Node 24: 3
+ * tokens 9.4 / 9.0, 4 tokens 12.0 / 9.9).
  */
-const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 6 };
+const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 3 };
 /** Tokens one job of the multi-token I2_S dot kernel takes (assembly/gemm-i2s-dot.ts GEMM_I2S_DOT_MAX_TOKENS; scratch 16 B each). */
 const GEMM_I2S_DOT_MAX_TOKENS = 16;
 /**

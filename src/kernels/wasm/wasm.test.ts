@@ -1032,7 +1032,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
 });
 
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2, 3 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -1072,6 +1072,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wQ, x, 1))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'relaxed-simd' ? 'gemv-rows' : 'gemv-lut'}.i2_s`]);
       expect(delta(() => be.matmul(out, wF, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
       expect(delta(() => be.matmul(out, wF, x, 2))).toEqual([`wasm.${kernelSet}.matmul.rows.f16`]);
+      expect(delta(() => be.matmul(out, wF, x, 3))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.f16`]);
       expect(delta(() => be.matmul(out, wF, x, 8))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.f16`]);
       expect(delta(() => be.matmul(out, wInf, x, 8))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
       expect(delta(() => be.matmul(out, wInf, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows-exact.f16`]);
