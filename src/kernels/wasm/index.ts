@@ -115,6 +115,13 @@ const GEMM_TOKENS_PER_PASS = 16;
  * tokens 9.4 / 9.0, 4 tokens 12.0 / 9.9).
  */
 const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 3 };
+/**
+ * Q6_K (matmul-q6_k.ts gemmQ6KRows: each block unpacked once per pass): from this many tokens on. Intel Xeon, 16384x2560,
+ * per-row against the multi-token kernel, 1 thread CPU ms: SIMD128 (Node 20) 2 tokens 12.1 / 9.7, 8 tokens 44.1 / 23.1;
+ * relaxed SIMD (its per-row kernel already cheaper) Node 24 2 tokens 8.1 / 8.8, 3 tokens 11.2 / 10.6, 4 tokens 14.4 /
+ * 12.5, 8 tokens 29.0 / 22.1; Node 22 3 tokens 10.9 / 11.1, 4 tokens 14.2 / 13.5, 8 tokens 28.1 / 23.9.
+ */
+const GEMM_Q6_K_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 2, 'relaxed-simd': 4 };
 /** Tokens one job of the multi-token I2_S dot kernel takes (assembly/gemm-i2s-dot.ts GEMM_I2S_DOT_MAX_TOKENS; scratch 16 B each). */
 const GEMM_I2S_DOT_MAX_TOKENS = 16;
 /**
@@ -315,7 +322,7 @@ class WasmWeight implements Weight {
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' and 'gemm-dot-i32' (the GEMV and the multi-token dot kernel on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
  * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
- * Q8_0 and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts), Q8_0 on fused dots 'gemm-rows-i32'
+ * Q8_0, Q6_K and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts, matmul-q6_k.ts), Q8_0 on fused dots 'gemm-rows-i32'
  * (WasmBackend.fusedQ8).
  */
 type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows' | 'gemm-rows-i32';
@@ -1220,7 +1227,10 @@ class WasmBackend implements KernelBackend {
     let scalesStride = 0;
     // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
     // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
-    const gemm = (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
+    const gemm =
+      kind === 'q6_k'
+        ? nTokens >= GEMM_Q6_K_MIN_TOKENS[this.kernelSet]
+        : (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
     // the multi-token Q8_0 kernel on fused dots (fusedQ8) also reads the activations as bytes x + 128
     const fusedQ8 = gemm && kind === 'q8_0' && this.fusedQ8;
     let xu = 0;
@@ -1246,13 +1256,13 @@ class WasmBackend implements KernelBackend {
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
     const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
-    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : 256 + GEMM_TOKENS_PER_PASS * 16;
+    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : kind === 'q6_k' ? 512 + GEMM_TOKENS_PER_PASS * 8 : 256 + GEMM_TOKENS_PER_PASS * 16;
     // per-row kernels: Q8_0 64 bytes, F16's column panels a f64x2 sum per row of a group
     const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : Math.max(64, F16_PANEL_ROWS * 16));
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {
       const nt = Math.min(tokensPerPass, nTokens - t0);
       // chunks of whole F16_PANEL_ROWS groups (F16's column panels)
-      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : OP.gemmF16) : FLOAT_OPS[kind], rows, F16_PANEL_ROWS, undefined, this.deferJobs);
+      this.setJob(gemm ? (kind === 'q8_0' ? OP.gemmQ8_0 : kind === 'q6_k' ? OP.gemmQ6K : OP.gemmF16) : FLOAT_OPS[kind], rows, F16_PANEL_ROWS, undefined, this.deferJobs);
       this.setArg(ARG.scratch, scratch);
       this.setArg(ARG.scratchStride, scratchStride);
       this.setArg(ARG.aux, scales + t0 * scalesStride);

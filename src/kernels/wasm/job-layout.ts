@@ -79,6 +79,7 @@ export const OP = {
   panelF16: 24,
   panelI2s: 25,
   tq2Dot: 26,
+  gemmQ6K: 27,
 } as const;
 
 /** Kinds of the OP.tokens job (assembly/token-jobs.ts TJ_*), in argument word 0. */

@@ -722,6 +722,18 @@ function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: numbe
   return bytes;
 }
 
+/** Random Q6_K bytes: every quant and scale byte random (scales of both signs), d a finite F16 of varied magnitude. */
+function randomQ6_K(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+  const bytes = new Uint8Array((rows * cols / 256) * 210);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
+  for (let o = 0; o < bytes.length; o += 210) {
+    const bits = f32ToF16Bits(rng.uniform(-1, 1) * 2 ** rng.int(-14, 2));
+    bytes[o + 208] = bits & 0xff;
+    bytes[o + 209] = bits >>> 8;
+  }
+  return bytes;
+}
+
 /** Random F16 bytes of varied magnitude and sign, with some subnormals (listed apart at load) and zeros of both signs. */
 function randomF16(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
   const bytes = new Uint8Array(rows * cols * 2);
@@ -825,9 +837,44 @@ describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit
   }
 });
 
-describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) equal one matmul per token, bit for bit', () => {
+describe('binary16 to f32 (assembly/common.ts f16ToF32)', () => {
+  it.each(sets)('%s: every one of the 65536 bit patterns through an F16 embedding row: the exact value, NaN payloads kept', async (kernelSet) => {
+    const rows = 256;
+    const cols = 256;
+    const bytes = new Uint8Array(rows * cols * 2);
+    for (let i = 0; i < 65536; i++) {
+      bytes[2 * i] = i & 0xff;
+      bytes[2 * i + 1] = i >>> 8;
+    }
+    const be = hostViews(await createWasmBackend({ threads: 1, kernelSet, fusedDot: false }));
+    try {
+      const w = load(be, GgmlType.F16, rows, cols, bytes);
+      const out = be.allocF32(rows * cols);
+      be.embed(out, w, Array.from({ length: rows }, (_, i) => i));
+      const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+      for (let h = 0; h < 65536; h++) {
+        const sign = h & 0x8000 ? -1 : 1;
+        const e = (h >>> 10) & 31;
+        const m = h & 1023;
+        if (e === 31) {
+          // inf / NaN: the exponent all ones, the payload shifted into place, the sign kept
+          const want = (((h & 0x8000) << 16) | 0x7f800000 | (m << 13)) >>> 0;
+          if (bits[h] !== want) expect.fail(`0x${h.toString(16)}: bits 0x${bits[h].toString(16)}, want 0x${want.toString(16)}`);
+        } else {
+          const want = sign * (e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15));
+          if (!Object.is(out[h], want)) expect.fail(`0x${h.toString(16)}: ${out[h]}, want ${want}`);
+        }
+      }
+    } finally {
+      await be.dispose();
+    }
+  });
+});
+
+describe('multi-token Q8_0, F16 and Q6_K matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts, matmul-q6_k.ts gemmQ6KRows) equal one matmul per token, bit for bit', () => {
   // rows: not a multiple of the 16-row job quantum. Q8_0 cols: 3 blocks (no whole 4-block step), 81 blocks (a tail
-  // block); F16 cols: 97 (one 64-column chunk, 8 columns four at a time, one alone), 2600 (40 chunks and a tail)
+  // block); F16 cols: 97 (one 64-column chunk, 8 columns four at a time, one alone), 2600 (40 chunks and a tail);
+  // Q6_K: 1 and 10 blocks of 256
   const cases: [GgmlType, number, number][] = [
     [GgmlType.Q8_0, 37, 96],
     [GgmlType.Q8_0, 21, 2592],
@@ -835,6 +882,8 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
     [GgmlType.F16, 37, 97],
     [GgmlType.F16, 21, 2600],
     [GgmlType.F16, 50, 256],
+    [GgmlType.Q6_K, 37, 256],
+    [GgmlType.Q6_K, 21, 2560],
   ];
   for (const kernelSet of sets) {
     for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
@@ -843,7 +892,7 @@ describe('multi-token Q8_0 and F16 matmuls (assembly/gemm-q8_0.ts, gemm-f16.ts) 
         try {
           for (const [type, rows, cols] of cases) {
             const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
-            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols) : randomF16(rng, rows, cols));
+            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols) : type === GgmlType.Q6_K ? randomQ6_K(rng, rows, cols) : randomF16(rng, rows, cols));
             const maxTokens = 17;
             const x = be.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);
@@ -1032,7 +1081,7 @@ describe('long rows in column panels (native I2_S under relaxed SIMD: assembly/m
 });
 
 describe('kernelCalls names the matmul kernel that ran, not the call shape', () => {
-  it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2, 3 and 8 tokens; Q8_0 1 and 3 tokens', async (kernelSet) => {
+  it.each(sets)('%s: I2_S decode, 2, 3 and 8-token passes, a 16-token prefill pass, Q8_K activations; F16 with and without Inf, 1, 2, 3 and 8 tokens; Q8_0 1 and 3 tokens, Q6_K 1, 3 and 4', async (kernelSet) => {
     const rng = seededRng(515);
     const rows = 64;
     const cols = 256;
@@ -1079,6 +1128,11 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       // Q8_0: one token on the per-row kernel, several on the multi-token one (one job per pass of up to 16)
       expect(delta(() => be.matmul(out, wQ8, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q8_0`]);
       expect(delta(() => be.matmul(out, wQ8, x, 3))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q8_0`]);
+      const wQ6 = load(be, GgmlType.Q6_K, rows, cols, randomQ6_K(rng, rows, cols));
+      expect(delta(() => be.matmul(out, wQ6, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q6_k`]);
+      // Q6_K: the multi-token kernel from 2 tokens on SIMD128, from 4 under relaxed SIMD (index.ts GEMM_Q6_K_MIN_TOKENS)
+      expect(delta(() => be.matmul(out, wQ6, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'simd128' ? 'gemm-rows' : 'rows'}.q6_k`]);
+      expect(delta(() => be.matmul(out, wQ6, x, 4))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q6_k`]);
     } finally {
       await be.dispose();
     }

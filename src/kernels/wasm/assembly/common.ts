@@ -6,19 +6,23 @@ import {
   C_F32_SIGN, C_HALF, vconst,
 } from './constants';
 
-/** 2^112 as f32: rebiases a binary16 exponent (bias 15) shifted into f32 position (bias 127). */
-const F32_2_POW_112: f32 = reinterpret<f32>(0x77800000);
+/** 2^-24: the value of the lowest binary16 subnormal bit. */
+const F32_2_POW_M24: f32 = reinterpret<f32>(0x33800000);
 
 /**
- * The f32 value of binary16 bits `h` (0..65535), exact for every input: normals and subnormals via one
- * multiply by 2^112, inf/NaN by forcing the exponent to all ones (ggml-impl.h GGML_FP16_TO_FP32 semantics).
+ * The f32 value of binary16 bits `h` (0..65535), exact for every input (ggml-impl.h GGML_FP16_TO_FP32 semantics):
+ * normals by rebiasing the exponent in the bits, subnormals as mantissa * 2^-24, inf/NaN by forcing the exponent to
+ * all ones. No step holds an f32 subnormal: x86 takes a microcode assist (~100+ cycles) for a subnormal operand, and
+ * the multiply by 2^112 this did before made every subnormal F16 scale (a Q6_K block's d, say) cost one: a 2b-4t
+ * file whose Q6_K embeddings all had subnormal d decoded 3x slower in its output matmul (bench/README.md).
  */
 // @ts-ignore: decorator
 @inline export function f16ToF32(h: u32): f32 {
   const em = h & 0x7fff;
-  const bits = em << 13;
-  let f = reinterpret<f32>(bits) * F32_2_POW_112;
-  if (em >= 0x7c00) f = reinterpret<f32>(bits | 0x7f800000);
+  let f: f32;
+  if (em >= 0x7c00) f = reinterpret<f32>((em << 13) | 0x7f800000);
+  else if (em >= 0x0400) f = reinterpret<f32>((em << 13) + 0x38000000);
+  else f = <f32>em * F32_2_POW_M24;
   return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16));
 }
 

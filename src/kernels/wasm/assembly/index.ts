@@ -10,7 +10,7 @@ import { gemmQ8_0Rows } from './gemm-q8_0';
 export { biasQ8_0Act } from './gemm-q8_0';
 import { gemmF16Rows } from './gemm-f16';
 import { gemmI2SDotRows } from './gemm-i2s-dot';
-import { matmulQ6KRows } from './matmul-q6_k';
+import { gemmQ6KRows, matmulQ6KRows } from './matmul-q6_k';
 import { matmulQ4_0Rows } from './matmul-q4_0';
 import { matmulF16Rows } from './matmul-f16';
 import { matmulBF16Rows } from './matmul-bf16';
@@ -64,6 +64,7 @@ const OP_GEMM_WIDE32_TQ2_0: u32 = 23;
 const OP_PANEL_F16: u32 = 24;
 const OP_PANEL_I2_S: u32 = 25;
 const OP_TQ2_0_DOT: u32 = 26;
+const OP_GEMM_Q6_K: u32 = 27;
 
 /**
  * Run the job at `first` on this thread: claim chunks of rows with an atomic counter until none are left, then the
@@ -120,6 +121,7 @@ function runOneJob(job: usize, thread: u32): void {
     else if (op == OP_PANEL_F16) panelF16Rows(job, start, end, thread);
     else if (op == OP_PANEL_I2_S) panelI2SRows(job, start, end, thread);
     else if (op == OP_TQ2_0_DOT) matmulTQ2DotRows(job, start, end, thread);
+    else if (op == OP_GEMM_Q6_K) gemmQ6KRows(job, start, end, thread);
     else unreachable();
   }
 }

@@ -16,7 +16,10 @@
 
 import { f16ToF32, hsumI32 } from './common';
 import { C_0F, C_20, C_30, vconst } from './constants';
-import { argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
+import {
+  argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE, ARG_W, ARG_X,
+  ARG_X_STRIDE,
+} from './job';
 
 export const Q6_K_BLOCK_BYTES: u32 = 210;
 
@@ -159,5 +162,114 @@ export function matmulQ6KRows(job: usize, start: u32, end: u32, thread: u32): vo
       for (let b: u32 = 0; b < nBlocks; b++) sum += blockTerm(wr + <usize>b * Q6_K_BLOCK_BYTES, xt, cols, b, dt, m4, m30, c32);
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
+  }
+}
+
+/** Tokens per pass of the multi-token Q6_K kernel (the glue splits larger batches): scratch 512 B + 8 B per token. */
+export const GEMM_Q6_K_TOKENS: u32 = 16;
+
+/** Sub-block k's 16 unpacked q (qv, 0..63) into the scratch at u, in the layout of unpackBlockQ6K. */
+// @ts-ignore: decorator
+@inline function storeSub(u: usize, blk: usize, k: usize, qv: v128, c32: v128): void {
+  const sc = <i32>load<i8>(blk + 192 + k);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(u + (k << 4), qv);
+    v128.store(u + 256 + (k << 4), i16x8.splat(<i16>sc));
+  } else {
+    const qs = i8x16.sub(qv, c32);
+    const s16 = i16x8.splat(<i16>sc);
+    v128.store(u + (k << 5), i16x8.mul(i16x8.extend_low_i8x16_s(qs), s16));
+    v128.store(u + (k << 5), i16x8.mul(i16x8.extend_high_i8x16_s(qs), s16), 16);
+  }
+}
+
+/**
+ * One block's weights unpacked once for every token of a pass, into scratch at u: relaxed SIMD the 16 sub-blocks'
+ * 6-bit q (0..63) at u + 16 k and their scales as i16 splats at u + 256 + 16 k (k = 8 n + j: dotBlockQ6KRelaxed's
+ * order, activations at 16 k); SIMD128 the i16 products (q - 32) * sc, sub-block k's 16 at u + 32 k (sub16's qa, qb).
+ */
+// @ts-ignore: decorator
+@inline function unpackBlockQ6K(blk: usize, u: usize, m4: v128, m30: v128, c32: v128): void {
+  for (let n: usize = 0; n < 2; n++) {
+    const ql = blk + (n << 6);
+    const qh = blk + 128 + (n << 5);
+    const a0 = v128.load(ql);
+    const a1 = v128.load(ql, 16);
+    const b0 = v128.load(ql, 32);
+    const b1 = v128.load(ql, 48);
+    const h0 = v128.load(qh);
+    const h1 = v128.load(qh, 16);
+    storeSub(u, blk, n << 3, v128.or(v128.and(a0, m4), v128.and(i16x8.shl(h0, 4), m30)), c32);
+    storeSub(u, blk, (n << 3) + 1, v128.or(v128.and(a1, m4), v128.and(i16x8.shl(h1, 4), m30)), c32);
+    storeSub(u, blk, (n << 3) + 2, v128.or(v128.and(b0, m4), v128.and(i16x8.shl(h0, 2), m30)), c32);
+    storeSub(u, blk, (n << 3) + 3, v128.or(v128.and(b1, m4), v128.and(i16x8.shl(h1, 2), m30)), c32);
+    storeSub(u, blk, (n << 3) + 4, v128.or(v128.and(i16x8.shr_u(a0, 4), m4), v128.and(h0, m30)), c32);
+    storeSub(u, blk, (n << 3) + 5, v128.or(v128.and(i16x8.shr_u(a1, 4), m4), v128.and(h1, m30)), c32);
+    storeSub(u, blk, (n << 3) + 6, v128.or(v128.and(i16x8.shr_u(b0, 4), m4), v128.and(i16x8.shr_u(h0, 2), m30)), c32);
+    storeSub(u, blk, (n << 3) + 7, v128.or(v128.and(i16x8.shr_u(b1, 4), m4), v128.and(i16x8.shr_u(h1, 2), m30)), c32);
+  }
+}
+
+/** The integer sum of one unpacked block (at u) with one token's activations: dotBlockQ6KRelaxed's / dotBlockQ6K's. */
+// @ts-ignore: decorator
+@inline function dotUnpackedQ6K(u: usize, blk: usize, xb: usize, bs: usize): i32 {
+  let acc = i32x4.splat(0);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    for (let k: usize = 0; k < 256; k += 16) {
+      acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xb + k), v128.load(u + k)), v128.load(u + 256 + k)));
+    }
+    const scAll = v128.load(blk + 192);
+    const corr = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(scAll), v128.load(bs)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(scAll), v128.load(bs, 16)));
+    return hsumI32(i32x4.sub(acc, i32x4.shl(corr, 5)));
+  }
+  for (let k: usize = 0; k < 512; k += 32) {
+    acc = i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(v128.load(u + k), v128.load(xb + k)), i32x4.dot_i16x8_s(v128.load(u + k, 16), v128.load(xb + k, 16))));
+  }
+  return hsumI32(acc);
+}
+
+/**
+ * Job body (op gemmQ6K): rows [start, end) for nTokens (<= GEMM_Q6_K_TOKENS) tokens, rows outer: each block is
+ * unpacked once (unpackBlockQ6K) and dotted with every token's activations, where matmulQ6KRows unpacks it again for
+ * each token. The same integer block sums and the same f64 terms added in block order per (row, token): the same bits.
+ */
+export function gemmQ6KRows(job: usize, start: u32, end: u32, thread: u32): void {
+  const out = argPtr(job, ARG_OUT);
+  const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
+  const w = argPtr(job, ARG_W);
+  const cols = argU32(job, ARG_COLS);
+  const x = argPtr(job, ARG_X);
+  const xStride = <usize>argU32(job, ARG_X_STRIDE);
+  const dx = argPtr(job, ARG_AUX);
+  const dxStride = <usize>argU32(job, ARG_AUX_STRIDE);
+  const nTokens = min(argU32(job, ARG_N_TOKENS), GEMM_Q6_K_TOKENS);
+  const scale = argF64(job, ARG_SCALE);
+  const nBlocks = cols >> 8;
+  const rowBytes = <usize>nBlocks * Q6_K_BLOCK_BYTES;
+  const m4 = vconst(C_0F);
+  const m30 = vconst(C_30);
+  const c32 = vconst(C_20);
+  const u = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
+  const sums = u + 512;
+  const sumsEnd = sums + (<usize>nTokens << 3);
+  for (let r = start; r < end; r++) {
+    const wr = w + <usize>r * rowBytes;
+    for (let sp = sums; sp < sumsEnd; sp += 8) store<f64>(sp, 0);
+    for (let b: u32 = 0; b < nBlocks; b++) {
+      const blk = wr + <usize>b * Q6_K_BLOCK_BYTES;
+      unpackBlockQ6K(blk, u, m4, m30, c32);
+      const d = <f64>f16ToF32(load<u16>(blk, 208));
+      let xt = x;
+      let dt = dx;
+      for (let sp = sums; sp < sumsEnd; sp += 8) {
+        const idot = ASC_FEATURE_RELAXED_SIMD
+          ? dotUnpackedQ6K(u, blk, xt + (<usize>b << 8), xt + <usize>cols + (<usize>b << 5))
+          : dotUnpackedQ6K(u, blk, xt + (<usize>b << 9), 0);
+        store<f64>(sp, load<f64>(sp) + (d * load<f64>(dt + (<usize>b << 3))) * <f64>idot);
+        xt += xStride;
+        dt += dxStride;
+      }
+    }
+    for (let t: u32 = 0; t < nTokens; t++) store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(load<f64>(sums + (<usize>t << 3)) * scale));
   }
 }
