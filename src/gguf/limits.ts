@@ -44,11 +44,12 @@ export const MAX_ARRAY_ELEMENTS = 1 << 26;
 export const MAX_ARRAY_DEPTH = 8;
 
 /**
- * Most arrays nested inside other arrays in one file. Each costs some 250 bytes of JS objects for 12 bytes of file
- * (20x), so a few hundred MB of empty inner arrays would exhaust memory; real files nest rarely (ggml's C reader
- * accepts none), and 2^16 of them take at most ~16 MB.
+ * Most arrays nested inside other arrays in one file. Each costs some 250-340 bytes of JS objects for 12 bytes of file
+ * (20-28x), so a few hundred MB of empty inner arrays would exhaust memory; real files nest rarely (ggml's C reader
+ * accepts none). 2^14 of them take at most ~6 MB. (2^16 took 22 MB under Node 24, past the fuzz target's allowance of
+ * 12 bytes of memory per header byte plus 8 MB: test/fuzz.test.ts gguf-header, case 8622 of seed 20250101.)
  */
-export const MAX_NESTED_ARRAYS = 1 << 16;
+export const MAX_NESTED_ARRAYS = 1 << 14;
 
 /** Most metadata pairs: real files carry tens; 2^16 bounds the loop without refusing anything real. */
 export const MAX_KV_COUNT = 1 << 16;

@@ -1225,8 +1225,9 @@ class WasmBackend implements KernelBackend {
     let xStride = cols * 4;
     let scales = 0;
     let scalesStride = 0;
-    // Q8_0 and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts) in passes
-    // of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the pass's tokens; same bits as the per-row kernels
+    // Q8_0, Q6_K and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts,
+    // matmul-q6_k.ts gemmQ6KRows) in passes of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the
+    // pass's tokens; same bits as the per-row kernels
     const gemm =
       kind === 'q6_k'
         ? nTokens >= GEMM_Q6_K_MIN_TOKENS[this.kernelSet]
