@@ -155,7 +155,7 @@ function cpuView(be: KernelBackend, t: Tensor): Float32Array {
 }
 
 /**
- * Seconds per matmul of `nTokens` tokens (a prefill: the GEMM path), median over runs; weights cycle over copies
+ * Seconds per matmul of `nTokens` tokens (a prefill, or a batched decode step: the multi-token kernels), median over runs; weights cycle over copies
  * filling `ringBytes` (at most 16), fresh activations every call so nothing is reused from the previous one.
  */
 async function measurePrefill(be: KernelBackend, s: Shape, ringBytes: number, runs: number, nTokens: number): Promise<{ seconds: number; best: number }> {
@@ -219,6 +219,9 @@ async function main(): Promise<void> {
   const dims = dimsOf(String(values.shape));
   const { hidden: HIDDEN, kvDim: KV_DIM, layers: LAYERS } = dims;
   const SHAPES = shapesOf(dims);
+  // one layer's ternary matmuls from the per-shape seconds: q, o (hidden x hidden), k, v (kvDim x hidden, at the q
+  // rate per weight), gate, up, down
+  const layerOf = (sq: number, up: number, down: number): number => 2 * sq + 2 * sq * (KV_DIM / HIDDEN) + 2 * up + down;
   const shapes = SHAPES.filter((s) => s.label.includes(String(values.only)));
   console.log(`node ${process.versions.node}, kernel sets: ${sets.join(', ')}${probe.relaxedValidates && probe.relaxedSelfCheck !== true ? ' (relaxed SIMD validates but fails the self-check)' : ''}`);
   console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ring ${values['ring-mib']} MiB per shape, median of ${runs} runs; shapes of ${String(values.shape)}`);
@@ -328,7 +331,7 @@ async function main(): Promise<void> {
         const down = get(SHAPES[2].label);
         const o = get(outLabel);
         if (sq === undefined || up === undefined || down === undefined || o === undefined) return undefined;
-        return LAYERS * (2 * sq + 2 * sq * (KV_DIM / HIDDEN) + 2 * up + down) + o;
+        return LAYERS * layerOf(sq, up, down) + o;
       };
       for (const out of [SHAPES[3], SHAPES[5]]) {
         const s1 = step(one, out.label);
@@ -349,7 +352,7 @@ async function main(): Promise<void> {
       const up = get(SHAPES[1].label);
       const down = get(SHAPES[2].label);
       if (sq === undefined || up === undefined || down === undefined) continue;
-      const layerSeconds = 2 * sq + 2 * sq * (KV_DIM / HIDDEN) + 2 * up + down;
+      const layerSeconds = layerOf(sq, up, down);
       console.log(
         `prefill estimate ${kernelSet.padEnd(13)} t=${threads}: ${pp} tokens in ${(LAYERS * layerSeconds * 1e3).toFixed(0)} ms = ${(pp / (LAYERS * layerSeconds)).toFixed(1)} tok/s (ternary GEMMs only)`,
       );

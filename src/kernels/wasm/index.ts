@@ -105,23 +105,24 @@ const NARROW_COST: Record<WasmKernelSet, { table: number; gemm: number; perToken
  */
 const GEMM_TOKENS_PER_PASS = 16;
 /**
- * From this many tokens on, Q8_0 / F16 take the multi-token kernels; one token stays on the per-row GEMV (memory
- * bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
+ * From this many tokens on, Q8_0 / F16 / Q6_K take the multi-token kernels, per kernel set; one token stays on the
+ * per-row GEMV (memory bound). Measured in CPU time (32768x2560, 1 thread, Node 22, loaded machine): Q8_0 10.4 against 14.9 ms at 2 tokens,
  * 33.8 against 53.0 at 8; F16 31 against 25 at 2 tokens, even at 4 (46 / 44), 71 against 85 at 8: 6 lies between
  * (still so with the one-row F16 kernel: 4096x2560, GEMM against per-row, 2.93 / 2.63 GB/s at 6 tokens, 2.40 / 2.06 at 8).
  * Since the F16 GEMM takes tokens two at a time (assembly/gemm-f16.ts chunkDot2) it wins from 3 (Intel Xeon, 16384x2560,
  * per-row against GEMM, 1 thread CPU ms: 2 tokens 12.9 / 15.2 (Node 24), 12.6 / 15.4 (22), 14.0 / 15.8 (20); 3 tokens
  * 18.0 / 17.1, 17.6 / 17.3, 20.1 / 18.1; 4 tokens 23.1 / 19.1, 22.7 / 19.5, 26.1 / 21.0; 2 threads wall, Node 24: 3
  * tokens 9.4 / 9.0, 4 tokens 12.0 / 9.9).
+ * Q6_K (matmul-q6_k.ts gemmQ6KRows: each block unpacked once per pass), Intel Xeon, 16384x2560, per-row against the
+ * multi-token kernel, 1 thread CPU ms: SIMD128 (Node 20) 2 tokens 12.1 / 9.7, 8 tokens 44.1 / 23.1; relaxed SIMD (its
+ * per-row kernel already cheaper) Node 24 2 tokens 8.1 / 8.8, 3 tokens 11.2 / 10.6, 4 tokens 14.4 / 12.5, 8 tokens
+ * 29.0 / 22.1; Node 22 3 tokens 10.9 / 11.1, 4 tokens 14.2 / 13.5, 8 tokens 28.1 / 23.9.
  */
-const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16', number> = { q8_0: 2, f16: 3 };
-/**
- * Q6_K (matmul-q6_k.ts gemmQ6KRows: each block unpacked once per pass): from this many tokens on. Intel Xeon, 16384x2560,
- * per-row against the multi-token kernel, 1 thread CPU ms: SIMD128 (Node 20) 2 tokens 12.1 / 9.7, 8 tokens 44.1 / 23.1;
- * relaxed SIMD (its per-row kernel already cheaper) Node 24 2 tokens 8.1 / 8.8, 3 tokens 11.2 / 10.6, 4 tokens 14.4 /
- * 12.5, 8 tokens 29.0 / 22.1; Node 22 3 tokens 10.9 / 11.1, 4 tokens 14.2 / 13.5, 8 tokens 28.1 / 23.9.
- */
-const GEMM_Q6_K_MIN_TOKENS: Record<WasmKernelSet, number> = { simd128: 2, 'relaxed-simd': 4 };
+const GEMM_FLOAT_MIN_TOKENS: Record<'q8_0' | 'f16' | 'q6_k', Record<WasmKernelSet, number>> = {
+  q8_0: { simd128: 2, 'relaxed-simd': 2 },
+  f16: { simd128: 3, 'relaxed-simd': 3 },
+  q6_k: { simd128: 2, 'relaxed-simd': 4 },
+};
 /** Tokens one job of the multi-token I2_S dot kernel takes (assembly/gemm-i2s-dot.ts GEMM_I2S_DOT_MAX_TOKENS; scratch 16 B each). */
 const GEMM_I2S_DOT_MAX_TOKENS = 16;
 /**
@@ -1228,10 +1229,7 @@ class WasmBackend implements KernelBackend {
     // Q8_0, Q6_K and finite F16 with several tokens: the multi-token kernels (assembly/gemm-q8_0.ts, gemm-f16.ts,
     // matmul-q6_k.ts gemmQ6KRows) in passes of up to GEMM_TOKENS_PER_PASS, each weight block converted once for the
     // pass's tokens; same bits as the per-row kernels
-    const gemm =
-      kind === 'q6_k'
-        ? nTokens >= GEMM_Q6_K_MIN_TOKENS[this.kernelSet]
-        : (kind === 'q8_0' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind];
+    const gemm = (kind === 'q8_0' || kind === 'q6_k' || (kind === 'f16' && !w.f16NonFinite)) && nTokens >= GEMM_FLOAT_MIN_TOKENS[kind][this.kernelSet];
     // the multi-token Q8_0 kernel on fused dots (fusedQ8) also reads the activations as bytes x + 128
     const fusedQ8 = gemm && kind === 'q8_0' && this.fusedQ8;
     let xu = 0;
@@ -1257,7 +1255,7 @@ class WasmBackend implements KernelBackend {
       else this.exports.roundActivationsBF16(xPtr, nTokens * cols, x);
     }
     const tokensPerPass = gemm ? GEMM_TOKENS_PER_PASS : Math.max(1, nTokens);
-    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : kind === 'q6_k' ? 512 + GEMM_TOKENS_PER_PASS * 8 : 256 + GEMM_TOKENS_PER_PASS * 16;
+    const gemmScratch = kind === 'q8_0' ? GEMM_TOKENS_PER_PASS * (64 + 16) : kind === 'q6_k' ? 544 + GEMM_TOKENS_PER_PASS * 8 : 256 + GEMM_TOKENS_PER_PASS * 16;
     // per-row kernels: Q8_0 64 bytes, F16's column panels a f64x2 sum per row of a group
     const [scratch, scratchStride] = this.threadScratch(gemm ? gemmScratch : Math.max(64, F16_PANEL_ROWS * 16));
     for (let t0 = 0; t0 < nTokens; t0 += tokensPerPass) {

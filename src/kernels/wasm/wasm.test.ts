@@ -1130,7 +1130,7 @@ describe('kernelCalls names the matmul kernel that ran, not the call shape', () 
       expect(delta(() => be.matmul(out, wQ8, x, 3))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q8_0`]);
       const wQ6 = load(be, GgmlType.Q6_K, rows, cols, randomQ6_K(rng, rows, cols));
       expect(delta(() => be.matmul(out, wQ6, x, 1))).toEqual([`wasm.${kernelSet}.matmul.rows.q6_k`]);
-      // Q6_K: the multi-token kernel from 2 tokens on SIMD128, from 4 under relaxed SIMD (index.ts GEMM_Q6_K_MIN_TOKENS)
+      // Q6_K: the multi-token kernel from 2 tokens on SIMD128, from 4 under relaxed SIMD (index.ts GEMM_FLOAT_MIN_TOKENS)
       expect(delta(() => be.matmul(out, wQ6, x, 3))).toEqual([`wasm.${kernelSet}.matmul.${kernelSet === 'simd128' ? 'gemm-rows' : 'rows'}.q6_k`]);
       expect(delta(() => be.matmul(out, wQ6, x, 4))).toEqual([`wasm.${kernelSet}.matmul.gemm-rows.q6_k`]);
     } finally {

@@ -165,8 +165,10 @@ export function matmulQ6KRows(job: usize, start: u32, end: u32, thread: u32): vo
   }
 }
 
-/** Tokens per pass of the multi-token Q6_K kernel (the glue splits larger batches): scratch 512 B + 8 B per token. */
+/** Tokens per pass of the multi-token Q6_K kernel (the glue splits larger batches): scratch 544 B + 8 B per token. */
 export const GEMM_Q6_K_TOKENS: u32 = 16;
+/** Per-thread scratch of one unpacked block (unpackBlockQ6K), before the tokens' f64 sums. */
+const GEMM_Q6_K_UNPACKED_BYTES: usize = 544;
 
 /** Sub-block k's 16 unpacked q (qv, 0..63) into the scratch at u, in the layout of unpackBlockQ6K. */
 // @ts-ignore: decorator
@@ -185,11 +187,17 @@ export const GEMM_Q6_K_TOKENS: u32 = 16;
 
 /**
  * One block's weights unpacked once for every token of a pass, into scratch at u: relaxed SIMD the 16 sub-blocks'
- * 6-bit q (0..63) at u + 16 k and their scales as i16 splats at u + 256 + 16 k (k = 8 n + j: dotBlockQ6KRelaxed's
- * order, activations at 16 k); SIMD128 the i16 products (q - 32) * sc, sub-block k's 16 at u + 32 k (sub16's qa, qb).
+ * 6-bit q (0..63) at u + 16 k, their scales as i16 splats at u + 256 + 16 k (k = 8 n + j: dotBlockQ6KRelaxed's
+ * order, activations at 16 k) and the 16 scales as i16 at u + 512; SIMD128 the i16 products (q - 32) * sc, sub-block k's 16 at u + 32 k (sub16's qa, qb).
  */
 // @ts-ignore: decorator
 @inline function unpackBlockQ6K(blk: usize, u: usize, m4: v128, m30: v128, c32: v128): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // the 16 scales as i16 for the -32 offset's correction (dotUnpackedQ6K)
+    const scAll = v128.load(blk + 192);
+    v128.store(u + 512, i16x8.extend_low_i8x16_s(scAll));
+    v128.store(u + 528, i16x8.extend_high_i8x16_s(scAll));
+  }
   for (let n: usize = 0; n < 2; n++) {
     const ql = blk + (n << 6);
     const qh = blk + 128 + (n << 5);
@@ -218,8 +226,7 @@ export const GEMM_Q6_K_TOKENS: u32 = 16;
     for (let k: usize = 0; k < 256; k += 16) {
       acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xb + k), v128.load(u + k)), v128.load(u + 256 + k)));
     }
-    const scAll = v128.load(blk + 192);
-    const corr = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(scAll), v128.load(bs)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(scAll), v128.load(bs, 16)));
+    const corr = i32x4.add(i32x4.dot_i16x8_s(v128.load(u + 512), v128.load(bs)), i32x4.dot_i16x8_s(v128.load(u + 528), v128.load(bs, 16)));
     return hsumI32(i32x4.sub(acc, i32x4.shl(corr, 5)));
   }
   for (let k: usize = 0; k < 512; k += 32) {
@@ -250,7 +257,7 @@ export function gemmQ6KRows(job: usize, start: u32, end: u32, thread: u32): void
   const m30 = vconst(C_30);
   const c32 = vconst(C_20);
   const u = argPtr(job, ARG_SCRATCH) + <usize>thread * argU32(job, ARG_SCRATCH_STRIDE);
-  const sums = u + 512;
+  const sums = u + GEMM_Q6_K_UNPACKED_BYTES;
   const sumsEnd = sums + (<usize>nTokens << 3);
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
