@@ -21,6 +21,8 @@ export interface KernelExports {
   selfCheckRelaxedDot(): number;
   relaxedDotLowering(): number;
   initConstants(): void;
+  /** The softmax's f32 exponential over n f32 (the accuracy test's entry). */
+  expF32Rows(src: number, dst: number, n: number): void;
   quantizeQ8_0Act(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;
   biasQ8_0Act(x: number, nTokens: number, cols: number, xStride: number, out: number, outStride: number): void;
   quantizeQ8KAct(x: number, nTokens: number, cols: number, out: number, outStride: number, scales: number, scalesStride: number): void;

@@ -22,6 +22,9 @@ import { packTq2_0 } from '../../formats/tq2_0.js';
 import type { ActivationQuant, KernelBackend, Weight } from '../backend.js';
 import { createReferenceBackend } from '../reference/index.js';
 import { type KernelSetProbe, type WasmKernelSet, chooseFusedDot, chooseKernelSet, createWasmBackend, probeKernelSets, wasmMemoryBytes } from './index.js';
+import type { KernelExports } from './kernel-exports.js';
+import { compiledModule } from './probe.js';
+import { MAX_PAGES, MEMORY_MAP } from './job-layout.js';
 
 const probe = await probeKernelSets();
 /** Kernel sets this runtime runs. */
@@ -868,6 +871,44 @@ describe('binary16 to f32 (assembly/common.ts f16ToF32)', () => {
     } finally {
       await be.dispose();
     }
+  });
+});
+
+describe("the softmax's f32 exponential (assembly/common.ts expF32x4)", () => {
+  it.each(sets)('%s: within 1.5 f32 ulps of e^x over [-87, 0], never subnormal, NaN kept, below -87 as at -87', async (kernelSet) => {
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: MAX_PAGES, shared: true });
+    const k = new WebAssembly.Instance(await compiledModule(kernelSet), { env: { memory } }).exports as unknown as KernelExports;
+    k.initConstants();
+    // a fine grid over [-87, 0] with an odd count (the 1-3 lane tail too), then the edges and special values
+    const grid = 300_001;
+    const special = [0, -0, -1e-30, -Number.MIN_VALUE, -0.34657359, -0.34657360, -86.9999, -87, -87.0001, -103, -1000, -Infinity, NaN];
+    const n = grid + special.length;
+    const src = MEMORY_MAP.heapByteOffset;
+    const dst = src + 4 * n + 64;
+    const x = new Float32Array(memory.buffer, src, n);
+    for (let i = 0; i < grid; i++) x[i] = (-87 * i) / (grid - 1);
+    x.set(special, grid);
+    k.expF32Rows(src, dst, n);
+    const y = new Float32Array(memory.buffer, dst, n);
+    const atMinus87 = y[grid - 1];
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[i];
+      if (Number.isNaN(xi)) {
+        expect(y[i], 'NaN in, NaN out').toBeNaN();
+        continue;
+      }
+      expect(y[i] >= 2 ** -126, `e^${xi} = ${y[i]} is a normal f32`).toBe(true);
+      if (xi < -87) {
+        expect(y[i], `x = ${xi} below -87`).toBe(atMinus87);
+        continue;
+      }
+      const want = Math.exp(xi);
+      const ulps = Math.abs(y[i] - want) / 2 ** (Math.floor(Math.log2(want)) - 23);
+      worst = Math.max(worst, ulps);
+      if (ulps > 1.5) expect.fail(`e^${xi}: ${y[i]}, want ${want} (${ulps.toFixed(2)} ulps)`);
+    }
+    expect(worst).toBeGreaterThan(0); // the check compared something
   });
 });
 

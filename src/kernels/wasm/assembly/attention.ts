@@ -6,10 +6,14 @@
 // its dot with K, each probability to F16 before its product with V.
 // A row's query heads (the unit's whole group, or ATT_SPLIT_HEADS of them where the glue cut the last units so the
 // rows spread evenly over the threads) go in batches of up to BATCH: one pass over K loads and converts each K row
-// once for the batch's dots, one pass over V each V element once for the batch's outputs. Each head's arithmetic is
-// the one-head kernel's of before: per dot two f32x4 sums (lanes i and i + 4 of each 8), added and summed across,
-// then the scalar tail; the f64 softmax sum in position order; each output element summed over positions in order
-// from 0. The V pass goes 8 output elements at a time (2 vectors per head in registers) down all positions.
+// once for the batch's dots, two positions at a time so each query chunk is loaded once for both (scorePair); one
+// pass over V each V element once for the batch's outputs. Per head and position the dot is one f32x4 sum over the
+// 4-element pieces in order, summed across, then the scalar tail; e^(s - max) in f32 (common.ts expF32x4, as ggml's
+// soft-max), summed in f64 in position order; each output element summed over positions in order from 0. The V pass
+// goes 8 output elements at a time (2 vectors per head in registers) down all positions.
+// Both passes are bound by the x86 vector ALU ports that take the multiply-adds and the F16 shifts (measured at
+// 2000 positions, headDim 128, 1 thread: the score pass ~45% of a call, the V pass ~30%; before the f32 exponential
+// the f64 one took another ~20%). Decode at 2000 positions of context spends a third of a 2b-4t token here.
 // Per-thread scratch: BATCH f64 score maxima, the batch's F16-rounded queries (8-element chunks, heads interleaved),
 // the scores (f64 per position, one row per head), then the probabilities (f32, BATCH per position).
 // Unless the layer's cache holds Inf / NaN (ATT_EXACT 1), K and V are read as f32 bits worth value * 2^-112 by a
@@ -20,7 +24,7 @@
 // factors stay finite and the products normal), so acc + a * b rounds once whether fused or not: the relaxed-SIMD build
 // multiplies and adds with f32x4.relaxed_madd (one x64 vfmadd instead of a multiply and an add), the same bits (madd).
 
-import { expF64, expF64x2, f16RoundF32x4, f16ScaledDown, f16ToF32, f16x4ScaledDown, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
+import { expF32x4, f16RoundF32x4, f16ScaledDown, f16ToF32, f16x4ScaledDown, f16x4ToF32x4, f32ToF16, hsumF32 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import { argF64, argPtr, argU32 } from './job';
 
@@ -70,9 +74,160 @@ const BATCH: u32 = 4;
 }
 
 /**
+ * One position's dots with the batch's `nb` queries (one f32x4 accumulator per head over all 8-element chunks, dims
+ * 4c..4c+3 then 4c+4..4c+7), K[p] at k: the scores (dot * scale as f64) stored at `at` (one row of scStride per head),
+ * the maxima m updated. Every position's arithmetic, alone here or paired in scorePair, is this one.
+ */
+// @ts-ignore: decorator
+@inline function finishScores(at: usize, scStride: usize, scale: f64, a0: v128, a1: v128, a2: v128, a3: v128, t0: f32, t1: f32, t2: f32, t3: f32, m: usize, nb: u32): void {
+  const d0 = <f64>(hsumF32(a0) + t0) * scale;
+  store<f64>(at, d0);
+  if (d0 > load<f64>(m)) store<f64>(m, d0);
+  if (nb > 1) {
+    const d1 = <f64>(hsumF32(a1) + t1) * scale;
+    store<f64>(at + scStride, d1);
+    if (d1 > load<f64>(m, 8)) store<f64>(m, d1, 8);
+  }
+  if (nb > 2) {
+    const d2 = <f64>(hsumF32(a2) + t2) * scale;
+    store<f64>(at + 2 * scStride, d2);
+    if (d2 > load<f64>(m, 16)) store<f64>(m, d2, 16);
+  }
+  if (nb > 3) {
+    const d3 = <f64>(hsumF32(a3) + t3) * scale;
+    store<f64>(at + 3 * scStride, d3);
+    if (d3 > load<f64>(m, 24)) store<f64>(m, d3, 24);
+  }
+}
+
+/** The scalar tail of one head's dot (dims headDim & ~7 .. headDim - 1) with K at k; qc: the tail's query chunk. */
+// @ts-ignore: decorator
+@inline function tailDot(k: usize, qc: usize, headDim: u32, j: u32, exact: bool): f32 {
+  let t: f32 = 0;
+  for (let i = headDim & ~7, r: usize = 0; i < headDim; i++, r += 4) t += loadF16(k + (<usize>i << 1), exact) * load<f32>(qc + r + (<usize>j << 5));
+  return t;
+}
+
+/**
+ * Scores of one position (K row at k) against the batch's queries: finishScores's arithmetic.
+ */
+// @ts-ignore: decorator
+@inline function scoreOne(k: usize, qv: usize, headDim: u32, at: usize, scStride: usize, scale: f64, m: usize, nb: u32, exact: bool, bits: v128): void {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  const chunkBytes = <usize>nb << 5; // q bytes per 8 elements
+  let qc = qv;
+  let i: u32 = 0;
+  for (; i + 8 <= headDim; i += 8) {
+    const kq = k + (<usize>i << 1);
+    let kv = loadF16x4(kq, exact, bits);
+    a0 = madd(kv, v128.load(qc), a0, exact);
+    if (nb > 1) a1 = madd(kv, v128.load(qc, 32), a1, exact);
+    if (nb > 2) a2 = madd(kv, v128.load(qc, 64), a2, exact);
+    if (nb > 3) a3 = madd(kv, v128.load(qc, 96), a3, exact);
+    kv = loadF16x4(kq + 8, exact, bits);
+    a0 = madd(kv, v128.load(qc, 16), a0, exact);
+    if (nb > 1) a1 = madd(kv, v128.load(qc, 48), a1, exact);
+    if (nb > 2) a2 = madd(kv, v128.load(qc, 80), a2, exact);
+    if (nb > 3) a3 = madd(kv, v128.load(qc, 112), a3, exact);
+    qc += chunkBytes;
+  }
+  const t0 = tailDot(k, qc, headDim, 0, exact);
+  const t1 = nb > 1 ? tailDot(k, qc, headDim, 1, exact) : 0;
+  const t2 = nb > 2 ? tailDot(k, qc, headDim, 2, exact) : 0;
+  const t3 = nb > 3 ? tailDot(k, qc, headDim, 3, exact) : 0;
+  finishScores(at, scStride, scale, a0, a1, a2, a3, t0, t1, t2, t3, m, nb);
+}
+
+/**
+ * Scores of two positions (K rows at k and k2) against the batch's queries, each query chunk loaded once for both:
+ * per 8 elements 4 K conversions, 2 nb query loads and 4 nb multiply-adds (one accumulator per head and position:
+ * 2 nb <= 8 of them, with the two K vectors of the half-chunk, one query vector and the mask, 12 of V8's ~15 xmm
+ * registers). Each position's arithmetic is scoreOne's.
+ */
+// @ts-ignore: decorator
+@inline function scorePair(
+  k: usize, k2: usize, qv: usize, headDim: u32, at: usize, scStride: usize, scale: f64, m: usize, nb: u32, exact: bool, bits: v128,
+): void {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0);
+  let b1 = f32x4.splat(0);
+  let b2 = f32x4.splat(0);
+  let b3 = f32x4.splat(0);
+  const chunkBytes = <usize>nb << 5;
+  let qc = qv;
+  let i: u32 = 0;
+  for (; i + 8 <= headDim; i += 8) {
+    const o = <usize>i << 1;
+    let ka = loadF16x4(k + o, exact, bits);
+    let kb = loadF16x4(k2 + o, exact, bits);
+    let qx = v128.load(qc);
+    a0 = madd(ka, qx, a0, exact);
+    b0 = madd(kb, qx, b0, exact);
+    if (nb > 1) {
+      qx = v128.load(qc, 32);
+      a1 = madd(ka, qx, a1, exact);
+      b1 = madd(kb, qx, b1, exact);
+    }
+    if (nb > 2) {
+      qx = v128.load(qc, 64);
+      a2 = madd(ka, qx, a2, exact);
+      b2 = madd(kb, qx, b2, exact);
+    }
+    if (nb > 3) {
+      qx = v128.load(qc, 96);
+      a3 = madd(ka, qx, a3, exact);
+      b3 = madd(kb, qx, b3, exact);
+    }
+    ka = loadF16x4(k + o + 8, exact, bits);
+    kb = loadF16x4(k2 + o + 8, exact, bits);
+    qx = v128.load(qc, 16);
+    a0 = madd(ka, qx, a0, exact);
+    b0 = madd(kb, qx, b0, exact);
+    if (nb > 1) {
+      qx = v128.load(qc, 48);
+      a1 = madd(ka, qx, a1, exact);
+      b1 = madd(kb, qx, b1, exact);
+    }
+    if (nb > 2) {
+      qx = v128.load(qc, 80);
+      a2 = madd(ka, qx, a2, exact);
+      b2 = madd(kb, qx, b2, exact);
+    }
+    if (nb > 3) {
+      qx = v128.load(qc, 112);
+      a3 = madd(ka, qx, a3, exact);
+      b3 = madd(kb, qx, b3, exact);
+    }
+    qc += chunkBytes;
+  }
+  let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+  if ((headDim & 7) != 0) {
+    t0 = tailDot(k, qc, headDim, 0, exact);
+    if (nb > 1) t1 = tailDot(k, qc, headDim, 1, exact);
+    if (nb > 2) t2 = tailDot(k, qc, headDim, 2, exact);
+    if (nb > 3) t3 = tailDot(k, qc, headDim, 3, exact);
+  }
+  finishScores(at, scStride, scale, a0, a1, a2, a3, t0, t1, t2, t3, m, nb);
+  if ((headDim & 7) != 0) {
+    t0 = tailDot(k2, qc, headDim, 0, exact);
+    if (nb > 1) t1 = tailDot(k2, qc, headDim, 1, exact);
+    if (nb > 2) t2 = tailDot(k2, qc, headDim, 2, exact);
+    if (nb > 3) t3 = tailDot(k2, qc, headDim, 3, exact);
+  }
+  finishScores(at + 8, scStride, scale, b0, b1, b2, b3, t0, t1, t2, t3, m, nb);
+}
+
+/**
  * Scores of `nb` heads (1..4, a constant after inlining) against positions 0..n-1: sc[j * scStride + 8p] =
- * (q_j . K[p]) * scale as f64, K[p] at kp + table[p / bsz] * blockBytes + (p % bsz) * rowBytes. q: element i of head j at qv + 4 (nb (i & ~7) + 8j + (i & 7)).
- * The per-head maxima go to maxOut (f64 per head).
+ * (q_j . K[p]) * scale as f64, K[p] at kp + table[p / bsz] * blockBytes + (p % bsz) * rowBytes. q: element i of head j
+ * at qv + 4 (nb (i & ~7) + 8j + (i & 7)). Positions go two at a time within a block (scorePair), a block's odd last one
+ * alone (scoreOne): the same arithmetic per position either way. The per-head maxima go to maxOut (f64 per head).
  */
 // @ts-ignore: decorator
 @inline function scorePass(
@@ -83,86 +238,26 @@ const BATCH: u32 = 4;
   // beside the loads of K[p], so those lines arrive while the scores are computed
   let touched: u32 = 0;
   const vBytes = <usize>headDim << 1;
-  const chunkBytes = <usize>nb << 5; // q bytes per 8 elements
-  let m0: f64 = -Infinity;
-  let m1: f64 = -Infinity;
-  let m2: f64 = -Infinity;
-  let m3: f64 = -Infinity;
+  for (let j: usize = 0; j < 32; j += 8) store<f64>(maxOut + j, -Infinity);
   for (let p0: u32 = 0; p0 < n; p0 += bsz) {
     const blk = <usize>load<i32>(tbl + (<usize>(p0 / bsz) << 2)) * blockBytes;
     const pEnd = min(n, p0 + bsz);
-    for (let p: u32 = p0; p < pEnd; p++) {
+    let p: u32 = p0;
+    for (; p + 2 <= pEnd; p += 2) {
+      const k = kp + blk + <usize>(p - p0) * rowBytes;
+      const vr = vp + blk + <usize>(p - p0) * rowBytes;
+      for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j) + load<u8>(vr + rowBytes + j);
+      scorePair(k, k + rowBytes, qv, headDim, sc + (<usize>p << 3), scStride, scale, maxOut, nb, exact, bits);
+    }
+    if (p < pEnd) {
       const k = kp + blk + <usize>(p - p0) * rowBytes;
       const vr = vp + blk + <usize>(p - p0) * rowBytes;
       for (let j: usize = 0; j < vBytes; j += 64) touched += load<u8>(vr + j);
-      let a00 = f32x4.splat(0);
-      let a10 = f32x4.splat(0);
-      let a01 = f32x4.splat(0);
-      let a11 = f32x4.splat(0);
-      let a02 = f32x4.splat(0);
-      let a12 = f32x4.splat(0);
-      let a03 = f32x4.splat(0);
-      let a13 = f32x4.splat(0);
-      let i: u32 = 0;
-      let qc = qv;
-      for (; i + 8 <= headDim; i += 8) {
-        const kq = k + (<usize>i << 1);
-        const k0 = loadF16x4(kq, exact, bits);
-        const k1 = loadF16x4(kq + 8, exact, bits);
-        a00 = madd(k0, v128.load(qc), a00, exact);
-        a10 = madd(k1, v128.load(qc, 16), a10, exact);
-        if (nb > 1) {
-          a01 = madd(k0, v128.load(qc, 32), a01, exact);
-          a11 = madd(k1, v128.load(qc, 48), a11, exact);
-        }
-        if (nb > 2) {
-          a02 = madd(k0, v128.load(qc, 64), a02, exact);
-          a12 = madd(k1, v128.load(qc, 80), a12, exact);
-        }
-        if (nb > 3) {
-          a03 = madd(k0, v128.load(qc, 96), a03, exact);
-          a13 = madd(k1, v128.load(qc, 112), a13, exact);
-        }
-        qc += chunkBytes;
-      }
-      let s0 = hsumF32(f32x4.add(a00, a10));
-      let s1 = hsumF32(f32x4.add(a01, a11));
-      let s2 = hsumF32(f32x4.add(a02, a12));
-      let s3 = hsumF32(f32x4.add(a03, a13));
-      for (let r: usize = 0; i < headDim; i++, r += 4) {
-        const kv = loadF16(k + (<usize>i << 1), exact);
-        s0 += kv * load<f32>(qc + r);
-        if (nb > 1) s1 += kv * load<f32>(qc + r, 32);
-        if (nb > 2) s2 += kv * load<f32>(qc + r, 64);
-        if (nb > 3) s3 += kv * load<f32>(qc + r, 96);
-      }
-      const at = sc + (<usize>p << 3);
-      const d0 = <f64>s0 * scale;
-      store<f64>(at, d0);
-      if (d0 > m0) m0 = d0;
-      if (nb > 1) {
-        const d1 = <f64>s1 * scale;
-        store<f64>(at + scStride, d1);
-        if (d1 > m1) m1 = d1;
-      }
-      if (nb > 2) {
-        const d2 = <f64>s2 * scale;
-        store<f64>(at + 2 * scStride, d2);
-        if (d2 > m2) m2 = d2;
-      }
-      if (nb > 3) {
-        const d3 = <f64>s3 * scale;
-        store<f64>(at + 3 * scStride, d3);
-        if (d3 > m3) m3 = d3;
-      }
+      scoreOne(k, qv, headDim, sc + (<usize>p << 3), scStride, scale, maxOut, nb, exact, bits);
     }
   }
-  store<f64>(maxOut, m0);
-  // never true (touched <= 255 per line touched); the test keeps the touching loads alive
+  // never true (touched <= 510 per line pair touched); the test keeps the touching loads alive
   if (touched == 0xffffffff) store<f64>(maxOut, NaN);
-  store<f64>(maxOut, m1, 8);
-  store<f64>(maxOut, m2, 16);
-  store<f64>(maxOut, m3, 24);
 }
 
 /**
@@ -254,6 +349,24 @@ const BATCH: u32 = 4;
     if (nb > 2) store<f32>(oi + 2 * oStride, e2);
     if (nb > 3) store<f32>(oi + 3 * oStride, e3);
   }
+}
+
+/**
+ * e^x of the f32 arguments in lanes 0, 1 of lo and of hi (expF32x4 on the four), stored as f64 at `at`: the first `count`
+ * (1..4) of them.
+ */
+// @ts-ignore: decorator
+@inline function expToF64(at: usize, lo: v128, hi: v128, count: u32): void {
+  const e = expF32x4(i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+  const e23 = i8x16.shuffle(e, e, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  if (count == 4) {
+    v128.store(at, f64x2.promote_low_f32x4(e));
+    v128.store(at, f64x2.promote_low_f32x4(e23), 16);
+    return;
+  }
+  store<f64>(at, <f64>f32x4.extract_lane(e, 0));
+  if (count > 1) store<f64>(at, <f64>f32x4.extract_lane(e, 1), 8);
+  if (count > 2) store<f64>(at, <f64>f32x4.extract_lane(e, 2), 16);
 }
 
 /** Both passes for `nb` (constant) heads, the exact or fast conversion. */
@@ -351,15 +464,20 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
       for (let j: u32 = 0; j < nb; j++) {
         const s = sc + <usize>j * scStride;
         const maxScore = load<f64>(maxAt + (<usize>j << 3));
-        // e^(s - max) two at a time (expF64x2: expF64's operations; arguments <= 0, and below -708 both give what
-        // rounds away in the F16 probability), then the sum in position order
+        // e^(s - max) four at a time in f32 (common.ts expF32x4; the arguments are <= 0), kept as f64 for the sum in
+        // position order; the last 1-3 positions through the same four-lane code, so every position's e is computed
+        // alike whatever n is
         const m2 = f64x2.splat(maxScore);
-        let p2: u32 = 0;
-        for (; p2 + 2 <= n; p2 += 2) {
-          const at = s + (<usize>p2 << 3);
-          v128.store(at, expF64x2(f64x2.sub(v128.load(at), m2)));
+        let p4: u32 = 0;
+        for (; p4 + 4 <= n; p4 += 4) {
+          const at = s + (<usize>p4 << 3);
+          expToF64(at, f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at), m2)), f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at, 16), m2)), 4);
         }
-        if (p2 < n) store<f64>(s + (<usize>p2 << 3), expF64(load<f64>(s + (<usize>p2 << 3)) - maxScore));
+        if (p4 < n) {
+          const at = s + (<usize>p4 << 3);
+          const lo = f32x4.demote_f64x2_zero(f64x2.sub(f64x2.replace_lane(f64x2.splat(load<f64>(at)), 1, p4 + 1 < n ? load<f64>(at, 8) : maxScore), m2));
+          expToF64(at, lo, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.splat(p4 + 2 < n ? load<f64>(at, 16) : maxScore), m2)), n - p4);
+        }
         let sum: f64 = 0;
         for (let p: u32 = 0; p < n; p++) sum += load<f64>(s + (<usize>p << 3));
         // the F16-rounded probabilities (scaled by 2^112 on the fast path: an exact power-of-two scaling), 4 at a time

@@ -190,6 +190,48 @@ export function expF64(x: f64): f64 {
   return f64x2.mul(p, i64x2.shl(i64x2.add(k, i64x2.splat(1023)), 52));
 }
 
+// The softmax's f32 exponential (expF32x4): ln 2 split so that n * LN2_HI_F32 is exact for |n| <= 2^15 (LN2_HI_F32 =
+// 355 / 512 has 9 significant bits), LN2_LO_F32 the f32 nearest to ln 2 - LN2_HI_F32; LOG2E_F32 the f32 nearest to
+// 1 / ln 2 (an error there only moves n, which r absorbs).
+const LOG2E_F32: f32 = 1.44269504088896340736;
+const LN2_HI_F32: f32 = 0.693359375;
+const LN2_LO_F32: f32 = -2.12194440054690583e-4;
+
+/**
+ * e^x on four f32 lanes for x <= 0 (the softmax's s - max): x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite, n * LN2_HI_F32
+ * exact), the degree-7 Taylor polynomial of e^r in Horner form (truncation < 2^-27 relative), times 2^n made in the
+ * exponent bits. Inputs below -87 are taken as -87: e^-87 ~ 1.6e-38 is still a normal f32, so neither 2^n nor the
+ * result is ever subnormal (x86 takes a microcode assist per subnormal operand or result), and anything that small
+ * rounds to 0 as an F16 probability and vanishes in the f64 sum of the e's (which is >= 1). NaN stays NaN. Accuracy,
+ * checked against f64 over [-87, 0] (wasm.test.ts, expF32Rows): at most ~1.2 f32 ulps, 0.27 on average.
+ * Why f32: ggml's soft-max (the reference of these models' logits) computes its exponentials in f32 too, the
+ * probabilities are rounded to F16 before their products with V, and the degree-11 f64 polynomial (expF64x2, two lanes)
+ * took ~20% of a decode token's attention at 2000 positions; this one takes about a quarter of that.
+ */
+// @ts-ignore: decorator
+@inline export function expF32x4(x: v128): v128 {
+  x = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E_F32)));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI_F32))), f32x4.mul(n, f32x4.splat(LN2_LO_F32)));
+  let p = f32x4.splat(<f32>(1.0 / 5040.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 720.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  // 2^n for n in [-126, 0]: the biased exponent n + 127 in bits 30..23
+  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+}
+
+/** expF32x4 over n f32 at src into dst (the softmax's exponential alone, for the accuracy test). */
+export function expF32Rows(src: usize, dst: usize, n: u32): void {
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), expF32x4(v128.load(src + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), f32x4.extract_lane(expF32x4(f32x4.splat(load<f32>(src + (<usize>i << 2)))), 0));
+}
+
 /**
  * The ternary output rule of the reference (kernels/reference/matmul.ts): y = f32(dot / s), then
  * f32(y * scale) unless scale is 1; dot is the exact float64 weight-scaled integer dot.

@@ -36,6 +36,7 @@ export { reluSqrMul } from './relu-sqr-mul';
 export { siluMul } from './silu-mul';
 export { relaxedDotLowering, selfCheckRelaxedDot } from './self-check';
 export { initConstants } from './constants';
+export { expF32Rows } from './common';
 
 // Op ids (mirrored in ../job-layout.ts OP).
 const OP_I2_S: u32 = 1;
