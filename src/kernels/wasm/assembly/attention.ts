@@ -9,7 +9,7 @@
 // once for the batch's dots, two positions at a time so each query chunk is loaded once for both (scorePair); one
 // pass over V each V element once for the batch's outputs. Per head and position the dot is one f32x4 sum over the
 // 4-element pieces in order, summed across, then the scalar tail; e^(s - max) in f32 (common.ts expF32x4, as ggml's
-// soft-max), summed in f64 in position order; each output element summed over positions in order from 0. The V pass
+// soft-max), summed in f64 (four partial sums over the positions mod 4); each output element summed over positions in order from 0. The V pass
 // goes 8 output elements at a time (2 vectors per head in registers) down all positions.
 // Both passes are bound by the x86 vector ALU ports that take the multiply-adds and the F16 shifts (measured at
 // 2000 positions, headDim 128, 1 thread: the score pass ~45% of a call, the V pass ~30%; before the f32 exponential
@@ -353,20 +353,20 @@ const BATCH: u32 = 4;
 
 /**
  * e^x of the f32 arguments in lanes 0, 1 of lo and of hi (expF32x4 on the four), stored as f64 at `at`: the first `count`
- * (1..4) of them.
+ * (1..4) of them. Returns the four e's (lanes past `count` hold e^0 of the padding: the caller adds only `count`).
  */
 // @ts-ignore: decorator
-@inline function expToF64(at: usize, lo: v128, hi: v128, count: u32): void {
+@inline function expToF64(at: usize, lo: v128, hi: v128, count: u32): v128 {
   const e = expF32x4(i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
-  const e23 = i8x16.shuffle(e, e, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
   if (count == 4) {
     v128.store(at, f64x2.promote_low_f32x4(e));
-    v128.store(at, f64x2.promote_low_f32x4(e23), 16);
-    return;
+    v128.store(at, f64x2.promote_low_f32x4(i8x16.shuffle(e, e, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)), 16);
+    return e;
   }
   store<f64>(at, <f64>f32x4.extract_lane(e, 0));
   if (count > 1) store<f64>(at, <f64>f32x4.extract_lane(e, 1), 8);
   if (count > 2) store<f64>(at, <f64>f32x4.extract_lane(e, 2), 16);
+  return e;
 }
 
 /** Both passes for `nb` (constant) heads, the exact or fast conversion. */
@@ -464,22 +464,30 @@ export function attentionRows(job: usize, start: u32, end: u32, thread: u32): vo
       for (let j: u32 = 0; j < nb; j++) {
         const s = sc + <usize>j * scStride;
         const maxScore = load<f64>(maxAt + (<usize>j << 3));
-        // e^(s - max) four at a time in f32 (common.ts expF32x4; the arguments are <= 0), kept as f64 for the sum in
-        // position order; the last 1-3 positions through the same four-lane code, so every position's e is computed
-        // alike whatever n is
+        // e^(s - max) four at a time in f32 (common.ts expF32x4; the arguments are <= 0), kept as f64; the last 1-3
+        // positions through the same four-lane code, so every position's e is computed alike whatever n is. Their sum
+        // in f64 as four partial sums (positions p = 0, 1, 2, 3 mod 4, each in position order), added (s0 + s1) + (s2 +
+        // s3): four independent chains of adds instead of one (a serial f64 sum cost ~5% of a call at 2000 positions)
         const m2 = f64x2.splat(maxScore);
+        let s01 = f64x2.splat(0);
+        let s23 = f64x2.splat(0);
         let p4: u32 = 0;
         for (; p4 + 4 <= n; p4 += 4) {
           const at = s + (<usize>p4 << 3);
-          expToF64(at, f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at), m2)), f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at, 16), m2)), 4);
+          const e = expToF64(at, f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at), m2)), f32x4.demote_f64x2_zero(f64x2.sub(v128.load(at, 16), m2)), 4);
+          s01 = f64x2.add(s01, f64x2.promote_low_f32x4(e));
+          s23 = f64x2.add(s23, f64x2.promote_low_f32x4(i8x16.shuffle(e, e, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
         }
         if (p4 < n) {
           const at = s + (<usize>p4 << 3);
-          const lo = f32x4.demote_f64x2_zero(f64x2.sub(f64x2.replace_lane(f64x2.splat(load<f64>(at)), 1, p4 + 1 < n ? load<f64>(at, 8) : maxScore), m2));
-          expToF64(at, lo, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.splat(p4 + 2 < n ? load<f64>(at, 16) : maxScore), m2)), n - p4);
+          const c = n - p4;
+          const lo = f32x4.demote_f64x2_zero(f64x2.sub(f64x2.replace_lane(f64x2.splat(load<f64>(at)), 1, c > 1 ? load<f64>(at, 8) : maxScore), m2));
+          const e = expToF64(at, lo, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.splat(c > 2 ? load<f64>(at, 16) : maxScore), m2)), c);
+          // the padding lanes add +0 (the partial sums are >= 0, so x + 0 is x)
+          s01 = f64x2.add(s01, f64x2.replace_lane(f64x2.promote_low_f32x4(e), 1, c > 1 ? <f64>f32x4.extract_lane(e, 1) : 0));
+          if (c > 2) s23 = f64x2.add(s23, f64x2.replace_lane(f64x2.splat(<f64>f32x4.extract_lane(e, 2)), 1, 0));
         }
-        let sum: f64 = 0;
-        for (let p: u32 = 0; p < n; p++) sum += load<f64>(s + (<usize>p << 3));
+        const sum = (f64x2.extract_lane(s01, 0) + f64x2.extract_lane(s01, 1)) + (f64x2.extract_lane(s23, 0) + f64x2.extract_lane(s23, 1));
         // the F16-rounded probabilities (scaled by 2^112 on the fast path: an exact power-of-two scaling), 4 at a time
         const sum2 = f64x2.splat(sum);
         const wj = w + (<usize>j << 2);
