@@ -13,7 +13,8 @@
 // goes 8 output elements at a time (2 vectors per head in registers) down all positions.
 // Both passes are bound by the x86 vector ALU ports that take the multiply-adds and the F16 shifts (measured at
 // 2000 positions, headDim 128, 1 thread: the score pass ~45% of a call, the V pass ~30%; before the f32 exponential
-// the f64 one took another ~20%). Decode at 2000 positions of context spends a third of a 2b-4t token here.
+// the f64 one took another ~20%). At 2000 positions of context a 2b-4t decode token spent a third of its time here
+// before that change (bench/README.md "Attention at long context").
 // Per-thread scratch: BATCH f64 score maxima, the batch's F16-rounded queries (8-element chunks, heads interleaved),
 // the scores (f64 per position, one row per head), then the probabilities (f32, BATCH per position).
 // Unless the layer's cache holds Inf / NaN (ATT_EXACT 1), K and V are read as f32 bits worth value * 2^-112 by a

@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads,relaxed-simd); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '0111eae09b219162e54b2237335dfaafc0163aa17a71a75306b1372fc52536a2';
+export const SOURCE_HASH = '3f7af98f41766ac5420c54f03954173c4ea61e53fb21db7e831ba7ff83b9ccf7';
 
 /** The wasm binary (179700 bytes), base64. */
 export const WASM_BASE64 =

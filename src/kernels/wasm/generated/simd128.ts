@@ -2,7 +2,7 @@
 // src/kernels/wasm/assembly/ (asc 0.28.20, --enable simd,threads); rebuild with `npm run build:wasm`.
 
 /** sha256 of the compiler version, flags and assembly sources this binary was built from. */
-export const SOURCE_HASH = '2f68b14298a6669cec64430863e195c0de53db24628205042dae96a26e323db6';
+export const SOURCE_HASH = '3c1afa19dc6ef0aa271f003688d4cb6ae4d424476ca889fbac2d1794a13c6de8';
 
 /** The wasm binary (185601 bytes), base64. */
 export const WASM_BASE64 =
