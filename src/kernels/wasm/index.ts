@@ -270,6 +270,8 @@ class WasmWeight implements Weight {
   uniformScale = false;
   /** F16: some weight is Inf or NaN, so the kernel converts exactly instead of by the scaled-bits shortcut. */
   f16NonFinite = false;
+  /** Q8_0 / Q4_0: some block scale is subnormal, so the kernels convert the scales exactly (assembly/common.ts q8BlockScales). */
+  exactScales = false;
   /** Ternary: some 2-bit code is 3 (value +2), so the GEMM tables need all 256 entries and shorter spans. */
   hasCode3 = false;
   /**
@@ -322,11 +324,13 @@ class WasmWeight implements Weight {
 /**
  * The matmul kernel a job ran, as receipts name it: ternary 'gemv-dot' (relaxed-SIMD multiply-add GEMV on native
  * I2_S, assembly/matmul-i2s-dot.ts), 'gemv-dot-i32' and 'gemm-dot-i32' (the GEMV and the multi-token dot kernel on fused i32 dots, WasmBackend.fusedDot), 'gemv-lut' (tiled lookup GEMV), 'gemv-rows' (untiled rows), 'gemm-lut' (the
- * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN 'rows-exact',
+ * lookup GEMM), 'gemm-dot' (relaxed-SIMD multi-token multiply-add on native I2_S, assembly/gemm-i2s-dot.ts); float and quantized weights 'rows' (one kernel for any token count), F16 with Inf / NaN and Q8_0 with subnormal scales 'rows-exact' ('gemm-rows-exact', 'gemm-rows-i32-exact' for the latter's multi-token kernels),
  * Q8_0, Q6_K and finite F16 with several tokens 'gemm-rows' (assembly/gemm-q8_0.ts, gemm-f16.ts, matmul-q6_k.ts), Q8_0 on fused dots 'gemm-rows-i32'
  * (WasmBackend.fusedQ8).
  */
-type MatmulKernel = 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows' | 'gemm-rows-i32';
+type MatmulKernel =
+  | 'gemv-dot' | 'gemv-dot-i32' | 'gemm-dot-i32' | 'gemv-lut' | 'gemv-rows' | 'gemm-lut' | 'gemm-dot' | 'rows' | 'rows-exact' | 'gemm-rows' | 'gemm-rows-exact'
+  | 'gemm-rows-i32' | 'gemm-rows-i32-exact';
 
 /**
  * An activation tensor: a range of the backend's memory. Its Float32Array view is made on each use, over the
@@ -833,15 +837,20 @@ class WasmBackend implements KernelBackend {
     const name = w.info.name;
     const dv = new DataView(this.memory.buffer);
     const base = w.byteOffset;
-    const checkBlockScales = (blockBytes: number, scaleOffset: number, nBlocks: number): void => {
+    // every block's binary16 scale finite (a BitNetError otherwise); returns how many are subnormal
+    const checkBlockScales = (blockBytes: number, scaleOffset: number, nBlocks: number): number => {
+      let subnormal = 0;
       for (let b = 0; b < nBlocks; b++) {
         const at = base + b * blockBytes + scaleOffset;
-        if ((dv.getUint16(at, true) & 0x7c00) === 0x7c00) {
+        const h = dv.getUint16(at, true);
+        if ((h & 0x7c00) === 0 && (h & 0x3ff) !== 0) subnormal++;
+        if ((h & 0x7c00) === 0x7c00) {
           throw new BitNetError('BAD_TENSOR_DATA', `tensor '${name}': block ${b} has a non-finite scale at byte ${b * blockBytes + scaleOffset}`, {
             details: { tensor: name, block: b, byteOffset: b * blockBytes + scaleOffset },
           });
         }
       }
+      return subnormal;
     };
     const nElements = w.rows * w.cols;
     switch (w.info.type) {
@@ -891,10 +900,12 @@ class WasmBackend implements KernelBackend {
         break;
       }
       case GgmlType.Q8_0:
-        checkBlockScales(34, 0, nElements / 32);
+        // subnormal scales: the kernels convert them exactly (assembly/common.ts q8BlockScales), not by the scaled-bits
+        // shortcut, whose subnormal f32 operand costs a microcode assist per multiply on x86
+        w.exactScales = checkBlockScales(34, 0, nElements / 32) > 0;
         break;
       case GgmlType.Q4_0:
-        checkBlockScales(18, 0, nElements / 32);
+        w.exactScales = checkBlockScales(18, 0, nElements / 32) > 0;
         break;
       case GgmlType.Q6_K:
         checkBlockScales(210, 208, nElements / 256);
@@ -1275,7 +1286,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.xStride, xStride);
       this.setArg(ARG.nTokens, nt);
       // 2: the fused Q8_0 kernel; multi-token F16: tokens two at a time (assembly/gemm-f16.ts chunkDot2)
-      this.setArg(ARG.variant, fusedQ8 || (gemm && kind === 'f16') ? 2 : w.f16NonFinite ? 1 : 0);
+      // 4: Q8_0 scales converted exactly (assembly/matmul-q8_0.ts Q8_0_EXACT_SCALES)
+      this.setArg(ARG.variant, (fusedQ8 || (gemm && kind === 'f16') ? 2 : w.f16NonFinite ? 1 : 0) | (w.exactScales ? 4 : 0));
       this.setArg(ARG.tab, xu + t0 * xuStride);
       this.setArg(ARG.tabStride, xuStride);
       this.setArg(ARG.subRows, w.subRows);
@@ -1284,7 +1296,8 @@ class WasmBackend implements KernelBackend {
       this.setArg(ARG.panelRows, kind === 'f16' ? w.panelRows : 0);
       this.setArgF64(ARG.scaleF64, Math.fround(scale));
       this.runJob(this.deferJobs);
-      if (counted) this.count(w.matmulKernelId(fusedQ8 ? 'gemm-rows-i32' : gemm ? 'gemm-rows' : kind === 'f16' && w.f16NonFinite ? 'rows-exact' : 'rows'));
+      const exact = (kind === 'f16' && w.f16NonFinite) || w.exactScales;
+      if (counted) this.count(w.matmulKernelId(fusedQ8 ? (exact ? 'gemm-rows-i32-exact' : 'gemm-rows-i32') : gemm ? (exact ? 'gemm-rows-exact' : 'gemm-rows') : exact ? 'rows-exact' : 'rows'));
     }
   }
 

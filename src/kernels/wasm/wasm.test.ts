@@ -712,11 +712,16 @@ function perTokenOutputs(be: ViewBackend, w: Weight, x: Float32Array, maxTokens:
   return expected;
 }
 
-function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: number): Uint8Array {
+/**
+ * Random Q8_0 bytes: zero scales, tiny ones and ordinary ones; `subnormal`: the tiny ones are F16 subnormals (the weight
+ * then takes the exact-scale kernels, assembly/common.ts q8BlockScales), else the least normals.
+ */
+function randomQ8_0(rng: ReturnType<typeof seededRng>, rows: number, cols: number, subnormal = false): Uint8Array {
   const bytes = new Uint8Array((rows * cols / 32) * 34);
   for (let o = 0; o < bytes.length; o += 34) {
     const kind = rng.int(0, 9);
-    const d = kind === 0 ? 0 : kind === 1 ? rng.uniform(-1, 1) * 2 ** -20 : rng.uniform(-1, 1) * 2 ** rng.int(-12, 2);
+    let d = kind === 0 ? 0 : kind === 1 ? rng.uniform(-1, 1) * 2 ** -20 : rng.uniform(-1, 1) * 2 ** rng.int(-12, 2);
+    if (!subnormal && d !== 0 && Math.abs(d) < 2 ** -14) d = Math.sign(d) * 2 ** -14;
     const bits = f32ToF16Bits(d);
     bytes[o] = bits & 0xff;
     bytes[o + 1] = bits >>> 8;
@@ -804,15 +809,17 @@ describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit
   ];
   for (const kernelSet of sets) {
     for (const [threads, fusedDot] of [1, 2].flatMap((t) => fusedModes(kernelSet).map((f) => [t, f] as const))) {
-      it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers)`, async () => {
+      it(`${kernelSet}${fusedDot ? ' fused-dot' : ''} threads=${threads}: nTokens 1, 2, 3, 8 (poisoned outputs, odd shapes, -128 weights, outliers), normal scales and subnormal ones (the exact-scale kernels)`, async () => {
         const be = hostViews(await createWasmBackend({ threads, kernelSet, fusedDot }));
         try {
-          for (const [rows, cols] of cases) {
-            const rng = seededRng(rows * 7919 + cols + threads);
+          for (const [[rows, cols], subnormal] of cases.flatMap((c) => [[c, false], [c, true]] as const)) {
+            const rng = seededRng(rows * 7919 + cols + threads + (subnormal ? 1 : 0));
             const bytes = randomQ8_0(rng, rows, cols);
-            // scales over the whole F16 range (subnormals included) and activations over 9 binary orders
+            // scales over the F16 normal range, or over the whole range with a subnormal in the first block; activations
+            // over 9 binary orders
             for (let o = 0; o < bytes.length; o += 34) {
-              const h = f32ToF16Bits((rng.next() < 0.5 ? -1 : 1) * rng.uniform(1, 2) * 2 ** rng.int(-24, 14));
+              const e = subnormal ? (o === 0 ? -20 : rng.int(-24, 14)) : rng.int(-14, 14);
+              const h = f32ToF16Bits((rng.next() < 0.5 ? -1 : 1) * rng.uniform(1, 2) * 2 ** e);
               bytes[o] = h & 0xff;
               bytes[o + 1] = h >>> 8;
             }
@@ -825,9 +832,12 @@ describe('the Q8_0 kernels equal the host model of their arithmetic, bit for bit
             const out = be.allocF32(maxTokens * rows + 8);
             for (const n of [1, 2, 3, 8]) {
               out.fill(Number.NaN);
-              be.matmul(out, w, x, n, 0.75);
+              const ran = kernelsRan(be, () => be.matmul(out, w, x, n, 0.75));
+              // subnormal scales take the exact conversion (assembly/common.ts q8BlockScales): its kernel ids end in -exact
+              expect(ran.length, ran.join()).toBe(1);
+              expect(ran[0].endsWith('-exact.q8_0'), `${ran[0]} for ${subnormal ? 'subnormal' : 'normal'} scales`).toBe(subnormal);
               for (let i = 0; i < n * rows; i++) {
-                if (!Object.is(out[i], expected[i])) expect.fail(`${rows}x${cols} nTokens=${n} token ${Math.floor(i / rows)} row ${i % rows}: model ${expected[i]}, wasm ${out[i]}`);
+                if (!Object.is(out[i], expected[i])) expect.fail(`${rows}x${cols} nTokens=${n}${subnormal ? ' (subnormal scales)' : ''} token ${Math.floor(i / rows)} row ${i % rows}: model ${expected[i]}, wasm ${out[i]}`);
               }
               for (let i = n * rows; i < out.length; i++) if (!Number.isNaN(out[i])) expect.fail(`${rows}x${cols} nTokens=${n}: wrote past its output at ${i}`);
             }
@@ -933,7 +943,7 @@ describe('multi-token Q8_0, F16 and Q6_K matmuls (assembly/gemm-q8_0.ts, gemm-f1
         try {
           for (const [type, rows, cols] of cases) {
             const rng = seededRng(type * 1000 + rows * 131 + cols + threads);
-            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols) : type === GgmlType.Q6_K ? randomQ6_K(rng, rows, cols) : randomF16(rng, rows, cols));
+            const w = load(be, type, rows, cols, type === GgmlType.Q8_0 ? randomQ8_0(rng, rows, cols, rows % 2 === 1) : type === GgmlType.Q6_K ? randomQ6_K(rng, rows, cols) : randomF16(rng, rows, cols));
             const maxTokens = 17;
             const x = be.allocF32(maxTokens * cols);
             for (let i = 0; i < x.length; i++) x[i] = rng.normal() * (i % 7 === 0 ? 30 : 1);

@@ -2,8 +2,8 @@
 // AssemblyScript; compiled by scripts/build-wasm.mjs twice (ASC_FEATURE_RELAXED_SIMD false / true).
 
 import {
-  C_2P112, C_F16_EM, C_F16_INF, C_F16_KEEP, C_F16_MIN_NORMAL, C_F16_OVERFLOW, C_F16_ROUND, C_F16_SIGN, C_F32_EXP, C_F32_QUIET,
-  C_F32_SIGN, C_HALF, vconst,
+  C_2M112, C_F16_EM, C_F16_INF, C_F16_KEEP, C_F16_MANT, C_F16_MIN_NORMAL, C_F16_OVERFLOW, C_F16_REBIAS, C_F16_ROUND, C_F16_SIGN,
+  C_F32_EXP, C_F32_QUIET, C_F32_SIGN, C_HALF, vconst,
 } from './constants';
 
 /** 2^-24: the value of the lowest binary16 subnormal bit. */
@@ -27,17 +27,50 @@ const F32_2_POW_M24: f32 = reinterpret<f32>(0x33800000);
 }
 
 /**
- * Four binary16 bit patterns held in the low halves of i32x4 lanes, converted to f32x4 (same rules as
- * f16ToF32). The constants come from memory (constants.ts) so loops keep them in registers.
+ * Four binary16 bit patterns held in the low halves of i32x4 lanes, converted to f32x4 (same rules as f16ToF32, and
+ * like it without a subnormal f32 operand, which x86 takes through a microcode assist: normals get f32's exponent bias
+ * by an integer add to their shifted bits; a subnormal m * 2^-24 is (2^-14 + m * 2^-24) - 2^-14, both operands normal
+ * and the difference exact). The constants come from memory (constants.ts) so loops keep them in registers.
  */
 // @ts-ignore: decorator
 @inline export function f16x4ToF32x4(h: v128): v128 {
   const em = v128.and(h, vconst(C_F16_EM));
   const bits = i32x4.shl(em, 13);
-  const scaled = f32x4.mul(bits, vconst(C_2P112));
+  const two14 = vconst(C_F16_MIN_NORMAL); // 2^-14 as f32, and 113 << 23 as an integer
+  const normal = i32x4.add(bits, vconst(C_F16_REBIAS));
+  const small = f32x4.sub(i32x4.add(bits, two14), two14);
+  let f = v128.bitselect(small, normal, i32x4.le_s(em, vconst(C_F16_MANT)));
   const special = v128.or(bits, vconst(C_F32_EXP));
-  const f = v128.bitselect(special, scaled, i32x4.gt_s(em, vconst(C_F16_INF)));
+  f = v128.bitselect(special, f, i32x4.gt_s(em, vconst(C_F16_INF)));
   return v128.or(f, i32x4.shl(v128.and(h, vconst(C_F16_SIGN)), 16));
+}
+
+/**
+ * d_w d_x of four Q8_0 blocks (matmul-q8_0.ts, gemm-q8_0.ts): the blocks' binary16 d_w in 16-bit lanes 0..3 of h, the
+ * activations' scales as d_x * 2^112 in dx. Shortcut (`exact` false): d_w read as f32 bits worth d_w * 2^-112 (a shift
+ * and a mask), times dx: one rounding of the exact product. For a weight holding subnormal d_w (WasmBackend: the
+ * load-time scan), the shortcut's operand is a subnormal f32 (a microcode assist per multiply on x86: 16384x2560 with
+ * every d_w subnormal ran 4.8x slower on one thread); `exact`: d_w converted by f16x4ToF32x4 times d_x (dx * 2^-112,
+ * exact for a normal d_x): the same exact product rounded once, so the same bits.
+ */
+// @ts-ignore: decorator
+@inline export function q8BlockScales(h: v128, dx: v128, bits: v128, exact: bool): v128 {
+  return q8ScalesTimes(q8WeightScales(h, bits, exact), dx, exact);
+}
+
+/** q8BlockScales's first half: the four d_w as the shortcut's f32 bits (d_w * 2^-112) or, `exact`, as f32. */
+// @ts-ignore: decorator
+@inline export function q8WeightScales(h: v128, bits: v128, exact: bool): v128 {
+  return exact ? f16x4ToF32x4(i32x4.extend_low_i16x8_u(h)) : v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits);
+}
+
+/**
+ * q8BlockScales's second half: q8WeightScales's dw times the activations' d_x * 2^112, or (`exact`) times d_x itself
+ * (d_x * 2^112 * 2^-112: exact while d_x is a normal f32; scaling the product instead could overflow).
+ */
+// @ts-ignore: decorator
+@inline export function q8ScalesTimes(dw: v128, dx: v128, exact: bool): v128 {
+  return exact ? f32x4.mul(dw, f32x4.mul(dx, vconst(C_2M112))) : f32x4.mul(dw, dx);
 }
 
 /**

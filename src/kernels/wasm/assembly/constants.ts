@@ -29,6 +29,9 @@ export const C_F32_ONE: u32 = 20; // f32x4.splat(1.0)
 export const C_F32_M128: u32 = 21; // f32x4.splat(-128.0)
 export const C_F32_127: u32 = 22; // f32x4.splat(127.0)
 export const C_F32_MAGIC: u32 = 23; // f32x4.splat(1.5 * 2^23), bits 0x4b400000: r + it holds integer r in the low mantissa bits
+export const C_F16_REBIAS: u32 = 24; // i32x4.splat(112 << 23): binary16's exponent bias to f32's, in the exponent bits
+export const C_F16_MANT: u32 = 25; // i32x4.splat(0x3ff): the largest binary16 exponent-and-mantissa of a subnormal
+export const C_2M112: u32 = 26; // f32x4.splat(2^-112)
 
 /** Write every constant (idempotent). */
 export function initConstants(): void {
@@ -56,6 +59,9 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F32_M128 << 4), f32x4.splat(-128.0));
   v128.store(CONST_BASE + (<usize>C_F32_127 << 4), f32x4.splat(127.0));
   v128.store(CONST_BASE + (<usize>C_F32_MAGIC << 4), f32x4.splat(12582912.0));
+  v128.store(CONST_BASE + (<usize>C_F16_REBIAS << 4), i32x4.splat(112 << 23));
+  v128.store(CONST_BASE + (<usize>C_F16_MANT << 4), i32x4.splat(0x3ff));
+  v128.store(CONST_BASE + (<usize>C_2M112 << 4), f32x4.splat(reinterpret<f32>(0x07800000)));
 }
 
 /** The constant in `slot`, loaded from memory (keep the result in a local outside hot loops). */

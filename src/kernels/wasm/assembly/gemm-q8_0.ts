@@ -20,13 +20,13 @@
 // valid under that lowering: a signed reading of u (Arm sdot, vpdpbssd) or V8's saturating pmaddubsw pairs would be
 // wrong, so no other lowering may take it.
 
-import { addF32x4ToF64x2, hsumF64 } from './common';
+import { addF32x4ToF64x2, hsumF64, q8ScalesTimes, q8WeightScales } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
   ARG_TAB, ARG_TAB_STRIDE, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
-import { Q8_0_BLOCK_BYTES, rowTail as q8RowTail } from './matmul-q8_0';
+import { Q8_0_BLOCK_BYTES, Q8_0_EXACT_SCALES, rowTail as q8RowTail } from './matmul-q8_0';
 
 /** Tokens per pass (the glue splits larger batches); per-thread scratch: 64 B of block sums and a 16 B accumulator per token. */
 export const GEMM_Q8_0_TOKENS: u32 = 16;
@@ -136,6 +136,13 @@ export function biasQ8_0Act(x: usize, nTokens: u32, cols: u32, xStride: u32, out
  * block (transposed d_x, f64 accumulators per token in scratch): no gain (bench/README.md).
  */
 export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  if ((argU32(job, ARG_VARIANT) & Q8_0_EXACT_SCALES) != 0) gemmQ8Rows(job, start, end, thread, true);
+  else gemmQ8Rows(job, start, end, thread, false);
+}
+
+/** gemmQ8_0Rows's body, `exact` (the scale conversion: common.ts q8BlockScales) a constant after inlining. */
+// @ts-ignore: decorator
+@inline function gemmQ8Rows(job: usize, start: u32, end: u32, thread: u32, exact: bool): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
@@ -155,7 +162,7 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
   const apEnd = accs + (<usize>nTokens << 4);
   const zero = f64x2.splat(0);
   // the fused variant (header): byte activations x + 128 at ARG_TAB
-  const fused = ASC_FEATURE_RELAXED_SIMD && argU32(job, ARG_VARIANT) == 2;
+  const fused = ASC_FEATURE_RELAXED_SIMD && (argU32(job, ARG_VARIANT) & 2) != 0;
   const u = argPtr(job, ARG_TAB);
   const uStride = <usize>argU32(job, ARG_TAB_STRIDE);
   const k128 = i8x16.splat(-128);
@@ -173,19 +180,20 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
         blockPairTokens(blk, xb, xStride, nTokens, sums);
         blockPairTokens(blk + 68, xb + 128, xStride, nTokens, sums + 16);
       }
-      // the four blocks' d_w as f32 bits worth d_w * 2^-112 (matmul-q8_0.ts step4), shared by the tokens
+      // the four blocks' d_w (16-bit lanes 0..3 of h), shared by the tokens: d_w d_x as matmul-q8_0.ts step4 makes it
+      // (common.ts q8BlockScales; the shortcut's d_w * 2^-112 bits, or d_w converted exactly)
       let h = v128.load16_lane(blk, i32x4.splat(0), 0);
       h = v128.load16_lane(blk + 34, h, 1);
       h = v128.load16_lane(blk + 68, h, 2);
       h = v128.load16_lane(blk + 102, h, 3);
-      const dw = v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits);
+      const dw = q8WeightScales(h, bits, exact);
       let dq = dx + (<usize>b << 2);
       let sp = sums;
       for (let ap = accs; ap < apEnd; ap += 16) {
         const ab = v128.load(sp);
         const cd = v128.load(sp, 16);
         const s = i32x4.add(i8x16.shuffle(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
-        const dwdx = f32x4.mul(dw, v128.load(dq));
+        const dwdx = q8ScalesTimes(dw, v128.load(dq), exact);
         v128.store(ap, addF32x4ToF64x2(v128.load(ap), f32x4.mul(f32x4.convert_i32x4_s(s), dwdx)));
         sp += 64;
         dq += dxStride;
@@ -194,7 +202,7 @@ export function gemmQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): voi
     for (let t: u32 = 0; t < nTokens; t++) {
       const xt = x + <usize>t * xStride;
       const dt = dx + <usize>t * dxStride;
-      const sum = q8RowTail(wr, xt, dt, nBlocks4, nBlocks, hsumF64(v128.load(accs + (<usize>t << 4))));
+      const sum = q8RowTail(wr, xt, dt, nBlocks4, nBlocks, hsumF64(v128.load(accs + (<usize>t << 4))), exact);
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }
   }

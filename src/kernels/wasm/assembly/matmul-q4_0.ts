@@ -4,9 +4,12 @@
 // j = (qs[j] & 15) - 8, element j + 16 = (qs[j] >> 4) - 8; 18 bytes per 32 weights. Same structure as
 // matmul-q8_0.ts: int16 activations, four blocks' integer sums and scales at a time, f64 sum of the block terms.
 
-import { addF32x4ToF64x2, f16ScaledDown, hsumF64, hsumI32, sum4I32 } from './common';
+import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, hsumF64, hsumI32, q8BlockScales, sum4I32 } from './common';
 import { C_08, C_0F, C_F16_BITS, vconst } from './constants';
-import { argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_W, ARG_X, ARG_X_STRIDE } from './job';
+import {
+  argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
+} from './job';
+import { Q8_0_EXACT_SCALES } from './matmul-q8_0';
 
 export const Q4_0_BLOCK_BYTES: u32 = 18;
 
@@ -40,6 +43,8 @@ export function matmulQ4_0Rows(job: usize, start: u32, end: u32, thread: u32): v
   const m15 = vconst(C_0F);
   const eight = vconst(C_08);
   const bits = vconst(C_F16_BITS);
+  // subnormal block scales: converted exactly (common.ts q8BlockScales, as the Q8_0 kernels)
+  const exact = (argU32(job, ARG_VARIANT) & Q8_0_EXACT_SCALES) != 0;
   for (let r = start; r < end; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let t: u32 = 0; t < nTokens; t++) {
@@ -55,14 +60,16 @@ export function matmulQ4_0Rows(job: usize, start: u32, end: u32, thread: u32): v
         h = v128.load16_lane(blk + 18, h, 1);
         h = v128.load16_lane(blk + 36, h, 2);
         h = v128.load16_lane(blk + 54, h, 3);
-        const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load(dt + (<usize>b << 2)));
+        const dwdx = q8BlockScales(h, v128.load(dt + (<usize>b << 2)), bits, exact);
         acc = addF32x4ToF64x2(acc, f32x4.mul(f32x4.convert_i32x4_s(s), dwdx));
       }
       let sum = hsumF64(acc);
       for (; b < nBlocks; b++) {
         const blk = wr + <usize>b * Q4_0_BLOCK_BYTES;
         const idot = hsumI32(blockDot(blk, xt + (<usize>b << 6), m15, eight));
-        sum += <f64>(<f32>idot * (f16ScaledDown(<i32>load<i16>(blk)) * load<f32>(dt + (<usize>b << 2))));
+        const dxb = load<f32>(dt + (<usize>b << 2));
+        const dwdx = exact ? f16ToF32(load<u16>(blk)) * (dxb * reinterpret<f32>(0x07800000)) : f16ScaledDown(<i32>load<i16>(blk)) * dxb;
+        sum += <f64>(<f32>idot * dwdx);
       }
       store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(sum * scale));
     }

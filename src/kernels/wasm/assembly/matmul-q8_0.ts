@@ -5,7 +5,11 @@
 // as int16 (quantize-activations.ts quantizeQ8_0Act) so one i32x4.dot_i16x8_s multiplies 8 pairs; the weights are
 // widened by v128.load8x8_s. Four blocks at a time: their integer sums are gathered into one i32x4, their four
 // d_w read as f32 bits worth d_w * 2^-112 (common.ts f16x4ScaledDown) times d_x * 2^112, so every block term
-// d_w d_x idot is one f32 rounding from exact, and the terms are summed in f64.
+// d_w d_x idot is one f32 rounding from exact, and the terms are summed in f64. A weight with a subnormal d_w (the glue
+// scans the scales at load) runs with ARG_VARIANT bit Q8_0_EXACT_SCALES: d_w converted exactly, the same products
+// (common.ts q8BlockScales), because the shortcut's d_w * 2^-112 is then a subnormal f32, which x86 multiplies through
+// a microcode assist: 8192x2560 with every d_w subnormal, 1 thread, CPU time, 11.5-12.0 ms against 2.6 with normal
+// scales; 2.6-3.3 ms with the exact conversion.
 //
 // Summation order (kept across rewrites; wasm.test.ts checks the kernels bit for bit against a host model of it):
 // per row, the block terms f32(f32(idot) * f32(d_w 2^-112 * d_x 2^112)) of the whole 4-block steps summed in f64 as
@@ -29,12 +33,15 @@
 // the same instruction count per block and row (2 loads, 2 xor, 2 sub, 2 dots, 2 widening dots, 1 add against 4
 // widening loads, 4 dots, 3 adds); not worth a second activation layout and a scan of every weight for -128.
 
-import { addF32x4ToF64x2, f16ScaledDown, hsumF64, hsumI32, sum4I32 } from './common';
+import { addF32x4ToF64x2, f16ScaledDown, f16ToF32, hsumF64, hsumI32, q8BlockScales, sum4I32 } from './common';
 import { C_F16_BITS, vconst } from './constants';
 import {
   argF64, argPtr, argU32, ARG_AUX, ARG_AUX_STRIDE, ARG_COLS, ARG_N_TOKENS, ARG_OUT, ARG_OUT_STRIDE, ARG_SCALE, ARG_SCRATCH, ARG_SCRATCH_STRIDE,
-  ARG_W, ARG_X, ARG_X_STRIDE,
+  ARG_VARIANT, ARG_W, ARG_X, ARG_X_STRIDE,
 } from './job';
+
+/** ARG_VARIANT bit of the Q8_0 kernels (this file, gemm-q8_0.ts): the weight holds subnormal block scales (common.ts q8BlockScales). */
+export const Q8_0_EXACT_SCALES: u32 = 4;
 
 export const Q8_0_BLOCK_BYTES: u32 = 34;
 
@@ -53,7 +60,7 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
  * loads ahead of the arithmetic (which spilled most of them).
  */
 // @ts-ignore: decorator
-@inline function step4(blk: usize, xb: usize, dq: usize, acc: v128, bits: v128, tmp: usize): v128 {
+@inline function step4(blk: usize, xb: usize, dq: usize, acc: v128, bits: v128, tmp: usize, exact: bool): v128 {
   v128.store(tmp, blockDot(blk, xb));
   v128.store(tmp, blockDot(blk + 34, xb + 64), 16);
   v128.store(tmp, blockDot(blk + 68, xb + 128), 32);
@@ -63,7 +70,7 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
   h = v128.load16_lane(blk + 34, h, 1);
   h = v128.load16_lane(blk + 68, h, 2);
   h = v128.load16_lane(blk + 102, h, 3);
-  const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load(dq));
+  const dwdx = q8BlockScales(h, v128.load(dq), bits, exact);
   return addF32x4ToF64x2(acc, f32x4.mul(f32x4.convert_i32x4_s(s), dwdx));
 }
 
@@ -83,7 +90,7 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
  * scheduling barrier (file header): rows 2-3's loads are issued after it.
  */
 // @ts-ignore: decorator
-@inline function quadBlock(blk: usize, rowStride: usize, xb: usize, dq: usize, bits: v128, tmp: usize): v128 {
+@inline function quadBlock(blk: usize, rowStride: usize, xb: usize, dq: usize, bits: v128, tmp: usize, exact: bool): v128 {
   const x0 = v128.load(xb);
   const x1 = v128.load(xb, 16);
   const x2 = v128.load(xb, 32);
@@ -100,16 +107,21 @@ export const Q8_0_BLOCK_BYTES: u32 = 34;
   h = v128.load16_lane(blk + rowStride, h, 1);
   h = v128.load16_lane(blk + 2 * rowStride, h, 2);
   h = v128.load16_lane(blk + 3 * rowStride, h, 3);
-  const dwdx = f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), bits), v128.load32_splat(dq));
+  const dwdx = q8BlockScales(h, v128.load32_splat(dq), bits, exact);
   return f32x4.mul(f32x4.convert_i32x4_s(s), dwdx);
 }
 
-/** The blocks of a row past its last whole 4-block step, added to sum in block order (gemm-q8_0.ts shares it). */
-export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, sum: f64): f64 {
+/**
+ * The blocks of a row past its last whole 4-block step, added to sum in block order (gemm-q8_0.ts shares it); `exact`:
+ * d_w converted exactly, as q8BlockScales.
+ */
+export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, sum: f64, exact: bool): f64 {
   for (; b < nBlocks; b++) {
     const blk = wr + <usize>b * Q8_0_BLOCK_BYTES;
     const idot = hsumI32(blockDot(blk, xt + (<usize>b << 6)));
-    sum += <f64>(<f32>idot * (f16ScaledDown(<i32>load<i16>(blk)) * load<f32>(dt + (<usize>b << 2))));
+    const dx = load<f32>(dt + (<usize>b << 2));
+    const dwdx = exact ? f16ToF32(load<u16>(blk)) * (dx * reinterpret<f32>(0x07800000)) : f16ScaledDown(<i32>load<i16>(blk)) * dx;
+    sum += <f64>(<f32>idot * dwdx);
   }
   return sum;
 }
@@ -123,6 +135,13 @@ export function rowTail(wr: usize, xt: usize, dt: usize, b: u32, nBlocks: u32, s
  * take (even blocks, odd blocks, then even + odd and rowTail). Rows past four whole quarters: one at a time (step4).
  */
 export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): void {
+  if ((argU32(job, ARG_VARIANT) & Q8_0_EXACT_SCALES) != 0) q8Rows(job, start, end, thread, true);
+  else q8Rows(job, start, end, thread, false);
+}
+
+/** matmulQ8_0Rows's body, `exact` (the scale conversion, q8BlockScales) a constant after inlining. */
+// @ts-ignore: decorator
+@inline function q8Rows(job: usize, start: u32, end: u32, thread: u32, exact: bool): void {
   const out = argPtr(job, ARG_OUT);
   const outStride = <usize>argU32(job, ARG_OUT_STRIDE);
   const w = argPtr(job, ARG_W);
@@ -155,10 +174,10 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
       let dq = dt;
       const xEnd = xt + (<usize>nBlocks4 << 6);
       while (xb < xEnd) {
-        let p = quadBlock(blk, stride, xb, dq, bits, tmp);
+        let p = quadBlock(blk, stride, xb, dq, bits, tmp, exact);
         e01 = f64x2.add(e01, f64x2.promote_low_f32x4(p));
         e23 = f64x2.add(e23, f64x2.promote_low_f32x4(i8x16.shuffle(p, p, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
-        p = quadBlock(blk + Q8_0_BLOCK_BYTES, stride, xb + 64, dq + 4, bits, tmp);
+        p = quadBlock(blk + Q8_0_BLOCK_BYTES, stride, xb + 64, dq + 4, bits, tmp, exact);
         o01 = f64x2.add(o01, f64x2.promote_low_f32x4(p));
         o23 = f64x2.add(o23, f64x2.promote_low_f32x4(i8x16.shuffle(p, p, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)));
         blk += 2 * Q8_0_BLOCK_BYTES;
@@ -166,10 +185,10 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
         dq += 8;
       }
       const o = out + ((<usize>t * outStride + r) << 2);
-      store<f32>(o, <f32>(rowTail(w0, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 0) + f64x2.extract_lane(o01, 0)) * scale));
-      store<f32>(o + q4, <f32>(rowTail(w0 + stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 1) + f64x2.extract_lane(o01, 1)) * scale));
-      store<f32>(o + 2 * q4, <f32>(rowTail(w0 + 2 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 0) + f64x2.extract_lane(o23, 0)) * scale));
-      store<f32>(o + 3 * q4, <f32>(rowTail(w0 + 3 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 1) + f64x2.extract_lane(o23, 1)) * scale));
+      store<f32>(o, <f32>(rowTail(w0, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 0) + f64x2.extract_lane(o01, 0), exact) * scale));
+      store<f32>(o + q4, <f32>(rowTail(w0 + stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e01, 1) + f64x2.extract_lane(o01, 1), exact) * scale));
+      store<f32>(o + 2 * q4, <f32>(rowTail(w0 + 2 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 0) + f64x2.extract_lane(o23, 0), exact) * scale));
+      store<f32>(o + 3 * q4, <f32>(rowTail(w0 + 3 * stride, xt, dt, nBlocks4, nBlocks, f64x2.extract_lane(e23, 1) + f64x2.extract_lane(o23, 1), exact) * scale));
     }
   }
   const quadEnd = start + 4 * quarter;
@@ -181,9 +200,9 @@ export function matmulQ8_0Rows(job: usize, start: u32, end: u32, thread: u32): v
       const dt = dx + <usize>t * dxStride;
       let acc = f64x2.splat(0);
       for (let b: u32 = 0; b < nBlocks4; b += 4) {
-        acc = step4(wr + <usize>b * Q8_0_BLOCK_BYTES, xt + (<usize>b << 6), dt + (<usize>b << 2), acc, bits, tmp);
+        acc = step4(wr + <usize>b * Q8_0_BLOCK_BYTES, xt + (<usize>b << 6), dt + (<usize>b << 2), acc, bits, tmp, exact);
       }
-      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(rowTail(wr, xt, dt, nBlocks4, nBlocks, hsumF64(acc)) * scale));
+      store<f32>(out + ((<usize>t * outStride + r) << 2), <f32>(rowTail(wr, xt, dt, nBlocks4, nBlocks, hsumF64(acc), exact) * scale));
     }
   }
 }
