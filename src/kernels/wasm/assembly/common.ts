@@ -49,8 +49,8 @@ const F32_2_POW_M24: f32 = reinterpret<f32>(0x33800000);
  * d_w d_x of four Q8_0 blocks (matmul-q8_0.ts, gemm-q8_0.ts): the blocks' binary16 d_w in 16-bit lanes 0..3 of h, the
  * activations' scales as d_x * 2^112 in dx. Shortcut (`exact` false): d_w read as f32 bits worth d_w * 2^-112 (a shift
  * and a mask), times dx: one rounding of the exact product. For a weight holding subnormal d_w (WasmBackend: the
- * load-time scan), the shortcut's operand is a subnormal f32 (a microcode assist per multiply on x86: 16384x2560 with
- * every d_w subnormal ran 4.8x slower on one thread); `exact`: d_w converted by f16x4ToF32x4 times d_x (dx * 2^-112,
+ * load-time scan), the shortcut's operand is a subnormal f32 (a microcode assist per multiply on x86: 8192x2560 with
+ * every d_w subnormal ran 4.4-4.8x slower on one thread); `exact`: d_w converted by f16x4ToF32x4 times d_x (dx * 2^-112,
  * exact for a normal d_x): the same exact product rounded once, so the same bits.
  */
 // @ts-ignore: decorator

@@ -15,7 +15,7 @@ export const C_F16_EM: u32 = 6; // i32x4.splat(0x7fff)
 export const C_F16_INF: u32 = 7; // i32x4.splat(0x7bff)
 export const C_F32_EXP: u32 = 8; // i32x4.splat(0x7f800000)
 export const C_F16_SIGN: u32 = 9; // i32x4.splat(0x8000)
-export const C_2P112: u32 = 10; // f32x4.splat(2^112)
+// slot 10: free (f32x4.splat(2^112), which f16x4ToF32x4 no longer uses)
 export const C_F16_BITS: u32 = 11; // i32x4.splat(0x8fffe000): sign and em << 13 of a sign-extended F16 shifted left 13
 export const C_F32_SIGN: u32 = 12; // i32x4.splat(0x80000000)
 export const C_F16_ROUND: u32 = 13; // i32x4.splat(0xfff): half an F16 ulp less one, in f32 mantissa bits
@@ -45,7 +45,6 @@ export function initConstants(): void {
   v128.store(CONST_BASE + (<usize>C_F16_INF << 4), i32x4.splat(0x7bff));
   v128.store(CONST_BASE + (<usize>C_F32_EXP << 4), i32x4.splat(0x7f800000));
   v128.store(CONST_BASE + (<usize>C_F16_SIGN << 4), i32x4.splat(0x8000));
-  v128.store(CONST_BASE + (<usize>C_2P112 << 4), f32x4.splat(reinterpret<f32>(0x77800000)));
   v128.store(CONST_BASE + (<usize>C_F16_BITS << 4), i32x4.splat(0x8fffe000));
   v128.store(CONST_BASE + (<usize>C_F32_SIGN << 4), i32x4.splat(0x80000000));
   v128.store(CONST_BASE + (<usize>C_F16_ROUND << 4), i32x4.splat(0xfff));
