@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BitNet } from '../src/engine/bitnet.js';
 import type { GenerateOptions } from '../src/engine/types.js';
-import { tinyModel } from './helpers/tiny-models.js';
+import { quickModel } from './helpers/tiny-models.js';
 
 const GREEDY: GenerateOptions = { sampling: { kind: 'greedy' }, ignoreEos: true };
 /** 16-position blocks; a 64-token context shifts at 64 cached tokens. */
@@ -18,7 +18,7 @@ function ids(n: number, from: number): number[] {
 }
 
 async function load(backend: 'reference' | 'wasm'): Promise<BitNet> {
-  return BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend, threads: 2, contextLength: CTX, kvMemory: 1 << 24 });
+  return BitNet.load(await quickModel('bitnet-b1.58', 'i2_s'), { backend, threads: 2, contextLength: CTX, kvMemory: 1 << 24 });
 }
 
 /** Forward positions a call computes (prefix reuse shows as fewer). */

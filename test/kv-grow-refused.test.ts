@@ -12,7 +12,7 @@ import type { GenerateOptions } from '../src/engine/types.js';
 import { BitNetError, isBitNetError } from '../src/errors.js';
 import type { KvPool } from '../src/kernels/backend.js';
 import { createServerApp } from '../src/server/app.js';
-import { tinyModel } from './helpers/tiny-models.js';
+import { quickModel } from './helpers/tiny-models.js';
 
 const GREEDY: GenerateOptions = { sampling: { kind: 'greedy' }, ignoreEos: true };
 
@@ -51,7 +51,7 @@ const B = Array.from({ length: 40 }, (_, i) => 700 + i * 5);
 describe('a refused KV memory growth', () => {
   for (const backend of ['reference', 'wasm'] as const) {
     it(`${backend}: the sequences wait for each other's blocks (one preempted) and give their tokens alone, within the memory given`, async () => {
-      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const path = await quickModel('bitnet-b1.58', 'i2_s');
       const load = (): Promise<BitNet> => BitNet.load(path, { backend, threads: 2, contextLength: 128, kvMemory: 1 << 24 });
       const alone = await load();
       let wantA: readonly number[];
@@ -85,7 +85,7 @@ describe('a refused KV memory growth', () => {
   }
 
   it('in the server (parallel 2): both requests get their whole answer (one waits, preempted), none a 503', async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const path = await quickModel('bitnet-b1.58', 'i2_s');
     const model = await BitNet.load(path, { backend: 'wasm', threads: 2, contextLength: 128, kvMemory: 1 << 24 });
     try {
       const post = (app: ReturnType<typeof createServerApp>, prompt: readonly number[]): Promise<Response> =>
@@ -157,7 +157,7 @@ function refuseLaterBeyond(model: BitNet, limit: number, onSettle: () => void = 
 }
 
 describe('a KV memory growth refused later (settleKvGrowth, as a GPU device reports it)', () => {
-  const path = (): Promise<string> => tinyModel('bitnet-b1.58', 'i2_s');
+  const path = (): Promise<string> => quickModel('bitnet-b1.58', 'i2_s');
   const load = async (): Promise<BitNet> => BitNet.load(await path(), { backend: 'reference', contextLength: 128, kvMemory: 1 << 24 });
   const A2 = A.slice(0, 10); // with 20 tokens: positions 0..28, 2 blocks
   const B4 = Array.from({ length: 30 }, (_, i) => 700 + i * 5); // with 20 tokens: positions 0..48, 4 blocks

@@ -1,12 +1,13 @@
 // Sequences over the paged KV cache (docs/next-shape.md section 6, docs/api.md "Sequences") on both CPU backends:
 // concurrent generations share forward steps and give what each gives alone (tokens and log-probabilities, bit for
 // bit), forks share blocks, freeing returns them, a shared prefix is not recomputed, a context shift keeps going.
+// Most run on quickModel (the tiny model's layers and KV blocks, a small vocabulary: the tests' cost is the forward).
 
 import { describe, expect, it } from 'vitest';
 import { BitNet } from '../src/engine/bitnet.js';
 import { isBitNetError } from '../src/errors.js';
 import type { CompletionResult, GenerateOptions } from '../src/engine/types.js';
-import { tinyModel } from './helpers/tiny-models.js';
+import { quickModel, tinyModel } from './helpers/tiny-models.js';
 
 const BACKENDS = ['reference', 'wasm'] as const;
 const OPTS: GenerateOptions = { maxTokens: 8, sampling: { kind: 'greedy' }, ignoreEos: true, topLogprobs: 3 };
@@ -38,7 +39,7 @@ describe('sequences decoded together', () => {
     // kernel; 4 on the slow reference
     const n = backend === 'wasm' ? 8 : 4;
     it(`${backend} ${weights}: ${n} concurrent generations give each one's tokens and log-probabilities alone, bit for bit, in shared steps`, async () => {
-      const model = await BitNet.load(await tinyModel(weights === 'i2_s' ? 'bitnet-b1.58' : 'bitnet', weights), { backend, threads: 2 });
+      const model = await BitNet.load(await quickModel(weights === 'i2_s' ? 'bitnet-b1.58' : 'bitnet', weights), { backend, threads: 2 });
       try {
         const ps = prompts(n);
         const alone: unknown[] = [];
@@ -57,7 +58,7 @@ describe('sequences decoded together', () => {
   }
 
   it('aborting one of several concurrent generations, or freeing its sequence, leaves the others exactly as alone', async () => {
-    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
+    const model = await BitNet.load(await quickModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
     try {
       const ps = prompts(4);
       const alone = [];
@@ -101,7 +102,7 @@ describe('sequences decoded together', () => {
 
 describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
   it('a fork shares its parent blocks; writing copies only the partly filled last block; free returns the blocks', async () => {
-    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
+    const model = await BitNet.load(await quickModel('bitnet-b1.58', 'i2_s'), { backend: 'reference' });
     try {
       const prompt = Array.from({ length: 40 }, (_, i) => 100 + i); // 2 full blocks of 16 and 8 positions
       const parent = model.createSequence();
@@ -130,7 +131,7 @@ describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
   });
 
   it('a second sequence with the same prompt reuses the full cached blocks (counted forward tokens) and gives the same result', async () => {
-    const model = await BitNet.load(await tinyModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
+    const model = await BitNet.load(await quickModel('bitnet-b1.58', 'i2_s'), { backend: 'wasm', threads: 2 });
     try {
       const prompt = Array.from({ length: 37 }, (_, i) => 300 + i);
       const f0 = model.kvStats().forwardTokens;
@@ -154,7 +155,7 @@ describe('KV blocks: forks, freeing, prefix reuse, memory budget', () => {
   });
 
   it('under memory pressure idle cached prefixes are reclaimed, then idle sequences\' blocks; beyond the whole cache KV_CACHE_FULL, and bad budgets are refused', async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const path = await quickModel('bitnet-b1.58', 'i2_s');
     await expect(BitNet.load(path, { backend: 'reference', kvMemory: 1 })).rejects.toSatisfy((e: unknown) => isBitNetError(e, 'BAD_ARGUMENT'));
     await expect(BitNet.load(path, { backend: 'reference', kvMemory: -5 })).rejects.toSatisfy((e: unknown) => isBitNetError(e, 'BAD_ARGUMENT'));
     const probe = await BitNet.load(path, { backend: 'reference' });
@@ -202,7 +203,7 @@ describe('in-flight prefix dedup', () => {
 
   for (const [backend, threads] of [['wasm', 1], ['wasm', 2], ['reference', 1]] as const) {
     it(`${backend} x${threads}: sequences arriving together with a shared prefix compute its full blocks once, and give what they give one after another`, async () => {
-      const path = await tinyModel('bitnet-b1.58', 'i2_s');
+      const path = await quickModel('bitnet-b1.58', 'i2_s');
       const opts = { ...OPTS, maxTokens };
       const one = await BitNet.load(path, { backend, threads });
       const alone: unknown[] = [];
@@ -228,7 +229,7 @@ describe('in-flight prefix dedup', () => {
   }
 
   it('a sequence that would wait goes on by itself when the one filling its block is aborted, with the same result', async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const path = await quickModel('bitnet-b1.58', 'i2_s');
     const opts = { ...OPTS, maxTokens };
     const one = await BitNet.load(path, { backend: 'wasm', threads: 1 });
     let want: unknown;
@@ -257,7 +258,7 @@ describe('in-flight prefix dedup', () => {
 
 describe('context shift', () => {
   it('generation past the context length continues (reference and wasm agree token for token); opting out stops with length', async () => {
-    const path = await tinyModel('bitnet-b1.58', 'i2_s');
+    const path = await quickModel('bitnet-b1.58', 'i2_s');
     const results: number[][] = [];
     for (const backend of BACKENDS) {
       const model = await BitNet.load(path, { backend, threads: 2, contextLength: 24 });

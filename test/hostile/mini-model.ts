@@ -17,6 +17,18 @@ export type MiniWeightType = 'i2_s' | 'tq1_0' | 'tq2_0';
 
 export const MINI = { hidden: 256, ffn: 256, heads: 4, kvHeads: 2, headDim: 64, layers: 1, context: 64 } as const;
 
+/** What miniSpec's `shape` may change: the mini model's sizes, and its vocabulary size (at least MINI_VOCAB_SIZE). */
+export interface MiniShape {
+  readonly hidden: number;
+  readonly ffn: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly layers: number;
+  readonly context: number;
+  readonly vocab: number;
+}
+
 /** A mutable copy of a model spec: metadata as an ordered list, tensors as plain objects. */
 export interface MiniSpec {
   metadata: [string, GgufValue][];
@@ -38,13 +50,17 @@ function ternaryCodes(n: number, seed: number): Int8Array {
   return Int8Array.from(values(n, seed), (v) => (v < -0.33 ? -1 : v > 0.33 ? 1 : 0));
 }
 
-/** The byte-level BPE vocabulary: 256 byte tokens, two merges, BOS and EOS (control). */
-export function miniVocab(): { tokens: string[]; types: number[]; merges: string[] } {
+/**
+ * The byte-level BPE vocabulary: 256 byte tokens, two merges, BOS and EOS (control), then up to `size` tokens of
+ * plain ASCII that no merge makes (the tokenizer never gives them; a model may generate them, and they decode as text).
+ */
+export function miniVocab(size = MINI_VOCAB_SIZE): { tokens: string[]; types: number[]; merges: string[] } {
   const tokens: string[] = [];
   for (let b = 0; b < 256; b++) tokens.push(bytesToByteLevel(Uint8Array.of(b)));
   const merges = ['Ġ t', 'h e'];
   tokens.push('Ġt', 'he', '<|begin_of_text|>', '<|end_of_text|>');
-  const types = tokens.map((_, id) => (id >= 258 ? 3 : 1));
+  while (tokens.length < size) tokens.push(`<pad${tokens.length}>`);
+  const types = tokens.map((_, id) => (id === 258 || id === 259 ? 3 : 1));
   return { tokens, types, merges };
 }
 
@@ -60,10 +76,11 @@ export function ternaryBytes(type: MiniWeightType, cols: number, rows: number, s
 
 const GGML: Readonly<Record<MiniWeightType, GgmlType>> = { i2_s: GgmlType.I2_S, tq1_0: GgmlType.TQ1_0, tq2_0: GgmlType.TQ2_0 };
 
-/** The spec of a working mini model. */
-export function miniSpec(arch: MiniArch = 'bitnet-b1.58', weightType: MiniWeightType = 'i2_s'): MiniSpec {
-  const { hidden, ffn, heads, kvHeads, headDim, layers, context } = MINI;
-  const vocab = miniVocab();
+/** The spec of a working mini model (MINI's sizes and MINI_VOCAB_SIZE tokens, unless `shape` says otherwise). */
+export function miniSpec(arch: MiniArch = 'bitnet-b1.58', weightType: MiniWeightType = 'i2_s', shape: Partial<MiniShape> = {}): MiniSpec {
+  const { hidden, ffn, heads, kvHeads, headDim, layers, context, vocab: nVocab } = { ...MINI, vocab: MINI_VOCAB_SIZE, ...shape };
+  if (nVocab < MINI_VOCAB_SIZE) throw new Error(`mini model vocabulary of ${nVocab} tokens: it needs at least ${MINI_VOCAB_SIZE}`);
+  const vocab = miniVocab(nVocab);
   const k = (s: string): string => `${arch}.${s}`;
   const metadata: [string, GgufValue][] = [
     ['general.architecture', gv.str(arch)],
@@ -97,7 +114,7 @@ export function miniSpec(arch: MiniArch = 'bitnet-b1.58', weightType: MiniWeight
     data: ternaryBytes(weightType, cols, rows, seed),
   });
   const kvDim = kvHeads * headDim;
-  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [hidden, MINI_VOCAB_SIZE], type: GgmlType.F16, data: quantizeF16(values(hidden * MINI_VOCAB_SIZE, 1)) }];
+  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [hidden, nVocab], type: GgmlType.F16, data: quantizeF16(values(hidden * nVocab, 1)) }];
   for (let l = 0; l < layers; l++) {
     const b = `blk.${l}.`;
     tensors.push(
