@@ -1,16 +1,16 @@
-// The tiny I2_S model on one wasm thread with a KV cache of a few 16-position blocks (the preemption, KV admission and
-// KV-wait tests).
+// The quick I2_S model (the tiny model's layers and KV blocks, a small vocabulary: tiny-models.ts) on one wasm thread
+// with a KV cache of a few 16-position blocks (the preemption, KV admission and KV-wait tests).
 
 import { BitNet } from '../../src/engine/bitnet.js';
 import type { GenerateOptions, LoadOptions } from '../../src/engine/types.js';
 import { kvCacheBytes } from '../../src/model/forward.js';
-import { tinyModel } from './tiny-models.js';
+import { quickModel } from './tiny-models.js';
 
 let blockBytes = 0;
 
-/** The tiny model, context 128, with kvMemory of exactly `blocks` blocks of 16 positions (kvAdmission as given). */
+/** The quick model, context 128, with kvMemory of exactly `blocks` blocks of 16 positions (kvAdmission as given). */
 export async function loadWithKvBlocks(blocks: number, options: Pick<LoadOptions, 'kvAdmission'> = {}): Promise<BitNet> {
-  const path = await tinyModel('bitnet-b1.58', 'i2_s');
+  const path = await quickModel('bitnet-b1.58', 'i2_s');
   if (blockBytes === 0) {
     const probe = await BitNet.load(path, { backend: 'wasm', threads: 1, contextLength: 16 });
     blockBytes = kvCacheBytes(probe.config, 16);
