@@ -22,8 +22,8 @@ export function tinyModel(arch: SynthArch, weightType: SynthWeightType, embedTyp
   return p;
 }
 
-/** The sizes of quickModel: the tiny shape's layers, heads, FFN and context; a vocabulary of 8192 tokens. */
-export const QUICK_SHAPE = { hidden: 256, ffn: 512, heads: 4, kvHeads: 2, headDim: 64, layers: 2, context: 256, vocab: 8192 } as const;
+/** The sizes of quickModel: the tiny shape's layers, heads, FFN and context, Q8_0 embeddings; 8192 tokens. */
+export const QUICK_SHAPE = { hidden: 256, ffn: 512, heads: 4, kvHeads: 2, headDim: 64, layers: 2, context: 256, vocab: 8192, embed: 'q8_0' } as const;
 
 /**
  * Path of a model with the tiny shape's KV geometry and layers (so the same KV blocks, bytes and positions) but the

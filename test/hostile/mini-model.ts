@@ -4,6 +4,7 @@
 import { GgmlType } from '../../src/formats/ggml-type.js';
 import { quantizeF16 } from '../../src/formats/f16.js';
 import { quantizeF32 } from '../../src/formats/f32.js';
+import { quantizeQ8_0 } from '../../src/formats/q8_0.js';
 import { packI2s } from '../../src/formats/i2s.js';
 import { packTq1_0 } from '../../src/formats/tq1_0.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
@@ -27,6 +28,8 @@ export interface MiniShape {
   readonly layers: number;
   readonly context: number;
   readonly vocab: number;
+  /** The token embedding's type (the tied output matrix): F16 unless named. */
+  readonly embed: 'f16' | 'q8_0';
 }
 
 /** A mutable copy of a model spec: metadata as an ordered list, tensors as plain objects. */
@@ -78,7 +81,7 @@ const GGML: Readonly<Record<MiniWeightType, GgmlType>> = { i2_s: GgmlType.I2_S, 
 
 /** The spec of a working mini model (MINI's sizes and MINI_VOCAB_SIZE tokens, unless `shape` says otherwise). */
 export function miniSpec(arch: MiniArch = 'bitnet-b1.58', weightType: MiniWeightType = 'i2_s', shape: Partial<MiniShape> = {}): MiniSpec {
-  const { hidden, ffn, heads, kvHeads, headDim, layers, context, vocab: nVocab } = { ...MINI, vocab: MINI_VOCAB_SIZE, ...shape };
+  const { hidden, ffn, heads, kvHeads, headDim, layers, context, vocab: nVocab, embed } = { ...MINI, vocab: MINI_VOCAB_SIZE, embed: 'f16', ...shape };
   if (nVocab < MINI_VOCAB_SIZE) throw new Error(`mini model vocabulary of ${nVocab} tokens: it needs at least ${MINI_VOCAB_SIZE}`);
   const vocab = miniVocab(nVocab);
   const k = (s: string): string => `${arch}.${s}`;
@@ -114,7 +117,12 @@ export function miniSpec(arch: MiniArch = 'bitnet-b1.58', weightType: MiniWeight
     data: ternaryBytes(weightType, cols, rows, seed),
   });
   const kvDim = kvHeads * headDim;
-  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [hidden, nVocab], type: GgmlType.F16, data: quantizeF16(values(hidden * nVocab, 1)) }];
+  const table = values(hidden * nVocab, 1);
+  const tensors: GgufWriteTensor[] = [
+    embed === 'q8_0'
+      ? { name: 'token_embd.weight', dims: [hidden, nVocab], type: GgmlType.Q8_0, data: quantizeQ8_0(table) }
+      : { name: 'token_embd.weight', dims: [hidden, nVocab], type: GgmlType.F16, data: quantizeF16(table) },
+  ];
   for (let l = 0; l < layers; l++) {
     const b = `blk.${l}.`;
     tensors.push(
