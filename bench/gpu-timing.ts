@@ -78,6 +78,15 @@ export function timeGpuPasses(gpu: Gpu, opts: { perDispatch?: boolean } = {}): G
         labels.set(p, desc.label ?? '');
         return p;
       },
+      // the backend's warm-up compiles most pipelines this way
+      createComputePipelineAsync:
+        device.createComputePipelineAsync === undefined
+          ? undefined
+          : async (desc: Parameters<GpuDevice['createComputePipeline']>[0]): Promise<GpuComputePipeline> => {
+              const p = await (device.createComputePipelineAsync as NonNullable<GpuDevice['createComputePipelineAsync']>).call(device, desc);
+              labels.set(p, desc.label ?? '');
+              return p;
+            },
       createCommandEncoder: (): GpuCommandEncoder => {
         const enc = device.createCommandEncoder() as unknown as TimingEncoder;
         const querySet = d.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });

@@ -213,9 +213,12 @@ export class BitNet implements LoadedModel {
       backend = sel.backend;
       if (sel.fallback !== '') fallbacks.push(sel.fallback);
       backend.reserve({ weightBytes: memory.weightBytes, activationFloats: memory.activationBytes / 4, kvBytes: memory.kvBytes });
+      // GPU pipelines compile while the weights upload, not at the first token
+      backend.beginWarmUp?.();
       const activationQuant = options.activationQuant === 'native' ? undefined : options.activationQuant;
       const layout = ternaryLayoutOptions(options);
       const weights = await loadWeights(backend, src, header, config, { signal: options.signal, onProgress: options.onProgress, activationQuant, layout });
+      await backend.warmUpDone?.();
       const chatTemplate = chooseChatTemplate(header.metadata, config.arch, options.chatTemplate);
       if (chatTemplate.guessed) fallbacks.push(`no trustworthy chat template in the file; using ${chatTemplate.origin}`);
       if (strict && fallbacks.length > 0) {

@@ -143,6 +143,14 @@ export interface KernelBackend {
 
   /** Called once before any allocation so a backend can size its memory in one step. */
   reserve(plan: MemoryPlan): void;
+  /**
+   * Optional, for backends whose kernels take time to get ready (GPU pipelines compiled on first use): a model load
+   * calls it after reserve; the backend then prepares in the background the kernels every forward step runs and those
+   * of each weight created after, so the first step does not wait for them.
+   */
+  readonly beginWarmUp?: () => void;
+  /** Settles (never rejects) when what beginWarmUp started is ready; a model load awaits it after the weights. */
+  readonly warmUpDone?: () => Promise<void>;
 
   /**
    * Create a weight and return the bytes the caller must fill with the tensor data exactly as stored

@@ -117,3 +117,25 @@ export function dispatchCounting(gpu: Gpu, counter: { dispatches: number }): Gpu
     }),
   );
 }
+
+/** `gpu` whose devices note the label of every pipeline they create, synchronously or in the background. */
+export function pipelineCounting(gpu: Gpu): { gpu: Gpu; sync: string[]; async: string[] } {
+  const sync: string[] = [];
+  const async: string[] = [];
+  const counted = wrapDevices(gpu, (device) =>
+    override<GpuDevice>(device, {
+      createComputePipeline: (d: Parameters<GpuDevice['createComputePipeline']>[0]) => {
+        sync.push(d.label ?? '');
+        return device.createComputePipeline(d);
+      },
+      createComputePipelineAsync:
+        device.createComputePipelineAsync === undefined
+          ? undefined
+          : (d: Parameters<GpuDevice['createComputePipeline']>[0]) => {
+              async.push(d.label ?? '');
+              return (device.createComputePipelineAsync as NonNullable<GpuDevice['createComputePipelineAsync']>).call(device, d);
+            },
+    }),
+  );
+  return { gpu: counted, sync, async };
+}

@@ -67,6 +67,8 @@ export interface GpuDevice {
   createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean; label?: string }): GpuBuffer;
   createShaderModule(d: { code: string; label?: string }): GpuShaderModule;
   createComputePipeline(d: { layout: 'auto'; compute: { module: GpuShaderModule; entryPoint: string }; label?: string }): GpuComputePipeline;
+  /** The same pipeline compiled in the background (the webgpu backend's warm-up; absent in some bindings and fakes). */
+  createComputePipelineAsync?(d: { layout: 'auto'; compute: { module: GpuShaderModule; entryPoint: string }; label?: string }): Promise<GpuComputePipeline>;
   createBindGroup(d: { layout: GpuBindGroupLayout; entries: { binding: number; resource: { buffer: GpuBuffer; offset?: number; size?: number } }[] }): GpuBindGroup;
   createCommandEncoder(): GpuCommandEncoder;
   pushErrorScope(filter: 'validation' | 'out-of-memory' | 'internal'): void;

@@ -31,14 +31,14 @@ import { HostLookupWeight } from '../host-lookup.js';
 import { KvHomes, kvBlockBytes } from '../kv-growth.js';
 import { BitNetError } from '../../errors.js';
 import { TYPE_TRAITS, GgmlType } from '../../formats/ggml-type.js';
-import type { KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
+import type { ActivationQuant, KernelBackend, KvBatch, KvPool, MatmulTarget, MemoryPlan, RopeStyle, Tensor, TopK, Weight, WeightInfo } from '../backend.js';
 import { checkMatmulMany } from '../matmul-many.js';
 import { requireFinite, requireInt } from '../reference/checks.js';
 import { BLOCK_SCALES, checkBlockScaleRange, checkWeightInfo } from '../reference/weights.js';
 import { nativeActivationQuant } from '../../formats/index.js';
 import { checkK, checkRows } from '../row-select.js';
 import { SHADERS, type ShaderName } from './generated/shaders.js';
-import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBindGroup, type GpuBuffer, type GpuComputePass, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice } from './gpu-api.js';
+import { BUFFER_USAGE, MAP_READ, type Gpu, type GpuAdapter, type GpuBindGroup, type GpuBuffer, type GpuComputePass, type GpuComputePipeline, type GpuCommandEncoder, type GpuDevice, type GpuShaderModule } from './gpu-api.js';
 
 /** Bytes of one upload of a createWeight array (queue.writeBuffer) in prepareWeight. */
 export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -96,6 +96,11 @@ export interface WebGpuBackendOptions {
    * head, head group) units, as a decode step has. Tests set it small to run the split path on short contexts.
    */
   readonly attentionChunk?: number;
+  /**
+   * Compile the pipelines a model runs in the background while its weights upload (beginWarmUp), not at its first
+   * step (default: on a hardware adapter; off on a software one, whose compiles take the CPUs the upload needs).
+   */
+  readonly warmUp?: boolean;
 }
 
 const FORMAT = {
@@ -387,6 +392,9 @@ class WebGpuBackend implements KernelBackend {
   private transient: GpuBuffer[] = [];
   private readonly owned = new Set<GpuBuffer>();
   private readonly pipelines = new Map<ShaderName, GpuComputePipeline>();
+  /** Warm-up (beginWarmUp): on, and the pipelines being compiled in the background. */
+  private warming = false;
+  private readonly compiling = new Map<ShaderName, Promise<void>>();
   private readonly scratch = new Map<string, GpuBuffer>();
   private readonly calls = new Map<string, number>();
   /**
@@ -416,6 +424,8 @@ class WebGpuBackend implements KernelBackend {
     readonly subgroups: boolean,
     /** WebGpuBackendOptions.attentionChunk. */
     private readonly attentionChunk: number,
+    /** WebGpuBackendOptions.warmUp. */
+    private readonly warmUp: boolean,
   ) {
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
@@ -534,19 +544,71 @@ class WebGpuBackend implements KernelBackend {
     return this.encoder;
   }
 
+  private pipelineDescriptor(name: ShaderName): { layout: 'auto'; compute: { module: GpuShaderModule; entryPoint: string }; label: string } {
+    // kernels with order-free workgroup reductions take them from reduce-subgroups.wgsl where the device has subgroups
+    const reduce = REDUCE_USERS.has(name) ? (this.subgroups ? `${SHADERS['reduce-subgroups']}\n` : `${SHADERS['reduce-portable']}\n`) : '';
+    const enable = reduce !== '' && this.subgroups ? 'enable subgroups;\n' : '';
+    const outputs = MATMUL_OUT_USERS.has(name) ? `${SHADERS['matmul-out']}\n` : '';
+    const module = this.device.createShaderModule({ code: `${enable}${SHADERS.common}\n${reduce}${outputs}${SHADERS[name]}`, label: name });
+    return { layout: 'auto', compute: { module, entryPoint: 'main' }, label: name };
+  }
+
   private pipeline(name: ShaderName): GpuComputePipeline {
     let p = this.pipelines.get(name);
     if (p === undefined) {
-      // kernels with order-free workgroup reductions take them from reduce-subgroups.wgsl where the device has subgroups
-      const reduce = REDUCE_USERS.has(name) ? (this.subgroups ? `${SHADERS['reduce-subgroups']}\n` : `${SHADERS['reduce-portable']}\n`) : '';
-      const enable = reduce !== '' && this.subgroups ? 'enable subgroups;\n' : '';
-      const outputs = MATMUL_OUT_USERS.has(name) ? `${SHADERS['matmul-out']}\n` : '';
-      const module = this.device.createShaderModule({ code: `${enable}${SHADERS.common}\n${reduce}${outputs}${SHADERS[name]}`, label: name });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: name });
+      p = this.device.createComputePipeline(this.pipelineDescriptor(name));
       this.pipelines.set(name, p);
     }
     return p;
   }
+
+  /** Compiles these pipelines in the background (warm-up), where the device can and they are not there yet. */
+  private compileAhead(names: readonly ShaderName[]): void {
+    const create = this.device.createComputePipelineAsync?.bind(this.device);
+    if (!this.warming || create === undefined) return;
+    for (const name of names) {
+      if (this.pipelines.has(name) || this.compiling.has(name)) continue;
+      let job: Promise<void>;
+      try {
+        job = create(this.pipelineDescriptor(name)).then(
+          (p) => {
+            if (!this.pipelines.has(name)) this.pipelines.set(name, p);
+          },
+          // a failed compile is made again, and reported, where the kernel is first used
+          () => undefined,
+        );
+      } catch {
+        continue;
+      }
+      this.compiling.set(name, job);
+    }
+  }
+
+  /** The pipelines a matmul of this weight type and activation scheme runs (the choices of matmulCalls). */
+  private matmulShaders(type: GgmlType, activationQuant: ActivationQuant): ShaderName[] {
+    if (FORMAT.ternary[type] !== undefined) {
+      if (this.dp4a && activationQuant !== 'q8k-block' && type === GgmlType.I2_S) return ['quantize', 'matmul-i2s-dp4a'];
+      return ['quantize', this.dp4a && type === GgmlType.TQ2_0 ? 'matmul-tq2-dp4a' : 'matmul-ternary'];
+    }
+    if (FORMAT.float[type] !== undefined) return ['elementwise', 'matmul-float'];
+    if (FORMAT.quant[type] !== undefined) return ['quantize', this.dp4a && type === GgmlType.Q8_0 ? 'matmul-q8_0-dp4a' : 'matmul-quant'];
+    return [];
+  }
+
+  readonly beginWarmUp = (): void => {
+    this.live('beginWarmUp');
+    this.warming = this.warmUp;
+    // every forward step: norms, activation quantization, RoPE, the KV cache, attention, gating and adds, the token
+    // embedding, the logit rows and the greedy read-back
+    this.compileAhead(['rmsnorm', 'quantize', 'rope', 'kv-write', 'attention', 'elementwise', 'embed', 'gather-rows', 'argmax']);
+  };
+
+  readonly warmUpDone = async (): Promise<void> => {
+    this.live('warmUpDone');
+    // a lost device may leave a compile unanswered: the load goes on, and its first step reports the loss
+    await Promise.race([Promise.all(this.compiling.values()), this.device.lost.then(() => undefined)]);
+    this.compiling.clear();
+  };
 
   /** A named scratch buffer of at least `bytes` (grown by replacement; recorded commands keep the old one alive). */
   private scratchBuffer(name: string, bytes: number): GpuBuffer {
@@ -739,7 +801,9 @@ class WebGpuBackend implements KernelBackend {
       const buffer = this.buffer(n * perRow, BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST, `weight ${info.name} rows ${r0}..${r0 + n - 1}`);
       parts.push({ buffer, rowStart: r0, rows: n, byteStart: r0 * perRow, byteEnd: (r0 + n) * perRow, pending: new Uint8Array(0), pendingAt: 0 });
     }
-    return new GpuWeight(this, info, rows, cols, parts);
+    const weight = new GpuWeight(this, info, rows, cols, parts);
+    this.compileAhead(this.matmulShaders(info.type, weight.activationQuant));
+    return weight;
   }
 
   createWeight(info: WeightInfo): { weight: Weight; target: Uint8Array } {
@@ -1494,6 +1558,9 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   // options first: a bad one must not leave a device behind
   if (opts.maxBindingBytes !== undefined) requireInt('createWebGpuBackend', 'maxBindingBytes', opts.maxBindingBytes, 4);
   if (opts.attentionChunk !== undefined) requireInt('createWebGpuBackend', 'attentionChunk', opts.attentionChunk, 1);
+  if (opts.warmUp !== undefined && typeof opts.warmUp !== 'boolean') {
+    throw new BitNetError('BAD_ARGUMENT', `createWebGpuBackend: warmUp must be a boolean, got ${String(opts.warmUp)}`, { details: { field: 'warmUp' } });
+  }
   const gpu = opts.gpu ?? (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
   if (gpu === undefined) {
     throw new BitNetError('BACKEND_UNAVAILABLE', 'webgpu backend: WebGPU is not available here (no navigator.gpu; in Node pass a binding such as the `webgpu` package)');
@@ -1516,5 +1583,5 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   // a CPU-emulated adapter has a few cores: splitting attention over more workgroups only adds work there (SwiftShader,
   // 2b-4t heads at 1024 positions: 48-50 ms unsplit, 64-66 split)
   const software = softwareAdapterReason(adapter) !== '';
-  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false, subgroups, opts.attentionChunk ?? (software ? Number.POSITIVE_INFINITY : ATTENTION_CHUNK));
+  return new WebGpuBackend(device, describeAdapter(adapter), Math.min(limit, opts.maxBindingBytes ?? limit), dp4a, opts.fuseOps !== false, subgroups, opts.attentionChunk ?? (software ? Number.POSITIVE_INFINITY : ATTENTION_CHUNK), opts.warmUp ?? !software);
 }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
-import { dispatchCounting, hardwareLabelled, outOfMemoryFor } from '../../../test/helpers/gpu-fakes.js';
+import { dispatchCounting, hardwareLabelled, outOfMemoryFor, pipelineCounting } from '../../../test/helpers/gpu-fakes.js';
 import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { quickModel, tinyModel } from '../../../test/helpers/tiny-models.js';
 import { untiedSpecs } from '../../../test/helpers/untied-model.js';
@@ -561,6 +561,38 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
       }
     }, 300_000);
   });
+
+  it('a load compiles the pipelines its steps run while the weights upload (hardware adapter, relabelled; not on a software one): the first steps create none and give the same logits and tokens', async () => {
+    const path = await quickModel('bitnet-b1.58', 'i2_s');
+    const tokens = [258, 72, 101, 108, 108, 111];
+    const opts = { maxTokens: 4, sampling: { kind: 'greedy' }, ignoreEos: true } as const;
+    const runs = [];
+    for (const hardware of [true, false]) {
+      const counted = pipelineCounting(hardware ? hardwareLabelled(gpu) : gpu);
+      const model = await BitNet.load(path, { backend: 'webgpu', gpu: counted.gpu });
+      try {
+        const afterLoad = { sync: [...counted.sync], async: [...counted.async] };
+        const logits = await model.evaluateLogits(tokens);
+        const ids = [...(await model.complete(tokens, opts)).tokenIds];
+        const topK = [...(await model.complete(tokens, { ...opts, sampling: { kind: 'sample', topK: 5, temperature: 0.7 }, seed: 3 })).tokenIds];
+        runs.push({ afterLoad, later: counted.sync.slice(afterLoad.sync.length), logits, ids, topK, kernels: [...model.backend.kernelCalls().keys()] });
+      } finally {
+        await model.dispose();
+      }
+    }
+    const [hw, sw] = runs;
+    // warmed up: every pipeline the steps run was compiled in the background during the load (those the software
+    // adapter's model makes at its first steps), none at a step
+    expect(sw.afterLoad.async).toEqual([]);
+    expect(sw.later).toEqual(expect.arrayContaining(['rmsnorm', 'quantize', 'attention', 'matmul-i2s-dp4a', 'matmul-q8_0-dp4a']));
+    expect(hw.afterLoad.async).toEqual(expect.arrayContaining(sw.later));
+    expect(hw.later, 'pipelines created at a step after a warmed-up load').toEqual([]);
+    expect(hw.kernels).toEqual(sw.kernels);
+    expect(hw.ids).toEqual(sw.ids);
+    expect(hw.topK).toEqual(sw.topK);
+    for (let i = 0; i < hw.logits.length; i++) if (!Object.is(hw.logits[i], sw.logits[i])) expect.fail(`logit ${i}: warmed ${hw.logits[i]}, not ${sw.logits[i]}`);
+    expect(await codeAndMessage(createWebGpuBackend({ gpu, warmUp: 'yes' as unknown as boolean }))).toMatch(/^BAD_ARGUMENT: createWebGpuBackend: warmUp must be a boolean/);
+  }, 300_000);
 
   it("'auto' passes over the software adapter for wasm, without recording a fallback", async () => {
     expect(softwareAdapterReason(dawn?.adapter as GpuAdapter)).not.toBe('');
