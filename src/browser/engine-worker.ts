@@ -67,7 +67,8 @@ async function checkFits(url: string, signal: AbortSignal, options: WireLoadOpti
     ...(options.tlConfig === undefined ? {} : { tlConfig: options.tlConfig }),
   };
   const plan = await BitNet.plan(await openUrlSource(url, { signal }), planOptions);
-  if (options.backend === 'reference') return;
+  // the reference backend keeps weights in JavaScript arrays, the webgpu backend in GPU buffers (whose limits it checks)
+  if (options.backend === 'reference' || options.backend === 'webgpu') return;
   const m = plan.memory;
   const reserve = { weightBytes: m.weightBytes, activationFloats: m.activationBytes / 4, kvBytes: m.kvBytes };
   if (!wasmPlanFits(reserve)) {

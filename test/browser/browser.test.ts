@@ -304,6 +304,11 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'browser (Chromium)' : `browser 
       expect(server.modelBytesRequested).toBeGreaterThan(1 << 20);
       expect(server.modelBytesRequested).toBeLessThan(32 * 2 ** 20); // the header (the LLaMA-3 vocabulary is most of it), not 8 GB
       expect(await inPage(page, 'return (await bitnet.BitNet.cachedModels()).length;')).toMatchObject({ ok: true, value: 0 });
+      // the webgpu backend holds weights in GPU buffers: no wasm32 refusal (this page has no WebGPU adapter, so the
+      // load stops there, before the weights)
+      const gpuLoad = await inPage(page, 'await bitnet.BitNet.load(arg, { backend: "webgpu", cache: false }); return "loaded";', '/models/huge-f32.gguf');
+      expect(gpuLoad).toMatchObject({ ok: false, code: 'BACKEND_UNAVAILABLE' });
+      expect(server.modelBytesRequested).toBeLessThan(64 * 2 ** 20);
       await page.close();
     } finally {
       await server.close();

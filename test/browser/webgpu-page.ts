@@ -7,7 +7,7 @@ import { GgmlType } from '../../src/formats/ggml-type.js';
 import { packTq2_0 } from '../../src/formats/tq2_0.js';
 import type { Gpu } from '../../src/kernels/webgpu/gpu-api.js';
 import { createWebGpuBackend } from '../../src/kernels/webgpu/index.js';
-import { outOfMemoryFor } from '../helpers/gpu-fakes.js';
+import { outOfMemoryFor, sharedDevices } from '../helpers/gpu-fakes.js';
 import { defineConformanceSuite } from '../kernels/conformance.suite.js';
 import { runRegistered, type TestReport } from './vitest-shim.js';
 
@@ -29,8 +29,10 @@ const api = {
   },
   /** The conformance suite on the webgpu backend (weights split into buffers of maxBindingBytes when given). */
   async conformance(filter: string, maxBindingBytes?: number): Promise<TestReport[]> {
+    // a backend per test on one shared device, so each pipeline compiles once (gpu-fakes.ts sharedDevices)
+    const gpu = sharedDevices((navigator as unknown as { gpu: Gpu }).gpu);
     defineConformanceSuite(`webgpu${maxBindingBytes === undefined ? '' : ` split ${maxBindingBytes}`}`, () =>
-      createWebGpuBackend(maxBindingBytes === undefined ? {} : { maxBindingBytes }),
+      createWebGpuBackend(maxBindingBytes === undefined ? { gpu } : { gpu, maxBindingBytes }),
     );
     return runRegistered(filter);
   },

@@ -139,3 +139,30 @@ export function pipelineCounting(gpu: Gpu): { gpu: Gpu; sync: string[]; async: s
   );
   return { gpu: counted, sync, async };
 }
+
+/**
+ * `gpu` whose backends share devices: one per device descriptor, made on a fresh adapter once and never destroyed (a
+ * backend's dispose still destroys its buffers), so a suite that makes a backend per test compiles each pipeline once
+ * (the backend keeps pipelines per device; SwiftShader takes about a second to compile attention.wgsl).
+ */
+export function sharedDevices(gpu: Gpu): Gpu {
+  const devices = new Map<string, Promise<GpuDevice>>();
+  return {
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
+    async requestAdapter(o) {
+      const a = await gpu.requestAdapter(o);
+      if (a === null) return null;
+      return override(a, {
+        requestDevice: (d?: Parameters<GpuAdapter['requestDevice']>[0]): Promise<GpuDevice> => {
+          const key = JSON.stringify(d ?? {});
+          let device = devices.get(key);
+          if (device === undefined) {
+            device = a.requestDevice(d).then((real) => override<GpuDevice>(real, { destroy: () => undefined }));
+            devices.set(key, device);
+          }
+          return device;
+        },
+      });
+    },
+  };
+}

@@ -79,11 +79,14 @@ async function loadModel(): Promise<void> {
   $('progress-text').textContent = 'Starting…';
   $<HTMLButtonElement>('load').disabled = true;
   const threads = Number($<HTMLInputElement>('threads').value);
+  // auto: WebGPU where a hardware adapter passes the start-up self-check, else wasm
+  const backend = $<HTMLSelectElement>('backend').value as 'auto' | 'wasm' | 'webgpu';
   const warnings: string[] = [];
   const t0 = performance.now();
   try {
     model = await bitnet.BitNet.load(source, {
       signal: loading.signal,
+      backend,
       ...(threads > 0 ? { threads } : {}),
       onProgress: (p) => {
         fill.style.width = `${p.percent.toFixed(1)}%`;

@@ -103,6 +103,13 @@ export interface WebGpuBackendOptions {
   readonly warmUp?: boolean;
 }
 
+/**
+ * Compiled pipelines by device and kernel set (subgroups or not), shared by the backends of one device: pipelines
+ * belong to the device, not to a backend (a test suite that makes a backend per test on one device compiles each
+ * once; SwiftShader takes about a second for attention.wgsl).
+ */
+const devicePipelines = new WeakMap<GpuDevice, Map<boolean, Map<ShaderName, GpuComputePipeline>>>();
+
 const FORMAT = {
   ternary: { [GgmlType.I2_S]: 0, [GgmlType.TQ2_0]: 1, [GgmlType.TQ1_0]: 2 } as Partial<Record<GgmlType, number>>,
   float: { [GgmlType.F32]: 0, [GgmlType.F16]: 1, [GgmlType.BF16]: 2 } as Partial<Record<GgmlType, number>>,
@@ -391,7 +398,8 @@ class WebGpuBackend implements KernelBackend {
   /** Buffers of recorded commands (uniforms, staging), destroyed once their step has run. */
   private transient: GpuBuffer[] = [];
   private readonly owned = new Set<GpuBuffer>();
-  private readonly pipelines = new Map<ShaderName, GpuComputePipeline>();
+  /** This backend's pipelines by shader name: the device's (devicePipelines) for this kernel set. */
+  private readonly pipelines: Map<ShaderName, GpuComputePipeline>;
   /** Warm-up (beginWarmUp): on, and the pipelines being compiled in the background. */
   private warming = false;
   private readonly compiling = new Map<ShaderName, Promise<void>>();
@@ -427,6 +435,12 @@ class WebGpuBackend implements KernelBackend {
     /** WebGpuBackendOptions.warmUp. */
     private readonly warmUp: boolean,
   ) {
+    // the shader text of a name depends on the device and on whether subgroups are used (portableKernels): backends
+    // of one device share the pipelines of one kernel set
+    const byDevice = devicePipelines.get(device) ?? new Map<boolean, Map<ShaderName, GpuComputePipeline>>();
+    devicePipelines.set(device, byDevice);
+    this.pipelines = byDevice.get(subgroups) ?? new Map<ShaderName, GpuComputePipeline>();
+    byDevice.set(subgroups, this.pipelines);
     device.addEventListener('uncapturederror', (e) => {
       this.firstError ??= e.error.message;
     });

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineConformanceSuite } from '../../../test/kernels/conformance.suite.js';
-import { dispatchCounting, hardwareLabelled, outOfMemoryFor, pipelineCounting } from '../../../test/helpers/gpu-fakes.js';
+import { dispatchCounting, hardwareLabelled, outOfMemoryFor, pipelineCounting, sharedDevices } from '../../../test/helpers/gpu-fakes.js';
 import { rowAgreement } from '../../../test/helpers/logit-rows.js';
 import { quickModel, tinyModel } from '../../../test/helpers/tiny-models.js';
 import { untiedSpecs } from '../../../test/helpers/untied-model.js';
@@ -107,9 +107,11 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
     expect(`${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.trim()).not.toBe('');
   });
 
-  defineConformanceSuite('webgpu (Node, Dawn)', () => createWebGpuBackend({ gpu }));
+  // a backend per test, on shared devices (each pipeline compiled once: test/helpers/gpu-fakes.ts sharedDevices)
+  const shared = dawn === null ? gpu : sharedDevices(gpu);
+  defineConformanceSuite('webgpu (Node, Dawn)', () => createWebGpuBackend({ gpu: shared }));
   // the kernels for adapters without WGSL's packed 4 x int8 dot products (the I2_S matmul then runs matmul-ternary.wgsl)
-  defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu, portableKernels: true }));
+  defineConformanceSuite('webgpu (Node, Dawn, portable kernels)', () => createWebGpuBackend({ gpu: shared, portableKernels: true }));
 
   it('a step of more dispatches than one parameter buffer holds (1024) runs them all, in order, and the next step reuses the slots', async () => {
     const be = await createWebGpuBackend({ gpu });
