@@ -19,36 +19,34 @@ export function override<T extends object>(target: T, members: Partial<Record<ke
  * in Dawn); `breakQueue` makes its devices drop every submitted command buffer, so results never come back computed.
  */
 export function hardwareLabelled(gpu: Gpu, breakQueue = false): Gpu {
+  return wrapAdapters(gpu, (a) =>
+    override(a, {
+      info: { vendor: 'test', architecture: 'hw-labelled', description: 'a CPU adapter relabelled as hardware', isFallbackAdapter: false },
+      isFallbackAdapter: false,
+      requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
+        const device = await a.requestDevice(d);
+        if (!breakQueue) return device;
+        const queue = override<GpuQueue>(device.queue, { submit: () => undefined });
+        return override<GpuDevice>(device, { queue });
+      },
+    }),
+  );
+}
+
+/** `gpu` with each adapter it gives replaced by wrap(adapter); the same WGSL features, so the backend picks the same kernels. */
+function wrapAdapters(gpu: Gpu, wrap: (adapter: GpuAdapter) => GpuAdapter): Gpu {
   return {
-    // the same WGSL features, so the backend picks the kernels it would on `gpu`
     wgslLanguageFeatures: gpu.wgslLanguageFeatures,
     async requestAdapter(o) {
       const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        info: { vendor: 'test', architecture: 'hw-labelled', description: 'a CPU adapter relabelled as hardware', isFallbackAdapter: false },
-        isFallbackAdapter: false,
-        requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => {
-          const device = await a.requestDevice(d);
-          if (!breakQueue) return device;
-          const queue = override<GpuQueue>(device.queue, { submit: () => undefined });
-          return override<GpuDevice>(device, { queue });
-        },
-      });
+      return a === null ? null : wrap(a);
     },
   };
 }
 
 /** `gpu` with each device it gives replaced by wrap(device) (the same WGSL features, so the backend picks the same kernels). */
 function wrapDevices(gpu: Gpu, wrap: (device: GpuDevice) => GpuDevice): Gpu {
-  return {
-    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, { requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => wrap(await a.requestDevice(d)) });
-    },
-  };
+  return wrapAdapters(gpu, (a) => override(a, { requestDevice: async (d?: Parameters<GpuAdapter['requestDevice']>[0]) => wrap(await a.requestDevice(d)) }));
 }
 
 /**
@@ -147,22 +145,17 @@ export function pipelineCounting(gpu: Gpu): { gpu: Gpu; sync: string[]; async: s
  */
 export function sharedDevices(gpu: Gpu): Gpu {
   const devices = new Map<string, Promise<GpuDevice>>();
-  return {
-    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
-    async requestAdapter(o) {
-      const a = await gpu.requestAdapter(o);
-      if (a === null) return null;
-      return override(a, {
-        requestDevice: (d?: Parameters<GpuAdapter['requestDevice']>[0]): Promise<GpuDevice> => {
-          const key = JSON.stringify(d ?? {});
-          let device = devices.get(key);
-          if (device === undefined) {
-            device = a.requestDevice(d).then((real) => override<GpuDevice>(real, { destroy: () => undefined }));
-            devices.set(key, device);
-          }
-          return device;
-        },
-      });
-    },
-  };
+  return wrapAdapters(gpu, (a) =>
+    override(a, {
+      requestDevice: (d?: Parameters<GpuAdapter['requestDevice']>[0]): Promise<GpuDevice> => {
+        const key = JSON.stringify(d ?? {});
+        let device = devices.get(key);
+        if (device === undefined) {
+          device = a.requestDevice(d).then((real) => override<GpuDevice>(real, { destroy: () => undefined }));
+          devices.set(key, device);
+        }
+        return device;
+      },
+    }),
+  );
 }
