@@ -598,15 +598,18 @@ class WebGpuBackend implements KernelBackend {
     }
   }
 
-  /** The pipelines a matmul of this weight type and activation scheme runs (the choices of matmulCalls). */
-  private matmulShaders(type: GgmlType, activationQuant: ActivationQuant): ShaderName[] {
+  /**
+   * The matmul kernel of a weight of this type and activation scheme (matmulCalls records it), and the kernel that
+   * prepares its activations (quantization, or rounding to the float type); undefined for a type with no matmul.
+   */
+  private matmulKernels(type: GgmlType, activationQuant: ActivationQuant): { matmul: ShaderName; input: ShaderName } | undefined {
     if (FORMAT.ternary[type] !== undefined) {
-      if (this.dp4a && activationQuant !== 'q8k-block' && type === GgmlType.I2_S) return ['quantize', 'matmul-i2s-dp4a'];
-      return ['quantize', this.dp4a && type === GgmlType.TQ2_0 ? 'matmul-tq2-dp4a' : 'matmul-ternary'];
+      if (this.dp4a && activationQuant !== 'q8k-block' && type === GgmlType.I2_S) return { matmul: 'matmul-i2s-dp4a', input: 'quantize' };
+      return { matmul: this.dp4a && type === GgmlType.TQ2_0 ? 'matmul-tq2-dp4a' : 'matmul-ternary', input: 'quantize' };
     }
-    if (FORMAT.float[type] !== undefined) return ['elementwise', 'matmul-float'];
-    if (FORMAT.quant[type] !== undefined) return ['quantize', this.dp4a && type === GgmlType.Q8_0 ? 'matmul-q8_0-dp4a' : 'matmul-quant'];
-    return [];
+    if (FORMAT.float[type] !== undefined) return { matmul: 'matmul-float', input: 'elementwise' };
+    if (FORMAT.quant[type] !== undefined) return { matmul: this.dp4a && type === GgmlType.Q8_0 ? 'matmul-q8_0-dp4a' : 'matmul-quant', input: 'quantize' };
+    return undefined;
   }
 
   readonly beginWarmUp = (): void => {
@@ -816,7 +819,8 @@ class WebGpuBackend implements KernelBackend {
       parts.push({ buffer, rowStart: r0, rows: n, byteStart: r0 * perRow, byteEnd: (r0 + n) * perRow, pending: new Uint8Array(0), pendingAt: 0 });
     }
     const weight = new GpuWeight(this, info, rows, cols, parts);
-    this.compileAhead(this.matmulShaders(info.type, weight.activationQuant));
+    const k = this.matmulKernels(info.type, weight.activationQuant);
+    if (k !== undefined) this.compileAhead([k.input, k.matmul]);
     return weight;
   }
 
@@ -1299,6 +1303,7 @@ class WebGpuBackend implements KernelBackend {
     const float = FORMAT.float[type];
     const quant = FORMAT.quant[type];
     const calls: KernelCall[] = [];
+    const kernel = this.matmulKernels(type, w.activationQuant)?.matmul;
     if (ternary !== undefined) {
       const q8k = w.activationQuant === 'q8k-block';
       let q = quantized?.get(w.activationQuant);
@@ -1307,9 +1312,9 @@ class WebGpuBackend implements KernelBackend {
         quantized?.set(w.activationQuant, q);
       }
       const [xq, xs, qsum] = q;
-      const dp4a = this.dp4a && !q8k && type === GgmlType.I2_S;
+      const dp4a = kernel === 'matmul-i2s-dp4a';
       // TQ2_0 (either activation scheme): the portable kernel's work split with dot products per 128 values
-      const tq2Dp4a = this.dp4a && type === GgmlType.TQ2_0;
+      const tq2Dp4a = kernel === 'matmul-tq2-dp4a';
       for (const p of w.parts) {
         if (dp4a) {
           // matmul-i2s-dp4a.wgsl: 8 rows x 8 tokens per workgroup
@@ -1337,7 +1342,7 @@ class WebGpuBackend implements KernelBackend {
       // scratch of its own: a matmulMany's ternary targets may still reuse theirs after this one
       const [xq, xs] = this.quantize(x, nTokens, cols, quant === 2 ? 1 : 2, quant === 2 ? '-quant-q8k' : '-quant-q8_0');
       const blocks = cols / (quant === 2 ? 256 : 32);
-      const dp4a = this.dp4a && type === GgmlType.Q8_0;
+      const dp4a = kernel === 'matmul-q8_0-dp4a';
       for (const p of w.parts) calls.push(this.sliceCall(dp4a ? 'matmul-q8_0-dp4a' : 'matmul-quant', p, nTokens, blocks, [p.rows, cols, quant, 0, p.rowStart, rows, nTokens], [0, Math.fround(scale)], [p.buffer, xq, xs, out.buffer]));
       return { variant: dp4a ? 'dp4a' : '', calls };
     } else {

@@ -331,7 +331,7 @@ describe.skipIf(dawn === null)(dawn === null ? `webgpu backend in Node (Dawn) SK
   }, 120_000);
 
   // bitnet-b1.58: squared-ReLU gating and sub-norms; llama: SiLU gating straight into the down projection, normal RoPE.
-  // On quickModel (the tiny model's layers, Q8_0 embeddings of 8192 tokens) and a 5-token prompt: SwiftShader spent
+  // On quickModel (the tiny model's layers, Q8_0 embeddings of 8192 tokens) and a 6-token prompt: SwiftShader spent
   // ~1.5 s on each step's 128256-row output matrix of the tiny model; the browser tests run tiny models with it.
   it.each([
     ['bitnet-b1.58', ['webgpu.fused.rmsnorm+quantize', 'webgpu.fused.relu_sqr_mul+rmsnorm+quantize', 'webgpu.fused.rope+rope.neox', 'webgpu.fused.matmul+add', 'webgpu.fused.matmul+matmul']],
